@@ -1,0 +1,273 @@
+package geo
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/gridmap/gridmap"
+	"github.com/paulmach/orb/geojson"
+)
+
+// FieldMap names the feature properties that carry a grid's code, name,
+// parent code and level. Empty Level means every feature takes DefaultLevel.
+type FieldMap struct {
+	Code, Name, Parent, Level string
+	DefaultLevel              string
+}
+
+// DefaultFieldMap reads the properties gridmap itself writes, so exported
+// grids import back unchanged.
+var DefaultFieldMap = FieldMap{Code: "code", Name: "name", Parent: "parent", Level: "level"}
+
+// reserved are the properties gridmap writes itself; they are never stored as
+// free attributes.
+var reserved = map[string]bool{
+	"code": true, "name": true, "level": true, "parent": true, "version": true,
+	"valid_from": true, "valid_to": true, "people": true, "layer": true,
+}
+
+// FeatureReader streams features out of a GeoJSON FeatureCollection, a
+// single Feature, or a GeoJSON text sequence (RFC 8142, or one Feature per
+// line), holding one feature in memory at a time. A feature that cannot be
+// decoded at all (bad JSON inside it) stops the stream with EINVALID naming
+// its index; a feature that decodes but lacks a code or has a geometry of the
+// wrong kind is still returned, for the importer to reject with a reason.
+type FeatureReader struct {
+	dec    *json.Decoder
+	fields FieldMap
+	index  int
+	// inArray is true while inside a FeatureCollection's "features" array.
+	inArray bool
+	// pending is a lone top-level Feature, read whole, waiting to be returned.
+	pending *gridmap.Feature
+}
+
+// NewFeatureReader reads features from r, mapping properties by fields.
+func NewFeatureReader(r io.Reader, fields FieldMap) *FeatureReader {
+	return &FeatureReader{dec: json.NewDecoder(&recordSeparatorFilter{r: bufio.NewReaderSize(r, 1<<16)}), fields: fields}
+}
+
+// Next returns the next feature or io.EOF.
+func (fr *FeatureReader) Next() (*gridmap.Feature, error) {
+	for {
+		if fr.pending != nil {
+			f := fr.pending
+			fr.pending = nil
+			return f, nil
+		}
+		if fr.inArray {
+			if fr.dec.More() {
+				return fr.decodeFeature()
+			}
+			if _, err := fr.dec.Token(); err != nil { // ']'
+				return nil, fr.syntax(err)
+			}
+			fr.inArray = false
+			if err := fr.finishObject(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		tok, err := fr.dec.Token()
+		if err == io.EOF {
+			return nil, io.EOF
+		} else if err != nil {
+			return nil, fr.syntax(err)
+		}
+		if d, ok := tok.(json.Delim); !ok || d != '{' {
+			return nil, gridmap.Errorf(gridmap.EINVALID, "expected a GeoJSON FeatureCollection or Feature object, found %v", tok)
+		}
+		if err := fr.readTopObject(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// readTopObject reads members of a top-level object until it meets a
+// "features" array (then streams it) or the object ends (then it must have
+// been a Feature).
+func (fr *FeatureReader) readTopObject() error {
+	members := map[string]json.RawMessage{}
+	for fr.dec.More() {
+		tok, err := fr.dec.Token()
+		if err != nil {
+			return fr.syntax(err)
+		}
+		key, _ := tok.(string)
+		if key == "features" {
+			if t, err := fr.dec.Token(); err != nil {
+				return fr.syntax(err)
+			} else if d, ok := t.(json.Delim); !ok || d != '[' {
+				return gridmap.Errorf(gridmap.EINVALID, `"features" must be an array of GeoJSON Features`)
+			}
+			if typ := typeOf(members); typ != "" && typ != "FeatureCollection" {
+				return gridmap.Errorf(gridmap.EINVALID, `an object with "features" must be a FeatureCollection, not %q`, typ)
+			}
+			fr.inArray = true
+			return nil
+		}
+		var raw json.RawMessage
+		if err := fr.dec.Decode(&raw); err != nil {
+			return fr.syntax(err)
+		}
+		members[key] = raw
+	}
+	if _, err := fr.dec.Token(); err != nil { // '}'
+		return fr.syntax(err)
+	}
+	switch typ := typeOf(members); typ {
+	case "Feature":
+		whole, _ := json.Marshal(members)
+		f, err := fr.toFeature(whole)
+		if err != nil {
+			return err
+		}
+		fr.pending = f
+		return nil
+	case "FeatureCollection":
+		return nil // empty collection without "features"
+	default:
+		return gridmap.Errorf(gridmap.EINVALID, "expected a GeoJSON FeatureCollection or Feature, found type %q", typ)
+	}
+}
+
+// finishObject skips the members of a FeatureCollection after its features.
+func (fr *FeatureReader) finishObject() error {
+	for fr.dec.More() {
+		if _, err := fr.dec.Token(); err != nil {
+			return fr.syntax(err)
+		}
+		var skip json.RawMessage
+		if err := fr.dec.Decode(&skip); err != nil {
+			return fr.syntax(err)
+		}
+	}
+	if _, err := fr.dec.Token(); err != nil {
+		return fr.syntax(err)
+	}
+	return nil
+}
+
+func (fr *FeatureReader) decodeFeature() (*gridmap.Feature, error) {
+	var raw json.RawMessage
+	if err := fr.dec.Decode(&raw); err != nil {
+		return nil, fr.syntax(err)
+	}
+	return fr.toFeature(raw)
+}
+
+func (fr *FeatureReader) toFeature(raw []byte) (*gridmap.Feature, error) {
+	idx := fr.index
+	fr.index++
+	var gf geojson.Feature
+	if err := json.Unmarshal(raw, &gf); err != nil {
+		// Keep going: the importer reports it with the others, by index and
+		// by code when the properties still say one.
+		var loose struct {
+			Properties map[string]any `json:"properties"`
+		}
+		_ = json.Unmarshal(raw, &loose)
+		return &gridmap.Feature{Index: idx, Code: propertyString(loose.Properties[fr.fields.Code]),
+			DecodeError: "not a valid GeoJSON Feature: " + err.Error()}, nil
+	}
+	f := &gridmap.Feature{Index: idx, Geometry: gf.Geometry, Attributes: map[string]any{}}
+	props := map[string]any(gf.Properties)
+	f.Code = propertyString(props[fr.fields.Code])
+	if f.Code == "" && gf.ID != nil {
+		f.Code = propertyString(gf.ID)
+	}
+	f.Name = propertyString(props[fr.fields.Name])
+	f.Parent = propertyString(props[fr.fields.Parent])
+	if fr.fields.Level != "" {
+		f.Level = propertyString(props[fr.fields.Level])
+	}
+	if f.Level == "" {
+		f.Level = fr.fields.DefaultLevel
+	}
+	if people, ok := props["people"]; ok {
+		f.People = decodePeople(people)
+	}
+	for k, v := range props {
+		if reserved[k] || k == fr.fields.Code || k == fr.fields.Name || k == fr.fields.Parent || k == fr.fields.Level {
+			continue
+		}
+		f.Attributes[k] = v
+	}
+	return f, nil
+}
+
+func decodePeople(v any) []gridmap.Person {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	var people []gridmap.Person
+	if json.Unmarshal(b, &people) != nil {
+		return nil
+	}
+	return people
+}
+
+func (fr *FeatureReader) syntax(err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return gridmap.Errorf(gridmap.EINVALID, "input is not valid JSON near byte %d (feature %d): %v", se.Offset, fr.index, se)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return gridmap.Errorf(gridmap.EINVALID, "input ends in the middle of feature %d", fr.index)
+	}
+	var ge *gridmap.Error
+	if errors.As(err, &ge) {
+		return err
+	}
+	return fmt.Errorf("reading features: %w", err)
+}
+
+func typeOf(members map[string]json.RawMessage) string {
+	var t string
+	_ = json.Unmarshal(members["type"], &t)
+	return t
+}
+
+// propertyString turns a property value into a code or name: numbers print
+// without exponent or trailing zeros (borocode 1 becomes "1").
+func propertyString(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return strings.TrimSpace(v)
+	case float64:
+		if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+			return strconv.FormatInt(int64(v), 10)
+		}
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	case json.Number:
+		return v.String()
+	case bool:
+		return strconv.FormatBool(v)
+	default:
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
+}
+
+// recordSeparatorFilter turns RFC 8142 record separators into spaces so a
+// GeoJSON text sequence reads as a stream of JSON values.
+type recordSeparatorFilter struct{ r io.Reader }
+
+func (f *recordSeparatorFilter) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	for i := range p[:n] {
+		if p[i] == 0x1e {
+			p[i] = ' '
+		}
+	}
+	return n, err
+}

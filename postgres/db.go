@@ -1,0 +1,124 @@
+// Package postgres holds every SQL statement of gridmap outside the
+// migrations: the stores behind the domain interfaces, and the managed local
+// PostgreSQL cluster used as the embedded default and by tests.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/migrations"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+// DB is a connection pool to a gridmap database.
+type DB struct {
+	Pool   *pgxpool.Pool
+	Logger *slog.Logger
+}
+
+// Open connects to the database at connString and checks it answers.
+func Open(ctx context.Context, connString string, logger *slog.Logger) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		return nil, fmt.Errorf("database address: %w", err)
+	}
+	if cfg.ConnConfig.RuntimeParams == nil {
+		cfg.ConnConfig.RuntimeParams = map[string]string{}
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = "gridmap"
+	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to database: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connecting to database: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &DB{Pool: pool, Logger: logger}, nil
+}
+
+// Close closes every connection.
+func (db *DB) Close() { db.Pool.Close() }
+
+// migrationLockID is the advisory lock that serialises migrations, so that
+// several instances starting together apply each migration once.
+const migrationLockID = 0x6772_6964_6d61_70 // "gridmap"
+
+// Migrate applies every pending migration under an advisory lock.
+func (db *DB) Migrate(ctx context.Context) error {
+	sqlDB := stdlib.OpenDBFromPool(db.Pool)
+	defer sqlDB.Close()
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrationLockID))
+	if err != nil {
+		return err
+	}
+	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS,
+		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("loading migrations: %w", err)
+	}
+	results, err := provider.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("applying migrations: %w", err)
+	}
+	for _, r := range results {
+		db.Logger.Info("applied migration", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+	}
+	return nil
+}
+
+// SchemaVersion returns the newest applied migration.
+func (db *DB) SchemaVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := db.Pool.QueryRow(ctx, "SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied").Scan(&v)
+	return v, err
+}
+
+// Ping checks the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.Pool.Ping(ctx) }
+
+// translate turns a PostgreSQL error into a gridmap error code where the
+// client can act on it; anything else is wrapped as internal.
+func translate(err error, what string) error {
+	var pgErr *pgconn.PgError
+	if err == nil {
+		return nil
+	}
+	var ge *gridmap.Error
+	if errors.As(err, &ge) {
+		return err
+	}
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "23505":
+			return &gridmap.Error{Code: gridmap.ECONFLICT, Message: what + " already exists"}
+		case "23503":
+			return &gridmap.Error{Code: gridmap.EINVALID, Message: what + " refers to something that does not exist"}
+		case "23514", "22023", "22P02":
+			return &gridmap.Error{Code: gridmap.EINVALID, Message: what + " breaks a rule of the schema: " + pgErr.Message}
+		case "57014":
+			return &gridmap.Error{Code: gridmap.EUNAVAILABLE, Message: "the database cancelled the query: it took too long"}
+		}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// querier is what a pool and a transaction have in common.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}

@@ -1,0 +1,327 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"sort"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/geo"
+	"github.com/jackc/pgx/v5"
+	"github.com/paulmach/orb/encoding/wkb"
+)
+
+// importBatch is how many checked features go to PostgreSQL in one COPY.
+const importBatch = 500
+
+// stagedFeature is what the importer keeps in memory per accepted feature
+// while the geometry waits in the staging table.
+type stagedFeature struct {
+	index               int
+	code, level, parent string
+}
+
+// Import checks every feature and writes the accepted ones in one
+// transaction (see gridmap.Importer). Features stream through: geometry is
+// checked and copied to a staging table as it is read, and only codes,
+// levels and parents stay in memory until parents are resolved at the end.
+func (s *GridStore) Import(ctx context.Context, layerID string, src gridmap.FeatureSource, opts gridmap.ImportOptions) (*gridmap.ImportResult, error) {
+	res := &gridmap.ImportResult{Layer: layerID, Rejected: []gridmap.Problem{}, Repaired: []gridmap.Problem{}}
+	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		layer, err := NewLayerStore(s.db).layer(ctx, tx, layerID, true) // serialises imports into one layer
+		if err != nil {
+			return err
+		}
+		imp := &importer{layer: layer, opts: opts, res: res, tx: tx, checker: geo.NewChecker(),
+			inFile: map[string]int{}, rejectedCodes: map[string]bool{}}
+		if layer.CodePattern != "" {
+			if imp.codeRE, err = gridmap.CompileCodePattern(layer.CodePattern); err != nil {
+				return err
+			}
+		}
+		if err := imp.loadExisting(ctx); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE import_rows (
+			idx integer PRIMARY KEY, code text NOT NULL, name text NOT NULL, level text NOT NULL, parent text,
+			attrs jsonb NOT NULL, wkb bytea NOT NULL, people jsonb, unchanged boolean NOT NULL DEFAULT false
+		) ON COMMIT DROP`); err != nil {
+			return err
+		}
+		if err := imp.stream(ctx, src); err != nil {
+			return err
+		}
+		imp.resolveParents()
+		sort.Slice(res.Rejected, func(i, j int) bool { return *res.Rejected[i].Index < *res.Rejected[j].Index })
+		if len(res.Rejected) > 0 && !opts.SkipInvalid {
+			return &gridmap.Error{Code: gridmap.EUNPROCESSABLE, Details: res.Rejected,
+				Message: fmt.Sprintf("%d of %d features were rejected and nothing was imported; fix them, or import the rest with skip-invalid", len(res.Rejected), res.Read)}
+		}
+		return imp.commit(ctx)
+	})
+	if err != nil {
+		return nil, translate(err, "importing into layer "+layerID)
+	}
+	return res, nil
+}
+
+type importer struct {
+	layer   *gridmap.Layer
+	opts    gridmap.ImportOptions
+	res     *gridmap.ImportResult
+	tx      pgx.Tx
+	checker *geo.Checker
+	codeRE  *regexp.Regexp
+
+	existing      map[string]string // current code -> level, before the import
+	inFile        map[string]int    // code -> index of the feature that carries it
+	staged        []stagedFeature
+	rejectedCodes map[string]bool
+	batch         [][]any
+}
+
+func (imp *importer) loadExisting(ctx context.Context) error {
+	imp.existing = map[string]string{}
+	rows, err := imp.tx.Query(ctx, `SELECT code, level FROM grid_versions WHERE layer_id = $1 AND valid_to IS NULL`, imp.layer.ID)
+	if err != nil {
+		return err
+	}
+	var code, level string
+	_, err = pgx.ForEachRow(rows, []any{&code, &level}, func() error {
+		imp.existing[code] = level
+		return nil
+	})
+	return err
+}
+
+func (imp *importer) reject(p gridmap.Problem) {
+	imp.res.Rejected = append(imp.res.Rejected, p)
+	if len(p.Codes) > 0 {
+		imp.rejectedCodes[p.Codes[0]] = true
+	}
+}
+
+func (imp *importer) stream(ctx context.Context, src gridmap.FeatureSource) error {
+	for {
+		f, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return err
+		}
+		imp.res.Read++
+		if imp.opts.Progress != nil && imp.res.Read%1000 == 0 {
+			imp.opts.Progress(imp.res.Read)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := imp.check(f); err != nil {
+			return err
+		}
+		if len(imp.batch) >= importBatch {
+			if err := imp.flush(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	if imp.opts.Progress != nil {
+		imp.opts.Progress(imp.res.Read)
+	}
+	return imp.flush(ctx)
+}
+
+// check rejects f or queues it for the staging table.
+func (imp *importer) check(f *gridmap.Feature) error {
+	// A real reason comes first; a code repeated by a feature that is bad anyway is not news.
+	if p := imp.layer.CheckFeature(f, imp.codeRE); p != nil {
+		imp.reject(*p)
+		return nil
+	}
+	mp, err := geo.Polygonal(f.Geometry)
+	if err != nil {
+		imp.reject(gridmap.FeatureProblem(f, gridmap.ProblemInvalidGeometry, "%v", err))
+		return nil
+	}
+	if iv := imp.checker.Check(mp); iv != nil {
+		if !imp.opts.MakeValid {
+			p := gridmap.FeatureProblem(f, gridmap.ProblemInvalidGeometry, "invalid geometry: %s", iv.Reason)
+			if iv.Where != nil {
+				p.Where = *iv.Where
+			}
+			imp.reject(p)
+			return nil
+		}
+		fixed, err := imp.checker.Repair(mp)
+		if err != nil {
+			imp.reject(gridmap.FeatureProblem(f, gridmap.ProblemInvalidGeometry, "invalid geometry that cannot be repaired: %v", err))
+			return nil
+		}
+		before, after := geo.AreaM2(mp), geo.AreaM2(fixed)
+		change := after - before
+		p := gridmap.FeatureProblem(f, gridmap.ProblemRepaired, "repaired invalid geometry (%s); area %.1f m2 -> %.1f m2", iv.Reason, before, after)
+		p.AreaM2 = &change
+		if iv.Where != nil {
+			p.Where = *iv.Where
+		}
+		imp.res.Repaired = append(imp.res.Repaired, p)
+		mp = fixed
+	}
+	if first, dup := imp.inFile[f.Code]; dup {
+		imp.reject(gridmap.FeatureProblem(f, gridmap.ProblemDuplicateCode, "code %s is already used by feature %d of this input", f.Code, first))
+		return nil
+	}
+	if err := checkPeople(f.Code, f.People); err != nil {
+		imp.reject(gridmap.FeatureProblem(f, gridmap.ProblemMissingField, "%s", gridmap.ErrorMessage(err)))
+		return nil
+	}
+	imp.inFile[f.Code] = f.Index
+
+	geom, err := wkb.Marshal(mp)
+	if err != nil {
+		return fmt.Errorf("encoding feature %d: %w", f.Index, err)
+	}
+	attrs, err := json.Marshal(f.Attributes)
+	if err != nil {
+		return fmt.Errorf("encoding feature %d attributes: %w", f.Index, err)
+	}
+	if f.Attributes == nil {
+		attrs = []byte("{}")
+	}
+	var people []byte
+	if f.People != nil {
+		people, _ = json.Marshal(f.People)
+	}
+	var parent any
+	if f.Parent != "" {
+		parent = f.Parent
+	}
+	imp.batch = append(imp.batch, []any{f.Index, f.Code, f.Name, f.Level, parent, attrs, geom, people})
+	imp.staged = append(imp.staged, stagedFeature{index: f.Index, code: f.Code, level: f.Level, parent: f.Parent})
+	return nil
+}
+
+func (imp *importer) flush(ctx context.Context) error {
+	if len(imp.batch) == 0 {
+		return nil
+	}
+	_, err := imp.tx.CopyFrom(ctx, pgx.Identifier{"import_rows"},
+		[]string{"idx", "code", "name", "level", "parent", "attrs", "wkb", "people"}, pgx.CopyFromRows(imp.batch))
+	imp.batch = imp.batch[:0]
+	return err
+}
+
+// resolveParents rejects every staged feature whose parent is neither in the
+// layer nor accepted in this input, or is not at a coarser level. Coarse
+// levels go first, so a rejected parent takes its children with it.
+func (imp *importer) resolveParents() {
+	sort.SliceStable(imp.staged, func(i, j int) bool {
+		return imp.layer.LevelIndex(imp.staged[i].level) < imp.layer.LevelIndex(imp.staged[j].level)
+	})
+	accepted := map[string]string{} // code -> level, accepted from this input
+	for _, sf := range imp.staged {
+		accepted[sf.code] = sf.level
+	}
+	kept := imp.staged[:0]
+	for _, sf := range imp.staged {
+		f := &gridmap.Feature{Index: sf.index, Code: sf.code, Level: sf.level, Parent: sf.parent}
+		if sf.parent == "" {
+			kept = append(kept, sf)
+			continue
+		}
+		parentLevel, ok := accepted[sf.parent]
+		if !ok {
+			parentLevel, ok = imp.existing[sf.parent]
+		}
+		var p *gridmap.Problem
+		switch {
+		case !ok && imp.rejectedCodes[sf.parent]:
+			q := gridmap.FeatureProblem(f, gridmap.ProblemUnknownParent, "parent %s of %s was rejected too", sf.parent, sf.code)
+			p = &q
+		case !ok:
+			q := gridmap.FeatureProblem(f, gridmap.ProblemUnknownParent, "parent %s of %s is neither in layer %s nor in this input", sf.parent, sf.code, imp.layer.ID)
+			p = &q
+		default:
+			p = imp.layer.CheckParentLevel(f, parentLevel)
+		}
+		if p != nil {
+			p.Codes = append(p.Codes, sf.parent)
+			imp.reject(*p)
+			delete(accepted, sf.code)
+			continue
+		}
+		kept = append(kept, sf)
+	}
+	imp.staged = kept
+}
+
+// commit writes the staged features that survived: unchanged grids keep
+// their version, changed ones get a new version and their old one is closed.
+func (imp *importer) commit(ctx context.Context) error {
+	tx, layer := imp.tx, imp.layer.ID
+	var dropped []int
+	for _, p := range imp.res.Rejected {
+		dropped = append(dropped, *p.Index)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM import_rows WHERE idx = ANY($1)`, dropped); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE import_rows r SET unchanged = true FROM grid_versions g
+		WHERE g.layer_id = $1 AND g.valid_to IS NULL AND g.code = r.code AND g.name = r.name AND g.level = r.level
+		  AND g.parent_code IS NOT DISTINCT FROM r.parent AND g.attributes = r.attrs
+		  AND ST_OrderingEquals(g.geom, ST_GeomFromWKB(r.wkb, 4326))`, layer); err != nil {
+		return err
+	}
+	tag, err := tx.Exec(ctx, `UPDATE grid_versions g SET valid_to = now() FROM import_rows r
+		WHERE g.layer_id = $1 AND g.valid_to IS NULL AND g.code = r.code AND NOT r.unchanged`, layer)
+	if err != nil {
+		return err
+	}
+	imp.res.Replaced = int(tag.RowsAffected())
+	tag, err = tx.Exec(ctx, `INSERT INTO grid_versions (layer_id, code, version, name, level, parent_code, geom, attributes, valid_from, author, reason)
+		SELECT $1, r.code, coalesce(prev.version, 0) + 1, r.name, r.level, r.parent, ST_GeomFromWKB(r.wkb, 4326), r.attrs, now(), $2, $3
+		FROM import_rows r
+		LEFT JOIN (SELECT code, max(version) AS version FROM grid_versions WHERE layer_id = $1 GROUP BY code) prev ON prev.code = r.code
+		WHERE NOT r.unchanged
+		ORDER BY r.idx`, layer, imp.opts.Author, imp.opts.Reason)
+	if err != nil {
+		return err
+	}
+	imp.res.Created = int(tag.RowsAffected()) - imp.res.Replaced
+	imp.res.Unchanged = len(imp.staged) - int(tag.RowsAffected())
+	if err := imp.commitPeople(ctx); err != nil {
+		return err
+	}
+	bump := 0
+	if tag.RowsAffected() > 0 {
+		bump = 1
+	}
+	return tx.QueryRow(ctx, `UPDATE layers SET data_version = data_version + $2, updated_at = CASE WHEN $2 > 0 THEN now() ELSE updated_at END
+		WHERE id = $1 RETURNING data_version`, layer, bump).Scan(&imp.res.DataVersion)
+}
+
+// commitPeople replaces the people of every imported feature that listed some.
+func (imp *importer) commitPeople(ctx context.Context) error {
+	rows, err := imp.tx.Query(ctx, `SELECT code, people FROM import_rows WHERE people IS NOT NULL ORDER BY idx`)
+	if err != nil {
+		return err
+	}
+	var codes []string
+	var people [][]gridmap.Person
+	var code string
+	var list []gridmap.Person
+	_, err = pgx.ForEachRow(rows, []any{&code, &list}, func() error {
+		codes = append(codes, code)
+		people = append(people, slices.Clone(list))
+		return nil
+	})
+	if err != nil || len(codes) == 0 {
+		return err
+	}
+	return replacePeople(ctx, imp.tx, imp.layer.ID, codes, people)
+}

@@ -1,0 +1,124 @@
+// Package pgtest gives tests a fresh, migrated gridmap database in a real
+// PostGIS: the managed cluster of package postgres, shared by every test
+// binary on the machine (under $GRIDMAP_TEST_DATA, default a folder in the
+// temporary directory), with one new database per test package.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gridmap/gridmap/postgres"
+	"github.com/jackc/pgx/v5"
+)
+
+var (
+	mu      sync.Mutex
+	cluster *postgres.Cluster
+	dbs     []string
+)
+
+// Dir is the data directory of the shared test cluster.
+func Dir() string {
+	if d := os.Getenv("GRIDMAP_TEST_DATA"); d != "" {
+		return d
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("gridmap-test-%d", os.Getuid()))
+}
+
+// Main runs a package's tests and then drops its databases and stops the
+// shared cluster if no other test binary is using it. Call it from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	if err := release(); err != nil {
+		fmt.Fprintln(os.Stderr, "pgtest:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// ConnString returns a connection string for a new, empty database (PostGIS
+// created, no migrations) in the shared cluster. The test fails with the
+// reason when the cluster cannot start; it never skips.
+func ConnString(t testing.TB) string {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if cluster == nil {
+		c, err := postgres.NewCluster(Dir(), nil)
+		if err != nil {
+			t.Fatalf("managed PostgreSQL for tests: %v", err)
+		}
+		c.Throwaway = true
+		if err := c.Start(ctx); err != nil {
+			t.Fatalf("starting managed PostgreSQL for tests in %s: %v", Dir(), err)
+		}
+		cluster = c
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "test_" + hex.EncodeToString(b)
+	conn, err := pgx.Connect(ctx, cluster.ConnString("postgres"))
+	if err != nil {
+		t.Fatalf("connecting to test cluster: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("creating test database: %v", err)
+	}
+	dbs = append(dbs, name)
+	dbConn, err := pgx.Connect(ctx, cluster.ConnString(name))
+	if err != nil {
+		t.Fatalf("connecting to test database: %v", err)
+	}
+	defer dbConn.Close(ctx)
+	if _, err := dbConn.Exec(ctx, "CREATE EXTENSION postgis"); err != nil {
+		t.Fatalf("creating PostGIS in test database: %v", err)
+	}
+	return cluster.ConnString(name)
+}
+
+// NewDB returns an open, migrated database of its own for a test or a
+// package; it is closed when the test ends.
+func NewDB(t testing.TB) *postgres.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, ConnString(t), nil)
+	if err != nil {
+		t.Fatalf("opening test database: %v", err)
+	}
+	t.Cleanup(db.Close)
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatalf("migrating test database: %v", err)
+	}
+	return db
+}
+
+func release() error {
+	mu.Lock()
+	defer mu.Unlock()
+	if cluster == nil {
+		return nil
+	}
+	ctx := context.Background()
+	if conn, err := pgx.Connect(ctx, cluster.ConnString("postgres")); err == nil {
+		for _, name := range dbs {
+			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		}
+		conn.Close(ctx)
+	}
+	err := cluster.Release(true)
+	cluster = nil
+	return err
+}

@@ -150,7 +150,7 @@ func (imp *importer) check(f *gridmap.Feature) error {
 	}
 	if iv := imp.checker.Check(mp); iv != nil {
 		if !imp.opts.MakeValid {
-			p := gridmap.FeatureProblem(f, gridmap.ProblemInvalidGeometry, "invalid geometry: %s", iv.Reason)
+			p := gridmap.FeatureProblem(f, gridmap.ProblemInvalidGeometry, "invalid geometry: %s (make-valid repairs it and reports the change)", iv.Reason)
 			if iv.Where != nil {
 				p.Where = *iv.Where
 			}

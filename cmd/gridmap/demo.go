@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/gridmap/gridmap/demo"
+	"github.com/gridmap/gridmap/postgres"
+)
+
+func runDemo(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	dataDir := fs.String("data", envOr("GRIDMAP_DATA", "./gridmap-data"), "data directory of the managed PostgreSQL cluster")
+	seed := fs.Uint64("seed", demo.DefaultSeed, "seed of the generated district")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	db, err := openDatabase(ctx, *dataDir, logger)
+	if err != nil {
+		return err
+	}
+	defer db.Close(false)
+	start := time.Now()
+	d, err := demo.Generate(*seed)
+	if err != nil {
+		return err
+	}
+	results, err := demo.Load(ctx, postgres.NewLayerStore(db.DB), postgres.NewGridStore(db.DB), d)
+	if err != nil {
+		return err
+	}
+	for _, r := range results {
+		fmt.Fprintf(stdout, "layer %s: %d grids, %d created, %d replaced, %d unchanged\n", r.Layer, r.Read, r.Created, r.Replaced, r.Unchanged)
+	}
+	fmt.Fprintf(stdout, "demo district loaded in %s\n", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// loadDemo loads the demo district unless it is there already.
+func loadDemo(ctx context.Context, db *postgres.DB, seed uint64, logger *slog.Logger) error {
+	layers := postgres.NewLayerStore(db)
+	if loaded, err := demo.Loaded(ctx, layers); err != nil {
+		return err
+	} else if loaded {
+		logger.Info("demo district already loaded")
+		return nil
+	}
+	start := time.Now()
+	d, err := demo.Generate(seed)
+	if err != nil {
+		return err
+	}
+	if _, err := demo.Load(ctx, layers, postgres.NewGridStore(db), d); err != nil {
+		return err
+	}
+	logger.Info("demo district loaded", "duration", time.Since(start).String())
+	return nil
+}
+
+func runMigrate(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	dataDir := fs.String("data", envOr("GRIDMAP_DATA", "./gridmap-data"), "data directory of the managed PostgreSQL cluster")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	db, err := openDatabase(ctx, *dataDir, logger)
+	if err != nil {
+		return err
+	}
+	defer db.Close(false)
+	v, err := db.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "schema at version %d\n", v)
+	return nil
+}

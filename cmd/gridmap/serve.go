@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/gridmap/gridmap/demo"
+	"github.com/gridmap/gridmap/postgres"
+	"github.com/gridmap/gridmap/server"
+)
+
+func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	addr := fs.String("addr", envOr("GRIDMAP_ADDR", "127.0.0.1:8080"), "address to listen on")
+	dataDir := fs.String("data", envOr("GRIDMAP_DATA", "./gridmap-data"), "data directory of the managed PostgreSQL cluster")
+	withDemo := fs.Bool("demo", false, "load the demo district if it is not loaded yet")
+	bodyLimit := fs.String("body-limit", "10M", "largest request body, except imports")
+	importLimit := fs.String("import-limit", "1G", "largest import body")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+
+	db, err := openDatabase(ctx, *dataDir, logger)
+	if err != nil {
+		return err
+	}
+	defer db.Close(true)
+	layers, grids := postgres.NewLayerStore(db.DB), postgres.NewGridStore(db.DB)
+	if *withDemo {
+		if err := loadDemo(ctx, db.DB, demo.DefaultSeed, logger); err != nil {
+			return err
+		}
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", *addr, err)
+	}
+	srv := server.New(server.Config{Addr: *addr, BodyLimit: *bodyLimit, ImportLimit: *importLimit},
+		server.Deps{Layers: layers, Grids: grids, Importer: grids, Ready: func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			if err := db.Ping(ctx); err != nil {
+				return fmt.Errorf("database unreachable: %w", err)
+			}
+			return nil
+		}}, logger)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	url := "http://" + ln.Addr().String()
+	logger.Info("serving", "url", url)
+	fmt.Fprintf(stdout, "gridmap serving at %s\n", url)
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: draining requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		logger.Warn("requests still running at shutdown", "err", err)
+	}
+	return nil
+}

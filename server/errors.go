@@ -1,0 +1,96 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gridmap/gridmap"
+	"github.com/labstack/echo/v4"
+)
+
+// statusOf maps each error code to its one HTTP status.
+var statusOf = map[string]int{
+	gridmap.EINVALID:       http.StatusBadRequest,
+	gridmap.EUNPROCESSABLE: http.StatusUnprocessableEntity,
+	gridmap.ENOTFOUND:      http.StatusNotFound,
+	gridmap.ECONFLICT:      http.StatusConflict,
+	gridmap.EPRECONDITION:  http.StatusPreconditionFailed,
+	gridmap.ETOOLARGE:      http.StatusRequestEntityTooLarge,
+	gridmap.EUNAUTHORIZED:  http.StatusUnauthorized,
+	gridmap.EFORBIDDEN:     http.StatusForbidden,
+	gridmap.EUNAVAILABLE:   http.StatusServiceUnavailable,
+	gridmap.EINTERNAL:      http.StatusInternalServerError,
+}
+
+// codeOf maps statuses echo itself produces (unknown route, wrong method,
+// body over the limit) back to error codes.
+var codeOf = map[int]string{
+	http.StatusBadRequest:            gridmap.EINVALID,
+	http.StatusNotFound:              gridmap.ENOTFOUND,
+	http.StatusMethodNotAllowed:      "method_not_allowed",
+	http.StatusRequestEntityTooLarge: gridmap.ETOOLARGE,
+	http.StatusUnsupportedMediaType:  gridmap.EINVALID,
+	http.StatusUnauthorized:          gridmap.EUNAUTHORIZED,
+	http.StatusForbidden:             gridmap.EFORBIDDEN,
+	http.StatusServiceUnavailable:    gridmap.EUNAVAILABLE,
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code      string            `json:"code"`
+	Message   string            `json:"message"`
+	Details   []gridmap.Problem `json:"details,omitempty"`
+	RequestID string            `json:"request_id,omitempty"`
+}
+
+// handleError is the one place errors become HTTP responses. Internal errors
+// are logged with the request id and reach the client only as that id.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, body := http.StatusInternalServerError, errorDetail{Code: gridmap.EINTERNAL, RequestID: requestID(c)}
+	var ge *gridmap.Error
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &ge):
+		status = statusOf[ge.Code]
+		if status == 0 {
+			status = http.StatusInternalServerError
+		}
+		body.Code, body.Message, body.Details = ge.Code, ge.Message, ge.Details
+	case errors.As(err, &he) && he.Code < 500:
+		status = he.Code
+		body.Code = codeOf[he.Code]
+		if body.Code == "" {
+			body.Code = gridmap.EINVALID
+		}
+		body.Message = http.StatusText(he.Code)
+		if m, ok := he.Message.(string); ok && m != "" {
+			body.Message = m
+		}
+		if he.Code == http.StatusNotFound {
+			body.Message = "no such endpoint: " + c.Request().Method + " " + c.Request().URL.Path
+		} else if he.Code == http.StatusRequestEntityTooLarge {
+			body.Message = "request body is larger than this endpoint accepts"
+		}
+	}
+	if status >= 500 {
+		s.logger.Error("internal error", "request_id", requestID(c), "method", c.Request().Method,
+			"path", c.Request().URL.Path, "err", err)
+		if body.Message == "" || body.Code == gridmap.EINTERNAL {
+			body.Message = "internal error; quote request_id when reporting it"
+		}
+	}
+	if c.Request().Method == http.MethodHead {
+		err = c.NoContent(status)
+	} else {
+		err = c.JSON(status, errorBody{Error: body})
+	}
+	if err != nil {
+		s.logger.Warn("writing error response", "err", err)
+	}
+}

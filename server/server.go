@@ -1,0 +1,177 @@
+// Package server is gridmap's HTTP interface: routes, handlers, the one
+// error handler, request logging and metrics, and the embedded web pages.
+// Handlers call the domain interfaces; there is no SQL here.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gridmap/gridmap"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Config is what the server needs to know, read once by cmd.
+type Config struct {
+	Addr         string
+	BodyLimit    string // for ordinary requests, echo notation ("10M")
+	ImportLimit  string // for import bodies ("1G")
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+}
+
+// Deps are the services the handlers call.
+type Deps struct {
+	Layers   gridmap.LayerService
+	Grids    gridmap.GridService
+	Importer gridmap.Importer
+	// Ready reports whether the service can answer (database reachable,
+	// indexes loaded); nil error means ready.
+	Ready func(ctx context.Context) error
+}
+
+// Server is the HTTP server.
+type Server struct {
+	echo    *echo.Echo
+	http    *http.Server
+	cfg     Config
+	deps    Deps
+	logger  *slog.Logger
+	metrics *metrics
+}
+
+// New builds the server and its routes.
+func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
+	if cfg.BodyLimit == "" {
+		cfg.BodyLimit = "10M"
+	}
+	if cfg.ImportLimit == "" {
+		cfg.ImportLimit = "1G"
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = 60 * time.Second
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 60 * time.Second
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	s := &Server{echo: e, cfg: cfg, deps: deps, logger: logger, metrics: newMetrics()}
+	e.HTTPErrorHandler = s.handleError
+	e.Use(middleware.RequestID())
+	e.Use(s.observe)
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			s.logger.Error("panic", "request_id", requestID(c), "err", err, "stack", string(stack))
+			return err
+		}}))
+	s.routes()
+	s.http = &http.Server{
+		Addr:              cfg.Addr,
+		Handler:           e,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	return s
+}
+
+// Handler returns the HTTP handler, for tests with httptest.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+func (s *Server) routes() {
+	e := s.echo
+	limit := middleware.BodyLimit(s.cfg.BodyLimit)
+	e.GET("/healthz", s.handleHealthz)
+	e.GET("/readyz", s.handleReadyz)
+	e.GET("/metrics", s.handleMetrics)
+
+	v1 := e.Group("/v1")
+	v1.GET("/layers", s.handleLayers)
+	v1.GET("/layers/:layer", s.handleLayer)
+	v1.PUT("/layers/:layer", s.handlePutLayer, limit)
+	v1.GET("/layers/:layer/grids", s.handleGrids)
+	v1.GET("/layers/:layer/grids/:code", s.handleGrid)
+	v1.PUT("/layers/:layer/grids/:code/people", s.handlePutPeople, limit)
+	v1.POST("/layers/:layer/import", s.handleImport, middleware.BodyLimit(s.cfg.ImportLimit))
+
+	s.staticRoutes()
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.http.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections and waits for requests in flight.
+func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+
+// observe logs every request as one JSON line and counts it in /metrics.
+// Errors go through the error handler here, so the status is known.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		status := c.Response().Status
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		d := time.Since(start)
+		s.metrics.observe(c.Request().Method, route, status, d)
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		s.logger.Log(c.Request().Context(), level, "request", "request_id", requestID(c),
+			"method", c.Request().Method, "path", c.Request().URL.Path, "route", route, "status", status,
+			"bytes", c.Response().Size, "duration_ms", float64(d.Microseconds())/1000, "remote", c.RealIP())
+		return nil
+	}
+}
+
+func requestID(c echo.Context) string { return c.Response().Header().Get(echo.HeaderXRequestID) }
+
+type metrics struct {
+	registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gridmap_http_requests_total", Help: "HTTP requests by method, route and status.",
+		}, []string{"method", "route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gridmap_http_request_duration_seconds", Help: "HTTP request duration by route.",
+			Buckets: []float64{.0001, .0005, .001, .005, .01, .05, .1, .5, 1, 5, 30},
+		}, []string{"method", "route"}),
+	}
+	m.registry.MustRegister(m.requests, m.duration,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) observe(method, route string, status int, d time.Duration) {
+	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(method, route).Observe(d.Seconds())
+}

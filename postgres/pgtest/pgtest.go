@@ -105,7 +105,33 @@ func NewDB(t testing.TB) *postgres.DB {
 	return db
 }
 
+var (
+	sharedOnce sync.Once
+	shared     *postgres.DB
+	sharedErr  error
+)
+
+// Shared returns the package's one migrated database, created on first use
+// and closed by Main. Tests sharing it keep to their own layers.
+func Shared(t testing.TB) *postgres.DB {
+	t.Helper()
+	sharedOnce.Do(func() {
+		ctx := context.Background()
+		conn := ConnString(t)
+		if shared, sharedErr = postgres.Open(ctx, conn, nil); sharedErr == nil {
+			sharedErr = shared.Migrate(ctx)
+		}
+	})
+	if sharedErr != nil {
+		t.Fatalf("shared test database: %v", sharedErr)
+	}
+	return shared
+}
+
 func release() error {
+	if shared != nil {
+		shared.Close()
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if cluster == nil {

@@ -1,0 +1,431 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/geo"
+	"github.com/gridmap/gridmap/postgres"
+	"github.com/gridmap/gridmap/postgres/pgtest"
+	"github.com/paulmach/orb"
+)
+
+// box returns a GeoJSON square polygon with its lower-left corner at x, y.
+func box(x, y, size float64) string {
+	return fmt.Sprintf(`{"type":"Polygon","coordinates":[[[%g,%g],[%g,%g],[%g,%g],[%g,%g],[%g,%g]]]}`,
+		x, y, x+size, y, x+size, y+size, x, y+size, x, y)
+}
+
+func feature(code, level, parent, geometry string) string {
+	p := "null"
+	if parent != "" {
+		p = `"` + parent + `"`
+	}
+	return fmt.Sprintf(`{"type":"Feature","properties":{"code":%q,"name":"grid %s","level":%q,"parent":%s,"owner":"test"},"geometry":%s}`,
+		code, code, level, p, geometry)
+}
+
+func collection(features ...string) string {
+	return `{"type":"FeatureCollection","features":[` + strings.Join(features, ",\n") + `]}`
+}
+
+const bowtie = `{"type":"Polygon","coordinates":[[[0,0],[1,1],[1,0],[0,1],[0,0]]]}`
+
+type stores struct {
+	layers *postgres.LayerStore
+	grids  *postgres.GridStore
+}
+
+// newLayer makes a fresh layer with levels district > street > grid in the
+// package's shared database.
+func newLayer(t *testing.T, id string) stores {
+	t.Helper()
+	db := pgtest.Shared(t)
+	s := stores{postgres.NewLayerStore(db), postgres.NewGridStore(db)}
+	if _, err := s.layers.PutLayer(context.Background(), &gridmap.Layer{ID: id, Levels: []string{"district", "street", "grid"}}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func importString(s stores, layer, input string, opts gridmap.ImportOptions) (*gridmap.ImportResult, error) {
+	return s.grids.Import(context.Background(), layer, geo.NewFeatureReader(strings.NewReader(input), geo.DefaultFieldMap), opts)
+}
+
+func counts(t *testing.T, s stores, layer string) map[string]int {
+	t.Helper()
+	l, err := s.layers.Layer(context.Background(), layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Counts
+}
+
+func TestImportBadFeatures(t *testing.T) {
+	s := newLayer(t, "bad-features")
+	input := collection(
+		feature("D", "district", "", box(0, 0, 4)),
+		feature("S1", "street", "D", box(0, 0, 2)),
+		feature("S2", "street", "D", bowtie),          // index 2: self-intersecting
+		feature("S3", "street", "NOPE", box(2, 2, 2)), // index 3: unknown parent
+		feature("G1", "grid", "S1", box(0, 0, 1)),
+	)
+
+	t.Run("all or nothing: every bad feature is reported and nothing is written", func(t *testing.T) {
+		_, err := importString(s, "bad-features", input, gridmap.ImportOptions{})
+		var ge *gridmap.Error
+		if !asGridmapError(err, &ge) || ge.Code != gridmap.EUNPROCESSABLE {
+			t.Fatalf("got %v, want an EUNPROCESSABLE error", err)
+		}
+		if len(ge.Details) != 2 {
+			t.Fatalf("got %d problems, want 2: %+v", len(ge.Details), ge.Details)
+		}
+		want := []struct {
+			index int
+			code  string
+			kind  string
+		}{{2, "S2", gridmap.ProblemInvalidGeometry}, {3, "S3", gridmap.ProblemUnknownParent}}
+		for i, w := range want {
+			p := ge.Details[i]
+			if p.Index == nil || *p.Index != w.index || p.Codes[0] != w.code || p.Kind != w.kind || p.Message == "" {
+				t.Errorf("problem %d = %+v, want index %d code %s kind %s", i, p, w.index, w.code, w.kind)
+			}
+		}
+		if !strings.Contains(ge.Details[0].Message, "Self-intersection") || ge.Details[0].Where == nil {
+			t.Errorf("self-intersection should be named with its location: %+v", ge.Details[0])
+		}
+		for lv, n := range counts(t, s, "bad-features") {
+			if n != 0 {
+				t.Errorf("%d grids at level %s were written by a rejected import", n, lv)
+			}
+		}
+	})
+
+	t.Run("skip-invalid imports the rest", func(t *testing.T) {
+		res, err := importString(s, "bad-features", input, gridmap.ImportOptions{SkipInvalid: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Read != 5 || res.Created != 3 || len(res.Rejected) != 2 {
+			t.Errorf("result %+v, want 5 read, 3 created, 2 rejected", res)
+		}
+		c := counts(t, s, "bad-features")
+		if c["district"] != 1 || c["street"] != 1 || c["grid"] != 1 {
+			t.Errorf("counts %v", c)
+		}
+	})
+}
+
+func TestImportRejectionRules(t *testing.T) {
+	s := newLayer(t, "rules")
+	ctx := context.Background()
+	if _, err := s.layers.PutLayer(ctx, &gridmap.Layer{ID: "rules", Levels: []string{"district", "street", "grid"}, CodePattern: `[A-Z]\d*`}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		input  string
+		kind   string
+		index  int
+		extras int // further rejections that follow from the first
+	}{
+		{"code off the layer's pattern", collection(feature("d1", "district", "", box(0, 0, 1))), gridmap.ProblemBadCode, 0, 0},
+		{"duplicate code in one input", collection(feature("D", "district", "", box(0, 0, 1)), feature("D", "district", "", box(2, 0, 1))), gridmap.ProblemDuplicateCode, 1, 0},
+		{"level unknown to the layer", collection(feature("D", "county", "", box(0, 0, 1))), gridmap.ProblemUnknownLevel, 0, 0},
+		{"parent not coarser", collection(feature("D", "district", "", box(0, 0, 1)), feature("S", "street", "D", box(0, 0, 1)), feature("T", "street", "S", box(0, 0, 1))), gridmap.ProblemUnknownParent, 2, 0},
+		{"line instead of polygon", collection(`{"type":"Feature","properties":{"code":"D","level":"district"},"geometry":{"type":"LineString","coordinates":[[0,0],[1,1]]}}`), gridmap.ProblemInvalidGeometry, 0, 0},
+		{"children of a rejected parent go too", collection(feature("D", "district", "", bowtie), feature("S", "street", "D", box(0, 0, 1))), gridmap.ProblemInvalidGeometry, 0, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := importString(s, "rules", tc.input, gridmap.ImportOptions{})
+			var ge *gridmap.Error
+			if !asGridmapError(err, &ge) || ge.Code != gridmap.EUNPROCESSABLE {
+				t.Fatalf("got %v, want EUNPROCESSABLE", err)
+			}
+			if len(ge.Details) != 1+tc.extras {
+				t.Fatalf("problems %+v", ge.Details)
+			}
+			if p := ge.Details[0]; p.Kind != tc.kind || *p.Index != tc.index {
+				t.Errorf("problem %+v, want %s at index %d", p, tc.kind, tc.index)
+			}
+		})
+	}
+}
+
+func TestImportMakeValid(t *testing.T) {
+	s := newLayer(t, "repair")
+	res, err := importString(s, "repair", collection(feature("D", "district", "", bowtie)), gridmap.ImportOptions{MakeValid: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Created != 1 || len(res.Repaired) != 1 || res.Repaired[0].Codes[0] != "D" {
+		t.Fatalf("result %+v", res)
+	}
+	var valid bool
+	if err := pgtest.Shared(t).Pool.QueryRow(context.Background(),
+		`SELECT ST_IsValid(geom) FROM grids WHERE layer_id = 'repair' AND code = 'D'`).Scan(&valid); err != nil || !valid {
+		t.Fatalf("stored repaired geometry valid=%v err=%v", valid, err)
+	}
+}
+
+func TestImportVersions(t *testing.T) {
+	s := newLayer(t, "versions")
+	ctx := context.Background()
+	first := collection(feature("D", "district", "", box(0, 0, 4)), feature("S", "street", "D", box(0, 0, 4)))
+	res, err := importString(s, "versions", first, gridmap.ImportOptions{Author: "tester", Reason: "first load"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := res.DataVersion
+
+	t.Run("the same input again changes nothing", func(t *testing.T) {
+		res, err := importString(s, "versions", first, gridmap.ImportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Unchanged != 2 || res.Created != 0 || res.Replaced != 0 || res.DataVersion != v1 {
+			t.Errorf("result %+v, want 2 unchanged at data version %d", res, v1)
+		}
+	})
+
+	t.Run("a changed grid gets a new version and the old one is closed", func(t *testing.T) {
+		second := collection(feature("S", "street", "D", box(0, 0, 3)))
+		res, err := importString(s, "versions", second, gridmap.ImportOptions{Reason: "shrink"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Replaced != 1 || res.DataVersion != v1+1 {
+			t.Errorf("result %+v", res)
+		}
+		g, err := s.grids.Grid(ctx, "versions", "S")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.Version != 2 || g.Reason != "shrink" || g.ValidTo != nil {
+			t.Errorf("current version %+v", g)
+		}
+		var closed int
+		if err := pgtest.Shared(t).Pool.QueryRow(ctx, `SELECT count(*) FROM grid_versions
+			WHERE layer_id = 'versions' AND code = 'S' AND version = 1 AND valid_to IS NOT NULL`).Scan(&closed); err != nil || closed != 1 {
+			t.Errorf("version 1 closed: %d, %v", closed, err)
+		}
+	})
+}
+
+func TestGridReadsAndPaging(t *testing.T) {
+	s := newLayer(t, "paging")
+	ctx := context.Background()
+	fs := []string{feature("D", "district", "", box(0, 0, 10))}
+	for i := range 10 {
+		fs = append(fs, feature(fmt.Sprintf("S%d", i), "street", "D", box(float64(i), 0, 1)))
+	}
+	for i := range 25 {
+		parent := fmt.Sprintf("S%d", i%10)
+		fs = append(fs, feature(fmt.Sprintf("G%02d", i), "grid", parent, box(float64(i%10), 0, 0.5)))
+	}
+	if _, err := importString(s, "paging", collection(fs...), gridmap.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("pages visit every grid once in code order", func(t *testing.T) {
+		seen, cursor, pages := []string{}, "", 0
+		for {
+			grids, next, err := s.grids.FindGrids(ctx, gridmap.GridFilter{Layer: "paging", Level: "grid", Limit: 10, Cursor: cursor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, g := range grids {
+				seen = append(seen, g.Code)
+			}
+			pages++
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		if len(seen) != 25 || pages != 3 || seen[0] != "G00" || seen[24] != "G24" {
+			t.Errorf("saw %d grids in %d pages: %v", len(seen), pages, seen)
+		}
+	})
+	t.Run("filters", func(t *testing.T) {
+		cases := []struct {
+			name string
+			f    gridmap.GridFilter
+			want int
+		}{
+			{"by parent", gridmap.GridFilter{Parent: "S3"}, 3},
+			{"by bbox", gridmap.GridFilter{Level: "street", BBox: &orb.Bound{Min: orb.Point{2.2, 0.2}, Max: orb.Point{4.5, 0.5}}}, 3},
+			{"by level", gridmap.GridFilter{Level: "district"}, 1},
+		}
+		for _, c := range cases {
+			c.f.Layer, c.f.Limit = "paging", 100
+			grids, _, err := s.grids.FindGrids(ctx, c.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(grids) != c.want {
+				t.Errorf("%s: %d grids, want %d", c.name, len(grids), c.want)
+			}
+		}
+	})
+	t.Run("unknown layer and grid are not found", func(t *testing.T) {
+		if _, _, err := s.grids.FindGrids(ctx, gridmap.GridFilter{Layer: "nope", Limit: 1}); gridmap.ErrorCode(err) != gridmap.ENOTFOUND {
+			t.Errorf("unknown layer: %v", err)
+		}
+		if _, err := s.grids.Grid(ctx, "paging", "nope"); gridmap.ErrorCode(err) != gridmap.ENOTFOUND {
+			t.Errorf("unknown grid: %v", err)
+		}
+	})
+	t.Run("people", func(t *testing.T) {
+		people := []gridmap.Person{{Role: gridmap.RoleGridLeader, Name: "王伟", Phone: "13900000001"}, {Role: gridmap.RoleGridWorker, Name: "李娜"}}
+		if err := s.grids.SetPeople(ctx, "paging", "G01", people); err != nil {
+			t.Fatal(err)
+		}
+		g, err := s.grids.Grid(ctx, "paging", "G01")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(g.People) != 2 || g.People[0].Name != "王伟" || g.People[1].Role != gridmap.RoleGridWorker {
+			t.Errorf("people %+v", g.People)
+		}
+		if err := s.grids.SetPeople(ctx, "paging", "G01", []gridmap.Person{{Role: "grid_leader"}}); gridmap.ErrorCode(err) != gridmap.EINVALID {
+			t.Errorf("person without a name: %v", err)
+		}
+	})
+	t.Run("a level with grids cannot be dropped", func(t *testing.T) {
+		_, err := s.layers.PutLayer(ctx, &gridmap.Layer{ID: "paging", Levels: []string{"district", "street"}})
+		if gridmap.ErrorCode(err) != gridmap.ECONFLICT {
+			t.Errorf("dropping level grid: %v", err)
+		}
+		if _, err := s.layers.PutLayer(ctx, &gridmap.Layer{ID: "paging", Levels: []string{"district", "street", "grid", "microgrid"}}); err != nil {
+			t.Errorf("adding a level: %v", err)
+		}
+	})
+}
+
+const nycDir = "../../shared/data/nyc"
+
+// TestImportNYC loads the real three-level New York hierarchy the way the
+// README tells people to and reads it back.
+func TestImportNYC(t *testing.T) {
+	if _, err := os.Stat(nycDir); err != nil {
+		t.Skipf("NYC data not found at %s: %v", nycDir, err)
+	}
+	db := pgtest.Shared(t)
+	s := stores{postgres.NewLayerStore(db), postgres.NewGridStore(db)}
+	ctx := context.Background()
+	if _, err := s.layers.PutLayer(ctx, &gridmap.Layer{ID: "nyc", Levels: []string{"borough", "nta", "tract"}}); err != nil {
+		t.Fatal(err)
+	}
+	loads := []struct {
+		file  string
+		field geo.FieldMap
+		want  int
+	}{
+		{"L1_boroughs.geojson", geo.FieldMap{Code: "borocode", Name: "boroname", DefaultLevel: "borough"}, 5},
+		{"L2_nta2010.geojson", geo.FieldMap{Code: "ntacode", Name: "ntaname", Parent: "borocode", DefaultLevel: "nta"}, 195},
+		{"L3_tracts2010.geojson", geo.FieldMap{Code: "boroct2010", Name: "ctlabel", Parent: "ntacode", DefaultLevel: "tract"}, 2165},
+	}
+	for _, l := range loads {
+		f, err := os.Open(nycDir + "/" + l.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.grids.Import(ctx, "nyc", geo.NewFeatureReader(f, l.field), gridmap.ImportOptions{MakeValid: true})
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", l.file, err)
+		}
+		if res.Created != l.want || len(res.Rejected) != 0 {
+			t.Errorf("%s: created %d, rejected %d, want %d created", l.file, res.Created, len(res.Rejected), l.want)
+		}
+	}
+	c := counts(t, s, "nyc")
+	if c["borough"] != 5 || c["nta"] != 195 || c["tract"] != 2165 {
+		t.Errorf("counts %v", c)
+	}
+
+	t.Run("a tract reads back with the same geometry and its parent", func(t *testing.T) {
+		f, err := os.Open(nycDir + "/L3_tracts2010.geojson")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		fr := geo.NewFeatureReader(f, loads[2].field)
+		checked := 0
+		for i := 0; i < 2165; i++ {
+			want, err := fr.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i%97 != 0 { // a spread of tracts across the boroughs
+				continue
+			}
+			got, err := s.grids.Grid(ctx, "nyc", want.Code)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Parent != want.Parent || got.Level != "tract" || got.Name != want.Name {
+				t.Errorf("tract %s: parent %q level %q name %q, want parent %q", want.Code, got.Parent, got.Level, got.Name, want.Parent)
+			}
+			wantMP, _ := geo.Polygonal(want.Geometry)
+			if d := maxCoordDiff(wantMP, got.Geometry); d > 1e-9 {
+				t.Errorf("tract %s geometry differs by %g degrees", want.Code, d)
+			}
+			checked++
+		}
+		if checked < 20 {
+			t.Fatalf("checked only %d tracts", checked)
+		}
+	})
+
+	t.Run("every parent exists one level up", func(t *testing.T) {
+		var orphans int
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM grids c LEFT JOIN grids p
+			ON p.layer_id = c.layer_id AND p.code = c.parent_code
+			WHERE c.layer_id = 'nyc' AND c.parent_code IS NOT NULL AND p.code IS NULL`).Scan(&orphans); err != nil {
+			t.Fatal(err)
+		}
+		if orphans != 0 {
+			t.Errorf("%d grids with a missing parent", orphans)
+		}
+	})
+}
+
+// maxCoordDiff is the largest coordinate difference between two geometries
+// of the same shape, or +Inf when their shapes differ.
+func maxCoordDiff(a, b orb.MultiPolygon) float64 {
+	if len(a) != len(b) {
+		return 1e300
+	}
+	d := 0.0
+	for i := range a {
+		if len(a[i]) != len(b[i]) {
+			return 1e300
+		}
+		for j := range a[i] {
+			if len(a[i][j]) != len(b[i][j]) {
+				return 1e300
+			}
+			for k := range a[i][j] {
+				d = max(d, abs(a[i][j][k][0]-b[i][j][k][0]), abs(a[i][j][k][1]-b[i][j][k][1]))
+			}
+		}
+	}
+	return d
+}
+
+func abs(v float64) float64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+func asGridmapError(err error, target **gridmap.Error) bool { return errors.As(err, target) }

@@ -91,6 +91,9 @@ func Generate(seed uint64) (*District, error) {
 		comp = append(comp, next...)
 		parents = next
 	}
+	if err := g.renode(comp); err != nil {
+		return nil, err
+	}
 	d.Grids[LayerID] = comp
 
 	var police []*gridmap.Feature
@@ -112,6 +115,9 @@ func Generate(seed uint64) (*District, error) {
 				Attributes: map[string]any{}, People: []gridmap.Person{{Role: gridmap.RolePolice, Name: g.personName(), Phone: g.phone(), Department: "公安分局"}}})
 		}
 	}
+	if err := g.renode(police); err != nil {
+		return nil, err
+	}
 	d.Grids[PoliceLayerID] = police
 	for _, fs := range d.Grids {
 		for i, f := range fs {
@@ -119,6 +125,52 @@ func Generate(seed uint64) (*District, error) {
 		}
 	}
 	return d, nil
+}
+
+// renode makes the grids of one layer (parents before children) share their
+// edges vertex for vertex: the finest grids are renoded together and every
+// parent becomes the union of its children, from the bottom up.
+func (g *generator) renode(fs []*gridmap.Feature) error {
+	children := map[string][]*gridmap.Feature{}
+	var leaves []*gridmap.Feature
+	for _, f := range fs {
+		if f.Parent != "" {
+			children[f.Parent] = append(children[f.Parent], f)
+		}
+	}
+	for _, f := range fs {
+		if len(children[f.Code]) == 0 {
+			leaves = append(leaves, f)
+		}
+	}
+	geoms := make([]orb.MultiPolygon, len(leaves))
+	for i, f := range leaves {
+		geoms[i] = f.Geometry.(orb.MultiPolygon)
+	}
+	renoded, err := g.sub.Renode(geoms)
+	if err != nil {
+		return err
+	}
+	for i, f := range leaves {
+		f.Geometry = renoded[i]
+	}
+	for i := len(fs) - 1; i >= 0; i-- { // children come after parents
+		f := fs[i]
+		kids := children[f.Code]
+		if len(kids) == 0 {
+			continue
+		}
+		parts := make([]orb.MultiPolygon, len(kids))
+		for k, c := range kids {
+			parts[k] = c.Geometry.(orb.MultiPolygon)
+		}
+		u, err := g.sub.Union(parts)
+		if err != nil {
+			return fmt.Errorf("joining the children of %s: %w", f.Code, err)
+		}
+		f.Geometry = u
+	}
+	return nil
 }
 
 type generator struct {

@@ -281,3 +281,75 @@ func (s *Subdivider) toGEOS(g orb.Geometry) (*geos.Geom, error) {
 	}
 	return s.ctx.NewGeomFromWKB(b)
 }
+
+// Renode rebuilds cells that tile an area so that every shared edge has the
+// same vertices on both sides: all boundaries are noded together and
+// polygonized once, and each face goes back to the cell containing it. Cells
+// cut independently (each parent split on its own) otherwise disagree by
+// rounding where their parents meet, which geodesic areas and strict
+// coverage checks notice.
+func (s *Subdivider) Renode(cells []orb.MultiPolygon) ([]orb.MultiPolygon, error) {
+	lines := make([]*geos.Geom, 0, len(cells))
+	for _, c := range cells {
+		g, err := s.toGEOS(c)
+		if err != nil {
+			return nil, err
+		}
+		lines = append(lines, g.Boundary())
+	}
+	noded := s.ctx.NewCollection(geos.TypeIDGeometryCollection, lines).UnaryUnion()
+	faces := s.ctx.Polygonize([]*geos.Geom{noded})
+	bounds := make([]orb.Bound, len(cells))
+	for i, c := range cells {
+		bounds[i] = c.Bound()
+	}
+	pieces := make([]*geos.Geom, 0, faces.NumGeometries())
+	owner := make([]int, 0, faces.NumGeometries())
+	for i := range faces.NumGeometries() {
+		f := faces.Geometry(i).Clone()
+		pt := f.PointOnSurface()
+		p := orb.Point{pt.X(), pt.Y()}
+		o := -1
+		for j, c := range cells {
+			if bounds[j].Contains(p) && planar.MultiPolygonContains(c, p) {
+				o = j
+				break
+			}
+		}
+		pieces = append(pieces, f)
+		owner = append(owner, o)
+	}
+	giveToNeighbours(pieces, owner)
+	mine := make([][]*geos.Geom, len(cells))
+	for i, f := range pieces {
+		if owner[i] >= 0 {
+			mine[owner[i]] = append(mine[owner[i]], f)
+		}
+	}
+	out := make([]orb.MultiPolygon, len(cells))
+	for i := range cells {
+		if len(mine[i]) == 0 {
+			return nil, fmt.Errorf("cell %d lost all its area when renoded", i)
+		}
+		mp, err := polygonalParts(s.ctx.NewCollection(geos.TypeIDMultiPolygon, mine[i]).UnaryUnion())
+		if err != nil {
+			return nil, err
+		}
+		out[i] = mp
+	}
+	return out, nil
+}
+
+// Union returns the union of polygons that share edges exactly, such as the
+// children of one parent after Renode.
+func (s *Subdivider) Union(parts []orb.MultiPolygon) (orb.MultiPolygon, error) {
+	gs := make([]*geos.Geom, 0, len(parts))
+	for _, p := range parts {
+		g, err := s.toGEOS(p)
+		if err != nil {
+			return nil, err
+		}
+		gs = append(gs, g)
+	}
+	return polygonalParts(s.ctx.NewCollection(geos.TypeIDGeometryCollection, gs).UnaryUnion())
+}

@@ -309,14 +309,10 @@ func TestGridReadsAndPaging(t *testing.T) {
 	})
 }
 
-const nycDir = "../../shared/data/nyc"
-
 // TestImportNYC loads the real three-level New York hierarchy the way the
 // README tells people to and reads it back.
 func TestImportNYC(t *testing.T) {
-	if _, err := os.Stat(nycDir); err != nil {
-		t.Skipf("NYC data not found at %s: %v", nycDir, err)
-	}
+	nycDir := pgtest.NYCDir(t)
 	db := pgtest.Shared(t)
 	s := stores{postgres.NewLayerStore(db), postgres.NewGridStore(db)}
 	ctx := context.Background()

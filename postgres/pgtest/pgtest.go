@@ -148,3 +148,30 @@ func release() error {
 	cluster = nil
 	return err
 }
+
+// NYCDir returns the folder of the real New York data (../shared/data/nyc
+// beside the repository, or $GRIDMAP_NYC_DATA), skipping the test with the
+// reason when it is absent.
+func NYCDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("GRIDMAP_NYC_DATA")
+	if dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for root := wd; ; root = filepath.Dir(root) {
+			if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
+				dir = filepath.Join(root, "..", "shared", "data", "nyc")
+				break
+			}
+			if root == filepath.Dir(root) {
+				t.Fatalf("no go.mod above %s", wd)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "L3_tracts2010.geojson")); err != nil {
+		t.Skipf("real NYC data not found (%v): these checks need ../shared/data/nyc beside the repository", err)
+	}
+	return dir
+}

@@ -106,10 +106,10 @@ func TestFeatureReaderErrors(t *testing.T) {
 		}
 	})
 	for name, in := range map[string]string{
-		"truncated input":  `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"code":"a"},"geometry":` + square,
-		"not JSON":         `this is not json`,
-		"not an object":    `[1,2,3]`,
-		"wrong top type":   `{"type":"Polygon","coordinates":[]}`,
+		"truncated input":   `{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"code":"a"},"geometry":` + square,
+		"not JSON":          `this is not json`,
+		"not an object":     `[1,2,3]`,
+		"wrong top type":    `{"type":"Polygon","coordinates":[]}`,
 		"features not list": `{"type":"FeatureCollection","features":{}}`,
 	} {
 		t.Run(name+" is an invalid-input error", func(t *testing.T) {

@@ -1,0 +1,321 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/postgres"
+	"github.com/gridmap/gridmap/postgres/pgtest"
+	"github.com/labstack/echo/v4"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+type testServer struct {
+	*Server
+	url   string
+	ready error
+}
+
+// newTestServer serves the real handlers over the package's test database.
+func newTestServer(t *testing.T, cfg Config) *testServer {
+	t.Helper()
+	db := pgtest.Shared(t)
+	grids := postgres.NewGridStore(db)
+	ts := &testServer{}
+	ts.Server = New(cfg, Deps{Layers: postgres.NewLayerStore(db), Grids: grids, Importer: grids,
+		Ready: func(context.Context) error { return ts.ready }}, slog.New(slog.DiscardHandler))
+	hs := httptest.NewServer(ts.Handler())
+	t.Cleanup(hs.Close)
+	ts.url = hs.URL
+	return ts
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("response is not JSON: %v: %s", err, r.body)
+	}
+}
+
+// errorOf decodes an error response and checks its shape.
+func (r response) errorOf(t *testing.T) errorDetail {
+	t.Helper()
+	var body errorBody
+	r.json(t, &body)
+	if body.Error.Code == "" || body.Error.Message == "" {
+		t.Fatalf("error response without code or message: %s", r.body)
+	}
+	return body.Error
+}
+
+func do(t *testing.T, method, url, body string, header ...string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return response{res.StatusCode, res.Header, b}
+}
+
+func square(x, y, s float64) string {
+	return fmt.Sprintf(`{"type":"Polygon","coordinates":[[[%g,%g],[%g,%g],[%g,%g],[%g,%g],[%g,%g]]]}`, x, y, x+s, y, x+s, y+s, x, y+s, x, y)
+}
+
+// feat is a street under parent, or the district when parent is "".
+func feat(code, parent, geom string) string {
+	level, p := "street", fmt.Sprintf("%q", parent)
+	if parent == "" {
+		level, p = "district", "null"
+	}
+	return fmt.Sprintf(`{"type":"Feature","properties":{"code":%q,"name":"%s 网格","level":%q,"parent":%s,"note":"kept"},"geometry":%s}`, code, code, level, p, geom)
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	if r := do(t, "GET", ts.url+"/healthz", ""); r.status != 200 {
+		t.Errorf("healthz %d", r.status)
+	}
+	if r := do(t, "GET", ts.url+"/readyz", ""); r.status != 200 {
+		t.Errorf("readyz %d", r.status)
+	}
+	ts.ready = errors.New("database unreachable")
+	if r := do(t, "GET", ts.url+"/readyz", ""); r.status != 503 || !strings.Contains(string(r.body), "database unreachable") {
+		t.Errorf("readyz when not ready: %d %s", r.status, r.body)
+	}
+	r := do(t, "GET", ts.url+"/metrics", "")
+	if r.status != 200 || !strings.Contains(string(r.body), `gridmap_http_requests_total{method="GET",route="/readyz",status="503"} 1`) {
+		t.Errorf("metrics do not count requests by route and status: %d\n%s", r.status, r.body)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	ts.echo.GET("/test/internal", func(echo.Context) error {
+		return fmt.Errorf("query failed: %w", errors.New("password=hunter2 at db.internal"))
+	})
+	ts.echo.GET("/test/panic", func(echo.Context) error { panic("boom") })
+
+	t.Run("internal errors do not leak", func(t *testing.T) {
+		r := do(t, "GET", ts.url+"/test/internal", "")
+		e := r.errorOf(t)
+		if r.status != 500 || e.Code != gridmap.EINTERNAL || strings.Contains(string(r.body), "hunter2") || e.RequestID == "" {
+			t.Errorf("%d %s", r.status, r.body)
+		}
+	})
+	t.Run("a panic is a 500, and the server keeps serving", func(t *testing.T) {
+		if r := do(t, "GET", ts.url+"/test/panic", ""); r.status != 500 || strings.Contains(string(r.body), "boom") {
+			t.Errorf("%d %s", r.status, r.body)
+		}
+		if r := do(t, "GET", ts.url+"/healthz", ""); r.status != 200 {
+			t.Errorf("after panic: %d", r.status)
+		}
+	})
+	t.Run("unknown endpoint", func(t *testing.T) {
+		r := do(t, "GET", ts.url+"/v1/nothing", "")
+		if e := r.errorOf(t); r.status != 404 || e.Code != gridmap.ENOTFOUND {
+			t.Errorf("%d %s", r.status, r.body)
+		}
+	})
+	t.Run("wrong method", func(t *testing.T) {
+		if r := do(t, "DELETE", ts.url+"/v1/layers", ""); r.status != 405 {
+			t.Errorf("%d %s", r.status, r.body)
+		}
+	})
+}
+
+func TestLayersAPI(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	r := do(t, "PUT", ts.url+"/v1/layers/api-layers", `{"name":"测试","levels":["district","street","grid"],"code_pattern":"[A-Z]\\d*"}`)
+	if r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	r = do(t, "PUT", ts.url+"/v1/layers/api-layers", `{"name":"测试图层","levels":["district","street","grid"]}`)
+	if r.status != 200 {
+		t.Fatalf("replace: %d %s", r.status, r.body)
+	}
+	var l gridmap.Layer
+	do(t, "GET", ts.url+"/v1/layers/api-layers", "").json(t, &l)
+	if l.Name != "测试图层" || l.Tiers["street"] != "street" || l.ToleranceM != 30 || len(l.Counts) != 3 {
+		t.Errorf("layer read back: %+v", l)
+	}
+	var list struct{ Layers []gridmap.Layer }
+	do(t, "GET", ts.url+"/v1/layers", "").json(t, &list)
+	found := false
+	for _, x := range list.Layers {
+		found = found || x.ID == "api-layers"
+	}
+	if !found {
+		t.Error("layer not listed")
+	}
+
+	bad := []struct{ name, path, body string }{
+		{"misspelt field", "/v1/layers/api-layers", `{"levles":["a"]}`},
+		{"bad id", "/v1/layers/Bad%20Id", `{"levels":["a"]}`},
+		{"no levels", "/v1/layers/api-none", `{"name":"x"}`},
+		{"not JSON", "/v1/layers/api-layers", `levels: a`},
+	}
+	for _, b := range bad {
+		t.Run(b.name+" is a 400 that says what to fix", func(t *testing.T) {
+			r := do(t, "PUT", ts.url+b.path, b.body)
+			if e := r.errorOf(t); r.status != 400 || e.Code != gridmap.EINVALID {
+				t.Errorf("%d %s", r.status, r.body)
+			}
+		})
+	}
+	if r := do(t, "GET", ts.url+"/v1/layers/api-missing", ""); r.status != 404 {
+		t.Errorf("missing layer: %d", r.status)
+	}
+}
+
+func TestImportAndGridsAPI(t *testing.T) {
+	ts := newTestServer(t, Config{ImportLimit: "64K"})
+	base := ts.url + "/v1/layers/api-grids"
+	good := []string{feat("D", "", square(0, 0, 10))}
+	for i := range 12 {
+		good = append(good, feat(fmt.Sprintf("S%02d", i), "D", square(float64(i%10), float64(i/10), 1)))
+	}
+	bad := append(append([]string{}, good...),
+		feat("S98", "D", `{"type":"Polygon","coordinates":[[[0,0],[1,1],[1,0],[0,1],[0,0]]]}`),
+		feat("S99", "NOPE", square(5, 5, 1)))
+	fc := func(fs []string) string { return `{"type":"FeatureCollection","features":[` + strings.Join(fs, ",") + `]}` }
+	withLevels := "?levels=district,street"
+
+	t.Run("bad features: 422 listing each by index and code, nothing written", func(t *testing.T) {
+		r := do(t, "POST", base+"/import"+withLevels, fc(bad))
+		e := r.errorOf(t)
+		if r.status != 422 || e.Code != gridmap.EUNPROCESSABLE || len(e.Details) != 2 {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		if *e.Details[0].Index != 13 || e.Details[0].Codes[0] != "S98" || e.Details[0].Kind != gridmap.ProblemInvalidGeometry ||
+			*e.Details[1].Index != 14 || e.Details[1].Codes[0] != "S99" || e.Details[1].Kind != gridmap.ProblemUnknownParent {
+			t.Errorf("details %s", r.body)
+		}
+		var l gridmap.Layer
+		do(t, "GET", base, "").json(t, &l)
+		if l.Counts["street"] != 0 {
+			t.Errorf("a rejected import wrote %d streets", l.Counts["street"])
+		}
+	})
+	t.Run("skip_invalid imports the rest", func(t *testing.T) {
+		r := do(t, "POST", base+"/import"+withLevels+"&skip_invalid=true", fc(bad))
+		var res gridmap.ImportResult
+		r.json(t, &res)
+		if r.status != 200 || res.Created != 13 || len(res.Rejected) != 2 {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+	})
+	t.Run("body over the import limit is a 413", func(t *testing.T) {
+		huge := fc(good) + strings.Repeat(" ", 70<<10)
+		if r := do(t, "POST", base+"/import"+withLevels, huge); r.status != 413 {
+			t.Errorf("%d %s", r.status, r.body)
+		}
+	})
+	t.Run("grid by code with ETag, attributes and parent", func(t *testing.T) {
+		r := do(t, "GET", base+"/grids/S03", "")
+		if r.status != 200 || r.header.Get("ETag") != `"1"` || !strings.HasPrefix(r.header.Get("Content-Type"), "application/geo+json") {
+			t.Fatalf("%d %v %s", r.status, r.header, r.body)
+		}
+		var f struct {
+			ID         string
+			Geometry   struct{ Type string }
+			Properties map[string]any
+		}
+		r.json(t, &f)
+		p := f.Properties
+		if f.ID != "S03" || f.Geometry.Type != "MultiPolygon" || p["parent"] != "D" || p["level"] != "street" || p["note"] != "kept" || p["version"] != 1.0 || p["valid_to"] != nil {
+			t.Errorf("feature %s", r.body)
+		}
+		if r := do(t, "GET", base+"/grids/S03", "", "If-None-Match", `"1"`); r.status != 304 {
+			t.Errorf("If-None-Match: %d", r.status)
+		}
+		if r := do(t, "GET", base+"/grids/S77", ""); r.status != 404 || r.errorOf(t).Code != gridmap.ENOTFOUND {
+			t.Errorf("missing grid: %d %s", r.status, r.body)
+		}
+	})
+	t.Run("grids page by cursor", func(t *testing.T) {
+		var codes []string
+		url := base + "/grids?level=street&limit=5"
+		for pages := 0; pages < 10; pages++ {
+			var fc struct {
+				Features []struct{ ID string }
+				Next     *string
+			}
+			r := do(t, "GET", url, "")
+			if r.status != 200 {
+				t.Fatalf("%d %s", r.status, r.body)
+			}
+			r.json(t, &fc)
+			for _, f := range fc.Features {
+				codes = append(codes, f.ID)
+			}
+			if fc.Next == nil {
+				break
+			}
+			url = base + "/grids?level=street&limit=5&cursor=" + *fc.Next
+		}
+		if len(codes) != 12 || codes[0] != "S00" || codes[11] != "S11" {
+			t.Errorf("paged codes %v", codes)
+		}
+	})
+	t.Run("grids by bbox and parent", func(t *testing.T) {
+		var fc struct{ Features []struct{ ID string } }
+		do(t, "GET", base+"/grids?bbox=0.2,1.2,1.5,1.5", "").json(t, &fc)
+		var ids []string
+		for _, f := range fc.Features {
+			ids = append(ids, f.ID)
+		}
+		if strings.Join(ids, ",") != "D,S10,S11" {
+			t.Errorf("bbox got %v", ids)
+		}
+		do(t, "GET", base+"/grids?parent=D&limit=1000", "").json(t, &fc)
+		if len(fc.Features) != 12 {
+			t.Errorf("parent filter got %d", len(fc.Features))
+		}
+	})
+	for _, q := range []string{"bbox=1,2,3", "bbox=3,0,1,1", "bbox=0,0,1,100", "limit=0", "limit=5000", "cursor=%25%25"} {
+		t.Run("bad query "+q+" is a 400", func(t *testing.T) {
+			if r := do(t, "GET", base+"/grids?"+q, ""); r.status != 400 || r.errorOf(t).Code != gridmap.EINVALID {
+				t.Errorf("%d %s", r.status, r.body)
+			}
+		})
+	}
+	t.Run("people", func(t *testing.T) {
+		r := do(t, "PUT", base+"/grids/S01/people", `{"people":[{"role":"grid_leader","name":"张敏","phone":"13900001111"}]}`)
+		if r.status != 200 {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		var f struct{ Properties struct{ People []gridmap.Person } }
+		do(t, "GET", base+"/grids/S01", "").json(t, &f)
+		if len(f.Properties.People) != 1 || f.Properties.People[0].Name != "张敏" {
+			t.Errorf("people %+v", f.Properties.People)
+		}
+		if r := do(t, "PUT", base+"/grids/S01/people", `{"people":[{"role":"grid_leader"}]}`); r.status != 400 {
+			t.Errorf("person without name: %d", r.status)
+		}
+	})
+}

@@ -265,11 +265,47 @@ func (c *Cluster) running() (bool, error) {
 		}
 		return true, nil
 	}
-	c.Logger.Warn("removing postmaster.pid left by a PostgreSQL that is no longer running", "pid", pid)
+	waitExit(pid, 10*time.Second) // a postmaster killed a moment ago may still be exiting
+	c.Logger.Warn("removing lock files left by a PostgreSQL that is no longer running", "pid", pid)
 	if err := c.removeStale(pidFile); err != nil {
 		return false, err
 	}
+	// The socket lock names the dead postmaster too; a zombie that nobody
+	// reaps would keep PostgreSQL from ever taking it back.
+	for _, dir := range []string{sockDir, c.socketDir} {
+		if dir != "" {
+			if err := c.removeStale(filepath.Join(dir, ".s.PGSQL.5432.lock")); err != nil {
+				return false, err
+			}
+		}
+	}
 	return false, c.waitOrphans()
+}
+
+// waitExit waits until pid has exited or is a zombie, or the time is up.
+func waitExit(pid int, limit time.Duration) {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if alive, zombie := processState(pid); !alive || zombie {
+			return
+		}
+	}
+}
+
+// processState reports whether pid exists and whether it is a zombie
+// (exited, not yet reaped by its parent).
+func processState(pid int) (alive, zombie bool) {
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return false, false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true, false
+	}
+	// The state follows the command name, which is in parentheses.
+	if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
+		return true, b[i+2] == 'Z'
+	}
+	return true, false
 }
 
 func (c *Cluster) removeStale(pidFile string) error {
@@ -283,7 +319,7 @@ func (c *Cluster) removeStale(pidFile string) error {
 // directory (every PostgreSQL process runs with the data directory as its
 // working directory).
 func (c *Cluster) isOurs(pid int) bool {
-	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+	if alive, zombie := processState(pid); !alive || zombie {
 		return false
 	}
 	cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
@@ -326,6 +362,9 @@ func (c *Cluster) clusterProcesses() []int {
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if _, zombie := processState(pid); zombie {
 			continue
 		}
 		if cwd, err := os.Readlink("/proc/" + e.Name() + "/cwd"); err == nil && cwd == want {

@@ -1,0 +1,320 @@
+package main_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/postgres/pgtest"
+)
+
+var binary string
+
+// TestMain builds the real program once; the tests run it as a user would.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "gridmap-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "gridmap")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building gridmap: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type server struct {
+	cmd    *exec.Cmd
+	url    string
+	stderr *strings.Builder
+	done   chan error
+}
+
+// startServe runs `gridmap serve` on a free port and waits for the URL it prints.
+func startServe(t *testing.T, dataDir string, args ...string) *server {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataDir}, args...)...)
+	cmd.Env = withoutDatabaseURL()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &server{cmd: cmd, stderr: &strings.Builder{}, done: make(chan error, 1)}
+	cmd.Stderr = s.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+		s.done <- cmd.Wait()
+	}()
+	select {
+	case line := <-lines:
+		const prefix = "gridmap serving at "
+		if !strings.HasPrefix(line, prefix) {
+			t.Fatalf("unexpected first line %q", line)
+		}
+		s.url = strings.TrimPrefix(line, prefix)
+	case err := <-s.done:
+		t.Fatalf("serve exited before serving: %v\n%s", err, s.stderr)
+	case <-time.After(3 * time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatalf("serve did not start in time\n%s", s.stderr)
+	}
+	return s
+}
+
+func (s *server) stop(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	_ = s.cmd.Process.Signal(sig)
+	select {
+	case <-s.done:
+	case <-time.After(time.Minute):
+		_ = s.cmd.Process.Kill()
+		t.Fatalf("serve did not exit after %v\n%s", sig, s.stderr)
+	}
+}
+
+func withoutDatabaseURL() []string {
+	var env []string
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "DATABASE_URL=") {
+			env = append(env, e)
+		}
+	}
+	return env
+}
+
+func getJSON(t *testing.T, url string, v any) int {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if v != nil {
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatalf("GET %s: %v: %s", url, err, b)
+		}
+	}
+	return res.StatusCode
+}
+
+// postgresOf lists the live processes working in the cluster directory.
+func postgresOf(dataDir string) []int {
+	want, _ := filepath.EvalSymlinks(filepath.Join(dataDir, "pg"))
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if cwd, err := os.Readlink("/proc/" + e.Name() + "/cwd"); err == nil && cwd == want {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func layerCounts(t *testing.T, url string) map[string]map[string]int {
+	t.Helper()
+	var body struct{ Layers []gridmap.Layer }
+	if status := getJSON(t, url+"/v1/layers", &body); status != 200 {
+		t.Fatalf("GET /v1/layers: %d", status)
+	}
+	out := map[string]map[string]int{}
+	for _, l := range body.Layers {
+		out[l.ID] = l.Counts
+	}
+	return out
+}
+
+func TestServeLifecycle(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+
+	s := startServe(t, dataDir, "--demo")
+	if status := getJSON(t, s.url+"/readyz", nil); status != 200 {
+		t.Fatalf("readyz %d", status)
+	}
+	counts := layerCounts(t, s.url)
+	if counts["demo"]["grid"] < 400 || counts["demo"]["microgrid"] < 2000 || counts["demo-police"]["beat"] == 0 {
+		t.Fatalf("demo layers not served: %v", counts)
+	}
+	if res, err := http.Get(s.url + "/"); err != nil || res.StatusCode != 200 {
+		t.Fatalf("start page: %v %v", res, err)
+	}
+
+	t.Run("SIGTERM leaves no PostgreSQL behind", func(t *testing.T) {
+		s.stop(t, syscall.SIGTERM)
+		if pids := postgresOf(dataDir); len(pids) != 0 {
+			t.Fatalf("PostgreSQL processes left after SIGTERM: %v", pids)
+		}
+	})
+
+	t.Run("a second start finds the data", func(t *testing.T) {
+		s := startServe(t, dataDir)
+		defer s.stop(t, syscall.SIGTERM)
+		if c := layerCounts(t, s.url); c["demo"]["microgrid"] != counts["demo"]["microgrid"] {
+			t.Errorf("after restart: %v", c)
+		}
+	})
+
+	t.Run("kill -9 of the server, then a start recovers", func(t *testing.T) {
+		s := startServe(t, dataDir)
+		s.stop(t, syscall.SIGKILL)
+		// PostgreSQL outlives a killed server; the next start adopts it.
+		s = startServe(t, dataDir)
+		if status := getJSON(t, s.url+"/readyz", nil); status != 200 {
+			t.Errorf("readyz after recovery: %d", status)
+		}
+		s.stop(t, syscall.SIGTERM)
+		if pids := postgresOf(dataDir); len(pids) != 0 {
+			t.Fatalf("PostgreSQL processes left: %v", pids)
+		}
+	})
+
+	t.Run("kill -9 of server and PostgreSQL, then a start recovers", func(t *testing.T) {
+		s := startServe(t, dataDir)
+		s.stop(t, syscall.SIGKILL)
+		for _, pid := range postgresOf(dataDir) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		s = startServe(t, dataDir)
+		defer s.stop(t, syscall.SIGTERM)
+		if c := layerCounts(t, s.url); c["demo"]["microgrid"] != counts["demo"]["microgrid"] {
+			t.Errorf("after crash recovery: %v", c)
+		}
+	})
+}
+
+// runGridmap runs a subcommand and returns its stdout and exit status.
+func runGridmap(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = withoutDatabaseURL()
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if code > 1 {
+		t.Logf("stderr of gridmap %v:\n%s", args, stderr.String())
+	}
+	return stdout.String(), code
+}
+
+func TestImportCommand(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	file := filepath.Join(t.TempDir(), "bad.geojson")
+	sq := func(x float64) string {
+		return fmt.Sprintf(`{"type":"Polygon","coordinates":[[[%g,0],[%g,0],[%g,1],[%g,1],[%g,0]]]}`, x, x+1, x+1, x, x)
+	}
+	features := []string{
+		`{"type":"Feature","properties":{"id":"A","up":null},"geometry":` + sq(0) + `}`,
+		`{"type":"Feature","properties":{"id":"B","up":"A"},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,1],[1,0],[0,1],[0,0]]]}}`,
+		`{"type":"Feature","properties":{"id":"C","up":"Z"},"geometry":` + sq(0) + `}`,
+		`{"type":"Feature","properties":{"id":"D","up":"A"},"geometry":` + sq(0) + `}`,
+	}
+	// The parent is its own level; write it as a text sequence, one feature per line.
+	if err := os.WriteFile(file, []byte(strings.Join(features[1:], "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	parentFile := filepath.Join(t.TempDir(), "parent.geojson")
+	if err := os.WriteFile(parentFile, []byte(`{"type":"FeatureCollection","features":[`+features[0]+`]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code := runGridmap(t, "import", "--data", dataDir, "--layer", "cli", "--levels", "area,block", "--level", "area",
+		"--code-field", "id", "--parent-field", "up", parentFile)
+	if code != 0 || !strings.Contains(out, "1 created") {
+		t.Fatalf("parent import: exit %d\n%s", code, out)
+	}
+
+	t.Run("bad features: nothing imported, each reported, non-zero exit", func(t *testing.T) {
+		out, code := runGridmap(t, "import", file, "--data", dataDir, "--layer", "cli", "--level", "block", "--code-field", "id", "--parent-field", "up")
+		if code == 0 {
+			t.Fatalf("exit 0 for a file with bad features\n%s", out)
+		}
+		for _, want := range []string{"feature 0 code B: invalid_geometry", "Self-intersection", "feature 1 code C: unknown_parent", "nothing imported"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+	})
+	t.Run("skip-invalid imports the rest", func(t *testing.T) {
+		out, code := runGridmap(t, "import", "--data", dataDir, "--layer", "cli", "--level", "block", "--code-field", "id", "--parent-field", "up", "--skip-invalid", file)
+		if code == 0 || !strings.Contains(out, "1 created") || !strings.Contains(out, "2 rejected") {
+			t.Errorf("exit %d\n%s", code, out)
+		}
+	})
+	t.Run("the cluster is left as it was found: stopped", func(t *testing.T) {
+		if pids := postgresOf(dataDir); len(pids) != 0 {
+			t.Errorf("import left PostgreSQL running: %v", pids)
+		}
+	})
+}
+
+// TestImportNYCCommand runs the README's New York import and reads a tract
+// back through a running server.
+func TestImportNYCCommand(t *testing.T) {
+	nyc := pgtest.NYCDir(t)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	s := startServe(t, dataDir)
+	defer s.stop(t, syscall.SIGTERM)
+	steps := [][]string{
+		{"--levels", "borough,nta,tract", "--level", "borough", "--code-field", "borocode", "--name-field", "boroname", "L1_boroughs.geojson"},
+		{"--level", "nta", "--code-field", "ntacode", "--name-field", "ntaname", "--parent-field", "borocode", "L2_nta2010.geojson"},
+		{"--level", "tract", "--code-field", "boroct2010", "--name-field", "ctlabel", "--parent-field", "ntacode", "L3_tracts2010.geojson"},
+	}
+	for _, st := range steps {
+		args := append([]string{"import", "--data", dataDir, "--layer", "nyc", "--make-valid"}, st[:len(st)-1]...)
+		out, code := runGridmap(t, append(args, filepath.Join(nyc, st[len(st)-1]))...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s", st[len(st)-1], code, out)
+		}
+	}
+	c := layerCounts(t, s.url)["nyc"]
+	if c["borough"] != 5 || c["nta"] != 195 || c["tract"] != 2165 {
+		t.Errorf("counts %v, want 5 + 195 + 2165", c)
+	}
+	var tract struct {
+		Properties map[string]any
+		Geometry   struct{ Coordinates [][][][2]float64 }
+	}
+	if status := getJSON(t, s.url+"/v1/layers/nyc/grids/1000100", &tract); status != 200 {
+		t.Fatalf("tract 1000100: %d", status)
+	}
+	if tract.Properties["parent"] != "MN99" || tract.Geometry.Coordinates[0][0][0] != [2]float64{-74.043878, 40.690188} {
+		t.Errorf("tract 1000100 read back: parent %v, first point %v", tract.Properties["parent"], tract.Geometry.Coordinates[0][0][0])
+	}
+	if pids := postgresOf(dataDir); len(pids) == 0 {
+		t.Error("imports stopped the cluster the running server uses")
+	}
+}

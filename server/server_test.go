@@ -202,7 +202,9 @@ func TestImportAndGridsAPI(t *testing.T) {
 	bad := append(append([]string{}, good...),
 		feat("S98", "D", `{"type":"Polygon","coordinates":[[[0,0],[1,1],[1,0],[0,1],[0,0]]]}`),
 		feat("S99", "NOPE", square(5, 5, 1)))
-	fc := func(fs []string) string { return `{"type":"FeatureCollection","features":[` + strings.Join(fs, ",") + `]}` }
+	fc := func(fs []string) string {
+		return `{"type":"FeatureCollection","features":[` + strings.Join(fs, ",") + `]}`
+	}
 	withLevels := "?levels=district,street"
 
 	t.Run("bad features: 422 listing each by index and code, nothing written", func(t *testing.T) {
@@ -309,7 +311,9 @@ func TestImportAndGridsAPI(t *testing.T) {
 		if r.status != 200 {
 			t.Fatalf("%d %s", r.status, r.body)
 		}
-		var f struct{ Properties struct{ People []gridmap.Person } }
+		var f struct {
+			Properties struct{ People []gridmap.Person }
+		}
 		do(t, "GET", base+"/grids/S01", "").json(t, &f)
 		if len(f.Properties.People) != 1 || f.Properties.People[0].Name != "张敏" {
 			t.Errorf("people %+v", f.Properties.People)

@@ -1,0 +1,36 @@
+# gridmap: `make run` serves the demo district, `make test` runs every test.
+# Both install missing Debian packages first (scripts/install-deps.sh).
+
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+BIN := bin/gridmap
+ADDR ?= 127.0.0.1:8080
+
+.PHONY: all deps build run test bench fuzz vet clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(GO) build -o $(BIN) ./cmd/gridmap
+
+run: build
+	./$(BIN) serve --addr $(ADDR) --demo
+
+vet: deps
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
+	$(GO) vet ./...
+
+test: vet
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+bench: deps
+	@scripts/bench.sh
+
+fuzz: deps
+	$(GO) test ./geo/ -run '^$$' -fuzz FuzzFeatureReader -fuzztime 60s
+
+clean:
+	rm -rf bin

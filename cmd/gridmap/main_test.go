@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building gridmap: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := pgtest.Run(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -43,35 +43,55 @@ type server struct {
 	url    string
 	stderr *strings.Builder
 	done   chan error
+	lines  chan string
 }
 
 // startServe runs `gridmap serve` on a free port and waits for the URL it prints.
 func startServe(t *testing.T, dataDir string, args ...string) *server {
 	t.Helper()
+	return startServeEnv(t, withoutDatabaseURL(), dataDir, args...)
+}
+
+func startServeEnv(t *testing.T, env []string, dataDir string, args ...string) *server {
+	t.Helper()
+	s := launchServe(t, env, dataDir, args...)
+	s.waitReady(t)
+	return s
+}
+
+// launchServe starts `gridmap serve` without waiting for it.
+func launchServe(t *testing.T, env []string, dataDir string, args ...string) *server {
+	t.Helper()
 	cmd := exec.Command(binary, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataDir}, args...)...)
-	cmd.Env = withoutDatabaseURL()
+	cmd.Env = env
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, stderr: &strings.Builder{}, done: make(chan error, 1)}
+	s := &server{cmd: cmd, stderr: &strings.Builder{}, done: make(chan error, 1), lines: make(chan string, 1)}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	lines := make(chan string, 1)
+	t.Cleanup(func() { _ = cmd.Process.Kill() }) // no-op once it has exited
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			select {
-			case lines <- sc.Text():
+			case s.lines <- sc.Text():
 			default:
 			}
 		}
 		s.done <- cmd.Wait()
 	}()
+	return s
+}
+
+// waitReady waits for the URL serve prints once it is ready.
+func (s *server) waitReady(t *testing.T) {
+	t.Helper()
 	select {
-	case line := <-lines:
+	case line := <-s.lines:
 		const prefix = "gridmap serving at "
 		if !strings.HasPrefix(line, prefix) {
 			t.Fatalf("unexpected first line %q", line)
@@ -80,10 +100,9 @@ func startServe(t *testing.T, dataDir string, args ...string) *server {
 	case err := <-s.done:
 		t.Fatalf("serve exited before serving: %v\n%s", err, s.stderr)
 	case <-time.After(3 * time.Minute):
-		_ = cmd.Process.Kill()
+		_ = s.cmd.Process.Kill()
 		t.Fatalf("serve did not start in time\n%s", s.stderr)
 	}
-	return s
 }
 
 func (s *server) stop(t *testing.T, sig syscall.Signal) {
@@ -316,5 +335,29 @@ func TestImportNYCCommand(t *testing.T) {
 	}
 	if pids := postgresOf(dataDir); len(pids) == 0 {
 		t.Error("imports stopped the cluster the running server uses")
+	}
+}
+
+// TestServeWithDatabaseURL starts two servers together on one database named
+// by DATABASE_URL: migrations run once under the advisory lock, both serve,
+// and neither starts a PostgreSQL of its own.
+func TestServeWithDatabaseURL(t *testing.T) {
+	env := append(withoutDatabaseURL(), "DATABASE_URL="+pgtest.ConnString(t))
+	dataDir := filepath.Join(t.TempDir(), "unused")
+	a, b := launchServe(t, env, dataDir), launchServe(t, env, dataDir)
+	a.waitReady(t)
+	b.waitReady(t)
+	defer a.stop(t, syscall.SIGTERM)
+	defer b.stop(t, syscall.SIGTERM)
+	for _, s := range []*server{a, b} {
+		if status := getJSON(t, s.url+"/readyz", nil); status != 200 {
+			t.Errorf("%s/readyz: %d", s.url, status)
+		}
+		if c := layerCounts(t, s.url); len(c) != 0 {
+			t.Errorf("fresh database lists layers %v", c)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "pg")); err == nil {
+		t.Error("a managed cluster was created although DATABASE_URL was set")
 	}
 }

@@ -35,7 +35,11 @@ func Dir() string {
 
 // Main runs a package's tests and then drops its databases and stops the
 // shared cluster if no other test binary is using it. Call it from TestMain.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main for a TestMain with more to do afterwards: it returns the
+// exit code instead of exiting.
+func Run(m *testing.M) int {
 	code := m.Run()
 	if err := release(); err != nil {
 		fmt.Fprintln(os.Stderr, "pgtest:", err)
@@ -43,7 +47,7 @@ func Main(m *testing.M) {
 			code = 1
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // ConnString returns a connection string for a new, empty database (PostGIS

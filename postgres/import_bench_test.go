@@ -32,20 +32,24 @@ func benchLayer(b *testing.B, db *postgres.DB) string {
 	return id
 }
 
+func openTracts(b *testing.B) *os.File {
+	f, err := os.Open(filepath.Join(pgtest.NYCDir(b), "L3_tracts2010.geojson"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return f
+}
+
 // BenchmarkImportTracts imports the 2,165 NYC tracts the way gridmap does:
 // streamed, every geometry checked with GEOS, COPY into staging, one
 // transaction.
 func BenchmarkImportTracts(b *testing.B) {
-	path := filepath.Join(pgtest.NYCDir(b), "L3_tracts2010.geojson")
 	db := pgtest.Shared(b)
 	store := postgres.NewGridStore(db)
 	b.ReportAllocs()
 	for b.Loop() {
 		layer := benchLayer(b, db)
-		f, err := os.Open(path)
-		if err != nil {
-			b.Fatal(err)
-		}
+		f := openTracts(b)
 		res, err := store.Import(context.Background(), layer, geo.NewFeatureReader(f, tractFields), gridmap.ImportOptions{MakeValid: true})
 		f.Close()
 		if err != nil || res.Created != 2165 {
@@ -58,18 +62,14 @@ func BenchmarkImportTracts(b *testing.B) {
 // with one INSERT ... ST_GeomFromGeoJSON each in one transaction, with no
 // checks at all.
 func BenchmarkImportTractsRowByRow(b *testing.B) {
-	path := filepath.Join(pgtest.NYCDir(b), "L3_tracts2010.geojson")
 	db := pgtest.Shared(b)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
 		layer := benchLayer(b, db)
-		f, err := os.Open(path)
-		if err != nil {
-			b.Fatal(err)
-		}
+		f := openTracts(b)
 		fr := geo.NewFeatureReader(f, tractFields)
-		err = pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
+		err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
 			for {
 				feat, err := fr.Next()
 				if errors.Is(err, io.EOF) {

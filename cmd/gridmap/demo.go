@@ -8,13 +8,14 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/demo"
 	"github.com/gridmap/gridmap/postgres"
 )
 
 func runDemo(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	dataDir := fs.String("data", envOr("GRIDMAP_DATA", "./gridmap-data"), "data directory of the managed PostgreSQL cluster")
+	dataDir := dataFlag(fs)
 	seed := fs.Uint64("seed", demo.DefaultSeed, "seed of the generated district")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -25,11 +26,7 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer, logger *slog.
 	}
 	defer db.Close(false)
 	start := time.Now()
-	d, err := demo.Generate(*seed)
-	if err != nil {
-		return err
-	}
-	results, err := demo.Load(ctx, postgres.NewLayerStore(db.DB), postgres.NewGridStore(db.DB), d)
+	results, err := generateDemo(ctx, db.DB, *seed)
 	if err != nil {
 		return err
 	}
@@ -42,28 +39,31 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer, logger *slog.
 
 // loadDemo loads the demo district unless it is there already.
 func loadDemo(ctx context.Context, db *postgres.DB, seed uint64, logger *slog.Logger) error {
-	layers := postgres.NewLayerStore(db)
-	if loaded, err := demo.Loaded(ctx, layers); err != nil {
+	if loaded, err := demo.Loaded(ctx, postgres.NewLayerStore(db)); err != nil {
 		return err
 	} else if loaded {
 		logger.Info("demo district already loaded")
 		return nil
 	}
 	start := time.Now()
-	d, err := demo.Generate(seed)
-	if err != nil {
-		return err
-	}
-	if _, err := demo.Load(ctx, layers, postgres.NewGridStore(db), d); err != nil {
+	if _, err := generateDemo(ctx, db, seed); err != nil {
 		return err
 	}
 	logger.Info("demo district loaded", "duration", time.Since(start).String())
 	return nil
 }
 
+func generateDemo(ctx context.Context, db *postgres.DB, seed uint64) ([]*gridmap.ImportResult, error) {
+	d, err := demo.Generate(seed)
+	if err != nil {
+		return nil, err
+	}
+	return demo.Load(ctx, postgres.NewLayerStore(db), postgres.NewGridStore(db), d)
+}
+
 func runMigrate(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	dataDir := fs.String("data", envOr("GRIDMAP_DATA", "./gridmap-data"), "data directory of the managed PostgreSQL cluster")
+	dataDir := dataFlag(fs)
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -30,7 +31,7 @@ func runImport(ctx context.Context, args []string, stdout io.Writer, logger *slo
 	skipInvalid := fs.Bool("skip-invalid", false, "import the valid features and report the rest")
 	makeValid := fs.Bool("make-valid", false, "repair invalid geometry and report each repair")
 	reason := fs.String("reason", "import", "reason recorded with the new versions")
-	dataDir := fs.String("data", envOr("GRIDMAP_DATA", "./gridmap-data"), "data directory of the managed PostgreSQL cluster")
+	dataDir := dataFlag(fs)
 	files, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -72,7 +73,7 @@ func runImport(ctx context.Context, args []string, stdout io.Writer, logger *slo
 	progress.done()
 	if err != nil {
 		var ge *gridmap.Error
-		if gridmap.ErrorCode(err) == gridmap.EUNPROCESSABLE && asError(err, &ge) {
+		if errors.As(err, &ge) && ge.Code == gridmap.EUNPROCESSABLE {
 			printProblems(stdout, "rejected", ge.Details)
 			fmt.Fprintf(stdout, "nothing imported: %s\n", ge.Message)
 			return exitError(1)

@@ -21,7 +21,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/gridmap/gridmap"
 )
 
 const usage = `gridmap: grid governance map service
@@ -108,4 +107,7 @@ func envOr(name, def string) string {
 	return def
 }
 
-func asError(err error, target **gridmap.Error) bool { return errors.As(err, target) }
+// dataFlag adds the --data flag every command that touches the database takes.
+func dataFlag(fs *flag.FlagSet) *string {
+	return fs.String("data", envOr("GRIDMAP_DATA", "./gridmap-data"), "data directory of the managed PostgreSQL cluster (unused with DATABASE_URL)")
+}

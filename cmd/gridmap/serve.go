@@ -17,7 +17,7 @@ import (
 func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	addr := fs.String("addr", envOr("GRIDMAP_ADDR", "127.0.0.1:8080"), "address to listen on")
-	dataDir := fs.String("data", envOr("GRIDMAP_DATA", "./gridmap-data"), "data directory of the managed PostgreSQL cluster")
+	dataDir := dataFlag(fs)
 	withDemo := fs.Bool("demo", false, "load the demo district if it is not loaded yet")
 	bodyLimit := fs.String("body-limit", "10M", "largest request body, except imports")
 	importLimit := fs.String("import-limit", "1G", "largest import body")

@@ -20,7 +20,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
 )
 
 const usage = `gridmap: grid governance map service

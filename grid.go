@@ -89,6 +89,12 @@ type FeatureSource interface {
 
 // ImportOptions say how an import treats bad features.
 type ImportOptions struct {
+	// Levels, when set, define the layer in the same transaction: it is
+	// created with these levels (and Kind) if it does not exist, and its
+	// levels are replaced if they differ.
+	Levels []string
+	Kind   string
+
 	SkipInvalid bool // import the good features and report the bad ones
 	MakeValid   bool // repair invalid geometry and report the repair
 	Author      string
@@ -117,6 +123,7 @@ type Importer interface {
 	// transaction: a code already current in the layer gets a new version
 	// unless nothing changed. Unless opts.SkipInvalid, any rejected feature
 	// means nothing is written and the error is EUNPROCESSABLE with every
-	// rejected feature in its details. Returns ENOTFOUND for an unknown layer.
+	// rejected feature in its details. Returns ENOTFOUND for an unknown layer
+	// when opts.Levels is empty, EINVALID or ECONFLICT for levels that cannot be.
 	Import(ctx context.Context, layer string, src FeatureSource, opts ImportOptions) (*ImportResult, error)
 }

@@ -164,32 +164,3 @@ type LayerService interface {
 	// have grids must stay, in the same order. Returns EINVALID, ECONFLICT.
 	PutLayer(ctx context.Context, l *Layer) (created bool, err error)
 }
-
-// EnsureLayer returns layer id, creating it when it does not exist (with
-// levels, or with the single level fallback when levels is empty) and
-// redefining its levels when levels is given and differs. kind applies only
-// to a new layer. Returns EINVALID when there is nothing to create it with.
-func EnsureLayer(ctx context.Context, svc LayerService, id string, levels []string, fallback, kind string) (*Layer, error) {
-	l, err := svc.Layer(ctx, id)
-	switch {
-	case ErrorCode(err) == ENOTFOUND:
-		if len(levels) == 0 && fallback == "" {
-			return nil, Errorf(EINVALID, "layer %q does not exist: give its levels, coarsest first, to create it", id)
-		}
-		if len(levels) == 0 {
-			levels = []string{fallback}
-		}
-		l = &Layer{ID: id, Kind: kind, Levels: levels}
-	case err != nil:
-		return nil, err
-	case len(levels) == 0 || slices.Equal(levels, l.Levels):
-		return l, nil
-	default:
-		l.Levels = levels
-		l.Tiers = nil // recomputed for the new levels
-	}
-	if _, err := svc.PutLayer(ctx, l); err != nil {
-		return nil, err
-	}
-	return svc.Layer(ctx, id)
-}

@@ -14,6 +14,7 @@ import (
 	"github.com/gridmap/gridmap/geo"
 	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb/encoding/wkb"
+	"github.com/paulmach/orb/geojson"
 )
 
 // importBatch is how many checked features go to PostgreSQL in one COPY.
@@ -33,7 +34,7 @@ type stagedFeature struct {
 func (s *GridStore) Import(ctx context.Context, layerID string, src gridmap.FeatureSource, opts gridmap.ImportOptions) (*gridmap.ImportResult, error) {
 	res := &gridmap.ImportResult{Layer: layerID, Rejected: []gridmap.Problem{}, Repaired: []gridmap.Problem{}}
 	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
-		layer, err := NewLayerStore(s.db).layer(ctx, tx, layerID, true) // serialises imports into one layer
+		layer, err := s.importLayer(ctx, tx, layerID, opts)
 		if err != nil {
 			return err
 		}
@@ -68,6 +69,32 @@ func (s *GridStore) Import(ctx context.Context, layerID string, src gridmap.Feat
 		return nil, translate(err, "importing into layer "+layerID)
 	}
 	return res, nil
+}
+
+// importLayer reads the layer, locking it so imports into one layer take
+// turns, after defining it from opts.Levels when they are given.
+func (s *GridStore) importLayer(ctx context.Context, tx pgx.Tx, id string, opts gridmap.ImportOptions) (*gridmap.Layer, error) {
+	layers := NewLayerStore(s.db)
+	l, err := layers.layer(ctx, tx, id, true)
+	switch {
+	case gridmap.ErrorCode(err) == gridmap.ENOTFOUND && len(opts.Levels) > 0:
+		l = &gridmap.Layer{ID: id, Kind: opts.Kind, Levels: opts.Levels}
+	case gridmap.ErrorCode(err) == gridmap.ENOTFOUND:
+		return nil, gridmap.Errorf(gridmap.ENOTFOUND, "layer %q does not exist: give its levels, coarsest first, to create it with the import", id)
+	case err != nil:
+		return nil, err
+	case len(opts.Levels) == 0 || slices.Equal(l.Levels, opts.Levels):
+		return l, nil
+	default:
+		l.Levels, l.Tiers = opts.Levels, nil // tiers follow the new levels
+	}
+	if err := l.Normalize(); err != nil {
+		return nil, err
+	}
+	if _, err := layers.putLayer(ctx, tx, l); err != nil {
+		return nil, err
+	}
+	return layers.layer(ctx, tx, id, true)
 }
 
 type importer struct {
@@ -152,7 +179,7 @@ func (imp *importer) check(f *gridmap.Feature) error {
 		if !imp.opts.MakeValid {
 			p := gridmap.FeatureProblem(f, gridmap.ProblemInvalidGeometry, "invalid geometry: %s (make-valid repairs it and reports the change)", iv.Reason)
 			if iv.Where != nil {
-				p.Where = *iv.Where
+				p.Where = geojson.NewGeometry(*iv.Where)
 			}
 			imp.reject(p)
 			return nil
@@ -167,7 +194,7 @@ func (imp *importer) check(f *gridmap.Feature) error {
 		p := gridmap.FeatureProblem(f, gridmap.ProblemRepaired, "repaired invalid geometry (%s); area %.1f m2 -> %.1f m2", iv.Reason, before, after)
 		p.AreaM2 = &change
 		if iv.Where != nil {
-			p.Where = *iv.Where
+			p.Where = geojson.NewGeometry(*iv.Where)
 		}
 		imp.res.Repaired = append(imp.res.Repaired, p)
 		mp = fixed

@@ -110,26 +110,31 @@ func (s *LayerStore) PutLayer(ctx context.Context, l *gridmap.Layer) (created bo
 	if err := l.Normalize(); err != nil {
 		return false, err
 	}
-	tiers, _ := json.Marshal(l.Tiers)
 	err = pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
-		old, err := s.layer(ctx, tx, l.ID, true)
-		if gridmap.ErrorCode(err) == gridmap.ENOTFOUND {
-			created = true
-			_, err = tx.Exec(ctx, `INSERT INTO layers (id, name, kind, levels, code_pattern, tolerance_m, snap_m, tiers)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, l.ID, l.Name, l.Kind, l.Levels, l.CodePattern, l.ToleranceM, l.SnapM, tiers)
-			return err
-		} else if err != nil {
-			return err
-		}
-		if err := checkLevelsKept(old, l.Levels); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `UPDATE layers SET name = $2, kind = $3, levels = $4, code_pattern = $5, tolerance_m = $6,
-			snap_m = $7, tiers = $8, updated_at = now(), data_version = data_version + 1 WHERE id = $1`,
-			l.ID, l.Name, l.Kind, l.Levels, l.CodePattern, l.ToleranceM, l.SnapM, tiers)
+		created, err = s.putLayer(ctx, tx, l)
 		return err
 	})
 	return created, translate(err, "layer "+l.ID)
+}
+
+// putLayer writes a normalized layer definition inside tx.
+func (s *LayerStore) putLayer(ctx context.Context, tx pgx.Tx, l *gridmap.Layer) (created bool, err error) {
+	tiers, _ := json.Marshal(l.Tiers)
+	old, err := s.layer(ctx, tx, l.ID, true)
+	if gridmap.ErrorCode(err) == gridmap.ENOTFOUND {
+		_, err = tx.Exec(ctx, `INSERT INTO layers (id, name, kind, levels, code_pattern, tolerance_m, snap_m, tiers)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, l.ID, l.Name, l.Kind, l.Levels, l.CodePattern, l.ToleranceM, l.SnapM, tiers)
+		return true, err
+	} else if err != nil {
+		return false, err
+	}
+	if err := checkLevelsKept(old, l.Levels); err != nil {
+		return false, err
+	}
+	_, err = tx.Exec(ctx, `UPDATE layers SET name = $2, kind = $3, levels = $4, code_pattern = $5, tolerance_m = $6,
+		snap_m = $7, tiers = $8, updated_at = now(), data_version = data_version + 1 WHERE id = $1`,
+		l.ID, l.Name, l.Kind, l.Levels, l.CodePattern, l.ToleranceM, l.SnapM, tiers)
+	return false, err
 }
 
 // checkLevelsKept refuses a new level list that drops or reorders a level

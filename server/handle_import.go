@@ -39,18 +39,13 @@ func (s *Server) handleImport(c echo.Context) error {
 		return err
 	}
 	opts.Reason = valueOr(q.Get("reason"), "import")
-	var levels []string
 	if v := q.Get("levels"); v != "" {
-		levels = strings.Split(v, ",")
+		opts.Levels = strings.Split(v, ",")
 	}
-	ctx := c.Request().Context()
-	layer, err := gridmap.EnsureLayer(ctx, s.deps.Layers, c.Param("layer"), levels, "", q.Get("kind"))
-	if err != nil {
-		return err
-	}
+	opts.Kind = q.Get("kind")
 	_ = http.NewResponseController(c.Response().Writer).SetReadDeadline(time.Now().Add(importReadTimeout))
 	_ = http.NewResponseController(c.Response().Writer).SetWriteDeadline(time.Now().Add(importReadTimeout))
-	res, err := s.deps.Importer.Import(ctx, layer.ID, geo.NewFeatureReader(c.Request().Body, fields), opts)
+	res, err := s.deps.Importer.Import(c.Request().Context(), c.Param("layer"), geo.NewFeatureReader(c.Request().Body, fields), opts)
 	if err != nil {
 		return err
 	}

@@ -217,10 +217,14 @@ func TestImportAndGridsAPI(t *testing.T) {
 			*e.Details[1].Index != 14 || e.Details[1].Codes[0] != "S99" || e.Details[1].Kind != gridmap.ProblemUnknownParent {
 			t.Errorf("details %s", r.body)
 		}
-		var l gridmap.Layer
-		do(t, "GET", base, "").json(t, &l)
-		if l.Counts["street"] != 0 {
-			t.Errorf("a rejected import wrote %d streets", l.Counts["street"])
+		if r := do(t, "GET", base, ""); r.status != 404 {
+			t.Errorf("a rejected import left its layer defined: %d %s", r.status, r.body)
+		}
+	})
+	t.Run("import into a missing layer without levels is a 404 that says what to give", func(t *testing.T) {
+		r := do(t, "POST", base+"/import", fc(good))
+		if e := r.errorOf(t); r.status != 404 || !strings.Contains(e.Message, "levels") {
+			t.Errorf("%d %s", r.status, r.body)
 		}
 	})
 	t.Run("skip_invalid imports the rest", func(t *testing.T) {

@@ -20,7 +20,7 @@ import (
 
 func runImport(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
 	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	layerID := fs.String("layer", "", "layer to import into (created if needed, with --levels)")
+	layerID := fs.String("layer", "", "layer to import into (created with --levels when it does not exist)")
 	level := fs.String("level", "", "level of every feature (else each feature's level property)")
 	codeField := fs.String("code-field", "code", "property holding the grid code")
 	nameField := fs.String("name-field", "name", "property holding the grid name")
@@ -55,11 +55,6 @@ func runImport(ctx context.Context, args []string, stdout io.Writer, logger *slo
 	if *levels != "" {
 		levelList = strings.Split(*levels, ",")
 	}
-	layers := postgres.NewLayerStore(db.DB)
-	layer, err := gridmap.EnsureLayer(ctx, layers, *layerID, levelList, *level, *kind)
-	if err != nil {
-		return err
-	}
 
 	counted := &countingReader{r: in}
 	fields := geo.FieldMap{Code: *codeField, Name: *nameField, Parent: *parentField, Level: *levelField, DefaultLevel: *level}
@@ -67,8 +62,8 @@ func runImport(ctx context.Context, args []string, stdout io.Writer, logger *slo
 		fields.Level = ""
 	}
 	progress := newProgress(os.Stderr, size, counted)
-	res, err := postgres.NewGridStore(db.DB).Import(ctx, layer.ID, geo.NewFeatureReader(counted, fields), gridmap.ImportOptions{
-		SkipInvalid: *skipInvalid, MakeValid: *makeValid, Author: "gridmap import", Reason: *reason, Progress: progress.update,
+	res, err := postgres.NewGridStore(db.DB).Import(ctx, *layerID, geo.NewFeatureReader(counted, fields), gridmap.ImportOptions{
+		Levels: levelList, Kind: *kind, SkipInvalid: *skipInvalid, MakeValid: *makeValid, Author: "gridmap import", Reason: *reason, Progress: progress.update,
 	})
 	progress.done()
 	if err != nil {

@@ -1,12 +1,18 @@
 package postgres_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"os"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/geo"
@@ -425,3 +431,84 @@ func abs(v float64) float64 {
 }
 
 func asGridmapError(err error, target **gridmap.Error) bool { return errors.As(err, target) }
+
+// TestImportStreamsLargeInput imports a 60 MB FeatureCollection produced on
+// the fly and checks the heap never holds more than a fraction of it.
+func TestImportStreamsLargeInput(t *testing.T) {
+	const features, vertices = 5000, 500
+	db := pgtest.Shared(t)
+	s := stores{postgres.NewLayerStore(db), postgres.NewGridStore(db)}
+	pr, pw := io.Pipe()
+	var written atomic.Int64
+	go func() {
+		w := bufio.NewWriterSize(countWriter{pw, &written}, 1<<16)
+		fmt.Fprint(w, `{"type":"FeatureCollection","features":[`)
+		for i := range features {
+			if i > 0 {
+				w.WriteString(",\n")
+			}
+			cx, cy := float64(i%100)*0.01, float64(i/100)*0.01
+			fmt.Fprintf(w, `{"type":"Feature","properties":{"code":"F%05d","level":"cell"},"geometry":{"type":"Polygon","coordinates":[[`, i)
+			for k := 0; k <= vertices; k++ {
+				a := 2 * math.Pi * float64(k%vertices) / vertices
+				if k > 0 {
+					w.WriteString(",")
+				}
+				fmt.Fprintf(w, "[%.9f,%.9f]", cx+0.004*math.Cos(a), cy+0.004*math.Sin(a))
+			}
+			w.WriteString("]]}}")
+		}
+		w.WriteString("]}")
+		w.Flush()
+		pw.Close()
+	}()
+
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var m runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				runtime.ReadMemStats(&m)
+				if m.HeapAlloc > peak.Load() {
+					peak.Store(m.HeapAlloc)
+				}
+			}
+		}
+	}()
+	res, err := s.grids.Import(context.Background(), "big", geo.NewFeatureReader(pr, geo.DefaultFieldMap),
+		gridmap.ImportOptions{Levels: []string{"cell"}})
+	close(stop)
+	<-sampled
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Created != features {
+		t.Fatalf("created %d of %d", res.Created, features)
+	}
+	grew := int64(peak.Load()) - int64(base.HeapAlloc)
+	if size := written.Load(); grew > size/3 {
+		t.Errorf("heap grew by %d MB while importing %d MB: the input is being held in memory", grew>>20, size>>20)
+	} else {
+		t.Logf("imported %d MB with the heap growing by at most %d MB", size>>20, grew>>20)
+	}
+}
+
+type countWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}

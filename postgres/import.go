@@ -142,7 +142,7 @@ func (imp *importer) stream(ctx context.Context, src gridmap.FeatureSource) erro
 			return err
 		}
 		imp.res.Read++
-		if imp.opts.Progress != nil && imp.res.Read%1000 == 0 {
+		if imp.opts.Progress != nil && imp.res.Read%100 == 0 {
 			imp.opts.Progress(imp.res.Read)
 		}
 		if err := ctx.Err(); err != nil {

@@ -176,30 +176,35 @@ func (fr *FeatureReader) toFeature(raw []byte) (*gridmap.Feature, error) {
 		return &gridmap.Feature{Index: idx, Code: propertyString(loose.Properties[fr.fields.Code]),
 			DecodeError: "not a valid GeoJSON Feature: " + err.Error()}, nil
 	}
+	return FeatureFromGeoJSON(&gf, idx, fr.fields), nil
+}
+
+// FeatureFromGeoJSON maps a decoded GeoJSON Feature to a grid feature.
+func FeatureFromGeoJSON(gf *geojson.Feature, idx int, fields FieldMap) *gridmap.Feature {
 	f := &gridmap.Feature{Index: idx, Geometry: gf.Geometry, Attributes: map[string]any{}}
 	props := map[string]any(gf.Properties)
-	f.Code = propertyString(props[fr.fields.Code])
+	f.Code = propertyString(props[fields.Code])
 	if f.Code == "" && gf.ID != nil {
 		f.Code = propertyString(gf.ID)
 	}
-	f.Name = propertyString(props[fr.fields.Name])
-	f.Parent = propertyString(props[fr.fields.Parent])
-	if fr.fields.Level != "" {
-		f.Level = propertyString(props[fr.fields.Level])
+	f.Name = propertyString(props[fields.Name])
+	f.Parent = propertyString(props[fields.Parent])
+	if fields.Level != "" {
+		f.Level = propertyString(props[fields.Level])
 	}
 	if f.Level == "" {
-		f.Level = fr.fields.DefaultLevel
+		f.Level = fields.DefaultLevel
 	}
 	if people, ok := props["people"]; ok {
 		f.People = decodePeople(people)
 	}
 	for k, v := range props {
-		if reserved[k] || k == fr.fields.Code || k == fr.fields.Name || k == fr.fields.Parent || k == fr.fields.Level {
+		if reserved[k] || k == fields.Code || k == fields.Name || k == fields.Parent || k == fields.Level {
 			continue
 		}
 		f.Attributes[k] = v
 	}
-	return f, nil
+	return f
 }
 
 func decodePeople(v any) []gridmap.Person {

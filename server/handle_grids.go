@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gridmap/gridmap"
 	"github.com/labstack/echo/v4"
@@ -56,8 +57,19 @@ func (s *Server) handleGrids(c echo.Context) error {
 
 // handleGrid returns the current version of one grid with its people:
 // GET /v1/layers/{layer}/grids/{code}. The ETag is the version.
+// With ?at=RFC3339 it returns the version valid at that time.
 func (s *Server) handleGrid(c echo.Context) error {
-	g, err := s.deps.Grids.Grid(c.Request().Context(), c.Param("layer"), c.Param("code"))
+	var g *gridmap.Grid
+	var err error
+	if at := c.QueryParam("at"); at != "" {
+		t, perr := time.Parse(time.RFC3339, at)
+		if perr != nil {
+			return gridmap.Errorf(gridmap.EINVALID, "at=%q must be an RFC 3339 time such as 2026-01-31T08:00:00+08:00", at)
+		}
+		g, err = s.deps.Editor.GridAt(c.Request().Context(), c.Param("layer"), c.Param("code"), t)
+	} else {
+		g, err = s.deps.Grids.Grid(c.Request().Context(), c.Param("layer"), c.Param("code"))
+	}
 	if err != nil {
 		return err
 	}

@@ -33,6 +33,7 @@ type Deps struct {
 	Layers   gridmap.LayerService
 	Grids    gridmap.GridService
 	Importer gridmap.Importer
+	Editor   gridmap.BoundaryEditor
 	// Ready reports whether the service can answer (database reachable,
 	// indexes loaded); nil error means ready.
 	Ready func(ctx context.Context) error
@@ -102,6 +103,11 @@ func (s *Server) routes() {
 	v1.PUT("/layers/:layer", s.handlePutLayer, limit)
 	v1.GET("/layers/:layer/grids", s.handleGrids)
 	v1.GET("/layers/:layer/grids/:code", s.handleGrid)
+	v1.PUT("/layers/:layer/grids/:code", s.handlePutGrid, limit)
+	v1.DELETE("/layers/:layer/grids/:code", s.handleDeleteGrid)
+	v1.GET("/layers/:layer/grids/:code/history", s.handleGridHistory)
+	v1.POST("/layers/:layer/changesets", s.handleChangeset, limit)
+	v1.GET("/layers/:layer/coverage", s.handleCoverage)
 	v1.PUT("/layers/:layer/grids/:code/people", s.handlePutPeople, limit)
 	v1.POST("/layers/:layer/import", s.handleImport, middleware.BodyLimit(s.cfg.ImportLimit))
 

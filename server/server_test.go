@@ -32,7 +32,7 @@ func newTestServer(t *testing.T, cfg Config) *testServer {
 	db := pgtest.Shared(t)
 	grids := postgres.NewGridStore(db)
 	ts := &testServer{}
-	ts.Server = New(cfg, Deps{Layers: postgres.NewLayerStore(db), Grids: grids, Importer: grids,
+	ts.Server = New(cfg, Deps{Layers: postgres.NewLayerStore(db), Grids: grids, Importer: grids, Editor: grids,
 		Ready: func(context.Context) error { return ts.ready }}, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(ts.Handler())
 	t.Cleanup(hs.Close)

@@ -42,7 +42,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 		return fmt.Errorf("listening on %s: %w", *addr, err)
 	}
 	srv := server.New(server.Config{Addr: *addr, BodyLimit: *bodyLimit, ImportLimit: *importLimit},
-		server.Deps{Layers: layers, Grids: grids, Importer: grids, Ready: func(ctx context.Context) error {
+		server.Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Ready: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
 			if err := db.Ping(ctx); err != nil {

@@ -1,0 +1,166 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/gridmap/gridmap"
+	"github.com/jackc/pgx/v5"
+	"github.com/paulmach/orb/encoding/wkb"
+	"github.com/paulmach/orb/geojson"
+)
+
+// validateSQL finds every problem the working copies leave in the layer:
+// parents missing or not coarser, children outside their parent, siblings
+// overlapping, geometry made invalid. Only grids in the changeset, their
+// children and the siblings they touch are looked at, through the indexes.
+// $1 layer, $2 levels coarsest first, $3 tolerated area in m2.
+const validateSQL = `
+WITH state AS NOT MATERIALIZED ` + stateSQL + `,
+work AS NOT MATERIALIZED (SELECT * FROM cs_work WHERE NOT deleted)
+-- a working copy whose parent is gone, or not at a coarser level
+SELECT 'unknown_parent', ARRAY[w.code, w.parent_code], NULL::bytea, NULL::float8,
+       CASE WHEN p.code IS NULL THEN format('parent %s of %s does not exist in the layer', w.parent_code, w.code)
+            ELSE format('parent %s of %s is at level %s, which is not coarser than %s', p.code, w.code, p.level, w.level) END
+FROM work w LEFT JOIN state p ON p.code = w.parent_code
+WHERE w.parent_code IS NOT NULL
+  AND (p.code IS NULL OR array_position($2::text[], p.level) >= array_position($2::text[], w.level))
+UNION ALL
+-- children left behind by a deleted grid
+SELECT 'unknown_parent', ARRAY[c.code, d.code], NULL, NULL,
+       format('%s is deleted but %s still names it as parent: delete, merge or move the children too', d.code, c.code)
+FROM cs_work d JOIN state c ON c.parent_code = d.code
+WHERE d.deleted
+UNION ALL
+-- geometry the operations made invalid or empty
+SELECT 'invalid_geometry', ARRAY[w.code], ST_AsBinary(ST_PointOnSurface(ST_Boundary(w.geom))), NULL,
+       format('%s would be left %s', w.code, CASE WHEN ST_IsEmpty(w.geom) THEN 'empty' ELSE 'invalid: ' || ST_IsValidReason(w.geom) END)
+FROM work w WHERE ST_IsEmpty(w.geom) OR NOT ST_IsValid(w.geom)
+UNION ALL
+-- a working copy reaching outside its parent, or a child reaching outside its changed parent
+SELECT 'outside_parent', ARRAY[o.child, o.parent], ST_AsBinary(x.d), x.a,
+       format('%s reaches %s m2 outside its parent %s', o.child, round(x.a::numeric, 1), o.parent)
+FROM (SELECT c.code AS child, p.code AS parent, c.geom AS cg, p.geom AS pg
+        FROM work c JOIN state p ON p.code = c.parent_code
+      UNION ALL
+      SELECT c.code, p.code, c.geom, p.geom
+        FROM work p JOIN grid_versions c ON c.layer_id = $1 AND c.valid_to IS NULL AND c.parent_code = p.code
+       WHERE NOT EXISTS (SELECT 1 FROM cs_work w WHERE w.code = c.code)) o
+CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_Difference(o.cg, o.pg), 3) AS d) d0
+CROSS JOIN LATERAL (SELECT d0.d AS d, ST_Area(d0.d::geography) AS a) x
+WHERE NOT ST_IsEmpty(o.cg) AND NOT ST_Covers(o.pg, o.cg) AND x.a > $3
+UNION ALL
+-- siblings overlapping a working copy
+SELECT 'overlaps_sibling', ARRAY[w.code, s.code], ST_AsBinary(x.i), x.a,
+       format('%s overlaps its sibling %s by %s m2', w.code, s.code, round(x.a::numeric, 1))
+FROM work w JOIN state s
+  ON s.level = w.level AND s.parent_code IS NOT DISTINCT FROM w.parent_code AND s.code <> w.code
+ AND s.geom && w.geom AND ST_Relate(s.geom, w.geom, '2********')
+CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_Intersection(w.geom, s.geom), 3) AS i) i0
+CROSS JOIN LATERAL (SELECT i0.i AS i, ST_Area(i0.i::geography) AS a) x
+WHERE x.a > $3 AND (w.code < s.code OR s.code NOT IN (SELECT code FROM work))`
+
+func (c *changeset) validate(ctx context.Context) error {
+	rows, err := c.tx.Query(ctx, validateSQL, c.layer.ID, c.layer.Levels, gridmap.ToleranceAreaM2)
+	if err != nil {
+		return err
+	}
+	problems, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (gridmap.Problem, error) {
+		var p gridmap.Problem
+		var where []byte
+		var area *float64
+		if err := r.Scan(&p.Kind, &p.Codes, &where, &area, &p.Message); err != nil {
+			return p, err
+		}
+		p.AreaM2 = area
+		if where != nil {
+			if g, err := wkb.Unmarshal(where); err == nil {
+				p.Where = geojson.NewGeometry(g)
+			}
+		}
+		return p, nil
+	})
+	if err != nil {
+		return err
+	}
+	c.problems = append(c.problems, problems...)
+	return nil
+}
+
+// impact fills in the grids a changeset touches and the area that changes hands.
+func (c *changeset) impact(ctx context.Context, res *gridmap.ChangesetResult) error {
+	rows, err := c.tx.Query(ctx, `SELECT code FROM cs_work ORDER BY code`)
+	if err != nil {
+		return err
+	}
+	codes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	res.Impact = gridmap.Impact{Grids: codes, Reports: []string{}}
+	// Every square metre that changes owner is gained by exactly one grid.
+	return c.tx.QueryRow(ctx, `SELECT coalesce(sum(ST_Area(
+			CASE WHEN old_geom IS NULL THEN geom ELSE ST_CollectionExtract(ST_Difference(geom, old_geom), 3) END::geography)), 0)
+		FROM cs_work WHERE NOT deleted`).Scan(&res.Impact.AreaMovedM2)
+}
+
+// commit closes the current version of every grid in the changeset, writes
+// the new versions, bumps the layer's data version and announces the change.
+func (c *changeset) commit(ctx context.Context, cs *gridmap.Changeset, res *gridmap.ChangesetResult) error {
+	tx, layer := c.tx, c.layer.ID
+	if _, err := tx.Exec(ctx, `UPDATE grid_versions g SET valid_to = now() FROM cs_work w
+		WHERE g.layer_id = $1 AND g.valid_to IS NULL AND g.code = w.code`, layer); err != nil {
+		return err
+	}
+	rows, err := tx.Query(ctx, `INSERT INTO grid_versions (layer_id, code, version, name, level, parent_code, geom, attributes, valid_from, author, reason)
+		SELECT $1, w.code, coalesce((SELECT max(v.version) FROM grid_versions v WHERE v.layer_id = $1 AND v.code = w.code), 0) + 1,
+		       w.name, w.level, w.parent_code, w.geom, w.attributes, now(), $2, $3
+		FROM cs_work w WHERE NOT w.deleted
+		RETURNING code, version`, layer, cs.Author, cs.Reason)
+	if err != nil {
+		return err
+	}
+	var code string
+	var version int
+	if _, err := pgx.ForEachRow(rows, []any{&code, &version}, func() error {
+		res.Versions[code] = version
+		return nil
+	}); err != nil {
+		return err
+	}
+	change := gridmap.Change{Layer: layer, Codes: res.Impact.Grids}
+	var bbox [4]*float64
+	if err := tx.QueryRow(ctx, `UPDATE layers SET data_version = data_version + 1, updated_at = now() WHERE id = $1 RETURNING data_version`,
+		layer).Scan(&change.DataVersion); err != nil {
+		return err
+	}
+	if err := tx.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM
+		(SELECT ST_Extent(g)::geometry AS e FROM (SELECT geom AS g FROM cs_work UNION ALL SELECT old_geom FROM cs_work) x) y`).
+		Scan(&bbox[0], &bbox[1], &bbox[2], &bbox[3]); err != nil {
+		return err
+	}
+	if bbox[0] != nil {
+		change.BBox = []float64{*bbox[0], *bbox[1], *bbox[2], *bbox[3]}
+	}
+	res.DataVersion = change.DataVersion
+	return notifyChange(ctx, tx, change)
+}
+
+// notifyChange announces a change on ChangeChannel when the transaction
+// commits. NOTIFY payloads are limited to 8000 bytes: a change touching very
+// many grids is announced without its codes (the bounding box still says
+// where).
+func notifyChange(ctx context.Context, tx pgx.Tx, ch gridmap.Change) error {
+	sort.Strings(ch.Codes)
+	payload, _ := json.Marshal(ch)
+	if len(payload) > 7900 {
+		ch.Codes = nil
+		payload, _ = json.Marshal(ch)
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, ChangeChannel, string(payload)); err != nil {
+		return fmt.Errorf("announcing change: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,86 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/gridmap/gridmap"
+	"github.com/jackc/pgx/v5"
+	"github.com/paulmach/orb/encoding/wkb"
+)
+
+// coverageSQL reports, for each parent in $2, the gaps its children leave,
+// the overlaps between its children and the parts of children outside it,
+// each piece larger than $3 m2. $1 is the layer.
+const coverageSQL = `
+WITH parents AS (SELECT code, geom FROM grid_versions WHERE layer_id = $1 AND valid_to IS NULL AND code = ANY($2)),
+kids AS (SELECT c.code, c.parent_code, c.geom FROM grid_versions c
+         WHERE c.layer_id = $1 AND c.valid_to IS NULL AND c.parent_code = ANY($2))
+SELECT 'gap', ARRAY[p.code], ST_AsBinary(d.geom), ST_Area(d.geom::geography)
+FROM parents p
+CROSS JOIN LATERAL (SELECT ST_Union(k.geom) AS u FROM kids k WHERE k.parent_code = p.code) u
+CROSS JOIN LATERAL ST_Dump(ST_CollectionExtract(ST_Difference(p.geom, coalesce(u.u, 'POLYGON EMPTY'::geometry)), 3)) d
+WHERE ST_Area(d.geom::geography) > $3
+UNION ALL
+SELECT 'overlap', ARRAY[a.code, b.code], ST_AsBinary(i.g), ST_Area(i.g::geography)
+FROM kids a JOIN kids b ON a.parent_code = b.parent_code AND a.code < b.code AND a.geom && b.geom
+CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_Intersection(a.geom, b.geom), 3) AS g) i
+WHERE ST_Relate(a.geom, b.geom, '2********') AND ST_Area(i.g::geography) > $3
+UNION ALL
+SELECT 'outside', ARRAY[k.code, p.code], ST_AsBinary(d.g), ST_Area(d.g::geography)
+FROM kids k JOIN parents p ON p.code = k.parent_code
+CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_Difference(k.geom, p.geom), 3) AS g) d
+WHERE NOT ST_Covers(p.geom, k.geom) AND ST_Area(d.g::geography) > $3`
+
+// CoverageOf reports gaps, overlaps and outside parts under parent, or under
+// every parent of the layer when parent is "". Returns ENOTFOUND for an
+// unknown layer or parent.
+func (s *GridStore) CoverageOf(ctx context.Context, layer, parent string) (*gridmap.Coverage, error) {
+	if err := s.checkLayer(ctx, layer); err != nil {
+		return nil, err
+	}
+	var parents []string
+	if parent != "" {
+		if _, err := s.Grid(ctx, layer, parent); err != nil {
+			return nil, err
+		}
+		parents = []string{parent}
+	} else {
+		rows, err := s.db.Pool.Query(ctx, `SELECT DISTINCT parent_code FROM grid_versions
+			WHERE layer_id = $1 AND valid_to IS NULL AND parent_code IS NOT NULL`, layer)
+		if err != nil {
+			return nil, translate(err, "coverage")
+		}
+		if parents, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return nil, translate(err, "coverage")
+		}
+	}
+	cov := &gridmap.Coverage{Gaps: []gridmap.CoverageItem{}, Overlaps: []gridmap.CoverageItem{}, Outside: []gridmap.CoverageItem{}}
+	rows, err := s.db.Pool.Query(ctx, coverageSQL, layer, parents, gridmap.ToleranceAreaM2)
+	if err != nil {
+		return nil, translate(err, "coverage")
+	}
+	var kind string
+	var codes []string
+	var geom []byte
+	var area float64
+	_, err = pgx.ForEachRow(rows, []any{&kind, &codes, &geom, &area}, func() error {
+		g, err := wkb.Unmarshal(geom)
+		if err != nil {
+			return err
+		}
+		item := gridmap.CoverageItem{Geometry: g, AreaM2: area, Codes: codes}
+		switch kind {
+		case "gap":
+			cov.Gaps = append(cov.Gaps, item)
+		case "overlap":
+			cov.Overlaps = append(cov.Overlaps, item)
+		default:
+			cov.Outside = append(cov.Outside, item)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, translate(err, "coverage")
+	}
+	return cov, nil
+}

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -389,4 +390,69 @@ func mustGeometry(t testing.TB, js string) orb.Geometry {
 		t.Fatal(err)
 	}
 	return g.Geometry()
+}
+
+func TestSnapping(t *testing.T) {
+	s := newLayer(t, "snap")
+	ctx := context.Background()
+	// Two streets side by side in a district; the second is drawn by hand
+	// with its shared edge 0.2 m (about 1.8e-6 degrees) off the first's.
+	in := collection(
+		feature("D", "district", "", box(120, 30, 0.02)),
+		feature("S1", "street", "D", box(120, 30, 0.01)),
+	)
+	if _, err := importString(s, "snap", in, gridmap.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	off := 0.01 + 1.8e-6
+	drawn := mustGeometry(t, fmt.Sprintf(`{"type":"Polygon","coordinates":[[[%v,30],[120.02,30],[120.02,30.01],[%v,30.01],[%v,30]]]}`, 120+off, 120+off, 120+off))
+	f := geojson.NewFeature(drawn)
+	f.Properties["code"], f.Properties["level"], f.Properties["parent"] = "S2", "street", "D"
+	if _, err := s.grids.ApplyChangeset(ctx, "snap", &gridmap.Changeset{Operations: []gridmap.Operation{{Op: gridmap.OpPut, Feature: f}}}); err != nil {
+		t.Fatal(err)
+	}
+	var gap float64
+	if err := pgtest.Shared(t).Pool.QueryRow(ctx, `SELECT ST_Area(ST_Difference(ST_MakeEnvelope(120, 30, 120.02, 30.01, 4326),
+			ST_Union(geom))::geography) FROM grids WHERE layer_id = 'snap' AND code IN ('S1', 'S2')`).Scan(&gap); err != nil {
+		t.Fatal(err)
+	}
+	if gap > 0.01 {
+		t.Errorf("a %.2f m2 sliver is left between the streets: the drawn edge did not snap", gap)
+	}
+}
+
+func TestChangeNotification(t *testing.T) {
+	s := tractLayer(t)
+	ctx := context.Background()
+	conn, err := pgtest.Shared(t).Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "LISTEN "+postgres.ChangeChannel); err != nil {
+		t.Fatal(err)
+	}
+	a, b, _ := neighbours(t, "1", 5)
+	if _, err := apply(s, putOp(a, geometryOf(t, "a.geom", a, b), nil)); err != nil {
+		t.Fatal(err)
+	}
+	wait, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		n, err := conn.Conn().WaitForNotification(wait)
+		if err != nil {
+			t.Fatalf("no change announced: %v", err)
+		}
+		var ch gridmap.Change
+		if err := json.Unmarshal([]byte(n.Payload), &ch); err != nil {
+			t.Fatal(err)
+		}
+		if ch.Layer != "tracts" || len(ch.Codes) != 1 || ch.Codes[0] != a {
+			continue // another test's change
+		}
+		if ch.DataVersion == 0 || len(ch.BBox) != 4 || ch.BBox[0] > -73 || ch.BBox[0] < -75 {
+			t.Errorf("change %+v", ch)
+		}
+		return
+	}
 }

@@ -92,7 +92,7 @@ func (s *GridStore) ApplyChangeset(ctx context.Context, layerID string, cs *grid
 		if err := c.impact(ctx, res); err != nil {
 			return err
 		}
-		res.Problems = c.problems
+		res.Problems = append(res.Problems, c.problems...)
 		switch {
 		case len(c.problems) > 0 && !cs.DryRun:
 			return &gridmap.Error{Code: gridmap.EUNPROCESSABLE, Details: c.problems,

@@ -48,9 +48,10 @@ FROM (SELECT c.code AS child, p.code AS parent, c.geom AS cg, p.geom AS pg
       SELECT c.code, p.code, c.geom, p.geom
         FROM work p JOIN grid_versions c ON c.layer_id = $1 AND c.valid_to IS NULL AND c.parent_code = p.code
        WHERE NOT EXISTS (SELECT 1 FROM cs_work w WHERE w.code = c.code)) o
-CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_Difference(o.cg, o.pg), 3) AS d) d0
+CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_Difference(o.cg, o.pg), 3) AS d
+                    WHERE NOT ST_IsEmpty(o.cg) AND NOT ST_Covers(o.pg, o.cg)) d0
 CROSS JOIN LATERAL (SELECT d0.d AS d, ST_Area(d0.d::geography) AS a) x
-WHERE NOT ST_IsEmpty(o.cg) AND NOT ST_Covers(o.pg, o.cg) AND x.a > $3
+WHERE x.a > $3
 UNION ALL
 -- siblings overlapping a working copy
 SELECT 'overlaps_sibling', ARRAY[w.code, s.code], ST_AsBinary(x.i), x.a,
@@ -58,7 +59,7 @@ SELECT 'overlaps_sibling', ARRAY[w.code, s.code], ST_AsBinary(x.i), x.a,
 FROM work w JOIN state s
   ON s.level = w.level AND s.parent_code IS NOT DISTINCT FROM w.parent_code AND s.code <> w.code
  AND s.geom && w.geom AND ST_Relate(s.geom, w.geom, '2********')
-CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_Intersection(w.geom, s.geom), 3) AS i) i0
+CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_Intersection(w.geom, s.geom), 3) AS i) i0 -- only pairs past the ON filter
 CROSS JOIN LATERAL (SELECT i0.i AS i, ST_Area(i0.i::geography) AS a) x
 WHERE x.a > $3 AND (w.code < s.code OR s.code NOT IN (SELECT code FROM work))`
 

@@ -9,6 +9,7 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
 go test -run '^$' -bench 'Import' -benchtime 5x -count 3 ./postgres/ | tee -a "$out"
+go test -run '^$' -bench 'MoveEdge|CoverageNYC' -benchtime 10x -count 3 ./postgres/ | tee -a "$out"
 go test -run '^$' -bench 'FeatureReader' -benchtime 20x -count 3 ./geo/ | tee -a "$out"
 
 # median ns/op of a benchmark
@@ -19,11 +20,13 @@ ratio() { # name, candidate, baseline
   local c b
   c=$(median "$2"); b=$(median "$3")
   if [ -z "$c" ] || [ -z "$b" ]; then echo "$1: not measured (data missing?)"; return; fi
-  awk -v n="$1" -v c="$c" -v b="$b" 'BEGIN {printf "%-50s %10.1f ms  vs baseline %10.1f ms  = %.2fx faster\n", n, c/1e6, b/1e6, b/c}'
+  awk -v n="$1" -v c="$c" -v b="$b" 'BEGIN {printf "%-50s %10.1f ms  vs baseline %10.1f ms  = %.2fx\n", n, c/1e6, b/1e6, b/c}'
 }
 
 echo
 echo "== gridmap benchmarks (median of 3 runs, same machine, same run) =="
 ratio "import 2,165 NYC tracts (checked, COPY)" BenchmarkImportTracts BenchmarkImportTractsRowByRow
+ratio "move_edge between two NYC tracts (validated)" BenchmarkMoveEdge BenchmarkMoveEdgeBaseline
+ratio "coverage of 2,165 tracts under 5 boroughs" BenchmarkCoverageNYC BenchmarkCoverageNYCBaseline
 mbps=$(grep -E '^BenchmarkFeatureReader-[0-9]+ ' "$out" | awk '{print $5}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
 [ -n "$mbps" ] && echo "streaming GeoJSON decode of the NYC tract file: ${mbps} MB/s"

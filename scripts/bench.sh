@@ -24,7 +24,7 @@ ratio() { # name, candidate, baseline
 }
 
 echo
-echo "== gridmap benchmarks (median of 3 runs, same machine, same run) =="
+echo "== gridmap benchmarks: median of 3 runs; the ratio is baseline time / gridmap time (above 1: gridmap is faster) =="
 ratio "import 2,165 NYC tracts (checked, COPY)" BenchmarkImportTracts BenchmarkImportTractsRowByRow
 ratio "move_edge between two NYC tracts (validated)" BenchmarkMoveEdge BenchmarkMoveEdgeBaseline
 ratio "coverage of 2,165 tracts under 5 boroughs" BenchmarkCoverageNYC BenchmarkCoverageNYCBaseline

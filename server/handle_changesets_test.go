@@ -40,6 +40,15 @@ func TestEditingAPI(t *testing.T) {
 			t.Errorf("refused write changed the grid: ETag %s", r.header.Get("ETag"))
 		}
 	})
+	t.Run("a dry run reports problems with a 200 and writes nothing", func(t *testing.T) {
+		body := `{"dry_run":true,"operations":[{"op":"put","feature":` + strings.Replace(street(square(0, 0, 1.5)), `"level"`, `"code":"S1","level"`, 1) + `}]}`
+		r := do(t, "POST", base+"/changesets", body)
+		var res gridmap.ChangesetResult
+		r.json(t, &res)
+		if r.status != 200 || res.Applied || len(res.Problems) == 0 || res.Problems[0].Kind != gridmap.ProblemOverlapsSibling {
+			t.Errorf("%d %s", r.status, r.body)
+		}
+	})
 	t.Run("a stale If-Match is a 412", func(t *testing.T) {
 		r := do(t, "PUT", base+"/grids/S1", street(square(0, 0, 1)), "If-Match", `"9"`)
 		if r.status != 412 || r.errorOf(t).Code != gridmap.EPRECONDITION {

@@ -30,9 +30,11 @@ type Operation struct {
 	// version fails the whole changeset with EPRECONDITION.
 	IfMatch *int `json:"if_match,omitempty"`
 	// split: the cutting line and the codes of the parts, left of the line
-	// (as drawn) first.
-	Line     *geojson.Geometry `json:"line,omitempty"`
-	NewCodes []string          `json:"new_codes,omitempty"`
+	// (as drawn) first; or the parts themselves, one per new code, which
+	// must cover the grid between them (each is clipped to it).
+	Line     *geojson.Geometry   `json:"line,omitempty"`
+	Parts    []*geojson.Geometry `json:"parts,omitempty"`
+	NewCodes []string            `json:"new_codes,omitempty"`
 	// merge: the grids to join and the code of the result (one of them, or new).
 	Codes []string `json:"codes,omitempty"`
 	Into  string   `json:"into,omitempty"`

@@ -348,9 +348,12 @@ func (c *changeset) split(ctx context.Context, i int, op *gridmap.Operation) err
 	if err := c.load(ctx, i, op.Code, op.IfMatch); err != nil {
 		return err
 	}
+	if len(op.Parts) > 0 {
+		return c.splitIntoParts(ctx, i, op)
+	}
 	line, ok := lineOf(op.Line)
 	if !ok {
-		return gridmap.Errorf(gridmap.EINVALID, "operation %d: split needs a GeoJSON LineString as line", i)
+		return gridmap.Errorf(gridmap.EINVALID, "operation %d: split needs a GeoJSON LineString as line, or the parts", i)
 	}
 	lineWKB, _ := wkb.Marshal(line)
 	rows, err := c.tx.Query(ctx, `SELECT ST_AsBinary(d.geom), ST_X(ST_PointOnSurface(d.geom)), ST_Y(ST_PointOnSurface(d.geom))
@@ -382,20 +385,59 @@ func (c *changeset) split(ctx context.Context, i int, op *gridmap.Operation) err
 		}
 		return da < db
 	})
-	for k, code := range op.NewCodes {
-		if ok, err := c.checkNewCode(ctx, i, code); err != nil || !ok {
+	geoms := make([][]byte, len(parts))
+	for k, p := range parts {
+		geoms[k] = p.geom
+	}
+	return c.replaceByParts(ctx, i, op.Code, op.NewCodes, geoms)
+}
+
+// splitIntoParts splits a grid into the given parts, each clipped to it;
+// between them they must cover it.
+func (c *changeset) splitIntoParts(ctx context.Context, i int, op *gridmap.Operation) error {
+	if len(op.Parts) != len(op.NewCodes) || len(op.Parts) < 2 {
+		return gridmap.Errorf(gridmap.EINVALID, "operation %d: give at least two parts and one new code per part (%d parts, %d codes)", i, len(op.Parts), len(op.NewCodes))
+	}
+	geoms := make([][]byte, len(op.Parts))
+	for k, p := range op.Parts {
+		g := c.checkedGeometry(i, op.NewCodes[k], p, fmt.Sprintf("part %d", k))
+		if g == nil {
+			return nil
+		}
+		if err := c.tx.QueryRow(ctx, `SELECT ST_AsBinary(`+polygonal(`ST_Intersection(geom, ST_GeomFromWKB($2, 4326))`)+`)
+			FROM cs_work WHERE code = $1`, op.Code, g).Scan(&geoms[k]); err != nil {
+			return err
+		}
+	}
+	var uncovered float64
+	if err := c.tx.QueryRow(ctx, `SELECT coalesce(ST_Area(ST_Difference(geom, ST_Union(ARRAY(SELECT ST_GeomFromWKB(g, 4326) FROM unnest($2::bytea[]) g)))::geography), 0)
+		FROM cs_work WHERE code = $1`, op.Code, geoms).Scan(&uncovered); err != nil {
+		return err
+	}
+	if uncovered > gridmap.ToleranceAreaM2 {
+		return gridmap.Errorf(gridmap.EINVALID, "operation %d: the parts leave %.1f m2 of %s uncovered; together they must cover it", i, uncovered, op.Code)
+	}
+	return c.replaceByParts(ctx, i, op.Code, op.NewCodes, geoms)
+}
+
+// replaceByParts ends a grid and creates one new grid per part, with its
+// level, parent and attributes; its children move to the part holding most
+// of each.
+func (c *changeset) replaceByParts(ctx context.Context, i int, code string, newCodes []string, parts [][]byte) error {
+	for k, nc := range newCodes {
+		if ok, err := c.checkNewCode(ctx, i, nc); err != nil || !ok {
 			return err
 		}
 		if _, err := c.tx.Exec(ctx, `INSERT INTO cs_work (code, name, level, parent_code, geom, attributes)
 			SELECT $2, name || ' (' || $3 || ')', level, parent_code, ST_Multi(ST_GeomFromWKB($4, 4326)), attributes
-			FROM cs_work WHERE code = $1`, op.Code, code, strconv.Itoa(k+1), parts[k].geom); err != nil {
+			FROM cs_work WHERE code = $1`, code, nc, strconv.Itoa(k+1), parts[k]); err != nil {
 			return err
 		}
 	}
-	if _, err := c.tx.Exec(ctx, `UPDATE cs_work SET deleted = true WHERE code = $1`, op.Code); err != nil {
+	if _, err := c.tx.Exec(ctx, `UPDATE cs_work SET deleted = true WHERE code = $1`, code); err != nil {
 		return err
 	}
-	return c.reparent(ctx, []string{op.Code}, op.NewCodes)
+	return c.reparent(ctx, []string{code}, newCodes)
 }
 
 func lineOf(g *geojson.Geometry) (orb.LineString, bool) {

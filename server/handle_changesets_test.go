@@ -96,6 +96,26 @@ func TestEditingAPI(t *testing.T) {
 			t.Errorf("bad at: %d", r.status)
 		}
 	})
+	t.Run("split into given parts", func(t *testing.T) {
+		half := func(x float64) string {
+			return fmt.Sprintf(`{"type":"Polygon","coordinates":[[[%g,1],[%g,1],[%g,2],[%g,2],[%g,1]]]}`, x, x+0.5, x+0.5, x, x)
+		}
+		short := `{"operations":[{"op":"split","code":"S3","new_codes":["S3A","S3B"],"parts":[` + half(0) + `,` + half(0.2) + `]}]}`
+		if r := do(t, "POST", base+"/changesets", short); r.status != 400 || !strings.Contains(r.errorOf(t).Message, "uncovered") {
+			t.Errorf("parts that leave a hole: %d %s", r.status, r.body)
+		}
+		r := do(t, "POST", base+"/changesets", `{"operations":[{"op":"split","code":"S3","new_codes":["S3A","S3B"],"parts":[`+half(0)+`,`+half(0.5)+`]}]}`)
+		var res gridmap.ChangesetResult
+		r.json(t, &res)
+		if r.status != 200 || res.Versions["S3A"] != 1 || res.Versions["S3B"] != 1 {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		var cov map[string][]map[string]any
+		do(t, "GET", base+"/coverage?parent=D", "").json(t, &cov)
+		if len(cov["gaps"])+len(cov["overlaps"])+len(cov["outside"]) != 0 {
+			t.Errorf("coverage after the split: %v", cov)
+		}
+	})
 	t.Run("delete leaves a gap the coverage report shows", func(t *testing.T) {
 		if r := do(t, "DELETE", base+"/grids/S4", "", "If-Match", `"1"`); r.status != 204 {
 			t.Fatalf("%d %s", r.status, r.body)

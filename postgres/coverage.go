@@ -10,7 +10,7 @@ import (
 
 // coverageSQL reports, for each parent in $2, the gaps its children leave,
 // the overlaps between its children and the parts of children outside it,
-// each piece larger than $3 m2. $1 is the layer.
+// each piece larger than $3 m2; gaps only when $4. $1 is the layer.
 const coverageSQL = `
 WITH parents AS (SELECT code, geom FROM grid_versions WHERE layer_id = $1 AND valid_to IS NULL AND code = ANY($2)),
 kids AS (SELECT c.code, c.parent_code, c.geom FROM grid_versions c
@@ -22,12 +22,12 @@ m AS MATERIALIZED (
     SELECT p.code, p.geom AS pg, u.u, u.sum_a, ST_Area(u.u::geography) AS ua,
            ST_Area(ST_CollectionExtract(ST_Difference(u.u, p.geom), 3)::geography) AS spill
     FROM parents p
-    CROSS JOIN LATERAL (SELECT coalesce(ST_Union(k.geom), 'POLYGON EMPTY'::geometry) AS u,
+    CROSS JOIN LATERAL (SELECT coalesce(ST_Union(k.geom), 'SRID=4326;POLYGON EMPTY'::geometry) AS u,
                                coalesce(sum(ST_Area(k.geom::geography)), 0) AS sum_a
                         FROM kids k WHERE k.parent_code = p.code) u)
 SELECT 'gap', ARRAY[m.code], ST_AsBinary(d.geom), ST_Area(d.geom::geography)
 FROM m CROSS JOIN LATERAL ST_Dump(ST_CollectionExtract(ST_Difference(m.pg, m.u), 3)) d
-WHERE ST_Area(d.geom::geography) > $3
+WHERE $4 AND ST_Area(d.geom::geography) > $3
 UNION ALL
 SELECT 'overlap', ARRAY[a.code, b.code], ST_AsBinary(i.g), ST_Area(i.g::geography)
 FROM m JOIN kids a ON a.parent_code = m.code AND m.sum_a - m.ua > $3
@@ -63,10 +63,20 @@ func (s *GridStore) CoverageOf(ctx context.Context, layer, parent string) (*grid
 			return nil, translate(err, "coverage")
 		}
 	}
-	cov := &gridmap.Coverage{Gaps: []gridmap.CoverageItem{}, Overlaps: []gridmap.CoverageItem{}, Outside: []gridmap.CoverageItem{}}
-	rows, err := s.db.Pool.Query(ctx, coverageSQL, layer, parents, gridmap.ToleranceAreaM2)
+	cov, err := coverageUnder(ctx, s.db.Pool, layer, parents, true)
 	if err != nil {
 		return nil, translate(err, "coverage")
+	}
+	return cov, nil
+}
+
+// coverageUnder reports coverage under the given parents as q sees the
+// layer; gaps only when asked.
+func coverageUnder(ctx context.Context, q querier, layer string, parents []string, gaps bool) (*gridmap.Coverage, error) {
+	cov := &gridmap.Coverage{Gaps: []gridmap.CoverageItem{}, Overlaps: []gridmap.CoverageItem{}, Outside: []gridmap.CoverageItem{}}
+	rows, err := q.Query(ctx, coverageSQL, layer, parents, gridmap.ToleranceAreaM2, gaps)
+	if err != nil {
+		return nil, err
 	}
 	var kind string
 	var codes []string
@@ -88,8 +98,5 @@ func (s *GridStore) CoverageOf(ctx context.Context, layer, parent string) (*grid
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, translate(err, "coverage")
-	}
-	return cov, nil
+	return cov, err
 }

@@ -321,6 +321,9 @@ func (imp *importer) commit(ctx context.Context) error {
 	}
 	imp.res.Created = int(tag.RowsAffected()) - imp.res.Replaced
 	imp.res.Unchanged = len(imp.staged) - int(tag.RowsAffected())
+	if err := imp.checkTiling(ctx); err != nil {
+		return err
+	}
 	if err := imp.commitPeople(ctx); err != nil {
 		return err
 	}
@@ -330,6 +333,56 @@ func (imp *importer) commit(ctx context.Context) error {
 	}
 	return tx.QueryRow(ctx, `UPDATE layers SET data_version = data_version + $2, updated_at = CASE WHEN $2 > 0 THEN now() ELSE updated_at END
 		WHERE id = $1 RETURNING data_version`, layer, bump).Scan(&imp.res.DataVersion)
+}
+
+// checkTiling refuses an import that leaves siblings overlapping or children
+// outside their parent, looking only under the parents of the grids it
+// wrote (one union per parent, as the coverage report does). Such problems
+// involve two grids, so they are not skipped: the whole import is refused
+// with each of them listed.
+func (imp *importer) checkTiling(ctx context.Context) error {
+	rows, err := imp.tx.Query(ctx, `SELECT DISTINCT parent FROM import_rows WHERE NOT unchanged AND parent IS NOT NULL
+		UNION SELECT code FROM import_rows WHERE NOT unchanged`)
+	if err != nil {
+		return err
+	}
+	parents, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(parents) == 0 {
+		return err
+	}
+	cov, err := coverageUnder(ctx, imp.tx, imp.layer.ID, parents, false)
+	if err != nil {
+		return err
+	}
+	index := map[string]int{}
+	for _, sf := range imp.staged {
+		index[sf.code] = sf.index
+	}
+	var problems []gridmap.Problem
+	add := func(kind, what string, items []gridmap.CoverageItem) {
+		for _, it := range items {
+			area := it.AreaM2
+			p := gridmap.Problem{Kind: kind, Codes: it.Codes, AreaM2: &area, Where: geojson.NewGeometry(it.Geometry),
+				Message: fmt.Sprintf("%s %s by %.1f m2", it.Codes[0], what, area)}
+			for _, c := range it.Codes {
+				if i, ok := index[c]; ok {
+					p.Index = &i
+					break
+				}
+			}
+			if p.Index != nil { // grids that were already there are not this import's doing
+				problems = append(problems, p)
+			}
+		}
+	}
+	add(gridmap.ProblemOverlapsSibling, "overlaps a sibling", cov.Overlaps)
+	add(gridmap.ProblemOutsideParent, "reaches outside its parent", cov.Outside)
+	if len(problems) == 0 {
+		return nil
+	}
+	sort.Slice(problems, func(i, j int) bool { return *problems[i].Index < *problems[j].Index })
+	return &gridmap.Error{Code: gridmap.EUNPROCESSABLE, Details: problems,
+		Message: fmt.Sprintf("the import would leave %d overlaps or parts outside a parent, and nothing was imported", len(problems))}
 }
 
 // commitPeople replaces the people of every imported feature that listed some.

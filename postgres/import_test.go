@@ -512,3 +512,33 @@ func (c countWriter) Write(p []byte) (int, error) {
 	c.n.Add(int64(n))
 	return n, err
 }
+
+func TestImportRefusesOverlapsAndSpill(t *testing.T) {
+	s := newLayer(t, "tiling")
+	in := collection(
+		feature("D", "district", "", box(0, 0, 0.01)),
+		feature("S1", "street", "D", box(0, 0, 0.006)),
+		feature("S2", "street", "D", box(0.005, 0, 0.005)),     // overlaps S1
+		feature("S3", "street", "D", box(0.009, 0.009, 0.005)), // reaches outside D
+	)
+	for _, skip := range []bool{false, true} {
+		_, err := importString(s, "tiling", in, gridmap.ImportOptions{SkipInvalid: skip})
+		var ge *gridmap.Error
+		if !asGridmapError(err, &ge) || ge.Code != gridmap.EUNPROCESSABLE {
+			t.Fatalf("skip=%v: got %v, want EUNPROCESSABLE", skip, err)
+		}
+		kinds := map[string][]string{}
+		for _, p := range ge.Details {
+			kinds[p.Kind] = p.Codes
+			if p.AreaM2 == nil || *p.AreaM2 <= 0 || p.Where == nil || p.Index == nil {
+				t.Errorf("problem without area, location or index: %+v", p)
+			}
+		}
+		if fmt.Sprint(kinds[gridmap.ProblemOverlapsSibling]) != "[S1 S2]" || fmt.Sprint(kinds[gridmap.ProblemOutsideParent]) != "[S3 D]" {
+			t.Errorf("skip=%v: problems %v", skip, kinds)
+		}
+		if c := counts(t, s, "tiling"); c["street"]+c["district"] != 0 {
+			t.Errorf("skip=%v: an import refused for overlaps wrote %v", skip, c)
+		}
+	}
+}

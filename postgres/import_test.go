@@ -233,7 +233,7 @@ func TestGridReadsAndPaging(t *testing.T) {
 	}
 	for i := range 25 {
 		parent := fmt.Sprintf("S%d", i%10)
-		fs = append(fs, feature(fmt.Sprintf("G%02d", i), "grid", parent, box(float64(i%10), 0, 0.5)))
+		fs = append(fs, feature(fmt.Sprintf("G%02d", i), "grid", parent, box(float64(i%10)+0.3*float64(i/10), 0, 0.3)))
 	}
 	if _, err := importString(s, "paging", collection(fs...), gridmap.ImportOptions{}); err != nil {
 		t.Fatal(err)

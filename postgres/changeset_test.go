@@ -168,8 +168,7 @@ func TestWritesAreValidated(t *testing.T) {
 	t.Run("a tract overlapping its neighbour is refused naming both, with the overlap's area", func(t *testing.T) {
 		_, err := apply(s, putOp(a, geometryOf(t, "ST_Union(a.geom, b.geom)", a, b), nil))
 		p := wantProblem(t, err, gridmap.ProblemOverlapsSibling, a, b)
-		var areaB float64
-		_ = pgtest.Shared(t).Pool.QueryRow(context.Background(), `SELECT ST_Area(geom::geography) FROM grids WHERE layer_id='tracts' AND code=$1`, b).Scan(&areaB)
+		areaB := areaOf(t, b)
 		if p.AreaM2 == nil || math.Abs(*p.AreaM2-areaB)/areaB > 0.01 || p.Where == nil {
 			t.Errorf("overlap area %v, want about %.0f m2 with its geometry", p.AreaM2, areaB)
 		}
@@ -251,8 +250,7 @@ func TestDeleteShowsGap(t *testing.T) {
 	s := tractLayer(t)
 	ctx := context.Background()
 	a, _, parent := neighbours(t, "2", 0)
-	var area float64
-	_ = pgtest.Shared(t).Pool.QueryRow(ctx, `SELECT ST_Area(geom::geography) FROM grids WHERE layer_id='tracts' AND code=$1`, a).Scan(&area)
+	area := areaOf(t, a)
 	emptyCoverage(t, s, parent)
 	if _, err := apply(s, gridmap.Operation{Op: gridmap.OpDelete, Code: a}); err != nil {
 		t.Fatal(err)
@@ -313,10 +311,7 @@ func TestSplitAndMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var merged float64
-	if err := db.Pool.QueryRow(ctx, `SELECT ST_Area(geom::geography) FROM grids WHERE layer_id = 'tracts' AND code = $1`, a).Scan(&merged); err != nil {
-		t.Fatal(err)
-	}
+	merged := areaOf(t, a)
 	if math.Abs(merged-area)/area > 1e-4 {
 		t.Errorf("merged area %.1f m2, original %.1f m2", merged, area)
 	}
@@ -455,4 +450,15 @@ func TestChangeNotification(t *testing.T) {
 		}
 		return
 	}
+}
+
+// areaOf is the geodesic area of a current tract in square metres.
+func areaOf(t testing.TB, code string) float64 {
+	t.Helper()
+	var a float64
+	if err := pgtest.Shared(t).Pool.QueryRow(context.Background(),
+		`SELECT ST_Area(geom::geography) FROM grids WHERE layer_id = 'tracts' AND code = $1`, code).Scan(&a); err != nil {
+		t.Fatalf("area of %s: %v", code, err)
+	}
+	return a
 }

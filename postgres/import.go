@@ -341,8 +341,11 @@ func (imp *importer) commit(ctx context.Context) error {
 // involve two grids, so they are not skipped: the whole import is refused
 // with each of them listed.
 func (imp *importer) checkTiling(ctx context.Context) error {
+	// The parents of written grids, and written grids that have children
+	// (a reshaped parent may leave them outside); leaves need no union.
 	rows, err := imp.tx.Query(ctx, `SELECT DISTINCT parent FROM import_rows WHERE NOT unchanged AND parent IS NOT NULL
-		UNION SELECT code FROM import_rows WHERE NOT unchanged`)
+		UNION SELECT r.code FROM import_rows r WHERE NOT r.unchanged AND EXISTS (SELECT 1 FROM grid_versions c
+			WHERE c.layer_id = $1 AND c.valid_to IS NULL AND c.parent_code = r.code)`, imp.layer.ID)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,625 @@
+package geo
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sort"
+	"sync"
+
+	"github.com/gridmap/gridmap"
+	"github.com/paulmach/orb"
+)
+
+// OnBoundaryM is how close to a grid's boundary a point must be to count as
+// on it: a point within 1 mm of an edge is covered by the grid (as PostGIS
+// ST_Covers counts boundary points in), and a point on an edge two grids
+// share belongs to both: the lower code owns it, the other is a co-owner
+// with reason on_boundary. A millimetre is far below any positioning error
+// and far above floating-point noise in the coordinates.
+const OnBoundaryM = 0.001
+
+// GridInput is one current grid handed to the index builder.
+type GridInput struct {
+	Code, Name, Level, Parent string
+	Version                   int
+	VersionID                 int64 // the stored version's id, pinned by assignments
+	Geometry                  orb.MultiPolygon
+	People                    []gridmap.Person
+}
+
+// LayerInput is one layer handed to the index builder.
+type LayerInput struct {
+	ID          string
+	Kind        string
+	Levels      []string
+	ToleranceM  float64
+	DataVersion int64
+	Grids       []GridInput
+}
+
+// IndexGrid is what the index knows of a grid besides its shape.
+type IndexGrid struct {
+	Code, Name, Level string
+	Version           int
+	VersionID         int64
+	Parent            int32 // position in LayerIndex.Grids, -1 at the top
+	Depth             int   // position of Level in the layer's levels
+	Leaf              bool  // no grid names it as parent
+	People            []gridmap.Person
+}
+
+// LayerIndex answers point lookups for one layer from memory. It is
+// immutable once built: a changed layer is rebuilt beside it and swapped.
+type LayerIndex struct {
+	ID          string
+	Kind        string
+	Levels      []string
+	ToleranceM  float64
+	DataVersion int64
+	Grids       []IndexGrid
+	byCode      map[string]int32
+	// leaves holds the grids with no children: each point of the layer's
+	// coverage is in one of them. inner holds the rest, asked only for
+	// points in a gap between siblings.
+	leaves, inner pieceSet
+	// edges holds the leaves' boundary edges in runs of a few, for the
+	// nearest grid to a point outside every grid.
+	edges edgeSet
+}
+
+// edgeSet is the real (boundary) edges of a piece set in short runs, each
+// run's box in an R-tree.
+type edgeSet struct {
+	tree   *rtree
+	chunks []edgeChunk
+}
+
+// edgeChunk is edges pts[start] -> pts[start+1] ... pts[start+n-1] -> pts[start+n].
+type edgeChunk struct {
+	grid, start, n int32
+}
+
+// edgesPerChunk keeps a chunk's box tight and its scan short.
+const edgesPerChunk = 8
+
+// pieceSet is a set of polygon pieces in an R-tree. The coordinates of all
+// pieces share one slice, in tree order, so a lookup reads memory that lies
+// together.
+type pieceSet struct {
+	tree   *rtree
+	pieces []pieceRef
+	chains []chain
+	pts    []orb.Point
+	real   []uint64 // bit i: the edge pts[i] -> pts[i+1] is on the grid's boundary
+}
+
+// pieceRef is one piece: its grid and its chains [c0, c1).
+type pieceRef struct {
+	grid, c0, c1 int32
+}
+
+// chain is a run of up to edgesPerChain consecutive edges of one ring,
+// pts[start] -> ... -> pts[start+n], with their box. A scan skips whole
+// chains by their box: one that does not span the point's latitude cannot
+// cross the ray, one farther than the search radius cannot be near.
+type chain struct {
+	start, n int32
+	b        box
+}
+
+// edgesPerChain: short enough that most of a piece is skipped chain by
+// chain, long enough that the boxes stay a small part of the memory.
+const edgesPerChain = 16
+
+// BuildLayerIndex builds the index of one layer, subdividing every grid into
+// pieces of at most maxVertices vertices (DefaultMaxPieceVertices when 0).
+// Grids whose parent is not in the layer are treated as top-level.
+func BuildLayerIndex(in LayerInput, maxVertices int) (*LayerIndex, error) {
+	if maxVertices <= 0 {
+		maxVertices = DefaultMaxPieceVertices
+	}
+	if maxVertices < 8 {
+		return nil, fmt.Errorf("pieces need at least 8 vertices, got %d", maxVertices)
+	}
+	l := &LayerIndex{ID: in.ID, Kind: in.Kind, Levels: in.Levels, ToleranceM: in.ToleranceM,
+		DataVersion: in.DataVersion, Grids: make([]IndexGrid, len(in.Grids)), byCode: make(map[string]int32, len(in.Grids))}
+	depth := make(map[string]int, len(in.Levels))
+	for i, lv := range in.Levels {
+		depth[lv] = i
+	}
+	for i, g := range in.Grids {
+		if _, dup := l.byCode[g.Code]; dup {
+			return nil, fmt.Errorf("layer %s: grid %s is listed twice", in.ID, g.Code)
+		}
+		l.byCode[g.Code] = int32(i)
+		d, ok := depth[g.Level]
+		if !ok {
+			d = len(in.Levels)
+		}
+		l.Grids[i] = IndexGrid{Code: g.Code, Name: g.Name, Level: g.Level, Version: g.Version,
+			VersionID: g.VersionID, Parent: -1, Depth: d, Leaf: true, People: g.People}
+	}
+	for i, g := range in.Grids {
+		if p, ok := l.byCode[g.Parent]; ok && g.Parent != "" && p != int32(i) {
+			l.Grids[i].Parent = p
+			l.Grids[p].Leaf = false
+		}
+	}
+	// A parent cycle in bad data would make chains endless: cut it.
+	for i := range l.Grids {
+		steps := 0
+		for p := l.Grids[i].Parent; p >= 0; p = l.Grids[p].Parent {
+			if steps++; steps > len(l.Grids) {
+				l.Grids[i].Parent = -1
+				break
+			}
+		}
+	}
+
+	pieces := make([][]piecePolygon, len(in.Grids))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				pieces[i] = subdividePolygon(in.Grids[i].Geometry, maxVertices)
+			}
+		}()
+	}
+	for i := range in.Grids {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+
+	var leafGrids, innerGrids []int32
+	for i := range l.Grids {
+		if l.Grids[i].Leaf {
+			leafGrids = append(leafGrids, int32(i))
+		} else {
+			innerGrids = append(innerGrids, int32(i))
+		}
+	}
+	l.leaves = buildPieceSet(leafGrids, pieces)
+	l.inner = buildPieceSet(innerGrids, pieces)
+	l.edges = buildEdgeSet(&l.leaves)
+	return l, nil
+}
+
+func buildPieceSet(grids []int32, pieces [][]piecePolygon) pieceSet {
+	type item struct {
+		grid int32
+		p    *piecePolygon
+	}
+	var items []item
+	var boxes []box
+	nPts := 0
+	for _, g := range grids {
+		for k := range pieces[g] {
+			p := &pieces[g][k]
+			items = append(items, item{g, p})
+			boxes = append(boxes, p.bound)
+			for _, r := range p.rings {
+				nPts += len(r.pts)
+			}
+		}
+	}
+	tree, order := packRTree(boxes)
+	s := pieceSet{tree: tree, pieces: make([]pieceRef, 0, len(items)),
+		pts: make([]orb.Point, 0, nPts), real: make([]uint64, (nPts+63)/64)}
+	for _, o := range order {
+		it := items[o]
+		ref := pieceRef{grid: it.grid, c0: int32(len(s.chains))}
+		for _, r := range it.p.rings {
+			base := int32(len(s.pts))
+			s.pts = append(s.pts, r.pts...)
+			for i, real := range r.real {
+				if real {
+					k := int(base) + i
+					s.real[k/64] |= 1 << uint(k%64)
+				}
+			}
+			edges := int32(len(r.pts) - 1)
+			for e := int32(0); e < edges; e += edgesPerChain {
+				c := chain{start: base + e, n: min(edgesPerChain, edges-e), b: emptyBox()}
+				for _, p := range s.pts[c.start : c.start+c.n+1] {
+					c.b.extend(box{p[0], p[1], p[0], p[1]})
+				}
+				s.chains = append(s.chains, c)
+			}
+		}
+		ref.c1 = int32(len(s.chains))
+		s.pieces = append(s.pieces, ref)
+	}
+	return s
+}
+
+// buildEdgeSet collects the boundary edges of the union of the pieces: an
+// edge two grids share (one runs a -> b, the other b -> a) lies inside the
+// coverage and can never be the nearest boundary of a point outside it.
+func buildEdgeSet(s *pieceSet) edgeSet {
+	type key struct{ ax, ay, bx, by float64 }
+	dir := func(i int32) (key, bool) {
+		a, b := s.pts[i], s.pts[i+1]
+		if a[0] < b[0] || (a[0] == b[0] && a[1] < b[1]) {
+			return key{a[0], a[1], b[0], b[1]}, true
+		}
+		return key{b[0], b[1], a[0], a[1]}, false
+	}
+	seen := make(map[key]uint8, len(s.pts))
+	forEachReal := func(f func(p pieceRef, i int32)) {
+		for _, p := range s.pieces {
+			for _, c := range s.chains[p.c0:p.c1] {
+				for i := c.start; i < c.start+c.n; i++ {
+					if s.isReal(i) {
+						f(p, i)
+					}
+				}
+			}
+		}
+	}
+	forEachReal(func(_ pieceRef, i int32) {
+		k, fwd := dir(i)
+		if fwd {
+			seen[k] |= 1
+		} else {
+			seen[k] |= 2
+		}
+	})
+	outer := func(i int32) bool {
+		k, _ := dir(i)
+		return seen[k] != 3
+	}
+	var es edgeSet
+	var boxes []box
+	var open *edgeChunk
+	forEachReal(func(p pieceRef, i int32) {
+		if !outer(i) {
+			open = nil
+			return
+		}
+		a, b := s.pts[i], s.pts[i+1]
+		if open != nil && open.grid == p.grid && open.start+open.n == i && open.n < edgesPerChunk {
+			open.n++
+			boxes[len(boxes)-1].extend(box{b[0], b[1], b[0], b[1]})
+			return
+		}
+		es.chunks = append(es.chunks, edgeChunk{grid: p.grid, start: i, n: 1})
+		bx := box{a[0], a[1], a[0], a[1]}
+		bx.extend(box{b[0], b[1], b[0], b[1]})
+		boxes = append(boxes, bx)
+		open = &es.chunks[len(es.chunks)-1]
+	})
+	tree, order := packRTree(boxes)
+	sorted := make([]edgeChunk, len(order))
+	for i, o := range order {
+		sorted[i] = es.chunks[o]
+	}
+	es.tree, es.chunks = tree, sorted
+	return es
+}
+
+func (s *pieceSet) isReal(i int32) bool { return s.real[i>>6]&(1<<uint(i&63)) != 0 }
+
+// Near is a grid near a looked-up point.
+type Near struct {
+	Grid   int32 // position in LayerIndex.Grids
+	DistM  float64
+	Reason string // gridmap.ReasonOnBoundary, ReasonWithinTolerance or ReasonWithinAccuracy
+}
+
+// Hit is the answer of LayerIndex.Lookup. It is reused between lookups so
+// the hot path allocates nothing; its slices are overwritten by the next
+// lookup into it.
+type Hit struct {
+	// Owner is the finest grid covering the point, or -1 when none does.
+	Owner int32
+	// CoOwners are the other leaf grids within the tolerance or accuracy
+	// (or, for a point outside every grid, other than Nearest), nearest
+	// first, ties by code.
+	CoOwners []Near
+	// Nearest is the leaf grid closest to a point outside every grid (-1
+	// when the layer has none), with its distance.
+	Nearest  int32
+	NearestM float64
+
+	cand  []int32
+	grids []gridDist
+	heap  nodeHeap
+}
+
+type gridDist struct {
+	grid   int32
+	inside bool
+	d      float64
+}
+
+func (h *Hit) note(g int32, inside bool, d float64) {
+	for i := range h.grids {
+		if h.grids[i].grid == g {
+			h.grids[i].inside = h.grids[i].inside || inside
+			h.grids[i].d = math.Min(h.grids[i].d, d)
+			return
+		}
+	}
+	h.grids = append(h.grids, gridDist{g, inside, d})
+}
+
+// MetresPerDegree returns the metres per degree of longitude and latitude
+// at latitude lat on the WGS84 ellipsoid. Distances computed with them near
+// the point are within 0.1% of the geodesic at city scale.
+func MetresPerDegree(lat float64) (kx, ky float64) {
+	const a, e2 = 6378137.0, 0.00669437999014
+	phi := lat * math.Pi / 180
+	s := math.Sin(phi)
+	w := 1 - e2*s*s
+	n := a / math.Sqrt(w)
+	m := a * (1 - e2) / (w * math.Sqrt(w))
+	return n * math.Cos(phi) * math.Pi / 180, m * math.Pi / 180
+}
+
+// Lookup finds the grids at (x, y) (longitude, latitude, WGS84): the finest
+// grid covering the point, the other leaf grids within toleranceM or within
+// accuracyM (0: none given) and, for a point outside every grid, the
+// nearest grid. Boundary points follow OnBoundaryM. With h reused between
+// calls it allocates nothing.
+func (l *LayerIndex) Lookup(x, y, toleranceM, accuracyM float64, h *Hit) {
+	h.Owner, h.Nearest, h.NearestM = -1, -1, 0
+	h.CoOwners, h.grids = h.CoOwners[:0], h.grids[:0]
+	kx, ky := MetresPerDegree(y)
+	radius := math.Max(math.Max(toleranceM, accuracyM), OnBoundaryM)
+	q := box{x - radius/kx, y - radius/ky, x + radius/kx, y + radius/ky}
+	h.cand = l.leaves.tree.search(q, h.cand[:0])
+	for _, pi := range h.cand {
+		inside, d := l.leaves.scan(pi, x, y, kx, ky, radius)
+		h.note(l.leaves.pieces[pi].grid, inside, d)
+	}
+	for _, g := range h.grids {
+		if (g.inside || g.d <= OnBoundaryM) && (h.Owner < 0 || l.Grids[g.grid].Code < l.Grids[h.Owner].Code) {
+			h.Owner = g.grid
+		}
+	}
+	if h.Owner < 0 {
+		h.Owner = l.innerOwner(x, y, kx, ky)
+	}
+	if h.Owner < 0 {
+		l.nearest(x, y, kx, ky, radius, h)
+	}
+	for _, g := range h.grids {
+		if g.grid == h.Owner || g.grid == h.Nearest || g.d > radius {
+			continue
+		}
+		reason := gridmap.ReasonWithinTolerance
+		switch {
+		case g.inside || g.d <= OnBoundaryM:
+			g.d, reason = 0, gridmap.ReasonOnBoundary
+		case accuracyM > 0 && g.d <= accuracyM:
+			reason = gridmap.ReasonWithinAccuracy
+		case g.d > toleranceM:
+			continue
+		}
+		h.CoOwners = append(h.CoOwners, Near{g.grid, g.d, reason})
+	}
+	// Insertion sort: a handful of co-owners, and sort.Slice would allocate.
+	c := h.CoOwners
+	for i := 1; i < len(c); i++ {
+		for j := i; j > 0 && l.nearLess(c[j], c[j-1]); j-- {
+			c[j], c[j-1] = c[j-1], c[j]
+		}
+	}
+}
+
+func (l *LayerIndex) nearLess(a, b Near) bool {
+	if a.DistM != b.DistM {
+		return a.DistM < b.DistM
+	}
+	return l.Grids[a.Grid].Code < l.Grids[b.Grid].Code
+}
+
+// innerOwner finds the finest non-leaf grid covering the point (a point in
+// a gap between children), preferring the lower code on a shared edge.
+func (l *LayerIndex) innerOwner(x, y, kx, ky float64) int32 {
+	if l.inner.tree.n == 0 {
+		return -1
+	}
+	rx, ry := OnBoundaryM/kx, OnBoundaryM/ky
+	var buf [64]int32
+	owner := int32(-1)
+	for _, pi := range l.inner.tree.search(box{x - rx, y - ry, x + rx, y + ry}, buf[:0]) {
+		inside, d := l.inner.scan(pi, x, y, kx, ky, OnBoundaryM)
+		if !inside && d > OnBoundaryM {
+			continue
+		}
+		g := l.inner.pieces[pi].grid
+		if owner < 0 || l.Grids[g].Depth > l.Grids[owner].Depth ||
+			(l.Grids[g].Depth == l.Grids[owner].Depth && l.Grids[g].Code < l.Grids[owner].Code) {
+			owner = g
+		}
+	}
+	return owner
+}
+
+// nearest sets h.Nearest for a point outside every grid: from the grids
+// already measured when one is within the search radius, else by walking
+// the tree outwards.
+func (l *LayerIndex) nearest(x, y, kx, ky, radius float64, h *Hit) {
+	for _, g := range h.grids {
+		if g.d <= radius && (h.Nearest < 0 || g.d < h.NearestM ||
+			(g.d == h.NearestM && l.Grids[g.grid].Code < l.Grids[h.Nearest].Code)) {
+			h.Nearest, h.NearestM = g.grid, g.d
+		}
+	}
+	if h.Nearest >= 0 {
+		return
+	}
+	// Walk the boundary edges nearest first; stop when no box left can
+	// hold anything closer than the best edge so far.
+	t := l.edges.tree
+	if t.n == 0 {
+		return
+	}
+	best2, best := math.Inf(1), int32(-1)
+	visit := func(chunk int32) {
+		c := l.edges.chunks[chunk]
+		pts := l.leaves.pts[c.start : c.start+c.n+1]
+		for i := 0; i+1 < len(pts); i++ {
+			d2 := segmentDist2((pts[i][0]-x)*kx, (pts[i][1]-y)*ky, (pts[i+1][0]-x)*kx, (pts[i+1][1]-y)*ky)
+			if d2 < best2 || (d2 == best2 && l.Grids[c.grid].Code < l.Grids[best].Code) {
+				best2, best = d2, c.grid
+			}
+		}
+	}
+	visit(t.greedyLeaf(x, y, kx, ky))
+	q := h.heap[:0]
+	t.pushChildren(&q, -1, 0, x, y, kx, ky, best2)
+	for len(q) > 0 {
+		nd := q.pop()
+		if nd.d2 > best2 {
+			break
+		}
+		if nd.level > 0 {
+			t.pushChildren(&q, nd.level, nd.node, x, y, kx, ky, best2)
+			continue
+		}
+		visit(nd.node)
+	}
+	h.heap = q
+	h.Nearest, h.NearestM = best, math.Sqrt(best2)
+}
+
+// scan ray-casts the point against one piece and measures its distance in
+// metres to the piece's real edges, skipping edges farther than radius in
+// either axis. inside is meaningful only when the piece's box holds the
+// point; the distance is +Inf when no real edge is within radius.
+func (s *pieceSet) scan(pi int32, x, y, kx, ky, radius float64) (inside bool, distM float64) {
+	p := s.pieces[pi]
+	testInside := s.tree.boxes[pi].containsXY(x, y)
+	rx, ry := radius/kx, radius/ky
+	near := box{x - rx, y - ry, x + rx, y + ry}
+	best := math.Inf(1)
+	for _, c := range s.chains[p.c0:p.c1] {
+		// An edge crosses the ray only if min(y1,y2) <= y < max(y1,y2)
+		// and the crossing lies right of x, so never beyond the chain's
+		// box; a point within a millimetre of the box edge is decided by
+		// distance anyway.
+		ray := testInside && c.b.minY <= y && y < c.b.maxY && x < c.b.maxX
+		close := c.b.intersects(near)
+		if !ray && !close {
+			continue
+		}
+		pts := s.pts[c.start : c.start+c.n+1]
+		for i := 0; i+1 < len(pts); i++ {
+			x1, y1, x2, y2 := pts[i][0], pts[i][1], pts[i+1][0], pts[i+1][1]
+			if ray && (y1 > y) != (y2 > y) && x < x1+(y-y1)*(x2-x1)/(y2-y1) {
+				inside = !inside
+			}
+			if !close || (y1 > near.maxY && y2 > near.maxY) || (y1 < near.minY && y2 < near.minY) ||
+				(x1 > near.maxX && x2 > near.maxX) || (x1 < near.minX && x2 < near.minX) {
+				continue
+			}
+			if !s.isReal(c.start + int32(i)) {
+				continue
+			}
+			if d := segmentDist2((x1-x)*kx, (y1-y)*ky, (x2-x)*kx, (y2-y)*ky); d < best {
+				best = d
+			}
+		}
+	}
+	return inside, math.Sqrt(best)
+}
+
+// segmentDist2 is the squared distance from the origin to the segment a-b.
+func segmentDist2(ax, ay, bx, by float64) float64 {
+	dx, dy := bx-ax, by-ay
+	l2 := dx*dx + dy*dy
+	t := 0.0
+	if l2 > 0 {
+		t = -(ax*dx + ay*dy) / l2
+		t = math.Max(0, math.Min(1, t))
+	}
+	px, py := ax+t*dx, ay+t*dy
+	return px*px + py*py
+}
+
+// Chain appends to dst the grid g and its ancestors, root first.
+func (l *LayerIndex) Chain(g int32, dst []int32) []int32 {
+	n := len(dst)
+	for ; g >= 0; g = l.Grids[g].Parent {
+		dst = append(dst, g)
+	}
+	for i, j := n, len(dst)-1; i < j; i, j = i+1, j-1 {
+		dst[i], dst[j] = dst[j], dst[i]
+	}
+	return dst
+}
+
+// GridByCode returns a grid's position, or -1.
+func (l *LayerIndex) GridByCode(code string) int32 {
+	if i, ok := l.byCode[code]; ok {
+		return i
+	}
+	return -1
+}
+
+// Stats describes an index's size.
+type Stats struct {
+	Grids, Pieces, Vertices int
+}
+
+// Stats counts the grids, pieces and stored vertices of the layer.
+func (l *LayerIndex) Stats() Stats {
+	return Stats{Grids: len(l.Grids), Pieces: len(l.leaves.pieces) + len(l.inner.pieces),
+		Vertices: len(l.leaves.pts) + len(l.inner.pts)}
+}
+
+// Index is the lookup index of every layer. It is immutable: With and
+// Without return a new Index sharing the unchanged layers, so a reader
+// holding one never sees a half-built state.
+type Index struct {
+	layers []*LayerIndex // by id
+}
+
+// NewIndex returns an index of the given layers.
+func NewIndex(layers ...*LayerIndex) *Index {
+	ix := &Index{layers: append([]*LayerIndex(nil), layers...)}
+	sort.Slice(ix.layers, func(i, j int) bool { return ix.layers[i].ID < ix.layers[j].ID })
+	return ix
+}
+
+// Layers returns the layers, ordered by id. The slice must not be changed.
+func (ix *Index) Layers() []*LayerIndex { return ix.layers }
+
+// Layer returns one layer's index, or nil.
+func (ix *Index) Layer(id string) *LayerIndex {
+	i := sort.Search(len(ix.layers), func(i int) bool { return ix.layers[i].ID >= id })
+	if i < len(ix.layers) && ix.layers[i].ID == id {
+		return ix.layers[i]
+	}
+	return nil
+}
+
+// With returns a copy of the index with l added or replacing the layer of
+// the same id.
+func (ix *Index) With(l *LayerIndex) *Index {
+	out := make([]*LayerIndex, 0, len(ix.layers)+1)
+	for _, o := range ix.layers {
+		if o.ID != l.ID {
+			out = append(out, o)
+		}
+	}
+	return NewIndex(append(out, l)...)
+}
+
+// Without returns a copy of the index without the layer id.
+func (ix *Index) Without(id string) *Index {
+	out := make([]*LayerIndex, 0, len(ix.layers))
+	for _, o := range ix.layers {
+		if o.ID != id {
+			out = append(out, o)
+		}
+	}
+	return NewIndex(out...)
+}

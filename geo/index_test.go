@@ -1,0 +1,389 @@
+package geo
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/gridmap/gridmap"
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/planar"
+)
+
+// sq returns a closed square ring from (x0, y0) with side s.
+func sq(x0, y0, s float64) orb.Ring {
+	return orb.Ring{{x0, y0}, {x0 + s, y0}, {x0 + s, y0 + s}, {x0, y0 + s}, {x0, y0}}
+}
+
+// twoSquares is a layer of one district and two grids sharing the edge
+// x = 120.01, 0.01 degrees (about 1 km) wide each.
+func twoSquares(t testing.TB) *LayerIndex {
+	t.Helper()
+	in := LayerInput{ID: "t", Levels: []string{"district", "grid"}, ToleranceM: 30, Grids: []GridInput{
+		{Code: "D", Level: "district", Geometry: orb.MultiPolygon{{{{120, 30}, {120.02, 30}, {120.02, 30.01}, {120, 30.01}, {120, 30}}}}},
+		{Code: "A", Level: "grid", Parent: "D", Geometry: orb.MultiPolygon{{sq(120, 30, 0.01)}}},
+		{Code: "B", Level: "grid", Parent: "D", Geometry: orb.MultiPolygon{{sq(120.01, 30, 0.01)}}},
+	}}
+	l, err := BuildLayerIndex(in, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func codes(l *LayerIndex, h *Hit) (owner string, co []string, reasons []string) {
+	if h.Owner >= 0 {
+		owner = l.Grids[h.Owner].Code
+	}
+	for _, c := range h.CoOwners {
+		co = append(co, l.Grids[c.Grid].Code)
+		reasons = append(reasons, c.Reason)
+	}
+	return
+}
+
+func TestLookupBoundaryRule(t *testing.T) {
+	l := twoSquares(t)
+	kx, _ := MetresPerDegree(30.005)
+	cases := []struct {
+		name      string
+		x, y      float64
+		tolerance float64
+		accuracy  float64
+		owner     string
+		co        []string
+		reasons   []string
+	}{
+		{"inside A far from edges", 120.003, 30.005, 30, 0, "A", nil, nil},
+		{"on the shared edge: lower code owns, the other is on_boundary", 120.01, 30.005, 30, 0, "A", []string{"B"}, []string{gridmap.ReasonOnBoundary}},
+		{"on a shared vertex", 120.01, 30, 30, 0, "A", []string{"B"}, []string{gridmap.ReasonOnBoundary}},
+		{"10 m inside B: A within tolerance", 120.01 + 10/kx, 30.005, 30, 0, "B", []string{"A"}, []string{gridmap.ReasonWithinTolerance}},
+		{"40 m inside B: A beyond tolerance", 120.01 + 40/kx, 30.005, 30, 0, "B", nil, nil},
+		{"40 m inside B with 50 m accuracy", 120.01 + 40/kx, 30.005, 30, 50, "B", []string{"A"}, []string{gridmap.ReasonWithinAccuracy}},
+		{"on the outer edge: covered", 120, 30.005, 30, 0, "A", nil, nil},
+		{"outside: no owner", 119.99, 30.005, 30, 0, "", nil, nil},
+	}
+	var h Hit
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l.Lookup(c.x, c.y, c.tolerance, c.accuracy, &h)
+			owner, co, reasons := codes(l, &h)
+			if owner != c.owner || !equal(co, c.co) || !equal(reasons, c.reasons) {
+				t.Errorf("got owner %q co-owners %v %v, want %q %v %v", owner, co, reasons, c.owner, c.co, c.reasons)
+			}
+		})
+	}
+	t.Run("chain runs root first", func(t *testing.T) {
+		l.Lookup(120.015, 30.005, 30, 0, &h)
+		var chain []string
+		for _, g := range l.Chain(h.Owner, nil) {
+			chain = append(chain, l.Grids[g].Code)
+		}
+		if !equal(chain, []string{"D", "B"}) {
+			t.Errorf("chain %v, want [D B]", chain)
+		}
+	})
+	t.Run("outside: nearest with distance", func(t *testing.T) {
+		l.Lookup(119.99, 30.005, 30, 0, &h)
+		if h.Nearest < 0 || l.Grids[h.Nearest].Code != "A" {
+			t.Fatalf("nearest %d, want A", h.Nearest)
+		}
+		want := 0.01 * kx
+		if math.Abs(h.NearestM-want) > want*0.001 {
+			t.Errorf("nearest distance %.2f m, want %.2f", h.NearestM, want)
+		}
+	})
+	t.Run("point in a gap between children falls to the parent", func(t *testing.T) {
+		in := LayerInput{ID: "gap", Levels: []string{"district", "grid"}, ToleranceM: 30, Grids: []GridInput{
+			{Code: "D", Level: "district", Geometry: orb.MultiPolygon{{sq(0, 0, 1)}}},
+			{Code: "A", Level: "grid", Parent: "D", Geometry: orb.MultiPolygon{{sq(0, 0, 0.5)}}},
+		}}
+		gl, err := BuildLayerIndex(in, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gl.Lookup(0.75, 0.75, 30, 0, &h)
+		if h.Owner < 0 || gl.Grids[h.Owner].Code != "D" {
+			t.Errorf("owner %d, want D", h.Owner)
+		}
+	})
+}
+
+// densify puts n-1 extra points on every edge of r.
+func densify(r orb.Ring, n int) orb.Ring {
+	var out orb.Ring
+	for i := 0; i+1 < len(r); i++ {
+		for k := 0; k < n; k++ {
+			t := float64(k) / float64(n)
+			out = append(out, orb.Point{r[i][0] + t*(r[i+1][0]-r[i][0]), r[i][1] + t*(r[i+1][1]-r[i][1])})
+		}
+	}
+	return append(out, r[0])
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestSubdividedMatchesWhole checks pieces against the polygon they came
+// from: a ring with holes, a concave comb whose clipped pieces have
+// zero-width walks along the cut, and a many-vertex circle.
+func TestSubdividedMatchesWhole(t *testing.T) {
+	comb := orb.Ring{{0, 0}, {10, 0}, {10, 10}}
+	for i := 9; i >= 1; i -= 2 {
+		comb = append(comb, orb.Point{float64(i), 10}, orb.Point{float64(i), 1}, orb.Point{float64(i - 1), 1}, orb.Point{float64(i - 1), 10})
+	}
+	comb = append(comb, orb.Point{0, 0})
+	circle := orb.Ring{}
+	for i := 0; i < 2000; i++ {
+		a := 2 * math.Pi * float64(i) / 2000
+		r := 5 + math.Sin(a*17)
+		circle = append(circle, orb.Point{5 + r*math.Cos(a), 5 + r*math.Sin(a)})
+	}
+	circle = append(circle, circle[0])
+	shapes := map[string]orb.MultiPolygon{
+		"square with two holes": {{densify(sq(0, 0, 10), 10), densify(sq(1, 1, 2), 3), sq(5, 5, 3)}},
+		"comb":                  {{comb}},
+		"wavy circle":           {{circle}},
+		"two parts":             {{sq(0, 0, 4)}, {sq(6, 6, 4)}},
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for name, mp := range shapes {
+		t.Run(name, func(t *testing.T) {
+			l, err := BuildLayerIndex(LayerInput{ID: "s", Levels: []string{"grid"}, Grids: []GridInput{{Code: "X", Level: "grid", Geometry: mp}}}, 8)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.Stats().Pieces < 2 && name != "two parts" {
+				t.Fatalf("%d pieces; the shape should have been cut", l.Stats().Pieces)
+			}
+			var h Hit
+			for i := 0; i < 20000; i++ {
+				x, y := rnd.Float64()*12-1, rnd.Float64()*12-1
+				want := planar.MultiPolygonContains(mp, orb.Point{x, y})
+				// Degrees are taken as they come: the distance rule only
+				// matters within a millimetre of an edge.
+				l.Lookup(x, y, 0, 0, &h)
+				if got := h.Owner == 0; got != want {
+					t.Fatalf("point (%g %g): covered %v, want %v", x, y, got, want)
+				}
+			}
+		})
+	}
+}
+
+// nycTracts reads the 2,165 NYC census tracts as one single-level layer.
+func nycTracts(t testing.TB) LayerInput {
+	t.Helper()
+	path := filepath.Join("..", "..", "shared", "data", "nyc", "L3_tracts2010.geojson")
+	f, err := os.Open(path)
+	if err != nil {
+		t.Skipf("NYC data not found (%v): the real-data checks need ../shared/data/nyc", err)
+	}
+	defer f.Close()
+	in := LayerInput{ID: "tracts", Levels: []string{"tract"}, ToleranceM: 30}
+	r := NewFeatureReader(f, FieldMap{Code: "boroct2010", Name: "ctlabel", DefaultLevel: "tract"})
+	for {
+		feat, err := r.Next()
+		if err != nil {
+			break
+		}
+		mp, err := Polygonal(feat.Geometry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.Grids = append(in.Grids, GridInput{Code: feat.Code, Name: feat.Name, Level: "tract", Geometry: mp})
+	}
+	if len(in.Grids) != 2165 {
+		t.Fatalf("read %d tracts, want 2165", len(in.Grids))
+	}
+	return in
+}
+
+var (
+	nycOnce  sync.Once
+	nycIndex *LayerIndex
+	nycInput LayerInput
+)
+
+func nycLayer(t testing.TB) (*LayerIndex, LayerInput) {
+	t.Helper()
+	nycOnce.Do(func() {
+		nycInput = nycTracts(t)
+		var err error
+		if nycIndex, err = BuildLayerIndex(nycInput, 0); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if nycIndex == nil {
+		t.Skip("NYC index unavailable")
+	}
+	return nycIndex, nycInput
+}
+
+// ringDistM is the brute-force distance in metres from a point to every
+// edge of mp, the reference for the index's distances.
+func ringDistM(mp orb.MultiPolygon, x, y float64) float64 {
+	kx, ky := MetresPerDegree(y)
+	best := math.Inf(1)
+	for _, poly := range mp {
+		for _, r := range poly {
+			for i := 0; i+1 < len(r); i++ {
+				d := segmentDist2((r[i][0]-x)*kx, (r[i][1]-y)*ky, (r[i+1][0]-x)*kx, (r[i+1][1]-y)*ky)
+				best = math.Min(best, d)
+			}
+		}
+	}
+	return math.Sqrt(best)
+}
+
+// TestLookupNYCMatchesBruteForce compares index lookups over the real
+// tracts with planar containment and distances over the whole polygons.
+func TestLookupNYCMatchesBruteForce(t *testing.T) {
+	l, in := nycLayer(t)
+	bounds := make([]orb.Bound, len(in.Grids))
+	all := orb.Bound{Min: orb.Point{180, 90}, Max: orb.Point{-180, -90}}
+	for i, g := range in.Grids {
+		bounds[i] = g.Geometry.Bound()
+		all = all.Union(bounds[i])
+	}
+	rnd := rand.New(rand.NewPCG(7, 7))
+	var h Hit
+	n := 3000
+	if testing.Short() {
+		n = 300
+	}
+	for i := 0; i < n; i++ {
+		x := all.Min[0] + rnd.Float64()*(all.Max[0]-all.Min[0])
+		y := all.Min[1] + rnd.Float64()*(all.Max[1]-all.Min[1])
+		l.Lookup(x, y, 30, 0, &h)
+		want := map[string]float64{}
+		owner := ""
+		for k, g := range in.Grids {
+			if !bounds[k].Pad(0.001).Contains(orb.Point{x, y}) {
+				continue
+			}
+			d := ringDistM(g.Geometry, x, y)
+			if planar.MultiPolygonContains(g.Geometry, orb.Point{x, y}) {
+				d = 0
+				if owner == "" || g.Code < owner {
+					owner = g.Code
+				}
+			}
+			if d <= 30 {
+				want[g.Code] = d
+			}
+		}
+		got := ""
+		if h.Owner >= 0 {
+			got = l.Grids[h.Owner].Code
+		}
+		if got != owner {
+			t.Fatalf("point (%.7f %.7f): owner %q, want %q", x, y, got, owner)
+		}
+		if owner != "" {
+			delete(want, owner)
+		} else if h.Nearest >= 0 {
+			delete(want, l.Grids[h.Nearest].Code)
+		}
+		if len(h.CoOwners) != len(want) {
+			t.Fatalf("point (%.7f %.7f): %d co-owners, want %v", x, y, len(h.CoOwners), want)
+		}
+		for _, c := range h.CoOwners {
+			w, ok := want[l.Grids[c.Grid].Code]
+			if !ok || math.Abs(c.DistM-w) > 0.01 {
+				t.Fatalf("point (%.7f %.7f): co-owner %s at %.3f m, want %v", x, y, l.Grids[c.Grid].Code, c.DistM, want)
+			}
+		}
+	}
+}
+
+// nycPoints returns n random points uniform over the tracts' bounding box;
+// onLand keeps only points some tract covers (rejection sampling).
+func nycPoints(l *LayerIndex, in LayerInput, n int, onLand bool) []orb.Point {
+	all := orb.Bound{Min: orb.Point{180, 90}, Max: orb.Point{-180, -90}}
+	for _, g := range in.Grids {
+		all = all.Union(g.Geometry.Bound())
+	}
+	rnd := rand.New(rand.NewPCG(3, 4))
+	pts := make([]orb.Point, 0, n)
+	var h Hit
+	for len(pts) < n {
+		p := orb.Point{all.Min[0] + rnd.Float64()*(all.Max[0]-all.Min[0]), all.Min[1] + rnd.Float64()*(all.Max[1]-all.Min[1])}
+		if onLand {
+			l.Lookup(p[0], p[1], 0, 0, &h)
+			if h.Owner < 0 {
+				continue
+			}
+		}
+		pts = append(pts, p)
+	}
+	return pts
+}
+
+// BenchmarkLookupNYC looks up 1,000,000 random points over New York's land
+// in the tract layer, co-owners within 30 m included, on one core.
+func BenchmarkLookupNYC(b *testing.B) {
+	l, in := nycLayer(b)
+	pts := nycPoints(l, in, 1_000_000, true)
+	var h Hit
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p := pts[i%len(pts)]
+		l.Lookup(p[0], p[1], 30, 0, &h)
+	}
+}
+
+// BenchmarkLookupNYCBoundingBox looks up points uniform over the tracts'
+// bounding box: about two thirds fall in water or New Jersey and get the
+// nearest tract instead.
+func BenchmarkLookupNYCBoundingBox(b *testing.B) {
+	l, in := nycLayer(b)
+	pts := nycPoints(l, in, 1_000_000, false)
+	var h Hit
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p := pts[i%len(pts)]
+		l.Lookup(p[0], p[1], 30, 0, &h)
+	}
+}
+
+// BenchmarkLookupNYCUnsubdivided is the baseline for BenchmarkLookupNYC:
+// the same points tested with orb's planar.MultiPolygonContains on whole
+// tracts found by bounding box in the same kind of R-tree, without
+// co-owners.
+func BenchmarkLookupNYCUnsubdivided(b *testing.B) {
+	l, in := nycLayer(b)
+	pts := nycPoints(l, in, 1_000_000, true)
+	boxes := make([]box, len(in.Grids))
+	for i, g := range in.Grids {
+		bd := g.Geometry.Bound()
+		boxes[i] = box{bd.Min[0], bd.Min[1], bd.Max[0], bd.Max[1]}
+	}
+	tree, order := packRTree(boxes)
+	var cand []int32
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p := pts[i%len(pts)]
+		cand = tree.search(box{p[0], p[1], p[0], p[1]}, cand[:0])
+		for _, c := range cand {
+			if planar.MultiPolygonContains(in.Grids[order[c]].Geometry, p) {
+				break
+			}
+		}
+	}
+}

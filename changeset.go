@@ -87,7 +87,8 @@ type CoverageItem struct {
 }
 
 // Change is what the database announces after each committed change to a
-// layer's grids, for caches and indexes to follow.
+// layer (its grids, their people or its definition), for caches and indexes
+// to follow. A change without BBox may concern the whole layer.
 type Change struct {
 	Layer       string    `json:"layer"`
 	DataVersion int64     `json:"data_version"`

@@ -2,6 +2,7 @@ package gridmap
 
 import (
 	"context"
+	"math"
 	"time"
 )
 
@@ -147,4 +148,16 @@ type Locator interface {
 	// ENOTFOUND for an unknown layer, EINVALID for an out-of-range point or
 	// tolerance, EUNAVAILABLE while the index is not loaded yet.
 	Lookup(ctx context.Context, q LookupQuery, dst *LookupAnswer) error
+}
+
+// CheckLonLat returns EINVALID saying what is wrong with a coordinate pair:
+// each must be a finite number, longitude within ±180 and latitude ±90.
+func CheckLonLat(lon, lat float64) error {
+	switch {
+	case math.IsNaN(lon) || math.IsInf(lon, 0) || lon < -180 || lon > 180:
+		return Errorf(EINVALID, "lon %v must be a number between -180 and 180 (longitude first, then latitude)", lon)
+	case math.IsNaN(lat) || math.IsInf(lat, 0) || lat < -90 || lat > 90:
+		return Errorf(EINVALID, "lat %v must be a number between -90 and 90 (longitude first, then latitude)", lat)
+	}
+	return nil
 }

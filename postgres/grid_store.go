@@ -160,7 +160,14 @@ func (s *GridStore) SetPeople(ctx context.Context, layer, code string, people []
 		if !exists {
 			return gridmap.Errorf(gridmap.ENOTFOUND, "grid %q does not exist in layer %s", code, layer)
 		}
-		return replacePeople(ctx, tx, layer, []string{code}, [][]gridmap.Person{people})
+		if err := replacePeople(ctx, tx, layer, []string{code}, [][]gridmap.Person{people}); err != nil {
+			return err
+		}
+		var version int64
+		if err := tx.QueryRow(ctx, `SELECT data_version FROM layers WHERE id = $1`, layer).Scan(&version); err != nil {
+			return err
+		}
+		return notifyChange(ctx, tx, gridmap.Change{Layer: layer, DataVersion: version, Codes: []string{code}})
 	})
 	return translate(err, "setting people")
 }

@@ -331,8 +331,13 @@ func (imp *importer) commit(ctx context.Context) error {
 	if tag.RowsAffected() > 0 {
 		bump = 1
 	}
-	return tx.QueryRow(ctx, `UPDATE layers SET data_version = data_version + $2, updated_at = CASE WHEN $2 > 0 THEN now() ELSE updated_at END
-		WHERE id = $1 RETURNING data_version`, layer, bump).Scan(&imp.res.DataVersion)
+	if err := tx.QueryRow(ctx, `UPDATE layers SET data_version = data_version + $2, updated_at = CASE WHEN $2 > 0 THEN now() ELSE updated_at END
+		WHERE id = $1 RETURNING data_version`, layer, bump).Scan(&imp.res.DataVersion); err != nil {
+		return err
+	}
+	// People may have changed even when no boundary did; the announcement
+	// names no codes (an import may touch thousands): the whole layer.
+	return notifyChange(ctx, tx, gridmap.Change{Layer: layer, DataVersion: imp.res.DataVersion})
 }
 
 // checkTiling refuses an import that leaves siblings overlapping or children

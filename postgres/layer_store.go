@@ -131,10 +131,13 @@ func (s *LayerStore) putLayer(ctx context.Context, tx pgx.Tx, l *gridmap.Layer) 
 	if err := checkLevelsKept(old, l.Levels); err != nil {
 		return false, err
 	}
-	_, err = tx.Exec(ctx, `UPDATE layers SET name = $2, kind = $3, levels = $4, code_pattern = $5, tolerance_m = $6,
-		snap_m = $7, tiers = $8, updated_at = now(), data_version = data_version + 1 WHERE id = $1`,
-		l.ID, l.Name, l.Kind, l.Levels, l.CodePattern, l.ToleranceM, l.SnapM, tiers)
-	return false, err
+	var version int64
+	if err := tx.QueryRow(ctx, `UPDATE layers SET name = $2, kind = $3, levels = $4, code_pattern = $5, tolerance_m = $6,
+		snap_m = $7, tiers = $8, updated_at = now(), data_version = data_version + 1 WHERE id = $1 RETURNING data_version`,
+		l.ID, l.Name, l.Kind, l.Levels, l.CodePattern, l.ToleranceM, l.SnapM, tiers).Scan(&version); err != nil {
+		return false, err
+	}
+	return false, notifyChange(ctx, tx, gridmap.Change{Layer: l.ID, DataVersion: version})
 }
 
 // checkLevelsKept refuses a new level list that drops or reorders a level

@@ -34,6 +34,7 @@ type Deps struct {
 	Grids    gridmap.GridService
 	Importer gridmap.Importer
 	Editor   gridmap.BoundaryEditor
+	Locator  gridmap.Locator
 	// Ready reports whether the service can answer (database reachable,
 	// indexes loaded); nil error means ready.
 	Ready func(ctx context.Context) error
@@ -110,6 +111,10 @@ func (s *Server) routes() {
 	v1.GET("/layers/:layer/coverage", s.handleCoverage)
 	v1.PUT("/layers/:layer/grids/:code/people", s.handlePutPeople, limit)
 	v1.POST("/layers/:layer/import", s.handleImport, middleware.BodyLimit(s.cfg.ImportLimit))
+	v1.GET("/lookup", s.handleLookup)
+	// 100,000 points at full precision with spaces fit well within 64 MB;
+	// a larger batch is refused by its count, with a message saying so.
+	v1.POST("/lookup", s.handleLookupBatch, middleware.BodyLimit("64M"))
 
 	s.staticRoutes()
 }
@@ -143,8 +148,13 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		d := time.Since(start)
 		s.metrics.observe(c.Request().Method, route, status, d)
 		level := slog.LevelInfo
-		if status >= 500 {
+		switch {
+		case status >= 500:
 			level = slog.LevelError
+		case status < 400 && quietRoutes[route]:
+			// Thousands a second: counted in /metrics, logged only when
+			// debugging.
+			level = slog.LevelDebug
 		}
 		s.logger.Log(c.Request().Context(), level, "request", "request_id", requestID(c),
 			"method", c.Request().Method, "path", c.Request().URL.Path, "route", route, "status", status,
@@ -152,6 +162,10 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		return nil
 	}
 }
+
+// quietRoutes are the high-rate routes whose successful requests are not
+// logged at info.
+var quietRoutes = map[string]bool{"/v1/lookup": true, "/healthz": true, "/readyz": true, "/metrics": true}
 
 func requestID(c echo.Context) string { return c.Response().Header().Get(echo.HeaderXRequestID) }
 

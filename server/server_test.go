@@ -22,8 +22,9 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 type testServer struct {
 	*Server
-	url   string
-	ready error
+	url     string
+	ready   error
+	locator *postgres.Locator
 }
 
 // newTestServer serves the real handlers over the package's test database.
@@ -31,9 +32,13 @@ func newTestServer(t *testing.T, cfg Config) *testServer {
 	t.Helper()
 	db := pgtest.Shared(t)
 	grids := postgres.NewGridStore(db)
-	ts := &testServer{}
+	ts := &testServer{locator: postgres.NewLocator(db)}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go ts.locator.Follow(ctx)
+	<-ts.locator.Listening()
 	ts.Server = New(cfg, Deps{Layers: postgres.NewLayerStore(db), Grids: grids, Importer: grids, Editor: grids,
-		Ready: func(context.Context) error { return ts.ready }}, slog.New(slog.DiscardHandler))
+		Locator: ts.locator, Ready: func(context.Context) error { return ts.ready }}, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(ts.Handler())
 	t.Cleanup(hs.Close)
 	ts.url = hs.URL

@@ -37,18 +37,32 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 		}
 	}
 
+	// The lookup index follows every boundary change on the database;
+	// requests are accepted once it is loaded.
+	locator := postgres.NewLocator(db.DB)
+	followCtx, stopFollowing := context.WithCancel(ctx)
+	defer stopFollowing()
+	go locator.Follow(followCtx)
+	start := time.Now()
+	select {
+	case <-locator.Listening():
+		logger.Info("lookup index loaded", "took_ms", time.Since(start).Milliseconds())
+	case <-ctx.Done():
+		return nil
+	}
+
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", *addr, err)
 	}
 	srv := server.New(server.Config{Addr: *addr, BodyLimit: *bodyLimit, ImportLimit: *importLimit},
-		server.Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Ready: func(ctx context.Context) error {
+		server.Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Locator: locator, Ready: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
 			if err := db.Ping(ctx); err != nil {
 				return fmt.Errorf("database unreachable: %w", err)
 			}
-			return nil
+			return locator.Ready()
 		}}, logger)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -1,0 +1,335 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/geo"
+	"github.com/jackc/pgx/v5"
+	"github.com/paulmach/orb/encoding/wkb"
+)
+
+// Locator answers point lookups from an in-memory index of every current
+// grid, and as-of lookups from the grid history in PostGIS. It follows the
+// change notifications of every gridmap process on the database: a changed
+// layer is rebuilt beside the live index and swapped in whole, so lookups
+// never wait for a rebuild and never see half of one.
+type Locator struct {
+	db      *DB
+	index   atomic.Pointer[geo.Index]
+	hits    sync.Pool
+	rebuild sync.Mutex // one rebuild at a time; lookups never take it
+
+	// listening is closed once the first LISTEN is in place.
+	listening chan struct{}
+	listenOK  sync.Once
+}
+
+// NewLocator returns a Locator over db. Call Load (or Follow) before
+// lookups; until then they return EUNAVAILABLE.
+func NewLocator(db *DB) *Locator {
+	return &Locator{db: db, listening: make(chan struct{}),
+		hits: sync.Pool{New: func() any { return &locatorScratch{} }}}
+}
+
+type locatorScratch struct {
+	hit   geo.Hit
+	chain []int32
+}
+
+// Index returns the index lookups are answered from, nil before the first
+// load.
+func (l *Locator) Index() *geo.Index { return l.index.Load() }
+
+// Ready returns nil once the index is loaded.
+func (l *Locator) Ready() error {
+	if l.index.Load() == nil {
+		return gridmap.Errorf(gridmap.EUNAVAILABLE, "the lookup index is still loading")
+	}
+	return nil
+}
+
+// Load builds the index of every layer and swaps it in.
+func (l *Locator) Load(ctx context.Context) error {
+	l.rebuild.Lock()
+	defer l.rebuild.Unlock()
+	inputs, err := l.readLayers(ctx, "")
+	if err != nil {
+		return fmt.Errorf("loading the lookup index: %w", err)
+	}
+	layers := make([]*geo.LayerIndex, 0, len(inputs))
+	for _, in := range inputs {
+		li, err := geo.BuildLayerIndex(in, 0)
+		if err != nil {
+			return fmt.Errorf("indexing layer %s: %w", in.ID, err)
+		}
+		layers = append(layers, li)
+	}
+	l.index.Store(geo.NewIndex(layers...))
+	return nil
+}
+
+// Reload rebuilds one layer (dropping it when it no longer exists) and
+// swaps it in.
+func (l *Locator) Reload(ctx context.Context, layer string) error {
+	l.rebuild.Lock()
+	defer l.rebuild.Unlock()
+	inputs, err := l.readLayers(ctx, layer)
+	if err != nil {
+		return fmt.Errorf("reloading layer %s: %w", layer, err)
+	}
+	cur := l.index.Load()
+	if cur == nil {
+		cur = geo.NewIndex()
+	}
+	if len(inputs) == 0 {
+		l.index.Store(cur.Without(layer))
+		return nil
+	}
+	li, err := geo.BuildLayerIndex(inputs[0], 0)
+	if err != nil {
+		return fmt.Errorf("indexing layer %s: %w", layer, err)
+	}
+	l.index.Store(cur.With(li))
+	return nil
+}
+
+// readLayers reads the current grids and people of one layer ("" for all)
+// from one snapshot, so the data version matches the grids read.
+func (l *Locator) readLayers(ctx context.Context, layer string) ([]geo.LayerInput, error) {
+	var out []geo.LayerInput
+	err := pgx.BeginTxFunc(ctx, l.db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id, kind, levels, tolerance_m, data_version FROM layers
+			WHERE $1 = '' OR id = $1 ORDER BY id`, layer)
+		if err != nil {
+			return err
+		}
+		byID := map[string]int{}
+		for rows.Next() {
+			var in geo.LayerInput
+			if err := rows.Scan(&in.ID, &in.Kind, &in.Levels, &in.ToleranceM, &in.DataVersion); err != nil {
+				return err
+			}
+			byID[in.ID] = len(out)
+			out = append(out, in)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		people := map[[2]string][]gridmap.Person{}
+		rows, err = tx.Query(ctx, `SELECT layer_id, grid_code, role, name, phone, department FROM grid_people
+			WHERE $1 = '' OR layer_id = $1 ORDER BY layer_id, grid_code, position, id`, layer)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var lid, code string
+			var p gridmap.Person
+			if err := rows.Scan(&lid, &code, &p.Role, &p.Name, &p.Phone, &p.Department); err != nil {
+				return err
+			}
+			people[[2]string{lid, code}] = append(people[[2]string{lid, code}], p)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT layer_id, id, code, name, level, coalesce(parent_code, ''), version, ST_AsBinary(geom)
+			FROM grids WHERE $1 = '' OR layer_id = $1`, layer)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var lid string
+			var g geo.GridInput
+			var geomWKB []byte
+			if err := rows.Scan(&lid, &g.VersionID, &g.Code, &g.Name, &g.Level, &g.Parent, &g.Version, &geomWKB); err != nil {
+				return err
+			}
+			geom, err := wkb.Unmarshal(geomWKB)
+			if err != nil {
+				return fmt.Errorf("grid %s/%s: %w", lid, g.Code, err)
+			}
+			if g.Geometry, err = geo.Polygonal(geom); err != nil {
+				return fmt.Errorf("grid %s/%s: %w", lid, g.Code, err)
+			}
+			g.People = people[[2]string{lid, g.Code}]
+			if i, ok := byID[lid]; ok {
+				out[i].Grids = append(out[i].Grids, g)
+			}
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// refreshDelay gathers the notifications of a burst of edits into one
+// rebuild per layer.
+const refreshDelay = 20 * time.Millisecond
+
+// Follow listens for change notifications and rebuilds each changed layer,
+// until ctx ends. It loads the whole index after (re)connecting, since
+// notifications sent while not listening are lost. Errors are logged and
+// retried with backoff.
+func (l *Locator) Follow(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := l.follow(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		l.db.Logger.Warn("following boundary changes failed; retrying", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+// Listening is closed once Follow has its first LISTEN in place and the
+// index loaded: from then on no committed change is missed.
+func (l *Locator) Listening() <-chan struct{} { return l.listening }
+
+func (l *Locator) follow(ctx context.Context) error {
+	conn, err := pgx.ConnectConfig(ctx, l.db.Pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+ChangeChannel); err != nil {
+		return err
+	}
+	if err := l.Load(ctx); err != nil {
+		return err
+	}
+	l.listenOK.Do(func() { close(l.listening) })
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		pending := map[string]bool{}
+		all := false
+		note := func(payload string) {
+			var ch gridmap.Change
+			if json.Unmarshal([]byte(payload), &ch) != nil || ch.Layer == "" {
+				all = true
+				return
+			}
+			pending[ch.Layer] = true
+		}
+		note(n.Payload)
+		// Gather the rest of a burst without waiting long.
+		for {
+			wctx, cancel := context.WithTimeout(ctx, refreshDelay)
+			n, err := conn.WaitForNotification(wctx)
+			cancel()
+			if err != nil {
+				// A timeout leaves the connection open: the burst is over.
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				if conn.IsClosed() {
+					return err
+				}
+				break
+			}
+			note(n.Payload)
+		}
+		if all {
+			if err := l.Load(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		for layer := range pending {
+			start := time.Now()
+			if err := l.Reload(ctx, layer); err != nil {
+				return err
+			}
+			l.db.Logger.Debug("lookup index refreshed", "layer", layer, "took_ms", time.Since(start).Milliseconds())
+		}
+	}
+}
+
+// Lookup answers q from the index, or from history when q.At is set.
+func (l *Locator) Lookup(ctx context.Context, q gridmap.LookupQuery, dst *gridmap.LookupAnswer) error {
+	dst.Reset()
+	dst.Lon, dst.Lat = q.Lon, q.Lat
+	if err := checkQuery(q); err != nil {
+		return err
+	}
+	if q.At != nil {
+		return l.lookupAt(ctx, q, dst)
+	}
+	ix := l.index.Load()
+	if ix == nil {
+		return gridmap.Errorf(gridmap.EUNAVAILABLE, "the lookup index is still loading; retry in a moment")
+	}
+	sc := l.hits.Get().(*locatorScratch)
+	defer l.hits.Put(sc)
+	if q.Layer != "" {
+		li := ix.Layer(q.Layer)
+		if li == nil {
+			return gridmap.Errorf(gridmap.ENOTFOUND, "layer %q does not exist", q.Layer)
+		}
+		l.answer(li, q, sc, dst)
+		return nil
+	}
+	for _, li := range ix.Layers() {
+		l.answer(li, q, sc, dst)
+	}
+	return nil
+}
+
+func (l *Locator) answer(li *geo.LayerIndex, q gridmap.LookupQuery, sc *locatorScratch, dst *gridmap.LookupAnswer) {
+	tol := li.ToleranceM
+	if q.ToleranceM != nil {
+		tol = *q.ToleranceM
+	}
+	h := &sc.hit
+	li.Lookup(q.Lon, q.Lat, tol, q.AccuracyM, h)
+	la := dst.AddLayer(li.ID, li.DataVersion)
+	if h.Owner >= 0 {
+		sc.chain = li.Chain(h.Owner, sc.chain[:0])
+		for _, g := range sc.chain {
+			la.Chain = append(la.Chain, gridRef(li, g))
+		}
+		la.People = li.Grids[h.Owner].People
+	} else if h.Nearest >= 0 {
+		dst.SetNearest(la, gridmap.NearestGrid{GridRef: gridRef(li, h.Nearest), DistanceM: roundCM(h.NearestM)})
+	}
+	for _, c := range h.CoOwners {
+		la.CoOwners = append(la.CoOwners, gridmap.CoOwner{GridRef: gridRef(li, c.Grid), DistanceM: roundCM(c.DistM), Reason: c.Reason})
+	}
+}
+
+func gridRef(li *geo.LayerIndex, g int32) gridmap.GridRef {
+	x := &li.Grids[g]
+	return gridmap.GridRef{Code: x.Code, Name: x.Name, Level: x.Level, Version: x.Version, VersionID: x.VersionID}
+}
+
+// roundCM rounds a distance to centimetres: finer digits are noise.
+func roundCM(m float64) float64 { return math.Round(m*100) / 100 }
+
+// checkQuery returns EINVALID for a point or distance no lookup can use.
+func checkQuery(q gridmap.LookupQuery) error {
+	if err := gridmap.CheckLonLat(q.Lon, q.Lat); err != nil {
+		return err
+	}
+	switch {
+	case q.ToleranceM != nil && (math.IsNaN(*q.ToleranceM) || *q.ToleranceM < 0 || *q.ToleranceM > 10000):
+		return gridmap.Errorf(gridmap.EINVALID, "tolerance_m %v must be between 0 and 10000 metres", *q.ToleranceM)
+	case math.IsNaN(q.AccuracyM) || q.AccuracyM < 0 || q.AccuracyM > 10000:
+		return gridmap.Errorf(gridmap.EINVALID, "accuracy_m %v must be between 0 and 10000 metres", q.AccuracyM)
+	}
+	return nil
+}

@@ -115,7 +115,12 @@ const edgesPerChain = 16
 // BuildLayerIndex builds the index of one layer, subdividing every grid into
 // pieces of at most maxVertices vertices (DefaultMaxPieceVertices when 0).
 // Grids whose parent is not in the layer are treated as top-level.
-func BuildLayerIndex(in LayerInput, maxVertices int) (*LayerIndex, error) {
+//
+// When rebuilding after a change, prev is the layer's current index: a grid
+// given without Geometry whose VersionID prev holds keeps its pieces from
+// prev instead of being read and cut again, which makes a rebuild after an
+// edit cost little more than copying.
+func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIndex, error) {
 	if maxVertices <= 0 {
 		maxVertices = DefaultMaxPieceVertices
 	}
@@ -158,6 +163,17 @@ func BuildLayerIndex(in LayerInput, maxVertices int) (*LayerIndex, error) {
 	}
 
 	pieces := make([][]piecePolygon, len(in.Grids))
+	var reuse map[int64][]piecePolygon
+	for _, g := range in.Grids {
+		if g.Geometry == nil {
+			if reuse == nil {
+				reuse = prev.piecesByVersion()
+			}
+			if _, ok := reuse[g.VersionID]; !ok {
+				return nil, fmt.Errorf("layer %s: grid %s has no geometry and no earlier index holds version id %d", in.ID, g.Code, g.VersionID)
+			}
+		}
+	}
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
@@ -165,6 +181,10 @@ func BuildLayerIndex(in LayerInput, maxVertices int) (*LayerIndex, error) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
+				if in.Grids[i].Geometry == nil {
+					pieces[i] = reuse[in.Grids[i].VersionID]
+					continue
+				}
 				pieces[i] = subdividePolygon(in.Grids[i].Geometry, maxVertices)
 			}
 		}()
@@ -237,62 +257,64 @@ func buildPieceSet(grids []int32, pieces [][]piecePolygon) pieceSet {
 	return s
 }
 
-// buildEdgeSet collects the boundary edges of the union of the pieces: an
-// edge two grids share (one runs a -> b, the other b -> a) lies inside the
-// coverage and can never be the nearest boundary of a point outside it.
-func buildEdgeSet(s *pieceSet) edgeSet {
-	type key struct{ ax, ay, bx, by float64 }
-	dir := func(i int32) (key, bool) {
-		a, b := s.pts[i], s.pts[i+1]
-		if a[0] < b[0] || (a[0] == b[0] && a[1] < b[1]) {
-			return key{a[0], a[1], b[0], b[1]}, true
-		}
-		return key{b[0], b[1], a[0], a[1]}, false
+// piecesByVersion returns the pieces of every grid of the index by version
+// id, rebuilt from the stored chains: consecutive chains continue a ring,
+// a gap in point positions starts the next one.
+func (l *LayerIndex) piecesByVersion() map[int64][]piecePolygon {
+	out := map[int64][]piecePolygon{}
+	if l == nil {
+		return out
 	}
-	seen := make(map[key]uint8, len(s.pts))
-	forEachReal := func(f func(p pieceRef, i int32)) {
-		for _, p := range s.pieces {
-			for _, c := range s.chains[p.c0:p.c1] {
-				for i := c.start; i < c.start+c.n; i++ {
-					if s.isReal(i) {
-						f(p, i)
-					}
+	for _, s := range []*pieceSet{&l.leaves, &l.inner} {
+		for pi, p := range s.pieces {
+			pp := piecePolygon{bound: s.tree.boxes[pi]}
+			for k := p.c0; k < p.c1; {
+				start := s.chains[k].start
+				end := start + s.chains[k].n
+				for k++; k < p.c1 && s.chains[k].start == end; k++ {
+					end += s.chains[k].n
 				}
+				r := cutRing{pts: s.pts[start : end+1], real: make([]bool, end-start)}
+				for i := range r.real {
+					r.real[i] = s.isReal(start + int32(i))
+				}
+				pp.rings = append(pp.rings, r)
+			}
+			v := l.Grids[p.grid].VersionID
+			out[v] = append(out[v], pp)
+		}
+	}
+	return out
+}
+
+// buildEdgeSet collects the real (boundary) edges of the pieces in runs
+// along their chains. Edges two grids share are kept twice: removing them
+// would need a global pass over every edge on each rebuild, for a walk that
+// is hardly faster.
+func buildEdgeSet(s *pieceSet) edgeSet {
+	var es edgeSet
+	var boxes []box
+	for _, p := range s.pieces {
+		for _, c := range s.chains[p.c0:p.c1] {
+			end := c.start + c.n
+			for i := c.start; i < end; {
+				if !s.isReal(i) {
+					i++
+					continue
+				}
+				ch := edgeChunk{grid: p.grid, start: i}
+				b := box{s.pts[i][0], s.pts[i][1], s.pts[i][0], s.pts[i][1]}
+				for i < end && s.isReal(i) && ch.n < edgesPerChunk {
+					q := s.pts[i+1]
+					b.extend(box{q[0], q[1], q[0], q[1]})
+					ch.n++
+					i++
+				}
+				es.chunks = append(es.chunks, ch)
+				boxes = append(boxes, b)
 			}
 		}
 	}
-	forEachReal(func(_ pieceRef, i int32) {
-		k, fwd := dir(i)
-		if fwd {
-			seen[k] |= 1
-		} else {
-			seen[k] |= 2
-		}
-	})
-	outer := func(i int32) bool {
-		k, _ := dir(i)
-		return seen[k] != 3
-	}
-	var es edgeSet
-	var boxes []box
-	var open *edgeChunk
-	forEachReal(func(p pieceRef, i int32) {
-		if !outer(i) {
-			open = nil
-			return
-		}
-		a, b := s.pts[i], s.pts[i+1]
-		if open != nil && open.grid == p.grid && open.start+open.n == i && open.n < edgesPerChunk {
-			open.n++
-			boxes[len(boxes)-1].extend(box{b[0], b[1], b[0], b[1]})
-			return
-		}
-		es.chunks = append(es.chunks, edgeChunk{grid: p.grid, start: i, n: 1})
-		bx := box{a[0], a[1], a[0], a[1]}
-		bx.extend(box{b[0], b[1], b[0], b[1]})
-		boxes = append(boxes, bx)
-		open = &es.chunks[len(es.chunks)-1]
-	})
 	tree, order := packRTree(boxes)
 	sorted := make([]edgeChunk, len(order))
 	for i, o := range order {

@@ -87,7 +87,7 @@ func TestIndexMemory(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	var layers []*geo.LayerIndex
 	for _, in := range inputs {
-		l, err := geo.BuildLayerIndex(in, 0)
+		l, err := geo.BuildLayerIndex(in, 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -27,7 +27,7 @@ func twoSquares(t testing.TB) *LayerIndex {
 		{Code: "A", Level: "grid", Parent: "D", Geometry: orb.MultiPolygon{{sq(120, 30, 0.01)}}},
 		{Code: "B", Level: "grid", Parent: "D", Geometry: orb.MultiPolygon{{sq(120.01, 30, 0.01)}}},
 	}}
-	l, err := BuildLayerIndex(in, 0)
+	l, err := BuildLayerIndex(in, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func TestLookupBoundaryRule(t *testing.T) {
 			{Code: "D", Level: "district", Geometry: orb.MultiPolygon{{sq(0, 0, 1)}}},
 			{Code: "A", Level: "grid", Parent: "D", Geometry: orb.MultiPolygon{{sq(0, 0, 0.5)}}},
 		}}
-		gl, err := BuildLayerIndex(in, 0)
+		gl, err := BuildLayerIndex(in, 0, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,7 +161,7 @@ func TestSubdividedMatchesWhole(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	for name, mp := range shapes {
 		t.Run(name, func(t *testing.T) {
-			l, err := BuildLayerIndex(LayerInput{ID: "s", Levels: []string{"grid"}, Grids: []GridInput{{Code: "X", Level: "grid", Geometry: mp}}}, 8)
+			l, err := BuildLayerIndex(LayerInput{ID: "s", Levels: []string{"grid"}, Grids: []GridInput{{Code: "X", Level: "grid", Geometry: mp}}}, 8, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -203,7 +203,7 @@ func nycTracts(t testing.TB) LayerInput {
 		if err != nil {
 			t.Fatal(err)
 		}
-		in.Grids = append(in.Grids, GridInput{Code: feat.Code, Name: feat.Name, Level: "tract", Geometry: mp})
+		in.Grids = append(in.Grids, GridInput{Code: feat.Code, Name: feat.Name, Level: "tract", Geometry: mp, VersionID: int64(len(in.Grids) + 1)})
 	}
 	if len(in.Grids) != 2165 {
 		t.Fatalf("read %d tracts, want 2165", len(in.Grids))
@@ -222,7 +222,7 @@ func nycLayer(t testing.TB) (*LayerIndex, LayerInput) {
 	nycOnce.Do(func() {
 		nycInput = nycTracts(t)
 		var err error
-		if nycIndex, err = BuildLayerIndex(nycInput, 0); err != nil {
+		if nycIndex, err = BuildLayerIndex(nycInput, 0, nil); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -385,5 +385,35 @@ func BenchmarkLookupNYCUnsubdivided(b *testing.B) {
 				break
 			}
 		}
+	}
+}
+
+// TestRebuildReusesPieces rebuilds the NYC index from the previous one with
+// no geometry at all: every grid's pieces come back from the old index and
+// every answer stays the same.
+func TestRebuildReusesPieces(t *testing.T) {
+	l, in := nycLayer(t)
+	again := LayerInput{ID: in.ID, Levels: in.Levels, ToleranceM: in.ToleranceM}
+	for i, g := range in.Grids {
+		g.Geometry, g.VersionID = nil, l.Grids[i].VersionID
+		again.Grids = append(again.Grids, g)
+	}
+	l2, err := BuildLayerIndex(again, 0, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l2.Stats() != l.Stats() {
+		t.Fatalf("rebuilt index %+v, first %+v", l2.Stats(), l.Stats())
+	}
+	var h1, h2 Hit
+	for _, p := range nycPoints(l, in, 20000, false) {
+		l.Lookup(p[0], p[1], 30, 0, &h1)
+		l2.Lookup(p[0], p[1], 30, 0, &h2)
+		if h1.Owner != h2.Owner || h1.Nearest != h2.Nearest || len(h1.CoOwners) != len(h2.CoOwners) {
+			t.Fatalf("point %v: first %+v, rebuilt %+v", p, h1, h2)
+		}
+	}
+	if _, err := BuildLayerIndex(again, 0, nil); err == nil {
+		t.Error("a grid without geometry and nothing to reuse must be refused")
 	}
 }

@@ -59,13 +59,18 @@ func (l *Locator) Ready() error {
 func (l *Locator) Load(ctx context.Context) error {
 	l.rebuild.Lock()
 	defer l.rebuild.Unlock()
-	inputs, err := l.readLayers(ctx, "")
+	cur := l.index.Load()
+	inputs, err := l.readLayers(ctx, "", cur)
 	if err != nil {
 		return fmt.Errorf("loading the lookup index: %w", err)
 	}
 	layers := make([]*geo.LayerIndex, 0, len(inputs))
 	for _, in := range inputs {
-		li, err := geo.BuildLayerIndex(in, 0)
+		var prev *geo.LayerIndex
+		if cur != nil {
+			prev = cur.Layer(in.ID)
+		}
+		li, err := geo.BuildLayerIndex(in, 0, prev)
 		if err != nil {
 			return fmt.Errorf("indexing layer %s: %w", in.ID, err)
 		}
@@ -80,19 +85,19 @@ func (l *Locator) Load(ctx context.Context) error {
 func (l *Locator) Reload(ctx context.Context, layer string) error {
 	l.rebuild.Lock()
 	defer l.rebuild.Unlock()
-	inputs, err := l.readLayers(ctx, layer)
-	if err != nil {
-		return fmt.Errorf("reloading layer %s: %w", layer, err)
-	}
 	cur := l.index.Load()
 	if cur == nil {
 		cur = geo.NewIndex()
+	}
+	inputs, err := l.readLayers(ctx, layer, cur)
+	if err != nil {
+		return fmt.Errorf("reloading layer %s: %w", layer, err)
 	}
 	if len(inputs) == 0 {
 		l.index.Store(cur.Without(layer))
 		return nil
 	}
-	li, err := geo.BuildLayerIndex(inputs[0], 0)
+	li, err := geo.BuildLayerIndex(inputs[0], 0, cur.Layer(layer))
 	if err != nil {
 		return fmt.Errorf("indexing layer %s: %w", layer, err)
 	}
@@ -101,8 +106,20 @@ func (l *Locator) Reload(ctx context.Context, layer string) error {
 }
 
 // readLayers reads the current grids and people of one layer ("" for all)
-// from one snapshot, so the data version matches the grids read.
-func (l *Locator) readLayers(ctx context.Context, layer string) ([]geo.LayerInput, error) {
+// from one snapshot, so the data version matches the grids read. Grids
+// whose version cur already indexes come without geometry: the rebuild
+// reuses their pieces.
+func (l *Locator) readLayers(ctx context.Context, layer string, cur *geo.Index) ([]geo.LayerInput, error) {
+	var known []int64
+	if cur != nil {
+		for _, li := range cur.Layers() {
+			if layer == "" || li.ID == layer {
+				for _, g := range li.Grids {
+					known = append(known, g.VersionID)
+				}
+			}
+		}
+	}
 	var out []geo.LayerInput
 	err := pgx.BeginTxFunc(ctx, l.db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT id, kind, levels, tolerance_m, data_version FROM layers
@@ -139,8 +156,9 @@ func (l *Locator) readLayers(ctx context.Context, layer string) ([]geo.LayerInpu
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		rows, err = tx.Query(ctx, `SELECT layer_id, id, code, name, level, coalesce(parent_code, ''), version, ST_AsBinary(geom)
-			FROM grids WHERE $1 = '' OR layer_id = $1`, layer)
+		rows, err = tx.Query(ctx, `SELECT layer_id, id, code, name, level, coalesce(parent_code, ''), version,
+			CASE WHEN id = ANY($2) THEN NULL ELSE ST_AsBinary(geom) END
+			FROM grids WHERE $1 = '' OR layer_id = $1`, layer, known)
 		if err != nil {
 			return err
 		}
@@ -152,12 +170,14 @@ func (l *Locator) readLayers(ctx context.Context, layer string) ([]geo.LayerInpu
 			if err := rows.Scan(&lid, &g.VersionID, &g.Code, &g.Name, &g.Level, &g.Parent, &g.Version, &geomWKB); err != nil {
 				return err
 			}
-			geom, err := wkb.Unmarshal(geomWKB)
-			if err != nil {
-				return fmt.Errorf("grid %s/%s: %w", lid, g.Code, err)
-			}
-			if g.Geometry, err = geo.Polygonal(geom); err != nil {
-				return fmt.Errorf("grid %s/%s: %w", lid, g.Code, err)
+			if geomWKB != nil {
+				geom, err := wkb.Unmarshal(geomWKB)
+				if err != nil {
+					return fmt.Errorf("grid %s/%s: %w", lid, g.Code, err)
+				}
+				if g.Geometry, err = geo.Polygonal(geom); err != nil {
+					return fmt.Errorf("grid %s/%s: %w", lid, g.Code, err)
+				}
 			}
 			g.People = people[[2]string{lid, g.Code}]
 			if i, ok := byID[lid]; ok {

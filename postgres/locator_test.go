@@ -1,0 +1,294 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/postgres"
+	"github.com/gridmap/gridmap/postgres/pgtest"
+	"github.com/jackc/pgx/v5"
+	"github.com/paulmach/orb/geojson"
+)
+
+// TestLocatorMatchesPostGIS looks up 100,000 random points over New York
+// in the borough > tract layer and checks every answer against PostGIS on
+// the same polygons: the finest grid against ST_Covers (points within 1e-7
+// degrees of a boundary excepted), co-owners against geodesic ST_DWithin
+// at 30 m (allowing 1% on distance).
+func TestLocatorMatchesPostGIS(t *testing.T) {
+	tractLayer(t)
+	db := pgtest.Shared(t)
+	ctx := context.Background()
+	loc := postgres.NewLocator(db)
+	if err := loc.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var minX, minY, maxX, maxY float64
+	if err := db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
+		FROM (SELECT ST_Extent(geom)::geometry e FROM grids WHERE layer_id = 'tracts') x`).Scan(&minX, &minY, &maxX, &maxY); err != nil {
+		t.Fatal(err)
+	}
+	n := 100_000
+	if testing.Short() {
+		n = 10_000
+	}
+	rnd := rand.New(rand.NewPCG(11, 12))
+	pts := make([][2]float64, n)
+	for i := range pts {
+		pts[i] = [2]float64{minX + rnd.Float64()*(maxX-minX), minY + rnd.Float64()*(maxY-minY)}
+	}
+
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `CREATE TEMP TABLE pts (id int PRIMARY KEY, x float8, y float8)`); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(ctx, `DROP TABLE pts`)
+	if _, err := conn.Conn().CopyFrom(ctx, pgx.Identifier{"pts"}, []string{"id", "x", "y"},
+		pgx.CopyFromSlice(n, func(i int) ([]any, error) { return []any{i, pts[i][0], pts[i][1]}, nil })); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `ALTER TABLE pts ADD COLUMN g geometry(Point, 4326);
+		UPDATE pts SET g = ST_SetSRID(ST_MakePoint(x, y), 4326); CREATE INDEX ON pts USING gist (g); ANALYZE pts`); err != nil {
+		t.Fatal(err)
+	}
+
+	started := time.Now()
+	// The finest covering grid (tracts before boroughs, then the lower code,
+	// the index's boundary rule) and whether the point is near a boundary.
+	// Grids drive the joins so PostGIS reuses each prepared polygon across
+	// the points it covers.
+	owner := make([]string, n)
+	ownerLevel := make([]string, n)
+	near := make([]bool, n)
+	rows, err := conn.Query(ctx, `SELECT p.id, g.code, g.level FROM grids g JOIN pts p ON g.geom && p.g AND ST_Covers(g.geom, p.g)
+		WHERE g.layer_id = 'tracts'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id int
+		var code, level string
+		if err := rows.Scan(&id, &code, &level); err != nil {
+			t.Fatal(err)
+		}
+		finer := level == "tract" && ownerLevel[id] != "tract"
+		same := level == ownerLevel[id] && code < owner[id]
+		if owner[id] == "" || finer || same {
+			owner[id], ownerLevel[id] = code, level
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows, err = conn.Query(ctx, `WITH b AS (SELECT ST_Boundary(geom) AS bg FROM grids WHERE layer_id = 'tracts')
+		SELECT DISTINCT p.id FROM b JOIN pts p ON ST_DWithin(b.bg, p.g, 1e-7)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id int
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		near[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("PostGIS owners: %v", time.Since(started))
+	started = time.Now()
+	within := make([]map[string]float64, n)
+	rows, err = conn.Query(ctx, `
+		WITH t AS (SELECT code, geom, geom::geography AS geog FROM grids WHERE layer_id = 'tracts' AND level = 'tract')
+		SELECT p.id, t.code, ST_Distance(t.geog, p.g::geography)
+		FROM t JOIN pts p ON p.g && ST_Expand(t.geom, 0.0006)
+		WHERE ST_DWithin(t.geog, p.g::geography, 30.3)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id int
+		var code string
+		var d float64
+		if err := rows.Scan(&id, &code, &d); err != nil {
+			t.Fatal(err)
+		}
+		if within[id] == nil {
+			within[id] = map[string]float64{}
+		}
+		within[id][code] = d
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Logf("PostGIS co-owners: %v", time.Since(started))
+	var ans gridmap.LookupAnswer
+	compared, inside, withCoOwners := 0, 0, 0
+	for i, p := range pts {
+		if near[i] {
+			continue
+		}
+		if err := loc.Lookup(ctx, gridmap.LookupQuery{Lon: p[0], Lat: p[1], Layer: "tracts"}, &ans); err != nil {
+			t.Fatal(err)
+		}
+		la := ans.Layers[0]
+		got := ""
+		if f := la.Finest(); f != nil {
+			got = f.Code
+			inside++
+		}
+		if got != owner[i] {
+			t.Fatalf("point %d (%.7f %.7f): finest grid %q, PostGIS ST_Covers says %q", i, p[0], p[1], got, owner[i])
+		}
+		want := map[string]float64{}
+		for code, d := range within[i] {
+			want[code] = d
+		}
+		delete(want, got)
+		if la.Nearest != nil {
+			delete(want, la.Nearest.Code)
+		}
+		for _, c := range la.CoOwners {
+			d, ok := want[c.Code]
+			if !ok {
+				t.Fatalf("point %d (%.7f %.7f): co-owner %s at %.2f m is not within 30.3 m by PostGIS", i, p[0], p[1], c.Code, c.DistanceM)
+			}
+			if math.Abs(c.DistanceM-d) > math.Max(0.01*d, 0.02) {
+				t.Fatalf("point %d: co-owner %s at %.3f m, PostGIS %.3f m", i, c.Code, c.DistanceM, d)
+			}
+			delete(want, c.Code)
+		}
+		for code, d := range want {
+			if d < 29.7 {
+				t.Fatalf("point %d (%.7f %.7f): PostGIS puts %s at %.2f m, missing from co-owners %+v", i, p[0], p[1], code, d, la.CoOwners)
+			}
+		}
+		if len(la.CoOwners) > 0 {
+			withCoOwners++
+		}
+		compared++
+	}
+	t.Logf("%d points compared (%d skipped within 1e-7 degrees of a boundary): %d inside a grid, %d with co-owners",
+		compared, n-compared, inside, withCoOwners)
+	if inside < n/5 || withCoOwners < n/50 {
+		t.Errorf("too few points inside (%d) or with co-owners (%d) for the comparison to mean much", inside, withCoOwners)
+	}
+}
+
+// TestLocatorFollowsEdits moves the edge between two tracts while lookups
+// run on two locators (two gridmap instances on one database): both answer
+// the new owner for a point in the moved area shortly after the commit,
+// and no lookup fails meanwhile.
+func TestLocatorFollowsEdits(t *testing.T) {
+	s := tractLayer(t)
+	db := pgtest.Shared(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, b, _ := neighbours(t, "1", 4)
+	var grown []byte
+	var px, py float64
+	if err := db.Pool.QueryRow(ctx, `WITH x AS (SELECT a.geom AS ag, ST_Intersection(b.geom,
+			ST_Buffer(ST_LineInterpolatePoint(ST_LineMerge(ST_Intersection(ST_Boundary(a.geom), ST_Boundary(b.geom))), 0.5), 0.0003)) AS bite
+			FROM grids a, grids b WHERE a.layer_id = 'tracts' AND b.layer_id = 'tracts' AND a.code = $1 AND b.code = $2),
+		p AS (SELECT ST_PointOnSurface(ST_Buffer(bite, -0.00003)) AS pt, ST_Union(ag, bite) AS g FROM x)
+		SELECT ST_AsGeoJSON(g), ST_X(pt), ST_Y(pt) FROM p`, a, b).Scan(&grown, &px, &py); err != nil {
+		t.Fatal(err)
+	}
+	geom, err := geojson.UnmarshalGeometry(grown)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	locs := []*postgres.Locator{postgres.NewLocator(db), postgres.NewLocator(db)}
+	for _, l := range locs {
+		go l.Follow(ctx)
+		<-l.Listening()
+	}
+	owner := func(l *postgres.Locator) string {
+		var ans gridmap.LookupAnswer
+		if err := l.Lookup(ctx, gridmap.LookupQuery{Lon: px, Lat: py, Layer: "tracts"}, &ans); err != nil {
+			t.Error(err)
+			return ""
+		}
+		if f := ans.Layers[0].Finest(); f != nil {
+			return f.Code
+		}
+		return ""
+	}
+	for _, l := range locs {
+		if got := owner(l); got != b {
+			t.Fatalf("before the edit the point is in %q, want %s", got, b)
+		}
+	}
+
+	// A steady load of lookups on both instances through the edit.
+	var lookups, failures atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, l := range locs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var ans gridmap.LookupAnswer
+			rnd := rand.New(rand.NewPCG(1, 1))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				q := gridmap.LookupQuery{Lon: px + (rnd.Float64()-0.5)*0.01, Lat: py + (rnd.Float64()-0.5)*0.01}
+				if err := l.Lookup(ctx, q, &ans); err != nil || len(ans.Layers) == 0 {
+					failures.Add(1)
+				}
+				lookups.Add(1)
+			}
+		}()
+	}
+	before := time.Now()
+	res, err := s.grids.ApplyChangeset(ctx, "tracts", &gridmap.Changeset{Operations: []gridmap.Operation{
+		{Op: gridmap.OpMoveEdge, Code: a, Geometry: geojson.NewGeometry(geom.Geometry())}}})
+	if err != nil || !res.Applied {
+		var ge *gridmap.Error
+		if errors.As(err, &ge) {
+			t.Fatalf("move_edge: %v %+v", err, ge.Details)
+		}
+		t.Fatalf("move_edge: %v %+v", err, res)
+	}
+	committed := time.Now()
+	for i, l := range locs {
+		for owner(l) != a {
+			if time.Since(committed) > 10*time.Second {
+				t.Fatalf("instance %d still answers the old owner 10 s after the edit", i)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		t.Logf("instance %d answers the new owner %v after the commit", i, time.Since(committed).Round(time.Millisecond))
+	}
+	close(stop)
+	wg.Wait()
+	if failures.Load() != 0 || lookups.Load() == 0 {
+		t.Errorf("%d of %d lookups failed during the edit", failures.Load(), lookups.Load())
+	}
+	// Put the edge back for the other tests.
+	orig, err := s.grids.GridAt(ctx, "tracts", a, before)
+	if err == nil {
+		_, err = s.grids.ApplyChangeset(ctx, "tracts", &gridmap.Changeset{Operations: []gridmap.Operation{
+			{Op: gridmap.OpMoveEdge, Code: a, Geometry: geojson.NewGeometry(orig.Geometry)}}})
+	}
+	if err != nil {
+		t.Fatalf("restoring the edge: %v", err)
+	}
+}

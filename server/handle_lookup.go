@@ -63,7 +63,7 @@ func (s *Server) handleLookup(c echo.Context) error {
 	if err := s.deps.Locator.Lookup(c.Request().Context(), q, &sc.answer); err != nil {
 		return err
 	}
-	sc.buf = appendAnswer(sc.buf[:0], &sc.answer, lon, lat, crs)
+	sc.buf = AppendLookupJSON(sc.buf[:0], &sc.answer, lon, lat, crs)
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, sc.buf)
 }
 
@@ -188,7 +188,7 @@ func (s *Server) answerChunk(ctx context.Context, q gridmap.LookupQuery, req *ba
 		if err := s.deps.Locator.Lookup(ctx, q, ans); err != nil {
 			return nil, err
 		}
-		buf = appendAnswer(buf, ans, p[0], p[1], req.crs)
+		buf = AppendLookupJSON(buf, ans, p[0], p[1], req.crs)
 		if i+1 < len(req.points) {
 			buf = append(buf, ',')
 		}

@@ -288,7 +288,7 @@ func TestLookupJSONMatchesEncodingJSON(t *testing.T) {
 	l.CoOwners = append(l.CoOwners, gridmap.CoOwner{GridRef: gridmap.GridRef{Code: "330106002", Level: "street", Version: 1}, DistanceM: 12.34, Reason: gridmap.ReasonWithinTolerance})
 	m := a.AddLayer("police", 3)
 	a.SetNearest(m, gridmap.NearestGrid{GridRef: gridmap.GridRef{Code: "P1"}, DistanceM: 99.5})
-	out := appendAnswer(nil, &a, 120.1, 30.2, "")
+	out := AppendLookupJSON(nil, &a, 120.1, 30.2, "")
 	var got lookupJSON
 	if err := json.Unmarshal(out, &got); err != nil {
 		t.Fatalf("not JSON: %v: %s", err, out)

@@ -15,10 +15,10 @@ import (
 // shape is API.md's; TestLookupJSONMatchesEncodingJSON holds the two
 // encodings to the same output.
 
-// appendAnswer appends one answer. orig is the point as given and crs its
-// system; for a system other than WGS84 the converted point follows as
-// "wgs84".
-func appendAnswer(b []byte, a *gridmap.LookupAnswer, origLon, origLat float64, crs string) []byte {
+// AppendLookupJSON appends one answer as GET /v1/lookup writes it. orig is
+// the point as given and crs its system; for a system other than WGS84 the
+// converted point follows as "wgs84".
+func AppendLookupJSON(b []byte, a *gridmap.LookupAnswer, origLon, origLat float64, crs string) []byte {
 	b = append(b, `{"lon":`...)
 	b = appendFloat(b, origLon)
 	b = append(b, `,"lat":`...)

@@ -3,6 +3,7 @@
 //
 //	gridmap serve [--addr 127.0.0.1:8080] [--data DIR] [--demo]
 //	gridmap import --layer L --level LEVEL --code-field F [...] FILE
+//	gridmap lookup [--layer L] [--crs C] LON LAT
 //	gridmap demo [--data DIR]
 //	gridmap migrate [--data DIR]
 //
@@ -28,6 +29,8 @@ Usage:
   gridmap serve   [--addr 127.0.0.1:8080] [--data DIR] [--demo]
   gridmap import  --layer L [--level LEVEL] [--code-field F] [--name-field F] [--parent-field F]
                   [--levels a,b,c] [--kind comprehensive|departmental] [--skip-invalid] [--make-valid] FILE
+  gridmap lookup  [--layer L] [--crs wgs84|cgcs2000|gcj02|bd09] [--tolerance-m M] [--accuracy-m M]
+                  [--at RFC3339] [--data DIR] LON LAT
   gridmap demo    [--data DIR] [--seed N]
   gridmap migrate [--data DIR]
 
@@ -69,6 +72,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logg
 		return runServe(ctx, rest, stdout, logger)
 	case "import":
 		return runImport(ctx, rest, stdout, logger)
+	case "lookup":
+		return runLookup(ctx, rest, stdout, logger)
 	case "demo":
 		return runDemo(ctx, rest, stdout, logger)
 	case "migrate":

@@ -336,6 +336,34 @@ func TestImportNYCCommand(t *testing.T) {
 	if pids := postgresOf(dataDir); len(pids) == 0 {
 		t.Error("imports stopped the cluster the running server uses")
 	}
+
+	// Times Square: Manhattan (1) > Midtown-Midtown South (MN17) > a tract,
+	// from the command line and from the running server, which learnt of
+	// the other process's imports by notification.
+	type answer struct {
+		Layers map[string]struct {
+			Chain []struct{ Code, Level string }
+		}
+	}
+	chainOf := func(a answer) string {
+		var codes []string
+		for _, g := range a.Layers["nyc"].Chain {
+			codes = append(codes, g.Code)
+		}
+		return strings.Join(codes, ">")
+	}
+	out, code := runGridmap(t, "lookup", "--data", dataDir, "--layer", "nyc", "-73.9855", "40.7580")
+	var cli answer
+	if code != 0 || json.Unmarshal([]byte(out), &cli) != nil || !strings.HasPrefix(chainOf(cli), "1>MN17>") || len(cli.Layers["nyc"].Chain) != 3 {
+		t.Fatalf("gridmap lookup: exit %d\n%s", code, out)
+	}
+	var api answer
+	if status := getJSON(t, s.url+"/v1/lookup?layer=nyc&lon=-73.9855&lat=40.7580", &api); status != 200 || chainOf(api) != chainOf(cli) {
+		t.Errorf("server lookup %d %q, command line %q", status, chainOf(api), chainOf(cli))
+	}
+	if _, code := runGridmap(t, "lookup", "--data", dataDir, "-73.9855", "95"); code != 1 {
+		t.Errorf("a latitude of 95 exits %d, want 1", code)
+	}
 }
 
 // TestServeWithDatabaseURL starts two servers together on one database named

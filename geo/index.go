@@ -1,9 +1,11 @@
 package geo
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 
@@ -81,7 +83,7 @@ type edgeChunk struct {
 }
 
 // edgesPerChunk keeps a chunk's box tight and its scan short.
-const edgesPerChunk = 8
+const edgesPerChunk = 16
 
 // pieceSet is a set of polygon pieces in an R-tree. The coordinates of all
 // pieces share one slice, in tree order, so a lookup reads memory that lies
@@ -287,24 +289,76 @@ func (l *LayerIndex) piecesByVersion() map[int64][]piecePolygon {
 	return out
 }
 
-// buildEdgeSet collects the real (boundary) edges of the pieces in runs
-// along their chains. Edges two grids share are kept twice: removing them
-// would need a global pass over every edge on each rebuild, for a walk that
-// is hardly faster.
+// buildEdgeSet collects the edges of the pieces that lie on the boundary
+// of the layer's coverage, in runs along their chains. An edge two grids
+// share (one runs a -> b, the other b -> a) is inside the coverage and can
+// never be nearest to a point outside it, so it is left out: found by
+// sorting every real edge once, which halves what a nearest search walks.
 func buildEdgeSet(s *pieceSet) edgeSet {
+	type edgeKey struct {
+		ax, ay, bx, by float64
+		i              int32
+		fwd            bool
+	}
+	var keys []edgeKey
+	for _, p := range s.pieces {
+		for _, c := range s.chains[p.c0:p.c1] {
+			for i := c.start; i < c.start+c.n; i++ {
+				if !s.isReal(i) {
+					continue
+				}
+				a, b := s.pts[i], s.pts[i+1]
+				if a[0] < b[0] || (a[0] == b[0] && a[1] < b[1]) {
+					keys = append(keys, edgeKey{a[0], a[1], b[0], b[1], i, true})
+				} else {
+					keys = append(keys, edgeKey{b[0], b[1], a[0], a[1], i, false})
+				}
+			}
+		}
+	}
+	slices.SortFunc(keys, func(x, y edgeKey) int {
+		switch {
+		case x.ax != y.ax:
+			return cmp.Compare(x.ax, y.ax)
+		case x.ay != y.ay:
+			return cmp.Compare(x.ay, y.ay)
+		case x.bx != y.bx:
+			return cmp.Compare(x.bx, y.bx)
+		}
+		return cmp.Compare(x.by, y.by)
+	})
+	inner := make([]uint64, len(s.real))
+	for lo := 0; lo < len(keys); {
+		hi := lo + 1
+		for hi < len(keys) && keys[hi].ax == keys[lo].ax && keys[hi].ay == keys[lo].ay && keys[hi].bx == keys[lo].bx && keys[hi].by == keys[lo].by {
+			hi++
+		}
+		fwd, back := false, false
+		for _, k := range keys[lo:hi] {
+			fwd, back = fwd || k.fwd, back || !k.fwd
+		}
+		if fwd && back {
+			for _, k := range keys[lo:hi] {
+				inner[k.i>>6] |= 1 << uint(k.i&63)
+			}
+		}
+		lo = hi
+	}
+	outer := func(i int32) bool { return s.isReal(i) && inner[i>>6]&(1<<uint(i&63)) == 0 }
+
 	var es edgeSet
 	var boxes []box
 	for _, p := range s.pieces {
 		for _, c := range s.chains[p.c0:p.c1] {
 			end := c.start + c.n
 			for i := c.start; i < end; {
-				if !s.isReal(i) {
+				if !outer(i) {
 					i++
 					continue
 				}
 				ch := edgeChunk{grid: p.grid, start: i}
 				b := box{s.pts[i][0], s.pts[i][1], s.pts[i][0], s.pts[i][1]}
-				for i < end && s.isReal(i) && ch.n < edgesPerChunk {
+				for i < end && outer(i) && ch.n < edgesPerChunk {
 					q := s.pts[i+1]
 					b.extend(box{q[0], q[1], q[0], q[1]})
 					ch.n++

@@ -11,10 +11,25 @@ trap 'rm -f "$out"' EXIT
 go test -run '^$' -bench 'Import' -benchtime 5x -count 3 ./postgres/ | tee -a "$out"
 go test -run '^$' -bench 'MoveEdge|CoverageNYC' -benchtime 10x -count 3 ./postgres/ | tee -a "$out"
 go test -run '^$' -bench 'FeatureReader' -benchtime 20x -count 3 ./geo/ | tee -a "$out"
+go test -run '^$' -bench 'LookupNYC' -benchtime 1000000x -count 3 ./geo/ | tee -a "$out"
+go test -run '^$' -bench 'LocatorNYC$' -benchtime 300000x -count 3 ./postgres/ | tee -a "$out"
+go test -run '^$' -bench 'LocatorNYCPostGIS' -benchtime 2000x -count 3 ./postgres/ | tee -a "$out"
+go test -run '^$' -bench 'LookupBatchHTTP' -benchtime 10x -count 3 ./server/ | tee -a "$out"
+go test -run '^$' -bench 'GetHTTP' -benchtime 100000x -count 3 ./server/ | tee -a "$out"
 
 # median ns/op of a benchmark
 median() {
   grep -E "^$1-[0-9]+ " "$out" | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {if (NR==0) print ""; else print a[int((NR+1)/2)]}'
+}
+# median of a custom metric (points/s, req/s) of a benchmark
+metric() {
+  grep -E "^$1-[0-9]+ " "$out" | awk -v u="$2" '{for (i=1;i<NF;i++) if ($(i+1)==u) print $i}' | sort -n | awk '{a[NR]=$1} END {if (NR==0) print ""; else print a[int((NR+1)/2)]}'
+}
+ratio_us() { # name, candidate, baseline: per-operation times in microseconds
+  local c b
+  c=$(median "$2"); b=$(median "$3")
+  if [ -z "$c" ] || [ -z "$b" ]; then echo "$1: not measured (data missing?)"; return; fi
+  awk -v n="$1" -v c="$c" -v b="$b" 'BEGIN {printf "%-50s %10.3f us  vs baseline %10.3f us  = %.1fx\n", n, c/1e3, b/1e3, b/c}'
 }
 ratio() { # name, candidate, baseline
   local c b
@@ -30,3 +45,12 @@ ratio "move_edge between two NYC tracts (validated)" BenchmarkMoveEdge Benchmark
 ratio "coverage of 2,165 tracts under 5 boroughs" BenchmarkCoverageNYC BenchmarkCoverageNYCBaseline
 mbps=$(grep -E '^BenchmarkFeatureReader-[0-9]+ ' "$out" | awk '{print $5}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
 [ -n "$mbps" ] && echo "streaming GeoJSON decode of the NYC tract file: ${mbps} MB/s"
+ratio_us "lookup, NYC tracts, points on land (one core)" BenchmarkLookupNYC BenchmarkLookupNYCUnsubdivided
+bbox=$(median BenchmarkLookupNYCBoundingBox)
+[ -n "$bbox" ] && awk -v c="$bbox" 'BEGIN {printf "%-50s %10.3f us  (two thirds outside the city: nearest grid)\n", "lookup, NYC tracts, points over the bounding box", c/1e3}'
+ratio_us "Locator lookup (chain, people, co-owners) vs PostGIS" BenchmarkLocatorNYC BenchmarkLocatorNYCPostGIS
+pts=$(metric BenchmarkLookupBatchHTTP points/s)
+[ -n "$pts" ] && awk -v p="$pts" 'BEGIN {printf "%-50s %10.0f points/s  (target 500,000)\n", "POST /v1/lookup, 100,000-point batches, loopback", p}'
+get=$(metric BenchmarkLookupGetHTTP req/s); hz=$(metric BenchmarkHealthzGetHTTP req/s)
+[ -n "$get" ] && [ -n "$hz" ] && awk -v g="$get" -v h="$hz" 'BEGIN {printf "%-50s %10.0f req/s  vs GET /healthz %10.0f req/s = %.2f of a no-op request (target 20,000/s)\n", "GET /v1/lookup, loopback load generator", g, h, g/h}'
+true

@@ -187,6 +187,9 @@ func (p *jsonScanner) optionalNumber(key string) (*float64, error) {
 func (p *jsonScanner) number() (float64, bool) {
 	p.space()
 	start := p.i
+	if p.i < len(p.b) && p.b[p.i] != '-' && (p.b[p.i] < '0' || p.b[p.i] > '9') {
+		return 0, false
+	}
 	for p.i < len(p.b) {
 		c := p.b[p.i]
 		if (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E' {

@@ -1,0 +1,150 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/geo"
+	"github.com/gridmap/gridmap/postgres"
+	"github.com/gridmap/gridmap/postgres/pgtest"
+)
+
+// benchServer serves the NYC tracts (layer "tracts") over real loopback TCP,
+// with request logging off as in production at info level for lookups.
+func benchServer(b *testing.B) (url string, pts [][2]float64) {
+	b.Helper()
+	nyc := pgtest.NYCDir(b)
+	db := pgtest.Shared(b)
+	ctx := context.Background()
+	layers, grids := postgres.NewLayerStore(db), postgres.NewGridStore(db)
+	if _, err := layers.Layer(ctx, "tracts"); gridmap.ErrorCode(err) == gridmap.ENOTFOUND {
+		f, err := os.Open(filepath.Join(nyc, "L3_tracts2010.geojson"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, err = grids.Import(ctx, "tracts", geo.NewFeatureReader(f, geo.FieldMap{Code: "boroct2010", Name: "ctlabel", DefaultLevel: "tract"}),
+			gridmap.ImportOptions{MakeValid: true, Levels: []string{"tract"}})
+		f.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	loc := postgres.NewLocator(db)
+	if err := loc.Load(ctx); err != nil {
+		b.Fatal(err)
+	}
+	s := New(Config{}, Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Locator: loc,
+		Ready: func(context.Context) error { return nil }}, slog.New(slog.DiscardHandler))
+	hs := httptest.NewServer(s.Handler())
+	b.Cleanup(hs.Close)
+	rnd := rand.New(rand.NewPCG(9, 9))
+	pts = make([][2]float64, 100_000)
+	for i := range pts {
+		pts[i] = [2]float64{-74.256 + rnd.Float64()*0.556, 40.496 + rnd.Float64()*0.42}
+	}
+	return hs.URL, pts
+}
+
+// BenchmarkLookupBatchHTTP posts batches of 100,000 points over loopback
+// and reports points answered per second.
+func BenchmarkLookupBatchHTTP(b *testing.B) {
+	url, pts := benchServer(b)
+	var body strings.Builder
+	body.WriteString(`{"layer":"tracts","points":[`)
+	for i, p := range pts {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		fmt.Fprintf(&body, "[%.6f,%.6f]", p[0], p[1])
+	}
+	body.WriteString("]}")
+	payload := []byte(body.String())
+	client := &http.Client{}
+	start := time.Now()
+	n := 0
+	for b.Loop() {
+		res, err := client.Post(url+"/v1/lookup", "application/json", bytes.NewReader(payload))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, res.Body); err != nil {
+			b.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			b.Fatalf("status %d", res.StatusCode)
+		}
+		n++
+	}
+	b.ReportMetric(float64(n*len(pts))/time.Since(start).Seconds(), "points/s")
+}
+
+// getLoad sends b.N GET requests from 4 goroutines per core over
+// keep-alive connections and reports requests per second.
+func getLoad(b *testing.B, urls []string) {
+	workers := 4 * runtime.GOMAXPROCS(0)
+	transport := &http.Transport{MaxIdleConnsPerHost: workers}
+	client := &http.Client{Transport: transport}
+	defer transport.CloseIdleConnections()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) {
+					return
+				}
+				res, err := client.Get(urls[i%int64(len(urls))])
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != 200 {
+					b.Errorf("status %d", res.StatusCode)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+}
+
+// BenchmarkLookupGetHTTP sends single-point GET /v1/lookup requests.
+func BenchmarkLookupGetHTTP(b *testing.B) {
+	url, pts := benchServer(b)
+	urls := make([]string, 10_000)
+	for i := range urls {
+		urls[i] = fmt.Sprintf("%s/v1/lookup?layer=tracts&lon=%.6f&lat=%.6f", url, pts[i][0], pts[i][1])
+	}
+	getLoad(b, urls)
+}
+
+// BenchmarkHealthzGetHTTP is the baseline for BenchmarkLookupGetHTTP: the
+// same load generator against the cheapest route, /healthz.
+func BenchmarkHealthzGetHTTP(b *testing.B) {
+	url, _ := benchServer(b)
+	getLoad(b, []string{url + "/healthz"})
+}

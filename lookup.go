@@ -142,6 +142,19 @@ func (l *LayerAnswer) Finest() *GridRef {
 	return &l.Chain[len(l.Chain)-1]
 }
 
+// IndexStats describes one layer of an in-memory lookup index.
+type IndexStats struct {
+	Layer       string
+	DataVersion int64
+	Grids       int
+	Pieces      int
+	Vertices    int
+	// Rebuilds counts the rebuilds of the layer since the process started,
+	// LastRebuild is how long the latest took.
+	Rebuilds    int64
+	LastRebuild time.Duration
+}
+
 // Locator answers point lookups.
 type Locator interface {
 	// Lookup fills dst (reset first) with the answer for q. Returns

@@ -217,9 +217,18 @@ func (c *Cluster) Stop() error {
 		return nil
 	}
 	c.Logger.Info("stopping managed PostgreSQL", "dir", c.pgData())
+	pid, _, _ := readPostmasterPID(filepath.Join(c.pgData(), "postmaster.pid"))
 	out, err := c.command(context.Background(), "pg_ctl", "-D", c.pgData(), "-m", "fast", "-w", "-t", "60", "stop").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("stopping PostgreSQL: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	// pg_ctl returns once postmaster.pid is gone, a moment before the
+	// postmaster has exited; wait for that too, so that nothing of the
+	// cluster outlives the command that stopped it.
+	for deadline := time.Now().Add(10 * time.Second); pid > 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			break
+		}
 	}
 	return nil
 }

@@ -29,6 +29,42 @@ type Locator struct {
 	// listening is closed once the first LISTEN is in place.
 	listening chan struct{}
 	listenOK  sync.Once
+
+	statsMu  sync.Mutex
+	rebuilds map[string]rebuildStats
+}
+
+type rebuildStats struct {
+	count int64
+	last  time.Duration
+}
+
+// IndexStats describes each layer of the index, for monitoring.
+func (l *Locator) IndexStats() []gridmap.IndexStats {
+	ix := l.index.Load()
+	if ix == nil {
+		return nil
+	}
+	l.statsMu.Lock()
+	defer l.statsMu.Unlock()
+	var out []gridmap.IndexStats
+	for _, li := range ix.Layers() {
+		st := li.Stats()
+		r := l.rebuilds[li.ID]
+		out = append(out, gridmap.IndexStats{Layer: li.ID, DataVersion: li.DataVersion, Grids: st.Grids, Pieces: st.Pieces,
+			Vertices: st.Vertices, Rebuilds: r.count, LastRebuild: r.last})
+	}
+	return out
+}
+
+func (l *Locator) noteRebuild(layer string, took time.Duration) {
+	l.statsMu.Lock()
+	defer l.statsMu.Unlock()
+	if l.rebuilds == nil {
+		l.rebuilds = map[string]rebuildStats{}
+	}
+	r := l.rebuilds[layer]
+	l.rebuilds[layer] = rebuildStats{r.count + 1, took}
 }
 
 // NewLocator returns a Locator over db. Call Load (or Follow) before
@@ -70,10 +106,12 @@ func (l *Locator) Load(ctx context.Context) error {
 		if cur != nil {
 			prev = cur.Layer(in.ID)
 		}
+		start := time.Now()
 		li, err := geo.BuildLayerIndex(in, 0, prev)
 		if err != nil {
 			return fmt.Errorf("indexing layer %s: %w", in.ID, err)
 		}
+		l.noteRebuild(in.ID, time.Since(start))
 		layers = append(layers, li)
 	}
 	l.index.Store(geo.NewIndex(layers...))
@@ -97,10 +135,12 @@ func (l *Locator) Reload(ctx context.Context, layer string) error {
 		l.index.Store(cur.Without(layer))
 		return nil
 	}
+	start := time.Now()
 	li, err := geo.BuildLayerIndex(inputs[0], 0, cur.Layer(layer))
 	if err != nil {
 		return fmt.Errorf("indexing layer %s: %w", layer, err)
 	}
+	l.noteRebuild(layer, time.Since(start))
 	l.index.Store(cur.With(li))
 	return nil
 }

@@ -100,6 +100,13 @@ func TestLookupAPI(t *testing.T) {
 	})
 	kx, _ := geo.MetresPerDegree(30.005)
 
+	t.Run("metrics describe the lookup index", func(t *testing.T) {
+		r := do(t, "GET", ts.url+"/metrics", "")
+		if !strings.Contains(string(r.body), `gridmap_lookup_index_grids{layer="lk"} 3`) ||
+			!strings.Contains(string(r.body), `gridmap_lookup_index_rebuilds_total{layer="lk"}`) {
+			t.Errorf("metrics lack the index of lk:\n%s", r.body)
+		}
+	})
 	t.Run("people of the finest grid come with the answer", func(t *testing.T) {
 		if r := do(t, "PUT", ts.url+"/v1/layers/lk/grids/A/people", `{"people":[{"role":"grid_worker","name":"王芳","phone":"13900000001"}]}`); r.status != 200 {
 			t.Fatalf("people: %d %s", r.status, r.body)

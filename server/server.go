@@ -67,6 +67,9 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	s := &Server{echo: e, cfg: cfg, deps: deps, logger: logger, metrics: newMetrics()}
+	if st, ok := deps.Locator.(indexStatser); ok {
+		s.metrics.registry.MustRegister(&indexCollector{st})
+	}
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.RequestID())
 	e.Use(s.observe)
@@ -194,4 +197,34 @@ func newMetrics() *metrics {
 func (m *metrics) observe(method, route string, status int, d time.Duration) {
 	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(method, route).Observe(d.Seconds())
+}
+
+// indexStatser is a Locator that can describe its in-memory index.
+type indexStatser interface{ IndexStats() []gridmap.IndexStats }
+
+var (
+	indexGridsDesc = prometheus.NewDesc("gridmap_lookup_index_grids", "Grids in the in-memory lookup index.", []string{"layer"}, nil)
+	indexVertsDesc = prometheus.NewDesc("gridmap_lookup_index_vertices", "Vertices stored in the lookup index.", []string{"layer"}, nil)
+	indexVerDesc   = prometheus.NewDesc("gridmap_lookup_index_data_version", "Data version of the layer the index holds.", []string{"layer"}, nil)
+	indexRebDesc   = prometheus.NewDesc("gridmap_lookup_index_rebuilds_total", "Rebuilds of the layer's index since start.", []string{"layer"}, nil)
+	indexLastDesc  = prometheus.NewDesc("gridmap_lookup_index_last_rebuild_seconds", "Duration of the layer's latest index rebuild.", []string{"layer"}, nil)
+)
+
+// indexCollector reports the lookup index on each scrape.
+type indexCollector struct{ src indexStatser }
+
+func (c *indexCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{indexGridsDesc, indexVertsDesc, indexVerDesc, indexRebDesc, indexLastDesc} {
+		ch <- d
+	}
+}
+
+func (c *indexCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, st := range c.src.IndexStats() {
+		ch <- prometheus.MustNewConstMetric(indexGridsDesc, prometheus.GaugeValue, float64(st.Grids), st.Layer)
+		ch <- prometheus.MustNewConstMetric(indexVertsDesc, prometheus.GaugeValue, float64(st.Vertices), st.Layer)
+		ch <- prometheus.MustNewConstMetric(indexVerDesc, prometheus.GaugeValue, float64(st.DataVersion), st.Layer)
+		ch <- prometheus.MustNewConstMetric(indexRebDesc, prometheus.CounterValue, float64(st.Rebuilds), st.Layer)
+		ch <- prometheus.MustNewConstMetric(indexLastDesc, prometheus.GaugeValue, st.LastRebuild.Seconds(), st.Layer)
+	}
 }

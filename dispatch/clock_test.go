@@ -1,0 +1,60 @@
+package dispatch
+
+import (
+	"testing"
+	"time"
+
+	"github.com/gridmap/gridmap"
+)
+
+func shanghai(t *testing.T) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation(DefaultTimeZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
+func TestDue(t *testing.T) {
+	loc := shanghai(t)
+	plain := &Calendar{Location: loc}
+	// 2026-11-27 is a Friday; 2026-11-30 a Monday.
+	mondayOff := &Calendar{Location: loc, Days: map[string]bool{"2026-11-30": false}}
+	saturdayOn := &Calendar{Location: loc, Days: map[string]bool{"2026-11-28": true}}
+	friday1730 := time.Date(2026, 11, 27, 17, 30, 0, 0, loc)
+	cases := []struct {
+		name  string
+		start time.Time
+		limit gridmap.Limit
+		cal   *Calendar
+		want  string
+	}{
+		{"4 working hours from Friday 17:30", friday1730, gridmap.Limit{Value: 4, Clock: gridmap.ClockWorkingHours}, plain, "2026-11-30 11:30"},
+		{"the same with Monday a holiday", friday1730, gridmap.Limit{Value: 4, Clock: gridmap.ClockWorkingHours}, mondayOff, "2026-12-01 11:30"},
+		{"the same with Saturday a working day", friday1730, gridmap.Limit{Value: 4, Clock: gridmap.ClockWorkingHours}, saturdayOn, "2026-11-28 11:30"},
+		{"working hours skip lunch", time.Date(2026, 11, 26, 11, 0, 0, 0, loc), gridmap.Limit{Value: 2, Clock: gridmap.ClockWorkingHours}, plain, "2026-11-26 15:00"},
+		{"working hours from before the day starts", time.Date(2026, 11, 26, 6, 0, 0, 0, loc), gridmap.Limit{Value: 1.5, Clock: gridmap.ClockWorkingHours}, plain, "2026-11-26 09:30"},
+		{"urgent hours run through the night", friday1730, gridmap.Limit{Value: 2, Clock: gridmap.ClockUrgentHours}, plain, "2026-11-27 19:30"},
+		{"calendar days", friday1730, gridmap.Limit{Value: 3, Clock: gridmap.ClockCalendarDays}, plain, "2026-11-30 17:30"},
+		{"working days skip the weekend", time.Date(2026, 11, 26, 10, 0, 0, 0, loc), gridmap.Limit{Value: 2, Clock: gridmap.ClockWorkingDays}, plain, "2026-11-30 10:00"},
+		{"working days from an evening count from the next morning", time.Date(2026, 11, 26, 19, 0, 0, 0, loc), gridmap.Limit{Value: 1, Clock: gridmap.ClockWorkingDays}, plain, "2026-11-30 08:00"},
+		{"UTC input, local counting", time.Date(2026, 11, 27, 9, 30, 0, 0, time.UTC), gridmap.Limit{Value: 4, Clock: gridmap.ClockWorkingHours}, plain, "2026-11-30 11:30"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := Due(c.start, c.limit, c.cal)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := got.In(loc).Format("2006-01-02 15:04"); s != c.want {
+				t.Errorf("due %s, want %s", s, c.want)
+			}
+		})
+	}
+	for _, bad := range []gridmap.Limit{{Value: 1, Clock: "fortnights"}, {Value: -1, Clock: gridmap.ClockUrgentHours}} {
+		if _, err := Due(friday1730, bad, plain); gridmap.ErrorCode(err) != gridmap.EINVALID {
+			t.Errorf("%+v: %v, want EINVALID", bad, err)
+		}
+	}
+}

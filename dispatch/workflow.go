@@ -1,0 +1,88 @@
+package dispatch
+
+import (
+	"slices"
+
+	"github.com/gridmap/gridmap"
+)
+
+// Workflow actions, as POST /v1/reports/{id}/events names them.
+const (
+	ActionReport   = "report" // the first event, written at intake
+	ActionRegister = "register"
+	ActionDispatch = "dispatch"
+	ActionStart    = "start"
+	ActionResolve  = "resolve"
+	ActionVerify   = "verify"
+	ActionClose    = "close"
+	ActionReject   = "reject"
+	ActionEscalate = "escalate"
+	ActionExtend   = "extend"
+	ActionSuspend  = "suspend"
+	ActionResume   = "resume"
+	ActionReroute  = "reroute" // a boundary change moved the report to another owner
+)
+
+// transitions: from status, action -> to status. Actions that keep the
+// status (escalate, extend) are listed with the same status on both sides.
+var transitions = map[string]map[string]string{
+	gridmap.StatusReported: {
+		ActionRegister: gridmap.StatusRegistered,
+		ActionReject:   gridmap.StatusRejected,
+	},
+	gridmap.StatusRegistered: {
+		ActionDispatch: gridmap.StatusDispatched,
+		ActionReject:   gridmap.StatusRejected,
+		ActionEscalate: gridmap.StatusRegistered,
+		ActionSuspend:  gridmap.StatusSuspended,
+	},
+	gridmap.StatusDispatched: {
+		ActionStart:    gridmap.StatusInProgress,
+		ActionEscalate: gridmap.StatusDispatched,
+		ActionExtend:   gridmap.StatusDispatched,
+		ActionSuspend:  gridmap.StatusSuspended,
+	},
+	gridmap.StatusInProgress: {
+		ActionResolve:  gridmap.StatusResolved,
+		ActionEscalate: gridmap.StatusInProgress,
+		ActionExtend:   gridmap.StatusInProgress,
+		ActionSuspend:  gridmap.StatusSuspended,
+	},
+	gridmap.StatusResolved: {
+		ActionVerify: gridmap.StatusVerified,
+		// Verification failed: back to the handlers (rework, 返工).
+		ActionReject: gridmap.StatusInProgress,
+	},
+	gridmap.StatusVerified: {
+		ActionClose: gridmap.StatusClosed,
+	},
+}
+
+// Next returns the status a report in status from reaches by action.
+// resumeTo is the status a suspended report returns to. Returns ECONFLICT
+// naming the moves allowed from status.
+func Next(from, action, resumeTo string) (string, error) {
+	if from == gridmap.StatusSuspended {
+		if action == ActionResume && resumeTo != "" {
+			return resumeTo, nil
+		}
+		return "", gridmap.Errorf(gridmap.ECONFLICT, "a suspended report can only be resumed, not %q", action)
+	}
+	if to, ok := transitions[from][action]; ok {
+		return to, nil
+	}
+	var allowed []string
+	for a := range transitions[from] {
+		allowed = append(allowed, a)
+	}
+	if len(allowed) == 0 {
+		return "", gridmap.Errorf(gridmap.ECONFLICT, "a %s report takes no further action (%q refused)", from, action)
+	}
+	slices.Sort(allowed)
+	return "", gridmap.Errorf(gridmap.ECONFLICT, "%q is not allowed for a %s report; allowed: %v", action, from, allowed)
+}
+
+// Open reports whether a report in status still needs work.
+func Open(status string) bool {
+	return status != gridmap.StatusClosed && status != gridmap.StatusRejected
+}

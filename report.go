@@ -1,0 +1,172 @@
+package gridmap
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/paulmach/orb/geojson"
+)
+
+// Clocks a time limit can run on.
+const (
+	ClockUrgentHours  = "urgent_hours"  // continuous hours
+	ClockWorkingHours = "working_hours" // 08:00-12:00 and 14:00-18:00 of working days
+	ClockWorkingDays  = "working_days"
+	ClockCalendarDays = "calendar_days"
+)
+
+// Limit is a time limit: Value units of Clock.
+type Limit struct {
+	Value float64 `json:"value"`
+	Clock string  `json:"clock"`
+}
+
+// Category is one line of the responsibility list (责任清单): what a kind of
+// report is, which departments handle it and how long they have.
+type Category struct {
+	Code        string   `json:"code"`
+	Name        string   `json:"name"`
+	Parent      string   `json:"parent,omitempty"`
+	Departments []string `json:"departments"`
+	// Limit applies to the whole report from its reporting; UrgentLimit
+	// replaces it for urgent reports.
+	Limit       Limit     `json:"limit"`
+	UrgentLimit *Limit    `json:"urgent_limit,omitempty"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// CalendarDay overrides the weekday rule for one date.
+type CalendarDay struct {
+	Date    string `json:"date"` // 2006-01-02
+	Working bool   `json:"working"`
+	Name    string `json:"name,omitempty"`
+}
+
+// Report statuses: the seven steps, and the side states.
+const (
+	StatusReported   = "reported"    // 信息采集
+	StatusRegistered = "registered"  // 案卷建立
+	StatusDispatched = "dispatched"  // 任务派遣
+	StatusInProgress = "in_progress" // 任务处理
+	StatusResolved   = "resolved"    // 处理反馈
+	StatusVerified   = "verified"    // 核查
+	StatusClosed     = "closed"      // 结案
+	StatusRejected   = "rejected"    // not a case: refused at registration
+	StatusSuspended  = "suspended"   // 挂账: waiting on something outside the workflow
+)
+
+// Report is a geolocated problem reported by a citizen, a grid worker, a
+// hotline or a sensor, and its assignment.
+type Report struct {
+	ID          int64             `json:"id"`
+	ExternalID  string            `json:"external_id"`
+	Category    string            `json:"category"`
+	Description string            `json:"description"`
+	Location    *geojson.Geometry `json:"location"` // WGS84
+	// OriginalLocation is the location as sent, in CRS, when that was not WGS84.
+	OriginalLocation *geojson.Geometry `json:"original_location,omitempty"`
+	CRS              string            `json:"crs"`
+	AccuracyM        float64           `json:"accuracy_m"`
+	Source           string            `json:"source"`
+	Urgent           bool              `json:"urgent"`
+	ReportedAt       time.Time         `json:"reported_at"`
+	ReceivedAt       time.Time         `json:"received_at"`
+	Status           string            `json:"status"`
+	Assignment       *Assignment       `json:"assignment"`
+	UpdatedAt        time.Time         `json:"updated_at"`
+}
+
+// Owner is a grid that owns (or shares) a report.
+type Owner struct {
+	Code      string    `json:"code"`
+	Name      string    `json:"name"`
+	Level     string    `json:"level"`
+	Chain     []GridRef `json:"chain,omitempty"`
+	DistanceM float64   `json:"distance_m"`
+	// Share is the part of a line or polygon location inside the grid (0-1).
+	Share  float64 `json:"share,omitempty"`
+	Reason string  `json:"reason,omitempty"`
+}
+
+// DepartmentUnit is a department with, when it has its own layer, the unit
+// of that layer at the report's location.
+type DepartmentUnit struct {
+	Code string `json:"code"`
+	Name string `json:"name,omitempty"`
+	// Unit is the department's grid at the location (a police beat).
+	Unit *GridRef `json:"unit,omitempty"`
+}
+
+// Assignment flags.
+const (
+	FlagOutsideCoverage = "outside_coverage" // no grid covers the location
+	FlagDutyDesk        = "duty_desk"        // no grid near enough either: the district duty desk has it
+)
+
+// Assignment is who owns a report and by when, computed on one version of
+// the boundaries.
+type Assignment struct {
+	Layer       string           `json:"layer"`
+	Primary     *Owner           `json:"primary"`
+	CoOwners    []Owner          `json:"co_owners"`
+	Tier        string           `json:"tier"`
+	Departments []DepartmentUnit `json:"departments"`
+	DueAt       time.Time        `json:"due_at"`
+	Flags       []string         `json:"flags,omitempty"`
+	// BoundaryVersion is the layer's data version the assignment used;
+	// the grid versions are in the owners' chains.
+	BoundaryVersion int64  `json:"boundary_version"`
+	Explanation     string `json:"explanation"`
+}
+
+// ReportEvent is one step of a report's history.
+type ReportEvent struct {
+	ID          int64           `json:"id"`
+	ReportID    int64           `json:"report_id"`
+	Action      string          `json:"action"`
+	From        string          `json:"from,omitempty"`
+	To          string          `json:"to"`
+	Actor       string          `json:"actor,omitempty"`
+	Note        string          `json:"note,omitempty"`
+	Departments []string        `json:"departments,omitempty"`
+	Data        json.RawMessage `json:"data,omitempty"`
+	At          time.Time       `json:"at"`
+}
+
+// ReportFilter selects reports; Cursor is the last id of the previous page.
+type ReportFilter struct {
+	Status string
+	Grid   string
+	Since  *time.Time
+	Limit  int
+	Cursor int64
+}
+
+// ReportService takes reports in and follows them through the workflow.
+type ReportService interface {
+	// CreateReport stores a report with its assignment and first event in
+	// one durable transaction. created is false when a report with the same
+	// external_id and content exists (it is returned). Returns EUNPROCESSABLE
+	// for a report that breaks a rule, ECONFLICT for an external_id reused
+	// with other content.
+	CreateReport(ctx context.Context, r *Report) (created bool, err error)
+	// Report returns one report. Returns ENOTFOUND.
+	Report(ctx context.Context, id int64) (*Report, error)
+	// Reports returns a page of reports, newest first, and the next cursor.
+	Reports(ctx context.Context, f ReportFilter) ([]*Report, int64, error)
+	// AddEvent moves a report through the workflow. Returns ENOTFOUND,
+	// ECONFLICT for a move the workflow does not allow from the current status.
+	AddEvent(ctx context.Context, id int64, e *ReportEvent) (*Report, error)
+	// Events returns a report's history, oldest first.
+	Events(ctx context.Context, id int64) ([]*ReportEvent, error)
+}
+
+// CategoryService keeps the responsibility list and the calendar.
+type CategoryService interface {
+	PutCategory(ctx context.Context, c *Category) (created bool, err error)
+	Category(ctx context.Context, code string) (*Category, error)
+	Categories(ctx context.Context) ([]*Category, error)
+	PutCalendarDay(ctx context.Context, d CalendarDay) error
+	CalendarDays(ctx context.Context) ([]CalendarDay, error)
+}

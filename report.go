@@ -36,6 +36,17 @@ type Category struct {
 	UpdatedAt   time.Time `json:"updated_at"`
 }
 
+// Department is a government department reports are sent to; Layer names
+// its departmental grid layer, whose grid at a report's location is the
+// unit that handles it.
+type Department struct {
+	Code       string    `json:"code"`
+	Name       string    `json:"name"`
+	WebhookURL string    `json:"webhook_url,omitempty"`
+	Layer      string    `json:"layer,omitempty"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
 // CalendarDay overrides the weekday rule for one date.
 type CalendarDay struct {
 	Date    string `json:"date"` // 2006-01-02
@@ -169,4 +180,7 @@ type CategoryService interface {
 	Categories(ctx context.Context) ([]*Category, error)
 	PutCalendarDay(ctx context.Context, d CalendarDay) error
 	CalendarDays(ctx context.Context) ([]CalendarDay, error)
+	PutDepartment(ctx context.Context, d *Department) (created bool, err error)
+	Department(ctx context.Context, code string) (*Department, error)
+	Departments(ctx context.Context) ([]*Department, error)
 }

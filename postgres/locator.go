@@ -393,3 +393,25 @@ func checkQuery(q gridmap.LookupQuery) error {
 	}
 	return nil
 }
+
+// ChainOf returns the current chain (root first) of a grid from the index,
+// nil when the index does not hold it.
+func (l *Locator) ChainOf(layer, code string) []gridmap.GridRef {
+	ix := l.index.Load()
+	if ix == nil {
+		return nil
+	}
+	li := ix.Layer(layer)
+	if li == nil {
+		return nil
+	}
+	g := li.GridByCode(code)
+	if g < 0 {
+		return nil
+	}
+	var out []gridmap.GridRef
+	for _, c := range li.Chain(g, nil) {
+		out = append(out, gridRef(li, c))
+	}
+	return out
+}

@@ -1,0 +1,256 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/dispatch"
+	"github.com/gridmap/gridmap/geo"
+	"github.com/jackc/pgx/v5"
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/geojson"
+)
+
+// ReportStore takes reports in, assigns them with the lookup index and the
+// dispatch policy, and follows them through the workflow. Every report is
+// committed synchronously before it is acknowledged.
+type ReportStore struct {
+	db       *DB
+	loc      *Locator
+	layers   *LayerStore
+	tz       *time.Location
+	outsideM float64
+}
+
+// NewReportStore returns a ReportStore; deadlines are counted in tz.
+func NewReportStore(db *DB, loc *Locator, tz *time.Location) *ReportStore {
+	return &ReportStore{db: db, loc: loc, layers: NewLayerStore(db), tz: tz}
+}
+
+// maxFuture is how far in the future reported_at may be (clock skew).
+const maxFuture = 5 * time.Minute
+
+// CreateReport validates, assigns and stores a report with its first event.
+// Returns EUNPROCESSABLE for a report that breaks a rule (saying which),
+// ECONFLICT for an external_id already used with other content; an
+// identical retry returns the stored report with created false.
+func (s *ReportStore) CreateReport(ctx context.Context, r *gridmap.Report) (bool, error) {
+	if err := s.check(r); err != nil {
+		return false, err
+	}
+	hash := contentHash(r)
+	if existing, err := s.byExternalID(ctx, r.ExternalID, hash); existing != nil || err != nil {
+		if existing != nil {
+			*r = *existing
+		}
+		return false, err
+	}
+	if r.ReportedAt.IsZero() {
+		r.ReportedAt = time.Now()
+	}
+	if err := s.toWGS84(r); err != nil {
+		return false, err
+	}
+	a, err := s.assign(ctx, r)
+	if err != nil {
+		return false, err
+	}
+	r.Assignment, r.Status = a, gridmap.StatusReported
+	assignment, _ := json.Marshal(a)
+	var original []byte
+	if r.OriginalLocation != nil {
+		original, _ = json.Marshal(r.OriginalLocation)
+	}
+	loc, _ := json.Marshal(r.Location)
+	var primary *string
+	if a.Primary != nil {
+		primary = &a.Primary.Code
+	}
+	err = pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `INSERT INTO reports (external_id, content_hash, category, description, location, original, crs,
+			accuracy_m, source, urgent, reported_at, status, layer_id, primary_code, tier, due_at, assignment)
+			VALUES ($1, $2, $3, $4, ST_SetSRID(ST_GeomFromGeoJSON($5), 4326), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+			RETURNING id, received_at, updated_at`,
+			r.ExternalID, hash, r.Category, r.Description, string(loc), original, r.CRS, r.AccuracyM, r.Source, r.Urgent,
+			r.ReportedAt, r.Status, a.Layer, primary, a.Tier, a.DueAt, assignment).Scan(&r.ID, &r.ReceivedAt, &r.UpdatedAt)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO report_events (report_id, action, to_status, actor, note, data, at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, r.ID, dispatch.ActionReport, r.Status, r.Source, a.Explanation, assignment, r.ReceivedAt)
+		return err
+	})
+	if isSQLState(err, "23505") {
+		// A concurrent request with the same external_id won the race.
+		existing, err := s.byExternalID(ctx, r.ExternalID, hash)
+		if existing != nil {
+			*r = *existing
+		}
+		return false, err
+	}
+	if err != nil {
+		return false, translate(err, "report "+r.ExternalID)
+	}
+	return true, nil
+}
+
+// check validates what a client sent. Returns EUNPROCESSABLE listing every
+// problem.
+func (s *ReportStore) check(r *gridmap.Report) error {
+	var problems []string
+	if strings.TrimSpace(r.ExternalID) == "" || len(r.ExternalID) > 200 {
+		problems = append(problems, "external_id is required (at most 200 characters): the client's own id, which makes retries safe")
+	}
+	if r.Category == "" {
+		problems = append(problems, "category is required (see GET /v1/categories)")
+	}
+	if r.Location == nil || r.Location.Geometry() == nil {
+		problems = append(problems, "location is required: a GeoJSON Point, LineString or Polygon")
+	} else {
+		switch g := r.Location.Geometry().(type) {
+		case orb.Point, orb.LineString, orb.Polygon, orb.MultiLineString, orb.MultiPolygon:
+			bad := false
+			eachPoint(g, func(p orb.Point) {
+				if gridmap.CheckLonLat(p[0], p[1]) != nil {
+					bad = true
+				}
+			})
+			if bad {
+				problems = append(problems, "location has a coordinate out of range: longitude first, within ±180, latitude within ±90")
+			}
+			if ls, ok := g.(orb.LineString); ok && len(ls) < 2 {
+				problems = append(problems, "a LineString location needs at least two points")
+			}
+		default:
+			problems = append(problems, fmt.Sprintf("location is a %s; use a Point, LineString or Polygon", g.GeoJSONType()))
+		}
+	}
+	if math.IsNaN(r.AccuracyM) || r.AccuracyM < 0 || r.AccuracyM > 10000 {
+		problems = append(problems, "accuracy_m must be between 0 and 10000 metres")
+	}
+	switch r.CRS {
+	case "":
+		r.CRS = gridmap.CRSWGS84
+	case gridmap.CRSWGS84, gridmap.CRSCGCS2000, gridmap.CRSGCJ02, gridmap.CRSBD09:
+	default:
+		problems = append(problems, fmt.Sprintf("crs %q must be wgs84, cgcs2000, gcj02 or bd09", r.CRS))
+	}
+	if !r.ReportedAt.IsZero() && r.ReportedAt.After(time.Now().Add(maxFuture)) {
+		problems = append(problems, "reported_at is in the future")
+	}
+	if len(problems) > 0 {
+		return gridmap.Errorf(gridmap.EUNPROCESSABLE, "the report was not stored: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func eachPoint(g orb.Geometry, f func(orb.Point)) {
+	switch g := g.(type) {
+	case orb.Point:
+		f(g)
+	case orb.LineString:
+		for _, p := range g {
+			f(p)
+		}
+	case orb.Polygon:
+		for _, r := range g {
+			for _, p := range r {
+				f(p)
+			}
+		}
+	case orb.MultiLineString:
+		for _, l := range g {
+			eachPoint(l, f)
+		}
+	case orb.MultiPolygon:
+		for _, p := range g {
+			eachPoint(p, f)
+		}
+	}
+}
+
+// contentHash identifies what the client sent, so a retry is recognised:
+// reported_at counts only when the client gave it.
+func contentHash(r *gridmap.Report) []byte {
+	loc, _ := json.Marshal(r.Location)
+	var at string
+	if !r.ReportedAt.IsZero() {
+		at = r.ReportedAt.UTC().Format(time.RFC3339Nano)
+	}
+	b, _ := json.Marshal([]any{r.ExternalID, r.Category, r.Description, json.RawMessage(loc), r.CRS, r.AccuracyM, r.Source, r.Urgent, at})
+	h := sha256.Sum256(b)
+	return h[:]
+}
+
+// byExternalID returns the stored report with that external_id when its
+// content matches, ECONFLICT when it does not, nil when there is none.
+func (s *ReportStore) byExternalID(ctx context.Context, externalID string, hash []byte) (*gridmap.Report, error) {
+	var id int64
+	var stored []byte
+	err := s.db.Pool.QueryRow(ctx, `SELECT id, content_hash FROM reports WHERE external_id = $1`, externalID).Scan(&id, &stored)
+	if err == pgx.ErrNoRows {
+		return nil, nil
+	} else if err != nil {
+		return nil, translate(err, "report "+externalID)
+	}
+	if !bytes.Equal(stored, hash) {
+		return nil, gridmap.Errorf(gridmap.ECONFLICT, "external_id %q was already used for a report with other content (report %d)", externalID, id)
+	}
+	return s.Report(ctx, id)
+}
+
+// toWGS84 converts the location, keeping what was sent.
+func (s *ReportStore) toWGS84(r *gridmap.Report) error {
+	if r.CRS == gridmap.CRSWGS84 || r.CRS == gridmap.CRSCGCS2000 {
+		return nil
+	}
+	orig := r.Location.Geometry()
+	g := orb.Clone(orig)
+	var err error
+	g = convert(g, func(p orb.Point) orb.Point {
+		x, y, e := geo.ToWGS84(r.CRS, p[0], p[1])
+		if e != nil {
+			err = e
+		}
+		return orb.Point{x, y}
+	})
+	if err != nil {
+		return err
+	}
+	r.OriginalLocation = geojson.NewGeometry(orig)
+	r.Location = geojson.NewGeometry(g)
+	return nil
+}
+
+func convert(g orb.Geometry, f func(orb.Point) orb.Point) orb.Geometry {
+	switch g := g.(type) {
+	case orb.Point:
+		return f(g)
+	case orb.LineString:
+		for i := range g {
+			g[i] = f(g[i])
+		}
+	case orb.Polygon:
+		for _, r := range g {
+			for i := range r {
+				r[i] = f(r[i])
+			}
+		}
+	case orb.MultiLineString:
+		for _, l := range g {
+			convert(l, f)
+		}
+	case orb.MultiPolygon:
+		for _, p := range g {
+			convert(p, f)
+		}
+	}
+	return g
+}

@@ -1,0 +1,270 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/geo"
+	"github.com/gridmap/gridmap/postgres"
+	"github.com/gridmap/gridmap/postgres/pgtest"
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/geojson"
+)
+
+func rect(x0, y0, x1, y1 float64) string {
+	return fmt.Sprintf(`{"type":"Polygon","coordinates":[[[%g,%g],[%g,%g],[%g,%g],[%g,%g],[%g,%g]]]}`, x0, y0, x1, y0, x1, y1, x0, y1, x0, y0)
+}
+
+// reportWorld makes layer rp near Shanghai: district D split into streets
+// S1 (west) and S2 (east), each into two grids, 0.01 degrees (about 950 m)
+// wide; a departmental layer rpbeats with beats P1 (west) and P2 (east);
+// departments cg and police (with rpbeats); categories 01 (cg, 4 working
+// hours, 1 urgent hour) and 02 (cg and police). It returns a ReportStore
+// whose lookup index has loaded all of it.
+func reportWorld(t *testing.T) (*postgres.ReportStore, *postgres.CategoryStore) {
+	t.Helper()
+	ctx := context.Background()
+	s := newLayer(t, "rp")
+	layer := collection(
+		feature("D", "district", "", rect(121, 31, 121.04, 31.02)),
+		feature("S1", "street", "D", rect(121, 31, 121.02, 31.02)),
+		feature("S2", "street", "D", rect(121.02, 31, 121.04, 31.02)),
+		feature("G11", "grid", "S1", rect(121, 31, 121.01, 31.02)),
+		feature("G12", "grid", "S1", rect(121.01, 31, 121.02, 31.02)),
+		feature("G21", "grid", "S2", rect(121.02, 31, 121.03, 31.02)),
+		feature("G22", "grid", "S2", rect(121.03, 31, 121.04, 31.02)))
+	if _, err := importString(s, "rp", layer, gridmap.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.layers.PutLayer(ctx, &gridmap.Layer{ID: "rpbeats", Kind: gridmap.KindDepartmental, Levels: []string{"beat"}}); err != nil {
+		t.Fatal(err)
+	}
+	beats := collection(feature("P1", "beat", "", rect(121, 31, 121.02, 31.02)), feature("P2", "beat", "", rect(121.02, 31, 121.04, 31.02)))
+	if _, err := importString(s, "rpbeats", beats, gridmap.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	db := pgtest.Shared(t)
+	cats := postgres.NewCategoryStore(db)
+	for _, d := range []*gridmap.Department{{Code: "cg", Name: "城管"}, {Code: "police", Name: "公安", Layer: "rpbeats"}} {
+		if _, err := cats.PutDepartment(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []*gridmap.Category{
+		{Code: "01", Name: "市容环境", Departments: []string{"cg"}, Limit: gridmap.Limit{Value: 4, Clock: gridmap.ClockWorkingHours},
+			UrgentLimit: &gridmap.Limit{Value: 1, Clock: gridmap.ClockUrgentHours}},
+		{Code: "02", Name: "街面秩序", Departments: []string{"cg", "police"}, Limit: gridmap.Limit{Value: 2, Clock: gridmap.ClockWorkingDays}},
+	} {
+		if _, err := cats.PutCategory(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loc := postgres.NewLocator(db)
+	if err := loc.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tz, _ := time.LoadLocation("Asia/Shanghai")
+	return postgres.NewReportStore(db, loc, tz), cats
+}
+
+func pointReport(id string, lon, lat float64) *gridmap.Report {
+	return &gridmap.Report{ExternalID: id, Category: "01", Description: "垃圾堆放", Source: "citizen_app",
+		Location: geojson.NewGeometry(orb.Point{lon, lat})}
+}
+
+func TestReports(t *testing.T) {
+	reports, cats := reportWorld(t)
+	ctx := context.Background()
+	tz, _ := time.LoadLocation("Asia/Shanghai")
+	kx, _ := geo.MetresPerDegree(31.01)
+
+	t.Run("assignment: owner, co-owners, tier, departments, boundary version", func(t *testing.T) {
+		cases := []struct {
+			name, category    string
+			lon, lat          float64
+			primary, coOwners string
+			tier, departments string
+		}{
+			{"inside one grid", "01", 121.005, 31.01, "G11", "", gridmap.TierGrid, "cg"},
+			{"10 m from a grid of the same street", "01", 121.01 - 10/kx, 31.01, "G11", "G12", gridmap.TierStreet, "cg"},
+			{"10 m from the next street", "01", 121.02 + 10/kx, 31.01, "G21", "G12", gridmap.TierDistrict, "cg"},
+			{"two departments, the police beat at the point", "02", 121.035, 31.01, "G22", "", gridmap.TierStreet, "cg,police:P2"},
+		}
+		for i, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				r := pointReport(fmt.Sprintf("assign-%d", i), c.lon, c.lat)
+				r.Category = c.category
+				created, err := reports.CreateReport(ctx, r)
+				if err != nil || !created {
+					t.Fatalf("create: %v %v", created, err)
+				}
+				a := r.Assignment
+				var co, depts []string
+				for _, o := range a.CoOwners {
+					co = append(co, o.Code)
+				}
+				for _, d := range a.Departments {
+					s := d.Code
+					if d.Unit != nil {
+						s += ":" + d.Unit.Code
+					}
+					depts = append(depts, s)
+				}
+				if a.Layer != "rp" || a.Primary == nil || a.Primary.Code != c.primary || strings.Join(co, ",") != c.coOwners ||
+					a.Tier != c.tier || strings.Join(depts, ",") != c.departments || a.BoundaryVersion == 0 || a.Explanation == "" {
+					t.Errorf("got %+v", a)
+				}
+				if len(a.Primary.Chain) != 3 || a.Primary.Chain[0].Code != "D" {
+					t.Errorf("primary chain %+v", a.Primary.Chain)
+				}
+				stored, err := reports.Report(ctx, r.ID)
+				if err != nil || stored.Assignment.Primary.Code != c.primary || stored.Status != gridmap.StatusReported {
+					t.Errorf("read back: %+v %v", stored, err)
+				}
+			})
+		}
+	})
+
+	t.Run("due dates follow the working-hours clock and the holiday calendar", func(t *testing.T) {
+		friday := time.Date(2026, 11, 20, 17, 30, 0, 0, tz)
+		r := pointReport("due-1", 121.005, 31.01)
+		r.ReportedAt = friday
+		if _, err := reports.CreateReport(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Assignment.DueAt.In(tz).Format("Mon 2006-01-02 15:04"); got != "Mon 2026-11-23 11:30" {
+			t.Errorf("due %s, want Monday 11:30", got)
+		}
+		if err := cats.PutCalendarDay(ctx, gridmap.CalendarDay{Date: "2026-11-23", Working: false, Name: "test holiday"}); err != nil {
+			t.Fatal(err)
+		}
+		r = pointReport("due-2", 121.005, 31.01)
+		r.ReportedAt = friday
+		if _, err := reports.CreateReport(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Assignment.DueAt.In(tz).Format("Mon 2006-01-02 15:04"); got != "Tue 2026-11-24 11:30" {
+			t.Errorf("with Monday a holiday: due %s, want Tuesday 11:30", got)
+		}
+		r = pointReport("due-3", 121.005, 31.01)
+		r.ReportedAt, r.Urgent = friday, true
+		if _, err := reports.CreateReport(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Assignment.DueAt.In(tz).Format("15:04"); got != "18:30" {
+			t.Errorf("urgent: due %s, want 18:30 the same day", got)
+		}
+	})
+
+	t.Run("a retry with the same external_id creates nothing; other content conflicts", func(t *testing.T) {
+		at := time.Now().Add(-time.Minute).Truncate(time.Second)
+		r := pointReport("retry-1", 121.015, 31.005)
+		r.ReportedAt = at
+		if created, err := reports.CreateReport(ctx, r); err != nil || !created {
+			t.Fatalf("first: %v %v", created, err)
+		}
+		again := pointReport("retry-1", 121.015, 31.005)
+		again.ReportedAt = at
+		created, err := reports.CreateReport(ctx, again)
+		if err != nil || created || again.ID != r.ID {
+			t.Errorf("retry: created %v id %d (first %d) %v", created, again.ID, r.ID, err)
+		}
+		other := pointReport("retry-1", 121.016, 31.005)
+		other.ReportedAt = at
+		if _, err := reports.CreateReport(ctx, other); gridmap.ErrorCode(err) != gridmap.ECONFLICT {
+			t.Errorf("other content: %v, want ECONFLICT", err)
+		}
+	})
+
+	t.Run("bad reports are refused and nothing is stored", func(t *testing.T) {
+		bad := []*gridmap.Report{
+			{ExternalID: "bad-1", Category: "01"},
+			{ExternalID: "bad-2", Category: "01", Location: geojson.NewGeometry(orb.Point{200, 31})},
+			{ExternalID: "bad-3", Category: "nope", Location: geojson.NewGeometry(orb.Point{121.005, 31.01})},
+			{ExternalID: "", Category: "01", Location: geojson.NewGeometry(orb.Point{121.005, 31.01})},
+			{ExternalID: "bad-5", Category: "01", CRS: "utm", Location: geojson.NewGeometry(orb.Point{121.005, 31.01})},
+		}
+		for _, r := range bad {
+			if _, err := reports.CreateReport(ctx, r); gridmap.ErrorCode(err) != gridmap.EUNPROCESSABLE {
+				t.Errorf("%s: %v, want EUNPROCESSABLE", r.ExternalID, err)
+			}
+		}
+		page, _, err := reports.Reports(ctx, gridmap.ReportFilter{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page {
+			if strings.HasPrefix(r.ExternalID, "bad-") {
+				t.Errorf("refused report %s was stored", r.ExternalID)
+			}
+		}
+	})
+
+	t.Run("a GCJ-02 location is converted, the original kept", func(t *testing.T) {
+		gx, gy := geo.WGS84ToGCJ02(121.008, 31.01)
+		r := pointReport("gcj-1", gx, gy)
+		r.CRS = gridmap.CRSGCJ02
+		if _, err := reports.CreateReport(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		p := r.Location.Geometry().(orb.Point)
+		if r.Assignment.Primary.Code != "G11" || r.OriginalLocation == nil || metresBetween(p, orb.Point{121.008, 31.01}) > 0.01 {
+			t.Errorf("got primary %s at %v (original %v)", r.Assignment.Primary.Code, p, r.OriginalLocation)
+		}
+	})
+
+	t.Run("a line goes to the grid holding most of it; the others are crossed", func(t *testing.T) {
+		r := pointReport("line-1", 0, 0)
+		r.Location = geojson.NewGeometry(orb.LineString{{121.004, 31.01}, {121.013, 31.01}})
+		if _, err := reports.CreateReport(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		a := r.Assignment
+		if a.Primary.Code != "G11" || len(a.CoOwners) != 1 || a.CoOwners[0].Code != "G12" || a.CoOwners[0].Reason != gridmap.ReasonCrossed ||
+			a.Primary.Share < 0.6 || a.Tier != gridmap.TierStreet {
+			t.Errorf("got %+v", a)
+		}
+	})
+
+	t.Run("the workflow refuses illegal moves with 409 and records each step", func(t *testing.T) {
+		r := pointReport("flow-1", 121.005, 31.01)
+		if _, err := reports.CreateReport(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reports.AddEvent(ctx, r.ID, &gridmap.ReportEvent{Action: "close"}); gridmap.ErrorCode(err) != gridmap.ECONFLICT {
+			t.Errorf("closing a new report: %v, want ECONFLICT", err)
+		}
+		steps := []struct{ action, status string }{
+			{"register", gridmap.StatusRegistered}, {"dispatch", gridmap.StatusDispatched}, {"suspend", gridmap.StatusSuspended},
+			{"resume", gridmap.StatusDispatched}, {"escalate", gridmap.StatusDispatched}, {"start", gridmap.StatusInProgress},
+			{"resolve", gridmap.StatusResolved}, {"reject", gridmap.StatusInProgress}, {"resolve", gridmap.StatusResolved},
+			{"verify", gridmap.StatusVerified}, {"close", gridmap.StatusClosed},
+		}
+		for _, st := range steps {
+			got, err := reports.AddEvent(ctx, r.ID, &gridmap.ReportEvent{Action: st.action, Actor: "dispatcher 1", Note: st.action})
+			if err != nil || got.Status != st.status {
+				t.Fatalf("%s: %v %v, want %s", st.action, got, err, st.status)
+			}
+			if st.action == "escalate" && got.Assignment.Tier != gridmap.TierStreet {
+				t.Errorf("escalation left the tier at %s", got.Assignment.Tier)
+			}
+		}
+		if _, err := reports.AddEvent(ctx, r.ID, &gridmap.ReportEvent{Action: "start"}); gridmap.ErrorCode(err) != gridmap.ECONFLICT {
+			t.Errorf("acting on a closed report: %v, want ECONFLICT", err)
+		}
+		events, err := reports.Events(ctx, r.ID)
+		if err != nil || len(events) != len(steps)+1 || events[0].Action != "report" || events[len(events)-1].To != gridmap.StatusClosed {
+			t.Errorf("%d events: %v", len(events), err)
+		}
+	})
+}
+
+func metresBetween(a, b orb.Point) float64 {
+	kx, ky := geo.MetresPerDegree(a[1])
+	dx, dy := (a[0]-b[0])*kx, (a[1]-b[1])*ky
+	return dx*dx + dy*dy
+}

@@ -51,7 +51,8 @@ var tierRank = map[string]int{gridmap.TierGrid: 0, gridmap.TierStreet: 1, gridma
 // Assign computes who owns a report, at which tier they coordinate, which
 // departments handle it, and when it is due.
 func (p *Policy) Assign(in AssignInput) (*gridmap.Assignment, error) {
-	a := &gridmap.Assignment{Layer: in.Layer.ID, BoundaryVersion: in.Answer.DataVersion}
+	a := &gridmap.Assignment{Layer: in.Layer.ID, BoundaryVersion: in.Answer.DataVersion,
+		CoOwners: []gridmap.Owner{}, Departments: []gridmap.DepartmentUnit{}}
 	var why []string
 	chains := [][]gridmap.GridRef{}
 

@@ -30,11 +30,13 @@ type Config struct {
 
 // Deps are the services the handlers call.
 type Deps struct {
-	Layers   gridmap.LayerService
-	Grids    gridmap.GridService
-	Importer gridmap.Importer
-	Editor   gridmap.BoundaryEditor
-	Locator  gridmap.Locator
+	Layers     gridmap.LayerService
+	Grids      gridmap.GridService
+	Importer   gridmap.Importer
+	Editor     gridmap.BoundaryEditor
+	Locator    gridmap.Locator
+	Reports    gridmap.ReportService
+	Categories gridmap.CategoryService
 	// Ready reports whether the service can answer (database reachable,
 	// indexes loaded); nil error means ready.
 	Ready func(ctx context.Context) error
@@ -118,6 +120,20 @@ func (s *Server) routes() {
 	// 100,000 points at full precision with spaces fit well within 64 MB;
 	// a larger batch is refused by its count, with a message saying so.
 	v1.POST("/lookup", s.handleLookupBatch, middleware.BodyLimit("64M"))
+
+	v1.POST("/reports", s.handleCreateReport, limit)
+	v1.GET("/reports", s.handleReports)
+	v1.GET("/reports/:id", s.handleReport)
+	v1.POST("/reports/:id/events", s.handleReportEvent, limit)
+	v1.GET("/reports/:id/events", s.handleReportEvents)
+	v1.GET("/categories", s.handleCategories)
+	v1.GET("/categories/:code", s.handleCategory)
+	v1.PUT("/categories/:code", s.handlePutCategory, limit)
+	v1.GET("/calendar", s.handleCalendar)
+	v1.PUT("/calendar/:date", s.handlePutCalendarDay, limit)
+	v1.GET("/departments", s.handleDepartments)
+	v1.GET("/departments/:code", s.handleDepartment)
+	v1.PUT("/departments/:code", s.handlePutDepartment, limit)
 
 	s.staticRoutes()
 }

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/postgres"
@@ -19,6 +20,9 @@ import (
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// shanghai is the deployment time zone the tests count deadlines in.
+var shanghai, _ = time.LoadLocation("Asia/Shanghai")
 
 type testServer struct {
 	*Server
@@ -38,7 +42,8 @@ func newTestServer(t *testing.T, cfg Config) *testServer {
 	go ts.locator.Follow(ctx)
 	<-ts.locator.Listening()
 	ts.Server = New(cfg, Deps{Layers: postgres.NewLayerStore(db), Grids: grids, Importer: grids, Editor: grids,
-		Locator: ts.locator, Ready: func(context.Context) error { return ts.ready }}, slog.New(slog.DiscardHandler))
+		Locator: ts.locator, Reports: postgres.NewReportStore(db, ts.locator, shanghai), Categories: postgres.NewCategoryStore(db),
+		Ready: func(context.Context) error { return ts.ready }}, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(ts.Handler())
 	t.Cleanup(hs.Close)
 	ts.url = hs.URL

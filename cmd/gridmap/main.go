@@ -21,6 +21,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// Deadlines need the time zone database even where the system has none.
+	_ "time/tzdata"
 )
 
 const usage = `gridmap: grid governance map service
@@ -35,7 +37,7 @@ Usage:
   gridmap migrate [--data DIR]
 
 Environment: DATABASE_URL (use this database instead of the managed one),
-GRIDMAP_ADDR, GRIDMAP_DATA.
+GRIDMAP_ADDR, GRIDMAP_DATA, GRIDMAP_TIME_ZONE (default Asia/Shanghai).
 `
 
 func main() {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gridmap/gridmap/demo"
+	"github.com/gridmap/gridmap/dispatch"
 	"github.com/gridmap/gridmap/postgres"
 	"github.com/gridmap/gridmap/server"
 )
@@ -21,10 +22,15 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	withDemo := fs.Bool("demo", false, "load the demo district if it is not loaded yet")
 	bodyLimit := fs.String("body-limit", "10M", "largest request body, except imports")
 	importLimit := fs.String("import-limit", "1G", "largest import body")
+	timeZone := fs.String("time-zone", envOr("GRIDMAP_TIME_ZONE", dispatch.DefaultTimeZone), "time zone deadlines are counted in")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 
+	tz, err := time.LoadLocation(*timeZone)
+	if err != nil {
+		return fmt.Errorf("--time-zone %q: %w", *timeZone, err)
+	}
 	db, err := openDatabase(ctx, *dataDir, logger)
 	if err != nil {
 		return err
@@ -56,14 +62,15 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 		return fmt.Errorf("listening on %s: %w", *addr, err)
 	}
 	srv := server.New(server.Config{Addr: *addr, BodyLimit: *bodyLimit, ImportLimit: *importLimit},
-		server.Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Locator: locator, Ready: func(ctx context.Context) error {
-			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			defer cancel()
-			if err := db.Ping(ctx); err != nil {
-				return fmt.Errorf("database unreachable: %w", err)
-			}
-			return locator.Ready()
-		}}, logger)
+		server.Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Locator: locator,
+			Reports: postgres.NewReportStore(db.DB, locator, tz), Categories: postgres.NewCategoryStore(db.DB), Ready: func(ctx context.Context) error {
+				ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				defer cancel()
+				if err := db.Ping(ctx); err != nil {
+					return fmt.Errorf("database unreachable: %w", err)
+				}
+				return locator.Ready()
+			}}, logger)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	url := "http://" + ln.Addr().String()

@@ -31,13 +31,9 @@ func (s *ReportStore) assign(ctx context.Context, r *gridmap.Report) (*gridmap.A
 		return nil, err
 	}
 
-	layers, err := s.layers.Layers(ctx)
+	byID, err := s.layerDefinitions(ctx)
 	if err != nil {
 		return nil, err
-	}
-	byID := map[string]*gridmap.Layer{}
-	for _, l := range layers {
-		byID[l.ID] = l
 	}
 	// The comprehensive layer that covers the point, else the nearest one.
 	var layer *gridmap.Layer
@@ -113,6 +109,25 @@ func (s *ReportStore) assign(ctx context.Context, r *gridmap.Report) (*gridmap.A
 	}
 	policy := dispatch.Policy{Calendar: cal, OutsideCoverageM: s.outsideM}
 	return policy.Assign(in)
+}
+
+// layerDefinitions reads each layer's kind, levels and tiers: what an
+// assignment needs, without the per-level counts LayerStore adds.
+func (s *ReportStore) layerDefinitions(ctx context.Context) (map[string]*gridmap.Layer, error) {
+	rows, err := s.db.Pool.Query(ctx, `SELECT id, kind, levels, tiers FROM layers`)
+	if err != nil {
+		return nil, translate(err, "layers")
+	}
+	defer rows.Close()
+	out := map[string]*gridmap.Layer{}
+	for rows.Next() {
+		var l gridmap.Layer
+		if err := rows.Scan(&l.ID, &l.Kind, &l.Levels, &l.Tiers); err != nil {
+			return nil, err
+		}
+		out[l.ID] = &l
+	}
+	return out, translate(rows.Err(), "layers")
 }
 
 // crossed lists the finest grids a line or polygon location crosses, with

@@ -24,14 +24,13 @@ import (
 type ReportStore struct {
 	db       *DB
 	loc      *Locator
-	layers   *LayerStore
 	tz       *time.Location
 	outsideM float64
 }
 
 // NewReportStore returns a ReportStore; deadlines are counted in tz.
 func NewReportStore(db *DB, loc *Locator, tz *time.Location) *ReportStore {
-	return &ReportStore{db: db, loc: loc, layers: NewLayerStore(db), tz: tz}
+	return &ReportStore{db: db, loc: loc, tz: tz}
 }
 
 // maxFuture is how far in the future reported_at may be (clock skew).

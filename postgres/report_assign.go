@@ -31,10 +31,11 @@ func (s *ReportStore) assign(ctx context.Context, r *gridmap.Report) (*gridmap.A
 		return nil, err
 	}
 
-	byID, err := s.layerDefinitions(ctx)
+	rc, err := s.context(ctx, r.Category, r.ReportedAt)
 	if err != nil {
 		return nil, err
 	}
+	byID := rc.layers
 	// The comprehensive layer that covers the point, else the nearest one.
 	var layer *gridmap.Layer
 	var answer *gridmap.LayerAnswer
@@ -81,53 +82,61 @@ func (s *ReportStore) assign(ctx context.Context, r *gridmap.Report) (*gridmap.A
 		in.Chains[answer.Nearest.Code] = s.loc.ChainOf(layer.ID, answer.Nearest.Code)
 	}
 
-	cats := NewCategoryStore(s.db)
-	if in.Category, err = cats.Category(ctx, r.Category); gridmap.ErrorCode(err) == gridmap.ENOTFOUND {
+	if rc.category == nil {
 		return nil, gridmap.Errorf(gridmap.EUNPROCESSABLE, "category %q does not exist; GET /v1/categories lists them", r.Category)
-	} else if err != nil {
-		return nil, err
 	}
-	rows, err := s.db.Pool.Query(ctx, `SELECT code, name, coalesce(layer_id, '') FROM departments WHERE code = ANY($1)`, in.Category.Departments)
-	if err != nil {
-		return nil, translate(err, "departments")
-	}
-	for rows.Next() {
-		var code string
-		var d dispatch.Department
-		if err := rows.Scan(&code, &d.Name, &d.Layer); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		in.Departments[code] = d
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	cal, err := s.calendar(ctx, r.ReportedAt)
-	if err != nil {
-		return nil, err
-	}
-	policy := dispatch.Policy{Calendar: cal, OutsideCoverageM: s.outsideM}
+	in.Category, in.Departments = rc.category, rc.departments
+	policy := dispatch.Policy{Calendar: rc.calendar, OutsideCoverageM: s.outsideM}
 	return policy.Assign(in)
 }
 
-// layerDefinitions reads each layer's kind, levels and tiers: what an
-// assignment needs, without the per-level counts LayerStore adds.
-func (s *ReportStore) layerDefinitions(ctx context.Context) (map[string]*gridmap.Layer, error) {
-	rows, err := s.db.Pool.Query(ctx, `SELECT id, kind, levels, tiers FROM layers`)
+// reportContext is what assigning a report reads from the database.
+type reportContext struct {
+	layers      map[string]*gridmap.Layer
+	category    *gridmap.Category // nil when unknown
+	departments map[string]dispatch.Department
+	calendar    *dispatch.Calendar
+}
+
+// context reads the layer definitions, the category with its departments
+// and the calendar around t in one round trip.
+func (s *ReportStore) context(ctx context.Context, category string, t time.Time) (*reportContext, error) {
+	var layers, cat, depts, days []byte
+	err := s.db.Pool.QueryRow(ctx, `SELECT
+		  (SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind, 'levels', levels, 'tiers', tiers)), '[]') FROM layers),
+		  (SELECT json_build_object('code', code, 'name', name, 'departments', departments,
+		     'limit', json_build_object('value', limit_value, 'clock', limit_clock),
+		     'urgent_limit', CASE WHEN urgent_value IS NULL THEN NULL ELSE json_build_object('value', urgent_value, 'clock', urgent_clock) END)
+		   FROM categories WHERE code = $1),
+		  (SELECT coalesce(json_object_agg(d.code, json_build_object('Name', d.name, 'Layer', coalesce(d.layer_id, ''))), '{}')
+		   FROM departments d WHERE d.code = ANY((SELECT departments FROM categories WHERE code = $1)::text[])),
+		  (SELECT coalesce(json_object_agg(to_char(day, 'YYYY-MM-DD'), working), '{}') FROM calendar_days
+		   WHERE day BETWEEN $2::date - 7 AND $2::date + 400)`,
+		category, t.In(s.tz).Format(time.DateOnly)).Scan(&layers, &cat, &depts, &days)
 	if err != nil {
-		return nil, translate(err, "layers")
+		return nil, translate(err, "report context")
 	}
-	defer rows.Close()
-	out := map[string]*gridmap.Layer{}
-	for rows.Next() {
-		var l gridmap.Layer
-		if err := rows.Scan(&l.ID, &l.Kind, &l.Levels, &l.Tiers); err != nil {
+	rc := &reportContext{layers: map[string]*gridmap.Layer{}, calendar: &dispatch.Calendar{Location: s.tz}}
+	var ls []*gridmap.Layer
+	if err := json.Unmarshal(layers, &ls); err != nil {
+		return nil, err
+	}
+	for _, l := range ls {
+		rc.layers[l.ID] = l
+	}
+	if cat != nil {
+		rc.category = &gridmap.Category{}
+		if err := json.Unmarshal(cat, rc.category); err != nil {
 			return nil, err
 		}
-		out[l.ID] = &l
 	}
-	return out, translate(rows.Err(), "layers")
+	if err := json.Unmarshal(depts, &rc.departments); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(days, &rc.calendar.Days); err != nil {
+		return nil, err
+	}
+	return rc, nil
 }
 
 // crossed lists the finest grids a line or polygon location crosses, with

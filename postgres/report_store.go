@@ -72,20 +72,20 @@ func (s *ReportStore) CreateReport(ctx context.Context, r *gridmap.Report) (bool
 	if a.Primary != nil {
 		primary = &a.Primary.Code
 	}
-	err = pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `INSERT INTO reports (external_id, content_hash, category, description, location, original, crs,
-			accuracy_m, source, urgent, reported_at, status, layer_id, primary_code, tier, due_at, assignment)
-			VALUES ($1, $2, $3, $4, ST_SetSRID(ST_GeomFromGeoJSON($5), 4326), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-			RETURNING id, received_at, updated_at`,
-			r.ExternalID, hash, r.Category, r.Description, string(loc), original, r.CRS, r.AccuracyM, r.Source, r.Urgent,
-			r.ReportedAt, r.Status, a.Layer, primary, a.Tier, a.DueAt, assignment).Scan(&r.ID, &r.ReceivedAt, &r.UpdatedAt)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO report_events (report_id, action, to_status, actor, note, data, at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, r.ID, dispatch.ActionReport, r.Status, r.Source, a.Explanation, assignment, r.ReceivedAt)
-		return err
-	})
+	// One statement, so one round trip and one durable commit: the report
+	// and its first event, or neither.
+	err = s.db.Pool.QueryRow(ctx, `WITH r AS (
+		  INSERT INTO reports (external_id, content_hash, category, description, location, original, crs,
+		    accuracy_m, source, urgent, reported_at, status, layer_id, primary_code, tier, due_at, assignment)
+		  VALUES ($1, $2, $3, $4, ST_SetSRID(ST_GeomFromGeoJSON($5), 4326), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+		  RETURNING id, received_at, updated_at),
+		e AS (
+		  INSERT INTO report_events (report_id, action, to_status, actor, note, data, at)
+		  SELECT id, $18, $12, $9, $19, $17, received_at FROM r)
+		SELECT id, received_at, updated_at FROM r`,
+		r.ExternalID, hash, r.Category, r.Description, string(loc), original, r.CRS, r.AccuracyM, r.Source, r.Urgent,
+		r.ReportedAt, r.Status, a.Layer, primary, a.Tier, a.DueAt, assignment, dispatch.ActionReport, a.Explanation).
+		Scan(&r.ID, &r.ReceivedAt, &r.UpdatedAt)
 	if isSQLState(err, "23505") {
 		// A concurrent request with the same external_id won the race.
 		existing, err := s.byExternalID(ctx, r.ExternalID, hash)

@@ -16,6 +16,8 @@ go test -run '^$' -bench 'LocatorNYC$' -benchtime 300000x -count 3 ./postgres/ |
 go test -run '^$' -bench 'LocatorNYCPostGIS' -benchtime 2000x -count 3 ./postgres/ | tee -a "$out"
 go test -run '^$' -bench 'LookupBatchHTTP' -benchtime 10x -count 3 ./server/ | tee -a "$out"
 go test -run '^$' -bench 'GetHTTP' -benchtime 100000x -count 3 ./server/ | tee -a "$out"
+go test -run '^$' -bench 'ReportIntakeHTTP|DurableInsert' -benchtime 3000x -count 3 ./server/ | tee -a "$out"
+go test -run '^$' -bench 'Assign' -count 3 ./dispatch/ | tee -a "$out"
 
 # median ns/op of a benchmark
 median() {
@@ -53,4 +55,8 @@ pts=$(metric BenchmarkLookupBatchHTTP points/s)
 [ -n "$pts" ] && awk -v p="$pts" 'BEGIN {printf "%-50s %10.0f points/s  (target 500,000)\n", "POST /v1/lookup, 100,000-point batches, loopback", p}'
 get=$(metric BenchmarkLookupGetHTTP req/s); hz=$(metric BenchmarkHealthzGetHTTP req/s)
 [ -n "$get" ] && [ -n "$hz" ] && awk -v g="$get" -v h="$hz" 'BEGIN {printf "%-50s %10.0f req/s  vs GET /healthz %10.0f req/s = %.2f of a no-op request (target 20,000/s)\n", "GET /v1/lookup, loopback load generator", g, h, g/h}'
+rep=$(metric BenchmarkReportIntakeHTTP reports/s); ins=$(metric BenchmarkDurableInsert reports/s)
+[ -n "$rep" ] && [ -n "$ins" ] && awk -v r="$rep" -v i="$ins" 'BEGIN {printf "%-50s %10.0f reports/s  vs bare durable INSERTs %10.0f/s = %.2f (target 1,000/s)\n", "POST /v1/reports, 16 clients, durable commits", r, i, r/i}'
+asg=$(median BenchmarkAssign)
+[ -n "$asg" ] && awk -v c="$asg" 'BEGIN {printf "%-50s %10.3f us  (target 5 us)\n", "assignment policy alone (no database)", c/1e3}'
 true

@@ -49,6 +49,7 @@ func benchServer(b *testing.B) (url string, pts [][2]float64) {
 		b.Fatal(err)
 	}
 	s := New(Config{}, Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Locator: loc,
+		Reports: postgres.NewReportStore(db, loc, shanghai), Categories: postgres.NewCategoryStore(db),
 		Ready: func(context.Context) error { return nil }}, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(s.Handler())
 	b.Cleanup(hs.Close)

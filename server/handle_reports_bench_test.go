@@ -1,0 +1,107 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gridmap/gridmap/postgres/pgtest"
+)
+
+var benchRun atomic.Int64
+
+// BenchmarkReportIntakeHTTP posts reports from 16 concurrent clients over
+// loopback into the NYC tract layer, each committed durably, and reports
+// reports per second.
+func BenchmarkReportIntakeHTTP(b *testing.B) {
+	url, pts := benchServer(b)
+	for _, s := range []struct{ path, body string }{
+		{"/v1/departments/bench", `{"name":"bench"}`},
+		{"/v1/categories/bench", `{"name":"bench","departments":["bench"],"limit":{"value":4,"clock":"working_hours"}}`},
+	} {
+		req, _ := http.NewRequest("PUT", url+s.path, strings.NewReader(s.body))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil || res.StatusCode/100 != 2 {
+			b.Fatalf("%s: %v %v", s.path, res, err)
+		}
+		res.Body.Close()
+	}
+	run := fmt.Sprintf("%d-%d", time.Now().UnixNano(), benchRun.Add(1))
+	transport := &http.Transport{MaxIdleConnsPerHost: 16}
+	client := &http.Client{Transport: transport}
+	defer transport.CloseIdleConnections()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) {
+					return
+				}
+				p := pts[i%int64(len(pts))]
+				body, _ := json.Marshal(map[string]any{"external_id": fmt.Sprintf("bench-%s-%d", run, i), "category": "bench",
+					"location": map[string]any{"type": "Point", "coordinates": p}, "source": "bench"})
+				res, err := client.Post(url+"/v1/reports", "application/json", strings.NewReader(string(body)))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != 201 {
+					b.Errorf("status %d", res.StatusCode)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "reports/s")
+}
+
+// BenchmarkDurableInsert is the baseline: the database's own rate for
+// single-row durable commits from 16 concurrent connections, no HTTP and
+// no assignment.
+func BenchmarkDurableInsert(b *testing.B) {
+	db := pgtest.Shared(b)
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS bench_inserts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, external_id text UNIQUE, body jsonb)`); err != nil {
+		b.Fatal(err)
+	}
+	run := fmt.Sprintf("%d-%d", time.Now().UnixNano(), benchRun.Add(1))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) {
+					return
+				}
+				if _, err := db.Pool.Exec(ctx, `INSERT INTO bench_inserts (external_id, body) VALUES ($1, '{"category":"bench"}')`,
+					fmt.Sprintf("%s-%d", run, i)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "reports/s")
+}

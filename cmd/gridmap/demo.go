@@ -33,8 +33,38 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer, logger *slog.
 	for _, r := range results {
 		fmt.Fprintf(stdout, "layer %s: %d grids, %d created, %d replaced, %d unchanged\n", r.Layer, r.Read, r.Created, r.Replaced, r.Unchanged)
 	}
+	locator := postgres.NewLocator(db.DB)
+	if err := locator.Load(ctx); err != nil {
+		return err
+	}
+	n, err := loadDemoReports(ctx, db.DB, locator, *seed, time.Local)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "responsibility list: %d departments, %d categories; %d reports filed\n", len(demo.Departments), len(demo.Categories), n)
 	fmt.Fprintf(stdout, "demo district loaded in %s\n", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// demoReports is how many reports the demo files.
+const demoReports = 300
+
+// loadDemoReports defines the demo responsibility list and files the demo
+// reports, unless reports exist already. The locator must hold the demo
+// layers.
+func loadDemoReports(ctx context.Context, db *postgres.DB, locator *postgres.Locator, seed uint64, tz *time.Location) (int, error) {
+	if err := demo.LoadResponsibility(ctx, postgres.NewCategoryStore(db)); err != nil {
+		return 0, err
+	}
+	reports := postgres.NewReportStore(db, locator, tz)
+	if existing, _, err := reports.Reports(ctx, gridmap.ReportFilter{Limit: 1}); err != nil || len(existing) > 0 {
+		return 0, err
+	}
+	d, err := demo.Generate(seed)
+	if err != nil {
+		return 0, err
+	}
+	return demo.LoadReports(ctx, reports, d, seed, demoReports)
 }
 
 // loadDemo loads the demo district unless it is there already.

@@ -98,8 +98,10 @@ func TestReportsSurviveKill(t *testing.T) {
 		cursor := ""
 		for {
 			var page struct {
-				Reports []struct{ ExternalID string `json:"external_id"` }
-				Next    string
+				Reports []struct {
+					ExternalID string `json:"external_id"`
+				}
+				Next string
 			}
 			if status := getJSON(t, s.url+"/v1/reports?limit=1000"+cursor, &page); status != 200 {
 				t.Fatalf("listing reports: %d", status)

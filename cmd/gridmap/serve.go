@@ -56,6 +56,14 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	case <-ctx.Done():
 		return nil
 	}
+	if *withDemo {
+		start := time.Now()
+		n, err := loadDemoReports(ctx, db.DB, locator, demo.DefaultSeed, tz)
+		if err != nil {
+			return fmt.Errorf("demo reports: %w", err)
+		}
+		logger.Info("demo responsibility list loaded", "reports_filed", n, "took_ms", time.Since(start).Milliseconds())
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -184,3 +184,26 @@ type CategoryService interface {
 	Department(ctx context.Context, code string) (*Department, error)
 	Departments(ctx context.Context) ([]*Department, error)
 }
+
+// FeedEvent is one entry of the live feed: a report event (ID set, Data
+// the event with the whole report) or a boundary change (ID 0, Data the
+// change).
+type FeedEvent struct {
+	ID   int64
+	Type string // "report" or "boundary"
+	Data json.RawMessage
+}
+
+// Feed is the live feed of report and boundary changes for dispatchers'
+// maps.
+type Feed interface {
+	// Since returns up to limit report events after id, oldest first.
+	Since(ctx context.Context, afterID int64, limit int) ([]FeedEvent, error)
+	// Latest returns the id of the newest report event (0 when none).
+	Latest(ctx context.Context) (int64, error)
+	// Subscribe returns a channel that receives a FeedEvent of type
+	// "boundary" for each boundary change, and one of type "report" with no
+	// data whenever new report events may be waiting; and a function that
+	// ends the subscription.
+	Subscribe() (<-chan FeedEvent, func())
+}

@@ -82,9 +82,9 @@ func (s *ReportStore) CreateReport(ctx context.Context, r *gridmap.Report) (bool
 		e AS (
 		  INSERT INTO report_events (report_id, action, to_status, actor, note, data, at)
 		  SELECT id, $18, $12, $9, $19, $17, received_at FROM r)
-		SELECT id, received_at, updated_at FROM r`,
+		SELECT r.id, r.received_at, r.updated_at FROM r CROSS JOIN (SELECT pg_notify($20, '')) n`,
 		r.ExternalID, hash, r.Category, r.Description, string(loc), original, r.CRS, r.AccuracyM, r.Source, r.Urgent,
-		r.ReportedAt, r.Status, a.Layer, primary, a.Tier, a.DueAt, assignment, dispatch.ActionReport, a.Explanation).
+		r.ReportedAt, r.Status, a.Layer, primary, a.Tier, a.DueAt, assignment, dispatch.ActionReport, a.Explanation, ReportChannel).
 		Scan(&r.ID, &r.ReceivedAt, &r.UpdatedAt)
 	if isSQLState(err, "23505") {
 		// A concurrent request with the same external_id won the race.

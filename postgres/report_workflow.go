@@ -15,12 +15,16 @@ import (
 const reportColumns = `id, external_id, category, description, ST_AsGeoJSON(location), original, crs, accuracy_m, source,
 	urgent, reported_at, received_at, status, assignment, updated_at`
 
-func scanReport(row pgx.Row) (*gridmap.Report, error) {
+func scanReport(row pgx.Row) (*gridmap.Report, error) { return scanReportWith(row) }
+
+// scanReportWith scans leading values, then a report's reportColumns.
+func scanReportWith(row pgx.Row, leading ...any) (*gridmap.Report, error) {
 	var r gridmap.Report
 	var loc string
 	var original, assignment []byte
-	if err := row.Scan(&r.ID, &r.ExternalID, &r.Category, &r.Description, &loc, &original, &r.CRS, &r.AccuracyM, &r.Source,
-		&r.Urgent, &r.ReportedAt, &r.ReceivedAt, &r.Status, &assignment, &r.UpdatedAt); err != nil {
+	dest := append(leading, &r.ID, &r.ExternalID, &r.Category, &r.Description, &loc, &original, &r.CRS, &r.AccuracyM, &r.Source,
+		&r.Urgent, &r.ReportedAt, &r.ReceivedAt, &r.Status, &assignment, &r.UpdatedAt)
+	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
 	g, err := geojson.UnmarshalGeometry([]byte(loc))
@@ -154,6 +158,9 @@ func (s *ReportStore) AddEvent(ctx context.Context, id int64, e *gridmap.ReportE
 			e.Departments = []string{}
 		}
 		e.ReportID, e.From, e.To = id, status, to
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, ReportChannel); err != nil {
+			return err
+		}
 		return tx.QueryRow(ctx, `INSERT INTO report_events (report_id, action, from_status, to_status, actor, note, departments)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, at`, id, e.Action, status, to, e.Actor, e.Note, e.Departments).Scan(&e.ID, &e.At)
 	})

@@ -37,6 +37,7 @@ type Deps struct {
 	Locator    gridmap.Locator
 	Reports    gridmap.ReportService
 	Categories gridmap.CategoryService
+	Feed       gridmap.Feed
 	// Ready reports whether the service can answer (database reachable,
 	// indexes loaded); nil error means ready.
 	Ready func(ctx context.Context) error
@@ -126,6 +127,7 @@ func (s *Server) routes() {
 	v1.GET("/reports/:id", s.handleReport)
 	v1.POST("/reports/:id/events", s.handleReportEvent, limit)
 	v1.GET("/reports/:id/events", s.handleReportEvents)
+	v1.GET("/events", s.handleEvents)
 	v1.GET("/categories", s.handleCategories)
 	v1.GET("/categories/:code", s.handleCategory)
 	v1.PUT("/categories/:code", s.handlePutCategory, limit)

@@ -41,9 +41,11 @@ func newTestServer(t *testing.T, cfg Config) *testServer {
 	t.Cleanup(cancel)
 	go ts.locator.Follow(ctx)
 	<-ts.locator.Listening()
+	feed := postgres.NewFeed(db)
+	go feed.Run(ctx)
 	ts.Server = New(cfg, Deps{Layers: postgres.NewLayerStore(db), Grids: grids, Importer: grids, Editor: grids,
 		Locator: ts.locator, Reports: postgres.NewReportStore(db, ts.locator, shanghai), Categories: postgres.NewCategoryStore(db),
-		Ready: func(context.Context) error { return ts.ready }}, slog.New(slog.DiscardHandler))
+		Feed: feed, Ready: func(context.Context) error { return ts.ready }}, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(ts.Handler())
 	t.Cleanup(hs.Close)
 	ts.url = hs.URL

@@ -49,6 +49,8 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	followCtx, stopFollowing := context.WithCancel(ctx)
 	defer stopFollowing()
 	go locator.Follow(followCtx)
+	feed := postgres.NewFeed(db.DB)
+	go feed.Run(followCtx)
 	start := time.Now()
 	select {
 	case <-locator.Listening():
@@ -71,7 +73,8 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	}
 	srv := server.New(server.Config{Addr: *addr, BodyLimit: *bodyLimit, ImportLimit: *importLimit},
 		server.Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Locator: locator,
-			Reports: postgres.NewReportStore(db.DB, locator, tz), Categories: postgres.NewCategoryStore(db.DB), Ready: func(ctx context.Context) error {
+			Reports: postgres.NewReportStore(db.DB, locator, tz), Categories: postgres.NewCategoryStore(db.DB),
+			Feed: feed, Ready: func(ctx context.Context) error {
 				ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 				defer cancel()
 				if err := db.Ping(ctx); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geojson"
 )
 
@@ -147,11 +148,17 @@ type ReportEvent struct {
 
 // ReportFilter selects reports; Cursor is the last id of the previous page.
 type ReportFilter struct {
-	Status string
-	Grid   string
-	Since  *time.Time
-	Limit  int
-	Cursor int64
+	// Status is one status, or "open" for every status still needing
+	// work, or "done" for closed and rejected.
+	Status   string
+	Grid     string
+	Category string
+	IDs      []int64
+	Since    *time.Time // reported at or after
+	Until    *time.Time // reported before
+	BBox     *orb.Bound
+	Limit    int
+	Cursor   int64
 }
 
 // ReportService takes reports in and follows them through the workflow.

@@ -58,14 +58,18 @@ func (s *ReportStore) Reports(ctx context.Context, f gridmap.ReportFilter) ([]*g
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
 	}
-	var since *time.Time
-	if f.Since != nil {
-		since = f.Since
+	var bbox []float64
+	if f.BBox != nil {
+		bbox = []float64{f.BBox.Min[0], f.BBox.Min[1], f.BBox.Max[0], f.BBox.Max[1]}
 	}
 	rows, err := s.db.Pool.Query(ctx, `SELECT `+reportColumns+` FROM reports
-		WHERE ($1 = '' OR status = $1) AND ($2 = '' OR primary_code = $2) AND ($3::timestamptz IS NULL OR received_at >= $3)
-		  AND ($4 = 0 OR id < $4)
-		ORDER BY id DESC LIMIT $5`, f.Status, f.Grid, since, f.Cursor, f.Limit+1)
+		WHERE ($1 = '' OR status = $1 OR ($1 = 'open' AND status NOT IN ('closed', 'rejected'))
+		       OR ($1 = 'done' AND status IN ('closed', 'rejected')))
+		  AND ($2 = '' OR primary_code = $2) AND ($3::timestamptz IS NULL OR reported_at >= $3)
+		  AND ($4 = 0 OR id < $4) AND ($6 = '' OR category = $6 OR category LIKE $6 || '%')
+		  AND ($7::bigint[] IS NULL OR id = ANY($7)) AND ($8::timestamptz IS NULL OR reported_at < $8)
+		  AND ($9::float8[] IS NULL OR location && ST_MakeEnvelope($9[1], $9[2], $9[3], $9[4], 4326))
+		ORDER BY id DESC LIMIT $5`, f.Status, f.Grid, f.Since, f.Cursor, f.Limit+1, f.Category, f.IDs, f.Until, bbox)
 	if err != nil {
 		return nil, 0, translate(err, "reports")
 	}

@@ -137,6 +137,7 @@ func (s *Server) routes() {
 	v1.GET("/departments/:code", s.handleDepartment)
 	v1.PUT("/departments/:code", s.handlePutDepartment, limit)
 
+	s.open311Routes()
 	s.staticRoutes()
 }
 

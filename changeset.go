@@ -59,7 +59,18 @@ type Changeset struct {
 type Impact struct {
 	Grids       []string `json:"grids"`
 	AreaMovedM2 float64  `json:"area_moved_m2"`
-	Reports     []string `json:"reports"`
+	// Reports are the ids of open reports whose owner the change moves;
+	// Reroutes says from which grid to which.
+	Reports  []string  `json:"reports"`
+	Reroutes []Reroute `json:"reroutes"`
+}
+
+// Reroute is an open report a boundary change gives to another grid.
+type Reroute struct {
+	Report     string `json:"report"`
+	ExternalID string `json:"external_id"`
+	From       string `json:"from"`
+	To         string `json:"to"`
 }
 
 // ChangesetResult is the outcome of a changeset (or of its dry run).

@@ -230,6 +230,38 @@ func TestReports(t *testing.T) {
 		}
 	})
 
+	t.Run("a boundary edit re-routes the open reports it moves, and a dry run lists them", func(t *testing.T) {
+		r := pointReport("reroute-1", 121.0105, 31.01)
+		if _, err := reports.CreateReport(ctx, r); err != nil || r.Assignment.Primary.Code != "G12" {
+			t.Fatalf("create: %v %+v", err, r.Assignment)
+		}
+		grids := postgres.NewGridStore(pgtest.Shared(t))
+		g, err := geojson.UnmarshalGeometry([]byte(rect(121, 31, 121.011, 31.02)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs := &gridmap.Changeset{DryRun: true, Reason: "widen G11", Operations: []gridmap.Operation{{Op: gridmap.OpMoveEdge, Code: "G11", Geometry: g}}}
+		res, err := grids.ApplyChangeset(ctx, "rp", cs)
+		want := fmt.Sprintf("[{%d reroute-1 G12 G11}]", r.ID)
+		if err != nil || res.Applied || fmt.Sprint(res.Impact.Reroutes) != want {
+			t.Fatalf("dry run: %v %+v, want reroutes %s", err, res, want)
+		}
+		cs.DryRun = false
+		if res, err = grids.ApplyChangeset(ctx, "rp", cs); err != nil || !res.Applied {
+			t.Fatalf("apply: %v %+v", err, res)
+		}
+		got, err := reports.Report(ctx, r.ID)
+		if err != nil || got.Assignment.Primary.Code != "G11" || len(got.Assignment.Primary.Chain) != 3 ||
+			got.Assignment.BoundaryVersion != res.DataVersion {
+			t.Fatalf("after the edit: %+v %v", got.Assignment, err)
+		}
+		events, _ := reports.Events(ctx, r.ID)
+		last := events[len(events)-1]
+		if last.Action != "reroute" || !strings.Contains(last.Note, "from G12 to G11") {
+			t.Errorf("last event %+v", last)
+		}
+	})
+
 	t.Run("the workflow refuses illegal moves with 409 and records each step", func(t *testing.T) {
 		r := pointReport("flow-1", 121.005, 31.01)
 		if _, err := reports.CreateReport(ctx, r); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -259,6 +260,46 @@ func TestReports(t *testing.T) {
 		last := events[len(events)-1]
 		if last.Action != "reroute" || !strings.Contains(last.Note, "from G12 to G11") {
 			t.Errorf("last event %+v", last)
+		}
+	})
+
+	t.Run("overdue reports escalate once per deadline, even with two instances at it", func(t *testing.T) {
+		r := pointReport("overdue-1", 121.005, 31.01)
+		r.ReportedAt, r.Urgent = time.Now().Add(-48*time.Hour), true
+		if _, err := reports.CreateReport(ctx, r); err != nil || r.Assignment.Tier != gridmap.TierGrid {
+			t.Fatalf("create: %v %+v", err, r.Assignment)
+		}
+		var wg sync.WaitGroup
+		for i := 0; i < 2; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := reports.EscalateOverdue(ctx, time.Now()); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if _, err := reports.EscalateOverdue(ctx, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := reports.Report(ctx, r.ID)
+		events, _ := reports.Events(ctx, r.ID)
+		escalations := 0
+		for _, e := range events {
+			if e.Action == "escalate" && e.Actor == "overdue" {
+				escalations++
+			}
+		}
+		if escalations != 1 || got.Assignment.Tier != gridmap.TierStreet {
+			t.Errorf("%d escalations, tier %s; want 1 and street", escalations, got.Assignment.Tier)
+		}
+		// However late the job runs again, one deadline fires once.
+		if _, err := reports.EscalateOverdue(ctx, time.Now().Add(30*24*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := reports.Report(ctx, r.ID); got.Assignment.Tier != gridmap.TierStreet {
+			t.Errorf("the same deadline fired twice: tier %s", got.Assignment.Tier)
 		}
 	})
 

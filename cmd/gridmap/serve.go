@@ -22,6 +22,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	withDemo := fs.Bool("demo", false, "load the demo district if it is not loaded yet")
 	bodyLimit := fs.String("body-limit", "10M", "largest request body, except imports")
 	importLimit := fs.String("import-limit", "1G", "largest import body")
+	overdueEvery := fs.Duration("overdue-every", 30*time.Second, "how often overdue reports are looked for and escalated")
 	timeZone := fs.String("time-zone", envOr("GRIDMAP_TIME_ZONE", dispatch.DefaultTimeZone), "time zone deadlines are counted in")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -51,6 +52,8 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	go locator.Follow(followCtx)
 	feed := postgres.NewFeed(db.DB)
 	go feed.Run(followCtx)
+	reports := postgres.NewReportStore(db.DB, locator, tz)
+	go reports.FollowOverdue(followCtx, *overdueEvery)
 	start := time.Now()
 	select {
 	case <-locator.Listening():
@@ -73,7 +76,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	}
 	srv := server.New(server.Config{Addr: *addr, BodyLimit: *bodyLimit, ImportLimit: *importLimit},
 		server.Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Locator: locator,
-			Reports: postgres.NewReportStore(db.DB, locator, tz), Categories: postgres.NewCategoryStore(db.DB),
+			Reports: reports, Categories: postgres.NewCategoryStore(db.DB),
 			Feed: feed, Ready: func(ctx context.Context) error {
 				ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 				defer cancel()

@@ -43,8 +43,10 @@ type Category struct {
 type Department struct {
 	Code       string    `json:"code"`
 	Name       string    `json:"name"`
-	WebhookURL string    `json:"webhook_url,omitempty"`
-	Layer      string    `json:"layer,omitempty"`
+	WebhookURL string `json:"webhook_url,omitempty"`
+	// WebhookSecret signs deliveries (HMAC-SHA256); write-only.
+	WebhookSecret string    `json:"webhook_secret,omitempty"`
+	Layer         string    `json:"layer,omitempty"`
 	UpdatedAt  time.Time `json:"updated_at"`
 }
 

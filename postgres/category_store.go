@@ -170,9 +170,10 @@ func (s *CategoryStore) PutDepartment(ctx context.Context, d *gridmap.Department
 	if d.Layer != "" {
 		layer = &d.Layer
 	}
-	err = s.db.Pool.QueryRow(ctx, `INSERT INTO departments (code, name, webhook_url, layer_id) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (code) DO UPDATE SET name = $2, webhook_url = $3, layer_id = $4, updated_at = now()
-		RETURNING (xmax = 0), updated_at`, d.Code, d.Name, d.WebhookURL, layer).Scan(&created, &d.UpdatedAt)
+	err = s.db.Pool.QueryRow(ctx, `INSERT INTO departments (code, name, webhook_url, layer_id, webhook_secret) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (code) DO UPDATE SET name = $2, webhook_url = $3, layer_id = $4, webhook_secret = $5, updated_at = now()
+		RETURNING (xmax = 0), updated_at`, d.Code, d.Name, d.WebhookURL, layer, d.WebhookSecret).Scan(&created, &d.UpdatedAt)
+	d.WebhookSecret = "" // never shown again
 	if isSQLState(err, "23503") {
 		return false, gridmap.Errorf(gridmap.EINVALID, "layer %q of department %s does not exist", d.Layer, d.Code)
 	}

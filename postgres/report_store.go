@@ -81,10 +81,15 @@ func (s *ReportStore) CreateReport(ctx context.Context, r *gridmap.Report) (bool
 		  RETURNING id, received_at, updated_at),
 		e AS (
 		  INSERT INTO report_events (report_id, action, to_status, actor, note, data, at)
-		  SELECT id, $18, $12, $9, $19, $17, received_at FROM r)
+		  SELECT id, $18, $12, $9, $19, $17, received_at FROM r RETURNING id, report_id),
+		o AS (
+		  INSERT INTO outbox (department, url, event_id, payload)
+		  SELECT d.code, d.webhook_url, e.id, jsonb_build_object('event', 'report', 'action', $18::text, 'report_id', e.report_id,
+		    'external_id', $1::text, 'category', $3::text, 'status', $12::text, 'assignment', $17::jsonb)
+		  FROM e, departments d WHERE d.code = ANY($21::text[]) AND d.webhook_url <> '')
 		SELECT r.id, r.received_at, r.updated_at FROM r CROSS JOIN (SELECT pg_notify($20, '')) n`,
 		r.ExternalID, hash, r.Category, r.Description, string(loc), original, r.CRS, r.AccuracyM, r.Source, r.Urgent,
-		r.ReportedAt, r.Status, a.Layer, primary, a.Tier, a.DueAt, assignment, dispatch.ActionReport, a.Explanation, ReportChannel).
+		r.ReportedAt, r.Status, a.Layer, primary, a.Tier, a.DueAt, assignment, dispatch.ActionReport, a.Explanation, ReportChannel, departmentCodes(a)).
 		Scan(&r.ID, &r.ReceivedAt, &r.UpdatedAt)
 	if isSQLState(err, "23505") {
 		// A concurrent request with the same external_id won the race.
@@ -252,4 +257,12 @@ func convert(g orb.Geometry, f func(orb.Point) orb.Point) orb.Geometry {
 		}
 	}
 	return g
+}
+
+func departmentCodes(a *gridmap.Assignment) []string {
+	codes := []string{}
+	for _, d := range a.Departments {
+		codes = append(codes, d.Code)
+	}
+	return codes
 }

@@ -2,7 +2,13 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -300,6 +306,63 @@ func TestReports(t *testing.T) {
 		}
 		if got, _ := reports.Report(ctx, r.ID); got.Assignment.Tier != gridmap.TierStreet {
 			t.Errorf("the same deadline fired twice: tier %s", got.Assignment.Tier)
+		}
+	})
+
+	t.Run("departments hear of their reports by signed webhook, at least once", func(t *testing.T) {
+		type hit struct{ key, sig, body string }
+		var mu sync.Mutex
+		var hits []hit
+		fail := true
+		receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			mu.Lock()
+			defer mu.Unlock()
+			hits = append(hits, hit{r.Header.Get("Idempotency-Key"), r.Header.Get("X-Gridmap-Signature"), string(b)})
+			if fail {
+				fail = false
+				w.WriteHeader(http.StatusInternalServerError)
+			}
+		}))
+		defer receiver.Close()
+		if _, err := cats.PutDepartment(ctx, &gridmap.Department{Code: "wh", Name: "webhook dept", WebhookURL: receiver.URL, WebhookSecret: "s3cret"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cats.PutCategory(ctx, &gridmap.Category{Code: "wh", Name: "webhook", Departments: []string{"wh"},
+			Limit: gridmap.Limit{Value: 1, Clock: gridmap.ClockUrgentHours}}); err != nil {
+			t.Fatal(err)
+		}
+		r := pointReport("webhook-1", 121.005, 31.01)
+		r.Category = "wh"
+		if _, err := reports.CreateReport(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		out := postgres.NewOutbox(pgtest.Shared(t), receiver.Client())
+		out.RetryBase = 10 * time.Millisecond
+		if n, err := out.Deliver(ctx); err != nil || n != 0 {
+			t.Fatalf("first attempt (the receiver fails it): %d %v", n, err)
+		}
+		delivered := 0
+		for i := 0; i < 100 && delivered == 0; i++ {
+			time.Sleep(20 * time.Millisecond)
+			n, err := out.Deliver(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			delivered += n
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if delivered != 1 || len(hits) != 2 || hits[0].key != hits[1].key || hits[0].body != hits[1].body {
+			t.Fatalf("delivered %d, hits %+v", delivered, hits)
+		}
+		mac := hmac.New(sha256.New, []byte("s3cret"))
+		mac.Write([]byte(hits[1].body))
+		if hits[1].sig != "sha256="+hex.EncodeToString(mac.Sum(nil)) || !strings.Contains(hits[1].body, `"external_id": "webhook-1"`) {
+			t.Errorf("delivery %+v", hits[1])
+		}
+		if n, _ := out.Deliver(ctx); n != 0 {
+			t.Errorf("a delivered notice went out again")
 		}
 	})
 

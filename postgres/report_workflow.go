@@ -165,8 +165,17 @@ func (s *ReportStore) AddEvent(ctx context.Context, id int64, e *gridmap.ReportE
 		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, ReportChannel); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `INSERT INTO report_events (report_id, action, from_status, to_status, actor, note, departments)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, at`, id, e.Action, status, to, e.Actor, e.Note, e.Departments).Scan(&e.ID, &e.At)
+		if err := tx.QueryRow(ctx, `INSERT INTO report_events (report_id, action, from_status, to_status, actor, note, departments)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id, at`, id, e.Action, status, to, e.Actor, e.Note, e.Departments).Scan(&e.ID, &e.At); err != nil {
+			return err
+		}
+		// Tell the report's departments, through the outbox, in this transaction.
+		_, err = tx.Exec(ctx, `INSERT INTO outbox (department, url, event_id, payload)
+			SELECT d.code, d.webhook_url, $1, jsonb_build_object('event', 'report', 'action', $2::text, 'report_id', $3::bigint,
+			  'from', $4::text, 'status', $5::text, 'note', $6::text, 'assignment', $7::jsonb)
+			FROM departments d WHERE d.code = ANY($8::text[]) AND d.webhook_url <> ''`,
+			e.ID, e.Action, id, status, to, e.Note, newAssignment, departmentCodes(&a))
+		return err
 	})
 	if err != nil {
 		return nil, translate(err, "report "+strconv.FormatInt(id, 10))

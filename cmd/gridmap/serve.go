@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/gridmap/gridmap/demo"
@@ -54,6 +55,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	go feed.Run(followCtx)
 	reports := postgres.NewReportStore(db.DB, locator, tz)
 	go reports.FollowOverdue(followCtx, *overdueEvery)
+	go postgres.NewOutbox(db.DB, &http.Client{Timeout: 15 * time.Second}).Follow(followCtx, time.Second)
 	start := time.Now()
 	select {
 	case <-locator.Listening():

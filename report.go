@@ -41,13 +41,13 @@ type Category struct {
 // its departmental grid layer, whose grid at a report's location is the
 // unit that handles it.
 type Department struct {
-	Code       string    `json:"code"`
-	Name       string    `json:"name"`
+	Code       string `json:"code"`
+	Name       string `json:"name"`
 	WebhookURL string `json:"webhook_url,omitempty"`
 	// WebhookSecret signs deliveries (HMAC-SHA256); write-only.
 	WebhookSecret string    `json:"webhook_secret,omitempty"`
 	Layer         string    `json:"layer,omitempty"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // CalendarDay overrides the weekday rule for one date.

@@ -88,7 +88,19 @@ type Report struct {
 	ReceivedAt       time.Time         `json:"received_at"`
 	Status           string            `json:"status"`
 	Assignment       *Assignment       `json:"assignment"`
-	UpdatedAt        time.Time         `json:"updated_at"`
+	// Tasks are the departments called in by escalation, each to report in.
+	Tasks     []Task    `json:"tasks"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Task is a department called in on a report (吹哨), which must report in
+// (报到) by its deadline.
+type Task struct {
+	Department   string     `json:"department"`
+	Status       string     `json:"status"` // open or reported_in
+	ReportInDue  time.Time  `json:"report_in_due"`
+	ReportedInAt *time.Time `json:"reported_in_at,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
 }
 
 // Owner is a grid that owns (or shares) a report.

@@ -20,8 +20,13 @@ const (
 	ActionExtend   = "extend"
 	ActionSuspend  = "suspend"
 	ActionResume   = "resume"
-	ActionReroute  = "reroute" // a boundary change moved the report to another owner
+	ActionReroute  = "reroute"   // a boundary change moved the report to another owner
+	ActionReportIn = "report_in" // a department called in by escalation reports in (报到)
 )
+
+// ReportInLimit is how long a department called in by escalation has to
+// report in.
+var ReportInLimit = gridmap.Limit{Value: 2, Clock: gridmap.ClockWorkingHours}
 
 // transitions: from status, action -> to status. Actions that keep the
 // status (escalate, extend) are listed with the same status on both sides.
@@ -31,18 +36,21 @@ var transitions = map[string]map[string]string{
 		ActionReject:   gridmap.StatusRejected,
 	},
 	gridmap.StatusRegistered: {
+		ActionReportIn: gridmap.StatusRegistered,
 		ActionDispatch: gridmap.StatusDispatched,
 		ActionReject:   gridmap.StatusRejected,
 		ActionEscalate: gridmap.StatusRegistered,
 		ActionSuspend:  gridmap.StatusSuspended,
 	},
 	gridmap.StatusDispatched: {
+		ActionReportIn: gridmap.StatusDispatched,
 		ActionStart:    gridmap.StatusInProgress,
 		ActionEscalate: gridmap.StatusDispatched,
 		ActionExtend:   gridmap.StatusDispatched,
 		ActionSuspend:  gridmap.StatusSuspended,
 	},
 	gridmap.StatusInProgress: {
+		ActionReportIn: gridmap.StatusInProgress,
 		ActionResolve:  gridmap.StatusResolved,
 		ActionEscalate: gridmap.StatusInProgress,
 		ActionExtend:   gridmap.StatusInProgress,

@@ -366,6 +366,32 @@ func TestReports(t *testing.T) {
 		}
 	})
 
+	t.Run("escalation calls departments in, each to report in by its deadline", func(t *testing.T) {
+		r := pointReport("whistle-1", 121.005, 31.01)
+		if _, err := reports.CreateReport(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range []string{"register", "dispatch"} {
+			if _, err := reports.AddEvent(ctx, r.ID, &gridmap.ReportEvent{Action: a}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := reports.AddEvent(ctx, r.ID, &gridmap.ReportEvent{Action: "escalate", Departments: []string{"cg", "police"}, Note: "吹哨"})
+		if err != nil || len(got.Tasks) != 2 || got.Tasks[0].Status != "open" || !got.Tasks[0].ReportInDue.After(time.Now()) ||
+			got.Assignment.Tier != gridmap.TierStreet {
+			t.Fatalf("escalate: %+v %v", got, err)
+		}
+		got, err = reports.AddEvent(ctx, r.ID, &gridmap.ReportEvent{Action: "report_in", Departments: []string{"police"}})
+		if err != nil || got.Status != gridmap.StatusDispatched || got.Tasks[1].Status != "reported_in" || got.Tasks[1].ReportedInAt == nil {
+			t.Fatalf("report in: %+v %v", got, err)
+		}
+		for _, d := range [][]string{{"police"}, {"scjg"}, nil} {
+			if _, err := reports.AddEvent(ctx, r.ID, &gridmap.ReportEvent{Action: "report_in", Departments: d}); gridmap.ErrorCode(err) == "" {
+				t.Errorf("report_in %v: accepted", d)
+			}
+		}
+	})
+
 	t.Run("the workflow refuses illegal moves with 409 and records each step", func(t *testing.T) {
 		r := pointReport("flow-1", 121.005, 31.01)
 		if _, err := reports.CreateReport(ctx, r); err != nil {

@@ -13,7 +13,10 @@ import (
 )
 
 const reportColumns = `id, external_id, category, description, ST_AsGeoJSON(location), original, crs, accuracy_m, source,
-	urgent, reported_at, received_at, status, assignment, updated_at`
+	urgent, reported_at, received_at, status, assignment, updated_at,
+	(SELECT coalesce(json_agg(json_build_object('department', t.department, 'status', t.status, 'report_in_due', t.report_in_due,
+	   'reported_in_at', t.reported_in_at, 'created_at', t.created_at) ORDER BY t.id), '[]')
+	 FROM report_tasks t WHERE t.report_id = reports.id)`
 
 func scanReport(row pgx.Row) (*gridmap.Report, error) { return scanReportWith(row) }
 
@@ -21,9 +24,9 @@ func scanReport(row pgx.Row) (*gridmap.Report, error) { return scanReportWith(ro
 func scanReportWith(row pgx.Row, leading ...any) (*gridmap.Report, error) {
 	var r gridmap.Report
 	var loc string
-	var original, assignment []byte
+	var original, assignment, tasks []byte
 	dest := append(leading, &r.ID, &r.ExternalID, &r.Category, &r.Description, &loc, &original, &r.CRS, &r.AccuracyM, &r.Source,
-		&r.Urgent, &r.ReportedAt, &r.ReceivedAt, &r.Status, &assignment, &r.UpdatedAt)
+		&r.Urgent, &r.ReportedAt, &r.ReceivedAt, &r.Status, &assignment, &r.UpdatedAt, &tasks)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
@@ -39,6 +42,9 @@ func scanReportWith(row pgx.Row, leading ...any) (*gridmap.Report, error) {
 	}
 	r.Assignment = &gridmap.Assignment{}
 	if err := json.Unmarshal(assignment, r.Assignment); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(tasks, &r.Tasks); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -136,6 +142,41 @@ func (s *ReportStore) AddEvent(ctx context.Context, id int64, e *gridmap.ReportE
 			newResume = nil
 		case dispatch.ActionEscalate:
 			a.Tier = tierAbove[a.Tier]
+			// Whistle: each department called in (those named, else the
+			// report's) gets a task with a report-in deadline.
+			called := e.Departments
+			if len(called) == 0 {
+				called = departmentCodes(&a)
+			}
+			cal, err := s.calendar(ctx, time.Now())
+			if err != nil {
+				return err
+			}
+			due, err := dispatch.Due(time.Now(), dispatch.ReportInLimit, cal)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO report_tasks (report_id, department, report_in_due)
+				SELECT $1, d, $3 FROM unnest($2::text[]) d ON CONFLICT (report_id, department) WHERE status = 'open' DO NOTHING`,
+				id, called, due); err != nil {
+				if isSQLState(err, "23503") {
+					return gridmap.Errorf(gridmap.EINVALID, "departments %v: some do not exist", called)
+				}
+				return err
+			}
+			e.Departments = called
+		case dispatch.ActionReportIn:
+			if len(e.Departments) == 0 {
+				return gridmap.Errorf(gridmap.EINVALID, "report_in needs departments: the ones reporting in")
+			}
+			tag, err := tx.Exec(ctx, `UPDATE report_tasks SET status = 'reported_in', reported_in_at = now()
+				WHERE report_id = $1 AND department = ANY($2) AND status = 'open'`, id, e.Departments)
+			if err != nil {
+				return err
+			}
+			if int(tag.RowsAffected()) != len(e.Departments) {
+				return gridmap.Errorf(gridmap.ECONFLICT, "only departments called in by an escalation, and not yet reported in, can report in: %v", e.Departments)
+			}
 		case dispatch.ActionExtend:
 			cat, err := NewCategoryStore(s.db).Category(ctx, category)
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -104,4 +105,60 @@ func BenchmarkDurableInsert(b *testing.B) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "reports/s")
+}
+
+// BenchmarkReportLatencyAt300 paces intake at 300 reports/s from 16
+// clients and reports the median and 99th percentile of the request time.
+func BenchmarkReportLatencyAt300(b *testing.B) {
+	url, pts := benchServer(b)
+	for _, s := range []struct{ path, body string }{
+		{"/v1/departments/bench", `{"name":"bench"}`},
+		{"/v1/categories/bench", `{"name":"bench","departments":["bench"],"limit":{"value":4,"clock":"working_hours"}}`},
+	} {
+		req, _ := http.NewRequest("PUT", url+s.path, strings.NewReader(s.body))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil || res.StatusCode/100 != 2 {
+			b.Fatalf("%s: %v %v", s.path, res, err)
+		}
+		res.Body.Close()
+	}
+	run := fmt.Sprintf("lat-%d-%d", time.Now().UnixNano(), benchRun.Add(1))
+	transport := &http.Transport{MaxIdleConnsPerHost: 16}
+	client := &http.Client{Transport: transport}
+	defer transport.CloseIdleConnections()
+	latencies := make([]time.Duration, b.N)
+	ticks := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range ticks {
+				p := pts[i%len(pts)]
+				body, _ := json.Marshal(map[string]any{"external_id": fmt.Sprintf("%s-%d", run, i), "category": "bench",
+					"location": map[string]any{"type": "Point", "coordinates": p}})
+				start := time.Now()
+				res, err := client.Post(url+"/v1/reports", "application/json", strings.NewReader(string(body)))
+				if err != nil {
+					b.Error(err)
+					continue
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				latencies[i] = time.Since(start)
+			}
+		}()
+	}
+	b.ResetTimer()
+	pace := time.NewTicker(time.Second / 300)
+	for i := 0; i < b.N; i++ {
+		<-pace.C
+		ticks <- i
+	}
+	pace.Stop()
+	close(ticks)
+	wg.Wait()
+	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
+	b.ReportMetric(float64(latencies[len(latencies)/2].Microseconds())/1000, "p50_ms")
+	b.ReportMetric(float64(latencies[len(latencies)*99/100].Microseconds())/1000, "p99_ms")
 }

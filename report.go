@@ -32,9 +32,12 @@ type Category struct {
 	Departments []string `json:"departments"`
 	// Limit applies to the whole report from its reporting; UrgentLimit
 	// replaces it for urgent reports.
-	Limit       Limit     `json:"limit"`
-	UrgentLimit *Limit    `json:"urgent_limit,omitempty"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	Limit       Limit  `json:"limit"`
+	UrgentLimit *Limit `json:"urgent_limit,omitempty"`
+	// StepLimits bounds each step, keyed by the action that ends it
+	// (register, dispatch, start, resolve, verify, close).
+	StepLimits map[string]Limit `json:"step_limits,omitempty"`
+	UpdatedAt  time.Time        `json:"updated_at"`
 }
 
 // Department is a government department reports are sent to; Layer names
@@ -139,7 +142,11 @@ type Assignment struct {
 	Tier        string           `json:"tier"`
 	Departments []DepartmentUnit `json:"departments"`
 	DueAt       time.Time        `json:"due_at"`
-	Flags       []string         `json:"flags,omitempty"`
+	// NextStep is the action the workflow waits for, due by StepDueAt when
+	// the category limits that step.
+	NextStep  string     `json:"next_step,omitempty"`
+	StepDueAt *time.Time `json:"step_due_at,omitempty"`
+	Flags     []string   `json:"flags,omitempty"`
 	// BoundaryVersion is the layer's data version the assignment used;
 	// the grid versions are in the owners' chains.
 	BoundaryVersion int64  `json:"boundary_version"`

@@ -161,6 +161,9 @@ func (p *Policy) Assign(in AssignInput) (*gridmap.Assignment, error) {
 		}
 		a.DueAt = due
 		why = append(why, fmt.Sprintf("due in %g %s", limit.Value, strings.ReplaceAll(limit.Clock, "_", " ")))
+		if err := SetStep(a, gridmap.StatusReported, in.Category, in.ReportedAt, p.Calendar); err != nil {
+			return nil, err
+		}
 	}
 	a.Explanation = strings.Join(why, "; ") + "."
 	return a, nil

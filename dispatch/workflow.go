@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"slices"
+	"time"
 
 	"github.com/gridmap/gridmap"
 )
@@ -93,4 +94,36 @@ func Next(from, action, resumeTo string) (string, error) {
 // Open reports whether a report in status still needs work.
 func Open(status string) bool {
 	return status != gridmap.StatusClosed && status != gridmap.StatusRejected
+}
+
+// nextStep is the action each status waits for.
+var nextStep = map[string]string{
+	gridmap.StatusReported:   ActionRegister,
+	gridmap.StatusRegistered: ActionDispatch,
+	gridmap.StatusDispatched: ActionStart,
+	gridmap.StatusInProgress: ActionResolve,
+	gridmap.StatusResolved:   ActionVerify,
+	gridmap.StatusVerified:   ActionClose,
+}
+
+// StepActions are the actions a category may limit with step_limits.
+var StepActions = []string{ActionRegister, ActionDispatch, ActionStart, ActionResolve, ActionVerify, ActionClose}
+
+// SetStep records in a the step a report in status waits for and, when the
+// category limits it, when it is due counting from since.
+func SetStep(a *gridmap.Assignment, status string, cat *gridmap.Category, since time.Time, cal *Calendar) error {
+	a.NextStep, a.StepDueAt = nextStep[status], nil
+	if cat == nil || a.NextStep == "" {
+		return nil
+	}
+	l, ok := cat.StepLimits[a.NextStep]
+	if !ok {
+		return nil
+	}
+	due, err := Due(since, l, cal)
+	if err != nil {
+		return err
+	}
+	a.StepDueAt = &due
+	return nil
 }

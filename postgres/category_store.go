@@ -2,12 +2,15 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/dispatch"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -53,6 +56,18 @@ func (s *CategoryStore) PutCategory(ctx context.Context, c *gridmap.Category) (c
 		}
 		uv, uc = &c.UrgentLimit.Value, &c.UrgentLimit.Clock
 	}
+	for step, l := range c.StepLimits {
+		if !slices.Contains(dispatch.StepActions, step) {
+			return false, gridmap.Errorf(gridmap.EINVALID, "step_limits names %q; steps are %v", step, dispatch.StepActions)
+		}
+		if err := checkLimit("step_limits."+step, l); err != nil {
+			return false, err
+		}
+	}
+	steps, _ := json.Marshal(c.StepLimits)
+	if c.StepLimits == nil {
+		steps = []byte("{}")
+	}
 	if c.Departments == nil {
 		c.Departments = []string{}
 	}
@@ -78,24 +93,31 @@ func (s *CategoryStore) PutCategory(ctx context.Context, c *gridmap.Category) (c
 				return gridmap.Errorf(gridmap.EINVALID, "parent category %q does not exist", *parent)
 			}
 		}
-		return tx.QueryRow(ctx, `INSERT INTO categories (code, name, parent_code, departments, limit_value, limit_clock, urgent_value, urgent_clock)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		return tx.QueryRow(ctx, `INSERT INTO categories (code, name, parent_code, departments, limit_value, limit_clock, urgent_value, urgent_clock, step_limits)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			ON CONFLICT (code) DO UPDATE SET name = $2, parent_code = $3, departments = $4, limit_value = $5, limit_clock = $6,
-			  urgent_value = $7, urgent_clock = $8, updated_at = now()
-			RETURNING (xmax = 0), updated_at`, c.Code, c.Name, parent, c.Departments, c.Limit.Value, c.Limit.Clock, uv, uc).
+			  urgent_value = $7, urgent_clock = $8, step_limits = $9, updated_at = now()
+			RETURNING (xmax = 0), updated_at`, c.Code, c.Name, parent, c.Departments, c.Limit.Value, c.Limit.Clock, uv, uc, steps).
 			Scan(&created, &c.UpdatedAt)
 	})
 	return created, translate(err, "category "+c.Code)
 }
 
-const categoryColumns = `code, name, coalesce(parent_code, ''), departments, limit_value, limit_clock, urgent_value, urgent_clock, updated_at`
+const categoryColumns = `code, name, coalesce(parent_code, ''), departments, limit_value, limit_clock, urgent_value, urgent_clock, step_limits, updated_at`
 
 func scanCategory(row pgx.Row) (*gridmap.Category, error) {
 	var c gridmap.Category
 	var uv *float64
 	var uc *string
-	if err := row.Scan(&c.Code, &c.Name, &c.Parent, &c.Departments, &c.Limit.Value, &c.Limit.Clock, &uv, &uc, &c.UpdatedAt); err != nil {
+	var steps []byte
+	if err := row.Scan(&c.Code, &c.Name, &c.Parent, &c.Departments, &c.Limit.Value, &c.Limit.Clock, &uv, &uc, &steps, &c.UpdatedAt); err != nil {
 		return nil, err
+	}
+	if err := json.Unmarshal(steps, &c.StepLimits); err != nil {
+		return nil, err
+	}
+	if len(c.StepLimits) == 0 {
+		c.StepLimits = nil
 	}
 	if uv != nil && uc != nil {
 		c.UrgentLimit = &gridmap.Limit{Value: *uv, Clock: *uc}

@@ -106,7 +106,8 @@ func (s *ReportStore) context(ctx context.Context, category string, t time.Time)
 		  (SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind, 'levels', levels, 'tiers', tiers)), '[]') FROM layers),
 		  (SELECT json_build_object('code', code, 'name', name, 'departments', departments,
 		     'limit', json_build_object('value', limit_value, 'clock', limit_clock),
-		     'urgent_limit', CASE WHEN urgent_value IS NULL THEN NULL ELSE json_build_object('value', urgent_value, 'clock', urgent_clock) END)
+		     'urgent_limit', CASE WHEN urgent_value IS NULL THEN NULL ELSE json_build_object('value', urgent_value, 'clock', urgent_clock) END,
+		     'step_limits', step_limits)
 		   FROM categories WHERE code = $1),
 		  (SELECT coalesce(json_object_agg(d.code, json_build_object('Name', d.name, 'Layer', coalesce(d.layer_id, ''))), '{}')
 		   FROM departments d WHERE d.code = ANY((SELECT departments FROM categories WHERE code = $1)::text[])),

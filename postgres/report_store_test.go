@@ -366,6 +366,36 @@ func TestReports(t *testing.T) {
 		}
 	})
 
+	t.Run("each workflow step is due by the category's step limit", func(t *testing.T) {
+		if _, err := cats.PutCategory(ctx, &gridmap.Category{Code: "steps", Name: "steps", Departments: []string{"cg"},
+			Limit: gridmap.Limit{Value: 3, Clock: gridmap.ClockCalendarDays}, StepLimits: map[string]gridmap.Limit{"tidy": {Value: 1, Clock: "urgent_hours"}}}); gridmap.ErrorCode(err) != gridmap.EINVALID {
+			t.Errorf("unknown step: %v, want EINVALID", err)
+		}
+		if _, err := cats.PutCategory(ctx, &gridmap.Category{Code: "steps", Name: "steps", Departments: []string{"cg"},
+			Limit: gridmap.Limit{Value: 3, Clock: gridmap.ClockCalendarDays}, StepLimits: map[string]gridmap.Limit{
+				"register": {Value: 1, Clock: gridmap.ClockUrgentHours}, "dispatch": {Value: 2, Clock: gridmap.ClockUrgentHours}}}); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+		r := pointReport("steps-1", 121.005, 31.01)
+		r.Category, r.ReportedAt = "steps", at
+		if _, err := reports.CreateReport(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if a := r.Assignment; a.NextStep != "register" || a.StepDueAt == nil || !a.StepDueAt.Equal(at.Add(time.Hour)) {
+			t.Errorf("at intake: next %q due %v", a.NextStep, a.StepDueAt)
+		}
+		got, err := reports.AddEvent(ctx, r.ID, &gridmap.ReportEvent{Action: "register"})
+		if err != nil || got.Assignment.NextStep != "dispatch" || got.Assignment.StepDueAt == nil ||
+			time.Until(*got.Assignment.StepDueAt) < 119*time.Minute || time.Until(*got.Assignment.StepDueAt) > 121*time.Minute {
+			t.Errorf("after register: %+v %v", got.Assignment, err)
+		}
+		got, err = reports.AddEvent(ctx, r.ID, &gridmap.ReportEvent{Action: "dispatch"})
+		if err != nil || got.Assignment.NextStep != "start" || got.Assignment.StepDueAt != nil {
+			t.Errorf("after dispatch (start has no limit): %+v %v", got.Assignment, err)
+		}
+	})
+
 	t.Run("escalation calls departments in, each to report in by its deadline", func(t *testing.T) {
 		r := pointReport("whistle-1", 121.005, 31.01)
 		if _, err := reports.CreateReport(ctx, r); err != nil {

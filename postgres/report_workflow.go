@@ -194,6 +194,19 @@ func (s *ReportStore) AddEvent(ctx context.Context, id int64, e *gridmap.ReportE
 				return err
 			}
 		}
+		if to != status {
+			cat, err := NewCategoryStore(s.db).Category(ctx, category)
+			if err != nil {
+				return err
+			}
+			cal, err := s.calendar(ctx, time.Now())
+			if err != nil {
+				return err
+			}
+			if err := dispatch.SetStep(&a, to, cat, time.Now(), cal); err != nil {
+				return err
+			}
+		}
 		newAssignment, _ := json.Marshal(a)
 		if _, err := tx.Exec(ctx, `UPDATE reports SET status = $2, resume_status = $3, tier = $4, due_at = $5, assignment = $6, updated_at = now()
 			WHERE id = $1`, id, to, newResume, a.Tier, a.DueAt, newAssignment); err != nil {

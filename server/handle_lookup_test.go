@@ -56,10 +56,17 @@ func (a lookupJSON) coOwners(layer string) string {
 // the database by notification, a few milliseconds behind a commit.
 func eventually(t *testing.T, what string, check func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
+	eventuallyWithin(t, 2*time.Second, what, check)
+}
+
+// eventuallyWithin is eventually with a longer wait, for layers whose
+// rebuild takes seconds under the race detector.
+func eventuallyWithin(t *testing.T, d time.Duration, what string, check func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !check() {
 		if time.Now().After(deadline) {
-			t.Fatalf("after 2 s: %s", what)
+			t.Fatalf("after %v: %s", d, what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

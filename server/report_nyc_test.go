@@ -59,7 +59,7 @@ func TestNYC311Reports(t *testing.T) {
 			t.Fatalf("%s: %d %s", s.path, r.status, r.body)
 		}
 	}
-	eventually(t, "the NYC tracts reach the lookup index", func() bool {
+	eventuallyWithin(t, time.Minute, "the NYC tracts reach the lookup index", func() bool {
 		var a lookupJSON
 		r := do(t, "GET", ts.url+"/v1/lookup?layer=nyc311&lon=-73.9855&lat=40.758", "")
 		return r.status == 200 && json.Unmarshal(r.body, &a) == nil && len(a.Layers["nyc311"].Chain) == 3

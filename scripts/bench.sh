@@ -16,7 +16,7 @@ go test -run '^$' -bench 'LocatorNYC$' -benchtime 300000x -count 3 ./postgres/ |
 go test -run '^$' -bench 'LocatorNYCPostGIS' -benchtime 2000x -count 3 ./postgres/ | tee -a "$out"
 go test -run '^$' -bench 'LookupBatchHTTP' -benchtime 10x -count 3 ./server/ | tee -a "$out"
 go test -run '^$' -bench 'GetHTTP' -benchtime 100000x -count 3 ./server/ | tee -a "$out"
-go test -run '^$' -bench 'ReportIntakeHTTP|DurableInsert' -benchtime 3000x -count 3 ./server/ | tee -a "$out"
+go test -run '^$' -bench 'ReportIntakeHTTP|DurableInsert|ReportLatencyAt300' -benchtime 3000x -count 3 ./server/ | tee -a "$out"
 go test -run '^$' -bench 'Assign' -count 3 ./dispatch/ | tee -a "$out"
 
 # median ns/op of a benchmark
@@ -57,6 +57,8 @@ get=$(metric BenchmarkLookupGetHTTP req/s); hz=$(metric BenchmarkHealthzGetHTTP 
 [ -n "$get" ] && [ -n "$hz" ] && awk -v g="$get" -v h="$hz" 'BEGIN {printf "%-50s %10.0f req/s  vs GET /healthz %10.0f req/s = %.2f of a no-op request (target 20,000/s)\n", "GET /v1/lookup, loopback load generator", g, h, g/h}'
 rep=$(metric BenchmarkReportIntakeHTTP reports/s); ins=$(metric BenchmarkDurableInsert reports/s)
 [ -n "$rep" ] && [ -n "$ins" ] && awk -v r="$rep" -v i="$ins" 'BEGIN {printf "%-50s %10.0f reports/s  vs bare durable INSERTs %10.0f/s = %.2f (target 1,000/s)\n", "POST /v1/reports, 16 clients, durable commits", r, i, r/i}'
+p99=$(metric BenchmarkReportLatencyAt300 p99_ms); p50=$(metric BenchmarkReportLatencyAt300 p50_ms)
+[ -n "$p99" ] && echo "POST /v1/reports paced at 300/s from 16 clients: p50 ${p50} ms, p99 ${p99} ms (target p99 < 50 ms)"
 asg=$(median BenchmarkAssign)
 [ -n "$asg" ] && awk -v c="$asg" 'BEGIN {printf "%-50s %10.3f us  (target 5 us)\n", "assignment policy alone (no database)", c/1e3}'
 true

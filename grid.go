@@ -115,6 +115,8 @@ type ImportResult struct {
 	Repaired  []Problem `json:"repaired"`
 	// DataVersion is the layer's data version after the import.
 	DataVersion int64 `json:"data_version"`
+	// Rerouted counts the open reports the new boundaries gave to another grid.
+	Rerouted int `json:"rerouted"`
 }
 
 // Importer loads grids into a layer.

@@ -112,11 +112,26 @@ func (c *changeset) impact(ctx context.Context, res *gridmap.ChangesetResult) er
 
 // reroutes lists the open point reports in the changed area whose finest
 // grid in the layer as the changeset leaves it is not their owner now.
-// Reports left outside every grid keep their owner.
 func (c *changeset) reroutes(ctx context.Context, res *gridmap.ChangesetResult) error {
-	rows, err := c.tx.Query(ctx, `WITH state AS NOT MATERIALIZED `+stateSQL+`,
-		area AS (SELECT ST_Collect(g) AS g FROM (SELECT geom AS g FROM cs_work WHERE NOT deleted
-		         UNION ALL SELECT old_geom FROM cs_work WHERE old_geom IS NOT NULL) x)
+	found, err := findReroutes(ctx, c.tx, c.layer.ID, stateSQL, `SELECT geom AS g FROM cs_work WHERE NOT deleted
+		UNION ALL SELECT old_geom FROM cs_work WHERE old_geom IS NOT NULL`)
+	if err != nil {
+		return err
+	}
+	for _, rr := range found {
+		res.Impact.Reports = append(res.Impact.Reports, rr.Report)
+		res.Impact.Reroutes = append(res.Impact.Reroutes, rr)
+	}
+	return nil
+}
+
+// findReroutes lists the open point reports of layer ($1) inside the
+// geometries areaSQL selects (column g) whose finest grid in state (a
+// subquery of the layer's grids with code, parent_code and geom) differs
+// from their primary owner. Reports left outside every grid keep theirs.
+func findReroutes(ctx context.Context, q querier, layer, state, areaSQL string) ([]gridmap.Reroute, error) {
+	rows, err := q.Query(ctx, `WITH state AS NOT MATERIALIZED `+state+`,
+		area AS (SELECT ST_Collect(g) AS g FROM (`+areaSQL+`) x)
 		SELECT r.id::text, r.external_id, r.primary_code,
 		  (SELECT l.code FROM state l WHERE l.geom && r.location AND ST_Covers(l.geom, r.location)
 		     AND NOT EXISTS (SELECT 1 FROM state k WHERE k.parent_code = l.code)
@@ -124,60 +139,61 @@ func (c *changeset) reroutes(ctx context.Context, res *gridmap.ChangesetResult) 
 		FROM reports r, area
 		WHERE r.layer_id = $1 AND r.status NOT IN ('closed', 'rejected') AND r.primary_code IS NOT NULL
 		  AND GeometryType(r.location) = 'POINT' AND r.location && area.g AND ST_Intersects(r.location, area.g)
-		ORDER BY r.id`, c.layer.ID)
+		ORDER BY r.id`, layer)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rows.Close()
+	var out []gridmap.Reroute
 	for rows.Next() {
 		var rr gridmap.Reroute
 		var to *string
 		if err := rows.Scan(&rr.Report, &rr.ExternalID, &rr.From, &to); err != nil {
-			return err
+			return nil, err
 		}
 		if to != nil && *to != rr.From {
 			rr.To = *to
-			res.Impact.Reports = append(res.Impact.Reports, rr.Report)
-			res.Impact.Reroutes = append(res.Impact.Reroutes, rr)
+			out = append(out, rr)
 		}
 	}
-	return rows.Err()
+	return out, rows.Err()
 }
 
-// reroute gives each rerouted report its new owner, in the committing
-// transaction, with a workflow event saying why: old and new owner and the
-// layer's data versions before and after. The new owner's chain comes from
-// the grids as committed; co-owners and tier stay as assigned.
-func (c *changeset) reroute(ctx context.Context, res *gridmap.ChangesetResult, fromVersion int64) error {
-	for _, rr := range res.Impact.Reroutes {
+// applyReroutes gives each rerouted report its new owner, in the
+// committing transaction, with a workflow event saying why: old and new
+// owner and the layer's data versions before and after. The new owner's
+// chain comes from the grids as committed; co-owners and tier stay as
+// assigned.
+func applyReroutes(ctx context.Context, tx pgx.Tx, layer string, reroutes []gridmap.Reroute, fromVersion, toVersion int64) error {
+	for _, rr := range reroutes {
 		var chain []byte
-		if err := c.tx.QueryRow(ctx, `WITH RECURSIVE up AS (
+		if err := tx.QueryRow(ctx, `WITH RECURSIVE up AS (
 			  SELECT code, name, level, version, parent_code, 0 AS depth FROM grids WHERE layer_id = $1 AND code = $2
 			  UNION ALL
 			  SELECT g.code, g.name, g.level, g.version, g.parent_code, up.depth + 1 FROM grids g JOIN up ON g.layer_id = $1 AND g.code = up.parent_code
 			  WHERE up.depth < 32)
 			SELECT json_agg(json_build_object('code', code, 'name', name, 'level', level, 'version', version) ORDER BY depth DESC) FROM up`,
-			c.layer.ID, rr.To).Scan(&chain); err != nil {
+			layer, rr.To).Scan(&chain); err != nil {
 			return err
 		}
-		why := fmt.Sprintf("boundary change: from %s to %s (layer %s, data version %d -> %d)", rr.From, rr.To, c.layer.ID, fromVersion, res.DataVersion)
-		data, _ := json.Marshal(map[string]any{"from": rr.From, "to": rr.To, "layer": c.layer.ID,
-			"from_data_version": fromVersion, "to_data_version": res.DataVersion})
-		if _, err := c.tx.Exec(ctx, `WITH g AS (SELECT name, level FROM grids WHERE layer_id = $2 AND code = $3)
+		why := fmt.Sprintf("boundary change: from %s to %s (layer %s, data version %d -> %d)", rr.From, rr.To, layer, fromVersion, toVersion)
+		data, _ := json.Marshal(map[string]any{"from": rr.From, "to": rr.To, "layer": layer,
+			"from_data_version": fromVersion, "to_data_version": toVersion})
+		if _, err := tx.Exec(ctx, `WITH g AS (SELECT name, level FROM grids WHERE layer_id = $2 AND code = $3)
 			UPDATE reports r SET primary_code = $3, updated_at = now(),
 			  assignment = jsonb_set(jsonb_set(jsonb_set(r.assignment, '{primary}', (r.assignment->'primary') ||
 			    jsonb_build_object('code', $3::text, 'name', g.name, 'level', g.level, 'chain', $4::jsonb)),
 			    '{boundary_version}', to_jsonb($5::bigint)), '{explanation}', to_jsonb($6::text))
-			FROM g WHERE r.id = $1::bigint`, rr.Report, c.layer.ID, rr.To, chain, res.DataVersion, why); err != nil {
+			FROM g WHERE r.id = $1::bigint`, rr.Report, layer, rr.To, chain, toVersion, why); err != nil {
 			return err
 		}
-		if _, err := c.tx.Exec(ctx, `INSERT INTO report_events (report_id, action, from_status, to_status, actor, note, data)
+		if _, err := tx.Exec(ctx, `INSERT INTO report_events (report_id, action, from_status, to_status, actor, note, data)
 			SELECT id, 'reroute', status, status, 'boundary change', $2, $3 FROM reports WHERE id = $1::bigint`, rr.Report, why, data); err != nil {
 			return err
 		}
 	}
-	if len(res.Impact.Reroutes) > 0 {
-		if _, err := c.tx.Exec(ctx, `SELECT pg_notify($1, '')`, ReportChannel); err != nil {
+	if len(reroutes) > 0 {
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, ReportChannel); err != nil {
 			return err
 		}
 	}
@@ -223,7 +239,7 @@ func (c *changeset) commit(ctx context.Context, cs *gridmap.Changeset, res *grid
 		change.BBox = []float64{*bbox[0], *bbox[1], *bbox[2], *bbox[3]}
 	}
 	res.DataVersion = change.DataVersion
-	if err := c.reroute(ctx, res, change.DataVersion-1); err != nil {
+	if err := applyReroutes(ctx, tx, layer, res.Impact.Reroutes, change.DataVersion-1, change.DataVersion); err != nil {
 		return err
 	}
 	return notifyChange(ctx, tx, change)

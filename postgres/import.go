@@ -335,6 +335,21 @@ func (imp *importer) commit(ctx context.Context) error {
 		WHERE id = $1 RETURNING data_version`, layer, bump).Scan(&imp.res.DataVersion); err != nil {
 		return err
 	}
+	if bump > 0 {
+		// Open reports whose owner the new boundaries change go to their new
+		// owner, as with any boundary edit.
+		reroutes, err := findReroutes(ctx, tx, layer,
+			`(SELECT code, parent_code, geom FROM grid_versions WHERE layer_id = $1 AND valid_to IS NULL)`,
+			`SELECT ST_GeomFromWKB(wkb, 4326) AS g FROM import_rows WHERE NOT unchanged
+			 UNION ALL SELECT geom FROM grid_versions WHERE layer_id = $1 AND valid_to = now()`)
+		if err != nil {
+			return err
+		}
+		if err := applyReroutes(ctx, tx, layer, reroutes, imp.res.DataVersion-1, imp.res.DataVersion); err != nil {
+			return err
+		}
+		imp.res.Rerouted = len(reroutes)
+	}
 	// People may have changed even when no boundary did; the announcement
 	// names no codes (an import may touch thousands): the whole layer.
 	return notifyChange(ctx, tx, gridmap.Change{Layer: layer, DataVersion: imp.res.DataVersion})

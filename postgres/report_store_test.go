@@ -269,6 +269,25 @@ func TestReports(t *testing.T) {
 		}
 	})
 
+	t.Run("an import that moves a boundary re-routes open reports too", func(t *testing.T) {
+		r := pointReport("reroute-import-1", 121.035, 31.01)
+		if _, err := reports.CreateReport(ctx, r); err != nil || r.Assignment.Primary.Code != "G22" {
+			t.Fatalf("create: %v %+v", err, r.Assignment)
+		}
+		db := pgtest.Shared(t)
+		st := stores{postgres.NewLayerStore(db), postgres.NewGridStore(db)}
+		res, err := importString(st, "rp", collection(
+			feature("G21", "grid", "S2", rect(121.02, 31, 121.036, 31.02)),
+			feature("G22", "grid", "S2", rect(121.036, 31, 121.04, 31.02))), gridmap.ImportOptions{})
+		if err != nil || res.Rerouted < 1 { // assign-3 above stands on the same spot
+			t.Fatalf("import: %v %+v", err, res)
+		}
+		got, err := reports.Report(ctx, r.ID)
+		if err != nil || got.Assignment.Primary.Code != "G21" || got.Assignment.BoundaryVersion != res.DataVersion {
+			t.Errorf("after the import: %+v %v", got.Assignment, err)
+		}
+	})
+
 	t.Run("overdue reports escalate once per deadline, even with two instances at it", func(t *testing.T) {
 		r := pointReport("overdue-1", 121.005, 31.01)
 		r.ReportedAt, r.Urgent = time.Now().Add(-48*time.Hour), true

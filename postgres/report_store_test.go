@@ -404,6 +404,16 @@ func TestReports(t *testing.T) {
 		if a := r.Assignment; a.NextStep != "register" || a.StepDueAt == nil || !a.StepDueAt.Equal(at.Add(time.Hour)) {
 			t.Errorf("at intake: next %q due %v", a.NextStep, a.StepDueAt)
 		}
+		// A missed step escalates like a missed overall deadline, once.
+		for i := 0; i < 2; i++ {
+			if _, err := reports.EscalateOverdue(ctx, time.Now().Add(2*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		events, _ := reports.Events(ctx, r.ID)
+		if last := events[len(events)-1]; len(events) != 2 || last.Action != "escalate" || !strings.Contains(last.Note, "register step") {
+			t.Errorf("after the register step's deadline: %d events, last %+v", len(events), last)
+		}
 		got, err := reports.AddEvent(ctx, r.ID, &gridmap.ReportEvent{Action: "register"})
 		if err != nil || got.Assignment.NextStep != "dispatch" || got.Assignment.StepDueAt == nil ||
 			time.Until(*got.Assignment.StepDueAt) < 119*time.Minute || time.Until(*got.Assignment.StepDueAt) > 121*time.Minute {

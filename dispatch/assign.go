@@ -109,7 +109,7 @@ func (p *Policy) Assign(in AssignInput) (*gridmap.Assignment, error) {
 		}
 	}
 
-	a.Tier = tierOf(in.Layer, chains)
+	a.Tier = TierOf(in.Layer, chains)
 	if slices.Contains(a.Flags, gridmap.FlagDutyDesk) {
 		a.Tier = gridmap.TierDistrict
 	}
@@ -136,7 +136,7 @@ func (p *Policy) Assign(in AssignInput) (*gridmap.Assignment, error) {
 			}
 			a.Departments = append(a.Departments, d)
 		}
-		if len(a.Departments) > 1 && tierRank[a.Tier] < tierRank[gridmap.TierStreet] {
+		if len(a.Departments) > 1 && !TierAtLeast(a.Tier, gridmap.TierStreet) {
 			a.Tier = gridmap.TierStreet
 			why = append(why, "several departments take part: at least the street coordinates")
 		}
@@ -176,10 +176,13 @@ func (p *Policy) outsideM() float64 {
 	return DefaultOutsideCoverageM
 }
 
-// tierOf is the tier of the lowest common ancestor of the owners' chains:
+// TierAtLeast reports whether tier t is at or above tier min.
+func TierAtLeast(t, min string) bool { return tierRank[t] >= tierRank[min] }
+
+// TierOf is the tier of the lowest common ancestor of the owners' chains:
 // with one owner, the tier of its own level; with owners under different
 // top-level grids (different districts), the city.
-func tierOf(layer *gridmap.Layer, chains [][]gridmap.GridRef) string {
+func TierOf(layer *gridmap.Layer, chains [][]gridmap.GridRef) string {
 	var common []gridmap.GridRef
 	seen := 0
 	for _, c := range chains {

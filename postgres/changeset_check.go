@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/dispatch"
 	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb/encoding/wkb"
 	"github.com/paulmach/orb/geojson"
@@ -159,21 +160,103 @@ func findReroutes(ctx context.Context, q querier, layer, state, areaSQL string) 
 	return out, rows.Err()
 }
 
+// chainSQL returns the chain of grid $2 in layer $1, root first, as JSON.
+const chainSQL = `WITH RECURSIVE up AS (
+	  SELECT code, name, level, version, parent_code, 0 AS depth FROM grids WHERE layer_id = $1 AND code = $2
+	  UNION ALL
+	  SELECT g.code, g.name, g.level, g.version, g.parent_code, up.depth + 1 FROM grids g JOIN up ON g.layer_id = $1 AND g.code = up.parent_code
+	  WHERE up.depth < 32)
+	SELECT coalesce(json_agg(json_build_object('code', code, 'name', name, 'level', level, 'version', version) ORDER BY depth DESC), '[]') FROM up`
+
+// reassess recomputes a re-routed report's co-owners (grids of the new
+// boundaries within the layer's tolerance or the report's accuracy) and
+// its tier from the owners' chains.
+func reassess(ctx context.Context, tx pgx.Tx, layer string, rr gridmap.Reroute) error {
+	var l gridmap.Layer
+	var assignment []byte
+	if err := tx.QueryRow(ctx, `SELECT l.levels, l.tiers, r.assignment FROM layers l, reports r WHERE l.id = $1 AND r.id = $2::bigint`,
+		layer, rr.Report).Scan(&l.Levels, &l.Tiers, &assignment); err != nil {
+		return err
+	}
+	var a gridmap.Assignment
+	if err := json.Unmarshal(assignment, &a); err != nil {
+		return err
+	}
+	rows, err := tx.Query(ctx, `SELECT g.code, g.name, g.level, ST_Distance(g.geom::geography, r.location::geography), r.accuracy_m
+		FROM reports r, grids g, layers l
+		WHERE r.id = $1::bigint AND l.id = $2 AND g.layer_id = $2 AND g.code <> $3
+		  AND g.geom && ST_Expand(r.location, greatest(l.tolerance_m, r.accuracy_m) / 110000.0 / greatest(cos(radians(ST_Y(r.location))), 0.01))
+		  AND ST_DWithin(g.geom::geography, r.location::geography, greatest(l.tolerance_m, r.accuracy_m))
+		  AND NOT EXISTS (SELECT 1 FROM grids c WHERE c.layer_id = g.layer_id AND c.parent_code = g.code)
+		ORDER BY 4, 1`, rr.Report, layer, rr.To)
+	if err != nil {
+		return err
+	}
+	a.CoOwners = []gridmap.Owner{}
+	for rows.Next() {
+		var o gridmap.Owner
+		var accuracy float64
+		if err := rows.Scan(&o.Code, &o.Name, &o.Level, &o.DistanceM, &accuracy); err != nil {
+			rows.Close()
+			return err
+		}
+		o.DistanceM = roundCM(o.DistanceM)
+		switch {
+		case o.DistanceM <= 0.001:
+			o.DistanceM, o.Reason = 0, gridmap.ReasonOnBoundary
+		case accuracy > 0 && o.DistanceM <= accuracy:
+			o.Reason = gridmap.ReasonWithinAccuracy
+		default:
+			o.Reason = gridmap.ReasonWithinTolerance
+		}
+		a.CoOwners = append(a.CoOwners, o)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	chains := [][]gridmap.GridRef{}
+	for _, code := range append([]string{rr.To}, ownerCodes(a.CoOwners)...) {
+		var chain []byte
+		if err := tx.QueryRow(ctx, chainSQL, layer, code).Scan(&chain); err != nil {
+			return err
+		}
+		var c []gridmap.GridRef
+		if err := json.Unmarshal(chain, &c); err != nil {
+			return err
+		}
+		chains = append(chains, c)
+	}
+	for i := range a.CoOwners {
+		a.CoOwners[i].Chain = chains[i+1]
+	}
+	a.Tier = dispatch.TierOf(&l, chains)
+	if len(a.Departments) > 1 && !dispatch.TierAtLeast(a.Tier, gridmap.TierStreet) {
+		a.Tier = gridmap.TierStreet
+	}
+	updated, _ := json.Marshal(a.CoOwners)
+	_, err = tx.Exec(ctx, `UPDATE reports SET tier = $2,
+		assignment = jsonb_set(jsonb_set(assignment, '{co_owners}', $3::jsonb), '{tier}', to_jsonb($2::text)) WHERE id = $1::bigint`,
+		rr.Report, a.Tier, updated)
+	return err
+}
+
+func ownerCodes(owners []gridmap.Owner) []string {
+	var codes []string
+	for _, o := range owners {
+		codes = append(codes, o.Code)
+	}
+	return codes
+}
+
 // applyReroutes gives each rerouted report its new owner, in the
 // committing transaction, with a workflow event saying why: old and new
 // owner and the layer's data versions before and after. The new owner's
-// chain comes from the grids as committed; co-owners and tier stay as
-// assigned.
+// chain comes from the grids as committed; co-owners and tier are
+// reassessed on them.
 func applyReroutes(ctx context.Context, tx pgx.Tx, layer string, reroutes []gridmap.Reroute, fromVersion, toVersion int64) error {
 	for _, rr := range reroutes {
 		var chain []byte
-		if err := tx.QueryRow(ctx, `WITH RECURSIVE up AS (
-			  SELECT code, name, level, version, parent_code, 0 AS depth FROM grids WHERE layer_id = $1 AND code = $2
-			  UNION ALL
-			  SELECT g.code, g.name, g.level, g.version, g.parent_code, up.depth + 1 FROM grids g JOIN up ON g.layer_id = $1 AND g.code = up.parent_code
-			  WHERE up.depth < 32)
-			SELECT json_agg(json_build_object('code', code, 'name', name, 'level', level, 'version', version) ORDER BY depth DESC) FROM up`,
-			layer, rr.To).Scan(&chain); err != nil {
+		if err := tx.QueryRow(ctx, chainSQL, layer, rr.To).Scan(&chain); err != nil {
 			return err
 		}
 		why := fmt.Sprintf("boundary change: from %s to %s (layer %s, data version %d -> %d)", rr.From, rr.To, layer, fromVersion, toVersion)
@@ -185,6 +268,9 @@ func applyReroutes(ctx context.Context, tx pgx.Tx, layer string, reroutes []grid
 			    jsonb_build_object('code', $3::text, 'name', g.name, 'level', g.level, 'chain', $4::jsonb)),
 			    '{boundary_version}', to_jsonb($5::bigint)), '{explanation}', to_jsonb($6::text))
 			FROM g WHERE r.id = $1::bigint`, rr.Report, layer, rr.To, chain, toVersion, why); err != nil {
+			return err
+		}
+		if err := reassess(ctx, tx, layer, rr); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO report_events (report_id, action, from_status, to_status, actor, note, data)

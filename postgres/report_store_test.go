@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -242,6 +243,12 @@ func TestReports(t *testing.T) {
 		if _, err := reports.CreateReport(ctx, r); err != nil || r.Assignment.Primary.Code != "G12" {
 			t.Fatalf("create: %v %+v", err, r.Assignment)
 		}
+		// 77 m from the old edge, 19 m from the new one: no co-owner
+		// before, the grid it leaves as co-owner after.
+		near := pointReport("reroute-2", 121.0108, 31.01)
+		if _, err := reports.CreateReport(ctx, near); err != nil || near.Assignment.Primary.Code != "G12" || len(near.Assignment.CoOwners) != 0 {
+			t.Fatalf("create: %v %+v", err, near.Assignment)
+		}
 		grids := postgres.NewGridStore(pgtest.Shared(t))
 		g, err := geojson.UnmarshalGeometry([]byte(rect(121, 31, 121.011, 31.02)))
 		if err != nil {
@@ -249,7 +256,7 @@ func TestReports(t *testing.T) {
 		}
 		cs := &gridmap.Changeset{DryRun: true, Reason: "widen G11", Operations: []gridmap.Operation{{Op: gridmap.OpMoveEdge, Code: "G11", Geometry: g}}}
 		res, err := grids.ApplyChangeset(ctx, "rp", cs)
-		want := fmt.Sprintf("[{%d reroute-1 G12 G11}]", r.ID)
+		want := fmt.Sprintf("[{%d reroute-1 G12 G11} {%d reroute-2 G12 G11}]", r.ID, near.ID)
 		if err != nil || res.Applied || fmt.Sprint(res.Impact.Reroutes) != want {
 			t.Fatalf("dry run: %v %+v, want reroutes %s", err, res, want)
 		}
@@ -266,6 +273,11 @@ func TestReports(t *testing.T) {
 		last := events[len(events)-1]
 		if last.Action != "reroute" || !strings.Contains(last.Note, "from G12 to G11") {
 			t.Errorf("last event %+v", last)
+		}
+		got, _ = reports.Report(ctx, near.ID)
+		if a := got.Assignment; a.Primary.Code != "G11" || len(a.CoOwners) != 1 || a.CoOwners[0].Code != "G12" ||
+			a.CoOwners[0].Reason != gridmap.ReasonWithinTolerance || math.Abs(a.CoOwners[0].DistanceM-19) > 1 || a.Tier != gridmap.TierStreet {
+			t.Errorf("reassessed: %+v", a)
 		}
 	})
 

@@ -36,6 +36,9 @@ type AssignInput struct {
 	// representative point.
 	Answer  *gridmap.LayerAnswer
 	Crossed []gridmap.Owner
+	// Near lists, for a line or polygon, the grids it does not cross that
+	// lie within the tolerance or accuracy, with distance and reason.
+	Near []gridmap.Owner
 	// Chains gives the chain (root first) of every grid named in Crossed.
 	Chains map[string][]gridmap.GridRef
 	// Units holds, per departmental layer, the lookup at the report's point.
@@ -70,6 +73,13 @@ func (p *Policy) Assign(in AssignInput) (*gridmap.Assignment, error) {
 				why = append(why, fmt.Sprintf("it crosses into %s (%.0f%%)", c.Code, 100*c.Share))
 			}
 			chains = append(chains, o.Chain)
+		}
+		for _, n := range in.Near {
+			o := n
+			o.Chain = in.Chains[n.Code]
+			a.CoOwners = append(a.CoOwners, o)
+			chains = append(chains, o.Chain)
+			why = append(why, fmt.Sprintf("%s is %.1f m away (%s)", n.Code, n.DistanceM, n.Reason))
 		}
 	case len(in.Answer.Chain) > 0:
 		f := in.Answer.Finest()

@@ -71,8 +71,11 @@ func (s *ReportStore) assign(ctx context.Context, r *gridmap.Report) (*gridmap.A
 		if in.Crossed, err = s.crossed(ctx, layer.ID, string(locJSON)); err != nil {
 			return nil, err
 		}
+		if in.Near, err = s.nearLine(ctx, layer.ID, string(locJSON), layer.ToleranceM, r.AccuracyM); err != nil {
+			return nil, err
+		}
 	}
-	for _, c := range in.Crossed {
+	for _, c := range append(in.Crossed, in.Near...) {
 		in.Chains[c.Code] = s.loc.ChainOf(layer.ID, c.Code)
 	}
 	for _, c := range answer.CoOwners {
@@ -103,7 +106,7 @@ type reportContext struct {
 func (s *ReportStore) context(ctx context.Context, category string, t time.Time) (*reportContext, error) {
 	var layers, cat, depts, days []byte
 	err := s.db.Pool.QueryRow(ctx, `SELECT
-		  (SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind, 'levels', levels, 'tiers', tiers)), '[]') FROM layers),
+		  (SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind, 'levels', levels, 'tiers', tiers, 'tolerance_m', tolerance_m)), '[]') FROM layers),
 		  (SELECT json_build_object('code', code, 'name', name, 'departments', departments,
 		     'limit', json_build_object('value', limit_value, 'clock', limit_clock),
 		     'urgent_limit', CASE WHEN urgent_value IS NULL THEN NULL ELSE json_build_object('value', urgent_value, 'clock', urgent_clock) END,
@@ -176,6 +179,33 @@ func (s *ReportStore) crossed(ctx context.Context, layer, locJSON string) ([]gri
 		}
 	}
 	return out, nil
+}
+
+// nearLine lists the finest grids a line or polygon location does not
+// cross but passes within the tolerance or its accuracy of, nearest first.
+func (s *ReportStore) nearLine(ctx context.Context, layer, locJSON string, toleranceM, accuracyM float64) ([]gridmap.Owner, error) {
+	radius := math.Max(toleranceM, accuracyM)
+	rows, err := s.db.Pool.Query(ctx, `WITH loc AS (SELECT ST_SetSRID(ST_GeomFromGeoJSON($2), 4326) AS g)
+		SELECT v.code, v.name, v.level, ST_Distance(v.geom::geography, loc.g::geography)
+		FROM grids v, loc
+		WHERE v.layer_id = $1 AND v.geom && ST_Expand(loc.g, $3 / 110000.0 / greatest(cos(radians(ST_Y(ST_Centroid(loc.g)))), 0.01))
+		  AND ST_DWithin(v.geom::geography, loc.g::geography, $3) AND NOT ST_Intersects(v.geom, loc.g)
+		  AND NOT EXISTS (SELECT 1 FROM grids c WHERE c.layer_id = v.layer_id AND c.parent_code = v.code)
+		ORDER BY 4, 1`, layer, locJSON, radius)
+	if err != nil {
+		return nil, translate(err, "report location")
+	}
+	owners, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (gridmap.Owner, error) {
+		var o gridmap.Owner
+		err := r.Scan(&o.Code, &o.Name, &o.Level, &o.DistanceM)
+		o.DistanceM = roundCM(o.DistanceM)
+		o.Reason = gridmap.ReasonWithinTolerance
+		if accuracyM > 0 && o.DistanceM <= accuracyM {
+			o.Reason = gridmap.ReasonWithinAccuracy
+		}
+		return o, err
+	})
+	return owners, translate(err, "report location")
 }
 
 // calendar reads the dates around t that break the weekday rule.

@@ -236,6 +236,19 @@ func TestReports(t *testing.T) {
 			a.Primary.Share < 0.6 || a.Tier != gridmap.TierStreet {
 			t.Errorf("got %+v", a)
 		}
+		// A line ending 10 m short of the next street's first grid: that
+		// grid is a co-owner within the tolerance, and the district
+		// coordinates.
+		r = pointReport("line-2", 0, 0)
+		r.Location = geojson.NewGeometry(orb.LineString{{121.015, 31.01}, {121.02 - 10/kx, 31.01}})
+		if _, err := reports.CreateReport(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		a = r.Assignment
+		if a.Primary.Code != "G12" || len(a.CoOwners) != 1 || a.CoOwners[0].Code != "G21" || a.CoOwners[0].Reason != gridmap.ReasonWithinTolerance ||
+			math.Abs(a.CoOwners[0].DistanceM-10) > 0.2 || a.Tier != gridmap.TierDistrict {
+			t.Errorf("line near a grid: %+v", a)
+		}
 	})
 
 	t.Run("a boundary edit re-routes the open reports it moves, and a dry run lists them", func(t *testing.T) {

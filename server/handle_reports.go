@@ -71,7 +71,8 @@ func (s *Server) handleReport(c echo.Context) error {
 }
 
 // handleReports lists reports, newest first:
-// GET /v1/reports?status=&grid=&since=&limit=&cursor=.
+// GET /v1/reports?status=&grid=&bbox=&category=&since=&limit=&cursor=.
+// status also takes "open" (not closed or rejected) and "done".
 func (s *Server) handleReports(c echo.Context) error {
 	f := gridmap.ReportFilter{Status: c.QueryParam("status"), Grid: c.QueryParam("grid"), Limit: 100}
 	if v := c.QueryParam("since"); v != "" {
@@ -80,6 +81,16 @@ func (s *Server) handleReports(c echo.Context) error {
 			return gridmap.Errorf(gridmap.EINVALID, "since %q must be an RFC 3339 time", v)
 		}
 		f.Since = &t
+	}
+	if v := c.QueryParam("bbox"); v != "" {
+		b, err := parseBBox(v)
+		if err != nil {
+			return err
+		}
+		f.BBox = b
+	}
+	if v := c.QueryParam("category"); v != "" {
+		f.Category = v
 	}
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -81,8 +81,13 @@ func TestReportsAPI(t *testing.T) {
 	if r := do(t, "GET", ts.url+"/v1/reports/"+id, ""); r.status != 200 || !strings.Contains(string(r.body), `"api-1"`) {
 		t.Errorf("get: %d %s", r.status, r.body)
 	}
-	if r := do(t, "GET", ts.url+"/v1/reports?status=reported&limit=5", ""); r.status != 200 || !strings.Contains(string(r.body), `"api-1"`) {
-		t.Errorf("list: %d %s", r.status, r.body)
+	for _, q := range []string{"status=reported&limit=5", "bbox=121.5,31.5,121.51,31.51&status=open", "category=01&grid=RA"} {
+		if r := do(t, "GET", ts.url+"/v1/reports?"+q, ""); r.status != 200 || !strings.Contains(string(r.body), `"api-1"`) {
+			t.Errorf("list ?%s: %d %s", q, r.status, r.body)
+		}
+	}
+	if r := do(t, "GET", ts.url+"/v1/reports?bbox=0,0,1,1", ""); r.status != 200 || strings.Contains(string(r.body), `"api-1"`) {
+		t.Errorf("list outside the bbox: %d %s", r.status, r.body)
 	}
 	if r := do(t, "POST", ts.url+"/v1/reports/"+id+"/events", `{"action":"close"}`); r.status != 409 {
 		t.Errorf("illegal move: %d %s, want 409", r.status, r.body)

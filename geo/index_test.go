@@ -334,24 +334,16 @@ func nycPoints(l *LayerIndex, in LayerInput, n int, onLand bool) []orb.Point {
 
 // BenchmarkLookupNYC looks up 1,000,000 random points over New York's land
 // in the tract layer, co-owners within 30 m included, on one core.
-func BenchmarkLookupNYC(b *testing.B) {
-	l, in := nycLayer(b)
-	pts := nycPoints(l, in, 1_000_000, true)
-	var h Hit
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		p := pts[i%len(pts)]
-		l.Lookup(p[0], p[1], 30, 0, &h)
-	}
-}
+func BenchmarkLookupNYC(b *testing.B) { benchLookup(b, true) }
 
 // BenchmarkLookupNYCBoundingBox looks up points uniform over the tracts'
 // bounding box: about two thirds fall in water or New Jersey and get the
 // nearest tract instead.
-func BenchmarkLookupNYCBoundingBox(b *testing.B) {
+func BenchmarkLookupNYCBoundingBox(b *testing.B) { benchLookup(b, false) }
+
+func benchLookup(b *testing.B, onLand bool) {
 	l, in := nycLayer(b)
-	pts := nycPoints(l, in, 1_000_000, false)
+	pts := nycPoints(l, in, 1_000_000, onLand)
 	var h Hit
 	b.ReportAllocs()
 	b.ResetTimer()

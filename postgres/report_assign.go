@@ -89,7 +89,7 @@ func (s *ReportStore) assign(ctx context.Context, r *gridmap.Report) (*gridmap.A
 		return nil, gridmap.Errorf(gridmap.EUNPROCESSABLE, "category %q does not exist; GET /v1/categories lists them", r.Category)
 	}
 	in.Category, in.Departments = rc.category, rc.departments
-	policy := dispatch.Policy{Calendar: rc.calendar, OutsideCoverageM: s.outsideM}
+	policy := dispatch.Policy{Calendar: rc.calendar}
 	return policy.Assign(in)
 }
 

@@ -22,10 +22,9 @@ import (
 // dispatch policy, and follows them through the workflow. Every report is
 // committed synchronously before it is acknowledged.
 type ReportStore struct {
-	db       *DB
-	loc      *Locator
-	tz       *time.Location
-	outsideM float64
+	db  *DB
+	loc *Locator
+	tz  *time.Location
 }
 
 // NewReportStore returns a ReportStore; deadlines are counted in tz.

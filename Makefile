@@ -6,12 +6,15 @@ GO ?= go
 BIN := bin/gridmap
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: all deps build run test bench fuzz vet clean
+.PHONY: all deps test-deps build run test bench fuzz vet clean
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
+
+test-deps:
+	@scripts/install-deps.sh test
 
 build: deps
 	$(GO) build -o $(BIN) ./cmd/gridmap
@@ -19,7 +22,7 @@ build: deps
 run: build
 	./$(BIN) serve --addr $(ADDR) --demo
 
-vet: deps
+vet: test-deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 
@@ -31,6 +34,7 @@ bench: deps
 
 fuzz: deps
 	$(GO) test ./geo/ -run '^$$' -fuzz FuzzFeatureReader -fuzztime 60s
+	$(GO) test ./tiles/ -run '^$$' -fuzz FuzzParseTile -fuzztime 30s
 
 clean:
 	rm -rf bin

@@ -101,11 +101,21 @@ type CoverageItem struct {
 // layer (its grids, their people or its definition), for caches and indexes
 // to follow. A change without BBox may concern the whole layer.
 type Change struct {
-	Layer       string    `json:"layer"`
+	Layer string `json:"layer"`
+	// Kind is what changed: ChangeBoundaries (grids: geometry, names,
+	// parents), ChangePeople, or ChangeLayer (the definition).
+	Kind        string    `json:"kind"`
 	DataVersion int64     `json:"data_version"`
 	BBox        []float64 `json:"bbox"` // minLon, minLat, maxLon, maxLat of old and new geometry
 	Codes       []string  `json:"codes"`
 }
+
+// Change kinds.
+const (
+	ChangeBoundaries = "boundaries"
+	ChangePeople     = "people"
+	ChangeLayer      = "layer"
+)
 
 // ToleranceAreaM2 is how much overlap, gap or spill outside a parent is
 // tolerated as drawing noise before an edit is refused or a coverage report

@@ -44,10 +44,13 @@ type Layer struct {
 	ToleranceM  float64           `json:"tolerance_m"`
 	SnapM       float64           `json:"snap_m"`
 	Tiers       map[string]string `json:"tiers"`
-	Counts      map[string]int    `json:"counts"`
-	DataVersion int64             `json:"data_version"`
-	CreatedAt   time.Time         `json:"created_at"`
-	UpdatedAt   time.Time         `json:"updated_at"`
+	// Zooms says from which to which map zoom each level is drawn (vector
+	// tiles): coarse levels from far out, micro-grids only close up.
+	Zooms       map[string]ZoomRange `json:"zooms"`
+	Counts      map[string]int       `json:"counts"`
+	DataVersion int64                `json:"data_version"`
+	CreatedAt   time.Time            `json:"created_at"`
+	UpdatedAt   time.Time            `json:"updated_at"`
 }
 
 var layerIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -107,7 +110,56 @@ func (l *Layer) Normalize() error {
 		tiers[lv] = t
 	}
 	l.Tiers = tiers
+	zooms := DefaultZooms(l.Levels)
+	for lv, z := range l.Zooms {
+		if !slices.Contains(l.Levels, lv) {
+			return Errorf(EINVALID, "zooms names level %q, which is not one of the layer's levels %v", lv, l.Levels)
+		}
+		if z[0] < 0 || z[1] > MaxZoom || z[0] > z[1] {
+			return Errorf(EINVALID, "zooms for level %q must be [min, max] with 0 <= min <= max <= %d, got [%d, %d]", lv, MaxZoom, z[0], z[1])
+		}
+		zooms[lv] = z
+	}
+	l.Zooms = zooms
 	return nil
+}
+
+// MaxZoom is the deepest web map zoom gridmap serves tiles for.
+const MaxZoom = 22
+
+// ZoomRange is [min, max] map zoom, both drawn.
+type ZoomRange [2]int
+
+// Has reports whether zoom z is in the range.
+func (r ZoomRange) Has(z int) bool { return z >= r[0] && z <= r[1] }
+
+// DefaultZooms gives each level the zoom it starts at (and draws it up to
+// MaxZoom, so a parent stays visible as an outline around its children):
+// district 0, street 9, community 11, grid 13, microgrid 15, and any other
+// name by position on the same steps.
+func DefaultZooms(levels []string) map[string]ZoomRange {
+	named := map[string]int{"district": 0, "street": 9, "community": 11, "grid": 13, "microgrid": 15}
+	steps := []int{0, 9, 11, 13, 15, 17}
+	zooms := make(map[string]ZoomRange, len(levels))
+	for i, lv := range levels {
+		z, ok := named[lv]
+		if !ok {
+			z = steps[min(i, len(steps)-1)]
+		}
+		zooms[lv] = ZoomRange{z, MaxZoom}
+	}
+	return zooms
+}
+
+// LevelsAt returns the levels drawn at zoom z, coarsest first.
+func (l *Layer) LevelsAt(z int) []string {
+	var out []string
+	for _, lv := range l.Levels {
+		if l.Zooms[lv].Has(z) {
+			out = append(out, lv)
+		}
+	}
+	return out
 }
 
 // DefaultTiers maps levels to tiers: levels named district, street and grid

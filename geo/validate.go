@@ -123,6 +123,11 @@ func (c *Checker) Repair(mp orb.MultiPolygon) (orb.MultiPolygon, error) {
 	if iv := checkStructure(mp); iv != nil {
 		return nil, iv
 	}
+	return c.repair(mp)
+}
+
+// repair is Repair for any planar coordinates (no lon/lat range check).
+func (c *Checker) repair(mp orb.MultiPolygon) (orb.MultiPolygon, error) {
 	g, err := c.toGEOS(mp)
 	if err != nil {
 		return nil, &Invalid{Reason: err.Error()}

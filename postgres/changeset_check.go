@@ -279,7 +279,11 @@ func applyReroutes(ctx context.Context, tx pgx.Tx, layer string, reroutes []grid
 		}
 	}
 	if len(reroutes) > 0 {
-		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, ReportChannel); err != nil {
+		ids := make([]string, len(reroutes))
+		for i, rr := range reroutes {
+			ids[i] = rr.Report
+		}
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, report_boxes($2::bigint[]))`, ReportChannel, ids); err != nil {
 			return err
 		}
 	}
@@ -310,7 +314,7 @@ func (c *changeset) commit(ctx context.Context, cs *gridmap.Changeset, res *grid
 	}); err != nil {
 		return err
 	}
-	change := gridmap.Change{Layer: layer, Codes: res.Impact.Grids}
+	change := gridmap.Change{Layer: layer, Kind: gridmap.ChangeBoundaries, Codes: res.Impact.Grids}
 	var bbox [4]*float64
 	if err := tx.QueryRow(ctx, `UPDATE layers SET data_version = data_version + 1, updated_at = now() WHERE id = $1 RETURNING data_version`,
 		layer).Scan(&change.DataVersion); err != nil {
@@ -324,6 +328,15 @@ func (c *changeset) commit(ctx context.Context, cs *gridmap.Changeset, res *grid
 	if bbox[0] != nil {
 		change.BBox = []float64{*bbox[0], *bbox[1], *bbox[2], *bbox[3]}
 	}
+	var codes []string
+	if err := tx.QueryRow(ctx, `SELECT coalesce(array_agg(code), '{}') FROM cs_work`).Scan(&codes); err != nil {
+		return err
+	}
+	moved, err := refreshShapes(ctx, tx, layer, codes, change.BBox)
+	if err != nil {
+		return err
+	}
+	change.BBox = unionBBox(change.BBox, moved)
 	res.DataVersion = change.DataVersion
 	if err := applyReroutes(ctx, tx, layer, res.Impact.Reroutes, change.DataVersion-1, change.DataVersion); err != nil {
 		return err
@@ -331,11 +344,31 @@ func (c *changeset) commit(ctx context.Context, cs *gridmap.Changeset, res *grid
 	return notifyChange(ctx, tx, change)
 }
 
+// unionBBox returns the lon/lat box covering a and b (either may be nil).
+func unionBBox(a, b []float64) []float64 {
+	if a == nil {
+		return b
+	}
+	if b == nil {
+		return a
+	}
+	return []float64{min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])}
+}
+
 // notifyChange announces a change on ChangeChannel when the transaction
 // commits. NOTIFY payloads are limited to 8000 bytes: a change touching very
 // many grids is announced without its codes (the bounding box still says
 // where).
 func notifyChange(ctx context.Context, tx pgx.Tx, ch gridmap.Change) error {
+	if ch.Kind != gridmap.ChangePeople {
+		// Tiles derive their versions from where changes happened.
+		if _, err := tx.Exec(ctx, `INSERT INTO layer_changes (layer_id, data_version, area)
+			SELECT $1, $2, CASE WHEN $3::float8[] IS NULL THEN ST_MakeEnvelope(-20037508.342789244, -20037508.342789244, 20037508.342789244, 20037508.342789244, 3857)
+			ELSE ST_Transform(ST_MakeEnvelope(($3::float8[])[1], greatest(($3::float8[])[2], -85.05), ($3::float8[])[3], least(($3::float8[])[4], 85.05), 4326), 3857) END`,
+			ch.Layer, ch.DataVersion, ch.BBox); err != nil {
+			return fmt.Errorf("recording change: %w", err)
+		}
+	}
 	sort.Strings(ch.Codes)
 	payload, _ := json.Marshal(ch)
 	if len(payload) > 7900 {

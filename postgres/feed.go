@@ -4,15 +4,30 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
-	"time"
 
 	"github.com/gridmap/gridmap"
-	"github.com/jackc/pgx/v5"
 )
 
 // ReportChannel is the NOTIFY channel announcing new report events; the
-// payload is the event id.
+// payload is a ReportChange (where the reports are).
 const ReportChannel = "gridmap_reports"
+
+// ReportChange is the payload on ReportChannel: the lon/lat box of each
+// report that changed (one box around them all when there are many).
+type ReportChange struct {
+	Boxes [][4]float64 `json:"boxes"`
+}
+
+// reportBoxes is the ReportChange payload for one report.
+func reportBoxes(r *gridmap.Report) string {
+	var rc ReportChange
+	if r.Location != nil {
+		b := r.Location.Geometry().Bound()
+		rc.Boxes = [][4]float64{{b.Min[0], b.Min[1], b.Max[0], b.Max[1]}}
+	}
+	payload, _ := json.Marshal(rc)
+	return string(payload)
+}
 
 // Feed follows report events and boundary changes for live clients: report
 // events are read back from report_events (so a client can resume from any
@@ -56,33 +71,15 @@ func (f *Feed) publish(e gridmap.FeedEvent) {
 // Run listens until ctx ends, reconnecting with backoff. After a reconnect
 // subscribers are woken, since report events may have been missed.
 func (f *Feed) Run(ctx context.Context) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := f.listen(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		f.db.Logger.Warn("following the live feed failed; retrying", "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 10*time.Second)
-	}
+	f.db.retryUntilDone(ctx, "following the live feed", f.listen)
 }
 
 func (f *Feed) listen(ctx context.Context) error {
-	conn, err := pgx.ConnectConfig(ctx, f.db.Pool.Config().ConnConfig.Copy())
+	conn, err := f.db.listenConn(ctx, ReportChannel, ChangeChannel)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	for _, ch := range []string{ReportChannel, ChangeChannel} {
-		if _, err := conn.Exec(ctx, "LISTEN "+ch); err != nil {
-			return err
-		}
-	}
 	f.publish(gridmap.FeedEvent{Type: "report"})
 	for {
 		n, err := conn.WaitForNotification(ctx)

@@ -167,7 +167,7 @@ func (s *GridStore) SetPeople(ctx context.Context, layer, code string, people []
 		if err := tx.QueryRow(ctx, `SELECT data_version FROM layers WHERE id = $1`, layer).Scan(&version); err != nil {
 			return err
 		}
-		return notifyChange(ctx, tx, gridmap.Change{Layer: layer, DataVersion: version, Codes: []string{code}})
+		return notifyChange(ctx, tx, gridmap.Change{Layer: layer, Kind: gridmap.ChangePeople, DataVersion: version, Codes: []string{code}})
 	})
 	return translate(err, "setting people")
 }

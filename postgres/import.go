@@ -352,7 +352,14 @@ func (imp *importer) commit(ctx context.Context) error {
 	}
 	// People may have changed even when no boundary did; the announcement
 	// names no codes (an import may touch thousands): the whole layer.
-	return notifyChange(ctx, tx, gridmap.Change{Layer: layer, DataVersion: imp.res.DataVersion})
+	kind := gridmap.ChangePeople
+	if bump > 0 {
+		kind = gridmap.ChangeBoundaries
+		if _, err := refreshShapes(ctx, tx, layer, nil, nil); err != nil {
+			return err
+		}
+	}
+	return notifyChange(ctx, tx, gridmap.Change{Layer: layer, Kind: kind, DataVersion: imp.res.DataVersion})
 }
 
 // checkTiling refuses an import that leaves siblings overlapping or children

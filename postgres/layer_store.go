@@ -19,17 +19,23 @@ func NewLayerStore(db *DB) *LayerStore { return &LayerStore{db: db} }
 
 var _ gridmap.LayerService = (*LayerStore)(nil)
 
-const layerColumns = `id, name, kind, levels, code_pattern, tolerance_m, snap_m, tiers, data_version, created_at, updated_at`
+const layerColumns = `id, name, kind, levels, code_pattern, tolerance_m, snap_m, tiers, zooms, data_version, created_at, updated_at`
 
 func scanLayer(row pgx.Row) (*gridmap.Layer, error) {
 	var l gridmap.Layer
-	var tiers []byte
-	if err := row.Scan(&l.ID, &l.Name, &l.Kind, &l.Levels, &l.CodePattern, &l.ToleranceM, &l.SnapM, &tiers,
+	var tiers, zooms []byte
+	if err := row.Scan(&l.ID, &l.Name, &l.Kind, &l.Levels, &l.CodePattern, &l.ToleranceM, &l.SnapM, &tiers, &zooms,
 		&l.DataVersion, &l.CreatedAt, &l.UpdatedAt); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal(tiers, &l.Tiers); err != nil {
 		return nil, fmt.Errorf("layer %s tiers: %w", l.ID, err)
+	}
+	// Levels without a stored zoom range (layers defined before zooms
+	// existed, or levels added since) draw at their default zooms.
+	l.Zooms = gridmap.DefaultZooms(l.Levels)
+	if err := json.Unmarshal(zooms, &l.Zooms); err != nil {
+		return nil, fmt.Errorf("layer %s zooms: %w", l.ID, err)
 	}
 	l.Counts = map[string]int{}
 	for _, lv := range l.Levels {
@@ -120,10 +126,11 @@ func (s *LayerStore) PutLayer(ctx context.Context, l *gridmap.Layer) (created bo
 // putLayer writes a normalized layer definition inside tx.
 func (s *LayerStore) putLayer(ctx context.Context, tx pgx.Tx, l *gridmap.Layer) (created bool, err error) {
 	tiers, _ := json.Marshal(l.Tiers)
+	zooms, _ := json.Marshal(l.Zooms)
 	old, err := s.layer(ctx, tx, l.ID, true)
 	if gridmap.ErrorCode(err) == gridmap.ENOTFOUND {
-		_, err = tx.Exec(ctx, `INSERT INTO layers (id, name, kind, levels, code_pattern, tolerance_m, snap_m, tiers)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, l.ID, l.Name, l.Kind, l.Levels, l.CodePattern, l.ToleranceM, l.SnapM, tiers)
+		_, err = tx.Exec(ctx, `INSERT INTO layers (id, name, kind, levels, code_pattern, tolerance_m, snap_m, tiers, zooms)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, l.ID, l.Name, l.Kind, l.Levels, l.CodePattern, l.ToleranceM, l.SnapM, tiers, zooms)
 		return true, err
 	} else if err != nil {
 		return false, err
@@ -133,11 +140,11 @@ func (s *LayerStore) putLayer(ctx context.Context, tx pgx.Tx, l *gridmap.Layer) 
 	}
 	var version int64
 	if err := tx.QueryRow(ctx, `UPDATE layers SET name = $2, kind = $3, levels = $4, code_pattern = $5, tolerance_m = $6,
-		snap_m = $7, tiers = $8, updated_at = now(), data_version = data_version + 1 WHERE id = $1 RETURNING data_version`,
-		l.ID, l.Name, l.Kind, l.Levels, l.CodePattern, l.ToleranceM, l.SnapM, tiers).Scan(&version); err != nil {
+		snap_m = $7, tiers = $8, zooms = $9, updated_at = now(), data_version = data_version + 1 WHERE id = $1 RETURNING data_version`,
+		l.ID, l.Name, l.Kind, l.Levels, l.CodePattern, l.ToleranceM, l.SnapM, tiers, zooms).Scan(&version); err != nil {
 		return false, err
 	}
-	return false, notifyChange(ctx, tx, gridmap.Change{Layer: l.ID, DataVersion: version})
+	return false, notifyChange(ctx, tx, gridmap.Change{Layer: l.ID, Kind: gridmap.ChangeLayer, DataVersion: version})
 }
 
 // checkLevelsKept refuses a new level list that drops or reorders a level

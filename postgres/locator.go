@@ -238,20 +238,7 @@ const refreshDelay = 20 * time.Millisecond
 // notifications sent while not listening are lost. Errors are logged and
 // retried with backoff.
 func (l *Locator) Follow(ctx context.Context) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := l.follow(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		l.db.Logger.Warn("following boundary changes failed; retrying", "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 10*time.Second)
-	}
+	l.db.retryUntilDone(ctx, "following boundary changes", l.follow)
 }
 
 // Listening is closed once Follow has its first LISTEN in place and the
@@ -259,14 +246,11 @@ func (l *Locator) Follow(ctx context.Context) {
 func (l *Locator) Listening() <-chan struct{} { return l.listening }
 
 func (l *Locator) follow(ctx context.Context) error {
-	conn, err := pgx.ConnectConfig(ctx, l.db.Pool.Config().ConnConfig.Copy())
+	conn, err := l.db.listenConn(ctx, ChangeChannel)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+ChangeChannel); err != nil {
-		return err
-	}
 	if err := l.Load(ctx); err != nil {
 		return err
 	}

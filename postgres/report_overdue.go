@@ -36,7 +36,7 @@ func (s *ReportStore) EscalateOverdue(ctx context.Context, now time.Time) (int, 
 		         'past its ' || coalesce(step || ' step ', '') || 'deadline of ' || to_char(deadline AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') ||
 		         ' UTC: escalated to the ' || tier || ' tier'
 		  FROM up RETURNING report_id),
-		n AS (SELECT CASE WHEN count(*) > 0 THEN pg_notify($2, '') END FROM ev)
+		n AS (SELECT CASE WHEN count(*) > 0 THEN pg_notify($2, report_boxes(array_agg(report_id))) END FROM ev)
 		SELECT count(*) FROM up, n`, now, ReportChannel).Scan(&n)
 	return n, translate(err, "overdue escalation")
 }

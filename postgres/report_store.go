@@ -86,9 +86,9 @@ func (s *ReportStore) CreateReport(ctx context.Context, r *gridmap.Report) (bool
 		  SELECT d.code, d.webhook_url, e.id, jsonb_build_object('event', 'report', 'action', $18::text, 'report_id', e.report_id,
 		    'external_id', $1::text, 'category', $3::text, 'status', $12::text, 'assignment', $17::jsonb)
 		  FROM e, departments d WHERE d.code = ANY($21::text[]) AND d.webhook_url <> '')
-		SELECT r.id, r.received_at, r.updated_at FROM r CROSS JOIN (SELECT pg_notify($20, '')) n`,
+		SELECT r.id, r.received_at, r.updated_at FROM r CROSS JOIN (SELECT pg_notify($20, $22)) n`,
 		r.ExternalID, hash, r.Category, r.Description, string(loc), original, r.CRS, r.AccuracyM, r.Source, r.Urgent,
-		r.ReportedAt, r.Status, a.Layer, primary, a.Tier, a.DueAt, assignment, dispatch.ActionReport, a.Explanation, ReportChannel, departmentCodes(a)).
+		r.ReportedAt, r.Status, a.Layer, primary, a.Tier, a.DueAt, assignment, dispatch.ActionReport, a.Explanation, ReportChannel, departmentCodes(a), reportBoxes(r)).
 		Scan(&r.ID, &r.ReceivedAt, &r.UpdatedAt)
 	if isSQLState(err, "23505") {
 		// A concurrent request with the same external_id won the race.

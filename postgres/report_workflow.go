@@ -216,7 +216,7 @@ func (s *ReportStore) AddEvent(ctx context.Context, id int64, e *gridmap.ReportE
 			e.Departments = []string{}
 		}
 		e.ReportID, e.From, e.To = id, status, to
-		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, ReportChannel); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, report_boxes(ARRAY[$2::bigint]))`, ReportChannel, id); err != nil {
 			return err
 		}
 		if err := tx.QueryRow(ctx, `INSERT INTO report_events (report_id, action, from_status, to_status, actor, note, departments)

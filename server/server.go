@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/tiles"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,8 @@ type Deps struct {
 	Reports    gridmap.ReportService
 	Categories gridmap.CategoryService
 	Feed       gridmap.Feed
+	// Tiles serves vector tiles; nil leaves the tile routes out.
+	Tiles *tiles.Service
 	// Ready reports whether the service can answer (database reachable,
 	// indexes loaded); nil error means ready.
 	Ready func(ctx context.Context) error
@@ -138,6 +141,7 @@ func (s *Server) routes() {
 	v1.PUT("/departments/:code", s.handlePutDepartment, limit)
 
 	s.open311Routes()
+	s.tileRoutes()
 	s.staticRoutes()
 }
 
@@ -187,7 +191,8 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 
 // quietRoutes are the high-rate routes whose successful requests are not
 // logged at info.
-var quietRoutes = map[string]bool{"/v1/lookup": true, "/healthz": true, "/readyz": true, "/metrics": true}
+var quietRoutes = map[string]bool{"/v1/lookup": true, "/healthz": true, "/readyz": true, "/metrics": true,
+	"/tiles/:tileset/:z/:x/:y": true}
 
 func requestID(c echo.Context) string { return c.Response().Header().Get(echo.HeaderXRequestID) }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/gridmap/gridmap/dispatch"
 	"github.com/gridmap/gridmap/postgres"
 	"github.com/gridmap/gridmap/server"
+	"github.com/gridmap/gridmap/tiles"
 )
 
 func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {
@@ -24,6 +25,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	bodyLimit := fs.String("body-limit", "10M", "largest request body, except imports")
 	importLimit := fs.String("import-limit", "1G", "largest import body")
 	overdueEvery := fs.Duration("overdue-every", 30*time.Second, "how often overdue reports are looked for and escalated")
+	tileCacheMB := fs.Int("tile-cache-mb", 256, "memory for cached vector tiles, in megabytes")
 	timeZone := fs.String("time-zone", envOr("GRIDMAP_TIME_ZONE", dispatch.DefaultTimeZone), "time zone deadlines are counted in")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -45,6 +47,13 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 		}
 	}
 
+	// Grids written before tiles existed get their tile shapes now.
+	if filled, err := grids.FillTileShapes(ctx); err != nil {
+		return fmt.Errorf("preparing tile shapes: %w", err)
+	} else if len(filled) > 0 {
+		logger.Info("tile shapes prepared", "layers", filled)
+	}
+
 	// The lookup index follows every boundary change on the database;
 	// requests are accepted once it is loaded.
 	locator := postgres.NewLocator(db.DB)
@@ -56,13 +65,20 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	reports := postgres.NewReportStore(db.DB, locator, tz)
 	go reports.FollowOverdue(followCtx, *overdueEvery)
 	go postgres.NewOutbox(db.DB, &http.Client{Timeout: 15 * time.Second}).Follow(followCtx, time.Second)
+	// The tile cache drops what every change touches, on every instance.
+	tileStore := postgres.NewTileStore(db.DB)
+	tileService := tiles.NewService(tileStore, int64(*tileCacheMB)<<20)
+	tilesFollowing := make(chan struct{})
+	go tileStore.FollowTileChanges(followCtx, tileService.Cache(), func() { close(tilesFollowing) })
 	start := time.Now()
-	select {
-	case <-locator.Listening():
-		logger.Info("lookup index loaded", "took_ms", time.Since(start).Milliseconds())
-	case <-ctx.Done():
-		return nil
+	for _, ready := range []<-chan struct{}{locator.Listening(), tilesFollowing} {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil
+		}
 	}
+	logger.Info("lookup index loaded", "took_ms", time.Since(start).Milliseconds())
 	if *withDemo {
 		start := time.Now()
 		n, err := loadDemoReports(ctx, db.DB, locator, demo.DefaultSeed, tz)
@@ -79,7 +95,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	srv := server.New(server.Config{Addr: *addr, BodyLimit: *bodyLimit, ImportLimit: *importLimit},
 		server.Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Locator: locator,
 			Reports: reports, Categories: postgres.NewCategoryStore(db.DB),
-			Feed: feed, Ready: func(ctx context.Context) error {
+			Feed: feed, Tiles: tileService, Ready: func(ctx context.Context) error {
 				ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 				defer cancel()
 				if err := db.Ping(ctx); err != nil {

@@ -1,0 +1,370 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/geo"
+	"github.com/gridmap/gridmap/tiles"
+	"github.com/jackc/pgx/v5"
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/encoding/wkb"
+)
+
+// FillTileShapes generalises the layers whose current grids lack tile
+// shapes (written before tiles existed, or by hand), one transaction per
+// layer under the layer's lock, and announces each as changed. Returns the
+// layers it filled.
+func (s *GridStore) FillTileShapes(ctx context.Context) ([]string, error) {
+	rows, err := s.db.Pool.Query(ctx, `SELECT DISTINCT g.layer_id FROM grid_versions g
+		WHERE g.valid_to IS NULL AND NOT EXISTS (SELECT 1 FROM grid_labels l WHERE l.layer_id = g.layer_id AND l.code = g.code)
+		ORDER BY 1`)
+	if err != nil {
+		return nil, translate(err, "tile shapes")
+	}
+	layers, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, translate(err, "tile shapes")
+	}
+	for _, layer := range layers {
+		err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+			var version int64
+			if err := tx.QueryRow(ctx, `SELECT data_version FROM layers WHERE id = $1 FOR UPDATE`, layer).Scan(&version); err != nil {
+				return err
+			}
+			if _, err := refreshShapes(ctx, tx, layer, nil, nil); err != nil {
+				return err
+			}
+			return notifyChange(ctx, tx, gridmap.Change{Layer: layer, Kind: gridmap.ChangeBoundaries, DataVersion: version})
+		})
+		if err != nil {
+			return nil, translate(err, "tile shapes of layer "+layer)
+		}
+	}
+	return layers, nil
+}
+
+// labelPrecisionM is how close to the best label point (in Web Mercator
+// metres) the search stops.
+const labelPrecisionM = 2
+
+// refreshShapes brings the tile copies of a layer's current grids (one
+// generalised shape per band, and a label point) up to date inside tx,
+// after the grids named in codes changed (created, reshaped, renamed or
+// deleted) within area, a lon/lat box; nil codes means the whole layer.
+//
+// A grid's generalised shape depends on its neighbours (their shared edges
+// are simplified once, see geo.Generaliser), so every current grid meeting
+// area is generalised again, from its level's grids meeting theirs. It
+// returns the lon/lat box of every shape that changed, which may reach past
+// area where a neighbour's simplified edge moved; nil when nothing changed.
+func refreshShapes(ctx context.Context, tx pgx.Tx, layer string, codes []string, area []float64) ([]float64, error) {
+	whole := codes == nil
+	if _, err := tx.Exec(ctx, `DELETE FROM grid_shapes s WHERE s.layer_id = $1 AND ($2 OR s.code = ANY($3))
+		AND NOT EXISTS (SELECT 1 FROM grid_versions g WHERE g.id = s.version_id AND g.valid_to IS NULL)`, layer, whole, codes); err != nil {
+		return nil, fmt.Errorf("dropping shapes of closed versions: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM grid_labels s WHERE s.layer_id = $1 AND ($2 OR s.code = ANY($3))
+		AND NOT EXISTS (SELECT 1 FROM grid_versions g WHERE g.id = s.version_id AND g.valid_to IS NULL)`, layer, whole, codes); err != nil {
+		return nil, fmt.Errorf("dropping labels of closed versions: %w", err)
+	}
+	var changed orb.Bound
+	var someChanged bool
+	grow := func(b orb.Bound) {
+		if !someChanged {
+			changed, someChanged = b, true
+		} else {
+			changed = changed.Union(b)
+		}
+	}
+	var chunks [][]int64
+	if whole {
+		// The whole layer goes in chunks of nearby grids, so that memory
+		// stays bounded however big the layer is.
+		rows, err := tx.Query(ctx, `SELECT id, ST_NPoints(geom) FROM grid_versions WHERE layer_id = $1 AND valid_to IS NULL
+			ORDER BY level, ST_GeoHash(ST_MakePoint((ST_XMin(geom) + ST_XMax(geom)) / 2, (ST_YMin(geom) + ST_YMax(geom)) / 2))`, layer)
+		if err != nil {
+			return nil, fmt.Errorf("listing grids to generalise: %w", err)
+		}
+		var chunk []int64
+		var id int64
+		var points, sum int
+		if _, err := pgx.ForEachRow(rows, []any{&id, &points}, func() error {
+			if len(chunk) > 0 && sum+points > shapeChunkPoints {
+				chunks, chunk, sum = append(chunks, chunk), nil, 0
+			}
+			chunk, sum = append(chunk, id), sum+points
+			return nil
+		}); err != nil {
+			return nil, fmt.Errorf("listing grids to generalise: %w", err)
+		}
+		chunks = append(chunks, chunk)
+	} else {
+		// What the deletes above removed was announced with the edit's own
+		// area; the current grids meeting it remain to be done.
+		if area == nil {
+			return nil, nil
+		}
+		rows, err := tx.Query(ctx, `SELECT id FROM grid_versions WHERE layer_id = $1 AND valid_to IS NULL
+			AND geom && ST_MakeEnvelope(($2::float8[])[1], ($2::float8[])[2], ($2::float8[])[3], ($2::float8[])[4], 4326)`, layer, area)
+		if err != nil {
+			return nil, fmt.Errorf("listing grids to generalise: %w", err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return nil, fmt.Errorf("listing grids to generalise: %w", err)
+		}
+		chunks = [][]int64{ids}
+	}
+	gen := geo.NewGeneraliser()
+	for _, ids := range chunks {
+		if err := refreshChunk(ctx, tx, gen, layer, ids, grow); err != nil {
+			return nil, err
+		}
+	}
+	if !someChanged || whole {
+		return nil, nil
+	}
+	lo := geo.FromWebMercator(changed.Min)
+	hi := geo.FromWebMercator(changed.Max)
+	return []float64{lo[0], lo[1], hi[0], hi[1]}, nil
+}
+
+// shapeChunkPoints is about how many vertices a whole-layer refresh
+// generalises at once (plus the neighbours of those grids).
+const shapeChunkPoints = 20000
+
+// refreshChunk generalises the grids ids (targets) from every grid of their
+// level meeting them, and writes what changed.
+func refreshChunk(ctx context.Context, tx pgx.Tx, gen *geo.Generaliser, layer string, ids []int64, grow func(orb.Bound)) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, shapesNeighbourhoodSQL, layer, ids)
+	if err != nil {
+		return fmt.Errorf("reading grids to generalise: %w", err)
+	}
+	type gridRow struct {
+		id     int64
+		code   string
+		level  string
+		target bool
+		geom   orb.MultiPolygon
+	}
+	byLevel := map[string][]gridRow{}
+	var targets []string
+	for rows.Next() {
+		var r gridRow
+		var g []byte
+		if err := rows.Scan(&r.id, &r.code, &r.level, &r.target, &g); err != nil {
+			rows.Close()
+			return err
+		}
+		o, err := wkb.Unmarshal(g)
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("grid %s geometry: %w", r.code, err)
+		}
+		if r.geom, err = geo.Polygonal(o); err != nil {
+			rows.Close()
+			return fmt.Errorf("grid %s geometry: %w", r.code, err)
+		}
+		r.geom = geo.MultiPolygonToWebMercator(r.geom)
+		byLevel[r.level] = append(byLevel[r.level], r)
+		if r.target {
+			targets = append(targets, r.code)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading grids to generalise: %w", err)
+	}
+	old, err := storedShapes(ctx, tx, layer, targets)
+	if err != nil {
+		return err
+	}
+
+	var up shapeBatch
+	for _, grids := range byLevel {
+		polys := make([]orb.MultiPolygon, len(grids))
+		for i, r := range grids {
+			polys[i] = r.geom
+		}
+		topo := gen.Topology(polys)
+		finest := polys
+		for band := range tiles.BandZooms {
+			out := topo.Simplify(tiles.Tolerance(band))
+			for i, r := range grids {
+				if !r.target {
+					continue
+				}
+				key := shapeKey{r.code, int16(band)}
+				prev, had := old.shapes[key]
+				switch {
+				case out[i] == nil && had:
+					up.drop(key)
+					grow(prev.geom.Bound())
+				case out[i] == nil:
+				case !had || prev.versionID != r.id || !equalMultiPolygon(prev.geom, out[i]):
+					up.put(key, r.id, out[i])
+					grow(out[i].Bound())
+					if had {
+						grow(prev.geom.Bound())
+					}
+				}
+			}
+			if band == len(tiles.BandZooms)-1 {
+				finest = out
+			}
+		}
+		for i, r := range grids {
+			if !r.target || old.labels[r.code] == r.id {
+				continue
+			}
+			shape := finest[i]
+			if shape == nil {
+				shape = r.geom
+			}
+			up.label(r.code, r.id, geo.LabelPoint(shape, labelPrecisionM))
+		}
+	}
+	return up.write(ctx, tx, layer)
+}
+
+// shapesNeighbourhoodSQL returns the grids $2 (ids of current versions) as
+// targets, with every current grid of the same level whose box meets a
+// target's: all of a target's shared edges meet there.
+const shapesNeighbourhoodSQL = `
+WITH t AS (SELECT id, level, geom FROM grid_versions WHERE id = ANY($2) AND layer_id = $1),
+n AS (
+	SELECT DISTINCT g.id FROM t JOIN grid_versions g
+	ON g.layer_id = $1 AND g.valid_to IS NULL AND g.level = t.level AND g.geom && t.geom
+)
+SELECT g.id, g.code, g.level, g.id = ANY($2), ST_AsBinary(g.geom) FROM n JOIN grid_versions g ON g.id = n.id`
+
+type shapeKey struct {
+	code string
+	band int16
+}
+
+type storedShape struct {
+	versionID int64
+	geom      orb.MultiPolygon
+}
+
+type stored struct {
+	shapes map[shapeKey]storedShape
+	labels map[string]int64 // code -> version the label was placed for
+}
+
+func storedShapes(ctx context.Context, tx pgx.Tx, layer string, codes []string) (*stored, error) {
+	s := &stored{shapes: map[shapeKey]storedShape{}, labels: map[string]int64{}}
+	rows, err := tx.Query(ctx, `SELECT code, band, version_id, ST_AsBinary(geom) FROM grid_shapes WHERE layer_id = $1 AND code = ANY($2)`, layer, codes)
+	if err != nil {
+		return nil, fmt.Errorf("reading shapes: %w", err)
+	}
+	for rows.Next() {
+		var k shapeKey
+		var v storedShape
+		var g []byte
+		if err := rows.Scan(&k.code, &k.band, &v.versionID, &g); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		o, err := wkb.Unmarshal(g)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		v.geom, _ = geo.Polygonal(o)
+		s.shapes[k] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading shapes: %w", err)
+	}
+	rows, err = tx.Query(ctx, `SELECT code, version_id FROM grid_labels WHERE layer_id = $1 AND code = ANY($2)`, layer, codes)
+	if err != nil {
+		return nil, fmt.Errorf("reading labels: %w", err)
+	}
+	var code string
+	var id int64
+	_, err = pgx.ForEachRow(rows, []any{&code, &id}, func() error {
+		s.labels[code] = id
+		return nil
+	})
+	return s, err
+}
+
+// shapeBatch collects shape and label writes for one round of statements.
+type shapeBatch struct {
+	putCodes    []string
+	putBands    []int16
+	putVersions []int64
+	putGeoms    [][]byte
+	dropCodes   []string
+	dropBands   []int16
+	lblCodes    []string
+	lblVersions []int64
+	lblX, lblY  []float64
+}
+
+func (b *shapeBatch) put(k shapeKey, version int64, mp orb.MultiPolygon) {
+	g, _ := wkb.Marshal(mp)
+	b.putCodes, b.putBands = append(b.putCodes, k.code), append(b.putBands, k.band)
+	b.putVersions, b.putGeoms = append(b.putVersions, version), append(b.putGeoms, g)
+}
+
+func (b *shapeBatch) drop(k shapeKey) {
+	b.dropCodes, b.dropBands = append(b.dropCodes, k.code), append(b.dropBands, k.band)
+}
+
+func (b *shapeBatch) label(code string, version int64, p orb.Point) {
+	b.lblCodes, b.lblVersions = append(b.lblCodes, code), append(b.lblVersions, version)
+	b.lblX, b.lblY = append(b.lblX, p[0]), append(b.lblY, p[1])
+}
+
+func (b *shapeBatch) write(ctx context.Context, tx pgx.Tx, layer string) error {
+	batch := &pgx.Batch{}
+	if len(b.dropCodes) > 0 {
+		batch.Queue(`DELETE FROM grid_shapes s USING unnest($2::text[], $3::smallint[]) d(code, band)
+			WHERE s.layer_id = $1 AND s.code = d.code AND s.band = d.band`, layer, b.dropCodes, b.dropBands)
+	}
+	if len(b.putCodes) > 0 {
+		batch.Queue(`INSERT INTO grid_shapes (layer_id, band, code, version_id, geom)
+			SELECT $1, u.band, u.code, u.version_id, ST_SetSRID(ST_GeomFromWKB(u.wkb), 3857)
+			FROM unnest($2::text[], $3::smallint[], $4::bigint[], $5::bytea[]) u(code, band, version_id, wkb)
+			ON CONFLICT (layer_id, band, code) DO UPDATE SET version_id = excluded.version_id, geom = excluded.geom`,
+			layer, b.putCodes, b.putBands, b.putVersions, b.putGeoms)
+	}
+	if len(b.lblCodes) > 0 {
+		batch.Queue(`INSERT INTO grid_labels (layer_id, code, version_id, geom)
+			SELECT $1, u.code, u.version_id, ST_SetSRID(ST_MakePoint(u.x, u.y), 3857)
+			FROM unnest($2::text[], $3::bigint[], $4::float8[], $5::float8[]) u(code, version_id, x, y)
+			ON CONFLICT (layer_id, code) DO UPDATE SET version_id = excluded.version_id, geom = excluded.geom`,
+			layer, b.lblCodes, b.lblVersions, b.lblX, b.lblY)
+	}
+	if batch.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return fmt.Errorf("writing shapes: %w", err)
+	}
+	return nil
+}
+
+func equalMultiPolygon(a, b orb.MultiPolygon) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if len(a[i]) != len(b[i]) {
+			return false
+		}
+		for j := range a[i] {
+			if !a[i][j].Equal(b[i][j]) {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,67 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/gridmap/gridmap"
+)
+
+// TileInvalidator drops cached tiles: those of tileset meeting one of
+// boxes (lon/lat), or all of the tileset for nil boxes.
+type TileInvalidator interface {
+	Invalidate(tileset string, boxes [][4]float64) int
+	InvalidateAll()
+}
+
+// FollowTileChanges keeps a tile cache in step with the database until ctx
+// ends: boundary changes drop the tiles of their layer within the change's
+// box, report changes the report tiles at the reports' places, a new layer
+// definition its whole tileset. Every instance follows the same
+// notifications. After (re)connecting everything is dropped, since changes
+// may have been missed; ready is called once the first LISTEN is in place.
+func (s *TileStore) FollowTileChanges(ctx context.Context, cache TileInvalidator, ready func()) {
+	s.db.retryUntilDone(ctx, "following changes for the tile cache", func(ctx context.Context) error {
+		conn, err := s.db.listenConn(ctx, ChangeChannel, ReportChannel)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		s.Forget("")
+		cache.InvalidateAll()
+		if ready != nil {
+			ready()
+			ready = nil
+		}
+		for {
+			n, err := conn.WaitForNotification(ctx)
+			if err != nil {
+				return err
+			}
+			if n.Channel == ReportChannel {
+				var rc ReportChange
+				if json.Unmarshal([]byte(n.Payload), &rc) != nil || len(rc.Boxes) == 0 {
+					cache.Invalidate(gridmap.ReportsTileset, nil)
+					continue
+				}
+				cache.Invalidate(gridmap.ReportsTileset, rc.Boxes)
+				continue
+			}
+			var ch gridmap.Change
+			if json.Unmarshal([]byte(n.Payload), &ch) != nil || ch.Layer == "" {
+				s.Forget("")
+				cache.InvalidateAll()
+				continue
+			}
+			switch {
+			case ch.Kind == gridmap.ChangePeople:
+				// Tiles show no people.
+			case ch.Kind == gridmap.ChangeLayer || len(ch.BBox) != 4:
+				s.Forget(ch.Layer)
+				cache.Invalidate(ch.Layer, nil)
+			default:
+				cache.Invalidate(ch.Layer, [][4]float64{{ch.BBox[0], ch.BBox[1], ch.BBox[2], ch.BBox[3]}})
+			}
+		}
+	})
+}

@@ -1,0 +1,248 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/tiles"
+)
+
+// TileStore renders vector tiles with PostGIS: one statement per tile
+// encodes every MVT layer of the tileset (ST_AsMVT over ST_TileEnvelope)
+// and reads the version of the tile's area. pgx prepares each statement
+// once per connection.
+type TileStore struct {
+	db     *DB
+	layers *LayerStore
+
+	mu   sync.Mutex
+	defs map[string]*gridmap.Layer // layer definitions, dropped by Forget
+}
+
+var _ gridmap.TileSource = (*TileStore)(nil)
+
+// NewTileStore returns a TileStore over db.
+func NewTileStore(db *DB) *TileStore {
+	return &TileStore{db: db, layers: NewLayerStore(db), defs: map[string]*gridmap.Layer{}}
+}
+
+// Forget drops the cached definition of a layer ("" for all), after it changed.
+func (s *TileStore) Forget(layer string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if layer == "" {
+		clear(s.defs)
+	} else {
+		delete(s.defs, layer)
+	}
+}
+
+func (s *TileStore) layer(ctx context.Context, id string) (*gridmap.Layer, error) {
+	s.mu.Lock()
+	l, ok := s.defs[id]
+	s.mu.Unlock()
+	if ok {
+		return l, nil
+	}
+	l, err := s.layers.Layer(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.defs[id] = l
+	s.mu.Unlock()
+	return l, nil
+}
+
+// Report clustering: below ClusterBelowZoom reports are drawn as counts per
+// cell, ClusterCells cells across a tile.
+const (
+	ClusterBelowZoom = 15
+	ClusterCells     = 16
+)
+
+// Tileset describes a layer's tileset or the reports tileset.
+func (s *TileStore) Tileset(ctx context.Context, name string) (*gridmap.Tileset, error) {
+	if name == gridmap.ReportsTileset {
+		ts := &gridmap.Tileset{Name: name, Description: "Reports: clustered into counts below zoom 15, single reports from there on",
+			Bounds: [4]float64{-180, -85.05112877980659, 180, 85.05112877980659}, MinZoom: 0, MaxZoom: 16}
+		var b [4]*float64
+		if err := s.db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(location)::geometry e FROM reports) x`).
+			Scan(&b[0], &b[1], &b[2], &b[3]); err != nil {
+			return nil, translate(err, "reports")
+		}
+		if b[0] != nil {
+			ts.Bounds = [4]float64{*b[0], *b[1], *b[2], *b[3]}
+		}
+		ts.VectorLayers = []gridmap.VectorLayer{
+			{ID: gridmap.TileLayerReports, MinZoom: 0, MaxZoom: ClusterBelowZoom - 1, Description: "clusters of reports",
+				Fields: map[string]string{"count": "Number", "urgent": "Number", "open": "Number"}},
+			{ID: gridmap.TileLayerReports, MinZoom: ClusterBelowZoom, MaxZoom: 16, Description: "single reports",
+				Fields: map[string]string{"id": "Number", "status": "String", "category": "String", "tier": "String", "urgent": "Boolean", "primary": "String"}},
+		}
+		return ts, nil
+	}
+	l, err := s.layer(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	ts := &gridmap.Tileset{Name: l.ID, Description: l.Name, Bounds: [4]float64{-180, -85.05112877980659, 180, 85.05112877980659},
+		MinZoom: 0, MaxZoom: 16}
+	var b [4]*float64
+	if err := s.db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
+		FROM (SELECT ST_Extent(geom)::geometry e FROM grid_versions WHERE layer_id = $1 AND valid_to IS NULL) x`, l.ID).
+		Scan(&b[0], &b[1], &b[2], &b[3]); err != nil {
+		return nil, translate(err, "layer "+l.ID)
+	}
+	if b[0] != nil {
+		ts.Bounds = [4]float64{*b[0], *b[1], *b[2], *b[3]}
+	}
+	minZoom := gridmap.MaxZoom
+	for _, lv := range l.Levels {
+		minZoom = min(minZoom, l.Zooms[lv][0])
+	}
+	fields := map[string]string{"code": "String", "name": "String", "level": "String", "depth": "Number", "parent": "String"}
+	ts.VectorLayers = []gridmap.VectorLayer{
+		{ID: gridmap.TileLayerGrids, MinZoom: minZoom, MaxZoom: ts.MaxZoom, Fields: fields,
+			Description: "grids of the levels drawn at each zoom; depth 0 is the coarsest level"},
+		{ID: gridmap.TileLayerLabels, MinZoom: minZoom, MaxZoom: ts.MaxZoom, Fields: map[string]string{"code": "String", "name": "String", "level": "String", "depth": "Number"},
+			Description: "one point per grid, where its name reads best"},
+	}
+	return ts, nil
+}
+
+// RenderTile encodes one tile. Returns ENOTFOUND for an unknown tileset.
+func (s *TileStore) RenderTile(ctx context.Context, q gridmap.TileQuery) (*gridmap.RenderedTile, error) {
+	if q.Tileset == gridmap.ReportsTileset {
+		return s.reportTile(ctx, q)
+	}
+	l, err := s.layer(ctx, q.Tileset)
+	if err != nil {
+		return nil, err
+	}
+	levels := l.LevelsAt(q.Z)
+	out := &gridmap.RenderedTile{}
+	var version int64
+	band := tiles.BandFor(q.Z)
+	if band < 0 {
+		err = s.db.Pool.QueryRow(ctx, rawGridTileSQL, l.ID, q.Z, q.X, q.Y, levels, l.Levels, float64(tiles.Buffer)/tiles.Extent).Scan(&out.MVT, &version)
+	} else {
+		err = s.db.Pool.QueryRow(ctx, bandGridTileSQL, l.ID, q.Z, q.X, q.Y, levels, l.Levels, band).Scan(&out.MVT, &version)
+	}
+	if err != nil {
+		return nil, translate(err, "tile "+q.Tileset)
+	}
+	out.Version = fmt.Sprintf("%s.%d.%d", l.ID, l.CreatedAt.UnixMicro(), version)
+	return out, nil
+}
+
+// Grid tiles from zoom tiles.RawZoom: the grids themselves, cut to the tile
+// (with its buffer) in lon/lat before projecting, so a borough of 75,000
+// vertices costs what its piece in the tile costs. Only grids whose geometry
+// meets the tile itself are drawn.
+const rawGridTileSQL = `
+WITH env AS (
+	SELECT ST_TileEnvelope($2, $3, $4) AS e, ST_Transform(ST_TileEnvelope($2, $3, $4), 4326) AS e4326,
+	       ST_Transform(ST_TileEnvelope($2, $3, $4, margin => $7), 4326) AS clip
+), g AS (
+	SELECT v.code, v.name, v.level, array_position($6::text[], v.level) - 1 AS depth, v.parent_code AS parent,
+	       ST_AsMVTGeom(ST_Transform(ST_ClipByBox2D(v.geom, env.clip), 3857), env.e, 4096, 64, true) AS geom
+	FROM grid_versions v, env
+	WHERE v.layer_id = $1 AND v.valid_to IS NULL AND v.level = ANY($5)
+	  AND v.geom && env.e4326 AND ST_Intersects(v.geom, env.e4326)
+), l AS (
+	SELECT lb.code, v.name, v.level, array_position($6::text[], v.level) - 1 AS depth,
+	       ST_AsMVTGeom(lb.geom, env.e, 4096, 0, false) AS geom
+	FROM grid_labels lb JOIN grid_versions v ON v.id = lb.version_id, env
+	WHERE lb.layer_id = $1 AND v.level = ANY($5) AND lb.geom && env.e
+)
+SELECT (SELECT coalesce(ST_AsMVT(g, 'grids', 4096, 'geom'), '') FROM g WHERE geom IS NOT NULL)
+    || (SELECT coalesce(ST_AsMVT(l, 'labels', 4096, 'geom'), '') FROM l WHERE geom IS NOT NULL),
+       (SELECT coalesce(max(c.data_version), 0) FROM layer_changes c, env WHERE c.layer_id = $1 AND c.area && env.e)`
+
+// Grid tiles below tiles.RawZoom: the generalised shapes of the tile's band.
+const bandGridTileSQL = `
+WITH env AS (SELECT ST_TileEnvelope($2, $3, $4) AS e),
+g AS (
+	SELECT s.code, v.name, v.level, array_position($6::text[], v.level) - 1 AS depth, v.parent_code AS parent,
+	       ST_AsMVTGeom(s.geom, env.e, 4096, 64, true) AS geom
+	FROM grid_shapes s JOIN grid_versions v ON v.id = s.version_id, env
+	WHERE s.layer_id = $1 AND s.band = $7 AND v.level = ANY($5) AND s.geom && env.e AND ST_Intersects(s.geom, env.e)
+), l AS (
+	SELECT lb.code, v.name, v.level, array_position($6::text[], v.level) - 1 AS depth,
+	       ST_AsMVTGeom(lb.geom, env.e, 4096, 0, false) AS geom
+	FROM grid_labels lb JOIN grid_versions v ON v.id = lb.version_id, env
+	WHERE lb.layer_id = $1 AND v.level = ANY($5) AND lb.geom && env.e
+	  AND EXISTS (SELECT 1 FROM grid_shapes s WHERE s.layer_id = $1 AND s.band = $7 AND s.code = lb.code)
+)
+SELECT (SELECT coalesce(ST_AsMVT(g, 'grids', 4096, 'geom'), '') FROM g WHERE geom IS NOT NULL)
+    || (SELECT coalesce(ST_AsMVT(l, 'labels', 4096, 'geom'), '') FROM l WHERE geom IS NOT NULL),
+       (SELECT coalesce(max(c.data_version), 0) FROM layer_changes c, env WHERE c.layer_id = $1 AND c.area && env.e)`
+
+func (s *TileStore) reportTile(ctx context.Context, q gridmap.TileQuery) (*gridmap.RenderedTile, error) {
+	if err := q.CheckReportFilter(); err != nil {
+		return nil, err
+	}
+	var since *time.Time
+	if !q.Since.IsZero() {
+		since = &q.Since
+	}
+	sql := singleReportTileSQL
+	if q.Z < ClusterBelowZoom {
+		sql = clusterReportTileSQL
+	}
+	out := &gridmap.RenderedTile{}
+	var count int64
+	var sum string
+	err := s.db.Pool.QueryRow(ctx, sql, q.Z, q.X, q.Y, q.Status, q.Category, since, ClusterCells).Scan(&out.MVT, &count, &sum)
+	if err != nil {
+		return nil, translate(err, "report tile")
+	}
+	out.Version = fmt.Sprintf("r.%d.%s", count, sum)
+	return out, nil
+}
+
+// reportsInTileSQL selects the reports drawn in tile $1/$2/$3 that pass the
+// filters ($4 status, $5 category, $6 since), as points in EPSG:3857 (a line
+// or area report at a point on it). The tile's version is the count and a
+// sum of hashes of (id, updated_at) of those reports: any change to one of
+// them changes it, in whatever order transactions commit.
+const reportsInTileSQL = `
+WITH env AS (SELECT ST_TileEnvelope($1, $2, $3) AS e, ST_Transform(ST_TileEnvelope($1, $2, $3), 4326) AS e4326),
+r AS (
+	SELECT x.* FROM (
+		SELECT r.id, r.status, r.category, r.tier, r.urgent, r.primary_code, r.updated_at,
+		       r.status NOT IN ('closed', 'rejected') AS open,
+		       ST_Transform(CASE WHEN GeometryType(r.location) = 'POINT' THEN r.location ELSE ST_PointOnSurface(r.location) END, 3857) AS pt
+		FROM reports r, env
+		WHERE r.location && env.e4326
+		  AND ($4 = '' OR r.status = $4 OR ($4 = 'open' AND r.status NOT IN ('closed', 'rejected'))
+		       OR ($4 = 'done' AND r.status IN ('closed', 'rejected')))
+		  AND ($5 = '' OR r.category = $5 OR r.category LIKE $5 || '%')
+		  AND ($6::timestamptz IS NULL OR r.reported_at >= $6)
+	) x, env WHERE x.pt && env.e
+)`
+
+const reportVersionSQL = `(SELECT count(*) FROM r), (SELECT coalesce(sum(hashtextextended(id::text || ':' || updated_at::text, 0)), 0)::text FROM r)`
+
+// Clusters: reports grouped by cell ($7 cells across the tile), drawn at
+// the mean position of their reports.
+const clusterReportTileSQL = reportsInTileSQL + `,
+c AS (
+	SELECT count(*) AS count, count(*) FILTER (WHERE urgent) AS urgent, count(*) FILTER (WHERE open) AS open,
+	       ST_AsMVTGeom(ST_MakePoint(avg(ST_X(pt)), avg(ST_Y(pt))), (SELECT e FROM env), 4096, 0, false) AS geom
+	FROM r, env
+	GROUP BY floor((ST_X(pt) - ST_XMin(env.e)) / (ST_XMax(env.e) - ST_XMin(env.e)) * $7),
+	         floor((ST_Y(pt) - ST_YMin(env.e)) / (ST_YMax(env.e) - ST_YMin(env.e)) * $7)
+)
+SELECT (SELECT coalesce(ST_AsMVT(c, 'reports', 4096, 'geom'), '') FROM c WHERE geom IS NOT NULL), ` + reportVersionSQL
+
+const singleReportTileSQL = reportsInTileSQL + `,
+s AS (
+	SELECT id, status, category, tier, urgent, primary_code AS "primary", ST_AsMVTGeom(pt, env.e, 4096, 0, false) AS geom
+	FROM r, env WHERE $7::int > 0
+)
+SELECT (SELECT coalesce(ST_AsMVT(s, 'reports', 4096, 'geom'), '') FROM s WHERE geom IS NOT NULL), ` + reportVersionSQL

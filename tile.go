@@ -1,0 +1,109 @@
+package gridmap
+
+import (
+	"context"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Statuses lists every report status, in workflow order.
+var Statuses = []string{StatusReported, StatusRegistered, StatusDispatched, StatusInProgress, StatusResolved,
+	StatusVerified, StatusClosed, StatusRejected, StatusSuspended}
+
+var categoryCode = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// ReportsTileset is the tileset of reports; every other tileset is a layer.
+const ReportsTileset = "reports"
+
+// Tile layer names inside the MVT of a tileset.
+const (
+	TileLayerGrids   = "grids"
+	TileLayerLabels  = "labels"
+	TileLayerReports = "reports"
+)
+
+// TileQuery asks for one vector tile. The report filters apply to the
+// reports tileset only.
+type TileQuery struct {
+	Tileset  string
+	Z, X, Y  int
+	Status   string    // a status, "open" (not closed or rejected) or "done"
+	Category string    // a category code; its subcategories are included
+	Since    time.Time // reported at or after; zero for any time
+}
+
+// Filter returns the report filters as a canonical query string ("" when
+// there are none): tiles with the same filter are the same tiles.
+func (q TileQuery) Filter() string {
+	var parts []string
+	if q.Category != "" {
+		parts = append(parts, "category="+q.Category)
+	}
+	if !q.Since.IsZero() {
+		parts = append(parts, "since="+q.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if q.Status != "" {
+		parts = append(parts, "status="+q.Status)
+	}
+	return strings.Join(parts, "&")
+}
+
+// CheckReportFilter validates the report filters of a tile query. Returns
+// EINVALID saying what to fix.
+func (q TileQuery) CheckReportFilter() error {
+	if q.Status != "" && q.Status != "open" && q.Status != "done" && !slices.Contains(Statuses, q.Status) {
+		return Errorf(EINVALID, "status %q must be open, done or one of %s", q.Status, strings.Join(Statuses, ", "))
+	}
+	if q.Category != "" && !categoryCode.MatchString(q.Category) {
+		return Errorf(EINVALID, "category %q must be a category code (letters, digits, '.', '_' or '-')", q.Category)
+	}
+	return nil
+}
+
+// RenderedTile is an encoded vector tile (Mapbox Vector Tile, uncompressed)
+// and the version of what it shows: tiles of the same tileset, place and
+// filter with the same Version are the same.
+type RenderedTile struct {
+	MVT     []byte
+	Version string
+}
+
+// Tileset describes a tileset for TileJSON.
+type Tileset struct {
+	Name        string
+	Description string
+	// Bounds is the lon/lat box of the data (minLon, minLat, maxLon, maxLat).
+	Bounds           [4]float64
+	MinZoom, MaxZoom int
+	VectorLayers     []VectorLayer
+}
+
+// VectorLayer describes one layer inside a tileset's tiles.
+type VectorLayer struct {
+	ID          string            `json:"id"`
+	Description string            `json:"description,omitempty"`
+	MinZoom     int               `json:"minzoom"`
+	MaxZoom     int               `json:"maxzoom"`
+	Fields      map[string]string `json:"fields"`
+}
+
+// TileSource renders vector tiles.
+type TileSource interface {
+	// Tileset describes a tileset: a layer id or ReportsTileset. Returns
+	// ENOTFOUND.
+	Tileset(ctx context.Context, name string) (*Tileset, error)
+	// RenderTile encodes one tile with every MVT layer of its tileset, in
+	// one database round trip. Returns ENOTFOUND for an unknown tileset.
+	RenderTile(ctx context.Context, q TileQuery) (*RenderedTile, error)
+}
+
+// ParseSince reads a since filter: an RFC 3339 time. Returns EINVALID.
+func ParseSince(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, Errorf(EINVALID, "since %q must be an RFC 3339 time such as 2026-01-31T08:00:00Z", s)
+	}
+	return t, nil
+}

@@ -1,0 +1,33 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/tiles"
+)
+
+// TileSQL names the hot tile statements, for plan checks.
+var TileSQL = map[string]string{
+	"raw grids": rawGridTileSQL, "band grids": bandGridTileSQL,
+	"report clusters": clusterReportTileSQL, "single reports": singleReportTileSQL,
+}
+
+// RenderUngeneralised renders a layer tile from the grids' own geometry at
+// any zoom: what the tile would be without generalisation.
+func (s *TileStore) RenderUngeneralised(ctx context.Context, layer string, z, x, y int, allLevels bool) ([]byte, error) {
+	l, err := s.layer(ctx, layer)
+	if err != nil {
+		return nil, err
+	}
+	levels := l.LevelsAt(z)
+	if allLevels {
+		levels = l.Levels
+	}
+	var mvt []byte
+	var version int64
+	err = s.db.Pool.QueryRow(ctx, rawGridTileSQL, l.ID, z, x, y, levels, l.Levels, float64(tiles.Buffer)/tiles.Extent).Scan(&mvt, &version)
+	return mvt, err
+}
+
+var _ gridmap.TileSource = (*TileStore)(nil)

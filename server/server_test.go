@@ -16,6 +16,7 @@ import (
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/postgres"
 	"github.com/gridmap/gridmap/postgres/pgtest"
+	"github.com/gridmap/gridmap/tiles"
 	"github.com/labstack/echo/v4"
 )
 
@@ -29,6 +30,7 @@ type testServer struct {
 	url     string
 	ready   error
 	locator *postgres.Locator
+	tiles   *tiles.Service
 }
 
 // newTestServer serves the real handlers over the package's test database.
@@ -43,9 +45,14 @@ func newTestServer(t *testing.T, cfg Config) *testServer {
 	<-ts.locator.Listening()
 	feed := postgres.NewFeed(db)
 	go feed.Run(ctx)
+	tileStore := postgres.NewTileStore(db)
+	ts.tiles = tiles.NewService(tileStore, 64<<20)
+	following := make(chan struct{})
+	go tileStore.FollowTileChanges(ctx, ts.tiles.Cache(), func() { close(following) })
+	<-following
 	ts.Server = New(cfg, Deps{Layers: postgres.NewLayerStore(db), Grids: grids, Importer: grids, Editor: grids,
 		Locator: ts.locator, Reports: postgres.NewReportStore(db, ts.locator, shanghai), Categories: postgres.NewCategoryStore(db),
-		Feed: feed, Ready: func(context.Context) error { return ts.ready }}, slog.New(slog.DiscardHandler))
+		Feed: feed, Tiles: ts.tiles, Ready: func(context.Context) error { return ts.ready }}, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(ts.Handler())
 	t.Cleanup(hs.Close)
 	ts.url = hs.URL

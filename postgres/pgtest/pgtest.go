@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/geo"
 	"github.com/gridmap/gridmap/postgres"
 	"github.com/jackc/pgx/v5"
 )
@@ -178,4 +180,36 @@ func NYCDir(t testing.TB) string {
 		t.Skipf("real NYC data not found (%v): these checks need ../shared/data/nyc beside the repository", err)
 	}
 	return dir
+}
+
+// LoadNYCHierarchy imports the New York borough > NTA > tract hierarchy
+// into layer, unless it is there already. Skips the test when the data is absent.
+func LoadNYCHierarchy(t testing.TB, db *postgres.DB, layer string) {
+	t.Helper()
+	dir := NYCDir(t)
+	ctx := context.Background()
+	if _, err := postgres.NewLayerStore(db).Layer(ctx, layer); err == nil {
+		return
+	}
+	grids := postgres.NewGridStore(db)
+	loads := []struct {
+		file   string
+		fields geo.FieldMap
+		levels []string
+	}{
+		{"L1_boroughs.geojson", geo.FieldMap{Code: "borocode", Name: "boroname", DefaultLevel: "borough"}, []string{"borough", "nta", "tract"}},
+		{"L2_nta2010.geojson", geo.FieldMap{Code: "ntacode", Name: "ntaname", Parent: "borocode", DefaultLevel: "nta"}, nil},
+		{"L3_tracts2010.geojson", geo.FieldMap{Code: "boroct2010", Name: "ctlabel", Parent: "ntacode", DefaultLevel: "tract"}, nil},
+	}
+	for _, l := range loads {
+		f, err := os.Open(filepath.Join(dir, l.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = grids.Import(ctx, layer, geo.NewFeatureReader(f, l.fields), gridmap.ImportOptions{MakeValid: true, Levels: l.levels})
+		f.Close()
+		if err != nil {
+			t.Fatalf("importing %s into %s: %v", l.file, layer, err)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package gridmap_test
 
 import (
 	"maps"
+	"slices"
 	"testing"
 
 	"github.com/gridmap/gridmap"
@@ -99,5 +100,48 @@ func TestCheckFeature(t *testing.T) {
 				t.Errorf("problem %+v, want kind %s with a message and an index", p, tc.kind)
 			}
 		})
+	}
+}
+
+func TestLayerZooms(t *testing.T) {
+	tests := []struct {
+		name    string
+		levels  []string
+		zooms   map[string]gridmap.ZoomRange
+		want    map[string]gridmap.ZoomRange
+		wantErr string
+	}{
+		{"named levels start where they read", []string{"district", "street", "community", "grid", "microgrid"}, nil,
+			map[string]gridmap.ZoomRange{"district": {0, 22}, "street": {9, 22}, "community": {11, 22}, "grid": {13, 22}, "microgrid": {15, 22}}, ""},
+		{"other names by position", []string{"borough", "nta", "tract"}, nil,
+			map[string]gridmap.ZoomRange{"borough": {0, 22}, "nta": {9, 22}, "tract": {11, 22}}, ""},
+		{"a layer may say", []string{"borough", "tract"}, map[string]gridmap.ZoomRange{"tract": {12, 18}},
+			map[string]gridmap.ZoomRange{"borough": {0, 22}, "tract": {12, 18}}, ""},
+		{"unknown level", []string{"a"}, map[string]gridmap.ZoomRange{"b": {0, 1}}, nil, `zooms names level "b", which is not one of the layer's levels [a]`},
+		{"upside down", []string{"a"}, map[string]gridmap.ZoomRange{"a": {12, 10}}, nil, `zooms for level "a" must be [min, max] with 0 <= min <= max <= 22, got [12, 10]`},
+		{"too deep", []string{"a"}, map[string]gridmap.ZoomRange{"a": {0, 30}}, nil, `zooms for level "a" must be [min, max] with 0 <= min <= max <= 22, got [0, 30]`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := gridmap.Layer{ID: "z", Levels: tc.levels, Zooms: tc.zooms}
+			err := l.Normalize()
+			if tc.wantErr != "" {
+				if gridmap.ErrorCode(err) != gridmap.EINVALID || gridmap.ErrorMessage(err) != tc.wantErr {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(l.Zooms, tc.want) {
+				t.Errorf("zooms %v, want %v", l.Zooms, tc.want)
+			}
+		})
+	}
+	l := gridmap.Layer{ID: "z", Levels: []string{"district", "street", "grid"}}
+	l.Normalize()
+	if got := l.LevelsAt(10); !slices.Equal(got, []string{"district", "street"}) {
+		t.Errorf("levels at 10: %v", got)
 	}
 }

@@ -440,3 +440,35 @@ func TestTileCacheFollowsChanges(t *testing.T) {
 		t.Error("a tile far from the edit was dropped")
 	}
 }
+
+func TestFillTileShapesRestoresMissingShapes(t *testing.T) {
+	s := tractLayer(t)
+	db := pgtest.Shared(t)
+	ctx := context.Background()
+	count := func() (shapes, labels int) {
+		db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM grid_shapes WHERE layer_id = 'tracts'), (SELECT count(*) FROM grid_labels WHERE layer_id = 'tracts')`).Scan(&shapes, &labels)
+		return
+	}
+	shapes, labels := count()
+	var grids int
+	db.Pool.QueryRow(ctx, `SELECT count(*) FROM grids WHERE layer_id = 'tracts'`).Scan(&grids)
+	if labels != grids || shapes < grids {
+		t.Fatalf("after import: %d shapes, %d labels for %d grids", shapes, labels, grids)
+	}
+	if _, err := db.Pool.Exec(ctx, `DELETE FROM grid_shapes WHERE layer_id = 'tracts' AND code LIKE '3%'; DELETE FROM grid_labels WHERE layer_id = 'tracts' AND code LIKE '3%'`); err != nil {
+		t.Fatal(err)
+	}
+	filled, err := s.grids.FillTileShapes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(filled, "tracts") {
+		t.Errorf("filled %v", filled)
+	}
+	if s2, l2 := count(); s2 != shapes || l2 != labels {
+		t.Errorf("after filling: %d shapes, %d labels; before %d, %d", s2, l2, shapes, labels)
+	}
+	if filled, _ := s.grids.FillTileShapes(ctx); slices.Contains(filled, "tracts") {
+		t.Error("filled again with nothing missing")
+	}
+}

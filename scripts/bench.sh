@@ -18,6 +18,8 @@ go test -run '^$' -bench 'LookupBatchHTTP' -benchtime 10x -count 3 ./server/ | t
 go test -run '^$' -bench 'GetHTTP' -benchtime 100000x -count 3 ./server/ | tee -a "$out"
 go test -run '^$' -bench 'ReportIntakeHTTP|DurableInsert|ReportLatencyAt300' -benchtime 3000x -count 3 ./server/ | tee -a "$out"
 go test -run '^$' -bench 'Assign' -count 3 ./dispatch/ | tee -a "$out"
+go test -run '^$' -bench 'TileSizesNYC' -benchtime 1x -count 1 ./postgres/ | tee -a "$out"
+go test -run '^$' -bench 'Tile(Cold|Warm)' -benchtime 300x -count 3 ./server/ | tee -a "$out"
 
 # median ns/op of a benchmark
 median() {
@@ -59,6 +61,14 @@ rep=$(metric BenchmarkReportIntakeHTTP reports/s); ins=$(metric BenchmarkDurable
 [ -n "$rep" ] && [ -n "$ins" ] && awk -v r="$rep" -v i="$ins" 'BEGIN {printf "%-50s %10.0f reports/s  vs bare durable INSERTs %10.0f/s = %.2f (target 1,000/s)\n", "POST /v1/reports, 16 clients, durable commits", r, i, r/i}'
 p99=$(metric BenchmarkReportLatencyAt300 p99_ms); p50=$(metric BenchmarkReportLatencyAt300 p50_ms)
 [ -n "$p99" ] && echo "POST /v1/reports paced at 300/s from 16 clients: p50 ${p50} ms, p99 ${p99} ms (target p99 < 50 ms)"
+tmax=$(metric BenchmarkTileSizesNYC max_KB_z8-11); t10=$(metric BenchmarkTileSizesNYC z10_KB)
+t10raw=$(metric BenchmarkTileSizesNYC z10_raw_KB); t10same=$(metric BenchmarkTileSizesNYC z10_raw_same_levels_KB)
+[ -n "$tmax" ] && awk -v m="$tmax" 'BEGIN {printf "%-50s %10.1f KB  (limit 200 KB)\n", "largest NYC tile at z8-z11, gzip", m}'
+[ -n "$t10" ] && awk -v g="$t10" -v r="$t10raw" -v s="$t10same" 'BEGIN {printf "%-50s %10.1f KB  vs ungeneralised %8.1f KB = %.1fx (same levels, unsimplified: %.1f KB = %.1fx)\n", "NYC at z10, all tiles of the city, gzip", g, r, r/g, s, s/g}'
+cold=$(metric BenchmarkTileColdZ14 median_ms)
+[ -n "$cold" ] && awk -v c="$cold" 'BEGIN {printf "%-50s %10.2f ms  (target < 15 ms)\n", "cold z14 tile over loopback, median", c}'
+warm=$(metric BenchmarkTileWarmLoadZ14 req/s); coldr=$(metric BenchmarkTileColdLoadZ14 req/s)
+[ -n "$warm" ] && [ -n "$coldr" ] && awk -v w="$warm" -v c="$coldr" 'BEGIN {printf "%-50s %10.0f req/s  vs cold %8.0f req/s = %.0fx (target 20x)\n", "warm z14 tiles, loopback load generator", w, c, w/c}'
 asg=$(median BenchmarkAssign)
 [ -n "$asg" ] && awk -v c="$asg" 'BEGIN {printf "%-50s %10.3f us  (target 5 us)\n", "assignment policy alone (no database)", c/1e3}'
 true

@@ -182,6 +182,25 @@ func TestTilesAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("a level's zoom range decides where it is drawn", func(t *testing.T) {
+		before, _ := getTile(t, overA)
+		if r := do(t, "PUT", ts.url+"/v1/layers/tl", `{"levels":["district","street"],"zooms":{"street":[15,22]}}`); r.status != 200 ||
+			!strings.Contains(string(r.body), `"street":[15,22]`) {
+			t.Fatalf("layer: %d %s", r.status, r.body)
+		}
+		eventually(t, "streets leave the z14 tile", func() bool {
+			r, ls := getTile(t, overA)
+			codes := []string{}
+			for _, p := range features(ls, "grids") {
+				codes = append(codes, fmt.Sprint(p["code"]))
+			}
+			return r.header.Get("ETag") != before.header.Get("ETag") && strings.Join(codes, ",") == "TD"
+		})
+		if r := do(t, "PUT", ts.url+"/v1/layers/tl", `{"levels":["district","street"]}`); r.status != 200 {
+			t.Fatalf("layer: %d %s", r.status, r.body)
+		}
+	})
+
 	t.Run("reports cluster at 10 and stand alone at 16", func(t *testing.T) {
 		if r := do(t, "PUT", ts.url+"/v1/categories/tiles", `{"name":"tiles","limit":{"value":4,"clock":"working_hours"}}`); r.status/100 != 2 {
 			t.Fatalf("category: %d %s", r.status, r.body)

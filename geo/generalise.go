@@ -217,8 +217,18 @@ func lessPoint(a, b orb.Point) bool {
 // Simplify returns every input polygon simplified to tolerance; nil for one
 // that vanished.
 func (t *Topology) Simplify(tolerance float64) []orb.MultiPolygon {
+	return t.SimplifySome(tolerance, nil)
+}
+
+// SimplifySome is Simplify for the polygons marked in want only (all when
+// want is nil); the others come back nil. The topology still holds them all,
+// so the wanted ones keep their edges in common with the rest.
+func (t *Topology) SimplifySome(tolerance float64, want []bool) []orb.MultiPolygon {
 	out := make([]orb.MultiPolygon, len(t.polys))
 	for i, polys := range t.rings {
+		if want != nil && !want[i] {
+			continue
+		}
 		var mp orb.MultiPolygon
 		for _, rings := range polys {
 			var poly orb.Polygon

@@ -15,7 +15,7 @@ CREATE TABLE grid_shapes (
     code       text NOT NULL,
     version_id bigint NOT NULL REFERENCES grid_versions (id) ON DELETE CASCADE,
     geom       geometry(MultiPolygon, 3857) NOT NULL,
-    PRIMARY KEY (layer_id, band, code)
+    PRIMARY KEY (layer_id, code, band)
 );
 CREATE INDEX grid_shapes_geom ON grid_shapes USING gist (geom);
 

@@ -102,12 +102,15 @@ func refreshShapes(ctx context.Context, tx pgx.Tx, layer string, codes []string,
 		chunks = append(chunks, chunk)
 	} else {
 		// What the deletes above removed was announced with the edit's own
-		// area; the current grids meeting it remain to be done.
+		// area; the current grids of the changed levels meeting it remain.
 		if area == nil {
 			return nil, nil
 		}
+		// Levels are generalised each on its own: only the levels of the
+		// changed grids can change.
 		rows, err := tx.Query(ctx, `SELECT id FROM grid_versions WHERE layer_id = $1 AND valid_to IS NULL
-			AND geom && ST_MakeEnvelope(($2::float8[])[1], ($2::float8[])[2], ($2::float8[])[3], ($2::float8[])[4], 4326)`, layer, area)
+			AND geom && ST_MakeEnvelope(($2::float8[])[1], ($2::float8[])[2], ($2::float8[])[3], ($2::float8[])[4], 4326)
+			AND level IN (SELECT level FROM grid_versions WHERE layer_id = $1 AND code = ANY($3))`, layer, area, codes)
 		if err != nil {
 			return nil, fmt.Errorf("listing grids to generalise: %w", err)
 		}
@@ -117,9 +120,13 @@ func refreshShapes(ctx context.Context, tx pgx.Tx, layer string, codes []string,
 		}
 		chunks = [][]int64{ids}
 	}
+	l, err := scanLayer(tx.QueryRow(ctx, `SELECT `+layerColumns+` FROM layers WHERE id = $1`, layer))
+	if err != nil {
+		return nil, fmt.Errorf("reading layer %s: %w", layer, err)
+	}
 	gen := geo.NewGeneraliser()
 	for _, ids := range chunks {
-		if err := refreshChunk(ctx, tx, gen, layer, ids, grow); err != nil {
+		if err := refreshChunk(ctx, tx, gen, l, ids, grow); err != nil {
 			return nil, err
 		}
 	}
@@ -137,11 +144,20 @@ const shapeChunkPoints = 20000
 
 // refreshChunk generalises the grids ids (targets) from every grid of their
 // level meeting them, and writes what changed.
-func refreshChunk(ctx context.Context, tx pgx.Tx, gen *geo.Generaliser, layer string, ids []int64, grow func(orb.Bound)) error {
+func refreshChunk(ctx context.Context, tx pgx.Tx, gen *geo.Generaliser, l *gridmap.Layer, ids []int64, grow func(orb.Bound)) error {
+	layer := l.ID
 	if len(ids) == 0 {
 		return nil
 	}
-	rows, err := tx.Query(ctx, shapesNeighbourhoodSQL, layer, ids)
+	rows, err := tx.Query(ctx, shapesNeighboursSQL, layer, ids)
+	if err != nil {
+		return fmt.Errorf("finding neighbours to generalise with: %w", err)
+	}
+	all, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("finding neighbours to generalise with: %w", err)
+	}
+	rows, err = tx.Query(ctx, `SELECT id, code, level, id = ANY($2), ST_AsBinary(geom) FROM grid_versions WHERE id = ANY($1)`, all, ids)
 	if err != nil {
 		return fmt.Errorf("reading grids to generalise: %w", err)
 	}
@@ -185,15 +201,28 @@ func refreshChunk(ctx context.Context, tx pgx.Tx, gen *geo.Generaliser, layer st
 	}
 
 	var up shapeBatch
-	for _, grids := range byLevel {
+	for level, grids := range byLevel {
+		// A level is drawn from its first zoom on: bands below need no
+		// shapes (and lose those they had).
+		first := tiles.BandFor(l.Zooms[level][0])
+		if first < 0 {
+			first = len(tiles.BandZooms)
+		}
 		polys := make([]orb.MultiPolygon, len(grids))
 		for i, r := range grids {
 			polys[i] = r.geom
 		}
 		topo := gen.Topology(polys)
 		finest := polys
+		want := make([]bool, len(grids))
+		for i, r := range grids {
+			want[i] = r.target
+		}
 		for band := range tiles.BandZooms {
-			out := topo.Simplify(tiles.Tolerance(band))
+			out := make([]orb.MultiPolygon, len(grids))
+			if band >= first {
+				out = topo.SimplifySome(tiles.Tolerance(band), want)
+			}
 			for i, r := range grids {
 				if !r.target {
 					continue
@@ -231,16 +260,16 @@ func refreshChunk(ctx context.Context, tx pgx.Tx, gen *geo.Generaliser, layer st
 	return up.write(ctx, tx, layer)
 }
 
-// shapesNeighbourhoodSQL returns the grids $2 (ids of current versions) as
-// targets, with every current grid of the same level whose box meets a
-// target's: all of a target's shared edges meet there.
-const shapesNeighbourhoodSQL = `
-WITH t AS (SELECT id, level, geom FROM grid_versions WHERE id = ANY($2) AND layer_id = $1),
-n AS (
-	SELECT DISTINCT g.id FROM t JOIN grid_versions g
-	ON g.layer_id = $1 AND g.valid_to IS NULL AND g.level = t.level AND g.geom && t.geom
-)
-SELECT g.id, g.code, g.level, g.id = ANY($2), ST_AsBinary(g.geom) FROM n JOIN grid_versions g ON g.id = n.id`
+// shapesNeighboursSQL returns the grids $2 (ids of current versions) and
+// every current grid of the same level whose box meets one of theirs: all
+// of a grid's shared edges meet there. The lateral subquery fixes the plan
+// (from each target through the GiST index), whatever the statistics said
+// when the statement was prepared.
+const shapesNeighboursSQL = `
+SELECT DISTINCT n.id FROM grid_versions t CROSS JOIN LATERAL (
+	SELECT g.id FROM grid_versions g
+	WHERE g.layer_id = $1 AND g.valid_to IS NULL AND g.level = t.level AND g.geom && t.geom OFFSET 0) n
+WHERE t.id = ANY($2) AND t.layer_id = $1`
 
 type shapeKey struct {
 	code string
@@ -333,7 +362,7 @@ func (b *shapeBatch) write(ctx context.Context, tx pgx.Tx, layer string) error {
 		batch.Queue(`INSERT INTO grid_shapes (layer_id, band, code, version_id, geom)
 			SELECT $1, u.band, u.code, u.version_id, ST_SetSRID(ST_GeomFromWKB(u.wkb), 3857)
 			FROM unnest($2::text[], $3::smallint[], $4::bigint[], $5::bytea[]) u(code, band, version_id, wkb)
-			ON CONFLICT (layer_id, band, code) DO UPDATE SET version_id = excluded.version_id, geom = excluded.geom`,
+			ON CONFLICT (layer_id, code, band) DO UPDATE SET version_id = excluded.version_id, geom = excluded.geom`,
 			layer, b.putCodes, b.putBands, b.putVersions, b.putGeoms)
 	}
 	if len(b.lblCodes) > 0 {

@@ -68,6 +68,15 @@ func (s *GridStore) Import(ctx context.Context, layerID string, src gridmap.Feat
 	if err != nil {
 		return nil, translate(err, "importing into layer "+layerID)
 	}
+	if res.Created+res.Replaced >= 100 {
+		// A bulk import can change the tables many times over; statement
+		// plans cached on connections (tile queries, edits) are made again
+		// once the statistics say so, now rather than when autovacuum gets
+		// to it. Failing that is no reason to fail the import.
+		if _, err := s.db.Pool.Exec(ctx, `ANALYZE grid_versions, grid_shapes`); err != nil {
+			s.db.Logger.Warn("analyzing after import", "err", err)
+		}
+	}
 	return res, nil
 }
 

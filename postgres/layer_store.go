@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/gridmap/gridmap"
@@ -143,6 +144,12 @@ func (s *LayerStore) putLayer(ctx context.Context, tx pgx.Tx, l *gridmap.Layer) 
 		snap_m = $7, tiers = $8, zooms = $9, updated_at = now(), data_version = data_version + 1 WHERE id = $1 RETURNING data_version`,
 		l.ID, l.Name, l.Kind, l.Levels, l.CodePattern, l.ToleranceM, l.SnapM, tiers, zooms).Scan(&version); err != nil {
 		return false, err
+	}
+	if !maps.Equal(old.Zooms, l.Zooms) {
+		// Levels drawn from other zooms need shapes for other bands.
+		if _, err := refreshShapes(ctx, tx, l.ID, nil, nil); err != nil {
+			return false, err
+		}
 	}
 	return false, notifyChange(ctx, tx, gridmap.Change{Layer: l.ID, Kind: gridmap.ChangeLayer, DataVersion: version})
 }

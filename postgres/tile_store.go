@@ -70,7 +70,9 @@ func (s *TileStore) Tileset(ctx context.Context, name string) (*gridmap.Tileset,
 		ts := &gridmap.Tileset{Name: name, Description: "Reports: clustered into counts below zoom 15, single reports from there on",
 			Bounds: [4]float64{-180, -85.05112877980659, 180, 85.05112877980659}, MinZoom: 0, MaxZoom: 16}
 		var b [4]*float64
-		if err := s.db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(location)::geometry e FROM reports) x`).
+		// The extent from the planner's statistics: reading every report
+		// for a map's first request would not scale.
+		if err := s.db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_EstimatedExtent('reports', 'location')::geometry e) x`).
 			Scan(&b[0], &b[1], &b[2], &b[3]); err != nil {
 			return nil, translate(err, "reports")
 		}

@@ -68,12 +68,19 @@ func (s *GridStore) Import(ctx context.Context, layerID string, src gridmap.Feat
 	if err != nil {
 		return nil, translate(err, "importing into layer "+layerID)
 	}
-	if res.Created+res.Replaced >= 100 {
-		// A bulk import can change the tables many times over; statement
-		// plans cached on connections (tile queries, edits) are made again
-		// once the statistics say so, now rather than when autovacuum gets
-		// to it. Failing that is no reason to fail the import.
-		if _, err := s.db.Pool.Exec(ctx, `ANALYZE grid_versions, grid_shapes`); err != nil {
+	if written := res.Created + res.Replaced; written >= 100 {
+		// An import that (at least) doubles the grids makes the generic
+		// plans connections keep for tile and edit statements wrong: made for
+		// a few rows, they scan whole tables once there are thousands.
+		// Refreshing the statistics makes PostgreSQL plan them again now
+		// rather than when autovacuum gets to it. Imports into tables already
+		// that large skip it. Failing it is no reason to fail the import.
+		var before float64
+		err := s.db.Pool.QueryRow(ctx, `SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'grid_versions'::regclass`).Scan(&before)
+		if err == nil && float64(written) >= before {
+			_, err = s.db.Pool.Exec(ctx, `ANALYZE grid_versions, grid_shapes, grid_labels`)
+		}
+		if err != nil {
 			s.db.Logger.Warn("analyzing after import", "err", err)
 		}
 	}

@@ -13,7 +13,9 @@ import (
 // TileStore renders vector tiles with PostGIS: one statement per tile
 // encodes every MVT layer of the tileset (ST_AsMVT over ST_TileEnvelope)
 // and reads the version of the tile's area. pgx prepares each statement
-// once per connection.
+// once per connection, and PostgreSQL soon reuses one generic plan for it
+// (planning these statements costs more than running them); imports
+// refresh the statistics those plans rest on (see GridStore.Import).
 type TileStore struct {
 	db     *DB
 	layers *LayerStore
@@ -28,6 +30,7 @@ var _ gridmap.TileSource = (*TileStore)(nil)
 func NewTileStore(db *DB) *TileStore {
 	return &TileStore{db: db, layers: NewLayerStore(db), defs: map[string]*gridmap.Layer{}}
 }
+
 
 // Forget drops the cached definition of a layer ("" for all), after it changed.
 func (s *TileStore) Forget(layer string) {

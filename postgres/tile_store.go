@@ -31,7 +31,6 @@ func NewTileStore(db *DB) *TileStore {
 	return &TileStore{db: db, layers: NewLayerStore(db), defs: map[string]*gridmap.Layer{}}
 }
 
-
 // Forget drops the cached definition of a layer ("" for all), after it changed.
 func (s *TileStore) Forget(layer string) {
 	s.mu.Lock()

@@ -143,6 +143,10 @@ func (s *TileStore) RenderTile(ctx context.Context, q gridmap.TileQuery) (*gridm
 	return out, nil
 }
 
+// Features go in a fixed order (coarse levels first, so children draw over
+// their parents; then by code), so that every instance encodes the same
+// tile byte for byte.
+
 // Grid tiles from zoom tiles.RawZoom: the grids themselves, cut to the tile
 // (with its buffer) in lon/lat before projecting, so a borough of 75,000
 // vertices costs what its piece in the tile costs. Only grids whose geometry
@@ -163,8 +167,8 @@ WITH env AS (
 	FROM grid_labels lb JOIN grid_versions v ON v.id = lb.version_id, env
 	WHERE lb.layer_id = $1 AND v.level = ANY($5) AND lb.geom && env.e
 )
-SELECT (SELECT coalesce(ST_AsMVT(g, 'grids', 4096, 'geom'), '') FROM g WHERE geom IS NOT NULL)
-    || (SELECT coalesce(ST_AsMVT(l, 'labels', 4096, 'geom'), '') FROM l WHERE geom IS NOT NULL),
+SELECT (SELECT coalesce(ST_AsMVT(g, 'grids', 4096, 'geom'), '') FROM (SELECT * FROM g WHERE geom IS NOT NULL ORDER BY depth, code) g)
+    || (SELECT coalesce(ST_AsMVT(l, 'labels', 4096, 'geom'), '') FROM (SELECT * FROM l WHERE geom IS NOT NULL ORDER BY depth, code) l),
        (SELECT coalesce(max(c.data_version), 0) FROM layer_changes c, env WHERE c.layer_id = $1 AND c.area && env.e)`
 
 // Grid tiles below tiles.RawZoom: the generalised shapes of the tile's band.
@@ -182,8 +186,8 @@ g AS (
 	WHERE lb.layer_id = $1 AND v.level = ANY($5) AND lb.geom && env.e
 	  AND EXISTS (SELECT 1 FROM grid_shapes s WHERE s.layer_id = $1 AND s.band = $7 AND s.code = lb.code)
 )
-SELECT (SELECT coalesce(ST_AsMVT(g, 'grids', 4096, 'geom'), '') FROM g WHERE geom IS NOT NULL)
-    || (SELECT coalesce(ST_AsMVT(l, 'labels', 4096, 'geom'), '') FROM l WHERE geom IS NOT NULL),
+SELECT (SELECT coalesce(ST_AsMVT(g, 'grids', 4096, 'geom'), '') FROM (SELECT * FROM g WHERE geom IS NOT NULL ORDER BY depth, code) g)
+    || (SELECT coalesce(ST_AsMVT(l, 'labels', 4096, 'geom'), '') FROM (SELECT * FROM l WHERE geom IS NOT NULL ORDER BY depth, code) l),
        (SELECT coalesce(max(c.data_version), 0) FROM layer_changes c, env WHERE c.layer_id = $1 AND c.area && env.e)`
 
 func (s *TileStore) reportTile(ctx context.Context, q gridmap.TileQuery) (*gridmap.RenderedTile, error) {
@@ -242,11 +246,11 @@ c AS (
 	GROUP BY floor((ST_X(pt) - ST_XMin(env.e)) / (ST_XMax(env.e) - ST_XMin(env.e)) * $7),
 	         floor((ST_Y(pt) - ST_YMin(env.e)) / (ST_YMax(env.e) - ST_YMin(env.e)) * $7)
 )
-SELECT (SELECT coalesce(ST_AsMVT(c, 'reports', 4096, 'geom'), '') FROM c WHERE geom IS NOT NULL), ` + reportVersionSQL
+SELECT (SELECT coalesce(ST_AsMVT(c, 'reports', 4096, 'geom'), '') FROM (SELECT * FROM c WHERE geom IS NOT NULL ORDER BY count DESC) c), ` + reportVersionSQL
 
 const singleReportTileSQL = reportsInTileSQL + `,
 s AS (
 	SELECT id, status, category, tier, urgent, primary_code AS "primary", ST_AsMVTGeom(pt, env.e, 4096, 0, false) AS geom
 	FROM r, env WHERE $7::int > 0
 )
-SELECT (SELECT coalesce(ST_AsMVT(s, 'reports', 4096, 'geom'), '') FROM s WHERE geom IS NOT NULL), ` + reportVersionSQL
+SELECT (SELECT coalesce(ST_AsMVT(s, 'reports', 4096, 'geom'), '') FROM (SELECT * FROM s WHERE geom IS NOT NULL ORDER BY id) s), ` + reportVersionSQL

@@ -399,13 +399,15 @@ func (i *invalidations) InvalidateAll() { i.ch <- "all" }
 func TestTileCacheFollowsChanges(t *testing.T) {
 	s := tractLayer(t)
 	db := pgtest.Shared(t)
-	ts := postgres.NewTileStore(db)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cache := tiles.NewCache(1 << 24)
-	ready := make(chan struct{})
-	go ts.FollowTileChanges(ctx, cache, func() { close(ready) })
-	<-ready
+	// Two instances, each with its own store, cache and LISTEN.
+	cache, other := tiles.NewCache(1<<24), tiles.NewCache(1<<24)
+	for _, c := range []*tiles.Cache{cache, other} {
+		ready := make(chan struct{})
+		go postgres.NewTileStore(db).FollowTileChanges(ctx, c, func() { close(ready) })
+		<-ready
+	}
 	a, nb, _ := neighbours(t, "3", 2)
 	var lon, lat float64
 	if err := db.Pool.QueryRow(ctx, `SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM grids WHERE layer_id = 'tracts' AND code = $1) x`, a).Scan(&lon, &lat); err != nil {
@@ -416,7 +418,9 @@ func TestTileCacheFollowsChanges(t *testing.T) {
 	farX, farY, _, _ := tiles.Covering(14, [4]float64{-74.2, 40.55, -74.2, 40.55}, 0)
 	far := tiles.Key{Tileset: "tracts", Tile: tiles.Tile{Z: 14, X: farX, Y: farY}}
 	for _, k := range []tiles.Key{near, far} {
-		cache.Put(k, &tiles.Entry{Gzip: []byte{1}, ETag: `"t"`}, cache.Mark())
+		for _, c := range []*tiles.Cache{cache, other} {
+			c.Put(k, &tiles.Entry{Gzip: []byte{1}, ETag: `"t"`}, c.Mark())
+		}
 	}
 	grown := geometryOf(t, `ST_Union(a.geom, ST_Intersection(b.geom,
 		ST_Buffer(ST_LineInterpolatePoint(ST_LineMerge(ST_Intersection(ST_Boundary(a.geom), ST_Boundary(b.geom))), 0.5), 0.0003)))`, a, nb)
@@ -426,18 +430,20 @@ func TestTileCacheFollowsChanges(t *testing.T) {
 		t.Fatalf("move_edge: %v %+v", err, res)
 	}
 	defer s.grids.ApplyChangeset(context.Background(), "tracts", &gridmap.Changeset{Operations: []gridmap.Operation{{Op: gridmap.OpMoveEdge, Code: a, Geometry: geojson.NewGeometry(orig.Geometry)}}})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, ok := cache.Get(near); !ok {
-			break
+	for i, c := range []*tiles.Cache{cache, other} {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if _, ok := c.Get(near); !ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("instance %d: the tile over the edit is still cached 10 s after the commit", i+1)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the tile over the edit is still cached 10 s after the commit")
+		if _, ok := c.Get(far); !ok {
+			t.Errorf("instance %d: a tile far from the edit was dropped", i+1)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if _, ok := cache.Get(far); !ok {
-		t.Error("a tile far from the edit was dropped")
 	}
 }
 

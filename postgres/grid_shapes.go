@@ -124,9 +124,39 @@ func refreshShapes(ctx context.Context, tx pgx.Tx, layer string, codes []string,
 	if err != nil {
 		return nil, fmt.Errorf("reading layer %s: %w", layer, err)
 	}
+	// Chunks go through in a pipeline: while one chunk is generalised (Go,
+	// one core), the previous one is written and the next one read (the
+	// database, the other core). Only one chunk is generalised at a time.
 	gen := geo.NewGeneraliser()
+	var computing chan *shapeBatch
+	var written *shapeBatch
 	for _, ids := range chunks {
-		if err := refreshChunk(ctx, tx, gen, l, ids, grow); err != nil {
+		if len(ids) == 0 {
+			continue
+		}
+		data, err := readChunk(ctx, tx, layer, ids)
+		if err == nil && computing != nil {
+			written = <-computing
+			computing = nil
+		}
+		if err != nil {
+			if computing != nil {
+				<-computing
+			}
+			return nil, err
+		}
+		computing = make(chan *shapeBatch, 1)
+		go func(out chan<- *shapeBatch) { out <- computeChunk(gen, l, data, grow) }(computing)
+		if written != nil {
+			if err := written.write(ctx, tx, layer); err != nil {
+				<-computing
+				return nil, err
+			}
+			written = nil
+		}
+	}
+	if computing != nil {
+		if err := (<-computing).write(ctx, tx, layer); err != nil {
 			return nil, err
 		}
 	}
@@ -142,65 +172,75 @@ func refreshShapes(ctx context.Context, tx pgx.Tx, layer string, codes []string,
 // generalises at once (plus the neighbours of those grids).
 const shapeChunkPoints = 20000
 
-// refreshChunk generalises the grids ids (targets) from every grid of their
-// level meeting them, and writes what changed.
-func refreshChunk(ctx context.Context, tx pgx.Tx, gen *geo.Generaliser, l *gridmap.Layer, ids []int64, grow func(orb.Bound)) error {
-	layer := l.ID
-	if len(ids) == 0 {
-		return nil
-	}
+// chunkData is what generalising a chunk of grids needs from the database.
+type chunkData struct {
+	byLevel map[string][]gridRow
+	old     *stored
+}
+
+type gridRow struct {
+	id     int64
+	code   string
+	level  string
+	target bool
+	geom   orb.MultiPolygon // Web Mercator
+}
+
+// readChunk reads the grids ids (targets), every grid of their level
+// meeting them, and the targets' stored shapes.
+func readChunk(ctx context.Context, tx pgx.Tx, layer string, ids []int64) (*chunkData, error) {
 	rows, err := tx.Query(ctx, shapesNeighboursSQL, layer, ids)
 	if err != nil {
-		return fmt.Errorf("finding neighbours to generalise with: %w", err)
+		return nil, fmt.Errorf("finding neighbours to generalise with: %w", err)
 	}
 	all, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
-		return fmt.Errorf("finding neighbours to generalise with: %w", err)
+		return nil, fmt.Errorf("finding neighbours to generalise with: %w", err)
 	}
 	rows, err = tx.Query(ctx, `SELECT id, code, level, id = ANY($2), ST_AsBinary(geom) FROM grid_versions WHERE id = ANY($1)`, all, ids)
 	if err != nil {
-		return fmt.Errorf("reading grids to generalise: %w", err)
+		return nil, fmt.Errorf("reading grids to generalise: %w", err)
 	}
-	type gridRow struct {
-		id     int64
-		code   string
-		level  string
-		target bool
-		geom   orb.MultiPolygon
-	}
-	byLevel := map[string][]gridRow{}
+	d := &chunkData{byLevel: map[string][]gridRow{}}
 	var targets []string
 	for rows.Next() {
 		var r gridRow
 		var g []byte
 		if err := rows.Scan(&r.id, &r.code, &r.level, &r.target, &g); err != nil {
 			rows.Close()
-			return err
+			return nil, err
 		}
 		o, err := wkb.Unmarshal(g)
 		if err != nil {
 			rows.Close()
-			return fmt.Errorf("grid %s geometry: %w", r.code, err)
+			return nil, fmt.Errorf("grid %s geometry: %w", r.code, err)
 		}
 		if r.geom, err = geo.Polygonal(o); err != nil {
 			rows.Close()
-			return fmt.Errorf("grid %s geometry: %w", r.code, err)
+			return nil, fmt.Errorf("grid %s geometry: %w", r.code, err)
 		}
 		r.geom = geo.MultiPolygonToWebMercator(r.geom)
-		byLevel[r.level] = append(byLevel[r.level], r)
+		d.byLevel[r.level] = append(d.byLevel[r.level], r)
 		if r.target {
 			targets = append(targets, r.code)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("reading grids to generalise: %w", err)
+		return nil, fmt.Errorf("reading grids to generalise: %w", err)
 	}
-	old, err := storedShapes(ctx, tx, layer, targets)
-	if err != nil {
-		return err
+	if d.old, err = storedShapes(ctx, tx, layer, targets); err != nil {
+		return nil, err
 	}
+	return d, nil
+}
 
-	var up shapeBatch
+// computeChunk generalises a chunk's targets for every band their level is
+// drawn at, places their labels, and returns the writes for what changed,
+// growing the changed area with grow.
+func computeChunk(gen *geo.Generaliser, l *gridmap.Layer, d *chunkData, grow func(orb.Bound)) *shapeBatch {
+	old := d.old
+	byLevel := d.byLevel
+	up := &shapeBatch{}
 	for level, grids := range byLevel {
 		// A level is drawn from its first zoom on: bands below need no
 		// shapes (and lose those they had).
@@ -257,7 +297,7 @@ func refreshChunk(ctx context.Context, tx pgx.Tx, gen *geo.Generaliser, l *gridm
 			up.label(r.code, r.id, geo.LabelPoint(shape, labelPrecisionM))
 		}
 	}
-	return up.write(ctx, tx, layer)
+	return up
 }
 
 // shapesNeighboursSQL returns the grids $2 (ids of current versions) and

@@ -2,6 +2,7 @@ package tiles
 
 import (
 	"container/list"
+	"slices"
 	"sync"
 )
 
@@ -135,11 +136,7 @@ func (c *Cache) remove(el *list.Element) {
 func (c *Cache) Invalidate(tileset string, boxes [][4]float64) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.seq++
-	c.recent = append(c.recent, invalidation{seq: c.seq, tileset: tileset, boxes: boxes})
-	if len(c.recent) > recentInvalidations {
-		c.recent = c.recent[len(c.recent)-recentInvalidations:]
-	}
+	c.record(invalidation{tileset: tileset, boxes: boxes})
 	dropped := 0
 	for zk, keys := range c.byZoom {
 		if zk.tileset != tileset {
@@ -155,13 +152,24 @@ func (c *Cache) Invalidate(tileset string, boxes [][4]float64) int {
 	return dropped
 }
 
+// record logs an invalidation for stores racing with it, keeping at least
+// the latest recentInvalidations.
+func (c *Cache) record(inv invalidation) {
+	c.seq++
+	inv.seq = c.seq
+	c.recent = append(c.recent, inv)
+	if len(c.recent) > 2*recentInvalidations {
+		// Copied once every recentInvalidations records, not each time.
+		c.recent = slices.Clone(c.recent[len(c.recent)-recentInvalidations:])
+	}
+}
+
 // InvalidateAll drops every tile.
 func (c *Cache) InvalidateAll() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.seq++
 	// An empty tileset name in the log stands for all of them.
-	c.recent = append(c.recent, invalidation{seq: c.seq})
+	c.record(invalidation{})
 	c.lru.Init()
 	clear(c.items)
 	clear(c.byZoom)

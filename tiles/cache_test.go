@@ -109,3 +109,17 @@ func BenchmarkCacheGet(b *testing.B) {
 		}
 	}
 }
+
+func TestCacheRefusesARenderThatOutlivedTheLog(t *testing.T) {
+	c := NewCache(1 << 20)
+	mark := c.Mark()
+	for range 3 * recentInvalidations {
+		c.Invalidate("elsewhere", [][4]float64{{0, 0, 0, 0}})
+	}
+	if c.Put(brooklyn, entry(10), mark) {
+		t.Error("stored a render older than every invalidation the cache remembers")
+	}
+	if !c.Put(brooklyn, entry(10), c.Mark()) {
+		t.Error("a fresh render was refused")
+	}
+}

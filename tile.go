@@ -98,12 +98,3 @@ type TileSource interface {
 	// one database round trip. Returns ENOTFOUND for an unknown tileset.
 	RenderTile(ctx context.Context, q TileQuery) (*RenderedTile, error)
 }
-
-// ParseSince reads a since filter: an RFC 3339 time. Returns EINVALID.
-func ParseSince(s string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return time.Time{}, Errorf(EINVALID, "since %q must be an RFC 3339 time such as 2026-01-31T08:00:00Z", s)
-	}
-	return t, nil
-}

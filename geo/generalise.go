@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/project"
 )
 
 // Web Mercator (EPSG:3857), the projection of vector tiles.
@@ -27,28 +28,9 @@ func ToWebMercator(p orb.Point) orb.Point {
 	}
 }
 
-// FromWebMercator returns p (EPSG:3857 metres) as lon/lat.
-func FromWebMercator(p orb.Point) orb.Point {
-	return orb.Point{
-		p[0] / mercatorRadius * 180 / math.Pi,
-		(2*math.Atan(math.Exp(p[1]/mercatorRadius)) - math.Pi/2) * 180 / math.Pi,
-	}
-}
-
 // MultiPolygonToWebMercator projects every vertex of mp into a new MultiPolygon.
 func MultiPolygonToWebMercator(mp orb.MultiPolygon) orb.MultiPolygon {
-	out := make(orb.MultiPolygon, len(mp))
-	for i, poly := range mp {
-		out[i] = make(orb.Polygon, len(poly))
-		for j, ring := range poly {
-			r := make(orb.Ring, len(ring))
-			for k, p := range ring {
-				r[k] = ToWebMercator(p)
-			}
-			out[i][j] = r
-		}
-	}
-	return out
+	return project.MultiPolygon(mp.Clone(), ToWebMercator)
 }
 
 // Generaliser simplifies polygons that tile an area together, such as the

@@ -182,27 +182,10 @@ func TestGeneraliseSameResultForANeighbourhood(t *testing.T) {
 		if !ring1[i] {
 			continue
 		}
-		if !orbEqual(local[k], whole[i]) {
+		if !orb.Equal(local[k], whole[i]) {
 			t.Errorf("cell %d generalised in its neighbourhood differs from the whole set", i)
 		}
 	}
-}
-
-func orbEqual(a, b orb.MultiPolygon) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if len(a[i]) != len(b[i]) {
-			return false
-		}
-		for j := range a[i] {
-			if !a[i][j].Equal(b[i][j]) {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func TestGeneraliseIslandsAndEnclaves(t *testing.T) {

@@ -328,11 +328,7 @@ func (c *changeset) commit(ctx context.Context, cs *gridmap.Changeset, res *grid
 	if bbox[0] != nil {
 		change.BBox = []float64{*bbox[0], *bbox[1], *bbox[2], *bbox[3]}
 	}
-	var codes []string
-	if err := tx.QueryRow(ctx, `SELECT coalesce(array_agg(code), '{}') FROM cs_work`).Scan(&codes); err != nil {
-		return err
-	}
-	moved, err := refreshShapes(ctx, tx, layer, codes, change.BBox)
+	moved, err := refreshShapes(ctx, tx, layer, res.Impact.Grids, change.BBox)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 
-	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/tiles"
 )
 
@@ -29,5 +28,3 @@ func (s *TileStore) RenderUngeneralised(ctx context.Context, layer string, z, x,
 	err = s.db.Pool.QueryRow(ctx, rawGridTileSQL, l.ID, z, x, y, levels, l.Levels, float64(tiles.Buffer)/tiles.Extent).Scan(&mvt, &version)
 	return mvt, err
 }
-
-var _ gridmap.TileSource = (*TileStore)(nil)

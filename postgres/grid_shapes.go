@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/encoding/wkb"
+	"github.com/paulmach/orb/project"
 )
 
 // FillTileShapes generalises the layers whose current grids lack tile
@@ -163,8 +164,8 @@ func refreshShapes(ctx context.Context, tx pgx.Tx, layer string, codes []string,
 	if !someChanged || whole {
 		return nil, nil
 	}
-	lo := geo.FromWebMercator(changed.Min)
-	hi := geo.FromWebMercator(changed.Max)
+	lo := project.Mercator.ToWGS84(changed.Min)
+	hi := project.Mercator.ToWGS84(changed.Max)
 	return []float64{lo[0], lo[1], hi[0], hi[1]}, nil
 }
 
@@ -274,7 +275,7 @@ func computeChunk(gen *geo.Generaliser, l *gridmap.Layer, d *chunkData, grow fun
 					up.drop(key)
 					grow(prev.geom.Bound())
 				case out[i] == nil:
-				case !had || prev.versionID != r.id || !equalMultiPolygon(prev.geom, out[i]):
+				case !had || prev.versionID != r.id || !orb.Equal(prev.geom, out[i]):
 					up.put(key, r.id, out[i])
 					grow(out[i].Bound())
 					if had {
@@ -419,21 +420,4 @@ func (b *shapeBatch) write(ctx context.Context, tx pgx.Tx, layer string) error {
 		return fmt.Errorf("writing shapes: %w", err)
 	}
 	return nil
-}
-
-func equalMultiPolygon(a, b orb.MultiPolygon) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if len(a[i]) != len(b[i]) {
-			return false
-		}
-		for j := range a[i] {
-			if !a[i][j].Equal(b[i][j]) {
-				return false
-			}
-		}
-	}
-	return true
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geojson"
+	"github.com/paulmach/orb/project"
 )
 
 // ReportStore takes reports in, assigns them with the lookup index and the
@@ -120,10 +121,9 @@ func (s *ReportStore) check(r *gridmap.Report) error {
 		switch g := r.Location.Geometry().(type) {
 		case orb.Point, orb.LineString, orb.Polygon, orb.MultiLineString, orb.MultiPolygon:
 			bad := false
-			eachPoint(g, func(p orb.Point) {
-				if gridmap.CheckLonLat(p[0], p[1]) != nil {
-					bad = true
-				}
+			project.Geometry(orb.Clone(g), func(p orb.Point) orb.Point {
+				bad = bad || gridmap.CheckLonLat(p[0], p[1]) != nil
+				return p
 			})
 			if bad {
 				problems = append(problems, "location has a coordinate out of range: longitude first, within ±180, latitude within ±90")
@@ -152,31 +152,6 @@ func (s *ReportStore) check(r *gridmap.Report) error {
 		return gridmap.Errorf(gridmap.EUNPROCESSABLE, "the report was not stored: %s", strings.Join(problems, "; "))
 	}
 	return nil
-}
-
-func eachPoint(g orb.Geometry, f func(orb.Point)) {
-	switch g := g.(type) {
-	case orb.Point:
-		f(g)
-	case orb.LineString:
-		for _, p := range g {
-			f(p)
-		}
-	case orb.Polygon:
-		for _, r := range g {
-			for _, p := range r {
-				f(p)
-			}
-		}
-	case orb.MultiLineString:
-		for _, l := range g {
-			eachPoint(l, f)
-		}
-	case orb.MultiPolygon:
-		for _, p := range g {
-			eachPoint(p, f)
-		}
-	}
 }
 
 // contentHash identifies what the client sent, so a retry is recognised:
@@ -217,7 +192,7 @@ func (s *ReportStore) toWGS84(r *gridmap.Report) error {
 	orig := r.Location.Geometry()
 	g := orb.Clone(orig)
 	var err error
-	g = convert(g, func(p orb.Point) orb.Point {
+	g = project.Geometry(g, func(p orb.Point) orb.Point {
 		x, y, e := geo.ToWGS84(r.CRS, p[0], p[1])
 		if e != nil {
 			err = e
@@ -230,32 +205,6 @@ func (s *ReportStore) toWGS84(r *gridmap.Report) error {
 	r.OriginalLocation = geojson.NewGeometry(orig)
 	r.Location = geojson.NewGeometry(g)
 	return nil
-}
-
-func convert(g orb.Geometry, f func(orb.Point) orb.Point) orb.Geometry {
-	switch g := g.(type) {
-	case orb.Point:
-		return f(g)
-	case orb.LineString:
-		for i := range g {
-			g[i] = f(g[i])
-		}
-	case orb.Polygon:
-		for _, r := range g {
-			for i := range r {
-				r[i] = f(r[i])
-			}
-		}
-	case orb.MultiLineString:
-		for _, l := range g {
-			convert(l, f)
-		}
-	case orb.MultiPolygon:
-		for _, p := range g {
-			convert(p, f)
-		}
-	}
-	return g
 }
 
 func departmentCodes(a *gridmap.Assignment) []string {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/geo"
 	"github.com/gridmap/gridmap/tiles"
 )
 
@@ -69,41 +70,29 @@ const (
 // Tileset describes a layer's tileset or the reports tileset.
 func (s *TileStore) Tileset(ctx context.Context, name string) (*gridmap.Tileset, error) {
 	if name == gridmap.ReportsTileset {
-		ts := &gridmap.Tileset{Name: name, Description: "Reports: clustered into counts below zoom 15, single reports from there on",
-			Bounds: [4]float64{-180, -85.05112877980659, 180, 85.05112877980659}, MinZoom: 0, MaxZoom: 16}
-		var b [4]*float64
 		// The extent from the planner's statistics: reading every report
 		// for a map's first request would not scale.
-		if err := s.db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_EstimatedExtent('reports', 'location')::geometry e) x`).
-			Scan(&b[0], &b[1], &b[2], &b[3]); err != nil {
+		bounds, err := s.bounds(ctx, `SELECT ST_EstimatedExtent('reports', 'location')::geometry`)
+		if err != nil {
 			return nil, translate(err, "reports")
 		}
-		if b[0] != nil {
-			ts.Bounds = [4]float64{*b[0], *b[1], *b[2], *b[3]}
-		}
-		ts.VectorLayers = []gridmap.VectorLayer{
-			{ID: gridmap.TileLayerReports, MinZoom: 0, MaxZoom: ClusterBelowZoom - 1, Description: "clusters of reports",
-				Fields: map[string]string{"count": "Number", "urgent": "Number", "open": "Number"}},
-			{ID: gridmap.TileLayerReports, MinZoom: ClusterBelowZoom, MaxZoom: 16, Description: "single reports",
-				Fields: map[string]string{"id": "Number", "status": "String", "category": "String", "tier": "String", "urgent": "Boolean", "primary": "String"}},
-		}
-		return ts, nil
+		return &gridmap.Tileset{Name: name, Description: "Reports: clustered into counts below zoom 15, single reports from there on",
+			Bounds: bounds, MinZoom: 0, MaxZoom: 16, VectorLayers: []gridmap.VectorLayer{
+				{ID: gridmap.TileLayerReports, MinZoom: 0, MaxZoom: ClusterBelowZoom - 1, Description: "clusters of reports",
+					Fields: map[string]string{"count": "Number", "urgent": "Number", "open": "Number"}},
+				{ID: gridmap.TileLayerReports, MinZoom: ClusterBelowZoom, MaxZoom: 16, Description: "single reports",
+					Fields: map[string]string{"id": "Number", "status": "String", "category": "String", "tier": "String", "urgent": "Boolean", "primary": "String"}},
+			}}, nil
 	}
 	l, err := s.layer(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	ts := &gridmap.Tileset{Name: l.ID, Description: l.Name, Bounds: [4]float64{-180, -85.05112877980659, 180, 85.05112877980659},
-		MinZoom: 0, MaxZoom: 16}
-	var b [4]*float64
-	if err := s.db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
-		FROM (SELECT ST_Extent(geom)::geometry e FROM grid_versions WHERE layer_id = $1 AND valid_to IS NULL) x`, l.ID).
-		Scan(&b[0], &b[1], &b[2], &b[3]); err != nil {
+	bounds, err := s.bounds(ctx, `SELECT ST_Extent(geom)::geometry FROM grid_versions WHERE layer_id = $1 AND valid_to IS NULL`, l.ID)
+	if err != nil {
 		return nil, translate(err, "layer "+l.ID)
 	}
-	if b[0] != nil {
-		ts.Bounds = [4]float64{*b[0], *b[1], *b[2], *b[3]}
-	}
+	ts := &gridmap.Tileset{Name: l.ID, Description: l.Name, Bounds: bounds, MinZoom: 0, MaxZoom: 16}
 	minZoom := gridmap.MaxZoom
 	for _, lv := range l.Levels {
 		minZoom = min(minZoom, l.Zooms[lv][0])
@@ -116,6 +105,20 @@ func (s *TileStore) Tileset(ctx context.Context, name string) (*gridmap.Tileset,
 			Description: "one point per grid, where its name reads best"},
 	}
 	return ts, nil
+}
+
+// bounds reads the lon/lat box of the geometry extentSQL returns; the
+// whole Web Mercator world when it returns none.
+func (s *TileStore) bounds(ctx context.Context, extentSQL string, args ...any) ([4]float64, error) {
+	var b [4]*float64
+	if err := s.db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (`+extentSQL+`) x(e)`, args...).
+		Scan(&b[0], &b[1], &b[2], &b[3]); err != nil {
+		return [4]float64{}, err
+	}
+	if b[0] == nil {
+		return [4]float64{-180, -geo.MercatorMaxLat, 180, geo.MercatorMaxLat}, nil
+	}
+	return [4]float64{*b[0], *b[1], *b[2], *b[3]}, nil
 }
 
 // RenderTile encodes one tile. Returns ENOTFOUND for an unknown tileset.

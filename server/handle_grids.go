@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gridmap/gridmap"
 	"github.com/labstack/echo/v4"
@@ -62,9 +61,9 @@ func (s *Server) handleGrid(c echo.Context) error {
 	var g *gridmap.Grid
 	var err error
 	if at := c.QueryParam("at"); at != "" {
-		t, perr := time.Parse(time.RFC3339, at)
+		t, perr := parseTime("at", at)
 		if perr != nil {
-			return gridmap.Errorf(gridmap.EINVALID, "at=%q must be an RFC 3339 time such as 2026-01-31T08:00:00+08:00", at)
+			return perr
 		}
 		g, err = s.deps.Editor.GridAt(c.Request().Context(), c.Param("layer"), c.Param("code"), t)
 	} else {

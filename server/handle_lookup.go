@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/geo"
@@ -48,9 +47,9 @@ func (s *Server) handleLookup(c echo.Context) error {
 		return err
 	}
 	if v := c.QueryParam("at"); v != "" {
-		t, err := time.Parse(time.RFC3339, v)
+		t, err := parseTime("at", v)
 		if err != nil {
-			return gridmap.Errorf(gridmap.EINVALID, "at %q must be an RFC 3339 time such as 2026-01-02T15:04:05+08:00", v)
+			return err
 		}
 		q.At = &t
 	}

@@ -95,42 +95,66 @@ func BenchmarkLookupBatchHTTP(b *testing.B) {
 	b.ReportMetric(float64(n*len(pts))/time.Since(start).Seconds(), "points/s")
 }
 
-// getLoad sends b.N GET requests from 4 goroutines per core over
-// keep-alive connections and reports requests per second.
-func getLoad(b *testing.B, urls []string) {
-	workers := 4 * runtime.GOMAXPROCS(0)
-	transport := &http.Transport{MaxIdleConnsPerHost: workers}
-	client := &http.Client{Transport: transport}
-	defer transport.CloseIdleConnections()
+// loadTest runs op(0) ... op(b.N-1) from workers goroutines, timed, and
+// returns operations per second. The first error stops its worker.
+func loadTest(b *testing.B, workers int, op func(i int) error) float64 {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
-	for w := 0; w < workers; w++ {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
-				i := next.Add(1) - 1
-				if i >= int64(b.N) {
+				i := int(next.Add(1) - 1)
+				if i >= b.N {
 					return
 				}
-				res, err := client.Get(urls[i%int64(len(urls))])
-				if err != nil {
+				if err := op(i); err != nil {
 					b.Error(err)
-					return
-				}
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode != 200 {
-					b.Errorf("status %d", res.StatusCode)
 					return
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+	return float64(b.N) / time.Since(start).Seconds()
+}
+
+// loadClient is an HTTP client keeping a connection per worker.
+func loadClient(workers int) (*http.Client, func()) {
+	transport := &http.Transport{MaxIdleConnsPerHost: workers}
+	return &http.Client{Transport: transport}, transport.CloseIdleConnections
+}
+
+// drain reads and closes a response, and fails one without a 2xx status.
+func drain(res *http.Response, err error) error {
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode/100 != 2 {
+		return fmt.Errorf("status %d", res.StatusCode)
+	}
+	return nil
+}
+
+// getLoad sends GET requests for urls round-robin from 4 clients per core
+// and reports requests per second; before, if set, runs ahead of request i.
+func getLoad(b *testing.B, urls []string, workers int, before func(i int)) {
+	if workers == 0 {
+		workers = 4 * runtime.GOMAXPROCS(0)
+	}
+	client, done := loadClient(workers)
+	defer done()
+	b.ReportMetric(loadTest(b, workers, func(i int) error {
+		if before != nil {
+			before(i)
+		}
+		return drain(client.Get(urls[i%len(urls)]))
+	}), "req/s")
 }
 
 // BenchmarkLookupGetHTTP sends single-point GET /v1/lookup requests.
@@ -140,12 +164,12 @@ func BenchmarkLookupGetHTTP(b *testing.B) {
 	for i := range urls {
 		urls[i] = fmt.Sprintf("%s/v1/lookup?layer=tracts&lon=%.6f&lat=%.6f", url, pts[i][0], pts[i][1])
 	}
-	getLoad(b, urls)
+	getLoad(b, urls, 0, nil)
 }
 
 // BenchmarkHealthzGetHTTP is the baseline for BenchmarkLookupGetHTTP: the
 // same load generator against the cheapest route, /healthz.
 func BenchmarkHealthzGetHTTP(b *testing.B) {
 	url, _ := benchServer(b)
-	getLoad(b, []string{url + "/healthz"})
+	getLoad(b, []string{url + "/healthz"}, 0, nil)
 }

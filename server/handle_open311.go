@@ -266,9 +266,9 @@ func (s *Server) handleOpen311Requests(c echo.Context) error {
 		dst  **time.Time
 	}{{"start_date", &f.Since}, {"end_date", &f.Until}} {
 		if v := c.QueryParam(p.name); v != "" {
-			t, err := time.Parse(time.RFC3339, v)
+			t, err := parseTime(p.name, v)
 			if err != nil {
-				return gridmap.Errorf(gridmap.EINVALID, "%s %q must be an RFC 3339 time", p.name, v)
+				return err
 			}
 			*p.dst = &t
 		}

@@ -76,9 +76,9 @@ func (s *Server) handleReport(c echo.Context) error {
 func (s *Server) handleReports(c echo.Context) error {
 	f := gridmap.ReportFilter{Status: c.QueryParam("status"), Grid: c.QueryParam("grid"), Limit: 100}
 	if v := c.QueryParam("since"); v != "" {
-		t, err := time.Parse(time.RFC3339, v)
+		t, err := parseTime("since", v)
 		if err != nil {
-			return gridmap.Errorf(gridmap.EINVALID, "since %q must be an RFC 3339 time", v)
+			return err
 		}
 		f.Since = &t
 	}

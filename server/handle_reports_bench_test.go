@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -42,41 +43,13 @@ func BenchmarkReportIntakeHTTP(b *testing.B) {
 	url, pts := benchServer(b)
 	benchCategory(b, url)
 	run := fmt.Sprintf("%d-%d", time.Now().UnixNano(), benchRun.Add(1))
-	transport := &http.Transport{MaxIdleConnsPerHost: 16}
-	client := &http.Client{Transport: transport}
-	defer transport.CloseIdleConnections()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for w := 0; w < 16; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(b.N) {
-					return
-				}
-				p := pts[i%int64(len(pts))]
-				body, _ := json.Marshal(map[string]any{"external_id": fmt.Sprintf("bench-%s-%d", run, i), "category": "bench",
-					"location": map[string]any{"type": "Point", "coordinates": p}, "source": "bench"})
-				res, err := client.Post(url+"/v1/reports", "application/json", strings.NewReader(string(body)))
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode != 201 {
-					b.Errorf("status %d", res.StatusCode)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "reports/s")
+	client, done := loadClient(16)
+	defer done()
+	b.ReportMetric(loadTest(b, 16, func(i int) error {
+		body, _ := json.Marshal(map[string]any{"external_id": fmt.Sprintf("bench-%s-%d", run, i), "category": "bench",
+			"location": map[string]any{"type": "Point", "coordinates": pts[i%len(pts)]}, "source": "bench"})
+		return drain(client.Post(url+"/v1/reports", "application/json", bytes.NewReader(body)))
+	}), "reports/s")
 }
 
 // BenchmarkDurableInsert is the baseline: the database's own rate for
@@ -89,29 +62,10 @@ func BenchmarkDurableInsert(b *testing.B) {
 		b.Fatal(err)
 	}
 	run := fmt.Sprintf("%d-%d", time.Now().UnixNano(), benchRun.Add(1))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for w := 0; w < 16; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1) - 1
-				if i >= int64(b.N) {
-					return
-				}
-				if _, err := db.Pool.Exec(ctx, `INSERT INTO bench_inserts (external_id, body) VALUES ($1, '{"category":"bench"}')`,
-					fmt.Sprintf("%s-%d", run, i)); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "reports/s")
+	b.ReportMetric(loadTest(b, 16, func(i int) error {
+		_, err := db.Pool.Exec(ctx, `INSERT INTO bench_inserts (external_id, body) VALUES ($1, '{"category":"bench"}')`, fmt.Sprintf("%s-%d", run, i))
+		return err
+	}), "reports/s")
 }
 
 // BenchmarkReportLatencyAt300 paces intake at 300 reports/s from 16
@@ -120,9 +74,8 @@ func BenchmarkReportLatencyAt300(b *testing.B) {
 	url, pts := benchServer(b)
 	benchCategory(b, url)
 	run := fmt.Sprintf("lat-%d-%d", time.Now().UnixNano(), benchRun.Add(1))
-	transport := &http.Transport{MaxIdleConnsPerHost: 16}
-	client := &http.Client{Transport: transport}
-	defer transport.CloseIdleConnections()
+	client, done := loadClient(16)
+	defer done()
 	latencies := make([]time.Duration, b.N)
 	ticks := make(chan int)
 	var wg sync.WaitGroup

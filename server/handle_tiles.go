@@ -31,7 +31,7 @@ func (s *Server) tileRoutes() {
 func tileQuery(c echo.Context, tileset string) (gridmap.TileQuery, error) {
 	q := gridmap.TileQuery{Tileset: tileset, Status: c.QueryParam("status"), Category: c.QueryParam("category")}
 	if v := c.QueryParam("since"); v != "" {
-		t, err := gridmap.ParseSince(v)
+		t, err := parseTime("since", v)
 		if err != nil {
 			return q, err
 		}
@@ -114,15 +114,16 @@ func etagMatches(header, etag string) bool {
 	return false
 }
 
-// acceptsGzip reads Accept-Encoding: gzip unless refused with q=0.
+// acceptsGzip reads Accept-Encoding: gzip (or *) unless refused with q=0.
 func acceptsGzip(header string) bool {
 	for _, part := range strings.Split(header, ",") {
-		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if !strings.EqualFold(strings.TrimSpace(name), "gzip") && strings.TrimSpace(name) != "*" {
+		name, params, _ := strings.Cut(part, ";")
+		if name = strings.TrimSpace(name); !strings.EqualFold(name, "gzip") && name != "*" {
 			continue
 		}
-		q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
-		return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+		q, ok := strings.CutPrefix(strings.ReplaceAll(params, " ", ""), "q=")
+		weight, err := strconv.ParseFloat(q, 64)
+		return !ok || err != nil || weight > 0
 	}
 	return false
 }

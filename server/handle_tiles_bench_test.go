@@ -3,14 +3,11 @@ package server
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"sort"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,47 +37,6 @@ func tileBenchServer(b *testing.B) (svc *tiles.Service, urls []string) {
 	return svc, urls
 }
 
-// tileLoad requests urls round-robin from several clients (as a browser
-// does, accepting gzip) and reports requests per second; before, if set,
-// runs ahead of request i.
-func tileLoad(b *testing.B, urls []string, workers int, before func(i int)) {
-	transport := &http.Transport{MaxIdleConnsPerHost: workers}
-	client := &http.Client{Transport: transport}
-	defer transport.CloseIdleConnections()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	start := time.Now()
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= b.N {
-					return
-				}
-				if before != nil {
-					before(i)
-				}
-				res, err := client.Get(urls[i%len(urls)])
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode != 200 {
-					b.Errorf("status %d", res.StatusCode)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
-}
-
 // BenchmarkTileColdZ14 requests z14 tiles of New York that are not cached,
 // one client after another request: each is rendered in PostGIS. Reports
 // the median time of a cold tile.
@@ -92,12 +48,9 @@ func BenchmarkTileColdZ14(b *testing.B) {
 	for b.Loop() {
 		svc.Cache().InvalidateAll()
 		start := time.Now()
-		res, err := client.Get(urls[i%len(urls)])
-		if err != nil {
+		if err := drain(client.Get(urls[i%len(urls)])); err != nil {
 			b.Fatal(err)
 		}
-		io.Copy(io.Discard, res.Body)
-		res.Body.Close()
 		took = append(took, time.Since(start))
 		i++
 	}
@@ -109,7 +62,7 @@ func BenchmarkTileColdZ14(b *testing.B) {
 // cached: every request renders.
 func BenchmarkTileColdLoadZ14(b *testing.B) {
 	svc, urls := tileBenchServer(b)
-	tileLoad(b, urls, 2*runtime.GOMAXPROCS(0), func(int) { svc.Cache().InvalidateAll() })
+	getLoad(b, urls, 2*runtime.GOMAXPROCS(0), func(int) { svc.Cache().InvalidateAll() })
 }
 
 // BenchmarkTileWarmLoadZ14 is the same load generator over the same tiles
@@ -117,12 +70,9 @@ func BenchmarkTileColdLoadZ14(b *testing.B) {
 func BenchmarkTileWarmLoadZ14(b *testing.B) {
 	_, urls := tileBenchServer(b)
 	for _, u := range urls {
-		res, err := http.Get(u)
-		if err != nil {
+		if err := drain(http.Get(u)); err != nil {
 			b.Fatal(err)
 		}
-		io.Copy(io.Discard, res.Body)
-		res.Body.Close()
 	}
-	tileLoad(b, urls, 2*runtime.GOMAXPROCS(0), nil)
+	getLoad(b, urls, 2*runtime.GOMAXPROCS(0), nil)
 }

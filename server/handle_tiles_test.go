@@ -265,3 +265,14 @@ func TestTilesAPI(t *testing.T) {
 		}
 	})
 }
+
+func TestAcceptsGzip(t *testing.T) {
+	for header, want := range map[string]bool{
+		"": false, "gzip": true, "gzip, deflate, br": true, "br;q=1.0, gzip;q=0.8": true, "GZIP": true,
+		"gzip;q=0": false, "gzip; q=0.000": false, "*": true, "deflate, br": false, "identity": false,
+	} {
+		if got := acceptsGzip(header); got != want {
+			t.Errorf("Accept-Encoding %q: gzip %v, want %v", header, got, want)
+		}
+	}
+}

@@ -53,9 +53,9 @@ func parseBatch(body []byte) (*batchRequest, error) {
 			case "at":
 				var at string
 				if at, err = p.optionalString(key); err == nil && at != "" {
-					t, perr := time.Parse(time.RFC3339, at)
+					t, perr := parseTime("at", at)
 					if perr != nil {
-						return nil, gridmap.Errorf(gridmap.EINVALID, "at %q must be an RFC 3339 time such as 2026-01-02T15:04:05+08:00", at)
+						return nil, perr
 					}
 					req.at = &t
 				}

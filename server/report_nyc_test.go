@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/gridmap/gridmap"
-	"github.com/gridmap/gridmap/geo"
-	"github.com/gridmap/gridmap/postgres"
 	"github.com/gridmap/gridmap/postgres/pgtest"
 )
 
@@ -29,27 +27,7 @@ func TestNYC311Reports(t *testing.T) {
 	ts := newTestServer(t, Config{})
 	ctx := context.Background()
 	db := pgtest.Shared(t)
-	grids := postgres.NewGridStore(db)
-	loads := []struct {
-		file   string
-		fields geo.FieldMap
-		levels []string
-	}{
-		{"L1_boroughs.geojson", geo.FieldMap{Code: "borocode", Name: "boroname", DefaultLevel: "borough"}, []string{"borough", "nta", "tract"}},
-		{"L2_nta2010.geojson", geo.FieldMap{Code: "ntacode", Name: "ntaname", Parent: "borocode", DefaultLevel: "nta"}, nil},
-		{"L3_tracts2010.geojson", geo.FieldMap{Code: "boroct2010", Name: "ctlabel", Parent: "ntacode", DefaultLevel: "tract"}, nil},
-	}
-	for _, l := range loads {
-		f, err := os.Open(filepath.Join(nyc, l.file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = grids.Import(ctx, "nyc311", geo.NewFeatureReader(f, l.fields), gridmap.ImportOptions{MakeValid: true, Levels: l.levels})
-		f.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", l.file, err)
-		}
-	}
+	pgtest.LoadNYCHierarchy(t, db, "nyc311")
 	for _, s := range []struct{ path, body string }{
 		{"/v1/departments/nypd", `{"name":"New York City Police Department"}`},
 		{"/v1/departments/dohmh", `{"name":"Department of Health and Mental Hygiene"}`},

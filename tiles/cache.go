@@ -4,6 +4,9 @@ import (
 	"container/list"
 	"slices"
 	"sync"
+
+	"github.com/gridmap/gridmap/geo"
+	"github.com/paulmach/orb"
 )
 
 // Key names a cached tile: tileset, tile and the canonical filter.
@@ -49,11 +52,11 @@ type zoomKey struct {
 	z       int
 }
 
-// invalidation is one dropped area; a nil box is the whole tileset.
+// invalidation is one dropped area; nil boxes are the whole tileset.
 type invalidation struct {
 	seq     uint64
 	tileset string
-	boxes   [][4]float64
+	boxes   [][4]float64 // Web Mercator
 }
 
 // recentInvalidations is how many invalidations a racing store is checked
@@ -136,6 +139,9 @@ func (c *Cache) remove(el *list.Element) {
 func (c *Cache) Invalidate(tileset string, boxes [][4]float64) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if boxes != nil {
+		boxes = mercatorBoxes(boxes)
+	}
 	c.record(invalidation{tileset: tileset, boxes: boxes})
 	dropped := 0
 	for zk, keys := range c.byZoom {
@@ -176,15 +182,27 @@ func (c *Cache) InvalidateAll() {
 	c.size = 0
 }
 
-// touches reports whether a tile, with its buffer, meets one of boxes (nil:
-// everything).
+// mercatorBoxes returns lon/lat boxes in Web Mercator metres.
+func mercatorBoxes(boxes [][4]float64) [][4]float64 {
+	out := make([][4]float64, len(boxes))
+	for i, b := range boxes {
+		lo := geo.ToWebMercator(orb.Point{b[0], b[1]})
+		hi := geo.ToWebMercator(orb.Point{b[2], b[3]})
+		out[i] = [4]float64{lo[0], lo[1], hi[0], hi[1]}
+	}
+	return out
+}
+
+// touches reports whether a tile, with its buffer, meets one of boxes (Web
+// Mercator; nil: everything).
 func touches(t Tile, boxes [][4]float64) bool {
 	if boxes == nil {
 		return true
 	}
-	for _, b := range boxes {
-		x0, y0, x1, y1 := Covering(t.Z, b, float64(Buffer)/Extent)
-		if t.X >= x0 && t.X <= x1 && t.Y >= y0 && t.Y <= y1 {
+	b := t.Bound()
+	m := (b[2] - b[0]) * Buffer / Extent
+	for _, x := range boxes {
+		if x[0] <= b[2]+m && x[2] >= b[0]-m && x[1] <= b[3]+m && x[3] >= b[1]-m {
 			return true
 		}
 	}

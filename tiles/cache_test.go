@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/gridmap/gridmap/geo"
 	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/project"
 )
 
 func entry(n int) *Entry { return &Entry{Gzip: make([]byte, n), ETag: `"x"`} }
@@ -48,7 +48,7 @@ func TestCacheEdgeOfTileCountsWithBuffer(t *testing.T) {
 	c.Put(nextDoor, entry(10), c.Mark())
 	// A change just west of the tile's west edge: inside the tile's buffer.
 	b := nextDoor.Tile.Bound()
-	lo := geo.FromWebMercator(orb.Point{b[0] - 2, b[1] + 1000})
+	lo := project.Mercator.ToWGS84(orb.Point{b[0] - 2, b[1] + 1000})
 	edge := [4]float64{lo[0], lo[1], lo[0], lo[1]}
 	if n := c.Invalidate("nyc", [][4]float64{edge}); n != 1 {
 		t.Errorf("a change in the buffer left the tile cached (dropped %d)", n)

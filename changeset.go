@@ -80,6 +80,9 @@ type ChangesetResult struct {
 	Problems    []Problem      `json:"problems"`
 	Impact      Impact         `json:"impact"`
 	DataVersion int64          `json:"data_version"`
+	// Created lists the codes the changeset gave a grid that had none (a
+	// new code, or one deleted before), by code.
+	Created []string `json:"created,omitempty"`
 }
 
 // Coverage lists what breaks "children tile their parent": gaps inside a

@@ -43,14 +43,14 @@ type Category struct {
 // Department is a government department reports are sent to; Layer names
 // its departmental grid layer, whose grid at a report's location is the
 // unit that handles it.
+// Its webhook secret is write-only: it is set through PutDepartment and
+// never read back.
 type Department struct {
-	Code       string `json:"code"`
-	Name       string `json:"name"`
-	WebhookURL string `json:"webhook_url,omitempty"`
-	// WebhookSecret signs deliveries (HMAC-SHA256); write-only.
-	WebhookSecret string    `json:"webhook_secret,omitempty"`
-	Layer         string    `json:"layer,omitempty"`
-	UpdatedAt     time.Time `json:"updated_at"`
+	Code       string    `json:"code"`
+	Name       string    `json:"name"`
+	WebhookURL string    `json:"webhook_url,omitempty"`
+	Layer      string    `json:"layer,omitempty"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 // CalendarDay overrides the weekday rule for one date.
@@ -208,30 +208,10 @@ type CategoryService interface {
 	Categories(ctx context.Context) ([]*Category, error)
 	PutCalendarDay(ctx context.Context, d CalendarDay) error
 	CalendarDays(ctx context.Context) ([]CalendarDay, error)
-	PutDepartment(ctx context.Context, d *Department) (created bool, err error)
+	// PutDepartment creates or replaces a department. secret replaces the
+	// secret its webhook deliveries are signed with ("" removes it); nil
+	// keeps the stored one.
+	PutDepartment(ctx context.Context, d *Department, secret *string) (created bool, err error)
 	Department(ctx context.Context, code string) (*Department, error)
 	Departments(ctx context.Context) ([]*Department, error)
-}
-
-// FeedEvent is one entry of the live feed: a report event (ID set, Data
-// the event with the whole report) or a boundary change (ID 0, Data the
-// change).
-type FeedEvent struct {
-	ID   int64
-	Type string // "report" or "boundary"
-	Data json.RawMessage
-}
-
-// Feed is the live feed of report and boundary changes for dispatchers'
-// maps.
-type Feed interface {
-	// Since returns up to limit report events after id, oldest first.
-	Since(ctx context.Context, afterID int64, limit int) ([]FeedEvent, error)
-	// Latest returns the id of the newest report event (0 when none).
-	Latest(ctx context.Context) (int64, error)
-	// Subscribe returns a channel that receives a FeedEvent of type
-	// "boundary" for each boundary change, and one of type "report" with no
-	// data whenever new report events may be waiting; and a function that
-	// ends the subscription.
-	Subscribe() (<-chan FeedEvent, func())
 }

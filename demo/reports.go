@@ -56,7 +56,7 @@ var Categories = []*gridmap.Category{
 func LoadResponsibility(ctx context.Context, cats gridmap.CategoryService) error {
 	for _, d := range Departments {
 		def := *d
-		if _, err := cats.PutDepartment(ctx, &def); err != nil {
+		if _, err := cats.PutDepartment(ctx, &def, nil); err != nil {
 			return fmt.Errorf("department %s: %w", d.Code, err)
 		}
 	}

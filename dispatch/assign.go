@@ -146,8 +146,8 @@ func (p *Policy) Assign(in AssignInput) (*gridmap.Assignment, error) {
 			}
 			a.Departments = append(a.Departments, d)
 		}
-		if len(a.Departments) > 1 && !TierAtLeast(a.Tier, gridmap.TierStreet) {
-			a.Tier = gridmap.TierStreet
+		var raised bool
+		if a.Tier, raised = TierWithDepartments(a.Tier, len(a.Departments)); raised {
 			why = append(why, "several departments take part: at least the street coordinates")
 		}
 		var names []string
@@ -188,6 +188,16 @@ func (p *Policy) outsideM() float64 {
 
 // TierAtLeast reports whether tier t is at or above tier min.
 func TierAtLeast(t, min string) bool { return tierRank[t] >= tierRank[min] }
+
+// TierWithDepartments raises tier to the street when several departments
+// take part in a report (one grid cannot coordinate departments); raised
+// says it did.
+func TierWithDepartments(tier string, departments int) (string, bool) {
+	if departments > 1 && !TierAtLeast(tier, gridmap.TierStreet) {
+		return gridmap.TierStreet, true
+	}
+	return tier, false
+}
 
 // TierOf is the tier of the lowest common ancestor of the owners' chains:
 // with one owner, the tier of its own level; with owners under different

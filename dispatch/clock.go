@@ -49,7 +49,9 @@ func Due(start time.Time, limit gridmap.Limit, cal *Calendar) (time.Time, error)
 	if math.IsNaN(limit.Value) || math.IsInf(limit.Value, 0) || limit.Value < 0 {
 		return time.Time{}, gridmap.Errorf(gridmap.EINVALID, "limit value %v must be a number of hours or days, 0 or more", limit.Value)
 	}
-	start = start.In(cal.Location)
+	// Deadlines are kept to the microsecond, as PostgreSQL stores them, so
+	// a deadline read back equals the one computed.
+	start = start.In(cal.Location).Truncate(time.Microsecond)
 	switch limit.Clock {
 	case gridmap.ClockUrgentHours:
 		return start.Add(time.Duration(limit.Value * float64(time.Hour))), nil

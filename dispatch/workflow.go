@@ -91,9 +91,28 @@ func Next(from, action, resumeTo string) (string, error) {
 	return "", gridmap.Errorf(gridmap.ECONFLICT, "%q is not allowed for a %s report; allowed: %v", action, from, allowed)
 }
 
+// DoneStatuses are the statuses that need no further work; every other
+// status is open. SQL receives this list as a parameter instead of
+// spelling it.
+var DoneStatuses = []string{gridmap.StatusClosed, gridmap.StatusRejected}
+
 // Open reports whether a report in status still needs work.
-func Open(status string) bool {
-	return status != gridmap.StatusClosed && status != gridmap.StatusRejected
+func Open(status string) bool { return !slices.Contains(DoneStatuses, status) }
+
+// StatusFilter turns a status filter as clients send it ("" for any, a
+// status, "open" or "done") into the statuses it selects and whether
+// they are negated (nil statuses: no filter). SQL applies it as
+// (status = ANY($list)) <> $negate.
+func StatusFilter(f string) (statuses []string, negate bool) {
+	switch f {
+	case "":
+		return nil, false
+	case "open":
+		return DoneStatuses, true
+	case "done":
+		return DoneStatuses, false
+	}
+	return []string{f}, false
 }
 
 // nextStep is the action each status waits for.

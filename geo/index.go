@@ -468,16 +468,15 @@ func (l *LayerIndex) Lookup(x, y, toleranceM, accuracyM float64, h *Hit) {
 		if g.grid == h.Owner || g.grid == h.Nearest || g.d > radius {
 			continue
 		}
-		reason := gridmap.ReasonWithinTolerance
-		switch {
-		case g.inside || g.d <= OnBoundaryM:
-			g.d, reason = 0, gridmap.ReasonOnBoundary
-		case accuracyM > 0 && g.d <= accuracyM:
-			reason = gridmap.ReasonWithinAccuracy
-		case g.d > toleranceM:
+		d := g.d
+		if g.inside {
+			d = 0
+		}
+		reason, d, ok := CoOwnerReason(d, accuracyM, toleranceM)
+		if !ok {
 			continue
 		}
-		h.CoOwners = append(h.CoOwners, Near{g.grid, g.d, reason})
+		h.CoOwners = append(h.CoOwners, Near{g.grid, d, reason})
 	}
 	// Insertion sort: a handful of co-owners, and sort.Slice would allocate.
 	c := h.CoOwners

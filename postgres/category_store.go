@@ -93,12 +93,25 @@ func (s *CategoryStore) PutCategory(ctx context.Context, c *gridmap.Category) (c
 				return gridmap.Errorf(gridmap.EINVALID, "parent category %q does not exist", *parent)
 			}
 		}
-		return tx.QueryRow(ctx, `INSERT INTO categories (code, name, parent_code, departments, limit_value, limit_clock, urgent_value, urgent_clock, step_limits)
+		var moved bool
+		if err := tx.QueryRow(ctx, `WITH old AS (SELECT parent_code FROM categories WHERE code = $1)
+			INSERT INTO categories (code, name, parent_code, departments, limit_value, limit_clock, urgent_value, urgent_clock, step_limits)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			ON CONFLICT (code) DO UPDATE SET name = $2, parent_code = $3, departments = $4, limit_value = $5, limit_clock = $6,
 			  urgent_value = $7, urgent_clock = $8, step_limits = $9, updated_at = now()
-			RETURNING (xmax = 0), updated_at`, c.Code, c.Name, parent, c.Departments, c.Limit.Value, c.Limit.Clock, uv, uc, steps).
-			Scan(&created, &c.UpdatedAt)
+			RETURNING (xmax = 0), updated_at, EXISTS (SELECT 1 FROM old WHERE old.parent_code IS DISTINCT FROM $3)`,
+			c.Code, c.Name, parent, c.Departments, c.Limit.Value, c.Limit.Clock, uv, uc, steps).
+			Scan(&created, &c.UpdatedAt, &moved); err != nil {
+			return err
+		}
+		if moved {
+			// A category filter selects a subtree: report tiles filtered by
+			// the old or the new parent's line change everywhere.
+			if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '{}')`, ReportChannel); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return created, translate(err, "category "+c.Code)
 }
@@ -176,9 +189,11 @@ func (s *CategoryStore) CalendarDays(ctx context.Context) ([]gridmap.CalendarDay
 	})
 }
 
-// PutDepartment creates or replaces a department. Returns EINVALID for an
-// unknown layer or a bad webhook address.
-func (s *CategoryStore) PutDepartment(ctx context.Context, d *gridmap.Department) (created bool, err error) {
+// PutDepartment creates or replaces a department. secret replaces the
+// secret its webhook deliveries are signed with ("" removes it); nil keeps
+// the stored one, so a department read back and put again stays signed.
+// Returns EINVALID for an unknown layer or a bad webhook address.
+func (s *CategoryStore) PutDepartment(ctx context.Context, d *gridmap.Department, secret *string) (created bool, err error) {
 	if !categoryCode.MatchString(d.Code) {
 		return false, gridmap.Errorf(gridmap.EINVALID, "department code %q must be 1-64 letters, digits, '.', '_' or '-'", d.Code)
 	}
@@ -192,10 +207,10 @@ func (s *CategoryStore) PutDepartment(ctx context.Context, d *gridmap.Department
 	if d.Layer != "" {
 		layer = &d.Layer
 	}
-	err = s.db.Pool.QueryRow(ctx, `INSERT INTO departments (code, name, webhook_url, layer_id, webhook_secret) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (code) DO UPDATE SET name = $2, webhook_url = $3, layer_id = $4, webhook_secret = $5, updated_at = now()
-		RETURNING (xmax = 0), updated_at`, d.Code, d.Name, d.WebhookURL, layer, d.WebhookSecret).Scan(&created, &d.UpdatedAt)
-	d.WebhookSecret = "" // never shown again
+	err = s.db.Pool.QueryRow(ctx, `INSERT INTO departments (code, name, webhook_url, layer_id, webhook_secret) VALUES ($1, $2, $3, $4, coalesce($5::text, ''))
+		ON CONFLICT (code) DO UPDATE SET name = $2, webhook_url = $3, layer_id = $4,
+		  webhook_secret = coalesce($5, departments.webhook_secret), updated_at = now()
+		RETURNING (xmax = 0), updated_at`, d.Code, d.Name, d.WebhookURL, layer, secret).Scan(&created, &d.UpdatedAt)
 	if isSQLState(err, "23503") {
 		return false, gridmap.Errorf(gridmap.EINVALID, "layer %q of department %s does not exist", d.Layer, d.Code)
 	}

@@ -138,9 +138,9 @@ func findReroutes(ctx context.Context, q querier, layer, state, areaSQL string) 
 		     AND NOT EXISTS (SELECT 1 FROM state k WHERE k.parent_code = l.code)
 		   ORDER BY l.code LIMIT 1)
 		FROM reports r, area
-		WHERE r.layer_id = $1 AND r.status NOT IN ('closed', 'rejected') AND r.primary_code IS NOT NULL
+		WHERE r.layer_id = $1 AND r.status <> ALL($2) AND r.primary_code IS NOT NULL
 		  AND GeometryType(r.location) = 'POINT' AND r.location && area.g AND ST_Intersects(r.location, area.g)
-		ORDER BY r.id`, layer)
+		ORDER BY r.id`, layer, dispatch.DoneStatuses)
 	if err != nil {
 		return nil, err
 	}
@@ -160,136 +160,6 @@ func findReroutes(ctx context.Context, q querier, layer, state, areaSQL string) 
 	return out, rows.Err()
 }
 
-// chainSQL returns the chain of grid $2 in layer $1, root first, as JSON.
-const chainSQL = `WITH RECURSIVE up AS (
-	  SELECT code, name, level, version, parent_code, 0 AS depth FROM grids WHERE layer_id = $1 AND code = $2
-	  UNION ALL
-	  SELECT g.code, g.name, g.level, g.version, g.parent_code, up.depth + 1 FROM grids g JOIN up ON g.layer_id = $1 AND g.code = up.parent_code
-	  WHERE up.depth < 32)
-	SELECT coalesce(json_agg(json_build_object('code', code, 'name', name, 'level', level, 'version', version) ORDER BY depth DESC), '[]') FROM up`
-
-// reassess recomputes a re-routed report's co-owners (grids of the new
-// boundaries within the layer's tolerance or the report's accuracy) and
-// its tier from the owners' chains.
-func reassess(ctx context.Context, tx pgx.Tx, layer string, rr gridmap.Reroute) error {
-	var l gridmap.Layer
-	var assignment []byte
-	if err := tx.QueryRow(ctx, `SELECT l.levels, l.tiers, r.assignment FROM layers l, reports r WHERE l.id = $1 AND r.id = $2::bigint`,
-		layer, rr.Report).Scan(&l.Levels, &l.Tiers, &assignment); err != nil {
-		return err
-	}
-	var a gridmap.Assignment
-	if err := json.Unmarshal(assignment, &a); err != nil {
-		return err
-	}
-	rows, err := tx.Query(ctx, `SELECT g.code, g.name, g.level, ST_Distance(g.geom::geography, r.location::geography), r.accuracy_m
-		FROM reports r, grids g, layers l
-		WHERE r.id = $1::bigint AND l.id = $2 AND g.layer_id = $2 AND g.code <> $3
-		  AND g.geom && ST_Expand(r.location, greatest(l.tolerance_m, r.accuracy_m) / 110000.0 / greatest(cos(radians(ST_Y(r.location))), 0.01))
-		  AND ST_DWithin(g.geom::geography, r.location::geography, greatest(l.tolerance_m, r.accuracy_m))
-		  AND NOT EXISTS (SELECT 1 FROM grids c WHERE c.layer_id = g.layer_id AND c.parent_code = g.code)
-		ORDER BY 4, 1`, rr.Report, layer, rr.To)
-	if err != nil {
-		return err
-	}
-	a.CoOwners = []gridmap.Owner{}
-	for rows.Next() {
-		var o gridmap.Owner
-		var accuracy float64
-		if err := rows.Scan(&o.Code, &o.Name, &o.Level, &o.DistanceM, &accuracy); err != nil {
-			rows.Close()
-			return err
-		}
-		o.DistanceM = roundCM(o.DistanceM)
-		switch {
-		case o.DistanceM <= 0.001:
-			o.DistanceM, o.Reason = 0, gridmap.ReasonOnBoundary
-		case accuracy > 0 && o.DistanceM <= accuracy:
-			o.Reason = gridmap.ReasonWithinAccuracy
-		default:
-			o.Reason = gridmap.ReasonWithinTolerance
-		}
-		a.CoOwners = append(a.CoOwners, o)
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	chains := [][]gridmap.GridRef{}
-	for _, code := range append([]string{rr.To}, ownerCodes(a.CoOwners)...) {
-		var chain []byte
-		if err := tx.QueryRow(ctx, chainSQL, layer, code).Scan(&chain); err != nil {
-			return err
-		}
-		var c []gridmap.GridRef
-		if err := json.Unmarshal(chain, &c); err != nil {
-			return err
-		}
-		chains = append(chains, c)
-	}
-	for i := range a.CoOwners {
-		a.CoOwners[i].Chain = chains[i+1]
-	}
-	a.Tier = dispatch.TierOf(&l, chains)
-	if len(a.Departments) > 1 && !dispatch.TierAtLeast(a.Tier, gridmap.TierStreet) {
-		a.Tier = gridmap.TierStreet
-	}
-	updated, _ := json.Marshal(a.CoOwners)
-	_, err = tx.Exec(ctx, `UPDATE reports SET tier = $2,
-		assignment = jsonb_set(jsonb_set(assignment, '{co_owners}', $3::jsonb), '{tier}', to_jsonb($2::text)) WHERE id = $1::bigint`,
-		rr.Report, a.Tier, updated)
-	return err
-}
-
-func ownerCodes(owners []gridmap.Owner) []string {
-	var codes []string
-	for _, o := range owners {
-		codes = append(codes, o.Code)
-	}
-	return codes
-}
-
-// applyReroutes gives each rerouted report its new owner, in the
-// committing transaction, with a workflow event saying why: old and new
-// owner and the layer's data versions before and after. The new owner's
-// chain comes from the grids as committed; co-owners and tier are
-// reassessed on them.
-func applyReroutes(ctx context.Context, tx pgx.Tx, layer string, reroutes []gridmap.Reroute, fromVersion, toVersion int64) error {
-	for _, rr := range reroutes {
-		var chain []byte
-		if err := tx.QueryRow(ctx, chainSQL, layer, rr.To).Scan(&chain); err != nil {
-			return err
-		}
-		why := fmt.Sprintf("boundary change: from %s to %s (layer %s, data version %d -> %d)", rr.From, rr.To, layer, fromVersion, toVersion)
-		data, _ := json.Marshal(map[string]any{"from": rr.From, "to": rr.To, "layer": layer,
-			"from_data_version": fromVersion, "to_data_version": toVersion})
-		if _, err := tx.Exec(ctx, `WITH g AS (SELECT name, level FROM grids WHERE layer_id = $2 AND code = $3)
-			UPDATE reports r SET primary_code = $3, updated_at = now(),
-			  assignment = jsonb_set(jsonb_set(jsonb_set(r.assignment, '{primary}', (r.assignment->'primary') ||
-			    jsonb_build_object('code', $3::text, 'name', g.name, 'level', g.level, 'chain', $4::jsonb)),
-			    '{boundary_version}', to_jsonb($5::bigint)), '{explanation}', to_jsonb($6::text))
-			FROM g WHERE r.id = $1::bigint`, rr.Report, layer, rr.To, chain, toVersion, why); err != nil {
-			return err
-		}
-		if err := reassess(ctx, tx, layer, rr); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO report_events (report_id, action, from_status, to_status, actor, note, data)
-			SELECT id, 'reroute', status, status, 'boundary change', $2, $3 FROM reports WHERE id = $1::bigint`, rr.Report, why, data); err != nil {
-			return err
-		}
-	}
-	if len(reroutes) > 0 {
-		ids := make([]string, len(reroutes))
-		for i, rr := range reroutes {
-			ids[i] = rr.Report
-		}
-		if _, err := tx.Exec(ctx, `SELECT pg_notify($1, report_boxes($2::bigint[]))`, ReportChannel, ids); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // commit closes the current version of every grid in the changeset, writes
 // the new versions, bumps the layer's data version and announces the change.
 func (c *changeset) commit(ctx context.Context, cs *gridmap.Changeset, res *gridmap.ChangesetResult) error {
@@ -298,18 +168,27 @@ func (c *changeset) commit(ctx context.Context, cs *gridmap.Changeset, res *grid
 		WHERE g.layer_id = $1 AND g.valid_to IS NULL AND g.code = w.code`, layer); err != nil {
 		return err
 	}
-	rows, err := tx.Query(ctx, `INSERT INTO grid_versions (layer_id, code, version, name, level, parent_code, geom, attributes, valid_from, author, reason)
+	// A grid without a base version had no current version: it is created
+	// (a new code, or one deleted before), whatever its version number.
+	rows, err := tx.Query(ctx, `WITH ins AS (
+		INSERT INTO grid_versions (layer_id, code, version, name, level, parent_code, geom, attributes, valid_from, author, reason)
 		SELECT $1, w.code, coalesce((SELECT max(v.version) FROM grid_versions v WHERE v.layer_id = $1 AND v.code = w.code), 0) + 1,
 		       w.name, w.level, w.parent_code, w.geom, w.attributes, now(), $2, $3
 		FROM cs_work w WHERE NOT w.deleted
-		RETURNING code, version`, layer, cs.Author, cs.Reason)
+		RETURNING code, version)
+		SELECT ins.code, ins.version, w.base_version IS NULL FROM ins JOIN cs_work w ON w.code = ins.code ORDER BY ins.code`,
+		layer, cs.Author, cs.Reason)
 	if err != nil {
 		return err
 	}
 	var code string
 	var version int
-	if _, err := pgx.ForEachRow(rows, []any{&code, &version}, func() error {
+	var created bool
+	if _, err := pgx.ForEachRow(rows, []any{&code, &version, &created}, func() error {
 		res.Versions[code] = version
+		if created {
+			res.Created = append(res.Created, code)
+		}
 		return nil
 	}); err != nil {
 		return err
@@ -351,25 +230,25 @@ func unionBBox(a, b []float64) []float64 {
 	return []float64{min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])}
 }
 
-// notifyChange announces a change on ChangeChannel when the transaction
-// commits. NOTIFY payloads are limited to 8000 bytes: a change touching very
-// many grids is announced without its codes (the bounding box still says
-// where).
+// notifyChange records a change and announces it on ChangeChannel when the
+// transaction commits. The record is a boundary event of the live feed
+// (Feed), with the announced JSON, and says where the change happened, from
+// which tile versions derive; a people change happened nowhere on a tile.
+// NOTIFY payloads are limited to 8000 bytes: a change touching very many
+// grids is announced without its codes (the bounding box still says where).
 func notifyChange(ctx context.Context, tx pgx.Tx, ch gridmap.Change) error {
-	if ch.Kind != gridmap.ChangePeople {
-		// Tiles derive their versions from where changes happened.
-		if _, err := tx.Exec(ctx, `INSERT INTO layer_changes (layer_id, data_version, area)
-			SELECT $1, $2, CASE WHEN $3::float8[] IS NULL THEN ST_MakeEnvelope(-20037508.342789244, -20037508.342789244, 20037508.342789244, 20037508.342789244, 3857)
-			ELSE ST_Transform(ST_MakeEnvelope(($3::float8[])[1], greatest(($3::float8[])[2], -85.05), ($3::float8[])[3], least(($3::float8[])[4], 85.05), 4326), 3857) END`,
-			ch.Layer, ch.DataVersion, ch.BBox); err != nil {
-			return fmt.Errorf("recording change: %w", err)
-		}
-	}
 	sort.Strings(ch.Codes)
 	payload, _ := json.Marshal(ch)
 	if len(payload) > 7900 {
 		ch.Codes = nil
 		payload, _ = json.Marshal(ch)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO layer_changes (layer_id, data_version, change, area)
+		SELECT $1, $2, $3::json, CASE WHEN NOT $4 THEN NULL
+			WHEN $5::float8[] IS NULL THEN ST_MakeEnvelope(-20037508.342789244, -20037508.342789244, 20037508.342789244, 20037508.342789244, 3857)
+			ELSE ST_Transform(ST_MakeEnvelope(($5::float8[])[1], greatest(($5::float8[])[2], -85.05), ($5::float8[])[3], least(($5::float8[])[4], 85.05), 4326), 3857) END`,
+		ch.Layer, ch.DataVersion, string(payload), ch.Kind != gridmap.ChangePeople, ch.BBox); err != nil {
+		return fmt.Errorf("recording change: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, ChangeChannel, string(payload)); err != nil {
 		return fmt.Errorf("announcing change: %w", err)

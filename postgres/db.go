@@ -23,22 +23,23 @@ import (
 type DB struct {
 	Pool   *pgxpool.Pool
 	Logger *slog.Logger
+
+	acquires *acquireTracer // every wait for a connection, for PoolStats
 }
 
-// Open connects to the database at connString and checks it answers.
+// Open connects to the database at connString with the default Options and
+// checks it answers.
 func Open(ctx context.Context, connString string, logger *slog.Logger) (*DB, error) {
-	cfg, err := pgxpool.ParseConfig(connString)
+	return OpenWith(ctx, connString, logger, Options{})
+}
+
+// OpenWith connects to the database at connString with a pool tuned by opts
+// and checks it answers.
+func OpenWith(ctx context.Context, connString string, logger *slog.Logger, opts Options) (*DB, error) {
+	cfg, err := poolConfig(connString, opts)
 	if err != nil {
-		return nil, fmt.Errorf("database address: %w", err)
+		return nil, err
 	}
-	if cfg.ConnConfig.RuntimeParams == nil {
-		cfg.ConnConfig.RuntimeParams = map[string]string{}
-	}
-	cfg.ConnConfig.RuntimeParams["application_name"] = "gridmap"
-	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
-	// PostGIS functions declare high costs, which makes the planner JIT-compile
-	// small spatial queries: 50-200 ms of compiling for a few ms of work.
-	cfg.ConnConfig.RuntimeParams["jit"] = "off"
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to database: %w", err)
@@ -50,7 +51,7 @@ func Open(ctx context.Context, connString string, logger *slog.Logger) (*DB, err
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &DB{Pool: pool, Logger: logger}, nil
+	return &DB{Pool: pool, Logger: logger, acquires: cfg.ConnConfig.Tracer.(*acquireTracer)}, nil
 }
 
 // Close closes every connection.
@@ -61,8 +62,20 @@ func (db *DB) Close() { db.Pool.Close() }
 const migrationLockID = 0x6772_6964_6d61_70 // "gridmap"
 
 // Migrate applies every pending migration under an advisory lock.
+// Migrations may rewrite whole tables, so they run on connections of their
+// own with no statement timeout (and leave the pool, however small, alone).
 func (db *DB) Migrate(ctx context.Context) error {
-	sqlDB := stdlib.OpenDBFromPool(db.Pool)
+	cfg := db.Pool.Config()
+	cfg.MaxConns = 4 // the session lock holds one, the migrations need another
+	cfg.MinConns, cfg.MinIdleConns = 0, 0
+	cfg.ConnConfig.RuntimeParams["statement_timeout"] = "0"
+	cfg.ConnConfig.Tracer = nil
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connecting to database for migrations: %w", err)
+	}
+	defer pool.Close()
+	sqlDB := stdlib.OpenDBFromPool(pool)
 	defer sqlDB.Close()
 	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrationLockID))
 	if err != nil {
@@ -113,10 +126,21 @@ func translate(err error, what string) error {
 		case "23514", "22023", "22P02":
 			return &gridmap.Error{Code: gridmap.EINVALID, Message: what + " breaks a rule of the schema: " + pgErr.Message}
 		case "57014":
-			return &gridmap.Error{Code: gridmap.EUNAVAILABLE, Message: "the database cancelled the query: it took too long"}
+			return tooLong(what)
 		}
 	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return tooLong(what)
+	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// tooLong is the error for database work stopped by the caller's deadline
+// (context.DeadlineExceeded) or by the statement timeout (SQLSTATE 57014,
+// which is also what a cancelled statement reports).
+func tooLong(what string) error {
+	return gridmap.Errorf(gridmap.EUNAVAILABLE,
+		"%s took longer than this service allows and was stopped; try again shortly, or ask for less at once (a smaller area, page or file)", what)
 }
 
 // querier is what a pool and a transaction have in common.

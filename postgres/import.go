@@ -34,6 +34,11 @@ type stagedFeature struct {
 func (s *GridStore) Import(ctx context.Context, layerID string, src gridmap.FeatureSource, opts gridmap.ImportOptions) (*gridmap.ImportResult, error) {
 	res := &gridmap.ImportResult{Layer: layerID, Rejected: []gridmap.Problem{}, Repaired: []gridmap.Problem{}}
 	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		// A big file's checks and tile shapes run past the pool's statement
+		// timeout; the caller's context bounds an import instead.
+		if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
+			return err
+		}
 		layer, err := s.importLayer(ctx, tx, layerID, opts)
 		if err != nil {
 			return err

@@ -27,9 +27,13 @@ func (db *DB) retryUntilDone(ctx context.Context, what string, follow func(conte
 }
 
 // listenConn opens a connection of its own (LISTEN holds it) listening on
-// channels.
+// channels. It waits for hours by design: it has no statement timeout, and
+// its opening is no wait for a pooled connection.
 func (db *DB) listenConn(ctx context.Context, channels ...string) (*pgx.Conn, error) {
-	conn, err := pgx.ConnectConfig(ctx, db.Pool.Config().ConnConfig.Copy())
+	cfg := db.Pool.Config().ConnConfig
+	cfg.RuntimeParams["statement_timeout"] = "0"
+	cfg.Tracer = nil
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,11 @@ type Locator struct {
 
 	statsMu  sync.Mutex
 	rebuilds map[string]rebuildStats
+
+	// swapped is closed and replaced each time a new index is swapped in,
+	// waking WaitFor.
+	swapMu  sync.Mutex
+	swapped chan struct{}
 }
 
 type rebuildStats struct {
@@ -70,7 +75,7 @@ func (l *Locator) noteRebuild(layer string, took time.Duration) {
 // NewLocator returns a Locator over db. Call Load (or Follow) before
 // lookups; until then they return EUNAVAILABLE.
 func NewLocator(db *DB) *Locator {
-	return &Locator{db: db, listening: make(chan struct{}),
+	return &Locator{db: db, listening: make(chan struct{}), swapped: make(chan struct{}),
 		hits: sync.Pool{New: func() any { return &locatorScratch{} }}}
 }
 
@@ -114,8 +119,51 @@ func (l *Locator) Load(ctx context.Context) error {
 		l.noteRebuild(in.ID, time.Since(start))
 		layers = append(layers, li)
 	}
-	l.index.Store(geo.NewIndex(layers...))
+	l.swap(geo.NewIndex(layers...))
 	return nil
+}
+
+// swap makes ix the index lookups are answered from and wakes WaitFor.
+func (l *Locator) swap(ix *geo.Index) {
+	l.index.Store(ix)
+	l.swapMu.Lock()
+	close(l.swapped)
+	l.swapped = make(chan struct{})
+	l.swapMu.Unlock()
+}
+
+// WaitFor waits until the index holds each layer at least at the data
+// version given (a layer missing from the index counts as behind), or
+// until ctx ends. Intake uses it when boundaries committed after the
+// index was built. Returns EUNAVAILABLE when ctx ends first.
+func (l *Locator) WaitFor(ctx context.Context, versions map[string]int64) error {
+	for {
+		l.swapMu.Lock()
+		next := l.swapped
+		l.swapMu.Unlock()
+		if l.holds(versions) {
+			return nil
+		}
+		select {
+		case <-next:
+		case <-ctx.Done():
+			return gridmap.Errorf(gridmap.EUNAVAILABLE, "the lookup index has not caught up with the latest boundaries; retry in a moment")
+		}
+	}
+}
+
+func (l *Locator) holds(versions map[string]int64) bool {
+	ix := l.index.Load()
+	if ix == nil {
+		return false
+	}
+	for layer, v := range versions {
+		li := ix.Layer(layer)
+		if li == nil || li.DataVersion < v {
+			return false
+		}
+	}
+	return true
 }
 
 // Reload rebuilds one layer (dropping it when it no longer exists) and
@@ -132,7 +180,7 @@ func (l *Locator) Reload(ctx context.Context, layer string) error {
 		return fmt.Errorf("reloading layer %s: %w", layer, err)
 	}
 	if len(inputs) == 0 {
-		l.index.Store(cur.Without(layer))
+		l.swap(cur.Without(layer))
 		return nil
 	}
 	start := time.Now()
@@ -141,7 +189,7 @@ func (l *Locator) Reload(ctx context.Context, layer string) error {
 		return fmt.Errorf("indexing layer %s: %w", layer, err)
 	}
 	l.noteRebuild(layer, time.Since(start))
-	l.index.Store(cur.With(li))
+	l.swap(cur.With(li))
 	return nil
 }
 

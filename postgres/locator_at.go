@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/geo"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -150,14 +151,8 @@ func (l *Locator) answerAt(ctx context.Context, q gridmap.LookupQuery, layer str
 		if (owner != nil && c.Code == owner.Code) || (la.Nearest != nil && c.Code == la.Nearest.Code) {
 			continue
 		}
-		switch {
-		case c.DistanceM <= 0.001:
-			c.DistanceM, c.Reason = 0, gridmap.ReasonOnBoundary
-		case q.AccuracyM > 0 && c.DistanceM <= q.AccuracyM:
-			c.Reason = gridmap.ReasonWithinAccuracy
-		case c.DistanceM <= tol:
-			c.Reason = gridmap.ReasonWithinTolerance
-		default:
+		var ok bool
+		if c.Reason, c.DistanceM, ok = geo.CoOwnerReason(c.DistanceM, q.AccuracyM, tol); !ok {
 			continue
 		}
 		la.CoOwners = append(la.CoOwners, c)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/dispatch"
+	"github.com/gridmap/gridmap/geo"
 	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb"
 )
@@ -16,24 +17,38 @@ import (
 // point (or the representative point of a line or polygon), PostGIS
 // measures what a line or polygon crosses, and the dispatch policy does
 // the rest.
-func (s *ReportStore) assign(ctx context.Context, r *gridmap.Report) (*gridmap.Assignment, error) {
+//
+// It returns the data version of each layer the assignment used (the
+// comprehensive layer, and the departmental layers naming units), for the
+// insert to check against the layers as committed. With at set, lookups
+// answer from PostGIS as of at.time and carry at.versions.
+func (s *ReportStore) assign(ctx context.Context, r *gridmap.Report, at *boundariesAt) (*gridmap.Assignment, map[string]int64, error) {
 	geom := r.Location.Geometry()
 	locJSON, _ := json.Marshal(r.Location)
 	pt, isPoint := geom.(orb.Point)
 	if !isPoint {
 		if err := s.db.Pool.QueryRow(ctx, `SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(ST_SetSRID(ST_GeomFromGeoJSON($1), 4326)) p) x`,
 			string(locJSON)).Scan(&pt[0], &pt[1]); err != nil {
-			return nil, translate(err, "report location")
+			return nil, nil, translate(err, "report location")
 		}
 	}
 	var ans gridmap.LookupAnswer
-	if err := s.loc.Lookup(ctx, gridmap.LookupQuery{Lon: pt[0], Lat: pt[1], AccuracyM: r.AccuracyM}, &ans); err != nil {
-		return nil, err
+	q := gridmap.LookupQuery{Lon: pt[0], Lat: pt[1], AccuracyM: r.AccuracyM}
+	if at != nil {
+		q.At = &at.time
+	}
+	if err := s.loc.Lookup(ctx, q, &ans); err != nil {
+		return nil, nil, err
+	}
+	if at != nil {
+		for i := range ans.Layers {
+			ans.Layers[i].DataVersion = at.versions[ans.Layers[i].Layer]
+		}
 	}
 
 	rc, err := s.context(ctx, r.Category, r.ReportedAt)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	byID := rc.layers
 	// The comprehensive layer that covers the point, else the nearest one.
@@ -62,17 +77,17 @@ func (s *ReportStore) assign(ctx context.Context, r *gridmap.Report) (*gridmap.A
 		}
 	}
 	if layer == nil {
-		return nil, gridmap.Errorf(gridmap.EUNPROCESSABLE, "there is no comprehensive grid layer to assign reports in; import one first")
+		return nil, nil, gridmap.Errorf(gridmap.EUNPROCESSABLE, "there is no comprehensive grid layer to assign reports in; import one first")
 	}
 
 	in := dispatch.AssignInput{Layer: layer, Answer: answer, Units: units, Urgent: r.Urgent, ReportedAt: r.ReportedAt,
 		Chains: map[string][]gridmap.GridRef{}, Departments: map[string]dispatch.Department{}}
 	if !isPoint {
 		if in.Crossed, err = s.crossed(ctx, layer.ID, string(locJSON)); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if in.Near, err = s.nearLine(ctx, layer.ID, string(locJSON), layer.ToleranceM, r.AccuracyM); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	for _, c := range append(in.Crossed, in.Near...) {
@@ -86,11 +101,42 @@ func (s *ReportStore) assign(ctx context.Context, r *gridmap.Report) (*gridmap.A
 	}
 
 	if rc.category == nil {
-		return nil, gridmap.Errorf(gridmap.EUNPROCESSABLE, "category %q does not exist; GET /v1/categories lists them", r.Category)
+		return nil, nil, gridmap.Errorf(gridmap.EUNPROCESSABLE, "category %q does not exist; GET /v1/categories lists them", r.Category)
 	}
 	in.Category, in.Departments = rc.category, rc.departments
+	used := map[string]int64{layer.ID: answer.DataVersion}
+	for _, d := range in.Departments {
+		if ua := units[d.Layer]; d.Layer != "" && ua != nil {
+			used[d.Layer] = ua.DataVersion
+		}
+	}
 	policy := dispatch.Policy{Calendar: rc.calendar}
-	return policy.Assign(in)
+	a, err := policy.Assign(in)
+	return a, used, err
+}
+
+// boundariesAt is a time to assign at from PostGIS, with the layers' data
+// versions as of then.
+type boundariesAt struct {
+	time     time.Time
+	versions map[string]int64
+}
+
+// layerVersions reads the data version of each named layer and the
+// database's clock, for assigning from PostGIS when the index is behind.
+func (s *ReportStore) layerVersions(ctx context.Context, layers []string) (*boundariesAt, error) {
+	at := &boundariesAt{versions: map[string]int64{}}
+	rows, err := s.db.Pool.Query(ctx, `SELECT id, data_version, now() FROM layers WHERE id = ANY($1)`, layers)
+	if err != nil {
+		return nil, translate(err, "layer versions")
+	}
+	var id string
+	var v int64
+	_, err = pgx.ForEachRow(rows, []any{&id, &v, &at.time}, func() error {
+		at.versions[id] = v
+		return nil
+	})
+	return at, translate(err, "layer versions")
 }
 
 // reportContext is what assigning a report reads from the database.
@@ -114,8 +160,7 @@ func (s *ReportStore) context(ctx context.Context, category string, t time.Time)
 		   FROM categories WHERE code = $1),
 		  (SELECT coalesce(json_object_agg(d.code, json_build_object('Name', d.name, 'Layer', coalesce(d.layer_id, ''))), '{}')
 		   FROM departments d WHERE d.code = ANY((SELECT departments FROM categories WHERE code = $1)::text[])),
-		  (SELECT coalesce(json_object_agg(to_char(day, 'YYYY-MM-DD'), working), '{}') FROM calendar_days
-		   WHERE day BETWEEN $2::date - 7 AND $2::date + 400)`,
+		  (`+calendarDays("$2")+`)`,
 		category, t.In(s.tz).Format(time.DateOnly)).Scan(&layers, &cat, &depts, &days)
 	if err != nil {
 		return nil, translate(err, "report context")
@@ -195,35 +240,17 @@ func (s *ReportStore) nearLine(ctx context.Context, layer, locJSON string, toler
 	if err != nil {
 		return nil, translate(err, "report location")
 	}
-	owners, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (gridmap.Owner, error) {
+	near, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (gridmap.Owner, error) {
 		var o gridmap.Owner
 		err := r.Scan(&o.Code, &o.Name, &o.Level, &o.DistanceM)
-		o.DistanceM = roundCM(o.DistanceM)
-		o.Reason = gridmap.ReasonWithinTolerance
-		if accuracyM > 0 && o.DistanceM <= accuracyM {
-			o.Reason = gridmap.ReasonWithinAccuracy
-		}
 		return o, err
 	})
-	return owners, translate(err, "report location")
-}
-
-// calendar reads the dates around t that break the weekday rule.
-func (s *ReportStore) calendar(ctx context.Context, t time.Time) (*dispatch.Calendar, error) {
-	cal := &dispatch.Calendar{Location: s.tz, Days: map[string]bool{}}
-	rows, err := s.db.Pool.Query(ctx, `SELECT to_char(day, 'YYYY-MM-DD'), working FROM calendar_days
-		WHERE day BETWEEN $1::date - 7 AND $1::date + 400`, t.In(s.tz).Format(time.DateOnly))
-	if err != nil {
-		return nil, translate(err, "calendar")
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var day string
-		var working bool
-		if err := rows.Scan(&day, &working); err != nil {
-			return nil, err
+	var owners []gridmap.Owner
+	for _, o := range near {
+		var ok bool
+		if o.Reason, o.DistanceM, ok = geo.CoOwnerReason(roundCM(o.DistanceM), accuracyM, toleranceM); ok {
+			owners = append(owners, o)
 		}
-		cal.Days[day] = working
 	}
-	return cal, translate(rows.Err(), "calendar")
+	return owners, translate(err, "report location")
 }

@@ -2,44 +2,93 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/dispatch"
+	"github.com/jackc/pgx/v5"
 )
 
-// EscalateOverdue raises the tier of every open report past a deadline
-// (its overall due_at, or the due time of the step it waits for) by one
-// step (吹哨), once per deadline, with an escalate event by "overdue".
-// Suspended reports wait. Rows are claimed with SKIP LOCKED and marked with
-// the deadline they fired for in the same statement, so concurrent
-// instances never fire twice for one deadline. Returns how many reports it
-// escalated.
+// overdueBatch is how many overdue reports one transaction escalates.
+const overdueBatch = 100
+
+// EscalateOverdue escalates every report whose next deadline (its overall
+// deadline or its step's, whichever comes first and has not fired yet:
+// dispatch.NextDeadline) has passed: the tier goes up one step and the
+// report's departments are called in, each with a report-in task (吹哨), by
+// actor "overdue", once per deadline. Suspended and done reports wait for
+// no deadline. Rows are claimed with SKIP LOCKED, so concurrent instances
+// never fire twice for one deadline. Returns how many reports it escalated.
 func (s *ReportStore) EscalateOverdue(ctx context.Context, now time.Time) (int, error) {
-	var n int
-	err := s.db.Pool.QueryRow(ctx, `WITH open AS (
-		  SELECT id, status, tier, least(due_at, (assignment->>'step_due_at')::timestamptz) AS deadline,
-		         CASE WHEN (assignment->>'step_due_at')::timestamptz < due_at THEN assignment->>'next_step' END AS step
-		  FROM reports
-		  WHERE status NOT IN ('closed', 'rejected', 'suspended') AND due_at IS NOT NULL),
-		due AS (
-		  SELECT o.* FROM open o JOIN reports r ON r.id = o.id
-		  WHERE o.deadline < $1 AND r.escalated_due_at IS DISTINCT FROM o.deadline
-		  ORDER BY o.deadline LIMIT 1000 FOR UPDATE OF r SKIP LOCKED),
-		up AS (
-		  UPDATE reports r SET escalated_due_at = due.deadline, updated_at = now(),
-		    tier = CASE r.tier WHEN 'grid' THEN 'street' WHEN 'street' THEN 'district' ELSE 'city' END,
-		    assignment = jsonb_set(r.assignment, '{tier}',
-		      to_jsonb(CASE r.tier WHEN 'grid' THEN 'street' WHEN 'street' THEN 'district' ELSE 'city' END))
-		  FROM due WHERE r.id = due.id
-		  RETURNING r.id, r.status, r.tier, due.deadline, due.step),
-		ev AS (
-		  INSERT INTO report_events (report_id, action, from_status, to_status, actor, note)
-		  SELECT id, 'escalate', status, status, 'overdue',
-		         'past its ' || coalesce(step || ' step ', '') || 'deadline of ' || to_char(deadline AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') ||
-		         ' UTC: escalated to the ' || tier || ' tier'
-		  FROM up RETURNING report_id),
-		n AS (SELECT CASE WHEN count(*) > 0 THEN pg_notify($2, report_boxes(array_agg(report_id))) END FROM ev)
-		SELECT count(*) FROM up, n`, now, ReportChannel).Scan(&n)
-	return n, translate(err, "overdue escalation")
+	total := 0
+	for {
+		n, err := s.escalateBatch(ctx, now)
+		total += n
+		if err != nil || n < overdueBatch {
+			return total, err
+		}
+	}
 }
+
+func (s *ReportStore) escalateBatch(ctx context.Context, now time.Time) (int, error) {
+	n := 0
+	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+stateColumns+`, r.deadline_at FROM reports r
+			WHERE r.deadline_at < $1 ORDER BY r.deadline_at LIMIT $2 FOR UPDATE OF r SKIP LOCKED`, now, overdueBatch)
+		if err != nil {
+			return err
+		}
+		type due struct {
+			*lockedReport
+			deadline time.Time
+		}
+		var overdue []due
+		for rows.Next() {
+			var d due
+			var err error
+			if d.lockedReport, err = scanLocked(rowWith{rows, &d.deadline}); err != nil {
+				rows.Close()
+				return err
+			}
+			overdue = append(overdue, d)
+		}
+		if err := rows.Err(); err != nil || len(overdue) == 0 {
+			return err
+		}
+		cal, err := readCalendar(ctx, tx, s.tz, now)
+		if err != nil {
+			return err
+		}
+		for _, d := range overdue {
+			out, err := dispatch.Apply(d.state, dispatch.Move{Action: dispatch.ActionEscalate, At: now, Category: d.category,
+				Urgent: d.urgent, Calendar: cal, Deadline: &d.deadline})
+			if err != nil {
+				return err
+			}
+			e := &gridmap.ReportEvent{Action: dispatch.ActionEscalate, From: d.state.Status, To: out.State.Status,
+				Actor: "overdue", Note: out.Note, Departments: out.Departments}
+			if err := recordEvent(ctx, tx, d.id, e, &out, d.about); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, translate(err, "overdue escalation")
+	}
+	return n, nil
+}
+
+// rowWith scans a row whose last column goes to extra, after the columns
+// its caller scans.
+type rowWith struct {
+	pgx.Row
+	extra any
+}
+
+func (r rowWith) Scan(dest ...any) error { return r.Row.Scan(append(dest, r.extra)...) }
 
 // FollowOverdue escalates overdue reports every interval until ctx ends.
 func (s *ReportStore) FollowOverdue(ctx context.Context, interval time.Duration) {
@@ -47,7 +96,7 @@ func (s *ReportStore) FollowOverdue(ctx context.Context, interval time.Duration)
 	defer t.Stop()
 	for {
 		if n, err := s.EscalateOverdue(ctx, time.Now()); err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || errors.Is(err, context.Canceled) {
 				return
 			}
 			s.db.Logger.Warn("overdue escalation failed; retrying", "err", err)

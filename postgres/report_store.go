@@ -5,8 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,12 +60,78 @@ func (s *ReportStore) CreateReport(ctx context.Context, r *gridmap.Report) (bool
 	if err := s.toWGS84(r); err != nil {
 		return false, err
 	}
-	a, err := s.assign(ctx, r)
-	if err != nil {
-		return false, err
+	var at *boundariesAt
+	for attempt := 1; ; attempt++ {
+		a, used, err := s.assign(ctx, r, at)
+		if err != nil {
+			return false, err
+		}
+		stored, err := s.insert(ctx, r, a, hash, used)
+		if isSQLState(err, "23505") {
+			// A concurrent request with the same external_id won the race.
+			existing, err := s.byExternalID(ctx, r.ExternalID, hash)
+			if existing != nil {
+				*r = *existing
+			}
+			return false, err
+		}
+		if err != nil || stored {
+			return stored, translate(err, "report "+r.ExternalID)
+		}
+		// Boundaries were committed after the lookup index the assignment
+		// came from: wait for the index to hold them, else assign from
+		// PostGIS as of now.
+		if attempt == maxAssignAttempts {
+			return false, gridmap.Errorf(gridmap.EUNAVAILABLE, "the boundaries kept changing while the report was assigned; retry it (the same external_id is safe)")
+		}
+		if at, err = s.layerVersions(ctx, slices.Collect(maps.Keys(used))); err != nil {
+			return false, err
+		}
+		wctx, cancel := context.WithTimeout(ctx, indexWait)
+		err = s.loc.WaitFor(wctx, at.versions)
+		cancel()
+		if err == nil {
+			at = nil
+		} else if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
 	}
+}
+
+// maxAssignAttempts bounds how often intake assigns a report again when
+// boundaries change under it; indexWait is how long it waits for the
+// lookup index to catch up before assigning from PostGIS instead.
+const (
+	maxAssignAttempts = 5
+	indexWait         = 2 * time.Second
+)
+
+// intakeSQL stores a new report with its first event (eventSQL), in one
+// statement, so one round trip and one durable commit, provided each
+// layer the assignment used ($31, with the data versions it used in $32)
+// is still at that version. The layers' rows are share-locked, so a
+// boundary change committing meanwhile (it locks its layer's row first)
+// either waits for this report and re-routes it, or is seen here and the
+// statement stores nothing.
+const intakeSQL = `WITH v AS (
+	  SELECT l.id FROM layers l JOIN unnest($31::text[], $32::bigint[]) u (id, version) ON l.id = u.id AND l.data_version = u.version
+	  ORDER BY l.id FOR KEY SHARE OF l),
+	r AS (
+	  INSERT INTO reports (external_id, content_hash, category, description, location, original, crs,
+	    accuracy_m, source, urgent, reported_at, status, layer_id, primary_code, tier, due_at, assignment, deadline_at)
+	  SELECT $13, $14, $15, $16, ST_SetSRID(ST_GeomFromGeoJSON($17), 4326), $18, $19, $20, $21, $22, $23, $3, $24, $25, $26, $27, $28, $29
+	  WHERE (SELECT count(*) FROM v) = cardinality($31::text[])
+	  RETURNING id, received_at AS at, $30::text AS box)` + eventSQL
+
+// insert stores r with assignment a and its first event. stored is false
+// when a layer in used has moved past the version the assignment used.
+func (s *ReportStore) insert(ctx context.Context, r *gridmap.Report, a *gridmap.Assignment, hash []byte, used map[string]int64) (stored bool, err error) {
 	r.Assignment, r.Status = a, gridmap.StatusReported
+	out := dispatch.Outcome{State: dispatch.State{Status: r.Status, Assignment: *a}}
+	out.DeadlineAt = dispatch.NextDeadline(out.State)
 	assignment, _ := json.Marshal(a)
+	ev := &gridmap.ReportEvent{Action: dispatch.ActionReport, To: r.Status, Actor: r.Source, Note: a.Explanation,
+		Departments: []string{}, Data: assignment}
 	var original []byte
 	if r.OriginalLocation != nil {
 		original, _ = json.Marshal(r.OriginalLocation)
@@ -72,37 +141,19 @@ func (s *ReportStore) CreateReport(ctx context.Context, r *gridmap.Report) (bool
 	if a.Primary != nil {
 		primary = &a.Primary.Code
 	}
-	// One statement, so one round trip and one durable commit: the report
-	// and its first event, or neither.
-	err = s.db.Pool.QueryRow(ctx, `WITH r AS (
-		  INSERT INTO reports (external_id, content_hash, category, description, location, original, crs,
-		    accuracy_m, source, urgent, reported_at, status, layer_id, primary_code, tier, due_at, assignment)
-		  VALUES ($1, $2, $3, $4, ST_SetSRID(ST_GeomFromGeoJSON($5), 4326), $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-		  RETURNING id, received_at, updated_at),
-		e AS (
-		  INSERT INTO report_events (report_id, action, to_status, actor, note, data, at)
-		  SELECT id, $18, $12, $9, $19, $17, received_at FROM r RETURNING id, report_id),
-		o AS (
-		  INSERT INTO outbox (department, url, event_id, payload)
-		  SELECT d.code, d.webhook_url, e.id, jsonb_build_object('event', 'report', 'action', $18::text, 'report_id', e.report_id,
-		    'external_id', $1::text, 'category', $3::text, 'status', $12::text, 'assignment', $17::jsonb)
-		  FROM e, departments d WHERE d.code = ANY($21::text[]) AND d.webhook_url <> '')
-		SELECT r.id, r.received_at, r.updated_at FROM r CROSS JOIN (SELECT pg_notify($20, $22)) n`,
+	layers, versions := make([]string, 0, len(used)), make([]int64, 0, len(used))
+	for l, v := range used {
+		layers, versions = append(layers, l), append(versions, v)
+	}
+	args := append(eventArgs(ev, &out, eventAbout{r.ExternalID, r.Category}),
 		r.ExternalID, hash, r.Category, r.Description, string(loc), original, r.CRS, r.AccuracyM, r.Source, r.Urgent,
-		r.ReportedAt, r.Status, a.Layer, primary, a.Tier, a.DueAt, assignment, dispatch.ActionReport, a.Explanation, ReportChannel, departmentCodes(a), reportBoxes(r)).
-		Scan(&r.ID, &r.ReceivedAt, &r.UpdatedAt)
-	if isSQLState(err, "23505") {
-		// A concurrent request with the same external_id won the race.
-		existing, err := s.byExternalID(ctx, r.ExternalID, hash)
-		if existing != nil {
-			*r = *existing
-		}
-		return false, err
+		r.ReportedAt, a.Layer, primary, a.Tier, a.DueAt, assignment, out.DeadlineAt, reportBoxes(r), layers, versions)
+	err = s.db.Pool.QueryRow(ctx, intakeSQL, args...).Scan(new(int64), &r.ID, &r.ReceivedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
 	}
-	if err != nil {
-		return false, translate(err, "report "+r.ExternalID)
-	}
-	return true, nil
+	r.UpdatedAt = r.ReceivedAt
+	return err == nil, err
 }
 
 // check validates what a client sent. Returns EUNPROCESSABLE listing every
@@ -205,12 +256,4 @@ func (s *ReportStore) toWGS84(r *gridmap.Report) error {
 	r.OriginalLocation = geojson.NewGeometry(orig)
 	r.Location = geojson.NewGeometry(g)
 	return nil
-}
-
-func departmentCodes(a *gridmap.Assignment) []string {
-	codes := []string{}
-	for _, d := range a.Departments {
-		codes = append(codes, d.Code)
-	}
-	return codes
 }

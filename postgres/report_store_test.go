@@ -58,7 +58,7 @@ func reportWorld(t *testing.T) (*postgres.ReportStore, *postgres.CategoryStore) 
 	db := pgtest.Shared(t)
 	cats := postgres.NewCategoryStore(db)
 	for _, d := range []*gridmap.Department{{Code: "cg", Name: "城管"}, {Code: "police", Name: "公安", Layer: "rpbeats"}} {
-		if _, err := cats.PutDepartment(ctx, d); err != nil {
+		if _, err := cats.PutDepartment(ctx, d, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -369,7 +369,8 @@ func TestReports(t *testing.T) {
 			}
 		}))
 		defer receiver.Close()
-		if _, err := cats.PutDepartment(ctx, &gridmap.Department{Code: "wh", Name: "webhook dept", WebhookURL: receiver.URL, WebhookSecret: "s3cret"}); err != nil {
+		secret := "s3cret"
+		if _, err := cats.PutDepartment(ctx, &gridmap.Department{Code: "wh", Name: "webhook dept", WebhookURL: receiver.URL}, &secret); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := cats.PutCategory(ctx, &gridmap.Category{Code: "wh", Name: "webhook", Departments: []string{"wh"},

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/dispatch"
 	"github.com/gridmap/gridmap/geo"
 	"github.com/gridmap/gridmap/tiles"
 )
@@ -201,6 +202,11 @@ func (s *TileStore) reportTile(ctx context.Context, q gridmap.TileQuery) (*gridm
 	if !q.Since.IsZero() {
 		since = &q.Since
 	}
+	categories, err := s.db.categorySubtree(ctx, q.Category)
+	if err != nil {
+		return nil, err
+	}
+	statuses, negate := dispatch.StatusFilter(q.Status)
 	sql := singleReportTileSQL
 	if q.Z < ClusterBelowZoom {
 		sql = clusterReportTileSQL
@@ -208,7 +214,8 @@ func (s *TileStore) reportTile(ctx context.Context, q gridmap.TileQuery) (*gridm
 	out := &gridmap.RenderedTile{}
 	var count int64
 	var sum string
-	err := s.db.Pool.QueryRow(ctx, sql, q.Z, q.X, q.Y, q.Status, q.Category, since, ClusterCells).Scan(&out.MVT, &count, &sum)
+	err = s.db.Pool.QueryRow(ctx, sql, q.Z, q.X, q.Y, statuses, negate, categories, since, dispatch.DoneStatuses, ClusterCells).
+		Scan(&out.MVT, &count, &sum)
 	if err != nil {
 		return nil, translate(err, "report tile")
 	}
@@ -217,43 +224,44 @@ func (s *TileStore) reportTile(ctx context.Context, q gridmap.TileQuery) (*gridm
 }
 
 // reportsInTileSQL selects the reports drawn in tile $1/$2/$3 that pass the
-// filters ($4 status, $5 category, $6 since), as points in EPSG:3857 (a line
-// or area report at a point on it). The tile's version is the count and a
-// sum of hashes of (id, updated_at) of those reports: any change to one of
-// them changes it, in whatever order transactions commit.
+// filters ($4, $5 the statuses and whether they are negated, from
+// dispatch.StatusFilter; $6 the category codes, from categorySubtree; $7
+// since; NULL for no filter), as points in EPSG:3857 (a line or area report
+// at a point on it); $8 is dispatch.DoneStatuses. The tile's version is the
+// count and a sum of hashes of (id, updated_at) of those reports: any
+// change to one of them changes it, in whatever order transactions commit.
 const reportsInTileSQL = `
 WITH env AS (SELECT ST_TileEnvelope($1, $2, $3) AS e, ST_Transform(ST_TileEnvelope($1, $2, $3), 4326) AS e4326),
 r AS (
 	SELECT x.* FROM (
 		SELECT r.id, r.status, r.category, r.tier, r.urgent, r.primary_code, r.updated_at,
-		       r.status NOT IN ('closed', 'rejected') AS open,
+		       NOT (r.status = ANY($8::text[])) AS open,
 		       ST_Transform(CASE WHEN GeometryType(r.location) = 'POINT' THEN r.location ELSE ST_PointOnSurface(r.location) END, 3857) AS pt
 		FROM reports r, env
 		WHERE r.location && env.e4326
-		  AND ($4 = '' OR r.status = $4 OR ($4 = 'open' AND r.status NOT IN ('closed', 'rejected'))
-		       OR ($4 = 'done' AND r.status IN ('closed', 'rejected')))
-		  AND ($5 = '' OR r.category = $5 OR r.category LIKE $5 || '%')
-		  AND ($6::timestamptz IS NULL OR r.reported_at >= $6)
+		  AND ($4::text[] IS NULL OR (r.status = ANY($4)) <> $5)
+		  AND ($6::text[] IS NULL OR r.category = ANY($6))
+		  AND ($7::timestamptz IS NULL OR r.reported_at >= $7)
 	) x, env WHERE x.pt && env.e
 )`
 
 const reportVersionSQL = `(SELECT count(*) FROM r), (SELECT coalesce(sum(hashtextextended(id::text || ':' || updated_at::text, 0)), 0)::text FROM r)`
 
-// Clusters: reports grouped by cell ($7 cells across the tile), drawn at
+// Clusters: reports grouped by cell ($9 cells across the tile), drawn at
 // the mean position of their reports.
 const clusterReportTileSQL = reportsInTileSQL + `,
 c AS (
 	SELECT count(*) AS count, count(*) FILTER (WHERE urgent) AS urgent, count(*) FILTER (WHERE open) AS open,
 	       ST_AsMVTGeom(ST_MakePoint(avg(ST_X(pt)), avg(ST_Y(pt))), (SELECT e FROM env), 4096, 0, false) AS geom
 	FROM r, env
-	GROUP BY floor((ST_X(pt) - ST_XMin(env.e)) / (ST_XMax(env.e) - ST_XMin(env.e)) * $7),
-	         floor((ST_Y(pt) - ST_YMin(env.e)) / (ST_YMax(env.e) - ST_YMin(env.e)) * $7)
+	GROUP BY floor((ST_X(pt) - ST_XMin(env.e)) / (ST_XMax(env.e) - ST_XMin(env.e)) * $9),
+	         floor((ST_Y(pt) - ST_YMin(env.e)) / (ST_YMax(env.e) - ST_YMin(env.e)) * $9)
 )
 SELECT (SELECT coalesce(ST_AsMVT(c, 'reports', 4096, 'geom'), '') FROM (SELECT * FROM c WHERE geom IS NOT NULL ORDER BY count DESC) c), ` + reportVersionSQL
 
 const singleReportTileSQL = reportsInTileSQL + `,
 s AS (
 	SELECT id, status, category, tier, urgent, primary_code AS "primary", ST_AsMVTGeom(pt, env.e, 4096, 0, false) AS geom
-	FROM r, env WHERE $7::int > 0
+	FROM r, env WHERE $9::int > 0
 )
 SELECT (SELECT coalesce(ST_AsMVT(s, 'reports', 4096, 'geom'), '') FROM (SELECT * FROM s WHERE geom IS NOT NULL ORDER BY id) s), ` + reportVersionSQL

@@ -259,24 +259,29 @@ func TestTileQueriesUseTheGiSTIndexes(t *testing.T) {
 	}
 	defer conn.Release()
 	z, x, y := lowerManhattan.Z, lowerManhattan.X, lowerManhattan.Y
+	// Report tiles take: statuses, negate, categories, since, done statuses, cells.
+	const noFilter, filtered = "NULL, false, NULL, NULL::timestamptz, '{closed,rejected}', 16",
+		"'{closed,rejected}', true, '{plan,plan.1}', now() - interval '1 day', '{closed,rejected}', 16"
 	tests := []struct {
-		name  string
-		args  string
-		index []string
-		table []string
+		name, sql string
+		args      string
+		index     []string
+		table     []string
 	}{
-		{"raw grids", fmt.Sprintf("'tracts', %d, %d, %d, '{borough,tract}', '{borough,tract}', 0.015625", z, x, y),
+		{"raw grids", "raw grids", fmt.Sprintf("'tracts', %d, %d, %d, '{borough,tract}', '{borough,tract}', 0.015625", z, x, y),
 			[]string{"grid_versions(_current)?_geom", "grid_labels_geom"}, []string{"grid_versions", "grid_labels"}},
-		{"band grids", "'tracts', 10, 301, 385, '{borough,tract}', '{borough,tract}', 3",
+		{"band grids", "band grids", "'tracts', 10, 301, 385, '{borough,tract}', '{borough,tract}', 3",
 			[]string{"grid_shapes_geom", "grid_labels_geom"}, []string{"grid_shapes", "grid_labels"}},
-		{"report clusters", "10, 301, 385, '', '', NULL::timestamptz, 16", []string{"reports_location"}, []string{"reports"}},
-		{"single reports", fmt.Sprintf("%d, %d, %d, '', '', NULL::timestamptz, 16", z, x, y), []string{"reports_location"}, []string{"reports"}},
+		{"report clusters", "report clusters", "10, 301, 385, " + noFilter, []string{"reports_location"}, []string{"reports"}},
+		{"single reports", "single reports", fmt.Sprintf("%d, %d, %d, ", z, x, y) + noFilter, []string{"reports_location"}, []string{"reports"}},
+		{"filtered report clusters", "report clusters", "10, 301, 385, " + filtered, []string{"reports_location"}, []string{"reports"}},
+		{"filtered single reports", "single reports", fmt.Sprintf("%d, %d, %d, ", z, x, y) + filtered, []string{"reports_location"}, []string{"reports"}},
 	}
 	for _, tc := range tests {
 		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
 			t.Run(tc.name+" "+mode, func(t *testing.T) {
 				name := "plan_" + strings.ReplaceAll(tc.name+" "+mode, " ", "_")
-				if _, err := conn.Exec(ctx, "PREPARE "+name+" AS "+postgres.TileSQL[tc.name]); err != nil {
+				if _, err := conn.Exec(ctx, "PREPARE "+name+" AS "+postgres.TileSQL[tc.sql]); err != nil {
 					t.Fatal(err)
 				}
 				defer conn.Exec(ctx, "DEALLOCATE "+name)

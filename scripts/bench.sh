@@ -17,6 +17,7 @@ go test -run '^$' -bench 'LocatorNYCPostGIS' -benchtime 2000x -count 3 ./postgre
 go test -run '^$' -bench 'LookupBatchHTTP' -benchtime 10x -count 3 ./server/ | tee -a "$out"
 go test -run '^$' -bench 'GetHTTP' -benchtime 100000x -count 3 ./server/ | tee -a "$out"
 go test -run '^$' -bench 'ReportIntakeHTTP|DurableInsert|ReportLatencyAt300' -benchtime 3000x -count 3 ./server/ | tee -a "$out"
+go test -run '^$' -bench 'WorkflowMovesHTTP|DurableUpdate|WorkflowMoveLatencyAt300' -benchtime 3000x -count 3 ./server/ | tee -a "$out"
 go test -run '^$' -bench 'Assign' -count 3 ./dispatch/ | tee -a "$out"
 go test -run '^$' -bench 'TileSizesNYC' -benchtime 1x -count 1 ./postgres/ | tee -a "$out"
 go test -run '^$' -bench 'Tile(Cold|Warm)' -benchtime 300x -count 3 ./server/ | tee -a "$out"
@@ -61,6 +62,10 @@ rep=$(metric BenchmarkReportIntakeHTTP reports/s); ins=$(metric BenchmarkDurable
 [ -n "$rep" ] && [ -n "$ins" ] && awk -v r="$rep" -v i="$ins" 'BEGIN {printf "%-50s %10.0f reports/s  vs bare durable INSERTs %10.0f/s = %.2f (target 1,000/s)\n", "POST /v1/reports, 16 clients, durable commits", r, i, r/i}'
 p99=$(metric BenchmarkReportLatencyAt300 p99_ms); p50=$(metric BenchmarkReportLatencyAt300 p50_ms)
 [ -n "$p99" ] && echo "POST /v1/reports paced at 300/s from 16 clients: p50 ${p50} ms, p99 ${p99} ms (target p99 < 50 ms)"
+mv=$(metric BenchmarkWorkflowMovesHTTP moves/s); up=$(metric BenchmarkDurableUpdate updates/s)
+[ -n "$mv" ] && [ -n "$up" ] && awk -v m="$mv" -v u="$up" 'BEGIN {printf "%-50s %10.0f moves/s  vs bare durable UPDATEs %10.0f/s = %.2f (target 1,000/s)\n", "POST /v1/reports/{id}/events, 16 clients, durable", m, u, m/u}'
+mp99=$(metric BenchmarkWorkflowMoveLatencyAt300 p99_ms); mp50=$(metric BenchmarkWorkflowMoveLatencyAt300 p50_ms)
+[ -n "$mp99" ] && echo "workflow moves paced at 300/s from 16 clients: p50 ${mp50} ms, p99 ${mp99} ms (target p99 < 50 ms)"
 tmax=$(metric BenchmarkTileSizesNYC max_KB_z8-11); t10=$(metric BenchmarkTileSizesNYC z10_KB)
 t10raw=$(metric BenchmarkTileSizesNYC z10_raw_KB); t10same=$(metric BenchmarkTileSizesNYC z10_raw_same_levels_KB)
 [ -n "$tmax" ] && awk -v m="$tmax" 'BEGIN {printf "%-50s %10.1f KB  (limit 200 KB)\n", "largest NYC tile at z8-z11, gzip", m}'

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -35,6 +36,10 @@ var codeOf = map[int]string{
 	http.StatusServiceUnavailable:    gridmap.EUNAVAILABLE,
 }
 
+// retryAfter is how many seconds a 503 asks clients to wait before trying
+// again: long enough for a queue for database connections to drain.
+const retryAfter = "5"
+
 type errorBody struct {
 	Error errorDetail `json:"error"`
 }
@@ -55,8 +60,13 @@ func (s *Server) handleError(err error, c echo.Context) {
 	status, body := http.StatusInternalServerError, errorDetail{Code: gridmap.EINTERNAL, RequestID: requestID(c)}
 	var ge *gridmap.Error
 	var he *echo.HTTPError
+	if !errors.As(err, &ge) && errors.Is(c.Request().Context().Err(), context.DeadlineExceeded) {
+		// The request's deadline stopped its work, whatever error that
+		// surfaced as on the way (the stores translate theirs).
+		ge = gridmap.Errorf(gridmap.EUNAVAILABLE, "the request took longer than this service allows and was stopped; try again shortly, or ask for less at once")
+	}
 	switch {
-	case errors.As(err, &ge):
+	case ge != nil:
 		status = statusOf[ge.Code]
 		if status == 0 {
 			status = http.StatusInternalServerError
@@ -84,6 +94,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		if body.Message == "" || body.Code == gridmap.EINTERNAL {
 			body.Message = "internal error; quote request_id when reporting it"
 		}
+	}
+	if status == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", retryAfter)
 	}
 	if c.Request().Method == http.MethodHead {
 		err = c.NoContent(status)

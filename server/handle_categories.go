@@ -85,18 +85,29 @@ func (s *Server) handleCalendar(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"days": days})
 }
 
+// departmentRequest is the body of PUT /v1/departments/{code}: a
+// department and its write-only webhook secret, absent (nil) when the
+// client does not send one.
+type departmentRequest struct {
+	gridmap.Department
+	WebhookSecret *string `json:"webhook_secret"`
+}
+
 // handlePutDepartment defines a department:
-// PUT /v1/departments/{code} {"name", "webhook_url", "layer"}.
+// PUT /v1/departments/{code} {"name", "webhook_url", "webhook_secret", "layer"}.
+// A body without webhook_secret (as GET returns it) keeps the stored
+// secret; "webhook_secret": "" removes it.
 func (s *Server) handlePutDepartment(c echo.Context) error {
-	var d gridmap.Department
-	if err := decodeJSON(c, &d); err != nil {
+	var req departmentRequest
+	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	d := req.Department
 	if d.Code != "" && d.Code != c.Param("code") {
 		return gridmap.Errorf(gridmap.EINVALID, "body code %q differs from the department in the path %q", d.Code, c.Param("code"))
 	}
 	d.Code = c.Param("code")
-	created, err := s.deps.Categories.PutDepartment(c.Request().Context(), &d)
+	created, err := s.deps.Categories.PutDepartment(c.Request().Context(), &d, req.WebhookSecret)
 	if err != nil {
 		return err
 	}

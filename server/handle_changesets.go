@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -51,7 +52,7 @@ func (s *Server) handlePutGrid(c echo.Context) error {
 		return err
 	}
 	status := http.StatusOK
-	if res.Versions[code] == 1 {
+	if slices.Contains(res.Created, code) {
 		status = http.StatusCreated
 	}
 	c.Response().Header().Set("ETag", strconv.Quote(strconv.Itoa(g.Version)))

@@ -138,3 +138,31 @@ func TestEditingAPI(t *testing.T) {
 		}
 	})
 }
+
+// PUT /v1/layers/{layer}/grids/{code} answers 201 when it creates a grid,
+// a code deleted earlier included, and 200 when it replaces one.
+func TestPutGridAnswers201WhenItCreates(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	base := ts.url + "/v1/layers/api-put-status"
+	if r := do(t, "PUT", base, `{"levels":["district","street"]}`); r.status/100 != 2 {
+		t.Fatalf("layer: %d %s", r.status, r.body)
+	}
+	district := feat("D", "", square(10, 10, 2))
+	steps := []struct {
+		name, method, code, body string
+		status                   int
+		etag                     string
+	}{
+		{"a new code is created", "PUT", "D", district, 201, `"1"`},
+		{"putting it again replaces it", "PUT", "D", district, 200, `"2"`},
+		{"delete", "DELETE", "D", "", 204, ""},
+		{"a deleted code put again is created anew", "PUT", "D", district, 201, `"3"`},
+		{"and then replaced", "PUT", "D", district, 200, `"4"`},
+	}
+	for _, st := range steps {
+		r := do(t, st.method, base+"/grids/"+st.code, st.body)
+		if r.status != st.status || r.header.Get("ETag") != st.etag {
+			t.Errorf("%s: %d ETag %s, want %d %s: %s", st.name, r.status, r.header.Get("ETag"), st.status, st.etag, r.body)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -13,34 +14,35 @@ import (
 // sseHeartbeat keeps idle connections (and the proxies on the way) open.
 const sseHeartbeat = 15 * time.Second
 
+// sseBatch is how many events one read of the feed returns.
+const sseBatch = 500
+
 // handleEvents streams report events and boundary changes as server-sent
-// events: GET /v1/events. Report events carry their id, so a client that
-// reconnects with Last-Event-ID (or ?since=ID) gets what it missed, in
-// order; a new client starts with what happens next.
+// events: GET /v1/events. Every event carries its number in the feed as its
+// id, increasing along the stream, in the order the events committed. A
+// client that reconnects with Last-Event-ID (or ?since=ID) gets every event
+// after that one exactly once, in the same order as every other client; a
+// report event id from before the feed numbered events works too. A new
+// client starts with what happens next. The stream ends when the server
+// shuts down.
 func (s *Server) handleEvents(c echo.Context) error {
-	ctx := c.Request().Context()
+	ctx, cancel := context.WithCancel(c.Request().Context())
+	defer cancel()
+	defer context.AfterFunc(s.streams, cancel)()
 	feed := s.deps.Feed
-	last := c.Request().Header.Get("Last-Event-ID")
-	if last == "" {
-		last = c.QueryParam("since")
+	// Subscribe before the first read, so nothing numbered in between is
+	// missed.
+	wake, unsubscribe := feed.Subscribe()
+	defer unsubscribe()
+	after, err := resumeAfter(c)
+	if err != nil {
+		return err
 	}
-	var after int64
-	if last != "" {
-		n, err := strconv.ParseInt(last, 10, 64)
-		if err != nil || n < 0 {
-			return gridmap.Errorf(gridmap.EINVALID, "Last-Event-ID %q must be the id of an event this stream sent", last)
-		}
-		after = n
-	} else {
-		n, err := feed.Latest(ctx)
-		if err != nil {
+	if after < 0 {
+		if after, err = feed.Latest(ctx); err != nil {
 			return err
 		}
-		after = n
 	}
-	// Subscribe before the first read, so nothing committed in between is missed.
-	events, unsubscribe := feed.Subscribe()
-	defer unsubscribe()
 
 	w := c.Response()
 	h := w.Header()
@@ -56,22 +58,24 @@ func (s *Server) handleEvents(c echo.Context) error {
 
 	send := func() error {
 		for {
-			batch, err := feed.Since(ctx, after, 500)
+			batch, err := feed.Since(ctx, after, sseBatch)
 			if err != nil {
 				return err
 			}
 			for _, e := range batch {
-				fmt.Fprintf(w, "id: %d\nevent: report\ndata: %s\n\n", e.ID, e.Data)
+				fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Type, e.Data)
 				after = e.ID
 			}
 			w.Flush()
-			if len(batch) < 500 {
+			if len(batch) < sseBatch {
 				return nil
 			}
 		}
 	}
+	// Headers are out: on an error the stream ends and the client
+	// reconnects where it was.
 	if err := send(); err != nil {
-		return nil // headers are out: end the stream, the client reconnects
+		return nil
 	}
 	heartbeat := time.NewTicker(sseHeartbeat)
 	defer heartbeat.Stop()
@@ -82,15 +86,27 @@ func (s *Server) handleEvents(c echo.Context) error {
 		case <-heartbeat.C:
 			fmt.Fprint(w, ": keep-alive\n\n")
 			w.Flush()
-		case e := <-events:
-			if e.Type == "boundary" {
-				fmt.Fprintf(w, "event: boundary\ndata: %s\n\n", e.Data)
-				w.Flush()
-				continue
-			}
+		case <-wake:
 			if err := send(); err != nil {
 				return nil
 			}
 		}
 	}
+}
+
+// resumeAfter returns the number a client resumes after (Last-Event-ID, or
+// ?since=), or -1 for a new client.
+func resumeAfter(c echo.Context) (int64, error) {
+	last := c.Request().Header.Get("Last-Event-ID")
+	if last == "" {
+		last = c.QueryParam("since")
+	}
+	if last == "" {
+		return -1, nil
+	}
+	n, err := strconv.ParseInt(last, 10, 64)
+	if err != nil || n < 0 {
+		return 0, gridmap.Errorf(gridmap.EINVALID, "Last-Event-ID %q must be the id of an event this stream sent", last)
+	}
+	return n, nil
 }

@@ -1,8 +1,10 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 
+	"github.com/gridmap/gridmap"
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -12,13 +14,20 @@ func (s *Server) handleHealthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// handleReadyz answers 200 once the service can serve requests, 503 with the
-// reason otherwise.
+// handleReadyz answers 200 once the service can serve requests, 503
+// otherwise. The client gets a reason it can act on (the message of the
+// *gridmap.Error in Ready's error, such as "the database is unreachable"),
+// never the error underneath; the whole error goes to the log.
 func (s *Server) handleReadyz(c echo.Context) error {
 	if s.deps.Ready != nil {
 		if err := s.deps.Ready(c.Request().Context()); err != nil {
-			s.logger.Warn("not ready", "err", err)
-			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
+			s.logger.Warn("not ready", "request_id", requestID(c), "err", err)
+			reason := "the service is not ready; its log says why"
+			var ge *gridmap.Error
+			if errors.As(err, &ge) {
+				reason = ge.Message
+			}
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": reason})
 		}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})

@@ -72,7 +72,8 @@ func (s *Server) handleReport(c echo.Context) error {
 
 // handleReports lists reports, newest first:
 // GET /v1/reports?status=&grid=&bbox=&category=&since=&limit=&cursor=.
-// status also takes "open" (not closed or rejected) and "done".
+// status also takes "open" (not closed or rejected) and "done"; category
+// selects the category and its subcategories (400 for an unknown one).
 func (s *Server) handleReports(c echo.Context) error {
 	f := gridmap.ReportFilter{Status: c.QueryParam("status"), Grid: c.QueryParam("grid"), Limit: 100}
 	if v := c.QueryParam("since"); v != "" {

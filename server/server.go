@@ -27,6 +27,11 @@ type Config struct {
 	ImportLimit  string // for import bodies ("1G")
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
+	// RequestTimeout is the deadline of every request's context (default
+	// 30 s), so that no request holds a database connection for longer;
+	// work stopped by it answers 503. The live feed has none, imports 30
+	// minutes.
+	RequestTimeout time.Duration
 }
 
 // Deps are the services the handlers call.
@@ -44,6 +49,9 @@ type Deps struct {
 	// Ready reports whether the service can answer (database reachable,
 	// indexes loaded); nil error means ready.
 	Ready func(ctx context.Context) error
+	// PoolStats describes the database connection pool for /metrics; nil
+	// leaves the pool figures out.
+	PoolStats func() gridmap.PoolStats
 }
 
 // Server is the HTTP server.
@@ -54,6 +62,10 @@ type Server struct {
 	deps    Deps
 	logger  *slog.Logger
 	metrics *metrics
+	// streams ends when Shutdown begins: event streams end then instead of
+	// holding up the drain.
+	streams    context.Context
+	endStreams context.CancelFunc
 }
 
 // New builds the server and its routes.
@@ -70,11 +82,18 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 60 * time.Second
 	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 30 * time.Second
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	s := &Server{echo: e, cfg: cfg, deps: deps, logger: logger, metrics: newMetrics()}
+	s.streams, s.endStreams = context.WithCancel(context.Background())
 	if st, ok := deps.Locator.(indexStatser); ok {
 		s.metrics.registry.MustRegister(&indexCollector{st})
+	}
+	if deps.PoolStats != nil {
+		s.metrics.registry.MustRegister(&poolCollector{deps.PoolStats})
 	}
 	e.HTTPErrorHandler = s.handleError
 	e.Use(middleware.RequestID())
@@ -84,6 +103,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 			s.logger.Error("panic", "request_id", requestID(c), "err", err, "stack", string(stack))
 			return err
 		}}))
+	e.Use(s.deadline)
 	s.routes()
 	s.http = &http.Server{
 		Addr:              cfg.Addr,
@@ -119,7 +139,7 @@ func (s *Server) routes() {
 	v1.POST("/layers/:layer/changesets", s.handleChangeset, limit)
 	v1.GET("/layers/:layer/coverage", s.handleCoverage)
 	v1.PUT("/layers/:layer/grids/:code/people", s.handlePutPeople, limit)
-	v1.POST("/layers/:layer/import", s.handleImport, middleware.BodyLimit(s.cfg.ImportLimit))
+	e.POST(importRoute, s.handleImport, middleware.BodyLimit(s.cfg.ImportLimit))
 	v1.GET("/lookup", s.handleLookup)
 	// 100,000 points at full precision with spaces fit well within 64 MB;
 	// a larger batch is refused by its count, with a message saying so.
@@ -130,7 +150,7 @@ func (s *Server) routes() {
 	v1.GET("/reports/:id", s.handleReport)
 	v1.POST("/reports/:id/events", s.handleReportEvent, limit)
 	v1.GET("/reports/:id/events", s.handleReportEvents)
-	v1.GET("/events", s.handleEvents)
+	e.GET(eventsRoute, s.handleEvents)
 	v1.GET("/categories", s.handleCategories)
 	v1.GET("/categories/:code", s.handleCategory)
 	v1.PUT("/categories/:code", s.handlePutCategory, limit)
@@ -154,8 +174,12 @@ func (s *Server) Serve(ln net.Listener) error {
 	return err
 }
 
-// Shutdown stops accepting connections and waits for requests in flight.
-func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+// Shutdown ends the event streams, stops accepting connections and waits
+// for requests in flight.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.endStreams()
+	return s.http.Shutdown(ctx)
+}
 
 // observe logs every request as one JSON line and counts it in /metrics.
 // Errors go through the error handler here, so the status is known.
@@ -188,6 +212,31 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		return nil
 	}
 }
+
+// deadline gives the request's context its deadline: RequestTimeout,
+// 30 minutes for imports, none for the live feed, which stays open for
+// hours (the statement timeout still bounds each of its queries).
+func (s *Server) deadline(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		timeout := s.cfg.RequestTimeout
+		switch c.Path() {
+		case eventsRoute:
+			return next(c)
+		case importRoute:
+			timeout = importReadTimeout // as long as its body may take to arrive
+		}
+		ctx, cancel := context.WithTimeout(c.Request().Context(), timeout)
+		defer cancel()
+		c.SetRequest(c.Request().WithContext(ctx))
+		return next(c)
+	}
+}
+
+// The routes whose deadline is not RequestTimeout.
+const (
+	eventsRoute = "/v1/events"
+	importRoute = "/v1/layers/:layer/import"
+)
 
 // quietRoutes are the high-rate routes whose successful requests are not
 // logged at info.

@@ -36,7 +36,13 @@ type testServer struct {
 // newTestServer serves the real handlers over the package's test database.
 func newTestServer(t *testing.T, cfg Config) *testServer {
 	t.Helper()
-	db := pgtest.Shared(t)
+	return newTestServerOn(t, cfg, pgtest.Shared(t))
+}
+
+// newTestServerOn is newTestServer over db (a pool of its own on the
+// package's database, for example), with db's pool figures on /metrics.
+func newTestServerOn(t *testing.T, cfg Config, db *postgres.DB) *testServer {
+	t.Helper()
 	grids := postgres.NewGridStore(db)
 	ts := &testServer{locator: postgres.NewLocator(db)}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -52,7 +58,7 @@ func newTestServer(t *testing.T, cfg Config) *testServer {
 	<-following
 	ts.Server = New(cfg, Deps{Layers: postgres.NewLayerStore(db), Grids: grids, Importer: grids, Editor: grids,
 		Locator: ts.locator, Reports: postgres.NewReportStore(db, ts.locator, shanghai), Categories: postgres.NewCategoryStore(db),
-		Feed: feed, Tiles: ts.tiles, Ready: func(context.Context) error { return ts.ready }}, slog.New(slog.DiscardHandler))
+		Feed: feed, Tiles: ts.tiles, PoolStats: db.PoolStats, Ready: func(context.Context) error { return ts.ready }}, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(ts.Handler())
 	t.Cleanup(hs.Close)
 	ts.url = hs.URL
@@ -122,7 +128,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	if r := do(t, "GET", ts.url+"/readyz", ""); r.status != 200 {
 		t.Errorf("readyz %d", r.status)
 	}
-	ts.ready = errors.New("database unreachable")
+	ts.ready = gridmap.Errorf(gridmap.EUNAVAILABLE, "database unreachable")
 	if r := do(t, "GET", ts.url+"/readyz", ""); r.status != 503 || !strings.Contains(string(r.body), "database unreachable") {
 		t.Errorf("readyz when not ready: %d %s", r.status, r.body)
 	}

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
+	"time"
 
 	"github.com/gridmap/gridmap/postgres"
 )
@@ -16,7 +19,13 @@ type database struct {
 	logger  *slog.Logger
 }
 
+// openDatabase opens the database with the default pool.
 func openDatabase(ctx context.Context, dataDir string, logger *slog.Logger) (*database, error) {
+	return openDatabaseWith(ctx, dataDir, logger, postgres.Options{})
+}
+
+// openDatabaseWith opens the database with a pool tuned by opts.
+func openDatabaseWith(ctx context.Context, dataDir string, logger *slog.Logger, opts postgres.Options) (*database, error) {
 	d := &database{logger: logger}
 	conn := os.Getenv("DATABASE_URL")
 	if conn == "" {
@@ -31,7 +40,7 @@ func openDatabase(ctx context.Context, dataDir string, logger *slog.Logger) (*da
 		d.cluster = c
 		conn = c.ConnString(postgres.DatabaseName)
 	}
-	db, err := postgres.Open(ctx, conn, logger)
+	db, err := postgres.OpenWith(ctx, conn, logger, opts)
 	if err != nil {
 		d.releaseCluster(false)
 		return nil, err
@@ -42,6 +51,23 @@ func openDatabase(ctx context.Context, dataDir string, logger *slog.Logger) (*da
 		return nil, err
 	}
 	return d, nil
+}
+
+// poolOptions reads the pool flags: --db-max-conns (a number, 0 for the
+// default) and --db-statement-timeout (0 leaves the database's setting).
+func poolOptions(maxConns string, statementTimeout time.Duration) (postgres.Options, error) {
+	n, err := strconv.ParseInt(maxConns, 10, 32)
+	if err != nil || n < 0 {
+		return postgres.Options{}, fmt.Errorf("--db-max-conns %q: give a whole number of connections, or 0 for the default", maxConns)
+	}
+	if statementTimeout < 0 {
+		return postgres.Options{}, fmt.Errorf("--db-statement-timeout %v: give a duration such as 60s, or 0 for the database's own setting", statementTimeout)
+	}
+	opts := postgres.Options{MaxConns: int32(n), StatementTimeout: statementTimeout}
+	if statementTimeout == 0 {
+		opts.StatementTimeout = -1
+	}
+	return opts, nil
 }
 
 // Close closes the connections and ends this process's use of the managed

@@ -28,24 +28,17 @@ func runLookup(ctx context.Context, args []string, stdout io.Writer, logger *slo
 	tolerance := fs.Float64("tolerance-m", -1, "co-owner tolerance in metres (default: each layer's)")
 	accuracy := fs.Float64("accuracy-m", 0, "positioning accuracy of the point in metres")
 	at := fs.String("at", "", "answer from the boundaries in force at this RFC 3339 time")
-	// Negative longitudes look like flags: take numbers out first.
-	var coords, rest []string
-	for _, a := range args {
-		if _, err := strconv.ParseFloat(a, 64); err == nil && len(coords) < 2 && (len(rest) == 0 || !needsValue(rest[len(rest)-1])) {
-			coords = append(coords, a)
-			continue
-		}
-		rest = append(rest, a)
-	}
-	positional, err := parseFlags(fs, rest)
+	coords, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	coords = append(coords, positional...)
 	if len(coords) != 2 {
 		return fmt.Errorf("lookup needs LON LAT, longitude first (for example: gridmap lookup 120.15 30.27)")
 	}
-	lon, _ := strconv.ParseFloat(coords[0], 64)
+	lon, err := strconv.ParseFloat(coords[0], 64)
+	if err != nil {
+		return fmt.Errorf("longitude %q is not a number", coords[0])
+	}
 	lat, err := strconv.ParseFloat(coords[1], 64)
 	if err != nil {
 		return fmt.Errorf("latitude %q is not a number", coords[1])
@@ -93,14 +86,4 @@ func runLookup(ctx context.Context, args []string, stdout io.Writer, logger *slo
 	out.WriteByte('\n')
 	_, err = stdout.Write(out.Bytes())
 	return err
-}
-
-// needsValue reports whether a flag argument takes the next argument as its
-// value (so a number after it is the value, not a coordinate).
-func needsValue(arg string) bool {
-	switch arg {
-	case "--tolerance-m", "-tolerance-m", "--accuracy-m", "-accuracy-m":
-		return true
-	}
-	return false
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/demo"
 	"github.com/gridmap/gridmap/dispatch"
 	"github.com/gridmap/gridmap/postgres"
@@ -27,15 +28,30 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	overdueEvery := fs.Duration("overdue-every", 30*time.Second, "how often overdue reports are looked for and escalated")
 	tileCacheMB := fs.Int("tile-cache-mb", 256, "memory for cached vector tiles, in megabytes")
 	timeZone := fs.String("time-zone", envOr("GRIDMAP_TIME_ZONE", dispatch.DefaultTimeZone), "time zone deadlines are counted in")
+	requestTimeout := fs.Duration("request-timeout", 30*time.Second, "longest a request may run (imports 30m, the live feed excepted); past it the request answers 503")
+	maxConns := fs.String("db-max-conns", envOr("GRIDMAP_DB_MAX_CONNS", "0"),
+		fmt.Sprintf("most database connections the pool opens; 0 takes pool_max_conns from DATABASE_URL, else 4 per CPU within 8-64 (here %d)", postgres.DefaultMaxConns()))
+	statementTimeout := fs.Duration("db-statement-timeout", postgres.DefaultStatementTimeout, "longest a single database statement may run (imports and migrations excepted); 0 leaves the database's setting, normally none")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *requestTimeout <= 0 {
+		return fmt.Errorf("--request-timeout %v: give a positive duration such as 30s", *requestTimeout)
+	}
+	dbOpts, err := poolOptions(*maxConns, *statementTimeout)
+	if err != nil {
+		return err
+	}
+	if *statementTimeout > 0 && *statementTimeout < *requestTimeout {
+		logger.Warn("--db-statement-timeout is shorter than --request-timeout: slow requests will stop on it first",
+			"db_statement_timeout", *statementTimeout, "request_timeout", *requestTimeout)
 	}
 
 	tz, err := time.LoadLocation(*timeZone)
 	if err != nil {
 		return fmt.Errorf("--time-zone %q: %w", *timeZone, err)
 	}
-	db, err := openDatabase(ctx, *dataDir, logger)
+	db, err := openDatabaseWith(ctx, *dataDir, logger, dbOpts)
 	if err != nil {
 		return err
 	}
@@ -92,14 +108,15 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", *addr, err)
 	}
-	srv := server.New(server.Config{Addr: *addr, BodyLimit: *bodyLimit, ImportLimit: *importLimit},
+	srv := server.New(server.Config{Addr: *addr, BodyLimit: *bodyLimit, ImportLimit: *importLimit,
+		RequestTimeout: *requestTimeout},
 		server.Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Locator: locator,
 			Reports: reports, Categories: postgres.NewCategoryStore(db.DB),
-			Feed: feed, Tiles: tileService, Ready: func(ctx context.Context) error {
+			Feed: feed, Tiles: tileService, PoolStats: db.PoolStats, Ready: func(ctx context.Context) error {
 				ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 				defer cancel()
 				if err := db.Ping(ctx); err != nil {
-					return fmt.Errorf("database unreachable: %w", err)
+					return fmt.Errorf("%w: %w", gridmap.Errorf(gridmap.EUNAVAILABLE, "the database is unreachable"), err)
 				}
 				return locator.Ready()
 			}}, logger)

@@ -99,8 +99,15 @@ func ConnString(t testing.TB) string {
 // package; it is closed when the test ends.
 func NewDB(t testing.TB) *postgres.DB {
 	t.Helper()
+	return NewDBWith(t, postgres.Options{})
+}
+
+// NewDBWith is NewDB with a pool tuned by opts (a pool of one connection,
+// say).
+func NewDBWith(t testing.TB, opts postgres.Options) *postgres.DB {
+	t.Helper()
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, ConnString(t), nil)
+	db, err := postgres.OpenWith(ctx, ConnString(t), nil, opts)
 	if err != nil {
 		t.Fatalf("opening test database: %v", err)
 	}
@@ -114,6 +121,7 @@ func NewDB(t testing.TB) *postgres.DB {
 var (
 	sharedOnce sync.Once
 	shared     *postgres.DB
+	sharedConn string
 	sharedErr  error
 )
 
@@ -123,8 +131,8 @@ func Shared(t testing.TB) *postgres.DB {
 	t.Helper()
 	sharedOnce.Do(func() {
 		ctx := context.Background()
-		conn := ConnString(t)
-		if shared, sharedErr = postgres.Open(ctx, conn, nil); sharedErr == nil {
+		sharedConn = ConnString(t)
+		if shared, sharedErr = postgres.Open(ctx, sharedConn, nil); sharedErr == nil {
 			sharedErr = shared.Migrate(ctx)
 		}
 	})
@@ -132,6 +140,19 @@ func Shared(t testing.TB) *postgres.DB {
 		t.Fatalf("shared test database: %v", sharedErr)
 	}
 	return shared
+}
+
+// SharedWith opens a pool of its own, tuned by opts, on the package's one
+// migrated database (see Shared); it is closed when the test ends.
+func SharedWith(t testing.TB, opts postgres.Options) *postgres.DB {
+	t.Helper()
+	Shared(t)
+	db, err := postgres.OpenWith(context.Background(), sharedConn, nil, opts)
+	if err != nil {
+		t.Fatalf("opening the shared test database: %v", err)
+	}
+	t.Cleanup(db.Close)
+	return db
 }
 
 func release() error {

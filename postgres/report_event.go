@@ -1,0 +1,189 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/dispatch"
+	"github.com/jackc/pgx/v5"
+)
+
+// Every report event (intake, a dispatcher's move, an overdue escalation, a
+// re-route) is written by one statement built from eventSQL: the event row,
+// the report-in tasks it opens or closes, an outbox row for each of the
+// report's departments with a webhook, and the change notice for tiles and
+// the live feed. The statement starts with a CTE r that stores the report's
+// new state and returns its id, the event time and the notice payload;
+// intake inserts the row (intakeSQL), every later event updates it
+// (moveSQL). What the event does to the report is decided beforehand by
+// dispatch, so the SQL holds no rule.
+const eventSQL = `,
+	e AS (
+	  INSERT INTO report_events (report_id, action, from_status, to_status, actor, note, departments, data, at)
+	  SELECT r.id, $1, nullif($2, ''), $3, $4, $5, $6, $7, r.at FROM r
+	  RETURNING id, report_id, at),
+	opened AS (
+	  INSERT INTO report_tasks (report_id, department, report_in_due)
+	  SELECT e.report_id, d, $8 FROM e, unnest($9::text[]) d
+	  ON CONFLICT (report_id, department) WHERE status = 'open' DO NOTHING),
+	closed AS (
+	  UPDATE report_tasks t SET status = 'reported_in', reported_in_at = e.at FROM e
+	  WHERE t.report_id = e.report_id AND t.department = ANY($10::text[]) AND t.status = 'open'),
+	o AS (
+	  INSERT INTO outbox (department, url, event_id, payload)
+	  SELECT d.code, d.webhook_url, e.id, $11::jsonb || jsonb_build_object('event_id', e.id, 'report_id', e.report_id)
+	  FROM e, departments d WHERE d.code = ANY($12::text[]) AND d.webhook_url <> ''),
+	n AS (SELECT pg_notify('` + ReportChannel + `', r.box) FROM r)
+	SELECT e.id, e.report_id, e.at FROM e, n`
+
+// eventArgs are the parameters $1-$12 of eventSQL.
+func eventArgs(ev *gridmap.ReportEvent, out *dispatch.Outcome, about eventAbout) []any {
+	a := &out.State.Assignment
+	payload, _ := json.Marshal(map[string]any{"event": "report", "action": ev.Action, "external_id": about.externalID,
+		"category": about.category, "from": ev.From, "status": ev.To, "note": ev.Note, "departments": ev.Departments,
+		"assignment": a})
+	var data []byte
+	if len(ev.Data) > 0 {
+		data = ev.Data
+	}
+	return []any{ev.Action, ev.From, ev.To, ev.Actor, ev.Note, ev.Departments, data,
+		out.TaskDue, nonNil(out.Tasks), nonNil(out.ReportedIn), payload, dispatch.DepartmentCodes(a)}
+}
+
+// eventAbout is what a webhook payload says of the report besides its
+// state.
+type eventAbout struct{ externalID, category string }
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// moveSQL records an event on a stored report ($13) and sets its state.
+const moveSQL = `WITH r AS (
+	  UPDATE reports SET status = $3, resume_status = nullif($14, ''), tier = $15, due_at = $16, assignment = $17,
+	    primary_code = $18, deadline_at = $19, escalated_due_at = $20, updated_at = now()
+	  WHERE id = $13
+	  RETURNING id, now() AS at, report_boxes(ARRAY[id]) AS box)` + eventSQL
+
+// recordEvent writes one event of report id, with the state out leaves it
+// in, through q (the transaction holding the report's row lock). ev gets
+// its id, report and time.
+func recordEvent(ctx context.Context, q querier, id int64, ev *gridmap.ReportEvent, out *dispatch.Outcome, about eventAbout) error {
+	s := &out.State
+	if ev.Departments == nil {
+		ev.Departments = []string{}
+	}
+	var primary *string
+	if s.Assignment.Primary != nil {
+		primary = &s.Assignment.Primary.Code
+	}
+	assignment, _ := json.Marshal(s.Assignment)
+	args := append(eventArgs(ev, out, about), id, s.ResumeTo, s.Assignment.Tier, s.Assignment.DueAt, assignment,
+		primary, out.DeadlineAt, s.EscalatedFor)
+	return q.QueryRow(ctx, moveSQL, args...).Scan(&ev.ID, &ev.ReportID, &ev.At)
+}
+
+// stateColumns are what a move reads of a report (alias r), locked: its
+// workflow state, its category with limits, and its open tasks.
+const stateColumns = `r.id, r.external_id, r.category, r.urgent, r.status, coalesce(r.resume_status, ''), r.assignment, r.escalated_due_at,
+	(SELECT ` + categoryObject + ` FROM categories WHERE code = r.category),
+	(SELECT coalesce(array_agg(t.department ORDER BY t.department), '{}') FROM report_tasks t WHERE t.report_id = r.id AND t.status = 'open')`
+
+// categoryObject is a category row as the JSON of gridmap.Category.
+const categoryObject = `json_build_object('code', code, 'name', name, 'departments', departments,
+	'limit', json_build_object('value', limit_value, 'clock', limit_clock),
+	'urgent_limit', CASE WHEN urgent_value IS NULL THEN NULL ELSE json_build_object('value', urgent_value, 'clock', urgent_clock) END,
+	'step_limits', step_limits)`
+
+// lockedReport is a report as a move reads it.
+type lockedReport struct {
+	id       int64
+	about    eventAbout
+	urgent   bool
+	state    dispatch.State
+	category *gridmap.Category // nil when the category was deleted
+}
+
+func scanLocked(row pgx.Row) (*lockedReport, error) {
+	var l lockedReport
+	var assignment, category []byte
+	if err := row.Scan(&l.id, &l.about.externalID, &l.about.category, &l.urgent, &l.state.Status, &l.state.ResumeTo,
+		&assignment, &l.state.EscalatedFor, &category, &l.state.OpenTasks); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(assignment, &l.state.Assignment); err != nil {
+		return nil, err
+	}
+	if category != nil {
+		l.category = &gridmap.Category{}
+		if err := json.Unmarshal(category, l.category); err != nil {
+			return nil, err
+		}
+	}
+	return &l, nil
+}
+
+// AddEvent moves a report through the workflow in one transaction: the
+// move is checked against the current status under a row lock, so two
+// racing moves cannot both apply, and everything it reads it reads through
+// that transaction. Returns ENOTFOUND, ECONFLICT for a move the workflow
+// does not allow, EINVALID for departments that do not exist.
+func (s *ReportStore) AddEvent(ctx context.Context, id int64, e *gridmap.ReportEvent) (*gridmap.Report, error) {
+	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		l, err := scanLocked(tx.QueryRow(ctx, `SELECT `+stateColumns+` FROM reports r WHERE r.id = $1 FOR UPDATE OF r`, id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return gridmap.Errorf(gridmap.ENOTFOUND, "report %d does not exist", id)
+		} else if err != nil {
+			return err
+		}
+		now := time.Now()
+		cal, err := readCalendar(ctx, tx, s.tz, now)
+		if err != nil {
+			return err
+		}
+		out, err := dispatch.Apply(l.state, dispatch.Move{Action: e.Action, Departments: e.Departments, At: now,
+			Category: l.category, Urgent: l.urgent, Calendar: cal})
+		if err != nil {
+			return err
+		}
+		e.From, e.To, e.Departments = l.state.Status, out.State.Status, out.Departments
+		err = recordEvent(ctx, tx, id, e, &out, l.about)
+		if isSQLState(err, "23503") {
+			return gridmap.Errorf(gridmap.EINVALID, "departments %v: some do not exist (GET /v1/departments lists them)", out.Tasks)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, translate(err, "report "+strconv.FormatInt(id, 10))
+	}
+	return s.Report(ctx, id)
+}
+
+// readCalendar reads, through q, the dates around t that break the weekday
+// rule.
+func readCalendar(ctx context.Context, q querier, tz *time.Location, t time.Time) (*dispatch.Calendar, error) {
+	cal := &dispatch.Calendar{Location: tz, Days: map[string]bool{}}
+	var days []byte
+	if err := q.QueryRow(ctx, calendarDays("$1"), t.In(tz).Format(time.DateOnly)).Scan(&days); err != nil {
+		return nil, translate(err, "calendar")
+	}
+	if err := json.Unmarshal(days, &cal.Days); err != nil {
+		return nil, err
+	}
+	return cal, nil
+}
+
+// calendarDays is a query of the calendar days from a week before the date
+// in parameter param to 400 days after, as a JSON object of date ->
+// working: every deadline counted from that date falls in it.
+func calendarDays(param string) string {
+	return `SELECT coalesce(json_object_agg(to_char(day, 'YYYY-MM-DD'), working), '{}') FROM calendar_days
+	WHERE day BETWEEN ` + param + `::date - 7 AND ` + param + `::date + 400`
+}

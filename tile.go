@@ -50,11 +50,20 @@ func (q TileQuery) Filter() string {
 	return strings.Join(parts, "&")
 }
 
+// CheckStatusFilter validates a status filter as clients send it: "" for
+// any, a status, "open" or "done". Returns EINVALID saying what to fix.
+func CheckStatusFilter(f string) error {
+	if f != "" && f != "open" && f != "done" && !slices.Contains(Statuses, f) {
+		return Errorf(EINVALID, "status %q must be open, done or one of %s", f, strings.Join(Statuses, ", "))
+	}
+	return nil
+}
+
 // CheckReportFilter validates the report filters of a tile query. Returns
 // EINVALID saying what to fix.
 func (q TileQuery) CheckReportFilter() error {
-	if q.Status != "" && q.Status != "open" && q.Status != "done" && !slices.Contains(Statuses, q.Status) {
-		return Errorf(EINVALID, "status %q must be open, done or one of %s", q.Status, strings.Join(Statuses, ", "))
+	if err := CheckStatusFilter(q.Status); err != nil {
+		return err
 	}
 	if q.Category != "" && !categoryCode.MatchString(q.Category) {
 		return Errorf(EINVALID, "category %q must be a category code (letters, digits, '.', '_' or '-')", q.Category)

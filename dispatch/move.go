@@ -191,3 +191,26 @@ func dedupe(codes []string) []string {
 	}
 	return out
 }
+
+// Reroute gives assignment a the owners a boundary change left its report
+// with: primary, the chain of the grid now covering its point, and
+// coOwners. The outside-coverage flags go, since a grid covers it now. The
+// tier follows the new owners (TierOf, TierWithDepartments) but never drops
+// below the tier the report had reached: an escalation is not undone by a
+// boundary edit.
+func Reroute(a *gridmap.Assignment, layer *gridmap.Layer, primary []gridmap.GridRef, coOwners []gridmap.Owner) {
+	f := primary[len(primary)-1]
+	a.Primary = &gridmap.Owner{Code: f.Code, Name: f.Name, Level: f.Level, Chain: primary}
+	a.CoOwners = coOwners
+	chains := [][]gridmap.GridRef{primary}
+	for _, o := range coOwners {
+		chains = append(chains, o.Chain)
+	}
+	tier, _ := TierWithDepartments(TierOf(layer, chains), len(a.Departments))
+	if !TierAtLeast(a.Tier, tier) {
+		a.Tier = tier
+	}
+	a.Flags = slices.DeleteFunc(a.Flags, func(f string) bool {
+		return f == gridmap.FlagOutsideCoverage || f == gridmap.FlagDutyDesk
+	})
+}

@@ -30,7 +30,8 @@ type Options struct {
 // default), so that a request's own deadline stops its work first, with the
 // clearer message. It is the backstop for work with no deadline of its own:
 // a query left running after its caller went, a follower's reload. Work that
-// may rightly take longer (imports, migrations) lifts it for itself.
+// may rightly take longer (imports, migrations, filling a layer's tile
+// shapes at start) lifts it for itself.
 const DefaultStatementTimeout = 60 * time.Second
 
 // DefaultMaxConns is the pool size when none is given: 4 per CPU Go may use
@@ -38,11 +39,12 @@ const DefaultStatementTimeout = 60 * time.Second
 // Requests spend most of their database time waiting on PostgreSQL's disk
 // and CPU rather than on gridmap's, so a few connections per core keep the
 // database busy; pgx's own default (one per CPU, at least 4) made a map
-// opening twenty tiles at once queue behind a single dispatcher. At most 64
+// opening twenty tiles at once queue behind a single dispatcher. At most 40
 // leaves room, under PostgreSQL's default max_connections of 100, for a
-// second instance, the LISTEN connections (three per instance) and psql.
+// second instance of the same size, the LISTEN connections (three per
+// instance) and psql; more instances want --db-max-conns set for them.
 func DefaultMaxConns() int32 {
-	return int32(min(max(8, 4*runtime.GOMAXPROCS(0)), 64))
+	return int32(min(max(8, 4*runtime.GOMAXPROCS(0)), 40))
 }
 
 // poolConfig parses connString and applies opts to the pool it describes.

@@ -17,8 +17,8 @@ import (
 )
 
 func TestPoolSize(t *testing.T) {
-	if n := postgres.DefaultMaxConns(); n < 8 || n > 64 {
-		t.Errorf("default pool size %d, want 8 to 64", n)
+	if n := postgres.DefaultMaxConns(); n < 8 || n > 40 {
+		t.Errorf("default pool size %d, want 8 to 40", n)
 	}
 	conn := pgtest.Shared(t).Pool.Config().ConnString()
 	ctx := context.Background()

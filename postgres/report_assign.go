@@ -18,9 +18,8 @@ import (
 // measures what a line or polygon crosses, and the dispatch policy does
 // the rest.
 //
-// It returns the data version of each layer the assignment used (the
-// comprehensive layer, and the departmental layers naming units), for the
-// insert to check against the layers as committed. With at set, lookups
+// It returns the data version of every layer the lookup answered from, for
+// the insert to check against the layers as committed. With at set, lookups
 // answer from PostGIS as of at.time and carry at.versions.
 func (s *ReportStore) assign(ctx context.Context, r *gridmap.Report, at *boundariesAt) (*gridmap.Assignment, map[string]int64, error) {
 	geom := r.Location.Geometry()
@@ -90,25 +89,34 @@ func (s *ReportStore) assign(ctx context.Context, r *gridmap.Report, at *boundar
 			return nil, nil, err
 		}
 	}
+	var codes []string
 	for _, c := range append(in.Crossed, in.Near...) {
-		in.Chains[c.Code] = s.loc.ChainOf(layer.ID, c.Code)
+		codes = append(codes, c.Code)
 	}
 	for _, c := range answer.CoOwners {
-		in.Chains[c.Code] = s.loc.ChainOf(layer.ID, c.Code)
+		codes = append(codes, c.Code)
 	}
 	if answer.Nearest != nil {
-		in.Chains[answer.Nearest.Code] = s.loc.ChainOf(layer.ID, answer.Nearest.Code)
+		codes = append(codes, answer.Nearest.Code)
+	}
+	for _, code := range codes {
+		if at == nil {
+			in.Chains[code] = s.loc.ChainOf(layer.ID, code)
+		} else if in.Chains[code], err = chainIn(ctx, s.db.Pool, layer.ID, code); err != nil {
+			// The index is behind: chains come from the grids in PostGIS too.
+			return nil, nil, translate(err, "report owners")
+		}
 	}
 
 	if rc.category == nil {
 		return nil, nil, gridmap.Errorf(gridmap.EUNPROCESSABLE, "category %q does not exist; GET /v1/categories lists them", r.Category)
 	}
 	in.Category, in.Departments = rc.category, rc.departments
-	used := map[string]int64{layer.ID: answer.DataVersion}
-	for _, d := range in.Departments {
-		if ua := units[d.Layer]; d.Layer != "" && ua != nil {
-			used[d.Layer] = ua.DataVersion
-		}
+	// Every layer answered decides the assignment: which comprehensive layer
+	// owns the point, and the departments' units.
+	used := map[string]int64{}
+	for _, la := range ans.Layers {
+		used[la.Layer] = la.DataVersion
 	}
 	policy := dispatch.Policy{Calendar: rc.calendar}
 	a, err := policy.Assign(in)
@@ -122,11 +130,12 @@ type boundariesAt struct {
 	versions map[string]int64
 }
 
-// layerVersions reads the data version of each named layer and the
-// database's clock, for assigning from PostGIS when the index is behind.
-func (s *ReportStore) layerVersions(ctx context.Context, layers []string) (*boundariesAt, error) {
+// layerVersions reads the data version of every layer and the database's
+// clock, for waiting for the index or assigning from PostGIS when the index
+// is behind.
+func (s *ReportStore) layerVersions(ctx context.Context) (*boundariesAt, error) {
 	at := &boundariesAt{versions: map[string]int64{}}
-	rows, err := s.db.Pool.Query(ctx, `SELECT id, data_version, now() FROM layers WHERE id = ANY($1)`, layers)
+	rows, err := s.db.Pool.Query(ctx, `SELECT id, data_version, now() FROM layers`)
 	if err != nil {
 		return nil, translate(err, "layer versions")
 	}
@@ -153,11 +162,7 @@ func (s *ReportStore) context(ctx context.Context, category string, t time.Time)
 	var layers, cat, depts, days []byte
 	err := s.db.Pool.QueryRow(ctx, `SELECT
 		  (SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind, 'levels', levels, 'tiers', tiers, 'tolerance_m', tolerance_m)), '[]') FROM layers),
-		  (SELECT json_build_object('code', code, 'name', name, 'departments', departments,
-		     'limit', json_build_object('value', limit_value, 'clock', limit_clock),
-		     'urgent_limit', CASE WHEN urgent_value IS NULL THEN NULL ELSE json_build_object('value', urgent_value, 'clock', urgent_clock) END,
-		     'step_limits', step_limits)
-		   FROM categories WHERE code = $1),
+		  (SELECT `+categoryObject+` FROM categories WHERE code = $1),
 		  (SELECT coalesce(json_object_agg(d.code, json_build_object('Name', d.name, 'Layer', coalesce(d.layer_id, ''))), '{}')
 		   FROM departments d WHERE d.code = ANY((SELECT departments FROM categories WHERE code = $1)::text[])),
 		  (`+calendarDays("$2")+`)`,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 
@@ -43,15 +44,26 @@ const eventSQL = `,
 // eventArgs are the parameters $1-$12 of eventSQL.
 func eventArgs(ev *gridmap.ReportEvent, out *dispatch.Outcome, about eventAbout) []any {
 	a := &out.State.Assignment
-	payload, _ := json.Marshal(map[string]any{"event": "report", "action": ev.Action, "external_id": about.externalID,
-		"category": about.category, "from": ev.From, "status": ev.To, "note": ev.Note, "departments": ev.Departments,
-		"assignment": a})
+	notice := map[string]any{"event": "report", "action": ev.Action, "external_id": about.externalID,
+		"category": about.category, "status": ev.To, "note": ev.Note, "departments": ev.Departments, "assignment": a}
+	if ev.From != "" {
+		notice["from"] = ev.From
+	}
+	payload, _ := json.Marshal(notice)
+	// The report's departments hear of it, and so do those an escalation
+	// calls in.
+	recipients := dispatch.DepartmentCodes(a)
+	for _, d := range out.Tasks {
+		if !slices.Contains(recipients, d) {
+			recipients = append(recipients, d)
+		}
+	}
 	var data []byte
 	if len(ev.Data) > 0 {
 		data = ev.Data
 	}
 	return []any{ev.Action, ev.From, ev.To, ev.Actor, ev.Note, ev.Departments, data,
-		out.TaskDue, nonNil(out.Tasks), nonNil(out.ReportedIn), payload, dispatch.DepartmentCodes(a)}
+		out.TaskDue, nonNil(out.Tasks), nonNil(out.ReportedIn), payload, recipients}
 }
 
 // eventAbout is what a webhook payload says of the report besides its

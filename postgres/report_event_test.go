@@ -10,10 +10,12 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/geo"
 	"github.com/gridmap/gridmap/postgres"
 	"github.com/gridmap/gridmap/postgres/pgtest"
 	"github.com/paulmach/orb"
@@ -102,8 +104,15 @@ func eventWorld(t *testing.T) (*postgres.ReportStore, stores, *hookReceiver) {
 	return postgres.NewReportStore(db, loc, tz), s, hooks
 }
 
+// evRun and evCount keep each report's external id apart from every other
+// run's (go test -count).
+var (
+	evRun   = fmt.Sprint(time.Now().UnixNano())
+	evCount atomic.Int64
+)
+
 func evReport(id string, lon float64) *gridmap.Report {
-	return &gridmap.Report{ExternalID: id, Category: "ev3", Source: "grid_worker",
+	return &gridmap.Report{ExternalID: fmt.Sprintf("%s-%s-%d", id, evRun, evCount.Add(1)), Category: "ev3", Source: "grid_worker",
 		Location: geojson.NewGeometry(orb.Point{lon, 30.205})}
 }
 
@@ -204,6 +213,43 @@ func TestReportEvents(t *testing.T) {
 		}
 	})
 
+	t.Run("a re-route keeps an escalated tier, and a department called in hears of it", func(t *testing.T) {
+		cats := postgres.NewCategoryStore(pgtest.Shared(t))
+		if _, err := cats.PutDepartment(ctx, &gridmap.Department{Code: "evx", Name: "应急", WebhookURL: hooks.URL}, nil); err != nil {
+			t.Fatal(err)
+		}
+		r := evReport("ev-escalated-reroute", 121.0085)
+		if _, err := reports.CreateReport(ctx, r); err != nil || r.Assignment.Primary.Code != "A" {
+			t.Fatalf("create: %v %+v", err, r.Assignment)
+		}
+		for _, e := range []*gridmap.ReportEvent{{Action: "register"}, {Action: "escalate", Departments: []string{"evx"}},
+			{Action: "escalate", Departments: []string{"evx"}}} {
+			if _, err := reports.AddEvent(ctx, r.ID, e); err != nil {
+				t.Fatalf("%s: %v", e.Action, err)
+			}
+		}
+		if _, err := importString(s, "ev", collection(
+			feature("A", "grid", "S", rect(121, 30.2, 121.008, 30.21)),
+			feature("B", "grid", "S", rect(121.008, 30.2, 121.02, 30.21))), gridmap.ImportOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := reports.Report(ctx, r.ID)
+		if err != nil || got.Assignment.Primary.Code != "B" || got.Assignment.Tier != gridmap.TierDistrict {
+			t.Fatalf("after the re-route: %v %+v; want B at the district tier it was escalated to", err, got.Assignment)
+		}
+		deliverAll(t, outbox)
+		var escalations int
+		for _, b := range hooks.received(r.ID)["escalate"] {
+			if strings.Contains(fmt.Sprint(b["departments"]), "evx") {
+				escalations++
+			}
+		}
+		// Each escalation reaches the report's department and the one called in.
+		if n := len(hooks.received(r.ID)["escalate"]); n != 4 || escalations != 4 {
+			t.Errorf("%d escalation deliveries (%d naming evx), want 4: evd and evx for each", n, escalations)
+		}
+	})
+
 	t.Run("report_in naming a department twice counts it once", func(t *testing.T) {
 		r := evReport("ev-report-in", 121.005)
 		if _, err := reports.CreateReport(ctx, r); err != nil {
@@ -290,5 +336,46 @@ func TestIntakeRightAfterBoundaryChange(t *testing.T) {
 			t.Fatalf("round %d: assigned to %+v on version %d; want %s on version %d or later",
 				i, r.Assignment.Primary, r.Assignment.BoundaryVersion, want, version)
 		}
+	}
+}
+
+// TestIntakeWhenTheIndexLags assigns from PostGIS when the lookup index
+// does not catch up with a boundary change: owners, co-owners and their
+// chains all come from the grids as committed.
+func TestIntakeWhenTheIndexLags(t *testing.T) {
+	_, s, _ := eventWorld(t)
+	ctx := context.Background()
+	db := pgtest.Shared(t)
+	// An index loaded once and never following: it stays behind.
+	stale := postgres.NewLocator(db)
+	if err := stale.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tz, _ := time.LoadLocation("Asia/Shanghai")
+	reports := postgres.NewReportStore(db, stale, tz)
+	line, _ := geojson.UnmarshalGeometry([]byte(`{"type":"LineString","coordinates":[[121.015,30.19],[121.015,30.22]]}`))
+	res, err := s.grids.ApplyChangeset(ctx, "ev", &gridmap.Changeset{Reason: "test", Author: "tester", Operations: []gridmap.Operation{
+		{Op: gridmap.OpSplit, Code: "B", Line: line, NewCodes: []string{"LB1", "LB2"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // the layer as eventWorld makes it
+		if _, err := s.grids.ApplyChangeset(ctx, "ev", &gridmap.Changeset{Reason: "test", Author: "tester", Operations: []gridmap.Operation{
+			{Op: gridmap.OpMerge, Codes: []string{"LB1", "LB2"}, Into: "B"}}}); err != nil {
+			t.Error(err)
+		}
+	})
+	// 5 m west of the new edge between LB1 and LB2.
+	kx, _ := geo.MetresPerDegree(30.205)
+	r := evReport("ev-lagging-index", 121.015-5/kx)
+	if _, err := reports.CreateReport(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	a := r.Assignment
+	if a.Primary == nil || a.Primary.Code != "LB1" || a.BoundaryVersion != res.DataVersion || len(a.Primary.Chain) != 3 {
+		t.Fatalf("assigned %+v on version %d, want LB1 on version %d with its chain", a.Primary, a.BoundaryVersion, res.DataVersion)
+	}
+	if len(a.CoOwners) != 1 || a.CoOwners[0].Code != "LB2" || len(a.CoOwners[0].Chain) != 3 || a.CoOwners[0].Chain[1].Code != "S" {
+		t.Errorf("co-owners %+v, want LB2 with its chain", a.CoOwners)
 	}
 }

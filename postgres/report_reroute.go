@@ -50,21 +50,11 @@ func reroute(ctx context.Context, tx pgx.Tx, layer *gridmap.Layer, rr gridmap.Re
 	if err != nil {
 		return err
 	}
-	primary := gridmap.Owner{}
-	if a.Primary != nil {
-		primary = *a.Primary
-	}
-	f := chain[len(chain)-1]
-	primary.Code, primary.Name, primary.Level, primary.Chain = f.Code, f.Name, f.Level, chain
-	a.Primary = &primary
-	if a.CoOwners, err = coOwnersOn(ctx, tx, layer, id, rr.To, accuracy); err != nil {
+	coOwners, err := coOwnersOn(ctx, tx, layer, id, rr.To, accuracy)
+	if err != nil {
 		return err
 	}
-	chains := [][]gridmap.GridRef{chain}
-	for _, o := range a.CoOwners {
-		chains = append(chains, o.Chain)
-	}
-	a.Tier, _ = dispatch.TierWithDepartments(dispatch.TierOf(layer, chains), len(a.Departments))
+	dispatch.Reroute(a, layer, chain, coOwners)
 	why := fmt.Sprintf("boundary change: from %s to %s (layer %s, data version %d -> %d)", rr.From, rr.To, layer.ID, fromVersion, toVersion)
 	a.BoundaryVersion, a.Explanation = toVersion, why
 	out := dispatch.Outcome{State: lr.state}

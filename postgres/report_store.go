@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
-	"slices"
 	"strings"
 	"time"
 
@@ -84,7 +82,7 @@ func (s *ReportStore) CreateReport(ctx context.Context, r *gridmap.Report) (bool
 		if attempt == maxAssignAttempts {
 			return false, gridmap.Errorf(gridmap.EUNAVAILABLE, "the boundaries kept changing while the report was assigned; retry it (the same external_id is safe)")
 		}
-		if at, err = s.layerVersions(ctx, slices.Collect(maps.Keys(used))); err != nil {
+		if at, err = s.layerVersions(ctx); err != nil {
 			return false, err
 		}
 		wctx, cancel := context.WithTimeout(ctx, indexWait)
@@ -93,7 +91,7 @@ func (s *ReportStore) CreateReport(ctx context.Context, r *gridmap.Report) (bool
 		if err == nil {
 			at = nil
 		} else if ctx.Err() != nil {
-			return false, ctx.Err()
+			return false, translate(ctx.Err(), "report "+r.ExternalID)
 		}
 	}
 }
@@ -107,24 +105,24 @@ const (
 )
 
 // intakeSQL stores a new report with its first event (eventSQL), in one
-// statement, so one round trip and one durable commit, provided each
-// layer the assignment used ($31, with the data versions it used in $32)
-// is still at that version. The layers' rows are share-locked, so a
-// boundary change committing meanwhile (it locks its layer's row first)
-// either waits for this report and re-routes it, or is seen here and the
-// statement stores nothing.
+// statement, so one round trip and one durable commit, provided the layers
+// are those the assignment answered from ($31) at the data versions it
+// used ($32), and no other layer exists. The layers' rows are share-locked,
+// so a boundary change committing meanwhile (it locks its layer's row
+// first, and updates its version) either waits for this report and
+// re-routes it, or is seen here and the statement stores nothing.
 const intakeSQL = `WITH v AS (
 	  SELECT l.id FROM layers l JOIN unnest($31::text[], $32::bigint[]) u (id, version) ON l.id = u.id AND l.data_version = u.version
-	  ORDER BY l.id FOR KEY SHARE OF l),
+	  ORDER BY l.id FOR SHARE OF l),
 	r AS (
 	  INSERT INTO reports (external_id, content_hash, category, description, location, original, crs,
 	    accuracy_m, source, urgent, reported_at, status, layer_id, primary_code, tier, due_at, assignment, deadline_at)
 	  SELECT $13, $14, $15, $16, ST_SetSRID(ST_GeomFromGeoJSON($17), 4326), $18, $19, $20, $21, $22, $23, $3, $24, $25, $26, $27, $28, $29
-	  WHERE (SELECT count(*) FROM v) = cardinality($31::text[])
+	  WHERE (SELECT count(*) FROM v) = cardinality($31::text[]) AND NOT EXISTS (SELECT 1 FROM layers WHERE id <> ALL($31::text[]))
 	  RETURNING id, received_at AS at, $30::text AS box)` + eventSQL
 
 // insert stores r with assignment a and its first event. stored is false
-// when a layer in used has moved past the version the assignment used.
+// when the layers are no longer those in used, at those versions.
 func (s *ReportStore) insert(ctx context.Context, r *gridmap.Report, a *gridmap.Assignment, hash []byte, used map[string]int64) (stored bool, err error) {
 	r.Assignment, r.Status = a, gridmap.StatusReported
 	out := dispatch.Outcome{State: dispatch.State{Status: r.Status, Assignment: *a}}

@@ -55,8 +55,8 @@ func TestRequestTimeout(t *testing.T) {
 		}
 	})
 
-	// A deadline passed before the handler runs fails every route that has
-	// one, and none that has not.
+	// A deadline passed before the handler runs fails every route whose
+	// work needs the database, and none without a deadline.
 	ps := newPoolServer(t, Config{RequestTimeout: time.Nanosecond}, postgres.Options{})
 	t.Run("a deadline already passed answers 503", func(t *testing.T) {
 		r := do(t, "GET", ps.url+"/v1/reports", "")

@@ -57,6 +57,22 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
+	status, body := s.problemOf(err, c)
+	if c.Request().Method == http.MethodHead {
+		err = c.NoContent(status)
+	} else {
+		err = c.JSON(status, errorBody{Error: body})
+	}
+	if err != nil {
+		s.logger.Warn("writing error response", "err", err)
+	}
+}
+
+// problemOf decides the status and the body of an error answer, for the
+// JSON API and Open311 alike: the status of its gridmap code, 503 when the
+// request's deadline stopped the work, 500 with only a request id for the
+// rest (logged). A 503 also sets Retry-After.
+func (s *Server) problemOf(err error, c echo.Context) (int, errorDetail) {
 	status, body := http.StatusInternalServerError, errorDetail{Code: gridmap.EINTERNAL, RequestID: requestID(c)}
 	var ge *gridmap.Error
 	var he *echo.HTTPError
@@ -88,22 +104,19 @@ func (s *Server) handleError(err error, c echo.Context) {
 			body.Message = "request body is larger than this endpoint accepts"
 		}
 	}
-	if status >= 500 {
+	switch {
+	case status == http.StatusServiceUnavailable:
+		s.logger.Warn("unavailable", "request_id", requestID(c), "method", c.Request().Method,
+			"path", c.Request().URL.Path, "err", err)
+	case status >= 500:
 		s.logger.Error("internal error", "request_id", requestID(c), "method", c.Request().Method,
 			"path", c.Request().URL.Path, "err", err)
-		if body.Message == "" || body.Code == gridmap.EINTERNAL {
-			body.Message = "internal error; quote request_id when reporting it"
-		}
+	}
+	if status >= 500 && (body.Message == "" || body.Code == gridmap.EINTERNAL) {
+		body.Message = "internal error; quote request_id when reporting it"
 	}
 	if status == http.StatusServiceUnavailable {
 		c.Response().Header().Set("Retry-After", retryAfter)
 	}
-	if c.Request().Method == http.MethodHead {
-		err = c.NoContent(status)
-	} else {
-		err = c.JSON(status, errorBody{Error: body})
-	}
-	if err != nil {
-		s.logger.Warn("writing error response", "err", err)
-	}
+	return status, body
 }

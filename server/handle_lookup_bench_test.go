@@ -29,8 +29,10 @@ import (
 func benchServer(b *testing.B) (url string, pts [][2]float64) {
 	b.Helper()
 	nyc := pgtest.NYCDir(b)
-	db := pgtest.Shared(b)
-	ctx := context.Background()
+	// 16 connections, as the baselines have, for 16 clients.
+	db := pgtest.SharedWith(b, postgres.Options{MaxConns: 16})
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
 	layers, grids := postgres.NewLayerStore(db), postgres.NewGridStore(db)
 	if _, err := layers.Layer(ctx, "tracts"); gridmap.ErrorCode(err) == gridmap.ENOTFOUND {
 		f, err := os.Open(filepath.Join(nyc, "L3_tracts2010.geojson"))
@@ -48,8 +50,11 @@ func benchServer(b *testing.B) (url string, pts [][2]float64) {
 	if err := loc.Load(ctx); err != nil {
 		b.Fatal(err)
 	}
+	// The live feed numbers every event, as on a server.
+	feed := postgres.NewFeed(db)
+	go feed.Run(ctx)
 	s := New(Config{}, Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Locator: loc,
-		Reports: postgres.NewReportStore(db, loc, shanghai), Categories: postgres.NewCategoryStore(db),
+		Reports: postgres.NewReportStore(db, loc, shanghai), Categories: postgres.NewCategoryStore(db), Feed: feed,
 		Ready: func(context.Context) error { return nil }}, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(s.Handler())
 	b.Cleanup(hs.Close)

@@ -3,7 +3,6 @@ package server
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/dispatch"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/paulmach/orb"
@@ -32,26 +32,19 @@ func (s *Server) open311Routes() {
 	g.GET("/requests/:id", s.handleOpen311Request)
 }
 
-// open311Errors answers errors as GeoReport v2 does, with the status our
-// error handler would choose.
+// open311Errors answers errors as GeoReport v2 does, with the status and
+// message our error handler would choose.
 func (s *Server) open311Errors(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		err := next(c)
-		if err == nil {
-			return nil
+		if err == nil || c.Response().Committed {
+			return err
 		}
-		status := http.StatusInternalServerError
-		msg := "internal error; request id " + requestID(c)
-		var he *echo.HTTPError
-		switch {
-		case errors.As(err, &he):
-			status, msg = he.Code, fmt.Sprint(he.Message)
-		case gridmap.ErrorCode(err) != gridmap.EINTERNAL:
-			status, msg = statusOf[gridmap.ErrorCode(err)], gridmap.ErrorMessage(err)
-		default:
-			s.logger.Error("internal error", "request_id", requestID(c), "err", err)
+		status, body := s.problemOf(err, c)
+		if body.Code == gridmap.EINTERNAL {
+			body.Message = "internal error; request id " + body.RequestID
 		}
-		return c.JSON(status, []map[string]any{{"code": status, "description": msg}})
+		return c.JSON(status, []map[string]any{{"code": status, "description": body.Message}})
 	}
 }
 
@@ -180,7 +173,7 @@ func (s *Server) toOpen311(r *gridmap.Report, names map[string]string) open311Re
 	o := open311Request{ID: strconv.FormatInt(r.ID, 10), Status: "open", StatusNotes: r.Status, ServiceCode: r.Category,
 		ServiceName: names[r.Category], Description: r.Description,
 		Requested: r.ReportedAt.Format(time.RFC3339), Updated: r.UpdatedAt.Format(time.RFC3339)}
-	if r.Status == gridmap.StatusClosed || r.Status == gridmap.StatusRejected {
+	if !dispatch.Open(r.Status) {
 		o.Status = "closed"
 	}
 	if a := r.Assignment; a != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gridmap/gridmap/postgres"
 	"github.com/gridmap/gridmap/postgres/pgtest"
 )
 
@@ -97,7 +98,7 @@ func BenchmarkWorkflowMovesHTTP(b *testing.B) {
 // BenchmarkDurableUpdate is the baseline for moves: the database's own
 // rate for single-row durable UPDATEs from 16 connections.
 func BenchmarkDurableUpdate(b *testing.B) {
-	db := pgtest.Shared(b)
+	db := pgtest.SharedWith(b, postgres.Options{MaxConns: 16})
 	ctx := b.Context()
 	if _, err := db.Pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS bench_rows (id int PRIMARY KEY, n bigint NOT NULL DEFAULT 0);
 		INSERT INTO bench_rows (id) SELECT generate_series(0, 1023) ON CONFLICT DO NOTHING`); err != nil {

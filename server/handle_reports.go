@@ -76,6 +76,9 @@ func (s *Server) handleReport(c echo.Context) error {
 // selects the category and its subcategories (400 for an unknown one).
 func (s *Server) handleReports(c echo.Context) error {
 	f := gridmap.ReportFilter{Status: c.QueryParam("status"), Grid: c.QueryParam("grid"), Limit: 100}
+	if err := gridmap.CheckStatusFilter(f.Status); err != nil {
+		return err
+	}
 	if v := c.QueryParam("since"); v != "" {
 		t, err := parseTime("since", v)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gridmap/gridmap/postgres"
 	"github.com/gridmap/gridmap/postgres/pgtest"
 )
 
@@ -55,7 +56,7 @@ func BenchmarkReportIntakeHTTP(b *testing.B) {
 // single-row durable commits from 16 concurrent connections, no HTTP and
 // no assignment.
 func BenchmarkDurableInsert(b *testing.B) {
-	db := pgtest.Shared(b)
+	db := pgtest.SharedWith(b, postgres.Options{MaxConns: 16})
 	ctx := context.Background()
 	if _, err := db.Pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS bench_inserts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, external_id text UNIQUE, body jsonb)`); err != nil {
 		b.Fatal(err)

@@ -86,6 +86,9 @@ func TestReportsAPI(t *testing.T) {
 			t.Errorf("list ?%s: %d %s", q, r.status, r.body)
 		}
 	}
+	if r := do(t, "GET", ts.url+"/v1/reports?status=pending", ""); r.status != 400 || !strings.Contains(r.errorOf(t).Message, "open, done or one of") {
+		t.Errorf("unknown status: %d %s, want 400 naming the statuses", r.status, r.body)
+	}
 	if r := do(t, "GET", ts.url+"/v1/reports?bbox=0,0,1,1", ""); r.status != 200 || strings.Contains(string(r.body), `"api-1"`) {
 		t.Errorf("list outside the bbox: %d %s", r.status, r.body)
 	}

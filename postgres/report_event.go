@@ -77,17 +77,33 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// moveSQL records an event on a stored report ($13) and sets its state.
+// moveSQL records an event on a stored report ($13) and sets its state,
+// provided the report is still at revision $21 (NULL: the caller holds
+// its row lock).
 const moveSQL = `WITH r AS (
 	  UPDATE reports SET status = $3, resume_status = nullif($14, ''), tier = $15, due_at = $16, assignment = $17,
-	    primary_code = $18, deadline_at = $19, escalated_due_at = $20, updated_at = now()
-	  WHERE id = $13
+	    primary_code = $18, deadline_at = $19, escalated_due_at = $20, revision = revision + 1, updated_at = now()
+	  WHERE id = $13 AND ($21::bigint IS NULL OR revision = $21)
 	  RETURNING id, now() AS at, report_boxes(ARRAY[id]) AS box)` + eventSQL
 
+// errMoved says a report moved on between reading it and writing its next
+// event.
+var errMoved = errors.New("the report moved on meanwhile")
+
 // recordEvent writes one event of report id, with the state out leaves it
-// in, through q (the transaction holding the report's row lock). ev gets
-// its id, report and time.
-func recordEvent(ctx context.Context, q querier, id int64, ev *gridmap.ReportEvent, out *dispatch.Outcome, about eventAbout) error {
+// in, through q. The report is either locked by q's transaction (revision
+// nil) or must still be at *revision, else recordEvent returns errMoved
+// and writes nothing. ev gets its id, report and time.
+func recordEvent(ctx context.Context, q querier, id int64, revision *int64, ev *gridmap.ReportEvent, out *dispatch.Outcome, about eventAbout) error {
+	err := q.QueryRow(ctx, moveSQL, moveArgs(id, revision, ev, out, about)...).Scan(&ev.ID, &ev.ReportID, &ev.At)
+	if revision != nil && errors.Is(err, pgx.ErrNoRows) {
+		return errMoved
+	}
+	return err
+}
+
+// moveArgs are the parameters of moveSQL.
+func moveArgs(id int64, revision *int64, ev *gridmap.ReportEvent, out *dispatch.Outcome, about eventAbout) []any {
 	s := &out.State
 	if ev.Departments == nil {
 		ev.Departments = []string{}
@@ -97,14 +113,13 @@ func recordEvent(ctx context.Context, q querier, id int64, ev *gridmap.ReportEve
 		primary = &s.Assignment.Primary.Code
 	}
 	assignment, _ := json.Marshal(s.Assignment)
-	args := append(eventArgs(ev, out, about), id, s.ResumeTo, s.Assignment.Tier, s.Assignment.DueAt, assignment,
-		primary, out.DeadlineAt, s.EscalatedFor)
-	return q.QueryRow(ctx, moveSQL, args...).Scan(&ev.ID, &ev.ReportID, &ev.At)
+	return append(eventArgs(ev, out, about), id, s.ResumeTo, s.Assignment.Tier, s.Assignment.DueAt, assignment,
+		primary, out.DeadlineAt, s.EscalatedFor, revision)
 }
 
-// stateColumns are what a move reads of a report (alias r), locked: its
-// workflow state, its category with limits, and its open tasks.
-const stateColumns = `r.id, r.external_id, r.category, r.urgent, r.status, coalesce(r.resume_status, ''), r.assignment, r.escalated_due_at,
+// stateColumns are what a move reads of a report (alias r): its revision,
+// its workflow state, its category with limits, and its open tasks.
+const stateColumns = `r.id, r.revision, r.external_id, r.category, r.urgent, r.status, coalesce(r.resume_status, ''), r.assignment, r.escalated_due_at,
 	(SELECT ` + categoryObject + ` FROM categories WHERE code = r.category),
 	(SELECT coalesce(array_agg(t.department ORDER BY t.department), '{}') FROM report_tasks t WHERE t.report_id = r.id AND t.status = 'open')`
 
@@ -117,6 +132,7 @@ const categoryObject = `json_build_object('code', code, 'name', name, 'departmen
 // lockedReport is a report as a move reads it.
 type lockedReport struct {
 	id       int64
+	revision int64
 	about    eventAbout
 	urgent   bool
 	state    dispatch.State
@@ -126,7 +142,7 @@ type lockedReport struct {
 func scanLocked(row pgx.Row) (*lockedReport, error) {
 	var l lockedReport
 	var assignment, category []byte
-	if err := row.Scan(&l.id, &l.about.externalID, &l.about.category, &l.urgent, &l.state.Status, &l.state.ResumeTo,
+	if err := row.Scan(&l.id, &l.revision, &l.about.externalID, &l.about.category, &l.urgent, &l.state.Status, &l.state.ResumeTo,
 		&assignment, &l.state.EscalatedFor, &category, &l.state.OpenTasks); err != nil {
 		return nil, err
 	}
@@ -142,40 +158,75 @@ func scanLocked(row pgx.Row) (*lockedReport, error) {
 	return &l, nil
 }
 
-// AddEvent moves a report through the workflow in one transaction: the
-// move is checked against the current status under a row lock, so two
-// racing moves cannot both apply, and everything it reads it reads through
-// that transaction. Returns ENOTFOUND, ECONFLICT for a move the workflow
-// does not allow, EINVALID for departments that do not exist.
+// AddEvent moves a report through the workflow: it reads the report (its
+// state, category and the calendar, in one statement), lets dispatch.Apply
+// decide what the move does, and writes the event in one statement that
+// applies only if the report is still at the revision read; if another
+// move got there first, it reads again and decides again. So two racing
+// moves cannot both apply, and no connection is held between the read and
+// the write. Returns ENOTFOUND, ECONFLICT for a move the workflow does not
+// allow, EINVALID for departments that do not exist.
 func (s *ReportStore) AddEvent(ctx context.Context, id int64, e *gridmap.ReportEvent) (*gridmap.Report, error) {
-	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
-		l, err := scanLocked(tx.QueryRow(ctx, `SELECT `+stateColumns+` FROM reports r WHERE r.id = $1 FOR UPDATE OF r`, id))
-		if errors.Is(err, pgx.ErrNoRows) {
-			return gridmap.Errorf(gridmap.ENOTFOUND, "report %d does not exist", id)
-		} else if err != nil {
-			return err
+	for attempt := 1; ; attempt++ {
+		r, err := s.addEvent(ctx, id, e)
+		if err == nil {
+			return r, nil
 		}
-		now := time.Now()
-		cal, err := readCalendar(ctx, tx, s.tz, now)
-		if err != nil {
-			return err
+		if !errors.Is(err, errMoved) {
+			return nil, translate(err, "report "+strconv.FormatInt(id, 10))
 		}
-		out, err := dispatch.Apply(l.state, dispatch.Move{Action: e.Action, Departments: e.Departments, At: now,
-			Category: l.category, Urgent: l.urgent, Calendar: cal})
-		if err != nil {
-			return err
+		if attempt == maxMoveAttempts {
+			return nil, gridmap.Errorf(gridmap.EUNAVAILABLE, "report %d kept changing while %q was applied; try again", id, e.Action)
 		}
-		e.From, e.To, e.Departments = l.state.Status, out.State.Status, out.Departments
-		err = recordEvent(ctx, tx, id, e, &out, l.about)
-		if isSQLState(err, "23503") {
-			return gridmap.Errorf(gridmap.EINVALID, "departments %v: some do not exist (GET /v1/departments lists them)", out.Tasks)
-		}
-		return err
-	})
-	if err != nil {
-		return nil, translate(err, "report "+strconv.FormatInt(id, 10))
 	}
-	return s.Report(ctx, id)
+}
+
+// maxMoveAttempts bounds how often a move is decided again when other
+// moves of the same report keep getting there first.
+const maxMoveAttempts = 20
+
+// addEvent reads the report, decides the move and writes it with the
+// report as it then is read back in the same round trip (a batch runs as
+// one implicit transaction, so the read sees the write).
+func (s *ReportStore) addEvent(ctx context.Context, id int64, e *gridmap.ReportEvent) (*gridmap.Report, error) {
+	now := time.Now()
+	cal := &dispatch.Calendar{Location: s.tz, Days: map[string]bool{}}
+	var days []byte
+	l, err := scanLocked(rowWith{s.db.Pool.QueryRow(ctx, `SELECT `+stateColumns+`, (`+calendarDays("$2")+`) FROM reports r WHERE r.id = $1`,
+		id, now.In(s.tz).Format(time.DateOnly)), &days})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, gridmap.Errorf(gridmap.ENOTFOUND, "report %d does not exist", id)
+	} else if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(days, &cal.Days); err != nil {
+		return nil, err
+	}
+	out, err := dispatch.Apply(l.state, dispatch.Move{Action: e.Action, Departments: e.Departments, At: now,
+		Category: l.category, Urgent: l.urgent, Calendar: cal})
+	if err != nil {
+		return nil, err
+	}
+	e.From, e.To, e.Departments = l.state.Status, out.State.Status, out.Departments
+	batch := &pgx.Batch{}
+	batch.Queue(moveSQL, moveArgs(id, &l.revision, e, &out, l.about)...)
+	batch.Queue(`SELECT `+reportColumns+` FROM reports WHERE id = $1`, id)
+	br := s.db.Pool.SendBatch(ctx, batch)
+	defer br.Close()
+	err = br.QueryRow().Scan(&e.ID, &e.ReportID, &e.At)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, errMoved
+	case isSQLState(err, "23503"):
+		return nil, gridmap.Errorf(gridmap.EINVALID, "departments %v: some do not exist (GET /v1/departments lists them)", out.Tasks)
+	case err != nil:
+		return nil, err
+	}
+	r, err := scanReport(br.QueryRow())
+	if err != nil {
+		return nil, err
+	}
+	return r, br.Close()
 }
 
 // readCalendar reads, through q, the dates around t that break the weekday

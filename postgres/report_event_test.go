@@ -250,6 +250,57 @@ func TestReportEvents(t *testing.T) {
 		}
 	})
 
+	t.Run("of moves racing on one report, each applies to the state the one before left", func(t *testing.T) {
+		r := evReport("ev-race", 121.005)
+		if _, err := reports.CreateReport(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		// 12 dispatchers register it at once: one does, the others are told
+		// it is registered already.
+		var wg sync.WaitGroup
+		var applied, refused atomic.Int64
+		for range 12 {
+			wg.Go(func() {
+				_, err := reports.AddEvent(ctx, r.ID, &gridmap.ReportEvent{Action: "register"})
+				switch gridmap.ErrorCode(err) {
+				case "":
+					applied.Add(1)
+				case gridmap.ECONFLICT:
+					refused.Add(1)
+				default:
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if applied.Load() != 1 || refused.Load() != 11 {
+			t.Fatalf("%d registrations applied, %d refused; want 1 and 11", applied.Load(), refused.Load())
+		}
+		// 12 escalations at once all apply, one tier each, up to the city.
+		for range 12 {
+			wg.Go(func() {
+				if _, err := reports.AddEvent(ctx, r.ID, &gridmap.ReportEvent{Action: "escalate"}); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		events, err := reports.Events(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var escalations int
+		for _, e := range events {
+			if e.Action == "escalate" {
+				escalations++
+			}
+		}
+		got, _ := reports.Report(ctx, r.ID)
+		if escalations != 12 || got.Assignment.Tier != gridmap.TierCity || len(events) != 14 {
+			t.Errorf("%d escalations of %d events, tier %s; want 12 of 14, city", escalations, len(events), got.Assignment.Tier)
+		}
+	})
+
 	t.Run("report_in naming a department twice counts it once", func(t *testing.T) {
 		r := evReport("ev-report-in", 121.005)
 		if _, err := reports.CreateReport(ctx, r); err != nil {

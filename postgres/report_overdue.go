@@ -68,7 +68,7 @@ func (s *ReportStore) escalateBatch(ctx context.Context, now time.Time) (int, er
 			}
 			e := &gridmap.ReportEvent{Action: dispatch.ActionEscalate, From: d.state.Status, To: out.State.Status,
 				Actor: "overdue", Note: out.Note, Departments: out.Departments}
-			if err := recordEvent(ctx, tx, d.id, e, &out, d.about); err != nil {
+			if err := recordEvent(ctx, tx, d.id, nil, e, &out, d.about); err != nil {
 				return err
 			}
 			n++

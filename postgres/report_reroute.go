@@ -63,7 +63,7 @@ func reroute(ctx context.Context, tx pgx.Tx, layer *gridmap.Layer, rr gridmap.Re
 		"from_data_version": fromVersion, "to_data_version": toVersion})
 	ev := &gridmap.ReportEvent{Action: dispatch.ActionReroute, From: lr.state.Status, To: lr.state.Status,
 		Actor: "boundary change", Note: why, Data: data}
-	return recordEvent(ctx, tx, id, ev, &out, lr.about)
+	return recordEvent(ctx, tx, id, nil, ev, &out, lr.about)
 }
 
 // chainSQL returns the chain of grid $2 in layer $1, root first, as JSON.

@@ -38,8 +38,14 @@ func (s *Server) handleEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Each read of the feed has a request's deadline; the stream has none.
+	read := func(read func(context.Context) error) error {
+		rctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		defer cancel()
+		return read(rctx)
+	}
 	if after < 0 {
-		if after, err = feed.Latest(ctx); err != nil {
+		if err := read(func(ctx context.Context) (err error) { after, err = feed.Latest(ctx); return err }); err != nil {
 			return err
 		}
 	}
@@ -58,8 +64,8 @@ func (s *Server) handleEvents(c echo.Context) error {
 
 	send := func() error {
 		for {
-			batch, err := feed.Since(ctx, after, sseBatch)
-			if err != nil {
+			var batch []gridmap.FeedEvent
+			if err := read(func(ctx context.Context) (err error) { batch, err = feed.Since(ctx, after, sseBatch); return err }); err != nil {
 				return err
 			}
 			for _, e := range batch {

@@ -52,7 +52,9 @@ func benchServer(b *testing.B) (url string, pts [][2]float64) {
 	}
 	// The live feed numbers every event, as on a server.
 	feed := postgres.NewFeed(db)
-	go feed.Run(ctx)
+	if os.Getenv("NOFEED") == "" {
+		go feed.Run(ctx)
+	}
 	s := New(Config{}, Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Locator: loc,
 		Reports: postgres.NewReportStore(db, loc, shanghai), Categories: postgres.NewCategoryStore(db), Feed: feed,
 		Ready: func(context.Context) error { return nil }}, slog.New(slog.DiscardHandler))

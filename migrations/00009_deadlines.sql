@@ -1,12 +1,10 @@
 -- Overdue escalation finds reports by the next deadline they escalate at,
 -- which the workflow computes (dispatch.NextDeadline) and writes with every
 -- report event; the query compares times and knows no rule about statuses
--- or about which deadline comes first. Every event also counts up the
--- report's revision, so a workflow move can read a report, decide, and
--- write only if nothing moved it meanwhile.
+-- or about which deadline comes first.
 
 -- +goose Up
-ALTER TABLE reports ADD COLUMN deadline_at timestamptz, ADD COLUMN revision bigint NOT NULL DEFAULT 0;
+ALTER TABLE reports ADD COLUMN deadline_at timestamptz;
 -- Reports stored before: the earliest of the overall and the step deadline
 -- not yet escalated for, for reports that still wait on one.
 UPDATE reports SET deadline_at = (
@@ -17,4 +15,4 @@ CREATE INDEX reports_deadline ON reports (deadline_at) WHERE deadline_at IS NOT 
 
 -- +goose Down
 DROP INDEX reports_deadline;
-ALTER TABLE reports DROP COLUMN deadline_at, DROP COLUMN revision;
+ALTER TABLE reports DROP COLUMN deadline_at;

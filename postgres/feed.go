@@ -48,7 +48,8 @@ func reportBoxes(r *gridmap.Report) string {
 // a snapshot that sees a number sees every smaller one. Reading the numbers
 // after n therefore gets every later event exactly once and in order, live
 // or resuming, and an event written after another one committed (two moves
-// of one report, serialised by its row lock) is numbered after it. Writers
+// of one report: the second writes only after the first committed) is
+// numbered after it. Writers
 // pass nothing: any transaction that inserts a row and notifies is followed.
 type Feed struct {
 	db      *DB

@@ -40,8 +40,9 @@ func NewOutbox(db *DB, client *http.Client) *Outbox {
 func (o *Outbox) Deliver(ctx context.Context) (int, error) {
 	rows, err := o.db.Pool.Query(ctx, `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now() + $1 * interval '1 millisecond'
 		WHERE id IN (SELECT id FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= now()
+		             AND EXISTS (SELECT 1 FROM departments d WHERE d.code = outbox.department)
 		             ORDER BY id LIMIT 50 FOR UPDATE SKIP LOCKED)
-		RETURNING id, url, payload, attempts, coalesce((SELECT webhook_secret FROM departments WHERE code = outbox.department), '')`,
+		RETURNING id, url, payload, attempts, (SELECT webhook_secret FROM departments WHERE code = outbox.department)`,
 		o.Lease.Milliseconds())
 	if err != nil {
 		return 0, translate(err, "outbox")

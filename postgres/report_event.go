@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"time"
@@ -129,7 +130,8 @@ const categoryObject = `json_build_object('code', code, 'name', name, 'departmen
 	'urgent_limit', CASE WHEN urgent_value IS NULL THEN NULL ELSE json_build_object('value', urgent_value, 'clock', urgent_clock) END,
 	'step_limits', step_limits)`
 
-// lockedReport is a report as a move reads it.
+// lockedReport is a report as a move reads it: under its row lock in
+// overdue escalation and re-routes, at a revision in AddEvent.
 type lockedReport struct {
 	id       int64
 	revision int64
@@ -167,7 +169,9 @@ func scanLocked(row pgx.Row) (*lockedReport, error) {
 // the write. Returns ENOTFOUND, ECONFLICT for a move the workflow does not
 // allow, EINVALID for departments that do not exist.
 func (s *ReportStore) AddEvent(ctx context.Context, id int64, e *gridmap.ReportEvent) (*gridmap.Report, error) {
+	named := e.Departments // as the caller named them, for every attempt
 	for attempt := 1; ; attempt++ {
+		e.Departments = named
 		r, err := s.addEvent(ctx, id, e)
 		if err == nil {
 			return r, nil
@@ -178,12 +182,19 @@ func (s *ReportStore) AddEvent(ctx context.Context, id int64, e *gridmap.ReportE
 		if attempt == maxMoveAttempts {
 			return nil, gridmap.Errorf(gridmap.EUNAVAILABLE, "report %d kept changing while %q was applied; try again", id, e.Action)
 		}
+		// Racing movers spread out rather than collide again at once.
+		select {
+		case <-ctx.Done():
+			return nil, translate(ctx.Err(), "report "+strconv.FormatInt(id, 10))
+		case <-time.After(time.Duration(rand.Int64N(int64(attempt) * int64(time.Millisecond)))):
+		}
 	}
 }
 
 // maxMoveAttempts bounds how often a move is decided again when other
-// moves of the same report keep getting there first.
-const maxMoveAttempts = 20
+// moves of the same report keep getting there first (with the pauses
+// between, about a second and a half of them at most).
+const maxMoveAttempts = 50
 
 // addEvent reads the report, decides the move and writes it with the
 // report as it then is read back in the same round trip (a batch runs as

@@ -14,6 +14,9 @@ import (
 // sseHeartbeat keeps idle connections (and the proxies on the way) open.
 const sseHeartbeat = 15 * time.Second
 
+// sseReadTimeout bounds each read of the feed by a stream.
+const sseReadTimeout = 30 * time.Second
+
 // sseBatch is how many events one read of the feed returns.
 const sseBatch = 500
 
@@ -38,9 +41,9 @@ func (s *Server) handleEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// Each read of the feed has a request's deadline; the stream has none.
+	// Each read of the feed has a deadline of its own; the stream has none.
 	read := func(read func(context.Context) error) error {
-		rctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		rctx, cancel := context.WithTimeout(ctx, sseReadTimeout)
 		defer cancel()
 		return read(rctx)
 	}

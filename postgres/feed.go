@@ -24,6 +24,11 @@ type ReportChange struct {
 	Boxes [][4]float64 `json:"boxes"`
 }
 
+// reportBoxSQL is the ReportChange payload for one report, from its row
+// (column location), as reportBoxes makes it in Go.
+const reportBoxSQL = `json_build_object('boxes', json_build_array(json_build_array(
+	ST_XMin(location), ST_YMin(location), ST_XMax(location), ST_YMax(location))))::text`
+
 // reportBoxes is the ReportChange payload for one report.
 func reportBoxes(r *gridmap.Report) string {
 	var rc ReportChange

@@ -85,7 +85,7 @@ const moveSQL = `WITH r AS (
 	  UPDATE reports SET status = $3, resume_status = nullif($14, ''), tier = $15, due_at = $16, assignment = $17,
 	    primary_code = $18, deadline_at = $19, escalated_due_at = $20, revision = revision + 1, updated_at = now()
 	  WHERE id = $13 AND ($21::bigint IS NULL OR revision = $21)
-	  RETURNING id, now() AS at, report_boxes(ARRAY[id]) AS box)` + eventSQL
+	  RETURNING id, now() AS at, ` + reportBoxSQL + ` AS box)` + eventSQL
 
 // errMoved says a report moved on between reading it and writing its next
 // event.

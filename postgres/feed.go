@@ -25,20 +25,9 @@ type ReportChange struct {
 }
 
 // reportBoxSQL is the ReportChange payload for one report, from its row
-// (column location), as reportBoxes makes it in Go.
+// (column location): every report event's notice.
 const reportBoxSQL = `json_build_object('boxes', json_build_array(json_build_array(
 	ST_XMin(location), ST_YMin(location), ST_XMax(location), ST_YMax(location))))::text`
-
-// reportBoxes is the ReportChange payload for one report.
-func reportBoxes(r *gridmap.Report) string {
-	var rc ReportChange
-	if r.Location != nil {
-		b := r.Location.Geometry().Bound()
-		rc.Boxes = [][4]float64{{b.Min[0], b.Min[1], b.Max[0], b.Max[1]}}
-	}
-	payload, _ := json.Marshal(rc)
-	return string(payload)
-}
 
 // Feed is the live feed: report events (report_events) and boundary changes
 // (layer_changes) in the order their transactions committed.

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -369,11 +368,7 @@ func TestFeedQueriesUseTheirIndexes(t *testing.T) {
 	}
 	defer conn.Release()
 	live, resumed := fmt.Sprintf("%d, %d, 500", newest-5, newest), fmt.Sprintf("%d, %d, 500", lastOld+100, newest)
-	tests := []struct {
-		name, sql, args string
-		index           []string
-		table           []string
-	}{
+	tests := []planCase{
 		{"marks", "marks", "", []string{"report_events_feed", "layer_changes_feed"}, []string{"report_events", "layer_changes"}},
 		{"number", "number", "5000", []string{"report_events_unnumbered", "layer_changes_unnumbered"}, []string{"report_events", "layer_changes"}},
 		{"live report events", "report events", live, []string{"report_events_feed"}, []string{"report_events", "reports"}},
@@ -383,46 +378,5 @@ func TestFeedQueriesUseTheirIndexes(t *testing.T) {
 		{"live boundary changes", "boundary changes", live, []string{"layer_changes_feed"}, []string{"layer_changes"}},
 		{"resumed boundary changes", "boundary changes", resumed, []string{"layer_changes_feed"}, []string{"layer_changes"}},
 	}
-	for _, tc := range tests {
-		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
-			t.Run(tc.name+" "+mode, func(t *testing.T) {
-				name := "plan_" + strings.ReplaceAll(tc.name+" "+mode, " ", "_")
-				if _, err := conn.Exec(ctx, "PREPARE "+name+" AS "+postgres.FeedSQL[tc.sql]); err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Exec(ctx, "DEALLOCATE "+name)
-				if _, err := conn.Exec(ctx, "SET plan_cache_mode = "+mode); err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Exec(ctx, "RESET plan_cache_mode")
-				execute := "EXPLAIN EXECUTE " + name
-				if tc.args != "" {
-					execute += "(" + tc.args + ")"
-				}
-				rows, err := conn.Query(ctx, execute)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var plan strings.Builder
-				for rows.Next() {
-					var line string
-					rows.Scan(&line)
-					plan.WriteString(line + "\n")
-				}
-				if err := rows.Err(); err != nil {
-					t.Fatal(err)
-				}
-				for _, idx := range tc.index {
-					if !regexp.MustCompile(`(Index Scan( Backward)? using|Index Only Scan( Backward)? using|Bitmap Index Scan on) ` + idx + `\b`).MatchString(plan.String()) {
-						t.Errorf("the plan does not use %s:\n%s", idx, plan.String())
-					}
-				}
-				for _, table := range tc.table {
-					if regexp.MustCompile(`Seq Scan on ` + table + `\b`).MatchString(plan.String()) {
-						t.Errorf("the plan scans all of %s:\n%s", table, plan.String())
-					}
-				}
-			})
-		}
-	}
+	checkPlans(t, conn, postgres.FeedSQL, tests)
 }

@@ -166,11 +166,11 @@ func (s *ReportStore) context(ctx context.Context, category string, t time.Time)
 		  (SELECT coalesce(json_object_agg(d.code, json_build_object('Name', d.name, 'Layer', coalesce(d.layer_id, ''))), '{}')
 		   FROM departments d WHERE d.code = ANY((SELECT departments FROM categories WHERE code = $1)::text[])),
 		  (`+calendarDays("$2")+`)`,
-		category, t.In(s.tz).Format(time.DateOnly)).Scan(&layers, &cat, &depts, &days)
+		category, calendarDate(s.tz, t)).Scan(&layers, &cat, &depts, &days)
 	if err != nil {
 		return nil, translate(err, "report context")
 	}
-	rc := &reportContext{layers: map[string]*gridmap.Layer{}, calendar: &dispatch.Calendar{Location: s.tz}}
+	rc := &reportContext{layers: map[string]*gridmap.Layer{}}
 	var ls []*gridmap.Layer
 	if err := json.Unmarshal(layers, &ls); err != nil {
 		return nil, err
@@ -187,7 +187,7 @@ func (s *ReportStore) context(ctx context.Context, category string, t time.Time)
 	if err := json.Unmarshal(depts, &rc.departments); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(days, &rc.calendar.Days); err != nil {
+	if rc.calendar, err = calendarOf(s.tz, days); err != nil {
 		return nil, err
 	}
 	return rc, nil

@@ -201,16 +201,16 @@ const maxMoveAttempts = 50
 // one implicit transaction, so the read sees the write).
 func (s *ReportStore) addEvent(ctx context.Context, id int64, e *gridmap.ReportEvent) (*gridmap.Report, error) {
 	now := time.Now()
-	cal := &dispatch.Calendar{Location: s.tz, Days: map[string]bool{}}
 	var days []byte
 	l, err := scanLocked(rowWith{s.db.Pool.QueryRow(ctx, `SELECT `+stateColumns+`, (`+calendarDays("$2")+`) FROM reports r WHERE r.id = $1`,
-		id, now.In(s.tz).Format(time.DateOnly)), &days})
+		id, calendarDate(s.tz, now)), &days})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, gridmap.Errorf(gridmap.ENOTFOUND, "report %d does not exist", id)
 	} else if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(days, &cal.Days); err != nil {
+	cal, err := calendarOf(s.tz, days)
+	if err != nil {
 		return nil, err
 	}
 	out, err := dispatch.Apply(l.state, dispatch.Move{Action: e.Action, Departments: e.Departments, At: now,
@@ -243,11 +243,20 @@ func (s *ReportStore) addEvent(ctx context.Context, id int64, e *gridmap.ReportE
 // readCalendar reads, through q, the dates around t that break the weekday
 // rule.
 func readCalendar(ctx context.Context, q querier, tz *time.Location, t time.Time) (*dispatch.Calendar, error) {
-	cal := &dispatch.Calendar{Location: tz, Days: map[string]bool{}}
 	var days []byte
-	if err := q.QueryRow(ctx, calendarDays("$1"), t.In(tz).Format(time.DateOnly)).Scan(&days); err != nil {
+	if err := q.QueryRow(ctx, calendarDays("$1"), calendarDate(tz, t)).Scan(&days); err != nil {
 		return nil, translate(err, "calendar")
 	}
+	return calendarOf(tz, days)
+}
+
+// calendarDate is the date parameter of calendarDays for deadlines counted
+// from t.
+func calendarDate(tz *time.Location, t time.Time) string { return t.In(tz).Format(time.DateOnly) }
+
+// calendarOf is the calendar in tz whose days calendarDays read.
+func calendarOf(tz *time.Location, days []byte) (*dispatch.Calendar, error) {
+	cal := &dispatch.Calendar{Location: tz, Days: map[string]bool{}}
 	if err := json.Unmarshal(days, &cal.Days); err != nil {
 		return nil, err
 	}

@@ -106,20 +106,20 @@ const (
 
 // intakeSQL stores a new report with its first event (eventSQL), in one
 // statement, so one round trip and one durable commit, provided the layers
-// are those the assignment answered from ($31) at the data versions it
-// used ($32), and no other layer exists. The layers' rows are share-locked,
+// are those the assignment answered from ($30) at the data versions it
+// used ($31), and no other layer exists. The layers' rows are share-locked,
 // so a boundary change committing meanwhile (it locks its layer's row
 // first, and updates its version) either waits for this report and
 // re-routes it, or is seen here and the statement stores nothing.
 const intakeSQL = `WITH v AS (
-	  SELECT l.id FROM layers l JOIN unnest($31::text[], $32::bigint[]) u (id, version) ON l.id = u.id AND l.data_version = u.version
+	  SELECT l.id FROM layers l JOIN unnest($30::text[], $31::bigint[]) u (id, version) ON l.id = u.id AND l.data_version = u.version
 	  ORDER BY l.id FOR SHARE OF l),
 	r AS (
 	  INSERT INTO reports (external_id, content_hash, category, description, location, original, crs,
 	    accuracy_m, source, urgent, reported_at, status, layer_id, primary_code, tier, due_at, assignment, deadline_at)
 	  SELECT $13, $14, $15, $16, ST_SetSRID(ST_GeomFromGeoJSON($17), 4326), $18, $19, $20, $21, $22, $23, $3, $24, $25, $26, $27, $28, $29
-	  WHERE (SELECT count(*) FROM v) = cardinality($31::text[]) AND NOT EXISTS (SELECT 1 FROM layers WHERE id <> ALL($31::text[]))
-	  RETURNING id, received_at AS at, $30::text AS box)` + eventSQL
+	  WHERE (SELECT count(*) FROM v) = cardinality($30::text[]) AND NOT EXISTS (SELECT 1 FROM layers WHERE id <> ALL($30::text[]))
+	  RETURNING id, received_at AS at, ` + reportBoxSQL + ` AS box)` + eventSQL
 
 // insert stores r with assignment a and its first event. stored is false
 // when the layers are no longer those in used, at those versions.
@@ -145,7 +145,7 @@ func (s *ReportStore) insert(ctx context.Context, r *gridmap.Report, a *gridmap.
 	}
 	args := append(eventArgs(ev, &out, eventAbout{r.ExternalID, r.Category}),
 		r.ExternalID, hash, r.Category, r.Description, string(loc), original, r.CRS, r.AccuracyM, r.Source, r.Urgent,
-		r.ReportedAt, a.Layer, primary, a.Tier, a.DueAt, assignment, out.DeadlineAt, reportBoxes(r), layers, versions)
+		r.ReportedAt, a.Layer, primary, a.Tier, a.DueAt, assignment, out.DeadlineAt, layers, versions)
 	err = s.db.Pool.QueryRow(ctx, intakeSQL, args...).Scan(new(int64), &r.ID, &r.ReceivedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil

@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -262,12 +261,7 @@ func TestTileQueriesUseTheGiSTIndexes(t *testing.T) {
 	// Report tiles take: statuses, negate, categories, since, done statuses, cells.
 	const noFilter, filtered = "NULL, false, NULL, NULL::timestamptz, '{closed,rejected}', 16",
 		"'{closed,rejected}', true, '{plan,plan.1}', now() - interval '1 day', '{closed,rejected}', 16"
-	tests := []struct {
-		name, sql string
-		args      string
-		index     []string
-		table     []string
-	}{
+	tests := []planCase{
 		{"raw grids", "raw grids", fmt.Sprintf("'tracts', %d, %d, %d, '{borough,tract}', '{borough,tract}', 0.015625", z, x, y),
 			[]string{"grid_versions(_current)?_geom", "grid_labels_geom"}, []string{"grid_versions", "grid_labels"}},
 		{"band grids", "band grids", "'tracts', 10, 301, 385, '{borough,tract}', '{borough,tract}', 3",
@@ -277,44 +271,7 @@ func TestTileQueriesUseTheGiSTIndexes(t *testing.T) {
 		{"filtered report clusters", "report clusters", "10, 301, 385, " + filtered, []string{"reports_location"}, []string{"reports"}},
 		{"filtered single reports", "single reports", fmt.Sprintf("%d, %d, %d, ", z, x, y) + filtered, []string{"reports_location"}, []string{"reports"}},
 	}
-	for _, tc := range tests {
-		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
-			t.Run(tc.name+" "+mode, func(t *testing.T) {
-				name := "plan_" + strings.ReplaceAll(tc.name+" "+mode, " ", "_")
-				if _, err := conn.Exec(ctx, "PREPARE "+name+" AS "+postgres.TileSQL[tc.sql]); err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Exec(ctx, "DEALLOCATE "+name)
-				if _, err := conn.Exec(ctx, "SET plan_cache_mode = "+mode); err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Exec(ctx, "RESET plan_cache_mode")
-				rows, err := conn.Query(ctx, "EXPLAIN EXECUTE "+name+"("+tc.args+")")
-				if err != nil {
-					t.Fatal(err)
-				}
-				var plan strings.Builder
-				for rows.Next() {
-					var line string
-					rows.Scan(&line)
-					plan.WriteString(line + "\n")
-				}
-				if err := rows.Err(); err != nil {
-					t.Fatal(err)
-				}
-				for _, idx := range tc.index {
-					if !regexp.MustCompile(`(Index Scan using|Bitmap Index Scan on) ` + idx + `\b`).MatchString(plan.String()) {
-						t.Errorf("the plan does not use %s:\n%s", idx, plan.String())
-					}
-				}
-				for _, table := range tc.table {
-					if regexp.MustCompile(`Seq Scan on ` + table + `\b`).MatchString(plan.String()) {
-						t.Errorf("the plan scans all of %s:\n%s", table, plan.String())
-					}
-				}
-			})
-		}
-	}
+	checkPlans(t, conn, postgres.TileSQL, tests)
 }
 
 func TestMoveEdgeChangesOnlyTheTilesItTouches(t *testing.T) {

@@ -1,0 +1,68 @@
+package postgres_test
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// planCase is a statement whose plan a test checks: prepared from the
+// statement named sql, executed with args, it must use every index in index and scan none of
+// the tables in table whole.
+type planCase struct {
+	name, sql, args string
+	index, table    []string
+}
+
+// checkPlans explains each case's statement of statements on conn under
+// both forced custom and forced generic plans, as PostgreSQL may pick
+// either for a prepared statement.
+func checkPlans(t *testing.T, conn *pgxpool.Conn, statements map[string]string, cases []planCase) {
+	t.Helper()
+	ctx := context.Background()
+	for _, tc := range cases {
+		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+			t.Run(tc.name+" "+mode, func(t *testing.T) {
+				name := "plan_" + strings.ReplaceAll(tc.name+" "+mode, " ", "_")
+				if _, err := conn.Exec(ctx, "PREPARE "+name+" AS "+statements[tc.sql]); err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Exec(ctx, "DEALLOCATE "+name)
+				if _, err := conn.Exec(ctx, "SET plan_cache_mode = "+mode); err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Exec(ctx, "RESET plan_cache_mode")
+				execute := "EXPLAIN EXECUTE " + name
+				if tc.args != "" {
+					execute += "(" + tc.args + ")"
+				}
+				rows, err := conn.Query(ctx, execute)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var plan strings.Builder
+				for rows.Next() {
+					var line string
+					rows.Scan(&line)
+					plan.WriteString(line + "\n")
+				}
+				if err := rows.Err(); err != nil {
+					t.Fatal(err)
+				}
+				for _, idx := range tc.index {
+					if !regexp.MustCompile(`(Index Scan( Backward)? using|Index Only Scan( Backward)? using|Bitmap Index Scan on) ` + idx + `\b`).MatchString(plan.String()) {
+						t.Errorf("the plan does not use %s:\n%s", idx, plan.String())
+					}
+				}
+				for _, table := range tc.table {
+					if regexp.MustCompile(`Seq Scan on ` + table + `\b`).MatchString(plan.String()) {
+						t.Errorf("the plan scans all of %s:\n%s", table, plan.String())
+					}
+				}
+			})
+		}
+	}
+}

@@ -3,6 +3,7 @@ package gridmap
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. Each maps to exactly one HTTP status in the server's error handler,
@@ -16,6 +17,7 @@ const (
 	ETOOLARGE      = "too_large"           // 413
 	EUNAUTHORIZED  = "unauthorized"        // 401
 	EFORBIDDEN     = "forbidden"           // 403
+	ETOOMANY       = "too_many_requests"   // 429, with Error.RetryAfter
 	EUNAVAILABLE   = "unavailable"         // 503
 	EINTERNAL      = "internal"            // 500
 )
@@ -27,6 +29,9 @@ type Error struct {
 	Code    string
 	Message string
 	Details []Problem
+	// RetryAfter is how long a client should wait before trying again
+	// (ETOOMANY, EUNAVAILABLE); 0 leaves the default.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

@@ -13,6 +13,9 @@ type FeedEvent struct {
 	ID   int64
 	Type string // "report" or "boundary"
 	Data json.RawMessage
+	// Owners is a report event's assignment, for keeping a scoped
+	// caller's stream inside its jurisdiction (Scope.HoldsReport).
+	Owners *Assignment
 }
 
 // Feed is the live feed of report events and boundary changes for

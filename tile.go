@@ -32,6 +32,18 @@ type TileQuery struct {
 	Status   string    // a status, "open" (not closed or rejected) or "done"
 	Category string    // a category code; its subcategories are included
 	Since    time.Time // reported at or after; zero for any time
+	// Scope limits the reports to a jurisdiction: the caller's, never
+	// the client's choice.
+	Scope *Scope
+}
+
+// Key names the tile with its filters and scope: tiles with the same key
+// are the same tiles.
+func (q TileQuery) Key() string {
+	if q.Scope == nil {
+		return q.Filter()
+	}
+	return q.Filter() + "\x00scope=" + q.Scope.Layer + "/" + q.Scope.Code
 }
 
 // Filter returns the report filters as a canonical query string ("" when

@@ -83,6 +83,9 @@ func (s *GridStore) ApplyChangeset(ctx context.Context, layerID string, cs *grid
 			if err := c.apply(ctx, i, &cs.Operations[i]); err != nil {
 				return err
 			}
+			if err := c.checkScope(ctx, i, &cs.Operations[i]); err != nil {
+				return err
+			}
 		}
 		if len(c.problems) == 0 {
 			if err := c.validate(ctx); err != nil {

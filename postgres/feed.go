@@ -350,7 +350,7 @@ func (f *Feed) reportEvents(ctx context.Context, sql string, after, upTo int64, 
 		}
 		ev.ReportID = r.ID
 		data, _ := json.Marshal(map[string]any{"event": ev, "report": r})
-		out = append(out, gridmap.FeedEvent{ID: n, Type: "report", Data: data})
+		out = append(out, gridmap.FeedEvent{ID: n, Type: "report", Data: data, Owners: r.Assignment})
 	}
 	return out, translate(rows.Err(), "report events")
 }

@@ -160,6 +160,9 @@ func (s *GridStore) SetPeople(ctx context.Context, layer, code string, people []
 		if !exists {
 			return gridmap.Errorf(gridmap.ENOTFOUND, "grid %q does not exist in layer %s", code, layer)
 		}
+		if err := checkGridInScope(ctx, tx, layer, code); err != nil {
+			return err
+		}
 		if err := replacePeople(ctx, tx, layer, []string{code}, [][]gridmap.Person{people}); err != nil {
 			return err
 		}

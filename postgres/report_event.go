@@ -209,6 +209,9 @@ func (s *ReportStore) addEvent(ctx context.Context, id int64, e *gridmap.ReportE
 	} else if err != nil {
 		return nil, err
 	}
+	if err := checkReportInScope(ctx, id, &l.state.Assignment); err != nil {
+		return nil, err
+	}
 	cal, err := calendarOf(s.tz, days)
 	if err != nil {
 		return nil, err

@@ -64,6 +64,10 @@ func (s *ReportStore) CreateReport(ctx context.Context, r *gridmap.Report) (bool
 		if err != nil {
 			return false, err
 		}
+		if !scopeOf(ctx).HoldsReport(a) {
+			return false, gridmap.Errorf(gridmap.EFORBIDDEN, "the report's location lies outside %s's area (%s %s); report it to the grid that owns it",
+				gridmap.CallerFrom(ctx).Name, scopeOf(ctx).Layer, scopeOf(ctx).Code)
+		}
 		stored, err := s.insert(ctx, r, a, hash, used)
 		if isSQLState(err, "23505") {
 			// A concurrent request with the same external_id won the race.

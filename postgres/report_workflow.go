@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"strconv"
 
@@ -52,10 +53,15 @@ func scanReportWith(row pgx.Row, leading ...any) (*gridmap.Report, error) {
 // Report returns one report. Returns ENOTFOUND.
 func (s *ReportStore) Report(ctx context.Context, id int64) (*gridmap.Report, error) {
 	r, err := scanReport(s.db.Pool.QueryRow(ctx, `SELECT `+reportColumns+` FROM reports WHERE id = $1`, id))
-	if err == pgx.ErrNoRows {
+	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, gridmap.Errorf(gridmap.ENOTFOUND, "report %d does not exist", id)
+	} else if err != nil {
+		return nil, translate(err, "report "+strconv.FormatInt(id, 10))
 	}
-	return r, translate(err, "report "+strconv.FormatInt(id, 10))
+	if err := checkReportInScope(ctx, id, r.Assignment); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // Reports returns a page of reports, newest first. A category filter
@@ -74,7 +80,9 @@ func (s *ReportStore) Reports(ctx context.Context, f gridmap.ReportFilter) ([]*g
 		return nil, 0, err
 	}
 	statuses, negate := dispatch.StatusFilter(f.Status)
-	rows, err := s.db.Pool.Query(ctx, reportsSQL, statuses, negate, f.Grid, f.Since, f.Cursor, f.Limit+1, categories, f.IDs, f.Until, bbox)
+	scopeLayer, scopeCode := scopeParams(ctx)
+	rows, err := s.db.Pool.Query(ctx, reportsSQL, statuses, negate, f.Grid, f.Since, f.Cursor, f.Limit+1, categories, f.IDs, f.Until, bbox,
+		scopeLayer, scopeCode)
 	if err != nil {
 		return nil, 0, translate(err, "reports")
 	}
@@ -100,9 +108,10 @@ func (s *ReportStore) Reports(ctx context.Context, f gridmap.ReportFilter) ([]*g
 
 // reportsSQL lists reports by filter: $1, $2 the statuses and whether they
 // are negated (dispatch.StatusFilter), $7 the category codes
-// (categorySubtree); a NULL filter selects everything.
-const reportsSQL = `SELECT ` + reportColumns + ` FROM reports
-	WHERE ($1::text[] IS NULL OR (status = ANY($1)) <> $2)
+// (categorySubtree), $11 and $12 the caller's scope (scopeParams); a NULL
+// filter selects everything.
+var reportsSQL = `SELECT ` + reportColumns + ` FROM reports
+	WHERE ($1::text[] IS NULL OR (status = ANY($1)) <> $2) AND ` + reportInScopeSQL("reports", "$11", "$12") + `
 	  AND ($3 = '' OR primary_code = $3) AND ($4::timestamptz IS NULL OR reported_at >= $4)
 	  AND ($5 = 0 OR id < $5) AND ($7::text[] IS NULL OR category = ANY($7))
 	  AND ($8::bigint[] IS NULL OR id = ANY($8)) AND ($9::timestamptz IS NULL OR reported_at < $9)

@@ -214,7 +214,12 @@ func (s *TileStore) reportTile(ctx context.Context, q gridmap.TileQuery) (*gridm
 	out := &gridmap.RenderedTile{}
 	var count int64
 	var sum string
-	err = s.db.Pool.QueryRow(ctx, sql, q.Z, q.X, q.Y, statuses, negate, categories, since, dispatch.DoneStatuses, ClusterCells).
+	var scopeLayer, scopeCode *string
+	if q.Scope != nil {
+		scopeLayer, scopeCode = &q.Scope.Layer, &q.Scope.Code
+	}
+	err = s.db.Pool.QueryRow(ctx, sql, q.Z, q.X, q.Y, statuses, negate, categories, since, dispatch.DoneStatuses, ClusterCells,
+		scopeLayer, scopeCode).
 		Scan(&out.MVT, &count, &sum)
 	if err != nil {
 		return nil, translate(err, "report tile")
@@ -226,11 +231,12 @@ func (s *TileStore) reportTile(ctx context.Context, q gridmap.TileQuery) (*gridm
 // reportsInTileSQL selects the reports drawn in tile $1/$2/$3 that pass the
 // filters ($4, $5 the statuses and whether they are negated, from
 // dispatch.StatusFilter; $6 the category codes, from categorySubtree; $7
-// since; NULL for no filter), as points in EPSG:3857 (a line or area report
+// since; $10, $11 the scope, from scopeParams of the caller the query
+// carries; NULL for no filter), as points in EPSG:3857 (a line or area report
 // at a point on it); $8 is dispatch.DoneStatuses. The tile's version is the
 // count and a sum of hashes of (id, updated_at) of those reports: any
 // change to one of them changes it, in whatever order transactions commit.
-const reportsInTileSQL = `
+var reportsInTileSQL = `
 WITH env AS (SELECT ST_TileEnvelope($1, $2, $3) AS e, ST_Transform(ST_TileEnvelope($1, $2, $3), 4326) AS e4326),
 r AS (
 	SELECT x.* FROM (
@@ -242,6 +248,7 @@ r AS (
 		  AND ($4::text[] IS NULL OR (r.status = ANY($4)) <> $5)
 		  AND ($6::text[] IS NULL OR r.category = ANY($6))
 		  AND ($7::timestamptz IS NULL OR r.reported_at >= $7)
+		  AND ` + reportInScopeSQL("r", "$10", "$11") + `
 	) x, env WHERE x.pt && env.e
 )`
 
@@ -249,7 +256,7 @@ const reportVersionSQL = `(SELECT count(*) FROM r), (SELECT coalesce(sum(hashtex
 
 // Clusters: reports grouped by cell ($9 cells across the tile), drawn at
 // the mean position of their reports.
-const clusterReportTileSQL = reportsInTileSQL + `,
+var clusterReportTileSQL = reportsInTileSQL + `,
 c AS (
 	SELECT count(*) AS count, count(*) FILTER (WHERE urgent) AS urgent, count(*) FILTER (WHERE open) AS open,
 	       ST_AsMVTGeom(ST_MakePoint(avg(ST_X(pt)), avg(ST_Y(pt))), (SELECT e FROM env), 4096, 0, false) AS geom
@@ -259,7 +266,7 @@ c AS (
 )
 SELECT (SELECT coalesce(ST_AsMVT(c, 'reports', 4096, 'geom'), '') FROM (SELECT * FROM c WHERE geom IS NOT NULL ORDER BY count DESC) c), ` + reportVersionSQL
 
-const singleReportTileSQL = reportsInTileSQL + `,
+var singleReportTileSQL = reportsInTileSQL + `,
 s AS (
 	SELECT id, status, category, tier, urgent, primary_code AS "primary", ST_AsMVTGeom(pt, env.e, 4096, 0, false) AS geom
 	FROM r, env WHERE $9::int > 0

@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/gridmap/gridmap"
 	"github.com/labstack/echo/v4"
@@ -19,6 +21,7 @@ var statusOf = map[string]int{
 	gridmap.ETOOLARGE:      http.StatusRequestEntityTooLarge,
 	gridmap.EUNAUTHORIZED:  http.StatusUnauthorized,
 	gridmap.EFORBIDDEN:     http.StatusForbidden,
+	gridmap.ETOOMANY:       http.StatusTooManyRequests,
 	gridmap.EUNAVAILABLE:   http.StatusServiceUnavailable,
 	gridmap.EINTERNAL:      http.StatusInternalServerError,
 }
@@ -33,6 +36,7 @@ var codeOf = map[int]string{
 	http.StatusUnsupportedMediaType:  gridmap.EINVALID,
 	http.StatusUnauthorized:          gridmap.EUNAUTHORIZED,
 	http.StatusForbidden:             gridmap.EFORBIDDEN,
+	http.StatusTooManyRequests:       gridmap.ETOOMANY,
 	http.StatusServiceUnavailable:    gridmap.EUNAVAILABLE,
 }
 
@@ -115,7 +119,10 @@ func (s *Server) problemOf(err error, c echo.Context) (int, errorDetail) {
 	if status >= 500 && (body.Message == "" || body.Code == gridmap.EINTERNAL) {
 		body.Message = "internal error; quote request_id when reporting it"
 	}
-	if status == http.StatusServiceUnavailable {
+	switch {
+	case ge != nil && ge.RetryAfter > 0:
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ge.RetryAfter.Seconds()))))
+	case status == http.StatusServiceUnavailable:
 		c.Response().Header().Set("Retry-After", retryAfter)
 	}
 	return status, body

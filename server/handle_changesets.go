@@ -20,9 +20,13 @@ func (s *Server) handleChangeset(c echo.Context) error {
 	if err := decodeJSON(c, &cs); err != nil {
 		return err
 	}
+	cs.Author = actorOf(c, cs.Author)
 	res, err := s.deps.Editor.ApplyChangeset(c.Request().Context(), c.Param("layer"), &cs)
 	if err != nil {
 		return err
+	}
+	if res.Applied {
+		setVersions(c, nil, res.Versions)
 	}
 	return c.JSON(http.StatusOK, res)
 }
@@ -41,7 +45,7 @@ func (s *Server) handlePutGrid(c echo.Context) error {
 	}
 	layer, code := c.Param("layer"), c.Param("code")
 	res, err := s.deps.Editor.ApplyChangeset(c.Request().Context(), layer, &gridmap.Changeset{
-		Reason:     c.QueryParam("reason"),
+		Reason: c.QueryParam("reason"), Author: actorOf(c, ""),
 		Operations: []gridmap.Operation{{Op: gridmap.OpPut, Code: code, Feature: &f, IfMatch: ifMatch}},
 	})
 	if err != nil {
@@ -56,6 +60,11 @@ func (s *Server) handlePutGrid(c echo.Context) error {
 		status = http.StatusCreated
 	}
 	c.Response().Header().Set("ETag", strconv.Quote(strconv.Itoa(g.Version)))
+	var before any
+	if ifMatch != nil {
+		before = *ifMatch
+	}
+	setVersions(c, before, g.Version)
 	b, err := marshalFeature(g)
 	if err != nil {
 		return err
@@ -71,7 +80,7 @@ func (s *Server) handleDeleteGrid(c echo.Context) error {
 		return err
 	}
 	_, err = s.deps.Editor.ApplyChangeset(c.Request().Context(), c.Param("layer"), &gridmap.Changeset{
-		Reason:     c.QueryParam("reason"),
+		Reason: c.QueryParam("reason"), Author: actorOf(c, ""),
 		Operations: []gridmap.Operation{{Op: gridmap.OpDelete, Code: c.Param("code"), IfMatch: ifMatch}},
 	})
 	if err != nil {

@@ -65,6 +65,7 @@ func (s *Server) handleEvents(c echo.Context) error {
 	fmt.Fprint(w, "retry: 2000\n\n")
 	w.Flush()
 
+	scope := callerOf(c).ScopeOf()
 	send := func() error {
 		for {
 			var batch []gridmap.FeedEvent
@@ -72,8 +73,13 @@ func (s *Server) handleEvents(c echo.Context) error {
 				return err
 			}
 			for _, e := range batch {
-				fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Type, e.Data)
 				after = e.ID
+				if e.Type == "report" && !scope.HoldsReport(e.Owners) {
+					// Outside the caller's jurisdiction; the id moves on so
+					// a resume does not read it again.
+					continue
+				}
+				fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Type, e.Data)
 			}
 			w.Flush()
 			if len(batch) < sseBatch {

@@ -24,10 +24,10 @@ type sseEvent struct {
 }
 
 // openStream connects to /v1/events and delivers its events on a channel.
-func openStream(t *testing.T, url, lastID string) (<-chan sseEvent, func()) {
+func openStream(t *testing.T, url, lastID string, header ...string) (<-chan sseEvent, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out, err := connectStream(ctx, url, lastID)
+	out, err := connectStream(ctx, url, lastID, header...)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -37,11 +37,14 @@ func openStream(t *testing.T, url, lastID string) (<-chan sseEvent, func()) {
 
 // connectStream connects to /v1/events, resuming after lastID unless it is
 // "", and delivers the events on a channel closed when the stream ends (or
-// ctx does).
-func connectStream(ctx context.Context, url, lastID string) (<-chan sseEvent, error) {
+// ctx does). header pairs are sent with the request.
+func connectStream(ctx context.Context, url, lastID string, header ...string) (<-chan sseEvent, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", url+"/v1/events", nil)
 	if err != nil {
 		return nil, err
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
 	}
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
@@ -487,6 +490,8 @@ func TestShutdownEndsEventStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	adminTokens.Store(ln.Addr().String(), ts.admin)
+	defer adminTokens.Delete(ln.Addr().String())
 	served := make(chan error, 1)
 	go func() { served <- ts.Serve(ln) }()
 	var streams []<-chan sseEvent

@@ -24,7 +24,7 @@ import (
 // Errors use the format's own shape, [{"code", "description"}].
 
 func (s *Server) open311Routes() {
-	g := s.echo.Group("/open311/v2", s.open311Errors, middleware.BodyLimit(s.cfg.BodyLimit))
+	g := s.echo.Group(open311Prefix, s.open311Errors, middleware.BodyLimit(s.cfg.BodyLimit))
 	g.GET("/services.json", s.handleOpen311Services)
 	g.GET("/services/:code", s.handleOpen311Service)
 	g.GET("/requests.json", s.handleOpen311Requests)
@@ -291,3 +291,6 @@ func (s *Server) handleOpen311Requests(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, out)
 }
+
+// open311Prefix is where the GeoReport v2 routes live.
+const open311Prefix = "/open311/v2"

@@ -147,10 +147,12 @@ func (s *Server) handleReportEvent(c echo.Context) error {
 	if req.Action == "" {
 		return gridmap.Errorf(gridmap.EINVALID, "action is required: register, dispatch, start, resolve, verify, close, reject, escalate, extend, suspend or resume")
 	}
-	r, err := s.deps.Reports.AddEvent(c.Request().Context(), id, &gridmap.ReportEvent{Action: req.Action, Note: req.Note, Actor: req.Actor, Departments: req.Departments})
+	r, err := s.deps.Reports.AddEvent(c.Request().Context(), id, &gridmap.ReportEvent{Action: req.Action, Note: req.Note,
+		Actor: actorOf(c, req.Actor), Departments: req.Departments})
 	if err != nil {
 		return err
 	}
+	setVersions(c, nil, map[string]any{"status": r.Status, "tier": r.Assignment.Tier})
 	return c.JSON(http.StatusOK, r)
 }
 
@@ -165,4 +167,17 @@ func (s *Server) handleReportEvents(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"events": events})
+}
+
+// actorOf names who acted, for a report's history: the caller, and the
+// person a system says it acts for ("token:hotline for operator 12").
+func actorOf(c echo.Context, onBehalfOf string) string {
+	actor := callerOf(c).Actor()
+	switch {
+	case actor == "" || callerOf(c).Kind == gridmap.CallerAnonymous:
+		return onBehalfOf
+	case onBehalfOf != "":
+		return actor + " for " + onBehalfOf
+	}
+	return actor
 }

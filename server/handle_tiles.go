@@ -43,6 +43,14 @@ func tileQuery(c echo.Context, tileset string) (gridmap.TileQuery, error) {
 		}
 		return q, nil
 	}
+	// Reports are not map data: open reads do not reach them, and a
+	// scoped caller sees its jurisdiction's only.
+	caller := callerOf(c)
+	if caller.Kind == gridmap.CallerAnonymous {
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="gridmap"`)
+		return q, gridmap.Errorf(gridmap.EUNAUTHORIZED, "the %q tileset needs a signed-in caller or a token", gridmap.ReportsTileset)
+	}
+	q.Scope = caller.ScopeOf()
 	return q, q.CheckReportFilter()
 }
 

@@ -125,7 +125,9 @@ func TestTilesAPI(t *testing.T) {
 
 	t.Run("clients without gzip get the tile uncompressed", func(t *testing.T) {
 		client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
-		res, err := client.Get(overA)
+		req, _ := http.NewRequest("GET", overA, nil)
+		req.Header.Set("Authorization", "Bearer "+ts.admin)
+		res, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

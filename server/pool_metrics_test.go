@@ -25,11 +25,13 @@ func newPoolServer(t *testing.T, cfg Config, opts postgres.Options) *poolServer 
 	t.Helper()
 	db := pgtest.SharedWith(t, opts)
 	grids := postgres.NewGridStore(db)
+	access := postgres.NewAccessStore(db)
 	s := New(cfg, Deps{Layers: postgres.NewLayerStore(db), Grids: grids, Importer: grids, Editor: grids,
 		Reports: postgres.NewReportStore(db, postgres.NewLocator(db), shanghai), Feed: postgres.NewFeed(db),
-		PoolStats: db.PoolStats, Ready: func(context.Context) error { return nil }}, slog.New(slog.DiscardHandler))
+		PoolStats: db.PoolStats, Ready: func(context.Context) error { return nil }, Access: access}, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(hs.Close)
+	signInAsAdmin(t, access, hs.Listener.Addr().String())
 	return &poolServer{url: hs.URL, db: db}
 }
 

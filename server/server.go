@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/gridmap/gridmap"
@@ -18,6 +20,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Config is what the server needs to know, read once by cmd.
@@ -32,7 +35,35 @@ type Config struct {
 	// work stopped by it answers 503. The live feed has none, imports 30
 	// minutes.
 	RequestTimeout time.Duration
+	// PublicRead opens tiles, lookups and layer reads to anonymous callers
+	// (a trusted network); everything else still needs a credential.
+	PublicRead bool
+	// CORSOrigins are the other sites' origins whose pages may call the
+	// API; none by default.
+	CORSOrigins []string
+	// SecureCookies marks session cookies Secure even when the request did
+	// not arrive over TLS (TLS ends at a proxy that does not say so).
+	SecureCookies bool
+	// TrustProxy takes the client's address from X-Forwarded-For and its
+	// scheme from X-Forwarded-Proto: set it only behind a proxy that sets
+	// them.
+	TrustProxy bool
+	// RateLimit is how many requests a second one token or account may
+	// make (bursts of twice that); AddressRateLimit the same for anonymous
+	// callers and sign-in attempts, per address. 0 = no limit.
+	RateLimit        float64
+	AddressRateLimit float64
+	// ConnectSources are origins the pages may fetch from besides this
+	// server (a basemap style's tile server), for the Content-Security-Policy.
+	ConnectSources []string
 }
+
+// Default rate limits: generous for systems and the console's tile
+// bursts, tight for callers without credentials.
+const (
+	DefaultRateLimit        = 2000
+	DefaultAddressRateLimit = 20
+)
 
 // Deps are the services the handlers call.
 type Deps struct {
@@ -44,6 +75,9 @@ type Deps struct {
 	Reports    gridmap.ReportService
 	Categories gridmap.CategoryService
 	Feed       gridmap.Feed
+	// Access keeps accounts, sessions, tokens and the audit log; nil
+	// leaves every caller anonymous.
+	Access gridmap.AccessService
 	// Tiles serves vector tiles; nil leaves the tile routes out.
 	Tiles *tiles.Service
 	// Ready reports whether the service can answer (database reachable,
@@ -66,6 +100,13 @@ type Server struct {
 	// holding up the drain.
 	streams    context.Context
 	endStreams context.CancelFunc
+	// csp is the Content-Security-Policy of every answer.
+	csp      string
+	rates    *limiters
+	auditLog *auditWriter
+	// routeKeys are the registered routes ("METHOD path"), read once.
+	routeSet  sync.Once
+	routeKeys map[string]bool
 }
 
 // New builds the server and its routes.
@@ -87,8 +128,20 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{echo: e, cfg: cfg, deps: deps, logger: logger, metrics: newMetrics()}
+	s := &Server{echo: e, cfg: cfg, deps: deps, logger: logger, metrics: newMetrics(), rates: newLimiters(), csp: pageSecurity}
 	s.streams, s.endStreams = context.WithCancel(context.Background())
+	for _, src := range cfg.ConnectSources {
+		s.csp = strings.Replace(s.csp, "connect-src 'self'", "connect-src 'self' "+src, 1)
+	}
+	if deps.Access != nil {
+		s.auditLog = newAuditWriter(deps.Access.Audit, func(err error, n int) {
+			s.logger.Error("writing the audit log failed; entries lost", "entries", n, "err", err)
+		})
+	}
+	e.IPExtractor = echo.ExtractIPDirect()
+	if cfg.TrustProxy {
+		e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	}
 	if st, ok := deps.Locator.(indexStatser); ok {
 		s.metrics.registry.MustRegister(&indexCollector{st})
 	}
@@ -103,7 +156,17 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 			s.logger.Error("panic", "request_id", requestID(c), "err", err, "stack", string(stack))
 			return err
 		}}))
+	e.Use(s.secureHeaders)
+	if len(cfg.CORSOrigins) > 0 {
+		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{AllowOrigins: cfg.CORSOrigins,
+			AllowHeaders:  []string{echo.HeaderAuthorization, echo.HeaderContentType, "If-Match", "If-None-Match", csrfHeader, "Last-Event-ID"},
+			ExposeHeaders: []string{"ETag", "Retry-After", echo.HeaderXRequestID}, MaxAge: 600}))
+	}
 	e.Use(s.deadline)
+	e.Use(s.authenticate)
+	e.Use(s.audit)
+	e.Use(s.authorize)
+	e.Use(s.limitRate)
 	s.routes()
 	s.http = &http.Server{
 		Addr:              cfg.Addr,
@@ -126,8 +189,21 @@ func (s *Server) routes() {
 	e.GET("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)
 	e.GET("/metrics", s.handleMetrics)
+	e.GET("/signin/:secret", s.handleSignInLink)
 
 	v1 := e.Group("/v1")
+	v1.POST("/session", s.handleSignIn, limit)
+	v1.GET("/session", s.handleSession)
+	v1.DELETE("/session", s.handleSignOut)
+	v1.GET("/users", s.handleUsers)
+	v1.POST("/users", s.handleAddUser, limit)
+	v1.GET("/users/:username", s.handleUser)
+	v1.PATCH("/users/:username", s.handleChangeUser, limit)
+	v1.GET("/tokens", s.handleTokens)
+	v1.POST("/tokens", s.handleCreateToken, limit)
+	v1.DELETE("/tokens/:name", s.handleRevokeToken)
+	v1.GET("/audit", s.handleAudit)
+
 	v1.GET("/layers", s.handleLayers)
 	v1.GET("/layers/:layer", s.handleLayer)
 	v1.PUT("/layers/:layer", s.handlePutLayer, limit)
@@ -178,7 +254,19 @@ func (s *Server) Serve(ln net.Listener) error {
 // for requests in flight.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.endStreams()
-	return s.http.Shutdown(ctx)
+	err := s.http.Shutdown(ctx)
+	if s.auditLog != nil {
+		s.auditLog.close(ctx)
+	}
+	return err
+}
+
+// MetricsHandler serves /metrics without credentials, for a listener of
+// its own (--metrics-addr) that only the monitoring network reaches.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	return mux
 }
 
 // observe logs every request as one JSON line and counts it in /metrics.

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +23,40 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	http.DefaultTransport = &adminTransport{base: http.DefaultTransport}
+	pgtest.Main(m)
+}
+
+// adminTransport signs the tests' requests to a test server in as that
+// server's admin token, unless they carry credentials of their own or the
+// noAuth header: the handlers' tests test the handlers, access_test.go
+// tests who may call them.
+type adminTransport struct{ base http.RoundTripper }
+
+// adminTokens maps a test server's URL host to its admin token.
+var adminTokens sync.Map
+
+// noAuth sends a request with no credentials at all.
+var noAuth = []string{"X-Test-No-Auth", "1"}
+
+func (t *adminTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Header.Get(noAuth[0]) != "" {
+		req = req.Clone(req.Context())
+		req.Header.Del(noAuth[0])
+		return t.base.RoundTrip(req)
+	}
+	if token, ok := adminTokens.Load(req.URL.Host); ok && req.Header.Get("Authorization") == "" && !hasSessionCookie(req) {
+		req = req.Clone(req.Context())
+		req.Header.Set("Authorization", "Bearer "+token.(string))
+	}
+	return t.base.RoundTrip(req)
+}
+
+func hasSessionCookie(req *http.Request) bool {
+	_, err := req.Cookie(sessionCookie)
+	return err == nil
+}
 
 // shanghai is the deployment time zone the tests count deadlines in.
 var shanghai, _ = time.LoadLocation("Asia/Shanghai")
@@ -28,6 +64,8 @@ var shanghai, _ = time.LoadLocation("Asia/Shanghai")
 type testServer struct {
 	*Server
 	url     string
+	access  *postgres.AccessStore
+	admin   string // the admin token's secret
 	ready   error
 	locator *postgres.Locator
 	tiles   *tiles.Service
@@ -56,12 +94,17 @@ func newTestServerOn(t *testing.T, cfg Config, db *postgres.DB) *testServer {
 	following := make(chan struct{})
 	go tileStore.FollowTileChanges(ctx, ts.tiles.Cache(), func() { close(following) })
 	<-following
+	ts.access = postgres.NewAccessStore(db)
+	go ts.access.Follow(ctx)
+	<-ts.access.Listening()
 	ts.Server = New(cfg, Deps{Layers: postgres.NewLayerStore(db), Grids: grids, Importer: grids, Editor: grids,
 		Locator: ts.locator, Reports: postgres.NewReportStore(db, ts.locator, shanghai), Categories: postgres.NewCategoryStore(db),
-		Feed: feed, Tiles: ts.tiles, PoolStats: db.PoolStats, Ready: func(context.Context) error { return ts.ready }}, slog.New(slog.DiscardHandler))
+		Feed: feed, Tiles: ts.tiles, PoolStats: db.PoolStats, Ready: func(context.Context) error { return ts.ready },
+		Access: ts.access}, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(ts.Handler())
 	t.Cleanup(hs.Close)
 	ts.url = hs.URL
+	ts.admin = signInAsAdmin(t, ts.access, hs.Listener.Addr().String())
 	return ts
 }
 
@@ -140,6 +183,8 @@ func TestHealthAndMetrics(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	ts := newTestServer(t, Config{})
+	rules["GET /test/internal"], rules["GET /test/panic"] = anyone, anyone
+	t.Cleanup(func() { delete(rules, "GET /test/internal"); delete(rules, "GET /test/panic") })
 	ts.echo.GET("/test/internal", func(echo.Context) error {
 		return fmt.Errorf("query failed: %w", errors.New("password=hunter2 at db.internal"))
 	})
@@ -352,3 +397,38 @@ func TestImportAndGridsAPI(t *testing.T) {
 		}
 	})
 }
+
+// signInAsAdmin makes the tests' requests to the server at host (an
+// address) carry a new admin token, and returns its secret.
+func signInAsAdmin(t testing.TB, access *postgres.AccessStore, host string) string {
+	t.Helper()
+	secret, err := access.CreateToken(context.Background(), &gridmap.Token{Name: "test-admin-" + strconv.FormatInt(rand.Int64(), 36), Role: gridmap.RoleAdmin})
+	if err != nil {
+		t.Fatalf("creating the admin token: %v", err)
+	}
+	adminTokens.Store(host, secret)
+	t.Cleanup(func() { adminTokens.Delete(host) })
+	return secret
+}
+
+// token creates a token with role and scope and returns its secret.
+func (ts *testServer) token(t testing.TB, role string, scope *gridmap.Scope) string {
+	t.Helper()
+	_, secret := ts.namedToken(t, role, scope)
+	return secret
+}
+
+// namedToken creates a token with role and scope and returns its name and
+// secret.
+func (ts *testServer) namedToken(t testing.TB, role string, scope *gridmap.Scope) (name, secret string) {
+	t.Helper()
+	name = role + "-" + strconv.FormatInt(rand.Int64(), 36)
+	secret, err := ts.access.CreateToken(context.Background(), &gridmap.Token{Name: name, Role: role, Scope: scope})
+	if err != nil {
+		t.Fatalf("creating a %s token: %v", role, err)
+	}
+	return name, secret
+}
+
+// bearer is the header pair of a token.
+func bearer(secret string) []string { return []string{"Authorization", "Bearer " + secret} }

@@ -3,7 +3,8 @@ package static
 
 import "embed"
 
-// FS holds the pages and their scripts and styles.
+// FS holds the pages, their scripts and styles, and the dictionaries
+// (i18n/*.json) the pages translate with.
 //
-//go:embed index.html app.css app.js
+//go:embed index.html app.css app.js login.html login.js i18n.js i18n/*.json
 var FS embed.FS

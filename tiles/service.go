@@ -77,7 +77,7 @@ func (s *Service) Tileset(ctx context.Context, name string) (*gridmap.Tileset, e
 
 // Tile returns a tile from the cache or renders it, and how.
 func (s *Service) Tile(ctx context.Context, q gridmap.TileQuery) (*Entry, string, error) {
-	k := Key{Tileset: q.Tileset, Tile: Tile{q.Z, q.X, q.Y}, Filter: q.Filter()}
+	k := Key{Tileset: q.Tileset, Tile: Tile{q.Z, q.X, q.Y}, Filter: q.Key()}
 	if e, ok := s.cache.Get(k); ok {
 		return e, Hit, nil
 	}

@@ -6,6 +6,8 @@
 //	gridmap lookup [--layer L] [--crs C] LON LAT
 //	gridmap demo [--data DIR]
 //	gridmap migrate [--data DIR]
+//	gridmap user add|list|disable|enable|passwd ...
+//	gridmap token create|list|revoke ...
 //
 // Every subcommand that touches the database uses DATABASE_URL when it is
 // set, else the managed PostgreSQL cluster under --data.
@@ -37,6 +39,11 @@ Usage:
                   [--at RFC3339] [--data DIR] LON LAT
   gridmap demo    [--data DIR] [--seed N]
   gridmap migrate [--data DIR]
+  gridmap user    add NAME --role ROLE [--scope CODE] [--layer L] [--display-name S]
+                  [--person LAYER/GRID/NAME] [--password-file F]
+  gridmap user    list | disable NAME | enable NAME | passwd NAME [--password-file F]
+  gridmap token   create --role ROLE [--scope CODE] [--layer L] [--name NAME] [--expires 30d]
+  gridmap token   list | revoke NAME
 
 Environment: DATABASE_URL (use this database instead of the managed one),
 GRIDMAP_ADDR, GRIDMAP_DATA, GRIDMAP_TIME_ZONE (default Asia/Shanghai).
@@ -82,6 +89,10 @@ func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logg
 		return runDemo(ctx, rest, stdout, logger)
 	case "migrate":
 		return runMigrate(ctx, rest, stdout, logger)
+	case "user":
+		return runUser(ctx, rest, stdout, logger)
+	case "token":
+		return runToken(ctx, rest, stdout, logger)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

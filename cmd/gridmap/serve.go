@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gridmap/gridmap"
@@ -32,6 +33,13 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	maxConns := fs.String("db-max-conns", envOr("GRIDMAP_DB_MAX_CONNS", "0"),
 		fmt.Sprintf("most database connections the pool opens; 0 takes pool_max_conns from DATABASE_URL, else 4 per CPU within 8-64 (here %d)", postgres.DefaultMaxConns()))
 	statementTimeout := fs.Duration("db-statement-timeout", postgres.DefaultStatementTimeout, "longest a single database statement may run (imports and migrations excepted); 0 leaves the database's setting, normally none")
+	publicRead := fs.Bool("public-read", envOr("GRIDMAP_PUBLIC_READ", "") == "true", "let anonymous callers read tiles, lookups and layers (a trusted network only)")
+	metricsAddr := fs.String("metrics-addr", envOr("GRIDMAP_METRICS_ADDR", ""), "also serve /metrics without credentials on this address (the monitoring network's)")
+	corsOrigins := fs.String("cors-origins", envOr("GRIDMAP_CORS_ORIGINS", ""), "comma-separated origins of other sites whose pages may call the API (none by default)")
+	trustProxy := fs.Bool("trust-proxy", false, "take client addresses from X-Forwarded-For and the scheme from X-Forwarded-Proto (behind a proxy that sets them)")
+	secureCookies := fs.Bool("secure-cookies", false, "mark session cookies Secure even without TLS here (TLS ends at a proxy)")
+	rateLimit := fs.Float64("rate-limit", server.DefaultRateLimit, "requests a second one token or account may make (0: no limit)")
+	addressRateLimit := fs.Float64("address-rate-limit", server.DefaultAddressRateLimit, "requests a second an address may make without credentials, sign-ins included (0: no limit)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -95,6 +103,13 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 		}
 	}
 	logger.Info("lookup index loaded", "took_ms", time.Since(start).Milliseconds())
+	access := postgres.NewAccessStore(db.DB)
+	go access.Follow(followCtx)
+	select {
+	case <-access.Listening():
+	case <-ctx.Done():
+		return nil
+	}
 	if *withDemo {
 		start := time.Now()
 		n, err := loadDemoReports(ctx, db.DB, locator, demo.DefaultSeed, tz)
@@ -108,11 +123,18 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", *addr, err)
 	}
+	var origins []string
+	for _, o := range strings.Split(*corsOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
 	srv := server.New(server.Config{Addr: *addr, BodyLimit: *bodyLimit, ImportLimit: *importLimit,
-		RequestTimeout: *requestTimeout},
+		RequestTimeout: *requestTimeout, PublicRead: *publicRead, CORSOrigins: origins, TrustProxy: *trustProxy,
+		SecureCookies: *secureCookies, RateLimit: *rateLimit, AddressRateLimit: *addressRateLimit},
 		server.Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Locator: locator,
 			Reports: reports, Categories: postgres.NewCategoryStore(db.DB),
-			Feed: feed, Tiles: tileService, PoolStats: db.PoolStats, Ready: func(ctx context.Context) error {
+			Feed: feed, Tiles: tileService, PoolStats: db.PoolStats, Access: access, Ready: func(ctx context.Context) error {
 				ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 				defer cancel()
 				if err := db.Ping(ctx); err != nil {
@@ -123,8 +145,21 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	url := "http://" + ln.Addr().String()
+	if *metricsAddr != "" {
+		mln, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr %s: %w", *metricsAddr, err)
+		}
+		metricsSrv := &http.Server{Handler: srv.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
+		go metricsSrv.Serve(mln)
+		defer metricsSrv.Close()
+		logger.Info("serving metrics", "url", "http://"+mln.Addr().String()+"/metrics")
+	}
 	logger.Info("serving", "url", url)
 	fmt.Fprintf(stdout, "gridmap serving at %s\n", url)
+	if err := welcome(ctx, access, db.DB, *dataDir, *withDemo, url, stdout, logger); err != nil {
+		return err
+	}
 
 	select {
 	case err := <-served:

@@ -1,0 +1,165 @@
+package server
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/gridmap/gridmap"
+	"github.com/labstack/echo/v4"
+)
+
+// rule says who may call a route. Whether the caller may act on the
+// particular grid or report is the handler's and the store's to check
+// (the caller's scope travels in the request context).
+type rule struct {
+	// role is the weakest role that may call the route; "" opens it to
+	// everyone (health checks, sign-in, the sign-in page's files).
+	role string
+	// public routes are opened to anonymous callers by Config.PublicRead.
+	public bool
+	// global routes change or read what belongs to no jurisdiction
+	// (layer definitions, categories, accounts): scoped callers may not.
+	global bool
+	// page routes answer an anonymous browser with a redirect to /login.
+	page bool
+}
+
+var (
+	anyone        = rule{}
+	viewers       = rule{role: gridmap.RoleViewer}
+	publicViewers = rule{role: gridmap.RoleViewer, public: true}
+	reporters     = rule{role: gridmap.RoleReporter}
+	dispatchers   = rule{role: gridmap.RoleDispatcher}
+	editors       = rule{role: gridmap.RoleEditor}
+	layerEditors  = rule{role: gridmap.RoleEditor, global: true}
+	admins        = rule{role: gridmap.RoleAdmin, global: true}
+	pages         = rule{role: gridmap.RoleViewer, page: true}
+)
+
+// rules maps every route ("METHOD path" as registered) to its rule. A route
+// missing here answers 403 to everyone, and the route-walk test fails.
+var rules = map[string]rule{
+	"GET /healthz":        anyone,
+	"GET /readyz":         anyone,
+	"GET /metrics":        viewers,
+	"GET /signin/:secret": anyone,
+
+	"POST /v1/session":   anyone,
+	"GET /v1/session":    anyone,
+	"DELETE /v1/session": anyone,
+	"GET /v1/users":      admins, "POST /v1/users": admins,
+	"GET /v1/users/:username": admins, "PATCH /v1/users/:username": admins,
+	"GET /v1/tokens": admins, "POST /v1/tokens": admins, "DELETE /v1/tokens/:name": admins,
+	"GET /v1/audit": admins,
+
+	"GET /v1/layers":                            publicViewers,
+	"GET /v1/layers/:layer":                     publicViewers,
+	"PUT /v1/layers/:layer":                     admins,
+	"GET /v1/layers/:layer/grids":               publicViewers,
+	"GET /v1/layers/:layer/grids/:code":         publicViewers,
+	"PUT /v1/layers/:layer/grids/:code":         editors,
+	"DELETE /v1/layers/:layer/grids/:code":      editors,
+	"GET /v1/layers/:layer/grids/:code/history": publicViewers,
+	"POST /v1/layers/:layer/changesets":         editors,
+	"GET /v1/layers/:layer/coverage":            viewers,
+	"PUT /v1/layers/:layer/grids/:code/people":  editors,
+	"POST " + importRoute:                       layerEditors,
+	"GET /v1/lookup":                            publicViewers,
+	"POST /v1/lookup":                           publicViewers,
+	"POST /v1/reports":                          reporters,
+	"GET /v1/reports":                           viewers,
+	"GET /v1/reports/:id":                       viewers,
+	"POST /v1/reports/:id/events":               dispatchers,
+	"GET /v1/reports/:id/events":                viewers,
+	"GET " + eventsRoute:                        viewers,
+	"GET /v1/categories":                        viewers,
+	"GET /v1/categories/:code":                  viewers,
+	"PUT /v1/categories/:code":                  admins,
+	"GET /v1/calendar":                          viewers,
+	"PUT /v1/calendar/:date":                    admins,
+	"GET /v1/departments":                       viewers,
+	"GET /v1/departments/:code":                 viewers,
+	"PUT /v1/departments/:code":                 admins,
+	"GET /open311/v2/services.json":             viewers,
+	"GET /open311/v2/services/:code":            viewers,
+	"GET /open311/v2/requests.json":             viewers,
+	"POST /open311/v2/requests.json":            reporters,
+	"GET /open311/v2/requests/:id":              viewers,
+	"GET /tiles/:tileset/:z/:x/:y":              publicViewers,
+	"GET /tiles/:tilejson":                      publicViewers,
+	"GET /":                                     pages,
+	"GET /app.js":                               anyone,
+	"GET /app.css":                              anyone,
+	"GET /login":                                anyone,
+	"GET /login.js":                             anyone,
+	"GET /i18n.js":                              anyone,
+	"GET /i18n/zh-CN.json":                      anyone,
+	"GET /i18n/en.json":                         anyone,
+}
+
+// ruleOf is the rule of the route c matched; ok is false for a route
+// without one.
+func ruleOf(c echo.Context) (rule, bool) {
+	r, ok := rules[c.Request().Method+" "+c.Path()]
+	if !ok && c.Request().Method == http.MethodHead {
+		r, ok = rules["GET "+c.Path()]
+	}
+	return r, ok
+}
+
+// authorize lets a request through when its caller may call the route:
+// 401 for a caller who must sign in (a redirect to /login for a page),
+// 403 for one whose role or scope does not allow it. Unmatched paths go
+// on to the router's 404 or 405.
+func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if c.Path() == "" {
+			return next(c)
+		}
+		r, ok := ruleOf(c)
+		if !ok && !s.registered(c.Request().Method, c.Path()) {
+			return next(c) // a method the path does not have: the router's 405
+		}
+		if !ok {
+			return gridmap.Errorf(gridmap.EFORBIDDEN, "%s %s has no access rule; nobody may call it", c.Request().Method, c.Path())
+		}
+		if r.role == "" {
+			return next(c)
+		}
+		caller := callerOf(c)
+		if caller.Kind == gridmap.CallerAnonymous {
+			switch {
+			case r.public && s.cfg.PublicRead:
+				return next(c)
+			case r.page:
+				return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
+			}
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="gridmap"`)
+			return gridmap.Errorf(gridmap.EUNAUTHORIZED, "sign in, or send a token as Authorization: Bearer <token>")
+		}
+		if !caller.Can(r.role) {
+			return gridmap.Errorf(gridmap.EFORBIDDEN, "%s %s needs the %s role; %s has %s", c.Request().Method, c.Path(), r.role, describe(caller), caller.Role)
+		}
+		if r.global && caller.Scope != nil {
+			return gridmap.Errorf(gridmap.EFORBIDDEN, "%s %s concerns the whole service; %s is limited to %s %s", c.Request().Method, c.Path(), describe(caller), caller.Scope.Layer, caller.Scope.Code)
+		}
+		return next(c)
+	}
+}
+
+// describe names a caller in messages: "account alice", "token cad".
+func describe(c *gridmap.Caller) string {
+	return c.Kind + " " + c.Name
+}
+
+// registered reports whether method and path name a registered route (as
+// opposed to a path matched with a method it does not have).
+func (s *Server) registered(method, path string) bool {
+	s.routeSet.Do(func() {
+		s.routeKeys = map[string]bool{}
+		for _, r := range s.echo.Routes() {
+			s.routeKeys[r.Method+" "+r.Path] = true
+		}
+	})
+	return s.routeKeys[method+" "+path] || method == http.MethodHead && s.routeKeys["GET "+path]
+}

@@ -1,0 +1,109 @@
+package server
+
+import (
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gridmap/gridmap"
+	"github.com/labstack/echo/v4"
+	"golang.org/x/time/rate"
+)
+
+// pageSecurity is the Content-Security-Policy of every answer: scripts,
+// styles and data only from this server (no inline script or style, no
+// eval), MapLibre's workers from blob: URLs, nobody may frame the pages.
+const pageSecurity = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
+	"font-src 'self'; connect-src 'self'; worker-src 'self' blob:; child-src 'self' blob:; object-src 'none'; " +
+	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// secureHeaders sets the security headers on every answer.
+func (s *Server) secureHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", s.csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		if s.secureRequest(c.Request()) {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		return next(c)
+	}
+}
+
+// limiters holds a token bucket per caller (token or account) and per
+// address (anonymous callers, sign-in attempts). Buckets idle for a while
+// are dropped, so the map stays as small as the set of active callers.
+type limiters struct {
+	mu      sync.Mutex
+	buckets map[string]*bucket
+	swept   time.Time
+}
+
+type bucket struct {
+	*rate.Limiter
+	used time.Time
+}
+
+func newLimiters() *limiters { return &limiters{buckets: map[string]*bucket{}} }
+
+// wait is how long the caller named by key must wait before its next
+// request at perSecond (bursts up to twice that); 0 means go ahead.
+func (l *limiters) wait(key string, perSecond float64, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.swept) > time.Minute {
+		for k, b := range l.buckets {
+			if now.Sub(b.used) > 5*time.Minute {
+				delete(l.buckets, k)
+			}
+		}
+		l.swept = now
+	}
+	b := l.buckets[key]
+	if b == nil {
+		b = &bucket{Limiter: rate.NewLimiter(rate.Limit(perSecond), int(math.Max(2*perSecond, 1)))}
+		l.buckets[key] = b
+	}
+	b.used = now
+	r := b.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return d
+	}
+	return 0
+}
+
+// limitRate answers 429 with Retry-After to a caller over its rate:
+// Config.RateLimit requests a second per token or account,
+// Config.AddressRateLimit per address for anonymous callers. Health checks
+// are never limited.
+func (s *Server) limitRate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if r, ok := ruleOf(c); ok && r.role == "" && c.Path() != "/v1/session" {
+			return next(c)
+		}
+		caller := callerOf(c)
+		key, perSecond := "address:"+c.RealIP(), s.cfg.AddressRateLimit
+		if caller.Kind != gridmap.CallerAnonymous {
+			key, perSecond = caller.Kind+":"+strconv.FormatInt(caller.ID, 10), s.cfg.RateLimit
+		}
+		if perSecond <= 0 {
+			return next(c)
+		}
+		if d := s.rates.wait(key, perSecond, time.Now()); d > 0 {
+			return &gridmap.Error{Code: gridmap.ETOOMANY, RetryAfter: d,
+				Message: "too many requests from " + describeKey(caller, c) + "; slow down and try again after Retry-After seconds"}
+		}
+		return next(c)
+	}
+}
+
+func describeKey(caller *gridmap.Caller, c echo.Context) string {
+	if caller.Kind == gridmap.CallerAnonymous {
+		return "address " + c.RealIP()
+	}
+	return describe(caller)
+}

@@ -34,6 +34,16 @@ func signInDelay(failures, limit int) time.Duration {
 	return maxSignInDelay
 }
 
+// signInWait is how long, at now, a name or an address with failures
+// failed sign-ins in the window, the latest at last, still waits.
+func signInWait(failures int, last *time.Time, limit int, now time.Time) time.Duration {
+	d := signInDelay(failures, limit)
+	if d == 0 || last == nil {
+		return 0
+	}
+	return last.Add(d).Sub(now)
+}
+
 func wrongSignIn() error {
 	return gridmap.Errorf(gridmap.EUNAUTHORIZED, "wrong username or password")
 }
@@ -88,9 +98,12 @@ func (s *AccessStore) SignIn(ctx context.Context, username, password, address st
 
 // beginSignIn counts a sign-in attempt as a failure before its password is
 // checked, in a short transaction of its own, so that concurrent attempts
-// (on any instance) see each other; the success that follows deletes it.
-// Returns the attempt's id, or ETOOMANY while the name or the address
-// waits. An empty address is not counted.
+// (on any instance) see each other and a burst of guesses at once gets no
+// more checks than guesses one by one; the success that follows deletes
+// it. (So more than five sign-ins of one name, or twenty from one address,
+// under way at the same instant make the next wait a second.) Returns the
+// attempt's id, or ETOOMANY while the name or the address waits. An empty
+// address is not counted.
 func (s *AccessStore) beginSignIn(ctx context.Context, username, address string) (int64, error) {
 	var attempt int64
 	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
@@ -104,21 +117,21 @@ func (s *AccessStore) beginSignIn(ctx context.Context, username, address string)
 				return err
 			}
 		}
+		// The clock, not now(): this transaction may have waited for the
+		// locks while later ones recorded attempts.
 		var byName, byAddress int
 		var lastByName, lastByAddress *time.Time
 		var now time.Time
 		if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE username = $1), max(at) FILTER (WHERE username = $1),
-				count(*) FILTER (WHERE address = $2), max(at) FILTER (WHERE address = $2), now()
-			FROM signin_failures WHERE (username = $1 OR address = $2 AND $2 <> '') AND at > now() - $3::float8 * interval '1 second'`,
+				count(*) FILTER (WHERE address = $2), max(at) FILTER (WHERE address = $2), clock_timestamp()
+			FROM signin_failures
+			WHERE (username = $1 OR address = $2 AND $2 <> '') AND at > clock_timestamp() - $3::float8 * interval '1 second'`,
 			username, address, signInWindow.Seconds()).Scan(&byName, &lastByName, &byAddress, &lastByAddress, &now); err != nil {
 			return err
 		}
-		var wait time.Duration
-		if lastByName != nil {
-			wait = lastByName.Add(signInDelay(byName, nameFailures)).Sub(now)
-		}
-		if lastByAddress != nil && address != "" {
-			wait = max(wait, lastByAddress.Add(signInDelay(byAddress, addressFailures)).Sub(now))
+		wait := signInWait(byName, lastByName, nameFailures, now)
+		if address != "" {
+			wait = max(wait, signInWait(byAddress, lastByAddress, addressFailures, now))
 		}
 		if wait > 0 {
 			wait = wait.Truncate(time.Second) + time.Second
@@ -128,7 +141,8 @@ func (s *AccessStore) beginSignIn(ctx context.Context, username, address string)
 		if _, err := tx.Exec(ctx, `DELETE FROM signin_failures WHERE at < now() - $1::float8 * interval '1 second'`, signInWindow.Seconds()); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `INSERT INTO signin_failures (username, address) VALUES ($1, $2) RETURNING id`, username, address).Scan(&attempt)
+		return tx.QueryRow(ctx, `INSERT INTO signin_failures (username, address, at) VALUES ($1, $2, clock_timestamp()) RETURNING id`,
+			username, address).Scan(&attempt)
 	})
 	return attempt, translate(err, "signing in")
 }

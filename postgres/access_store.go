@@ -263,8 +263,9 @@ func checkPerson(ctx context.Context, q querier, p *gridmap.PersonRef, scopes bo
 }
 
 // checkGrant returns EFORBIDDEN when the caller in ctx may not grant role
-// and scope: a role stronger than its own, or, for a scoped caller, a
-// scope other than its own grid or one below it.
+// and scope: a role stronger than its own (gridmap.Caller.Can), or, for a
+// scoped caller, a scope whose grid its scope does not hold
+// (gridmap.Scope.Holds: its own grid or one below it).
 func checkGrant(ctx context.Context, q querier, role string, scope *gridmap.Scope) error {
 	c := gridmap.CallerFrom(ctx)
 	if c == nil {
@@ -277,21 +278,29 @@ func checkGrant(ctx context.Context, q querier, role string, scope *gridmap.Scop
 	if outer == nil {
 		return nil
 	}
-	if scope == nil || scope.Layer != outer.Layer {
+	if scope == nil {
 		return gridmap.Errorf(gridmap.EFORBIDDEN, "you act only inside grid %s of layer %s, and may grant nothing wider", outer.Code, outer.Layer)
 	}
-	var inside bool
-	err := q.QueryRow(ctx, `WITH RECURSIVE up (code, parent_code) AS (
-			SELECT code, parent_code FROM grid_versions WHERE layer_id = $1 AND code = $2 AND valid_to IS NULL
+	rows, err := q.Query(ctx, `WITH RECURSIVE up (code, parent_code, depth) AS (
+			SELECT code, parent_code, 0 FROM grid_versions WHERE layer_id = $1 AND code = $2 AND valid_to IS NULL
 			UNION
-			SELECT g.code, g.parent_code FROM grid_versions g JOIN up ON g.code = up.parent_code
-			WHERE g.layer_id = $1 AND g.valid_to IS NULL)
-		SELECT EXISTS (SELECT 1 FROM up WHERE code = $3)`, scope.Layer, scope.Code, outer.Code).Scan(&inside)
+			SELECT g.code, g.parent_code, up.depth + 1 FROM grid_versions g JOIN up ON g.code = up.parent_code
+			WHERE g.layer_id = $1 AND g.valid_to IS NULL AND up.depth < 64)
+		SELECT code FROM up ORDER BY depth DESC`, scope.Layer, scope.Code)
 	if err != nil {
 		return err
 	}
-	if !inside {
-		return gridmap.Errorf(gridmap.EFORBIDDEN, "grid %s is outside grid %s of layer %s, where you act", scope.Code, outer.Code, outer.Layer)
+	chain, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (gridmap.GridRef, error) {
+		var g gridmap.GridRef
+		err := r.Scan(&g.Code)
+		return g, err
+	})
+	if err != nil {
+		return err
+	}
+	if !outer.Holds(scope.Layer, chain) {
+		return gridmap.Errorf(gridmap.EFORBIDDEN, "grid %s of layer %s is outside grid %s of layer %s, where you act",
+			scope.Code, scope.Layer, outer.Code, outer.Layer)
 	}
 	return nil
 }

@@ -83,7 +83,8 @@ const (
 )
 
 // AuditLog returns a page of entries, newest first, and the cursor of the
-// next page (0 after the last). Before and After come back as
+// next page (0 after the last). From is inclusive, To exclusive; Target
+// is a plain prefix (no wildcards). Before and After come back as
 // json.RawMessage. Returns EINVALID for a negative limit or cursor.
 func (s *AccessStore) AuditLog(ctx context.Context, f gridmap.AuditFilter) ([]*gridmap.AuditEntry, int64, error) {
 	if f.Limit < 0 || f.Cursor < 0 {

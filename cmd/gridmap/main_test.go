@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,13 +34,32 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building gridmap: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	http.DefaultTransport = &adminTransport{base: http.DefaultTransport}
 	code := pgtest.Run(m)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
+// adminTransport sends the tests' requests to a served gridmap with that
+// server's admin token, unless they carry credentials of their own.
+type adminTransport struct{ base http.RoundTripper }
+
+// adminTokens maps a served gridmap's host to an admin token made for it
+// with `gridmap token create`.
+var adminTokens sync.Map
+
+func (t *adminTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if token, ok := adminTokens.Load(req.URL.Host); ok && req.Header.Get("Authorization") == "" {
+		req = req.Clone(req.Context())
+		req.Header.Set("Authorization", "Bearer "+token.(string))
+	}
+	return t.base.RoundTrip(req)
+}
+
 type server struct {
 	cmd    *exec.Cmd
+	env    []string
+	data   string
 	url    string
 	stderr *strings.Builder
 	done   chan error
@@ -68,7 +88,7 @@ func launchServe(t *testing.T, env []string, dataDir string, args ...string) *se
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, stderr: &strings.Builder{}, done: make(chan error, 1), lines: make(chan string, 1)}
+	s := &server{cmd: cmd, env: env, data: dataDir, stderr: &strings.Builder{}, done: make(chan error, 1), lines: make(chan string, 1)}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -97,12 +117,33 @@ func (s *server) waitReady(t *testing.T) {
 			t.Fatalf("unexpected first line %q", line)
 		}
 		s.url = strings.TrimPrefix(line, prefix)
+		s.adminToken(t)
 	case err := <-s.done:
 		t.Fatalf("serve exited before serving: %v\n%s", err, s.stderr)
 	case <-time.After(3 * time.Minute):
 		_ = s.cmd.Process.Kill()
 		t.Fatalf("serve did not start in time\n%s", s.stderr)
 	}
+}
+
+// adminToken makes an admin token with `gridmap token create` on the
+// server's database, for the tests' requests to it.
+func (s *server) adminToken(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command(binary, "token", "create", "--role", "admin", "--name", fmt.Sprintf("test-admin-%d", time.Now().UnixNano()), "--data", s.data)
+	cmd.Env = s.env
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("gridmap token create: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	token := strings.TrimSpace(lines[len(lines)-1])
+	if !strings.HasPrefix(token, "gmt_") {
+		t.Fatalf("gridmap token create printed %q last", token)
+	}
+	host := strings.TrimPrefix(s.url, "http://")
+	adminTokens.Store(host, token)
+	t.Cleanup(func() { adminTokens.Delete(host) })
 }
 
 func (s *server) stop(t *testing.T, sig syscall.Signal) {

@@ -90,7 +90,7 @@ await browserTest('login', async (t) => {
     }
   });
 
-  await t.step('a wrong password shows the server\'s answer, busy while it waits', async () => {
+  await t.step('a wrong password says so in the page\'s language, busy while it waits', async () => {
     await page.goto(t.url('/login'));
     // Chromium logs every 4xx answer as a console error; this one is provoked.
     t.allowConsoleError(/status of 401/);
@@ -109,7 +109,7 @@ await browserTest('login', async (t) => {
     assert.equal(res.status(), 401);
     const body = await res.json();
     assert.equal(body.error?.code, 'unauthorized');
-    await eventually(async () => assert.equal(await alert.textContent(), body.error.message));
+    await eventually(async () => assert.equal(await alert.textContent(), zh['login.wrong']));
     assert.equal(await button.getAttribute('aria-busy'), 'false');
     assert.equal(new URL(page.url()).pathname, '/login');
     await page.unroute('**/v1/session');

@@ -41,7 +41,7 @@ const DefaultStatementTimeout = 60 * time.Second
 // database busy; pgx's own default (one per CPU, at least 4) made a map
 // opening twenty tiles at once queue behind a single dispatcher. At most 40
 // leaves room, under PostgreSQL's default max_connections of 100, for a
-// second instance of the same size, the LISTEN connections (three per
+// second instance of the same size, the LISTEN connections (four per
 // instance) and psql; more instances want --db-max-conns set for them.
 func DefaultMaxConns() int32 {
 	return int32(min(max(8, 4*runtime.GOMAXPROCS(0)), 40))

@@ -32,6 +32,11 @@ func walkWorld(t *testing.T, ts *testServer, layer string) {
 	if r := do(t, "POST", ts.url+"/v1/layers/"+layer+"/import", body); r.status != 200 {
 		t.Fatalf("import: %d %s", r.status, r.body)
 	}
+	eventuallyWithin(t, 10*time.Second, "the layer reaches the lookup index", func() bool {
+		var a lookupJSON
+		r := do(t, "GET", ts.url+"/v1/lookup?layer="+layer+"&lon=121.005&lat=31.005", "")
+		return r.status == 200 && json.Unmarshal(r.body, &a) == nil && len(a.Layers[layer].Chain) == 2
+	})
 }
 
 // walkParams fill a route's parameters with harmless values: writes aimed
@@ -542,5 +547,35 @@ func TestManyCallersSignInAndWork(t *testing.T) {
 		if r := do(t, "GET", ts.url+"/v1/layers", "", bearer(secret)...); r.status != 401 {
 			t.Errorf("revoked token after concurrent use: %d", r.status)
 		}
+	}
+}
+
+// TestOpen311TakesAPIKey: Open311 clients send their token as api_key, in
+// the query or the form, and get the token's rights.
+func TestOpen311TakesAPIKey(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	walkWorld(t, ts, "o311key")
+	if r := do(t, "PUT", ts.url+"/v1/categories/o311key-litter", `{"name":"Litter","departments":[],"limit":{"value":2,"clock":"working_days"}}`); r.status/100 != 2 {
+		t.Fatalf("category: %d %s", r.status, r.body)
+	}
+	reporter, viewer := ts.token(t, gridmap.RoleReporter, nil), ts.token(t, gridmap.RoleViewer, nil)
+	form := func(key string) string {
+		return "service_code=o311key-litter&lat=31.005&long=121.005&description=bags&external_id=o311key-" + key[len(key)-6:] + "&api_key=" + url.QueryEscape(key)
+	}
+	formHeader := append([]string{"Content-Type", "application/x-www-form-urlencoded"}, noAuth...)
+	if r := do(t, "POST", ts.url+"/open311/v2/requests.json", form(reporter), formHeader...); r.status != 201 {
+		t.Errorf("intake with a reporter's api_key: %d %s", r.status, r.body)
+	}
+	if r := do(t, "POST", ts.url+"/open311/v2/requests.json", form(viewer), formHeader...); r.status != 403 {
+		t.Errorf("intake with a viewer's api_key: %d, want 403", r.status)
+	}
+	if r := do(t, "POST", ts.url+"/open311/v2/requests.json", form("gmt_not-a-token"), formHeader...); r.status != 401 {
+		t.Errorf("intake with an unknown api_key: %d, want 401", r.status)
+	}
+	if r := do(t, "GET", ts.url+"/open311/v2/requests.json?api_key="+url.QueryEscape(viewer), "", noAuth...); r.status != 200 {
+		t.Errorf("list with a viewer's api_key in the query: %d %s", r.status, r.body)
+	}
+	if r := do(t, "GET", ts.url+"/open311/v2/requests.json", "", noAuth...); r.status != 401 {
+		t.Errorf("list without a key: %d, want 401", r.status)
 	}
 }

@@ -6,7 +6,9 @@ import (
 	"html"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/postgres/pgtest"
@@ -17,7 +19,8 @@ import (
 // the session's cookie, and the write is refused.
 func TestLoginPage(t *testing.T) {
 	ts := newTestServer(t, Config{})
-	addAccount(t, ts, gridmap.Account{Username: "li.dispatcher", DisplayName: "李调度", Role: gridmap.RoleDispatcher}, "correct horse battery")
+	user := "zhou.browser." + strconv.FormatInt(time.Now().UnixNano(), 36)
+	addAccount(t, ts, gridmap.Account{Username: user, DisplayName: "周调度", Role: gridmap.RoleDispatcher}, "correct horse battery")
 	// Another origin (another port of 127.0.0.1): its page submits a form
 	// to our API as soon as it loads, as a hostile site would.
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -29,7 +32,7 @@ func TestLoginPage(t *testing.T) {
 	}))
 	defer other.Close()
 	runBrowser(t, "login.test.mjs", ts.url,
-		"GRIDMAP_USER=li.dispatcher", "GRIDMAP_PASSWORD=correct horse battery",
+		"GRIDMAP_USER="+user, "GRIDMAP_PASSWORD=correct horse battery",
 		"GRIDMAP_OTHER_ORIGIN_URL="+other.URL)
 	var n int
 	if err := pgtest.Shared(t).Pool.QueryRow(context.Background(), `SELECT count(*) FROM reports WHERE external_id = 'forged'`).Scan(&n); err != nil || n != 0 {

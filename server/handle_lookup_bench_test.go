@@ -55,11 +55,16 @@ func benchServer(b *testing.B) (url string, pts [][2]float64) {
 	if os.Getenv("NOFEED") == "" {
 		go feed.Run(ctx)
 	}
+	// Every request carries a token, checked as on a server.
+	access := postgres.NewAccessStore(db)
+	go access.Follow(ctx)
+	<-access.Listening()
 	s := New(Config{}, Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Locator: loc,
 		Reports: postgres.NewReportStore(db, loc, shanghai), Categories: postgres.NewCategoryStore(db), Feed: feed,
-		Ready: func(context.Context) error { return nil }}, slog.New(slog.DiscardHandler))
+		Ready: func(context.Context) error { return nil }, Access: access}, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(s.Handler())
 	b.Cleanup(hs.Close)
+	signInAsAdmin(b, access, hs.Listener.Addr().String())
 	rnd := rand.New(rand.NewPCG(9, 9))
 	pts = make([][2]float64, 100_000)
 	for i := range pts {
@@ -132,7 +137,7 @@ func loadTest(b *testing.B, workers int, op func(i int) error) float64 {
 // loadClient is an HTTP client keeping a connection per worker.
 func loadClient(workers int) (*http.Client, func()) {
 	transport := &http.Transport{MaxIdleConnsPerHost: workers}
-	return &http.Client{Transport: transport}, transport.CloseIdleConnections
+	return &http.Client{Transport: &adminTransport{base: transport}}, transport.CloseIdleConnections
 }
 
 // drain reads and closes a response, and fails one without a 2xx status.

@@ -24,10 +24,16 @@ func tileBenchServer(b *testing.B) (svc *tiles.Service, urls []string) {
 	db := pgtest.Shared(b)
 	pgtest.LoadNYCHierarchy(b, db, "nyc3")
 	svc = tiles.NewService(postgres.NewTileStore(db), 512<<20)
-	s := New(Config{}, Deps{Layers: postgres.NewLayerStore(db), Tiles: svc, Ready: func(context.Context) error { return nil }},
+	access := postgres.NewAccessStore(db)
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	go access.Follow(ctx)
+	<-access.Listening()
+	s := New(Config{}, Deps{Layers: postgres.NewLayerStore(db), Tiles: svc, Ready: func(context.Context) error { return nil }, Access: access},
 		slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(s.Handler())
 	b.Cleanup(hs.Close)
+	signInAsAdmin(b, access, hs.Listener.Addr().String())
 	x0, y0, x1, y1 := tiles.Covering(14, [4]float64{-74.02, 40.65, -73.9, 40.8}, 0)
 	for x := x0; x <= x1; x++ {
 		for y := y0; y <= y1; y++ {

@@ -116,6 +116,9 @@ async function signIn(event) {
     state.retryAt = Date.now() + seconds * 1000;
     state.problem = { key: 'login.tooMany', params: { seconds } };
     countDown();
+  } else if (res.status === 401) {
+    // The server's words are English; the page says it in its language.
+    state.problem = { key: 'login.wrong' };
   } else if (typeof body?.error?.message === 'string' && body.error.message !== '') {
     state.problem = { text: body.error.message };
   } else {

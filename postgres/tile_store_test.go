@@ -258,9 +258,10 @@ func TestTileQueriesUseTheGiSTIndexes(t *testing.T) {
 	}
 	defer conn.Release()
 	z, x, y := lowerManhattan.Z, lowerManhattan.X, lowerManhattan.Y
-	// Report tiles take: statuses, negate, categories, since, done statuses, cells.
-	const noFilter, filtered = "NULL, false, NULL, NULL::timestamptz, '{closed,rejected}', 16",
-		"'{closed,rejected}', true, '{plan,plan.1}', now() - interval '1 day', '{closed,rejected}', 16"
+	// Report tiles take: statuses, negate, categories, since, done
+	// statuses, cells, the scope's layer and code.
+	const noFilter, filtered = "NULL, false, NULL, NULL::timestamptz, '{closed,rejected}', 16, NULL, NULL",
+		"'{closed,rejected}', true, '{plan,plan.1}', now() - interval '1 day', '{closed,rejected}', 16, 'tracts', '1'"
 	tests := []planCase{
 		{"raw grids", "raw grids", fmt.Sprintf("'tracts', %d, %d, %d, '{borough,tract}', '{borough,tract}', 0.015625", z, x, y),
 			[]string{"grid_versions(_current)?_geom", "grid_labels_geom"}, []string{"grid_versions", "grid_labels"}},

@@ -88,7 +88,7 @@ func launchServe(t *testing.T, env []string, dataDir string, args ...string) *se
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, env: env, data: dataDir, stderr: &strings.Builder{}, done: make(chan error, 1), lines: make(chan string, 1)}
+	s := &server{cmd: cmd, env: env, data: dataDir, stderr: &strings.Builder{}, done: make(chan error, 1), lines: make(chan string, 16)}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -142,6 +142,15 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 				}
 				return locator.Ready()
 			}}, logger)
+	// Somebody must be able to sign in before the first request.
+	greeting, err := welcome(ctx, access, db.DB, *dataDir, *withDemo, "http://"+ln.Addr().String(), logger)
+	if err != nil {
+		ln.Close()
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	url := "http://" + ln.Addr().String()
@@ -157,9 +166,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	}
 	logger.Info("serving", "url", url)
 	fmt.Fprintf(stdout, "gridmap serving at %s\n", url)
-	if err := welcome(ctx, access, db.DB, *dataDir, *withDemo, url, stdout, logger); err != nil {
-		return err
-	}
+	fmt.Fprint(stdout, greeting)
 
 	select {
 	case err := <-served:

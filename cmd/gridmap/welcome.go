@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gridmap/gridmap"
@@ -32,43 +32,45 @@ const signInLinkLife = 12 * time.Hour
 // a password of your own), each start prints a one-time sign-in link, so a
 // new installation is one click from a signed-in map. With the demo, it
 // also makes the demo accounts, one per role, for the demo's first street.
-func welcome(ctx context.Context, access *postgres.AccessStore, db *postgres.DB, dataDir string, withDemo bool, url string, stdout io.Writer, logger *slog.Logger) error {
+// It returns what to tell the operator, printed once serving.
+func welcome(ctx context.Context, access *postgres.AccessStore, db *postgres.DB, dataDir string, withDemo bool, url string, logger *slog.Logger) (string, error) {
+	var out strings.Builder
 	password, created, err := access.EnsureAdmin(ctx)
 	if err != nil {
-		return fmt.Errorf("creating the first account: %w", err)
+		return "", fmt.Errorf("creating the first account: %w", err)
 	}
 	file := filepath.Join(dataDir, adminPasswordFile)
 	if created {
 		if err := os.MkdirAll(dataDir, 0o700); err != nil {
-			return err
+			return "", err
 		}
 		if err := os.WriteFile(file, []byte(password+"\n"), 0o600); err != nil {
-			return fmt.Errorf("writing the admin password: %w", err)
+			return "", fmt.Errorf("writing the admin password: %w", err)
 		}
-		fmt.Fprintf(stdout, "created account admin; its password is in %s\n", file)
+		fmt.Fprintf(&out, "created account admin; its password is in %s\n", file)
 		logger.Info("created account admin", "password_file", file)
 	}
 	if _, err := os.Stat(file); err == nil {
 		secret, err := access.CreateSignInLink(ctx, "admin", signInLinkLife)
 		if err != nil {
-			return fmt.Errorf("making a sign-in link: %w", err)
+			return "", fmt.Errorf("making a sign-in link: %w", err)
 		}
-		fmt.Fprintf(stdout, "sign in as admin (this link works once, for %v): %s/signin/%s\n", signInLinkLife, url, secret)
+		fmt.Fprintf(&out, "sign in as admin (this link works once, for %v): %s/signin/%s\n", signInLinkLife, url, secret)
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return err
+		return "", err
 	}
 	if !withDemo {
-		return nil
+		return out.String(), nil
 	}
 	streets, _, err := postgres.NewGridStore(db).FindGrids(ctx, gridmap.GridFilter{Layer: demo.LayerID, Level: "street", Limit: 1})
 	if err != nil || len(streets) == 0 {
-		return fmt.Errorf("finding the demo's first street: %v", err)
+		return "", fmt.Errorf("finding the demo's first street: %v", err)
 	}
 	street := streets[0]
 	if err := access.EnsureDemoAccounts(ctx, gridmap.Scope{Layer: demo.LayerID, Code: street.Code}, DemoPassword); err != nil {
-		return fmt.Errorf("demo accounts: %w", err)
+		return "", fmt.Errorf("demo accounts: %w", err)
 	}
-	fmt.Fprintf(stdout, "demo accounts (password %s): demo-viewer, demo-reporter, demo-dispatcher, demo-editor for %s %s; demo-admin for everything\n",
+	fmt.Fprintf(&out, "demo accounts (password %s): demo-viewer, demo-reporter, demo-dispatcher, demo-editor for %s %s; demo-admin for everything\n",
 		DemoPassword, street.Code, street.Name)
-	return nil
+	return out.String(), nil
 }

@@ -260,8 +260,9 @@ func TestTileQueriesUseTheGiSTIndexes(t *testing.T) {
 	z, x, y := lowerManhattan.Z, lowerManhattan.X, lowerManhattan.Y
 	// Report tiles take: statuses, negate, categories, since, done
 	// statuses, cells, the scope's layer and code.
-	const noFilter, filtered = "NULL, false, NULL, NULL::timestamptz, '{closed,rejected}', 16, NULL, NULL",
-		"'{closed,rejected}', true, '{plan,plan.1}', now() - interval '1 day', '{closed,rejected}', 16, 'tracts', '1'"
+	const noFilter, filtered, scoped = "NULL, false, NULL, NULL::timestamptz, '{closed,rejected}', 16, NULL, NULL",
+		"'{closed,rejected}', true, '{plan,plan.1}', now() - interval '1 day', '{closed,rejected}', 16, NULL, NULL",
+		"NULL, false, NULL, NULL::timestamptz, '{closed,rejected}', 16, 'tracts', '1'"
 	tests := []planCase{
 		{"raw grids", "raw grids", fmt.Sprintf("'tracts', %d, %d, %d, '{borough,tract}', '{borough,tract}', 0.015625", z, x, y),
 			[]string{"grid_versions(_current)?_geom", "grid_labels_geom"}, []string{"grid_versions", "grid_labels"}},
@@ -271,6 +272,10 @@ func TestTileQueriesUseTheGiSTIndexes(t *testing.T) {
 		{"single reports", "single reports", fmt.Sprintf("%d, %d, %d, ", z, x, y) + noFilter, []string{"reports_location"}, []string{"reports"}},
 		{"filtered report clusters", "report clusters", "10, 301, 385, " + filtered, []string{"reports_location"}, []string{"reports"}},
 		{"filtered single reports", "single reports", fmt.Sprintf("%d, %d, %d, ", z, x, y) + filtered, []string{"reports_location"}, []string{"reports"}},
+		// A scope may be answered by place, by jurisdiction or by layer,
+		// whichever is the narrowest on the data; never by reading them all.
+		{"scoped report clusters", "report clusters", "10, 301, 385, " + scoped, []string{"reports_(location|scope|primary)"}, []string{"reports"}},
+		{"scoped single reports", "single reports", fmt.Sprintf("%d, %d, %d, ", z, x, y) + scoped, []string{"reports_(location|scope|primary)"}, []string{"reports"}},
 	}
 	checkPlans(t, conn, postgres.TileSQL, tests)
 }

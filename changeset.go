@@ -2,6 +2,7 @@ package gridmap
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/paulmach/orb"
@@ -53,6 +54,79 @@ type Changeset struct {
 	Author     string      `json:"author,omitempty"`
 	DryRun     bool        `json:"dry_run"`
 	Operations []Operation `json:"operations"`
+}
+
+// Check refuses a changeset too large or too malformed to be worth a
+// transaction: more than MaxChangesetOperations operations, an operation
+// naming more than MaxCodesPerOperation codes or a geometry past the limits
+// of CheckGeometrySize (ETOOLARGE, saying which), a code that is not text of
+// at most MaxCodeLength bytes, or a split line with a coordinate out of
+// range (EINVALID). What needs the layer (codes that exist, geometry that
+// fits) is left to ApplyChangeset; call Check before it.
+func (cs *Changeset) Check() error {
+	if n := len(cs.Operations); n > MaxChangesetOperations {
+		return Errorf(ETOOLARGE, "a changeset takes at most %s operations; this one has %s: split it, or import the grids",
+			thousands(MaxChangesetOperations), thousands(n))
+	}
+	for i := range cs.Operations {
+		if err := cs.Operations[i].check(); err != nil {
+			return &Error{Code: ErrorCode(err), Message: fmt.Sprintf("operation %d: %s", i, ErrorMessage(err))}
+		}
+	}
+	return nil
+}
+
+// check is Changeset.Check for one operation.
+func (op *Operation) check() error {
+	for _, l := range []struct {
+		name string
+		n    int
+	}{{"codes", len(op.Codes)}, {"new_codes", len(op.NewCodes)}, {"parts", len(op.Parts)}} {
+		if l.n > MaxCodesPerOperation {
+			return Errorf(ETOOLARGE, "%s has %s %s; at most %s codes or parts are accepted per operation",
+				op.Op, thousands(l.n), l.name, thousands(MaxCodesPerOperation))
+		}
+	}
+	featureCode := ""
+	if op.Feature != nil {
+		featureCode, _ = op.Feature.Properties["code"].(string)
+	}
+	for _, c := range []struct{ what, code string }{
+		{"code", op.Code}, {"into", op.Into}, {"from", op.From}, {"to", op.To}, {"the feature's code", featureCode},
+	} {
+		if err := CheckCode(c.what, c.code); err != nil {
+			return err
+		}
+	}
+	for _, l := range []struct {
+		name  string
+		codes []string
+	}{{"codes", op.Codes}, {"new_codes", op.NewCodes}} {
+		for j, code := range l.codes {
+			if err := CheckCode(fmt.Sprintf("%s[%d]", l.name, j), code); err != nil {
+				return err
+			}
+		}
+	}
+	if op.Feature != nil {
+		if err := CheckGeometrySize(op.Feature.Geometry); err != nil {
+			return err
+		}
+	}
+	for _, g := range append([]*geojson.Geometry{op.Line, op.Geometry, op.Area}, op.Parts...) {
+		if g == nil {
+			continue
+		}
+		if err := CheckGeometrySize(g.Geometry()); err != nil {
+			return err
+		}
+	}
+	if op.Line != nil {
+		if err := CheckCoordinates(op.Line.Geometry()); err != nil {
+			return Errorf(EINVALID, "line: %s", ErrorMessage(err))
+		}
+	}
+	return nil
 }
 
 // Impact says what a changeset changes.

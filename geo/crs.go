@@ -21,8 +21,13 @@ const (
 // ToWGS84 converts a point given in crs (one of the gridmap.CRS* names, ""
 // meaning WGS84) to WGS84. GCJ-02 and BD-09 are shifted only inside
 // mainland China; elsewhere (Hong Kong, Macau, Taiwan and abroad) they are
-// WGS84 already. Returns EINVALID for an unknown crs.
+// WGS84 already. Returns EINVALID for an unknown crs or a coordinate that
+// is not a finite longitude within ±180 and latitude within ±90: every
+// system gridmap takes is in degrees.
 func ToWGS84(crs string, lon, lat float64) (float64, float64, error) {
+	if err := gridmap.CheckLonLat(lon, lat); err != nil {
+		return 0, 0, err
+	}
 	switch crs {
 	case "", gridmap.CRSWGS84, gridmap.CRSCGCS2000:
 		return lon, lat, nil

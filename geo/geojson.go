@@ -36,8 +36,11 @@ var reserved = map[string]bool{
 // single Feature, or a GeoJSON text sequence (RFC 8142, or one Feature per
 // line), holding one feature in memory at a time. A feature that cannot be
 // decoded at all (bad JSON inside it) stops the stream with EINVALID naming
-// its index; a feature that decodes but lacks a code or has a geometry of the
-// wrong kind is still returned, for the importer to reject with a reason.
+// its index, as does an escaped NUL (\u0000) anywhere; JSON nested deeper
+// than gridmap.MaxJSONDepth stops it with EUNPROCESSABLE as soon as it is
+// read. A feature that decodes but lacks a code, has a geometry of the wrong
+// kind or one past gridmap.CheckGeometrySize's limits is still returned, for
+// the importer to reject with a reason.
 type FeatureReader struct {
 	dec    *json.Decoder
 	fields FieldMap
@@ -50,7 +53,7 @@ type FeatureReader struct {
 
 // NewFeatureReader reads features from r, mapping properties by fields.
 func NewFeatureReader(r io.Reader, fields FieldMap) *FeatureReader {
-	return &FeatureReader{dec: json.NewDecoder(&recordSeparatorFilter{r: bufio.NewReaderSize(r, 1<<16)}), fields: fields}
+	return &FeatureReader{dec: json.NewDecoder(gridmap.LimitJSON(&recordSeparatorFilter{r: bufio.NewReaderSize(r, 1<<16)})), fields: fields}
 }
 
 // Next returns the next feature or io.EOF.
@@ -176,7 +179,11 @@ func (fr *FeatureReader) toFeature(raw []byte) (*gridmap.Feature, error) {
 		return &gridmap.Feature{Index: idx, Code: propertyString(loose.Properties[fr.fields.Code]),
 			DecodeError: "not a valid GeoJSON Feature: " + err.Error()}, nil
 	}
-	return FeatureFromGeoJSON(&gf, idx, fr.fields), nil
+	f := FeatureFromGeoJSON(&gf, idx, fr.fields)
+	if err := gridmap.CheckGeometrySize(gf.Geometry); err != nil {
+		f.Geometry, f.DecodeError = nil, gridmap.ErrorMessage(err)
+	}
+	return f, nil
 }
 
 // FeatureFromGeoJSON maps a decoded GeoJSON Feature to a grid feature.
@@ -229,7 +236,7 @@ func (fr *FeatureReader) syntax(err error) error {
 	}
 	var ge *gridmap.Error
 	if errors.As(err, &ge) {
-		return err
+		return gridmap.Errorf(ge.Code, "%s (reading feature %d)", ge.Message, fr.index)
 	}
 	return fmt.Errorf("reading features: %w", err)
 }

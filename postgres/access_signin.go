@@ -56,6 +56,9 @@ func wrongSignIn() error {
 // failures.
 func (s *AccessStore) SignIn(ctx context.Context, username, password, address string) (*gridmap.Session, error) {
 	username = strings.ToLower(strings.TrimSpace(username))
+	if !usernamePattern.MatchString(username) {
+		return nil, wrongSignIn() // no account has such a name: nothing to count it against
+	}
 	attempt, err := s.beginSignIn(ctx, username, address)
 	if err != nil {
 		return nil, err

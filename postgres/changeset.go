@@ -60,6 +60,9 @@ func (s *GridStore) ApplyChangeset(ctx context.Context, layerID string, cs *grid
 	if len(cs.Operations) == 0 {
 		return nil, gridmap.Errorf(gridmap.EINVALID, "a changeset needs at least one operation")
 	}
+	if err := cs.Check(); err != nil {
+		return nil, err
+	}
 	res := &gridmap.ChangesetResult{Versions: map[string]int{}, Problems: []gridmap.Problem{}}
 	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
 		layer, err := NewLayerStore(s.db).layer(ctx, tx, layerID, true)

@@ -131,15 +131,19 @@ func (c *changeset) reroutes(ctx context.Context, res *gridmap.ChangesetResult) 
 // subquery of the layer's grids with code, parent_code and geom) differs
 // from their primary owner. Reports left outside every grid keep theirs.
 func findReroutes(ctx context.Context, q querier, layer, state, areaSQL string) ([]gridmap.Reroute, error) {
+	// Each area is tested on its own: collected into one geometry, old and
+	// new shapes sharing edges make a GeometryCollection GEOS cannot
+	// intersect ("side location conflict"), whereas a point against one
+	// polygon is a point-in-polygon test that never fails.
 	rows, err := q.Query(ctx, `WITH state AS NOT MATERIALIZED `+state+`,
-		area AS (SELECT ST_Collect(g) AS g FROM (`+areaSQL+`) x)
+		area AS MATERIALIZED (`+areaSQL+`),
+		hit AS (SELECT DISTINCT r.id FROM area JOIN reports r ON r.location && area.g AND ST_Intersects(r.location, area.g)
+		  WHERE r.layer_id = $1 AND r.status <> ALL($2) AND r.primary_code IS NOT NULL AND GeometryType(r.location) = 'POINT')
 		SELECT r.id::text, r.external_id, r.primary_code,
 		  (SELECT l.code FROM state l WHERE l.geom && r.location AND ST_Covers(l.geom, r.location)
 		     AND NOT EXISTS (SELECT 1 FROM state k WHERE k.parent_code = l.code)
 		   ORDER BY l.code LIMIT 1)
-		FROM reports r, area
-		WHERE r.layer_id = $1 AND r.status <> ALL($2) AND r.primary_code IS NOT NULL
-		  AND GeometryType(r.location) = 'POINT' AND r.location && area.g AND ST_Intersects(r.location, area.g)
+		FROM hit JOIN reports r ON r.id = hit.id
 		ORDER BY r.id`, layer, dispatch.DoneStatuses)
 	if err != nil {
 		return nil, err

@@ -127,6 +127,8 @@ func translate(err error, what string) error {
 			return &gridmap.Error{Code: gridmap.EINVALID, Message: what + " breaks a rule of the schema: " + pgErr.Message}
 		case "57014":
 			return tooLong(what)
+		case "22021", "22P05": // character_not_in_repertoire, untranslatable_character
+			return &gridmap.Error{Code: gridmap.EINVALID, Message: what + " holds text the database cannot store (a NUL character or bytes that are not UTF-8)"}
 		}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {

@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gridmap/gridmap"
 	"github.com/labstack/echo/v4"
@@ -58,12 +60,12 @@ func (s *Server) audit(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		caller := callerOf(c)
 		e := &gridmap.AuditEntry{At: time.Now(), Actor: caller.Actor(), Role: caller.Role,
-			Action: c.Request().Method + " " + c.Path(), Target: c.Request().URL.Path, RequestID: requestID(c),
+			Action: c.Request().Method + " " + c.Path(), Target: auditText(c.Request().URL.Path), RequestID: requestID(c),
 			Status: c.Response().Status, Address: c.RealIP(), Before: c.Get(auditBeforeKey), After: c.Get(auditAfterKey)}
 		if caller.Kind == gridmap.CallerAnonymous {
 			e.Actor = "anonymous"
 			if v, ok := c.Get(auditActorKey).(string); ok {
-				e.Actor = v
+				e.Actor = auditText(v)
 			}
 		}
 		s.auditLog.add(e)
@@ -145,8 +147,21 @@ func (w *auditWriter) flush(batch []*gridmap.AuditEntry) {
 			}
 			time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
 		}
-		if err != nil {
-			w.onError(err, len(part))
+		lost := len(part)
+		if err != nil && len(part) > 1 {
+			// One entry the database refuses must not take the others
+			// with it: each goes on its own.
+			lost = 0
+			for _, e := range part {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				if w.write(ctx, e) != nil {
+					lost++
+				}
+				cancel()
+			}
+		}
+		if err != nil && lost > 0 {
+			w.onError(err, lost)
 		}
 	}
 }
@@ -169,3 +184,20 @@ func (w *auditWriter) close(ctx context.Context) {
 	case <-ctx.Done():
 	}
 }
+
+// auditText is s as the audit log can hold it: NUL and bytes that are not
+// UTF-8 become U+FFFD, and it is cut to maxAuditText bytes (target and
+// actor are indexed, and a btree entry holds at most 2,704 bytes).
+func auditText(s string) string {
+	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
+	if len(s) <= maxAuditText {
+		return s
+	}
+	cut := maxAuditText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+const maxAuditText = 1000

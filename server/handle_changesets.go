@@ -14,7 +14,8 @@ import (
 
 // handleChangeset applies a list of edits atomically:
 // POST /v1/layers/{layer}/changesets. 200 with the result (also for a dry
-// run, problems included), 422 with the problems, 412 on a stale if_match.
+// run, problems included), 422 with the problems, 412 on a stale if_match,
+// 413 past a limit of gridmap.Changeset.Check (the editor applies it).
 func (s *Server) handleChangeset(c echo.Context) error {
 	var cs gridmap.Changeset
 	if err := decodeJSON(c, &cs); err != nil {
@@ -44,10 +45,11 @@ func (s *Server) handlePutGrid(c echo.Context) error {
 		return err
 	}
 	layer, code := c.Param("layer"), c.Param("code")
-	res, err := s.deps.Editor.ApplyChangeset(c.Request().Context(), layer, &gridmap.Changeset{
+	cs := &gridmap.Changeset{
 		Reason: c.QueryParam("reason"), Author: actorOf(c, ""),
 		Operations: []gridmap.Operation{{Op: gridmap.OpPut, Code: code, Feature: &f, IfMatch: ifMatch}},
-	})
+	}
+	res, err := s.deps.Editor.ApplyChangeset(c.Request().Context(), layer, cs)
 	if err != nil {
 		return err
 	}
@@ -79,11 +81,11 @@ func (s *Server) handleDeleteGrid(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.deps.Editor.ApplyChangeset(c.Request().Context(), c.Param("layer"), &gridmap.Changeset{
+	cs := &gridmap.Changeset{
 		Reason: c.QueryParam("reason"), Author: actorOf(c, ""),
 		Operations: []gridmap.Operation{{Op: gridmap.OpDelete, Code: c.Param("code"), IfMatch: ifMatch}},
-	})
-	if err != nil {
+	}
+	if _, err := s.deps.Editor.ApplyChangeset(c.Request().Context(), c.Param("layer"), cs); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

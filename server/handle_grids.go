@@ -33,7 +33,7 @@ func (s *Server) handleGrids(c echo.Context) error {
 	}
 	if v := c.QueryParam("cursor"); v != "" {
 		code, err := base64.RawURLEncoding.DecodeString(v)
-		if err != nil {
+		if err != nil || gridmap.CheckText("cursor", string(code)) != nil {
 			return gridmap.Errorf(gridmap.EINVALID, "cursor %q is not one this service gave out; pass the \"next\" value of the previous page", v)
 		}
 		f.Cursor = string(code)

@@ -55,14 +55,21 @@ func (s *Server) handlePutLayer(c echo.Context) error {
 }
 
 // decodeJSON reads a JSON body strictly: unknown fields are refused so a
-// misspelt field is reported rather than ignored.
+// misspelt field is reported rather than ignored. Returns EINVALID for a body
+// that is not the expected JSON or holds an escaped NUL, EUNPROCESSABLE for
+// one nested deeper than gridmap.MaxJSONDepth (found as the body streams in,
+// before anything is built), and the body limit's 413.
 func decodeJSON(c echo.Context, v any) error {
-	dec := json.NewDecoder(c.Request().Body)
+	dec := json.NewDecoder(gridmap.LimitJSON(c.Request().Body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var he *echo.HTTPError
-		if errors.As(err, &he) {
+		var ge *gridmap.Error
+		switch {
+		case errors.As(err, &he):
 			return he // body over the limit
+		case errors.As(err, &ge):
+			return ge // nested too deep, or a NUL
 		}
 		return gridmap.Errorf(gridmap.EINVALID, "request body is not the expected JSON: %v", err)
 	}

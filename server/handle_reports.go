@@ -26,11 +26,17 @@ type reportRequest struct {
 // handleCreateReport takes a report in: POST /v1/reports. 201 with the
 // stored report and its assignment once it is durable; 200 with the
 // existing report when the external_id was seen with the same content; 409
-// with other content; 422 saying what is wrong.
+// with other content; 422 saying what is wrong; 413 for a location past
+// gridmap.CheckGeometrySize's limits.
 func (s *Server) handleCreateReport(c echo.Context) error {
 	var req reportRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
+	}
+	if req.Location != nil {
+		if err := gridmap.CheckGeometrySize(req.Location.Geometry()); err != nil {
+			return gridmap.Errorf(gridmap.ETOOLARGE, "location: %s", gridmap.ErrorMessage(err))
+		}
 	}
 	r := &gridmap.Report{ExternalID: req.ExternalID, Category: req.Category, Description: req.Description, Location: req.Location,
 		AccuracyM: req.AccuracyM, CRS: req.CRS, Source: req.Source, Urgent: req.Urgent}

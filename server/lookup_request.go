@@ -146,6 +146,9 @@ func (p *jsonScanner) str() (string, error) {
 			if err := json.Unmarshal(raw, &s); err != nil {
 				return "", p.fail("malformed string")
 			}
+			if gridmap.CheckText("", s) != nil {
+				return "", p.fail(`a string holds an escaped NUL (\u0000)`)
+			}
 			return s, nil
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/gridmap/gridmap"
+	"github.com/labstack/echo/v4"
 )
 
 // parseTime reads a time parameter (name says which, for the message) in
@@ -14,4 +15,30 @@ func parseTime(name, value string) (time.Time, error) {
 		return time.Time{}, gridmap.Errorf(gridmap.EINVALID, "%s %q must be an RFC 3339 time such as 2026-01-31T08:00:00+08:00", name, value)
 	}
 	return t, nil
+}
+
+// refuseUnstorableText answers 400, naming the parameter, for a request
+// whose path or query parameters hold text PostgreSQL cannot store (a NUL,
+// bytes that are not UTF-8): passed on to a query, such text fails it with
+// an error that is no fault of the service. Register it with Echo.Use, after
+// routing, so path parameters are known.
+func refuseUnstorableText(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		values := c.ParamValues()
+		for i, name := range c.ParamNames() {
+			if i < len(values) {
+				if err := gridmap.CheckText("path parameter "+name, values[i]); err != nil {
+					return err
+				}
+			}
+		}
+		for name, vs := range c.QueryParams() {
+			for _, v := range vs {
+				if err := gridmap.CheckText("query parameter "+name, v); err != nil {
+					return err
+				}
+			}
+		}
+		return next(c)
+	}
 }

@@ -167,6 +167,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 	e.Use(s.audit)
 	e.Use(s.authorize)
 	e.Use(s.limitRate)
+	e.Use(refuseUnstorableText)
 	s.routes()
 	s.http = &http.Server{
 		Addr:              cfg.Addr,

@@ -14,6 +14,7 @@ go test -run '^$' -bench 'FeatureReader' -benchtime 20x -count 3 ./geo/ | tee -a
 go test -run '^$' -bench 'LookupNYC' -benchtime 1000000x -count 3 ./geo/ | tee -a "$out"
 go test -run '^$' -bench 'LocatorNYC$' -benchtime 300000x -count 3 ./postgres/ | tee -a "$out"
 go test -run '^$' -bench 'LocatorNYCPostGIS' -benchtime 2000x -count 3 ./postgres/ | tee -a "$out"
+go test -run '^$' -bench 'TokenCheck' -benchtime 20000x -count 3 ./postgres/ | tee -a "$out"
 go test -run '^$' -bench 'LookupBatchHTTP' -benchtime 10x -count 3 ./server/ | tee -a "$out"
 go test -run '^$' -bench 'GetHTTP' -benchtime 100000x -count 3 ./server/ | tee -a "$out"
 go test -run '^$' -bench 'ReportIntakeHTTP|DurableInsert|ReportLatencyAt300' -benchtime 3000x -count 3 ./server/ | tee -a "$out"
@@ -54,6 +55,8 @@ ratio_us "lookup, NYC tracts, points on land (one core)" BenchmarkLookupNYC Benc
 bbox=$(median BenchmarkLookupNYCBoundingBox)
 [ -n "$bbox" ] && awk -v c="$bbox" 'BEGIN {printf "%-50s %10.3f us  (two thirds outside the city: nearest grid)\n", "lookup, NYC tracts, points over the bounding box", c/1e3}'
 ratio_us "Locator lookup (chain, people, co-owners) vs PostGIS" BenchmarkLocatorNYC BenchmarkLocatorNYCPostGIS
+ratio_us "token check, cached (every request) vs a hash" BenchmarkTokenCheck BenchmarkTokenCheckBaseline
+ratio_us "token check, cached vs read from the database" BenchmarkTokenCheck BenchmarkTokenCheckUncached
 pts=$(metric BenchmarkLookupBatchHTTP points/s)
 [ -n "$pts" ] && awk -v p="$pts" 'BEGIN {printf "%-50s %10.0f points/s  (target 500,000)\n", "POST /v1/lookup, 100,000-point batches, loopback", p}'
 get=$(metric BenchmarkLookupGetHTTP req/s); hz=$(metric BenchmarkHealthzGetHTTP req/s)

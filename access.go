@@ -59,24 +59,44 @@ func (s *Scope) Holds(layer string, chain []GridRef) bool {
 }
 
 // HoldsReport reports whether a report belongs to the scope: its primary
-// grid or one of its co-owners lies inside it. A report no grid owns (outside
-// coverage) belongs only to unscoped callers.
+// grid or one of its co-owners lies inside it, that is the scope's grid is
+// among ReportScopeCodes. A report no grid owns (outside coverage) belongs
+// only to unscoped callers.
 func (s *Scope) HoldsReport(a *Assignment) bool {
 	if s == nil {
 		return true
 	}
+	return a != nil && a.Layer == s.Layer && slices.Contains(ReportScopeCodes(a), s.Code)
+}
+
+// HoldsLocation reports whether a new report may be filed by a caller of
+// the scope: its primary grid lies inside it. (A co-owner is not enough: a
+// large stated accuracy would make the neighbours' streets co-owners.)
+func (s *Scope) HoldsLocation(a *Assignment) bool {
+	return s == nil || a != nil && a.Primary != nil && s.Holds(a.Layer, a.Primary.Chain)
+}
+
+// ReportScopeCodes are the codes of every grid in the chains of a report's
+// owners, primary and co-owners, sorted: the jurisdictions the report
+// belongs to. Stores keep them beside the assignment, for finding a
+// jurisdiction's reports.
+func ReportScopeCodes(a *Assignment) []string {
+	codes := []string{}
 	if a == nil {
-		return false
+		return codes
 	}
-	if a.Primary != nil && s.Holds(a.Layer, a.Primary.Chain) {
-		return true
-	}
-	for _, o := range a.CoOwners {
-		if s.Holds(a.Layer, o.Chain) {
-			return true
+	if a.Primary != nil {
+		for _, g := range a.Primary.Chain {
+			codes = append(codes, g.Code)
 		}
 	}
-	return false
+	for _, o := range a.CoOwners {
+		for _, g := range o.Chain {
+			codes = append(codes, g.Code)
+		}
+	}
+	slices.Sort(codes)
+	return slices.Compact(codes)
 }
 
 // Caller is who is making a request: a signed-in account, a token, or

@@ -220,6 +220,9 @@ func (c *changeset) commit(ctx context.Context, cs *gridmap.Changeset, res *grid
 	if err := applyReroutes(ctx, tx, layer, res.Impact.Reroutes, change.DataVersion-1, change.DataVersion); err != nil {
 		return err
 	}
+	if err := rechain(ctx, tx, layer, res.Impact.Grids, res.Impact.Reroutes, change.DataVersion); err != nil {
+		return err
+	}
 	return notifyChange(ctx, tx, change)
 }
 

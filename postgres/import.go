@@ -369,6 +369,9 @@ func (imp *importer) commit(ctx context.Context) error {
 		if err := applyReroutes(ctx, tx, layer, reroutes, imp.res.DataVersion-1, imp.res.DataVersion); err != nil {
 			return err
 		}
+		if err := rechain(ctx, tx, layer, nil, reroutes, imp.res.DataVersion); err != nil {
+			return err
+		}
 		imp.res.Rerouted = len(reroutes)
 	}
 	// People may have changed even when no boundary did; the announcement

@@ -83,7 +83,7 @@ func nonNil(s []string) []string {
 // its row lock).
 const moveSQL = `WITH r AS (
 	  UPDATE reports SET status = $3, resume_status = nullif($14, ''), tier = $15, due_at = $16, assignment = $17,
-	    primary_code = $18, deadline_at = $19, escalated_due_at = $20, revision = revision + 1, updated_at = now()
+	    primary_code = $18, deadline_at = $19, escalated_due_at = $20, scope_codes = $22, revision = revision + 1, updated_at = now()
 	  WHERE id = $13 AND ($21::bigint IS NULL OR revision = $21)
 	  RETURNING id, now() AS at, ` + reportBoxSQL + ` AS box)` + eventSQL
 
@@ -115,7 +115,7 @@ func moveArgs(id int64, revision *int64, ev *gridmap.ReportEvent, out *dispatch.
 	}
 	assignment, _ := json.Marshal(s.Assignment)
 	return append(eventArgs(ev, out, about), id, s.ResumeTo, s.Assignment.Tier, s.Assignment.DueAt, assignment,
-		primary, out.DeadlineAt, s.EscalatedFor, revision)
+		primary, out.DeadlineAt, s.EscalatedFor, revision, gridmap.ReportScopeCodes(&s.Assignment))
 }
 
 // stateColumns are what a move reads of a report (alias r): its revision,

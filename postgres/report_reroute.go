@@ -56,6 +56,9 @@ func reroute(ctx context.Context, tx pgx.Tx, layer *gridmap.Layer, rr gridmap.Re
 	}
 	dispatch.Reroute(a, layer, chain, coOwners)
 	why := fmt.Sprintf("boundary change: from %s to %s (layer %s, data version %d -> %d)", rr.From, rr.To, layer.ID, fromVersion, toVersion)
+	if rr.From == rr.To {
+		why = fmt.Sprintf("boundary change: the grids above %s changed (layer %s, data version %d -> %d)", rr.To, layer.ID, fromVersion, toVersion)
+	}
 	a.BoundaryVersion, a.Explanation = toVersion, why
 	out := dispatch.Outcome{State: lr.state}
 	out.DeadlineAt = dispatch.NextDeadline(out.State)
@@ -126,4 +129,41 @@ func coOwnersOn(ctx context.Context, q querier, layer *gridmap.Layer, id int64, 
 		owners = append(owners, o)
 	}
 	return owners, nil
+}
+
+// rechain re-routes, in the committing transaction tx, the open reports of
+// layer whose owner stays but whose jurisdiction moved: the chain of one of
+// their owners names a grid that this write closed without a successor or
+// gave another parent (streets merged, a community moved to another
+// street). Their chains, co-owners and tier are read again from the grids
+// as written, so a scope follows the hierarchy at once. codes limits the
+// grids looked at (nil: the whole layer); reports in done are already
+// re-routed.
+func rechain(ctx context.Context, tx pgx.Tx, layer string, codes []string, done []gridmap.Reroute, toVersion int64) error {
+	skip := make([]string, len(done))
+	for i, rr := range done {
+		skip[i] = rr.Report
+	}
+	rows, err := tx.Query(ctx, `WITH moved AS (
+		  SELECT o.code FROM grid_versions o
+		  LEFT JOIN grid_versions n ON n.layer_id = o.layer_id AND n.code = o.code AND n.valid_to IS NULL
+		  WHERE o.layer_id = $1 AND ($2::text[] IS NULL OR o.code = ANY($2)) AND o.valid_to = now()
+		    AND (n.code IS NULL OR n.parent_code IS DISTINCT FROM o.parent_code))
+		SELECT r.id::text, r.external_id, r.primary_code FROM reports r
+		WHERE r.layer_id = $1 AND r.status <> ALL($3) AND r.primary_code IS NOT NULL AND r.id::text <> ALL($4)
+		  AND r.scope_codes && ARRAY(SELECT code FROM moved)
+		ORDER BY r.id`, layer, codes, dispatch.DoneStatuses, skip)
+	if err != nil {
+		return err
+	}
+	moved, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (gridmap.Reroute, error) {
+		var rr gridmap.Reroute
+		err := r.Scan(&rr.Report, &rr.ExternalID, &rr.From)
+		rr.To = rr.From
+		return rr, err
+	})
+	if err != nil {
+		return err
+	}
+	return applyReroutes(ctx, tx, layer, moved, toVersion-1, toVersion)
 }

@@ -64,7 +64,7 @@ func (s *ReportStore) CreateReport(ctx context.Context, r *gridmap.Report) (bool
 		if err != nil {
 			return false, err
 		}
-		if !scopeOf(ctx).HoldsReport(a) {
+		if !scopeOf(ctx).HoldsLocation(a) {
 			return false, gridmap.Errorf(gridmap.EFORBIDDEN, "the report's location lies outside %s's area (%s %s); report it to the grid that owns it",
 				gridmap.CallerFrom(ctx).Name, scopeOf(ctx).Layer, scopeOf(ctx).Code)
 		}
@@ -120,8 +120,8 @@ const intakeSQL = `WITH v AS (
 	  ORDER BY l.id FOR SHARE OF l),
 	r AS (
 	  INSERT INTO reports (external_id, content_hash, category, description, location, original, crs,
-	    accuracy_m, source, urgent, reported_at, status, layer_id, primary_code, tier, due_at, assignment, deadline_at)
-	  SELECT $13, $14, $15, $16, ST_SetSRID(ST_GeomFromGeoJSON($17), 4326), $18, $19, $20, $21, $22, $23, $3, $24, $25, $26, $27, $28, $29
+	    accuracy_m, source, urgent, reported_at, status, layer_id, primary_code, tier, due_at, assignment, deadline_at, scope_codes)
+	  SELECT $13, $14, $15, $16, ST_SetSRID(ST_GeomFromGeoJSON($17), 4326), $18, $19, $20, $21, $22, $23, $3, $24, $25, $26, $27, $28, $29, $32
 	  WHERE (SELECT count(*) FROM v) = cardinality($30::text[]) AND NOT EXISTS (SELECT 1 FROM layers WHERE id <> ALL($30::text[]))
 	  RETURNING id, received_at AS at, ` + reportBoxSQL + ` AS box)` + eventSQL
 
@@ -149,7 +149,7 @@ func (s *ReportStore) insert(ctx context.Context, r *gridmap.Report, a *gridmap.
 	}
 	args := append(eventArgs(ev, &out, eventAbout{r.ExternalID, r.Category}),
 		r.ExternalID, hash, r.Category, r.Description, string(loc), original, r.CRS, r.AccuracyM, r.Source, r.Urgent,
-		r.ReportedAt, a.Layer, primary, a.Tier, a.DueAt, assignment, out.DeadlineAt, layers, versions)
+		r.ReportedAt, a.Layer, primary, a.Tier, a.DueAt, assignment, out.DeadlineAt, layers, versions, gridmap.ReportScopeCodes(a))
 	err = s.db.Pool.QueryRow(ctx, intakeSQL, args...).Scan(new(int64), &r.ID, &r.ReceivedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil

@@ -27,10 +27,10 @@ func scopeParams(ctx context.Context) (layer, code *string) {
 
 // reportInScopeSQL is true for a report (columns of alias r) in the scope
 // whose layer and code are parameters layer and code (NULL: every report):
-// report_scope_codes, the SQL side of gridmap.Scope.HoldsReport, names the
-// scope's grid.
+// its scope_codes (gridmap.ReportScopeCodes, stored with its assignment)
+// name the scope's grid.
 func reportInScopeSQL(r, layer, code string) string {
-	return `(` + layer + `::text IS NULL OR (` + r + `.layer_id = ` + layer + ` AND report_scope_codes(` + r + `.assignment) ? ` + code + `))`
+	return `(` + layer + `::text IS NULL OR (` + r + `.layer_id = ` + layer + ` AND ` + r + `.scope_codes @> ARRAY[` + code + `::text]))`
 }
 
 // checkReportInScope returns EFORBIDDEN when ctx's caller is scoped and the

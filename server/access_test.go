@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -577,5 +578,96 @@ func TestOpen311TakesAPIKey(t *testing.T) {
 	}
 	if r := do(t, "GET", ts.url+"/open311/v2/requests.json", "", noAuth...); r.status != 401 {
 		t.Errorf("list without a key: %d, want 401", r.status)
+	}
+}
+
+// TestJurisdictionFollowsTheHierarchy: when streets are merged, the open
+// reports of their grids belong to the new street at once, and no longer
+// to the old ones; a scoped reporter files only where its grid is the
+// owner, whatever accuracy it claims.
+func TestJurisdictionFollowsTheHierarchy(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	layer := "merge"
+	gridFeat := func(code, parent, geom string) string {
+		return fmt.Sprintf(`{"type":"Feature","properties":{"code":%q,"name":%q,"level":"grid","parent":%q},"geometry":%s}`, code, code, parent, geom)
+	}
+	body := `{"type":"FeatureCollection","features":[` + strings.Join([]string{
+		feat("MD", "", square(122.0, 31.0, 0.02)),
+		feat("MS1", "MD", square(122.0, 31.0, 0.01)),
+		feat("MS2", "MD", square(122.01, 31.0, 0.01)),
+		gridFeat("MG1", "MS1", square(122.0, 31.0, 0.01)),
+		gridFeat("MG2", "MS2", square(122.01, 31.0, 0.01)),
+	}, ",") + `]}`
+	if r := do(t, "PUT", ts.url+"/v1/layers/"+layer, `{"name":"merge","kind":"comprehensive","levels":["district","street","grid"]}`); r.status >= 300 {
+		t.Fatalf("layer: %d %s", r.status, r.body)
+	}
+	if r := do(t, "POST", ts.url+"/v1/layers/"+layer+"/import", body); r.status != 200 {
+		t.Fatalf("import: %d %s", r.status, r.body)
+	}
+	eventuallyWithin(t, 10*time.Second, "the layer reaches the lookup index", func() bool {
+		var a lookupJSON
+		r := do(t, "GET", ts.url+"/v1/lookup?layer="+layer+"&lon=122.005&lat=31.005", "")
+		return r.status == 200 && json.Unmarshal(r.body, &a) == nil && len(a.Layers[layer].Chain) == 3
+	})
+	if r := do(t, "PUT", ts.url+"/v1/categories/merge-litter", `{"name":"Litter","departments":[],"limit":{"value":2,"clock":"working_days"}}`); r.status/100 != 2 {
+		t.Fatalf("category: %d %s", r.status, r.body)
+	}
+	reporter := bearer(ts.token(t, gridmap.RoleReporter, &gridmap.Scope{Layer: layer, Code: "MS1"}))
+	report := func(id string, lon float64, accuracy int) response {
+		return do(t, "POST", ts.url+"/v1/reports", fmt.Sprintf(`{"external_id":%q,"category":"merge-litter","accuracy_m":%d,
+			"location":{"type":"Point","coordinates":[%g,31.005]}}`, id, accuracy, lon), reporter...)
+	}
+	if r := report("merge-far", 122.015, 5000); r.status != 403 {
+		t.Errorf("a report in the next street claiming 5 km accuracy: %d %s, want 403", r.status, r.body)
+	}
+	r := report("merge-1", 122.005, 0)
+	var rep gridmap.Report
+	if r.status != 201 || json.Unmarshal(r.body, &rep) != nil {
+		t.Fatalf("a report in the reporter's street: %d %s", r.status, r.body)
+	}
+	listed := func(scope string) []int64 {
+		var page struct {
+			Reports []gridmap.Report `json:"reports"`
+		}
+		do(t, "GET", ts.url+"/v1/reports?limit=1000", "", bearer(ts.token(t, gridmap.RoleViewer, &gridmap.Scope{Layer: layer, Code: scope}))...).json(t, &page)
+		var ids []int64
+		for _, p := range page.Reports {
+			ids = append(ids, p.ID)
+		}
+		return ids
+	}
+	oldStreet := bearer(ts.token(t, gridmap.RoleViewer, &gridmap.Scope{Layer: layer, Code: "MS1"}))
+	if got := listed("MS1"); len(got) != 1 || got[0] != rep.ID {
+		t.Fatalf("street MS1 lists %v, want [%d]", got, rep.ID)
+	}
+	merge := `{"reason":"two streets become one","operations":[{"op":"merge","codes":["MS1","MS2"],"into":"MS3"}]}`
+	if r := do(t, "POST", ts.url+"/v1/layers/"+layer+"/changesets", merge); r.status != 200 {
+		t.Fatalf("merge: %d %s", r.status, r.body)
+	}
+	if got := listed("MS3"); len(got) != 1 || got[0] != rep.ID {
+		t.Errorf("the merged street MS3 lists %v, want [%d]", got, rep.ID)
+	}
+	if got := listed("MD"); len(got) != 1 {
+		t.Errorf("the district lists %v, want the report", got)
+	}
+	var history struct {
+		Events []gridmap.ReportEvent `json:"events"`
+	}
+	do(t, "GET", ts.url+"/v1/reports/"+strconv.FormatInt(rep.ID, 10)+"/events", "").json(t, &history)
+	events := history.Events
+	if last := events[len(events)-1]; last.Action != "reroute" || !strings.Contains(last.Note, "grids above MG1") {
+		t.Errorf("the report's last event: %+v, want a reroute saying the grids above MG1 changed", last)
+	}
+	// A token scoped to the old street, made before the merge, names a
+	// grid that no longer exists: it holds nothing.
+	var page struct {
+		Reports []gridmap.Report `json:"reports"`
+	}
+	do(t, "GET", ts.url+"/v1/reports?limit=1000", "", oldStreet...).json(t, &page)
+	if len(page.Reports) != 0 {
+		t.Errorf("the merged-away street still lists %d reports", len(page.Reports))
+	}
+	if r := do(t, "GET", ts.url+"/v1/reports/"+strconv.FormatInt(rep.ID, 10), "", oldStreet...); r.status != 403 {
+		t.Errorf("the merged-away street reads the report: %d, want 403", r.status)
 	}
 }

@@ -671,3 +671,52 @@ func TestJurisdictionFollowsTheHierarchy(t *testing.T) {
 		t.Errorf("the merged-away street reads the report: %d, want 403", r.status)
 	}
 }
+
+// TestEventStreamEndsWhenAccessEnds: an open live feed stops before the
+// next event once its token is revoked, and a disabled account's stream
+// likewise.
+func TestEventStreamEndsWhenAccessEnds(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	walkWorld(t, ts, "feedend")
+	name, secret := ts.namedToken(t, gridmap.RoleViewer, nil)
+	addAccount(t, ts, gridmap.Account{Username: "feed.viewer", Role: gridmap.RoleViewer}, "a feed password")
+	ck, _ := signIn(t, ts, "feed.viewer", "a feed password")
+	byToken, stop1 := openStream(t, ts.url, "", bearer(secret)...)
+	defer stop1()
+	byCookie, stop2 := openStream(t, ts.url, "", append(noAuth, "Cookie", ck.Name+"="+ck.Value)...)
+	defer stop2()
+	put := func(code string) {
+		t.Helper()
+		if r := do(t, "PUT", ts.url+"/v1/layers/feedend/grids/"+code+"/people", `{"people":[{"role":"grid_worker","name":"Lin"}]}`); r.status/100 != 2 {
+			t.Fatalf("people: %d %s", r.status, r.body)
+		}
+	}
+	put("S1")
+	waitFor(t, byToken, "the first change by token", func(e sseEvent) bool { return e.event == "boundary" })
+	waitFor(t, byCookie, "the first change by cookie", func(e sseEvent) bool { return e.event == "boundary" })
+
+	if r := do(t, "DELETE", ts.url+"/v1/tokens/"+name, ""); r.status != 204 {
+		t.Fatalf("revoke: %d", r.status)
+	}
+	disabled := true
+	if _, err := ts.access.ChangeAccount(context.Background(), "feed.viewer", gridmap.AccountChange{Disabled: &disabled}); err != nil {
+		t.Fatal(err)
+	}
+	put("S2")
+	for name, events := range map[string]<-chan sseEvent{"revoked token": byToken, "disabled account": byCookie} {
+		timeout := time.After(10 * time.Second)
+	read:
+		for {
+			select {
+			case e, ok := <-events:
+				if !ok {
+					break read
+				}
+				t.Errorf("the %s's stream still delivered %s %s", name, e.event, e.data)
+			case <-timeout:
+				t.Errorf("the %s's stream is still open 10 s later", name)
+				break read
+			}
+		}
+	}
+}

@@ -67,6 +67,12 @@ func (s *Server) handleEvents(c echo.Context) error {
 
 	scope := callerOf(c).ScopeOf()
 	send := func() error {
+		// The stream lasts hours: the caller is checked again before
+		// each batch, so a revoked token, a disabled account, an ended
+		// session or a changed role or scope ends it.
+		if err := s.stillAllowed(c); err != nil {
+			return err
+		}
 		for {
 			var batch []gridmap.FeedEvent
 			if err := read(func(ctx context.Context) (err error) { batch, err = feed.Since(ctx, after, sseBatch); return err }); err != nil {
@@ -99,6 +105,9 @@ func (s *Server) handleEvents(c echo.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-heartbeat.C:
+			if s.stillAllowed(c) != nil {
+				return nil
+			}
 			fmt.Fprint(w, ": keep-alive\n\n")
 			w.Flush()
 		case <-wake:
@@ -124,4 +133,26 @@ func resumeAfter(c echo.Context) (int64, error) {
 		return 0, gridmap.Errorf(gridmap.EINVALID, "Last-Event-ID %q must be the id of an event this stream sent", last)
 	}
 	return n, nil
+}
+
+// stillAllowed checks a long request's caller again: the same credentials
+// must still stand for the same caller (role and scope). Returns
+// EUNAUTHORIZED when they no longer do.
+func (s *Server) stillAllowed(c echo.Context) error {
+	was := callerOf(c)
+	if was.Kind == gridmap.CallerAnonymous {
+		return nil
+	}
+	now, _, err := s.identify(c)
+	switch {
+	case err != nil && gridmap.ErrorCode(err) != gridmap.EUNAUTHORIZED:
+		return nil // the database is away: the next check decides
+	case err != nil, now.Kind != was.Kind, now.ID != was.ID, now.Role != was.Role, !sameScope(now.Scope, was.Scope):
+		return gridmap.Errorf(gridmap.EUNAUTHORIZED, "your credentials changed; connect again")
+	}
+	return nil
+}
+
+func sameScope(a, b *gridmap.Scope) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }

@@ -720,3 +720,14 @@ func TestEventStreamEndsWhenAccessEnds(t *testing.T) {
 		}
 	}
 }
+
+// TestOpen311FormIsBoundedBeforeSignIn: a form too large for any request is
+// refused before it is read, whoever sends it.
+func TestOpen311FormIsBoundedBeforeSignIn(t *testing.T) {
+	ts := newTestServer(t, Config{BodyLimit: "1M"})
+	body := "api_key=x&description=" + strings.Repeat("a", 3<<20)
+	r := do(t, "POST", ts.url+"/open311/v2/requests.json", body, append([]string{"Content-Type", "application/x-www-form-urlencoded"}, noAuth...)...)
+	if r.status != 413 {
+		t.Errorf("a 3 MB form without credentials: %d %s, want 413", r.status, r.body)
+	}
+}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/subtle"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -81,10 +82,21 @@ func (s *Server) identify(c echo.Context) (caller *gridmap.Caller, csrf string, 
 		return caller, "", err
 	}
 	if strings.HasPrefix(c.Path(), open311Prefix) {
-		if key := c.QueryParam("api_key"); key != "" || req.Method == http.MethodPost && c.FormValue("api_key") != "" {
-			if key == "" {
-				key = c.FormValue("api_key")
+		key := c.QueryParam("api_key")
+		if key == "" && req.Method == http.MethodPost && strings.HasPrefix(req.Header.Get(echo.HeaderContentType), echo.MIMEApplicationForm) {
+			// The form is read here, before anyone is known: no more of it
+			// than any request body may be.
+			req.Body = http.MaxBytesReader(c.Response(), req.Body, s.bodyLimit)
+			if err := req.ParseForm(); err != nil {
+				var tooLarge *http.MaxBytesError
+				if errors.As(err, &tooLarge) {
+					return nil, "", gridmap.Errorf(gridmap.ETOOLARGE, "the form is larger than the %s this endpoint accepts", s.cfg.BodyLimit)
+				}
+				return nil, "", gridmap.Errorf(gridmap.EINVALID, "the form cannot be read: send application/x-www-form-urlencoded fields")
 			}
+			key = req.PostForm.Get("api_key")
+		}
+		if key != "" {
 			caller, err := s.deps.Access.TokenCaller(ctx, key)
 			return caller, "", err
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/gridmap/gridmap/tiles"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/labstack/gommon/bytes"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -101,9 +102,11 @@ type Server struct {
 	streams    context.Context
 	endStreams context.CancelFunc
 	// csp is the Content-Security-Policy of every answer.
-	csp      string
-	rates    *limiters
-	auditLog *auditWriter
+	csp string
+	// bodyLimit is Config.BodyLimit in bytes.
+	bodyLimit int64
+	rates     *limiters
+	auditLog  *auditWriter
 	// routeKeys are the registered routes ("METHOD path"), read once.
 	routeSet  sync.Once
 	routeKeys map[string]bool
@@ -130,6 +133,11 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 	e.HideBanner, e.HidePort = true, true
 	s := &Server{echo: e, cfg: cfg, deps: deps, logger: logger, metrics: newMetrics(), rates: newLimiters(), csp: pageSecurity}
 	s.streams, s.endStreams = context.WithCancel(context.Background())
+	limit, err := bytes.Parse(cfg.BodyLimit)
+	if err != nil {
+		panic("server: BodyLimit " + cfg.BodyLimit + ": " + err.Error())
+	}
+	s.bodyLimit = limit
 	for _, src := range cfg.ConnectSources {
 		s.csp = strings.Replace(s.csp, "connect-src 'self'", "connect-src 'self' "+src, 1)
 	}

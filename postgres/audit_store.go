@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gridmap/gridmap"
 	"github.com/jackc/pgx/v5"
@@ -23,6 +24,9 @@ func (s *AccessStore) Audit(ctx context.Context, entries ...*gridmap.AuditEntry)
 	actors, roles, actions, targets := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	requests, addresses, statuses := make([]string, n), make([]string, n), make([]int32, n)
 	befores, afters := make([]*string, n), make([]*string, n)
+	// When the write came, not when its entry is written; the database's
+	// clock for entries made without a time.
+	ats := make([]*time.Time, n)
 	for i, e := range entries {
 		if e.Action == "" {
 			return gridmap.Errorf(gridmap.EINVALID, "an audit entry needs an action")
@@ -36,15 +40,18 @@ func (s *AccessStore) Audit(ctx context.Context, entries ...*gridmap.AuditEntry)
 		}
 		actors[i], roles[i], actions[i], targets[i] = e.Actor, e.Role, e.Action, e.Target
 		requests[i], addresses[i], statuses[i] = e.RequestID, e.Address, int32(e.Status)
+		if !e.At.IsZero() {
+			ats[i] = &e.At
+		}
 	}
 	// Identities are drawn in the order the rows are made, which is the
 	// order of the entries.
-	rows, err := s.db.Pool.Query(ctx, `INSERT INTO audit_log (actor, role, action, target, request_id, status, address, before, after)
-		SELECT actor, role, action, target, request_id, status, address, before::jsonb, after::jsonb
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[], $9::text[])
-		  WITH ORDINALITY AS e (actor, role, action, target, request_id, status, address, before, after, n)
+	rows, err := s.db.Pool.Query(ctx, `INSERT INTO audit_log (actor, role, action, target, request_id, status, address, before, after, at)
+		SELECT actor, role, action, target, request_id, status, address, before::jsonb, after::jsonb, coalesce(at, now())
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::text[], $9::text[], $10::timestamptz[])
+		  WITH ORDINALITY AS e (actor, role, action, target, request_id, status, address, before, after, at, n)
 		ORDER BY n
-		RETURNING id, at`, actors, roles, actions, targets, requests, statuses, addresses, befores, afters)
+		RETURNING id, at`, actors, roles, actions, targets, requests, statuses, addresses, befores, afters, ats)
 	if err != nil {
 		return translate(err, "writing the audit log")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -480,6 +481,44 @@ func TestAuditLog(t *testing.T) {
 	if len(mine.Entries) != 1 || mine.Entries[0].ID != done.ID {
 		t.Errorf("entries of %s: %+v", done.Actor, mine.Entries)
 	}
+	// Refusals before anyone is known are recorded too, once a minute per
+	// address: a bad token, then a flood without credentials.
+	if r := do(t, "POST", ts.url+"/v1/categories/audit-x", `{}`, "Authorization", "Bearer gmt_not-a-token"); r.status != 401 {
+		t.Fatalf("bad token: %d", r.status)
+	}
+	for i := 0; i < 30; i++ {
+		do(t, "PUT", ts.url+"/v1/categories/audit-x", `{}`, noAuth...)
+	}
+	if r := do(t, "GET", ts.url+"/signin/gml_thisisnotalink", "", noAuth...); r.status != 200 { // followed to /login
+		t.Fatalf("sign-in link: %d", r.status)
+	}
+	var refusals struct {
+		Entries []gridmap.AuditEntry `json:"entries"`
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		do(t, "GET", ts.url+"/v1/audit?actor=anonymous", "").json(t, &refusals)
+		if len(refusals.Entries) >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var categoryRefusals, links int
+	for _, e := range refusals.Entries {
+		switch {
+		case e.Target == "/v1/categories/audit-x" && e.Status == 401:
+			categoryRefusals++
+		case strings.HasPrefix(e.Target, "/signin/"):
+			links++
+			if strings.Contains(e.Target, "thisisnotalink") {
+				t.Errorf("the audit log keeps a sign-in link's secret: %q", e.Target)
+			}
+		}
+	}
+	if categoryRefusals != 1 || links != 1 {
+		t.Errorf("anonymous entries: %d refused writes (want 1: once a minute per address), %d sign-in links (want 1): %+v", categoryRefusals, links, refusals.Entries)
+	}
+
 	// The grid's history names the editor too.
 	var hist struct {
 		Features []struct {
@@ -729,5 +768,34 @@ func TestOpen311FormIsBoundedBeforeSignIn(t *testing.T) {
 	r := do(t, "POST", ts.url+"/open311/v2/requests.json", body, append([]string{"Content-Type", "application/x-www-form-urlencoded"}, noAuth...)...)
 	if r.status != 413 {
 		t.Errorf("a 3 MB form without credentials: %d %s, want 413", r.status, r.body)
+	}
+}
+
+// TestForwardedForOnlyFromTrustedProxies: X-Forwarded-For names the client
+// only when the connection comes from a configured proxy; otherwise a
+// client cannot pick an address to escape its limit.
+func TestForwardedForOnlyFromTrustedProxies(t *testing.T) {
+	_, loopback, _ := net.ParseCIDR("127.0.0.1/32")
+	_, elsewhere, _ := net.ParseCIDR("10.9.0.0/16")
+	for _, c := range []struct {
+		name    string
+		proxies []*net.IPNet
+		limited bool
+	}{
+		{"no proxy configured", nil, true},
+		{"another network's proxy", []*net.IPNet{elsewhere}, true},
+		{"from the configured proxy", []*net.IPNet{loopback}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ts := newTestServer(t, Config{AddressRateLimit: 1, TrustedProxies: c.proxies})
+			limited := false
+			for i := 0; i < 10; i++ {
+				r := do(t, "GET", ts.url+"/v1/layers", "", append(noAuth, "X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i))...)
+				limited = limited || r.status == 429
+			}
+			if limited != c.limited {
+				t.Errorf("10 anonymous requests naming 10 addresses at 1/s: limited %v, want %v", limited, c.limited)
+			}
+		})
 	}
 }

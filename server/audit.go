@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -47,30 +48,88 @@ func audited(c echo.Context) bool {
 }
 
 // audit records each write in the audit log after it is answered: who
-// (actor and role), what (action = method and route, target = path), the
-// request id, the status answered and the versions the handler reported.
+// (actor and role), what (action = method and route, target = path, with
+// secrets masked), when it came, the request id, the status answered and
+// the versions the handler reported. A handler that panics is recorded
+// as a 500. Writes refused for their rate are not recorded one by one
+// (they are counted in /metrics), nor more than one anonymous refusal a
+// minute per address: nobody can fill the log from outside.
 func (s *Server) audit(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
+	return func(c echo.Context) (err error) {
 		if !audited(c) || s.deps.Access == nil {
 			return next(c)
 		}
-		err := next(c)
-		if err != nil {
+		at := time.Now()
+		defer func() {
+			if p := recover(); p != nil {
+				s.record(c, at, http.StatusInternalServerError)
+				panic(p)
+			}
+		}()
+		if err = next(c); err != nil {
 			c.Error(err)
 		}
-		caller := callerOf(c)
-		e := &gridmap.AuditEntry{At: time.Now(), Actor: caller.Actor(), Role: caller.Role,
-			Action: c.Request().Method + " " + c.Path(), Target: auditText(c.Request().URL.Path), RequestID: requestID(c),
-			Status: c.Response().Status, Address: c.RealIP(), Before: c.Get(auditBeforeKey), After: c.Get(auditAfterKey)}
-		if caller.Kind == gridmap.CallerAnonymous {
-			e.Actor = "anonymous"
-			if v, ok := c.Get(auditActorKey).(string); ok {
-				e.Actor = auditText(v)
-			}
-		}
-		s.auditLog.add(e)
+		s.record(c, at, c.Response().Status)
 		return nil
 	}
+}
+
+// record queues the audit entry of a request answered with status.
+func (s *Server) record(c echo.Context, at time.Time, status int) {
+	caller := callerOf(c)
+	if status == http.StatusTooManyRequests ||
+		caller.Kind == gridmap.CallerAnonymous && status == http.StatusUnauthorized && !s.anonymousRefusals.first(c.RealIP(), at) {
+		return
+	}
+	e := &gridmap.AuditEntry{At: at, Actor: caller.Actor(), Role: caller.Role,
+		Action: c.Request().Method + " " + c.Path(), Target: auditText(maskedPath(c)), RequestID: requestID(c),
+		Status: status, Address: c.RealIP(), Before: c.Get(auditBeforeKey), After: c.Get(auditAfterKey)}
+	if caller.Kind == gridmap.CallerAnonymous {
+		e.Actor = "anonymous"
+		if v, ok := c.Get(auditActorKey).(string); ok {
+			e.Actor = auditText(v)
+		}
+	}
+	s.auditLog.add(e)
+}
+
+// maskedPath is the request's path with secrets (a sign-in link's) masked,
+// for the audit log and the request log.
+func maskedPath(c echo.Context) string {
+	if secret := c.Param("secret"); secret != "" {
+		return strings.Replace(c.Request().URL.Path, secret, "…", 1)
+	}
+	return c.Request().URL.Path
+}
+
+// onceAMinute remembers, per key, when something was last let through, to
+// let it through at most once a minute.
+type onceAMinute struct {
+	mu    sync.Mutex
+	last  map[string]time.Time
+	swept time.Time
+}
+
+// first reports whether key gets through at now, and notes it if so.
+func (o *onceAMinute) first(key string, now time.Time) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.last == nil {
+		o.last = map[string]time.Time{}
+	}
+	if now.Sub(o.swept) > time.Minute {
+		for k, t := range o.last {
+			if now.Sub(t) > time.Minute {
+				delete(o.last, k)
+			}
+		}
+		o.swept = now
+	}
+	if t, ok := o.last[key]; ok && now.Sub(t) < time.Minute {
+		return false
+	}
+	o.last[key] = now
+	return true
 }
 
 // auditWriter writes audit entries in batches off the request path: one
@@ -182,6 +241,12 @@ func (w *auditWriter) close(ctx context.Context) {
 	select {
 	case <-w.done:
 	case <-ctx.Done():
+		w.mu.Lock()
+		n := len(w.queue)
+		w.mu.Unlock()
+		if n > 0 {
+			w.onError(ctx.Err(), n)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/subtle"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -147,7 +148,24 @@ func (s *Server) sameOrigin(req *http.Request) bool {
 // secureRequest reports whether the client reached us over TLS, directly or
 // through a proxy that says so.
 func (s *Server) secureRequest(req *http.Request) bool {
-	return req.TLS != nil || s.cfg.SecureCookies || s.cfg.TrustProxy && strings.EqualFold(req.Header.Get(echo.HeaderXForwardedProto), "https")
+	return req.TLS != nil || s.cfg.SecureCookies ||
+		s.fromTrustedProxy(req) && strings.EqualFold(req.Header.Get(echo.HeaderXForwardedProto), "https")
+}
+
+// fromTrustedProxy reports whether the connection comes from one of the
+// configured reverse proxies.
+func (s *Server) fromTrustedProxy(req *http.Request) bool {
+	host, _, err := net.SplitHostPort(req.RemoteAddr)
+	ip := net.ParseIP(host)
+	if err != nil || ip == nil {
+		return false
+	}
+	for _, n := range s.cfg.TrustedProxies {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // setSessionCookie hands a new session to the browser.

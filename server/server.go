@@ -45,10 +45,11 @@ type Config struct {
 	// SecureCookies marks session cookies Secure even when the request did
 	// not arrive over TLS (TLS ends at a proxy that does not say so).
 	SecureCookies bool
-	// TrustProxy takes the client's address from X-Forwarded-For and its
-	// scheme from X-Forwarded-Proto: set it only behind a proxy that sets
-	// them.
-	TrustProxy bool
+	// TrustedProxies are the networks (CIDR) of the reverse proxies in
+	// front: a request from one of them has its client's address taken
+	// from X-Forwarded-For and its scheme from X-Forwarded-Proto. None by
+	// default: every address is the connection's own.
+	TrustedProxies []*net.IPNet
 	// RateLimit is how many requests a second one token or account may
 	// make (bursts of twice that); AddressRateLimit the same for anonymous
 	// callers and sign-in attempts, per address. 0 = no limit.
@@ -106,7 +107,10 @@ type Server struct {
 	// bodyLimit is Config.BodyLimit in bytes.
 	bodyLimit int64
 	rates     *limiters
-	auditLog  *auditWriter
+	// anonymousRefusals keeps the audit log to one anonymous refusal a
+	// minute per address.
+	anonymousRefusals onceAMinute
+	auditLog          *auditWriter
 	// routeKeys are the registered routes ("METHOD path"), read once.
 	routeSet  sync.Once
 	routeKeys map[string]bool
@@ -147,8 +151,14 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 		})
 	}
 	e.IPExtractor = echo.ExtractIPDirect()
-	if cfg.TrustProxy {
-		e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	if len(cfg.TrustedProxies) > 0 {
+		// Only the configured proxies: not echo's default of every private
+		// network, where any office PC could name its own address.
+		trust := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+		for _, n := range cfg.TrustedProxies {
+			trust = append(trust, echo.TrustIPRange(n))
+		}
+		e.IPExtractor = echo.ExtractIPFromXFFHeader(trust...)
 	}
 	if st, ok := deps.Locator.(indexStatser); ok {
 		s.metrics.registry.MustRegister(&indexCollector{st})
@@ -171,10 +181,13 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 			ExposeHeaders: []string{"ETag", "Retry-After", echo.HeaderXRequestID}, MaxAge: 600}))
 	}
 	e.Use(s.deadline)
-	e.Use(s.authenticate)
+	// The audit log sees every write, refused ones included (a bad token,
+	// a missing CSRF token, another origin); the rate limit comes before
+	// the route's rule, so anonymous floods are answered 429 cheaply.
 	e.Use(s.audit)
-	e.Use(s.authorize)
+	e.Use(s.authenticate)
 	e.Use(s.limitRate)
+	e.Use(s.authorize)
 	e.Use(refuseUnstorableText)
 	s.routes()
 	s.http = &http.Server{
@@ -304,7 +317,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			level = slog.LevelDebug
 		}
 		s.logger.Log(c.Request().Context(), level, "request", "request_id", requestID(c),
-			"method", c.Request().Method, "path", c.Request().URL.Path, "route", route, "status", status,
+			"method", c.Request().Method, "path", maskedPath(c), "route", route, "status", status,
 			"bytes", c.Response().Size, "duration_ms", float64(d.Microseconds())/1000, "remote", c.RealIP())
 		return nil
 	}

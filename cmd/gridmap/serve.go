@@ -36,7 +36,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	publicRead := fs.Bool("public-read", envOr("GRIDMAP_PUBLIC_READ", "") == "true", "let anonymous callers read tiles, lookups and layers (a trusted network only)")
 	metricsAddr := fs.String("metrics-addr", envOr("GRIDMAP_METRICS_ADDR", ""), "also serve /metrics without credentials on this address (the monitoring network's)")
 	corsOrigins := fs.String("cors-origins", envOr("GRIDMAP_CORS_ORIGINS", ""), "comma-separated origins of other sites whose pages may call the API (none by default)")
-	trustProxy := fs.Bool("trust-proxy", false, "take client addresses from X-Forwarded-For and the scheme from X-Forwarded-Proto (behind a proxy that sets them)")
+	trustProxy := fs.String("trust-proxy", envOr("GRIDMAP_TRUST_PROXY", ""), "comma-separated networks (CIDR) of the reverse proxies in front, whose X-Forwarded-For and X-Forwarded-Proto are believed (none by default)")
 	secureCookies := fs.Bool("secure-cookies", false, "mark session cookies Secure even without TLS here (TLS ends at a proxy)")
 	rateLimit := fs.Float64("rate-limit", server.DefaultRateLimit, "requests a second one token or account may make (0: no limit)")
 	addressRateLimit := fs.Float64("address-rate-limit", server.DefaultAddressRateLimit, "requests a second an address may make without credentials, sign-ins included (0: no limit)")
@@ -123,6 +123,20 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", *addr, err)
 	}
+	var proxies []*net.IPNet
+	for _, p := range strings.Split(*trustProxy, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if !strings.Contains(p, "/") {
+			p += map[bool]string{true: "/32", false: "/128"}[net.ParseIP(p).To4() != nil]
+		}
+		_, n, err := net.ParseCIDR(p)
+		if err != nil {
+			return fmt.Errorf("--trust-proxy %q: give networks such as 10.0.0.5/32 or 10.1.0.0/16", p)
+		}
+		proxies = append(proxies, n)
+	}
 	var origins []string
 	for _, o := range strings.Split(*corsOrigins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
@@ -130,7 +144,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 		}
 	}
 	srv := server.New(server.Config{Addr: *addr, BodyLimit: *bodyLimit, ImportLimit: *importLimit,
-		RequestTimeout: *requestTimeout, PublicRead: *publicRead, CORSOrigins: origins, TrustProxy: *trustProxy,
+		RequestTimeout: *requestTimeout, PublicRead: *publicRead, CORSOrigins: origins, TrustedProxies: proxies,
 		SecureCookies: *secureCookies, RateLimit: *rateLimit, AddressRateLimit: *addressRateLimit},
 		server.Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Locator: locator,
 			Reports: reports, Categories: postgres.NewCategoryStore(db.DB),

@@ -272,7 +272,8 @@ type AccessService interface {
 	// Returns EUNAUTHORIZED for a used, expired or unknown link.
 	SignInWithLink(ctx context.Context, secret string) (*Session, error)
 	// CreateSignInLink makes a one-time sign-in link for an account, valid
-	// for ttl, and returns its secret.
+	// for ttl, and returns its secret; links made before for the account
+	// stop working.
 	CreateSignInLink(ctx context.Context, username string, ttl time.Duration) (string, error)
 	// SessionCaller returns the caller of a live session and its CSRF token.
 	// Returns EUNAUTHORIZED for an unknown, expired, idle, revoked session

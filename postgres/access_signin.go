@@ -270,7 +270,10 @@ func (s *AccessStore) CreateSignInLink(ctx context.Context, username string, ttl
 		if a.Disabled {
 			return gridmap.Errorf(gridmap.EINVALID, "account %s is disabled; enable it first", username)
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM signin_links WHERE expires_at < now() - interval '1 day'`); err != nil {
+		// One link per account works at a time: a new one ends those
+		// printed before (in logs that outlive them).
+		if _, err := tx.Exec(ctx, `DELETE FROM signin_links WHERE expires_at < now() - interval '1 day'
+			OR (account_id = $1 AND used_at IS NULL)`, a.ID); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO signin_links (hash, account_id, expires_at)

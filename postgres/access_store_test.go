@@ -891,3 +891,24 @@ func TestAccessManyClients(t *testing.T) {
 	_, err := s.TokenCaller(ctx, revoked)
 	wantCode(t, "the token revoked midway", err, gridmap.EUNAUTHORIZED)
 }
+
+// TestANewSignInLinkEndsTheOldOne: of the links made for one account, only
+// the newest works.
+func TestANewSignInLinkEndsTheOldOne(t *testing.T) {
+	_, s := accessWorld(t, postgres.Options{})
+	addAccount(t, s, "link.once", gridmap.RoleViewer, nil)
+	ctx := context.Background()
+	old, err := s.CreateSignInLink(ctx, "link.once", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := s.CreateSignInLink(ctx, "link.once", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.SignInWithLink(ctx, old)
+	wantCode(t, "the older link", err, gridmap.EUNAUTHORIZED)
+	if _, err := s.SignInWithLink(ctx, fresh); err != nil {
+		t.Errorf("the newest link: %v", err)
+	}
+}

@@ -88,6 +88,14 @@ type LookupAnswer struct {
 	nearest []NearestGrid
 }
 
+// ForgetPeople leaves the people responsible out of the answer: their
+// names and phone numbers are not for anonymous callers.
+func (a *LookupAnswer) ForgetPeople() {
+	for i := range a.Layers {
+		a.Layers[i].People = nil
+	}
+}
+
 // Reset empties the answer for reuse, keeping its storage.
 func (a *LookupAnswer) Reset() {
 	for i := range a.Layers {

@@ -469,7 +469,7 @@ func (s *AccessStore) EnsureAdmin(ctx context.Context) (password string, created
 }
 
 // EnsureDemoAccounts creates an account demo-ROLE for each role, all with
-// password: demo-admin unscoped, the others scoped to scope. Names
+// password, all scoped to scope. Names
 // that exist are left as they are. Returns EINVALID for a bad scope or
 // password, whether or not the accounts exist.
 func (s *AccessStore) EnsureDemoAccounts(ctx context.Context, scope gridmap.Scope, password string) error {
@@ -481,10 +481,9 @@ func (s *AccessStore) EnsureDemoAccounts(ctx context.Context, scope gridmap.Scop
 	}
 	for _, role := range gridmap.Roles {
 		username := "demo-" + role
-		a := &gridmap.Account{Username: username, DisplayName: "Demo " + role, Role: role}
-		if role != gridmap.RoleAdmin {
-			a.Scope = &scope
-		}
+		// Every demo account, admin too, is limited to the demo street:
+		// their password is published.
+		a := &gridmap.Account{Username: username, DisplayName: "Demo " + role, Role: role, Scope: &scope}
 		if _, err := s.Account(ctx, username); err == nil {
 			continue
 		} else if gridmap.ErrorCode(err) != gridmap.ENOTFOUND {

@@ -718,7 +718,7 @@ func TestEnsureAdminCreatesOneAdmin(t *testing.T) {
 		}
 		for _, role := range gridmap.Roles {
 			a, err := s.Account(ctx, "demo-"+role)
-			if err != nil || a.Role != role || (a.Scope == nil) != (role == gridmap.RoleAdmin) {
+			if err != nil || a.Role != role || a.Scope == nil || a.Scope.Code != "S1" {
 				t.Errorf("demo-%s: %+v %v", role, a, err)
 			}
 		}

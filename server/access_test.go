@@ -185,6 +185,26 @@ func TestPublicRead(t *testing.T) {
 	if r := do(t, "PUT", ts.url+"/v1/layers/walk/grids/S1", feat("S1", "D", square(121.0, 31.0, 0.01)), noAuth...); r.status != 401 {
 		t.Errorf("anonymous write with public reads: %d, want 401", r.status)
 	}
+	// The people responsible are not for anonymous callers.
+	if r := do(t, "PUT", ts.url+"/v1/layers/walk/grids/S1/people", `{"people":[{"role":"grid_worker","name":"王芳","phone":"13800000000"}]}`); r.status/100 != 2 {
+		t.Fatalf("people: %d %s", r.status, r.body)
+	}
+	eventuallyWithin(t, 10*time.Second, "the people reach the lookup index", func() bool {
+		return strings.Contains(string(do(t, "GET", ts.url+"/v1/lookup?lon=121.005&lat=31.005&layer=walk", "").body), "13800000000")
+	})
+	for _, u := range []string{"/v1/lookup?lon=121.005&lat=31.005&layer=walk", "/v1/layers/walk/grids/S1"} {
+		anon, signed := do(t, "GET", ts.url+u, "", noAuth...), do(t, "GET", ts.url+u, "")
+		if strings.Contains(string(anon.body), "13800000000") || !strings.Contains(string(signed.body), "13800000000") {
+			t.Errorf("GET %s: anonymous %s; signed in %s", u, anon.body, signed.body)
+		}
+	}
+	// A proxy's Basic credentials are not ours: they sign nobody in.
+	if r := do(t, "GET", ts.url+"/v1/layers", "", "Authorization", "Basic dXNlcjpwYXNz"); r.status != 200 {
+		t.Errorf("public read with a Basic header: %d", r.status)
+	}
+	if r := do(t, "GET", ts.url+"/v1/reports", "", "Authorization", "Basic dXNlcjpwYXNz"); r.status != 401 {
+		t.Errorf("reports with a Basic header: %d, want 401", r.status)
+	}
 }
 
 // signIn signs in through the API and returns the session cookie and the

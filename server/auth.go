@@ -74,12 +74,12 @@ func (s *Server) identify(c echo.Context) (caller *gridmap.Caller, csrf string, 
 		return anonymous, "", nil
 	}
 	ctx := req.Context()
-	if h := req.Header.Get(echo.HeaderAuthorization); h != "" {
-		scheme, secret, _ := strings.Cut(h, " ")
-		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
+	// Other schemes (a proxy's Basic) are not ours: they sign nobody in.
+	if scheme, secret, _ := strings.Cut(req.Header.Get(echo.HeaderAuthorization), " "); strings.EqualFold(scheme, "Bearer") {
+		if secret = strings.TrimSpace(secret); secret == "" {
 			return nil, "", gridmap.Errorf(gridmap.EUNAUTHORIZED, "the Authorization header must be \"Bearer <token>\"")
 		}
-		caller, err := s.deps.Access.TokenCaller(ctx, strings.TrimSpace(secret))
+		caller, err := s.deps.Access.TokenCaller(ctx, secret)
 		return caller, "", err
 	}
 	if strings.HasPrefix(c.Path(), open311Prefix) {

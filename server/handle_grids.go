@@ -72,6 +72,9 @@ func (s *Server) handleGrid(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if callerOf(c).Kind == gridmap.CallerAnonymous {
+		g.People = nil // names and phone numbers are not for anonymous callers
+	}
 	etag := fmt.Sprintf(`"%d"`, g.Version)
 	c.Response().Header().Set("ETag", etag)
 	if c.Request().Header.Get("If-None-Match") == etag {

@@ -62,6 +62,9 @@ func (s *Server) handleLookup(c echo.Context) error {
 	if err := s.deps.Locator.Lookup(c.Request().Context(), q, &sc.answer); err != nil {
 		return err
 	}
+	if callerOf(c).Kind == gridmap.CallerAnonymous {
+		sc.answer.ForgetPeople()
+	}
 	sc.buf = AppendLookupJSON(sc.buf[:0], &sc.answer, lon, lat, crs)
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, sc.buf)
 }
@@ -108,6 +111,7 @@ func (s *Server) handleLookupBatch(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	q := gridmap.LookupQuery{Layer: req.layer, ToleranceM: req.tolerance, AccuracyM: req.accuracy, At: req.at}
+	anonymous := callerOf(c).Kind == gridmap.CallerAnonymous
 	// Check the query once (unknown layer, bad tolerance) before fanning out.
 	if len(req.points) > 0 {
 		var probe gridmap.LookupAnswer
@@ -141,7 +145,7 @@ func (s *Server) handleLookupBatch(c echo.Context) error {
 				if stop || k >= len(chunks) {
 					return
 				}
-				buf, err := s.answerChunk(ctx, q, req, k, &ans)
+				buf, err := s.answerChunk(ctx, q, req, k, &ans, anonymous)
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
@@ -178,7 +182,8 @@ func (s *Server) handleLookupBatch(c echo.Context) error {
 
 // answerChunk answers points [k*batchChunk, (k+1)*batchChunk), each
 // followed by a comma except the very last point of the batch.
-func (s *Server) answerChunk(ctx context.Context, q gridmap.LookupQuery, req *batchRequest, k int, ans *gridmap.LookupAnswer) ([]byte, error) {
+// Anonymous callers get no people.
+func (s *Server) answerChunk(ctx context.Context, q gridmap.LookupQuery, req *batchRequest, k int, ans *gridmap.LookupAnswer, anonymous bool) ([]byte, error) {
 	lo, hi := k*batchChunk, min((k+1)*batchChunk, len(req.points))
 	buf := make([]byte, 0, (hi-lo)*256)
 	for i := lo; i < hi; i++ {
@@ -186,6 +191,9 @@ func (s *Server) answerChunk(ctx context.Context, q gridmap.LookupQuery, req *ba
 		q.Lon, q.Lat, _ = geo.ToWGS84(req.crs, p[0], p[1])
 		if err := s.deps.Locator.Lookup(ctx, q, ans); err != nil {
 			return nil, err
+		}
+		if anonymous {
+			ans.ForgetPeople()
 		}
 		buf = AppendLookupJSON(buf, ans, p[0], p[1], req.crs)
 		if i+1 < len(req.points) {

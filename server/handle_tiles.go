@@ -84,6 +84,10 @@ func (s *Server) handleTile(c echo.Context) error {
 	// keeps the tile but asks again each time, and an unchanged tile costs
 	// a 304.
 	h.Set("Cache-Control", "no-cache")
+	if q.Tileset == gridmap.ReportsTileset {
+		// Reports differ by caller: no shared cache may keep them.
+		h.Set("Cache-Control", "private, no-cache")
+	}
 	h.Set(echo.HeaderVary, echo.HeaderAcceptEncoding)
 	h.Set("X-Tile-Cache", outcome)
 	if etagMatches(c.Request().Header.Get("If-None-Match"), e.ETag) {

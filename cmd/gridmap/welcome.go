@@ -63,14 +63,16 @@ func welcome(ctx context.Context, access *postgres.AccessStore, db *postgres.DB,
 		return out.String(), nil
 	}
 	streets, _, err := postgres.NewGridStore(db).FindGrids(ctx, gridmap.GridFilter{Layer: demo.LayerID, Level: "street", Limit: 1})
-	if err != nil || len(streets) == 0 {
-		return "", fmt.Errorf("finding the demo's first street: %v", err)
+	if err != nil {
+		return "", fmt.Errorf("finding the demo's first street: %w", err)
+	} else if len(streets) == 0 {
+		return "", fmt.Errorf("the demo layer %s has no street", demo.LayerID)
 	}
 	street := streets[0]
 	if err := access.EnsureDemoAccounts(ctx, gridmap.Scope{Layer: demo.LayerID, Code: street.Code}, DemoPassword); err != nil {
 		return "", fmt.Errorf("demo accounts: %w", err)
 	}
-	fmt.Fprintf(&out, "demo accounts (password %s): demo-viewer, demo-reporter, demo-dispatcher, demo-editor for %s %s; demo-admin for everything\n",
+	fmt.Fprintf(&out, "demo accounts (password %s): demo-viewer, demo-reporter, demo-dispatcher, demo-editor, demo-admin, for %s %s\n",
 		DemoPassword, street.Code, street.Name)
 	return out.String(), nil
 }

@@ -4,6 +4,7 @@
 //
 // Environment (besides lib.mjs's GRIDMAP_URL, GRIDMAP_SHOTS, CHROMIUM):
 //   GRIDMAP_USER, GRIDMAP_PASSWORD  an account that can sign in
+//   GRIDMAP_DISPLAY_NAME            its display name (default: the username)
 //   GRIDMAP_OTHER_ORIGIN_URL        a page of another origin (another port
 //       on 127.0.0.1 is enough) that, once loaded, submits an HTML form
 //       POST to GRIDMAP_URL + '/v1/reports' by itself. On 127.0.0.1 both
@@ -24,6 +25,8 @@ const refusedStatus = 403;
 const refusedCode = 'forbidden';
 
 const user = env('GRIDMAP_USER');
+// The account's display name, shown on the start page once signed in.
+const displayName = env('GRIDMAP_DISPLAY_NAME', user);
 const password = env('GRIDMAP_PASSWORD');
 const otherOriginURL = env('GRIDMAP_OTHER_ORIGIN_URL');
 
@@ -139,9 +142,13 @@ await browserTest('login', async (t) => {
     assert.ok(cookie, 'the gridmap_session cookie is set');
     assert.equal(cookie.httpOnly, true, 'the session cookie is HttpOnly');
     assert.equal(cookie.sameSite, 'Lax', 'the session cookie is SameSite=Lax');
+    // The start page says who is signed in.
+    await eventually(async () => assert.match((await page.locator('#who').textContent()) ?? '', new RegExp(displayName)));
+    await t.shot('signed-in');
   });
 
   await t.step('a form on another origin cannot write as the signed-in person', async () => {
+    await page.goto(t.url('/'));
     const target = t.url('/v1/reports');
     t.allowConsoleError(new RegExp(`status of ${refusedStatus}`));
     const answer = page.waitForResponse((r) => r.url() === target && r.request().method() === 'POST');
@@ -155,5 +162,16 @@ await browserTest('login', async (t) => {
     await page.waitForLoadState();
     const shown = (await page.locator('body').textContent()) ?? '';
     assert.ok(status === refusedStatus || shown.includes(refusedCode), `the page shows: ${shown.slice(0, 200)}`);
+  });
+
+  await t.step('signing out ends the session and the start page sends the browser to sign in', async () => {
+    await page.goto(t.url('/'));
+    await page.locator('#signout').click();
+    await page.waitForURL((u) => u.pathname === '/login');
+    const who = await page.evaluate(async () => (await fetch('/v1/session')).status);
+    assert.equal(who, 401, 'after signing out, GET /v1/session answers 401');
+    t.allowConsoleError(/status of 401/);
+    await page.goto(t.url('/'));
+    await page.waitForURL((u) => u.pathname === '/login');
   });
 });

@@ -32,7 +32,7 @@ func TestLoginPage(t *testing.T) {
 	}))
 	defer other.Close()
 	runBrowser(t, "login.test.mjs", ts.url,
-		"GRIDMAP_USER="+user, "GRIDMAP_PASSWORD=correct horse battery",
+		"GRIDMAP_USER="+user, "GRIDMAP_PASSWORD=correct horse battery", "GRIDMAP_DISPLAY_NAME=周调度",
 		"GRIDMAP_OTHER_ORIGIN_URL="+other.URL)
 	var n int
 	if err := pgtest.Shared(t).Pool.QueryRow(context.Background(), `SELECT count(*) FROM reports WHERE external_id = 'forged'`).Scan(&n); err != nil || n != 0 {

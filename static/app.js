@@ -19,8 +19,33 @@ function cell(text) {
   return td;
 }
 
+// signIn sends a browser whose session ended back to the sign-in page,
+// which brings it here again.
+function signIn() {
+  location.assign('/login?expired=1&next=' + encodeURIComponent(location.pathname));
+}
+
+let csrfToken = '';
+
+async function showCaller() {
+  const res = await fetch('/v1/session');
+  if (res.status === 401) return signIn();
+  if (!res.ok) return;
+  const { caller, csrf_token: csrf } = await res.json();
+  csrfToken = csrf ?? '';
+  const scope = caller.scope ? ` · ${caller.scope.layer} ${caller.scope.code}` : '';
+  document.getElementById('who').textContent = `${caller.display_name || caller.name} (${caller.role}${scope})`;
+  document.getElementById('signout').hidden = caller.kind !== 'account';
+}
+
+document.getElementById('signout').addEventListener('click', async () => {
+  await fetch('/v1/session', { method: 'DELETE', headers: { 'X-CSRF-Token': csrfToken } });
+  location.assign('/login');
+});
+
 async function showLayers() {
   const res = await fetch('/v1/layers');
+  if (res.status === 401) return signIn();
   const body = await res.json();
   tbody.replaceChildren();
   if (!res.ok) {
@@ -49,4 +74,5 @@ async function showLayers() {
 }
 
 showStatus();
+showCaller();
 showLayers();

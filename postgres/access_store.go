@@ -364,7 +364,15 @@ func (s *AccessStore) ChangeAccount(ctx context.Context, username string, ch gri
 		if err != nil {
 			return err
 		}
+		if cur.Scope != nil && next.Scope == nil && ch.Scope == nil {
+			// Unlinking the person an account's area came from must not
+			// quietly give it the whole service.
+			return gridmap.Errorf(gridmap.EINVALID, "account %s gets its area from its person; give it a scope in the same change", username)
+		}
 		if err := checkAccess(ctx, tx, cur, next.Role, next.scope, next.Person); err != nil {
+			return err
+		}
+		if err := keepAnAdmin(ctx, tx, cur, next); err != nil {
 			return err
 		}
 		sl, sc := scopeColumns(next.scope)
@@ -492,6 +500,30 @@ func (s *AccessStore) EnsureDemoAccounts(ctx context.Context, scope gridmap.Scop
 		if err := s.AddAccount(ctx, a, password); err != nil && gridmap.ErrorCode(err) != gridmap.ECONFLICT {
 			return err
 		}
+	}
+	return nil
+}
+
+// keepAnAdmin refuses a change that would leave no enabled, unscoped admin:
+// nobody could then manage accounts, layers or categories.
+func keepAnAdmin(ctx context.Context, tx pgx.Tx, cur, next *accountRow) error {
+	wasAdmin := cur.Role == gridmap.RoleAdmin && cur.Scope == nil && !cur.Disabled
+	isAdmin := next.Role == gridmap.RoleAdmin && next.Scope == nil && !next.Disabled
+	if !wasAdmin || isAdmin {
+		return nil
+	}
+	// Such changes take turns, and each counts what the one before
+	// committed: two at once cannot both pass.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('gridmap last admin', 0))`); err != nil {
+		return err
+	}
+	var others int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM accounts WHERE role = 'admin' AND scope_code IS NULL AND person_grid IS NULL
+		AND disabled_at IS NULL AND id <> $1`, cur.ID).Scan(&others); err != nil {
+		return err
+	}
+	if others == 0 {
+		return gridmap.Errorf(gridmap.ECONFLICT, "%s is the last admin for the whole service; make another first", cur.Username)
 	}
 	return nil
 }

@@ -912,3 +912,63 @@ func TestANewSignInLinkEndsTheOldOne(t *testing.T) {
 		t.Errorf("the newest link: %v", err)
 	}
 }
+
+// TestTheLastAdminStays: the last enabled admin for the whole service can
+// be neither disabled nor demoted, even by two changes at once.
+func TestTheLastAdminStays(t *testing.T) {
+	_, s := accessWorld(t, postgres.Options{})
+	ctx := context.Background()
+	for _, name := range []string{"boss.a", "boss.b"} {
+		addAccount(t, s, name, gridmap.RoleAdmin, nil)
+	}
+	// Other tests' admins share nothing with this database's.
+	accounts, err := s.Accounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var admins []string
+	for _, a := range accounts {
+		if a.Role == gridmap.RoleAdmin && a.Scope == nil && !a.Disabled {
+			admins = append(admins, a.Username)
+		}
+	}
+	disabled := true
+	errs := make(chan error, len(admins))
+	for _, name := range admins {
+		go func(name string) {
+			_, err := s.ChangeAccount(ctx, name, gridmap.AccountChange{Disabled: &disabled})
+			errs <- err
+		}(name)
+	}
+	refused := 0
+	for range admins {
+		if err := <-errs; gridmap.ErrorCode(err) == gridmap.ECONFLICT {
+			refused++
+		} else if err != nil {
+			t.Errorf("disabling an admin: %v", err)
+		}
+	}
+	if refused != 1 {
+		t.Errorf("disabling all %d admins at once: %d refused, want exactly 1", len(admins), refused)
+	}
+}
+
+// TestUnlinkingAPersonKeepsTheAreaUnlessGiven: an account whose area comes
+// from its person is not widened to the whole service by unlinking it.
+func TestUnlinkingAPersonKeepsTheAreaUnlessGiven(t *testing.T) {
+	_, s := accessWorld(t, postgres.Options{})
+	ctx := context.Background()
+	a := &gridmap.Account{Username: "li.wei", Role: gridmap.RoleReporter, Person: &gridmap.PersonRef{Layer: "acc", Grid: "G11", Name: "Li Wei"}}
+	if err := s.AddAccount(ctx, a, goodPassword); err != nil {
+		t.Fatal(err)
+	}
+	if a.Scope == nil || a.Scope.Code != "G11" {
+		t.Fatalf("a grid worker's area: %+v, want G11", a.Scope)
+	}
+	_, err := s.ChangeAccount(ctx, "li.wei", gridmap.AccountChange{Person: &gridmap.PersonRef{}})
+	wantCode(t, "unlinking without a scope", err, gridmap.EINVALID)
+	got, err := s.ChangeAccount(ctx, "li.wei", gridmap.AccountChange{Person: &gridmap.PersonRef{}, Scope: &gridmap.Scope{Layer: "acc", Code: "S1"}})
+	if err != nil || got.Scope == nil || got.Scope.Code != "S1" || got.Person != nil {
+		t.Errorf("unlinking with a scope: %+v %v", got, err)
+	}
+}

@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,9 +13,13 @@ import (
 
 // AccessChannel is the notification channel of every change that can take
 // access away (a revoked token, a disabled account, a changed role, scope
-// or password, a signed-out session). Its payload says what changed, for
-// the curious; followers drop everything they cached on any notice.
+// or password, a signed-out session). Its payload says what changed:
+// followers drop the one session a sign-out names (sessionNotice and the
+// hash in hex), and everything they cached on any other notice.
 const AccessChannel = "gridmap_access"
+
+// sessionNotice starts the notice of one ended session.
+const sessionNotice = "session "
 
 // accessCacheTTL is the longest a cached caller is trusted without asking
 // the database again, even while following.
@@ -42,8 +48,16 @@ func (s *AccessStore) follow(ctx context.Context) error {
 	defer s.cache.setFollowing(false)
 	s.listenOK.Do(func() { close(s.listening) })
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
 			return err
+		}
+		var key [sha256.Size]byte
+		if h, ok := strings.CutPrefix(n.Payload, sessionNotice); ok && len(h) == 2*sha256.Size {
+			if _, err := hex.Decode(key[:], []byte(h)); err == nil {
+				s.cache.dropKey(key)
+				continue
+			}
 		}
 		s.cache.drop()
 	}
@@ -109,6 +123,15 @@ func (c *callerCache) put(key [sha256.Size]byte, e *cachedCaller, gen uint64) {
 		c.entries = map[[sha256.Size]byte]*cachedCaller{}
 	}
 	c.entries[key] = e
+}
+
+// dropKey forgets one entry. Like drop it starts a new generation, so a
+// read of that entry under way is not stored.
+func (c *callerCache) dropKey(key [sha256.Size]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	delete(c.entries, key)
 }
 
 // drop forgets every entry.

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"time"
@@ -235,13 +236,15 @@ func (s *AccessStore) SignOut(ctx context.Context, secret string) error {
 	if !ok {
 		return nil
 	}
+	// The notice names the session, so that a sign-out, the commonest
+	// change by far, drops only its own entry on every instance.
 	_, err := s.db.Pool.Exec(ctx, `WITH ended AS (
 			UPDATE sessions SET revoked_at = now() WHERE hash = $1 AND revoked_at IS NULL RETURNING 1)
-		SELECT pg_notify($2, 'session') FROM ended`, key[:], AccessChannel)
+		SELECT pg_notify($2, $3) FROM ended`, key[:], AccessChannel, sessionNotice+hex.EncodeToString(key[:]))
 	if err != nil {
 		return translate(err, "signing out")
 	}
-	s.cache.drop()
+	s.cache.dropKey(key)
 	return nil
 }
 

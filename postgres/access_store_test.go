@@ -972,3 +972,46 @@ func TestUnlinkingAPersonKeepsTheAreaUnlessGiven(t *testing.T) {
 		t.Errorf("unlinking with a scope: %+v %v", got, err)
 	}
 }
+
+// TestSignOutDropsOnlyItsSession: a sign-out ends its session on every
+// instance, and leaves the other callers those instances cached cached.
+func TestSignOutDropsOnlyItsSession(t *testing.T) {
+	ctx := context.Background()
+	db, s := accessWorld(t, postgres.Options{})
+	other := postgres.NewAccessStore(db)
+	follow(t, s)
+	follow(t, other)
+	addAccount(t, s, "erin", gridmap.RoleViewer, nil)
+	leaving, err := s.SignIn(ctx, "erin", goodPassword, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := s.CreateToken(ctx, &gridmap.Token{Name: "staying", Role: gridmap.RoleViewer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []*postgres.AccessStore{s, other} {
+		if _, _, err := st.SessionCaller(ctx, leaving.Secret); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.TokenCaller(ctx, token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Behind the stores' backs: a cached token keeps its cached role.
+	if _, err := db.Pool.Exec(ctx, `UPDATE tokens SET role = 'admin' WHERE name = 'staying'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SignOut(ctx, leaving.Secret); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the other instance ends the signed-out session", func() bool {
+		_, _, err := other.SessionCaller(ctx, leaving.Secret)
+		return gridmap.ErrorCode(err) == gridmap.EUNAUTHORIZED
+	})
+	for name, st := range map[string]*postgres.AccessStore{"signing-out": s, "other": other} {
+		if c, err := st.TokenCaller(ctx, token); err != nil || c.Role != gridmap.RoleViewer {
+			t.Errorf("the %s instance dropped the token it had cached: %+v %v", name, c, err)
+		}
+	}
+}

@@ -123,8 +123,12 @@ func translate(err error, what string) error {
 			return &gridmap.Error{Code: gridmap.ECONFLICT, Message: what + " already exists"}
 		case "23503":
 			return &gridmap.Error{Code: gridmap.EINVALID, Message: what + " refers to something that does not exist"}
-		case "23514", "22023", "22P02":
-			return &gridmap.Error{Code: gridmap.EINVALID, Message: what + " breaks a rule of the schema: " + pgErr.Message}
+		case "23514":
+			// The rule's name says which field (layers_id_check), without
+			// the statement around it.
+			return &gridmap.Error{Code: gridmap.EINVALID, Message: what + " breaks the rule " + pgErr.ConstraintName}
+		case "22023", "22P02":
+			return &gridmap.Error{Code: gridmap.EINVALID, Message: what + " holds a value of the wrong form: " + pgErr.Message}
 		case "57014":
 			return tooLong(what)
 		case "22021", "22P05": // character_not_in_repertoire, untranslatable_character

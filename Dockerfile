@@ -12,6 +12,11 @@ FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends libgeos-c1v5 ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/gridmap /usr/local/bin/gridmap
+# The data directory keeps the first admin's password file (a volume in
+# docker-compose.yml, so it outlives the container).
+RUN mkdir -p /var/lib/gridmap && chown nobody /var/lib/gridmap
+ENV GRIDMAP_DATA=/var/lib/gridmap
+WORKDIR /var/lib/gridmap
 USER nobody
 EXPOSE 8080
 ENTRYPOINT ["gridmap"]

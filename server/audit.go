@@ -77,8 +77,11 @@ func (s *Server) audit(next echo.HandlerFunc) echo.HandlerFunc {
 // record queues the audit entry of a request answered with status.
 func (s *Server) record(c echo.Context, at time.Time, status int) {
 	caller := callerOf(c)
+	// Sign-in attempts are recorded each: their own slowing down bounds
+	// them.
+	signIn := c.Path() == "/v1/session" && c.Request().Method == http.MethodPost
 	if status == http.StatusTooManyRequests ||
-		caller.Kind == gridmap.CallerAnonymous && status == http.StatusUnauthorized && !s.anonymousRefusals.first(c.RealIP(), at) {
+		caller.Kind == gridmap.CallerAnonymous && status == http.StatusUnauthorized && !signIn && !s.anonymousRefusals.first(c.RealIP(), at) {
 		return
 	}
 	e := &gridmap.AuditEntry{At: at, Actor: caller.Actor(), Role: caller.Role,

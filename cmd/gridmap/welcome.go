@@ -40,17 +40,24 @@ func welcome(ctx context.Context, access *postgres.AccessStore, db *postgres.DB,
 		return "", fmt.Errorf("creating the first account: %w", err)
 	}
 	file := filepath.Join(dataDir, adminPasswordFile)
+	written := false
 	if created {
-		if err := os.MkdirAll(dataDir, 0o700); err != nil {
-			return "", err
+		err := os.MkdirAll(dataDir, 0o700)
+		if err == nil {
+			err = os.WriteFile(file, []byte(password+"\n"), 0o600)
 		}
-		if err := os.WriteFile(file, []byte(password+"\n"), 0o600); err != nil {
-			return "", fmt.Errorf("writing the admin password: %w", err)
+		if err != nil {
+			// The link below still signs in; a password is set from there
+			// or with gridmap user passwd admin.
+			logger.Warn("the admin's password could not be written; sign in with the link and set one", "password_file", file, "err", err)
+			fmt.Fprintf(&out, "created account admin; its password could not be written to %s (%v): sign in with the link below, then set one\n", file, err)
+		} else {
+			written = true
+			fmt.Fprintf(&out, "created account admin; its password is in %s\n", file)
+			logger.Info("created account admin", "password_file", file)
 		}
-		fmt.Fprintf(&out, "created account admin; its password is in %s\n", file)
-		logger.Info("created account admin", "password_file", file)
 	}
-	if _, err := os.Stat(file); err == nil {
+	if _, err := os.Stat(file); created && !written || err == nil {
 		secret, err := access.CreateSignInLink(ctx, "admin", signInLinkLife)
 		if err != nil {
 			return "", fmt.Errorf("making a sign-in link: %w", err)

@@ -326,8 +326,11 @@ func ParseLifetime(v string) (time.Duration, error) {
 	} else {
 		d, err = time.ParseDuration(v)
 	}
-	if err != nil || d <= 0 {
-		return 0, Errorf(EINVALID, "lifetime %q must be a positive duration such as 720h or 30d", v)
+	if err != nil || d <= 0 || d > maxLifetime {
+		return 0, Errorf(EINVALID, "lifetime %q must be a positive duration of at most ten years, such as 720h or 30d", v)
 	}
 	return d, nil
 }
+
+// maxLifetime bounds a token's lifetime (and keeps days from overflowing).
+const maxLifetime = 10 * 365 * 24 * time.Hour

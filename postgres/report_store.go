@@ -226,7 +226,7 @@ func (s *ReportStore) byExternalID(ctx context.Context, externalID string, hash 
 	var id int64
 	var stored []byte
 	err := s.db.Pool.QueryRow(ctx, `SELECT id, content_hash FROM reports WHERE external_id = $1`, externalID).Scan(&id, &stored)
-	if err == pgx.ErrNoRows {
+	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	} else if err != nil {
 		return nil, translate(err, "report "+externalID)

@@ -200,7 +200,7 @@ func (s *Server) handleSignIn(c echo.Context) error {
 	if req.Username == "" || req.Password == "" {
 		return gridmap.Errorf(gridmap.EINVALID, "sign in with both username and password")
 	}
-	c.Set(auditActorKey, "user:"+req.Username)
+	c.Set(auditActorKey, "user:"+strings.ToLower(strings.TrimSpace(req.Username)))
 	ses, err := s.deps.Access.SignIn(c.Request().Context(), req.Username, req.Password, c.RealIP())
 	if err != nil {
 		return err

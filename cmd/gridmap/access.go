@@ -189,7 +189,14 @@ func runAccess(ctx context.Context, fs *flag.FlagSet, args []string, dataDir *st
 		return err
 	}
 	defer db.Close(false)
-	err = run(db.DB, postgres.NewAccessStore(db.DB), names)
+	store := postgres.NewAccessStore(db.DB)
+	at := time.Now()
+	err = run(db.DB, store, names)
+	if args[0] != "list" {
+		// The command line changes accounts and tokens as the admin API
+		// does, and goes into the audit log as it does.
+		recordCLI(ctx, store, fs.Name(), names, at, err, logger)
+	}
 	if code := gridmap.ErrorCode(err); code != "" && code != gridmap.EINTERNAL {
 		return errors.New(gridmap.ErrorMessage(err))
 	}
@@ -329,4 +336,26 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// recordCLI puts a command's change of accounts or tokens into the audit
+// log: the person at the command line, what they ran on what, and whether
+// it worked (200, else 400 for a refusal, 500 for a failure). A failure to
+// record is logged, not fatal: the change is made.
+func recordCLI(ctx context.Context, s *postgres.AccessStore, command string, names []string, at time.Time, err error, logger *slog.Logger) {
+	status := 200
+	switch code := gridmap.ErrorCode(err); {
+	case code == gridmap.EINTERNAL:
+		status = 500
+	case code != "":
+		status = 400
+	}
+	target := ""
+	if len(names) > 0 {
+		target = names[0]
+	}
+	e := &gridmap.AuditEntry{At: at, Actor: cliActor(), Role: gridmap.RoleAdmin, Action: "gridmap " + command, Target: target, Status: status}
+	if aerr := s.Audit(ctx, e); aerr != nil {
+		logger.Warn("recording the command in the audit log failed", "command", command, "err", aerr)
+	}
 }

@@ -191,6 +191,21 @@ func TestUserAndTokenCommands(t *testing.T) {
 				t.Errorf("hotline %+v", tok)
 			}
 		}
+		// What the command line changed is in the audit log, as the API's
+		// changes are.
+		entries, _, err := access.AuditLog(ctx, gridmap.AuditFilter{Target: "hotline"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		actions := map[string]bool{}
+		for _, e := range entries {
+			if strings.HasPrefix(e.Actor, "cli") && e.Status == 200 {
+				actions[e.Action] = true
+			}
+		}
+		if !actions["gridmap token revoke"] {
+			t.Errorf("the audit log lacks the revocation: %+v", entries)
+		}
 	})
 }
 

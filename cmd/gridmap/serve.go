@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -173,8 +174,13 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 		if err != nil {
 			return fmt.Errorf("--metrics-addr %s: %w", *metricsAddr, err)
 		}
-		metricsSrv := &http.Server{Handler: srv.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second}
-		go metricsSrv.Serve(mln)
+		metricsSrv := &http.Server{Handler: srv.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: time.Minute, WriteTimeout: time.Minute}
+		go func() {
+			if err := metricsSrv.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("serving metrics stopped", "err", err)
+			}
+		}()
 		defer metricsSrv.Close()
 		logger.Info("serving metrics", "url", "http://"+mln.Addr().String()+"/metrics")
 	}

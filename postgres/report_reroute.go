@@ -136,9 +136,10 @@ func coOwnersOn(ctx context.Context, q querier, layer *gridmap.Layer, id int64, 
 // their owners names a grid that this write closed without a successor or
 // gave another parent (streets merged, a community moved to another
 // street). Their chains, co-owners and tier are read again from the grids
-// as written, so a scope follows the hierarchy at once. codes limits the
-// grids looked at (nil: the whole layer); reports in done are already
-// re-routed.
+// as written, so a scope follows the hierarchy at once. Only reports whose
+// owner is still a current grid: one whose owner went and no grid took it
+// keeps its assignment, as before. codes limits the grids looked at (nil:
+// the whole layer); reports in done are already re-routed.
 func rechain(ctx context.Context, tx pgx.Tx, layer string, codes []string, done []gridmap.Reroute, toVersion int64) error {
 	skip := make([]string, len(done))
 	for i, rr := range done {
@@ -150,7 +151,8 @@ func rechain(ctx context.Context, tx pgx.Tx, layer string, codes []string, done 
 		  WHERE o.layer_id = $1 AND ($2::text[] IS NULL OR o.code = ANY($2)) AND o.valid_to = now()
 		    AND (n.code IS NULL OR n.parent_code IS DISTINCT FROM o.parent_code))
 		SELECT r.id::text, r.external_id, r.primary_code FROM reports r
-		WHERE r.layer_id = $1 AND r.status <> ALL($3) AND r.primary_code IS NOT NULL AND r.id::text <> ALL($4)
+		JOIN grid_versions owner ON owner.layer_id = r.layer_id AND owner.code = r.primary_code AND owner.valid_to IS NULL
+		WHERE r.layer_id = $1 AND r.status <> ALL($3) AND r.id::text <> ALL($4)
 		  AND r.scope_codes && ARRAY(SELECT code FROM moved)
 		ORDER BY r.id`, layer, codes, dispatch.DoneStatuses, skip)
 	if err != nil {

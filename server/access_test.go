@@ -509,6 +509,8 @@ func TestAuditLog(t *testing.T) {
 	}
 	for i := 0; i < 30; i++ {
 		do(t, "PUT", ts.url+"/v1/categories/audit-x", `{}`, noAuth...)
+		do(t, "POST", ts.url+"/v1/reports", `{}`, append(noAuth, "Origin", "http://evil.example")...)
+		do(t, "DELETE", ts.url+"/v1/session", "", noAuth...)
 	}
 	if r := do(t, "GET", ts.url+"/signin/gml_thisisnotalink", "", noAuth...); r.status != 200 { // followed to /login
 		t.Fatalf("sign-in link: %d", r.status)
@@ -525,7 +527,9 @@ func TestAuditLog(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	var categoryRefusals, links int
+	seen := map[string]int{}
 	for _, e := range refusals.Entries {
+		seen[e.Action+" "+strconv.Itoa(e.Status)]++
 		switch {
 		case e.Target == "/v1/categories/audit-x" && e.Status == 401:
 			categoryRefusals++
@@ -536,8 +540,13 @@ func TestAuditLog(t *testing.T) {
 			}
 		}
 	}
-	if categoryRefusals != 1 || links != 1 {
-		t.Errorf("anonymous entries: %d refused writes (want 1: once a minute per address), %d sign-in links (want 1): %+v", categoryRefusals, links, refusals.Entries)
+	if categoryRefusals != 2 || links != 1 {
+		t.Errorf("anonymous entries: %d refused category writes (want 2: the bad token's POST and the flood's PUT, once a minute each), %d sign-in links (want 1): %+v", categoryRefusals, links, refusals.Entries)
+	}
+	for _, flood := range []string{"POST /v1/reports 403", "DELETE /v1/session 204"} {
+		if seen[flood] != 1 {
+			t.Errorf("%d entries for 30 anonymous %s, want 1", seen[flood], flood)
+		}
 	}
 
 	// The grid's history names the editor too.
@@ -818,5 +827,53 @@ func TestForwardedForOnlyFromTrustedProxies(t *testing.T) {
 				t.Errorf("10 anonymous requests naming 10 addresses at 1/s: limited %v, want %v", limited, c.limited)
 			}
 		})
+	}
+}
+
+// TestEditsWhereReportsLoseTheirGrid: deleting a street with its grids, or
+// merging a grid that holds a line report, still applies when open reports
+// are left without a grid or keep theirs by location.
+func TestEditsWhereReportsLoseTheirGrid(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	layer := "edge"
+	gridFeat := func(code, parent, geom string) string {
+		return fmt.Sprintf(`{"type":"Feature","properties":{"code":%q,"name":%q,"level":"grid","parent":%q},"geometry":%s}`, code, code, parent, geom)
+	}
+	body := `{"type":"FeatureCollection","features":[` + strings.Join([]string{
+		feat("ED", "", square(123.0, 31.0, 0.03)),
+		feat("ES1", "ED", square(123.0, 31.0, 0.01)),
+		feat("ES2", "ED", square(123.01, 31.0, 0.02)),
+		gridFeat("EG1", "ES1", square(123.0, 31.0, 0.01)),
+		gridFeat("EG2", "ES2", square(123.01, 31.0, 0.01)),
+		gridFeat("EG3", "ES2", square(123.02, 31.0, 0.01)),
+	}, ",") + `]}`
+	if r := do(t, "PUT", ts.url+"/v1/layers/"+layer, `{"name":"edge","kind":"comprehensive","levels":["district","street","grid"]}`); r.status >= 300 {
+		t.Fatalf("layer: %d %s", r.status, r.body)
+	}
+	if r := do(t, "POST", ts.url+"/v1/layers/"+layer+"/import", body); r.status != 200 {
+		t.Fatalf("import: %d %s", r.status, r.body)
+	}
+	eventuallyWithin(t, 10*time.Second, "the layer reaches the lookup index", func() bool {
+		var a lookupJSON
+		r := do(t, "GET", ts.url+"/v1/lookup?layer="+layer+"&lon=123.005&lat=31.005", "")
+		return r.status == 200 && json.Unmarshal(r.body, &a) == nil && len(a.Layers[layer].Chain) == 3
+	})
+	if r := do(t, "PUT", ts.url+"/v1/categories/edge-litter", `{"name":"Litter","departments":[],"limit":{"value":2,"clock":"working_days"}}`); r.status/100 != 2 {
+		t.Fatalf("category: %d %s", r.status, r.body)
+	}
+	for id, loc := range map[string]string{
+		"edge-point": `{"type":"Point","coordinates":[123.005,31.005]}`,
+		"edge-line":  `{"type":"LineString","coordinates":[[123.012,31.005],[123.018,31.005]]}`,
+	} {
+		if r := do(t, "POST", ts.url+"/v1/reports", `{"external_id":"`+id+`","category":"edge-litter","location":`+loc+`}`); r.status != 201 {
+			t.Fatalf("report %s: %d %s", id, r.status, r.body)
+		}
+	}
+	changes := ts.url + "/v1/layers/" + layer + "/changesets"
+	if r := do(t, "POST", changes, `{"reason":"a grid and its street go","operations":[{"op":"delete","code":"EG1"},{"op":"delete","code":"ES1"}]}`); r.status != 200 {
+		t.Errorf("deleting a street with a report in its grid: %d %s", r.status, r.body)
+	}
+	if r := do(t, "POST", changes, `{"reason":"two grids become one","operations":[{"op":"merge","codes":["EG2","EG3"],"into":"EG23"}]}`); r.status != 200 {
+		t.Errorf("merging the grid of a line report: %d %s", r.status, r.body)
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -77,11 +78,12 @@ func (s *Server) audit(next echo.HandlerFunc) echo.HandlerFunc {
 // record queues the audit entry of a request answered with status.
 func (s *Server) record(c echo.Context, at time.Time, status int) {
 	caller := callerOf(c)
-	// Sign-in attempts are recorded each: their own slowing down bounds
-	// them.
+	// Sign-in attempts are recorded each (their own slowing down bounds
+	// them); of everything else nobody signed does, one entry a minute per
+	// address, action and answer.
 	signIn := c.Path() == "/v1/session" && c.Request().Method == http.MethodPost
-	if status == http.StatusTooManyRequests ||
-		caller.Kind == gridmap.CallerAnonymous && status == http.StatusUnauthorized && !signIn && !s.anonymousRefusals.first(c.RealIP(), at) {
+	if status == http.StatusTooManyRequests || caller.Kind == gridmap.CallerAnonymous && !signIn && c.Get(auditActorKey) == nil &&
+		!s.anonymousRefusals.first(c.RealIP()+" "+c.Request().Method+" "+c.Path()+" "+strconv.Itoa(status), at) {
 		return
 	}
 	e := &gridmap.AuditEntry{At: at, Actor: caller.Actor(), Role: caller.Role,

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gridmap/gridmap"
 	"github.com/labstack/echo/v4"
@@ -52,16 +53,23 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return gridmap.Errorf(gridmap.EFORBIDDEN, "a write from the origin %s is refused: pages of other sites may not act for you", req.Header.Get(echo.HeaderOrigin))
 		}
 		caller, csrf, err := s.identify(c)
+		if gridmap.ErrorCode(err) == gridmap.EUNAUTHORIZED && s.cfg.AddressRateLimit > 0 {
+			// Guessing tokens costs a database read each: the address pays
+			// for it like any caller without credentials.
+			if d := s.rates.wait("address:"+c.RealIP(), s.cfg.AddressRateLimit, time.Now()); d > 0 {
+				return &gridmap.Error{Code: gridmap.ETOOMANY, RetryAfter: d, Message: "too many requests with unknown credentials from address " + c.RealIP() + "; slow down"}
+			}
+		}
 		if err != nil {
 			return err
 		}
+		c.Set(callerKey, caller)
+		c.SetRequest(req.WithContext(gridmap.NewContextWithCaller(req.Context(), caller)))
 		if csrf != "" && unsafeMethod(req.Method) && !(req.Method == http.MethodPost && c.Path() == "/v1/session") {
 			if subtle.ConstantTimeCompare([]byte(req.Header.Get(csrfHeader)), []byte(csrf)) != 1 {
 				return gridmap.Errorf(gridmap.EFORBIDDEN, "a write signed in by cookie needs the %s header with the csrf_token of GET /v1/session", csrfHeader)
 			}
 		}
-		c.Set(callerKey, caller)
-		c.SetRequest(req.WithContext(gridmap.NewContextWithCaller(req.Context(), caller)))
 		return next(c)
 	}
 }
@@ -253,6 +261,7 @@ func (s *Server) handleSignInLink(c echo.Context) error {
 	} else if err != nil {
 		return err
 	}
+	c.Set(auditActorKey, "user:"+ses.Caller.Name)
 	s.setSessionCookie(c, ses)
 	return c.Redirect(http.StatusSeeOther, "/")
 }

@@ -107,8 +107,8 @@ type Server struct {
 	// bodyLimit is Config.BodyLimit in bytes.
 	bodyLimit int64
 	rates     *limiters
-	// anonymousRefusals keeps the audit log to one anonymous refusal a
-	// minute per address.
+	// anonymousRefusals keeps the audit log to one entry a minute per
+	// address, action and answer for callers nobody signed in.
 	anonymousRefusals onceAMinute
 	auditLog          *auditWriter
 	// routeKeys are the registered routes ("METHOD path"), read once.

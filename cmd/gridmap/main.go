@@ -166,5 +166,5 @@ func envOr(name, def string) string {
 
 // dataFlag adds the --data flag every command that touches the database takes.
 func dataFlag(fs *flag.FlagSet) *string {
-	return fs.String("data", envOr("GRIDMAP_DATA", "./gridmap-data"), "data directory of the managed PostgreSQL cluster (unused with DATABASE_URL)")
+	return fs.String("data", envOr("GRIDMAP_DATA", "./gridmap-data"), "data directory: the managed PostgreSQL cluster (not started with DATABASE_URL) and the first admin's password file")
 }

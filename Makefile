@@ -6,7 +6,7 @@ GO ?= go
 BIN := bin/gridmap
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: all deps test-deps build run test bench fuzz vet clean
+.PHONY: all deps test-deps build run test bench fuzz vet clean vendor
 
 all: build
 
@@ -35,6 +35,10 @@ bench: deps
 fuzz: deps
 	$(GO) test ./geo/ -run '^$$' -fuzz FuzzFeatureReader -fuzztime 60s
 	$(GO) test ./tiles/ -run '^$$' -fuzz FuzzParseTile -fuzztime 30s
+
+# Fetches the pinned browser libraries into static/vendor/ (checked in).
+vendor:
+	@scripts/vendor.sh
 
 clean:
 	rm -rf bin

@@ -88,23 +88,29 @@ var rules = map[string]rule{
 	"GET /tiles/:tileset/:z/:x/:y":              publicViewers,
 	"GET /tiles/:tilejson":                      publicViewers,
 	"GET /":                                     pages,
-	"GET /app.js":                               anyone,
-	"GET /app.css":                              anyone,
 	"GET /login":                                anyone,
-	"GET /login.js":                             anyone,
-	"GET /i18n.js":                              anyone,
-	"GET /i18n/zh-CN.json":                      anyone,
-	"GET /i18n/en.json":                         anyone,
 }
 
 // ruleOf is the rule of the route c matched; ok is false for a route
 // without one.
-func ruleOf(c echo.Context) (rule, bool) {
-	r, ok := rules[c.Request().Method+" "+c.Path()]
+func (s *Server) ruleOf(c echo.Context) (rule, bool) {
+	r, ok := s.ruleFor(c.Request().Method, c.Path())
 	if !ok && c.Request().Method == http.MethodHead {
-		r, ok = rules["GET "+c.Path()]
+		r, ok = s.ruleFor(http.MethodGet, c.Path())
 	}
 	return r, ok
+}
+
+// ruleFor is the rule of a route: from rules, or anyone's for the pages'
+// own files (scripts, styles, dictionaries, vendored libraries).
+func (s *Server) ruleFor(method, path string) (rule, bool) {
+	if r, ok := rules[method+" "+path]; ok {
+		return r, true
+	}
+	if method == http.MethodGet && s.assets[path] {
+		return anyone, true
+	}
+	return rule{}, false
 }
 
 // authorize lets a request through when its caller may call the route:
@@ -116,7 +122,7 @@ func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 		if c.Path() == "" {
 			return next(c)
 		}
-		r, ok := ruleOf(c)
+		r, ok := s.ruleOf(c)
 		if !ok && !s.registered(c.Request().Method, c.Path()) {
 			return next(c) // a method the path does not have: the router's 405
 		}

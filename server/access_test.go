@@ -120,7 +120,7 @@ func TestEveryRouteHasItsRule(t *testing.T) {
 			continue
 		}
 		key := rt.Method + " " + rt.Path
-		r, ok := rules[key]
+		r, ok := ts.ruleFor(rt.Method, rt.Path)
 		if !ok {
 			t.Errorf("%s has no access rule in server/access_rules.go", key)
 			continue
@@ -157,6 +157,9 @@ func TestEveryRouteHasItsRule(t *testing.T) {
 		}
 	}
 	for key := range rules {
+		if strings.HasPrefix(key, "GET /test/") {
+			continue
+		}
 		found := false
 		for _, rt := range routes {
 			found = found || rt.Method+" "+rt.Path == key

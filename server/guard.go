@@ -82,7 +82,7 @@ func (l *limiters) wait(key string, perSecond float64, now time.Time) time.Durat
 // are never limited.
 func (s *Server) limitRate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if r, ok := ruleOf(c); ok && r.role == "" && c.Path() != "/v1/session" && c.Path() != "/signin/:secret" {
+		if r, ok := s.ruleOf(c); ok && r.role == "" && c.Path() != "/v1/session" && c.Path() != "/signin/:secret" {
 			return next(c)
 		}
 		caller := callerOf(c)

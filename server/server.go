@@ -111,6 +111,8 @@ type Server struct {
 	// address, action and answer for callers nobody signed in.
 	anonymousRefusals onceAMinute
 	auditLog          *auditWriter
+	// assets are the paths of the pages' own files, open to everyone.
+	assets map[string]bool
 	// routeKeys are the registered routes ("METHOD path"), read once.
 	routeSet  sync.Once
 	routeKeys map[string]bool

@@ -3,6 +3,7 @@ package server
 import (
 	"io/fs"
 	"net/http"
+	"strings"
 
 	"github.com/gridmap/gridmap/static"
 	"github.com/labstack/echo/v4"
@@ -14,12 +15,28 @@ func (s *Server) staticRoutes() {
 	files := http.FileServer(http.FS(static.FS))
 	serve := echo.WrapHandler(files)
 	s.echo.GET("/", serve)
-	for _, name := range []string{"/app.js", "/app.css", "/login.js", "/i18n.js"} {
-		s.echo.GET(name, serve)
-	}
-	dictionaries, _ := fs.Glob(static.FS, "i18n/*.json") // the pattern is valid: no error
-	for _, name := range dictionaries {
-		s.echo.GET("/"+name, serve)
+	// Every other embedded file but the pages is served at its path, to
+	// everyone (ruleFor); the vendored libraries may be kept a day.
+	s.assets = map[string]bool{}
+	vendored := echo.WrapHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		files.ServeHTTP(w, r)
+	}))
+	err := fs.WalkDir(static.FS, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(name, ".html") || strings.HasSuffix(name, ".md") {
+			return err
+		}
+		path := "/" + name
+		s.assets[path] = true
+		if strings.HasPrefix(name, "vendor/") {
+			s.echo.GET(path, vendored)
+		} else {
+			s.echo.GET(path, serve)
+		}
+		return nil
+	})
+	if err != nil {
+		panic("static: " + err.Error())
 	}
 	login, err := fs.ReadFile(static.FS, "login.html")
 	if err != nil {

@@ -28,3 +28,6 @@ func (s *TileStore) RenderUngeneralised(ctx context.Context, layer string, z, x,
 	err = s.db.Pool.QueryRow(ctx, rawGridTileSQL, l.ID, z, x, y, levels, l.Levels, float64(tiles.Buffer)/tiles.Extent).Scan(&mvt, &version)
 	return mvt, err
 }
+
+// SearchSQL names the search statements, for plan checks.
+var SearchSQL = map[string]string{"grids": searchGridsSQL, "reports": searchReportsSQL}

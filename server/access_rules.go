@@ -64,6 +64,7 @@ var rules = map[string]rule{
 	"GET /v1/layers/:layer/coverage":            viewers,
 	"PUT /v1/layers/:layer/grids/:code/people":  editors,
 	"POST " + importRoute:                       layerEditors,
+	"GET /v1/search":                            viewers,
 	"GET /v1/lookup":                            publicViewers,
 	"POST /v1/lookup":                           publicViewers,
 	"POST /v1/reports":                          reporters,

@@ -80,6 +80,8 @@ type Deps struct {
 	// Access keeps accounts, sessions, tokens and the audit log; nil
 	// leaves every caller anonymous.
 	Access gridmap.AccessService
+	// Search finds grids and reports by text; nil leaves /v1/search out.
+	Search gridmap.Searcher
 	// Tiles serves vector tiles; nil leaves the tile routes out.
 	Tiles *tiles.Service
 	// Ready reports whether the service can answer (database reachable,
@@ -240,6 +242,9 @@ func (s *Server) routes() {
 	v1.GET("/layers/:layer/coverage", s.handleCoverage)
 	v1.PUT("/layers/:layer/grids/:code/people", s.handlePutPeople, limit)
 	e.POST(importRoute, s.handleImport, middleware.BodyLimit(s.cfg.ImportLimit))
+	if s.deps.Search != nil {
+		v1.GET("/search", s.handleSearch)
+	}
 	v1.GET("/lookup", s.handleLookup)
 	// 100,000 points at full precision with spaces fit well within 64 MB;
 	// a larger batch is refused by its count, with a message saying so.

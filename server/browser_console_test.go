@@ -1,0 +1,72 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/demo"
+	"github.com/gridmap/gridmap/postgres"
+	"github.com/gridmap/gridmap/postgres/pgtest"
+)
+
+// TestConsole signs a dispatcher in and drives the console over the demo
+// district: the map shows the grids, a report posted through the API
+// appears in the list without a reload, the dispatcher registers it, a
+// click on the map answers who owns the place, and the page speaks English
+// when asked.
+func TestConsole(t *testing.T) {
+	db := pgtest.Shared(t)
+	ctx := context.Background()
+	if loaded, err := demo.Loaded(ctx, postgres.NewLayerStore(db)); err != nil {
+		t.Fatal(err)
+	} else if !loaded {
+		d, err := demo.Generate(demo.DefaultSeed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := demo.Load(ctx, postgres.NewLayerStore(db), postgres.NewGridStore(db), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := demo.LoadResponsibility(ctx, postgres.NewCategoryStore(db)); err != nil {
+		t.Fatal(err)
+	}
+	ts := newTestServer(t, Config{})
+	// Wait until the server's locator knows the district.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		req, _ := http.NewRequest(http.MethodGet, ts.url+"/v1/lookup?layer="+demo.LayerID+"&lon=120.08&lat=30.24", nil)
+		req.Header.Set("Authorization", "Bearer "+ts.admin)
+		res, err := http.DefaultClient.Do(req)
+		ok := false
+		if err == nil {
+			var body struct {
+				Layers map[string]struct {
+					Chain []json.RawMessage `json:"chain"`
+				} `json:"layers"`
+			}
+			if res.StatusCode == http.StatusOK && json.NewDecoder(res.Body).Decode(&body) == nil {
+				ok = len(body.Layers[demo.LayerID].Chain) > 0
+			}
+			res.Body.Close()
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the demo district is not looked up after 60 s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	user := "wang.console." + strconv.FormatInt(time.Now().UnixNano(), 36)
+	addAccount(t, ts, gridmap.Account{Username: user, DisplayName: "王调度", Role: gridmap.RoleDispatcher}, "correct horse battery")
+	runBrowser(t, "console.test.mjs", ts.url,
+		"GRIDMAP_USER="+user, "GRIDMAP_PASSWORD=correct horse battery", "GRIDMAP_DISPLAY_NAME=王调度",
+		"GRIDMAP_REPORTER_TOKEN="+ts.token(t, gridmap.RoleReporter, nil),
+		"GRIDMAP_LAYER="+demo.LayerID)
+}

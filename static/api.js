@@ -1,0 +1,99 @@
+// The API client: fetch with the session cookie and the CSRF header, JSON
+// errors turned into messages, the session, and the live event stream.
+
+let csrfToken = '';
+
+// ApiError carries the server's status, code and message.
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+// signIn sends a browser whose session ended to the sign-in page.
+export function signIn() {
+  location.assign('/login?expired=1&next=' + encodeURIComponent(location.pathname + location.search));
+}
+
+// request calls the API and returns the JSON answer; a failure throws an
+// ApiError with the server's message. A 401 sends the browser to sign in.
+export async function request(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (method !== 'GET' && method !== 'HEAD') headers['X-CSRF-Token'] = csrfToken;
+  let res;
+  try {
+    res = await fetch(path, { method, headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (err) {
+    throw new ApiError(0, 'network', err.message);
+  }
+  if (res.status === 401) {
+    signIn();
+    throw new ApiError(401, 'unauthorized', 'signed out');
+  }
+  const text = await res.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!res.ok) {
+    throw new ApiError(res.status, data?.error?.code ?? 'http', data?.error?.message ?? `HTTP ${res.status}`);
+  }
+  return data;
+}
+
+export const get = (path) => request('GET', path);
+export const post = (path, body) => request('POST', path, body);
+
+// session is the signed-in caller, and keeps the CSRF token for writes.
+export async function session() {
+  const s = await get('/v1/session');
+  csrfToken = s.csrf_token ?? '';
+  return s.caller;
+}
+
+export async function signOut() {
+  try {
+    await request('DELETE', '/v1/session');
+  } finally {
+    location.assign('/login');
+  }
+}
+
+// ready tells whether /readyz answers 200.
+export async function ready() {
+  try {
+    return (await fetch('/readyz', { credentials: 'same-origin' })).ok;
+  } catch {
+    return false;
+  }
+}
+
+// events follows /v1/events; EventSource resumes with Last-Event-ID by itself.
+export function events(handlers) {
+  const es = new EventSource('/v1/events');
+  for (const [name, fn] of Object.entries(handlers)) {
+    es.addEventListener(name, (e) => {
+      let data;
+      try {
+        data = JSON.parse(e.data);
+      } catch {
+        return;
+      }
+      fn(data);
+    });
+  }
+  return es;
+}
+
+// The roles, weakest first.
+const roles = ['viewer', 'reporter', 'dispatcher', 'editor', 'admin'];
+
+// atLeast tells whether role is role `min` or stronger.
+export function atLeast(role, min) {
+  return roles.indexOf(role) >= roles.indexOf(min);
+}

@@ -1,0 +1,143 @@
+// The map: no basemap, the grids of one layer and the reports on top. All
+// colours and widths by meaning live in `style`, named once.
+import * as maplibregl from '/vendor/maplibre-gl/maplibre-gl.mjs';
+
+// style: colours by meaning. Grid lines by depth (0 = coarsest: the
+// district, then streets, communities, grids, microgrids).
+export const style = {
+  background: '#eef1f4',
+  gridFill: '#5b7fa6',
+  gridFillOpacity: 0.04,
+  depthColour: ['#1b2a3a', '#1f3f66', '#3f6896', '#7f9cbd', '#b4c4d6'],
+  depthWidth: [3.2, 2.4, 1.4, 0.8, 0.4],
+  highlight: '#e8590c',
+  status: {
+    reported: '#6b7280',
+    registered: '#2563eb',
+    dispatched: '#7c3aed',
+    in_progress: '#d97706',
+    resolved: '#0d9488',
+    verified: '#16a34a',
+    closed: '#9ca3af',
+    rejected: '#9ca3af',
+    suspended: '#a16207',
+  },
+  cluster: '#1f5fbf',
+  clusterUrgent: '#c2410c',
+  urgent: '#dc2626',
+};
+
+export const GRIDS = 'grids';
+export const REPORTS = 'reports';
+export const reportLayers = ['report-clusters', 'report-points'];
+
+const origin = location.origin;
+
+function byDepth(values) {
+  const expr = ['match', ['to-number', ['get', 'depth'], 9]];
+  values.forEach((v, i) => expr.push(i, v));
+  expr.push(values[values.length - 1]);
+  return expr;
+}
+
+function reportsURL(status) {
+  const q = status && status !== 'all' ? `?status=${encodeURIComponent(status)}` : '';
+  return `${origin}/tiles/reports/{z}/{x}/{y}.mvt${q}`;
+}
+
+// createMap builds the map for layer (an entry of /v1/layers) with its
+// TileJSON, showing reports filtered by status.
+export function createMap(container, layer, tilejson, status) {
+  const b = tilejson?.bounds;
+  const map = new maplibregl.Map({
+    container,
+    attributionControl: false,
+    dragRotate: false,
+    pitchWithRotate: false,
+    bounds: b ? [[b[0], b[1]], [b[2], b[3]]] : undefined,
+    fitBoundsOptions: { padding: 20 },
+    center: b ? undefined : [120.08, 30.24],
+    zoom: b ? undefined : 11,
+    style: {
+      version: 8,
+      sources: {
+        [GRIDS]: {
+          type: 'vector',
+          tiles: [`${origin}/tiles/${encodeURIComponent(layer.id)}/{z}/{x}/{y}.mvt`],
+          minzoom: tilejson?.minzoom ?? 0,
+          maxzoom: tilejson?.maxzoom ?? 16,
+          bounds: b,
+        },
+        [REPORTS]: { type: 'vector', tiles: [reportsURL(status)], minzoom: 0, maxzoom: 22 },
+      },
+      layers: [
+        { id: 'background', type: 'background', paint: { 'background-color': style.background } },
+        {
+          id: 'grid-fill', type: 'fill', source: GRIDS, 'source-layer': 'grids',
+          paint: { 'fill-color': style.gridFill, 'fill-opacity': style.gridFillOpacity },
+        },
+        {
+          id: 'grid-lines', type: 'line', source: GRIDS, 'source-layer': 'grids',
+          layout: { 'line-sort-key': ['-', 9, ['to-number', ['get', 'depth'], 9]], 'line-join': 'round' },
+          paint: { 'line-color': byDepth(style.depthColour), 'line-width': byDepth(style.depthWidth) },
+        },
+        {
+          id: 'grid-highlight', type: 'line', source: GRIDS, 'source-layer': 'grids',
+          filter: ['==', ['get', 'code'], ''],
+          paint: { 'line-color': style.highlight, 'line-width': 3.5 },
+        },
+        {
+          id: 'report-clusters', type: 'circle', source: REPORTS, 'source-layer': 'reports',
+          filter: ['has', 'count'],
+          paint: {
+            'circle-color': ['case', ['>', ['to-number', ['get', 'urgent'], 0], 0], style.clusterUrgent, style.cluster],
+            'circle-opacity': 0.75,
+            'circle-radius': ['interpolate', ['linear'], ['sqrt', ['to-number', ['get', 'count'], 1]], 1, 6, 10, 22, 30, 36],
+            'circle-stroke-color': '#ffffff',
+            'circle-stroke-width': 1.5,
+          },
+        },
+        {
+          id: 'report-points', type: 'circle', source: REPORTS, 'source-layer': 'reports',
+          filter: ['!', ['has', 'count']],
+          paint: {
+            'circle-color': ['match', ['get', 'status'], ...Object.entries(style.status).flat(), '#444'],
+            'circle-radius': 7,
+            'circle-stroke-color': ['case', ['to-boolean', ['get', 'urgent']], style.urgent, '#ffffff'],
+            'circle-stroke-width': ['case', ['to-boolean', ['get', 'urgent']], 3, 1.5],
+          },
+        },
+      ],
+    },
+  });
+  map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-left');
+  map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-left');
+  return map;
+}
+
+// refresh reloads a source's tiles without moving the view.
+export function refresh(map, source) {
+  if (typeof map.refreshTiles === 'function') {
+    map.refreshTiles(source);
+    return;
+  }
+  const src = map.getSource(source);
+  src?.setTiles?.(src.tiles ?? src._options?.tiles ?? []);
+}
+
+// showReportsWith sets the status the reports tiles are filtered by.
+export function showReportsWith(map, status) {
+  map.getSource(REPORTS)?.setTiles([reportsURL(status)]);
+}
+
+// highlight outlines the grid with code (none for '').
+export function highlight(map, code) {
+  map.setFilter('grid-highlight', ['==', ['get', 'code'], code ?? '']);
+}
+
+// bbox is the view as minLon,minLat,maxLon,maxLat.
+export function bbox(map) {
+  const b = map.getBounds();
+  const f = (n) => n.toFixed(6);
+  return [f(Math.max(-180, b.getWest())), f(Math.max(-85, b.getSouth())), f(Math.min(180, b.getEast())), f(Math.min(85, b.getNorth()))].join(',');
+}

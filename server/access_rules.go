@@ -50,7 +50,8 @@ var rules = map[string]rule{
 	"GET /v1/users":      admins, "POST /v1/users": admins,
 	"GET /v1/users/:username": admins, "PATCH /v1/users/:username": admins,
 	"GET /v1/tokens": admins, "POST /v1/tokens": admins, "DELETE /v1/tokens/:name": admins,
-	"GET /v1/audit": admins,
+	"GET /v1/audit":  admins,
+	"GET /v1/config": viewers,
 
 	"GET /v1/layers":                            publicViewers,
 	"GET /v1/layers/:layer":                     publicViewers,

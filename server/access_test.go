@@ -881,3 +881,22 @@ func TestEditsWhereReportsLoseTheirGrid(t *testing.T) {
 		t.Errorf("merging the grid of a line report: %d %s", r.status, r.body)
 	}
 }
+
+// TestBasemapStyleIsAllowedAndAnnounced: a configured basemap's origin is
+// added to the Content-Security-Policy and told to the pages.
+func TestBasemapStyleIsAllowedAndAnnounced(t *testing.T) {
+	ts := newTestServer(t, Config{BasemapStyle: "https://map.example.gov.cn/styles/vec.json", TimeZone: "Asia/Shanghai"})
+	r := do(t, "GET", ts.url+"/v1/config", "")
+	var cfg map[string]string
+	r.json(t, &cfg)
+	if cfg["basemap_style"] != "https://map.example.gov.cn/styles/vec.json" || cfg["time_zone"] != "Asia/Shanghai" {
+		t.Errorf("config: %s", r.body)
+	}
+	if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self' https://map.example.gov.cn") {
+		t.Errorf("CSP %q does not let the pages fetch the basemap", csp)
+	}
+	plain := newTestServer(t, Config{})
+	if csp := do(t, "GET", plain.url+"/v1/config", "").header.Get("Content-Security-Policy"); strings.Contains(csp, "example") {
+		t.Errorf("CSP without a basemap: %q", csp)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +59,13 @@ type Config struct {
 	// ConnectSources are origins the pages may fetch from besides this
 	// server (a basemap style's tile server), for the Content-Security-Policy.
 	ConnectSources []string
+	// BasemapStyle is a MapLibre style URL the console draws under the
+	// grids (a Tianditu or government e-map style); "" draws none, which
+	// works offline. Its origin is added to ConnectSources.
+	BasemapStyle string
+	// TimeZone is the deployment's zone (IANA name), in which the pages
+	// show dates.
+	TimeZone string
 }
 
 // Default rate limits: generous for systems and the console's tile
@@ -146,7 +154,12 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 		panic("server: BodyLimit " + cfg.BodyLimit + ": " + err.Error())
 	}
 	s.bodyLimit = limit
-	for _, src := range cfg.ConnectSources {
+	sources := cfg.ConnectSources
+	if u, err := url.Parse(cfg.BasemapStyle); err == nil && u.Scheme != "" && u.Host != "" {
+		sources = append(sources, u.Scheme+"://"+u.Host)
+		s.csp = strings.Replace(s.csp, "img-src 'self'", "img-src 'self' "+u.Scheme+"://"+u.Host, 1)
+	}
+	for _, src := range sources {
 		s.csp = strings.Replace(s.csp, "connect-src 'self'", "connect-src 'self' "+src, 1)
 	}
 	if deps.Access != nil {
@@ -229,6 +242,7 @@ func (s *Server) routes() {
 	v1.POST("/tokens", s.handleCreateToken, limit)
 	v1.DELETE("/tokens/:name", s.handleRevokeToken)
 	v1.GET("/audit", s.handleAudit)
+	v1.GET("/config", s.handleConfig)
 
 	v1.GET("/layers", s.handleLayers)
 	v1.GET("/layers/:layer", s.handleLayer)
@@ -417,4 +431,14 @@ func (c *indexCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(indexRebDesc, prometheus.CounterValue, float64(st.Rebuilds), st.Layer)
 		ch <- prometheus.MustNewConstMetric(indexLastDesc, prometheus.GaugeValue, st.LastRebuild.Seconds(), st.Layer)
 	}
+}
+
+// handleConfig tells the pages how this deployment draws: GET /v1/config ->
+// {"basemap_style": URL or "", "time_zone"}.
+func (s *Server) handleConfig(c echo.Context) error {
+	tz := s.cfg.TimeZone
+	if tz == "" {
+		tz = "Asia/Shanghai"
+	}
+	return c.JSON(http.StatusOK, map[string]string{"basemap_style": s.cfg.BasemapStyle, "time_zone": tz})
 }

@@ -39,6 +39,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	corsOrigins := fs.String("cors-origins", envOr("GRIDMAP_CORS_ORIGINS", ""), "comma-separated origins of other sites whose pages may call the API (none by default)")
 	trustProxy := fs.String("trust-proxy", envOr("GRIDMAP_TRUST_PROXY", ""), "comma-separated networks (CIDR) of the reverse proxies in front, whose X-Forwarded-For and X-Forwarded-Proto are believed (none by default)")
 	secureCookies := fs.Bool("secure-cookies", false, "mark session cookies Secure even without TLS here (TLS ends at a proxy)")
+	basemap := fs.String("basemap-style", envOr("GRIDMAP_BASEMAP_STYLE", ""), "URL of a MapLibre style the console draws under the grids (a Tianditu or government e-map style); none by default, which works offline")
 	rateLimit := fs.Float64("rate-limit", server.DefaultRateLimit, "requests a second one token or account may make (0: no limit)")
 	addressRateLimit := fs.Float64("address-rate-limit", server.DefaultAddressRateLimit, "requests a second an address may make without credentials, sign-ins included (0: no limit)")
 	if _, err := parseFlags(fs, args); err != nil {
@@ -146,7 +147,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	}
 	srv := server.New(server.Config{Addr: *addr, BodyLimit: *bodyLimit, ImportLimit: *importLimit,
 		RequestTimeout: *requestTimeout, PublicRead: *publicRead, CORSOrigins: origins, TrustedProxies: proxies,
-		SecureCookies: *secureCookies, RateLimit: *rateLimit, AddressRateLimit: *addressRateLimit},
+		SecureCookies: *secureCookies, BasemapStyle: *basemap, TimeZone: tz.String(), RateLimit: *rateLimit, AddressRateLimit: *addressRateLimit},
 		server.Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Locator: locator,
 			Reports: reports, Categories: postgres.NewCategoryStore(db.DB),
 			Feed: feed, Tiles: tileService, PoolStats: db.PoolStats, Access: access, Search: postgres.NewSearchStore(db.DB), Ready: func(ctx context.Context) error {

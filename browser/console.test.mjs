@@ -1,0 +1,116 @@
+// The dispatcher console against a real server holding the demo district:
+// sign in, the map shows the grids, a report posted through the API shows
+// up in the list without a reload, the dispatcher opens and registers it, a
+// click on the map says who owns the place, and the page switches to English.
+//
+// Environment (besides lib.mjs's GRIDMAP_URL, GRIDMAP_SHOTS, CHROMIUM):
+//   GRIDMAP_USER, GRIDMAP_PASSWORD  a dispatcher account
+//   GRIDMAP_DISPLAY_NAME            its display name (default: the username)
+//   GRIDMAP_REPORTER_TOKEN          a token with the reporter role (files the report)
+//   GRIDMAP_LAYER                   the comprehensive layer to show (default demo)
+//   GRIDMAP_REPORT_AT               lon,lat inside the district (default 120.08,30.24)
+//
+// Run alone: cd browser && GRIDMAP_URL=... GRIDMAP_USER=... node console.test.mjs
+// (server/browser_console_test.go sets all of this).
+import { assert, browserTest, dictionary, env, eventually } from './lib.mjs';
+
+const zh = dictionary('zh-CN');
+const en = dictionary('en');
+const user = env('GRIDMAP_USER');
+const displayName = env('GRIDMAP_DISPLAY_NAME', user);
+const password = env('GRIDMAP_PASSWORD');
+const reporterToken = env('GRIDMAP_REPORTER_TOKEN');
+const layer = env('GRIDMAP_LAYER', 'demo');
+const reportAt = env('GRIDMAP_REPORT_AT', '120.08,30.24').split(',').map(Number);
+
+async function apiCall(method, path, body) {
+  const res = await fetch(env('GRIDMAP_URL').replace(/\/+$/, '') + path, {
+    method,
+    headers: { Authorization: `Bearer ${reporterToken}`, 'Content-Type': 'application/json' },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return JSON.parse(text);
+}
+
+await browserTest('console', async (t) => {
+  const { page } = t;
+  let report;
+
+  await t.step('a dispatcher signs in and lands on the console', async () => {
+    await page.goto(t.url(`/login?next=${encodeURIComponent(`/?layer=${layer}`)}`));
+    await page.getByLabel(zh['login.username']).fill(user);
+    await page.getByLabel(zh['login.password']).fill(password);
+    await page.locator('#login-submit').click();
+    await page.waitForURL((u) => u.pathname === '/');
+    await eventually(async () => assert.match((await page.locator('#who').textContent()) ?? '', new RegExp(displayName)));
+    assert.equal(await page.locator('header h1 span').textContent(), zh['console.title']);
+    assert.equal(await page.locator('#signout').isVisible(), true);
+  });
+
+  await t.step('the map shows the grids of the layer', async () => {
+    await eventually(async () => {
+      const n = await page.evaluate(() => {
+        const map = window.gridmap?.map;
+        if (!map || window.gridmap.firstIdleMs === undefined) return -1;
+        return map.querySourceFeatures('grids', { sourceLayer: 'grids' }).length;
+      });
+      assert.ok(n > 0, `grids features in the source: ${n}`);
+    });
+    const ms = await page.evaluate(() => window.gridmap.firstIdleMs);
+    console.log('first paint ms', ms);
+    await eventually(async () => assert.match((await page.locator('#status').textContent()) ?? '', new RegExp(zh['console.ready'])));
+  });
+
+  await t.step('a report filed through the API appears in the list within 2 s', async () => {
+    await page.evaluate(() => new Promise((r) => (window.gridmap.map.loaded() ? r() : window.gridmap.map.once('idle', r))));
+    // The event stream is open before the report is filed.
+    await page.waitForTimeout(500);
+    report = await apiCall('POST', '/v1/reports', {
+      external_id: `console-${Date.now()}`,
+      category: '0101',
+      description: 'browser test',
+      location: { type: 'Point', coordinates: reportAt },
+    });
+    assert.ok(report.id, 'the report has an id');
+    const started = Date.now();
+    await page.locator(`li[data-report-id="${report.id}"]`).waitFor({ timeout: 2000 });
+    console.log(`  report ${report.id} listed ${Date.now() - started} ms after it was filed`);
+    assert.match(await page.locator(`li[data-report-id="${report.id}"]`).textContent(), new RegExp(zh['console.status.reported']));
+  });
+
+  await t.step('selecting it shows its assignment, and register moves it on', async () => {
+    await page.locator(`li[data-report-id="${report.id}"]`).click();
+    const code = report.assignment?.primary?.code;
+    assert.ok(code, 'the report has a primary grid');
+    await eventually(async () => assert.equal(await page.locator('#detail-primary').textContent(), code));
+    const filter = await page.evaluate(() => JSON.stringify(window.gridmap.map.getFilter('grid-highlight')));
+    assert.match(filter, new RegExp(code));
+    await t.shot('report selected');
+    await page.locator('button[data-action="register"]').click();
+    await eventually(async () => assert.equal((await apiCall('GET', `/v1/reports/${report.id}`)).status, 'registered'));
+    await eventually(async () => assert.match((await page.locator('#detail').textContent()) ?? '', new RegExp(zh['console.status.registered'])));
+  });
+
+  await t.step('a click on the map inside the district shows who owns the place', async () => {
+    const box = await page.locator('#map').boundingBox();
+    // A place away from the report: a fifth of the way in from the map's top-left.
+    const at = { x: Math.round(box.width * 0.3), y: Math.round(box.height * 0.35) };
+    const lngLat = await page.evaluate(({ x, y }) => window.gridmap.map.unproject([x, y]).toArray(), at);
+    console.log(`  clicking at ${lngLat.map((n) => n.toFixed(5)).join(',')}`);
+    await page.mouse.click(box.x + at.x, box.y + at.y);
+    await eventually(async () => assert.ok((await page.locator('#lookup-chain li').count()) >= 2, 'the chain has levels'));
+    assert.match(await page.locator('#lookup').textContent(), new RegExp(zh['console.here']));
+  });
+
+  await t.step('switches to English', async () => {
+    await page.getByRole('button', { name: 'English' }).click();
+    await eventually(async () => assert.equal(await page.locator('header h1 span').textContent(), en['console.title']));
+    assert.equal(await page.locator('#signout').textContent(), en['console.signout']);
+    assert.equal(await page.locator('.reports-head h2').textContent(), en['console.reports']);
+    assert.match(await page.locator('#lookup').textContent(), new RegExp(en['console.here']));
+    assert.equal(await page.evaluate(() => document.documentElement.lang), 'en');
+    assert.equal(await page.title(), en['console.pageTitle']);
+  });
+});

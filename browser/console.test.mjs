@@ -87,10 +87,12 @@ await browserTest('console', async (t) => {
     await eventually(async () => assert.equal(await page.locator('#detail-primary').textContent(), code));
     const filter = await page.evaluate(() => JSON.stringify(window.gridmap.map.getFilter('grid-highlight')));
     assert.match(filter, new RegExp(code));
+    assert.doesNotMatch(await page.locator('#detail').textContent(), /null|undefined|\[object/);
     await t.shot('report selected');
     await page.locator('button[data-action="register"]').click();
     await eventually(async () => assert.equal((await apiCall('GET', `/v1/reports/${report.id}`)).status, 'registered'));
     await eventually(async () => assert.match((await page.locator('#detail').textContent()) ?? '', new RegExp(zh['console.status.registered'])));
+    await eventually(async () => assert.match((await page.locator(`li[data-report-id="${report.id}"]`).textContent()) ?? '', new RegExp(zh['console.status.registered'])));
   });
 
   await t.step('a click on the map inside the district shows who owns the place', async () => {
@@ -101,7 +103,11 @@ await browserTest('console', async (t) => {
     console.log(`  clicking at ${lngLat.map((n) => n.toFixed(5)).join(',')}`);
     await page.mouse.click(box.x + at.x, box.y + at.y);
     await eventually(async () => assert.ok((await page.locator('#lookup-chain li').count()) >= 2, 'the chain has levels'));
-    assert.match(await page.locator('#lookup').textContent(), new RegExp(zh['console.here']));
+    const shown = await page.locator('#lookup').textContent();
+    assert.match(shown, new RegExp(zh['console.here']));
+    assert.match(shown, new RegExp(zh['console.level.district']));
+    assert.doesNotMatch(shown, /null|undefined|\[object/);
+    assert.doesNotMatch(await page.locator('#detail').textContent(), /null|undefined|\[object/);
   });
 
   await t.step('switches to English', async () => {
@@ -112,5 +118,18 @@ await browserTest('console', async (t) => {
     assert.match(await page.locator('#lookup').textContent(), new RegExp(en['console.here']));
     assert.equal(await page.evaluate(() => document.documentElement.lang), 'en');
     assert.equal(await page.title(), en['console.pageTitle']);
+  });
+
+  await t.step('fits a 1366x768 and a 1920x1080 screen', async () => {
+    for (const size of [{ width: 1366, height: 768 }, { width: 1920, height: 1080 }]) {
+      await page.setViewportSize(size);
+      await page.evaluate(() => new Promise((r) => { window.gridmap.map.resize(); window.gridmap.map.once('idle', r); window.gridmap.map.triggerRepaint(); }));
+      const map = await page.locator('#map').boundingBox();
+      const panel = await page.locator('aside.panel').boundingBox();
+      assert.ok(map.width > size.width * 0.55, `the map is ${map.width} px wide at ${size.width}`);
+      assert.ok(panel.x + panel.width <= size.width + 1, 'the panel fits');
+      assert.ok(map.y + map.height <= size.height + 1, 'the map fills the height without scrolling');
+      await t.shot(`${size.width}x${size.height}`);
+    }
   });
 });

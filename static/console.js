@@ -18,6 +18,7 @@ const state = {
   listError: '',
   selected: null, // { report, events, message }
   lookup: null, // { lon, lat, answer, message }
+  categories: {}, // code -> name
 };
 
 const statuses = ['reported', 'registered', 'dispatched', 'in_progress', 'resolved', 'verified', 'closed', 'rejected', 'suspended'];
@@ -45,8 +46,13 @@ function el(tag, props = {}, ...children) {
     else if (k in e) e[k] = v;
     else e.setAttribute(k, v);
   }
-  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) e.append(c);
+  for (const c of children.flat(Infinity)) if (c !== null && c !== undefined && c !== false) e.append(c);
   return e;
+}
+
+// fill replaces root's children, skipping empty ones and flattening lists.
+function fill(root, ...children) {
+  root.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
 }
 
 function formatTime(iso) {
@@ -76,7 +82,19 @@ function timeLeft(due) {
 
 const statusText = (s) => (statuses.includes(s) ? t(`console.status.${s}`) : s);
 const tierText = (s) => (['grid', 'street', 'district', 'city'].includes(s) ? t(`console.tier.${s}`) : s ?? '—');
-const actionText = (a) => t(`console.action.${a}`);
+const actions = ['report', 'register', 'dispatch', 'start', 'resolve', 'verify', 'close', 'reject', 'escalate', 'extend', 'suspend', 'resume', 'report_in'];
+const actionText = (a) => (actions.includes(a) ? t(`console.action.${a}`) : a);
+const levels = ['district', 'street', 'community', 'grid', 'microgrid'];
+const levelText = (l) => (levels.includes(l) ? t(`console.level.${l}`) : l ?? '');
+const categoryText = (code) => (state.categories[code] ? `${state.categories[code]}` : code ?? '');
+
+// highlightCodes are the grids to outline for a report: its primary grid
+// and its owners below the street, so it shows at every zoom.
+function highlightCodes(a) {
+  const codes = (a?.primary?.chain ?? []).slice(2).map((g) => g.code);
+  if (a?.primary?.code) codes.push(a.primary.code);
+  return codes;
+}
 
 // ---- header ----
 
@@ -121,7 +139,7 @@ function renderList() {
       onkeydown: (e) => { if (e.key === 'Enter') select(r.id); },
     },
     el('span', { class: 'report-id', textContent: `#${r.id}` }),
-    el('span', { class: 'report-category', textContent: r.category_name || r.category }),
+    el('span', { class: 'report-category', textContent: categoryText(r.category), title: r.category }),
     el('span', { class: `badge status-${r.status}`, textContent: statusText(r.status) }),
     r.urgent ? el('span', { class: 'badge urgent', textContent: t('console.urgent') }) : null,
     el('span', { class: 'report-tier', textContent: tierText(r.assignment?.tier) }),
@@ -172,7 +190,7 @@ async function select(id) {
   } catch (err) {
     state.selected = { report: { id }, events: [], message: t('console.error', { message: err.message }) };
   }
-  gm.highlight(state.map, state.selected.report.assignment?.primary?.code ?? '');
+  gm.highlight(state.map, highlightCodes(state.selected.report.assignment));
   renderDetail();
   renderList();
 }
@@ -236,10 +254,10 @@ function renderDetail() {
   const open = r.status && !['closed', 'rejected'].includes(r.status);
   const canAct = state.caller && api.atLeast(state.caller.role, 'dispatcher');
   const coOwners = (a.co_owners ?? []).map((c) => el('li', {}, `${c.name || c.code} (${c.code}) · ${c.reason ?? ''} · ${t('console.metres', { n: Math.round(c.distance_m ?? 0) })}`));
-  box.replaceChildren(
+  fill(box,
     el('div', { class: 'detail-head' },
-      el('h2', { textContent: `#${r.id} ${r.category_name || r.category || ''}` }),
-      el('button', { type: 'button', class: 'close', id: 'detail-close', textContent: '×', ariaLabel: t('console.close'), onclick: () => { state.selected = null; gm.highlight(state.map, ''); renderDetail(); renderList(); } })),
+      el('h2', { textContent: `#${r.id} ${categoryText(r.category)}` }),
+      el('button', { type: 'button', class: 'close', id: 'detail-close', textContent: '×', ariaLabel: t('console.close'), onclick: () => { state.selected = null; gm.highlight(state.map, []); renderDetail(); renderList(); } })),
     r.description ? el('p', { class: 'description', textContent: r.description }) : null,
     el('dl', {},
       row('console.statusLabel', el('span', { class: `badge status-${r.status}`, textContent: statusText(r.status) }), r.urgent ? el('span', { class: 'badge urgent', textContent: t('console.urgent') }) : null),
@@ -270,7 +288,7 @@ function renderDetail() {
 
 async function lookup(lngLat) {
   state.selected = null;
-  gm.highlight(state.map, '');
+  gm.highlight(state.map, []);
   renderDetail();
   const { lng, lat } = lngLat;
   state.lookup = { lon: lng, lat, answer: null, message: t('console.loading') };
@@ -296,13 +314,13 @@ function renderLookup() {
     return;
   }
   const a = l.answer;
-  box.replaceChildren(
+  fill(box,
     el('div', { class: 'detail-head' },
       el('h2', { textContent: t('console.here') }),
       el('button', { type: 'button', class: 'close', textContent: '×', ariaLabel: t('console.close'), onclick: () => { state.lookup = null; renderLookup(); } })),
     el('p', { class: 'coords', textContent: `${l.lon.toFixed(5)}, ${l.lat.toFixed(5)}` }),
     l.message ? el('p', { class: 'message', textContent: l.message }) : null,
-    a?.chain?.length ? el('ol', { id: 'lookup-chain', class: 'chain' }, a.chain.map((g) => el('li', {}, el('span', { class: 'level', textContent: g.level }), ' ', g.name || '', ' ', el('span', { class: 'code', textContent: g.code })))) : null,
+    a?.chain?.length ? el('ol', { id: 'lookup-chain', class: 'chain' }, a.chain.map((g) => el('li', {}, el('span', { class: 'level', textContent: levelText(g.level) }), ' ', g.name || '', ' ', el('span', { class: 'code', textContent: g.code })))) : null,
     a?.people?.length ? [el('h3', { textContent: t('console.people') }), el('ul', { class: 'people' }, a.people.map((p) => el('li', {}, `${p.role ?? ''} ${p.name ?? ''} `, p.phone ? el('a', { href: `tel:${p.phone}`, textContent: p.phone }) : '')))] : null,
     a?.co_owners?.length ? [el('h3', { textContent: t('console.coOwners') }), el('ul', {}, a.co_owners.map((c) => el('li', {}, `${c.name || c.code} (${c.code})${c.reason ? ' · ' + c.reason : ''}${c.distance_m != null ? ' · ' + t('console.metres', { n: Math.round(c.distance_m) }) : ''}`)))] : null,
   );
@@ -404,13 +422,23 @@ async function main() {
   showStatus();
   state.caller = await api.session();
   renderWho();
+  api.get('/v1/categories').then((b) => {
+    for (const c of b.categories ?? []) state.categories[c.code] = c.name;
+    renderList();
+    renderDetail();
+  }).catch(() => {});
   await startMap();
   follow();
   setInterval(() => renderList(), 60_000); // time left moves on
 }
 
+// A page being left aborts its requests: that is no error to report.
+let leaving = false;
+addEventListener('beforeunload', () => { leaving = true; });
+addEventListener('pagehide', () => { leaving = true; });
+
 main().catch((err) => {
-  if (err instanceof api.ApiError && err.status === 401) return;
+  if (leaving || (err instanceof api.ApiError && err.status === 401)) return;
   console.error(err);
   $('list-message').textContent = String(err.message ?? err);
 });

@@ -83,7 +83,7 @@ export function createMap(container, layer, tilejson, status) {
         },
         {
           id: 'grid-highlight', type: 'line', source: GRIDS, 'source-layer': 'grids',
-          filter: ['==', ['get', 'code'], ''],
+          filter: ['in', ['get', 'code'], ['literal', []]],
           paint: { 'line-color': style.highlight, 'line-width': 3.5 },
         },
         {
@@ -130,9 +130,9 @@ export function showReportsWith(map, status) {
   map.getSource(REPORTS)?.setTiles([reportsURL(status)]);
 }
 
-// highlight outlines the grid with code (none for '').
-export function highlight(map, code) {
-  map.setFilter('grid-highlight', ['==', ['get', 'code'], code ?? '']);
+// highlight outlines the grids with these codes (none for []).
+export function highlight(map, codes) {
+  map.setFilter('grid-highlight', ['in', ['get', 'code'], ['literal', codes ?? []]]);
 }
 
 // bbox is the view as minLon,minLat,maxLon,maxLat.

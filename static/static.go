@@ -6,5 +6,5 @@ import "embed"
 // FS holds the pages, their scripts and styles, and the dictionaries
 // (i18n/*.json) the pages translate with.
 //
-//go:embed index.html app.css app.js console.js api.js map.js login.html login.js i18n.js i18n/*.json vendor
+//go:embed index.html app.css console.js api.js map.js login.html login.js i18n.js i18n/*.json vendor
 var FS embed.FS

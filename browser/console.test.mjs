@@ -1,7 +1,8 @@
 // The dispatcher console against a real server holding the demo district:
 // sign in, the map shows the grids, a report posted through the API shows
 // up in the list without a reload, the dispatcher opens and registers it, a
-// click on the map says who owns the place, and the page switches to English.
+// click on the map says who owns the place, the page switches to English,
+// and a street searched by name is flown to and outlined.
 //
 // Environment (besides lib.mjs's GRIDMAP_URL, GRIDMAP_SHOTS, CHROMIUM):
 //   GRIDMAP_USER, GRIDMAP_PASSWORD  a dispatcher account
@@ -118,6 +119,55 @@ await browserTest('console', async (t) => {
     assert.match(await page.locator('#lookup').textContent(), new RegExp(en['console.here']));
     assert.equal(await page.evaluate(() => document.documentElement.lang), 'en');
     assert.equal(await page.title(), en['console.pageTitle']);
+  });
+
+  await t.step('searching a street by name and pressing Enter flies the map to it and outlines it', async () => {
+    const street = await page.evaluate(async (layer) => {
+      const res = await fetch(`/v1/layers/${encodeURIComponent(layer)}/grids?level=street&limit=1`, { credentials: 'same-origin' });
+      if (!res.ok) throw new Error(`grids: HTTP ${res.status}`);
+      const f = (await res.json()).features?.[0];
+      return f && { code: f.properties?.code ?? f.id, name: f.properties?.name };
+    }, layer);
+    assert.ok(street?.code && street?.name, `a demo street: ${JSON.stringify(street)}`);
+    const box = page.locator('#search');
+    assert.equal(await box.getAttribute('placeholder'), en['console.search.placeholder']);
+    assert.equal(await box.getAttribute('aria-label'), en['console.search.label']);
+    // Reached by the keyboard, with a focus ring.
+    await page.locator('[data-lang="zh-CN"]').focus();
+    await page.keyboard.press('Shift+Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'search', 'Shift+Tab from the language buttons reaches the search box');
+    const ring = await box.evaluate((e) => getComputedStyle(e).outlineStyle);
+    assert.notEqual(ring, 'none', 'the focused search box shows a focus ring');
+    // Esc clears.
+    await box.fill('no such grid');
+    await page.keyboard.press('Escape');
+    assert.equal(await box.inputValue(), '');
+    assert.equal(await page.locator('#search-results').isHidden(), true);
+    // Typing lists the hits under the box; the arrow keys move through them.
+    await box.fill(street.code);
+    await eventually(async () => assert.ok((await page.locator('#search-results [role="option"]').count()) > 1, 'the street and the grids under it are listed'));
+    assert.equal(await page.locator('#search-results [role="option"]').first().getAttribute('data-code'), street.code, 'the exact code comes first');
+    assert.match(await page.locator('#search-results').textContent(), new RegExp(en['console.level.street']));
+    await page.keyboard.press('ArrowDown');
+    assert.equal(await box.getAttribute('aria-activedescendant'), 'search-hit-0');
+    await t.shot('search hits');
+    await page.keyboard.press('Escape');
+    assert.equal(await box.inputValue(), '');
+    await box.fill(street.name);
+    await page.keyboard.press('Enter');
+    await eventually(async () => {
+      const at = await page.evaluate(() => window.gridmap.map.getCenter().toArray());
+      const b = (await page.evaluate(async (q) => (await (await fetch(`/v1/search?q=${encodeURIComponent(q)}`)).json()).grids, street.name)).find((g) => g.code === street.code).bbox;
+      assert.ok(at[0] >= b[0] && at[0] <= b[2] && at[1] >= b[1] && at[1] <= b[3], `the centre ${at} is in the street's bbox ${b}`);
+    });
+    assert.match(await page.evaluate(() => JSON.stringify(window.gridmap.map.getFilter('grid-highlight'))), new RegExp(street.code));
+    await page.evaluate(() => new Promise((r) => (window.gridmap.map.loaded() ? r() : window.gridmap.map.once('idle', r))));
+    await eventually(async () => {
+      const shown = await page.evaluate(() => window.gridmap.map.queryRenderedFeatures({ layers: ['grid-highlight'] }).map((f) => f.properties.code));
+      assert.ok(shown.includes(street.code), `the highlight draws ${street.code}: ${shown.join(',')}`);
+    });
+    assert.equal(await page.locator('#search-results').isHidden(), true, 'the hit list closes once chosen');
+    await t.shot('street found');
   });
 
   await t.step('fits a 1366x768 and a 1920x1080 screen', async () => {

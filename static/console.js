@@ -327,6 +327,174 @@ function renderLookup() {
   box.hidden = false;
 }
 
+// ---- the search ----
+
+// search is the header's search: the hits for the text last searched,
+// whether the list under the box is open, and the option the arrow keys
+// point at.
+const search = { seq: 0, grids: [], reports: [], status: '', error: '', open: false, active: -1 };
+let searchTimer = null;
+
+function searchHits() {
+  return [...search.grids.map((g) => ({ grid: g })), ...search.reports.map((r) => ({ report: r }))];
+}
+
+// runSearch asks /v1/search for text and shows what it found; it resolves
+// to the hits, or null when the text is empty or a newer search overtook it.
+async function runSearch(text) {
+  clearTimeout(searchTimer);
+  const q = text.trim();
+  const seq = ++search.seq;
+  if (!q) {
+    closeSearch();
+    return null;
+  }
+  Object.assign(search, { grids: [], reports: [], status: 'searching', error: '', open: true, active: -1 });
+  renderSearch();
+  try {
+    const params = new URLSearchParams({ q });
+    if (state.layer) params.set('layer', state.layer.id);
+    const body = await api.get(`/v1/search?${params}`);
+    if (seq !== search.seq) return null;
+    search.grids = body?.grids ?? [];
+    search.reports = body?.reports ?? [];
+    search.status = searchHits().length ? '' : 'none';
+  } catch (err) {
+    if (seq !== search.seq) return null;
+    search.status = 'error';
+    search.error = err.message;
+  }
+  renderSearch();
+  return searchHits();
+}
+
+function closeSearch() {
+  search.open = false;
+  search.active = -1;
+  renderSearch();
+}
+
+function clearSearch() {
+  clearTimeout(searchTimer);
+  search.seq++;
+  $('search').value = '';
+  Object.assign(search, { grids: [], reports: [], status: '', error: '' });
+  closeSearch();
+}
+
+function renderSearch() {
+  const input = $('search');
+  const list = $('search-results');
+  const hits = searchHits();
+  let i = 0;
+  const option = (hit, ...children) => {
+    const n = i++;
+    return el('li', {
+      id: `search-hit-${n}`,
+      class: 'search-hit' + (n === search.active ? ' active' : ''),
+      role: 'option',
+      'aria-selected': String(n === search.active),
+      dataset: hit.grid ? { code: hit.grid.code } : { reportId: String(hit.report.id) },
+      // Keep the focus in the box while the pointer chooses.
+      onmousedown: (e) => e.preventDefault(),
+      onclick: () => choose(hit),
+    }, ...children);
+  };
+  const note = search.status === 'searching' ? t('console.search.searching')
+    : search.status === 'none' ? t('console.search.none')
+      : search.status === 'error' ? t('console.error', { message: search.error }) : '';
+  fill(list,
+    note ? el('li', { class: 'search-note', role: 'presentation', textContent: note }) : null,
+    search.grids.length ? el('li', { class: 'search-group', role: 'presentation', textContent: t('console.search.grids') }) : null,
+    search.grids.map((g) => option({ grid: g },
+      el('span', { class: 'code', textContent: g.code }),
+      el('span', { class: 'name', textContent: g.name ?? '' }),
+      el('span', { class: 'level', textContent: levelText(g.level) }))),
+    search.reports.length ? el('li', { class: 'search-group', role: 'presentation', textContent: t('console.search.reports') }) : null,
+    search.reports.map((r) => option({ report: r },
+      el('span', { class: 'code', textContent: `#${r.id}` }),
+      el('span', { class: 'name', textContent: r.external_id ?? '' }))),
+  );
+  const open = search.open && (note !== '' || hits.length > 0);
+  list.hidden = !open;
+  input.setAttribute('aria-expanded', String(open));
+  if (open && search.active >= 0) {
+    input.setAttribute('aria-activedescendant', `search-hit-${search.active}`);
+    $(`search-hit-${search.active}`)?.scrollIntoView({ block: 'nearest' });
+  } else {
+    input.removeAttribute('aria-activedescendant');
+  }
+}
+
+// choose goes to a hit: a grid is flown to and outlined, a report selected
+// as a click in the list does.
+function choose(hit) {
+  closeSearch();
+  if (hit.report) {
+    const b = hit.report.bbox;
+    if (state.map && b && !state.map.getBounds().contains([b[0], b[1]])) state.map.easeTo({ center: [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2] });
+    select(hit.report.id);
+    return;
+  }
+  const g = hit.grid;
+  state.selected = null;
+  state.lookup = null;
+  renderDetail();
+  renderLookup();
+  renderList();
+  if (!state.map) return;
+  gm.highlight(state.map, [g.code]);
+  const [w, s, e, n] = g.bbox;
+  state.map.fitBounds([[w, s], [e, n]], { padding: 40, maxZoom: 17 });
+}
+
+function moveActive(step) {
+  const n = searchHits().length;
+  if (n === 0) return;
+  search.open = true;
+  search.active = search.active < 0 ? (step > 0 ? 0 : n - 1) : (search.active + step + n) % n;
+  renderSearch();
+}
+
+function startSearch() {
+  const input = $('search');
+  input.addEventListener('input', () => {
+    clearTimeout(searchTimer);
+    if (!input.value.trim()) {
+      clearSearch();
+      return;
+    }
+    searchTimer = setTimeout(() => runSearch(input.value), 250);
+  });
+  input.addEventListener('keydown', async (e) => {
+    if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+      e.preventDefault();
+      moveActive(e.key === 'ArrowDown' ? 1 : -1);
+    } else if (e.key === 'Escape') {
+      e.preventDefault();
+      clearSearch();
+    } else if (e.key === 'Enter') {
+      e.preventDefault();
+      const hits = searchHits();
+      if (search.open && search.active >= 0 && hits[search.active]) {
+        choose(hits[search.active]);
+        return;
+      }
+      const found = await runSearch(input.value);
+      if (found?.length === 1) choose(found[0]);
+    }
+  });
+  input.addEventListener('focus', () => {
+    if (searchHits().length || search.status) {
+      search.open = true;
+      renderSearch();
+    }
+  });
+  $('search-box').addEventListener('focusout', (e) => {
+    if (!$('search-box').contains(e.relatedTarget)) closeSearch();
+  });
+}
+
 // ---- the map ----
 
 function onMapClick(e) {
@@ -401,6 +569,7 @@ function renderAll() {
   renderList();
   renderDetail();
   renderLookup();
+  renderSearch();
   document.title = t('console.pageTitle');
 }
 
@@ -414,6 +583,7 @@ async function main() {
   renderAll();
   for (const b of document.querySelectorAll('[data-lang]')) b.addEventListener('click', () => switchLanguage(b.dataset.lang));
   $('signout').addEventListener('click', () => api.signOut());
+  startSearch();
   $('status-filter').addEventListener('change', (e) => {
     state.filter = e.target.value;
     if (state.map) gm.showReportsWith(state.map, state.filter);

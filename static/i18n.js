@@ -62,10 +62,12 @@ export function t(key, params = {}) {
 }
 
 // translate fills every element under root that names a key:
-// data-i18n sets its text, data-i18n-aria-label its aria-label.
+// data-i18n sets its text, data-i18n-aria-label its aria-label,
+// data-i18n-placeholder its placeholder.
 export function translate(root) {
   for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
   for (const el of root.querySelectorAll('[data-i18n-aria-label]')) {
     el.setAttribute('aria-label', t(el.dataset.i18nAriaLabel));
   }
+  for (const el of root.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
 }

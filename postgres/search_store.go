@@ -16,7 +16,7 @@ type SearchStore struct{ db *DB }
 // NewSearchStore returns a search over db.
 func NewSearchStore(db *DB) *SearchStore { return &SearchStore{db: db} }
 
-// searchGridsSQL finds current grids ($2: a layer or '') whose code starts
+// searchGridsSQL finds current grids ($2: a layer or ”) whose code starts
 // with $1 (pattern $3) or whose name contains it (pattern $5), exact codes
 // first, then code prefixes, then names, shortest first. The patterns come
 // whole, so that a generic plan reads the trigram indexes too.

@@ -20,7 +20,9 @@ import (
 // click on the map answers who owns the place, and the page speaks English
 // when asked.
 func TestConsole(t *testing.T) {
-	db := pgtest.Shared(t)
+	// A database of its own: the demo's departments and categories would
+	// otherwise be there before the tests that create theirs.
+	db := pgtest.NewDB(t)
 	ctx := context.Background()
 	if loaded, err := demo.Loaded(ctx, postgres.NewLayerStore(db)); err != nil {
 		t.Fatal(err)
@@ -36,7 +38,7 @@ func TestConsole(t *testing.T) {
 	if err := demo.LoadResponsibility(ctx, postgres.NewCategoryStore(db)); err != nil {
 		t.Fatal(err)
 	}
-	ts := newTestServer(t, Config{})
+	ts := newTestServerOn(t, Config{}, db)
 	// Wait until the server's locator knows the district.
 	deadline := time.Now().Add(60 * time.Second)
 	for {

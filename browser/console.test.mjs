@@ -111,6 +111,22 @@ await browserTest('console', async (t) => {
     assert.doesNotMatch(await page.locator('#detail').textContent(), /null|undefined|\[object/);
   });
 
+  await t.step('the police beats can be drawn over the grids', async () => {
+    const toggle = page.locator('#overlay');
+    await eventually(async () => assert.equal(await page.locator('#overlay-toggle').isVisible(), true, 'the departmental layer toggle shows'));
+    await toggle.check();
+    await eventually(async () => {
+      const n = await page.evaluate(() => {
+        const m = window.gridmap.map;
+        return m.getLayoutProperty('overlay-lines', 'visibility') === 'visible' ? m.querySourceFeatures('overlay', { sourceLayer: 'grids' }).length : 0;
+      });
+      assert.ok(n > 0, 'beats are drawn');
+    });
+    await t.shot('police-beats');
+    await toggle.uncheck();
+    assert.equal(await page.evaluate(() => window.gridmap.map.getLayoutProperty('overlay-lines', 'visibility')), 'none');
+  });
+
   await t.step('switches to English', async () => {
     await page.getByRole('button', { name: 'English' }).click();
     await eventually(async () => assert.equal(await page.locator('header h1 span').textContent(), en['console.title']));

@@ -516,6 +516,13 @@ async function startMap() {
     return;
   }
   $('layer-name').textContent = state.layer.name;
+  // A departmental layer (police beats) can be drawn over the grids.
+  const overlay = layers.find((l) => l.kind === 'departmental');
+  if (overlay) {
+    $('overlay-name').textContent = overlay.name;
+    $('overlay-toggle').hidden = false;
+    $('overlay').addEventListener('change', (e) => gm.showOverlay(state.map, overlay, e.target.checked));
+  }
   let tilejson = null;
   try {
     tilejson = await api.get(`/tiles/${encodeURIComponent(state.layer.id)}.json`);

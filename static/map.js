@@ -25,6 +25,7 @@ export const style = {
   cluster: '#1f5fbf',
   clusterUrgent: '#c2410c',
   urgent: '#dc2626',
+  overlay: '#9333ea',
 };
 
 export const GRIDS = 'grids';
@@ -113,6 +114,21 @@ export function createMap(container, layer, tilejson, status) {
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-left');
   map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-left');
   return map;
+}
+
+export const OVERLAY = 'overlay';
+
+// showOverlay draws a departmental layer's grids (police beats) over the
+// comprehensive ones as dashed lines, or hides them.
+export function showOverlay(map, layer, on) {
+  if (!map.getSource(OVERLAY)) {
+    map.addSource(OVERLAY, { type: 'vector', tiles: [`${origin}/tiles/${encodeURIComponent(layer.id)}/{z}/{x}/{y}.mvt`], maxzoom: 16 });
+    map.addLayer({
+      id: 'overlay-lines', type: 'line', source: OVERLAY, 'source-layer': 'grids',
+      paint: { 'line-color': style.overlay, 'line-width': 1.6, 'line-dasharray': [3, 2] },
+    }, 'grid-highlight');
+  }
+  map.setLayoutProperty('overlay-lines', 'visibility', on ? 'visible' : 'none');
 }
 
 // refresh reloads a source's tiles without moving the view.

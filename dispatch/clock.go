@@ -123,3 +123,41 @@ func addWorkingDays(start time.Time, n float64, cal *Calendar) time.Time {
 	}
 	return t
 }
+
+// WorkingTime is the working time between from and to: the part of
+// [from, to) inside the working hours of working days (the clock a
+// working-hours deadline runs on). It is 0 when to is not after from.
+func WorkingTime(from, to time.Time, cal *Calendar) time.Duration {
+	if !to.After(from) {
+		return 0
+	}
+	from, to = from.In(cal.Location), to.In(cal.Location)
+	var sum time.Duration
+	for day, days := at(from, 0), 0; day.Before(to) && days < 3660; day, days = day.AddDate(0, 0, 1), days+1 {
+		if !cal.Working(day) {
+			continue
+		}
+		for _, w := range workingWindows {
+			start, end := at(day, w[0]), at(day, w[1])
+			if start.Before(from) {
+				start = from
+			}
+			if end.After(to) {
+				end = to
+			}
+			if end.After(start) {
+				sum += end.Sub(start)
+			}
+		}
+	}
+	return sum
+}
+
+// WorkingLeft is the working time from now to due, negative (the working
+// time since due) once due has passed.
+func WorkingLeft(now, due time.Time, cal *Calendar) time.Duration {
+	if due.Before(now) {
+		return -WorkingTime(due, now, cal)
+	}
+	return WorkingTime(now, due, cal)
+}

@@ -58,3 +58,43 @@ func TestDue(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkingTime(t *testing.T) {
+	loc := shanghai(t)
+	plain := &Calendar{Location: loc}
+	mondayOff := &Calendar{Location: loc, Days: map[string]bool{"2026-11-30": false}}
+	friday1730 := time.Date(2026, 11, 27, 17, 30, 0, 0, loc)
+	cases := []struct {
+		name     string
+		from, to time.Time
+		cal      *Calendar
+		want     time.Duration
+	}{
+		{"over the weekend", friday1730, time.Date(2026, 11, 30, 11, 30, 0, 0, loc), plain, 4 * time.Hour},
+		{"over a long weekend", friday1730, time.Date(2026, 12, 1, 11, 30, 0, 0, loc), mondayOff, 4 * time.Hour},
+		{"lunch does not count", time.Date(2026, 11, 26, 11, 0, 0, 0, loc), time.Date(2026, 11, 26, 15, 0, 0, 0, loc), plain, 2 * time.Hour},
+		{"a night does not count", time.Date(2026, 11, 26, 19, 0, 0, 0, loc), time.Date(2026, 11, 27, 7, 0, 0, 0, loc), plain, 0},
+		{"backwards is nothing", time.Date(2026, 11, 27, 9, 0, 0, 0, loc), time.Date(2026, 11, 26, 9, 0, 0, 0, loc), plain, 0},
+		{"a whole working week", time.Date(2026, 11, 23, 0, 0, 0, 0, loc), time.Date(2026, 11, 30, 0, 0, 0, 0, loc), plain, 40 * time.Hour},
+	}
+	for _, c := range cases {
+		if got := WorkingTime(c.from, c.to, c.cal); got != c.want {
+			t.Errorf("%s: got %s, want %s", c.name, got, c.want)
+		}
+	}
+	// WorkingTime undoes Due on the working-hours clock.
+	for _, start := range []time.Time{friday1730, time.Date(2026, 11, 26, 6, 0, 0, 0, loc), time.Date(2026, 11, 26, 11, 20, 0, 0, loc)} {
+		for _, hours := range []float64{0.5, 2, 4, 13, 41} {
+			due, err := Due(start, gridmap.Limit{Value: hours, Clock: gridmap.ClockWorkingHours}, mondayOff)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := WorkingTime(start, due, mondayOff); got != time.Duration(hours*float64(time.Hour)) {
+				t.Errorf("from %s, %v working hours are due %s, but WorkingTime counts %s", start, hours, due, got)
+			}
+		}
+	}
+	if got := WorkingLeft(time.Date(2026, 11, 30, 9, 0, 0, 0, loc), friday1730, plain); got != -90*time.Minute {
+		t.Errorf("overdue since Friday 17:30 on Monday 09:00: got %s, want -1h30m", got)
+	}
+}

@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -176,5 +177,32 @@ func TestStatusFilter(t *testing.T) {
 	}
 	if Open(gridmap.StatusClosed) || !Open(gridmap.StatusSuspended) {
 		t.Error("Open disagrees with DoneStatuses")
+	}
+}
+
+// TestMoves: every move offered is one the workflow takes, and every
+// action refused is not offered.
+func TestMoves(t *testing.T) {
+	all := []string{ActionRegister, ActionDispatch, ActionStart, ActionResolve, ActionVerify, ActionClose, ActionReject,
+		ActionEscalate, ActionExtend, ActionSuspend, ActionResume, ActionReportIn}
+	statuses := []string{gridmap.StatusReported, gridmap.StatusRegistered, gridmap.StatusDispatched, gridmap.StatusInProgress,
+		gridmap.StatusResolved, gridmap.StatusVerified, gridmap.StatusClosed, gridmap.StatusRejected, gridmap.StatusSuspended}
+	for _, status := range statuses {
+		moves := Moves(status, true)
+		for _, a := range all {
+			_, err := Next(status, a, gridmap.StatusRegistered)
+			if offered := slices.Contains(moves, a); offered != (err == nil) {
+				t.Errorf("%s report, %s: offered %v, but the workflow says %v", status, a, offered, err)
+			}
+		}
+		if step := nextStep[status]; step != "" && (len(moves) == 0 || moves[0] != step) {
+			t.Errorf("%s report: moves %v do not start with the step it waits for, %s", status, moves, step)
+		}
+		if slices.Contains(Moves(status, false), ActionReportIn) {
+			t.Errorf("%s report without open tasks is offered report_in", status)
+		}
+	}
+	if got := Moves(gridmap.StatusClosed, true); len(got) != 0 {
+		t.Errorf("a closed report is offered %v", got)
 	}
 }

@@ -146,3 +146,23 @@ func SetStep(a *gridmap.Assignment, status string, cat *gridmap.Category, since 
 	a.StepDueAt = &due
 	return nil
 }
+
+// Moves are the actions a report in status can take next, the step it
+// waits for first. A suspended report can only be resumed; report_in is
+// offered only while departments called in have not reported in.
+func Moves(status string, openTasks bool) []string {
+	if status == gridmap.StatusSuspended {
+		return []string{ActionResume}
+	}
+	var out []string
+	for a := range transitions[status] {
+		if a != nextStep[status] && (a != ActionReportIn || openTasks) {
+			out = append(out, a)
+		}
+	}
+	slices.Sort(out)
+	if step, ok := transitions[status][nextStep[status]]; ok && step != "" {
+		out = slices.Insert(out, 0, nextStep[status])
+	}
+	return out
+}

@@ -3,6 +3,8 @@ package gridmap
 import (
 	"context"
 	"encoding/json"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/paulmach/orb"
@@ -167,7 +169,13 @@ type ReportEvent struct {
 	At          time.Time       `json:"at"`
 }
 
-// ReportFilter selects reports; Cursor is the last id of the previous page.
+// Report list orders.
+const (
+	SortArrival  = "arrival"  // newest first: id descending (the default)
+	SortDeadline = "deadline" // due_at ascending, then id: the most urgent first
+)
+
+// ReportFilter selects reports. Every filter set narrows the selection.
 type ReportFilter struct {
 	// Status is one status, or "open" for every status still needing
 	// work, or "done" for closed and rejected.
@@ -178,8 +186,78 @@ type ReportFilter struct {
 	Since    *time.Time // reported at or after
 	Until    *time.Time // reported before
 	BBox     *orb.Bound
-	Limit    int
-	Cursor   int64
+	Tier     string // one of the tiers (TierGrid, ...)
+	Source   string // exactly
+	Urgent   *bool
+	// Overdue selects open reports whose due_at has passed.
+	Overdue bool
+	// Mine selects the reports the context's caller has acted on: one of
+	// their events names the caller's Actor, alone or acting for someone.
+	Mine bool
+	// Sort is SortArrival ("" too) or SortDeadline.
+	Sort  string
+	Limit int
+	// Cursor is the next cursor of the previous page, of the same Sort.
+	Cursor *ReportCursor
+}
+
+// ReportCursor is where the next page of a report list starts: after the
+// report with ID, which in deadline order is due at DueAt. Clients see it
+// as an opaque string (String, ParseReportCursor).
+type ReportCursor struct {
+	Sort  string
+	DueAt time.Time // SortDeadline only
+	ID    int64
+}
+
+// String encodes the cursor: the bare id in arrival order (as cursors were
+// before there was a choice of order), "d<due_at in Unix microseconds>_<id>"
+// in deadline order.
+func (c *ReportCursor) String() string {
+	if c.Sort == SortDeadline {
+		return "d" + strconv.FormatInt(c.DueAt.UnixMicro(), 10) + "_" + strconv.FormatInt(c.ID, 10)
+	}
+	return strconv.FormatInt(c.ID, 10)
+}
+
+// ParseReportCursor reads a cursor String gave out for a list in order
+// sort. Returns EINVALID for anything else, a cursor of the other order
+// included.
+func ParseReportCursor(sort, s string) (*ReportCursor, error) {
+	c := &ReportCursor{Sort: sort}
+	ok := false
+	switch sort {
+	case SortArrival, "":
+		c.Sort = SortArrival
+		c.ID, ok = positiveInt(s)
+	case SortDeadline:
+		if rest, found := strings.CutPrefix(s, "d"); found {
+			due, id, _ := strings.Cut(rest, "_")
+			micro, err := strconv.ParseInt(due, 10, 64)
+			c.DueAt = time.UnixMicro(micro)
+			c.ID, ok = positiveInt(id)
+			ok = ok && err == nil
+		}
+	}
+	if !ok {
+		return nil, Errorf(EINVALID, "cursor %q is not one this service gave out for sort=%s; pass the \"next\" value of the previous page, with the same sort", s, c.Sort)
+	}
+	return c, nil
+}
+
+// positiveInt reads a whole number above zero.
+func positiveInt(s string) (int64, bool) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil && n > 0
+}
+
+// ReportCounts counts the reports a filter selects.
+type ReportCounts struct {
+	// Counts has every status that has reports, with their number.
+	Counts  map[string]int64 `json:"counts"`
+	Open    int64            `json:"open"`
+	Overdue int64            `json:"overdue"`
+	Total   int64            `json:"total"`
 }
 
 // ReportService takes reports in and follows them through the workflow.
@@ -192,8 +270,15 @@ type ReportService interface {
 	CreateReport(ctx context.Context, r *Report) (created bool, err error)
 	// Report returns one report. Returns ENOTFOUND.
 	Report(ctx context.Context, id int64) (*Report, error)
-	// Reports returns a page of reports, newest first, and the next cursor.
-	Reports(ctx context.Context, f ReportFilter) ([]*Report, int64, error)
+	// Reports returns a page of reports in the filter's order and the
+	// cursor of the next page (nil on the last one). Returns EINVALID for a
+	// filter that cannot be applied (an unknown category, Mine without a
+	// signed-in caller, a cursor of another order).
+	Reports(ctx context.Context, f ReportFilter) ([]*Report, *ReportCursor, error)
+	// ReportCounts counts the reports the filter selects by status, as
+	// Reports would list them; Status, Sort, Limit and Cursor are ignored.
+	// Returns EINVALID as Reports does.
+	ReportCounts(ctx context.Context, f ReportFilter) (*ReportCounts, error)
 	// AddEvent moves a report through the workflow. Returns ENOTFOUND,
 	// ECONFLICT for a move the workflow does not allow from the current status.
 	AddEvent(ctx context.Context, id int64, e *ReportEvent) (*Report, error)

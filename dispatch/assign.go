@@ -49,7 +49,11 @@ type AssignInput struct {
 	ReportedAt  time.Time
 }
 
-var tierRank = map[string]int{gridmap.TierGrid: 0, gridmap.TierStreet: 1, gridmap.TierDistrict: 2, gridmap.TierCity: 3}
+// Tiers are the tiers a report can be handled at, lowest first.
+var Tiers = []string{gridmap.TierGrid, gridmap.TierStreet, gridmap.TierDistrict, gridmap.TierCity}
+
+// tierRank is a tier's place in Tiers (an unknown tier ranks lowest).
+func tierRank(t string) int { return max(slices.Index(Tiers, t), 0) }
 
 // Assign computes who owns a report, at which tier they coordinate, which
 // departments handle it, and when it is due.
@@ -187,7 +191,7 @@ func (p *Policy) outsideM() float64 {
 }
 
 // TierAtLeast reports whether tier t is at or above tier min.
-func TierAtLeast(t, min string) bool { return tierRank[t] >= tierRank[min] }
+func TierAtLeast(t, min string) bool { return tierRank(t) >= tierRank(min) }
 
 // TierWithDepartments raises tier to the street when several departments
 // take part in a report (one grid cannot coordinate departments); raised

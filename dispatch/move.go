@@ -160,16 +160,14 @@ func NextDeadline(s State) *time.Time {
 	return next
 }
 
-var tierAbove = map[string]string{gridmap.TierGrid: gridmap.TierStreet, gridmap.TierStreet: gridmap.TierDistrict,
-	gridmap.TierDistrict: gridmap.TierCity, gridmap.TierCity: gridmap.TierCity}
-
 // TierAbove is the tier an escalation (吹哨) hands a report to: the next one
 // up, the city staying the city.
 func TierAbove(t string) string {
-	if up, ok := tierAbove[t]; ok {
-		return up
+	i := slices.Index(Tiers, t)
+	if i < 0 {
+		return gridmap.TierStreet
 	}
-	return gridmap.TierStreet
+	return Tiers[min(i+1, len(Tiers)-1)]
 }
 
 // DepartmentCodes lists the codes of an assignment's departments.

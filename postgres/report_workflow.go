@@ -1,10 +1,13 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"strconv"
+	"time"
 
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/dispatch"
@@ -64,59 +67,209 @@ func (s *ReportStore) Report(ctx context.Context, id int64) (*gridmap.Report, er
 	return r, nil
 }
 
-// Reports returns a page of reports, newest first. A category filter
-// selects the category and its subcategories. Returns EINVALID for a
-// category that does not exist.
-func (s *ReportStore) Reports(ctx context.Context, f gridmap.ReportFilter) ([]*gridmap.Report, int64, error) {
+// Reports returns a page of reports in the filter's order, newest first
+// unless it says deadline. A category filter selects the category and its
+// subcategories. Returns EINVALID for a category that does not exist, Mine
+// without a signed-in caller, a sort that is not one, or a cursor of
+// another order.
+func (s *ReportStore) Reports(ctx context.Context, f gridmap.ReportFilter) ([]*gridmap.Report, *gridmap.ReportCursor, error) {
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
+	}
+	if f.Sort == "" {
+		f.Sort = gridmap.SortArrival
+	}
+	if f.Cursor != nil && cmp.Or(f.Cursor.Sort, gridmap.SortArrival) != f.Sort {
+		return nil, nil, gridmap.Errorf(gridmap.EINVALID, "the cursor is one of sort=%s, not sort=%s; pass the \"next\" value of the previous page, with the same sort",
+			f.Cursor.Sort, f.Sort)
+	}
+	args, err := s.filterArgs(ctx, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	statements := reportListSQL[boolIndex(f.Mine)]
+	var query string
+	var dueAt time.Time // of the row last scanned, in deadline order
+	var leading []any
+	switch f.Sort {
+	case gridmap.SortArrival:
+		before := int64(math.MaxInt64) // the first page
+		if f.Cursor != nil {
+			before = f.Cursor.ID
+		}
+		query, args = statements.byArrival, append(args, before, f.Limit+1)
+	case gridmap.SortDeadline:
+		var afterDue *time.Time // NULL: the first page
+		var afterID int64
+		if f.Cursor != nil {
+			afterDue, afterID = &f.Cursor.DueAt, f.Cursor.ID
+		}
+		query, args, leading = statements.byDeadline, append(args, afterDue, afterID, f.Limit+1), []any{&dueAt}
+	default:
+		return nil, nil, gridmap.Errorf(gridmap.EINVALID, "sort %q must be %s or %s", f.Sort, gridmap.SortArrival, gridmap.SortDeadline)
+	}
+	rows, err := s.db.Pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, nil, translate(err, "reports")
+	}
+	defer rows.Close()
+	var out []*gridmap.Report
+	var next *gridmap.ReportCursor
+	for rows.Next() {
+		if len(out) == f.Limit {
+			// A row past the page: the next page starts after the last
+			// report kept, whose due_at dueAt still holds.
+			next = &gridmap.ReportCursor{Sort: f.Sort, ID: out[len(out)-1].ID, DueAt: dueAt}
+			break
+		}
+		r, err := scanReportWith(rows, leading...)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, translate(err, "reports")
+	}
+	return out, next, nil
+}
+
+// ReportCounts counts the reports the filter selects, by status, as
+// Reports would list them; the filter's Status, Sort, Limit and Cursor are
+// ignored. Returns EINVALID as Reports does.
+func (s *ReportStore) ReportCounts(ctx context.Context, f gridmap.ReportFilter) (*gridmap.ReportCounts, error) {
+	f.Status = ""
+	args, err := s.filterArgs(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.Pool.Query(ctx, reportListSQL[boolIndex(f.Mine)].counts, args...)
+	if err != nil {
+		return nil, translate(err, "report counts")
+	}
+	defer rows.Close()
+	out := &gridmap.ReportCounts{Counts: map[string]int64{}}
+	for rows.Next() {
+		var status string
+		var n, late int64
+		if err := rows.Scan(&status, &n, &late); err != nil {
+			return nil, translate(err, "report counts")
+		}
+		out.Counts[status] = n
+		out.Total += n
+		if dispatch.Open(status) {
+			out.Open += n
+			out.Overdue += late
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, translate(err, "report counts")
+	}
+	return out, nil
+}
+
+// boolIndex is 1 for true, 0 for false.
+func boolIndex(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// filterArgs are the parameters $1 to $16 of reportFilterSQL: f's filters
+// and the scope of ctx's caller. Returns EINVALID for a category that does
+// not exist and for Mine without a signed-in caller.
+func (s *ReportStore) filterArgs(ctx context.Context, f gridmap.ReportFilter) ([]any, error) {
+	categories, err := s.db.categorySubtree(ctx, f.Category)
+	if err != nil {
+		return nil, err
 	}
 	var bbox []float64
 	if f.BBox != nil {
 		bbox = []float64{f.BBox.Min[0], f.BBox.Min[1], f.BBox.Max[0], f.BBox.Max[1]}
 	}
-	categories, err := s.db.categorySubtree(ctx, f.Category)
-	if err != nil {
-		return nil, 0, err
+	var actor *string
+	if f.Mine {
+		c := gridmap.CallerFrom(ctx)
+		if c == nil || c.Kind == gridmap.CallerAnonymous || c.Actor() == "" {
+			return nil, gridmap.Errorf(gridmap.EINVALID, "mine=true needs a signed-in caller: it selects the reports whose history names you; sign in or send a token")
+		}
+		a := c.Actor()
+		actor = &a
+	}
+	var late []string // the overdue filter's statuses, nil for none
+	var lateNegate bool
+	if f.Overdue {
+		late, lateNegate = dispatch.StatusFilter("open")
 	}
 	statuses, negate := dispatch.StatusFilter(f.Status)
 	scopeLayer, scopeCode := scopeParams(ctx)
-	rows, err := s.db.Pool.Query(ctx, reportsSQL, statuses, negate, f.Grid, f.Since, f.Cursor, f.Limit+1, categories, f.IDs, f.Until, bbox,
-		scopeLayer, scopeCode)
-	if err != nil {
-		return nil, 0, translate(err, "reports")
-	}
-	defer rows.Close()
-	var out []*gridmap.Report
-	for rows.Next() {
-		r, err := scanReport(rows)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, translate(err, "reports")
-	}
-	var next int64
-	if len(out) > f.Limit {
-		out = out[:f.Limit]
-		next = out[len(out)-1].ID
-	}
-	return out, next, nil
+	return []any{statuses, negate, f.Grid, f.Since, f.Until, categories, f.IDs, bbox, scopeLayer, scopeCode,
+		f.Tier, f.Source, f.Urgent, late, lateNegate, actor}, nil
 }
 
-// reportsSQL lists reports by filter: $1, $2 the statuses and whether they
-// are negated (dispatch.StatusFilter), $7 the category codes
-// (categorySubtree), $11 and $12 the caller's scope (scopeParams); a NULL
-// filter selects everything.
-var reportsSQL = `SELECT ` + reportColumns + ` FROM reports
-	WHERE ($1::text[] IS NULL OR (status = ANY($1)) <> $2) AND ` + reportInScopeSQL("reports", "$11", "$12") + `
-	  AND ($3 = '' OR primary_code = $3) AND ($4::timestamptz IS NULL OR reported_at >= $4)
-	  AND ($5 = 0 OR id < $5) AND ($7::text[] IS NULL OR category = ANY($7))
-	  AND ($8::bigint[] IS NULL OR id = ANY($8)) AND ($9::timestamptz IS NULL OR reported_at < $9)
-	  AND ($10::float8[] IS NULL OR location && ST_MakeEnvelope($10[1], $10[2], $10[3], $10[4], 4326))
-	ORDER BY id DESC LIMIT $6`
+// reportFilterSQL is true for a report (table reports) the filter
+// parameters select; a NULL or empty parameter selects everything.
+// $1, $2 the statuses and whether they are negated (dispatch.StatusFilter);
+// $3 the primary grid's code; $4, $5 reported at or after, before; $6 the
+// category codes (categorySubtree); $7 ids; $8 a bbox (min lon, min lat,
+// max lon, max lat); $9, $10 the caller's scope (scopeParams); $11 the
+// tier; $12 the source; $13 urgent; $14, $15 the statuses open reports
+// are in, as $1, $2, for overdue (due_at passed) reports only; $16 an
+// actor, with mine only (NULL without).
+//
+// With mine, a report's history names the actor $16: alone, or acting for
+// someone ("token:cad for operator 12", as the server writes it). It is
+// written as a semi-join, not under "$16 IS NULL OR", so that the planner
+// may start from the actor's events (report_events_actor) when they are
+// few, in generic plans too. The prefix is matched by a range, not LIKE:
+// an actor's "_" or "%" is no wildcard, and the range reads the
+// text_pattern_ops index under any collation.
+func reportFilterSQL(mine bool) string {
+	where := `($1::text[] IS NULL OR (status = ANY($1)) <> $2) AND ` + reportInScopeSQL("reports", "$9", "$10") + `
+	AND ($3 = '' OR primary_code = $3)
+	AND ($4::timestamptz IS NULL OR reported_at >= $4) AND ($5::timestamptz IS NULL OR reported_at < $5)
+	AND ($6::text[] IS NULL OR category = ANY($6)) AND ($7::bigint[] IS NULL OR id = ANY($7))
+	AND ($8::float8[] IS NULL OR location && ST_MakeEnvelope($8[1], $8[2], $8[3], $8[4], 4326))
+	AND ($11 = '' OR tier = $11) AND ($12 = '' OR source = $12) AND ($13::boolean IS NULL OR urgent = $13)
+	AND ($14::text[] IS NULL OR (due_at < now() AND (status = ANY($14)) <> $15))`
+	if !mine {
+		return where + ` AND $16::text IS NULL`
+	}
+	return where + `
+	AND id IN (SELECT e.report_id FROM report_events e
+	  WHERE e.actor = $16 OR e.actor ~>=~ ($16 || ' for ') AND e.actor ~<~ ($16 || ' for!'))`
+}
+
+// reportListSQL are the statements of a report list, [0] without the mine
+// filter, [1] with it, all on reportFilterSQL's parameters.
+var reportListSQL = [2]reportStatements{newReportStatements(false), newReportStatements(true)}
+
+type reportStatements struct {
+	// byArrival lists reports newest first: those before id $17, at
+	// most $18.
+	byArrival string
+	// byDeadline lists reports the earliest due first, each with its
+	// due_at: those after due_at $17 (NULL: from the start) and id $18, at
+	// most $19.
+	byDeadline string
+	// counts counts reports by status, with how many of each are past
+	// their due_at.
+	counts string
+}
+
+func newReportStatements(mine bool) reportStatements {
+	where := reportFilterSQL(mine)
+	return reportStatements{
+		byArrival: `SELECT ` + reportColumns + ` FROM reports WHERE ` + where + `
+	AND id < $17 ORDER BY id DESC LIMIT $18`,
+		byDeadline: `SELECT due_at, ` + reportColumns + ` FROM reports WHERE ` + where + `
+	AND (due_at, id) > (coalesce($17, '-infinity'::timestamptz), $18) ORDER BY due_at, id LIMIT $19`,
+		counts: `SELECT status, count(*), count(*) FILTER (WHERE due_at < now()) FROM reports WHERE ` + where + `
+	GROUP BY status`,
+	}
+}
 
 // Events returns a report's history, oldest first. Returns ENOTFOUND.
 func (s *ReportStore) Events(ctx context.Context, id int64) ([]*gridmap.ReportEvent, error) {

@@ -70,6 +70,7 @@ var rules = map[string]rule{
 	"POST /v1/lookup":                           publicViewers,
 	"POST /v1/reports":                          reporters,
 	"GET /v1/reports":                           viewers,
+	"GET /v1/reports/counts":                    viewers,
 	"GET /v1/reports/:id":                       viewers,
 	"POST /v1/reports/:id/events":               dispatchers,
 	"GET /v1/reports/:id/events":                viewers,

@@ -70,6 +70,7 @@ func (s *Server) handlePutCalendarDay(c echo.Context) error {
 	if err := s.deps.Categories.PutCalendarDay(c.Request().Context(), d); err != nil {
 		return err
 	}
+	s.calendar.forget()
 	return c.JSON(http.StatusOK, d)
 }
 

@@ -2,10 +2,13 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/dispatch"
 	"github.com/labstack/echo/v4"
 	"github.com/paulmach/orb/geojson"
 )
@@ -73,34 +76,41 @@ func (s *Server) handleReport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, r)
+	return s.reportAnswer(c, http.StatusOK, r)
 }
 
-// handleReports lists reports, newest first:
-// GET /v1/reports?status=&grid=&bbox=&category=&since=&limit=&cursor=.
-// status also takes "open" (not closed or rejected) and "done"; category
-// selects the category and its subcategories (400 for an unknown one).
+// handleReports lists reports: GET /v1/reports, with
+//   - status: a status, "open" (not closed or rejected) or "done";
+//   - grid: the primary grid's code;
+//   - bbox=minLon,minLat,maxLon,maxLat: the location meets the box;
+//   - category: the category and its subcategories (400 for an unknown one);
+//   - since, until (RFC 3339): reported at or after, before;
+//   - tier: grid, street, district or city;
+//   - source: exactly;
+//   - urgent=true|false;
+//   - overdue=true: open and past due_at;
+//   - mine=true: the caller acted on it (its history names the caller,
+//     alone or acting for someone); 400 for an anonymous caller;
+//   - sort: arrival (newest first, the default) or deadline (due_at, the
+//     earliest first);
+//   - limit: 1 to 1000, default 100;
+//   - cursor: the "next" of the previous page, of the same sort.
+//
+// 200 with {"reports": [...], "next": cursor} ("next" only when there is
+// another page); 400 saying what to fix for a value that is not one.
 func (s *Server) handleReports(c echo.Context) error {
-	f := gridmap.ReportFilter{Status: c.QueryParam("status"), Grid: c.QueryParam("grid"), Limit: 100}
+	f, err := reportFilterOf(c)
+	if err != nil {
+		return err
+	}
+	f.Status, f.Limit = c.QueryParam("status"), 100
 	if err := gridmap.CheckStatusFilter(f.Status); err != nil {
 		return err
 	}
-	if v := c.QueryParam("since"); v != "" {
-		t, err := parseTime("since", v)
-		if err != nil {
-			return err
-		}
-		f.Since = &t
-	}
-	if v := c.QueryParam("bbox"); v != "" {
-		b, err := parseBBox(v)
-		if err != nil {
-			return err
-		}
-		f.BBox = b
-	}
-	if v := c.QueryParam("category"); v != "" {
-		f.Category = v
+	switch f.Sort = c.QueryParam("sort"); f.Sort {
+	case "", gridmap.SortArrival, gridmap.SortDeadline:
+	default:
+		return gridmap.Errorf(gridmap.EINVALID, "sort %q must be %s (newest first) or %s (the earliest due first)", f.Sort, gridmap.SortArrival, gridmap.SortDeadline)
 	}
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -110,24 +120,82 @@ func (s *Server) handleReports(c echo.Context) error {
 		f.Limit = n
 	}
 	if v := c.QueryParam("cursor"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			return gridmap.Errorf(gridmap.EINVALID, "cursor %q is not one this service gave out; pass the \"next\" value of the previous page", v)
+		if f.Cursor, err = gridmap.ParseReportCursor(f.Sort, v); err != nil {
+			return err
 		}
-		f.Cursor = n
 	}
 	reports, next, err := s.deps.Reports.Reports(c.Request().Context(), f)
 	if err != nil {
 		return err
 	}
-	if reports == nil {
-		reports = []*gridmap.Report{}
+	views, err := s.views(c, reports)
+	if err != nil {
+		return err
 	}
-	body := map[string]any{"reports": reports}
-	if next != 0 {
-		body["next"] = strconv.FormatInt(next, 10)
+	body := map[string]any{"reports": views}
+	if next != nil {
+		body["next"] = next.String()
 	}
 	return c.JSON(http.StatusOK, body)
+}
+
+// handleReportCounts counts reports: GET /v1/reports/counts, with the
+// filters of GET /v1/reports but status, sort, limit and cursor (ignored).
+// 200 with {"counts": {status: n, ...}, "open": n, "overdue": n,
+// "total": n}, counts naming every status that has reports; 400 as
+// GET /v1/reports.
+func (s *Server) handleReportCounts(c echo.Context) error {
+	f, err := reportFilterOf(c)
+	if err != nil {
+		return err
+	}
+	counts, err := s.deps.Reports.ReportCounts(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, counts)
+}
+
+// reportFilterOf reads the filters GET /v1/reports shares with
+// GET /v1/reports/counts. Returns EINVALID saying what to fix.
+func reportFilterOf(c echo.Context) (gridmap.ReportFilter, error) {
+	f := gridmap.ReportFilter{Grid: c.QueryParam("grid"), Category: c.QueryParam("category"), Source: c.QueryParam("source")}
+	for _, p := range []struct {
+		name string
+		dst  **time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if v := c.QueryParam(p.name); v != "" {
+			t, err := parseTime(p.name, v)
+			if err != nil {
+				return f, err
+			}
+			*p.dst = &t
+		}
+	}
+	if v := c.QueryParam("bbox"); v != "" {
+		b, err := parseBBox(v)
+		if err != nil {
+			return f, err
+		}
+		f.BBox = b
+	}
+	if f.Tier = c.QueryParam("tier"); f.Tier != "" && !slices.Contains(dispatch.Tiers, f.Tier) {
+		return f, gridmap.Errorf(gridmap.EINVALID, "tier %q must be one of %s", f.Tier, strings.Join(dispatch.Tiers, ", "))
+	}
+	if c.QueryParam("urgent") != "" {
+		urgent, err := boolParam(c, "urgent")
+		if err != nil {
+			return f, err
+		}
+		f.Urgent = &urgent
+	}
+	var err error
+	if f.Overdue, err = boolParam(c, "overdue"); err != nil {
+		return f, err
+	}
+	// The store refuses mine=true from an anonymous caller.
+	f.Mine, err = boolParam(c, "mine")
+	return f, err
 }
 
 // eventRequest is the body of POST /v1/reports/{id}/events.
@@ -159,7 +227,7 @@ func (s *Server) handleReportEvent(c echo.Context) error {
 		return err
 	}
 	setVersions(c, nil, map[string]any{"status": r.Status, "tier": r.Assignment.Tier})
-	return c.JSON(http.StatusOK, r)
+	return s.reportAnswer(c, http.StatusOK, r)
 }
 
 // handleReportEvents returns a report's history: GET /v1/reports/{id}/events.

@@ -132,3 +132,68 @@ func pacedLatencies(b *testing.B, rate, workers int, op func(i int) error) (p50,
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	return ms(latencies[len(latencies)/2]), ms(latencies[len(latencies)*99/100])
 }
+
+// BenchmarkReportListHTTP lists the 200 open reports most urgent in a box
+// of about a tenth of New York (sort=deadline) and counts the box's
+// reports, over 5,000 reports in the NYC tracts filed before the clock
+// starts; the baseline is the same list in arrival order, as it was before
+// there was a choice.
+func BenchmarkReportListHTTP(b *testing.B) {
+	url, pts := benchServer(b)
+	benchCategory(b, url)
+	var counts struct{ Total int }
+	if err := getJSON(url+"/v1/reports/counts?category=bench&source=benchlist", &counts); err != nil {
+		b.Fatal(err)
+	}
+	run := fmt.Sprintf("list-%d-%d", time.Now().UnixNano(), benchRun.Add(1))
+	b.Logf("%d reports filed before", counts.Total)
+	client, done := loadClient(16)
+	defer done()
+	if n := 5000 - counts.Total; n > 0 {
+		// Reported over the last three days: some overdue, deadlines spread.
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() {
+				for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+					body, _ := json.Marshal(map[string]any{"external_id": fmt.Sprintf("%s-%d", run, i), "category": "bench", "source": "benchlist",
+						"reported_at": time.Now().Add(-time.Duration(i%4320) * time.Minute), "urgent": i%5 == 0,
+						"location": map[string]any{"type": "Point", "coordinates": pts[i%len(pts)]}})
+					if err := drain(client.Post(url+"/v1/reports", "application/json", bytes.NewReader(body))); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	const box = "-74.05,40.65,-73.9,40.8"
+	for _, q := range []struct{ name, path string }{
+		{"arrival (baseline)", "/v1/reports?bbox=" + box + "&status=open&limit=200"},
+		{"deadline", "/v1/reports?bbox=" + box + "&sort=deadline&status=open&limit=200"},
+		{"counts", "/v1/reports/counts?bbox=" + box},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := drain(client.Get(url + q.path)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// getJSON decodes the answer of a GET into v.
+func getJSON(url string, v any) error {
+	res, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		return fmt.Errorf("GET %s: status %d", url, res.StatusCode)
+	}
+	return json.NewDecoder(res.Body).Decode(v)
+}

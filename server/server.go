@@ -126,6 +126,8 @@ type Server struct {
 	// routeKeys are the registered routes ("METHOD path"), read once.
 	routeSet  sync.Once
 	routeKeys map[string]bool
+	// calendar counts the working time left on reports.
+	calendar *calendarCache
 }
 
 // New builds the server and its routes.
@@ -162,6 +164,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 	for _, src := range sources {
 		s.csp = strings.Replace(s.csp, "connect-src 'self'", "connect-src 'self' "+src, 1)
 	}
+	s.calendar = newCalendarCache(cfg.TimeZone, deps.Categories)
 	if deps.Access != nil {
 		s.auditLog = newAuditWriter(deps.Access.Audit, func(err error, n int) {
 			s.logger.Error("writing the audit log failed; entries lost", "entries", n, "err", err)
@@ -266,6 +269,7 @@ func (s *Server) routes() {
 
 	v1.POST("/reports", s.handleCreateReport, limit)
 	v1.GET("/reports", s.handleReports)
+	v1.GET("/reports/counts", s.handleReportCounts) // a static segment: echo tries it before /reports/:id
 	v1.GET("/reports/:id", s.handleReport)
 	v1.POST("/reports/:id/events", s.handleReportEvent, limit)
 	v1.GET("/reports/:id/events", s.handleReportEvents)

@@ -8,6 +8,7 @@
 //   GRIDMAP_USER, GRIDMAP_PASSWORD  a dispatcher account
 //   GRIDMAP_DISPLAY_NAME            its display name (default: the username)
 //   GRIDMAP_REPORTER_TOKEN          a token with the reporter role (files the report)
+//   GRIDMAP_VIEWER_TOKEN            a token with the viewer role (a wall display)
 //   GRIDMAP_LAYER                   the comprehensive layer to show (default demo)
 //   GRIDMAP_REPORT_AT               lon,lat inside the district (default 120.08,30.24)
 //
@@ -61,10 +62,19 @@ await browserTest('console', async (t) => {
     });
     const ms = await page.evaluate(() => window.gridmap.firstIdleMs);
     console.log('first paint ms', ms);
+    // The deployment's basemap is drawn under the grids.
+    const layerIds = await page.evaluate(() => window.gridmap.map.getStyle().layers.map((l) => l.id));
+    assert.equal(layerIds[0], 'base:land', `the basemap's layers come first: ${layerIds.slice(0, 3)}`);
+    assert.ok(!layerIds.includes('background'), 'our own background gives way to the basemap');
+    // The grids' names are drawn (by the browser's own fonts: no glyph server).
+    await eventually(async () => {
+      const names = await page.evaluate(() => window.gridmap.map.queryRenderedFeatures({ layers: ['grid-labels'] }).map((f) => f.properties.name));
+      assert.ok(names.length > 0 && names.every((n) => n), `grid names drawn: ${names.slice(0, 5).join(', ')}`);
+    });
     await eventually(async () => assert.match((await page.locator('#status').textContent()) ?? '', new RegExp(zh['console.ready'])));
   });
 
-  await t.step('a report filed through the API appears in the list within 2 s', async () => {
+await t.step('a report filed through the API appears in the list within 2 s', async () => {
     await page.evaluate(() => new Promise((r) => (window.gridmap.map.loaded() ? r() : window.gridmap.map.once('idle', r))));
     // The event stream is open before the report is filed.
     await page.waitForTimeout(500);
@@ -79,6 +89,16 @@ await browserTest('console', async (t) => {
     await page.locator(`li[data-report-id="${report.id}"]`).waitFor({ timeout: 2000 });
     console.log(`  report ${report.id} listed ${Date.now() - started} ms after it was filed`);
     assert.match(await page.locator(`li[data-report-id="${report.id}"]`).textContent(), new RegExp(zh['console.status.reported']));
+    // The counts at the top include it, and select their reports.
+    await eventually(async () => assert.ok(Number(await page.locator('#status-counts [data-filter="reported"] .chip-n').textContent()) >= 1, 'a reported count'));
+    await page.locator('#status-counts [data-filter="reported"]').click();
+    await eventually(async () => {
+      const shown = await page.locator('#report-list li').evaluateAll((lis) => lis.map((li) => li.dataset.status));
+      assert.ok(shown.length > 0 && shown.every((s) => s === 'reported'), `only reported reports listed: ${shown}`);
+    });
+    assert.equal(await page.locator('#status-filter').inputValue(), 'reported');
+    await page.locator('#status-filter').selectOption('open');
+    await page.locator(`li[data-report-id="${report.id}"]`).waitFor();
   });
 
   await t.step('selecting it shows its assignment, and register moves it on', async () => {
@@ -89,11 +109,47 @@ await browserTest('console', async (t) => {
     const filter = await page.evaluate(() => JSON.stringify(window.gridmap.map.getFilter('grid-highlight')));
     assert.match(filter, new RegExp(code));
     assert.doesNotMatch(await page.locator('#detail').textContent(), /null|undefined|\[object/);
+    // The deadline, and the working time left to it.
+    assert.match(await page.locator('#detail-left').textContent(), new RegExp(zh['console.leftWorking'].replace('{time}', '.+').replace(/[()（）]/g, '.')));
+    // The moves the server offers a dispatcher for a reported report, and no others.
+    const offered = await page.locator('#detail .action-buttons button').evaluateAll((bs) => bs.map((b) => b.dataset.action));
+    assert.deepEqual(offered, ['register', 'reject']);
     await t.shot('report selected');
     await page.locator('button[data-action="register"]').click();
     await eventually(async () => assert.equal((await apiCall('GET', `/v1/reports/${report.id}`)).status, 'registered'));
     await eventually(async () => assert.match((await page.locator('#detail').textContent()) ?? '', new RegExp(zh['console.status.registered'])));
     await eventually(async () => assert.match((await page.locator(`li[data-report-id="${report.id}"]`).textContent()) ?? '', new RegExp(zh['console.status.registered'])));
+  });
+
+  await t.step('an escalation calls departments in, each reports in from the detail', async () => {
+    await eventually(async () => assert.equal(await page.locator('button[data-action="escalate"]').isVisible(), true, 'escalate is offered once registered'));
+    await page.locator('button[data-action="escalate"]').click();
+    await eventually(async () => assert.ok((await page.locator('#detail-tasks li').count()) > 0, 'the departments called in are listed'));
+    const task = page.locator('#detail-tasks li').first();
+    assert.match(await task.textContent(), new RegExp(zh['console.task.due'].replace('{time}', '.+')));
+    await task.locator('button[data-action="report_in"]').click();
+    await eventually(async () => assert.match(await page.locator('#detail-tasks li').first().textContent(), new RegExp(zh['console.task.reportedIn'].replace('{time}', '.+'))));
+    const events = (await apiCall('GET', `/v1/reports/${report.id}/events`)).events.map((e) => e.action);
+    assert.deepEqual(events.slice(-3), ['register', 'escalate', 'report_in']);
+    await t.shot('escalated');
+  });
+
+  await t.step('a viewer on a wall display (a token, no sign-in) sees the report and no moves', async () => {
+    const p = await t.newPage({ viewport: { width: 1920, height: 1080 } });
+    // The kiosk adds the token to every request to gridmap, and only to gridmap.
+    await p.context().route((u) => u.origin === new URL(t.url()).origin, (route) =>
+      route.continue({ headers: { ...route.request().headers(), authorization: `Bearer ${env('GRIDMAP_VIEWER_TOKEN')}` } }));
+    try {
+      await p.goto(t.url(`/?layer=${layer}`));
+      await p.locator(`li[data-report-id="${report.id}"]`).click();
+      await eventually(async () => assert.equal(await p.locator('#detail-primary').textContent(), report.assignment.primary.code));
+      assert.equal(await p.locator('#detail .action-buttons button').count(), 0, 'no moves for a viewer');
+      assert.equal(await p.locator('#detail-tasks button').count(), 0, 'no report-in for a viewer');
+      assert.ok((await p.locator('#detail-tasks li').count()) > 0, 'the viewer sees the tasks');
+      await t.shot('wall display, a viewer', p);
+    } finally {
+      await p.context().close();
+    }
   });
 
   await t.step('a click on the map inside the district shows who owns the place', async () => {

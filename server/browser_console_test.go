@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
@@ -38,7 +39,15 @@ func TestConsole(t *testing.T) {
 	if err := demo.LoadResponsibility(ctx, postgres.NewCategoryStore(db)); err != nil {
 		t.Fatal(err)
 	}
-	ts := newTestServerOn(t, Config{}, db)
+	// The deployment's basemap: a style served from another origin, as a
+	// government e-map would be.
+	basemap := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"version":8,"sources":{},"layers":[{"id":"land","type":"background","paint":{"background-color":"#efe9dc"}}]}`))
+	}))
+	t.Cleanup(basemap.Close)
+	ts := newTestServerOn(t, Config{BasemapStyle: basemap.URL + "/style.json"}, db)
 	// Wait until the server's locator knows the district.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -70,5 +79,6 @@ func TestConsole(t *testing.T) {
 	runBrowser(t, "console.test.mjs", ts.url,
 		"GRIDMAP_USER="+user, "GRIDMAP_PASSWORD=correct horse battery", "GRIDMAP_DISPLAY_NAME=王调度",
 		"GRIDMAP_REPORTER_TOKEN="+ts.token(t, gridmap.RoleReporter, nil),
+		"GRIDMAP_VIEWER_TOKEN="+ts.token(t, gridmap.RoleViewer, nil),
 		"GRIDMAP_LAYER="+demo.LayerID)
 }

@@ -12,29 +12,28 @@ const state = {
   caller: null,
   layer: null,
   map: null,
-  filter: 'open',
+  timeZone: 'Asia/Shanghai', // the deployment's, from /v1/config
+  // What the list shows: the reports in the map's view that pass these.
+  filters: { status: 'open', category: '', tier: '', source: '', since: '', mine: false, sort: 'deadline' },
   reports: [],
   next: null,
+  loadingMore: false,
+  counts: null, // GET /v1/reports/counts for the view and filters
+  sources: new Set(), // sources seen, offered by the source filter
   listError: '',
   selected: null, // { report, events, message }
   lookup: null, // { lon, lat, answer, message }
-  categories: {}, // code -> name
+  categories: {}, // code -> { name, parent }
 };
 
 const statuses = ['reported', 'registered', 'dispatched', 'in_progress', 'resolved', 'verified', 'closed', 'rejected', 'suspended'];
-const filters = ['open', 'all', 'done', ...statuses];
-
-// The moves each status allows (mirrors dispatch/workflow.go; the server
-// decides, and says why when it refuses).
-const moves = {
-  reported: ['register', 'reject'],
-  registered: ['dispatch', 'escalate', 'suspend', 'reject'],
-  dispatched: ['start', 'escalate', 'extend', 'suspend'],
-  in_progress: ['resolve', 'escalate', 'extend', 'suspend'],
-  resolved: ['verify', 'reject'],
-  verified: ['close'],
-  suspended: ['resume'],
-};
+const statusFilters = ['open', 'overdue', 'all', 'done', ...statuses];
+const tiers = ['grid', 'street', 'district', 'city'];
+// The time windows of the list, by how far back they reach.
+const windows = { '24h': 864e5, '7d': 7 * 864e5, '30d': 30 * 864e5 };
+const sorts = ['deadline', 'arrival'];
+// A page of the list; more pages load on demand, never every report.
+const pageSize = 100;
 
 function el(tag, props = {}, ...children) {
   const e = document.createElement(tag);
@@ -59,7 +58,7 @@ function formatTime(iso) {
   if (!iso) return '—';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
-  return new Intl.DateTimeFormat(language(), { timeZone: 'Asia/Shanghai', dateStyle: 'short', timeStyle: 'short' }).format(d);
+  return new Intl.DateTimeFormat(language(), { timeZone: state.timeZone, dateStyle: 'short', timeStyle: 'short' }).format(d);
 }
 
 function duration(ms) {
@@ -72,21 +71,28 @@ function duration(ms) {
   return t('console.dur.m', { m });
 }
 
-// timeLeft is the text and whether it is overdue for a due time.
-function timeLeft(due) {
-  if (!due) return null;
-  const ms = new Date(due).getTime() - Date.now();
-  if (Number.isNaN(ms)) return null;
-  return ms < 0 ? { text: t('console.overdue', { time: duration(ms) }), overdue: true } : { text: t('console.left', { time: duration(ms) }), overdue: false };
+// timeLeft is the text and whether it is overdue for a report's time left
+// (the server's count, in working time unless the report is urgent, whose
+// limits run round the clock), counted on from when it was read.
+function timeLeft(r) {
+  const left = r?.left;
+  if (!left) return null;
+  const working = !r.urgent;
+  const secs = working ? left.working_seconds : left.seconds - Math.round((Date.now() - (r.readAt ?? Date.now())) / 1000);
+  const ms = secs * 1000;
+  const overdue = left.overdue || ms < 0;
+  const key = `console.${overdue ? 'overdue' : 'left'}${working ? 'Working' : ''}`;
+  return { text: t(key, { time: duration(ms) }), overdue };
 }
 
 const statusText = (s) => (statuses.includes(s) ? t(`console.status.${s}`) : s);
-const tierText = (s) => (['grid', 'street', 'district', 'city'].includes(s) ? t(`console.tier.${s}`) : s ?? '—');
-const actions = ['report', 'register', 'dispatch', 'start', 'resolve', 'verify', 'close', 'reject', 'escalate', 'extend', 'suspend', 'resume', 'report_in'];
-const actionText = (a) => (actions.includes(a) ? t(`console.action.${a}`) : a);
+const tierText = (s) => (tiers.includes(s) ? t(`console.tier.${s}`) : s ?? '—');
+const sourceText = (s) => t(`console.source.${s}`, {}, s);
+const personRoleText = (r) => t(`console.person.${r}`, {}, r);
+const actionText = (a) => t(`console.action.${a}`, {}, a);
 const levels = ['district', 'street', 'community', 'grid', 'microgrid'];
 const levelText = (l) => (levels.includes(l) ? t(`console.level.${l}`) : l ?? '');
-const categoryText = (code) => (state.categories[code] ? `${state.categories[code]}` : code ?? '');
+const categoryText = (code) => state.categories[code]?.name ?? code ?? '';
 
 // highlightCodes are the grids to outline for a report: its primary grid
 // and its owners below the street, so it shows at every zoom.
@@ -119,20 +125,62 @@ function renderLanguageButtons() {
 
 // ---- the list ----
 
-function renderFilter() {
-  const sel = $('status-filter');
-  sel.replaceChildren(...filters.map((f) => el('option', { value: f, textContent: f === 'open' || f === 'all' || f === 'done' ? t(`console.filter.${f}`) : statusText(f) })));
-  sel.value = state.filter;
+function option(value, text) {
+  return el('option', { value, textContent: text });
+}
+
+function statusFilterText(f) {
+  return ['open', 'overdue', 'all', 'done'].includes(f) ? t(`console.filter.${f}`) : statusText(f);
+}
+
+function renderFilters() {
+  const f = state.filters;
+  const set = (id, options, value) => {
+    const sel = $(id);
+    sel.replaceChildren(...options);
+    sel.value = value;
+  };
+  set('status-filter', statusFilters.map((s) => option(s, statusFilterText(s))), f.status);
+  // Categories by code: a major class selects its subclasses too.
+  const cats = Object.entries(state.categories).sort(([a], [b]) => a.localeCompare(b));
+  set('filter-category', [option('', t('console.filter.any')), ...cats.map(([code, c]) => option(code, `${c.parent ? '　' : ''}${c.name}`))], f.category);
+  set('filter-tier', [option('', t('console.filter.any')), ...tiers.map((x) => option(x, tierText(x)))], f.tier);
+  const sources = [...new Set([...state.sources, f.source].filter(Boolean))].sort();
+  set('filter-source', [option('', t('console.filter.any')), ...sources.map((x) => option(x, sourceText(x)))], f.source);
+  set('filter-since', [option('', t('console.filter.anyTime')), ...Object.keys(windows).map((w) => option(w, t(`console.filter.since.${w}`)))], f.since);
+  set('sort', sorts.map((x) => option(x, t(`console.sort.${x}`))), f.sort);
+  $('filter-mine').checked = f.mine;
+}
+
+// renderCounts shows how many reports of the view and filters are open,
+// overdue and in each status; each count selects its reports.
+function renderCounts() {
+  const box = $('status-counts');
+  const c = state.counts;
+  if (!c) {
+    box.replaceChildren();
+    return;
+  }
+  const chip = (filter, n, extra = '') => el('button', {
+    type: 'button',
+    class: `chip ${extra}`,
+    dataset: { filter },
+    'aria-pressed': String(state.filters.status === filter),
+    onclick: () => setFilter('status', state.filters.status === filter ? 'all' : filter),
+  }, el('span', { class: 'chip-name', textContent: statusFilterText(filter) }), ' ', el('span', { class: 'chip-n', textContent: String(n) }));
+  fill(box,
+    chip('open', c.open ?? 0),
+    chip('overdue', c.overdue ?? 0, (c.overdue ?? 0) > 0 ? 'late' : ''),
+    statuses.filter((s) => c.counts?.[s]).map((s) => chip(s, c.counts[s], `status-chip status-${s}`)));
 }
 
 function renderList() {
   const list = $('report-list');
   const scroll = list.scrollTop;
   const items = state.reports.map((r) => {
-    const left = timeLeft(r.assignment?.due_at);
-    const open = !['closed', 'rejected'].includes(r.status);
+    const left = timeLeft(r);
     return el('li', {
-      class: 'report' + (state.selected?.report.id === r.id ? ' selected' : '') + (r.urgent ? ' urgent' : ''),
+      class: 'report' + (state.selected?.report.id === r.id ? ' selected' : '') + (r.urgent ? ' urgent' : '') + (left?.overdue ? ' late' : ''),
       dataset: { reportId: String(r.id), status: r.status },
       tabIndex: 0,
       onclick: () => select(r.id),
@@ -143,31 +191,112 @@ function renderList() {
     el('span', { class: `badge status-${r.status}`, textContent: statusText(r.status) }),
     r.urgent ? el('span', { class: 'badge urgent', textContent: t('console.urgent') }) : null,
     el('span', { class: 'report-tier', textContent: tierText(r.assignment?.tier) }),
-    el('span', { class: 'report-left' + (left?.overdue && open ? ' overdue' : ''), textContent: open && left ? left.text : formatTime(r.reported_at) }));
+    el('span', { class: 'report-where', textContent: r.assignment?.primary?.name ?? '' }),
+    el('span', { class: 'report-left' + (left?.overdue ? ' overdue' : ''), textContent: left ? left.text : formatTime(r.reported_at) }));
   });
   list.replaceChildren(...items);
   list.scrollTop = scroll;
   $('report-count').textContent = t(state.next ? 'console.countMore' : 'console.count', { n: state.reports.length });
   $('list-message').textContent = state.listError || (state.reports.length === 0 ? t('console.noReports') : '');
+  const more = $('more');
+  more.hidden = !state.next;
+  more.disabled = state.loadingMore;
+  more.textContent = t(state.loadingMore ? 'console.loadingMore' : 'console.more');
+}
+
+// viewParams are the filters of the list and its counts, for the map's view.
+function viewParams() {
+  const f = state.filters;
+  const q = new URLSearchParams({ bbox: gm.bbox(state.map) });
+  if (f.category) q.set('category', f.category);
+  if (f.tier) q.set('tier', f.tier);
+  if (f.source) q.set('source', f.source);
+  if (f.since) q.set('since', new Date(Date.now() - windows[f.since]).toISOString());
+  if (f.mine) q.set('mine', 'true');
+  return q;
+}
+
+function listParams(cursor) {
+  const f = state.filters;
+  const q = viewParams();
+  if (f.status === 'overdue') q.set('overdue', 'true');
+  else if (f.status !== 'all') q.set('status', f.status);
+  q.set('sort', f.sort);
+  q.set('limit', String(pageSize));
+  if (cursor) q.set('cursor', cursor);
+  return q;
+}
+
+// received stamps reports with when they were read, so their time left
+// counts on, and notes their sources for the source filter.
+function received(reports) {
+  const now = Date.now();
+  let newSource = false;
+  for (const r of reports) {
+    r.readAt = now;
+    if (r.source && !state.sources.has(r.source)) {
+      state.sources.add(r.source);
+      newSource = true;
+    }
+  }
+  if (newSource) renderFilters();
+  return reports;
 }
 
 let listSeq = 0;
+// loadList reads the first page of the list and the counts again.
 async function loadList() {
   if (!state.map) return;
   const seq = ++listSeq;
-  const q = new URLSearchParams({ bbox: gm.bbox(state.map), limit: '200' });
-  if (state.filter !== 'all') q.set('status', state.filter);
   try {
-    const body = await api.get(`/v1/reports?${q}`);
+    const [page, counts] = await Promise.all([api.get(`/v1/reports?${listParams()}`), api.get(`/v1/reports/counts?${viewParams()}`)]);
     if (seq !== listSeq) return;
-    state.reports = body.reports ?? [];
-    state.next = body.next || null;
+    state.reports = received(page.reports ?? []);
+    state.next = page.next || null;
+    state.counts = counts;
     state.listError = '';
   } catch (err) {
     if (seq !== listSeq) return;
     state.listError = t('console.error', { message: err.message });
   }
+  state.loadingMore = false;
+  renderCounts();
   renderList();
+}
+
+// loadMore appends the next page.
+async function loadMore() {
+  if (!state.next || state.loadingMore) return;
+  const seq = listSeq;
+  state.loadingMore = true;
+  renderList();
+  try {
+    const page = await api.get(`/v1/reports?${listParams(state.next)}`);
+    if (seq !== listSeq) return;
+    const seen = new Set(state.reports.map((r) => r.id));
+    state.reports.push(...received(page.reports ?? []).filter((r) => !seen.has(r.id)));
+    state.next = page.next || null;
+  } catch (err) {
+    if (seq !== listSeq) return;
+    state.listError = t('console.error', { message: err.message });
+  }
+  state.loadingMore = false;
+  renderList();
+}
+
+// setFilter changes one filter; the map's reports follow the status and
+// category, the list and counts every filter.
+function setFilter(name, value) {
+  state.filters[name] = value;
+  renderFilters();
+  if (state.map && (name === 'status' || name === 'category')) gm.showReportsWith(state.map, tileStatus(), state.filters.category);
+  loadList();
+}
+
+// tileStatus is the status filter the reports tiles can apply: overdue
+// reports are among the open ones.
+function tileStatus() {
+  return state.filters.status === 'overdue' ? 'open' : state.filters.status;
 }
 
 function debounce(fn, ms) {
@@ -186,9 +315,9 @@ async function select(id) {
   renderLookup();
   try {
     const [report, ev] = await Promise.all([api.get(`/v1/reports/${id}`), api.get(`/v1/reports/${id}/events`)]);
-    state.selected = { report, events: ev.events ?? [], message: '' };
+    state.selected = { report: received([report])[0], events: ev.events ?? [], message: '' };
   } catch (err) {
-    state.selected = { report: { id }, events: [], message: t('console.error', { message: err.message }) };
+    state.selected = { report: { id }, events: [], message: t('console.error', { message: err.message }), error: true };
   }
   gm.highlight(state.map, highlightCodes(state.selected.report.assignment));
   renderDetail();
@@ -201,7 +330,7 @@ async function reloadSelected() {
   try {
     const [report, ev] = await Promise.all([api.get(`/v1/reports/${id}`), api.get(`/v1/reports/${id}/events`)]);
     if (state.selected?.report.id !== id) return;
-    state.selected.report = report;
+    state.selected.report = received([report])[0];
     state.selected.events = ev.events ?? [];
     renderDetail();
   } catch {
@@ -209,22 +338,34 @@ async function reloadSelected() {
   }
 }
 
-async function act(action) {
+// act sends a workflow move. A refusal (409: someone moved the report
+// meanwhile) shows the server's reason and the moves allowed now.
+async function act(action, departments) {
   const s = state.selected;
   if (!s) return;
   const note = $('action-note')?.value ?? '';
   s.message = '';
   s.busy = true;
   renderDetail();
+  const id = s.report.id;
   try {
-    s.report = await api.post(`/v1/reports/${s.report.id}/events`, { action, note });
-    const ev = await api.get(`/v1/reports/${s.report.id}/events`);
-    s.events = ev.events ?? [];
+    const report = await api.post(`/v1/reports/${id}/events`, departments ? { action, note, departments } : { action, note });
+    s.report = received([report])[0];
     s.message = t('console.done', { action: actionText(action) });
     s.error = false;
   } catch (err) {
-    s.message = err.status === 409 || err.status === 403 ? err.message : t('console.error', { message: err.message });
     s.error = true;
+    s.message = err.status === 409 || err.status === 403 || err.status === 400 ? err.message : t('console.error', { message: err.message });
+    if (err.status === 409) {
+      await reloadSelected();
+      const allowed = (state.selected?.report.moves ?? []).map(actionText).join('、');
+      s.message = `${err.message} · ${t('console.allowedNow', { moves: allowed || t('console.noMoves') })}`;
+    }
+  }
+  try {
+    s.events = (await api.get(`/v1/reports/${id}/events`)).events ?? s.events;
+  } catch {
+    // The history shows again with the next change.
   }
   s.busy = false;
   renderDetail();
@@ -240,6 +381,38 @@ function row(key, ...value) {
   return [el('dt', { textContent: t(key) }), el('dd', {}, ...value)];
 }
 
+function departmentText(d) {
+  const name = d.name || d.code;
+  return d.unit ? `${name}（${d.unit.name || d.unit.code}）` : name;
+}
+
+const departmentName = (code) => {
+  const d = (state.selected?.report.assignment?.departments ?? []).find((x) => x.code === code);
+  return d ? d.name || d.code : code;
+};
+
+// renderTasks lists the departments an escalation called in (吹哨), each
+// to report in (报到) by its own deadline, with a report-in button while
+// the caller may record it.
+function renderTasks(r, busy) {
+  const tasks = r.tasks ?? [];
+  if (!tasks.length) return null;
+  const canReportIn = (r.moves ?? []).includes('report_in');
+  return [
+    el('h3', { textContent: t('console.tasks') }),
+    el('ul', { id: 'detail-tasks', class: 'tasks' }, tasks.map((task) => {
+      const done = task.status !== 'open';
+      const late = !done && new Date(task.report_in_due).getTime() < Date.now();
+      return el('li', { dataset: { department: task.department }, class: done ? 'done' : late ? 'late' : '' },
+        el('strong', { textContent: departmentName(task.department) }), ' ',
+        done
+          ? t('console.task.reportedIn', { time: formatTime(task.reported_in_at) })
+          : t(late ? 'console.task.late' : 'console.task.due', { time: formatTime(task.report_in_due) }),
+        !done && canReportIn ? el('button', { type: 'button', class: 'small', disabled: busy, dataset: { action: 'report_in' }, textContent: actionText('report_in'), onclick: () => act('report_in', [task.department]) }) : null);
+    })),
+  ];
+}
+
 function renderDetail() {
   const box = $('detail');
   const s = state.selected;
@@ -250,9 +423,9 @@ function renderDetail() {
   }
   const r = s.report;
   const a = r.assignment ?? {};
-  const left = timeLeft(a.due_at);
-  const open = r.status && !['closed', 'rejected'].includes(r.status);
-  const canAct = state.caller && api.atLeast(state.caller.role, 'dispatcher');
+  const left = timeLeft(r);
+  // The moves the server offers this caller here; report-in goes by task.
+  const moves = (r.moves ?? []).filter((m) => m !== 'report_in');
   const coOwners = (a.co_owners ?? []).map((c) => el('li', {}, `${c.name || c.code} (${c.code}) · ${c.reason ?? ''} · ${t('console.metres', { n: Math.round(c.distance_m ?? 0) })}`));
   fill(box,
     el('div', { class: 'detail-head' },
@@ -260,25 +433,27 @@ function renderDetail() {
       el('button', { type: 'button', class: 'close', id: 'detail-close', textContent: '×', ariaLabel: t('console.close'), onclick: () => { state.selected = null; gm.highlight(state.map, []); renderDetail(); renderList(); } })),
     r.description ? el('p', { class: 'description', textContent: r.description }) : null,
     el('dl', {},
-      row('console.statusLabel', el('span', { class: `badge status-${r.status}`, textContent: statusText(r.status) }), r.urgent ? el('span', { class: 'badge urgent', textContent: t('console.urgent') }) : null),
-      row('console.reportedAt', formatTime(r.reported_at)),
+      row('console.statusLabel', el('span', { class: `badge status-${r.status}`, textContent: statusText(r.status) }), ' ', r.urgent ? el('span', { class: 'badge urgent', textContent: t('console.urgent') }) : null),
+      row('console.reportedAt', formatTime(r.reported_at), r.source ? ` · ${sourceText(r.source)}` : ''),
       row('console.primary', el('span', { id: 'detail-primary', class: 'code', textContent: a.primary?.code ?? '—' }), ' ', a.primary?.name ?? ''),
       row('console.chain', chainText(a.primary?.chain) || '—'),
       row('console.tier', tierText(a.tier)),
-      row('console.departments', (a.departments ?? []).map((d) => d.name || d.code).join('、') || '—'),
-      row('console.due', formatTime(a.due_at), ' ', left && open ? el('span', { class: 'report-left' + (left.overdue ? ' overdue' : ''), textContent: `(${left.text})` }) : null),
+      row('console.departments', (a.departments ?? []).map(departmentText).join('、') || '—'),
+      row('console.due', el('span', { id: 'detail-due', textContent: formatTime(a.due_at) }), ' ', left ? el('span', { id: 'detail-left', class: 'report-left' + (left.overdue ? ' overdue' : ''), textContent: left.text }) : null),
       a.next_step ? row('console.nextStep', actionText(a.next_step), a.step_due_at ? ` · ${formatTime(a.step_due_at)}` : '') : null,
       row('console.coOwners', coOwners.length ? el('ul', {}, coOwners) : '—'),
       a.explanation ? row('console.explanation', a.explanation) : null),
-    canAct && moves[r.status] ? el('div', { class: 'actions' },
+    moves.length ? el('div', { class: 'actions' },
       el('input', { id: 'action-note', type: 'text', placeholder: t('console.note'), ariaLabel: t('console.note') }),
-      el('div', { class: 'action-buttons' }, moves[r.status].map((m) => el('button', { type: 'button', dataset: { action: m }, disabled: !!s.busy, textContent: actionText(m), onclick: () => act(m) })))) : null,
+      el('div', { class: 'action-buttons' }, moves.map((m) => el('button', { type: 'button', dataset: { action: m }, disabled: !!s.busy, textContent: actionText(m), onclick: () => act(m) })))) : null,
     el('p', { id: 'detail-message', class: 'message' + (s.error ? ' error' : ''), role: 'status', textContent: s.message ?? '' }),
+    renderTasks(r, !!s.busy),
     el('h3', { textContent: t('console.history') }),
     el('ol', { class: 'history' }, s.events.map((e) => el('li', {},
       el('time', { textContent: formatTime(e.at) }), ' ',
       el('strong', { textContent: e.action ? actionText(e.action) : '' }), ' ',
       e.from || e.to ? `${e.from ? statusText(e.from) : ''} → ${e.to ? statusText(e.to) : ''} ` : '',
+      e.departments?.length ? `· ${e.departments.map(departmentName).join('、')} ` : '',
       e.actor ? `· ${e.actor}` : '', e.note ? ` · ${e.note}` : ''))),
   );
   box.hidden = false;
@@ -321,7 +496,7 @@ function renderLookup() {
     el('p', { class: 'coords', textContent: `${l.lon.toFixed(5)}, ${l.lat.toFixed(5)}` }),
     l.message ? el('p', { class: 'message', textContent: l.message }) : null,
     a?.chain?.length ? el('ol', { id: 'lookup-chain', class: 'chain' }, a.chain.map((g) => el('li', {}, el('span', { class: 'level', textContent: levelText(g.level) }), ' ', g.name || '', ' ', el('span', { class: 'code', textContent: g.code })))) : null,
-    a?.people?.length ? [el('h3', { textContent: t('console.people') }), el('ul', { class: 'people' }, a.people.map((p) => el('li', {}, `${p.role ?? ''} ${p.name ?? ''} `, p.phone ? el('a', { href: `tel:${p.phone}`, textContent: p.phone }) : '')))] : null,
+    a?.people?.length ? [el('h3', { textContent: t('console.people') }), el('ul', { class: 'people' }, a.people.map((p) => el('li', {}, `${p.role ? personRoleText(p.role) : ''} ${p.name ?? ''} `, p.phone ? el('a', { href: `tel:${p.phone}`, textContent: p.phone }) : '')))] : null,
     a?.co_owners?.length ? [el('h3', { textContent: t('console.coOwners') }), el('ul', {}, a.co_owners.map((c) => el('li', {}, `${c.name || c.code} (${c.code})${c.reason ? ' · ' + c.reason : ''}${c.distance_m != null ? ' · ' + t('console.metres', { n: Math.round(c.distance_m) }) : ''}`)))] : null,
   );
   box.hidden = false;
@@ -506,8 +681,9 @@ function onMapClick(e) {
   return lookup(e.lngLat);
 }
 
-async function startMap() {
-  const { layers } = await api.get('/v1/layers');
+// startMap shows layer (an entry of /v1/layers) and the departmental
+// layer overlay may draw over it.
+async function startMap(layers) {
   const wanted = new URLSearchParams(location.search).get('layer');
   state.layer = layers.find((l) => l.id === wanted) ?? layers.find((l) => l.kind === 'comprehensive') ?? layers[0];
   if (!state.layer) {
@@ -516,13 +692,6 @@ async function startMap() {
     return;
   }
   $('layer-name').textContent = state.layer.name;
-  // A departmental layer (police beats) can be drawn over the grids.
-  const overlay = layers.find((l) => l.kind === 'departmental');
-  if (overlay) {
-    $('overlay-name').textContent = overlay.name;
-    $('overlay-toggle').hidden = false;
-    $('overlay').addEventListener('change', (e) => gm.showOverlay(state.map, overlay, e.target.checked));
-  }
   let tilejson = null;
   try {
     tilejson = await api.get(`/tiles/${encodeURIComponent(state.layer.id)}.json`);
@@ -530,7 +699,7 @@ async function startMap() {
     // Without bounds the map starts at a default view.
   }
   const started = performance.now();
-  const map = gm.createMap($('map'), state.layer, tilejson, state.filter);
+  const map = gm.createMap($('map'), state.layer, tilejson, { status: tileStatus(), category: state.filters.category, basemap: state.basemap });
   state.map = map;
   window.gridmap = { map, state };
   map.once('idle', () => {
@@ -545,6 +714,13 @@ async function startMap() {
   });
   map.on('moveend', loadListSoon);
   map.once('load', loadList);
+  // A departmental layer (police beats) can be drawn over the grids.
+  const overlay = layers.find((l) => l.kind === 'departmental');
+  if (overlay) {
+    $('overlay-name').textContent = overlay.name;
+    $('overlay-toggle').hidden = false;
+    $('overlay').addEventListener('change', (e) => gm.showOverlay(state.map, overlay, e.target.checked));
+  }
 }
 
 // ---- live ----
@@ -572,7 +748,8 @@ function follow() {
 function renderAll() {
   renderLanguageButtons();
   renderWho();
-  renderFilter();
+  renderFilters();
+  renderCounts();
   renderList();
   renderDetail();
   renderLookup();
@@ -591,22 +768,33 @@ async function main() {
   for (const b of document.querySelectorAll('[data-lang]')) b.addEventListener('click', () => switchLanguage(b.dataset.lang));
   $('signout').addEventListener('click', () => api.signOut());
   startSearch();
-  $('status-filter').addEventListener('change', (e) => {
-    state.filter = e.target.value;
-    if (state.map) gm.showReportsWith(state.map, state.filter);
-    loadList();
-  });
+  for (const [id, name] of [['status-filter', 'status'], ['filter-category', 'category'], ['filter-tier', 'tier'], ['filter-source', 'source'], ['filter-since', 'since'], ['sort', 'sort']]) {
+    $(id).addEventListener('change', (e) => setFilter(name, e.target.value));
+  }
+  $('filter-mine').addEventListener('change', (e) => setFilter('mine', e.target.checked));
+  $('more').addEventListener('click', loadMore);
   showStatus();
-  state.caller = await api.session();
+  // What the map needs first, at once.
+  const [caller, { layers }, config] = await Promise.all([api.session(), api.get('/v1/layers'), api.get('/v1/config').catch(() => ({}))]);
+  state.caller = caller;
+  if (config.time_zone) state.timeZone = config.time_zone;
+  state.basemap = await gm.basemapStyle(config.basemap_style);
   renderWho();
   api.get('/v1/categories').then((b) => {
-    for (const c of b.categories ?? []) state.categories[c.code] = c.name;
+    for (const c of b.categories ?? []) state.categories[c.code] = { name: c.name, parent: c.parent };
+    renderFilters();
     renderList();
     renderDetail();
   }).catch(() => {});
-  await startMap();
+  await startMap(layers);
   follow();
-  setInterval(() => renderList(), 60_000); // time left moves on
+  // Time left moves on: read it again each minute, unless the dispatcher
+  // has paged further down the list than a reload would keep.
+  setInterval(() => {
+    if (state.reports.length <= pageSize) loadList();
+    else renderList();
+    reloadSelected();
+  }, 60_000);
 }
 
 // A page being left aborts its requests: that is no error to report.

@@ -51,10 +51,13 @@ export async function useLanguage(lang, { save = false } = {}) {
 }
 
 // t is the text for key in the current language, with {name} replaced by
-// params.name. A missing key shows as itself, so it is seen and fixed.
-export function t(key, params = {}) {
+// params.name. A missing key shows as itself, so it is seen and fixed;
+// with a fallback (for names that come with the data, such as a source
+// the dictionary may not know) it shows the fallback instead.
+export function t(key, params = {}, fallback = undefined) {
   const text = dictionary[key];
   if (typeof text !== 'string') {
+    if (fallback !== undefined) return String(fallback);
     console.warn(`i18n: no text for ${key} in ${current}`);
     return key;
   }

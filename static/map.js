@@ -1,5 +1,6 @@
-// The map: no basemap, the grids of one layer and the reports on top. All
-// colours and widths by meaning live in `style`, named once.
+// The map: the grids of one layer with their names and the reports on top,
+// over no basemap (it works offline) or the deployment's basemap style.
+// All colours and widths by meaning live in `style`, named once.
 import * as maplibregl from '/vendor/maplibre-gl/maplibre-gl.mjs';
 
 // style: colours by meaning. Grid lines by depth (0 = coarsest: the
@@ -10,6 +11,12 @@ export const style = {
   gridFillOpacity: 0.04,
   depthColour: ['#1b2a3a', '#1f3f66', '#3f6896', '#7f9cbd', '#b4c4d6'],
   depthWidth: [3.2, 2.4, 1.4, 0.8, 0.4],
+  // Names: larger for coarser levels; a halo keeps them legible over lines.
+  labelSize: [16, 14, 12.5, 11.5, 10.5],
+  labelColour: ['#13202e', '#1f3f66', '#2c4f78', '#4a6585', '#5f7590'],
+  labelHalo: '#ffffff',
+  // Fonts the browser draws names with (no glyph server: offline).
+  fonts: ['Noto Sans CJK SC', 'sans-serif'],
   highlight: '#e8590c',
   status: {
     reported: '#6b7280',
@@ -41,14 +48,46 @@ function byDepth(values) {
   return expr;
 }
 
-function reportsURL(status) {
-  const q = status && status !== 'all' ? `?status=${encodeURIComponent(status)}` : '';
-  return `${origin}/tiles/reports/{z}/{x}/{y}.mvt${q}`;
+function reportsURL(status, category) {
+  const q = new URLSearchParams();
+  if (status && status !== 'all') q.set('status', status);
+  if (category) q.set('category', category);
+  const query = q.toString();
+  return `${origin}/tiles/reports/{z}/{x}/{y}.mvt${query ? `?${query}` : ''}`;
+}
+
+// basemapStyle fetches the deployment's basemap style (a MapLibre style
+// URL); null when there is none or it cannot be read (the map then works
+// without one).
+export async function basemapStyle(url) {
+  if (!url) return null;
+  try {
+    const res = await fetch(url, { credentials: 'omit' });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    return await res.json();
+  } catch (err) {
+    console.warn(`basemap style ${url} could not be read (${err.message}); the map shows without it`);
+    return null;
+  }
+}
+
+// under puts a basemap style's sources and layers beneath ours, their ids
+// prefixed so they cannot clash.
+function under(base, ours) {
+  if (!base) return ours;
+  const sources = { ...ours.sources };
+  for (const [id, src] of Object.entries(base.sources ?? {})) sources[`base:${id}`] = src;
+  const layers = (base.layers ?? []).map((l) => (l.source ? { ...l, id: `base:${l.id}`, source: `base:${l.source}` } : { ...l, id: `base:${l.id}` }));
+  const style = { ...ours, sources, layers: [...layers, ...ours.layers.filter((l) => l.id !== 'background')] };
+  if (base.glyphs) style.glyphs = base.glyphs;
+  if (base.sprite) style.sprite = base.sprite;
+  return style;
 }
 
 // createMap builds the map for layer (an entry of /v1/layers) with its
-// TileJSON, showing reports filtered by status.
-export function createMap(container, layer, tilejson, status) {
+// TileJSON, showing reports filtered by status and category, over basemap
+// (a style from basemapStyle, or null).
+export function createMap(container, layer, tilejson, { status, category, basemap } = {}) {
   const b = tilejson?.bounds;
   const map = new maplibregl.Map({
     container,
@@ -59,7 +98,7 @@ export function createMap(container, layer, tilejson, status) {
     fitBoundsOptions: { padding: 20 },
     center: b ? undefined : [120.08, 30.24],
     zoom: b ? undefined : 11,
-    style: {
+    style: under(basemap, {
       version: 8,
       sources: {
         [GRIDS]: {
@@ -69,7 +108,7 @@ export function createMap(container, layer, tilejson, status) {
           maxzoom: tilejson?.maxzoom ?? 16,
           bounds: b,
         },
-        [REPORTS]: { type: 'vector', tiles: [reportsURL(status)], minzoom: 0, maxzoom: 22 },
+        [REPORTS]: { type: 'vector', tiles: [reportsURL(status, category)], minzoom: 0, maxzoom: 22 },
       },
       layers: [
         { id: 'background', type: 'background', paint: { 'background-color': style.background } },
@@ -86,6 +125,18 @@ export function createMap(container, layer, tilejson, status) {
           id: 'grid-highlight', type: 'line', source: GRIDS, 'source-layer': 'grids',
           filter: ['in', ['get', 'code'], ['literal', []]],
           paint: { 'line-color': style.highlight, 'line-width': 3.5 },
+        },
+        {
+          id: 'grid-labels', type: 'symbol', source: GRIDS, 'source-layer': 'labels',
+          layout: {
+            'text-field': ['coalesce', ['get', 'name'], ['get', 'code']],
+            'text-font': style.fonts,
+            'text-size': byDepth(style.labelSize),
+            'symbol-sort-key': ['to-number', ['get', 'depth'], 9],
+            'text-max-width': 8,
+            'text-padding': 4,
+          },
+          paint: { 'text-color': byDepth(style.labelColour), 'text-halo-color': style.labelHalo, 'text-halo-width': 1.4 },
         },
         {
           id: 'report-clusters', type: 'circle', source: REPORTS, 'source-layer': 'reports',
@@ -109,7 +160,7 @@ export function createMap(container, layer, tilejson, status) {
           },
         },
       ],
-    },
+    }),
   });
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-left');
   map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-left');
@@ -141,9 +192,10 @@ export function refresh(map, source) {
   src?.setTiles?.(src.tiles ?? src._options?.tiles ?? []);
 }
 
-// showReportsWith sets the status the reports tiles are filtered by.
-export function showReportsWith(map, status) {
-  map.getSource(REPORTS)?.setTiles([reportsURL(status)]);
+// showReportsWith sets the status and category the reports tiles are
+// filtered by.
+export function showReportsWith(map, status, category) {
+  map.getSource(REPORTS)?.setTiles([reportsURL(status, category)]);
 }
 
 // highlight outlines the grids with these codes (none for []).

@@ -132,6 +132,16 @@ await t.step('a report filed through the API appears in the list within 2 s', as
     const events = (await apiCall('GET', `/v1/reports/${report.id}/events`)).events.map((e) => e.action);
     assert.deepEqual(events.slice(-3), ['register', 'escalate', 'report_in']);
     await t.shot('escalated');
+    // Close up, the report stands alone with its tier (street, once escalated) over it.
+    const view = await page.evaluate(() => ({ center: window.gridmap.map.getCenter().toArray(), zoom: window.gridmap.map.getZoom() }));
+    await page.evaluate((at) => window.gridmap.map.jumpTo({ center: at, zoom: 16 }), reportAt);
+    await eventually(async () => {
+      const labels = await page.evaluate((id) => window.gridmap.map.queryRenderedFeatures({ layers: ['report-tiers'] })
+        .filter((f) => f.properties.id === id).map((f) => f.properties.tier), report.id);
+      assert.deepEqual(labels, ['street'], 'the escalated report is labelled with its tier');
+    });
+    await t.shot('the report close up');
+    await page.evaluate((v) => window.gridmap.map.jumpTo(v), view);
   });
 
   await t.step('a viewer on a wall display (a token, no sign-in) sees the report and no moves', async () => {

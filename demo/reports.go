@@ -91,37 +91,14 @@ var sources = []string{"citizen_app", "grid_worker", "12345", "sensor", "video_a
 // Reports already filed (same external_id) are left as they are.
 func LoadReports(ctx context.Context, reports gridmap.ReportService, d *District, seed uint64, n int) (created int, err error) {
 	rnd := rand.New(rand.NewPCG(seed, 42))
-	var cells []orb.MultiPolygon
-	for _, f := range d.Grids["demo"] {
-		if f.Level == "microgrid" {
-			if mp, ok := f.Geometry.(orb.MultiPolygon); ok {
-				cells = append(cells, mp)
-			} else if p, ok := f.Geometry.(orb.Polygon); ok {
-				cells = append(cells, orb.MultiPolygon{p})
-			}
-		}
+	cells, err := microgrids(d)
+	if err != nil {
+		return 0, err
 	}
-	if len(cells) == 0 {
-		return 0, fmt.Errorf("the demo district has no micro-grids")
-	}
-	var subs []*gridmap.Category
-	for _, c := range Categories {
-		if c.Parent != "" {
-			subs = append(subs, c)
-		}
-	}
+	subs := subcategories()
 	now := time.Now()
 	for i := 0; i < n; i++ {
-		cell := cells[rnd.IntN(len(cells))]
-		p := pointIn(cell, rnd)
-		if rnd.IntN(5) == 0 {
-			// Onto the cell's edge, then a few metres either way.
-			ring := cell[0][0]
-			k := rnd.IntN(len(ring) - 1)
-			t := rnd.Float64()
-			p = orb.Point{ring[k][0] + t*(ring[k+1][0]-ring[k][0]) + (rnd.Float64()-0.5)*0.0001,
-				ring[k][1] + t*(ring[k+1][1]-ring[k][1]) + (rnd.Float64()-0.5)*0.0001}
-		}
+		p := placeReport(cells, rnd)
 		cat := subs[rnd.IntN(len(subs))]
 		r := &gridmap.Report{ExternalID: fmt.Sprintf("demo-%04d", i), Category: cat.Code, Description: cat.Name,
 			Location: geojson.NewGeometry(p), AccuracyM: float64(5 + rnd.IntN(20)), Source: sources[rnd.IntN(len(sources))],
@@ -141,6 +118,53 @@ func LoadReports(ctx context.Context, reports gridmap.ReportService, d *District
 		}
 	}
 	return created, nil
+}
+
+// microgrids returns the shapes of the demo layer's micro-grids, where
+// reports are placed.
+func microgrids(d *District) ([]orb.MultiPolygon, error) {
+	var cells []orb.MultiPolygon
+	for _, f := range d.Grids[LayerID] {
+		if f.Level == "microgrid" {
+			if mp, ok := f.Geometry.(orb.MultiPolygon); ok {
+				cells = append(cells, mp)
+			} else if p, ok := f.Geometry.(orb.Polygon); ok {
+				cells = append(cells, orb.MultiPolygon{p})
+			}
+		}
+	}
+	if len(cells) == 0 {
+		return nil, fmt.Errorf("the demo district has no micro-grids")
+	}
+	return cells, nil
+}
+
+// subcategories are the categories reports are filed under: the
+// subclasses of Categories, in its order.
+func subcategories() []*gridmap.Category {
+	var subs []*gridmap.Category
+	for _, c := range Categories {
+		if c.Parent != "" {
+			subs = append(subs, c)
+		}
+	}
+	return subs
+}
+
+// placeReport picks a point in a random cell; one in five lies within
+// metres of the cell's edge, so that its report has co-owners.
+func placeReport(cells []orb.MultiPolygon, rnd *rand.Rand) orb.Point {
+	cell := cells[rnd.IntN(len(cells))]
+	p := pointIn(cell, rnd)
+	if rnd.IntN(5) == 0 {
+		// Onto the cell's edge, then a few metres either way.
+		ring := cell[0][0]
+		k := rnd.IntN(len(ring) - 1)
+		t := rnd.Float64()
+		p = orb.Point{ring[k][0] + t*(ring[k+1][0]-ring[k][0]) + (rnd.Float64()-0.5)*0.0001,
+			ring[k][1] + t*(ring[k+1][1]-ring[k][1]) + (rnd.Float64()-0.5)*0.0001}
+	}
+	return p
 }
 
 // pointIn returns a random point inside mp.

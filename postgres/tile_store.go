@@ -80,9 +80,9 @@ func (s *TileStore) Tileset(ctx context.Context, name string) (*gridmap.Tileset,
 		return &gridmap.Tileset{Name: name, Description: "Reports: clustered into counts below zoom 15, single reports from there on",
 			Bounds: bounds, MinZoom: 0, MaxZoom: 16, VectorLayers: []gridmap.VectorLayer{
 				{ID: gridmap.TileLayerReports, MinZoom: 0, MaxZoom: ClusterBelowZoom - 1, Description: "clusters of reports",
-					Fields: map[string]string{"count": "Number", "urgent": "Number", "open": "Number"}},
+					Fields: map[string]string{"count": "Number", "urgent": "Number", "open": "Number", "overdue": "Number"}},
 				{ID: gridmap.TileLayerReports, MinZoom: ClusterBelowZoom, MaxZoom: 16, Description: "single reports",
-					Fields: map[string]string{"id": "Number", "status": "String", "category": "String", "tier": "String", "urgent": "Boolean", "primary": "String"}},
+					Fields: map[string]string{"id": "Number", "status": "String", "category": "String", "tier": "String", "urgent": "Boolean", "overdue": "Boolean", "primary": "String"}},
 			}}, nil
 	}
 	l, err := s.layer(ctx, name)
@@ -233,15 +233,29 @@ func (s *TileStore) reportTile(ctx context.Context, q gridmap.TileQuery) (*gridm
 // dispatch.StatusFilter; $6 the category codes, from categorySubtree; $7
 // since; $10, $11 the scope, from scopeParams of the caller the query
 // carries; NULL for no filter), as points in EPSG:3857 (a line or area report
-// at a point on it); $8 is dispatch.DoneStatuses. The tile's version is the
-// count and a sum of hashes of (id, updated_at) of those reports: any
-// change to one of them changes it, in whatever order transactions commit.
+// at a point on it); $8 is dispatch.DoneStatuses. A report is overdue when
+// it is open and past due_at. The tile's version is the count, a sum of
+// hashes of (id, updated_at) of those reports and how many are overdue: any
+// change to one of them changes it, in whatever order transactions commit,
+// and so does a deadline passing.
+//
+// A low-zoom tile holds tens of thousands of reports (a z12 tile of a year
+// of a district's: 27,000), so the work per report counts: the inner query
+// is kept apart (OFFSET 0) so that each point is projected once rather than
+// once for the filter and again for the output, the hash is taken over
+// integers rather than over text made of a timestamp (5 us a report), and
+// env carries the envelope's numbers the clusters are cut by.
 var reportsInTileSQL = `
-WITH env AS (SELECT ST_TileEnvelope($1, $2, $3) AS e, ST_Transform(ST_TileEnvelope($1, $2, $3), 4326) AS e4326),
+WITH env AS (
+	SELECT e, ST_Transform(e, 4326) AS e4326, ST_XMin(e) AS x0, ST_YMin(e) AS y0,
+	       ST_XMax(e) - ST_XMin(e) AS width, ST_YMax(e) - ST_YMin(e) AS height
+	FROM ST_TileEnvelope($1, $2, $3) e
+),
 r AS (
 	SELECT x.* FROM (
 		SELECT r.id, r.status, r.category, r.tier, r.urgent, r.primary_code, r.updated_at,
 		       NOT (r.status = ANY($8::text[])) AS open,
+		       NOT (r.status = ANY($8::text[])) AND r.due_at < now() AS overdue,
 		       ST_Transform(CASE WHEN GeometryType(r.location) = 'POINT' THEN r.location ELSE ST_PointOnSurface(r.location) END, 3857) AS pt
 		FROM reports r, env
 		WHERE r.location && env.e4326
@@ -249,26 +263,29 @@ r AS (
 		  AND ($6::text[] IS NULL OR r.category = ANY($6))
 		  AND ($7::timestamptz IS NULL OR r.reported_at >= $7)
 		  AND ` + reportInScopeSQL("r", "$10", "$11") + `
+		OFFSET 0
 	) x, env WHERE x.pt && env.e
 )`
 
-const reportVersionSQL = `(SELECT count(*) FROM r), (SELECT coalesce(sum(hashtextextended(id::text || ':' || updated_at::text, 0)), 0)::text FROM r)`
+const reportVersionSQL = `(SELECT count(*) FROM r),
+	(SELECT coalesce(sum(hashint8extended(id, (extract(epoch FROM updated_at) * 1000000)::bigint)), 0)::text
+	        || '.' || count(*) FILTER (WHERE overdue) FROM r)`
 
 // Clusters: reports grouped by cell ($9 cells across the tile), drawn at
 // the mean position of their reports.
 var clusterReportTileSQL = reportsInTileSQL + `,
 c AS (
 	SELECT count(*) AS count, count(*) FILTER (WHERE urgent) AS urgent, count(*) FILTER (WHERE open) AS open,
+	       count(*) FILTER (WHERE overdue) AS overdue,
 	       ST_AsMVTGeom(ST_MakePoint(avg(ST_X(pt)), avg(ST_Y(pt))), (SELECT e FROM env), 4096, 0, false) AS geom
 	FROM r, env
-	GROUP BY floor((ST_X(pt) - ST_XMin(env.e)) / (ST_XMax(env.e) - ST_XMin(env.e)) * $9),
-	         floor((ST_Y(pt) - ST_YMin(env.e)) / (ST_YMax(env.e) - ST_YMin(env.e)) * $9)
+	GROUP BY floor((ST_X(pt) - env.x0) / env.width * $9), floor((ST_Y(pt) - env.y0) / env.height * $9)
 )
 SELECT (SELECT coalesce(ST_AsMVT(c, 'reports', 4096, 'geom'), '') FROM (SELECT * FROM c WHERE geom IS NOT NULL ORDER BY count DESC) c), ` + reportVersionSQL
 
 var singleReportTileSQL = reportsInTileSQL + `,
 s AS (
-	SELECT id, status, category, tier, urgent, primary_code AS "primary", ST_AsMVTGeom(pt, env.e, 4096, 0, false) AS geom
+	SELECT id, status, category, tier, urgent, overdue, primary_code AS "primary", ST_AsMVTGeom(pt, env.e, 4096, 0, false) AS geom
 	FROM r, env WHERE $9::int > 0
 )
 SELECT (SELECT coalesce(ST_AsMVT(s, 'reports', 4096, 'geom'), '') FROM (SELECT * FROM s WHERE geom IS NOT NULL ORDER BY id) s), ` + reportVersionSQL

@@ -22,6 +22,9 @@ go test -run '^$' -bench 'WorkflowMovesHTTP|DurableUpdate|WorkflowMoveLatencyAt3
 go test -run '^$' -bench 'Assign' -count 3 ./dispatch/ | tee -a "$out"
 go test -run '^$' -bench 'TileSizesNYC' -benchtime 1x -count 1 ./postgres/ | tee -a "$out"
 go test -run '^$' -bench 'Tile(Cold|Warm)' -benchtime 300x -count 3 ./server/ | tee -a "$out"
+# A year of the demo district's reports (100,000, filed in the setup: a few
+# minutes), seen by a dispatcher panning the map and listing a view.
+go test -run '^$' -bench 'ReportTiles100k|ReportList100k' -benchtime 1x -count 1 ./server/ | tee -a "$out"
 # The console's first paint, as the browser test measures it (headless
 # Chromium, software WebGL, the demo district on loopback).
 go test -count=1 -run 'TestConsole$' -v ./server/ 2>&1 | grep -o 'first paint ms [0-9.]*' | tee -a "$out" || true
@@ -80,6 +83,13 @@ cold=$(metric BenchmarkTileColdZ14 median_ms)
 [ -n "$cold" ] && awk -v c="$cold" 'BEGIN {printf "%-50s %10.2f ms  (target < 15 ms)\n", "cold z14 tile over loopback, median", c}'
 warm=$(metric BenchmarkTileWarmLoadZ14 req/s); coldr=$(metric BenchmarkTileColdLoadZ14 req/s)
 [ -n "$warm" ] && [ -n "$coldr" ] && awk -v w="$warm" -v c="$coldr" 'BEGIN {printf "%-50s %10.0f req/s  vs cold %8.0f req/s = %.0fx (target 20x)\n", "warm z14 tiles, loopback load generator", w, c, w/c}'
+rtw99=$(metric BenchmarkReportTiles100k warm_p99_ms); rtwmax=$(metric BenchmarkReportTiles100k warm_max_ms)
+rtc50=$(metric BenchmarkReportTiles100k cold_p50_ms); rtcmax=$(metric BenchmarkReportTiles100k cold_max_ms)
+rtn=$(metric BenchmarkReportTiles100k tiles)
+[ -n "$rtw99" ] && echo "reports tiles, 100,000 reports, warm: p99 ${rtw99} ms, max ${rtwmax} ms (target < 100 ms)"
+[ -n "$rtc50" ] && echo "reports tiles, 100,000 reports, cold: p50 ${rtc50} ms, max ${rtcmax} ms (target < 100 ms; ${rtn%.*} open-reports tiles, z12-z15)"
+rl50=$(metric BenchmarkReportList100k p50_ms); rl99=$(metric BenchmarkReportList100k p99_ms); rlmax=$(metric BenchmarkReportList100k max_ms)
+[ -n "$rl99" ] && echo "reports list in a view, 100,000 reports: p99 ${rl99} ms, max ${rlmax} ms (p50 ${rl50} ms; target < 100 ms)"
 paint=$(grep -o 'first paint ms [0-9.]*' "$out" | awk '{print $4}' | head -1)
 [ -n "$paint" ] && awk -v p="$paint" 'BEGIN {printf "%-50s %10.0f ms  (target 1,500 ms; headless Chromium, software WebGL)\n", "console: navigation to the map'"'"'s first idle", p}'
 asg=$(median BenchmarkAssign)

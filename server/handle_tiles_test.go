@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gridmap/gridmap/tiles"
 	"github.com/paulmach/orb/encoding/mvt"
@@ -209,7 +210,12 @@ func TestTilesAPI(t *testing.T) {
 		}
 		for i := range 40 {
 			lon, lat := 100.301+float64(i%8)*0.002, 25.601+float64(i/8)*0.0015
-			report := fmt.Sprintf(`{"external_id":"tile-%d","category":"tiles","location":{"type":"Point","coordinates":[%g,%g]},"urgent":%v}`, i, lon, lat, i%5 == 0)
+			// Every fourth was filed long ago: past its 4 working hours.
+			at := time.Now().Format(time.RFC3339)
+			if i%4 == 0 {
+				at = "2025-01-06T09:00:00+08:00"
+			}
+			report := fmt.Sprintf(`{"external_id":"tile-%d","category":"tiles","location":{"type":"Point","coordinates":[%g,%g]},"urgent":%v,"reported_at":%q}`, i, lon, lat, i%5 == 0, at)
 			if r := do(t, "POST", ts.url+"/v1/reports", report); r.status != 201 {
 				t.Fatalf("report %d: %d %s", i, r.status, r.body)
 			}
@@ -217,21 +223,36 @@ func TestTilesAPI(t *testing.T) {
 		z10 := ts.url + "/tiles/reports/" + tileAt(10, 100.305, 25.605) + ".mvt?category=tiles"
 		r, ls := getTile(t, z10)
 		clusters := features(ls, "reports")
-		total, urgent := 0.0, 0.0
+		total, urgent, overdue := 0.0, 0.0, 0.0
 		for _, p := range clusters {
 			total += p["count"].(float64)
 			urgent += p["urgent"].(float64)
+			overdue += p["overdue"].(float64)
 			if p["id"] != nil {
 				t.Errorf("a cluster at 10 carries an id: %v", p)
 			}
 		}
-		if total != 40 || urgent != 8 || len(clusters) >= 40 || len(clusters) == 0 {
-			t.Errorf("z10: %d clusters counting %g reports (%g urgent); want fewer than 40 clusters counting 40 (8 urgent)", len(clusters), total, urgent)
+		if total != 40 || urgent != 8 || overdue != 10 || len(clusters) >= 40 || len(clusters) == 0 {
+			t.Errorf("z10: %d clusters counting %g reports (%g urgent, %g overdue); want fewer than 40 clusters counting 40 (8 urgent, 10 overdue)",
+				len(clusters), total, urgent, overdue)
 		}
 		_, single := getTile(t, ts.url+"/tiles/reports/"+tileAt(16, 100.301, 25.601)+".mvt?category=tiles")
 		singles := features(single, "reports")
 		if len(singles) == 0 || singles[0]["id"] == nil || singles[0]["status"] != "reported" || singles[0]["category"] != "tiles" || singles[0]["count"] != nil {
 			t.Errorf("z16: %v", singles)
+		}
+		// tile-0 was filed long ago, tile-1 now; at 16 they stand alone.
+		_, pair := getTile(t, ts.url+"/tiles/reports/"+tileAt(16, 100.302, 25.601)+".mvt?category=tiles")
+		lateness := map[bool]int{}
+		for _, p := range append(singles, features(pair, "reports")...) {
+			late, ok := p["overdue"].(bool)
+			if !ok {
+				t.Errorf("z16 report without overdue: %v", p)
+			}
+			lateness[late]++
+		}
+		if lateness[true] == 0 || lateness[false] == 0 {
+			t.Errorf("z16: overdue and on-time reports: %v", lateness)
 		}
 		if _, none := getTile(t, z10+"&status=done"); len(features(none, "reports")) != 0 {
 			t.Errorf("status=done shows %v", features(none, "reports"))

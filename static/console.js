@@ -89,6 +89,7 @@ const statusText = (s) => (statuses.includes(s) ? t(`console.status.${s}`) : s);
 const tierText = (s) => (tiers.includes(s) ? t(`console.tier.${s}`) : s ?? '—');
 const sourceText = (s) => t(`console.source.${s}`, {}, s);
 const personRoleText = (r) => t(`console.person.${r}`, {}, r);
+const reasonText = (r) => t(`console.reason.${r}`, {}, r);
 const actionText = (a) => t(`console.action.${a}`, {}, a);
 const levels = ['district', 'street', 'community', 'grid', 'microgrid'];
 const levelText = (l) => (levels.includes(l) ? t(`console.level.${l}`) : l ?? '');
@@ -426,7 +427,7 @@ function renderDetail() {
   const left = timeLeft(r);
   // The moves the server offers this caller here; report-in goes by task.
   const moves = (r.moves ?? []).filter((m) => m !== 'report_in');
-  const coOwners = (a.co_owners ?? []).map((c) => el('li', {}, `${c.name || c.code} (${c.code}) · ${c.reason ?? ''} · ${t('console.metres', { n: Math.round(c.distance_m ?? 0) })}`));
+  const coOwners = (a.co_owners ?? []).map((c) => el('li', {}, `${c.name || c.code} (${c.code}) · ${c.reason ? reasonText(c.reason) : ''} · ${t('console.metres', { n: Math.round(c.distance_m ?? 0) })}`));
   fill(box,
     el('div', { class: 'detail-head' },
       el('h2', { textContent: `#${r.id} ${categoryText(r.category)}` }),
@@ -497,7 +498,7 @@ function renderLookup() {
     l.message ? el('p', { class: 'message', textContent: l.message }) : null,
     a?.chain?.length ? el('ol', { id: 'lookup-chain', class: 'chain' }, a.chain.map((g) => el('li', {}, el('span', { class: 'level', textContent: levelText(g.level) }), ' ', g.name || '', ' ', el('span', { class: 'code', textContent: g.code })))) : null,
     a?.people?.length ? [el('h3', { textContent: t('console.people') }), el('ul', { class: 'people' }, a.people.map((p) => el('li', {}, `${p.role ? personRoleText(p.role) : ''} ${p.name ?? ''} `, p.phone ? el('a', { href: `tel:${p.phone}`, textContent: p.phone }) : '')))] : null,
-    a?.co_owners?.length ? [el('h3', { textContent: t('console.coOwners') }), el('ul', {}, a.co_owners.map((c) => el('li', {}, `${c.name || c.code} (${c.code})${c.reason ? ' · ' + c.reason : ''}${c.distance_m != null ? ' · ' + t('console.metres', { n: Math.round(c.distance_m) }) : ''}`)))] : null,
+    a?.co_owners?.length ? [el('h3', { textContent: t('console.coOwners') }), el('ul', {}, a.co_owners.map((c) => el('li', {}, `${c.name || c.code} (${c.code})${c.reason ? ' · ' + reasonText(c.reason) : ''}${c.distance_m != null ? ' · ' + t('console.metres', { n: Math.round(c.distance_m) }) : ''}`)))] : null,
   );
   box.hidden = false;
 }
@@ -699,7 +700,7 @@ async function startMap(layers) {
     // Without bounds the map starts at a default view.
   }
   const started = performance.now();
-  const map = gm.createMap($('map'), state.layer, tilejson, { status: tileStatus(), category: state.filters.category, basemap: state.basemap });
+  const map = await gm.createMap($('map'), state.layer, tilejson, { status: tileStatus(), category: state.filters.category, basemap: state.basemap });
   state.map = map;
   window.gridmap = { map, state };
   map.once('idle', () => {
@@ -713,7 +714,11 @@ async function startMap(layers) {
     map.getCanvas().style.cursor = hit ? 'pointer' : '';
   });
   map.on('moveend', loadListSoon);
-  map.once('load', loadList);
+  map.once('load', () => {
+    state.mapLoaded = true;
+    showTiers();
+    loadList();
+  });
   // A departmental layer (police beats) can be drawn over the grids.
   const overlay = layers.find((l) => l.kind === 'departmental');
   if (overlay) {
@@ -721,6 +726,12 @@ async function startMap(layers) {
     $('overlay-toggle').hidden = false;
     $('overlay').addEventListener('change', (e) => gm.showOverlay(state.map, overlay, e.target.checked));
   }
+}
+
+// showTiers labels single reports above the grid tier in the page's language.
+function showTiers() {
+  if (!state.mapLoaded) return;
+  gm.showTiers(state.map, Object.fromEntries(tiers.slice(1).map((x) => [x, t(`console.tierShort.${x}`)])));
 }
 
 // ---- live ----
@@ -754,6 +765,7 @@ function renderAll() {
   renderDetail();
   renderLookup();
   renderSearch();
+  showTiers();
   document.title = t('console.pageTitle');
 }
 

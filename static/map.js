@@ -1,7 +1,13 @@
 // The map: the grids of one layer with their names and the reports on top,
 // over no basemap (it works offline) or the deployment's basemap style.
 // All colours and widths by meaning live in `style`, named once.
-import * as maplibregl from '/vendor/maplibre-gl/maplibre-gl.mjs';
+
+// MapLibre loads while the page asks the API what to show (the library is
+// a megabyte to parse), and its workers start before the map is made.
+const library = import('/vendor/maplibre-gl/maplibre-gl.mjs').then((lib) => {
+  lib.prewarm();
+  return lib;
+});
 
 // style: colours by meaning. Grid lines by depth (0 = coarsest: the
 // district, then streets, communities, grids, microgrids).
@@ -32,6 +38,9 @@ export const style = {
   cluster: '#1f5fbf',
   clusterUrgent: '#c2410c',
   urgent: '#dc2626',
+  overdue: '#ef4444', // the halo of a report past its deadline
+  clusterText: '#ffffff',
+  tierText: '#1d2733',
   overlay: '#9333ea',
 };
 
@@ -84,10 +93,11 @@ function under(base, ours) {
   return style;
 }
 
-// createMap builds the map for layer (an entry of /v1/layers) with its
+// createMap resolves to the map for layer (an entry of /v1/layers) with its
 // TileJSON, showing reports filtered by status and category, over basemap
 // (a style from basemapStyle, or null).
-export function createMap(container, layer, tilejson, { status, category, basemap } = {}) {
+export async function createMap(container, layer, tilejson, { status, category, basemap } = {}) {
+  const maplibregl = await library;
   const b = tilejson?.bounds;
   const map = new maplibregl.Map({
     container,
@@ -145,9 +155,25 @@ export function createMap(container, layer, tilejson, { status, category, basema
             'circle-color': ['case', ['>', ['to-number', ['get', 'urgent'], 0], 0], style.clusterUrgent, style.cluster],
             'circle-opacity': 0.75,
             'circle-radius': ['interpolate', ['linear'], ['sqrt', ['to-number', ['get', 'count'], 1]], 1, 6, 10, 22, 30, 36],
-            'circle-stroke-color': '#ffffff',
-            'circle-stroke-width': 1.5,
+            'circle-stroke-color': ['case', ['>', ['to-number', ['get', 'overdue'], 0], 0], style.overdue, '#ffffff'],
+            'circle-stroke-width': ['case', ['>', ['to-number', ['get', 'overdue'], 0], 0], 3, 1.5],
           },
+        },
+        {
+          id: 'report-cluster-counts', type: 'symbol', source: REPORTS, 'source-layer': 'reports',
+          filter: ['has', 'count'],
+          layout: {
+            'text-field': ['to-string', ['get', 'count']],
+            'text-font': style.fonts,
+            'text-size': 11.5,
+            'text-allow-overlap': true,
+          },
+          paint: { 'text-color': style.clusterText },
+        },
+        {
+          id: 'report-overdue', type: 'circle', source: REPORTS, 'source-layer': 'reports',
+          filter: ['all', ['!', ['has', 'count']], ['to-boolean', ['get', 'overdue']]],
+          paint: { 'circle-color': style.overdue, 'circle-opacity': 0.3, 'circle-radius': 13, 'circle-stroke-color': style.overdue, 'circle-stroke-width': 1 },
         },
         {
           id: 'report-points', type: 'circle', source: REPORTS, 'source-layer': 'reports',
@@ -208,4 +234,23 @@ export function bbox(map) {
   const b = map.getBounds();
   const f = (n) => n.toFixed(6);
   return [f(Math.max(-180, b.getWest())), f(Math.max(-85, b.getSouth())), f(Math.min(180, b.getEast())), f(Math.min(85, b.getNorth()))].join(',');
+}
+
+// showTiers labels single reports with their tier (short names by tier,
+// in the page's language); reports at the grid tier carry none.
+export function showTiers(map, names) {
+  const layer = {
+    id: 'report-tiers', type: 'symbol', source: REPORTS, 'source-layer': 'reports',
+    filter: ['all', ['!', ['has', 'count']], ['in', ['get', 'tier'], ['literal', Object.keys(names)]]],
+    layout: {
+      'text-field': ['match', ['get', 'tier'], ...Object.entries(names).flat(), ''],
+      'text-font': style.fonts,
+      'text-size': 11,
+      'text-offset': [0, -1.5],
+      'text-allow-overlap': true,
+    },
+    paint: { 'text-color': style.tierText, 'text-halo-color': '#ffffff', 'text-halo-width': 1.5 },
+  };
+  if (map.getLayer(layer.id)) map.removeLayer(layer.id);
+  map.addLayer(layer);
 }

@@ -17,8 +17,15 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer, logger *slog.
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	dataDir := dataFlag(fs)
 	seed := fs.Uint64("seed", demo.DefaultSeed, "seed of the generated district")
+	nReports := fs.Int("reports", demoReports, "without the flag: file the demo's reports of the last two weeks, unless reports exist; "+
+		"with it: make the seed's year of reports (external ids demo-<seed>-y<n>, a tenth of the older ones moved on) hold this many, filing those missing")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	history := false
+	fs.Visit(func(f *flag.Flag) { history = history || f.Name == "reports" })
+	if *nReports < 0 {
+		return fmt.Errorf("--reports %d: give a number of reports, 0 or more", *nReports)
 	}
 	db, err := openDatabase(ctx, *dataDir, logger)
 	if err != nil {
@@ -37,11 +44,17 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer, logger *slog.
 	if err := locator.Load(ctx); err != nil {
 		return err
 	}
-	n, err := loadDemoReports(ctx, db.DB, locator, *seed, time.Local)
-	if err != nil {
-		return err
+	if history {
+		if err := loadDemoHistory(ctx, db.DB, locator, *seed, *nReports, stdout); err != nil {
+			return err
+		}
+	} else {
+		n, err := loadDemoReports(ctx, db.DB, locator, *seed, time.Local)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "responsibility list: %d departments, %d categories; %d reports filed\n", len(demo.Departments), len(demo.Categories), n)
 	}
-	fmt.Fprintf(stdout, "responsibility list: %d departments, %d categories; %d reports filed\n", len(demo.Departments), len(demo.Categories), n)
 	fmt.Fprintf(stdout, "demo district loaded in %s\n", time.Since(start).Round(time.Millisecond))
 	return nil
 }
@@ -65,6 +78,32 @@ func loadDemoReports(ctx context.Context, db *postgres.DB, locator *postgres.Loc
 		return 0, err
 	}
 	return demo.LoadReports(ctx, reports, d, seed, demoReports)
+}
+
+// loadDemoHistory defines the demo responsibility list and files the
+// seed's year of n reports (demo.LoadHistory), as many at once as the pool
+// has connections, printing progress to stdout. Reports of the history
+// already there are left as they are, so a run again files only what is
+// missing.
+func loadDemoHistory(ctx context.Context, db *postgres.DB, locator *postgres.Locator, seed uint64, n int, stdout io.Writer) error {
+	if err := demo.LoadResponsibility(ctx, postgres.NewCategoryStore(db)); err != nil {
+		return err
+	}
+	d, err := demo.Generate(seed)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	h := demo.History{Seed: seed, N: n, Workers: int(db.Pool.Config().MaxConns), Progress: func(done int) {
+		fmt.Fprintf(stdout, "%d of %d reports done in %s\n", done, n, time.Since(start).Round(time.Second))
+	}}
+	res, err := demo.LoadHistory(ctx, postgres.NewReportStore(db, locator, time.Local), d, h)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "responsibility list: %d departments, %d categories; %d reports of a year filed (%d there already), %d moved on by %d workflow events\n",
+		len(demo.Departments), len(demo.Categories), res.Filed, res.Existing, res.Moved, res.Moves)
+	return nil
 }
 
 // loadDemo loads the demo district unless it is there already.

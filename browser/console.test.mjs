@@ -144,6 +144,37 @@ await t.step('a report filed through the API appears in the list within 2 s', as
     await page.evaluate((v) => window.gridmap.map.jumpTo(v), view);
   });
 
+  await t.step('the list pages on demand, and live reports keep the pages loaded', async () => {
+    const batch = [];
+    for (let i = 0; i < 110; i++) {
+      batch.push(apiCall('POST', '/v1/reports', {
+        external_id: `console-page-${Date.now()}-${i}`,
+        category: '0102',
+        location: { type: 'Point', coordinates: [reportAt[0] + ((i % 11) - 5) * 0.0004, reportAt[1] + (Math.floor(i / 11) - 5) * 0.0004] },
+      }));
+      if (batch.length === 10) await Promise.all(batch.splice(0));
+    }
+    await page.locator('#sort').selectOption('arrival');
+    await eventually(async () => assert.equal(await page.locator('#report-list li').count(), 100, 'a page of 100'));
+    assert.match(await page.locator('#report-count').textContent(), /100\+/);
+    await page.locator('#more').click();
+    await eventually(async () => assert.ok((await page.locator('#report-list li').count()) > 100, 'the next page is appended'));
+    const loaded = await page.locator('#report-list li').count();
+    const late = await apiCall('POST', '/v1/reports', { external_id: `console-late-${Date.now()}`, category: '0102', location: { type: 'Point', coordinates: reportAt } });
+    await page.locator(`li[data-report-id="${late.id}"]`).waitFor();
+    assert.ok((await page.locator('#report-list li').count()) >= loaded, 'the pages loaded are kept');
+    // The tier filter: the escalated report is at the street tier, with
+    // any other whose owners span streets, and none below it.
+    await page.locator('#filter-tier').selectOption('street');
+    await eventually(async () => {
+      const rows = await page.locator('#report-list li').evaluateAll((lis) => lis.map((li) => [li.dataset.reportId, li.querySelector('.report-tier').textContent]));
+      assert.ok(rows.some(([id]) => id === String(report.id)), `the escalated report is listed: ${rows}`);
+      assert.ok(rows.length < 20 && rows.every(([, tier]) => tier === zh['console.tier.street']), `only street-tier reports: ${rows}`);
+    });
+    await page.locator('#filter-tier').selectOption('');
+    await page.locator('#sort').selectOption('deadline');
+  });
+
   await t.step('a viewer on a wall display (a token, no sign-in) sees the report and no moves', async () => {
     const p = await t.newPage({ viewport: { width: 1920, height: 1080 } });
     // The kiosk adds the token to every request to gridmap, and only to gridmap.
@@ -198,6 +229,9 @@ await t.step('a report filed through the API appears in the list within 2 s', as
     await eventually(async () => assert.equal(await page.locator('header h1 span').textContent(), en['console.title']));
     assert.equal(await page.locator('#signout').textContent(), en['console.signout']);
     assert.equal(await page.locator('.reports-head h2').textContent(), en['console.reports']);
+    assert.equal(await page.locator('#sort option[value="deadline"]').textContent(), en['console.sort.deadline']);
+    assert.equal(await page.locator('#filter-tier option[value="street"]').textContent(), en['console.tier.street']);
+    assert.match(await page.locator('#status-counts [data-filter="open"]').textContent(), new RegExp(en['console.filter.open']));
     assert.match(await page.locator('#lookup').textContent(), new RegExp(en['console.here']));
     assert.equal(await page.evaluate(() => document.documentElement.lang), 'en');
     assert.equal(await page.title(), en['console.pageTitle']);

@@ -23,8 +23,13 @@ type Calendar struct {
 // Working reports whether the local date of t is a working day.
 func (c *Calendar) Working(t time.Time) bool {
 	t = t.In(c.Location)
-	if w, ok := c.Days[t.Format(time.DateOnly)]; ok {
-		return w
+	if len(c.Days) > 0 {
+		// Looked up without allocating: counting a year of working time
+		// asks this of every day.
+		var key [len(time.DateOnly)]byte
+		if w, ok := c.Days[string(t.AppendFormat(key[:0], time.DateOnly))]; ok {
+			return w
+		}
 	}
 	wd := t.Weekday()
 	return wd != time.Saturday && wd != time.Sunday

@@ -98,3 +98,28 @@ func TestWorkingTime(t *testing.T) {
 		t.Errorf("overdue since Friday 17:30 on Monday 09:00: got %s, want -1h30m", got)
 	}
 }
+
+// BenchmarkWorkingLeftAYearOverdue: the time left on a report a year
+// overdue, as every list of old reports asks it, against the same count
+// over a week.
+func BenchmarkWorkingLeftAYearOverdue(b *testing.B) {
+	loc, _ := time.LoadLocation(DefaultTimeZone)
+	cal := &Calendar{Location: loc, Days: map[string]bool{"2026-10-01": false, "2026-10-02": false, "2026-09-27": true}}
+	now := time.Date(2026, 11, 29, 10, 0, 0, 0, loc)
+	due := now.AddDate(-1, 0, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		WorkingLeft(now, due, cal)
+	}
+}
+
+func BenchmarkWorkingLeftAWeekOverdue(b *testing.B) {
+	loc, _ := time.LoadLocation(DefaultTimeZone)
+	cal := &Calendar{Location: loc, Days: map[string]bool{"2026-10-01": false, "2026-10-02": false, "2026-09-27": true}}
+	now := time.Date(2026, 11, 29, 10, 0, 0, 0, loc)
+	due := now.AddDate(0, 0, -7)
+	b.ReportAllocs()
+	for b.Loop() {
+		WorkingLeft(now, due, cal)
+	}
+}

@@ -140,7 +140,7 @@ func Apply(s State, m Move) (Outcome, error) {
 // that it was not yet escalated for. Suspended and done reports wait for
 // nothing (nil).
 func NextDeadline(s State) *time.Time {
-	if !Open(s.Status) || s.Status == gridmap.StatusSuspended {
+	if !ClockRuns(s.Status) {
 		return nil
 	}
 	var next *time.Time

@@ -99,6 +99,18 @@ var DoneStatuses = []string{gridmap.StatusClosed, gridmap.StatusRejected}
 // Open reports whether a report in status still needs work.
 func Open(status string) bool { return !slices.Contains(DoneStatuses, status) }
 
+// ClockStopped are the statuses in which a report's deadlines do not run:
+// done, and suspended (挂账) while it waits on something outside the
+// workflow. SQL receives this list as a parameter.
+var ClockStopped = []string{gridmap.StatusClosed, gridmap.StatusRejected, gridmap.StatusSuspended}
+
+// ClockRuns reports whether the deadlines of a report in status run.
+func ClockRuns(status string) bool { return !slices.Contains(ClockStopped, status) }
+
+// Overdue reports whether a report in status, due at due, is past its
+// deadline at now: its clock runs and due has passed.
+func Overdue(status string, due, now time.Time) bool { return ClockRuns(status) && due.Before(now) }
+
 // StatusFilter turns a status filter as clients send it ("" for any, a
 // status, "open" or "done") into the statuses it selects and whether
 // they are negated (nil statuses: no filter). SQL applies it as

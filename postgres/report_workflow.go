@@ -160,6 +160,8 @@ func (s *ReportStore) ReportCounts(ctx context.Context, f gridmap.ReportFilter) 
 		out.Total += n
 		if dispatch.Open(status) {
 			out.Open += n
+		}
+		if dispatch.ClockRuns(status) {
 			out.Overdue += late
 		}
 	}
@@ -198,15 +200,14 @@ func (s *ReportStore) filterArgs(ctx context.Context, f gridmap.ReportFilter) ([
 		a := c.Actor()
 		actor = &a
 	}
-	var late []string // the overdue filter's statuses, nil for none
-	var lateNegate bool
+	var late []string // the statuses whose clock stops, for the overdue filter; nil for none
 	if f.Overdue {
-		late, lateNegate = dispatch.StatusFilter("open")
+		late = dispatch.ClockStopped
 	}
 	statuses, negate := dispatch.StatusFilter(f.Status)
 	scopeLayer, scopeCode := scopeParams(ctx)
 	return []any{statuses, negate, f.Grid, f.Since, f.Until, categories, f.IDs, bbox, scopeLayer, scopeCode,
-		f.Tier, f.Source, f.Urgent, late, lateNegate, actor}, nil
+		f.Tier, f.Source, f.Urgent, late, true, actor}, nil
 }
 
 // reportFilterSQL is true for a report (table reports) the filter
@@ -215,8 +216,9 @@ func (s *ReportStore) filterArgs(ctx context.Context, f gridmap.ReportFilter) ([
 // $3 the primary grid's code; $4, $5 reported at or after, before; $6 the
 // category codes (categorySubtree); $7 ids; $8 a bbox (min lon, min lat,
 // max lon, max lat); $9, $10 the caller's scope (scopeParams); $11 the
-// tier; $12 the source; $13 urgent; $14, $15 the statuses open reports
-// are in, as $1, $2, for overdue (due_at passed) reports only; $16 an
+// tier; $12 the source; $13 urgent; $14, $15 for overdue reports only
+// (due_at passed while the clock runs): dispatch.ClockStopped and true,
+// read as $1, $2 are; $16 an
 // actor, with mine only (NULL without).
 //
 // With mine, a report's history names the actor $16: alone, or acting for
@@ -225,7 +227,11 @@ func (s *ReportStore) filterArgs(ctx context.Context, f gridmap.ReportFilter) ([
 // may start from the actor's events (report_events_actor) when they are
 // few, in generic plans too. The prefix is matched by a range, not LIKE:
 // an actor's "_" or "%" is no wildcard, and the range reads the
-// text_pattern_ops index under any collation.
+// text_pattern_ops index under any collation. The index holds the first
+// actorKey characters of an actor (an actor a system names can be long;
+// a b-tree entry cannot): a caller's actor is much shorter (usernames and
+// token names have at most 64 characters), so matching that prefix is
+// matching the actor.
 func reportFilterSQL(mine bool) string {
 	where := `($1::text[] IS NULL OR (status = ANY($1)) <> $2) AND ` + reportInScopeSQL("reports", "$9", "$10") + `
 	AND ($3 = '' OR primary_code = $3)
@@ -239,8 +245,13 @@ func reportFilterSQL(mine bool) string {
 	}
 	return where + `
 	AND id IN (SELECT e.report_id FROM report_events e
-	  WHERE e.actor = $16 OR e.actor ~>=~ ($16 || ' for ') AND e.actor ~<~ ($16 || ' for!'))`
+	  WHERE left(e.actor, ` + actorKey + `) = $16
+	     OR left(e.actor, ` + actorKey + `) ~>=~ ($16 || ' for ') AND left(e.actor, ` + actorKey + `) ~<~ ($16 || ' for!'))`
 }
+
+// actorKey is how many leading characters of an event's actor
+// report_events_actor holds (migration 00015).
+const actorKey = "128"
 
 // reportListSQL are the statements of a report list, [0] without the mine
 // filter, [1] with it, all on reportFilterSQL's parameters.

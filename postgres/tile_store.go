@@ -219,7 +219,7 @@ func (s *TileStore) reportTile(ctx context.Context, q gridmap.TileQuery) (*gridm
 		scopeLayer, scopeCode = &q.Scope.Layer, &q.Scope.Code
 	}
 	err = s.db.Pool.QueryRow(ctx, sql, q.Z, q.X, q.Y, statuses, negate, categories, since, dispatch.DoneStatuses, ClusterCells,
-		scopeLayer, scopeCode).
+		scopeLayer, scopeCode, dispatch.ClockStopped).
 		Scan(&out.MVT, &count, &sum)
 	if err != nil {
 		return nil, translate(err, "report tile")
@@ -233,8 +233,8 @@ func (s *TileStore) reportTile(ctx context.Context, q gridmap.TileQuery) (*gridm
 // dispatch.StatusFilter; $6 the category codes, from categorySubtree; $7
 // since; $10, $11 the scope, from scopeParams of the caller the query
 // carries; NULL for no filter), as points in EPSG:3857 (a line or area report
-// at a point on it); $8 is dispatch.DoneStatuses. A report is overdue when
-// it is open and past due_at. The tile's version is the count, a sum of
+// at a point on it); $8 is dispatch.DoneStatuses, $12 dispatch.ClockStopped:
+// a report is overdue when its clock runs and due_at has passed. The tile's version is the count, a sum of
 // hashes of (id, updated_at) of those reports and how many are overdue: any
 // change to one of them changes it, in whatever order transactions commit,
 // and so does a deadline passing.
@@ -255,7 +255,7 @@ r AS (
 	SELECT x.* FROM (
 		SELECT r.id, r.status, r.category, r.tier, r.urgent, r.primary_code, r.updated_at,
 		       NOT (r.status = ANY($8::text[])) AS open,
-		       NOT (r.status = ANY($8::text[])) AND r.due_at < now() AS overdue,
+		       NOT (r.status = ANY($12::text[])) AND r.due_at < now() AS overdue,
 		       ST_Transform(CASE WHEN GeometryType(r.location) = 'POINT' THEN r.location ELSE ST_PointOnSurface(r.location) END, 3857) AS pt
 		FROM reports r, env
 		WHERE r.location && env.e4326

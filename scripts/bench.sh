@@ -20,6 +20,7 @@ go test -run '^$' -bench 'GetHTTP' -benchtime 100000x -count 3 ./server/ | tee -
 go test -run '^$' -bench 'ReportIntakeHTTP|DurableInsert|ReportLatencyAt300' -benchtime 3000x -count 3 ./server/ | tee -a "$out"
 go test -run '^$' -bench 'WorkflowMovesHTTP|DurableUpdate|WorkflowMoveLatencyAt300' -benchtime 3000x -count 3 ./server/ | tee -a "$out"
 go test -run '^$' -bench 'Assign' -count 3 ./dispatch/ | tee -a "$out"
+go test -run '^$' -bench 'WorkingLeft' -count 3 ./dispatch/ | tee -a "$out"
 go test -run '^$' -bench 'TileSizesNYC' -benchtime 1x -count 1 ./postgres/ | tee -a "$out"
 go test -run '^$' -bench 'Tile(Cold|Warm)' -benchtime 300x -count 3 ./server/ | tee -a "$out"
 # A year of the demo district's reports (100,000, filed in the setup: a few
@@ -92,6 +93,7 @@ rl50=$(metric BenchmarkReportList100k p50_ms); rl99=$(metric BenchmarkReportList
 [ -n "$rl99" ] && echo "reports list in a view, 100,000 reports: p99 ${rl99} ms, max ${rlmax} ms (p50 ${rl50} ms; target < 100 ms)"
 paint=$(grep -o 'first paint ms [0-9.]*' "$out" | awk '{print $4}' | head -1)
 [ -n "$paint" ] && awk -v p="$paint" 'BEGIN {printf "%-50s %10.0f ms  (target 1,500 ms; headless Chromium, software WebGL)\n", "console: navigation to the map'"'"'s first idle", p}'
+ratio_us "working time left on a report a year overdue vs a week" BenchmarkWorkingLeftAYearOverdue BenchmarkWorkingLeftAWeekOverdue
 asg=$(median BenchmarkAssign)
 [ -n "$asg" ] && awk -v c="$asg" 'BEGIN {printf "%-50s %10.3f us  (target 5 us)\n", "assignment policy alone (no database)", c/1e3}'
 true

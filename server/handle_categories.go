@@ -22,6 +22,7 @@ func (s *Server) handlePutCategory(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.clocks.forget()
 	return c.JSON(createdStatus(created), cat)
 }
 
@@ -70,7 +71,7 @@ func (s *Server) handlePutCalendarDay(c echo.Context) error {
 	if err := s.deps.Categories.PutCalendarDay(c.Request().Context(), d); err != nil {
 		return err
 	}
-	s.calendar.forget()
+	s.clocks.forget()
 	return c.JSON(http.StatusOK, d)
 }
 

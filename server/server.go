@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/dispatch"
 	"github.com/gridmap/gridmap/tiles"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -126,8 +127,8 @@ type Server struct {
 	// routeKeys are the registered routes ("METHOD path"), read once.
 	routeSet  sync.Once
 	routeKeys map[string]bool
-	// calendar counts the working time left on reports.
-	calendar *calendarCache
+	// clocks count the time left on reports.
+	clocks *clockCache
 }
 
 // New builds the server and its routes.
@@ -164,7 +165,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 	for _, src := range sources {
 		s.csp = strings.Replace(s.csp, "connect-src 'self'", "connect-src 'self' "+src, 1)
 	}
-	s.calendar = newCalendarCache(cfg.TimeZone, deps.Categories)
+	s.clocks = newClockCache(cfg.TimeZone, deps.Categories)
 	if deps.Access != nil {
 		s.auditLog = newAuditWriter(deps.Access.Audit, func(err error, n int) {
 			s.logger.Error("writing the audit log failed; entries lost", "entries", n, "err", err)
@@ -442,7 +443,7 @@ func (c *indexCollector) Collect(ch chan<- prometheus.Metric) {
 func (s *Server) handleConfig(c echo.Context) error {
 	tz := s.cfg.TimeZone
 	if tz == "" {
-		tz = "Asia/Shanghai"
+		tz = dispatch.DefaultTimeZone
 	}
 	return c.JSON(http.StatusOK, map[string]string{"basemap_style": s.cfg.BasemapStyle, "time_zone": tz})
 }

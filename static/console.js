@@ -61,28 +61,34 @@ function formatTime(iso) {
   return new Intl.DateTimeFormat(language(), { timeZone: state.timeZone, dateStyle: 'short', timeStyle: 'short' }).format(d);
 }
 
-function duration(ms) {
+// duration says how long ms is; working time is told in working days of 8
+// hours (a day of the clock has 24).
+function duration(ms, working = false) {
+  const dayMin = working ? 480 : 1440;
   const min = Math.max(0, Math.round(Math.abs(ms) / 60000));
-  const d = Math.floor(min / 1440);
-  const h = Math.floor((min % 1440) / 60);
+  const d = Math.floor(min / dayMin);
+  const h = Math.floor((min % dayMin) / 60);
   const m = min % 60;
-  if (d > 0) return t('console.dur.dh', { d, h });
+  if (d > 0) return t(working ? 'console.dur.wdh' : 'console.dur.dh', { d, h });
   if (h > 0) return t('console.dur.hm', { h, m });
   return t('console.dur.m', { m });
 }
 
+// The clocks deadlines run on that count only working time (the server
+// names the clock with each report's time left).
+const workingClocks = ['working_hours', 'working_days'];
+
 // timeLeft is the text and whether it is overdue for a report's time left
-// (the server's count, in working time unless the report is urgent, whose
-// limits run round the clock), counted on from when it was read.
+// as the server counted it, on the clock its deadline runs on: working
+// time as read, round-the-clock time counted on from when it was read.
 function timeLeft(r) {
   const left = r?.left;
   if (!left) return null;
-  const working = !r.urgent;
+  const working = workingClocks.includes(left.clock);
   const secs = working ? left.working_seconds : left.seconds - Math.round((Date.now() - (r.readAt ?? Date.now())) / 1000);
-  const ms = secs * 1000;
-  const overdue = left.overdue || ms < 0;
+  const overdue = left.overdue || secs < 0;
   const key = `console.${overdue ? 'overdue' : 'left'}${working ? 'Working' : ''}`;
-  return { text: t(key, { time: duration(ms) }), overdue };
+  return { text: t(key, { time: duration(secs * 1000, working) }), overdue };
 }
 
 const statusText = (s) => (statuses.includes(s) ? t(`console.status.${s}`) : s);
@@ -146,17 +152,31 @@ function renderFilters() {
   const cats = Object.entries(state.categories).sort(([a], [b]) => a.localeCompare(b));
   set('filter-category', [option('', t('console.filter.any')), ...cats.map(([code, c]) => option(code, `${c.parent ? '　' : ''}${c.name}`))], f.category);
   set('filter-tier', [option('', t('console.filter.any')), ...tiers.map((x) => option(x, tierText(x)))], f.tier);
-  const sources = [...new Set([...state.sources, f.source].filter(Boolean))].sort();
-  set('filter-source', [option('', t('console.filter.any')), ...sources.map((x) => option(x, sourceText(x)))], f.source);
+  renderSourceFilter();
   set('filter-since', [option('', t('console.filter.anyTime')), ...Object.keys(windows).map((w) => option(w, t(`console.filter.since.${w}`)))], f.since);
   set('sort', sorts.map((x) => option(x, t(`console.sort.${x}`))), f.sort);
   $('filter-mine').checked = f.mine;
+}
+
+// renderSourceFilter offers the sources seen so far.
+function renderSourceFilter() {
+  const sel = $('filter-source');
+  const f = state.filters;
+  const sources = [...new Set([...state.sources, f.source].filter(Boolean))].sort();
+  sel.replaceChildren(option('', t('console.filter.any')), ...sources.map((x) => option(x, sourceText(x))));
+  sel.value = f.source;
 }
 
 // renderCounts shows how many reports of the view and filters are open,
 // overdue and in each status; each count selects its reports.
 function renderCounts() {
   const box = $('status-counts');
+  const focused = box.contains(document.activeElement) ? document.activeElement.dataset.filter : null;
+  drawCounts(box);
+  if (focused) box.querySelector(`[data-filter="${focused}"]`)?.focus();
+}
+
+function drawCounts(box) {
   const c = state.counts;
   if (!c) {
     box.replaceChildren();
@@ -212,7 +232,7 @@ function viewParams() {
   if (f.category) q.set('category', f.category);
   if (f.tier) q.set('tier', f.tier);
   if (f.source) q.set('source', f.source);
-  if (f.since) q.set('since', new Date(Date.now() - windows[f.since]).toISOString());
+  if (f.since) q.set('since', sinceTime(f.since));
   if (f.mine) q.set('mine', 'true');
   return q;
 }
@@ -240,20 +260,25 @@ function received(reports) {
       newSource = true;
     }
   }
-  if (newSource) renderFilters();
+  if (newSource && document.activeElement !== $('filter-source')) renderSourceFilter();
   return reports;
 }
 
 let listSeq = 0;
-// loadList reads the first page of the list and the counts again.
-async function loadList() {
+// loadList reads the list and the counts again: the first page, or with
+// keep as many reports as are listed now (up to 1000), so that a change
+// elsewhere does not take away the pages a dispatcher has loaded.
+async function loadList({ keep = false } = {}) {
   if (!state.map) return;
   const seq = ++listSeq;
+  const params = listParams();
+  if (keep) params.set('limit', String(Math.min(1000, Math.max(pageSize, state.reports.length))));
   try {
-    const [page, counts] = await Promise.all([api.get(`/v1/reports?${listParams()}`), api.get(`/v1/reports/counts?${viewParams()}`)]);
+    const [page, counts] = await Promise.all([api.get(`/v1/reports?${params}`), api.get(`/v1/reports/counts?${viewParams()}`)]);
     if (seq !== listSeq) return;
     state.reports = received(page.reports ?? []);
     state.next = page.next || null;
+    state.nextSeq = seq;
     state.counts = counts;
     state.listError = '';
   } catch (err) {
@@ -265,9 +290,10 @@ async function loadList() {
   renderList();
 }
 
-// loadMore appends the next page.
+// loadMore appends the next page of the list last loaded (not of one being
+// loaded: its cursor would belong to other filters).
 async function loadMore() {
-  if (!state.next || state.loadingMore) return;
+  if (!state.next || state.loadingMore || state.nextSeq !== listSeq) return;
   const seq = listSeq;
   state.loadingMore = true;
   renderList();
@@ -277,6 +303,7 @@ async function loadMore() {
     const seen = new Set(state.reports.map((r) => r.id));
     state.reports.push(...received(page.reports ?? []).filter((r) => !seen.has(r.id)));
     state.next = page.next || null;
+    state.nextSeq = seq;
   } catch (err) {
     if (seq !== listSeq) return;
     state.listError = t('console.error', { message: err.message });
@@ -289,9 +316,22 @@ async function loadMore() {
 // category, the list and counts every filter.
 function setFilter(name, value) {
   state.filters[name] = value;
+  state.next = null; // the cursor belongs to the filters before
   renderFilters();
-  if (state.map && (name === 'status' || name === 'category')) gm.showReportsWith(state.map, tileStatus(), state.filters.category);
+  if (state.map && ['status', 'category', 'since'].includes(name)) gm.showReportsWith(state.map, tileFilters());
   loadList();
+}
+
+// tileFilters are the list's filters the reports tiles apply too.
+function tileFilters() {
+  const f = state.filters;
+  return { status: tileStatus(), category: f.category, since: f.since ? sinceTime(f.since) : '' };
+}
+
+// sinceTime is the start of a time window, to the minute (so that tiles
+// asked for within a minute share their address, and the browser's cache).
+function sinceTime(w) {
+  return new Date(Math.floor((Date.now() - windows[w]) / 60000) * 60000).toISOString();
 }
 
 // tileStatus is the status filter the reports tiles can apply: overdue
@@ -300,37 +340,50 @@ function tileStatus() {
   return state.filters.status === 'overdue' ? 'open' : state.filters.status;
 }
 
-function debounce(fn, ms) {
+// debounce runs fn ms after the last call, and at least every maxWait ms
+// while calls keep coming (a storm of events still refreshes the view).
+function debounce(fn, ms, maxWait = Infinity) {
   let timer = null;
+  let first = 0;
   return () => {
+    const now = Date.now();
+    if (!timer) first = now;
     clearTimeout(timer);
-    timer = setTimeout(fn, ms);
+    timer = setTimeout(() => {
+      timer = null;
+      fn();
+    }, now - first >= maxWait ? 0 : ms);
   };
 }
 const loadListSoon = debounce(loadList, 300);
 
 // ---- the detail ----
 
+let selectSeq = 0;
 async function select(id) {
+  const seq = ++selectSeq;
   state.lookup = null;
   renderLookup();
+  let selected;
   try {
     const [report, ev] = await Promise.all([api.get(`/v1/reports/${id}`), api.get(`/v1/reports/${id}/events`)]);
-    state.selected = { report: received([report])[0], events: ev.events ?? [], message: '' };
+    selected = { report: received([report])[0], events: ev.events ?? [], message: '', note: '' };
   } catch (err) {
-    state.selected = { report: { id }, events: [], message: t('console.error', { message: err.message }), error: true };
+    selected = { report: { id }, events: [], message: t('console.error', { message: err.message }), error: true, note: '' };
   }
+  if (seq !== selectSeq) return; // another report was chosen meanwhile
+  state.selected = selected;
   gm.highlight(state.map, highlightCodes(state.selected.report.assignment));
   renderDetail();
   renderList();
 }
 
 async function reloadSelected() {
-  if (!state.selected) return;
+  if (!state.selected || state.selected.busy) return; // a move under way answers with the report
   const id = state.selected.report.id;
   try {
     const [report, ev] = await Promise.all([api.get(`/v1/reports/${id}`), api.get(`/v1/reports/${id}/events`)]);
-    if (state.selected?.report.id !== id) return;
+    if (state.selected?.report.id !== id || state.selected.busy) return;
     state.selected.report = received([report])[0];
     state.selected.events = ev.events ?? [];
     renderDetail();
@@ -344,7 +397,7 @@ async function reloadSelected() {
 async function act(action, departments) {
   const s = state.selected;
   if (!s) return;
-  const note = $('action-note')?.value ?? '';
+  const note = s.note ?? '';
   s.message = '';
   s.busy = true;
   renderDetail();
@@ -354,6 +407,7 @@ async function act(action, departments) {
     s.report = received([report])[0];
     s.message = t('console.done', { action: actionText(action) });
     s.error = false;
+    s.note = '';
   } catch (err) {
     s.error = true;
     s.message = err.status === 409 || err.status === 403 || err.status === 400 ? err.message : t('console.error', { message: err.message });
@@ -416,6 +470,22 @@ function renderTasks(r, busy) {
 
 function renderDetail() {
   const box = $('detail');
+  // What had the focus in the panel keeps it when the panel is drawn again.
+  const focused = box.contains(document.activeElement) ? document.activeElement : null;
+  const focusKey = focused && (focused.id || (focused.dataset.action ? `[data-action="${focused.dataset.action}"]` : ''));
+  const caret = focused?.id === 'action-note' ? focused.selectionStart : null;
+  try {
+    drawDetail(box);
+  } finally {
+    if (focusKey && !box.hidden) {
+      const again = focusKey.startsWith('[') ? box.querySelector(focusKey) : $(focusKey);
+      again?.focus();
+      if (again && caret !== null) again.setSelectionRange(caret, caret);
+    }
+  }
+}
+
+function drawDetail(box) {
   const s = state.selected;
   if (!s) {
     box.hidden = true;
@@ -445,7 +515,7 @@ function renderDetail() {
       row('console.coOwners', coOwners.length ? el('ul', {}, coOwners) : '—'),
       a.explanation ? row('console.explanation', a.explanation) : null),
     moves.length ? el('div', { class: 'actions' },
-      el('input', { id: 'action-note', type: 'text', placeholder: t('console.note'), ariaLabel: t('console.note') }),
+      el('input', { id: 'action-note', type: 'text', value: s.note ?? '', placeholder: t('console.note'), ariaLabel: t('console.note'), oninput: (e) => { s.note = e.target.value; } }),
       el('div', { class: 'action-buttons' }, moves.map((m) => el('button', { type: 'button', dataset: { action: m }, disabled: !!s.busy, textContent: actionText(m), onclick: () => act(m) })))) : null,
     el('p', { id: 'detail-message', class: 'message' + (s.error ? ' error' : ''), role: 'status', textContent: s.message ?? '' }),
     renderTasks(r, !!s.busy),
@@ -700,7 +770,7 @@ async function startMap(layers) {
     // Without bounds the map starts at a default view.
   }
   const started = performance.now();
-  const map = await gm.createMap($('map'), state.layer, tilejson, { status: tileStatus(), category: state.filters.category, basemap: state.basemap });
+  const map = await gm.createMap($('map'), state.layer, tilejson, { ...tileFilters(), basemap: state.basemap });
   state.map = map;
   window.gridmap = { map, state };
   map.once('idle', () => {
@@ -738,8 +808,8 @@ function showTiers() {
 
 const refreshReports = debounce(() => {
   gm.refresh(state.map, gm.REPORTS);
-  loadList();
-}, 300);
+  loadList({ keep: true });
+}, 300, 2000);
 
 function follow() {
   api.events({
@@ -803,8 +873,7 @@ async function main() {
   // Time left moves on: read it again each minute, unless the dispatcher
   // has paged further down the list than a reload would keep.
   setInterval(() => {
-    if (state.reports.length <= pageSize) loadList();
-    else renderList();
+    loadList({ keep: true });
     reloadSelected();
   }, 60_000);
 }

@@ -57,10 +57,11 @@ function byDepth(values) {
   return expr;
 }
 
-function reportsURL(status, category) {
+function reportsURL({ status, category, since } = {}) {
   const q = new URLSearchParams();
   if (status && status !== 'all') q.set('status', status);
   if (category) q.set('category', category);
+  if (since) q.set('since', since);
   const query = q.toString();
   return `${origin}/tiles/reports/{z}/{x}/{y}.mvt${query ? `?${query}` : ''}`;
 }
@@ -71,7 +72,7 @@ function reportsURL(status, category) {
 export async function basemapStyle(url) {
   if (!url) return null;
   try {
-    const res = await fetch(url, { credentials: 'omit' });
+    const res = await fetch(url, { credentials: 'omit', signal: AbortSignal.timeout(5000) });
     if (!res.ok) throw new Error(`HTTP ${res.status}`);
     return await res.json();
   } catch (err) {
@@ -94,9 +95,9 @@ function under(base, ours) {
 }
 
 // createMap resolves to the map for layer (an entry of /v1/layers) with its
-// TileJSON, showing reports filtered by status and category, over basemap
-// (a style from basemapStyle, or null).
-export async function createMap(container, layer, tilejson, { status, category, basemap } = {}) {
+// TileJSON, showing reports filtered by status, category and since, over
+// basemap (a style from basemapStyle, or null).
+export async function createMap(container, layer, tilejson, { basemap, ...filters } = {}) {
   const maplibregl = await library;
   const b = tilejson?.bounds;
   const map = new maplibregl.Map({
@@ -118,7 +119,7 @@ export async function createMap(container, layer, tilejson, { status, category, 
           maxzoom: tilejson?.maxzoom ?? 16,
           bounds: b,
         },
-        [REPORTS]: { type: 'vector', tiles: [reportsURL(status, category)], minzoom: 0, maxzoom: 22 },
+        [REPORTS]: { type: 'vector', tiles: [reportsURL(filters)], minzoom: 0, maxzoom: 22 },
       },
       layers: [
         { id: 'background', type: 'background', paint: { 'background-color': style.background } },
@@ -218,10 +219,10 @@ export function refresh(map, source) {
   src?.setTiles?.(src.tiles ?? src._options?.tiles ?? []);
 }
 
-// showReportsWith sets the status and category the reports tiles are
-// filtered by.
-export function showReportsWith(map, status, category) {
-  map.getSource(REPORTS)?.setTiles([reportsURL(status, category)]);
+// showReportsWith sets the filters of the reports tiles: status, category
+// and since.
+export function showReportsWith(map, filters) {
+  map.getSource(REPORTS)?.setTiles([reportsURL(filters)]);
 }
 
 // highlight outlines the grids with these codes (none for []).

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/demo"
+	"github.com/gridmap/gridmap/dispatch"
 	"github.com/gridmap/gridmap/postgres"
 )
 
@@ -19,8 +21,13 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer, logger *slog.
 	seed := fs.Uint64("seed", demo.DefaultSeed, "seed of the generated district")
 	nReports := fs.Int("reports", demoReports, "without the flag: file the demo's reports of the last two weeks, unless reports exist; "+
 		"with it: make the seed's year of reports (external ids demo-<seed>-y<n>, a tenth of the older ones moved on) hold this many, filing those missing")
+	timeZone := fs.String("time-zone", envOr("GRIDMAP_TIME_ZONE", dispatch.DefaultTimeZone), "time zone deadlines are counted in (as gridmap serve's)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	tz, err := time.LoadLocation(*timeZone)
+	if err != nil {
+		return fmt.Errorf("--time-zone %q: %w", *timeZone, err)
 	}
 	history := false
 	fs.Visit(func(f *flag.Flag) { history = history || f.Name == "reports" })
@@ -45,11 +52,11 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer, logger *slog.
 		return err
 	}
 	if history {
-		if err := loadDemoHistory(ctx, db.DB, locator, *seed, *nReports, stdout); err != nil {
+		if err := loadDemoHistory(ctx, db.DB, locator, *seed, *nReports, tz, stdout); err != nil {
 			return err
 		}
 	} else {
-		n, err := loadDemoReports(ctx, db.DB, locator, *seed, time.Local)
+		n, err := loadDemoReports(ctx, db.DB, locator, *seed, tz)
 		if err != nil {
 			return err
 		}
@@ -85,7 +92,7 @@ func loadDemoReports(ctx context.Context, db *postgres.DB, locator *postgres.Loc
 // has connections, printing progress to stdout. Reports of the history
 // already there are left as they are, so a run again files only what is
 // missing.
-func loadDemoHistory(ctx context.Context, db *postgres.DB, locator *postgres.Locator, seed uint64, n int, stdout io.Writer) error {
+func loadDemoHistory(ctx context.Context, db *postgres.DB, locator *postgres.Locator, seed uint64, n int, tz *time.Location, stdout io.Writer) error {
 	if err := demo.LoadResponsibility(ctx, postgres.NewCategoryStore(db)); err != nil {
 		return err
 	}
@@ -94,10 +101,13 @@ func loadDemoHistory(ctx context.Context, db *postgres.DB, locator *postgres.Loc
 		return err
 	}
 	start := time.Now()
+	var printing sync.Mutex // workers report progress from their goroutines
 	h := demo.History{Seed: seed, N: n, Workers: int(db.Pool.Config().MaxConns), Progress: func(done int) {
+		printing.Lock()
+		defer printing.Unlock()
 		fmt.Fprintf(stdout, "%d of %d reports done in %s\n", done, n, time.Since(start).Round(time.Second))
 	}}
-	res, err := demo.LoadHistory(ctx, postgres.NewReportStore(db, locator, time.Local), d, h)
+	res, err := demo.LoadHistory(ctx, postgres.NewReportStore(db, locator, tz), d, h)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MAPLIBRE=6.17.0
+TERRA_DRAW=1.35.0
+TERRA_DRAW_MAPLIBRE=1.4.1
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -24,6 +26,20 @@ rm -rf "$dest" && mkdir -p "$dest"
 cp "$work/maplibre-gl/dist/maplibre-gl.mjs" "$work/maplibre-gl/dist/maplibre-gl-worker.mjs" \
    "$work/maplibre-gl/dist/maplibre-gl.css" "$work/maplibre-gl/LICENSE.txt" "$dest/"
 
+# terra-draw and its MapLibre adapter: ES modules; the adapter imports the
+# bare name "terra-draw", which the editor's import map resolves. Neither
+# package ships a licence file: their package.json says MIT, kept beside
+# them.
+fetch terra-draw "$TERRA_DRAW"
+fetch terra-draw-maplibre-gl-adapter "$TERRA_DRAW_MAPLIBRE"
+for pkg in terra-draw terra-draw-maplibre-gl-adapter; do
+  dest=static/vendor/$pkg
+  rm -rf "$dest" && mkdir -p "$dest"
+  cp "$work/$pkg/dist/$pkg.modern.js" "$dest/"
+  node -e 'const p = require(process.argv[1]); console.log(`${p.name} ${p.version}\nLicence: ${p.license}\nAuthor: ${typeof p.author === "string" ? p.author : (p.author?.name ?? "")}\nRepository: ${p.repository?.url ?? p.repository ?? ""}`)' \
+    "$work/$pkg/package.json" > "$dest/LICENSE.txt"
+done
+
 cat > static/vendor/README.md <<README
 # Vendored browser libraries
 
@@ -32,5 +48,7 @@ Copied by \`make vendor\` (scripts/vendor.sh) from the npm registry; do not edit
 | library | version | files | licence |
 |---|---|---|---|
 | maplibre-gl | $MAPLIBRE | maplibre-gl.mjs, maplibre-gl-worker.mjs (loaded by the first, from beside it), maplibre-gl.css | BSD-3-Clause (maplibre-gl/LICENSE.txt) |
+| terra-draw | $TERRA_DRAW | terra-draw.modern.js (the boundary editor's drawing and editing) | MIT (terra-draw/LICENSE.txt, from its package.json) |
+| terra-draw-maplibre-gl-adapter | $TERRA_DRAW_MAPLIBRE | terra-draw-maplibre-gl-adapter.modern.js | MIT (terra-draw-maplibre-gl-adapter/LICENSE.txt, from its package.json) |
 README
-echo "vendored maplibre-gl $MAPLIBRE into $dest"
+echo "vendored maplibre-gl $MAPLIBRE, terra-draw $TERRA_DRAW, terra-draw-maplibre-gl-adapter $TERRA_DRAW_MAPLIBRE into static/vendor"

@@ -34,6 +34,7 @@ var (
 	layerEditors  = rule{role: gridmap.RoleEditor, global: true}
 	admins        = rule{role: gridmap.RoleAdmin, global: true}
 	pages         = rule{role: gridmap.RoleViewer, page: true}
+	editorPages   = rule{role: gridmap.RoleEditor, page: true}
 )
 
 // rules maps every route ("METHOD path" as registered) to its rule. A route
@@ -91,6 +92,7 @@ var rules = map[string]rule{
 	"GET /tiles/:tileset/:z/:x/:y":              publicViewers,
 	"GET /tiles/:tilejson":                      publicViewers,
 	"GET /":                                     pages,
+	"GET /editor":                               editorPages,
 	"GET /login":                                anyone,
 }
 

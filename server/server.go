@@ -165,6 +165,9 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 	for _, src := range sources {
 		s.csp = strings.Replace(s.csp, "connect-src 'self'", "connect-src 'self' "+src, 1)
 	}
+	if maps := importMapSources(); len(maps) > 0 {
+		s.csp = strings.Replace(s.csp, "script-src 'self'", "script-src 'self' "+strings.Join(maps, " "), 1)
+	}
 	s.clocks = newClockCache(cfg.TimeZone, deps.Categories)
 	if deps.Access != nil {
 		s.auditLog = newAuditWriter(deps.Access.Audit, func(err error, n int) {

@@ -1,7 +1,10 @@
 package server
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"io/fs"
+	"regexp"
 	"net/http"
 	"strings"
 
@@ -38,6 +41,13 @@ func (s *Server) staticRoutes() {
 	if err != nil {
 		panic("static: " + err.Error())
 	}
+	editor, err := fs.ReadFile(static.FS, "editor.html")
+	if err != nil {
+		panic("static: editor.html is not embedded: " + err.Error())
+	}
+	s.echo.GET("/editor", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, echo.MIMETextHTMLCharsetUTF8, editor)
+	})
 	login, err := fs.ReadFile(static.FS, "login.html")
 	if err != nil {
 		panic("static: login.html is not embedded: " + err.Error())
@@ -48,4 +58,26 @@ func (s *Server) staticRoutes() {
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.Blob(http.StatusOK, echo.MIMETextHTMLCharsetUTF8, login)
 	})
+}
+
+// importMap finds the pages' import maps: the one inline script the
+// Content-Security-Policy lets through, each by the hash of its text.
+var importMap = regexp.MustCompile(`(?s)<script type="importmap">(.*?)</script>`)
+
+// importMapSources are the CSP sources ('sha256-...') of the import maps
+// of the embedded pages.
+func importMapSources() []string {
+	var out []string
+	pages, _ := fs.Glob(static.FS, "*.html")
+	for _, name := range pages {
+		page, err := fs.ReadFile(static.FS, name)
+		if err != nil {
+			panic("static: " + err.Error())
+		}
+		for _, m := range importMap.FindAllSubmatch(page, -1) {
+			sum := sha256.Sum256(m[1])
+			out = append(out, "'sha256-"+base64.StdEncoding.EncodeToString(sum[:])+"'")
+		}
+	}
+	return out
 }

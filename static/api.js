@@ -3,12 +3,14 @@
 
 let csrfToken = '';
 
-// ApiError carries the server's status, code and message.
+// ApiError carries the server's status, code, message and details (the
+// problems of a refused changeset, say).
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, details = null) {
     super(message);
     this.status = status;
     this.code = code;
+    this.details = details;
   }
 }
 
@@ -41,7 +43,7 @@ export async function request(method, path, body) {
     data = null;
   }
   if (!res.ok) {
-    throw new ApiError(res.status, data?.error?.code ?? 'http', data?.error?.message ?? `HTTP ${res.status}`);
+    throw new ApiError(res.status, data?.error?.code ?? 'http', data?.error?.message ?? `HTTP ${res.status}`, data?.error?.details ?? null);
   }
   return data;
 }

@@ -94,10 +94,17 @@ function under(base, ours) {
   return style;
 }
 
+// withReports is style, or style without the reports when show is false.
+function withReports(show, style) {
+  if (show) return style;
+  const { [REPORTS]: _, ...sources } = style.sources;
+  return { ...style, sources, layers: style.layers.filter((l) => l.source !== REPORTS) };
+}
+
 // createMap resolves to the map for layer (an entry of /v1/layers) with its
-// TileJSON, showing reports filtered by status, category and since, over
-// basemap (a style from basemapStyle, or null).
-export async function createMap(container, layer, tilejson, { basemap, ...filters } = {}) {
+// TileJSON, showing reports filtered by status, category and since (none
+// with reports false), over basemap (a style from basemapStyle, or null).
+export async function createMap(container, layer, tilejson, { basemap, reports = true, ...filters } = {}) {
   const maplibregl = await library;
   const b = tilejson?.bounds;
   const map = new maplibregl.Map({
@@ -109,7 +116,7 @@ export async function createMap(container, layer, tilejson, { basemap, ...filter
     fitBoundsOptions: { padding: 20 },
     center: b ? undefined : [120.08, 30.24],
     zoom: b ? undefined : 11,
-    style: under(basemap, {
+    style: under(basemap, withReports(reports, {
       version: 8,
       sources: {
         [GRIDS]: {
@@ -187,7 +194,7 @@ export async function createMap(container, layer, tilejson, { basemap, ...filter
           },
         },
       ],
-    }),
+    })),
   });
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-left');
   map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-left');

@@ -1,0 +1,73 @@
+package server
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gridmap/gridmap"
+)
+
+// TestEditor redraws a street in the boundary editor in a real browser:
+// the vertex at the top of the edge it shares with the next street is
+// dragged into that street and the draft published. Both streets then
+// have a new version, their district is still covered exactly, and the
+// lookup gives the moved area to the street that grew.
+func TestEditor(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	layer := "edt"
+	rect := func(x0, y0, x1, y1 float64) string {
+		return `{"type":"Polygon","coordinates":[[[` + num(x0) + `,` + num(y0) + `],[` + num(x1) + `,` + num(y0) + `],[` + num(x1) + `,` + num(y1) + `],[` + num(x0) + `,` + num(y1) + `],[` + num(x0) + `,` + num(y0) + `]]]}`
+	}
+	body := `{"type":"FeatureCollection","features":[` + strings.Join([]string{
+		feat("ED", "", rect(125.0, 32.0, 125.02, 32.01)),
+		feat("ES1", "ED", rect(125.0, 32.0, 125.01, 32.01)),
+		feat("ES2", "ED", rect(125.01, 32.0, 125.02, 32.01)),
+	}, ",") + `]}`
+	if r := do(t, "PUT", ts.url+"/v1/layers/"+layer, `{"name":"编辑测试","kind":"comprehensive","levels":["district","street"]}`); r.status >= 300 {
+		t.Fatalf("layer: %d %s", r.status, r.body)
+	}
+	if r := do(t, "POST", ts.url+"/v1/layers/"+layer+"/import", body); r.status != 200 {
+		t.Fatalf("import: %d %s", r.status, r.body)
+	}
+	owner := func(lon, lat float64) string {
+		var a lookupJSON
+		r := do(t, "GET", ts.url+"/v1/lookup?layer="+layer+"&lon="+num(lon)+"&lat="+num(lat), "")
+		if r.status != 200 || json.Unmarshal(r.body, &a) != nil || len(a.Layers[layer].Chain) == 0 {
+			return ""
+		}
+		chain := a.Layers[layer].Chain
+		return chain[len(chain)-1].Code
+	}
+	eventually(t, "the layer reaches the lookup index", func() bool { return owner(125.005, 32.005) == "ES1" })
+	if got := owner(125.0105, 32.009); got != "ES2" {
+		t.Fatalf("before the edit the place belongs to %q, want ES2", got)
+	}
+
+	user := "liu.editor." + strconv.FormatInt(time.Now().UnixNano(), 36)
+	addAccount(t, ts, gridmap.Account{Username: user, DisplayName: "刘编辑", Role: gridmap.RoleEditor}, "correct horse battery")
+	runBrowser(t, "editor.test.mjs", ts.url,
+		"GRIDMAP_USER="+user, "GRIDMAP_PASSWORD=correct horse battery",
+		"GRIDMAP_LAYER="+layer, "GRIDMAP_GRID=ES1", "GRIDMAP_VERTEX=125.01,32.01", "GRIDMAP_VERTEX_TO=125.012,32.01")
+
+	for _, code := range []string{"ES1", "ES2"} {
+		var g struct{ Properties struct{ Version int } }
+		do(t, "GET", ts.url+"/v1/layers/"+layer+"/grids/"+code, "").json(t, &g)
+		if g.Properties.Version != 2 {
+			t.Errorf("%s is at version %d after the edit, want 2", code, g.Properties.Version)
+		}
+	}
+	var cov gridmap.Coverage
+	do(t, "GET", ts.url+"/v1/layers/"+layer+"/coverage?parent=ED", "").json(t, &cov)
+	if len(cov.Gaps)+len(cov.Overlaps)+len(cov.Outside) != 0 {
+		t.Errorf("the district is no longer covered exactly: %+v", cov)
+	}
+	eventually(t, "the lookup gives the moved area to ES1", func() bool { return owner(125.0105, 32.009) == "ES1" })
+	if got := owner(125.015, 32.005); got != "ES2" {
+		t.Errorf("the rest of ES2 belongs to %q", got)
+	}
+}
+
+func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }

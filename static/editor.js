@@ -1,0 +1,502 @@
+// The boundary editor: choose a layer and a level, select a grid (a click
+// on the map or a search), and redraw it with its neighbours loaded for
+// snapping. Every change stays a draft, with undo and redo, checked by a
+// dry run as it changes: the problems drawn on the map and listed, the
+// impact (grids changed, area moved, open reports that would change
+// owner) shown. Publishing sends one changeset with a reason; a grid
+// someone else changed meanwhile (412) shows their version and offers to
+// redo the change on it or to discard it.
+//
+// The draft of a grid is a move_edge of its new outline: the server hands
+// what the grid gives up to its neighbours and takes what it gains from
+// them, so a vertex moved on a shared edge moves for both grids and no gap
+// or overlap opens.
+import * as api from '/api.js';
+import { chosenLanguage, language, t, useLanguage } from '/i18n.js';
+import * as gm from '/map.js';
+import { TerraDraw, TerraDrawPolygonMode, TerraDrawRenderMode, TerraDrawSelectMode } from 'terra-draw';
+import { TerraDrawMapLibreGLAdapter } from 'terra-draw-maplibre-gl-adapter';
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  caller: null,
+  layers: [],
+  layer: null,
+  level: '',
+  map: null,
+  draw: null,
+  // The grid being edited: code, name, level, parent, version, the
+  // terra-draw id of its feature, and whether its shape can be edited here.
+  grid: null,
+  neighbours: 0,
+  // Outlines of the grid: [0] as published, then each edit; at is the
+  // one shown (undo and redo move it).
+  history: [],
+  at: 0,
+  check: null, // the last dry run: { problems, impact }
+  checkSeq: 0,
+  status: '',
+  error: false,
+  busy: false,
+  conflict: null, // { text, theirs }
+};
+
+// Colours of problems on the map, by kind.
+const problemColour = { overlaps_sibling: '#dc2626', outside_parent: '#7e22ce', gap: '#d97706' };
+const PROBLEMS = 'problems';
+const THEIRS = 'theirs';
+
+function el(tag, props = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (v === undefined || v === null) continue;
+    if (k === 'class') e.className = v;
+    else if (k === 'dataset') Object.assign(e.dataset, v);
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (k in e) e[k] = v;
+    else e.setAttribute(k, v);
+  }
+  for (const c of children.flat(Infinity)) if (c !== null && c !== undefined && c !== false) e.append(c);
+  return e;
+}
+
+const levelText = (l) => t(`console.level.${l}`, {}, l);
+const kindText = (k) => t(`editor.kind.${k}`, {}, k);
+
+function formatTime(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso ?? '';
+  return new Intl.DateTimeFormat(language(), { timeZone: state.timeZone ?? 'Asia/Shanghai', dateStyle: 'short', timeStyle: 'short' }).format(d);
+}
+
+function bboxOf(geometry) {
+  let w = Infinity;
+  let s = Infinity;
+  let e = -Infinity;
+  let n = -Infinity;
+  const walk = (c) => {
+    if (typeof c[0] === 'number') {
+      w = Math.min(w, c[0]);
+      e = Math.max(e, c[0]);
+      s = Math.min(s, c[1]);
+      n = Math.max(n, c[1]);
+    } else c.forEach(walk);
+  };
+  walk(geometry.coordinates);
+  return [w, s, e, n];
+}
+
+// editable is the geometry as terra-draw edits it (one polygon without
+// holes), or null for a shape this page cannot edit.
+function editable(geometry) {
+  if (geometry.type === 'Polygon' && geometry.coordinates.length === 1) return geometry;
+  if (geometry.type === 'MultiPolygon' && geometry.coordinates.length === 1 && geometry.coordinates[0].length === 1) {
+    return { type: 'Polygon', coordinates: geometry.coordinates[0] };
+  }
+  return null;
+}
+
+// ---- the draft ----
+
+const edited = () => state.grid && state.at > 0;
+
+// operations are the draft as changeset operations.
+function operations() {
+  if (!edited()) return [];
+  return [{ op: 'move_edge', code: state.grid.code, geometry: state.history[state.at], if_match: state.grid.version }];
+}
+
+// check validates the draft with a dry run; a newer check overtakes it.
+async function check() {
+  const seq = ++state.checkSeq;
+  if (!edited()) {
+    state.check = null;
+    state.status = '';
+    drawProblems([]);
+    renderDraft();
+    return;
+  }
+  state.status = t('editor.checking');
+  state.error = false;
+  renderDraft();
+  let result;
+  try {
+    result = await api.post(`/v1/layers/${encodeURIComponent(state.layer.id)}/changesets`, { reason: 'draft', dry_run: true, operations: operations() });
+  } catch (err) {
+    if (seq !== state.checkSeq) return;
+    if (err.status === 412) {
+      await showConflict();
+      return;
+    }
+    result = err.details ? { problems: err.details, impact: null, refused: err.message } : null;
+    if (!result) {
+      state.status = t('console.error', { message: err.message });
+      state.error = true;
+      renderDraft();
+      return;
+    }
+  }
+  if (seq !== state.checkSeq) return;
+  state.check = result;
+  const problems = result.problems ?? [];
+  state.status = problems.length ? t('editor.hasProblems', { n: problems.length }) : t('editor.clean');
+  state.error = problems.length > 0;
+  drawProblems(problems);
+  renderDraft();
+}
+
+// record adds an outline of the grid to the draft (dropping what was undone).
+function record(geometry) {
+  state.history = [...state.history.slice(0, state.at + 1), geometry];
+  state.at = state.history.length - 1;
+  check();
+}
+
+function show(at) {
+  state.at = at;
+  const { draw, grid } = state;
+  draw.deselectFeature(grid.id);
+  draw.updateFeatureGeometry(grid.id, state.history[at]);
+  draw.selectFeature(grid.id);
+  check();
+}
+
+function discard() {
+  if (!state.grid) return;
+  state.history = state.history.slice(0, 1);
+  show(0);
+}
+
+async function publish() {
+  const reason = $('reason').value.trim();
+  if (!reason) {
+    state.status = t('editor.needReason');
+    state.error = true;
+    renderDraft();
+    $('reason').focus();
+    return;
+  }
+  state.busy = true;
+  renderDraft();
+  try {
+    const res = await api.post(`/v1/layers/${encodeURIComponent(state.layer.id)}/changesets`, { reason, operations: operations() });
+    const changed = Object.keys(res.versions ?? {}).join('、');
+    $('reason').value = '';
+    await selectGrid(state.grid.code);
+    state.status = t('editor.published', { grids: changed });
+    state.error = false;
+    gm.refresh(state.map, gm.GRIDS);
+  } catch (err) {
+    if (err.status === 412) {
+      await showConflict();
+    } else {
+      state.status = err.details?.length ? `${err.message} (${err.details.length})` : t('console.error', { message: err.message });
+      state.error = true;
+      if (err.details) drawProblems(err.details);
+    }
+  }
+  state.busy = false;
+  renderDraft();
+}
+
+// showConflict says who changed the grid and when, and draws their
+// version over the draft.
+async function showConflict() {
+  const code = state.grid.code;
+  const base = `/v1/layers/${encodeURIComponent(state.layer.id)}/grids/${encodeURIComponent(code)}`;
+  try {
+    const [current, history] = await Promise.all([api.get(base), api.get(`${base}/history`)]);
+    const versions = history.versions ?? history.features ?? history ?? [];
+    const last = Array.isArray(versions) ? versions[versions.length - 1] : null;
+    const p = last?.properties ?? last ?? {};
+    state.conflict = {
+      current,
+      text: t('editor.conflictText', { who: p.author || t('editor.someone'), when: formatTime(p.valid_from), version: current.properties?.version }),
+    };
+    showTheirs(current.geometry);
+  } catch (err) {
+    state.conflict = { current: null, text: err.message };
+  }
+  state.status = t('editor.conflict');
+  state.error = true;
+  renderDraft();
+}
+
+// rebase redoes the draft on the version someone else published.
+function rebase() {
+  const current = state.conflict?.current;
+  if (!current) return;
+  state.grid.version = current.properties.version;
+  state.history[0] = editable(current.geometry) ?? state.history[0];
+  state.conflict = null;
+  showTheirs(null);
+  check();
+}
+
+async function discardMine() {
+  state.conflict = null;
+  showTheirs(null);
+  await selectGrid(state.grid.code);
+}
+
+// ---- the map's own layers: problems, and someone else's version ----
+
+function addOverlays(map) {
+  map.addSource(PROBLEMS, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
+  map.addLayer({ id: 'problem-fill', type: 'fill', source: PROBLEMS, paint: { 'fill-color': ['get', 'colour'], 'fill-opacity': 0.35 } });
+  map.addLayer({ id: 'problem-line', type: 'line', source: PROBLEMS, paint: { 'line-color': ['get', 'colour'], 'line-width': 2.5 } });
+  map.addSource(THEIRS, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
+  map.addLayer({ id: 'theirs-line', type: 'line', source: THEIRS, paint: { 'line-color': '#0f766e', 'line-width': 3, 'line-dasharray': [2, 1.5] } });
+}
+
+function drawProblems(problems) {
+  const features = problems.filter((p) => p.where?.type).map((p) => ({
+    type: 'Feature',
+    geometry: p.where,
+    properties: { kind: p.kind, colour: problemColour[p.kind] ?? '#b42318' },
+  }));
+  state.map?.getSource(PROBLEMS)?.setData({ type: 'FeatureCollection', features });
+}
+
+function showTheirs(geometry) {
+  state.map?.getSource(THEIRS)?.setData({ type: 'FeatureCollection', features: geometry ? [{ type: 'Feature', geometry, properties: {} }] : [] });
+}
+
+// ---- choosing a grid ----
+
+async function selectGrid(code) {
+  const layer = state.layer.id;
+  const base = `/v1/layers/${encodeURIComponent(layer)}/grids`;
+  const feature = await api.get(`${base}/${encodeURIComponent(code)}`);
+  const p = feature.properties ?? {};
+  const [w, s, e, n] = bboxOf(feature.geometry);
+  const pad = Math.max(e - w, n - s) * 0.25;
+  const q = new URLSearchParams({ level: p.level, bbox: [w - pad, s - pad, e + pad, n + pad].map((v) => v.toFixed(6)).join(','), limit: '500' });
+  const around = await api.get(`${base}?${q}`);
+  const draw = state.draw;
+  draw.clear();
+  const shape = editable(feature.geometry);
+  const neighbours = (around.features ?? []).filter((f) => (f.properties?.code ?? f.id) !== code)
+    .map((f) => ({ f, g: editable(f.geometry) })).filter((x) => x.g);
+  draw.addFeatures(neighbours.map(({ f, g }) => ({ id: draw.getFeatureId(), type: 'Feature', geometry: g, properties: { mode: 'neighbours', code: f.properties?.code ?? f.id } })));
+  const id = draw.getFeatureId();
+  if (shape) {
+    const [valid] = draw.addFeatures([{ id, type: 'Feature', geometry: shape, properties: { mode: 'grid', code } }]);
+    if (!valid?.valid) console.warn(`grid ${code} could not be loaded for editing: ${valid?.reason}`);
+    draw.selectFeature(id);
+  }
+  state.grid = { code, id, name: p.name, level: p.level, parent: p.parent, version: p.version, editable: !!shape };
+  state.neighbours = neighbours.length;
+  state.history = [shape ?? feature.geometry];
+  state.at = 0;
+  state.check = null;
+  state.conflict = null;
+  state.status = shape ? '' : t('editor.notEditable');
+  state.error = !shape;
+  drawProblems([]);
+  showTheirs(null);
+  gm.highlight(state.map, [code]);
+  state.map.fitBounds([[w, s], [e, n]], { padding: 60, maxZoom: 18, duration: 0 });
+  renderSelection();
+  renderDraft();
+}
+
+async function selectAt(lngLat) {
+  const q = new URLSearchParams({ lon: lngLat.lng.toFixed(7), lat: lngLat.lat.toFixed(7), layer: state.layer.id });
+  const answer = (await api.get(`/v1/lookup?${q}`)).layers?.[state.layer.id];
+  const chain = answer?.chain ?? [];
+  const hit = chain.find((g) => g.level === state.level) ?? chain[chain.length - 1];
+  if (!hit || hit.code === state.grid?.code) return;
+  if (edited() && !confirm(t('editor.leaveDraft'))) return;
+  await selectGrid(hit.code);
+}
+
+async function search(text) {
+  const q = new URLSearchParams({ q: text.trim(), layer: state.layer.id });
+  const hits = (await api.get(`/v1/search?${q}`)).grids ?? [];
+  const hit = hits.find((g) => g.level === state.level) ?? hits[0];
+  if (!hit) {
+    state.status = t('console.search.none');
+    state.error = true;
+    renderDraft();
+    return;
+  }
+  await selectGrid(hit.code);
+}
+
+// ---- views ----
+
+function renderSelection() {
+  const box = $('selection');
+  const g = state.grid;
+  if (!g) {
+    box.replaceChildren(el('p', { id: 'hint', class: 'message', textContent: t('editor.hint') }));
+    return;
+  }
+  box.replaceChildren(
+    el('h2', { textContent: g.name || g.code }),
+    el('dl', {},
+      el('dt', { textContent: t('editor.code') }), el('dd', { id: 'grid-code', class: 'code', textContent: g.code }),
+      el('dt', { textContent: t('editor.level') }), el('dd', { textContent: levelText(g.level) }),
+      el('dt', { textContent: t('editor.version') }), el('dd', { id: 'grid-version', textContent: String(g.version ?? '') }),
+      el('dt', { textContent: t('editor.neighbours') }), el('dd', { textContent: String(state.neighbours) })),
+    el('p', { class: 'message', textContent: g.editable ? t('editor.howTo') : t('editor.notEditable') }));
+}
+
+function renderDraft() {
+  const changed = edited();
+  $('draft-count').textContent = changed ? t('editor.edits', { n: state.at }) : '';
+  $('undo').disabled = state.busy || state.at === 0;
+  $('redo').disabled = state.busy || state.at >= state.history.length - 1;
+  $('discard').disabled = state.busy || !changed;
+  $('publish').disabled = state.busy || !changed || !!state.conflict;
+  const status = $('draft-status');
+  status.textContent = state.status;
+  status.className = 'message' + (state.error ? ' error' : '');
+  const problems = state.check?.problems ?? [];
+  $('problems').replaceChildren(...(changed && state.check && problems.length === 0
+    ? [el('li', { class: 'none', textContent: t('editor.noProblems') })]
+    : problems.map((p) => el('li', {
+      class: `kind-${p.kind}`,
+      tabIndex: 0,
+      textContent: `${kindText(p.kind)}${p.codes?.length ? ` · ${p.codes.join('、')}` : ''}${p.area_m2 != null ? ` · ${t('editor.area', { n: Math.round(p.area_m2) })}` : ''}`,
+      title: p.message,
+      onclick: () => zoomTo(p.where),
+      onkeydown: (e) => { if (e.key === 'Enter') zoomTo(p.where); },
+    }))));
+  const impact = state.check?.impact;
+  $('impact').replaceChildren(...(impact ? [
+    el('dt', { textContent: t('editor.gridsChanged') }), el('dd', { id: 'impact-grids', textContent: (impact.grids ?? []).join('、') || '—' }),
+    el('dt', { textContent: t('editor.areaMoved') }), el('dd', { textContent: t('editor.area', { n: Math.round(impact.area_moved_m2 ?? 0) }) }),
+    el('dt', { textContent: t('editor.reportsMoved') }), el('dd', { textContent: (impact.reroutes ?? []).map((r) => `#${r.report} ${r.from}→${r.to}`).join('、') || '—' }),
+  ] : []));
+  $('conflict').hidden = !state.conflict;
+  $('conflict-text').textContent = state.conflict?.text ?? '';
+}
+
+function zoomTo(where) {
+  if (!where?.type) return;
+  const [w, s, e, n] = bboxOf(where);
+  state.map.fitBounds([[w, s], [e, n]], { padding: 80, maxZoom: 19 });
+}
+
+function renderLevels() {
+  const sel = $('level');
+  sel.replaceChildren(...(state.layer?.levels ?? []).map((l) => el('option', { value: l, textContent: levelText(l) })));
+  sel.value = state.level;
+}
+
+function renderAll() {
+  for (const b of document.querySelectorAll('[data-lang]')) b.setAttribute('aria-pressed', String(b.dataset.lang === language()));
+  const c = state.caller;
+  if (c) $('who').textContent = `${c.display_name || c.name} (${t(`console.role.${c.role}`)}${c.scope ? ` · ${c.scope.layer} ${c.scope.code}` : ''})`;
+  renderLevels();
+  renderSelection();
+  renderDraft();
+  document.title = t('editor.pageTitle');
+}
+
+// ---- start ----
+
+function startDraw(map) {
+  const snapping = { toCoordinate: true, toLine: true };
+  const draw = new TerraDraw({
+    adapter: new TerraDrawMapLibreGLAdapter({ map, coordinatePrecision: 9 }),
+    modes: [
+      new TerraDrawRenderMode({
+        modeName: 'neighbours',
+        styles: { polygonFillColor: '#94a3b8', polygonFillOpacity: 0.12, polygonOutlineColor: '#475569', polygonOutlineWidth: 1.5 },
+      }),
+      // The grid being edited: a polygon the select mode reshapes (the
+      // page never draws with it).
+      new TerraDrawPolygonMode({
+        modeName: 'grid',
+        styles: { fillColor: '#f97316', fillOpacity: 0.15, outlineColor: '#c2410c', outlineWidth: 2.5 },
+      }),
+      new TerraDrawSelectMode({
+        flags: { grid: { feature: { draggable: false, coordinates: { draggable: true, midpoints: true, deletable: true, snappable: snapping } } } },
+        allowManualDeselection: false,
+        styles: { selectedPolygonColor: '#f97316', selectedPolygonOutlineColor: '#c2410c', selectedPolygonOutlineWidth: 2.5, selectedPolygonFillOpacity: 0.15 },
+      }),
+    ],
+  });
+  draw.start();
+  draw.setMode('select');
+  draw.on('finish', (id, context) => {
+    if (!state.grid || id !== state.grid.id || context?.action === 'draw') return;
+    const f = draw.getSnapshotFeature(id);
+    if (f) record(f.geometry);
+  });
+  return draw;
+}
+
+async function main() {
+  await useLanguage(chosenLanguage());
+  for (const b of document.querySelectorAll('[data-lang]')) b.addEventListener('click', async () => { await useLanguage(b.dataset.lang, { save: true }); renderAll(); });
+  const [caller, { layers }, config] = await Promise.all([api.session(), api.get('/v1/layers'), api.get('/v1/config').catch(() => ({}))]);
+  state.caller = caller;
+  state.timeZone = config.time_zone;
+  state.layers = layers;
+  const params = new URLSearchParams(location.search);
+  state.layer = layers.find((l) => l.id === params.get('layer')) ?? layers.find((l) => l.kind === 'comprehensive') ?? layers[0];
+  if (!state.layer) {
+    state.status = t('console.noLayers');
+    renderAll();
+    return;
+  }
+  const levels = state.layer.levels ?? [];
+  state.level = levels.includes(params.get('level')) ? params.get('level') : levels[Math.min(3, levels.length - 1)] ?? '';
+  $('layer').replaceChildren(...layers.map((l) => el('option', { value: l.id, textContent: l.name || l.id })));
+  $('layer').value = state.layer.id;
+  $('layer').addEventListener('change', (e) => { location.search = `?layer=${encodeURIComponent(e.target.value)}`; });
+  $('level').addEventListener('change', (e) => { state.level = e.target.value; });
+  $('grid-search').addEventListener('keydown', (e) => { if (e.key === 'Enter' && e.target.value.trim()) search(e.target.value); });
+  $('undo').addEventListener('click', () => state.at > 0 && show(state.at - 1));
+  $('redo').addEventListener('click', () => state.at < state.history.length - 1 && show(state.at + 1));
+  $('discard').addEventListener('click', discard);
+  $('publish').addEventListener('click', publish);
+  $('rebase').addEventListener('click', rebase);
+  $('conflict-discard').addEventListener('click', discardMine);
+  addEventListener('keydown', (e) => {
+    if (!(e.ctrlKey || e.metaKey) || e.target instanceof HTMLInputElement) return;
+    if (e.key === 'z' && !e.shiftKey && state.at > 0) { e.preventDefault(); show(state.at - 1); }
+    if ((e.key === 'y' || (e.key === 'z' && e.shiftKey)) && state.at < state.history.length - 1) { e.preventDefault(); show(state.at + 1); }
+  });
+  addEventListener('beforeunload', (e) => { if (edited()) e.preventDefault(); });
+  renderAll();
+
+  let tilejson = null;
+  try {
+    tilejson = await api.get(`/tiles/${encodeURIComponent(state.layer.id)}.json`);
+  } catch {
+    // Without bounds the map starts at a default view.
+  }
+  const map = await gm.createMap($('map'), state.layer, tilejson, { reports: false, basemap: await gm.basemapStyle(config.basemap_style) });
+  state.map = map;
+  window.gridmap = { map, state };
+  map.on('load', () => {
+    addOverlays(map);
+    state.draw = startDraw(map);
+    window.gridmap.draw = state.draw;
+    window.gridmap.ready = true;
+    if (params.get('grid')) selectGrid(params.get('grid'));
+  });
+  map.on('click', (e) => {
+    if (state.busy) return;
+    selectAt(e.lngLat).catch((err) => {
+      state.status = t('console.error', { message: err.message });
+      state.error = true;
+      renderDraft();
+    });
+  });
+}
+
+let leaving = false;
+addEventListener('pagehide', () => { leaving = true; });
+
+main().catch((err) => {
+  if (leaving || (err instanceof api.ApiError && err.status === 401)) return;
+  console.error(err);
+  $('draft-status').textContent = String(err.message ?? err);
+});

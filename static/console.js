@@ -124,6 +124,8 @@ function renderWho() {
   const scope = c.scope ? ` · ${c.scope.layer} ${c.scope.code}` : '';
   $('who').textContent = `${c.display_name || c.name} (${t(`console.role.${c.role}`)}${scope})`;
   $('signout').hidden = c.kind !== 'account';
+  $('to-editor').hidden = !api.atLeast(c.role, 'editor');
+  if (state.layer) $('to-editor').href = `/editor?layer=${encodeURIComponent(state.layer.id)}`;
 }
 
 function renderLanguageButtons() {
@@ -763,6 +765,7 @@ async function startMap(layers) {
     return;
   }
   $('layer-name').textContent = state.layer.name;
+  renderWho();
   let tilejson = null;
   try {
     tilejson = await api.get(`/tiles/${encodeURIComponent(state.layer.id)}.json`);

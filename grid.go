@@ -97,8 +97,13 @@ type ImportOptions struct {
 
 	SkipInvalid bool // import the good features and report the bad ones
 	MakeValid   bool // repair invalid geometry and report the repair
-	Author      string
-	Reason      string
+	// Draft loads into the layer's draft (started from the published grids
+	// when there is none): overlaps, gaps and spills outside a parent are
+	// kept and listed instead of refusing the import, and geometry is
+	// repaired as with MakeValid.
+	Draft  bool
+	Author string
+	Reason string
 	// Progress, if set, is called now and then with the number of features read.
 	Progress func(read int)
 }
@@ -117,6 +122,10 @@ type ImportResult struct {
 	DataVersion int64 `json:"data_version"`
 	// Rerouted counts the open reports the new boundaries gave to another grid.
 	Rerouted int `json:"rerouted"`
+	// Draft is true for an import into the draft; Problems then lists the
+	// draft's overlaps, spills and gaps (see DraftSummary).
+	Draft    bool      `json:"draft,omitempty"`
+	Problems []Problem `json:"problems,omitempty"`
 }
 
 // Importer loads grids into a layer.

@@ -10,6 +10,8 @@
 //   GRIDMAP_LAYER, GRIDMAP_GRID     the layer and the street to edit
 //   GRIDMAP_VERTEX                  lon,lat of the shared vertex to drag
 //   GRIDMAP_VERTEX_TO               lon,lat to drag it to
+//   GRIDMAP_DISTRICT                minLon,minLat,maxLon,maxLat of the streets' district
+//   GRIDMAP_NEIGHBOUR               the street next to GRIDMAP_GRID (it is split)
 import { assert, browserTest, dictionary, env, eventually } from './lib.mjs';
 
 const zh = dictionary('zh-CN');
@@ -17,6 +19,37 @@ const layer = env('GRIDMAP_LAYER');
 const grid = env('GRIDMAP_GRID');
 const from = env('GRIDMAP_VERTEX').split(',').map(Number);
 const to = env('GRIDMAP_VERTEX_TO').split(',').map(Number);
+const district = env('GRIDMAP_DISTRICT').split(',').map(Number);
+const neighbour = env('GRIDMAP_NEIGHBOUR');
+
+// at is the page position of a place on the map.
+async function at(page, lonLat) {
+  const box = await page.locator('#map').boundingBox();
+  const p = await page.evaluate((ll) => window.gridmap.map.project(ll), lonLat);
+  return { x: box.x + p.x, y: box.y + p.y };
+}
+
+async function showDistrict(page) {
+  await page.evaluate((b) => window.gridmap.map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 40, duration: 0 }), district);
+}
+
+async function drag(page, a, b, steps = 15) {
+  const p = await at(page, a);
+  const q = await at(page, b);
+  await page.mouse.move(p.x, p.y);
+  await page.mouse.down();
+  for (let i = 1; i <= steps; i++) await page.mouse.move(p.x + ((q.x - p.x) * i) / steps, p.y + ((q.y - p.y) * i) / steps);
+  await page.mouse.up();
+}
+
+async function signIn(page, next) {
+  await page.goto(t0url(`/login?next=${encodeURIComponent(next)}`));
+  await page.getByLabel(zh['login.username']).fill(env('GRIDMAP_USER'));
+  await page.getByLabel(zh['login.password']).fill(env('GRIDMAP_PASSWORD'));
+  await page.locator('#login-submit').click();
+  await page.waitForURL((u) => u.pathname === '/editor');
+}
+const t0url = (path) => env('GRIDMAP_URL').replace(/\/+$/, '') + path;
 
 await browserTest('editor', async (t) => {
   const { page } = t;
@@ -77,5 +110,89 @@ await browserTest('editor', async (t) => {
     await eventually(async () => assert.equal(await page.locator('#grid-version').textContent(), '2'));
     assert.match(await page.locator('#draft-status').textContent(), /ES1/);
     await t.shot('published');
+  });
+
+  await t.step('a new grid drawn over a neighbour shows the overlap, and cannot be published', async () => {
+    await showDistrict(page);
+    await page.locator('button[data-tool="draw"]').click();
+    const w = district[0] + (district[2] - district[0]) * 0.65;
+    const e = district[0] + (district[2] - district[0]) * 0.8;
+    const s = district[1] + (district[3] - district[1]) * 0.2;
+    const n = district[1] + (district[3] - district[1]) * 0.4;
+    for (const p of [[w, s], [e, s], [e, n], [w, n]]) {
+      const q = await at(page, p);
+      await page.mouse.click(q.x, q.y);
+    }
+    await page.keyboard.press('Enter');
+    await eventually(async () => assert.ok((await page.locator('#problems li.kind-overlaps_sibling').count()) > 0, 'the overlap is listed'));
+    await eventually(async () => {
+      const drawn = await page.evaluate(() => window.gridmap.map.queryRenderedFeatures({ layers: ['problem-fill'] }).length);
+      const where = await page.evaluate(() => (window.gridmap.state.check?.problems ?? []).map((p) => p.where?.type ?? 'none').join(','));
+      assert.ok(drawn > 0, `the overlap is drawn on the map (problem geometries: ${where})`);
+    });
+    assert.equal(await page.locator('#publish').isDisabled(), true, 'publishing is not offered');
+    // Nor does the server take it (the browser logs the refusal).
+    t.allowConsoleError(/status of 422/);
+    const refused = await page.evaluate(async (layer) => {
+      const ops = window.gridmap.state.history[window.gridmap.state.at].ops;
+      const token = (await (await fetch('/v1/session')).json()).csrf_token;
+      const res = await fetch(`/v1/layers/${layer}/changesets`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': token }, body: JSON.stringify({ reason: 'overlap', operations: ops }) });
+      return res.status;
+    }, layer);
+    assert.equal(refused, 422);
+    await t.shot('a validation problem shown');
+    await page.locator('#discard').click();
+    await eventually(async () => assert.equal(await page.locator('#problems li').count(), 0));
+  });
+
+  await t.step('a street split by a line becomes two', async () => {
+    await showDistrict(page);
+    const inside = await at(page, [district[0] + (district[2] - district[0]) * 0.8, district[1] + (district[3] - district[1]) * 0.2]);
+    await page.mouse.click(inside.x, inside.y);
+    await eventually(async () => assert.equal(await page.locator('#grid-code').textContent(), neighbour));
+    await showDistrict(page);
+    await page.locator('button[data-tool="cut"]').click();
+    const y = (district[1] + district[3]) / 2;
+    for (const x of [district[0] + (district[2] - district[0]) * 0.45, district[2] + (district[2] - district[0]) * 0.05]) {
+      const q = await at(page, [x, y]);
+      await page.mouse.click(q.x, q.y);
+    }
+    await page.keyboard.press('Enter');
+    await eventually(async () => assert.equal(await page.locator('#drafted input.split-code').count(), 2));
+    await eventually(async () => assert.equal(await page.locator('#problems li.none').count(), 1, 'no problems'));
+    await page.locator('#reason').fill('拆分街道');
+    await page.locator('#publish').click();
+    await eventually(async () => assert.match(await page.locator('#draft-status').textContent(), new RegExp(`${neighbour}-1`)));
+  });
+
+  await t.step('two editors change the same street: the second to publish is told and shown the first one\'s version', async () => {
+    const other = await t.newPage({ viewport: { width: 1100, height: 760 } });
+    try {
+      await signIn(other, `/editor?layer=${layer}&level=street&grid=${grid}`);
+      await eventually(async () => assert.equal(await other.locator('#grid-code').textContent(), grid));
+      await page.goto(t.url(`/editor?layer=${layer}&level=street&grid=${grid}`));
+      await eventually(async () => assert.equal(await page.locator('#grid-code').textContent(), grid));
+      // Both move the vertex at the top of the street's east edge, one further than the other.
+      for (const [p, dx] of [[page, 0.001], [other, -0.001]]) {
+        await eventually(async () => assert.equal(await p.evaluate(() => window.gridmap.ready === true), true));
+        await p.evaluate(() => new Promise((r) => (window.gridmap.map.loaded() ? r() : window.gridmap.map.once('idle', r))));
+        await drag(p, to, [to[0] + dx, to[1]]);
+        await eventually(async () => assert.equal(await p.locator('#problems li.none').count(), 1, 'a clean draft'));
+        await p.locator('#reason').fill('界线微调');
+      }
+      await page.locator('#publish').click();
+      await eventually(async () => assert.equal(await page.locator('#grid-version').textContent(), '3'));
+      t.allowConsoleError(/status of 412/); // the browser logs the refusal being tested
+      await other.locator('#publish').click();
+      await eventually(async () => assert.equal(await other.locator('#conflict').isVisible(), true, 'the conflict dialog shows'));
+      assert.match(await other.locator('#conflict-text').textContent(), /3/);
+      const theirs = await other.evaluate(() => window.gridmap.map.getSource('theirs')._data?.features?.length ?? window.gridmap.map.querySourceFeatures('theirs').length);
+      assert.ok(theirs > 0, 'their version is drawn');
+      await t.shot('the conflict', other);
+      await other.locator('#conflict-discard').click();
+      await eventually(async () => assert.equal(await other.locator('#grid-version').textContent(), '3'));
+    } finally {
+      await other.context().close();
+    }
   });
 });

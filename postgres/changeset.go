@@ -31,12 +31,25 @@ var errDryRun = errors.New("dry run")
 // stricter direction: a degree of longitude is shorter away from the equator).
 const metresPerDegree = 111_320.0
 
-// stateSQL is the layer as the changeset leaves it: the working copies in
-// cs_work over the current grids. $1 is the layer id.
-const stateSQL = `(SELECT code, name, level, parent_code, geom, attributes FROM cs_work WHERE NOT deleted
+// stateOf is the layer as the changeset leaves it: the working copies in
+// cs_work over the current grids of table (grid_versions, or draft_grids
+// for a draft: both have the columns read here, valid_to included). $1 is
+// the layer id.
+func stateOf(table string) string {
+	return `(SELECT code, name, level, parent_code, geom, attributes FROM cs_work WHERE NOT deleted
 	UNION ALL
-	SELECT g.code, g.name, g.level, g.parent_code, g.geom, g.attributes FROM grid_versions g
+	SELECT g.code, g.name, g.level, g.parent_code, g.geom, g.attributes FROM ` + table + ` g
 	WHERE g.layer_id = $1 AND g.valid_to IS NULL AND NOT EXISTS (SELECT 1 FROM cs_work w WHERE w.code = g.code))`
+}
+
+// stateSQL is stateOf the published grids.
+var stateSQL = stateOf("grid_versions")
+
+// Tables a changeset reads its grids from: the published layer, or its draft.
+const (
+	publishedTable = "grid_versions"
+	draftTable     = "draft_grids"
+)
 
 // polygonal keeps the polygons of a geometry expression as a MultiPolygon.
 func polygonal(expr string) string {
@@ -44,7 +57,11 @@ func polygonal(expr string) string {
 }
 
 type changeset struct {
-	tx       pgx.Tx
+	tx pgx.Tx
+	// grids is the table holding the grids edited: publishedTable, or
+	// draftTable when draft.
+	grids    string
+	draft    bool
 	layer    *gridmap.Layer
 	codeRE   *regexp.Regexp
 	checker  *geo.Checker
@@ -57,6 +74,18 @@ type changeset struct {
 // locked for the transaction, so of two editors racing on one grid with the
 // same if_match exactly one wins.
 func (s *GridStore) ApplyChangeset(ctx context.Context, layerID string, cs *gridmap.Changeset) (*gridmap.ChangesetResult, error) {
+	return s.applyChangeset(ctx, layerID, cs, false)
+}
+
+// ApplyDraftChangeset applies a changeset to the layer's draft (see
+// gridmap.DraftService): the same operations and checks as on the
+// published layer, but overlaps and spills outside a parent are listed
+// without stopping it, and no report is re-routed.
+func (s *GridStore) ApplyDraftChangeset(ctx context.Context, layerID string, cs *gridmap.Changeset) (*gridmap.ChangesetResult, error) {
+	return s.applyChangeset(ctx, layerID, cs, true)
+}
+
+func (s *GridStore) applyChangeset(ctx context.Context, layerID string, cs *gridmap.Changeset, draft bool) (*gridmap.ChangesetResult, error) {
 	if len(cs.Operations) == 0 {
 		return nil, gridmap.Errorf(gridmap.EINVALID, "a changeset needs at least one operation")
 	}
@@ -65,21 +94,8 @@ func (s *GridStore) ApplyChangeset(ctx context.Context, layerID string, cs *grid
 	}
 	res := &gridmap.ChangesetResult{Versions: map[string]int{}, Problems: []gridmap.Problem{}}
 	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
-		layer, err := NewLayerStore(s.db).layer(ctx, tx, layerID, true)
+		c, err := s.beginChangeset(ctx, tx, layerID, draft)
 		if err != nil {
-			return err
-		}
-		c := &changeset{tx: tx, layer: layer, checker: geo.NewChecker()}
-		if layer.CodePattern != "" {
-			if c.codeRE, err = gridmap.CompileCodePattern(layer.CodePattern); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE cs_work (
-			code text PRIMARY KEY, name text NOT NULL, level text NOT NULL, parent_code text,
-			geom geometry(MultiPolygon, 4326) NOT NULL, old_geom geometry(MultiPolygon, 4326),
-			attributes jsonb NOT NULL DEFAULT '{}', deleted boolean NOT NULL DEFAULT false, base_version integer
-		) ON COMMIT DROP`); err != nil {
 			return err
 		}
 		for i := range cs.Operations {
@@ -90,23 +106,7 @@ func (s *GridStore) ApplyChangeset(ctx context.Context, layerID string, cs *grid
 				return err
 			}
 		}
-		if len(c.problems) == 0 {
-			if err := c.validate(ctx); err != nil {
-				return err
-			}
-		}
-		if err := c.impact(ctx, res); err != nil {
-			return err
-		}
-		res.Problems = append(res.Problems, c.problems...)
-		switch {
-		case len(c.problems) > 0 && !cs.DryRun:
-			return &gridmap.Error{Code: gridmap.EUNPROCESSABLE, Details: c.problems,
-				Message: fmt.Sprintf("the changeset would break the layer in %d places and was not applied", len(c.problems))}
-		case cs.DryRun:
-			return errDryRun
-		}
-		return c.commit(ctx, cs, res)
+		return c.finish(ctx, cs, res)
 	})
 	if errors.Is(err, errDryRun) {
 		return res, nil
@@ -116,6 +116,78 @@ func (s *GridStore) ApplyChangeset(ctx context.Context, layerID string, cs *grid
 	}
 	res.Applied = true
 	return res, nil
+}
+
+// beginChangeset locks the layer (edits to one layer, its draft included,
+// take turns) and makes the working table. For a draft, returns ENOTFOUND
+// when the layer has none.
+func (s *GridStore) beginChangeset(ctx context.Context, tx pgx.Tx, layerID string, draft bool) (*changeset, error) {
+	layer, err := NewLayerStore(s.db).layer(ctx, tx, layerID, true)
+	if err != nil {
+		return nil, err
+	}
+	c := &changeset{tx: tx, grids: publishedTable, draft: draft, layer: layer, checker: geo.NewChecker()}
+	if draft {
+		c.grids = draftTable
+		if err := requireDraft(ctx, tx, layerID); err != nil {
+			return nil, err
+		}
+	}
+	if layer.CodePattern != "" {
+		if c.codeRE, err = gridmap.CompileCodePattern(layer.CodePattern); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE cs_work (
+		code text PRIMARY KEY, name text NOT NULL, level text NOT NULL, parent_code text,
+		geom geometry(MultiPolygon, 4326) NOT NULL, old_geom geometry(MultiPolygon, 4326),
+		attributes jsonb NOT NULL DEFAULT '{}', deleted boolean NOT NULL DEFAULT false, base_version integer
+	) ON COMMIT DROP`); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// finish validates the working copies, fills in the impact and commits
+// them, unless a problem stops it (EUNPROCESSABLE) or it is a dry run
+// (errDryRun). In a draft, overlaps and spills are listed but stop nothing.
+func (c *changeset) finish(ctx context.Context, cs *gridmap.Changeset, res *gridmap.ChangesetResult) error {
+	if len(c.blocking()) == 0 {
+		if err := c.validate(ctx); err != nil {
+			return err
+		}
+	}
+	if err := c.impact(ctx, res); err != nil {
+		return err
+	}
+	res.Problems = append(res.Problems, c.problems...)
+	blocking := c.blocking()
+	switch {
+	case len(blocking) > 0 && !cs.DryRun:
+		return &gridmap.Error{Code: gridmap.EUNPROCESSABLE, Details: blocking,
+			Message: fmt.Sprintf("the changeset would break the layer in %d places and was not applied", len(blocking))}
+	case cs.DryRun:
+		return errDryRun
+	case c.draft:
+		return c.commitDraft(ctx, res)
+	}
+	return c.commit(ctx, cs, res)
+}
+
+// blocking are the problems that stop the changeset: all of them on the
+// published layer; in a draft, all but overlaps and spills outside a parent,
+// which a draft may hold until it is published.
+func (c *changeset) blocking() []gridmap.Problem {
+	if !c.draft {
+		return c.problems
+	}
+	var out []gridmap.Problem
+	for _, p := range c.problems {
+		if p.Kind != gridmap.ProblemOverlapsSibling && p.Kind != gridmap.ProblemOutsideParent {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func (c *changeset) problem(kind string, index int, codes []string, format string, args ...any) {
@@ -149,7 +221,7 @@ func (c *changeset) apply(ctx context.Context, i int, op *gridmap.Operation) err
 // currentVersion is the grid's current version in the database, 0 if none.
 func (c *changeset) currentVersion(ctx context.Context, code string) (int, error) {
 	var v int
-	err := c.tx.QueryRow(ctx, `SELECT version FROM grid_versions WHERE layer_id = $1 AND code = $2 AND valid_to IS NULL`,
+	err := c.tx.QueryRow(ctx, `SELECT version FROM `+c.grids+` WHERE layer_id = $1 AND code = $2 AND valid_to IS NULL`,
 		c.layer.ID, code).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil
@@ -182,7 +254,7 @@ func (c *changeset) load(ctx context.Context, i int, code string, ifMatch *int) 
 		return err
 	}
 	if _, err := c.tx.Exec(ctx, `INSERT INTO cs_work (code, name, level, parent_code, geom, old_geom, attributes, base_version)
-		SELECT code, name, level, parent_code, geom, geom, attributes, version FROM grid_versions
+		SELECT code, name, level, parent_code, geom, geom, attributes, version FROM `+c.grids+`
 		WHERE layer_id = $1 AND code = $2 AND valid_to IS NULL
 		ON CONFLICT (code) DO NOTHING`, c.layer.ID, code); err != nil {
 		return err
@@ -198,7 +270,7 @@ func (c *changeset) load(ctx context.Context, i int, code string, ifMatch *int) 
 // loadChildren puts the current children of parent into the working table.
 func (c *changeset) loadChildren(ctx context.Context, parent string) error {
 	_, err := c.tx.Exec(ctx, `INSERT INTO cs_work (code, name, level, parent_code, geom, old_geom, attributes, base_version)
-		SELECT code, name, level, parent_code, geom, geom, attributes, version FROM grid_versions
+		SELECT code, name, level, parent_code, geom, geom, attributes, version FROM `+c.grids+`
 		WHERE layer_id = $1 AND parent_code = $2 AND valid_to IS NULL
 		ON CONFLICT (code) DO NOTHING`, c.layer.ID, parent)
 	return err
@@ -236,7 +308,7 @@ func (c *changeset) snapped(ctx context.Context, code, level, parent string, geo
 	tol := c.layer.SnapM / metresPerDegree
 	var out []byte
 	err := c.tx.QueryRow(ctx, `WITH g AS (SELECT ST_GeomFromWKB($2, 4326) AS g),
-		ref AS (SELECT ST_Collect(ST_Boundary(s.geom)) AS r FROM `+stateSQL+` s, g
+		ref AS (SELECT ST_Collect(ST_Boundary(s.geom)) AS r FROM `+stateOf(c.grids)+` s, g
 			WHERE s.code <> $3 AND (s.level = $4 OR s.code = $5) AND s.geom && ST_Expand(g.g, $6))
 		SELECT ST_AsBinary(`+polygonal(`CASE WHEN ref.r IS NULL OR $6 = 0 THEN g.g ELSE ST_Snap(g.g, ref.r, $6) END`)+`) FROM g, ref`,
 		c.layer.ID, geom, code, level, parent, tol).Scan(&out)
@@ -264,7 +336,7 @@ func (c *changeset) put(ctx context.Context, i int, op *gridmap.Operation) error
 		attrs       map[string]any
 		geom        []byte
 	}
-	err := c.tx.QueryRow(ctx, `SELECT name, level, parent_code, attributes, ST_AsBinary(geom) FROM `+stateSQL+` s WHERE code = $2`,
+	err := c.tx.QueryRow(ctx, `SELECT name, level, parent_code, attributes, ST_AsBinary(geom) FROM `+stateOf(c.grids)+` s WHERE code = $2`,
 		c.layer.ID, f.Code).Scan(&cur.name, &cur.level, &cur.parent, &cur.attrs, &cur.geom)
 	exists := err == nil
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
@@ -325,7 +397,7 @@ func (c *changeset) checkNewCode(ctx context.Context, i int, code string) (bool,
 		return false, nil
 	}
 	var taken bool
-	if err := c.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+stateSQL+` s WHERE code = $2)`, c.layer.ID, code).Scan(&taken); err != nil {
+	if err := c.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+stateOf(c.grids)+` s WHERE code = $2)`, c.layer.ID, code).Scan(&taken); err != nil {
 		return false, err
 	}
 	if taken {
@@ -558,7 +630,7 @@ func (c *changeset) moveEdge(ctx context.Context, i int, op *gridmap.Operation) 
 	// statements $1 is the grid, $2 its level, $3 its parent, $4 the new shape.
 	const siblings = `s.level = $2 AND s.parent_code IS NOT DISTINCT FROM $3 AND s.code <> $1`
 	if _, err := c.tx.Exec(ctx, `INSERT INTO cs_work (code, name, level, parent_code, geom, old_geom, attributes, base_version)
-		SELECT s.code, s.name, s.level, s.parent_code, s.geom, s.geom, s.attributes, s.version FROM grid_versions s
+		SELECT s.code, s.name, s.level, s.parent_code, s.geom, s.geom, s.attributes, s.version FROM `+c.grids+` s
 		WHERE s.layer_id = $5 AND s.valid_to IS NULL AND `+siblings+`
 		  AND ST_Relate(s.geom, ST_GeomFromWKB($4, 4326), '2********')
 		ON CONFLICT (code) DO NOTHING`, op.Code, level, parent, geom, c.layer.ID); err != nil {
@@ -571,7 +643,7 @@ func (c *changeset) moveEdge(ctx context.Context, i int, op *gridmap.Operation) 
 	}
 	// Neighbours that may take what the grid gives up.
 	if _, err := c.tx.Exec(ctx, `INSERT INTO cs_work (code, name, level, parent_code, geom, old_geom, attributes, base_version)
-		SELECT s.code, s.name, s.level, s.parent_code, s.geom, s.geom, s.attributes, s.version FROM grid_versions s, cs_work w
+		SELECT s.code, s.name, s.level, s.parent_code, s.geom, s.geom, s.attributes, s.version FROM `+c.grids+` s, cs_work w
 		WHERE s.layer_id = $5 AND s.valid_to IS NULL AND w.code = $1 AND `+siblings+`
 		  AND s.geom && w.geom AND ST_Intersects(s.geom, ST_Difference(w.geom, ST_GeomFromWKB($4, 4326)))
 		ON CONFLICT (code) DO NOTHING`, op.Code, level, parent, geom, c.layer.ID); err != nil {

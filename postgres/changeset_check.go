@@ -17,9 +17,13 @@ import (
 // parents missing or not coarser, children outside their parent, siblings
 // overlapping, geometry made invalid. Only grids in the changeset, their
 // children and the siblings they touch are looked at, through the indexes.
-// $1 layer, $2 levels coarsest first, $3 tolerated area in m2.
-const validateSQL = `
-WITH state AS NOT MATERIALIZED ` + stateSQL + `,
+// $1 layer, $2 levels coarsest first, $3 tolerated area in m2. The grids
+// are those of table (see stateOf).
+var validateSQL = map[string]string{publishedTable: validateSQLOf(publishedTable), draftTable: validateSQLOf(draftTable)}
+
+func validateSQLOf(table string) string {
+	return `
+WITH state AS NOT MATERIALIZED ` + stateOf(table) + `,
 work AS NOT MATERIALIZED (SELECT * FROM cs_work WHERE NOT deleted)
 -- a working copy whose parent is gone, or not at a coarser level
 SELECT 'unknown_parent', ARRAY[w.code, w.parent_code], NULL::bytea, NULL::float8,
@@ -47,7 +51,7 @@ FROM (SELECT c.code AS child, p.code AS parent, c.geom AS cg, p.geom AS pg
         FROM work c JOIN state p ON p.code = c.parent_code
       UNION ALL
       SELECT c.code, p.code, c.geom, p.geom
-        FROM work p JOIN grid_versions c ON c.layer_id = $1 AND c.valid_to IS NULL AND c.parent_code = p.code
+        FROM work p JOIN ` + table + ` c ON c.layer_id = $1 AND c.valid_to IS NULL AND c.parent_code = p.code
        WHERE NOT EXISTS (SELECT 1 FROM cs_work w WHERE w.code = c.code)) o
 CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_Difference(o.cg, o.pg), 3) AS d
                     WHERE NOT ST_IsEmpty(o.cg) AND NOT ST_Covers(o.pg, o.cg)) d0
@@ -63,9 +67,10 @@ FROM work w JOIN state s
 CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_Intersection(w.geom, s.geom), 3) AS i) i0 -- only pairs past the ON filter
 CROSS JOIN LATERAL (SELECT i0.i AS i, ST_Area(i0.i::geography) AS a) x
 WHERE x.a > $3 AND (w.code < s.code OR s.code NOT IN (SELECT code FROM work))`
+}
 
 func (c *changeset) validate(ctx context.Context) error {
-	rows, err := c.tx.Query(ctx, validateSQL, c.layer.ID, c.layer.Levels, gridmap.ToleranceAreaM2)
+	rows, err := c.tx.Query(ctx, validateSQL[c.grids], c.layer.ID, c.layer.Levels, gridmap.ToleranceAreaM2)
 	if err != nil {
 		return err
 	}
@@ -107,6 +112,9 @@ func (c *changeset) impact(ctx context.Context, res *gridmap.ChangesetResult) er
 			CASE WHEN old_geom IS NULL THEN geom ELSE ST_CollectionExtract(ST_Difference(geom, old_geom), 3) END::geography)), 0)
 		FROM cs_work WHERE NOT deleted`).Scan(&res.Impact.AreaMovedM2); err != nil {
 		return err
+	}
+	if c.draft {
+		return nil // a draft routes no report until it is published
 	}
 	return c.reroutes(ctx, res)
 }

@@ -10,10 +10,15 @@ import (
 
 // coverageSQL reports, for each parent in $2, the gaps its children leave,
 // the overlaps between its children and the parts of children outside it,
-// each piece larger than $3 m2; gaps only when $4. $1 is the layer.
-const coverageSQL = `
-WITH parents AS (SELECT code, geom FROM grid_versions WHERE layer_id = $1 AND valid_to IS NULL AND code = ANY($2)),
-kids AS (SELECT c.code, c.parent_code, c.geom FROM grid_versions c
+// each piece larger than $3 m2; gaps only when $4. $1 is the layer. The
+// grids are those of the table named by the key (grid_versions, or
+// draft_grids: see stateOf).
+var coverageSQL = map[string]string{publishedTable: coverageSQLOf(publishedTable), draftTable: coverageSQLOf(draftTable)}
+
+func coverageSQLOf(table string) string {
+	return `
+WITH parents AS (SELECT code, geom FROM ` + table + ` WHERE layer_id = $1 AND valid_to IS NULL AND code = ANY($2)),
+kids AS (SELECT c.code, c.parent_code, c.geom FROM ` + table + ` c
          WHERE c.layer_id = $1 AND c.valid_to IS NULL AND c.parent_code = ANY($2)),
 -- One union per parent answers most of the question: the gaps are what it
 -- leaves of the parent; overlaps exist only where the children's areas add
@@ -39,6 +44,7 @@ SELECT 'outside', ARRAY[k.code, m.code], ST_AsBinary(d.g), ST_Area(d.g::geograph
 FROM m JOIN kids k ON k.parent_code = m.code AND m.spill > $3 AND NOT ST_Covers(m.pg, k.geom)
 CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_Difference(k.geom, m.pg), 3) AS g) d
 WHERE ST_Area(d.g::geography) > $3`
+}
 
 // CoverageOf reports gaps, overlaps and outside parts under parent, or under
 // every parent of the layer when parent is "". Returns ENOTFOUND for an
@@ -73,8 +79,13 @@ func (s *GridStore) CoverageOf(ctx context.Context, layer, parent string) (*grid
 // coverageUnder reports coverage under the given parents as q sees the
 // layer; gaps only when asked.
 func coverageUnder(ctx context.Context, q querier, layer string, parents []string, gaps bool) (*gridmap.Coverage, error) {
+	return coverageUnderIn(ctx, q, publishedTable, layer, parents, gaps)
+}
+
+// coverageUnderIn is coverageUnder over the grids of table.
+func coverageUnderIn(ctx context.Context, q querier, table, layer string, parents []string, gaps bool) (*gridmap.Coverage, error) {
 	cov := &gridmap.Coverage{Gaps: []gridmap.CoverageItem{}, Overlaps: []gridmap.CoverageItem{}, Outside: []gridmap.CoverageItem{}}
-	rows, err := q.Query(ctx, coverageSQL, layer, parents, gridmap.ToleranceAreaM2, gaps)
+	rows, err := q.Query(ctx, coverageSQL[table], layer, parents, gridmap.ToleranceAreaM2, gaps)
 	if err != nil {
 		return nil, err
 	}

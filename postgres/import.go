@@ -43,8 +43,14 @@ func (s *GridStore) Import(ctx context.Context, layerID string, src gridmap.Feat
 		if err != nil {
 			return err
 		}
-		imp := &importer{layer: layer, opts: opts, res: res, tx: tx, checker: geo.NewChecker(),
+		imp := &importer{layer: layer, opts: opts, res: res, tx: tx, checker: geo.NewChecker(), table: publishedTable,
 			inFile: map[string]int{}, rejectedCodes: map[string]bool{}}
+		if opts.Draft {
+			imp.table, imp.opts.MakeValid, res.Draft = draftTable, true, true
+			if err := ensureDraft(ctx, tx, layer.ID, opts.Author); err != nil {
+				return err
+			}
+		}
 		if layer.CodePattern != "" {
 			if imp.codeRE, err = gridmap.CompileCodePattern(layer.CodePattern); err != nil {
 				return err
@@ -68,6 +74,9 @@ func (s *GridStore) Import(ctx context.Context, layerID string, src gridmap.Feat
 			return &gridmap.Error{Code: gridmap.EUNPROCESSABLE, Details: res.Rejected,
 				Message: fmt.Sprintf("%d of %d features were rejected and nothing was imported; fix them, or import the rest with skip-invalid", len(res.Rejected), res.Read)}
 		}
+		if opts.Draft {
+			return imp.commitDraft(ctx)
+		}
 		return imp.commit(ctx)
 	})
 	if err != nil {
@@ -81,9 +90,13 @@ func (s *GridStore) Import(ctx context.Context, layerID string, src gridmap.Feat
 		// rather than when autovacuum gets to it. Imports into tables already
 		// that large skip it. Failing it is no reason to fail the import.
 		var before float64
-		err := s.db.Pool.QueryRow(ctx, `SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = 'grid_versions'::regclass`).Scan(&before)
+		table, analyze := publishedTable, `ANALYZE grid_versions, grid_shapes, grid_labels`
+		if opts.Draft {
+			table, analyze = draftTable, `ANALYZE draft_grids`
+		}
+		err := s.db.Pool.QueryRow(ctx, `SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = $1::regclass`, table).Scan(&before)
 		if err == nil && float64(written) >= before {
-			_, err = s.db.Pool.Exec(ctx, `ANALYZE grid_versions, grid_shapes, grid_labels`)
+			_, err = s.db.Pool.Exec(ctx, analyze)
 		}
 		if err != nil {
 			s.db.Logger.Warn("analyzing after import", "err", err)
@@ -125,6 +138,8 @@ type importer struct {
 	tx      pgx.Tx
 	checker *geo.Checker
 	codeRE  *regexp.Regexp
+	// table holds the grids imported into: publishedTable or draftTable.
+	table string
 
 	existing      map[string]string // current code -> level, before the import
 	inFile        map[string]int    // code -> index of the feature that carries it
@@ -135,7 +150,7 @@ type importer struct {
 
 func (imp *importer) loadExisting(ctx context.Context) error {
 	imp.existing = map[string]string{}
-	rows, err := imp.tx.Query(ctx, `SELECT code, level FROM grid_versions WHERE layer_id = $1 AND valid_to IS NULL`, imp.layer.ID)
+	rows, err := imp.tx.Query(ctx, `SELECT code, level FROM `+imp.table+` WHERE layer_id = $1 AND valid_to IS NULL`, imp.layer.ID)
 	if err != nil {
 		return err
 	}
@@ -191,7 +206,13 @@ func (imp *importer) check(f *gridmap.Feature) error {
 		imp.reject(*p)
 		return nil
 	}
-	mp, err := geo.Polygonal(f.Geometry)
+	g, dropped := f.Geometry, ""
+	if imp.opts.MakeValid {
+		if part, what := geo.PolygonalPart(g); part != nil {
+			g, dropped = part, what
+		}
+	}
+	mp, err := geo.Polygonal(g)
 	if err != nil {
 		imp.reject(gridmap.FeatureProblem(f, gridmap.ProblemInvalidGeometry, "%v", err))
 		return nil
@@ -219,6 +240,10 @@ func (imp *importer) check(f *gridmap.Feature) error {
 		}
 		imp.res.Repaired = append(imp.res.Repaired, p)
 		mp = fixed
+	}
+	if dropped != "" {
+		p := gridmap.FeatureProblem(f, gridmap.ProblemRepaired, "kept the polygons of a GeometryCollection and dropped %s", dropped)
+		imp.res.Repaired = append(imp.res.Repaired, p)
 	}
 	if first, dup := imp.inFile[f.Code]; dup {
 		imp.reject(gridmap.FeatureProblem(f, gridmap.ProblemDuplicateCode, "code %s is already used by feature %d of this input", f.Code, first))
@@ -458,4 +483,52 @@ func (imp *importer) commitPeople(ctx context.Context) error {
 		return err
 	}
 	return replacePeople(ctx, imp.tx, imp.layer.ID, codes, people)
+}
+
+// commitDraft writes the staged features into the layer's draft: a code
+// already in the draft is replaced (its draft version goes up) unless
+// nothing changed. Overlaps, spills and gaps are kept and listed in the
+// result; nothing is announced, since nothing published changed.
+func (imp *importer) commitDraft(ctx context.Context) error {
+	tx, layer := imp.tx, imp.layer.ID
+	var dropped []int
+	for _, p := range imp.res.Rejected {
+		dropped = append(dropped, *p.Index)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM import_rows WHERE idx = ANY($1)`, dropped); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE import_rows r SET unchanged = true FROM draft_grids g
+		WHERE g.layer_id = $1 AND g.code = r.code AND g.name = r.name AND g.level = r.level
+		  AND g.parent_code IS NOT DISTINCT FROM r.parent AND g.attributes = r.attrs
+		  AND ST_OrderingEquals(g.geom, ST_GeomFromWKB(r.wkb, 4326))`, layer); err != nil {
+		return err
+	}
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM import_rows r JOIN draft_grids g ON g.layer_id = $1 AND g.code = r.code
+		WHERE NOT r.unchanged`, layer).Scan(&imp.res.Replaced); err != nil {
+		return err
+	}
+	tag, err := tx.Exec(ctx, `INSERT INTO draft_grids (layer_id, code, version, name, level, parent_code, geom, attributes, people)
+		SELECT $1, r.code, 1, r.name, r.level, r.parent, ST_GeomFromWKB(r.wkb, 4326), r.attrs, r.people
+		FROM import_rows r WHERE NOT r.unchanged ORDER BY r.idx
+		ON CONFLICT (layer_id, code) DO UPDATE SET version = draft_grids.version + 1, name = EXCLUDED.name,
+			level = EXCLUDED.level, parent_code = EXCLUDED.parent_code, geom = EXCLUDED.geom,
+			attributes = EXCLUDED.attributes, people = coalesce(EXCLUDED.people, draft_grids.people)`, layer)
+	if err != nil {
+		return err
+	}
+	imp.res.Created = int(tag.RowsAffected()) - imp.res.Replaced
+	imp.res.Unchanged = len(imp.staged) - int(tag.RowsAffected())
+	if _, err := tx.Exec(ctx, `UPDATE draft_grids g SET people = r.people FROM import_rows r
+		WHERE g.layer_id = $1 AND g.code = r.code AND r.unchanged AND r.people IS NOT NULL`, layer); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE drafts SET updated_at = now() WHERE layer_id = $1`, layer); err != nil {
+		return err
+	}
+	if err := tx.QueryRow(ctx, `SELECT data_version FROM layers WHERE id = $1`, layer).Scan(&imp.res.DataVersion); err != nil {
+		return err
+	}
+	imp.res.Problems, err = draftProblems(ctx, tx, layer)
+	return err
 }

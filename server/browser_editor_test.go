@@ -1,13 +1,16 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/postgres/pgtest"
 )
 
 // TestEditor redraws a street in the boundary editor in a real browser:
@@ -50,14 +53,30 @@ func TestEditor(t *testing.T) {
 	addAccount(t, ts, gridmap.Account{Username: user, DisplayName: "刘编辑", Role: gridmap.RoleEditor}, "correct horse battery")
 	runBrowser(t, "editor.test.mjs", ts.url,
 		"GRIDMAP_USER="+user, "GRIDMAP_PASSWORD=correct horse battery",
-		"GRIDMAP_LAYER="+layer, "GRIDMAP_GRID=ES1", "GRIDMAP_VERTEX=125.01,32.01", "GRIDMAP_VERTEX_TO=125.012,32.01")
+		"GRIDMAP_LAYER="+layer, "GRIDMAP_GRID=ES1", "GRIDMAP_VERTEX=125.01,32.01", "GRIDMAP_VERTEX_TO=125.012,32.01",
+		"GRIDMAP_DISTRICT=125.0,32.0,125.02,32.01", "GRIDMAP_NEIGHBOUR=ES2")
 
-	for _, code := range []string{"ES1", "ES2"} {
-		var g struct{ Properties struct{ Version int } }
-		do(t, "GET", ts.url+"/v1/layers/"+layer+"/grids/"+code, "").json(t, &g)
-		if g.Properties.Version != 2 {
-			t.Errorf("%s is at version %d after the edit, want 2", code, g.Properties.Version)
-		}
+	// ES1 was reshaped twice (the second editor's change was refused), ES2
+	// reshaped once and then split.
+	var g struct{ Properties struct{ Version int } }
+	do(t, "GET", ts.url+"/v1/layers/"+layer+"/grids/ES1", "").json(t, &g)
+	if g.Properties.Version != 3 {
+		t.Errorf("ES1 is at version %d, want 3", g.Properties.Version)
+	}
+	if r := do(t, "GET", ts.url+"/v1/layers/"+layer+"/grids/ES2", ""); r.status != 404 {
+		t.Errorf("ES2 after the split: %d, want 404", r.status)
+	}
+	db := pgtest.Shared(t)
+	var before, after float64
+	if err := db.Pool.QueryRow(context.Background(), `SELECT ST_Area(geom::geography) FROM grid_versions WHERE layer_id = $1 AND code = 'ES2' AND version = 2`, layer).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	// The parts as first published (ES1's later change moved their edge).
+	if err := db.Pool.QueryRow(context.Background(), `SELECT sum(ST_Area(geom::geography)) FROM grid_versions WHERE layer_id = $1 AND code IN ('ES2-1', 'ES2-2') AND version = 1`, layer).Scan(&after); err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(after-before) > before*1e-4 {
+		t.Errorf("the parts of ES2 cover %.1f m2, ES2 covered %.1f m2", after, before)
 	}
 	var cov gridmap.Coverage
 	do(t, "GET", ts.url+"/v1/layers/"+layer+"/coverage?parent=ED", "").json(t, &cov)
@@ -65,8 +84,8 @@ func TestEditor(t *testing.T) {
 		t.Errorf("the district is no longer covered exactly: %+v", cov)
 	}
 	eventually(t, "the lookup gives the moved area to ES1", func() bool { return owner(125.0105, 32.009) == "ES1" })
-	if got := owner(125.015, 32.005); got != "ES2" {
-		t.Errorf("the rest of ES2 belongs to %q", got)
+	if got := owner(125.015, 32.0025); got != "ES2-1" && got != "ES2-2" {
+		t.Errorf("the rest of ES2 belongs to %q, want one of its parts", got)
 	}
 }
 

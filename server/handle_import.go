@@ -17,8 +17,8 @@ const importReadTimeout = 30 * time.Minute
 // handleImport loads grids from a GeoJSON FeatureCollection or text sequence
 // body: POST /v1/layers/{layer}/import. Query parameters: level (for every
 // feature; else each feature's level property), code_field, name_field,
-// parent_field, level_field, skip_invalid, make_valid, and levels (+ kind) to
-// create or redefine the layer first. 200 with what was done; 422 listing every
+// parent_field, level_field, skip_invalid, make_valid, draft (into the
+// layer's draft), and levels (+ kind) to create or redefine the layer first. 200 with what was done; 422 listing every
 // rejected feature when any was rejected and skip_invalid is not set.
 func (s *Server) handleImport(c echo.Context) error {
 	q := c.QueryParams()
@@ -36,6 +36,9 @@ func (s *Server) handleImport(c echo.Context) error {
 		return err
 	}
 	if opts.MakeValid, err = boolParam(c, "make_valid"); err != nil {
+		return err
+	}
+	if opts.Draft, err = boolParam(c, "draft"); err != nil {
 		return err
 	}
 	opts.Reason = valueOr(q.Get("reason"), "import")

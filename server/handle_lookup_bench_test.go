@@ -59,7 +59,7 @@ func benchServer(b *testing.B) (url string, pts [][2]float64) {
 	access := postgres.NewAccessStore(db)
 	go access.Follow(ctx)
 	<-access.Listening()
-	s := New(Config{}, Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Locator: loc,
+	s := New(Config{}, Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Drafts: grids, Locator: loc,
 		Reports: postgres.NewReportStore(db, loc, shanghai), Categories: postgres.NewCategoryStore(db), Feed: feed,
 		Ready: func(context.Context) error { return nil }, Access: access}, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(s.Handler())

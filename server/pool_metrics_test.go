@@ -26,7 +26,7 @@ func newPoolServer(t *testing.T, cfg Config, opts postgres.Options) *poolServer 
 	db := pgtest.SharedWith(t, opts)
 	grids := postgres.NewGridStore(db)
 	access := postgres.NewAccessStore(db)
-	s := New(cfg, Deps{Layers: postgres.NewLayerStore(db), Grids: grids, Importer: grids, Editor: grids,
+	s := New(cfg, Deps{Layers: postgres.NewLayerStore(db), Grids: grids, Importer: grids, Editor: grids, Drafts: grids,
 		Reports: postgres.NewReportStore(db, postgres.NewLocator(db), shanghai), Feed: postgres.NewFeed(db),
 		PoolStats: db.PoolStats, Ready: func(context.Context) error { return nil }, Access: access}, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(s.Handler())

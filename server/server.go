@@ -78,10 +78,13 @@ const (
 
 // Deps are the services the handlers call.
 type Deps struct {
-	Layers     gridmap.LayerService
-	Grids      gridmap.GridService
-	Importer   gridmap.Importer
-	Editor     gridmap.BoundaryEditor
+	Layers   gridmap.LayerService
+	Grids    gridmap.GridService
+	Importer gridmap.Importer
+	Editor   gridmap.BoundaryEditor
+	// Drafts keeps layer drafts and exports grids; nil leaves the draft,
+	// publish and export routes out.
+	Drafts     gridmap.DraftService
 	Locator    gridmap.Locator
 	Reports    gridmap.ReportService
 	Categories gridmap.CategoryService
@@ -263,6 +266,15 @@ func (s *Server) routes() {
 	v1.GET("/layers/:layer/coverage", s.handleCoverage)
 	v1.PUT("/layers/:layer/grids/:code/people", s.handlePutPeople, limit)
 	e.POST(importRoute, s.handleImport, middleware.BodyLimit(s.cfg.ImportLimit))
+	if s.deps.Drafts != nil {
+		v1.GET("/layers/:layer/draft", s.handleDraft)
+		v1.DELETE("/layers/:layer/draft", s.handleDiscardDraft)
+		v1.GET("/layers/:layer/draft/grids", s.handleDraftGrids)
+		v1.POST("/layers/:layer/draft/changesets", s.handleDraftChangeset, limit)
+		v1.POST("/layers/:layer/draft/resolve", s.handleResolveOverlap, limit)
+		v1.POST("/layers/:layer/publish", s.handlePublish, limit)
+		e.GET(exportRoute, s.handleExport)
+	}
 	if s.deps.Search != nil {
 		v1.GET("/search", s.handleSearch)
 	}
@@ -363,6 +375,8 @@ func (s *Server) deadline(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		case importRoute:
 			timeout = importReadTimeout // as long as its body may take to arrive
+		case exportRoute:
+			timeout = importReadTimeout // a whole layer, streamed to a slow client
 		}
 		ctx, cancel := context.WithTimeout(c.Request().Context(), timeout)
 		defer cancel()
@@ -375,6 +389,7 @@ func (s *Server) deadline(next echo.HandlerFunc) echo.HandlerFunc {
 const (
 	eventsRoute = "/v1/events"
 	importRoute = "/v1/layers/:layer/import"
+	exportRoute = "/v1/layers/:layer/export"
 )
 
 // quietRoutes are the high-rate routes whose successful requests are not

@@ -97,7 +97,7 @@ func newTestServerOn(t *testing.T, cfg Config, db *postgres.DB) *testServer {
 	ts.access = postgres.NewAccessStore(db)
 	go ts.access.Follow(ctx)
 	<-ts.access.Listening()
-	ts.Server = New(cfg, Deps{Layers: postgres.NewLayerStore(db), Grids: grids, Importer: grids, Editor: grids,
+	ts.Server = New(cfg, Deps{Layers: postgres.NewLayerStore(db), Grids: grids, Importer: grids, Editor: grids, Drafts: grids,
 		Locator: ts.locator, Reports: postgres.NewReportStore(db, ts.locator, shanghai), Categories: postgres.NewCategoryStore(db),
 		Feed: feed, Tiles: ts.tiles, PoolStats: db.PoolStats, Ready: func(context.Context) error { return ts.ready },
 		Access: ts.access, Search: postgres.NewSearchStore(db)}, slog.New(slog.DiscardHandler))

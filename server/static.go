@@ -4,8 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"io/fs"
-	"regexp"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/gridmap/gridmap/static"

@@ -14,7 +14,7 @@
 import * as api from '/api.js';
 import { chosenLanguage, language, t, useLanguage } from '/i18n.js';
 import * as gm from '/map.js';
-import { TerraDraw, TerraDrawPolygonMode, TerraDrawRenderMode, TerraDrawSelectMode } from 'terra-draw';
+import { TerraDraw, TerraDrawLineStringMode, TerraDrawPolygonMode, TerraDrawRenderMode, TerraDrawSelectMode } from 'terra-draw';
 import { TerraDrawMapLibreGLAdapter } from 'terra-draw-maplibre-gl-adapter';
 
 const $ = (id) => document.getElementById(id);
@@ -30,10 +30,12 @@ const state = {
   // terra-draw id of its feature, and whether its shape can be edited here.
   grid: null,
   neighbours: 0,
-  // Outlines of the grid: [0] as published, then each edit; at is the
-  // one shown (undo and redo move it).
+  // The draft's states: [0] as published, then one after each edit; at is
+  // the one shown (undo and redo move it). A state is the grid's outline
+  // and the other operations drafted (new grids, splits, deletions).
   history: [],
   at: 0,
+  tool: 'select', // select, draw (a new grid), cut (split by a line)
   check: null, // the last dry run: { problems, impact }
   checkSeq: 0,
   status: '',
@@ -45,6 +47,7 @@ const state = {
 // Colours of problems on the map, by kind.
 const problemColour = { overlaps_sibling: '#dc2626', outside_parent: '#7e22ce', gap: '#d97706' };
 const PROBLEMS = 'problems';
+const SKETCHES = 'sketches';
 const THEIRS = 'theirs';
 
 function el(tag, props = {}, ...children) {
@@ -88,23 +91,33 @@ function bboxOf(geometry) {
 }
 
 // editable is the geometry as terra-draw edits it (one polygon without
-// holes), or null for a shape this page cannot edit.
+// holes, coordinates to 9 decimals: a tenth of a millimetre), or null for
+// a shape this page cannot edit.
 function editable(geometry) {
-  if (geometry.type === 'Polygon' && geometry.coordinates.length === 1) return geometry;
-  if (geometry.type === 'MultiPolygon' && geometry.coordinates.length === 1 && geometry.coordinates[0].length === 1) {
-    return { type: 'Polygon', coordinates: geometry.coordinates[0] };
-  }
-  return null;
+  let rings = null;
+  if (geometry.type === 'Polygon' && geometry.coordinates.length === 1) rings = geometry.coordinates;
+  if (geometry.type === 'MultiPolygon' && geometry.coordinates.length === 1 && geometry.coordinates[0].length === 1) rings = geometry.coordinates[0];
+  if (!rings) return null;
+  const round = (v) => Math.round(v * 1e9) / 1e9;
+  return { type: 'Polygon', coordinates: rings.map((ring) => ring.map(([x, y]) => [round(x), round(y)])) };
 }
 
 // ---- the draft ----
 
 const edited = () => state.grid && state.at > 0;
+const current = () => state.history[state.at];
 
-// operations are the draft as changeset operations.
+// operations are the draft as changeset operations: the grid's new
+// outline as a move_edge (when it changed), then the others in the order
+// they were drafted.
 function operations() {
   if (!edited()) return [];
-  return [{ op: 'move_edge', code: state.grid.code, geometry: state.history[state.at], if_match: state.grid.version }];
+  const { geometry, ops } = current();
+  const out = [];
+  if (JSON.stringify(geometry) !== JSON.stringify(state.history[0].geometry)) {
+    out.push({ op: 'move_edge', code: state.grid.code, geometry, if_match: state.grid.version });
+  }
+  return [...out, ...ops];
 }
 
 // check validates the draft with a dry run; a newer check overtakes it.
@@ -146,20 +159,96 @@ async function check() {
   renderDraft();
 }
 
-// record adds an outline of the grid to the draft (dropping what was undone).
-function record(geometry) {
-  state.history = [...state.history.slice(0, state.at + 1), geometry];
+// record adds a state to the draft (dropping what was undone): the grid's
+// outline, and the other operations.
+function record({ geometry = current().geometry, ops = current().ops } = {}) {
+  state.history = [...state.history.slice(0, state.at + 1), { geometry, ops }];
   state.at = state.history.length - 1;
+  drawSketches();
+  renderSelection();
   check();
 }
 
 function show(at) {
   state.at = at;
   const { draw, grid } = state;
-  draw.deselectFeature(grid.id);
-  draw.updateFeatureGeometry(grid.id, state.history[at]);
-  draw.selectFeature(grid.id);
+  if (grid.editable) {
+    draw.deselectFeature(grid.id);
+    draw.updateFeatureGeometry(grid.id, current().geometry);
+    draw.selectFeature(grid.id);
+  }
+  drawSketches();
+  renderSelection();
   check();
+}
+
+// ---- tools: a new grid, a split, a deletion ----
+
+// useTool switches between reshaping (select), drawing a new grid beside
+// the selected one, and cutting the selected one by a line.
+function useTool(tool) {
+  if (!state.grid) return;
+  state.tool = tool;
+  state.draw.setMode(tool === 'select' ? 'select' : tool === 'draw' ? 'newgrid' : 'cut');
+  if (tool === 'select' && state.grid.editable) state.draw.selectFeature(state.grid.id);
+  renderSelection();
+}
+
+// nextCode is a code for a new grid under the selected grid's parent that
+// the draft has not taken: the parent's code and a number.
+function nextCode(taken) {
+  const prefix = state.grid.parent || state.grid.code;
+  for (let n = 1; ; n++) {
+    const code = `${prefix}-N${n}`;
+    if (!taken.has(code)) return code;
+  }
+}
+
+function draftedCodes() {
+  return new Set(current().ops.flatMap((o) => [o.code, o.feature?.properties?.code, ...(o.new_codes ?? [])]).filter(Boolean));
+}
+
+// drafted turns what was just drawn into an operation of the draft.
+function drafted(id, mode) {
+  const f = state.draw.getSnapshotFeature(id);
+  state.draw.removeFeatures([id]);
+  useTool('select');
+  if (!f) return;
+  const ops = [...current().ops];
+  if (mode === 'newgrid') {
+    const code = nextCode(new Set([...draftedCodes(), state.grid.code]));
+    ops.push({ op: 'put', feature: { type: 'Feature', geometry: f.geometry, properties: { code, name: '', level: state.grid.level, parent: state.grid.parent } } });
+  } else if (mode === 'cut') {
+    const code = state.grid.code;
+    ops.push({ op: 'split', code, line: f.geometry, new_codes: [`${code}-1`, `${code}-2`], if_match: state.grid.version });
+  }
+  record({ ops });
+}
+
+function deleteGrid() {
+  if (!state.grid || current().ops.some((o) => o.op === 'delete' && o.code === state.grid.code)) return;
+  record({ ops: [...current().ops, { op: 'delete', code: state.grid.code, if_match: state.grid.version }] });
+}
+
+// rename changes a code or name the draft gives: a new grid's, or a split
+// part's.
+function rename(index, field, value) {
+  const ops = current().ops.map((o) => structuredClone(o));
+  const o = ops[index];
+  if (o.op === 'put') o.feature.properties[field] = value;
+  else if (o.op === 'split') o.new_codes[field] = value;
+  state.history[state.at] = { ...current(), ops };
+  check();
+}
+
+// drawSketches shows the drafted new grids and cutting lines on the map.
+function drawSketches() {
+  const features = (current()?.ops ?? []).flatMap((o) => {
+    if (o.op === 'put') return [{ type: 'Feature', geometry: o.feature.geometry, properties: { kind: 'new' } }];
+    if (o.op === 'split') return [{ type: 'Feature', geometry: o.line, properties: { kind: 'cut' } }];
+    return [];
+  });
+  state.map?.getSource(SKETCHES)?.setData({ type: 'FeatureCollection', features });
 }
 
 function discard() {
@@ -183,7 +272,14 @@ async function publish() {
     const res = await api.post(`/v1/layers/${encodeURIComponent(state.layer.id)}/changesets`, { reason, operations: operations() });
     const changed = Object.keys(res.versions ?? {}).join('、');
     $('reason').value = '';
-    await selectGrid(state.grid.code);
+    // The grid goes on as itself, or as the first part of its split; a
+    // deleted grid leaves nothing selected.
+    const ops = current().ops;
+    const split = ops.find((o) => o.op === 'split' && o.code === state.grid.code);
+    const gone = ops.some((o) => o.op === 'delete' && o.code === state.grid.code);
+    if (split) await selectGrid(split.new_codes[0]);
+    else if (!gone) await selectGrid(state.grid.code);
+    else clearSelection();
     state.status = t('editor.published', { grids: changed });
     state.error = false;
     gm.refresh(state.map, gm.GRIDS);
@@ -227,8 +323,10 @@ async function showConflict() {
 function rebase() {
   const current = state.conflict?.current;
   if (!current) return;
-  state.grid.version = current.properties.version;
-  state.history[0] = editable(current.geometry) ?? state.history[0];
+  const version = current.properties.version;
+  state.grid.version = version;
+  state.history[0] = { ...state.history[0], geometry: editable(current.geometry) ?? state.history[0].geometry };
+  state.history = state.history.map((h) => ({ ...h, ops: h.ops.map((o) => (o.if_match !== undefined && o.code === state.grid.code ? { ...o, if_match: version } : o)) }));
   state.conflict = null;
   showTheirs(null);
   check();
@@ -246,6 +344,9 @@ function addOverlays(map) {
   map.addSource(PROBLEMS, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
   map.addLayer({ id: 'problem-fill', type: 'fill', source: PROBLEMS, paint: { 'fill-color': ['get', 'colour'], 'fill-opacity': 0.35 } });
   map.addLayer({ id: 'problem-line', type: 'line', source: PROBLEMS, paint: { 'line-color': ['get', 'colour'], 'line-width': 2.5 } });
+  map.addSource(SKETCHES, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
+  map.addLayer({ id: 'sketch-fill', type: 'fill', source: SKETCHES, filter: ['==', ['get', 'kind'], 'new'], paint: { 'fill-color': '#2563eb', 'fill-opacity': 0.2 } });
+  map.addLayer({ id: 'sketch-line', type: 'line', source: SKETCHES, paint: { 'line-color': '#2563eb', 'line-width': 2.5, 'line-dasharray': [3, 2] } });
   map.addSource(THEIRS, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
   map.addLayer({ id: 'theirs-line', type: 'line', source: THEIRS, paint: { 'line-color': '#0f766e', 'line-width': 3, 'line-dasharray': [2, 1.5] } });
 }
@@ -276,28 +377,46 @@ async function selectGrid(code) {
   const around = await api.get(`${base}?${q}`);
   const draw = state.draw;
   draw.clear();
+  if (draw.getMode() !== 'select') draw.setMode('select');
   const shape = editable(feature.geometry);
   const neighbours = (around.features ?? []).filter((f) => (f.properties?.code ?? f.id) !== code)
     .map((f) => ({ f, g: editable(f.geometry) })).filter((x) => x.g);
   draw.addFeatures(neighbours.map(({ f, g }) => ({ id: draw.getFeatureId(), type: 'Feature', geometry: g, properties: { mode: 'neighbours', code: f.properties?.code ?? f.id } })));
   const id = draw.getFeatureId();
+  let loaded = false;
   if (shape) {
     const [valid] = draw.addFeatures([{ id, type: 'Feature', geometry: shape, properties: { mode: 'grid', code } }]);
-    if (!valid?.valid) console.warn(`grid ${code} could not be loaded for editing: ${valid?.reason}`);
-    draw.selectFeature(id);
+    loaded = !!valid?.valid;
+    if (loaded) draw.selectFeature(id);
+    else console.warn(`grid ${code} could not be loaded for editing: ${valid?.reason}`);
   }
-  state.grid = { code, id, name: p.name, level: p.level, parent: p.parent, version: p.version, editable: !!shape };
+  state.grid = { code, id, name: p.name, level: p.level, parent: p.parent, version: p.version, editable: loaded };
   state.neighbours = neighbours.length;
-  state.history = [shape ?? feature.geometry];
+  state.history = [{ geometry: shape ?? feature.geometry, ops: [] }];
   state.at = 0;
+  state.tool = 'select';
   state.check = null;
   state.conflict = null;
-  state.status = shape ? '' : t('editor.notEditable');
-  state.error = !shape;
+  state.status = loaded ? '' : t('editor.notEditable');
+  state.error = !loaded;
   drawProblems([]);
+  drawSketches();
   showTheirs(null);
   gm.highlight(state.map, [code]);
   state.map.fitBounds([[w, s], [e, n]], { padding: 60, maxZoom: 18, duration: 0 });
+  renderSelection();
+  renderDraft();
+}
+
+function clearSelection() {
+  state.draw.clear();
+  state.grid = null;
+  state.history = [];
+  state.at = 0;
+  state.check = null;
+  drawProblems([]);
+  drawSketches();
+  gm.highlight(state.map, []);
   renderSelection();
   renderDraft();
 }
@@ -341,7 +460,31 @@ function renderSelection() {
       el('dt', { textContent: t('editor.level') }), el('dd', { textContent: levelText(g.level) }),
       el('dt', { textContent: t('editor.version') }), el('dd', { id: 'grid-version', textContent: String(g.version ?? '') }),
       el('dt', { textContent: t('editor.neighbours') }), el('dd', { textContent: String(state.neighbours) })),
-    el('p', { class: 'message', textContent: g.editable ? t('editor.howTo') : t('editor.notEditable') }));
+    el('div', { class: 'tools', role: 'toolbar', 'aria-label': t('editor.tools') },
+      ['select', 'draw', 'cut'].map((tool) => el('button', { type: 'button', dataset: { tool }, 'aria-pressed': String(state.tool === tool), textContent: t(`editor.tool.${tool}`), onclick: () => useTool(tool) })),
+      el('button', { type: 'button', id: 'delete-grid', textContent: t('editor.tool.delete'), onclick: deleteGrid })),
+    el('p', { class: 'message', textContent: t(`editor.help.${state.tool}`) }),
+    g.editable ? null : el('p', { class: 'message error', textContent: t('editor.notEditable') }),
+    renderDrafted());
+}
+
+// renderDrafted lists the operations drafted besides reshaping, with the
+// codes and names they give, editable.
+function renderDrafted() {
+  const ops = current()?.ops ?? [];
+  if (!ops.length) return null;
+  return el('ol', { id: 'drafted', class: 'drafted' }, ops.map((o, i) => {
+    if (o.op === 'put') {
+      return el('li', {}, t('editor.op.new'), ' ',
+        el('input', { type: 'text', class: 'new-code', value: o.feature.properties.code, ariaLabel: t('editor.code'), onchange: (e) => rename(i, 'code', e.target.value.trim()) }),
+        el('input', { type: 'text', class: 'new-name', value: o.feature.properties.name, placeholder: t('editor.name'), ariaLabel: t('editor.name'), onchange: (e) => rename(i, 'name', e.target.value.trim()) }));
+    }
+    if (o.op === 'split') {
+      return el('li', {}, t('editor.op.split', { code: o.code }), ' ',
+        o.new_codes.map((c, k) => el('input', { type: 'text', class: 'split-code', value: c, ariaLabel: t('editor.code'), onchange: (e) => rename(i, k, e.target.value.trim()) })));
+    }
+    return el('li', {}, t(`editor.op.${o.op}`, { code: o.code }, `${o.op} ${o.code}`));
+  }));
 }
 
 function renderDraft() {
@@ -350,7 +493,7 @@ function renderDraft() {
   $('undo').disabled = state.busy || state.at === 0;
   $('redo').disabled = state.busy || state.at >= state.history.length - 1;
   $('discard').disabled = state.busy || !changed;
-  $('publish').disabled = state.busy || !changed || !!state.conflict;
+  $('publish').disabled = state.busy || !changed || !!state.conflict || (state.check?.problems?.length ?? 0) > 0;
   const status = $('draft-status');
   status.textContent = state.status;
   status.className = 'message' + (state.error ? ' error' : '');
@@ -414,6 +557,13 @@ function startDraw(map) {
         modeName: 'grid',
         styles: { fillColor: '#f97316', fillOpacity: 0.15, outlineColor: '#c2410c', outlineWidth: 2.5 },
       }),
+      // A new grid beside the selected one, and a line to split it by.
+      new TerraDrawPolygonMode({
+        modeName: 'newgrid',
+        snapping,
+        styles: { fillColor: '#2563eb', fillOpacity: 0.2, outlineColor: '#1d4ed8', outlineWidth: 2 },
+      }),
+      new TerraDrawLineStringMode({ modeName: 'cut', snapping, styles: { lineStringColor: '#1d4ed8', lineStringWidth: 2.5 } }),
       new TerraDrawSelectMode({
         flags: { grid: { feature: { draggable: false, coordinates: { draggable: true, midpoints: true, deletable: true, snappable: snapping } } } },
         allowManualDeselection: false,
@@ -424,9 +574,14 @@ function startDraw(map) {
   draw.start();
   draw.setMode('select');
   draw.on('finish', (id, context) => {
-    if (!state.grid || id !== state.grid.id || context?.action === 'draw') return;
+    if (!state.grid) return;
+    if (context?.mode === 'newgrid' || context?.mode === 'cut') {
+      drafted(id, context.mode);
+      return;
+    }
+    if (id !== state.grid.id) return;
     const f = draw.getSnapshotFeature(id);
-    if (f) record(f.geometry);
+    if (f) record({ geometry: f.geometry });
   });
   return draw;
 }
@@ -483,7 +638,7 @@ async function main() {
     if (params.get('grid')) selectGrid(params.get('grid'));
   });
   map.on('click', (e) => {
-    if (state.busy) return;
+    if (state.busy || state.tool !== 'select') return; // drawing clicks are the tool's
     selectAt(e.lngLat).catch((err) => {
       state.status = t('console.error', { message: err.message });
       state.error = true;

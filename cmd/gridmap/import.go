@@ -30,6 +30,7 @@ func runImport(ctx context.Context, args []string, stdout io.Writer, logger *slo
 	kind := fs.String("kind", gridmap.KindComprehensive, "kind of a new layer: comprehensive or departmental")
 	skipInvalid := fs.Bool("skip-invalid", false, "import the valid features and report the rest")
 	makeValid := fs.Bool("make-valid", false, "repair invalid geometry and report each repair")
+	draft := fs.Bool("draft", false, "load into the layer's draft: overlaps, gaps and spills are kept and listed, to be fixed and published")
 	reason := fs.String("reason", "import", "reason recorded with the new versions")
 	dataDir := dataFlag(fs)
 	files, err := parseFlags(fs, args)
@@ -63,7 +64,7 @@ func runImport(ctx context.Context, args []string, stdout io.Writer, logger *slo
 	}
 	progress := newProgress(os.Stderr, size, counted)
 	res, err := postgres.NewGridStore(db.DB).Import(ctx, *layerID, geo.NewFeatureReader(counted, fields), gridmap.ImportOptions{
-		Levels: levelList, Kind: *kind, SkipInvalid: *skipInvalid, MakeValid: *makeValid, Author: "gridmap import", Reason: *reason, Progress: progress.update,
+		Levels: levelList, Kind: *kind, SkipInvalid: *skipInvalid, MakeValid: *makeValid, Draft: *draft, Author: "gridmap import", Reason: *reason, Progress: progress.update,
 	})
 	progress.done()
 	if err != nil {
@@ -77,6 +78,10 @@ func runImport(ctx context.Context, args []string, stdout io.Writer, logger *slo
 	}
 	printProblems(stdout, "repaired", res.Repaired)
 	printProblems(stdout, "rejected", res.Rejected)
+	if res.Draft {
+		printProblems(stdout, "problem", res.Problems)
+		fmt.Fprintf(stdout, "into the draft of layer %s (%d problems to fix or accept before publishing)\n", res.Layer, len(res.Problems))
+	}
 	fmt.Fprintf(stdout, "layer %s: %d read, %d created, %d replaced, %d unchanged, %d rejected, %d repaired (data version %d)\n",
 		res.Layer, res.Read, res.Created, res.Replaced, res.Unchanged, len(res.Rejected), len(res.Repaired), res.DataVersion)
 	if len(res.Rejected) > 0 {

@@ -148,7 +148,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	srv := server.New(server.Config{Addr: *addr, BodyLimit: *bodyLimit, ImportLimit: *importLimit,
 		RequestTimeout: *requestTimeout, PublicRead: *publicRead, CORSOrigins: origins, TrustedProxies: proxies,
 		SecureCookies: *secureCookies, BasemapStyle: *basemap, TimeZone: tz.String(), RateLimit: *rateLimit, AddressRateLimit: *addressRateLimit},
-		server.Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Locator: locator,
+		server.Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Drafts: grids, Locator: locator,
 			Reports: reports, Categories: postgres.NewCategoryStore(db.DB),
 			Feed: feed, Tiles: tileService, PoolStats: db.PoolStats, Access: access, Search: postgres.NewSearchStore(db.DB), Ready: func(ctx context.Context) error {
 				ctx, cancel := context.WithTimeout(ctx, 2*time.Second)

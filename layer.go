@@ -49,8 +49,11 @@ type Layer struct {
 	Zooms       map[string]ZoomRange `json:"zooms"`
 	Counts      map[string]int       `json:"counts"`
 	DataVersion int64                `json:"data_version"`
-	CreatedAt   time.Time            `json:"created_at"`
-	UpdatedAt   time.Time            `json:"updated_at"`
+	// HasDraft is whether the layer has a draft (GET .../draft) waiting to
+	// be published. Read-only.
+	HasDraft  bool      `json:"draft"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 var layerIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)

@@ -12,6 +12,8 @@
 //   GRIDMAP_VERTEX_TO               lon,lat to drag it to
 //   GRIDMAP_DISTRICT                minLon,minLat,maxLon,maxLat of the streets' district
 //   GRIDMAP_NEIGHBOUR               the street next to GRIDMAP_GRID (it is split)
+//   GRIDMAP_DRAFT_LAYER             a layer holding only a district, for the draft import
+//   GRIDMAP_DRAFT_FILE              a GeoJSON file of two overlapping streets under it
 import { assert, browserTest, dictionary, env, eventually } from './lib.mjs';
 
 const zh = dictionary('zh-CN');
@@ -194,5 +196,26 @@ await browserTest('editor', async (t) => {
     } finally {
       await other.context().close();
     }
+  });
+
+  await t.step('a file of overlapping streets imports as a draft; the overlap given to one, the draft publishes', async () => {
+    await page.goto(t.url(`/editor?layer=${env('GRIDMAP_DRAFT_LAYER')}&level=street`));
+    await eventually(async () => assert.equal(await page.evaluate(() => window.gridmap?.ready === true), true));
+    assert.match(await page.locator('#export').getAttribute('href'), /\/export\?format=geojson/);
+    await page.locator('#draft-file').setInputFiles(env('GRIDMAP_DRAFT_FILE'));
+    await eventually(async () => assert.equal(await page.locator('#layer-draft-problems li.kind-overlaps_sibling').count(), 1, 'the overlap is listed once'));
+    await eventually(async () => {
+      const drawn = await page.evaluate(() => window.gridmap.map.queryRenderedFeatures({ layers: ['problem-fill'] }).length);
+      assert.ok(drawn > 0, 'the overlap is drawn');
+    });
+    assert.equal(await page.locator('#draft-publish').isDisabled(), true, 'no publishing while it overlaps');
+    await t.shot('a draft with an overlap');
+    const first = await page.locator('#layer-draft-problems button[data-give-to]').first().getAttribute('data-give-to');
+    await page.locator(`#layer-draft-problems button[data-give-to="${first}"]`).click();
+    await eventually(async () => assert.equal(await page.locator('#layer-draft-problems li.none').count(), 1, 'the draft is clean'));
+    await page.locator('#draft-reason').fill('导入新划分的街道');
+    await page.locator('#draft-publish').click();
+    await eventually(async () => assert.equal(await page.locator('#layer-draft-status').textContent(), zh['editor.draftPublished']));
+    console.log(`the overlap went to ${first}`);
   });
 });

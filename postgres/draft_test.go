@@ -32,10 +32,10 @@ func draftLayer(t *testing.T, s stores, id string, x float64) {
 func TestDraftImportResolvePublish(t *testing.T) {
 	ctx := context.Background()
 	s := newLayer(t, "draft-flow")
-	draftLayer(t, s, "draft-flow", 100)
+	draftLayer(t, s, "draft-flow", 146)
 	overlapping := collection(
-		feature("S1", "street", "D", rect(100, 20, 100.012, 20.01)),
-		feature("S2", "street", "D", rect(100.01, 20, 100.02, 20.01)))
+		feature("S1", "street", "D", rect(146, 20, 146.012, 20.01)),
+		feature("S2", "street", "D", rect(146.01, 20, 146.02, 20.01)))
 
 	t.Run("an overlapping file is refused as a publish but loads as a draft, listing the overlap once", func(t *testing.T) {
 		if _, err := importString(s, "draft-flow", overlapping, gridmap.ImportOptions{}); gridmap.ErrorCode(err) != gridmap.EUNPROCESSABLE {
@@ -50,7 +50,7 @@ func TestDraftImportResolvePublish(t *testing.T) {
 			t.Fatalf("problems %+v", res.Problems)
 		}
 		g, err := s.grids.Grid(ctx, "draft-flow", "S1")
-		if err != nil || g.Version != 1 || g.Geometry.Bound().Max[0] != 100.01 {
+		if err != nil || g.Version != 1 || g.Geometry.Bound().Max[0] != 146.01 {
 			t.Errorf("published S1 changed: %v %+v", err, g)
 		}
 		sum, err := s.grids.Draft(ctx, "draft-flow")
@@ -96,7 +96,7 @@ func TestDraftImportResolvePublish(t *testing.T) {
 		if err != nil || len(h) != 2 || h[1].Reason != "clean" || h[0].ValidTo == nil {
 			t.Fatalf("history %v %+v", err, h)
 		}
-		if b := h[1].Geometry.Bound(); b.Min[0] < 100.0119 {
+		if b := h[1].Geometry.Bound(); b.Min[0] < 146.0119 {
 			t.Errorf("S2 now starts at %v", b.Min[0])
 		}
 		if _, err := s.grids.Draft(ctx, "draft-flow"); gridmap.ErrorCode(err) != gridmap.ENOTFOUND {
@@ -107,7 +107,7 @@ func TestDraftImportResolvePublish(t *testing.T) {
 		}
 	})
 	t.Run("allow lets a gap through; a grid left out of the draft ends", func(t *testing.T) {
-		if _, err := importString(s, "draft-flow", collection(feature("S3", "street", "D", rect(100.015, 20, 100.02, 20.01))),
+		if _, err := importString(s, "draft-flow", collection(feature("S3", "street", "D", rect(146.015, 20, 146.02, 20.01))),
 			gridmap.ImportOptions{Draft: true}); err != nil {
 			t.Fatal(err)
 		}

@@ -20,13 +20,14 @@ func NewLayerStore(db *DB) *LayerStore { return &LayerStore{db: db} }
 
 var _ gridmap.LayerService = (*LayerStore)(nil)
 
-const layerColumns = `id, name, kind, levels, code_pattern, tolerance_m, snap_m, tiers, zooms, data_version, created_at, updated_at`
+const layerColumns = `id, name, kind, levels, code_pattern, tolerance_m, snap_m, tiers, zooms, data_version, created_at, updated_at,
+	EXISTS (SELECT 1 FROM drafts d WHERE d.layer_id = layers.id)`
 
 func scanLayer(row pgx.Row) (*gridmap.Layer, error) {
 	var l gridmap.Layer
 	var tiers, zooms []byte
 	if err := row.Scan(&l.ID, &l.Name, &l.Kind, &l.Levels, &l.CodePattern, &l.ToleranceM, &l.SnapM, &tiers, &zooms,
-		&l.DataVersion, &l.CreatedAt, &l.UpdatedAt); err != nil {
+		&l.DataVersion, &l.CreatedAt, &l.UpdatedAt, &l.HasDraft); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal(tiers, &l.Tiers); err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -49,12 +51,28 @@ func TestEditor(t *testing.T) {
 		t.Fatalf("before the edit the place belongs to %q, want ES2", got)
 	}
 
+	// A second layer, holding only a district, and a file of two streets
+	// under it that overlap by a strip: the draft import.
+	draftLayer := "edd"
+	if r := do(t, "PUT", ts.url+"/v1/layers/"+draftLayer, `{"name":"草稿测试","kind":"comprehensive","levels":["district","street"]}`); r.status >= 300 {
+		t.Fatalf("draft layer: %d %s", r.status, r.body)
+	}
+	if r := do(t, "POST", ts.url+"/v1/layers/"+draftLayer+"/import", `{"type":"FeatureCollection","features":[`+feat("DD", "", rect(125.1, 32.0, 125.12, 32.01))+`]}`); r.status != 200 {
+		t.Fatalf("draft layer import: %d %s", r.status, r.body)
+	}
+	draftFile := filepath.Join(t.TempDir(), "streets.geojson")
+	streets := `{"type":"FeatureCollection","features":[` + feat("DS1", "DD", rect(125.1, 32.0, 125.111, 32.01)) + "," + feat("DS2", "DD", rect(125.109, 32.0, 125.12, 32.01)) + `]}`
+	if err := os.WriteFile(draftFile, []byte(streets), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	user := "liu.editor." + strconv.FormatInt(time.Now().UnixNano(), 36)
 	addAccount(t, ts, gridmap.Account{Username: user, DisplayName: "刘编辑", Role: gridmap.RoleEditor}, "correct horse battery")
 	runBrowser(t, "editor.test.mjs", ts.url,
 		"GRIDMAP_USER="+user, "GRIDMAP_PASSWORD=correct horse battery",
 		"GRIDMAP_LAYER="+layer, "GRIDMAP_GRID=ES1", "GRIDMAP_VERTEX=125.01,32.01", "GRIDMAP_VERTEX_TO=125.012,32.01",
-		"GRIDMAP_DISTRICT=125.0,32.0,125.02,32.01", "GRIDMAP_NEIGHBOUR=ES2")
+		"GRIDMAP_DISTRICT=125.0,32.0,125.02,32.01", "GRIDMAP_NEIGHBOUR=ES2",
+		"GRIDMAP_DRAFT_LAYER="+draftLayer, "GRIDMAP_DRAFT_FILE="+draftFile)
 
 	// ES1 was reshaped twice (the second editor's change was refused), ES2
 	// reshaped once and then split.
@@ -86,6 +104,26 @@ func TestEditor(t *testing.T) {
 	eventually(t, "the lookup gives the moved area to ES1", func() bool { return owner(125.0105, 32.009) == "ES1" })
 	if got := owner(125.015, 32.0025); got != "ES2-1" && got != "ES2-2" {
 		t.Errorf("the rest of ES2 belongs to %q, want one of its parts", got)
+	}
+
+	// The draft's streets are live, the strip they both claimed with one of them.
+	draftOwner := func(lon float64) string {
+		var a lookupJSON
+		r := do(t, "GET", ts.url+"/v1/lookup?layer="+draftLayer+"&lon="+num(lon)+"&lat=32.005", "")
+		if r.status != 200 || json.Unmarshal(r.body, &a) != nil || len(a.Layers[draftLayer].Chain) == 0 {
+			return ""
+		}
+		chain := a.Layers[draftLayer].Chain
+		return chain[len(chain)-1].Code
+	}
+	eventually(t, "the published draft reaches the lookup", func() bool { return draftOwner(125.105) == "DS1" && draftOwner(125.115) == "DS2" })
+	if got := draftOwner(125.11); got != "DS1" && got != "DS2" {
+		t.Errorf("the strip belongs to %q", got)
+	}
+	var dcov gridmap.Coverage
+	do(t, "GET", ts.url+"/v1/layers/"+draftLayer+"/coverage?parent=DD", "").json(t, &dcov)
+	if len(dcov.Gaps)+len(dcov.Overlaps)+len(dcov.Outside) != 0 {
+		t.Errorf("the published draft does not cover its district exactly: %+v", dcov)
 	}
 }
 

@@ -49,6 +49,9 @@ export async function request(method, path, body) {
 }
 
 export const get = (path) => request('GET', path);
+export const del = (path) => request('DELETE', path);
+// csrf is the session's CSRF token, for writes made without request().
+export const csrf = () => csrfToken;
 export const post = (path, body) => request('POST', path, body);
 
 // session is the signed-in caller, and keeps the CSRF token for writes.

@@ -47,6 +47,7 @@ const state = {
 // Colours of problems on the map, by kind.
 const problemColour = { overlaps_sibling: '#dc2626', outside_parent: '#7e22ce', gap: '#d97706' };
 const PROBLEMS = 'problems';
+const DRAFT = 'draft';
 const SKETCHES = 'sketches';
 const THEIRS = 'theirs';
 
@@ -344,6 +345,8 @@ function addOverlays(map) {
   map.addSource(PROBLEMS, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
   map.addLayer({ id: 'problem-fill', type: 'fill', source: PROBLEMS, paint: { 'fill-color': ['get', 'colour'], 'fill-opacity': 0.35 } });
   map.addLayer({ id: 'problem-line', type: 'line', source: PROBLEMS, paint: { 'line-color': ['get', 'colour'], 'line-width': 2.5 } });
+  map.addSource(DRAFT, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
+  map.addLayer({ id: 'draft-line', type: 'line', source: DRAFT, paint: { 'line-color': '#0e7490', 'line-width': 2, 'line-dasharray': [2, 2] } });
   map.addSource(SKETCHES, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
   map.addLayer({ id: 'sketch-fill', type: 'fill', source: SKETCHES, filter: ['==', ['get', 'kind'], 'new'], paint: { 'fill-color': '#2563eb', 'fill-opacity': 0.2 } });
   map.addLayer({ id: 'sketch-line', type: 'line', source: SKETCHES, paint: { 'line-color': '#2563eb', 'line-width': 2.5, 'line-dasharray': [3, 2] } });
@@ -442,6 +445,131 @@ async function search(text) {
     return;
   }
   await selectGrid(hit.code);
+}
+
+// ---- a draft of the whole layer: an imported file and its problems ----
+
+const layerPath = () => `/v1/layers/${encodeURIComponent(state.layer.id)}`;
+
+// loadLayerDraft reads the layer's draft, if it has one, and draws it.
+async function loadLayerDraft({ known = true } = {}) {
+  if (!known) {
+    state.layerDraft = null;
+    renderLayerDraft();
+    return;
+  }
+  try {
+    state.layerDraft = await api.get(`${layerPath()}/draft`);
+  } catch (err) {
+    state.layerDraft = null;
+    if (err.status !== 404) state.layerDraftStatus = t('console.error', { message: err.message });
+  }
+  let grids = { type: 'FeatureCollection', features: [] };
+  if (state.layerDraft) {
+    try {
+      grids = await api.get(`${layerPath()}/draft/grids`);
+    } catch {
+      // The summary still shows.
+    }
+  }
+  state.map?.getSource(DRAFT)?.setData(grids);
+  if (state.layerDraft) drawProblems(state.layerDraft.problems ?? []);
+  renderLayerDraft();
+}
+
+// importDraft loads a GeoJSON file into the layer's draft: what overlaps
+// or spills is kept and listed, to be fixed before publishing.
+async function importDraft(file) {
+  state.layerDraftStatus = t('editor.importing', { name: file.name });
+  renderLayerDraft(true);
+  try {
+    const res = await fetch(`${layerPath()}/import?draft=true&make_valid=true`, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/geo+json', 'X-CSRF-Token': api.csrf() },
+      body: file,
+    });
+    const body = await res.json().catch(() => null);
+    if (!res.ok) throw new Error(body?.error?.message ?? `HTTP ${res.status}`);
+    state.layerDraftStatus = t('editor.imported', { n: body?.read ?? 0 });
+  } catch (err) {
+    state.layerDraftStatus = t('console.error', { message: err.message });
+  }
+  await loadLayerDraft();
+  const b = state.layerDraft && bboxOfAll((await api.get(`${layerPath()}/draft/grids`)).features ?? []);
+  if (b) state.map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 60, duration: 0 });
+}
+
+function bboxOfAll(features) {
+  const boxes = features.filter((f) => f.geometry).map((f) => bboxOf(f.geometry));
+  if (!boxes.length) return null;
+  return [Math.min(...boxes.map((b) => b[0])), Math.min(...boxes.map((b) => b[1])), Math.max(...boxes.map((b) => b[2])), Math.max(...boxes.map((b) => b[3]))];
+}
+
+async function resolveOverlap(codes, giveTo) {
+  try {
+    await api.post(`${layerPath()}/draft/resolve`, { overlap: codes, give_to: giveTo });
+    state.layerDraftStatus = t('editor.resolved', { code: giveTo });
+  } catch (err) {
+    state.layerDraftStatus = t('console.error', { message: err.message });
+  }
+  await loadLayerDraft();
+}
+
+async function publishLayerDraft() {
+  const reason = $('draft-reason').value.trim();
+  if (!reason) {
+    state.layerDraftStatus = t('editor.needReason');
+    renderLayerDraft();
+    return;
+  }
+  let published = false;
+  try {
+    await api.post(`${layerPath()}/publish`, { reason });
+    state.layerDraftStatus = t('editor.draftPublished');
+    $('draft-reason').value = '';
+    gm.refresh(state.map, gm.GRIDS);
+    published = true;
+  } catch (err) {
+    state.layerDraftStatus = t('console.error', { message: err.message });
+  }
+  const status = state.layerDraftStatus;
+  // A published draft is gone; one refused is still there.
+  await loadLayerDraft({ known: !published });
+  state.layerDraftStatus = status;
+  renderLayerDraft();
+}
+
+async function discardLayerDraft() {
+  try {
+    await api.del(`${layerPath()}/draft`);
+    state.layerDraftStatus = '';
+  } catch (err) {
+    state.layerDraftStatus = t('console.error', { message: err.message });
+  }
+  await loadLayerDraft({ known: false });
+}
+
+function renderLayerDraft(busy = false) {
+  const d = state.layerDraft;
+  const box = $('layer-draft');
+  box.hidden = !d && !state.layerDraftStatus;
+  $('layer-draft-status').textContent = state.layerDraftStatus ?? '';
+  $('layer-draft-summary').textContent = d ? t('editor.draftSummary', { created: d.created, changed: d.changed, ended: d.ended }) : '';
+  const problems = d?.problems ?? [];
+  $('layer-draft-problems').replaceChildren(...(d && !problems.length ? [el('li', { class: 'none', textContent: t('editor.noProblems') })] : problems.map((p) => el('li', {
+    class: `kind-${p.kind}`,
+    tabIndex: 0,
+    title: p.message,
+    onclick: (e) => { if (e.target === e.currentTarget) zoomTo(p.where); },
+    onkeydown: (e) => { if (e.key === 'Enter' && e.target === e.currentTarget) zoomTo(p.where); },
+  },
+  `${kindText(p.kind)} · ${(p.codes ?? []).join('、')}${p.area_m2 != null ? ` · ${t('editor.area', { n: Math.round(p.area_m2) })}` : ''}`,
+  p.kind === 'overlaps_sibling' && p.codes?.length === 2 ? el('span', { class: 'resolve' }, p.codes.map((c) => el('button', {
+    type: 'button', dataset: { giveTo: c }, disabled: busy, textContent: t('editor.giveTo', { code: c }), onclick: () => resolveOverlap(p.codes, c),
+  }))) : null))));
+  $('draft-publish').disabled = busy || !d || problems.length > 0;
+  $('draft-discard').disabled = busy || !d;
 }
 
 // ---- views ----
@@ -613,6 +741,17 @@ async function main() {
   $('publish').addEventListener('click', publish);
   $('rebase').addEventListener('click', rebase);
   $('conflict-discard').addEventListener('click', discardMine);
+  $('export').href = `/v1/layers/${encodeURIComponent(state.layer.id)}/export?format=geojson`;
+  $('draft-file').addEventListener('change', (e) => { if (e.target.files[0]) importDraft(e.target.files[0]); e.target.value = ''; });
+  $('draft-publish').addEventListener('click', publishLayerDraft);
+  $('draft-discard').addEventListener('click', discardLayerDraft);
+  // A file dropped on the map is imported as a draft too.
+  $('map').addEventListener('dragover', (e) => e.preventDefault());
+  $('map').addEventListener('drop', (e) => {
+    e.preventDefault();
+    const file = e.dataTransfer?.files?.[0];
+    if (file) importDraft(file);
+  });
   addEventListener('keydown', (e) => {
     if (!(e.ctrlKey || e.metaKey) || e.target instanceof HTMLInputElement) return;
     if (e.key === 'z' && !e.shiftKey && state.at > 0) { e.preventDefault(); show(state.at - 1); }
@@ -635,6 +774,7 @@ async function main() {
     state.draw = startDraw(map);
     window.gridmap.draw = state.draw;
     window.gridmap.ready = true;
+    loadLayerDraft({ known: state.layer.draft });
     if (params.get('grid')) selectGrid(params.get('grid'));
   });
   map.on('click', (e) => {

@@ -66,14 +66,14 @@ var rules = map[string]rule{
 	"GET /v1/layers/:layer/coverage":            viewers,
 	"PUT /v1/layers/:layer/grids/:code/people":  editors,
 	"POST " + importRoute:                       layerEditors,
-	// Drafts, like edits, are for editors; a scoped editor's draft edits,
-	// publish and discard are held to its scope by the store.
-	"GET /v1/layers/:layer/draft":             editors,
-	"DELETE /v1/layers/:layer/draft":          editors,
-	"GET /v1/layers/:layer/draft/grids":       editors,
-	"POST /v1/layers/:layer/draft/changesets": editors,
-	"POST /v1/layers/:layer/draft/resolve":    editors,
-	"POST /v1/layers/:layer/publish":          editors,
+	// A draft is a copy of the whole layer, started by an import: like
+	// imports, drafts are for editors of the whole layer.
+	"GET /v1/layers/:layer/draft":             layerEditors,
+	"DELETE /v1/layers/:layer/draft":          layerEditors,
+	"GET /v1/layers/:layer/draft/grids":       layerEditors,
+	"POST /v1/layers/:layer/draft/changesets": layerEditors,
+	"POST /v1/layers/:layer/draft/resolve":    layerEditors,
+	"POST /v1/layers/:layer/publish":          layerEditors,
 	"GET " + exportRoute:                      viewers, // scoped callers get their subtree
 	"GET /v1/search":                          viewers,
 	"GET /v1/lookup":                          publicViewers,

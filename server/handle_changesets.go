@@ -17,6 +17,11 @@ import (
 // run, problems included), 422 with the problems, 412 on a stale if_match,
 // 413 past a limit of gridmap.Changeset.Check (the editor applies it).
 func (s *Server) handleChangeset(c echo.Context) error {
+	if draft, err := boolParam(c, "draft"); err != nil {
+		return err
+	} else if draft {
+		return s.asDraftRoute(c, "POST", "/v1/layers/:layer/draft/changesets", s.handleDraftChangeset)
+	}
 	var cs gridmap.Changeset
 	if err := decodeJSON(c, &cs); err != nil {
 		return err
@@ -127,6 +132,11 @@ func toCoverageItems(items []gridmap.CoverageItem) []coverageItem {
 // handleCoverage reports gaps, overlaps and parts outside the parent:
 // GET /v1/layers/{layer}/coverage[?parent={code}].
 func (s *Server) handleCoverage(c echo.Context) error {
+	if draft, err := boolParam(c, "draft"); err != nil {
+		return err
+	} else if draft {
+		return gridmap.Errorf(gridmap.EINVALID, "the draft's coverage problems are listed by GET /v1/layers/%s/draft", c.Param("layer"))
+	}
 	cov, err := s.deps.Editor.CoverageOf(c.Request().Context(), c.Param("layer"), c.QueryParam("parent"))
 	if err != nil {
 		return err

@@ -97,3 +97,16 @@ func (s *Server) handleDiscardDraft(c echo.Context) error {
 	}
 	return c.NoContent(http.StatusNoContent)
 }
+
+// asDraftRoute answers a request for the published layer's route with
+// draft=true as the draft's own route (method, path) would, under that
+// route's rule: changesets?draft=true edits the draft, grids?draft=true
+// lists its grids.
+func (s *Server) asDraftRoute(c echo.Context, method, path string, h echo.HandlerFunc) error {
+	r, _ := s.ruleFor(method, path)
+	caller := callerOf(c)
+	if !caller.Can(r.role) || (r.global && caller.Scope != nil) {
+		return gridmap.Errorf(gridmap.EFORBIDDEN, "%s %s with draft=true works on the layer's draft, which only editors of the whole layer may", c.Request().Method, c.Path())
+	}
+	return h(c)
+}

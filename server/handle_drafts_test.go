@@ -66,6 +66,25 @@ func TestDraftsAPI(t *testing.T) {
 		if r.status != 200 || json.Unmarshal(r.body, &grids) != nil || len(grids.Features) != 3 {
 			t.Errorf("draft grids %d %s", r.status, r.body)
 		}
+		// draft=true on the layer's own routes reads and edits the draft,
+		// for editors of the whole layer only.
+		r = do(t, "GET", base+"/grids?draft=true", "")
+		grids = geojson.FeatureCollection{}
+		if r.status != 200 || json.Unmarshal(r.body, &grids) != nil || len(grids.Features) != 3 {
+			t.Errorf("grids?draft=true %d %s", r.status, r.body)
+		}
+		viewer := bearer(ts.token(t, gridmap.RoleViewer, nil))
+		for _, path := range []string{"/grids?draft=true", "/export?draft=true"} {
+			if r := do(t, "GET", base+path, "", viewer...); r.status != 403 {
+				t.Errorf("a viewer's %s: %d %s", path, r.status, r.body)
+			}
+		}
+		if r := do(t, "POST", base+"/changesets?draft=true", `{"reason":"draft edit","dry_run":true,"operations":[{"op":"delete","code":"S1"}]}`); r.status != 200 {
+			t.Errorf("changesets?draft=true: %d %s", r.status, r.body)
+		}
+		if r := do(t, "GET", base+"/coverage?draft=true", ""); r.status != 400 {
+			t.Errorf("coverage?draft=true: %d %s", r.status, r.body)
+		}
 	})
 	t.Run("a dirty draft is not published", func(t *testing.T) {
 		r := do(t, "POST", base+"/publish", `{"reason":"too early"}`)

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"net/http"
+	"time"
 
 	"github.com/gridmap/gridmap"
 	"github.com/labstack/echo/v4"
@@ -20,11 +21,19 @@ func (s *Server) handleExport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if draft {
+		// The draft is read as its own routes are: by editors of the whole layer.
+		if r, _ := s.ruleFor(http.MethodGet, "/v1/layers/:layer/draft/grids"); !callerOf(c).Can(r.role) || (r.global && callerOf(c).Scope != nil) {
+			return gridmap.Errorf(gridmap.EFORBIDDEN, "export?draft=true reads the layer's draft, which only editors of the whole layer may")
+		}
+	}
 	layer := c.Param("layer")
 	name := layer + ".geojson"
 	if draft {
 		name = layer + "-draft.geojson"
 	}
+	// A whole layer to a slow client may take longer than an answer may.
+	_ = http.NewResponseController(c.Response().Writer).SetWriteDeadline(time.Now().Add(importReadTimeout))
 	return s.streamGrids(c, layer, draft, name)
 }
 
@@ -61,10 +70,11 @@ func (s *Server) streamGrids(c echo.Context, layer string, draft bool, attachmen
 		return err
 	}
 	if err != nil {
-		_ = w.Flush()
 		s.logger.Warn("export cut short", "layer", layer, "draft", draft, "features", n, "err", err,
 			"request_id", res.Header().Get(echo.HeaderXRequestID))
-		return err
+		// Reset the connection: a body that ended normally would read as a
+		// whole layer to the client.
+		panic(http.ErrAbortHandler)
 	}
 	if !started {
 		start()

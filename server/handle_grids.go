@@ -19,6 +19,11 @@ const DefaultPageSize = 100
 // GET /v1/layers/{layer}/grids?bbox=&level=&parent=&limit=&cursor=.
 // While more remain, "next" holds the cursor of the next page.
 func (s *Server) handleGrids(c echo.Context) error {
+	if draft, err := boolParam(c, "draft"); err != nil {
+		return err
+	} else if draft {
+		return s.asDraftRoute(c, "GET", "/v1/layers/:layer/draft/grids", s.handleDraftGrids)
+	}
 	f := gridmap.GridFilter{Layer: c.Param("layer"), Level: c.QueryParam("level"), Parent: c.QueryParam("parent"), Limit: DefaultPageSize}
 	var err error
 	if v := c.QueryParam("bbox"); v != "" {

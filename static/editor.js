@@ -141,6 +141,8 @@ async function check() {
     if (seq !== state.checkSeq) return;
     if (err.status === 412) {
       await showConflict();
+      if (seq !== state.checkSeq) state.conflict = null;
+      renderDraft();
       return;
     }
     result = err.details ? { problems: err.details, impact: null, refused: err.message } : null;
@@ -171,7 +173,9 @@ function record({ geometry = current().geometry, ops = current().ops } = {}) {
 }
 
 function show(at) {
+  if (state.busy) return;
   state.at = at;
+  state.tool = 'select'; // selecting the grid again ends any drawing
   const { draw, grid } = state;
   if (grid.editable) {
     draw.deselectFeature(grid.id);
@@ -231,15 +235,14 @@ function deleteGrid() {
   record({ ops: [...current().ops, { op: 'delete', code: state.grid.code, if_match: state.grid.version }] });
 }
 
-// rename changes a code or name the draft gives: a new grid's, or a split
-// part's.
+// rename changes a code or name the draft gives (a new grid's, or a split
+// part's), as a step of the draft that undo takes back.
 function rename(index, field, value) {
   const ops = current().ops.map((o) => structuredClone(o));
   const o = ops[index];
   if (o.op === 'put') o.feature.properties[field] = value;
   else if (o.op === 'split') o.new_codes[field] = value;
-  state.history[state.at] = { ...current(), ops };
-  check();
+  record({ ops });
 }
 
 // drawSketches shows the drafted new grids and cutting lines on the map.
@@ -268,6 +271,7 @@ async function publish() {
     return;
   }
   state.busy = true;
+  state.checkSeq++; // a dry run under way is answered by the publish
   renderDraft();
   try {
     const res = await api.post(`/v1/layers/${encodeURIComponent(state.layer.id)}/changesets`, { reason, operations: operations() });
@@ -336,7 +340,15 @@ function rebase() {
 async function discardMine() {
   state.conflict = null;
   showTheirs(null);
-  await selectGrid(state.grid.code);
+  try {
+    await selectGrid(state.grid.code);
+  } catch (err) {
+    // Deleted meanwhile: nothing left to edit.
+    clearSelection();
+    state.status = t('console.error', { message: err.message });
+    state.error = true;
+    renderDraft();
+  }
 }
 
 // ---- the map's own layers: problems, and someone else's version ----
@@ -394,6 +406,7 @@ async function selectGrid(code) {
     else console.warn(`grid ${code} could not be loaded for editing: ${valid?.reason}`);
   }
   state.grid = { code, id, name: p.name, level: p.level, parent: p.parent, version: p.version, editable: loaded };
+  state.checkSeq++; // a check of the grid before answers to nobody
   state.neighbours = neighbours.length;
   state.history = [{ geometry: shape ?? feature.geometry, ops: [] }];
   state.at = 0;
@@ -412,6 +425,7 @@ async function selectGrid(code) {
 }
 
 function clearSelection() {
+  state.checkSeq++;
   state.draw.clear();
   state.grid = null;
   state.history = [];
@@ -703,6 +717,11 @@ function startDraw(map) {
   draw.setMode('select');
   draw.on('finish', (id, context) => {
     if (!state.grid) return;
+    if (state.busy) {
+      // A publish is under way: what it sends is what was drafted.
+      if (id === state.grid.id) show(state.at);
+      return;
+    }
     if (context?.mode === 'newgrid' || context?.mode === 'cut') {
       drafted(id, context.mode);
       return;
@@ -734,7 +753,7 @@ async function main() {
   $('layer').value = state.layer.id;
   $('layer').addEventListener('change', (e) => { location.search = `?layer=${encodeURIComponent(e.target.value)}`; });
   $('level').addEventListener('change', (e) => { state.level = e.target.value; });
-  $('grid-search').addEventListener('keydown', (e) => { if (e.key === 'Enter' && e.target.value.trim()) search(e.target.value); });
+  $('grid-search').addEventListener('keydown', (e) => { if (e.key === 'Enter' && e.target.value.trim()) search(e.target.value).catch((err) => { state.status = t('console.error', { message: err.message }); state.error = true; renderDraft(); }); });
   $('undo').addEventListener('click', () => state.at > 0 && show(state.at - 1));
   $('redo').addEventListener('click', () => state.at < state.history.length - 1 && show(state.at + 1));
   $('discard').addEventListener('click', discard);
@@ -767,6 +786,11 @@ async function main() {
     // Without bounds the map starts at a default view.
   }
   const map = await gm.createMap($('map'), state.layer, tilejson, { reports: false, basemap: await gm.basemapStyle(config.basemap_style) });
+  const report = (err) => {
+    state.status = t('console.error', { message: err.message });
+    state.error = true;
+    renderDraft();
+  };
   state.map = map;
   window.gridmap = { map, state };
   map.on('load', () => {
@@ -775,7 +799,7 @@ async function main() {
     window.gridmap.draw = state.draw;
     window.gridmap.ready = true;
     loadLayerDraft({ known: state.layer.draft });
-    if (params.get('grid')) selectGrid(params.get('grid'));
+    if (params.get('grid')) selectGrid(params.get('grid')).catch(report);
   });
   map.on('click', (e) => {
     if (state.busy || state.tool !== 'select') return; // drawing clicks are the tool's

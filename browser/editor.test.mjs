@@ -198,6 +198,47 @@ await browserTest('editor', async (t) => {
     }
   });
 
+  await t.step('the people of a street, its versions on a slider, and the coverage of its district', async () => {
+    await eventually(async () => assert.equal(await page.locator('#grid-code').textContent(), grid));
+    await page.locator('details.more summary').click();
+    await page.locator('#grid-people').fill('grid_leader, 张三, 13900000001');
+    await page.locator('#save-people').click();
+    await eventually(async () => assert.match(await page.locator('details.more').textContent(), new RegExp(zh['editor.peopleSaved'].replace('{n}', '1'))));
+    // Version 1, as first imported, drawn over today's outline.
+    await page.locator('#history-slider').fill('0');
+    await eventually(async () => assert.match(await page.locator('#history-version').textContent(), /1/));
+    await eventually(async () => assert.ok((await page.evaluate(() => window.gridmap.map.queryRenderedFeatures({ layers: ['history-line'] }).length)) > 0, 'version 1 is drawn'));
+    await t.shot('a version on the slider');
+    // The district: its streets tile it exactly.
+    await page.locator('#grid-search').fill('ED');
+    await page.locator('#grid-search').press('Enter');
+    await eventually(async () => assert.equal(await page.locator('#grid-code').textContent(), 'ED'));
+    assert.equal(await page.locator('details.more').getAttribute('open'), '', 'the details stay open');
+    await page.locator('#show-coverage').click();
+    await eventually(async () => assert.equal(await page.locator('#coverage-result').textContent(), zh['editor.coverageClean']));
+  });
+
+  await t.step('two streets merged into one (多格合一)', async () => {
+    await page.locator('#grid-search').fill(`${neighbour}-1`);
+    await page.locator('#grid-search').press('Enter');
+    await eventually(async () => assert.equal(await page.locator('#grid-code').textContent(), `${neighbour}-1`));
+    await showDistrict(page);
+    await page.locator('button[data-tool="merge"]').click();
+    // Into the other part: across the split line from the first.
+    const parts = await page.evaluate(async (layer) => (await (await fetch(`/v1/layers/${layer}/grids?level=street`)).json()).features
+      .map((f) => ({ code: f.properties.code, geometry: f.geometry })), layer);
+    const other = parts.find((f) => f.code === `${neighbour}-2`);
+    const ring = other.geometry.type === 'Polygon' ? other.geometry.coordinates[0] : other.geometry.coordinates[0][0];
+    const c = ring.slice(0, -1).reduce((a, [x, y]) => [a[0] + x / (ring.length - 1), a[1] + y / (ring.length - 1)], [0, 0]);
+    const q = await at(page, c);
+    await page.mouse.click(q.x, q.y);
+    await eventually(async () => assert.match(await page.locator('#drafted').textContent(), new RegExp(`${neighbour}-2`)));
+    await eventually(async () => assert.equal(await page.locator('#problems li.none').count(), 1, 'no problems'));
+    await page.locator('#reason').fill('多格合一');
+    await page.locator('#publish').click();
+    await eventually(async () => assert.equal(await page.locator('#grid-version').textContent(), '2'));
+  });
+
   await t.step('a file of overlapping streets imports as a draft; the overlap given to one, the draft publishes', async () => {
     await page.goto(t.url(`/editor?layer=${env('GRIDMAP_DRAFT_LAYER')}&level=street`));
     await eventually(async () => assert.equal(await page.evaluate(() => window.gridmap?.ready === true), true));

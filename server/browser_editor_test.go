@@ -102,8 +102,17 @@ func TestEditor(t *testing.T) {
 		t.Errorf("the district is no longer covered exactly: %+v", cov)
 	}
 	eventually(t, "the lookup gives the moved area to ES1", func() bool { return owner(125.0105, 32.009) == "ES1" })
-	if got := owner(125.015, 32.0025); got != "ES2-1" && got != "ES2-2" {
-		t.Errorf("the rest of ES2 belongs to %q, want one of its parts", got)
+	// The parts of ES2 were merged back into ES2-1 (多格合一).
+	if r := do(t, "GET", ts.url+"/v1/layers/"+layer+"/grids/ES2-2", ""); r.status != 404 {
+		t.Errorf("ES2-2 after the merge: %d, want 404", r.status)
+	}
+	eventually(t, "the lookup gives the merged street", func() bool { return owner(125.015, 32.0025) == "ES2-1" && owner(125.015, 32.0075) == "ES2-1" })
+	var es1 struct {
+		Properties struct{ People []gridmap.Person }
+	}
+	do(t, "GET", ts.url+"/v1/layers/"+layer+"/grids/ES1", "").json(t, &es1)
+	if len(es1.Properties.People) != 1 || es1.Properties.People[0].Name != "张三" || es1.Properties.People[0].Phone != "13900000001" {
+		t.Errorf("ES1's people: %+v", es1.Properties.People)
 	}
 
 	// The draft's streets are live, the strip they both claimed with one of them.

@@ -50,6 +50,7 @@ export async function request(method, path, body) {
 
 export const get = (path) => request('GET', path);
 export const del = (path) => request('DELETE', path);
+export const put = (path, body) => request('PUT', path, body);
 // csrf is the session's CSRF token, for writes made without request().
 export const csrf = () => csrfToken;
 export const post = (path, body) => request('POST', path, body);

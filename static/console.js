@@ -290,12 +290,21 @@ async function loadList({ keep = false } = {}) {
   state.loadingMore = false;
   renderCounts();
   renderList();
+  if (state.moreWanted && seq === listSeq) {
+    state.moreWanted = false;
+    loadMore();
+  }
 }
 
 // loadMore appends the next page of the list last loaded (not of one being
 // loaded: its cursor would belong to other filters).
 async function loadMore() {
-  if (!state.next || state.loadingMore || state.nextSeq !== listSeq) return;
+  if (state.nextSeq !== listSeq) {
+    // The list is being read again (a live change): the next page follows it.
+    state.moreWanted = true;
+    return;
+  }
+  if (!state.next || state.loadingMore) return;
   const seq = listSeq;
   state.loadingMore = true;
   renderList();
@@ -319,6 +328,7 @@ async function loadMore() {
 function setFilter(name, value) {
   state.filters[name] = value;
   state.next = null; // the cursor belongs to the filters before
+  state.moreWanted = false;
   renderFilters();
   if (state.map && ['status', 'category', 'since'].includes(name)) gm.showReportsWith(state.map, tileFilters());
   loadList();

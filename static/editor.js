@@ -47,6 +47,7 @@ const state = {
 // Colours of problems on the map, by kind.
 const problemColour = { overlaps_sibling: '#dc2626', outside_parent: '#7e22ce', gap: '#d97706' };
 const PROBLEMS = 'problems';
+const HISTORY = 'history';
 const DRAFT = 'draft';
 const SKETCHES = 'sketches';
 const THEIRS = 'theirs';
@@ -194,7 +195,7 @@ function show(at) {
 function useTool(tool) {
   if (!state.grid) return;
   state.tool = tool;
-  state.draw.setMode(tool === 'select' ? 'select' : tool === 'draw' ? 'newgrid' : 'cut');
+  state.draw.setMode({ draw: 'newgrid', cut: 'cut' }[tool] ?? 'select');
   if (tool === 'select' && state.grid.editable) state.draw.selectFeature(state.grid.id);
   renderSelection();
 }
@@ -228,6 +229,76 @@ function drafted(id, mode) {
     ops.push({ op: 'split', code, line: f.geometry, new_codes: [`${code}-1`, `${code}-2`], if_match: state.grid.version });
   }
   record({ ops });
+}
+
+// mergeAt drafts merging the sibling at a clicked place into the selected
+// grid (多格合一); the selected grid keeps its code.
+async function mergeAt(lngLat) {
+  const q = new URLSearchParams({ lon: lngLat.lng.toFixed(7), lat: lngLat.lat.toFixed(7), layer: state.layer.id });
+  const chain = (await api.get(`/v1/lookup?${q}`)).layers?.[state.layer.id]?.chain ?? [];
+  const hit = chain.find((g) => g.level === state.grid.level);
+  useTool('select');
+  if (!hit || hit.code === state.grid.code) return;
+  const ops = [...current().ops];
+  const merge = ops.find((o) => o.op === 'merge' && o.into === state.grid.code);
+  if (merge) {
+    if (merge.codes.includes(hit.code)) return;
+    ops[ops.indexOf(merge)] = { ...merge, codes: [...merge.codes, hit.code] };
+  } else {
+    ops.push({ op: 'merge', codes: [state.grid.code, hit.code], into: state.grid.code });
+  }
+  record({ ops });
+}
+
+// rename the selected grid: a put of its name, its outline kept.
+function renameGrid(name) {
+  const ops = current().ops.filter((o) => !(o.op === 'put' && o.code === state.grid.code));
+  if (name !== state.grid.name) {
+    ops.push({ op: 'put', code: state.grid.code, if_match: state.grid.version,
+      feature: { type: 'Feature', geometry: null, properties: { code: state.grid.code, name } } });
+  }
+  record({ ops });
+}
+
+// savePeople replaces the people responsible for the selected grid (not a
+// boundary change: saved at once).
+async function savePeople(text) {
+  const people = text.split('\n').map((line) => line.trim()).filter(Boolean).map((line) => {
+    const [role = '', name = '', phone = ''] = line.split(/[,，\t]/).map((x) => x.trim());
+    return { role, name, phone };
+  });
+  try {
+    await api.put(`${layerPath()}/grids/${encodeURIComponent(state.grid.code)}/people`, { people });
+    state.grid.people = people;
+    state.peopleStatus = t('editor.peopleSaved', { n: people.length });
+  } catch (err) {
+    state.peopleStatus = t('console.error', { message: err.message });
+  }
+  renderSelection();
+}
+
+// showHistory draws the outline of version i of the grid over today's.
+function showHistory(i) {
+  const f = state.gridHistory?.[i];
+  state.historyAt = i;
+  state.map.getSource(HISTORY)?.setData({ type: 'FeatureCollection', features: f?.geometry ? [{ type: 'Feature', geometry: f.geometry, properties: {} }] : [] });
+  renderSelection();
+}
+
+// showCoverage draws what keeps the selected grid's children from tiling
+// it: gaps, overlaps, parts outside.
+async function showCoverage() {
+  try {
+    const cov = await api.get(`${layerPath()}/coverage?parent=${encodeURIComponent(state.grid.code)}`);
+    const as = (kind) => (items) => (items ?? []).map((it) => ({ kind, codes: it.codes, area_m2: it.area_m2, where: { type: it.type, coordinates: it.coordinates } }));
+    const problems = [...as('gap')(cov.gaps), ...as('overlaps_sibling')(cov.overlaps), ...as('outside_parent')(cov.outside)];
+    state.coverage = problems;
+    drawProblems(problems);
+  } catch (err) {
+    state.coverage = null;
+    state.peopleStatus = t('console.error', { message: err.message });
+  }
+  renderSelection();
 }
 
 function deleteGrid() {
@@ -357,6 +428,8 @@ function addOverlays(map) {
   map.addSource(PROBLEMS, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
   map.addLayer({ id: 'problem-fill', type: 'fill', source: PROBLEMS, paint: { 'fill-color': ['get', 'colour'], 'fill-opacity': 0.35 } });
   map.addLayer({ id: 'problem-line', type: 'line', source: PROBLEMS, paint: { 'line-color': ['get', 'colour'], 'line-width': 2.5 } });
+  map.addSource(HISTORY, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
+  map.addLayer({ id: 'history-line', type: 'line', source: HISTORY, paint: { 'line-color': '#9333ea', 'line-width': 2.5, 'line-dasharray': [1, 1.5] } });
   map.addSource(DRAFT, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
   map.addLayer({ id: 'draft-line', type: 'line', source: DRAFT, paint: { 'line-color': '#0e7490', 'line-width': 2, 'line-dasharray': [2, 2] } });
   map.addSource(SKETCHES, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
@@ -405,7 +478,12 @@ async function selectGrid(code) {
     if (loaded) draw.selectFeature(id);
     else console.warn(`grid ${code} could not be loaded for editing: ${valid?.reason}`);
   }
-  state.grid = { code, id, name: p.name, level: p.level, parent: p.parent, version: p.version, editable: loaded };
+  state.grid = { code, id, name: p.name, level: p.level, parent: p.parent, version: p.version, editable: loaded, people: p.people ?? [] };
+  state.gridHistory = (await api.get(`${base}/${encodeURIComponent(code)}/history`).catch(() => ({ features: [] }))).features ?? [];
+  state.historyAt = state.gridHistory.length - 1;
+  state.coverage = null;
+  state.peopleStatus = '';
+  state.map.getSource(HISTORY)?.setData({ type: 'FeatureCollection', features: [] });
   state.checkSeq++; // a check of the grid before answers to nobody
   state.neighbours = neighbours.length;
   state.history = [{ geometry: shape ?? feature.geometry, ops: [] }];
@@ -603,11 +681,36 @@ function renderSelection() {
       el('dt', { textContent: t('editor.version') }), el('dd', { id: 'grid-version', textContent: String(g.version ?? '') }),
       el('dt', { textContent: t('editor.neighbours') }), el('dd', { textContent: String(state.neighbours) })),
     el('div', { class: 'tools', role: 'toolbar', 'aria-label': t('editor.tools') },
-      ['select', 'draw', 'cut'].map((tool) => el('button', { type: 'button', dataset: { tool }, 'aria-pressed': String(state.tool === tool), textContent: t(`editor.tool.${tool}`), onclick: () => useTool(tool) })),
+      ['select', 'draw', 'cut', 'merge'].map((tool) => el('button', { type: 'button', dataset: { tool }, 'aria-pressed': String(state.tool === tool), textContent: t(`editor.tool.${tool}`), onclick: () => useTool(tool) })),
       el('button', { type: 'button', id: 'delete-grid', textContent: t('editor.tool.delete'), onclick: deleteGrid })),
     el('p', { class: 'message', textContent: t(`editor.help.${state.tool}`) }),
     g.editable ? null : el('p', { class: 'message error', textContent: t('editor.notEditable') }),
-    renderDrafted());
+    renderDrafted(),
+    el('details', { class: 'more', open: !!state.detailsOpen, ontoggle: (e) => { state.detailsOpen = e.target.open; } },
+      el('summary', { textContent: t('editor.details') }),
+      el('label', { class: 'field' }, t('editor.name'),
+        el('input', { id: 'grid-name', type: 'text', value: pendingName() ?? g.name ?? '', onchange: (e) => renameGrid(e.target.value.trim()) })),
+      el('label', { class: 'field' }, t('editor.people'),
+        el('textarea', { id: 'grid-people', rows: 3, placeholder: t('editor.peopleHint'), value: (g.people ?? []).map((p) => [p.role, p.name, p.phone].join(', ')).join('\n') })),
+      el('button', { type: 'button', id: 'save-people', textContent: t('editor.savePeople'), onclick: () => savePeople($('grid-people').value) }),
+      state.peopleStatus ? el('p', { class: 'message', role: 'status', textContent: state.peopleStatus }) : null,
+      el('button', { type: 'button', id: 'show-coverage', textContent: t('editor.coverage'), onclick: showCoverage }),
+      state.coverage ? el('p', { id: 'coverage-result', class: 'message' + (state.coverage.length ? ' error' : ''), textContent: state.coverage.length ? t('editor.coverageProblems', { n: state.coverage.length }) : t('editor.coverageClean') }) : null,
+      state.gridHistory?.length > 1 ? el('label', { class: 'field' }, t('editor.history'),
+        el('input', { id: 'history-slider', type: 'range', min: 0, max: state.gridHistory.length - 1, step: 1, value: state.historyAt, oninput: (e) => showHistory(Number(e.target.value)) }),
+        historyText()) : null));
+}
+
+function pendingName() {
+  const o = current()?.ops.find((x) => x.op === 'put' && x.code === state.grid?.code);
+  return o?.feature.properties.name;
+}
+
+function historyText() {
+  const f = state.gridHistory?.[state.historyAt];
+  if (!f) return null;
+  const p = f.properties ?? {};
+  return el('span', { id: 'history-version', class: 'history-version' }, t('editor.versionAt', { version: p.version, when: formatTime(p.valid_from), who: p.author || '—', why: p.reason || '—' }));
 }
 
 // renderDrafted lists the operations drafted besides reshaping, with the
@@ -616,7 +719,8 @@ function renderDrafted() {
   const ops = current()?.ops ?? [];
   if (!ops.length) return null;
   return el('ol', { id: 'drafted', class: 'drafted' }, ops.map((o, i) => {
-    if (o.op === 'put') {
+    if (o.op === 'merge') return el('li', {}, `${t('editor.op.merge')} ${o.codes.join(' + ')} → ${o.into}`);
+    if (o.op === 'put' && !o.code) {
       return el('li', {}, t('editor.op.new'), ' ',
         el('input', { type: 'text', class: 'new-code', value: o.feature.properties.code, ariaLabel: t('editor.code'), onchange: (e) => rename(i, 'code', e.target.value.trim()) }),
         el('input', { type: 'text', class: 'new-name', value: o.feature.properties.name, placeholder: t('editor.name'), ariaLabel: t('editor.name'), onchange: (e) => rename(i, 'name', e.target.value.trim()) }));
@@ -802,6 +906,10 @@ async function main() {
     if (params.get('grid')) selectGrid(params.get('grid')).catch(report);
   });
   map.on('click', (e) => {
+    if (state.tool === 'merge' && !state.busy) {
+      mergeAt(e.lngLat).catch(report);
+      return;
+    }
     if (state.busy || state.tool !== 'select') return; // drawing clicks are the tool's
     selectAt(e.lngLat).catch((err) => {
       state.status = t('console.error', { message: err.message });

@@ -239,6 +239,29 @@ await browserTest('editor', async (t) => {
     await eventually(async () => assert.equal(await page.locator('#grid-version').textContent(), '2'));
   });
 
+  await t.step('a vertex of a 5,000-vertex street drags smoothly', async () => {
+    await page.goto(t.url(`/editor?layer=${env('GRIDMAP_BIG_LAYER')}&level=street&grid=${env('GRIDMAP_BIG_GRID')}`));
+    await eventually(async () => assert.equal(await page.locator('#grid-code').textContent(), env('GRIDMAP_BIG_GRID')));
+    const n = await page.evaluate(() => window.gridmap.draw.getSnapshotFeature(window.gridmap.state.grid.id).geometry.coordinates[0].length);
+    assert.ok(n > 5000, `the street has ${n} vertices`);
+    await page.evaluate(() => new Promise((r) => (window.gridmap.map.loaded() ? r() : window.gridmap.map.once('idle', r))));
+    const v = env('GRIDMAP_BIG_VERTEX').split(',').map(Number);
+    await page.evaluate(() => {
+      window.frames_ = [];
+      const tick = (ts) => { window.frames_.push(ts); if (window.frames_.length < 2000) requestAnimationFrame(tick); };
+      requestAnimationFrame(tick);
+    });
+    const started = await page.evaluate(() => performance.now());
+    await drag(page, v, [v[0] + 0.0005, v[1] + 0.0003], 30);
+    const fps = await page.evaluate((t0) => {
+      const f = window.frames_.filter((x) => x >= t0);
+      return f.length > 1 ? Math.round(((f.length - 1) * 1000) / (f[f.length - 1] - f[0])) : 0;
+    }, started);
+    console.log(`frames per second while dragging a vertex of a ${n - 1}-vertex street: ${fps}`);
+    await eventually(async () => assert.equal(await page.locator('#draft-count').textContent(), zh['editor.edits'].replace('{n}', '1')));
+    await page.locator('#discard').click();
+  });
+
   await t.step('a file of overlapping streets imports as a draft; the overlap given to one, the draft publishes', async () => {
     await page.goto(t.url(`/editor?layer=${env('GRIDMAP_DRAFT_LAYER')}&level=street`));
     await eventually(async () => assert.equal(await page.evaluate(() => window.gridmap?.ready === true), true));

@@ -66,13 +66,34 @@ func TestEditor(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A third layer: a street of 5,000 vertices (a circle) and its district,
+	// for the frame rate of a drag.
+	bigLayer := "edv"
+	if r := do(t, "PUT", ts.url+"/v1/layers/"+bigLayer, `{"name":"大网格","kind":"comprehensive","levels":["district","street"]}`); r.status >= 300 {
+		t.Fatalf("big layer: %d %s", r.status, r.body)
+	}
+	var ring strings.Builder
+	for i := 0; i <= 5000; i++ {
+		a := 2 * math.Pi * float64(i%5000) / 5000
+		if i > 0 {
+			ring.WriteByte(',')
+		}
+		ring.WriteString("[" + num(math.Round((125.2+0.01*math.Cos(a))*1e7)/1e7) + "," + num(math.Round((32.0+0.008*math.Sin(a))*1e7)/1e7) + "]")
+	}
+	circle := `{"type":"Polygon","coordinates":[[` + ring.String() + `]]}`
+	if r := do(t, "POST", ts.url+"/v1/layers/"+bigLayer+"/import", `{"type":"FeatureCollection","features":[`+
+		feat("VD", "", rect(125.18, 31.98, 125.22, 32.02))+","+feat("VS", "VD", circle)+`]}`); r.status != 200 {
+		t.Fatalf("big layer import: %d %s", r.status, r.body)
+	}
+
 	user := "liu.editor." + strconv.FormatInt(time.Now().UnixNano(), 36)
 	addAccount(t, ts, gridmap.Account{Username: user, DisplayName: "刘编辑", Role: gridmap.RoleEditor}, "correct horse battery")
 	runBrowser(t, "editor.test.mjs", ts.url,
 		"GRIDMAP_USER="+user, "GRIDMAP_PASSWORD=correct horse battery",
 		"GRIDMAP_LAYER="+layer, "GRIDMAP_GRID=ES1", "GRIDMAP_VERTEX=125.01,32.01", "GRIDMAP_VERTEX_TO=125.012,32.01",
 		"GRIDMAP_DISTRICT=125.0,32.0,125.02,32.01", "GRIDMAP_NEIGHBOUR=ES2",
-		"GRIDMAP_DRAFT_LAYER="+draftLayer, "GRIDMAP_DRAFT_FILE="+draftFile)
+		"GRIDMAP_DRAFT_LAYER="+draftLayer, "GRIDMAP_DRAFT_FILE="+draftFile,
+		"GRIDMAP_BIG_LAYER="+bigLayer, "GRIDMAP_BIG_GRID=VS", "GRIDMAP_BIG_VERTEX=125.21,32.0")
 
 	// ES1 was reshaped twice (the second editor's change was refused), ES2
 	// reshaped once and then split.

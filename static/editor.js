@@ -673,7 +673,7 @@ function renderSelection() {
     box.replaceChildren(el('p', { id: 'hint', class: 'message', textContent: t('editor.hint') }));
     return;
   }
-  box.replaceChildren(
+  box.replaceChildren(...[
     el('h2', { textContent: g.name || g.code }),
     el('dl', {},
       el('dt', { textContent: t('editor.code') }), el('dd', { id: 'grid-code', class: 'code', textContent: g.code }),
@@ -698,7 +698,8 @@ function renderSelection() {
       state.coverage ? el('p', { id: 'coverage-result', class: 'message' + (state.coverage.length ? ' error' : ''), textContent: state.coverage.length ? t('editor.coverageProblems', { n: state.coverage.length }) : t('editor.coverageClean') }) : null,
       state.gridHistory?.length > 1 ? el('label', { class: 'field' }, t('editor.history'),
         el('input', { id: 'history-slider', type: 'range', min: 0, max: state.gridHistory.length - 1, step: 1, value: state.historyAt, oninput: (e) => showHistory(Number(e.target.value)) }),
-        historyText()) : null));
+        historyText()) : null),
+  ].filter(Boolean));
 }
 
 function pendingName() {
@@ -788,8 +789,14 @@ function renderAll() {
 
 // ---- start ----
 
+const snapping = { toCoordinate: true, toLine: true };
+
+// selectFlags are what the select mode lets the editor do to the grid.
+function selectFlags(midpoints) {
+  return { grid: { feature: { draggable: false, coordinates: { draggable: true, midpoints, deletable: true, snappable: snapping } } } };
+}
+
 function startDraw(map) {
-  const snapping = { toCoordinate: true, toLine: true };
   const draw = new TerraDraw({
     adapter: new TerraDrawMapLibreGLAdapter({ map, coordinatePrecision: 9 }),
     modes: [
@@ -811,7 +818,7 @@ function startDraw(map) {
       }),
       new TerraDrawLineStringMode({ modeName: 'cut', snapping, styles: { lineStringColor: '#1d4ed8', lineStringWidth: 2.5 } }),
       new TerraDrawSelectMode({
-        flags: { grid: { feature: { draggable: false, coordinates: { draggable: true, midpoints: true, deletable: true, snappable: snapping } } } },
+        flags: selectFlags(true),
         allowManualDeselection: false,
         styles: { selectedPolygonColor: '#f97316', selectedPolygonOutlineColor: '#c2410c', selectedPolygonOutlineWidth: 2.5, selectedPolygonFillOpacity: 0.15 },
       }),

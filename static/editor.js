@@ -47,6 +47,15 @@ const state = {
 // Colours of problems on the map, by kind.
 const problemColour = { overlaps_sibling: '#dc2626', outside_parent: '#7e22ce', gap: '#d97706' };
 const PROBLEMS = 'problems';
+// A grid of many vertices is reshaped without terra-draw, which redraws a
+// handle for every vertex at every move: its outline and the handles of
+// the vertices in view are drawn here, and a drag moves one vertex, drawing
+// only the two edges that meet at it until it is dropped.
+const bigGrid = 1000;
+const BIG = 'big-grid';
+const BIG_HANDLES = 'big-handles';
+const BIG_DRAG = 'big-drag';
+const handlePixels = 10;
 const HISTORY = 'history';
 const DRAFT = 'draft';
 const SKETCHES = 'sketches';
@@ -178,7 +187,9 @@ function show(at) {
   state.at = at;
   state.tool = 'select'; // selecting the grid again ends any drawing
   const { draw, grid } = state;
-  if (grid.editable) {
+  if (grid.big) {
+    drawBig();
+  } else if (grid.editable) {
     draw.deselectFeature(grid.id);
     draw.updateFeatureGeometry(grid.id, current().geometry);
     draw.selectFeature(grid.id);
@@ -428,6 +439,11 @@ function addOverlays(map) {
   map.addSource(PROBLEMS, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
   map.addLayer({ id: 'problem-fill', type: 'fill', source: PROBLEMS, paint: { 'fill-color': ['get', 'colour'], 'fill-opacity': 0.35 } });
   map.addLayer({ id: 'problem-line', type: 'line', source: PROBLEMS, paint: { 'line-color': ['get', 'colour'], 'line-width': 2.5 } });
+  for (const id of [BIG, BIG_HANDLES, BIG_DRAG]) map.addSource(id, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
+  map.addLayer({ id: 'big-fill', type: 'fill', source: BIG, paint: { 'fill-color': '#f97316', 'fill-opacity': 0.15 } });
+  map.addLayer({ id: 'big-line', type: 'line', source: BIG, paint: { 'line-color': '#c2410c', 'line-width': 2.5 } });
+  map.addLayer({ id: 'big-handles', type: 'circle', source: BIG_HANDLES, paint: { 'circle-radius': 4, 'circle-color': '#3b82f6', 'circle-stroke-color': '#ffffff', 'circle-stroke-width': 1 } });
+  map.addLayer({ id: 'big-drag', type: 'line', source: BIG_DRAG, paint: { 'line-color': '#1d4ed8', 'line-width': 2.5, 'line-dasharray': [2, 1] } });
   map.addSource(HISTORY, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
   map.addLayer({ id: 'history-line', type: 'line', source: HISTORY, paint: { 'line-color': '#9333ea', 'line-width': 2.5, 'line-dasharray': [1, 1.5] } });
   map.addSource(DRAFT, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
@@ -472,13 +488,16 @@ async function selectGrid(code) {
   draw.addFeatures(neighbours.map(({ f, g }) => ({ id: draw.getFeatureId(), type: 'Feature', geometry: g, properties: { mode: 'neighbours', code: f.properties?.code ?? f.id } })));
   const id = draw.getFeatureId();
   let loaded = false;
-  if (shape) {
+  const big = !!shape && shape.coordinates[0].length > bigGrid;
+  if (big) {
+    loaded = true;
+  } else if (shape) {
     const [valid] = draw.addFeatures([{ id, type: 'Feature', geometry: shape, properties: { mode: 'grid', code } }]);
     loaded = !!valid?.valid;
     if (loaded) draw.selectFeature(id);
     else console.warn(`grid ${code} could not be loaded for editing: ${valid?.reason}`);
   }
-  state.grid = { code, id, name: p.name, level: p.level, parent: p.parent, version: p.version, editable: loaded, people: p.people ?? [] };
+  state.grid = { code, id, name: p.name, level: p.level, parent: p.parent, version: p.version, editable: loaded, big, people: p.people ?? [] };
   state.gridHistory = (await api.get(`${base}/${encodeURIComponent(code)}/history`).catch(() => ({ features: [] }))).features ?? [];
   state.historyAt = state.gridHistory.length - 1;
   state.coverage = null;
@@ -496,6 +515,7 @@ async function selectGrid(code) {
   drawProblems([]);
   drawSketches();
   showTheirs(null);
+  drawBig();
   gm.highlight(state.map, [code]);
   state.map.fitBounds([[w, s], [e, n]], { padding: 60, maxZoom: 18, duration: 0 });
   renderSelection();
@@ -505,6 +525,8 @@ async function selectGrid(code) {
 function clearSelection() {
   state.checkSeq++;
   state.draw.clear();
+  if (state.grid) state.grid.big = false;
+  drawBig();
   state.grid = null;
   state.history = [];
   state.at = 0;
@@ -537,6 +559,100 @@ async function search(text) {
     return;
   }
   await selectGrid(hit.code);
+}
+
+// ---- a grid of many vertices ----
+
+// drawBig draws the big grid's outline and the handles of its vertices in
+// view (none for another grid).
+function drawBig() {
+  const map = state.map;
+  const empty = { type: 'FeatureCollection', features: [] };
+  if (!state.grid?.big) {
+    for (const id of [BIG, BIG_HANDLES, BIG_DRAG]) map?.getSource(id)?.setData(empty);
+    return;
+  }
+  const geometry = current().geometry;
+  map.getSource(BIG).setData({ type: 'Feature', geometry, properties: {} });
+  map.getSource(BIG_DRAG).setData(empty);
+  const b = map.getBounds();
+  const ring = geometry.coordinates[0];
+  const inView = ring.slice(0, -1).filter(([x, y]) => b.contains([x, y]));
+  // Handles only close enough in to tell them apart.
+  const handles = inView.length <= 2000 ? inView : [];
+  map.getSource(BIG_HANDLES).setData({ type: 'Feature', geometry: { type: 'MultiPoint', coordinates: handles }, properties: {} });
+}
+
+// nearestVertex is the index of the vertex of ring within handlePixels of
+// point (screen), or -1.
+function nearestVertex(ring, point) {
+  let best = -1;
+  let bestD = handlePixels * handlePixels;
+  const b = state.map.getBounds();
+  for (let i = 0; i < ring.length - 1; i++) {
+    if (!b.contains(ring[i])) continue;
+    const p = state.map.project(ring[i]);
+    const d = (p.x - point.x) ** 2 + (p.y - point.y) ** 2;
+    if (d < bestD) {
+      best = i;
+      bestD = d;
+    }
+  }
+  return best;
+}
+
+// snapBig is lngLat moved onto a neighbour's vertex within handlePixels.
+function snapBig(lngLat, point) {
+  let best = null;
+  let bestD = handlePixels * handlePixels;
+  for (const f of state.draw.getSnapshot()) {
+    if (f.properties.mode !== 'neighbours') continue;
+    for (const c of f.geometry.coordinates[0]) {
+      const p = state.map.project(c);
+      const d = (p.x - point.x) ** 2 + (p.y - point.y) ** 2;
+      if (d < bestD) {
+        best = c;
+        bestD = d;
+      }
+    }
+  }
+  return best ?? [lngLat.lng, lngLat.lat];
+}
+
+// startBigDrag follows a drag of a big grid's vertex, drawing only the two
+// edges that meet at it, and records the outline once it is dropped.
+function startBigDrag(map) {
+  let dragging = -1;
+  const round = (v) => Math.round(v * 1e9) / 1e9;
+  map.on('mousedown', (e) => {
+    if (!state.grid?.big || state.tool !== 'select' || state.busy) return;
+    const ring = current().geometry.coordinates[0];
+    dragging = nearestVertex(ring, e.point);
+    if (dragging < 0) return;
+    e.preventDefault();
+    map.dragPan.disable();
+  });
+  map.on('mousemove', (e) => {
+    if (dragging < 0) return;
+    const ring = current().geometry.coordinates[0];
+    const n = ring.length - 1;
+    const at = snapBig(e.lngLat, e.point);
+    map.getSource(BIG_DRAG).setData({ type: 'Feature', properties: {},
+      geometry: { type: 'LineString', coordinates: [ring[(dragging - 1 + n) % n], at, ring[(dragging + 1) % n]] } });
+  });
+  map.on('mouseup', (e) => {
+    if (dragging < 0) return;
+    const i = dragging;
+    dragging = -1;
+    map.dragPan.enable();
+    const [x, y] = snapBig(e.lngLat, e.point);
+    const ring = current().geometry.coordinates[0].map((c) => [...c]);
+    ring[i] = [round(x), round(y)];
+    if (i === 0) ring[ring.length - 1] = ring[0];
+    record({ geometry: { type: 'Polygon', coordinates: [ring] } });
+    drawBig();
+  });
+  map.on('moveend', () => { if (state.grid?.big && dragging < 0) drawBig(); });
 }
 
 // ---- a draft of the whole layer: an imported file and its problems ----
@@ -907,6 +1023,7 @@ async function main() {
   map.on('load', () => {
     addOverlays(map);
     state.draw = startDraw(map);
+    startBigDrag(map);
     window.gridmap.draw = state.draw;
     window.gridmap.ready = true;
     loadLayerDraft({ known: state.layer.draft });

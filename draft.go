@@ -90,6 +90,10 @@ type DraftService interface {
 	// and removes the draft. Returns EUNPROCESSABLE with the problems Allow
 	// does not accept, ENOTFOUND without a draft.
 	Publish(ctx context.Context, layer string, p *Publish) (*PublishResult, error)
+	// DraftCoverageOf reports the draft's gaps, overlaps and outside parts
+	// under parent (every parent for ""), as CoverageOf does for the
+	// published grids. Returns ENOTFOUND without a draft.
+	DraftCoverageOf(ctx context.Context, layer, parent string) (*Coverage, error)
 	// DiscardDraft removes the draft. Returns ENOTFOUND without one.
 	DiscardDraft(ctx context.Context, layer string) error
 	// ExportGrids calls each with every current grid (or draft grid) of the

@@ -360,3 +360,36 @@ func checkDraftInScope(ctx context.Context, tx pgx.Tx, layer string) error {
 	return gridmap.Errorf(gridmap.EFORBIDDEN, "the draft of layer %s changes grid %s, outside %s's area (%s %s)",
 		layer, code, gridmap.CallerFrom(ctx).Name, sc.Layer, sc.Code)
 }
+
+// DraftCoverageOf is CoverageOf read from the layer's draft: gaps, overlaps
+// and parts outside under parent, or under every parent in the draft.
+// Returns ENOTFOUND without a draft, or for a parent the draft lacks.
+func (s *GridStore) DraftCoverageOf(ctx context.Context, layer, parent string) (*gridmap.Coverage, error) {
+	if err := requireDraft(ctx, s.db.Pool, layer); err != nil {
+		return nil, err
+	}
+	var parents []string
+	if parent != "" {
+		var exists bool
+		if err := s.db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM draft_grids WHERE layer_id = $1 AND code = $2)`, layer, parent).Scan(&exists); err != nil {
+			return nil, translate(err, "draft coverage")
+		}
+		if !exists {
+			return nil, gridmap.Errorf(gridmap.ENOTFOUND, "grid %q is not in the draft of layer %s", parent, layer)
+		}
+		parents = []string{parent}
+	} else {
+		rows, err := s.db.Pool.Query(ctx, `SELECT DISTINCT parent_code FROM draft_grids WHERE layer_id = $1 AND parent_code IS NOT NULL`, layer)
+		if err != nil {
+			return nil, translate(err, "draft coverage")
+		}
+		if parents, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return nil, translate(err, "draft coverage")
+		}
+	}
+	cov, err := coverageUnderIn(ctx, s.db.Pool, draftTable, layer, parents, true)
+	if err != nil {
+		return nil, translate(err, "draft coverage")
+	}
+	return cov, nil
+}

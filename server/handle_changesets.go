@@ -132,12 +132,18 @@ func toCoverageItems(items []gridmap.CoverageItem) []coverageItem {
 // handleCoverage reports gaps, overlaps and parts outside the parent:
 // GET /v1/layers/{layer}/coverage[?parent={code}].
 func (s *Server) handleCoverage(c echo.Context) error {
-	if draft, err := boolParam(c, "draft"); err != nil {
+	draft, err := boolParam(c, "draft")
+	if err != nil {
 		return err
-	} else if draft {
-		return gridmap.Errorf(gridmap.EINVALID, "the draft's coverage problems are listed by GET /v1/layers/%s/draft", c.Param("layer"))
 	}
-	cov, err := s.deps.Editor.CoverageOf(c.Request().Context(), c.Param("layer"), c.QueryParam("parent"))
+	coverageOf := s.deps.Editor.CoverageOf
+	if draft {
+		if err := s.mayUseDraft(c, http.MethodGet, "/v1/layers/:layer/draft"); err != nil {
+			return err
+		}
+		coverageOf = s.deps.Drafts.DraftCoverageOf
+	}
+	cov, err := coverageOf(c.Request().Context(), c.Param("layer"), c.QueryParam("parent"))
 	if err != nil {
 		return err
 	}

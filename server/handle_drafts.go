@@ -103,10 +103,19 @@ func (s *Server) handleDiscardDraft(c echo.Context) error {
 // route's rule: changesets?draft=true edits the draft, grids?draft=true
 // lists its grids.
 func (s *Server) asDraftRoute(c echo.Context, method, path string, h echo.HandlerFunc) error {
+	if err := s.mayUseDraft(c, method, path); err != nil {
+		return err
+	}
+	return h(c)
+}
+
+// mayUseDraft lets the caller through to the draft as the draft's route
+// (method, path) would: EFORBIDDEN otherwise.
+func (s *Server) mayUseDraft(c echo.Context, method, path string) error {
 	r, _ := s.ruleFor(method, path)
 	caller := callerOf(c)
 	if !caller.Can(r.role) || (r.global && caller.Scope != nil) {
 		return gridmap.Errorf(gridmap.EFORBIDDEN, "%s %s with draft=true works on the layer's draft, which only editors of the whole layer may", c.Request().Method, c.Path())
 	}
-	return h(c)
+	return nil
 }

@@ -82,8 +82,13 @@ func TestDraftsAPI(t *testing.T) {
 		if r := do(t, "POST", base+"/changesets?draft=true", `{"reason":"draft edit","dry_run":true,"operations":[{"op":"delete","code":"S1"}]}`); r.status != 200 {
 			t.Errorf("changesets?draft=true: %d %s", r.status, r.body)
 		}
-		if r := do(t, "GET", base+"/coverage?draft=true", ""); r.status != 400 {
+		var cov struct{ Overlaps []map[string]any }
+		r = do(t, "GET", base+"/coverage?draft=true", "")
+		if r.status != 200 || json.Unmarshal(r.body, &cov) != nil || len(cov.Overlaps) != 1 {
 			t.Errorf("coverage?draft=true: %d %s", r.status, r.body)
+		}
+		if r := do(t, "GET", base+"/coverage?draft=true", "", viewer...); r.status != 403 {
+			t.Errorf("a viewer's coverage?draft=true: %d %s", r.status, r.body)
 		}
 	})
 	t.Run("a dirty draft is not published", func(t *testing.T) {

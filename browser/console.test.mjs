@@ -155,6 +155,8 @@ await t.step('a report filed through the API appears in the list within 2 s', as
       if (batch.length === 10) await Promise.all(batch.splice(0));
     }
     await page.locator('#sort').selectOption('arrival');
+    // The list is read again in arrival order: a page of 100, with more to come.
+    await eventually(async () => assert.equal(await page.evaluate(() => window.gridmap.state.filters.sort === 'arrival' && !!window.gridmap.state.next), true));
     await eventually(async () => assert.equal(await page.locator('#report-list li').count(), 100, 'a page of 100'));
     assert.match(await page.locator('#report-count').textContent(), /100\+/);
     await page.locator('#more').click();

@@ -235,8 +235,10 @@ await browserTest('editor', async (t) => {
     await eventually(async () => assert.match(await page.locator('#drafted').textContent(), new RegExp(`${neighbour}-2`)));
     await eventually(async () => assert.equal(await page.locator('#problems li.none').count(), 1, 'no problems'));
     await page.locator('#reason').fill('多格合一');
+    const before = Number(await page.locator('#grid-version').textContent());
     await page.locator('#publish').click();
-    await eventually(async () => assert.equal(await page.locator('#grid-version').textContent(), '2'));
+    await eventually(async () => assert.equal(Number(await page.locator('#grid-version').textContent()), before + 1));
+    assert.match(await page.locator('#draft-status').textContent(), new RegExp(zh['editor.published'].replace('{grids}', '')));
   });
 
   await t.step('a vertex of a 5,000-vertex street drags smoothly', async () => {

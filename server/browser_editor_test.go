@@ -122,12 +122,12 @@ func TestEditor(t *testing.T) {
 	if len(cov.Gaps)+len(cov.Overlaps)+len(cov.Outside) != 0 {
 		t.Errorf("the district is no longer covered exactly: %+v", cov)
 	}
-	eventually(t, "the lookup gives the moved area to ES1", func() bool { return owner(125.0105, 32.009) == "ES1" })
+	eventuallyWithin(t, 20*time.Second, "the lookup gives the moved area to ES1", func() bool { return owner(125.0105, 32.009) == "ES1" })
 	// The parts of ES2 were merged back into ES2-1 (多格合一).
 	if r := do(t, "GET", ts.url+"/v1/layers/"+layer+"/grids/ES2-2", ""); r.status != 404 {
 		t.Errorf("ES2-2 after the merge: %d, want 404", r.status)
 	}
-	eventually(t, "the lookup gives the merged street", func() bool { return owner(125.015, 32.0025) == "ES2-1" && owner(125.015, 32.0075) == "ES2-1" })
+	eventuallyWithin(t, 20*time.Second, "the lookup gives the merged street", func() bool { return owner(125.015, 32.0025) == "ES2-1" && owner(125.015, 32.0075) == "ES2-1" })
 	var es1 struct {
 		Properties struct{ People []gridmap.Person }
 	}
@@ -146,7 +146,7 @@ func TestEditor(t *testing.T) {
 		chain := a.Layers[draftLayer].Chain
 		return chain[len(chain)-1].Code
 	}
-	eventually(t, "the published draft reaches the lookup", func() bool { return draftOwner(125.105) == "DS1" && draftOwner(125.115) == "DS2" })
+	eventuallyWithin(t, 20*time.Second, "the published draft reaches the lookup", func() bool { return draftOwner(125.105) == "DS1" && draftOwner(125.115) == "DS2" })
 	if got := draftOwner(125.11); got != "DS1" && got != "DS2" {
 		t.Errorf("the strip belongs to %q", got)
 	}

@@ -330,6 +330,7 @@ function setFilter(name, value) {
   state.next = null; // the cursor belongs to the filters before
   state.moreWanted = false;
   renderFilters();
+  renderList(); // no "more" for the filters before
   if (state.map && ['status', 'category', 'since'].includes(name)) gm.showReportsWith(state.map, tileFilters());
   loadList();
 }

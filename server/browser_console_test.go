@@ -24,21 +24,7 @@ func TestConsole(t *testing.T) {
 	// A database of its own: the demo's departments and categories would
 	// otherwise be there before the tests that create theirs.
 	db := pgtest.NewDB(t)
-	ctx := context.Background()
-	if loaded, err := demo.Loaded(ctx, postgres.NewLayerStore(db)); err != nil {
-		t.Fatal(err)
-	} else if !loaded {
-		d, err := demo.Generate(demo.DefaultSeed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := demo.Load(ctx, postgres.NewLayerStore(db), postgres.NewGridStore(db), d); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := demo.LoadResponsibility(ctx, postgres.NewCategoryStore(db)); err != nil {
-		t.Fatal(err)
-	}
+	loadDemoDistrict(t, db)
 	// The deployment's basemap: a style served from another origin, as a
 	// government e-map would be.
 	basemap := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -81,4 +67,26 @@ func TestConsole(t *testing.T) {
 		"GRIDMAP_REPORTER_TOKEN="+ts.token(t, gridmap.RoleReporter, nil),
 		"GRIDMAP_VIEWER_TOKEN="+ts.token(t, gridmap.RoleViewer, nil),
 		"GRIDMAP_LAYER="+demo.LayerID)
+}
+
+// loadDemoDistrict loads the demo district and its responsibility list into
+// db, and returns the district as generated.
+func loadDemoDistrict(tb testing.TB, db *postgres.DB) *demo.District {
+	tb.Helper()
+	ctx := context.Background()
+	d, err := demo.Generate(demo.DefaultSeed)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if loaded, err := demo.Loaded(ctx, postgres.NewLayerStore(db)); err != nil {
+		tb.Fatal(err)
+	} else if !loaded {
+		if _, err := demo.Load(ctx, postgres.NewLayerStore(db), postgres.NewGridStore(db), d); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := demo.LoadResponsibility(ctx, postgres.NewCategoryStore(db)); err != nil {
+		tb.Fatal(err)
+	}
+	return d
 }

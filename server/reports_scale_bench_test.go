@@ -62,16 +62,7 @@ func buildScaleServer(b *testing.B) *scaleServer {
 	if err := db.Migrate(ctx); err != nil {
 		b.Fatalf("migrating the scale database: %v", err)
 	}
-	d, err := demo.Generate(demo.DefaultSeed)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := demo.Load(ctx, postgres.NewLayerStore(db), postgres.NewGridStore(db), d); err != nil {
-		b.Fatal(err)
-	}
-	if err := demo.LoadResponsibility(ctx, postgres.NewCategoryStore(db)); err != nil {
-		b.Fatal(err)
-	}
+	d := loadDemoDistrict(b, db)
 	locator := postgres.NewLocator(db)
 	go locator.Follow(ctx)
 	<-locator.Listening()

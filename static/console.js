@@ -4,6 +4,7 @@
 // the views render from it.
 import * as api from '/api.js';
 import { chosenLanguage, language, t, useLanguage } from '/i18n.js';
+import { el, fill } from '/dom.js';
 import * as gm from '/map.js';
 
 const $ = (id) => document.getElementById(id);
@@ -34,25 +35,6 @@ const windows = { '24h': 864e5, '7d': 7 * 864e5, '30d': 30 * 864e5 };
 const sorts = ['deadline', 'arrival'];
 // A page of the list; more pages load on demand, never every report.
 const pageSize = 100;
-
-function el(tag, props = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (v === undefined || v === null) continue;
-    if (k === 'class') e.className = v;
-    else if (k === 'dataset') Object.assign(e.dataset, v);
-    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
-    else if (k in e) e[k] = v;
-    else e.setAttribute(k, v);
-  }
-  for (const c of children.flat(Infinity)) if (c !== null && c !== undefined && c !== false) e.append(c);
-  return e;
-}
-
-// fill replaces root's children, skipping empty ones and flattening lists.
-function fill(root, ...children) {
-  root.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
-}
 
 function formatTime(iso) {
   if (!iso) return '—';

@@ -13,6 +13,7 @@
 // or overlap opens.
 import * as api from '/api.js';
 import { chosenLanguage, language, t, useLanguage } from '/i18n.js';
+import { el, fill } from '/dom.js';
 import * as gm from '/map.js';
 import { TerraDraw, TerraDrawLineStringMode, TerraDrawPolygonMode, TerraDrawRenderMode, TerraDrawSelectMode } from 'terra-draw';
 import { TerraDrawMapLibreGLAdapter } from 'terra-draw-maplibre-gl-adapter';
@@ -60,20 +61,6 @@ const HISTORY = 'history';
 const DRAFT = 'draft';
 const SKETCHES = 'sketches';
 const THEIRS = 'theirs';
-
-function el(tag, props = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (v === undefined || v === null) continue;
-    if (k === 'class') e.className = v;
-    else if (k === 'dataset') Object.assign(e.dataset, v);
-    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
-    else if (k in e) e[k] = v;
-    else e.setAttribute(k, v);
-  }
-  for (const c of children.flat(Infinity)) if (c !== null && c !== undefined && c !== false) e.append(c);
-  return e;
-}
 
 const levelText = (l) => t(`console.level.${l}`, {}, l);
 const kindText = (k) => t(`editor.kind.${k}`, {}, k);
@@ -789,7 +776,7 @@ function renderSelection() {
     box.replaceChildren(el('p', { id: 'hint', class: 'message', textContent: t('editor.hint') }));
     return;
   }
-  box.replaceChildren(...[
+  fill(box,
     el('h2', { textContent: g.name || g.code }),
     el('dl', {},
       el('dt', { textContent: t('editor.code') }), el('dd', { id: 'grid-code', class: 'code', textContent: g.code }),
@@ -815,7 +802,7 @@ function renderSelection() {
       state.gridHistory?.length > 1 ? el('label', { class: 'field' }, t('editor.history'),
         el('input', { id: 'history-slider', type: 'range', min: 0, max: state.gridHistory.length - 1, step: 1, value: state.historyAt, oninput: (e) => showHistory(Number(e.target.value)) }),
         historyText()) : null),
-  ].filter(Boolean));
+  );
 }
 
 function pendingName() {

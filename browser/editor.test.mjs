@@ -14,6 +14,11 @@
 //   GRIDMAP_NEIGHBOUR               the street next to GRIDMAP_GRID (it is split)
 //   GRIDMAP_DRAFT_LAYER             a layer holding only a district, for the draft import
 //   GRIDMAP_DRAFT_FILE              a GeoJSON file of two overlapping streets under it
+//   GRIDMAP_TRANSFER_LAYER          a layer of a district split into streets XS1 (west) and XS2
+//                                   (east) at the lon GRIDMAP_TRANSFER_EDGE, its district XD
+//                                   spanning GRIDMAP_DISTRICT shifted by 0.3 degrees east
+//   GRIDMAP_BIG_LAYER, GRIDMAP_BIG_GRID, GRIDMAP_BIG_VERTEX
+//                                   a street of 5,000 vertices and one of its vertices
 import { assert, browserTest, dictionary, env, eventually } from './lib.mjs';
 
 const zh = dictionary('zh-CN');
@@ -241,6 +246,44 @@ await browserTest('editor', async (t) => {
     assert.match(await page.locator('#draft-status').textContent(), new RegExp(zh['editor.published'].replace('{grids}', '')));
   });
 
+  await t.step('an area of a street handed to its neighbour, and the street\'s attributes edited, in one changeset', async () => {
+    const tl = env('GRIDMAP_TRANSFER_LAYER');
+    const edge = Number(env('GRIDMAP_TRANSFER_EDGE'));
+    await page.goto(t.url(`/editor?layer=${tl}&level=street&grid=XS1`));
+    await eventually(async () => assert.equal(await page.locator('#grid-code').textContent(), 'XS1'));
+    await page.evaluate(() => new Promise((r) => (window.gridmap.map.loaded() ? r() : window.gridmap.map.once('idle', r))));
+    await page.locator('button[data-tool="transfer"]').click();
+    // A square astride the shared edge, reaching into XS2.
+    for (const p of [[edge - 0.004, 32.002], [edge + 0.002, 32.002], [edge + 0.002, 32.004], [edge - 0.004, 32.004]]) {
+      const q = await at(page, p);
+      await page.mouse.click(q.x, q.y);
+    }
+    await page.keyboard.press('Enter');
+    await eventually(async () => assert.equal(await page.locator('#drafted select.transfer-to').inputValue(), 'to:XS2'));
+    await eventually(async () => assert.match(await page.locator('#impact-grids').textContent(), /XS1.*XS2|XS2.*XS1/));
+    assert.equal(await page.locator('#problems li.none').count(), 1, 'no problems');
+    await t.shot('an area transferred');
+    // Turned round and back: the draft follows the choice.
+    await page.locator('#drafted select.transfer-to').selectOption('from:XS2');
+    await eventually(async () => assert.equal(await page.evaluate(() => window.gridmap.state.history.at(-1).ops[0].from), 'XS2'));
+    await page.locator('#drafted select.transfer-to').selectOption('to:XS2');
+    await eventually(async () => assert.equal(await page.evaluate(() => window.gridmap.state.history.at(-1).ops[0].to), 'XS2'));
+    // Attributes: one added, the existing one changed.
+    await page.locator('details.more summary').click();
+    await page.locator('#attr-new-key').fill('households');
+    await page.locator('#attr-new-value').fill('120');
+    await page.locator('#attr-add').click();
+    await eventually(async () => assert.equal(await page.locator('#grid-attributes tr[data-attr="households"] input').inputValue(), '120'));
+    await page.locator('#grid-attributes tr[data-attr="office"] input').fill('东门社区工作站');
+    await page.locator('#grid-attributes tr[data-attr="office"] input').press('Tab');
+    await eventually(async () => assert.equal(await page.locator('#draft-count').textContent(), zh['editor.edits'].replace('{n}', '5')));
+    await eventually(async () => assert.equal(await page.locator('#problems li.none').count(), 1, 'no problems'));
+    await page.locator('#reason').fill('道路改线，地块划入东侧街道');
+    await page.locator('#publish').click();
+    await eventually(async () => assert.equal(await page.locator('#grid-version').textContent(), '2'));
+    assert.equal(await page.locator('#grid-attributes tr[data-attr="households"] input').inputValue(), '120', 'the published attributes show');
+  });
+
   await t.step('a vertex of a 5,000-vertex street drags smoothly', async () => {
     await page.goto(t.url(`/editor?layer=${env('GRIDMAP_BIG_LAYER')}&level=street&grid=${env('GRIDMAP_BIG_GRID')}`));
     await eventually(async () => assert.equal(await page.locator('#grid-code').textContent(), env('GRIDMAP_BIG_GRID')));
@@ -261,6 +304,28 @@ await browserTest('editor', async (t) => {
     }, started);
     console.log(`frames per second while dragging a vertex of a ${n - 1}-vertex street: ${fps}`);
     await eventually(async () => assert.equal(await page.locator('#draft-count').textContent(), zh['editor.edits'].replace('{n}', '1')));
+    await page.locator('#discard').click();
+  });
+
+  await t.step('a vertex of the big street removed by a right-click, one added by dragging an edge', async () => {
+    const ring = () => page.evaluate(() => { const s = window.gridmap.state; return s.history[s.at].geometry.coordinates[0]; });
+    const n = (await ring()).length;
+    const v = env('GRIDMAP_BIG_VERTEX').split(',').map(Number);
+    // Close enough in that the vertices, a metre apart, are tens of pixels apart.
+    await page.evaluate((c) => window.gridmap.map.jumpTo({ center: c, zoom: 22 }), v);
+    await page.evaluate(() => new Promise((r) => (window.gridmap.map.loaded() ? r() : window.gridmap.map.once('idle', r))));
+    const p = await at(page, v);
+    await page.mouse.click(p.x, p.y, { button: 'right' });
+    await eventually(async () => assert.equal((await ring()).length, n - 1));
+    assert.ok(!(await ring()).some(([x, y]) => x === v[0] && y === v[1]), 'the vertex is gone');
+    const [a, b] = (await ring()).slice(0, 2);
+    const mid = [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
+    const dropped = [mid[0] + 0.000005, mid[1]];
+    await drag(page, mid, dropped, 5);
+    await eventually(async () => assert.equal((await ring()).length, n));
+    const added = (await ring())[1];
+    assert.ok(Math.abs(added[0] - dropped[0]) < 1e-6 && Math.abs(added[1] - dropped[1]) < 1e-6, `the new vertex ${added} is where it was dropped, ${dropped}`);
+    await eventually(async () => assert.equal(await page.locator('#draft-count').textContent(), zh['editor.edits'].replace('{n}', '2')));
     await page.locator('#discard').click();
   });
 

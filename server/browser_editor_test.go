@@ -86,6 +86,18 @@ func TestEditor(t *testing.T) {
 		t.Fatalf("big layer import: %d %s", r.status, r.body)
 	}
 
+	// A fourth: a district of two streets, the first with an attribute, for
+	// a transfer and the attributes form.
+	transferLayer := "edx"
+	if r := do(t, "PUT", ts.url+"/v1/layers/"+transferLayer, `{"name":"划转测试","kind":"comprehensive","levels":["district","street"]}`); r.status >= 300 {
+		t.Fatalf("transfer layer: %d %s", r.status, r.body)
+	}
+	xs1 := `{"type":"Feature","properties":{"code":"XS1","level":"street","parent":"XD","office":"西门社区工作站"},"geometry":` + rect(125.3, 32.0, 125.31, 32.01) + `}`
+	if r := do(t, "POST", ts.url+"/v1/layers/"+transferLayer+"/import", `{"type":"FeatureCollection","features":[`+
+		feat("XD", "", rect(125.3, 32.0, 125.32, 32.01))+","+xs1+","+feat("XS2", "XD", rect(125.31, 32.0, 125.32, 32.01))+`]}`); r.status != 200 {
+		t.Fatalf("transfer layer import: %d %s", r.status, r.body)
+	}
+
 	user := "liu.editor." + strconv.FormatInt(time.Now().UnixNano(), 36)
 	addAccount(t, ts, gridmap.Account{Username: user, DisplayName: "刘编辑", Role: gridmap.RoleEditor}, "correct horse battery")
 	runBrowser(t, "editor.test.mjs", ts.url,
@@ -93,6 +105,7 @@ func TestEditor(t *testing.T) {
 		"GRIDMAP_LAYER="+layer, "GRIDMAP_GRID=ES1", "GRIDMAP_VERTEX=125.01,32.01", "GRIDMAP_VERTEX_TO=125.012,32.01",
 		"GRIDMAP_DISTRICT=125.0,32.0,125.02,32.01", "GRIDMAP_NEIGHBOUR=ES2",
 		"GRIDMAP_DRAFT_LAYER="+draftLayer, "GRIDMAP_DRAFT_FILE="+draftFile,
+		"GRIDMAP_TRANSFER_LAYER="+transferLayer, "GRIDMAP_TRANSFER_EDGE=125.31",
 		"GRIDMAP_BIG_LAYER="+bigLayer, "GRIDMAP_BIG_GRID=VS", "GRIDMAP_BIG_VERTEX=125.21,32.0")
 
 	// ES1 was reshaped twice (the second editor's change was refused), ES2
@@ -149,6 +162,33 @@ func TestEditor(t *testing.T) {
 	eventuallyWithin(t, 20*time.Second, "the published draft reaches the lookup", func() bool { return draftOwner(125.105) == "DS1" && draftOwner(125.115) == "DS2" })
 	if got := draftOwner(125.11); got != "DS1" && got != "DS2" {
 		t.Errorf("the strip belongs to %q", got)
+	}
+	// The square's part in XS1 went to XS2, and XS1 carries the attributes
+	// the form gave it.
+	transferOwner := func(lon, lat float64) string {
+		var a lookupJSON
+		r := do(t, "GET", ts.url+"/v1/lookup?layer="+transferLayer+"&lon="+num(lon)+"&lat="+num(lat), "")
+		if r.status != 200 || json.Unmarshal(r.body, &a) != nil || len(a.Layers[transferLayer].Chain) == 0 {
+			return ""
+		}
+		chain := a.Layers[transferLayer].Chain
+		return chain[len(chain)-1].Code
+	}
+	eventuallyWithin(t, 20*time.Second, "the transferred area reaches the lookup", func() bool { return transferOwner(125.308, 32.003) == "XS2" })
+	if got := transferOwner(125.308, 32.006); got != "XS1" {
+		t.Errorf("outside the transferred area the owner is %q, want XS1", got)
+	}
+	var xs struct {
+		Properties map[string]any
+	}
+	do(t, "GET", ts.url+"/v1/layers/"+transferLayer+"/grids/XS1", "").json(t, &xs)
+	if xs.Properties["households"] != 120.0 || xs.Properties["office"] != "东门社区工作站" {
+		t.Errorf("XS1's attributes: households %v (%T), office %v", xs.Properties["households"], xs.Properties["households"], xs.Properties["office"])
+	}
+	var xcov gridmap.Coverage
+	do(t, "GET", ts.url+"/v1/layers/"+transferLayer+"/coverage?parent=XD", "").json(t, &xcov)
+	if len(xcov.Gaps)+len(xcov.Overlaps)+len(xcov.Outside) != 0 {
+		t.Errorf("after the transfer the district is not covered exactly: %+v", xcov)
 	}
 	var dcov gridmap.Coverage
 	do(t, "GET", ts.url+"/v1/layers/"+draftLayer+"/coverage?parent=DD", "").json(t, &dcov)

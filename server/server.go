@@ -236,6 +236,7 @@ func (s *Server) routes() {
 	e := s.echo
 	limit := middleware.BodyLimit(s.cfg.BodyLimit)
 	e.GET("/healthz", s.handleHealthz)
+	e.GET("/openapi.json", s.handleOpenAPI())
 	e.GET("/readyz", s.handleReadyz)
 	e.GET("/metrics", s.handleMetrics)
 	e.GET("/signin/:secret", s.handleSignInLink)

@@ -36,7 +36,7 @@ const state = {
   // and the other operations drafted (new grids, splits, deletions).
   history: [],
   at: 0,
-  tool: 'select', // select, draw (a new grid), cut (split by a line)
+  tool: 'select', // select, draw (a new grid), cut (split by a line), transfer (an area to a neighbour), merge
   check: null, // the last dry run: { problems, impact }
   checkSeq: 0,
   status: '',
@@ -55,7 +55,6 @@ const PROBLEMS = 'problems';
 const bigGrid = 1000;
 const BIG = 'big-grid';
 const BIG_HANDLES = 'big-handles';
-const BIG_DRAG = 'big-drag';
 const handlePixels = 10;
 const HISTORY = 'history';
 const DRAFT = 'draft';
@@ -193,7 +192,7 @@ function show(at) {
 function useTool(tool) {
   if (!state.grid) return;
   state.tool = tool;
-  state.draw.setMode({ draw: 'newgrid', cut: 'cut' }[tool] ?? 'select');
+  state.draw.setMode({ draw: 'newgrid', cut: 'cut', transfer: 'area' }[tool] ?? 'select');
   if (tool === 'select' && state.grid.editable) state.draw.selectFeature(state.grid.id);
   renderSelection();
 }
@@ -225,7 +224,63 @@ function drafted(id, mode) {
   } else if (mode === 'cut') {
     const code = state.grid.code;
     ops.push({ op: 'split', code, line: f.geometry, new_codes: [`${code}-1`, `${code}-2`], if_match: state.grid.version });
+  } else if (mode === 'area') {
+    const to = neighbourUnder(f.geometry);
+    if (!to) return;
+    ops.push({ op: 'transfer', from: state.grid.code, to: to.code, area: f.geometry, if_match: state.grid.version });
   }
+  record({ ops });
+}
+
+// neighbours are the grids loaded around the selected one: code, version
+// and outline.
+function neighbours() {
+  return (state.draw?.getSnapshot() ?? []).filter((f) => f.properties.mode === 'neighbours')
+    .map((f) => ({ code: f.properties.code, version: f.properties.version, geometry: f.geometry }));
+}
+
+// neighbourUnder is the neighbour an area drawn for a transfer reaches
+// into: the one holding most of its vertices, else the one with a vertex
+// nearest to them.
+function neighbourUnder(area) {
+  const ring = area.coordinates[0].slice(0, -1);
+  let best = null;
+  let score = -Infinity;
+  for (const n of neighbours()) {
+    const inside = ring.filter((p) => ringContains(n.geometry.coordinates[0], p)).length;
+    const near = Math.min(...ring.flatMap((p) => n.geometry.coordinates[0].map((q) => (p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2)));
+    const s = inside > 0 ? inside : -near;
+    if (s > score) {
+      best = n;
+      score = s;
+    }
+  }
+  return best;
+}
+
+// ringContains says whether point p lies inside ring (even-odd rule).
+function ringContains(ring, [x, y]) {
+  let inside = false;
+  for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+    const [xi, yi] = ring[i];
+    const [xj, yj] = ring[j];
+    if ((yi > y) !== (yj > y) && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
+  }
+  return inside;
+}
+
+// retarget changes the grid a drafted transfer goes to, or turns it round
+// (the area taken from the neighbour instead), as a step of the draft.
+function retarget(index, value) {
+  const ops = current().ops.map((o) => structuredClone(o));
+  const o = ops[index];
+  const [direction, code] = value.split(':');
+  const n = neighbours().find((x) => x.code === code);
+  const mine = { code: state.grid.code, version: state.grid.version };
+  const [from, to] = direction === 'to' ? [mine, n] : [n, mine];
+  if (!n) return;
+  ops[index] = { ...o, from: from.code, to: to.code, if_match: from.version };
+  if (ops[index].if_match === undefined) delete ops[index].if_match;
   record({ ops });
 }
 
@@ -248,14 +303,88 @@ async function mergeAt(lngLat) {
   record({ ops });
 }
 
-// rename the selected grid: a put of its name, its outline kept.
-function renameGrid(name) {
-  const ops = current().ops.filter((o) => !(o.op === 'put' && o.code === state.grid.code));
-  if (name !== state.grid.name) {
-    ops.push({ op: 'put', code: state.grid.code, if_match: state.grid.version,
-      feature: { type: 'Feature', geometry: null, properties: { code: state.grid.code, name } } });
+// gridKeys are the properties a grid feature carries besides its free
+// attributes.
+const gridKeys = new Set(['layer', 'code', 'name', 'level', 'parent', 'version', 'valid_from', 'valid_to', 'people']);
+
+// shownProperties are the selected grid's name and free attributes as the
+// draft leaves them.
+function shownProperties() {
+  const g = state.grid;
+  const o = current()?.ops.find((x) => x.op === 'put' && x.code === g.code);
+  if (!o) return { name: g.name ?? '', attributes: g.attributes };
+  const { code, name, ...attributes } = o.feature.properties;
+  return { name: name ?? g.name ?? '', attributes: Object.keys(attributes).length ? attributes : g.attributes };
+}
+
+// setProperties drafts the selected grid's name and free attributes as one
+// put, its outline kept. A put without attributes keeps the current ones,
+// so they are sent only when they changed.
+function setProperties({ name, attributes }) {
+  const g = state.grid;
+  const ops = current().ops.filter((o) => !(o.op === 'put' && o.code === g.code));
+  const attrsChanged = JSON.stringify(attributes) !== JSON.stringify(g.attributes);
+  if (name !== (g.name ?? '') || attrsChanged) {
+    ops.push({ op: 'put', code: g.code, if_match: g.version,
+      feature: { type: 'Feature', geometry: null, properties: { ...(attrsChanged ? attributes : {}), code: g.code, name } } });
   }
   record({ ops });
+}
+
+// attributeValue reads what was typed for an attribute: of the type the
+// attribute had (a number stays a number, JSON stays JSON), a new one as a
+// number when it reads as one, else text.
+function attributeValue(text, before) {
+  if (typeof before === 'string') return text;
+  if (before === undefined) return /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function setAttribute(key, text) {
+  const { name, attributes } = shownProperties();
+  setProperties({ name, attributes: { ...attributes, [key]: attributeValue(text, attributes[key]) } });
+}
+
+function removeAttribute(key) {
+  const { name, attributes } = shownProperties();
+  const rest = { ...attributes };
+  delete rest[key];
+  setProperties({ name, attributes: rest });
+}
+
+function addAttribute() {
+  const key = $('attr-new-key').value.trim();
+  if (!key || gridKeys.has(key)) {
+    $('attr-new-key').setCustomValidity(key ? t('editor.attrReserved', { key }) : t('editor.attrNeedKey'));
+    $('attr-new-key').reportValidity();
+    return;
+  }
+  setAttribute(key, $('attr-new-value').value.trim());
+}
+
+// renderAttributes is the form of the grid's free attributes: each one's
+// value edited in place or removed, and a new one added; every change is a
+// step of the draft.
+function renderAttributes() {
+  const { attributes } = shownProperties();
+  const keys = Object.keys(attributes).sort();
+  const text = (v) => (typeof v === 'string' ? v : JSON.stringify(v));
+  return el('fieldset', { id: 'grid-attributes', class: 'attributes' },
+    el('legend', { textContent: t('editor.attributes') }),
+    el('table', {}, el('tbody', {}, keys.map((k) => el('tr', { dataset: { attr: k } },
+      el('th', { scope: 'row', textContent: k }),
+      el('td', {}, el('input', { type: 'text', value: text(attributes[k]), ariaLabel: k, onchange: (e) => setAttribute(k, e.target.value.trim()) })),
+      // A put with no attributes keeps them all: the last one cannot go.
+      el('td', {}, el('button', { type: 'button', class: 'remove', textContent: '×', ariaLabel: t('editor.attrRemove', { key: k }),
+        disabled: keys.length === 1, title: keys.length === 1 ? t('editor.attrLast') : t('editor.attrRemove', { key: k }), onclick: () => removeAttribute(k) })))),
+    el('tr', {},
+      el('td', {}, el('input', { id: 'attr-new-key', type: 'text', placeholder: t('editor.attrKey'), ariaLabel: t('editor.attrKey'), oninput: (e) => e.target.setCustomValidity('') })),
+      el('td', {}, el('input', { id: 'attr-new-value', type: 'text', placeholder: t('editor.attrValue'), ariaLabel: t('editor.attrValue') })),
+      el('td', {}, el('button', { type: 'button', id: 'attr-add', textContent: '+', ariaLabel: t('editor.attrAdd'), title: t('editor.attrAdd'), onclick: addAttribute }))))));
 }
 
 // savePeople replaces the people responsible for the selected grid (not a
@@ -317,8 +446,9 @@ function rename(index, field, value) {
 // drawSketches shows the drafted new grids and cutting lines on the map.
 function drawSketches() {
   const features = (current()?.ops ?? []).flatMap((o) => {
-    if (o.op === 'put') return [{ type: 'Feature', geometry: o.feature.geometry, properties: { kind: 'new' } }];
+    if (o.op === 'put' && o.feature.geometry) return [{ type: 'Feature', geometry: o.feature.geometry, properties: { kind: 'new' } }];
     if (o.op === 'split') return [{ type: 'Feature', geometry: o.line, properties: { kind: 'cut' } }];
+    if (o.op === 'transfer') return [{ type: 'Feature', geometry: o.area, properties: { kind: 'transfer' } }];
     return [];
   });
   state.map?.getSource(SKETCHES)?.setData({ type: 'FeatureCollection', features });
@@ -400,7 +530,7 @@ function rebase() {
   const version = current.properties.version;
   state.grid.version = version;
   state.history[0] = { ...state.history[0], geometry: editable(current.geometry) ?? state.history[0].geometry };
-  state.history = state.history.map((h) => ({ ...h, ops: h.ops.map((o) => (o.if_match !== undefined && o.code === state.grid.code ? { ...o, if_match: version } : o)) }));
+  state.history = state.history.map((h) => ({ ...h, ops: h.ops.map((o) => (o.if_match !== undefined && (o.code ?? o.from) === state.grid.code ? { ...o, if_match: version } : o)) }));
   state.conflict = null;
   showTheirs(null);
   check();
@@ -426,18 +556,18 @@ function addOverlays(map) {
   map.addSource(PROBLEMS, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
   map.addLayer({ id: 'problem-fill', type: 'fill', source: PROBLEMS, paint: { 'fill-color': ['get', 'colour'], 'fill-opacity': 0.35 } });
   map.addLayer({ id: 'problem-line', type: 'line', source: PROBLEMS, paint: { 'line-color': ['get', 'colour'], 'line-width': 2.5 } });
-  for (const id of [BIG, BIG_HANDLES, BIG_DRAG]) map.addSource(id, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
+  for (const id of [BIG, BIG_HANDLES]) map.addSource(id, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
   map.addLayer({ id: 'big-fill', type: 'fill', source: BIG, paint: { 'fill-color': '#f97316', 'fill-opacity': 0.15 } });
   map.addLayer({ id: 'big-line', type: 'line', source: BIG, paint: { 'line-color': '#c2410c', 'line-width': 2.5 } });
   map.addLayer({ id: 'big-handles', type: 'circle', source: BIG_HANDLES, paint: { 'circle-radius': 4, 'circle-color': '#3b82f6', 'circle-stroke-color': '#ffffff', 'circle-stroke-width': 1 } });
-  map.addLayer({ id: 'big-drag', type: 'line', source: BIG_DRAG, paint: { 'line-color': '#1d4ed8', 'line-width': 2.5, 'line-dasharray': [2, 1] } });
   map.addSource(HISTORY, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
   map.addLayer({ id: 'history-line', type: 'line', source: HISTORY, paint: { 'line-color': '#9333ea', 'line-width': 2.5, 'line-dasharray': [1, 1.5] } });
   map.addSource(DRAFT, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
   map.addLayer({ id: 'draft-line', type: 'line', source: DRAFT, paint: { 'line-color': '#0e7490', 'line-width': 2, 'line-dasharray': [2, 2] } });
   map.addSource(SKETCHES, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
-  map.addLayer({ id: 'sketch-fill', type: 'fill', source: SKETCHES, filter: ['==', ['get', 'kind'], 'new'], paint: { 'fill-color': '#2563eb', 'fill-opacity': 0.2 } });
-  map.addLayer({ id: 'sketch-line', type: 'line', source: SKETCHES, paint: { 'line-color': '#2563eb', 'line-width': 2.5, 'line-dasharray': [3, 2] } });
+  const sketchColour = ['match', ['get', 'kind'], 'transfer', '#0d9488', '#2563eb'];
+  map.addLayer({ id: 'sketch-fill', type: 'fill', source: SKETCHES, filter: ['!=', ['get', 'kind'], 'cut'], paint: { 'fill-color': sketchColour, 'fill-opacity': 0.2 } });
+  map.addLayer({ id: 'sketch-line', type: 'line', source: SKETCHES, paint: { 'line-color': sketchColour, 'line-width': 2.5, 'line-dasharray': [3, 2] } });
   map.addSource(THEIRS, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
   map.addLayer({ id: 'theirs-line', type: 'line', source: THEIRS, paint: { 'line-color': '#0f766e', 'line-width': 3, 'line-dasharray': [2, 1.5] } });
 }
@@ -472,7 +602,7 @@ async function selectGrid(code) {
   const shape = editable(feature.geometry);
   const neighbours = (around.features ?? []).filter((f) => (f.properties?.code ?? f.id) !== code)
     .map((f) => ({ f, g: editable(f.geometry) })).filter((x) => x.g);
-  draw.addFeatures(neighbours.map(({ f, g }) => ({ id: draw.getFeatureId(), type: 'Feature', geometry: g, properties: { mode: 'neighbours', code: f.properties?.code ?? f.id } })));
+  draw.addFeatures(neighbours.map(({ f, g }) => ({ id: draw.getFeatureId(), type: 'Feature', geometry: g, properties: { mode: 'neighbours', code: f.properties?.code ?? f.id, version: f.properties?.version } })));
   const id = draw.getFeatureId();
   let loaded = false;
   const big = !!shape && shape.coordinates[0].length > bigGrid;
@@ -484,7 +614,8 @@ async function selectGrid(code) {
     if (loaded) draw.selectFeature(id);
     else console.warn(`grid ${code} could not be loaded for editing: ${valid?.reason}`);
   }
-  state.grid = { code, id, name: p.name, level: p.level, parent: p.parent, version: p.version, editable: loaded, big, people: p.people ?? [] };
+  state.grid = { code, id, name: p.name, level: p.level, parent: p.parent, version: p.version, editable: loaded, big, people: p.people ?? [],
+    attributes: Object.fromEntries(Object.entries(p).filter(([k]) => !gridKeys.has(k))) };
   state.gridHistory = (await api.get(`${base}/${encodeURIComponent(code)}/history`).catch(() => ({ features: [] }))).features ?? [];
   state.historyAt = state.gridHistory.length - 1;
   state.coverage = null;
@@ -556,12 +687,11 @@ function drawBig() {
   const map = state.map;
   const empty = { type: 'FeatureCollection', features: [] };
   if (!state.grid?.big) {
-    for (const id of [BIG, BIG_HANDLES, BIG_DRAG]) map?.getSource(id)?.setData(empty);
+    for (const id of [BIG, BIG_HANDLES]) map?.getSource(id)?.setData(empty);
     return;
   }
   const geometry = current().geometry;
   map.getSource(BIG).setData({ type: 'Feature', geometry, properties: {} });
-  map.getSource(BIG_DRAG).setData(empty);
   const b = map.getBounds();
   const ring = geometry.coordinates[0];
   const inView = ring.slice(0, -1).filter(([x, y]) => b.contains([x, y]));
@@ -588,58 +718,110 @@ function nearestVertex(ring, point) {
   return best;
 }
 
+// snapTargets are the screen positions of the neighbours' vertices in view,
+// taken when a drag starts (the map stands still while a vertex moves).
+function snapTargets() {
+  const b = state.map.getBounds();
+  return neighbours().flatMap((n) => n.geometry.coordinates[0]).filter((c) => b.contains(c))
+    .map((c) => ({ c, p: state.map.project(c) }));
+}
+
 // snapBig is lngLat moved onto a neighbour's vertex within handlePixels.
-function snapBig(lngLat, point) {
+function snapBig(targets, lngLat, point) {
   let best = null;
   let bestD = handlePixels * handlePixels;
-  for (const f of state.draw.getSnapshot()) {
-    if (f.properties.mode !== 'neighbours') continue;
-    for (const c of f.geometry.coordinates[0]) {
-      const p = state.map.project(c);
-      const d = (p.x - point.x) ** 2 + (p.y - point.y) ** 2;
-      if (d < bestD) {
-        best = c;
-        bestD = d;
-      }
+  for (const { c, p } of targets) {
+    const d = (p.x - point.x) ** 2 + (p.y - point.y) ** 2;
+    if (d < bestD) {
+      best = c;
+      bestD = d;
     }
   }
   return best ?? [lngLat.lng, lngLat.lat];
 }
 
-// startBigDrag follows a drag of a big grid's vertex, drawing only the two
-// edges that meet at it, and records the outline once it is dropped.
+// nearestEdge is the index i of the edge from ring[i] to ring[i+1] within
+// handlePixels of point (screen), or -1.
+function nearestEdge(ring, point) {
+  let best = -1;
+  let bestD = handlePixels * handlePixels;
+  const b = state.map.getBounds();
+  for (let i = 0; i < ring.length - 1; i++) {
+    if (!b.contains(ring[i]) && !b.contains(ring[i + 1])) continue;
+    const a = state.map.project(ring[i]);
+    const c = state.map.project(ring[i + 1]);
+    const dx = c.x - a.x;
+    const dy = c.y - a.y;
+    const k = Math.max(0, Math.min(1, ((point.x - a.x) * dx + (point.y - a.y) * dy) / (dx * dx + dy * dy || 1)));
+    const d = (a.x + k * dx - point.x) ** 2 + (a.y + k * dy - point.y) ** 2;
+    if (d < bestD) {
+      best = i;
+      bestD = d;
+    }
+  }
+  return best;
+}
+
+// startBigDrag reshapes a big grid: dragging a vertex moves it, dragging
+// an edge adds a vertex there, right-clicking a vertex removes it. While a
+// vertex moves, only the two edges meeting at it are drawn, on a layer of
+// the page's own over the map, so the map does not redraw its thousands of
+// vertices at every move; the outline is recorded once the vertex drops.
 function startBigDrag(map) {
-  let dragging = -1;
+  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+  svg.setAttribute('class', 'drag-overlay');
+  const line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
+  svg.append(line);
+  map.getCanvasContainer().append(svg);
+  let drag = null; // { ring, i, targets }
   const round = (v) => Math.round(v * 1e9) / 1e9;
+  const usable = () => state.grid?.big && state.tool === 'select' && !state.busy;
   map.on('mousedown', (e) => {
-    if (!state.grid?.big || state.tool !== 'select' || state.busy) return;
-    const ring = current().geometry.coordinates[0];
-    dragging = nearestVertex(ring, e.point);
-    if (dragging < 0) return;
+    if (!usable() || e.originalEvent.button !== 0) return;
+    const ring = current().geometry.coordinates[0].map((c) => [...c]);
+    let i = nearestVertex(ring, e.point);
+    if (i < 0) {
+      const edge = nearestEdge(ring, e.point);
+      if (edge < 0) return;
+      i = edge + 1;
+      ring.splice(i, 0, [e.lngLat.lng, e.lngLat.lat]);
+    }
+    drag = { ring, i, targets: snapTargets() };
     e.preventDefault();
     map.dragPan.disable();
   });
   map.on('mousemove', (e) => {
-    if (dragging < 0) return;
-    const ring = current().geometry.coordinates[0];
+    if (!drag) return;
+    const { ring, i } = drag;
     const n = ring.length - 1;
-    const at = snapBig(e.lngLat, e.point);
-    map.getSource(BIG_DRAG).setData({ type: 'Feature', properties: {},
-      geometry: { type: 'LineString', coordinates: [ring[(dragging - 1 + n) % n], at, ring[(dragging + 1) % n]] } });
+    const at = snapBig(drag.targets, e.lngLat, e.point);
+    line.setAttribute('points', [ring[(i - 1 + n) % n], at, ring[(i + 1) % n]]
+      .map((c) => map.project(c)).map((p) => `${p.x},${p.y}`).join(' '));
   });
   map.on('mouseup', (e) => {
-    if (dragging < 0) return;
-    const i = dragging;
-    dragging = -1;
+    if (!drag) return;
+    const { ring, i, targets } = drag;
+    drag = null;
+    line.removeAttribute('points');
     map.dragPan.enable();
-    const [x, y] = snapBig(e.lngLat, e.point);
-    const ring = current().geometry.coordinates[0].map((c) => [...c]);
+    const [x, y] = snapBig(targets, e.lngLat, e.point);
     ring[i] = [round(x), round(y)];
     if (i === 0) ring[ring.length - 1] = ring[0];
     record({ geometry: { type: 'Polygon', coordinates: [ring] } });
     drawBig();
   });
-  map.on('moveend', () => { if (state.grid?.big && dragging < 0) drawBig(); });
+  map.on('contextmenu', (e) => {
+    if (!usable()) return;
+    const ring = current().geometry.coordinates[0].map((c) => [...c]);
+    const i = nearestVertex(ring, e.point);
+    if (i < 0 || ring.length <= 4) return; // a triangle keeps its corners
+    e.preventDefault();
+    ring.splice(i, 1);
+    if (i === 0) ring[ring.length - 1] = ring[0];
+    record({ geometry: { type: 'Polygon', coordinates: [ring] } });
+    drawBig();
+  });
+  map.on('moveend', () => { if (state.grid?.big && !drag) drawBig(); });
 }
 
 // ---- a draft of the whole layer: an imported file and its problems ----
@@ -784,7 +966,7 @@ function renderSelection() {
       el('dt', { textContent: t('editor.version') }), el('dd', { id: 'grid-version', textContent: String(g.version ?? '') }),
       el('dt', { textContent: t('editor.neighbours') }), el('dd', { textContent: String(state.neighbours) })),
     el('div', { class: 'tools', role: 'toolbar', 'aria-label': t('editor.tools') },
-      ['select', 'draw', 'cut', 'merge'].map((tool) => el('button', { type: 'button', dataset: { tool }, 'aria-pressed': String(state.tool === tool), textContent: t(`editor.tool.${tool}`), onclick: () => useTool(tool) })),
+      ['select', 'draw', 'cut', 'transfer', 'merge'].map((tool) => el('button', { type: 'button', dataset: { tool }, 'aria-pressed': String(state.tool === tool), textContent: t(`editor.tool.${tool}`), onclick: () => useTool(tool) })),
       el('button', { type: 'button', id: 'delete-grid', textContent: t('editor.tool.delete'), onclick: deleteGrid })),
     el('p', { class: 'message', textContent: t(`editor.help.${state.tool}`) }),
     g.editable ? null : el('p', { class: 'message error', textContent: t('editor.notEditable') }),
@@ -792,7 +974,8 @@ function renderSelection() {
     el('details', { class: 'more', open: !!state.detailsOpen, ontoggle: (e) => { state.detailsOpen = e.target.open; } },
       el('summary', { textContent: t('editor.details') }),
       el('label', { class: 'field' }, t('editor.name'),
-        el('input', { id: 'grid-name', type: 'text', value: pendingName() ?? g.name ?? '', onchange: (e) => renameGrid(e.target.value.trim()) })),
+        el('input', { id: 'grid-name', type: 'text', value: shownProperties().name, onchange: (e) => setProperties({ ...shownProperties(), name: e.target.value.trim() }) })),
+      renderAttributes(),
       el('label', { class: 'field' }, t('editor.people'),
         el('textarea', { id: 'grid-people', rows: 3, placeholder: t('editor.peopleHint'), value: (g.people ?? []).map((p) => [p.role, p.name, p.phone].join(', ')).join('\n') })),
       el('button', { type: 'button', id: 'save-people', textContent: t('editor.savePeople'), onclick: () => savePeople($('grid-people').value) }),
@@ -803,11 +986,6 @@ function renderSelection() {
         el('input', { id: 'history-slider', type: 'range', min: 0, max: state.gridHistory.length - 1, step: 1, value: state.historyAt, oninput: (e) => showHistory(Number(e.target.value)) }),
         historyText()) : null),
   );
-}
-
-function pendingName() {
-  const o = current()?.ops.find((x) => x.op === 'put' && x.code === state.grid?.code);
-  return o?.feature.properties.name;
 }
 
 function historyText() {
@@ -832,6 +1010,15 @@ function renderDrafted() {
     if (o.op === 'split') {
       return el('li', {}, t('editor.op.split', { code: o.code }), ' ',
         o.new_codes.map((c, k) => el('input', { type: 'text', class: 'split-code', value: c, ariaLabel: t('editor.code'), onchange: (e) => rename(i, k, e.target.value.trim()) })));
+    }
+    if (o.op === 'transfer') {
+      const value = o.from === state.grid.code ? `to:${o.to}` : `from:${o.from}`;
+      return el('li', {}, t('editor.op.transfer'), ' ',
+        el('select', { class: 'transfer-to', ariaLabel: t('editor.op.transfer'), onchange: (e) => retarget(i, e.target.value) },
+          neighbours().flatMap((n) => [
+            el('option', { value: `to:${n.code}`, selected: value === `to:${n.code}`, textContent: `${state.grid.code} → ${n.code}` }),
+            el('option', { value: `from:${n.code}`, selected: value === `from:${n.code}`, textContent: `${n.code} → ${state.grid.code}` }),
+          ])));
     }
     return el('li', {}, t(`editor.op.${o.op}`, { code: o.code }, `${o.op} ${o.code}`));
   }));
@@ -920,6 +1107,12 @@ function startDraw(map) {
         styles: { fillColor: '#2563eb', fillOpacity: 0.2, outlineColor: '#1d4ed8', outlineWidth: 2 },
       }),
       new TerraDrawLineStringMode({ modeName: 'cut', snapping, styles: { lineStringColor: '#1d4ed8', lineStringWidth: 2.5 } }),
+      // An area to give to a neighbour (or take from it).
+      new TerraDrawPolygonMode({
+        modeName: 'area',
+        snapping,
+        styles: { fillColor: '#0d9488', fillOpacity: 0.2, outlineColor: '#0f766e', outlineWidth: 2 },
+      }),
       new TerraDrawSelectMode({
         flags: selectFlags(true),
         allowManualDeselection: false,
@@ -936,7 +1129,7 @@ function startDraw(map) {
       if (id === state.grid.id) show(state.at);
       return;
     }
-    if (context?.mode === 'newgrid' || context?.mode === 'cut') {
+    if (context?.mode === 'newgrid' || context?.mode === 'cut' || context?.mode === 'area') {
       drafted(id, context.mode);
       return;
     }

@@ -92,7 +92,7 @@ func TestEditor(t *testing.T) {
 	if r := do(t, "PUT", ts.url+"/v1/layers/"+transferLayer, `{"name":"划转测试","kind":"comprehensive","levels":["district","street"]}`); r.status >= 300 {
 		t.Fatalf("transfer layer: %d %s", r.status, r.body)
 	}
-	xs1 := `{"type":"Feature","properties":{"code":"XS1","level":"street","parent":"XD","office":"西门社区工作站"},"geometry":` + rect(125.3, 32.0, 125.31, 32.01) + `}`
+	xs1 := `{"type":"Feature","properties":{"code":"XS1","name":"西门街道","level":"street","parent":"XD","office":"西门社区工作站","population":3000},"geometry":` + rect(125.3, 32.0, 125.31, 32.01) + `}`
 	if r := do(t, "POST", ts.url+"/v1/layers/"+transferLayer+"/import", `{"type":"FeatureCollection","features":[`+
 		feat("XD", "", rect(125.3, 32.0, 125.32, 32.01))+","+xs1+","+feat("XS2", "XD", rect(125.31, 32.0, 125.32, 32.01))+`]}`); r.status != 200 {
 		t.Fatalf("transfer layer import: %d %s", r.status, r.body)
@@ -182,8 +182,12 @@ func TestEditor(t *testing.T) {
 		Properties map[string]any
 	}
 	do(t, "GET", ts.url+"/v1/layers/"+transferLayer+"/grids/XS1", "").json(t, &xs)
-	if xs.Properties["households"] != 120.0 || xs.Properties["office"] != "东门社区工作站" {
-		t.Errorf("XS1's attributes: households %v (%T), office %v", xs.Properties["households"], xs.Properties["households"], xs.Properties["office"])
+	if xs.Properties["households"] != 120.0 || xs.Properties["office"] != "东门社区工作站" || xs.Properties["population"] != 3000.0 {
+		t.Errorf("XS1's attributes: households %v (%T), office %v, population %v (%T)", xs.Properties["households"], xs.Properties["households"],
+			xs.Properties["office"], xs.Properties["population"], xs.Properties["population"])
+	}
+	if xs.Properties["name"] != "西门街道" {
+		t.Errorf("XS1's name after an edit of its attributes: %v", xs.Properties["name"])
 	}
 	var xcov gridmap.Coverage
 	do(t, "GET", ts.url+"/v1/layers/"+transferLayer+"/coverage?parent=XD", "").json(t, &xcov)

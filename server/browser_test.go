@@ -15,7 +15,7 @@ import (
 )
 
 // browserTimeout bounds one browser test script, browser start included.
-const browserTimeout = 3 * time.Minute
+const browserTimeout = 6 * time.Minute
 
 // runBrowser runs the browser test script browser/<script> with node
 // against the server at baseURL (GRIDMAP_URL), with env ("NAME=value") added

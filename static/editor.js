@@ -193,7 +193,7 @@ function useTool(tool) {
   if (!state.grid) return;
   state.tool = tool;
   state.draw.setMode({ draw: 'newgrid', cut: 'cut', transfer: 'area' }[tool] ?? 'select');
-  if (tool === 'select' && state.grid.editable) state.draw.selectFeature(state.grid.id);
+  if (tool === 'select' && state.grid.editable && !state.grid.big) state.draw.selectFeature(state.grid.id);
   renderSelection();
 }
 
@@ -226,7 +226,12 @@ function drafted(id, mode) {
     ops.push({ op: 'split', code, line: f.geometry, new_codes: [`${code}-1`, `${code}-2`], if_match: state.grid.version });
   } else if (mode === 'area') {
     const to = neighbourUnder(f.geometry);
-    if (!to) return;
+    if (!to) {
+      state.status = t('editor.noNeighbour');
+      state.error = true;
+      renderDraft();
+      return;
+    }
     ops.push({ op: 'transfer', from: state.grid.code, to: to.code, area: f.geometry, if_match: state.grid.version });
   }
   record({ ops });
@@ -271,16 +276,17 @@ function ringContains(ring, [x, y]) {
 
 // retarget changes the grid a drafted transfer goes to, or turns it round
 // (the area taken from the neighbour instead), as a step of the draft.
+// Only the selected grid's version is checked: the page does not follow
+// the neighbours' versions (a transfer takes what the area covers of the
+// grid as it is when published).
 function retarget(index, value) {
   const ops = current().ops.map((o) => structuredClone(o));
-  const o = ops[index];
   const [direction, code] = value.split(':');
-  const n = neighbours().find((x) => x.code === code);
-  const mine = { code: state.grid.code, version: state.grid.version };
-  const [from, to] = direction === 'to' ? [mine, n] : [n, mine];
-  if (!n) return;
-  ops[index] = { ...o, from: from.code, to: to.code, if_match: from.version };
-  if (ops[index].if_match === undefined) delete ops[index].if_match;
+  if (!neighbours().some((x) => x.code === code)) return;
+  const { if_match: _, ...o } = ops[index];
+  ops[index] = direction === 'to'
+    ? { ...o, from: state.grid.code, to: code, if_match: state.grid.version }
+    : { ...o, from: code, to: state.grid.code };
   record({ ops });
 }
 
@@ -317,18 +323,52 @@ function shownProperties() {
   return { name: name ?? g.name ?? '', attributes: Object.keys(attributes).length ? attributes : g.attributes };
 }
 
+// reshaped says whether the draft deletes or splits the selected grid:
+// its name and attributes are then no longer the draft's to change.
+function reshaped() {
+  return (current()?.ops ?? []).some((o) => (o.op === 'delete' || o.op === 'split') && o.code === state.grid?.code);
+}
+
 // setProperties drafts the selected grid's name and free attributes as one
-// put, its outline kept. A put without attributes keeps the current ones,
-// so they are sent only when they changed.
+// put, its outline kept. A put keeps the current name and attributes when
+// it leaves them out, so each is sent only when it changed.
 function setProperties({ name, attributes }) {
   const g = state.grid;
   const ops = current().ops.filter((o) => !(o.op === 'put' && o.code === g.code));
-  const attrsChanged = JSON.stringify(attributes) !== JSON.stringify(g.attributes);
-  if (name !== (g.name ?? '') || attrsChanged) {
+  const nameChanged = name !== (g.name ?? '');
+  const attrsChanged = !sameAttributes(attributes, g.attributes);
+  if (nameChanged || attrsChanged) {
     ops.push({ op: 'put', code: g.code, if_match: g.version,
-      feature: { type: 'Feature', geometry: null, properties: { ...(attrsChanged ? attributes : {}), code: g.code, name } } });
+      feature: { type: 'Feature', geometry: null, properties: { ...(attrsChanged ? attributes : {}), code: g.code, ...(nameChanged ? { name } : {}) } } });
   }
   record({ ops });
+}
+
+function sameAttributes(a, b) {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => k in b && JSON.stringify(a[k]) === JSON.stringify(b[k]));
+}
+
+// rebaseProperties redoes the draft's change of the grid's name and
+// attributes on their version: what the draft changed is applied to what
+// they published, and the rest of theirs is kept.
+function rebaseProperties(theirs) {
+  const g = state.grid;
+  const base = { ...g.attributes };
+  g.name = theirs.name;
+  g.attributes = Object.fromEntries(Object.entries(theirs).filter(([k]) => !gridKeys.has(k)));
+  state.history = state.history.map((h) => ({ ...h, ops: h.ops.map((o) => {
+    if (o.op !== 'put' || o.code !== g.code) return o;
+    const { code, name, ...attrs } = o.feature.properties;
+    const changed = Object.keys(attrs).length > 0;
+    const merged = { ...g.attributes };
+    if (changed) {
+      for (const k of Object.keys(base)) if (!(k in attrs)) delete merged[k];
+      for (const [k, v] of Object.entries(attrs)) if (JSON.stringify(v) !== JSON.stringify(base[k])) merged[k] = v;
+    }
+    const props = { ...(changed ? merged : {}), code, ...(name !== undefined ? { name } : {}) };
+    return { ...o, feature: { ...o.feature, properties: props } };
+  }) }));
 }
 
 // attributeValue reads what was typed for an attribute: of the type the
@@ -336,7 +376,10 @@ function setProperties({ name, attributes }) {
 // number when it reads as one, else text.
 function attributeValue(text, before) {
   if (typeof before === 'string') return text;
-  if (before === undefined) return /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : text;
+  // A number only when it reads back the same (not 010000, a postcode,
+  // nor an 18-digit identity number), else text.
+  const asNumber = Number(text);
+  if (before === undefined) return text !== '' && String(asNumber) === text && Number.isSafeInteger(Math.trunc(asNumber)) ? asNumber : text;
   try {
     return JSON.parse(text);
   } catch {
@@ -358,8 +401,9 @@ function removeAttribute(key) {
 
 function addAttribute() {
   const key = $('attr-new-key').value.trim();
-  if (!key || gridKeys.has(key)) {
-    $('attr-new-key').setCustomValidity(key ? t('editor.attrReserved', { key }) : t('editor.attrNeedKey'));
+  const taken = key in shownProperties().attributes;
+  if (!key || gridKeys.has(key) || taken) {
+    $('attr-new-key').setCustomValidity(!key ? t('editor.attrNeedKey') : taken ? t('editor.attrTaken', { key }) : t('editor.attrReserved', { key }));
     $('attr-new-key').reportValidity();
     return;
   }
@@ -373,7 +417,7 @@ function renderAttributes() {
   const { attributes } = shownProperties();
   const keys = Object.keys(attributes).sort();
   const text = (v) => (typeof v === 'string' ? v : JSON.stringify(v));
-  return el('fieldset', { id: 'grid-attributes', class: 'attributes' },
+  return el('fieldset', { id: 'grid-attributes', class: 'attributes', disabled: reshaped() },
     el('legend', { textContent: t('editor.attributes') }),
     el('table', {}, el('tbody', {}, keys.map((k) => el('tr', { dataset: { attr: k } },
       el('th', { scope: 'row', textContent: k }),
@@ -530,6 +574,7 @@ function rebase() {
   const version = current.properties.version;
   state.grid.version = version;
   state.history[0] = { ...state.history[0], geometry: editable(current.geometry) ?? state.history[0].geometry };
+  rebaseProperties(current.properties ?? {});
   state.history = state.history.map((h) => ({ ...h, ops: h.ops.map((o) => (o.if_match !== undefined && (o.code ?? o.from) === state.grid.code ? { ...o, if_match: version } : o)) }));
   state.conflict = null;
   showTheirs(null);
@@ -763,21 +808,59 @@ function nearestEdge(ring, point) {
 }
 
 // startBigDrag reshapes a big grid: dragging a vertex moves it, dragging
-// an edge adds a vertex there, right-clicking a vertex removes it. While a
-// vertex moves, only the two edges meeting at it are drawn, on a layer of
-// the page's own over the map, so the map does not redraw its thousands of
-// vertices at every move; the outline is recorded once the vertex drops.
+// an edge adds a vertex there, right-clicking a vertex removes it; Escape
+// ends a drag without a change. While a vertex moves, only the two edges
+// meeting at it are drawn, on a layer of the page's own over the map, so
+// the map does not redraw its thousands of vertices at every move; the
+// outline is recorded once the vertex drops, wherever the pointer is
+// released (the drag follows the window, not just the map).
 function startBigDrag(map) {
   const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
   svg.setAttribute('class', 'drag-overlay');
   const line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
   svg.append(line);
   map.getCanvasContainer().append(svg);
-  let drag = null; // { ring, i, targets }
+  let drag = null; // { ring, i, targets, start, moved }
+  let rightDown = null; // where a right button went down
   const round = (v) => Math.round(v * 1e9) / 1e9;
   const usable = () => state.grid?.big && state.tool === 'select' && !state.busy;
+  const pointOf = (ev) => {
+    const r = map.getCanvasContainer().getBoundingClientRect();
+    return { x: ev.clientX - r.left, y: ev.clientY - r.top };
+  };
+  const onMove = (ev) => {
+    const point = pointOf(ev);
+    if (Math.hypot(point.x - drag.start.x, point.y - drag.start.y) > 3) drag.moved = true;
+    const { ring, i } = drag;
+    const n = ring.length - 1;
+    const ll = map.unproject([point.x, point.y]);
+    const at = snapBig(drag.targets, ll, point);
+    line.setAttribute('points', [ring[(i - 1 + n) % n], at, ring[(i + 1) % n]]
+      .map((c) => map.project(c)).map((p) => `${p.x},${p.y}`).join(' '));
+  };
+  const end = (ev) => {
+    const d = drag;
+    drag = null;
+    removeEventListener('mousemove', onMove);
+    removeEventListener('mouseup', onUp);
+    removeEventListener('keydown', onKey);
+    line.removeAttribute('points');
+    map.dragPan.enable();
+    map.scrollZoom.enable();
+    if (!ev || !d.moved) return; // a click, or Escape: nothing changes
+    const point = pointOf(ev);
+    const [x, y] = snapBig(d.targets, map.unproject([point.x, point.y]), point);
+    d.ring[d.i] = [round(x), round(y)];
+    if (d.i === 0) d.ring[d.ring.length - 1] = d.ring[0];
+    record({ geometry: { type: 'Polygon', coordinates: [d.ring] } });
+    drawBig();
+  };
+  const onUp = (ev) => { if (ev.button === 0) end(ev); };
+  const onKey = (ev) => { if (ev.key === 'Escape') end(null); };
   map.on('mousedown', (e) => {
-    if (!usable() || e.originalEvent.button !== 0) return;
+    const ev = e.originalEvent;
+    if (ev.button === 2) rightDown = e.point;
+    if (!usable() || drag || ev.button !== 0) return;
     const ring = current().geometry.coordinates[0].map((c) => [...c]);
     let i = nearestVertex(ring, e.point);
     if (i < 0) {
@@ -786,32 +869,19 @@ function startBigDrag(map) {
       i = edge + 1;
       ring.splice(i, 0, [e.lngLat.lng, e.lngLat.lat]);
     }
-    drag = { ring, i, targets: snapTargets() };
+    drag = { ring, i, targets: snapTargets(), start: e.point, moved: false };
     e.preventDefault();
     map.dragPan.disable();
-  });
-  map.on('mousemove', (e) => {
-    if (!drag) return;
-    const { ring, i } = drag;
-    const n = ring.length - 1;
-    const at = snapBig(drag.targets, e.lngLat, e.point);
-    line.setAttribute('points', [ring[(i - 1 + n) % n], at, ring[(i + 1) % n]]
-      .map((c) => map.project(c)).map((p) => `${p.x},${p.y}`).join(' '));
-  });
-  map.on('mouseup', (e) => {
-    if (!drag) return;
-    const { ring, i, targets } = drag;
-    drag = null;
-    line.removeAttribute('points');
-    map.dragPan.enable();
-    const [x, y] = snapBig(targets, e.lngLat, e.point);
-    ring[i] = [round(x), round(y)];
-    if (i === 0) ring[ring.length - 1] = ring[0];
-    record({ geometry: { type: 'Polygon', coordinates: [ring] } });
-    drawBig();
+    map.scrollZoom.disable(); // the snapping targets are where the vertices are on screen now
+    addEventListener('mousemove', onMove);
+    addEventListener('mouseup', onUp);
+    addEventListener('keydown', onKey);
   });
   map.on('contextmenu', (e) => {
-    if (!usable()) return;
+    // A right-drag rotates the map; only a right-click in place removes.
+    const still = rightDown && Math.hypot(e.point.x - rightDown.x, e.point.y - rightDown.y) <= 3;
+    rightDown = null;
+    if (!usable() || drag || !still) return;
     const ring = current().geometry.coordinates[0].map((c) => [...c]);
     const i = nearestVertex(ring, e.point);
     if (i < 0 || ring.length <= 4) return; // a triangle keeps its corners
@@ -974,7 +1044,7 @@ function renderSelection() {
     el('details', { class: 'more', open: !!state.detailsOpen, ontoggle: (e) => { state.detailsOpen = e.target.open; } },
       el('summary', { textContent: t('editor.details') }),
       el('label', { class: 'field' }, t('editor.name'),
-        el('input', { id: 'grid-name', type: 'text', value: shownProperties().name, onchange: (e) => setProperties({ ...shownProperties(), name: e.target.value.trim() }) })),
+        el('input', { id: 'grid-name', type: 'text', value: shownProperties().name, disabled: reshaped(), onchange: (e) => setProperties({ ...shownProperties(), name: e.target.value.trim() }) })),
       renderAttributes(),
       el('label', { class: 'field' }, t('editor.people'),
         el('textarea', { id: 'grid-people', rows: 3, placeholder: t('editor.peopleHint'), value: (g.people ?? []).map((p) => [p.role, p.name, p.phone].join(', ')).join('\n') })),
@@ -1014,7 +1084,7 @@ function renderDrafted() {
     if (o.op === 'transfer') {
       const value = o.from === state.grid.code ? `to:${o.to}` : `from:${o.from}`;
       return el('li', {}, t('editor.op.transfer'), ' ',
-        el('select', { class: 'transfer-to', ariaLabel: t('editor.op.transfer'), onchange: (e) => retarget(i, e.target.value) },
+        el('select', { class: 'transfer-to', ariaLabel: `${i + 1}. ${t('editor.op.transfer')}`, onchange: (e) => retarget(i, e.target.value) },
           neighbours().flatMap((n) => [
             el('option', { value: `to:${n.code}`, selected: value === `to:${n.code}`, textContent: `${state.grid.code} → ${n.code}` }),
             el('option', { value: `from:${n.code}`, selected: value === `from:${n.code}`, textContent: `${n.code} → ${state.grid.code}` }),

@@ -193,7 +193,7 @@ const (
 type token struct {
 	kind tokKind
 	text string // identifier name, string value, number text or punctuation
-	pos  int    // byte offset in the filter text
+	pos  int    // character position in the filter text, 1 for the first
 }
 
 func (t token) describe() string {
@@ -226,10 +226,11 @@ func isIdentPart(r rune) bool {
 
 func lex(text string) ([]token, error) {
 	var toks []token
-	i := 0
+	i, char := 0, 1
 	for i < len(text) {
 		r, size := utf8.DecodeRuneInString(text[i:])
 		start := i
+		n := len(toks)
 		switch {
 		case unicode.IsSpace(r):
 			i += size
@@ -276,8 +277,12 @@ func lex(text string) ([]token, error) {
 			toks = append(toks, token{tPunct, punct, start})
 			i += len(punct)
 		}
+		if len(toks) > n {
+			toks[n].pos = char
+		}
+		char += utf8.RuneCountInString(text[start:i])
 	}
-	return append(toks, token{kind: tEOF, pos: len(text)}), nil
+	return append(toks, token{kind: tEOF, pos: char}), nil
 }
 
 // lexQuoted reads a literal quoted by q starting at text[i], where a doubled
@@ -359,7 +364,7 @@ func (p *parser) next() token {
 }
 
 func (p *parser) errorf(t token, format string, args ...any) error {
-	return fmt.Errorf("%s at character %d", fmt.Sprintf(format, args...), charPos(p.text, t.pos))
+	return fmt.Errorf("%s at character %d", fmt.Sprintf(format, args...), t.pos)
 }
 
 func (p *parser) expect(kind tokKind, text string) (token, error) {
@@ -450,7 +455,7 @@ func (p *parser) parsePrimary() (Expr, error) {
 			return nil, err
 		}
 		if c := p.next(); !c.is(tPunct, ")") {
-			return nil, p.errorf(c, "expected \")\" to close the \"(\" at character %d, found %s", charPos(p.text, t.pos), c.describe())
+			return nil, p.errorf(c, "expected \")\" to close the \"(\" at character %d, found %s", t.pos, c.describe())
 		}
 		return x, nil
 	}
@@ -471,7 +476,7 @@ func (p *parser) parsePrimary() (Expr, error) {
 		if _, err := p.expect(tPunct, ")"); err != nil {
 			return nil, err
 		}
-		return &intersectsExpr{pos: charPos(p.text, t.pos), a: a, b: b}, nil
+		return &intersectsExpr{pos: t.pos, a: a, b: b}, nil
 	}
 	return p.parsePredicate()
 }
@@ -607,7 +612,7 @@ func (p *parser) parseOperand() (operand, error) {
 
 func (p *parser) parseValue() (operand, error) {
 	t := p.next()
-	pos := charPos(p.text, t.pos)
+	pos := t.pos
 	switch t.kind {
 	case tString:
 		return &strLit{pos, t.text}, nil
@@ -650,6 +655,9 @@ func (p *parser) parseValue() (operand, error) {
 	case "TRUE", "FALSE":
 		return &boolLit{pos, upper == "TRUE"}, nil
 	}
+	if upper == "NULL" {
+		return nil, p.errorf(t, "NULL is not a value to compare with; write \"property IS NULL\" or \"property IS NOT NULL\"")
+	}
 	if keywords[upper] {
 		return nil, p.errorf(t, "expected a property or a value, found the keyword %s (quote a property of that name: \"%s\")", upper, t.text)
 	}
@@ -661,7 +669,7 @@ func (p *parser) number(t token, negative bool) (*numLit, error) {
 	if negative {
 		text = "-" + text
 	}
-	lit := &numLit{pos: charPos(p.text, t.pos)}
+	lit := &numLit{pos: t.pos}
 	if i, err := strconv.ParseInt(text, 10, 64); err == nil {
 		lit.i, lit.f, lit.isInt = i, float64(i), true
 		return lit, nil
@@ -688,7 +696,7 @@ func (p *parser) parseTime(t token, date bool) (operand, error) {
 	if _, err := p.expect(tPunct, ")"); err != nil {
 		return nil, err
 	}
-	lit := &timeLit{pos: charPos(p.text, t.pos), date: date}
+	lit := &timeLit{pos: t.pos, date: date}
 	var err error
 	if date {
 		lit.t, err = time.Parse(time.DateOnly, s.text)
@@ -725,7 +733,9 @@ func (p *parser) parseGeometry() (*geometry, error) {
 	switch kind {
 	case "POINT":
 		var c []float64
-		c, err = p.parseCoord()
+		if c, err = p.parseCoord(); err == nil {
+			_, err = p.expect(tPunct, ")")
+		}
 		g.coords = [][]float64{c}
 	case "LINESTRING":
 		g.coords, err = p.parseCoordList(2, false)

@@ -174,6 +174,9 @@ func newOASDocument(info oasInfo) *oasDocument {
 	d.schemas.named(oasErrorSchema, errorBody{})
 	d.Components.Schemas[oasErrorSchema].Description = `Every error answer: {"error": {"code", "message", "details", "request_id"}}; ` +
 		"details lists problems (422), request_id identifies the request in the log (500)."
+	d.Components.Schemas[oasErrorSchema].Required = []string{"error"}
+	d.Components.Schemas["ErrorDetail"].Required = []string{"code", "message"}
+	d.Components.Schemas["Problem"].Properties["where"] = &oasSchema{Type: "object", Description: "A GeoJSON geometry: where the problem is."}
 	d.Components.Responses[oasErrorResponse] = &oasResponse{Description: "Another error (429 too many requests, 500 internal, 503 unavailable, ...)",
 		Content: oasJSON(oasRef(oasErrorSchema))}
 	for code, status := range statusOf {

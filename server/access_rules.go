@@ -40,8 +40,14 @@ var (
 // rules maps every route ("METHOD path" as registered) to its rule. A route
 // missing here answers 403 to everyone, and the route-walk test fails.
 var rules = map[string]rule{
-	"GET /healthz":        anyone,
-	"GET /openapi.json":   anyone,
+	"GET /healthz":      anyone,
+	"GET /openapi.json": anyone,
+	// OGC API - Features: the grids as GET /v1/layers/{layer}/grids; the
+	// reports and drafts collections check their /v1 routes' rules too.
+	"GET /ogc": publicViewers, "GET /ogc/conformance": publicViewers, "GET /ogc/api": publicViewers,
+	"GET /ogc/collections": publicViewers, "GET /ogc/collections/:collection": publicViewers,
+	"GET /ogc/collections/:collection/items": publicViewers, "GET /ogc/collections/:collection/items/:id": publicViewers,
+	"GET /ogc/collections/:collection/queryables": publicViewers,
 	"GET /readyz":         anyone,
 	"GET /metrics":        viewers,
 	"GET /signin/:secret": anyone,
@@ -166,6 +172,30 @@ func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// mayCallAs lets the caller through as the route (method, path) would,
+// for a route that serves what another route guards (the reports as an
+// OGC collection, as GET /v1/reports): EUNAUTHORIZED for an anonymous
+// caller that route does not admit, EFORBIDDEN for a role or scope it
+// does not allow.
+func (s *Server) mayCallAs(c echo.Context, method, path string) error {
+	r, ok := s.ruleFor(method, path)
+	if !ok {
+		return gridmap.Errorf(gridmap.EFORBIDDEN, "%s %s has no access rule; nobody may call it", method, path)
+	}
+	caller := callerOf(c)
+	switch {
+	case r.role == "", caller.Kind == gridmap.CallerAnonymous && r.public && s.cfg.PublicRead:
+		return nil
+	case caller.Kind == gridmap.CallerAnonymous:
+		return gridmap.Errorf(gridmap.EUNAUTHORIZED, "%s needs a signed-in caller: sign in, or send a token as Authorization: Bearer <token>", c.Request().URL.Path)
+	case !caller.Can(r.role):
+		return gridmap.Errorf(gridmap.EFORBIDDEN, "%s needs the %s role, as %s %s does; %s has %s", c.Request().URL.Path, r.role, method, path, describe(caller), caller.Role)
+	case r.global && caller.Scope != nil:
+		return gridmap.Errorf(gridmap.EFORBIDDEN, "%s concerns the whole service; %s is limited to %s %s", c.Request().URL.Path, describe(caller), caller.Scope.Layer, caller.Scope.Code)
+	}
+	return nil
 }
 
 // describe names a caller in messages: "account alice", "token cad".

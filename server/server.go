@@ -94,6 +94,9 @@ type Deps struct {
 	Access gridmap.AccessService
 	// Search finds grids and reports by text; nil leaves /v1/search out.
 	Search gridmap.Searcher
+	// Features reads the collections of OGC API - Features; nil leaves
+	// /ogc out.
+	Features gridmap.FeatureService
 	// Tiles serves vector tiles; nil leaves the tile routes out.
 	Tiles *tiles.Service
 	// Ready reports whether the service can answer (database reachable,
@@ -300,6 +303,9 @@ func (s *Server) routes() {
 	v1.GET("/departments/:code", s.handleDepartment)
 	v1.PUT("/departments/:code", s.handlePutDepartment, limit)
 
+	if s.deps.Features != nil {
+		s.ogcRoutes()
+	}
 	s.open311Routes()
 	s.tileRoutes()
 	s.staticRoutes()

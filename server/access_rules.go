@@ -45,9 +45,9 @@ var rules = map[string]rule{
 	// OGC API - Features: the grids as GET /v1/layers/{layer}/grids; the
 	// reports and drafts collections check their /v1 routes' rules too.
 	"GET /ogc": publicViewers, "GET /ogc/conformance": publicViewers, "GET /ogc/api": publicViewers,
-	"GET /ogc/collections": publicViewers, "GET /ogc/collections/:collection": publicViewers,
-	"GET /ogc/collections/:collection/items": publicViewers, "GET /ogc/collections/:collection/items/:id": publicViewers,
-	"GET /ogc/collections/:collection/queryables": publicViewers,
+	"GET /ogc/collections": publicViewers, "GET /ogc/collections/:collectionId": publicViewers,
+	"GET /ogc/collections/:collectionId/items": publicViewers, "GET /ogc/collections/:collectionId/items/:id": publicViewers,
+	"GET /ogc/collections/:collectionId/queryables": publicViewers,
 	"GET /readyz":         anyone,
 	"GET /metrics":        viewers,
 	"GET /signin/:secret": anyone,

@@ -54,10 +54,10 @@ func (s *Server) ogcRoutes() {
 	e.GET("/ogc/conformance", s.handleOGCConformance)
 	e.GET("/ogc/api", s.handleOGCAPI())
 	e.GET("/ogc/collections", s.handleOGCCollections)
-	e.GET("/ogc/collections/:collection", s.handleOGCCollection)
-	e.GET("/ogc/collections/:collection/items", s.handleOGCItems)
-	e.GET("/ogc/collections/:collection/items/:id", s.handleOGCItem)
-	e.GET("/ogc/collections/:collection/queryables", s.handleOGCQueryables)
+	e.GET("/ogc/collections/:collectionId", s.handleOGCCollection)
+	e.GET("/ogc/collections/:collectionId/items", s.handleOGCItems)
+	e.GET("/ogc/collections/:collectionId/items/:id", s.handleOGCItem)
+	e.GET("/ogc/collections/:collectionId/queryables", s.handleOGCQueryables)
 }
 
 // ogcHTML says whether the client asked for the HTML view: f=html, or no
@@ -173,7 +173,7 @@ type ogcExtent struct {
 // may read it: the reports as GET /v1/reports allows, a draft as its
 // grids' route does; a layer's grids as GET /v1/layers/{layer}/grids.
 func (s *Server) featureQuery(c echo.Context) (*gridmap.FeatureQuery, error) {
-	id := c.Param("collection")
+	id := c.Param("collectionId")
 	switch {
 	case id == gridmap.ReportsCollection:
 		if err := s.mayCallAs(c, http.MethodGet, "/v1/reports"); err != nil {
@@ -366,7 +366,7 @@ func (s *Server) itemsQuery(c echo.Context, q *gridmap.FeatureQuery) error {
 	}
 	q.Level, q.Parent = c.QueryParam("level"), c.QueryParam("parent")
 	if v := c.QueryParam("filter"); v != "" {
-		if lang := c.QueryParam("filter-lang"); lang != "" && lang != "cql2-text" {
+		if lang := c.QueryParam("filter-lang"); lang != "" && lang != "cql2-text" && lang != "cql-text" {
 			return gridmap.Errorf(gridmap.EINVALID, "filter-lang=%q: this service reads filters in cql2-text", lang)
 		}
 		f, err := cql2.Parse(v)
@@ -584,10 +584,18 @@ func (s *Server) handleOGCQueryables(c echo.Context) error {
 	for _, p := range list {
 		props[p.Name] = jsonSchemaOf(p)
 	}
+	// The draft of Part 3 that GDAL 3.6 (and the QGIS built on it) reads
+	// listed the queryables as an array of ids: kept beside the schema,
+	// whose validators ignore a keyword they do not know.
+	legacy := make([]map[string]string, len(list))
+	for i, p := range list {
+		legacy[i] = map[string]string{"id": p.Name, "type": p.Type.String()}
+	}
 	c.Response().Header().Set(echo.HeaderContentType, mediaSchema)
 	return c.JSON(http.StatusOK, map[string]any{
 		"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": ogcURL(c, path, nil),
 		"type": "object", "title": collectionID(q), "properties": props, "additionalProperties": false,
+		"queryables": legacy,
 	})
 }
 

@@ -300,7 +300,7 @@ func TestOGC(t *testing.T) {
 				}
 				p += "/" + seg
 			}
-			p = strings.TrimPrefix(p, "/")
+			p = ogcAPIPath(strings.TrimPrefix(p, "/"))
 			if doc.Paths.Find(p) == nil {
 				t.Errorf("%s %s is not in /ogc/api", rt.Method, rt.Path)
 			}

@@ -22,6 +22,10 @@ go test -run '^$' -bench 'WorkflowMovesHTTP|DurableUpdate|WorkflowMoveLatencyAt3
 go test -run '^$' -bench 'Assign' -count 3 ./dispatch/ | tee -a "$out"
 go test -run '^$' -bench 'WorkingLeft' -count 3 ./dispatch/ | tee -a "$out"
 go test -run '^$' -bench 'TileSizesNYC' -benchtime 1x -count 1 ./postgres/ | tee -a "$out"
+# OGC API items: the NYC tracts paged 1,000 at a time, against the way
+# pg_featureserv serves a table (ST_AsGeoJSON, encoding/json).
+go test -run '^$' -bench 'FeaturesNYC' -benchtime 10x -count 3 ./postgres/ | tee -a "$out"
+go test -run '^$' -bench 'AppendGeoJSON' -benchtime 20x -count 3 ./geo/ | tee -a "$out"
 go test -run '^$' -bench 'Tile(Cold|Warm)' -benchtime 300x -count 3 ./server/ | tee -a "$out"
 # A year of the demo district's reports (100,000, filed in the setup: a few
 # minutes), seen by a dispatcher panning the map and listing a view.
@@ -56,6 +60,8 @@ echo "== gridmap benchmarks: median of 3 runs; the ratio is baseline time / grid
 ratio "import 2,165 NYC tracts (checked, COPY)" BenchmarkImportTracts BenchmarkImportTractsRowByRow
 ratio "move_edge between two NYC tracts (validated)" BenchmarkMoveEdge BenchmarkMoveEdgeBaseline
 ratio "coverage of 2,165 tracts under 5 boroughs" BenchmarkCoverageNYC BenchmarkCoverageNYCBaseline
+ratio "OGC items: 2,165 NYC tracts, pages of 1,000" BenchmarkFeaturesNYC BenchmarkFeaturesNYCAsGeoJSON
+ratio "WKB to GeoJSON text, 2,165 NYC tracts" BenchmarkAppendGeoJSON/direct BenchmarkAppendGeoJSON/orb
 mbps=$(grep -E '^BenchmarkFeatureReader-[0-9]+ ' "$out" | awk '{print $5}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
 [ -n "$mbps" ] && echo "streaming GeoJSON decode of the NYC tract file: ${mbps} MB/s"
 ratio_us "lookup, NYC tracts, points on land (one core)" BenchmarkLookupNYC BenchmarkLookupNYCUnsubdivided

@@ -35,6 +35,25 @@ func BenchmarkMoveEdge(b *testing.B) {
 	}
 }
 
+// BenchmarkMoveEdgeDryRun checks the same move_edge without writing it,
+// as the editor does at every change of its draft.
+func BenchmarkMoveEdgeDryRun(b *testing.B) {
+	s := tractLayer(b)
+	ctx := context.Background()
+	a, nb, _ := neighbours(b, "1", 3)
+	grown := geometryOf(b, `ST_Union(a.geom, ST_Intersection(b.geom,
+		ST_Buffer(ST_LineInterpolatePoint(ST_LineMerge(ST_Intersection(ST_Boundary(a.geom), ST_Boundary(b.geom))), 0.5), 0.0003)))`, a, nb)
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := s.grids.ApplyChangeset(ctx, "tracts", &gridmap.Changeset{DryRun: true, Operations: []gridmap.Operation{
+			{Op: gridmap.OpMoveEdge, Code: a, Geometry: grown},
+		}})
+		if err != nil || res.Applied || len(res.Problems) > 0 || len(res.Impact.Grids) != 2 {
+			b.Fatalf("dry run: %v %+v", err, res)
+		}
+	}
+}
+
 // BenchmarkMoveEdgeBaseline is the same edit written blind: the two new
 // geometries, computed beforehand, stored with one UPDATE each; no
 // validation, no history, no notification.

@@ -160,4 +160,3 @@ func BenchmarkFeaturesNYCAsGeoJSON(b *testing.B) {
 	}
 	b.ReportMetric(float64(bytes)/float64(b.N)/1e6, "MB/op")
 }
-

@@ -59,6 +59,7 @@ echo
 echo "== gridmap benchmarks: median of 3 runs; the ratio is baseline time / gridmap time (above 1: gridmap is faster) =="
 ratio "import 2,165 NYC tracts (checked, COPY)" BenchmarkImportTracts BenchmarkImportTractsRowByRow
 ratio "move_edge between two NYC tracts (validated)" BenchmarkMoveEdge BenchmarkMoveEdgeBaseline
+ratio "move_edge dry run (the editor's check)" BenchmarkMoveEdgeDryRun BenchmarkMoveEdgeBaseline
 ratio "coverage of 2,165 tracts under 5 boroughs" BenchmarkCoverageNYC BenchmarkCoverageNYCBaseline
 ratio "OGC items: 2,165 NYC tracts, pages of 1,000" BenchmarkFeaturesNYC BenchmarkFeaturesNYCAsGeoJSON
 ratio "WKB to GeoJSON text, 2,165 NYC tracts" BenchmarkAppendGeoJSON/direct BenchmarkAppendGeoJSON/orb

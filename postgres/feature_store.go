@@ -26,9 +26,16 @@ type FeatureStore struct {
 	db *DB
 
 	mu sync.Mutex
-	// attributes caches each layer's free attributes (name to type) by the
-	// layer's data version: finding them reads every current grid.
+	// attributes caches each layer's free attributes (name to type), and
+	// extents each layer's extent, by the layer's data version: finding
+	// either reads every current grid.
 	attributes map[string]layerAttributes
+	extents    map[string]layerExtent
+}
+
+type layerExtent struct {
+	dataVersion int64
+	extent      *gridmap.Extent
 }
 
 type layerAttributes struct {
@@ -38,7 +45,7 @@ type layerAttributes struct {
 
 // NewFeatureStore reads collections from db.
 func NewFeatureStore(db *DB) *FeatureStore {
-	return &FeatureStore{db: db, attributes: map[string]layerAttributes{}}
+	return &FeatureStore{db: db, attributes: map[string]layerAttributes{}, extents: map[string]layerExtent{}}
 }
 
 var _ gridmap.FeatureService = (*FeatureStore)(nil)
@@ -58,11 +65,13 @@ type collection struct {
 }
 
 // Grid queryables: the grids' own fields, in the order they are listed.
-var gridFields = []struct {
+type gridField struct {
 	name, title, sql string
 	typ              cql2.Type
 	publishedOnly    bool
-}{
+}
+
+var gridFields = []gridField{
 	{"code", "Code", "g.code", cql2.String, false},
 	{"name", "Name", "g.name", cql2.String, false},
 	{"level", "Level", "g.level", cql2.String, false},
@@ -103,7 +112,7 @@ func (s *FeatureStore) Features(ctx context.Context, q *gridmap.FeatureQuery, st
 		if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
 			return err
 		}
-		c, err := s.collection(ctx, tx, q)
+		c, err := s.collection(ctx, tx, q, namesAttributes(q))
 		if err != nil {
 			return err
 		}
@@ -155,9 +164,9 @@ func describeCollection(q *gridmap.FeatureQuery) string {
 // Queryables lists what q's collection can be filtered on.
 func (s *FeatureStore) Queryables(ctx context.Context, q *gridmap.FeatureQuery) ([]gridmap.Queryable, error) {
 	var c *collection
-	err := pgx.BeginTxFunc(ctx, s.db.Pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, s.db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var err error
-		c, err = s.collection(ctx, tx, q)
+		c, err = s.collection(ctx, tx, q, true)
 		return err
 	})
 	if err != nil {
@@ -169,7 +178,7 @@ func (s *FeatureStore) Queryables(ctx context.Context, q *gridmap.FeatureQuery) 
 // Extent is the bounding box of q's collection and the span of its times.
 func (s *FeatureStore) Extent(ctx context.Context, q *gridmap.FeatureQuery) (*gridmap.Extent, error) {
 	var sql string
-	args := []any{q.Layer}
+	var args []any
 	switch {
 	case q.Reports:
 		if sc := scopeOf(ctx); sc != nil {
@@ -185,15 +194,39 @@ func (s *FeatureStore) Extent(ctx context.Context, q *gridmap.FeatureQuery) (*gr
 		sql = `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e),
 				(SELECT min(reported_at) FROM reports), (SELECT max(reported_at) FROM reports)
 			FROM (SELECT ST_EstimatedExtent('reports', 'location') AS e) x`
-		args = nil
 	case q.Draft:
 		sql = `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), NULL::timestamptz, NULL::timestamptz FROM (SELECT ST_Extent(geom) AS e FROM draft_grids WHERE layer_id = $1) x`
+		args = []any{q.Layer}
 	default:
-		// The box of the current grids (their shapes' index), and the
-		// first version's start.
-		sql = `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), lo, NULL::timestamptz FROM (SELECT ST_Extent(geom) AS e, min(valid_from) AS lo
-			FROM grid_versions WHERE layer_id = $1 AND valid_to IS NULL) x`
+		// The box of the current grids and the first version's start,
+		// read again only when the layer changed.
+		var dataVersion int64
+		if err := s.db.Pool.QueryRow(ctx, `SELECT data_version FROM layers WHERE id = $1`, q.Layer).Scan(&dataVersion); errors.Is(err, pgx.ErrNoRows) {
+			return nil, gridmap.Errorf(gridmap.ENOTFOUND, "layer %q does not exist; /ogc/collections lists those there are", q.Layer)
+		} else if err != nil {
+			return nil, translate(err, "reading the extent of "+describeCollection(q))
+		}
+		s.mu.Lock()
+		cached, ok := s.extents[q.Layer]
+		s.mu.Unlock()
+		if ok && cached.dataVersion == dataVersion {
+			return cached.extent, nil
+		}
+		e, err := s.extent(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), lo, NULL::timestamptz FROM (SELECT ST_Extent(geom) AS e, min(valid_from) AS lo
+			FROM grid_versions WHERE layer_id = $1 AND valid_to IS NULL) x`, q, q.Layer)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		s.extents[q.Layer] = layerExtent{dataVersion: dataVersion, extent: e}
+		s.mu.Unlock()
+		return e, nil
 	}
+	return s.extent(ctx, sql, q, args...)
+}
+
+// extent runs a statement answering a box and a time span.
+func (s *FeatureStore) extent(ctx context.Context, sql string, q *gridmap.FeatureQuery, args ...any) (*gridmap.Extent, error) {
 	var box [4]*float64
 	var lo, hi *time.Time
 	if err := s.db.Pool.QueryRow(ctx, sql, args...).Scan(&box[0], &box[1], &box[2], &box[3], &lo, &hi); err != nil {
@@ -213,8 +246,27 @@ func (s *FeatureStore) Extent(ctx context.Context, q *gridmap.FeatureQuery) (*gr
 	return e, nil
 }
 
-// collection checks that q's collection exists and says how to read it.
-func (s *FeatureStore) collection(ctx context.Context, tx pgx.Tx, q *gridmap.FeatureQuery) (*collection, error) {
+// namesAttributes says whether q may filter on a grid's free attributes
+// (which are found by reading the layer): a CQL2 filter, or a property
+// filter on a name that is none of the grid's own fields.
+func namesAttributes(q *gridmap.FeatureQuery) bool {
+	if q.Reports {
+		return false
+	}
+	if q.Filter != nil {
+		return true
+	}
+	for k := range q.Equal {
+		if !slices.ContainsFunc(gridFields, func(f gridField) bool { return f.name == k }) {
+			return true
+		}
+	}
+	return false
+}
+
+// collection checks that q's collection exists and says how to read it,
+// with the grids' free attributes as queryables when withAttributes.
+func (s *FeatureStore) collection(ctx context.Context, tx pgx.Tx, q *gridmap.FeatureQuery, withAttributes bool) (*collection, error) {
 	if q.Reports {
 		layer, code := scopeParams(ctx)
 		c := &collection{from: "reports r", id: "r.id", props: map[string]cql2.Property{},
@@ -248,6 +300,9 @@ func (s *FeatureStore) collection(ctx context.Context, tx pgx.Tx, q *gridmap.Fea
 		c.props[f.name] = cql2.Property{SQL: f.sql, Type: f.typ}
 		c.list = append(c.list, gridmap.Queryable{Name: f.name, Title: f.title, Type: f.typ})
 	}
+	if !withAttributes {
+		return c, nil
+	}
 	attrs, err := s.layerAttributes(ctx, tx, q.Layer, q.Draft, dataVersion)
 	if err != nil {
 		return nil, err
@@ -269,10 +324,11 @@ func (s *FeatureStore) collection(ctx context.Context, tx pgx.Tx, q *gridmap.Fea
 
 // attributeSQL reads a free attribute as its type, NULL where a grid's
 // value is of another JSON type (a filter never fails on a stray value).
-// The name is quoted as a string literal: it comes from the data, never
-// from the request, and standard_conforming_strings is on.
+// The name comes from the data, never from the request, and is written as
+// an escape string literal (E'...'), which reads the same whatever the
+// server's standard_conforming_strings.
 func attributeSQL(name string, t cql2.Type) string {
-	key := "'" + strings.ReplaceAll(name, "'", "''") + "'"
+	key := "E'" + strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(name) + "'"
 	switch t {
 	case cql2.Number:
 		return `(CASE WHEN jsonb_typeof(g.attributes -> ` + key + `) = 'number' THEN (g.attributes ->> ` + key + `)::double precision END)`
@@ -392,7 +448,10 @@ func (c *collection) filter(q *gridmap.FeatureQuery) error {
 		if err != nil {
 			return err
 		}
-		add(p.SQL+" = ?::"+cast, v)
+		// The property's SQL may hold any character a name in the data
+		// has: its placeholder is not found by a search in it.
+		c.args = append(c.args, v)
+		c.where = append(c.where, p.SQL+" = $"+strconv.Itoa(len(c.args))+"::"+cast)
 	}
 	if q.Filter != nil {
 		cond, err := cql2.SQL(q.Filter, func(name string) (cql2.Property, bool) { p, ok := c.props[name]; return p, ok }, &c.args)
@@ -437,7 +496,10 @@ func gridColumnsOf(draft bool) string {
 	if draft {
 		validFrom = "NULL::timestamptz"
 	}
-	return `g.code, ST_AsBinary(g.geom), g.name, g.level, g.parent_code, g.version, ` + validFrom + `, g.valid_to, g.attributes::text`
+	// A free attribute named as one of the grid's own fields gives way to
+	// the field, as in the /v1 grids (server.toFeature).
+	return `g.code, ST_AsBinary(g.geom), g.name, g.level, g.parent_code, g.version, ` + validFrom + `, g.valid_to,
+		(g.attributes - '{layer,code,name,level,parent,version,valid_from,valid_to,people}'::text[])::text`
 }
 
 // writeGrid writes a grid row as a feature whose properties are those of

@@ -150,52 +150,45 @@ func (s *Server) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 		if !ok {
 			return gridmap.Errorf(gridmap.EFORBIDDEN, "%s %s has no access rule; nobody may call it", c.Request().Method, c.Path())
 		}
-		if r.role == "" {
-			return next(c)
+		if r.page && callerOf(c).Kind == gridmap.CallerAnonymous && !(r.public && s.cfg.PublicRead) && r.role != "" {
+			return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
 		}
-		caller := callerOf(c)
-		if caller.Kind == gridmap.CallerAnonymous {
-			switch {
-			case r.public && s.cfg.PublicRead:
-				return next(c)
-			case r.page:
-				return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
-			}
-			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="gridmap"`)
-			return gridmap.Errorf(gridmap.EUNAUTHORIZED, "sign in, or send a token as Authorization: Bearer <token>")
-		}
-		if !caller.Can(r.role) {
-			return gridmap.Errorf(gridmap.EFORBIDDEN, "%s %s needs the %s role; %s has %s", c.Request().Method, c.Path(), r.role, describe(caller), caller.Role)
-		}
-		if r.global && caller.Scope != nil {
-			return gridmap.Errorf(gridmap.EFORBIDDEN, "%s %s concerns the whole service; %s is limited to %s %s", c.Request().Method, c.Path(), describe(caller), caller.Scope.Layer, caller.Scope.Code)
+		if err := s.allows(c, r, c.Request().Method+" "+c.Path()); err != nil {
+			return err
 		}
 		return next(c)
 	}
 }
 
-// mayCallAs lets the caller through as the route (method, path) would,
-// for a route that serves what another route guards (the reports as an
-// OGC collection, as GET /v1/reports): EUNAUTHORIZED for an anonymous
-// caller that route does not admit, EFORBIDDEN for a role or scope it
-// does not allow.
-func (s *Server) mayCallAs(c echo.Context, method, path string) error {
-	r, ok := s.ruleFor(method, path)
-	if !ok {
-		return gridmap.Errorf(gridmap.EFORBIDDEN, "%s %s has no access rule; nobody may call it", method, path)
-	}
+// allows checks the caller against rule r of route (named in messages):
+// EUNAUTHORIZED for an anonymous caller the rule does not admit (with the
+// WWW-Authenticate challenge), EFORBIDDEN for a role or scope it does not
+// allow.
+func (s *Server) allows(c echo.Context, r rule, route string) error {
 	caller := callerOf(c)
 	switch {
 	case r.role == "", caller.Kind == gridmap.CallerAnonymous && r.public && s.cfg.PublicRead:
 		return nil
 	case caller.Kind == gridmap.CallerAnonymous:
-		return gridmap.Errorf(gridmap.EUNAUTHORIZED, "%s needs a signed-in caller: sign in, or send a token as Authorization: Bearer <token>", c.Request().URL.Path)
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="gridmap"`)
+		return gridmap.Errorf(gridmap.EUNAUTHORIZED, "sign in, or send a token as Authorization: Bearer <token>")
 	case !caller.Can(r.role):
-		return gridmap.Errorf(gridmap.EFORBIDDEN, "%s needs the %s role, as %s %s does; %s has %s", c.Request().URL.Path, r.role, method, path, describe(caller), caller.Role)
+		return gridmap.Errorf(gridmap.EFORBIDDEN, "%s needs the %s role; %s has %s", route, r.role, describe(caller), caller.Role)
 	case r.global && caller.Scope != nil:
-		return gridmap.Errorf(gridmap.EFORBIDDEN, "%s concerns the whole service; %s is limited to %s %s", c.Request().URL.Path, describe(caller), caller.Scope.Layer, caller.Scope.Code)
+		return gridmap.Errorf(gridmap.EFORBIDDEN, "%s concerns the whole service; %s is limited to %s %s", route, describe(caller), caller.Scope.Layer, caller.Scope.Code)
 	}
 	return nil
+}
+
+// mayCallAs lets the caller through as the route (method, path) would,
+// for a route that serves what another route guards (the reports as an
+// OGC collection, as GET /v1/reports).
+func (s *Server) mayCallAs(c echo.Context, method, path string) error {
+	r, ok := s.ruleFor(method, path)
+	if !ok {
+		return gridmap.Errorf(gridmap.EFORBIDDEN, "%s %s has no access rule; nobody may call it", method, path)
+	}
+	return s.allows(c, r, c.Request().Method+" "+c.Request().URL.Path+" (as "+method+" "+path+")")
 }
 
 // describe names a caller in messages: "account alice", "token cad".

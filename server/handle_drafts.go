@@ -113,9 +113,9 @@ func (s *Server) asDraftRoute(c echo.Context, method, path string, h echo.Handle
 // (method, path) would: EFORBIDDEN otherwise.
 func (s *Server) mayUseDraft(c echo.Context, method, path string) error {
 	r, _ := s.ruleFor(method, path)
-	caller := callerOf(c)
-	if !caller.Can(r.role) || (r.global && caller.Scope != nil) {
+	err := s.allows(c, r, method+" "+path)
+	if gridmap.ErrorCode(err) == gridmap.EFORBIDDEN {
 		return gridmap.Errorf(gridmap.EFORBIDDEN, "%s %s with draft=true works on the layer's draft, which only editors of the whole layer may", c.Request().Method, c.Path())
 	}
-	return nil
+	return err
 }

@@ -64,6 +64,7 @@ func (s *Server) ogcRoutes() {
 // f and an Accept that names HTML and no JSON (a browser's). Returns
 // EINVALID for another f.
 func ogcHTML(c echo.Context) (bool, error) {
+	c.Response().Header().Add("Vary", "Accept") // one URL, two representations
 	switch f := c.QueryParam("f"); f {
 	case "html":
 		return true, nil
@@ -173,7 +174,10 @@ type ogcExtent struct {
 // may read it: the reports as GET /v1/reports allows, a draft as its
 // grids' route does; a layer's grids as GET /v1/layers/{layer}/grids.
 func (s *Server) featureQuery(c echo.Context) (*gridmap.FeatureQuery, error) {
-	id := c.Param("collectionId")
+	id, err := pathParam(c, "collectionId")
+	if err != nil {
+		return nil, err
+	}
 	switch {
 	case id == gridmap.ReportsCollection:
 		if err := s.mayCallAs(c, http.MethodGet, "/v1/reports"); err != nil {
@@ -181,7 +185,7 @@ func (s *Server) featureQuery(c echo.Context) (*gridmap.FeatureQuery, error) {
 		}
 		return &gridmap.FeatureQuery{Reports: true}, nil
 	case strings.HasSuffix(id, gridmap.DraftCollectionSuffix):
-		if err := s.mayUseDraft(c, http.MethodGet, "/v1/layers/:layer/draft/grids"); err != nil {
+		if err := s.mayCallAs(c, http.MethodGet, "/v1/layers/:layer/draft/grids"); err != nil {
 			return nil, err
 		}
 		return &gridmap.FeatureQuery{Layer: strings.TrimSuffix(id, gridmap.DraftCollectionSuffix), Draft: true}, nil
@@ -248,7 +252,7 @@ func (s *Server) handleOGCCollections(c echo.Context) error {
 		return err
 	}
 	cols := []*ogcCollection{}
-	drafts := s.mayUseDraft(c, http.MethodGet, "/v1/layers/:layer/draft/grids") == nil
+	drafts := s.mayCallAs(c, http.MethodGet, "/v1/layers/:layer/draft/grids") == nil
 	for _, l := range layers {
 		col, err := s.describeCollection(c, &gridmap.FeatureQuery{Layer: l.ID}, l.Name, layerDescription(l))
 		if err != nil {
@@ -432,6 +436,20 @@ func datetimeQuery(v string, q *gridmap.FeatureQuery) error {
 	return nil
 }
 
+// pathParam is a path parameter unescaped: echo leaves "%3B" in a
+// parameter when the request's path was escaped, as links to codes with
+// such characters are.
+func pathParam(c echo.Context, name string) (string, error) {
+	v, err := url.PathUnescape(c.Param(name))
+	if err != nil {
+		return "", gridmap.Errorf(gridmap.EINVALID, "%s %q is not a well-escaped path segment", name, c.Param(name))
+	}
+	return v, nil
+}
+
+// maxHTMLItems bounds a page of items shown as HTML, which is held whole.
+const maxHTMLItems = 500
+
 // handleOGCItems streams a page of a collection's features as GeoJSON,
 // with numberMatched and next/prev links, or shows it as HTML.
 func (s *Server) handleOGCItems(c echo.Context) error {
@@ -467,6 +485,7 @@ func (s *Server) handleOGCItems(c echo.Context) error {
 		return append(out, ogcLink{Href: ogcURL(c, "/ogc/collections/"+url.PathEscape(collectionID(q)), nil), Rel: "collection", Type: echo.MIMEApplicationJSON})
 	}
 	if html {
+		q.Limit = min(q.Limit, maxHTMLItems)
 		var rows [][]byte
 		var matched int64
 		if err := s.deps.Features.Features(c.Request().Context(), q, func(m int64) error { matched = m; return nil },
@@ -534,7 +553,10 @@ func (s *Server) handleOGCItem(c echo.Context) error {
 			return err
 		}
 	}
-	q.Code, q.Limit = c.Param("id"), 1
+	if q.Code, err = pathParam(c, "id"); err != nil {
+		return err
+	}
+	q.Limit = 1
 	var feature []byte
 	if err := s.deps.Features.Features(c.Request().Context(), q, func(int64) error { return nil },
 		func(f []byte) error { feature = slices.Clone(f); return nil }); err != nil {

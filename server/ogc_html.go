@@ -75,7 +75,9 @@ func (s *Server) ogcFeaturesPage(c echo.Context, title, collection string, links
 			ID         any            `json:"id"`
 			Properties map[string]any `json:"properties"`
 		}
-		if err := json.Unmarshal(f, &feature); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(f))
+		dec.UseNumber() // ids and numbers as written, not 1e+06
+		if err := dec.Decode(&feature); err != nil {
 			return err
 		}
 		decoded = append(decoded, feature.Properties)
@@ -112,7 +114,7 @@ func (s *Server) ogcFeaturesPage(c echo.Context, title, collection string, links
 
 func isScalar(v any) bool {
 	switch v.(type) {
-	case string, float64, bool:
+	case string, json.Number, bool:
 		return true
 	}
 	return false

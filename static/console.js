@@ -19,6 +19,7 @@ const state = {
   reports: [],
   next: null,
   loadingMore: false,
+  filterGen: 0, // counts filter changes: a page asked for under other filters is dropped
   counts: null, // GET /v1/reports/counts for the view and filters
   sources: new Set(), // sources seen, offered by the source filter
   listError: '',
@@ -288,17 +289,27 @@ async function loadMore() {
   }
   if (!state.next || state.loadingMore) return;
   const seq = listSeq;
+  const filters = state.filterGen;
   state.loadingMore = true;
   renderList();
+  // A live reload that overtook this page read the list as it was: the
+  // page is asked for again once that reload is in (or now, if it is),
+  // unless the filters changed meanwhile.
+  const overtaken = () => {
+    state.loadingMore = false;
+    if (filters !== state.filterGen) return;
+    if (state.nextSeq === listSeq) loadMore();
+    else state.moreWanted = true;
+  };
   try {
     const page = await api.get(`/v1/reports?${listParams(state.next)}`);
-    if (seq !== listSeq) return;
+    if (seq !== listSeq) return overtaken();
     const seen = new Set(state.reports.map((r) => r.id));
     state.reports.push(...received(page.reports ?? []).filter((r) => !seen.has(r.id)));
     state.next = page.next || null;
     state.nextSeq = seq;
   } catch (err) {
-    if (seq !== listSeq) return;
+    if (seq !== listSeq) return overtaken();
     state.listError = t('console.error', { message: err.message });
   }
   state.loadingMore = false;
@@ -309,6 +320,7 @@ async function loadMore() {
 // category, the list and counts every filter.
 function setFilter(name, value) {
   state.filters[name] = value;
+  state.filterGen++;
   state.next = null; // the cursor belongs to the filters before
   state.moreWanted = false;
   renderFilters();

@@ -193,8 +193,10 @@ await browserTest('editor', async (t) => {
       await other.locator('#publish').click();
       await eventually(async () => assert.equal(await other.locator('#conflict').isVisible(), true, 'the conflict dialog shows'));
       assert.match(await other.locator('#conflict-text').textContent(), /3/);
-      const theirs = await other.evaluate(() => window.gridmap.map.getSource('theirs')._data?.features?.length ?? window.gridmap.map.querySourceFeatures('theirs').length);
-      assert.ok(theirs > 0, 'their version is drawn');
+      await eventually(async () => {
+        const theirs = await other.evaluate(() => window.gridmap.map.querySourceFeatures('theirs').length);
+        assert.ok(theirs > 0, 'their version is drawn');
+      });
       await t.shot('the conflict', other);
       await other.locator('#conflict-discard').click();
       await eventually(async () => assert.equal(await other.locator('#grid-version').textContent(), '3'));

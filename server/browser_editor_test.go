@@ -37,15 +37,7 @@ func TestEditor(t *testing.T) {
 	if r := do(t, "POST", ts.url+"/v1/layers/"+layer+"/import", body); r.status != 200 {
 		t.Fatalf("import: %d %s", r.status, r.body)
 	}
-	owner := func(lon, lat float64) string {
-		var a lookupJSON
-		r := do(t, "GET", ts.url+"/v1/lookup?layer="+layer+"&lon="+num(lon)+"&lat="+num(lat), "")
-		if r.status != 200 || json.Unmarshal(r.body, &a) != nil || len(a.Layers[layer].Chain) == 0 {
-			return ""
-		}
-		chain := a.Layers[layer].Chain
-		return chain[len(chain)-1].Code
-	}
+	owner := func(lon, lat float64) string { return finestOwner(t, ts, layer, lon, lat) }
 	eventually(t, "the layer reaches the lookup index", func() bool { return owner(125.005, 32.005) == "ES1" })
 	if got := owner(125.0105, 32.009); got != "ES2" {
 		t.Fatalf("before the edit the place belongs to %q, want ES2", got)
@@ -150,30 +142,14 @@ func TestEditor(t *testing.T) {
 	}
 
 	// The draft's streets are live, the strip they both claimed with one of them.
-	draftOwner := func(lon float64) string {
-		var a lookupJSON
-		r := do(t, "GET", ts.url+"/v1/lookup?layer="+draftLayer+"&lon="+num(lon)+"&lat=32.005", "")
-		if r.status != 200 || json.Unmarshal(r.body, &a) != nil || len(a.Layers[draftLayer].Chain) == 0 {
-			return ""
-		}
-		chain := a.Layers[draftLayer].Chain
-		return chain[len(chain)-1].Code
-	}
+	draftOwner := func(lon float64) string { return finestOwner(t, ts, draftLayer, lon, 32.005) }
 	eventuallyWithin(t, 20*time.Second, "the published draft reaches the lookup", func() bool { return draftOwner(125.105) == "DS1" && draftOwner(125.115) == "DS2" })
 	if got := draftOwner(125.11); got != "DS1" && got != "DS2" {
 		t.Errorf("the strip belongs to %q", got)
 	}
 	// The square's part in XS1 went to XS2, and XS1 carries the attributes
 	// the form gave it.
-	transferOwner := func(lon, lat float64) string {
-		var a lookupJSON
-		r := do(t, "GET", ts.url+"/v1/lookup?layer="+transferLayer+"&lon="+num(lon)+"&lat="+num(lat), "")
-		if r.status != 200 || json.Unmarshal(r.body, &a) != nil || len(a.Layers[transferLayer].Chain) == 0 {
-			return ""
-		}
-		chain := a.Layers[transferLayer].Chain
-		return chain[len(chain)-1].Code
-	}
+	transferOwner := func(lon, lat float64) string { return finestOwner(t, ts, transferLayer, lon, lat) }
 	eventuallyWithin(t, 20*time.Second, "the transferred area reaches the lookup", func() bool { return transferOwner(125.308, 32.003) == "XS2" })
 	if got := transferOwner(125.308, 32.006); got != "XS1" {
 		t.Errorf("outside the transferred area the owner is %q, want XS1", got)
@@ -202,3 +178,15 @@ func TestEditor(t *testing.T) {
 }
 
 func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+// finestOwner is the code of the finest grid of layer the lookup gives for
+// a place, "" for none.
+func finestOwner(t *testing.T, ts *testServer, layer string, lon, lat float64) string {
+	var a lookupJSON
+	r := do(t, "GET", ts.url+"/v1/lookup?layer="+layer+"&lon="+num(lon)+"&lat="+num(lat), "")
+	if r.status != 200 || json.Unmarshal(r.body, &a) != nil || len(a.Layers[layer].Chain) == 0 {
+		return ""
+	}
+	chain := a.Layers[layer].Chain
+	return chain[len(chain)-1].Code
+}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"net/http"
 	"time"
 
@@ -23,8 +22,8 @@ func (s *Server) handleExport(c echo.Context) error {
 	}
 	if draft {
 		// The draft is read as its own routes are: by editors of the whole layer.
-		if r, _ := s.ruleFor(http.MethodGet, "/v1/layers/:layer/draft/grids"); !callerOf(c).Can(r.role) || (r.global && callerOf(c).Scope != nil) {
-			return gridmap.Errorf(gridmap.EFORBIDDEN, "export?draft=true reads the layer's draft, which only editors of the whole layer may")
+		if err := s.mayUseDraft(c, http.MethodGet, "/v1/layers/:layer/draft/grids"); err != nil {
+			return err
 		}
 	}
 	layer := c.Param("layer")
@@ -42,43 +41,10 @@ func (s *Server) handleExport(c echo.Context) error {
 // before the first grid is answered as usual; after it, the body is cut
 // short (the client sees invalid JSON) and the error is logged.
 func (s *Server) streamGrids(c echo.Context, layer string, draft bool, attachment string) error {
-	res := c.Response()
-	w := bufio.NewWriterSize(res, 64<<10)
-	started, n := false, 0
-	start := func() {
-		res.Header().Set(echo.HeaderContentType, "application/geo+json")
-		if attachment != "" {
-			res.Header().Set(echo.HeaderContentDisposition, `attachment; filename="`+attachment+`"`)
-		}
-		res.WriteHeader(http.StatusOK)
-		_, _ = w.WriteString(`{"type":"FeatureCollection","features":[`)
-		started = true
+	if attachment != "" {
+		c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="`+attachment+`"`)
 	}
-	err := s.deps.Drafts.ExportGrids(c.Request().Context(), layer, draft, func(feature []byte) error {
-		if !started {
-			start()
-		}
-		if n > 0 {
-			_ = w.WriteByte(',')
-		}
-		_ = w.WriteByte('\n')
-		n++
-		_, err := w.Write(feature)
-		return err
-	})
-	if err != nil && !started {
-		return err
-	}
-	if err != nil {
-		s.logger.Warn("export cut short", "layer", layer, "draft", draft, "features", n, "err", err,
-			"request_id", res.Header().Get(echo.HeaderXRequestID))
-		// Reset the connection: a body that ended normally would read as a
-		// whole layer to the client.
-		panic(http.ErrAbortHandler)
-	}
-	if !started {
-		start()
-	}
-	_, _ = w.WriteString("\n]}\n")
-	return w.Flush()
+	out := s.newFeatureStream(c)
+	err := s.deps.Drafts.ExportGrids(c.Request().Context(), layer, draft, out.add)
+	return out.end(err, "export", "layer", layer, "draft", draft)
 }

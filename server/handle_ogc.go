@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bufio"
 	"net/http"
 	"net/url"
 	"slices"
@@ -193,7 +192,17 @@ func (s *Server) featureQuery(c echo.Context) (*gridmap.FeatureQuery, error) {
 	return &gridmap.FeatureQuery{Layer: id}, nil
 }
 
-// collectionIDs are the collections the caller may read, described.
+// ogcCollectionRequest reads what every request of one collection
+// starts with: the representation asked for and the collection.
+func (s *Server) ogcCollectionRequest(c echo.Context) (html bool, q *gridmap.FeatureQuery, err error) {
+	if html, err = ogcHTML(c); err != nil {
+		return false, nil, err
+	}
+	q, err = s.featureQuery(c)
+	return html, q, err
+}
+
+// describeCollection is a collection's description, with its extent.
 func (s *Server) describeCollection(c echo.Context, q *gridmap.FeatureQuery, title, description string) (*ogcCollection, error) {
 	id := collectionID(q)
 	ext, err := s.deps.Features.Extent(c.Request().Context(), q)
@@ -293,11 +302,7 @@ func layerDescription(l *gridmap.Layer) string {
 }
 
 func (s *Server) handleOGCCollection(c echo.Context) error {
-	html, err := ogcHTML(c)
-	if err != nil {
-		return err
-	}
-	q, err := s.featureQuery(c)
+	html, q, err := s.ogcCollectionRequest(c)
 	if err != nil {
 		return err
 	}
@@ -453,11 +458,7 @@ const maxHTMLItems = 500
 // handleOGCItems streams a page of a collection's features as GeoJSON,
 // with numberMatched and next/prev links, or shows it as HTML.
 func (s *Server) handleOGCItems(c echo.Context) error {
-	html, err := ogcHTML(c)
-	if err != nil {
-		return err
-	}
-	q, err := s.featureQuery(c)
+	html, q, err := s.ogcCollectionRequest(c)
 	if err != nil {
 		return err
 	}
@@ -494,9 +495,7 @@ func (s *Server) handleOGCItems(c echo.Context) error {
 		}
 		return s.ogcFeaturesPage(c, collectionID(q), collectionID(q), links(matched, int64(len(rows))), matched, q.Offset, rows, false)
 	}
-	res := c.Response()
-	w := bufio.NewWriterSize(res, 64<<10)
-	started, n := false, 0
+	out := s.newFeatureStream(c)
 	err = s.deps.Features.Features(c.Request().Context(), q, func(matched int64) error {
 		returned := min(int64(q.Limit), max(0, matched-int64(q.Offset)))
 		head, err := jsonMarshal(map[string]any{"numberMatched": matched, "numberReturned": returned,
@@ -504,42 +503,15 @@ func (s *Server) handleOGCItems(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		res.Header().Set(echo.HeaderContentType, mediaGeoJSON)
-		res.WriteHeader(http.StatusOK)
-		started = true
-		_, _ = w.WriteString(`{"type":"FeatureCollection",`)
-		_, _ = w.Write(head[1 : len(head)-1])
-		_, err = w.WriteString(`,"features":[`)
-		return err
-	}, func(feature []byte) error {
-		if n > 0 {
-			_ = w.WriteByte(',')
-		}
-		_ = w.WriteByte('\n')
-		n++
-		_, err := w.Write(feature)
-		return err
-	})
-	if err != nil && !started {
-		return err
-	}
-	if err != nil {
-		s.logger.Warn("features cut short", "collection", collectionID(q), "features", n, "err", err,
-			"request_id", res.Header().Get(echo.HeaderXRequestID))
-		panic(http.ErrAbortHandler) // a body that ended normally would read as a whole page
-	}
-	_, _ = w.WriteString("\n]}\n")
-	return w.Flush()
+		return out.begin(head[1 : len(head)-1])
+	}, out.add)
+	return out.end(err, "features", "collection", collectionID(q))
 }
 
 // handleOGCItem is one feature: a grid by code (as of datetime), a report
 // by id.
 func (s *Server) handleOGCItem(c echo.Context) error {
-	html, err := ogcHTML(c)
-	if err != nil {
-		return err
-	}
-	q, err := s.featureQuery(c)
+	html, q, err := s.ogcCollectionRequest(c)
 	if err != nil {
 		return err
 	}
@@ -581,11 +553,7 @@ func (s *Server) handleOGCItem(c echo.Context) error {
 
 // handleOGCQueryables is the collection's queryables as a JSON Schema.
 func (s *Server) handleOGCQueryables(c echo.Context) error {
-	html, err := ogcHTML(c)
-	if err != nil {
-		return err
-	}
-	q, err := s.featureQuery(c)
+	html, q, err := s.ogcCollectionRequest(c)
 	if err != nil {
 		return err
 	}

@@ -2,13 +2,10 @@ package server
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"html/template"
 	"net/http"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/labstack/echo/v4"
 )
@@ -17,35 +14,28 @@ import (
 // part as an OpenAPI 3.0 document (f=html: a page listing its operations),
 // built once at the first request.
 func (s *Server) handleOGCAPI() echo.HandlerFunc {
-	var once sync.Once
-	var body, page []byte
-	var etag string
-	var err error
+	var doc servedDocument
+	var page []byte // written once, with the document
 	return func(c echo.Context) error {
-		once.Do(func() {
+		if err := doc.load(func() ([]byte, error) {
 			d := s.ogcDocument()
-			if body, err = d.marshal(); err != nil {
-				return
+			body, err := d.marshal()
+			if err != nil {
+				return nil, err
 			}
-			sum := sha256.Sum256(body)
-			etag = `"` + hex.EncodeToString(sum[:8]) + `"`
 			page, err = ogcAPIPage(d)
-		})
-		if err != nil {
+			return body, err
+		}); err != nil {
 			return err
 		}
-		html, ferr := ogcHTML(c)
-		if ferr != nil {
-			return ferr
+		html, err := ogcHTML(c)
+		if err != nil {
+			return err
 		}
 		if html {
 			return c.HTMLBlob(http.StatusOK, page)
 		}
-		c.Response().Header().Set("ETag", etag)
-		if c.Request().Header.Get("If-None-Match") == etag {
-			return c.NoContent(http.StatusNotModified)
-		}
-		return c.Blob(http.StatusOK, mediaOAS, body)
+		return doc.serve(c, mediaOAS)
 	}
 }
 

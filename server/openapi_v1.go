@@ -30,26 +30,42 @@ type v1Operation struct {
 // OpenAPI 3.0 document, built at the first request (once every route is
 // registered) and served as the same bytes with an ETag after that.
 func (s *Server) handleOpenAPI() echo.HandlerFunc {
-	var once sync.Once
-	var body []byte
-	var etag string
-	var err error
+	var doc servedDocument
 	return func(c echo.Context) error {
-		once.Do(func() {
-			if body, err = s.v1Document().marshal(); err == nil {
-				sum := sha256.Sum256(body)
-				etag = `"` + hex.EncodeToString(sum[:8]) + `"`
-			}
-		})
-		if err != nil {
+		if err := doc.load(func() ([]byte, error) { return s.v1Document().marshal() }); err != nil {
 			return err
 		}
-		c.Response().Header().Set("ETag", etag)
-		if c.Request().Header.Get("If-None-Match") == etag {
-			return c.NoContent(http.StatusNotModified)
-		}
-		return c.Blob(http.StatusOK, oasMediaTypeJSON, body)
+		return doc.serve(c, oasMediaTypeJSON)
 	}
+}
+
+// servedDocument is a document built once, at the first request, and
+// served as the same bytes with an ETag after that.
+type servedDocument struct {
+	once sync.Once
+	body []byte
+	etag string
+	err  error
+}
+
+// load builds the document the first time it is called.
+func (d *servedDocument) load(build func() ([]byte, error)) error {
+	d.once.Do(func() {
+		if d.body, d.err = build(); d.err == nil {
+			sum := sha256.Sum256(d.body)
+			d.etag = `"` + hex.EncodeToString(sum[:8]) + `"`
+		}
+	})
+	return d.err
+}
+
+// serve answers the loaded document, or 304 to a client that has it.
+func (d *servedDocument) serve(c echo.Context, mediaType string) error {
+	c.Response().Header().Set("ETag", d.etag)
+	if c.Request().Header.Get("If-None-Match") == d.etag {
+		return c.NoContent(http.StatusNotModified)
+	}
+	return c.Blob(http.StatusOK, mediaType, d.body)
 }
 
 // v1Document is the OpenAPI document of the /v1 routes this server has.

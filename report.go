@@ -42,7 +42,8 @@ type Category struct {
 	// DuplicateWithinM and DuplicateWithinHours say how near in metres
 	// and in hours of an open report of this category a new one is
 	// linked to it as a probable duplicate; 0 in either turns linking off.
-	// Absent from a PUT, they take DefaultDuplicateWithinM and
+	// Absent from a PUT, they take DefaultDuplicateWithinM (0: linking is
+	// a category's choice, off until it sets a distance) and
 	// DefaultDuplicateWithinHours; a category read back always has them.
 	DuplicateWithinM     *float64  `json:"duplicate_within_m,omitempty"`
 	DuplicateWithinHours *float64  `json:"duplicate_within_hours,omitempty"`
@@ -51,7 +52,7 @@ type Category struct {
 
 // Duplicate linking defaults and bounds (see Category).
 const (
-	DefaultDuplicateWithinM     = 50.0
+	DefaultDuplicateWithinM     = 0.0
 	DefaultDuplicateWithinHours = 72.0
 	MaxDuplicateWithinM         = 500.0
 	MaxDuplicateWithinHours     = 8760.0

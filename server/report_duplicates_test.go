@@ -67,7 +67,7 @@ func TestDuplicateReports(t *testing.T) {
 	t.Run("a category without a duplicate window has the defaults", func(t *testing.T) {
 		var c gridmap.Category
 		do(t, "GET", ts.url+"/v1/categories/dup-b", "").json(t, &c)
-		if c.DuplicateWithinM == nil || *c.DuplicateWithinM != 50 || c.DuplicateWithinHours == nil || *c.DuplicateWithinHours != 72 {
+		if c.DuplicateWithinM == nil || *c.DuplicateWithinM != 0 || c.DuplicateWithinHours == nil || *c.DuplicateWithinHours != 72 {
 			t.Errorf("category read back: %+v", c)
 		}
 	})
@@ -142,7 +142,7 @@ func TestDuplicateReportsConcurrent(t *testing.T) {
 	// are not matches.
 	run := time.Now().UnixNano()
 	category := fmt.Sprintf("dupc%d", run)
-	if r := do(t, "PUT", ts.url+"/v1/categories/"+category, `{"name":"井盖缺失","limit":{"value":4,"clock":"urgent_hours"}}`); r.status != 201 {
+	if r := do(t, "PUT", ts.url+"/v1/categories/"+category, `{"name":"井盖缺失","limit":{"value":4,"clock":"urgent_hours"},"duplicate_within_m":50}`); r.status != 201 {
 		t.Fatalf("category: %d %s", r.status, r.body)
 	}
 	t.Run("filers held at the door and let in at once", func(t *testing.T) {

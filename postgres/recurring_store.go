@@ -23,7 +23,10 @@ import (
 var recurringSQL = `WITH w AS (
 	  SELECT id, category, reported_at, primary_code, ST_Centroid(location) AS p FROM reports
 	  WHERE reported_at >= $1 AND reported_at < $2 AND ($3::text[] IS NULL OR category = ANY($3))
-	    AND ($4 = '' OR layer_id = $4) AND ` + reportInScopeSQL("reports", "$5", "$6") + `),
+	    AND ($4 = '' OR layer_id = $4) AND ` + reportInScopeSQL("reports", "$5", "$6") + `
+	    -- Web Mercator ends at 85.05 degrees: a report nearer a pole (outside
+	    -- any district) is left out rather than failing the whole answer.
+	    AND abs(ST_Y(ST_Centroid(location))) < 85),
 	k AS (SELECT category, cos(radians(avg(ST_Y(p)))) AS f FROM w GROUP BY category),
 	c AS (
 	  SELECT w.*, ST_ClusterDBSCAN(ST_Scale(ST_Transform(w.p, 3857), k.f, k.f), eps := $7, minpoints := $8)

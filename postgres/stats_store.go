@@ -68,7 +68,10 @@ var statsSQL = `WITH w AS MATERIALIZED (
 	    AND ($4::text[] IS NULL OR f.category = ANY($4)) AND ` + reportInScopeSQL("f", "$5", "$6") + `),
 	g AS (
 	  SELECT k.key, w.* FROM w CROSS JOIN LATERAL unnest(CASE WHEN $10 THEN w.departments ELSE ARRAY[w.chain->>$9::text] END) k (key)
-	  WHERE k.key IS NOT NULL)
+	  WHERE k.key IS NOT NULL
+	    -- A scoped caller's rows are its subtree's grids: a report it sees
+	    -- as a co-owner counts in its total, not in another grid's row.
+	    AND ($10 OR $6::text IS NULL OR EXISTS (SELECT 1 FROM jsonb_each_text(w.chain) e WHERE e.value = $6)))
 	SELECT key, coalesce(category, ''), ` + statsFigures + `, GROUPING(category) FROM g GROUP BY GROUPING SETS ((key, category), (key))
 	UNION ALL
 	SELECT NULL, coalesce(category, ''), ` + statsFigures + `, GROUPING(category) FROM w GROUP BY GROUPING SETS ((category), ())`

@@ -87,7 +87,7 @@ func writeStatsCSV(c echo.Context, st *gridmap.Stats) error {
 		return strconv.FormatFloat(*f, 'f', -1, 64)
 	}
 	for _, r := range st.Rows {
-		if err := w.Write([]string{strconv.Itoa(r.Rank), r.Key, r.Name, num(r.Received), num(r.Registered), num(r.Closed),
+		if err := w.Write([]string{strconv.Itoa(r.Rank), csvText(r.Key), csvText(r.Name), num(r.Received), num(r.Registered), num(r.Closed),
 			num(r.ClosedOnTime), num(r.Due), num(r.Resolved), num(r.Reworked), num(r.Extended), num(r.Suspended), num(r.Overdue),
 			rate(r.RegisteredRate), rate(r.ClosureRate), rate(r.OnTimeRate), rate(r.ReworkRate), rate(r.ExtensionRate),
 			rate(r.MedianHandlingS)}); err != nil {
@@ -96,4 +96,13 @@ func writeStatsCSV(c echo.Context, st *gridmap.Stats) error {
 	}
 	w.Flush()
 	return w.Error()
+}
+
+// csvText keeps a text cell from being read as a formula by a spreadsheet
+// (a name an editor typed starting with =, +, -, @, a tab or a return).
+func csvText(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
 }

@@ -39,8 +39,24 @@ type Category struct {
 	// StepLimits bounds each step, keyed by the action that ends it
 	// (register, dispatch, start, resolve, verify, close).
 	StepLimits map[string]Limit `json:"step_limits,omitempty"`
-	UpdatedAt  time.Time        `json:"updated_at"`
+	// DuplicateWithinM and DuplicateWithinHours say how near in metres
+	// and in hours of an open report of this category a new one is
+	// linked to it as a probable duplicate; 0 in either turns linking off.
+	// Absent from a PUT, they take DefaultDuplicateWithinM (0: linking is
+	// a category's choice, off until it sets a distance) and
+	// DefaultDuplicateWithinHours; a category read back always has them.
+	DuplicateWithinM     *float64  `json:"duplicate_within_m,omitempty"`
+	DuplicateWithinHours *float64  `json:"duplicate_within_hours,omitempty"`
+	UpdatedAt            time.Time `json:"updated_at"`
 }
+
+// Duplicate linking defaults and bounds (see Category).
+const (
+	DefaultDuplicateWithinM     = 0.0
+	DefaultDuplicateWithinHours = 72.0
+	MaxDuplicateWithinM         = 500.0
+	MaxDuplicateWithinHours     = 8760.0
+)
 
 // Department is a government department reports are sent to; Layer names
 // its departmental grid layer, whose grid at a report's location is the
@@ -94,8 +110,13 @@ type Report struct {
 	Status           string            `json:"status"`
 	Assignment       *Assignment       `json:"assignment"`
 	// Tasks are the departments called in by escalation, each to report in.
-	Tasks     []Task    `json:"tasks"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Tasks []Task `json:"tasks"`
+	// DuplicateOf is the open report of the same category, near in place
+	// and time, this one was linked to at intake as a probable duplicate
+	// (the earliest such); Duplicates are the reports linked to this one.
+	DuplicateOf *int64    `json:"duplicate_of,omitempty"`
+	Duplicates  []int64   `json:"duplicates,omitempty"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // Task is a department called in on a report (吹哨), which must report in
@@ -194,6 +215,9 @@ type ReportFilter struct {
 	// Mine selects the reports the context's caller has acted on: one of
 	// their events names the caller's Actor, alone or acting for someone.
 	Mine bool
+	// DuplicateOf selects the reports linked to this report as its
+	// probable duplicates (0: no such filter).
+	DuplicateOf int64
 	// Sort is SortArrival ("" too) or SortDeadline.
 	Sort  string
 	Limit int

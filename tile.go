@@ -17,21 +17,32 @@ var categoryCode = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 // ReportsTileset is the tileset of reports; every other tileset is a layer.
 const ReportsTileset = "reports"
 
+// HotspotsTileset is the tileset of report density: counts of reports in
+// square bins of a fixed size on screen.
+const HotspotsTileset = "hotspots"
+
+// ReportTileset says whether a tileset draws reports (and so takes the
+// report filters and the caller's scope) rather than a layer.
+func ReportTileset(name string) bool { return name == ReportsTileset || name == HotspotsTileset }
+
 // Tile layer names inside the MVT of a tileset.
 const (
 	TileLayerGrids   = "grids"
 	TileLayerLabels  = "labels"
 	TileLayerReports = "reports"
+	// TileLayerHotspots holds one square polygon per bin with reports.
+	TileLayerHotspots = "hotspots"
 )
 
 // TileQuery asks for one vector tile. The report filters apply to the
-// reports tileset only.
+// tilesets of reports only (ReportTileset).
 type TileQuery struct {
 	Tileset  string
 	Z, X, Y  int
 	Status   string    // a status, "open" (not closed or rejected) or "done"
 	Category string    // a category code; its subcategories are included
 	Since    time.Time // reported at or after; zero for any time
+	Until    time.Time // reported before; zero for any time
 	// Scope limits the reports to a jurisdiction: the caller's, never
 	// the client's choice.
 	Scope *Scope
@@ -56,6 +67,9 @@ func (q TileQuery) Filter() string {
 	if !q.Since.IsZero() {
 		parts = append(parts, "since="+q.Since.UTC().Format(time.RFC3339Nano))
 	}
+	if !q.Until.IsZero() {
+		parts = append(parts, "until="+q.Until.UTC().Format(time.RFC3339Nano))
+	}
 	if q.Status != "" {
 		parts = append(parts, "status="+q.Status)
 	}
@@ -79,6 +93,9 @@ func (q TileQuery) CheckReportFilter() error {
 	}
 	if q.Category != "" && !categoryCode.MatchString(q.Category) {
 		return Errorf(EINVALID, "category %q must be a category code (letters, digits, '.', '_' or '-')", q.Category)
+	}
+	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Until.After(q.Since) {
+		return Errorf(EINVALID, "until (%s) must come after since (%s)", q.Until.Format(time.RFC3339), q.Since.Format(time.RFC3339))
 	}
 	return nil
 }
@@ -112,7 +129,8 @@ type VectorLayer struct {
 
 // TileSource renders vector tiles.
 type TileSource interface {
-	// Tileset describes a tileset: a layer id or ReportsTileset. Returns
+	// Tileset describes a tileset: a layer id, ReportsTileset or
+	// HotspotsTileset. Returns
 	// ENOTFOUND.
 	Tileset(ctx context.Context, name string) (*Tileset, error)
 	// RenderTile encodes one tile with every MVT layer of its tileset, in

@@ -36,6 +36,29 @@ func checkLimit(what string, l gridmap.Limit) error {
 	return nil
 }
 
+// checkDuplicateWindow fills in the default duplicate window of c where
+// it is absent and returns EINVALID for one out of range.
+func checkDuplicateWindow(c *gridmap.Category) error {
+	for _, w := range []struct {
+		name     string
+		v        **float64
+		def, max float64
+		unit     string
+	}{
+		{"duplicate_within_m", &c.DuplicateWithinM, gridmap.DefaultDuplicateWithinM, gridmap.MaxDuplicateWithinM, "metres"},
+		{"duplicate_within_hours", &c.DuplicateWithinHours, gridmap.DefaultDuplicateWithinHours, gridmap.MaxDuplicateWithinHours, "hours"},
+	} {
+		if *w.v == nil {
+			d := w.def
+			*w.v = &d
+		}
+		if v := **w.v; math.IsNaN(v) || v < 0 || v > w.max {
+			return gridmap.Errorf(gridmap.EINVALID, "%s %v must be from 0 (no duplicate linking) to %g %s", w.name, v, w.max, w.unit)
+		}
+	}
+	return nil
+}
+
 // PutCategory creates or replaces a category. Returns EINVALID saying what
 // to fix (unknown departments or parent included).
 func (s *CategoryStore) PutCategory(ctx context.Context, c *gridmap.Category) (created bool, err error) {
@@ -63,6 +86,9 @@ func (s *CategoryStore) PutCategory(ctx context.Context, c *gridmap.Category) (c
 		if err := checkLimit("step_limits."+step, l); err != nil {
 			return false, err
 		}
+	}
+	if err := checkDuplicateWindow(c); err != nil {
+		return false, err
 	}
 	steps, _ := json.Marshal(c.StepLimits)
 	if c.StepLimits == nil {
@@ -95,12 +121,13 @@ func (s *CategoryStore) PutCategory(ctx context.Context, c *gridmap.Category) (c
 		}
 		var moved bool
 		if err := tx.QueryRow(ctx, `WITH old AS (SELECT parent_code FROM categories WHERE code = $1)
-			INSERT INTO categories (code, name, parent_code, departments, limit_value, limit_clock, urgent_value, urgent_clock, step_limits)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			INSERT INTO categories (code, name, parent_code, departments, limit_value, limit_clock, urgent_value, urgent_clock, step_limits,
+			  duplicate_within_m, duplicate_within_hours)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 			ON CONFLICT (code) DO UPDATE SET name = $2, parent_code = $3, departments = $4, limit_value = $5, limit_clock = $6,
-			  urgent_value = $7, urgent_clock = $8, step_limits = $9, updated_at = now()
+			  urgent_value = $7, urgent_clock = $8, step_limits = $9, duplicate_within_m = $10, duplicate_within_hours = $11, updated_at = now()
 			RETURNING (xmax = 0), updated_at, EXISTS (SELECT 1 FROM old WHERE old.parent_code IS DISTINCT FROM $3)`,
-			c.Code, c.Name, parent, c.Departments, c.Limit.Value, c.Limit.Clock, uv, uc, steps).
+			c.Code, c.Name, parent, c.Departments, c.Limit.Value, c.Limit.Clock, uv, uc, steps, *c.DuplicateWithinM, *c.DuplicateWithinHours).
 			Scan(&created, &c.UpdatedAt, &moved); err != nil {
 			return err
 		}
@@ -116,14 +143,17 @@ func (s *CategoryStore) PutCategory(ctx context.Context, c *gridmap.Category) (c
 	return created, translate(err, "category "+c.Code)
 }
 
-const categoryColumns = `code, name, coalesce(parent_code, ''), departments, limit_value, limit_clock, urgent_value, urgent_clock, step_limits, updated_at`
+const categoryColumns = `code, name, coalesce(parent_code, ''), departments, limit_value, limit_clock, urgent_value, urgent_clock, step_limits,
+	duplicate_within_m, duplicate_within_hours, updated_at`
 
 func scanCategory(row pgx.Row) (*gridmap.Category, error) {
 	var c gridmap.Category
 	var uv *float64
 	var uc *string
 	var steps []byte
-	if err := row.Scan(&c.Code, &c.Name, &c.Parent, &c.Departments, &c.Limit.Value, &c.Limit.Clock, &uv, &uc, &steps, &c.UpdatedAt); err != nil {
+	c.DuplicateWithinM, c.DuplicateWithinHours = new(float64), new(float64)
+	if err := row.Scan(&c.Code, &c.Name, &c.Parent, &c.Departments, &c.Limit.Value, &c.Limit.Clock, &uv, &uc, &steps,
+		c.DuplicateWithinM, c.DuplicateWithinHours, &c.UpdatedAt); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal(steps, &c.StepLimits); err != nil {

@@ -10,6 +10,7 @@ import (
 var TileSQL = map[string]string{
 	"raw grids": rawGridTileSQL, "band grids": bandGridTileSQL,
 	"report clusters": clusterReportTileSQL, "single reports": singleReportTileSQL,
+	"hotspots": hotspotTileSQL,
 }
 
 // RenderUngeneralised renders a layer tile from the grids' own geometry at

@@ -150,7 +150,8 @@ func (s *ReportStore) insert(ctx context.Context, r *gridmap.Report, a *gridmap.
 	args := append(eventArgs(ev, &out, eventAbout{r.ExternalID, r.Category}),
 		r.ExternalID, hash, r.Category, r.Description, string(loc), original, r.CRS, r.AccuracyM, r.Source, r.Urgent,
 		r.ReportedAt, a.Layer, primary, a.Tier, a.DueAt, assignment, out.DeadlineAt, layers, versions, gridmap.ReportScopeCodes(a))
-	err = s.db.Pool.QueryRow(ctx, intakeSQL, args...).Scan(new(int64), &r.ID, &r.ReceivedAt)
+	// Stored with its probable-duplicate link (report_duplicates.go).
+	err = s.intakeLinked(ctx, r, args)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}

@@ -19,7 +19,8 @@ const reportColumns = `id, external_id, category, description, ST_AsGeoJSON(loca
 	urgent, reported_at, received_at, status, assignment, updated_at,
 	(SELECT coalesce(json_agg(json_build_object('department', t.department, 'status', t.status, 'report_in_due', t.report_in_due,
 	   'reported_in_at', t.reported_in_at, 'created_at', t.created_at) ORDER BY t.id), '[]')
-	 FROM report_tasks t WHERE t.report_id = reports.id)`
+	 FROM report_tasks t WHERE t.report_id = reports.id),
+	duplicate_of, (SELECT array_agg(d.id ORDER BY d.id) FROM reports d WHERE d.duplicate_of = reports.id)`
 
 func scanReport(row pgx.Row) (*gridmap.Report, error) { return scanReportWith(row) }
 
@@ -29,7 +30,7 @@ func scanReportWith(row pgx.Row, leading ...any) (*gridmap.Report, error) {
 	var loc string
 	var original, assignment, tasks []byte
 	dest := append(leading, &r.ID, &r.ExternalID, &r.Category, &r.Description, &loc, &original, &r.CRS, &r.AccuracyM, &r.Source,
-		&r.Urgent, &r.ReportedAt, &r.ReceivedAt, &r.Status, &assignment, &r.UpdatedAt, &tasks)
+		&r.Urgent, &r.ReportedAt, &r.ReceivedAt, &r.Status, &assignment, &r.UpdatedAt, &tasks, &r.DuplicateOf, &r.Duplicates)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
@@ -185,6 +186,9 @@ func boolIndex(b bool) int {
 func (s *ReportStore) filterArgs(ctx context.Context, f gridmap.ReportFilter) ([]any, error) {
 	categories, err := s.db.categorySubtree(ctx, f.Category)
 	if err != nil {
+		return nil, err
+	}
+	if f.IDs, err = s.duplicateIDs(ctx, f); err != nil {
 		return nil, err
 	}
 	var bbox []float64

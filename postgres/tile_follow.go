@@ -14,9 +14,13 @@ type TileInvalidator interface {
 	InvalidateAll()
 }
 
+// reportTilesets are the tilesets drawn from reports: a report change
+// drops their tiles at the report's place.
+var reportTilesets = []string{gridmap.ReportsTileset, gridmap.HotspotsTileset}
+
 // FollowTileChanges keeps a tile cache in step with the database until ctx
 // ends: boundary changes drop the tiles of their layer within the change's
-// box, report changes the report tiles at the reports' places, a new layer
+// box, report changes the tiles of reportTilesets at the reports' places, a new layer
 // definition its whole tileset. Every instance follows the same
 // notifications. After (re)connecting everything is dropped, since changes
 // may have been missed; ready is called once the first LISTEN is in place.
@@ -40,11 +44,13 @@ func (s *TileStore) FollowTileChanges(ctx context.Context, cache TileInvalidator
 			}
 			if n.Channel == ReportChannel {
 				var rc ReportChange
-				if json.Unmarshal([]byte(n.Payload), &rc) != nil || len(rc.Boxes) == 0 {
-					cache.Invalidate(gridmap.ReportsTileset, nil)
-					continue
+				var boxes [][4]float64 // nil: every tile
+				if json.Unmarshal([]byte(n.Payload), &rc) == nil && len(rc.Boxes) > 0 {
+					boxes = rc.Boxes
 				}
-				cache.Invalidate(gridmap.ReportsTileset, rc.Boxes)
+				for _, tileset := range reportTilesets {
+					cache.Invalidate(tileset, boxes)
+				}
 				continue
 			}
 			var ch gridmap.Change

@@ -68,8 +68,11 @@ const (
 	ClusterCells     = 16
 )
 
-// Tileset describes a layer's tileset or the reports tileset.
+// Tileset describes a layer's tileset, the reports or the hotspots tileset.
 func (s *TileStore) Tileset(ctx context.Context, name string) (*gridmap.Tileset, error) {
+	if name == gridmap.HotspotsTileset {
+		return s.hotspotsTileset(ctx)
+	}
 	if name == gridmap.ReportsTileset {
 		// The extent from the planner's statistics: reading every report
 		// for a map's first request would not scale.
@@ -124,8 +127,11 @@ func (s *TileStore) bounds(ctx context.Context, extentSQL string, args ...any) (
 
 // RenderTile encodes one tile. Returns ENOTFOUND for an unknown tileset.
 func (s *TileStore) RenderTile(ctx context.Context, q gridmap.TileQuery) (*gridmap.RenderedTile, error) {
-	if q.Tileset == gridmap.ReportsTileset {
+	switch q.Tileset {
+	case gridmap.ReportsTileset:
 		return s.reportTile(ctx, q)
+	case gridmap.HotspotsTileset:
+		return s.hotspotTile(ctx, q)
 	}
 	l, err := s.layer(ctx, q.Tileset)
 	if err != nil {
@@ -194,19 +200,45 @@ SELECT (SELECT coalesce(ST_AsMVT(g, 'grids', 4096, 'geom'), '') FROM (SELECT * F
     || (SELECT coalesce(ST_AsMVT(l, 'labels', 4096, 'geom'), '') FROM (SELECT * FROM l WHERE geom IS NOT NULL ORDER BY depth, code) l),
        (SELECT coalesce(max(c.data_version), 0) FROM layer_changes c, env WHERE c.layer_id = $1 AND c.area && env.e)`
 
-func (s *TileStore) reportTile(ctx context.Context, q gridmap.TileQuery) (*gridmap.RenderedTile, error) {
+// reportFilter holds a tile query's report filters as the parameters of
+// reportTileFilterSQL: NULL (nil) for no filter.
+type reportFilter struct {
+	statuses              []string
+	negate                bool
+	categories            []string
+	since, until          *time.Time
+	scopeLayer, scopeCode *string
+}
+
+// reportFilter checks q's report filters and reads them as parameters.
+// Returns EINVALID for a bad filter or an unknown category.
+func (s *TileStore) reportFilter(ctx context.Context, q gridmap.TileQuery) (reportFilter, error) {
+	var f reportFilter
 	if err := q.CheckReportFilter(); err != nil {
-		return nil, err
+		return f, err
 	}
-	var since *time.Time
 	if !q.Since.IsZero() {
-		since = &q.Since
+		f.since = &q.Since
 	}
-	categories, err := s.db.categorySubtree(ctx, q.Category)
+	if !q.Until.IsZero() {
+		f.until = &q.Until
+	}
+	var err error
+	if f.categories, err = s.db.categorySubtree(ctx, q.Category); err != nil {
+		return f, err
+	}
+	f.statuses, f.negate = dispatch.StatusFilter(q.Status)
+	if q.Scope != nil {
+		f.scopeLayer, f.scopeCode = &q.Scope.Layer, &q.Scope.Code
+	}
+	return f, nil
+}
+
+func (s *TileStore) reportTile(ctx context.Context, q gridmap.TileQuery) (*gridmap.RenderedTile, error) {
+	f, err := s.reportFilter(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	statuses, negate := dispatch.StatusFilter(q.Status)
 	sql := singleReportTileSQL
 	if q.Z < ClusterBelowZoom {
 		sql = clusterReportTileSQL
@@ -214,12 +246,8 @@ func (s *TileStore) reportTile(ctx context.Context, q gridmap.TileQuery) (*gridm
 	out := &gridmap.RenderedTile{}
 	var count int64
 	var sum string
-	var scopeLayer, scopeCode *string
-	if q.Scope != nil {
-		scopeLayer, scopeCode = &q.Scope.Layer, &q.Scope.Code
-	}
-	err = s.db.Pool.QueryRow(ctx, sql, q.Z, q.X, q.Y, statuses, negate, categories, since, dispatch.DoneStatuses, ClusterCells,
-		scopeLayer, scopeCode, dispatch.ClockStopped).
+	err = s.db.Pool.QueryRow(ctx, sql, q.Z, q.X, q.Y, f.statuses, f.negate, f.categories, f.since, dispatch.DoneStatuses, ClusterCells,
+		f.scopeLayer, f.scopeCode, dispatch.ClockStopped, f.until).
 		Scan(&out.MVT, &count, &sum)
 	if err != nil {
 		return nil, translate(err, "report tile")
@@ -231,8 +259,8 @@ func (s *TileStore) reportTile(ctx context.Context, q gridmap.TileQuery) (*gridm
 // reportsInTileSQL selects the reports drawn in tile $1/$2/$3 that pass the
 // filters ($4, $5 the statuses and whether they are negated, from
 // dispatch.StatusFilter; $6 the category codes, from categorySubtree; $7
-// since; $10, $11 the scope, from scopeParams of the caller the query
-// carries; NULL for no filter), as points in EPSG:3857 (a line or area report
+// since, $13 until; $10, $11 the scope, from scopeParams of the caller the
+// query carries; NULL for no filter: reportTileFilterSQL), as points in EPSG:3857 (a line or area report
 // at a point on it); $8 is dispatch.DoneStatuses, $12 dispatch.ClockStopped:
 // a report is overdue when its clock runs and due_at has passed. The tile's version is the count, a sum of
 // hashes of (id, updated_at) of those reports and how many are overdue: any
@@ -258,14 +286,19 @@ r AS (
 		       NOT (r.status = ANY($12::text[])) AND r.due_at < now() AS overdue,
 		       ST_Transform(CASE WHEN GeometryType(r.location) = 'POINT' THEN r.location ELSE ST_PointOnSurface(r.location) END, 3857) AS pt
 		FROM reports r, env
-		WHERE r.location && env.e4326
-		  AND ($4::text[] IS NULL OR (r.status = ANY($4)) <> $5)
-		  AND ($6::text[] IS NULL OR r.category = ANY($6))
-		  AND ($7::timestamptz IS NULL OR r.reported_at >= $7)
-		  AND ` + reportInScopeSQL("r", "$10", "$11") + `
+		WHERE r.location && env.e4326 AND ` + reportTileFilterSQL + `
 		OFFSET 0
 	) x, env WHERE x.pt && env.e
 )`
+
+// reportTileFilterSQL is true for a report r passing a tile query's report
+// filters, in the parameters reportsInTileSQL describes; every tileset of
+// reports filters with it.
+var reportTileFilterSQL = `($4::text[] IS NULL OR (r.status = ANY($4)) <> $5)
+		  AND ($6::text[] IS NULL OR r.category = ANY($6))
+		  AND ($7::timestamptz IS NULL OR r.reported_at >= $7)
+		  AND ($13::timestamptz IS NULL OR r.reported_at < $13)
+		  AND ` + reportInScopeSQL("r", "$10", "$11")
 
 const reportVersionSQL = `(SELECT count(*) FROM r),
 	(SELECT coalesce(sum(hashint8extended(id, (extract(epoch FROM updated_at) * 1000000)::bigint)), 0)::text

@@ -259,10 +259,10 @@ func TestTileQueriesUseTheGiSTIndexes(t *testing.T) {
 	defer conn.Release()
 	z, x, y := lowerManhattan.Z, lowerManhattan.X, lowerManhattan.Y
 	// Report tiles take: statuses, negate, categories, since, done
-	// statuses, cells, the scope's layer and code.
-	const noFilter, filtered, scoped = "NULL, false, NULL, NULL::timestamptz, '{closed,rejected}', 16, NULL, NULL, '{closed,rejected,suspended}'",
-		"'{closed,rejected}', true, '{plan,plan.1}', now() - interval '1 day', '{closed,rejected}', 16, NULL, NULL, '{closed,rejected,suspended}'",
-		"NULL, false, NULL, NULL::timestamptz, '{closed,rejected}', 16, 'tracts', '1', '{closed,rejected,suspended}'"
+	// statuses, cells, the scope's layer and code, stopped statuses, until.
+	const noFilter, filtered, scoped = "NULL, false, NULL, NULL::timestamptz, '{closed,rejected}', 16, NULL, NULL, '{closed,rejected,suspended}', NULL",
+		"'{closed,rejected}', true, '{plan,plan.1}', now() - interval '1 day', '{closed,rejected}', 16, NULL, NULL, '{closed,rejected,suspended}', now()",
+		"NULL, false, NULL, NULL::timestamptz, '{closed,rejected}', 16, 'tracts', '1', '{closed,rejected,suspended}', NULL"
 	tests := []planCase{
 		{"raw grids", "raw grids", fmt.Sprintf("'tracts', %d, %d, %d, '{borough,tract}', '{borough,tract}', 0.015625", z, x, y),
 			[]string{"grid_versions(_current)?_geom", "grid_labels_geom"}, []string{"grid_versions", "grid_labels"}},

@@ -27,9 +27,15 @@ go test -run '^$' -bench 'TileSizesNYC' -benchtime 1x -count 1 ./postgres/ | tee
 go test -run '^$' -bench 'FeaturesNYC' -benchtime 10x -count 3 ./postgres/ | tee -a "$out"
 go test -run '^$' -bench 'AppendGeoJSON' -benchtime 20x -count 3 ./geo/ | tee -a "$out"
 go test -run '^$' -bench 'Tile(Cold|Warm)' -benchtime 300x -count 3 ./server/ | tee -a "$out"
+# Hotspot tiles: z12 tiles over a million reports (filed with SQL in the
+# setup, about a minute), against the same bins by a plain GROUP BY.
+go test -run '^$' -bench 'HotspotTileZ12' -benchtime 40x -count 3 ./postgres/ | tee -a "$out"
 # A year of the demo district's reports (100,000, filed in the setup: a few
 # minutes), seen by a dispatcher panning the map and listing a view.
 go test -run '^$' -bench 'ReportTiles100k|ReportList100k' -benchtime 1x -count 1 ./server/ | tee -a "$out"
+# Indicators over 200,000 generated reports of a year (about a minute to
+# generate), from the facts table against a GROUP BY over reports and events.
+go test -run '^$' -bench 'StatsDistrict' -benchtime 5x -count 3 ./postgres/ | tee -a "$out"
 # The console's first paint, as the browser test measures it (headless
 # Chromium, software WebGL, the demo district on loopback).
 go test -count=1 -run 'TestConsole$' -v ./server/ 2>&1 | grep -o 'first paint ms [0-9.]*' | tee -a "$out" || true
@@ -63,6 +69,8 @@ ratio "move_edge dry run (the editor's check)" BenchmarkMoveEdgeDryRun Benchmark
 ratio "coverage of 2,165 tracts under 5 boroughs" BenchmarkCoverageNYC BenchmarkCoverageNYCBaseline
 ratio "OGC items: 2,165 NYC tracts, pages of 1,000" BenchmarkFeaturesNYC BenchmarkFeaturesNYCAsGeoJSON
 ratio "WKB to GeoJSON text, 2,165 NYC tracts" BenchmarkAppendGeoJSON/direct BenchmarkAppendGeoJSON/orb
+ratio "stats: a district's streets, a month of 200k reports" BenchmarkStatsDistrictMonth BenchmarkStatsDistrictMonthGroupBy
+ratio "stats: a district's streets, a year of 200k reports" BenchmarkStatsDistrictYear BenchmarkStatsDistrictYearGroupBy
 mbps=$(grep -E '^BenchmarkFeatureReader-[0-9]+ ' "$out" | awk '{print $5}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
 [ -n "$mbps" ] && echo "streaming GeoJSON decode of the NYC tract file: ${mbps} MB/s"
 ratio_us "lookup, NYC tracts, points on land (one core)" BenchmarkLookupNYC BenchmarkLookupNYCUnsubdivided
@@ -91,6 +99,9 @@ cold=$(metric BenchmarkTileColdZ14 median_ms)
 [ -n "$cold" ] && awk -v c="$cold" 'BEGIN {printf "%-50s %10.2f ms  (target < 15 ms)\n", "cold z14 tile over loopback, median", c}'
 warm=$(metric BenchmarkTileWarmLoadZ14 req/s); coldr=$(metric BenchmarkTileColdLoadZ14 req/s)
 [ -n "$warm" ] && [ -n "$coldr" ] && awk -v w="$warm" -v c="$coldr" 'BEGIN {printf "%-50s %10.0f req/s  vs cold %8.0f req/s = %.0fx (target 20x)\n", "warm z14 tiles, loopback load generator", w, c, w/c}'
+ratio "hotspot tile z12, 1,000,000 reports (no cache)" BenchmarkHotspotTileZ12 BenchmarkHotspotTileZ12GroupBy
+hot=$(metric BenchmarkHotspotTileZ12 median_ms); hotn=$(metric BenchmarkHotspotTileZ12 reports/tile)
+[ -n "$hot" ] && awk -v h="$hot" -v n="$hotn" 'BEGIN {printf "%-50s %10.2f ms  (target < 50 ms; %.0f reports a tile)\n", "hotspot tile z12, median", h, n}'
 rtw99=$(metric BenchmarkReportTiles100k warm_p99_ms); rtwmax=$(metric BenchmarkReportTiles100k warm_max_ms)
 rtc50=$(metric BenchmarkReportTiles100k cold_p50_ms); rtcmax=$(metric BenchmarkReportTiles100k cold_max_ms)
 rtn=$(metric BenchmarkReportTiles100k tiles)

@@ -87,10 +87,12 @@ var rules = map[string]rule{
 	"POST /v1/lookup":                         publicViewers,
 	"POST /v1/reports":                        reporters,
 	"GET /v1/reports":                         viewers,
+	"GET /v1/recurring":                       viewers, // scoped callers get their subtree's reports
 	"GET /v1/reports/counts":                  viewers,
 	"GET /v1/reports/:id":                     viewers,
 	"POST /v1/reports/:id/events":             dispatchers,
 	"GET /v1/reports/:id/events":              viewers,
+	"GET /v1/stats":                           viewers, // scoped callers get their subtree's figures
 	"GET " + eventsRoute:                      viewers,
 	"GET /v1/categories":                      viewers,
 	"GET /v1/categories/:code":                viewers,

@@ -91,6 +91,8 @@ func (s *Server) handleReport(c echo.Context) error {
 //   - overdue=true: open and past due_at;
 //   - mine=true: the caller acted on it (its history names the caller,
 //     alone or acting for someone); 400 for an anonymous caller;
+//   - duplicate_of: the reports linked to that report as its probable
+//     duplicates;
 //   - sort: arrival (newest first, the default) or deadline (due_at, the
 //     earliest first);
 //   - limit: 1 to 1000, default 100;
@@ -192,6 +194,11 @@ func reportFilterOf(c echo.Context) (gridmap.ReportFilter, error) {
 	var err error
 	if f.Overdue, err = boolParam(c, "overdue"); err != nil {
 		return f, err
+	}
+	if v := c.QueryParam("duplicate_of"); v != "" {
+		if f.DuplicateOf, err = strconv.ParseInt(v, 10, 64); err != nil || f.DuplicateOf <= 0 {
+			return f, gridmap.Errorf(gridmap.EINVALID, "duplicate_of %q must be a report id (a positive whole number)", v)
+		}
 	}
 	// The store refuses mine=true from an anonymous caller.
 	f.Mine, err = boolParam(c, "mine")

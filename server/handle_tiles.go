@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/tiles"
@@ -27,19 +28,25 @@ func (s *Server) tileRoutes() {
 }
 
 // tileQuery reads a tileset name and the report filters (status, category,
-// since) of a tile or TileJSON request.
+// since, until) of a tile or TileJSON request.
 func tileQuery(c echo.Context, tileset string) (gridmap.TileQuery, error) {
 	q := gridmap.TileQuery{Tileset: tileset, Status: c.QueryParam("status"), Category: c.QueryParam("category")}
-	if v := c.QueryParam("since"); v != "" {
-		t, err := parseTime("since", v)
-		if err != nil {
-			return q, err
+	for _, p := range []struct {
+		name string
+		to   *time.Time
+	}{{"since", &q.Since}, {"until", &q.Until}} {
+		if v := c.QueryParam(p.name); v != "" {
+			t, err := parseTime(p.name, v)
+			if err != nil {
+				return q, err
+			}
+			*p.to = t
 		}
-		q.Since = t
 	}
-	if q.Tileset != gridmap.ReportsTileset {
+	if !gridmap.ReportTileset(q.Tileset) {
 		if q.Filter() != "" {
-			return q, gridmap.Errorf(gridmap.EINVALID, "status, category and since filter the %q tileset only; layer tilesets take no filters", gridmap.ReportsTileset)
+			return q, gridmap.Errorf(gridmap.EINVALID, "status, category, since and until filter the %q and %q tilesets only; layer tilesets take no filters",
+				gridmap.ReportsTileset, gridmap.HotspotsTileset)
 		}
 		return q, nil
 	}
@@ -48,14 +55,14 @@ func tileQuery(c echo.Context, tileset string) (gridmap.TileQuery, error) {
 	caller := callerOf(c)
 	if caller.Kind == gridmap.CallerAnonymous {
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="gridmap"`)
-		return q, gridmap.Errorf(gridmap.EUNAUTHORIZED, "the %q tileset needs a signed-in caller or a token", gridmap.ReportsTileset)
+		return q, gridmap.Errorf(gridmap.EUNAUTHORIZED, "the %q tileset needs a signed-in caller or a token", q.Tileset)
 	}
 	q.Scope = caller.ScopeOf()
 	return q, q.CheckReportFilter()
 }
 
 // handleTile serves one vector tile:
-// GET /tiles/{tileset}/{z}/{x}/{y}.mvt[?status=&category=&since=].
+// GET /tiles/{tileset}/{z}/{x}/{y}.mvt[?status=&category=&since=&until=].
 // Tiles are cached gzip-compressed and sent as they are to clients that
 // accept gzip; the ETag names the version of the tile's area, so a
 // revalidation after an edit elsewhere is answered 304.
@@ -84,7 +91,7 @@ func (s *Server) handleTile(c echo.Context) error {
 	// keeps the tile but asks again each time, and an unchanged tile costs
 	// a 304.
 	h.Set("Cache-Control", "no-cache")
-	if q.Tileset == gridmap.ReportsTileset {
+	if gridmap.ReportTileset(q.Tileset) {
 		// Reports differ by caller: no shared cache may keep them.
 		h.Set("Cache-Control", "private, no-cache")
 	}

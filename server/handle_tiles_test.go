@@ -152,7 +152,7 @@ func TestTilesAPI(t *testing.T) {
 			{"/tiles/tl/1/0/0.png", 404, ".mvt"},
 			{"/tiles/no-such-layer/1/0/0.mvt", 404, "no-such-layer"},
 			{"/tiles/no-such-layer.json", 404, "no-such-layer"},
-			{"/tiles/tl/1/0/0.mvt?status=open", 400, "filter the \"reports\" tileset only"},
+			{"/tiles/tl/1/0/0.mvt?status=open", 400, "filter the \"reports\" and \"hotspots\" tilesets only"},
 			{"/tiles/reports/1/0/0.mvt?status=lost", 400, "status \"lost\" must be open, done or one of"},
 			{"/tiles/reports/1/0/0.mvt?since=yesterday", 400, "RFC 3339"},
 		} {

@@ -99,6 +99,8 @@ type Deps struct {
 	Features gridmap.FeatureService
 	// Tiles serves vector tiles; nil leaves the tile routes out.
 	Tiles *tiles.Service
+	// Stats computes the indicators; nil leaves /v1/stats out.
+	Stats gridmap.StatsService
 	// Ready reports whether the service can answer (database reachable,
 	// indexes loaded); nil error means ready.
 	Ready func(ctx context.Context) error
@@ -289,10 +291,14 @@ func (s *Server) routes() {
 
 	v1.POST("/reports", s.handleCreateReport, limit)
 	v1.GET("/reports", s.handleReports)
+	v1.GET("/recurring", s.handleRecurring)
 	v1.GET("/reports/counts", s.handleReportCounts) // a static segment: echo tries it before /reports/:id
 	v1.GET("/reports/:id", s.handleReport)
 	v1.POST("/reports/:id/events", s.handleReportEvent, limit)
 	v1.GET("/reports/:id/events", s.handleReportEvents)
+	if s.deps.Stats != nil {
+		v1.GET("/stats", s.handleStats)
+	}
 	e.GET(eventsRoute, s.handleEvents)
 	v1.GET("/categories", s.handleCategories)
 	v1.GET("/categories/:code", s.handleCategory)

@@ -100,7 +100,8 @@ func newTestServerOn(t *testing.T, cfg Config, db *postgres.DB) *testServer {
 	ts.Server = New(cfg, Deps{Layers: postgres.NewLayerStore(db), Grids: grids, Importer: grids, Editor: grids, Drafts: grids,
 		Locator: ts.locator, Reports: postgres.NewReportStore(db, ts.locator, shanghai), Categories: postgres.NewCategoryStore(db),
 		Feed: feed, Tiles: ts.tiles, PoolStats: db.PoolStats, Ready: func(context.Context) error { return ts.ready },
-		Access: ts.access, Search: postgres.NewSearchStore(db), Features: postgres.NewFeatureStore(db)}, slog.New(slog.DiscardHandler))
+		Access: ts.access, Search: postgres.NewSearchStore(db), Features: postgres.NewFeatureStore(db),
+		Stats: postgres.NewStatsStore(db)}, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(ts.Handler())
 	t.Cleanup(hs.Close)
 	ts.url = hs.URL

@@ -15,7 +15,7 @@ import (
 
 func TestRecurringProblems(t *testing.T) {
 	ts := newTestServer(t, Config{})
-	setUpReportLayer(t, ts, "recu")
+	setUpReportLayer(t, ts, "recu", 136.5)
 	for _, code := range []string{"rec-a", "rec-b"} {
 		if r := do(t, "PUT", ts.url+"/v1/categories/"+code, `{"name":"`+code+`","limit":{"value":4,"clock":"urgent_hours"}}`); r.status/100 != 2 {
 			t.Fatalf("category %s: %d %s", code, r.status, r.body)
@@ -35,10 +35,10 @@ func TestRecurringProblems(t *testing.T) {
 		}
 		return ids
 	}
-	inA := cluster(121.505, 31.505, "a")
-	inB := cluster(121.515, 31.505, "b")
-	farAway := reportAt(t, ts, fmt.Sprintf("rec-far-%d", run), "rec-a", 121.505, 31.505+degreesNorth(200), march.Add(10*24*time.Hour))
-	otherKind := reportAt(t, ts, fmt.Sprintf("rec-other-%d", run), "rec-b", 121.505, 31.505, march.Add(10*24*time.Hour))
+	inA := cluster(136.505, 31.505, "a")
+	inB := cluster(136.515, 31.505, "b")
+	farAway := reportAt(t, ts, fmt.Sprintf("rec-far-%d", run), "rec-a", 136.505, 31.505+degreesNorth(200), march.Add(10*24*time.Hour))
+	otherKind := reportAt(t, ts, fmt.Sprintf("rec-other-%d", run), "rec-b", 136.505, 31.505, march.Add(10*24*time.Hour))
 
 	window := "layer=recu&from=2026-03-01T00:00:00%2B08:00&to=2026-04-01T00:00:00%2B08:00"
 	problems := func(t *testing.T, query string, header ...string) []gridmap.RecurringProblem {
@@ -57,9 +57,9 @@ func TestRecurringProblems(t *testing.T) {
 			t.Fatalf("%d problems, want 2 (one a street): %+v", len(ps), ps)
 		}
 		for _, p := range ps {
-			want, grid, lon := inA, "RECUA", 121.505
+			want, grid, lon := inA, "RECUA", 136.505
 			if slices.Contains(p.Members, inB[0]) {
-				want, grid, lon = inB, "RECUB", 121.515
+				want, grid, lon = inB, "RECUB", 136.515
 			}
 			if p.Count != 10 || !slices.Equal(p.Members, want) || p.Category != "rec-a" || !slices.Equal(p.Grids, []string{grid}) {
 				t.Errorf("problem %+v, want members %v in %s", p, want, grid)

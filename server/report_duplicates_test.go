@@ -17,8 +17,9 @@ import (
 func degreesNorth(m float64) float64 { return m / 111_000 }
 
 // setUpReportLayer makes layer id (a district D<id> of two streets side by
-// side, around 121.5 E 31.5 N) and waits for the lookup index to hold it.
-func setUpReportLayer(t *testing.T, ts *testServer, id string) {
+// side, from lon0 to lon0+0.02 E at 31.5 N: a place no other test of the
+// package uses) and waits for the lookup index to hold it.
+func setUpReportLayer(t *testing.T, ts *testServer, id string, lon0 float64) {
 	t.Helper()
 	rect := func(x0, x1 float64) string {
 		return fmt.Sprintf(`{"type":"Polygon","coordinates":[[[%g,31.5],[%g,31.5],[%g,31.52],[%g,31.52],[%g,31.5]]]}`, x0, x1, x1, x0, x0)
@@ -27,13 +28,13 @@ func setUpReportLayer(t *testing.T, ts *testServer, id string) {
 		t.Fatalf("layer: %d %s", r.status, r.body)
 	}
 	d, a, b := strings.ToUpper(id)+"D", strings.ToUpper(id)+"A", strings.ToUpper(id)+"B"
-	body := `{"type":"FeatureCollection","features":[` + feat(d, "", rect(121.5, 121.52)) + "," +
-		feat(a, d, rect(121.5, 121.51)) + "," + feat(b, d, rect(121.51, 121.52)) + "]}"
+	body := `{"type":"FeatureCollection","features":[` + feat(d, "", rect(lon0, lon0+0.02)) + "," +
+		feat(a, d, rect(lon0, lon0+0.01)) + "," + feat(b, d, rect(lon0+0.01, lon0+0.02)) + "]}"
 	if r := do(t, "POST", ts.url+"/v1/layers/"+id+"/import", body); r.status != 200 {
 		t.Fatalf("import: %d %s", r.status, r.body)
 	}
 	eventually(t, "the layer reaches the lookup index", func() bool {
-		return strings.Contains(string(do(t, "GET", ts.url+"/v1/lookup?layer="+id+"&lon=121.505&lat=31.505", "").body), `"`+a+`"`)
+		return strings.Contains(string(do(t, "GET", ts.url+"/v1/lookup?layer="+id+"&lon="+num(lon0+0.005)+"&lat=31.505", "").body), `"`+a+`"`)
 	})
 }
 
@@ -54,7 +55,7 @@ func reportAt(t *testing.T, ts *testServer, externalID, category string, lon, la
 
 func TestDuplicateReports(t *testing.T) {
 	ts := newTestServer(t, Config{})
-	setUpReportLayer(t, ts, "dupl")
+	setUpReportLayer(t, ts, "dupl", 137.5)
 	for _, c := range []struct{ code, body string }{
 		{"dup-a", `{"name":"占道经营","limit":{"value":4,"clock":"urgent_hours"},"duplicate_within_m":50,"duplicate_within_hours":72}`},
 		{"dup-b", `{"name":"乱堆物料","limit":{"value":4,"clock":"urgent_hours"}}`},
@@ -81,7 +82,7 @@ func TestDuplicateReports(t *testing.T) {
 		})
 	}
 
-	lon, lat := 121.505, 31.505
+	lon, lat := 137.505, 31.505
 	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, shanghai)
 	first := reportAt(t, ts, "dup-1", "dup-a", lon, lat, t0)
 	near := reportAt(t, ts, "dup-2", "dup-a", lon, lat+degreesNorth(20), t0.Add(time.Hour))
@@ -137,7 +138,7 @@ func TestDuplicateReports(t *testing.T) {
 // point at each other.
 func TestDuplicateReportsConcurrent(t *testing.T) {
 	ts := newTestServerOn(t, Config{}, pgtest.SharedWith(t, postgres.Options{MaxConns: 8}))
-	setUpReportLayer(t, ts, "dupc")
+	setUpReportLayer(t, ts, "dupc", 138.5)
 	// A category of this run's own: reports of an earlier run (-count)
 	// are not matches.
 	run := time.Now().UnixNano()
@@ -166,7 +167,7 @@ func TestDuplicateReportsConcurrent(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				held[i] = reportAt(t, ts, fmt.Sprintf("dupc-held-%d-%d", run, i), category, 121.5185+float64(i)*degreesNorth(3), 31.515, time.Now())
+				held[i] = reportAt(t, ts, fmt.Sprintf("dupc-held-%d-%d", run, i), category, 138.5185+float64(i)*degreesNorth(3), 31.515, time.Now())
 			}()
 		}
 		eventually(t, "every filer waits on a lock", func() bool {
@@ -201,7 +202,7 @@ func TestDuplicateReportsConcurrent(t *testing.T) {
 			// Spots 150 m apart in a row; at a spot, within 5 m of each
 			// other (and some in the next lock cell over).
 			spot, k := i%spots, i/spots
-			lon := 121.5015 + float64(spot)*0.0015 + float64(k%3)*degreesNorth(2)
+			lon := 138.5015 + float64(spot)*0.0015 + float64(k%3)*degreesNorth(2)
 			reports[i] = reportAt(t, ts, fmt.Sprintf("dupc-%d-%d", run, i), category, lon, 31.505+float64(k%2)*degreesNorth(2), t0)
 		}()
 	}

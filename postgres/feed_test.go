@@ -119,7 +119,11 @@ func TestFeedNumbersEventsAsTheyCommit(t *testing.T) {
 	db := pgtest.Shared(t)
 	ctx := context.Background()
 	feed, wake := runFeed(t, db)
+	// Each writer writes about a report of its own: events of one report
+	// take turns (each keeps the report's facts row until it commits).
 	report := newReport(t, db, "feed-commit-order")
+	other := newReport(t, db, "feed-commit-order-2")
+	third := newReport(t, db, "feed-commit-order-3")
 	start, err := feed.Latest(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +141,7 @@ func TestFeedNumbersEventsAsTheyCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	second := writeEvent(t, fast, report, "commit-order fast")
+	second := writeEvent(t, fast, other, "commit-order fast")
 	if err := fast.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +157,7 @@ func TestFeedNumbersEventsAsTheyCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeEvent(t, rolledBack, report, "commit-order rolled back")
+	writeEvent(t, rolledBack, third, "commit-order rolled back")
 	if err := rolledBack.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}

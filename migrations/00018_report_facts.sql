@@ -77,7 +77,11 @@ $$;
 
 CREATE TRIGGER report_facts_apply AFTER INSERT ON report_events FOR EACH ROW EXECUTE FUNCTION report_facts_apply();
 
--- Reports stored before: their state, and the flags their history sets.
+-- report_facts_backfill writes the facts of the reports of layer l (every
+-- report when l is NULL) from their state and history, as the trigger would
+-- have: for reports stored before it, and for reports written in bulk.
+-- +goose StatementBegin
+CREATE FUNCTION report_facts_backfill(l text) RETURNS void LANGUAGE sql VOLATILE AS $$
 INSERT INTO report_facts (report_id, layer_id, reported_at, category, chain, scope_codes, departments, status, due_at,
     registered, resolved, reworked, extended, suspended, closed_at, closed_on_time)
 SELECT r.id, r.layer_id, r.reported_at, r.category, report_facts_chain(r.assignment), r.scope_codes,
@@ -88,10 +92,17 @@ FROM reports r LEFT JOIN (
     SELECT e.report_id, bool_or(e.action = 'register') AS registered, bool_or(e.action = 'resolve') AS resolved,
         bool_or(e.action = 'reject' AND e.from_status = 'resolved') AS reworked, bool_or(e.action = 'extend') AS extended,
         bool_or(e.action = 'suspend') AS suspended, max(e.at) FILTER (WHERE e.to_status = 'closed') AS closed_at
-    FROM report_events e GROUP BY e.report_id) h ON h.report_id = r.id;
+    FROM report_events e GROUP BY e.report_id) h ON h.report_id = r.id
+WHERE l IS NULL OR r.layer_id = l;
+$$;
+-- +goose StatementEnd
+
+-- Reports stored before.
+SELECT report_facts_backfill(NULL);
 
 -- +goose Down
 DROP TRIGGER report_facts_apply ON report_events;
+DROP FUNCTION report_facts_backfill(text);
 DROP FUNCTION report_facts_apply();
 DROP FUNCTION report_facts_departments(jsonb);
 DROP FUNCTION report_facts_chain(jsonb);

@@ -53,18 +53,7 @@ var statsBenchGenerateSQL = []string{
 	) a (action, from_status, to_status, after, happened)
 	WHERE a.happened AND r.layer_id = 'bench'`,
 	`ALTER TABLE report_events ENABLE TRIGGER report_facts_apply`,
-	`INSERT INTO report_facts (report_id, layer_id, reported_at, category, chain, scope_codes, departments, status, due_at,
-	    registered, resolved, reworked, extended, suspended, closed_at, closed_on_time)
-	SELECT r.id, r.layer_id, r.reported_at, r.category, report_facts_chain(r.assignment), r.scope_codes,
-	    report_facts_departments(r.assignment), r.status, r.due_at,
-	    coalesce(h.registered, false), coalesce(h.resolved, false), coalesce(h.reworked, false), coalesce(h.extended, false),
-	    coalesce(h.suspended, false), h.closed_at, coalesce(h.closed_at <= r.due_at, false)
-	FROM reports r LEFT JOIN (
-	    SELECT e.report_id, bool_or(e.action = 'register') AS registered, bool_or(e.action = 'resolve') AS resolved,
-	        bool_or(e.action = 'reject' AND e.from_status = 'resolved') AS reworked, bool_or(e.action = 'extend') AS extended,
-	        bool_or(e.action = 'suspend') AS suspended, max(e.at) FILTER (WHERE e.to_status = 'closed') AS closed_at
-	    FROM report_events e GROUP BY e.report_id) h ON h.report_id = r.id
-	WHERE r.layer_id = 'bench'`,
+	`SELECT report_facts_backfill('bench')`,
 	`ANALYZE reports`, `ANALYZE report_events`, `ANALYZE report_facts`,
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/postgres"
 	"github.com/gridmap/gridmap/postgres/pgtest"
 )
 
@@ -24,24 +25,8 @@ import (
 // same polygons, and replays them all.
 func TestNYC311Reports(t *testing.T) {
 	nyc := pgtest.NYCDir(t)
-	ts := newTestServer(t, Config{})
+	ts, db := nyc311World(t)
 	ctx := context.Background()
-	db := pgtest.Shared(t)
-	pgtest.LoadNYCHierarchy(t, db, "nyc311")
-	for _, s := range []struct{ path, body string }{
-		{"/v1/departments/nypd", `{"name":"New York City Police Department"}`},
-		{"/v1/departments/dohmh", `{"name":"Department of Health and Mental Hygiene"}`},
-		{"/v1/categories/animals", `{"name":"Animal complaints","departments":["nypd","dohmh"],"limit":{"value":3,"clock":"working_days"}}`},
-	} {
-		if r := do(t, "PUT", ts.url+s.path, s.body); r.status/100 != 2 {
-			t.Fatalf("%s: %d %s", s.path, r.status, r.body)
-		}
-	}
-	eventuallyWithin(t, time.Minute, "the NYC tracts reach the lookup index", func() bool {
-		var a lookupJSON
-		r := do(t, "GET", ts.url+"/v1/lookup?layer=nyc311&lon=-73.9855&lat=40.758", "")
-		return r.status == 200 && json.Unmarshal(r.body, &a) == nil && len(a.Layers["nyc311"].Chain) == 3
-	})
 
 	f, err := os.Open(filepath.Join(nyc, "incidents_311_animals_2025Q1.csv"))
 	if err != nil {
@@ -219,4 +204,29 @@ func TestNYC311Reports(t *testing.T) {
 	if after != before {
 		t.Errorf("replaying the requests made %d new reports", after-before)
 	}
+}
+
+// nyc311World is a server over the package's database holding the NYC
+// borough > NTA > tract hierarchy as layer nyc311 (in the lookup index), and
+// the category the 311 animal complaints are filed under.
+func nyc311World(t *testing.T) (*testServer, *postgres.DB) {
+	t.Helper()
+	ts := newTestServer(t, Config{})
+	db := pgtest.Shared(t)
+	pgtest.LoadNYCHierarchy(t, db, "nyc311")
+	for _, s := range []struct{ path, body string }{
+		{"/v1/departments/nypd", `{"name":"New York City Police Department"}`},
+		{"/v1/departments/dohmh", `{"name":"Department of Health and Mental Hygiene"}`},
+		{"/v1/categories/animals", `{"name":"Animal complaints","departments":["nypd","dohmh"],"limit":{"value":3,"clock":"working_days"}}`},
+	} {
+		if r := do(t, "PUT", ts.url+s.path, s.body); r.status/100 != 2 {
+			t.Fatalf("%s: %d %s", s.path, r.status, r.body)
+		}
+	}
+	eventuallyWithin(t, time.Minute, "the NYC tracts reach the lookup index", func() bool {
+		var a lookupJSON
+		r := do(t, "GET", ts.url+"/v1/lookup?layer=nyc311&lon=-73.9855&lat=40.758", "")
+		return r.status == 200 && json.Unmarshal(r.body, &a) == nil && len(a.Layers["nyc311"].Chain) == 3
+	})
+	return ts, db
 }

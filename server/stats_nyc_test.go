@@ -26,24 +26,8 @@ import (
 // assignment JSON, the flags from the event history).
 func TestStatsNYC311(t *testing.T) {
 	nyc := pgtest.NYCDir(t)
-	ts := newTestServer(t, Config{})
+	ts, db := nyc311World(t)
 	ctx := context.Background()
-	db := pgtest.Shared(t)
-	pgtest.LoadNYCHierarchy(t, db, "nyc311")
-	for _, s := range []struct{ path, body string }{
-		{"/v1/departments/nypd", `{"name":"New York City Police Department"}`},
-		{"/v1/departments/dohmh", `{"name":"Department of Health and Mental Hygiene"}`},
-		{"/v1/categories/animals", `{"name":"Animal complaints","departments":["nypd","dohmh"],"limit":{"value":3,"clock":"working_days"}}`},
-	} {
-		if r := do(t, "PUT", ts.url+s.path, s.body); r.status/100 != 2 {
-			t.Fatalf("%s: %d %s", s.path, r.status, r.body)
-		}
-	}
-	eventuallyWithin(t, time.Minute, "the NYC tracts reach the lookup index", func() bool {
-		var a lookupJSON
-		r := do(t, "GET", ts.url+"/v1/lookup?layer=nyc311&lon=-73.9855&lat=40.758", "")
-		return r.status == 200 && json.Unmarshal(r.body, &a) == nil && len(a.Layers["nyc311"].Chain) == 3
-	})
 	bodies := nyc311Bodies(t, filepath.Join(nyc, "incidents_311_animals_2025Q1.csv"))
 
 	// Filed by 8 clients: 201, or 200 where another test filed them first.

@@ -3,6 +3,7 @@ package gridmap
 import (
 	"cmp"
 	"context"
+	"math"
 	"slices"
 	"time"
 )
@@ -59,7 +60,9 @@ type StatsQuery struct {
 // Received; ClosureRate = Closed / Registered; OnTimeRate = ClosedOnTime /
 // Due; ReworkRate = Reworked / Resolved; ExtensionRate = Extended /
 // Registered. MedianHandlingS is the median of closed_at - reported_at in
-// seconds over the closed reports (nil when none).
+// seconds over the closed reports (nil when none), estimated from their
+// counts in bins of 25% (MedianHandling): within 25% of the exact median,
+// usually within a few per cent.
 type StatsFigures struct {
 	Received        int64    `json:"received"`
 	Registered      int64    `json:"registered"`
@@ -217,4 +220,63 @@ func RankStats(rows []StatsRow) {
 			rows[i].Rank = i + 1
 		}
 	}
+}
+
+// Handling times are counted in HandlingBins bins (migration 00021's
+// report_handling_bin): bin 0 holds [0, 5 min), bin k >= 1 holds
+// [300 * 1.25^(k-1), 300 * 1.25^k) seconds, and the last bin everything
+// from about 86 days on. The indicators keep these counts per day and
+// grid, not every handling time, so that a year costs the same as a day.
+const (
+	HandlingBins      = 48
+	handlingBinFirst  = 300.0
+	handlingBinGrowth = 1.25
+)
+
+// HandlingBin returns the bounds of bin k in seconds; the last bin's upper
+// bound is taken one step further, as if it were closed.
+func HandlingBin(k int) (lo, hi float64) {
+	if k == 0 {
+		return 0, handlingBinFirst
+	}
+	lo = handlingBinFirst * math.Pow(handlingBinGrowth, float64(k-1))
+	return lo, lo * handlingBinGrowth
+}
+
+// MedianHandling estimates the median handling time in seconds from the
+// counts of each bin (len HandlingBins), nil when they are all 0. As
+// percentile_cont(0.5) does, it is the middle value, or the mean of the two
+// middle ones; a value is placed within its bin as if the bin's values were
+// spread evenly over it on a log scale (linearly in bin 0). The estimate is
+// within a bin of the exact median: off by less than 25%, usually a few
+// per cent.
+func MedianHandling(bins []int64) *float64 {
+	var n int64
+	for _, c := range bins {
+		n += c
+	}
+	if n == 0 {
+		return nil
+	}
+	// value is the estimate of the i-th smallest handling time (0-based).
+	value := func(i int64) float64 {
+		for k, c := range bins {
+			if i >= c {
+				i -= c
+				continue
+			}
+			lo, hi := HandlingBin(k)
+			at := (float64(i) + 0.5) / float64(c)
+			if k == 0 {
+				return lo + (hi-lo)*at
+			}
+			return lo * math.Pow(hi/lo, at)
+		}
+		return 0 // not reached: i < n
+	}
+	m := value((n - 1) / 2)
+	if n%2 == 0 {
+		m = (m + value(n/2)) / 2
+	}
+	return &m
 }

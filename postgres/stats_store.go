@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gridmap/gridmap"
@@ -11,21 +13,22 @@ import (
 )
 
 // StatsStore implements gridmap.StatsService over report_facts (migration
-// 00018): one narrow row per report, written by a trigger in the statement
+// 00018: one narrow row per report, written by a trigger in the statement
 // of every report event, so in the same transaction as intake and each
-// move.
+// move) and their daily sums (migration 00021, stats_rollup.go).
 //
-// Why per-report facts and not daily rollups per (day, grid, category):
-// the figures need what rollups cannot add up. A median handling time is
-// not a sum; "overdue" depends on the time of the request (a rollup would
-// have to be rewritten as deadlines pass); a scoped caller's subtree
-// includes reports whose co-owner lies in it (scope_codes), and a window
-// may start mid-day. Facts answer all of them exactly and read only the
-// window's rows through report_facts_reported, each row about a tenth of a
-// report's (no geometry, no assignment JSON, no event history to join).
-// The cost is linear in the reports of the window, not in all reports:
-// BenchmarkStatsDistrictMonth and ...Year measure it against a GROUP BY
-// over reports and their events.
+// The facts alone cost time linear in the reports of the window: a year of
+// a busy district is a million rows, seconds of work. The sums are per UTC
+// day and cell (a grid of any level, a department, every report; a
+// category; for reports not closed their status and due day, so that
+// "overdue now" is a sum of cells due before today plus the few facts due
+// earlier today). A window reads the cells of its whole days and the facts
+// of the partial days at its edges. What sums cannot give is read from the
+// facts or estimated: a scoped caller's figures (they include reports it
+// only co-owns) come from the facts; the median handling time is
+// interpolated from counts in bins (gridmap.MedianHandling), both ways, so
+// that both give the same figures. BenchmarkStatsDistrictMonth and ...Year
+// measure it against a GROUP BY over reports and their events.
 type StatsStore struct{ db *DB }
 
 // NewStatsStore returns a StatsStore over db.
@@ -38,43 +41,6 @@ var (
 	statsEarliest = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
 	statsLatest   = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 )
-
-// statsFigures are the aggregates of gridmap.StatsFigures' counts over
-// the rows of statsSQL's w (or g), in scanFigures' order; the facts' flags
-// are those of migration 00018, and due and overdue follow
-// gridmap.StatsFigures' definitions.
-const statsFigures = `count(*), count(*) FILTER (WHERE registered), count(*) FILTER (WHERE closed),
-	  count(*) FILTER (WHERE closed_on_time), count(*) FILTER (WHERE registered AND (closed OR overdue)),
-	  count(*) FILTER (WHERE resolved), count(*) FILTER (WHERE reworked), count(*) FILTER (WHERE extended),
-	  count(*) FILTER (WHERE suspended), count(*) FILTER (WHERE overdue),
-	  percentile_cont(0.5) WITHIN GROUP (ORDER BY handling)`
-
-// statsSQL computes the figures of the reports of a window: per group and
-// category, per group, per category and in total (key NULL), each row
-// saying with its last column whether it is a category's (0) or all
-// categories' (1).
-// $1, $2 reported at or after, before; $3 the layer (” any); $4 the
-// category codes (NULL: all); $5, $6 the caller's scope (scopeParams);
-// $7 the time the figures are as of; $8 dispatch.ClockStopped; $9 the
-// level grouping by grid (its code in the primary chain), with $10 false;
-// $10 true groups by department instead.
-var statsSQL = `WITH w AS MATERIALIZED (
-	  SELECT f.category, f.chain, f.departments, f.registered, f.resolved, f.reworked, f.extended, f.suspended,
-	    f.closed_at IS NOT NULL AS closed, f.closed_on_time,
-	    f.due_at < $7 AND f.status <> ALL($8::text[]) AS overdue,
-	    extract(epoch FROM f.closed_at - f.reported_at) AS handling
-	  FROM report_facts f
-	  WHERE f.reported_at >= $1 AND f.reported_at < $2 AND ($3 = '' OR f.layer_id = $3)
-	    AND ($4::text[] IS NULL OR f.category = ANY($4)) AND ` + reportInScopeSQL("f", "$5", "$6") + `),
-	g AS (
-	  SELECT k.key, w.* FROM w CROSS JOIN LATERAL unnest(CASE WHEN $10 THEN w.departments ELSE ARRAY[w.chain->>$9::text] END) k (key)
-	  WHERE k.key IS NOT NULL
-	    -- A scoped caller's rows are its subtree's grids: a report it sees
-	    -- as a co-owner counts in its total, not in another grid's row.
-	    AND ($10 OR $6::text IS NULL OR EXISTS (SELECT 1 FROM jsonb_each_text(w.chain) e WHERE e.value = $6)))
-	SELECT key, coalesce(category, ''), ` + statsFigures + `, GROUPING(category) FROM g GROUP BY GROUPING SETS ((key, category), (key))
-	UNION ALL
-	SELECT NULL, coalesce(category, ''), ` + statsFigures + `, GROUPING(category) FROM w GROUP BY GROUPING SETS ((category), ())`
 
 // Names of the groups: grids of the layer ($1) or departments.
 const (
@@ -91,6 +57,12 @@ func (s *StatsStore) Stats(ctx context.Context, q gridmap.StatsQuery) (*gridmap.
 
 // StatsAt is Stats as of time now (overdue and due figures).
 func (s *StatsStore) StatsAt(ctx context.Context, q gridmap.StatsQuery, now time.Time) (*gridmap.Stats, error) {
+	return s.statsAt(ctx, q, now, true)
+}
+
+// statsAt is StatsAt reading the daily sums where it can when cells is
+// true, else the facts alone.
+func (s *StatsStore) statsAt(ctx context.Context, q gridmap.StatsQuery, now time.Time, cells bool) (*gridmap.Stats, error) {
 	if err := gridmap.CheckStatsQuery(q); err != nil {
 		return nil, err
 	}
@@ -120,30 +92,48 @@ func (s *StatsStore) StatsAt(ctx context.Context, q gridmap.StatsQuery, now time
 		to = *q.To
 	}
 	scopeLayer, scopeCode := scopeParams(ctx)
-	rows, err := s.db.Pool.Query(ctx, statsSQL, from, to, q.Layer, categories, scopeLayer, scopeCode, now, dispatch.ClockStopped,
-		out.Level, q.Group == gridmap.StatsByDepartment)
+	level := out.Level
+	if q.Group == gridmap.StatsByDepartment {
+		level = rollupLevelDepartment
+	}
+	// A scoped caller's figures include the reports it co-owns, which the
+	// cells (by primary chain) cannot tell: they come from the facts.
+	first, end, whole := statsDays(from, to)
+	cells = cells && whole && scopeLayer == nil
+	today := now.UTC().Truncate(24 * time.Hour)
+	// Planned for each call's own values (an unnamed statement): a plan
+	// cached for any window reads the facts of every day, not only the
+	// edges'.
+	rows, err := s.db.Pool.Query(ctx, statsSQL, pgx.QueryExecModeDescribeExec, from, to, q.Layer, categories, scopeLayer, scopeCode, now, dispatch.ClockStopped,
+		level, first, end, today, cells)
 	if err != nil {
 		return nil, translate(err, "stats")
 	}
 	defer rows.Close()
 	byKey := map[string]*gridmap.StatsRow{}
 	var keys []string
+	bins := make([]int64, gridmap.HandlingBins)
+	dest := make([]any, 0, 16+gridmap.HandlingBins)
 	for rows.Next() {
-		var key *string
-		var category string
+		var level, key, category string
 		var f gridmap.StatsFigures
 		var all int
-		if err := rows.Scan(&key, &category, &f.Received, &f.Registered, &f.Closed, &f.ClosedOnTime, &f.Due, &f.Resolved,
-			&f.Reworked, &f.Extended, &f.Suspended, &f.Overdue, &f.MedianHandlingS, &all); err != nil {
+		dest = append(dest[:0], &level, &key, &category, &f.Received, &f.Registered, &f.Closed, &f.ClosedOnTime, &f.Due, &f.Resolved,
+			&f.Reworked, &f.Extended, &f.Suspended, &f.Overdue)
+		for k := range bins {
+			dest = append(dest, &bins[k])
+		}
+		if err := rows.Scan(append(dest, &all)...); err != nil {
 			return nil, translate(err, "stats")
 		}
+		f.MedianHandlingS = gridmap.MedianHandling(bins)
 		f.SetRates()
 		row := &out.Total
-		if key != nil {
-			if row = byKey[*key]; row == nil {
-				row = &gridmap.StatsRow{Key: *key, ByCategory: []gridmap.CategoryStats{}}
-				byKey[*key] = row
-				keys = append(keys, *key)
+		if level != rollupLevelAll {
+			if row = byKey[key]; row == nil {
+				row = &gridmap.StatsRow{Key: key, ByCategory: []gridmap.CategoryStats{}}
+				byKey[key] = row
+				keys = append(keys, key)
 			}
 		}
 		if all == 1 {
@@ -154,6 +144,11 @@ func (s *StatsStore) StatsAt(ctx context.Context, q gridmap.StatsQuery, now time
 	}
 	if err := rows.Err(); err != nil {
 		return nil, translate(err, "stats")
+	}
+	byCategory := func(a, b gridmap.CategoryStats) int { return strings.Compare(a.Category, b.Category) }
+	slices.SortFunc(out.Total.ByCategory, byCategory)
+	for _, r := range byKey {
+		slices.SortFunc(r.ByCategory, byCategory)
 	}
 	if out.Total.ByCategory == nil {
 		out.Total.ByCategory = []gridmap.CategoryStats{}

@@ -91,6 +91,9 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	reports := postgres.NewReportStore(db.DB, locator, tz)
 	go reports.FollowOverdue(followCtx, *overdueEvery)
 	go postgres.NewOutbox(db.DB, &http.Client{Timeout: 15 * time.Second}).Follow(followCtx, time.Second)
+	// The indicators' daily sums take in what reports changed.
+	stats := postgres.NewStatsStore(db.DB)
+	go stats.FollowStats(followCtx, 5*time.Second)
 	// The tile cache drops what every change touches, on every instance.
 	tileStore := postgres.NewTileStore(db.DB)
 	tileService := tiles.NewService(tileStore, int64(*tileCacheMB)<<20)
@@ -151,7 +154,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 		server.Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Drafts: grids, Locator: locator,
 			Reports: reports, Categories: postgres.NewCategoryStore(db.DB),
 			Feed: feed, Tiles: tileService, PoolStats: db.PoolStats, Access: access, Search: postgres.NewSearchStore(db.DB),
-			Features: postgres.NewFeatureStore(db.DB), Stats: postgres.NewStatsStore(db.DB), Ready: func(ctx context.Context) error {
+			Features: postgres.NewFeatureStore(db.DB), Stats: stats, Ready: func(ctx context.Context) error {
 				ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 				defer cancel()
 				if err := db.Ping(ctx); err != nil {

@@ -1,0 +1,177 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gridmap/gridmap"
+	"github.com/jackc/pgx/v5"
+)
+
+// The indicators' sums (migration 00021): report_rollup holds per day and
+// cell what report_facts hold per report, report_rollup_delta what the
+// facts' statements changed since the last fold. A query reads the cells
+// of the whole UTC days of its window from both, and the facts of the
+// partial days at its edges; the sums are exact, only the median is
+// estimated from the bins of handling times (gridmap.MedianHandling).
+
+// rollupLevelAll and rollupLevelDepartment are the levels of the cells
+// counting every report and each department (migration 00021).
+const (
+	rollupLevelAll        = "*"
+	rollupLevelDepartment = "#department"
+)
+
+// binColumns lists "<prefix>0, <prefix>1, ..." through the handling bins,
+// each item written by item(k).
+func binColumns(item func(k int) string) string {
+	var b strings.Builder
+	for k := range gridmap.HandlingBins {
+		if k > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(item(k))
+	}
+	return b.String()
+}
+
+// rollupFoldSQL moves every delta into the cells in one statement: a
+// reader's snapshot sees a delta either still pending or in its cell,
+// never both.
+var rollupFoldSQL = `WITH d AS (DELETE FROM report_rollup_delta RETURNING *)
+INSERT INTO report_rollup AS r (layer_id, level, code, category, day, status, due_day, n, registered, closed, closed_on_time,
+	registered_closed, resolved, reworked, extended, suspended, ` + binColumns(func(k int) string { return fmt.Sprintf("h%d", k) }) + `)
+SELECT layer_id, level, code, category, day, status, due_day, sum(n), sum(registered), sum(closed), sum(closed_on_time),
+	sum(registered_closed), sum(resolved), sum(reworked), sum(extended), sum(suspended),
+	` + binColumns(func(k int) string { return fmt.Sprintf("coalesce(sum(n) FILTER (WHERE hb = %d), 0)", k) }) + `
+FROM d GROUP BY layer_id, level, code, category, day, status, due_day
+ON CONFLICT (layer_id, level, day, code, category, status, due_day) DO UPDATE SET n = r.n + EXCLUDED.n,
+	registered = r.registered + EXCLUDED.registered, closed = r.closed + EXCLUDED.closed,
+	closed_on_time = r.closed_on_time + EXCLUDED.closed_on_time, registered_closed = r.registered_closed + EXCLUDED.registered_closed,
+	resolved = r.resolved + EXCLUDED.resolved, reworked = r.reworked + EXCLUDED.reworked, extended = r.extended + EXCLUDED.extended,
+	suspended = r.suspended + EXCLUDED.suspended, ` + binColumns(func(k int) string { return fmt.Sprintf("h%d = r.h%d + EXCLUDED.h%d", k, k, k) })
+
+// rollupFoldLockID is the advisory lock a fold holds: one fold at a time,
+// the others skip (the next tick folds what they would have).
+const rollupFoldLockID = 0x67726d_726f6c6c // "grm" "roll"
+
+// FoldStats moves the pending deltas of the indicators into their daily
+// cells and drops the cells left empty, returning how many deltas it
+// folded (0 when another fold holds the lock). The indicators are exact
+// with or without it; folding keeps them cheap.
+func (s *StatsStore) FoldStats(ctx context.Context) (int64, error) {
+	var folded int64
+	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		var locked bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, int64(rollupFoldLockID)).Scan(&locked); err != nil || !locked {
+			return err
+		}
+		tag, err := tx.Exec(ctx, rollupFoldSQL)
+		if err != nil {
+			return err
+		}
+		folded = tag.RowsAffected()
+		_, err = tx.Exec(ctx, `DELETE FROM report_rollup WHERE n = 0`)
+		return err
+	})
+	return folded, translate(err, "folding the indicators' sums")
+}
+
+// FollowStats folds the indicators' deltas every interval until ctx ends.
+func (s *StatsStore) FollowStats(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := s.FoldStats(ctx); err != nil {
+			if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+				return
+			}
+			s.db.Logger.Warn("folding the indicators' sums failed; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// rollupFactCells is report_rollup_cells over the facts f.
+const rollupFactCells = `report_rollup_cells(f.layer_id, f.reported_at, f.category, f.chain, f.departments, f.status, f.due_at,
+	f.closed_at, f.registered, f.closed_on_time, f.resolved, f.reworked, f.extended, f.suspended) c`
+
+// statsSQL computes the figures of the reports of a window, per group and
+// category, per group, per category and in total (level '*'), each row
+// saying with its last column whether it is a category's (0) or all
+// categories' (1), with the counts of handling times per bin.
+//
+// $1, $2 reported at or after, before; $3 the layer (” any); $4 the
+// category codes (NULL: all); $5, $6 the caller's scope (scopeParams);
+// $7 the time the figures are as of; $8 dispatch.ClockStopped; $9 the
+// level of the groups (rollupLevelDepartment for departments); $10 the
+// start of the first whole UTC day of the window and $11 the end of the
+// last, read from the cells when $13 (else every report from the facts);
+// $12 the start of $7's UTC day.
+//
+// The cells of a report not closed are overdue when its clock runs and it
+// was due before $12; those due on $12's day, before $7, are counted from
+// the facts (report_facts_open_due).
+var statsSQL = `WITH src AS (
+	SELECT level, code, category, n, registered, closed, closed_on_time, registered_closed, resolved, reworked, extended, suspended,
+	  CASE WHEN status <> '' AND status <> ALL($8::text[]) AND due_day < ($12::timestamptz AT TIME ZONE 'UTC')::date THEN n ELSE 0 END AS overdue,
+	  CASE WHEN status <> '' AND status <> ALL($8::text[]) AND due_day < ($12::timestamptz AT TIME ZONE 'UTC')::date THEN registered ELSE 0 END AS registered_overdue,
+	  ` + binColumns(func(k int) string { return fmt.Sprintf("h%d", k) }) + `
+	FROM report_rollup
+	WHERE $13 AND ($3 = '' OR layer_id = $3) AND level IN ('*', $9) AND day >= ($10::timestamptz AT TIME ZONE 'UTC')::date
+	  AND day < ($11::timestamptz AT TIME ZONE 'UTC')::date AND ($4::text[] IS NULL OR category = ANY($4))
+	UNION ALL
+	SELECT level, code, category, n, registered, closed, closed_on_time, registered_closed, resolved, reworked, extended, suspended,
+	  CASE WHEN status <> '' AND status <> ALL($8::text[]) AND due_day < ($12::timestamptz AT TIME ZONE 'UTC')::date THEN n ELSE 0 END,
+	  CASE WHEN status <> '' AND status <> ALL($8::text[]) AND due_day < ($12::timestamptz AT TIME ZONE 'UTC')::date THEN registered ELSE 0 END,
+	  ` + binColumns(func(k int) string { return fmt.Sprintf("CASE WHEN hb = %d THEN n ELSE 0 END", k) }) + `
+	FROM report_rollup_delta
+	WHERE $13 AND ($3 = '' OR layer_id = $3) AND level IN ('*', $9) AND day >= ($10::timestamptz AT TIME ZONE 'UTC')::date
+	  AND day < ($11::timestamptz AT TIME ZONE 'UTC')::date AND ($4::text[] IS NULL OR category = ANY($4))
+	UNION ALL
+	-- The facts' bins are worked out once a row (OFFSET 0 keeps the
+	-- planner from writing report_handling_bin into every bin's CASE).
+	SELECT level, code, category, n, registered, closed, closed_on_time, registered_closed, resolved, reworked, extended, suspended,
+	  overdue, registered_overdue, ` + binColumns(func(k int) string { return fmt.Sprintf("CASE WHEN hb = %d THEN 1 ELSE 0 END", k) }) + `
+	FROM (
+	  SELECT c.level, c.code, c.category, c.n, c.registered, c.closed, c.closed_on_time, c.registered_closed, c.resolved, c.reworked,
+	    c.extended, c.suspended, o.overdue * c.n AS overdue, o.overdue * c.registered AS registered_overdue, c.hb
+	  FROM report_facts f
+	  CROSS JOIN LATERAL (SELECT (f.due_at < $7 AND f.status <> ALL($8::text[]))::int AS overdue) o
+	  CROSS JOIN LATERAL ` + rollupFactCells + `
+	  WHERE f.reported_at >= $1 AND f.reported_at < $2 AND (NOT $13 OR f.reported_at < $10 OR f.reported_at >= $11)
+	    AND ($3 = '' OR f.layer_id = $3) AND ($4::text[] IS NULL OR f.category = ANY($4)) AND ` + reportInScopeSQL("f", "$5", "$6") + `
+	    -- A scoped caller's rows are its subtree's grids: a report it sees
+	    -- as a co-owner counts in its total, not in another grid's row.
+	    AND (c.level = '*' OR c.level = $9 AND ($9 = '` + rollupLevelDepartment + `' OR $6::text IS NULL
+	      OR EXISTS (SELECT 1 FROM jsonb_each_text(f.chain) e WHERE e.value = $6)))
+	  OFFSET 0) x
+	UNION ALL
+	SELECT c.level, c.code, c.category, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, c.registered,
+	  ` + binColumns(func(int) string { return "0" }) + `
+	FROM report_facts f CROSS JOIN LATERAL ` + rollupFactCells + `
+	WHERE $13 AND f.closed_at IS NULL AND f.due_at >= $12 AND f.due_at < $7 AND f.status <> ALL($8::text[])
+	  AND f.reported_at >= $10 AND f.reported_at < $11 AND ($3 = '' OR f.layer_id = $3) AND ($4::text[] IS NULL OR f.category = ANY($4))
+	  AND c.level IN ('*', $9))
+SELECT level, code, coalesce(category, ''), sum(n), sum(registered), sum(closed), sum(closed_on_time),
+  sum(registered_closed + registered_overdue), sum(resolved), sum(reworked), sum(extended), sum(suspended), sum(overdue),
+  ` + binColumns(func(k int) string { return fmt.Sprintf("sum(h%d)", k) }) + `, GROUPING(category)
+FROM src GROUP BY GROUPING SETS ((level, code, category), (level, code))`
+
+// statsDays returns the start of the first whole UTC day in [from, to)
+// and the end of the last, and whether there is one.
+func statsDays(from, to time.Time) (first, end time.Time, whole bool) {
+	first = from.UTC().Truncate(24 * time.Hour)
+	if first.Before(from) {
+		first = first.Add(24 * time.Hour)
+	}
+	end = to.UTC().Truncate(24 * time.Hour)
+	return first, end, first.Before(end)
+}

@@ -1,0 +1,366 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/dispatch"
+	"github.com/gridmap/gridmap/postgres"
+	"github.com/gridmap/gridmap/postgres/pgtest"
+)
+
+// rollupWorld files n reports of layer (a district of 3 streets, 9
+// communities and 27 grids, lon 60.5 lat -40 where no other test files
+// any) reported over the first quarter of 2025, with their event
+// histories inserted action by action: each statement moves many facts at
+// once, as a bulk import would, and the facts' trigger appends to the
+// daily sums. Returns the ids of the reports still open.
+func rollupWorld(t *testing.T, db *postgres.DB, layer string, n int) []int64 {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := postgres.NewLayerStore(db).PutLayer(ctx, &gridmap.Layer{ID: layer, Name: layer, Kind: gridmap.KindComprehensive,
+		Levels: []string{"district", "street", "community", "grid"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO categories (code, name, limit_value, limit_clock) VALUES ('rollup-a', 'a', 3, 'calendar_days'), ('rollup-b', 'b', 3, 'calendar_days')
+		 ON CONFLICT DO NOTHING`,
+		// Every report with its intake event (a statement of its own per
+		// report would be slow: one statement files them all).
+		`WITH r AS (
+		   INSERT INTO reports (external_id, content_hash, category, location, crs, reported_at, status, layer_id, primary_code, tier, due_at, assignment, scope_codes)
+		   SELECT $1 || '-' || i, '\x00', CASE WHEN i % 3 = 0 THEN 'rollup-b' ELSE 'rollup-a' END, ST_SetSRID(ST_MakePoint(60.5 + (i % 27) * 0.001, -40), 4326), 'wgs84',
+		     at, 'reported', $1, g, 'grid', at + interval '3 days',
+		     jsonb_build_object('layer', $1, 'tier', 'grid', 'due_at', at + interval '3 days',
+		       'departments', CASE WHEN i % 5 = 0 THEN '[]'::jsonb ELSE jsonb_build_array(jsonb_build_object('code', 'rdept-' || (i % 3)), jsonb_build_object('code', 'rdept-' || (i % 2 + 5))) END,
+		       'primary', CASE WHEN i % 17 = 0 THEN NULL ELSE jsonb_build_object('code', g, 'level', 'grid', 'chain', jsonb_build_array(
+		         jsonb_build_object('code', 'RD', 'level', 'district'), jsonb_build_object('code', s, 'level', 'street'),
+		         jsonb_build_object('code', c, 'level', 'community'), jsonb_build_object('code', g, 'level', 'grid'))) END),
+		     ARRAY['RD', s, c, g]
+		   FROM (SELECT i, timestamptz '2025-01-01 00:00+08' + (i * (90.0 * 86400 / $2)) * interval '1 second' + (i % 7) * interval '1 minute' AS at,
+		           'RS' || (i % 3) AS s, 'RC' || (i % 9) AS c, 'RG' || (i % 27) AS g
+		         FROM generate_series(0, $2 - 1) i) v
+		   RETURNING id, reported_at)
+		 INSERT INTO report_events (report_id, action, from_status, to_status, at) SELECT id, 'report', NULL, 'reported', reported_at FROM r`,
+	} {
+		var args []any
+		if containsParam(q) {
+			args = []any{layer, n}
+		}
+		if _, err := db.Pool.Exec(ctx, q, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The moves, one statement per kind: register 90%, extend 5% (and
+	// push the deadline), suspend 2%, resolve 65%, send back 3%, close 60%
+	// (a sixth of them late), each with the report's status moved first.
+	for _, m := range []struct {
+		action, from, to, after, when, extra string
+	}{
+		{"register", "reported", "registered", "1 hour", "i % 10 < 9", ""},
+		{"extend", "registered", "registered", "2 hours", "i % 20 = 3", ", due_at = r.due_at + interval '5 days'"},
+		{"suspend", "registered", "suspended", "2 hours", "i % 50 = 7", ""},
+		{"resolve", "registered", "resolved", "1 day", "(i % 10 < 6 OR i % 10 = 8) AND i % 50 <> 7", ""},
+		{"reject", "resolved", "in_progress", "25 hours", "i % 100 < 3", ""},
+		{"close", "in_progress", "closed", "2 days", "i % 10 < 6 AND i % 50 <> 7 AND i % 6 <> 0", ""},
+		{"close", "resolved", "closed", "4 days 2 hours", "i % 10 < 6 AND i % 50 <> 7 AND i % 6 = 0", ""},
+	} {
+		q := fmt.Sprintf(`WITH r AS (
+			UPDATE reports r SET status = '%s'%s, updated_at = r.reported_at + interval '%s'
+			FROM (SELECT id, substr(external_id, length($1) + 2)::int AS i FROM reports WHERE layer_id = $1) n
+			WHERE r.id = n.id AND (%s) AND (r.status = '%s' OR '%s' = 'closed')
+			RETURNING r.id, r.reported_at)
+			INSERT INTO report_events (report_id, action, from_status, to_status, at)
+			SELECT id, '%s', '%s', '%s', reported_at + interval '%s' FROM r`,
+			m.to, m.extra, m.after, m.when, m.from, m.to, m.action, m.from, m.to, m.after)
+		if _, err := db.Pool.Exec(ctx, q, layer); err != nil {
+			t.Fatalf("%s: %v", m.action, err)
+		}
+	}
+	var open []int64
+	rows, err := db.Pool.Query(ctx, `SELECT id FROM reports WHERE layer_id = $1 AND status <> 'closed' ORDER BY id`, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, id)
+	}
+	return open
+}
+
+// rollupQueries are the queries the sums must answer as the facts do:
+// every grouping, windows on and off UTC days, open and empty ones, a
+// category.
+func rollupQueries(layer string) []gridmap.StatsQuery {
+	at := func(s string) *time.Time {
+		t, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			panic(err)
+		}
+		return &t
+	}
+	windows := [][2]*time.Time{
+		{nil, nil},
+		{at("2025-01-01T00:00:00+08:00"), at("2025-02-01T00:00:00+08:00")},
+		{at("2025-02-01T00:00:00Z"), at("2025-03-01T00:00:00Z")},
+		{at("2025-01-15T13:07:00+08:00"), at("2025-03-20T05:00:00+08:00")},
+		{at("2025-02-10T01:00:00Z"), at("2025-02-10T09:00:00Z")},
+		{at("2025-03-01T00:00:00Z"), nil},
+		{nil, at("2025-01-20T12:00:00Z")},
+		{at("2026-01-01T00:00:00Z"), at("2026-02-01T00:00:00Z")},
+	}
+	var qs []gridmap.StatsQuery
+	for _, w := range windows {
+		for _, g := range []struct{ group, level string }{{gridmap.StatsByGrid, ""}, {gridmap.StatsByGrid, "community"},
+			{gridmap.StatsByStreet, ""}, {gridmap.StatsByDistrict, ""}, {gridmap.StatsByDepartment, ""}} {
+			qs = append(qs, gridmap.StatsQuery{Layer: layer, Group: g.group, Level: g.level, From: w[0], To: w[1]})
+		}
+		qs = append(qs, gridmap.StatsQuery{Layer: layer, Group: gridmap.StatsByStreet, From: w[0], To: w[1], Category: "rollup-b"})
+	}
+	return qs
+}
+
+// checkSumsAgree checks that every rollup query gives the same figures from
+// the daily sums as from the facts alone.
+func checkSumsAgree(t *testing.T, stats *postgres.StatsStore, layer string, now time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	for _, q := range rollupQueries(layer) {
+		got, err := stats.StatsAt(ctx, q, now)
+		if err != nil {
+			t.Fatalf("%+v: %v", q, err)
+		}
+		want, err := stats.StatsFromFacts(ctx, q, now)
+		if err != nil {
+			t.Fatalf("%+v: %v", q, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s %s %v-%v: from the sums\n%+v\nfrom the facts\n%+v", q.Group, q.Level, q.From, q.To, got.Total, want.Total)
+		}
+	}
+}
+
+func TestStatsSumsAgreeWithFacts(t *testing.T) {
+	db := pgtest.Shared(t)
+	ctx := context.Background()
+	stats := postgres.NewStatsStore(db)
+	open := rollupWorld(t, db, "rollup", 3000)
+	// Overdue and due depend on the time asked about: one inside the
+	// window, with deadlines passing on its day, and one after every
+	// deadline.
+	nows := []time.Time{time.Date(2025, 2, 14, 9, 30, 0, 0, time.UTC), time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)}
+
+	t.Run("deltas pending", func(t *testing.T) {
+		for _, now := range nows {
+			checkSumsAgree(t, stats, "rollup", now)
+		}
+	})
+	if _, err := stats.FoldStats(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var pending int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM report_rollup_delta WHERE layer_id = 'rollup'`).Scan(&pending); err != nil {
+		t.Fatal(err)
+	}
+	if pending != 0 {
+		t.Fatalf("%d deltas left after a fold", pending)
+	}
+	t.Run("folded", func(t *testing.T) {
+		for _, now := range nows {
+			checkSumsAgree(t, stats, "rollup", now)
+		}
+	})
+
+	// The plain GROUP BY over reports and events agrees on every street,
+	// and the median lies within a bin of the exact one.
+	t.Run("against a GROUP BY", func(t *testing.T) {
+		from, to := time.Date(2025, 1, 10, 0, 0, 0, 0, shanghai), time.Date(2025, 3, 10, 0, 0, 0, 0, shanghai)
+		now := nows[0]
+		st, err := stats.StatsAt(ctx, gridmap.StatsQuery{Layer: "rollup", Group: gridmap.StatsByStreet, From: &from, To: &to}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := db.Pool.Query(ctx, statsGroupBySQL, from, to, "rollup", now, dispatch.ClockStopped, "street")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		seen := 0
+		for rows.Next() {
+			var key *string
+			var category string
+			var f gridmap.StatsFigures
+			var all int
+			if err := rows.Scan(&key, &category, &f.Received, &f.Registered, &f.Closed, &f.ClosedOnTime, &f.Due, &f.Resolved,
+				&f.Reworked, &f.Extended, &f.Suspended, &f.Overdue, &f.MedianHandlingS, &all); err != nil {
+				t.Fatal(err)
+			}
+			if all != 1 {
+				continue
+			}
+			got := st.Total.StatsFigures
+			if key != nil {
+				for _, r := range st.Rows {
+					if r.Key == *key {
+						got = r.StatsFigures
+					}
+				}
+			}
+			seen++
+			exact := *f.MedianHandlingS
+			if got.MedianHandlingS == nil || math.Abs(*got.MedianHandlingS-exact) > 0.25*exact {
+				t.Errorf("%v: median %v, exactly %v", key, got.MedianHandlingS, exact)
+			}
+			got.MedianHandlingS, f.MedianHandlingS = nil, nil
+			f.SetRates()
+			got.SetRates()
+			if !reflect.DeepEqual(got, f) {
+				t.Errorf("%v: stats\n%+v\nGROUP BY\n%+v", key, got, f)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if seen != 4 { // 3 streets and the total
+			t.Errorf("the GROUP BY gave %d rows", seen)
+		}
+	})
+
+	// Moves after the fold: one report at a time, as the workflow makes
+	// them; a re-route moves a report to another street.
+	for i, id := range open[:60] {
+		var q string
+		switch i % 3 {
+		case 0:
+			q = `WITH r AS (UPDATE reports SET status = 'closed' WHERE id = $1 RETURNING id)
+			     INSERT INTO report_events (report_id, action, from_status, to_status, at) SELECT id, 'close', 'verified', 'closed', '2025-04-01' FROM r`
+		case 1:
+			q = `WITH r AS (UPDATE reports SET due_at = due_at + interval '30 days' WHERE id = $1 RETURNING id)
+			     INSERT INTO report_events (report_id, action, from_status, to_status, at) SELECT id, 'extend', 'registered', 'registered', '2025-03-01' FROM r`
+		case 2:
+			q = `WITH r AS (UPDATE reports SET assignment = jsonb_set(assignment, '{primary,chain,1,code}', '"RS9"'), scope_codes = ARRAY['RD', 'RS9']
+			       WHERE id = $1 RETURNING id)
+			     INSERT INTO report_events (report_id, action, from_status, to_status, at) SELECT id, 'reroute', status, status, '2025-03-01' FROM r JOIN reports USING (id)`
+		}
+		if _, err := db.Pool.Exec(ctx, q, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("moved, deltas pending", func(t *testing.T) {
+		for _, now := range nows {
+			checkSumsAgree(t, stats, "rollup", now)
+		}
+	})
+	if _, err := stats.FoldStats(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("moved, folded", func(t *testing.T) {
+		for _, now := range nows {
+			checkSumsAgree(t, stats, "rollup", now)
+		}
+		var empty int
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM report_rollup WHERE n = 0`).Scan(&empty); err != nil {
+			t.Fatal(err)
+		}
+		if empty != 0 {
+			t.Errorf("%d empty cells kept", empty)
+		}
+	})
+}
+
+// TestStatsSumsUnderConcurrentMoves closes reports from many clients while
+// others fold and read, on a pool of three connections: every reader sees
+// the same number of reports and never fewer closed than before, and the
+// sums agree with the facts at the end.
+func TestStatsSumsUnderConcurrentMoves(t *testing.T) {
+	db := pgtest.SharedWith(t, postgres.Options{MaxConns: 3})
+	ctx := context.Background()
+	stats := postgres.NewStatsStore(db)
+	const n = 600
+	open := rollupWorld(t, db, "rollup-busy", n)
+	if _, err := stats.FoldStats(ctx); err != nil {
+		t.Fatal(err)
+	}
+	q := gridmap.StatsQuery{Layer: "rollup-busy", Group: gridmap.StatsByStreet}
+	now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	before, err := stats.StatsAt(ctx, q, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var wg sync.WaitGroup
+	var done atomic.Bool
+	errs := make(chan error, 32)
+	const writers = 6
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(open); i += writers {
+				if _, err := db.Pool.Exec(ctx, `WITH r AS (UPDATE reports SET status = 'closed' WHERE id = $1 RETURNING id)
+					INSERT INTO report_events (report_id, action, from_status, to_status, at) SELECT id, 'close', 'verified', 'closed', '2025-04-01' FROM r`,
+					open[i]); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	var readers sync.WaitGroup
+	readers.Add(3)
+	go func() {
+		defer readers.Done()
+		for !done.Load() {
+			if _, err := stats.FoldStats(ctx); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	for range 2 {
+		go func() {
+			defer readers.Done()
+			closed := before.Total.Closed
+			for !done.Load() {
+				st, err := stats.StatsAt(ctx, q, now)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if st.Total.Received != before.Total.Received || st.Total.Closed < closed {
+					errs <- fmt.Errorf("read %d reports, %d closed; before %d, %d closed", st.Total.Received, st.Total.Closed,
+						before.Total.Received, closed)
+					return
+				}
+				closed = st.Total.Closed
+			}
+		}()
+	}
+	wg.Wait()
+	done.Store(true)
+	readers.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	after, err := stats.StatsAt(ctx, q, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := before.Total.Closed + int64(len(open)); after.Total.Closed != want || after.Total.Received != n {
+		t.Errorf("%d of %d closed, want %d of %d", after.Total.Closed, after.Total.Received, want, n)
+	}
+	checkSumsAgree(t, stats, "rollup-busy", now)
+}

@@ -145,13 +145,15 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 			origins = append(origins, o)
 		}
 	}
+	stats := postgres.NewStatsStore(db.DB)
 	srv := server.New(server.Config{Addr: *addr, BodyLimit: *bodyLimit, ImportLimit: *importLimit,
 		RequestTimeout: *requestTimeout, PublicRead: *publicRead, CORSOrigins: origins, TrustedProxies: proxies,
 		SecureCookies: *secureCookies, BasemapStyle: *basemap, TimeZone: tz.String(), RateLimit: *rateLimit, AddressRateLimit: *addressRateLimit},
 		server.Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Drafts: grids, Locator: locator,
 			Reports: reports, Categories: postgres.NewCategoryStore(db.DB),
 			Feed: feed, Tiles: tileService, PoolStats: db.PoolStats, Access: access, Search: postgres.NewSearchStore(db.DB),
-			Features: postgres.NewFeatureStore(db.DB), Stats: postgres.NewStatsStore(db.DB), Ready: func(ctx context.Context) error {
+			Features: postgres.NewFeatureStore(db.DB), Stats: stats, Indicators: postgres.NewIndicatorStore(db.DB, stats, tz),
+			Ready: func(ctx context.Context) error {
 				ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 				defer cancel()
 				if err := db.Ping(ctx); err != nil {

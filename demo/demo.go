@@ -8,6 +8,7 @@ package demo
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -85,6 +86,9 @@ func Generate(seed uint64) (*District, error) {
 				f := &gridmap.Feature{Code: fmt.Sprintf("%s%0*d", p.Code, lv.digits, i+1), Name: lv.name(p, i),
 					Level: lv.level, Parent: p.Code, Geometry: cell, Attributes: map[string]any{}}
 				f.People = g.people(lv.level)
+				if lv.level == "grid" || lv.level == "microgrid" {
+					f.Attributes["households"], f.Attributes["population"] = residents(seed, f.Code)
+				}
 				next = append(next, f)
 			}
 		}
@@ -125,6 +129,19 @@ func Generate(seed uint64) (*District, error) {
 		}
 	}
 	return d, nil
+}
+
+// residents are the households (150 to 600) and population (2.3 to 2.9
+// residents a household) of the grid with code, drawn from a hash of the
+// seed and the code rather than the generator's stream, so that adding
+// them moved no boundary of an existing seed's district.
+func residents(seed uint64, code string) (households, population int) {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d/%s", seed, code)
+	r := rand.New(rand.NewPCG(h.Sum64(), seed))
+	households = 150 + r.IntN(451)
+	population = int(math.Round(float64(households) * (2.3 + 0.6*r.Float64())))
+	return households, population
 }
 
 // renode makes the grids of one layer (parents before children) share their

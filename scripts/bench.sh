@@ -36,6 +36,9 @@ go test -run '^$' -bench 'ReportTiles100k|ReportList100k' -benchtime 1x -count 1
 # Indicators over 200,000 generated reports of a year (about a minute to
 # generate), from the facts table against a GROUP BY over reports and events.
 go test -run '^$' -bench 'StatsDistrict' -benchtime 5x -count 3 ./postgres/ | tee -a "$out"
+# Flags over the same reports: the 1,000 grids judged against the rules, and
+# the surge figure alone against a plain GROUP BY over the reports.
+go test -run '^$' -bench 'StatsFlags' -benchtime 5x -count 3 ./postgres/ | tee -a "$out"
 # The console's first paint, as the browser test measures it (headless
 # Chromium, software WebGL, the demo district on loopback).
 go test -count=1 -run 'TestConsole$' -v ./server/ 2>&1 | grep -o 'first paint ms [0-9.]*' | tee -a "$out" || true
@@ -71,6 +74,9 @@ ratio "OGC items: 2,165 NYC tracts, pages of 1,000" BenchmarkFeaturesNYC Benchma
 ratio "WKB to GeoJSON text, 2,165 NYC tracts" BenchmarkAppendGeoJSON/direct BenchmarkAppendGeoJSON/orb
 ratio "stats: a district's streets, a month of 200k reports" BenchmarkStatsDistrictMonth BenchmarkStatsDistrictMonthGroupBy
 ratio "stats: a district's streets, a year of 200k reports" BenchmarkStatsDistrictYear BenchmarkStatsDistrictYearGroupBy
+ratio "flags: surge figure, 1,000 grids x 9 weeks of 200k" BenchmarkStatsFlagsSurge BenchmarkStatsFlagsSurgeBaseline
+flags=$(median BenchmarkStatsFlags)
+[ -n "$flags" ] && awk -v c="$flags" 'BEGIN {printf "%-50s %10.1f ms  (threshold and surge, 1,000 grids)\n", "flags: a district of 1,000 grids, 30 days", c/1e6}'
 mbps=$(grep -E '^BenchmarkFeatureReader-[0-9]+ ' "$out" | awk '{print $5}' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
 [ -n "$mbps" ] && echo "streaming GeoJSON decode of the NYC tract file: ${mbps} MB/s"
 ratio_us "lookup, NYC tracts, points on land (one core)" BenchmarkLookupNYC BenchmarkLookupNYCUnsubdivided

@@ -93,6 +93,11 @@ var rules = map[string]rule{
 	"POST /v1/reports/:id/events":             dispatchers,
 	"GET /v1/reports/:id/events":              viewers,
 	"GET /v1/stats":                           viewers, // scoped callers get their subtree's figures
+	"GET /v1/stats/flags":                     viewers, // scoped callers get their subtree's grids
+	"GET /v1/stats/workload":                  viewers,
+	"GET /v1/stats/trend":                     viewers, // a grid outside a scoped caller's area is 404
+	"GET /v1/stats/rules":                     viewers,
+	"PUT /v1/stats/rules":                     admins,
 	"GET " + eventsRoute:                      viewers,
 	"GET /v1/categories":                      viewers,
 	"GET /v1/categories/:code":                viewers,

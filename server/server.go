@@ -101,6 +101,10 @@ type Deps struct {
 	Tiles *tiles.Service
 	// Stats computes the indicators; nil leaves /v1/stats out.
 	Stats gridmap.StatsService
+	// Indicators raises flags, compares workloads, draws trends and keeps
+	// the flags' rules; nil leaves /v1/stats/flags, workload, trend and
+	// rules out.
+	Indicators gridmap.IndicatorService
 	// Ready reports whether the service can answer (database reachable,
 	// indexes loaded); nil error means ready.
 	Ready func(ctx context.Context) error
@@ -298,6 +302,13 @@ func (s *Server) routes() {
 	v1.GET("/reports/:id/events", s.handleReportEvents)
 	if s.deps.Stats != nil {
 		v1.GET("/stats", s.handleStats)
+	}
+	if s.deps.Indicators != nil {
+		v1.GET("/stats/flags", s.handleStatsFlags)
+		v1.GET("/stats/workload", s.handleStatsWorkload)
+		v1.GET("/stats/trend", s.handleStatsTrend)
+		v1.GET("/stats/rules", s.handleStatsRules)
+		v1.PUT("/stats/rules", s.handlePutStatsRules, limit)
 	}
 	e.GET(eventsRoute, s.handleEvents)
 	v1.GET("/categories", s.handleCategories)

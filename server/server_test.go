@@ -97,11 +97,12 @@ func newTestServerOn(t *testing.T, cfg Config, db *postgres.DB) *testServer {
 	ts.access = postgres.NewAccessStore(db)
 	go ts.access.Follow(ctx)
 	<-ts.access.Listening()
+	stats := postgres.NewStatsStore(db)
 	ts.Server = New(cfg, Deps{Layers: postgres.NewLayerStore(db), Grids: grids, Importer: grids, Editor: grids, Drafts: grids,
 		Locator: ts.locator, Reports: postgres.NewReportStore(db, ts.locator, shanghai), Categories: postgres.NewCategoryStore(db),
 		Feed: feed, Tiles: ts.tiles, PoolStats: db.PoolStats, Ready: func(context.Context) error { return ts.ready },
 		Access: ts.access, Search: postgres.NewSearchStore(db), Features: postgres.NewFeatureStore(db),
-		Stats: postgres.NewStatsStore(db)}, slog.New(slog.DiscardHandler))
+		Stats: stats, Indicators: postgres.NewIndicatorStore(db, stats, shanghai)}, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(ts.Handler())
 	t.Cleanup(hs.Close)
 	ts.url = hs.URL

@@ -154,7 +154,8 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 		server.Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Drafts: grids, Locator: locator,
 			Reports: reports, Categories: postgres.NewCategoryStore(db.DB),
 			Feed: feed, Tiles: tileService, PoolStats: db.PoolStats, Access: access, Search: postgres.NewSearchStore(db.DB),
-			Features: postgres.NewFeatureStore(db.DB), Stats: stats, Ready: func(ctx context.Context) error {
+			Features: postgres.NewFeatureStore(db.DB), Stats: stats, Indicators: postgres.NewIndicatorStore(db.DB, stats, tz),
+			Ready: func(ctx context.Context) error {
 				ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 				defer cancel()
 				if err := db.Ping(ctx); err != nil {

@@ -34,7 +34,20 @@ func TestConsole(t *testing.T) {
 	}))
 	t.Cleanup(basemap.Close)
 	ts := newTestServerOn(t, Config{BasemapStyle: basemap.URL + "/style.json"}, db)
-	// Wait until the server's locator knows the district.
+	waitForDemoLookup(t, ts)
+	user := "wang.console." + strconv.FormatInt(time.Now().UnixNano(), 36)
+	addAccount(t, ts, gridmap.Account{Username: user, DisplayName: "王调度", Role: gridmap.RoleDispatcher}, "correct horse battery")
+	runBrowser(t, "console.test.mjs", ts.url,
+		"GRIDMAP_USER="+user, "GRIDMAP_PASSWORD=correct horse battery", "GRIDMAP_DISPLAY_NAME=王调度",
+		"GRIDMAP_REPORTER_TOKEN="+ts.token(t, gridmap.RoleReporter, nil),
+		"GRIDMAP_VIEWER_TOKEN="+ts.token(t, gridmap.RoleViewer, nil),
+		"GRIDMAP_LAYER="+demo.LayerID)
+}
+
+// waitForDemoLookup waits until the server's locator knows the demo
+// district, so that reports filed now are assigned.
+func waitForDemoLookup(t *testing.T, ts *testServer) {
+	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		req, _ := http.NewRequest(http.MethodGet, ts.url+"/v1/lookup?layer="+demo.LayerID+"&lon=120.08&lat=30.24", nil)
@@ -53,20 +66,13 @@ func TestConsole(t *testing.T) {
 			res.Body.Close()
 		}
 		if ok {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the demo district is not looked up after 60 s")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	user := "wang.console." + strconv.FormatInt(time.Now().UnixNano(), 36)
-	addAccount(t, ts, gridmap.Account{Username: user, DisplayName: "王调度", Role: gridmap.RoleDispatcher}, "correct horse battery")
-	runBrowser(t, "console.test.mjs", ts.url,
-		"GRIDMAP_USER="+user, "GRIDMAP_PASSWORD=correct horse battery", "GRIDMAP_DISPLAY_NAME=王调度",
-		"GRIDMAP_REPORTER_TOKEN="+ts.token(t, gridmap.RoleReporter, nil),
-		"GRIDMAP_VIEWER_TOKEN="+ts.token(t, gridmap.RoleViewer, nil),
-		"GRIDMAP_LAYER="+demo.LayerID)
 }
 
 // loadDemoDistrict loads the demo district and its responsibility list into

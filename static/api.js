@@ -36,16 +36,40 @@ export async function request(method, path, body) {
     throw new ApiError(401, 'unauthorized', 'signed out');
   }
   const text = await res.text();
-  let data = null;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch {
-    data = null;
-  }
-  if (!res.ok) {
-    throw new ApiError(res.status, data?.error?.code ?? 'http', data?.error?.message ?? `HTTP ${res.status}`, data?.error?.details ?? null);
-  }
+  const data = parseJSON(text);
+  if (!res.ok) throw failure(res, data);
   return data;
+}
+
+function parseJSON(text) {
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null;
+  }
+}
+
+// failure is the ApiError of an answer that is not ok, from its JSON body.
+function failure(res, data) {
+  return new ApiError(res.status, data?.error?.code ?? 'http', data?.error?.message ?? `HTTP ${res.status}`, data?.error?.details ?? null);
+}
+
+// csv asks path for its CSV form (Accept: text/csv) with the session, as
+// request does, and resolves to it as a Blob; a failure throws an ApiError
+// with the server's message.
+export async function csv(path) {
+  let res;
+  try {
+    res = await fetch(path, { headers: { Accept: 'text/csv' }, credentials: 'same-origin' });
+  } catch (err) {
+    throw new ApiError(0, 'network', err.message);
+  }
+  if (res.status === 401) {
+    signIn();
+    throw new ApiError(401, 'unauthorized', 'signed out');
+  }
+  if (!res.ok) throw failure(res, parseJSON(await res.text()));
+  return res.blob();
 }
 
 export const get = (path) => request('GET', path);

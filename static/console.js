@@ -1,11 +1,13 @@
 // The dispatcher console: the map of one comprehensive layer with the
 // reports on it, the open reports in view, a report's detail and workflow
-// actions, and what the map answers for a point. State lives in `state`;
-// the views render from it.
+// actions, what the map answers for a point, and the indicators panel
+// beside the list (indicators.js). State lives in `state`; the views render
+// from it.
 import * as api from '/api.js';
 import { chosenLanguage, language, t, useLanguage } from '/i18n.js';
 import { el, fill } from '/dom.js';
 import * as gm from '/map.js';
+import { createIndicators } from '/indicators.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -27,6 +29,9 @@ const state = {
   lookup: null, // { lon, lat, answer, message }
   categories: {}, // code -> { name, parent }
 };
+
+// The indicators panel, a tab beside the list; it reads state.
+const indicators = createIndicators(state);
 
 const statuses = ['reported', 'registered', 'dispatched', 'in_progress', 'resolved', 'verified', 'closed', 'rejected', 'suspended'];
 const statusFilters = ['open', 'overdue', 'all', 'done', ...statuses];
@@ -697,6 +702,7 @@ function choose(hit) {
   renderList();
   if (!state.map) return;
   gm.highlight(state.map, [g.code]);
+  if (indicators.state.shown) indicators.select({ key: g.code, name: g.name }, { fly: false });
   const [w, s, e, n] = g.bbox;
   state.map.fitBounds([[w, s], [e, n]], { padding: 40, maxZoom: 17 });
 }
@@ -780,7 +786,7 @@ async function startMap(layers) {
   const started = performance.now();
   const map = await gm.createMap($('map'), state.layer, tilejson, { ...tileFilters(), basemap: state.basemap });
   state.map = map;
-  window.gridmap = { map, state };
+  window.gridmap = { map, state, indicators: indicators.state };
   map.once('idle', () => {
     const ms = Math.round(performance.now());
     window.gridmap.firstIdleMs = ms;
@@ -795,6 +801,7 @@ async function startMap(layers) {
   map.once('load', () => {
     state.mapLoaded = true;
     showTiers();
+    indicators.mapReady();
     loadList();
   });
   // A departmental layer (police beats) can be drawn over the grids.
@@ -824,6 +831,7 @@ function follow() {
     report: (d) => {
       if (!state.map) return;
       refreshReports();
+      indicators.changed();
       if (state.selected && d.report?.id === state.selected.report.id) reloadSelected();
     },
     boundary: (d) => {
@@ -843,6 +851,7 @@ function renderAll() {
   renderDetail();
   renderLookup();
   renderSearch();
+  indicators.render();
   showTiers();
   document.title = t('console.pageTitle');
 }
@@ -858,6 +867,7 @@ async function main() {
   for (const b of document.querySelectorAll('[data-lang]')) b.addEventListener('click', () => switchLanguage(b.dataset.lang));
   $('signout').addEventListener('click', () => api.signOut());
   startSearch();
+  indicators.start();
   for (const [id, name] of [['status-filter', 'status'], ['filter-category', 'category'], ['filter-tier', 'tier'], ['filter-source', 'source'], ['filter-since', 'since'], ['sort', 'sort']]) {
     $(id).addEventListener('change', (e) => setFilter(name, e.target.value));
   }
@@ -875,6 +885,7 @@ async function main() {
     renderFilters();
     renderList();
     renderDetail();
+    indicators.render();
   }).catch(() => {});
   await startMap(layers);
   follow();

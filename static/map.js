@@ -42,10 +42,17 @@ export const style = {
   clusterText: '#ffffff',
   tierText: '#1d2733',
   overlay: '#9333ea',
+  // Grids the indicators flag (threshold or surge), filled and outlined.
+  flagged: '#b42318',
+  flaggedFillOpacity: 0.16,
+  // Hotspot bins by how many reports they hold: light to dark.
+  hotspotRamp: [1, '#fde68a', 5, '#fb923c', 20, '#dc2626', 60, '#7f1d1d'],
+  hotspotOpacity: 0.55,
 };
 
 export const GRIDS = 'grids';
 export const REPORTS = 'reports';
+export const HOTSPOTS = 'hotspots';
 export const reportLayers = ['report-clusters', 'report-points'];
 
 const origin = location.origin;
@@ -64,6 +71,17 @@ function reportsURL({ status, category, since } = {}) {
   if (since) q.set('since', since);
   const query = q.toString();
   return `${origin}/tiles/reports/{z}/{x}/{y}.mvt${query ? `?${query}` : ''}`;
+}
+
+// hotspotsURL is the hotspot tiles' address for a category and a window
+// (since at or after, until before; empty for unbounded).
+function hotspotsURL({ category, since, until } = {}) {
+  const q = new URLSearchParams();
+  if (category) q.set('category', category);
+  if (since) q.set('since', since);
+  if (until) q.set('until', until);
+  const query = q.toString();
+  return `${origin}/tiles/hotspots/{z}/{x}/{y}.mvt${query ? `?${query}` : ''}`;
 }
 
 // basemapStyle fetches the deployment's basemap style (a MapLibre style
@@ -133,6 +151,16 @@ export async function createMap(container, layer, tilejson, { basemap, reports =
         {
           id: 'grid-fill', type: 'fill', source: GRIDS, 'source-layer': 'grids',
           paint: { 'fill-color': style.gridFill, 'fill-opacity': style.gridFillOpacity },
+        },
+        {
+          id: 'grid-flagged', type: 'fill', source: GRIDS, 'source-layer': 'grids',
+          filter: ['in', ['get', 'code'], ['literal', []]],
+          paint: { 'fill-color': style.flagged, 'fill-opacity': style.flaggedFillOpacity },
+        },
+        {
+          id: 'grid-flagged-lines', type: 'line', source: GRIDS, 'source-layer': 'grids',
+          filter: ['in', ['get', 'code'], ['literal', []]],
+          paint: { 'line-color': style.flagged, 'line-width': 2.2, 'line-dasharray': [2, 1] },
         },
         {
           id: 'grid-lines', type: 'line', source: GRIDS, 'source-layer': 'grids',
@@ -235,6 +263,37 @@ export function showReportsWith(map, filters) {
 // highlight outlines the grids with these codes (none for []).
 export function highlight(map, codes) {
   map.setFilter('grid-highlight', ['in', ['get', 'code'], ['literal', codes ?? []]]);
+}
+
+// flag fills and outlines the grids with these codes (none for []).
+export function flag(map, codes) {
+  const filter = ['in', ['get', 'code'], ['literal', codes ?? []]];
+  map.setFilter('grid-flagged', filter);
+  map.setFilter('grid-flagged-lines', filter);
+}
+
+let hotspotsTiles = ''; // the hotspot tiles' address now
+
+// showHotspots draws report density (the hotspots tileset, bins filled by
+// their count) under the grid lines for a category and window, or hides
+// it; the tiles follow filters each time it is called.
+export function showHotspots(map, filters, on) {
+  if (!map.getSource(HOTSPOTS)) {
+    if (!on) return;
+    hotspotsTiles = hotspotsURL(filters);
+    map.addSource(HOTSPOTS, { type: 'vector', tiles: [hotspotsTiles], minzoom: 0, maxzoom: 16 });
+    map.addLayer({
+      id: 'hotspot-fill', type: 'fill', source: HOTSPOTS, 'source-layer': 'hotspots',
+      paint: {
+        'fill-color': ['interpolate', ['linear'], ['to-number', ['get', 'count'], 0], ...style.hotspotRamp],
+        'fill-opacity': style.hotspotOpacity,
+      },
+    }, 'grid-flagged');
+  } else if (on && hotspotsURL(filters) !== hotspotsTiles) {
+    hotspotsTiles = hotspotsURL(filters);
+    map.getSource(HOTSPOTS).setTiles([hotspotsTiles]);
+  }
+  map.setLayoutProperty('hotspot-fill', 'visibility', on ? 'visible' : 'none');
 }
 
 // bbox is the view as minLon,minLat,maxLon,maxLat.

@@ -65,6 +65,9 @@ func (l *Layer) Normalize() error {
 	if !layerIDPattern.MatchString(l.ID) {
 		return Errorf(EINVALID, "layer id %q must be 1-63 lowercase letters, digits, '-' or '_', starting with a letter or digit", l.ID)
 	}
+	if ReportTileset(l.ID) {
+		return Errorf(EINVALID, "layer id %q is the name of a tileset of reports (/tiles/%s/...); choose another", l.ID, l.ID)
+	}
 	if l.Name == "" {
 		l.Name = l.ID
 	}

@@ -39,6 +39,8 @@ func TestLayerNormalize(t *testing.T) {
 		{"minimal layer gets defaults", gridmap.Layer{ID: "nyc", Levels: []string{"borough", "tract"}}, true},
 		{"bad id", gridmap.Layer{ID: "NYC City", Levels: []string{"a"}}, false},
 		{"no levels", gridmap.Layer{ID: "x"}, false},
+		{"the reports' tileset", gridmap.Layer{ID: "reports", Levels: []string{"a"}}, false},
+		{"the hotspots' tileset", gridmap.Layer{ID: "hotspots", Levels: []string{"a"}}, false},
 		{"repeated level", gridmap.Layer{ID: "x", Levels: []string{"a", "a"}}, false},
 		{"bad kind", gridmap.Layer{ID: "x", Kind: "private", Levels: []string{"a"}}, false},
 		{"bad pattern", gridmap.Layer{ID: "x", Levels: []string{"a"}, CodePattern: "(["}, false},

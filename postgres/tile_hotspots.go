@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/dispatch"
 )
@@ -44,11 +46,16 @@ func (s *TileStore) hotspotTile(ctx context.Context, q gridmap.TileQuery) (*grid
 	if err != nil {
 		return nil, err
 	}
+	lo, hi := HotspotCellRange(q.Z, q.X, q.Y)
 	out := &gridmap.RenderedTile{}
 	var count int64
 	var sum string
-	err = s.db.Pool.QueryRow(ctx, hotspotTileSQL, q.Z, q.X, q.Y, f.statuses, f.negate, f.categories, f.since, dispatch.DoneStatuses, HotspotBinShift,
-		f.scopeLayer, f.scopeCode, dispatch.ClockStopped, f.until).
+	// Planned for each tile's own filters (an unnamed statement): with no
+	// scope the plan is an index-only scan of reports_cell, which a plan
+	// cached for any scope could not be.
+	err = s.db.Pool.QueryRow(ctx, hotspotTileSQL, pgx.QueryExecModeDescribeExec, q.Z, q.X, q.Y, f.statuses, f.negate, f.categories,
+		f.since, dispatch.DoneStatuses, HotspotBinShift, f.scopeLayer, f.scopeCode, dispatch.ClockStopped, f.until,
+		lo, hi, 2*(hotspotCellZoom-q.Z-HotspotBinShift)).
 		Scan(&out.MVT, &count, &sum)
 	if err != nil {
 		return nil, translate(err, "hotspot tile")
@@ -57,51 +64,65 @@ func (s *TileStore) hotspotTile(ctx context.Context, q gridmap.TileQuery) (*grid
 	return out, nil
 }
 
+// hotspotCellZoom is the zoom of the tiles reports.cell codes (migration
+// 00022): bins down to zoom 21 (HotspotMaxZoom + HotspotBinShift) are
+// groups of them.
+const hotspotCellZoom = 24
+
+// HotspotCellRange returns the first and last reports.cell codes of the
+// tile z/x/y (z at most 24): the Morton code of the tile, shifted to zoom
+// 24, and the same with every lower bit set.
+func HotspotCellRange(z, x, y int) (lo, hi int64) {
+	code := spreadBits(uint64(x)) | spreadBits(uint64(y))<<1
+	shift := 2 * (hotspotCellZoom - z)
+	lo = int64(code << shift)
+	return lo, lo | (1<<shift - 1)
+}
+
+// spreadBits spaces the 24 low bits of v one bit apart, as
+// report_cell_spread does.
+func spreadBits(v uint64) uint64 {
+	v &= 1<<24 - 1
+	v = (v | v<<16) & 0x0000FFFF0000FFFF
+	v = (v | v<<8) & 0x00FF00FF00FF00FF
+	v = (v | v<<4) & 0x0F0F0F0F0F0F0F0F
+	v = (v | v<<2) & 0x3333333333333333
+	return (v | v<<1) & 0x5555555555555555
+}
+
 // hotspotTileSQL counts the reports of tile $1/$2/$3 that pass the filters
 // (the parameters of reportsInTileSQL; $9 is HotspotBinShift) by bin: the
 // bin of a report is the tile at zoom $1 + $9 holding its point (a line or
-// area report: a point on it), worked out with floor() on the Web Mercator
-// position computed from longitude and latitude (a report on a bin's edge
-// counts in the bin east and south of it, as a point on a tile's edge lies in
-// the tile east and south of it). The version is that of reportsInTileSQL
-// (count, sum of hashes of (id, updated_at), overdue count), so a hotspot
-// tile changes exactly when the report tile of the same place and filters
-// does.
+// area report: a point on it), its reports.cell code (migration 00022)
+// shifted right by $16; the tile's reports are the codes $14 to $15. A
+// report on a bin's edge counts in the bin east and south of it, as a
+// point on a tile's edge lies in the tile east and south of it. The
+// version is that of reportsInTileSQL (count, sum of hashes of (id,
+// updated_at), overdue count), so a hotspot tile changes exactly when the
+// report tile of the same place and filters does.
 //
 // The work per report is what counts (a z12 tile of a city may hold 100,000
-// reports): the index on reports.location picks the tile's reports, each
-// is read once, binned by arithmetic rather than projected with
-// ST_Transform, and aggregated in one GROUP BY that also sums the version's
-// hashes; only the bins (at most 1,024) are drawn.
+// reports): reports_cell gives the tile's reports in code order with
+// every column the counts need, without reading the reports' rows; they
+// are aggregated in one GROUP BY that also sums the version's hashes, and
+// only the bins (at most 1,024) are drawn.
 var hotspotTileSQL = `
-WITH env AS (
-	SELECT ST_TileEnvelope($1, $2, $3) AS e, ST_Transform(ST_TileEnvelope($1, $2, $3), 4326) AS e4326,
-	       (1::bigint << ($1 + $9)::int)::float8 AS n
-),
-r AS (
-	SELECT r.id, r.updated_at, r.urgent, NOT (r.status = ANY($8::text[])) AS open,
-	       NOT (r.status = ANY($12::text[])) AND r.due_at < now() AS overdue,
-	       CASE WHEN GeometryType(r.location) = 'POINT' THEN r.location ELSE ST_PointOnSurface(r.location) END AS pt
-	FROM reports r, env
-	WHERE r.location && env.e4326 AND ` + reportTileFilterSQL + `
-	OFFSET 0
-),
-b AS (
-	SELECT floor((ST_X(pt) + 180) / 360 * env.n)::bigint AS bx,
-	       floor((1 - asinh(tan(radians(ST_Y(pt)))) / pi()) / 2 * env.n)::bigint AS by,
-	       id, updated_at, urgent, open, overdue
-	FROM r, env
-	OFFSET 0
+WITH r AS (
+	SELECT r.cell >> $16::int AS bin, r.id, r.updated_at, r.urgent, NOT (r.status = ANY($8::text[])) AS open,
+	       NOT (r.status = ANY($12::text[])) AND r.due_at < now() AS overdue
+	FROM reports r
+	WHERE r.cell BETWEEN $14 AND $15 AND ` + reportTileFilterSQL + `
 ),
 bins AS (
-	SELECT bx, by, count(*) AS count, count(*) FILTER (WHERE urgent) AS urgent, count(*) FILTER (WHERE open) AS open,
+	SELECT bin, count(*) AS count, count(*) FILTER (WHERE urgent) AS urgent, count(*) FILTER (WHERE open) AS open,
 	       count(*) FILTER (WHERE overdue) AS overdue, sum(hashint8extended(id, (extract(epoch FROM updated_at) * 1000000)::bigint)) AS hash
-	FROM b
-	WHERE bx >> $9::int = $2 AND by >> $9::int = $3
-	GROUP BY bx, by
+	FROM r
+	GROUP BY bin
 )
 SELECT (SELECT coalesce(ST_AsMVT(t, 'hotspots', 4096, 'geom'), '') FROM (
-	        SELECT count, urgent, open, overdue, ST_AsMVTGeom(ST_TileEnvelope($1 + $9, bx::int, by::int), env.e, 4096, 0, false) AS geom
-	        FROM bins, env ORDER BY by, bx) t),
+	        SELECT count, urgent, open, overdue,
+	               ST_AsMVTGeom(ST_TileEnvelope($1::int + $9::int, report_cell_compact(bin)::int, report_cell_compact(bin >> 1)::int),
+	                            ST_TileEnvelope($1::int, $2::int, $3::int), 4096, 0, false) AS geom
+	        FROM bins ORDER BY bin) t),
        (SELECT coalesce(sum(count), 0) FROM bins),
        (SELECT coalesce(sum(hash), 0)::text || '.' || coalesce(sum(overdue), 0) FROM bins)`

@@ -290,15 +290,17 @@ func TestHotspotTileCountsEveryReportInItsBin(t *testing.T) {
 	})
 }
 
-func TestHotspotTileQueryUsesTheLocationIndex(t *testing.T) {
+func TestHotspotTileQueryUsesTheCellIndex(t *testing.T) {
 	db := pgtest.Shared(t)
 	ctx := context.Background()
 	// Enough reports elsewhere that the planner has a choice to get wrong.
 	if _, err := db.Pool.Exec(ctx, `INSERT INTO categories (code, name, limit_value, limit_clock) VALUES ('hotplan', 'hotplan', 1, 'calendar_days') ON CONFLICT DO NOTHING;
 		INSERT INTO reports (external_id, content_hash, category, location, crs, reported_at, status, tier, due_at, assignment)
 		SELECT 'hotplan-' || i, '\x00', 'hotplan', ST_SetSRID(ST_MakePoint(96.5 + random() * 0.5, 33.5 + random() * 0.4), 4326), 'wgs84',
-		       now(), 'reported', 'grid', now(), '{}' FROM generate_series(1, 20000) i ON CONFLICT DO NOTHING;
-		ANALYZE reports`); err != nil {
+		       now(), 'reported', 'grid', now(), '{}' FROM generate_series(1, 20000) i ON CONFLICT DO NOTHING`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `ANALYZE reports`); err != nil {
 		t.Fatal(err)
 	}
 	conn, err := db.Pool.Acquire(ctx)
@@ -307,13 +309,16 @@ func TestHotspotTileQueryUsesTheLocationIndex(t *testing.T) {
 	}
 	defer conn.Release()
 	x, y, _, _ := tiles.Covering(12, [4]float64{96.7, 33.7, 96.7, 33.7}, 0)
+	lo, hi := postgres.HotspotCellRange(12, x, y)
 	tile := fmt.Sprintf("12, %d, %d, ", x, y)
+	cells := fmt.Sprintf(", %d, %d, %d", lo, hi, 2*(24-12-postgres.HotspotBinShift))
 	const rest = ", '{closed,rejected}', 5, NULL, NULL, '{closed,rejected,suspended}', "
+	unscoped := tile + "NULL, false, NULL, NULL::timestamptz" + rest + "NULL" + cells
 	checkPlans(t, conn, postgres.TileSQL, []planCase{
-		{"hotspots", "hotspots", tile + "NULL, false, NULL, NULL::timestamptz" + rest + "NULL", []string{"reports_location"}, []string{"reports"}},
-		{"filtered hotspots", "hotspots", tile + "'{closed,rejected}', true, '{hotplan}', now() - interval '1 day'" + rest + "now()",
-			[]string{"reports_location"}, []string{"reports"}},
-		{"scoped hotspots", "hotspots", tile + "NULL, false, NULL, NULL::timestamptz, '{closed,rejected}', 5, 'hotscope', 'HA', '{closed,rejected,suspended}', NULL",
-			[]string{"reports_(location|scope|primary)"}, []string{"reports"}},
+		{"hotspots", "hotspots", unscoped, []string{"reports_cell"}, []string{"reports"}},
+		{"filtered hotspots", "hotspots", tile + "'{closed,rejected}', true, '{hotplan}', now() - interval '1 day'" + rest + "now()" + cells,
+			[]string{"reports_cell"}, []string{"reports"}},
+		{"scoped hotspots", "hotspots", tile + "NULL, false, NULL, NULL::timestamptz, '{closed,rejected}', 5, 'hotscope', 'HA', '{closed,rejected,suspended}', NULL" + cells,
+			[]string{"reports_(cell|scope|primary)"}, []string{"reports"}},
 	})
 }

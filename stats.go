@@ -61,8 +61,8 @@ type StatsQuery struct {
 // Due; ReworkRate = Reworked / Resolved; ExtensionRate = Extended /
 // Registered. MedianHandlingS is the median of closed_at - reported_at in
 // seconds over the closed reports (nil when none), estimated from their
-// counts in bins of 25% (MedianHandling): within 25% of the exact median,
-// usually within a few per cent.
+// counts in bins of 25% (MedianHandling): from 5 minutes to 100 days within
+// 25% of the exact median, usually within a few per cent.
 type StatsFigures struct {
 	Received        int64    `json:"received"`
 	Registered      int64    `json:"registered"`
@@ -225,7 +225,7 @@ func RankStats(rows []StatsRow) {
 // Handling times are counted in HandlingBins bins (migration 00021's
 // report_handling_bin): bin 0 holds [0, 5 min), bin k >= 1 holds
 // [300 * 1.25^(k-1), 300 * 1.25^k) seconds, and the last bin everything
-// from about 86 days on. The indicators keep these counts per day and
+// from about 100 days on (300 * 1.25^46 s). The indicators keep these counts per day and
 // grid, not every handling time, so that a year costs the same as a day.
 const (
 	HandlingBins      = 48
@@ -247,9 +247,11 @@ func HandlingBin(k int) (lo, hi float64) {
 // counts of each bin (len HandlingBins), nil when they are all 0. As
 // percentile_cont(0.5) does, it is the middle value, or the mean of the two
 // middle ones; a value is placed within its bin as if the bin's values were
-// spread evenly over it on a log scale (linearly in bin 0). The estimate is
-// within a bin of the exact median: off by less than 25%, usually a few
-// per cent.
+// spread evenly over it on a log scale (linearly in bin 0). For medians
+// from 5 minutes to 100 days the estimate is within a bin of the exact
+// one, off by less than 25% and usually by a few per cent; a median under 5
+// minutes is placed within [0, 5 min), and one past 100 days within the
+// last bin (up to about 125 days).
 func MedianHandling(bins []int64) *float64 {
 	var n int64
 	for _, c := range bins {

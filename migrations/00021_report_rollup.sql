@@ -23,8 +23,8 @@
 -- report_handling_bin is the bin of the handling time of a report reported
 -- at r and closed at c (NULL while not closed): 0 below 5 minutes, then
 -- bin k holds [300 * 1.25^(k-1), 300 * 1.25^k) seconds, the last (47)
--- everything from about 86 days on. gridmap.HandlingBins states the same
--- bounds for the median.
+-- everything from about 100 days on (300 * 1.25^46 s). gridmap.HandlingBin
+-- states the same bounds for the median.
 -- +goose StatementBegin
 CREATE FUNCTION report_handling_bin(r timestamptz, c timestamptz) RETURNS smallint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN c IS NULL THEN NULL
@@ -163,19 +163,30 @@ CREATE INDEX report_facts_open_due ON report_facts (due_at) WHERE closed_at IS N
 -- +goose StatementBegin
 CREATE FUNCTION report_rollup_append() RETURNS trigger LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
+    -- INSERT ... ON CONFLICT DO UPDATE (every event but a report's first)
+    -- fires the INSERT and the UPDATE triggers, one of them with nothing.
     IF TG_OP = 'INSERT' THEN
+        IF NOT EXISTS (SELECT FROM new_facts) THEN
+            RETURN NULL;
+        END IF;
         INSERT INTO report_rollup_delta
         SELECT c.layer_id, c.level, c.code, c.category, c.day, c.status, c.due_day, c.hb, sum(c.n), sum(c.registered), sum(c.closed),
             sum(c.closed_on_time), sum(c.registered_closed), sum(c.resolved), sum(c.reworked), sum(c.extended), sum(c.suspended)
         FROM new_facts f CROSS JOIN LATERAL report_rollup_cells(f.layer_id, f.reported_at, f.category, f.chain, f.departments, f.status, f.due_at, f.closed_at, f.registered, f.closed_on_time, f.resolved, f.reworked, f.extended, f.suspended) c
         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
     ELSIF TG_OP = 'DELETE' THEN
+        IF NOT EXISTS (SELECT FROM old_facts) THEN
+            RETURN NULL;
+        END IF;
         INSERT INTO report_rollup_delta
         SELECT c.layer_id, c.level, c.code, c.category, c.day, c.status, c.due_day, c.hb, -sum(c.n), -sum(c.registered), -sum(c.closed),
             -sum(c.closed_on_time), -sum(c.registered_closed), -sum(c.resolved), -sum(c.reworked), -sum(c.extended), -sum(c.suspended)
         FROM old_facts f CROSS JOIN LATERAL report_rollup_cells(f.layer_id, f.reported_at, f.category, f.chain, f.departments, f.status, f.due_at, f.closed_at, f.registered, f.closed_on_time, f.resolved, f.reworked, f.extended, f.suspended) c
         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
     ELSE
+        IF NOT EXISTS (SELECT FROM new_facts) THEN
+            RETURN NULL;
+        END IF;
         INSERT INTO report_rollup_delta
         SELECT c.layer_id, c.level, c.code, c.category, c.day, c.status, c.due_day, c.hb, sum(s * c.n), sum(s * c.registered),
             sum(s * c.closed), sum(s * c.closed_on_time), sum(s * c.registered_closed), sum(s * c.resolved), sum(s * c.reworked),
@@ -198,12 +209,62 @@ CREATE TRIGGER report_rollup_update AFTER UPDATE ON report_facts REFERENCING OLD
 CREATE TRIGGER report_rollup_delete AFTER DELETE ON report_facts REFERENCING OLD TABLE AS old_facts
     FOR EACH STATEMENT EXECUTE FUNCTION report_rollup_append();
 
--- The facts stored before: appended as deltas, folded by the server's job.
-INSERT INTO report_rollup_delta
-SELECT c.layer_id, c.level, c.code, c.category, c.day, c.status, c.due_day, c.hb, sum(c.n), sum(c.registered), sum(c.closed),
-    sum(c.closed_on_time), sum(c.registered_closed), sum(c.resolved), sum(c.reworked), sum(c.extended), sum(c.suspended)
+-- The facts stored before, summed straight into the cells.
+INSERT INTO report_rollup (layer_id, level, code, category, day, status, due_day, n, registered, closed, closed_on_time,
+    registered_closed, resolved, reworked, extended, suspended,
+    h0, h1, h2, h3, h4, h5, h6, h7, h8, h9, h10, h11, h12, h13, h14, h15, h16, h17, h18, h19, h20, h21, h22, h23, h24, h25, h26, h27, h28, h29, h30, h31, h32, h33, h34, h35, h36, h37, h38, h39, h40, h41, h42, h43, h44, h45, h46, h47)
+SELECT c.layer_id, c.level, c.code, c.category, c.day, c.status, c.due_day, sum(c.n), sum(c.registered), sum(c.closed),
+    sum(c.closed_on_time), sum(c.registered_closed), sum(c.resolved), sum(c.reworked), sum(c.extended), sum(c.suspended),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 0), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 1), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 2), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 3), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 4), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 5), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 6), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 7), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 8), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 9), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 10), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 11), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 12), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 13), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 14), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 15), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 16), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 17), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 18), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 19), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 20), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 21), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 22), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 23), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 24), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 25), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 26), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 27), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 28), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 29), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 30), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 31), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 32), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 33), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 34), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 35), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 36), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 37), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 38), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 39), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 40), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 41), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 42), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 43), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 44), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 45), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 46), 0),
+    coalesce(sum(c.n) FILTER (WHERE c.hb = 47), 0)
 FROM report_facts f CROSS JOIN LATERAL report_rollup_cells(f.layer_id, f.reported_at, f.category, f.chain, f.departments, f.status, f.due_at, f.closed_at, f.registered, f.closed_on_time, f.resolved, f.reworked, f.extended, f.suspended) c
-GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+GROUP BY 1, 2, 3, 4, 5, 6, 7;
 
 -- +goose Down
 DROP TRIGGER report_rollup_delete ON report_facts;

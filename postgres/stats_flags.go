@@ -31,15 +31,14 @@ var _ gridmap.IndicatorService = (*IndicatorStore)(nil)
 
 // IndicatorRules reads the rules: those stored over the defaults.
 func (s *IndicatorStore) IndicatorRules(ctx context.Context) (gridmap.IndicatorRules, error) {
-	return readIndicatorRules(ctx, s.db.Pool, "")
+	return readIndicatorRules(ctx, s.db.Pool)
 }
 
-// readIndicatorRules reads the stored rules through q; lock is "" or a
-// locking clause (FOR UPDATE).
-func readIndicatorRules(ctx context.Context, q querier, lock string) (gridmap.IndicatorRules, error) {
+// readIndicatorRules reads the stored rules through q.
+func readIndicatorRules(ctx context.Context, q querier) (gridmap.IndicatorRules, error) {
 	r := gridmap.DefaultIndicatorRules()
 	var stored []byte
-	err := q.QueryRow(ctx, `SELECT rules FROM indicator_rules WHERE one `+lock).Scan(&stored)
+	err := q.QueryRow(ctx, `SELECT rules FROM indicator_rules WHERE one`).Scan(&stored)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, nil
 	} else if err != nil {
@@ -63,8 +62,14 @@ func (s *IndicatorStore) PutIndicatorRules(ctx context.Context, r gridmap.Indica
 	}
 	var before gridmap.IndicatorRules
 	err = pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		// One change at a time, the first included (FOR UPDATE locks
+		// nothing while there is no row): each audit entry's "before" is
+		// what the change replaced.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('gridmap indicator rules', 0))`); err != nil {
+			return err
+		}
 		var err error
-		if before, err = readIndicatorRules(ctx, tx, "FOR UPDATE"); err != nil {
+		if before, err = readIndicatorRules(ctx, tx); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO indicator_rules (one, rules) VALUES (true, $1)

@@ -59,8 +59,8 @@ ON CONFLICT (layer_id, level, day, code, category, status, due_day) DO UPDATE SE
 const rollupFoldLockID = 0x67726d_726f6c6c // "grm" "roll"
 
 // FoldStats moves the pending deltas of the indicators into their daily
-// cells and drops the cells left empty, returning how many deltas it
-// folded (0 when another fold holds the lock). The indicators are exact
+// cells and drops the cells left empty, returning how many cells it wrote
+// (0 when there was nothing to fold or another fold holds the lock). The indicators are exact
 // with or without it; folding keeps them cheap.
 func (s *StatsStore) FoldStats(ctx context.Context) (int64, error) {
 	var folded int64

@@ -239,7 +239,7 @@ func TestStatsSumsAgreeWithFacts(t *testing.T) {
 	})
 
 	// Moves after the fold: one report at a time, as the workflow makes
-	// them; a re-route moves a report to another street.
+	// them; a re-route moves a report to another street; then deletes.
 	for i, id := range open[:60] {
 		var q string
 		switch i % 3 {
@@ -257,6 +257,11 @@ func TestStatsSumsAgreeWithFacts(t *testing.T) {
 		if _, err := db.Pool.Exec(ctx, q, id); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Reports deleted (their facts go with them): their cells are taken
+	// back.
+	if tag, err := db.Pool.Exec(ctx, `DELETE FROM reports WHERE id = ANY($1)`, open[60:80]); err != nil || tag.RowsAffected() != 20 {
+		t.Fatalf("deleted %v: %v", tag, err)
 	}
 	t.Run("moved, deltas pending", func(t *testing.T) {
 		for _, now := range nows {

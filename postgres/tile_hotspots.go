@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -42,6 +43,10 @@ func (s *TileStore) hotspotsTileset(ctx context.Context) (*gridmap.Tileset, erro
 
 // hotspotTile renders a hotspots tile. Returns EINVALID for a bad filter.
 func (s *TileStore) hotspotTile(ctx context.Context, q gridmap.TileQuery) (*gridmap.RenderedTile, error) {
+	if q.Z > HotspotMaxZoom {
+		return nil, gridmap.Errorf(gridmap.ENOTFOUND, "hotspot tiles go down to zoom %d (a bin is then about 5 m across); zoom %d has none",
+			HotspotMaxZoom, q.Z)
+	}
 	f, err := s.reportFilter(ctx, q)
 	if err != nil {
 		return nil, err
@@ -49,24 +54,26 @@ func (s *TileStore) hotspotTile(ctx context.Context, q gridmap.TileQuery) (*grid
 	lo, hi := HotspotCellRange(q.Z, q.X, q.Y)
 	out := &gridmap.RenderedTile{}
 	var count int64
-	var sum string
 	// Planned for each tile's own filters (an unnamed statement): with no
 	// scope the plan is an index-only scan of reports_cell, which a plan
 	// cached for any scope could not be.
 	err = s.db.Pool.QueryRow(ctx, hotspotTileSQL, pgx.QueryExecModeDescribeExec, q.Z, q.X, q.Y, f.statuses, f.negate, f.categories,
 		f.since, dispatch.DoneStatuses, HotspotBinShift, f.scopeLayer, f.scopeCode, dispatch.ClockStopped, f.until,
 		lo, hi, 2*(hotspotCellZoom-q.Z-HotspotBinShift)).
-		Scan(&out.MVT, &count, &sum)
+		Scan(&out.MVT, &count)
 	if err != nil {
 		return nil, translate(err, "hotspot tile")
 	}
-	out.Version = fmt.Sprintf("h.%d.%s", count, sum)
+	// The tile is nothing but its counts: its bytes name its version.
+	h := fnv.New64a()
+	h.Write(out.MVT)
+	out.Version = fmt.Sprintf("h.%d.%x", count, h.Sum64())
 	return out, nil
 }
 
 // hotspotCellZoom is the zoom of the tiles reports.cell codes (migration
 // 00022): bins down to zoom 21 (HotspotMaxZoom + HotspotBinShift) are
-// groups of them.
+// groups of them, which is why hotspot tiles stop at HotspotMaxZoom.
 const hotspotCellZoom = 24
 
 // HotspotCellRange returns the first and last reports.cell codes of the
@@ -96,33 +103,30 @@ func spreadBits(v uint64) uint64 {
 // area report: a point on it), its reports.cell code (migration 00022)
 // shifted right by $16; the tile's reports are the codes $14 to $15. A
 // report on a bin's edge counts in the bin east and south of it, as a
-// point on a tile's edge lies in the tile east and south of it. The
-// version is that of reportsInTileSQL (count, sum of hashes of (id,
-// updated_at), overdue count), so a hotspot tile changes exactly when the
-// report tile of the same place and filters does.
+// point on a tile's edge lies in the tile east and south of it, and a
+// report beyond the Web Mercator latitudes (85.05) in the top or bottom
+// row of tiles. The tile holds nothing but the counts, so its version is
+// a hash of its bytes (hotspotTile): it changes exactly when a count does,
+// overdue ones included as deadlines pass.
 //
 // The work per report is what counts (a z12 tile of a city may hold 100,000
-// reports): reports_cell gives the tile's reports in code order with
-// every column the counts need, without reading the reports' rows; they
-// are aggregated in one GROUP BY that also sums the version's hashes, and
-// only the bins (at most 1,024) are drawn.
+// reports): reports_cell gives the tile's reports in code order with every
+// column the counts and filters need, without reading the reports' rows,
+// and without updated_at, so that an update touching only it stays a HOT
+// update; they are aggregated in one GROUP BY, and only the bins (at most
+// 1,024) are drawn.
 var hotspotTileSQL = `
-WITH r AS (
-	SELECT r.cell >> $16::int AS bin, r.id, r.updated_at, r.urgent, NOT (r.status = ANY($8::text[])) AS open,
-	       NOT (r.status = ANY($12::text[])) AND r.due_at < now() AS overdue
+WITH bins AS (
+	SELECT r.cell >> $16::int AS bin, count(*) AS count, count(*) FILTER (WHERE r.urgent) AS urgent,
+	       count(*) FILTER (WHERE NOT (r.status = ANY($8::text[]))) AS open,
+	       count(*) FILTER (WHERE NOT (r.status = ANY($12::text[])) AND r.due_at < now()) AS overdue
 	FROM reports r
 	WHERE r.cell BETWEEN $14 AND $15 AND ` + reportTileFilterSQL + `
-),
-bins AS (
-	SELECT bin, count(*) AS count, count(*) FILTER (WHERE urgent) AS urgent, count(*) FILTER (WHERE open) AS open,
-	       count(*) FILTER (WHERE overdue) AS overdue, sum(hashint8extended(id, (extract(epoch FROM updated_at) * 1000000)::bigint)) AS hash
-	FROM r
-	GROUP BY bin
+	GROUP BY 1
 )
 SELECT (SELECT coalesce(ST_AsMVT(t, 'hotspots', 4096, 'geom'), '') FROM (
 	        SELECT count, urgent, open, overdue,
 	               ST_AsMVTGeom(ST_TileEnvelope($1::int + $9::int, report_cell_compact(bin)::int, report_cell_compact(bin >> 1)::int),
 	                            ST_TileEnvelope($1::int, $2::int, $3::int), 4096, 0, false) AS geom
 	        FROM bins ORDER BY bin) t),
-       (SELECT coalesce(sum(count), 0) FROM bins),
-       (SELECT coalesce(sum(hash), 0)::text || '.' || coalesce(sum(overdue), 0) FROM bins)`
+       (SELECT coalesce(sum(count), 0) FROM bins)`

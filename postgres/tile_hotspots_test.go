@@ -172,9 +172,14 @@ func TestHotspotTileCountsEveryReportInItsBin(t *testing.T) {
 		})
 	}
 
-	t.Run("bins are 1/32 of a tile at zooms 12 and 14", func(t *testing.T) {
-		for _, z := range []int{12, 14} {
-			cx, cy, _, _ := tiles.Covering(z, [4]float64{96.35, 33.33, 96.35, 33.33}, 0)
+	t.Run("bins are 1/32 of a tile at zooms 12, 14 and 16", func(t *testing.T) {
+		for _, z := range []int{12, 14, postgres.HotspotMaxZoom} {
+			// A point in the middle of the box; at the last zoom, a report's.
+			lon, lat := 96.35, 33.33
+			if z == postgres.HotspotMaxZoom {
+				lon, lat = reports[0].lon, reports[0].lat
+			}
+			cx, cy, _, _ := tiles.Covering(z, [4]float64{lon, lat, lon, lat}, 0)
 			tl := tiles.Tile{Z: z, X: cx, Y: cy}
 			out, err := ts.RenderTile(ctx, gridmap.TileQuery{Tileset: gridmap.HotspotsTileset, Z: z, X: cx, Y: cy})
 			if err != nil {
@@ -265,7 +270,9 @@ func TestHotspotTileCountsEveryReportInItsBin(t *testing.T) {
 		_, before := hotBins(t, ts, q)
 		_, otherBefore := hotBins(t, ts, other)
 		var id int64
-		if err := db.Pool.QueryRow(ctx, `UPDATE reports SET status = 'registered', updated_at = now()
+		// Urgent or not changes a count; a change of updated_at alone
+		// would leave the tile as it was.
+		if err := db.Pool.QueryRow(ctx, `UPDATE reports SET urgent = NOT urgent, updated_at = now()
 			WHERE id = (SELECT min(id) FROM reports WHERE external_id LIKE 'hotspot-%' AND ST_Intersects(ST_Transform(location, 3857), ST_TileEnvelope($1, $2, $3)))
 			RETURNING id`, tl.Z, tl.X, tl.Y).Scan(&id); err != nil {
 			t.Fatal(err)
@@ -274,6 +281,16 @@ func TestHotspotTileCountsEveryReportInItsBin(t *testing.T) {
 		_, otherAfter := hotBins(t, ts, other)
 		if after.Version == before.Version || otherAfter.Version != otherBefore.Version {
 			t.Errorf("versions: tile of report %d %s -> %s, the other tile %s -> %s", id, before.Version, after.Version, otherBefore.Version, otherAfter.Version)
+		}
+	})
+
+	t.Run("zooms past the last have no tiles", func(t *testing.T) {
+		for _, z := range []int{postgres.HotspotMaxZoom + 1, 20, gridmap.MaxZoom} {
+			cx, cy, _, _ := tiles.Covering(z, [4]float64{96.35, 33.33, 96.35, 33.33}, 0)
+			var e *gridmap.Error
+			if _, err := ts.RenderTile(ctx, gridmap.TileQuery{Tileset: gridmap.HotspotsTileset, Z: z, X: cx, Y: cy}); !errors.As(err, &e) || e.Code != gridmap.ENOTFOUND {
+				t.Errorf("z%d: %v, want ENOTFOUND", z, err)
+			}
 		}
 	})
 

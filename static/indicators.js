@@ -3,9 +3,10 @@
 // small charts (uPlot); a grid's trend; the grids flagged by threshold or
 // surge, filled on the map; the workload per resident; a CSV of every
 // table; and the map's hotspot layer, which follows the panel's window and
-// category. What a server does not offer (a 404) is said to be
-// unavailable while the rest works. State lives in `ind`; the views render
-// from it.
+// category. Every part reads the same window, sent as explicit from and
+// to. What a server does not offer (a 404 for the route itself) is said to
+// be unavailable while the rest works. State lives in `ind`; the views
+// render from it.
 import * as api from '/api.js';
 import { language, t } from '/i18n.js';
 import { el, fill } from '/dom.js';
@@ -58,6 +59,13 @@ function midnight(y, m, d, timeZone) {
 const iso = (d) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 const pad = (n) => String(n).padStart(2, '0');
 
+// stamp is an RFC 3339 instant as a file name may carry it: its day in
+// timeZone, with the hour and minute (2026-03-07T0815) unless midnight.
+function stamp(isoTime, timeZone) {
+  const p = zonedParts(new Date(isoTime), timeZone);
+  return `${p.y}-${pad(p.m)}-${pad(p.d)}${p.h || p.min ? `T${pad(p.h)}${pad(p.min)}` : ''}`;
+}
+
 function dateParts(value) {
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value ?? '');
   return m ? { y: Number(m[1]), m: Number(m[2]), d: Number(m[3]) } : null;
@@ -89,10 +97,22 @@ function cell(r, key, kind) {
   }
 }
 
-// problem says why a part could not be read: unavailable for a 404 (a
-// server without that endpoint yet), else the server's message.
+// notOffered tells whether an error is a 404 for the route itself (a
+// server without that endpoint): gridmap answers an unknown route with
+// {"error": {"code": "not_found", "message": "no such endpoint: GET ..."}},
+// and a bare router or a proxy in front with a body that is no gridmap
+// error at all ({"message": "Not Found"}, which api.js gives the code
+// 'http'). gridmap's other 404s (a grid that does not exist, or lies
+// outside the caller's area) carry a message that says so.
+function notOffered(err) {
+  if (err?.status !== 404) return false;
+  return err.code === 'http' || /^no such endpoint\b/.test(err.message ?? '');
+}
+
+// problem says why a part could not be read: unavailable for a route the
+// server does not offer, else the server's message.
 function problem(err) {
-  if (err?.status === 404) return { text: t('indicators.unavailable', { message: err.message }), unavailable: true };
+  if (notOffered(err)) return { text: t('indicators.unavailable', { message: err.message }), unavailable: true };
   return { text: t('console.error', { message: err?.message ?? String(err) }), unavailable: false };
 }
 
@@ -144,7 +164,13 @@ export function createIndicators(con) {
     trendLoading: false,
     sort: { stats: { key: 'rank', dir: 1 }, workload: { key: 'load_index', dir: -1 } },
     hotspots: false,
-    queries: null, // the queries last read: { stats, flags, workload }
+    range: null, // the window last read: range()
+    needFrom: false, // a custom window without its first day: nothing is read
+    // The query of each table's data, set with it: { query, label, group,
+    // window }, null without data. A CSV downloads exactly that.
+    queries: { stats: null, flags: null, workload: null },
+    pending: { stats: false, flags: false, workload: false }, // being read again: no CSV meanwhile
+    downloading: { stats: false, flags: false, workload: false },
     stale: true, // live changes came while the panel was hidden
     loadedAt: 0,
     seq: 0,
@@ -154,48 +180,58 @@ export function createIndicators(con) {
 
   // ---- queries ----
 
-  // range is the window as from and to (RFC 3339, '' for unbounded) and a
-  // label for file names.
+  // range is the window as explicit from and to (RFC 3339; to before)
+  // and a label for file names: the window's name and its real from and
+  // to. A window open at its end ends at the next whole minute: every part
+  // reads the same window, a report filed now is in it, and tiles asked
+  // for within a minute share their address. A custom window without its
+  // first day has no from and needFrom set: it is not read.
   function range() {
     const tz = con.timeZone;
     const now = new Date();
     const p = zonedParts(now, tz);
+    const end = new Date(Math.floor(now.getTime() / 60000) * 60000 + 60000);
+    let from = '';
+    let to = iso(end);
     switch (ind.window) {
       case 'lastMonth': {
         const y = p.m === 1 ? p.y - 1 : p.y;
         const m = p.m === 1 ? 12 : p.m - 1;
-        return { from: iso(midnight(y, m, 1, tz)), to: iso(midnight(p.y, p.m, 1, tz)), label: `${y}-${pad(m)}` };
+        from = iso(midnight(y, m, 1, tz));
+        to = iso(midnight(p.y, p.m, 1, tz));
+        break;
       }
       case '30d':
-        // To the minute, so that tiles asked for within a minute share their address.
-        return { from: iso(new Date(Math.floor((now.getTime() - 30 * 864e5) / 60000) * 60000)), to: '', label: `30d-${p.y}-${pad(p.m)}-${pad(p.d)}` };
+        from = iso(new Date(end.getTime() - 30 * 864e5));
+        break;
       case 'year':
-        return { from: iso(midnight(p.y, 1, 1, tz)), to: '', label: String(p.y) };
+        from = iso(midnight(p.y, 1, 1, tz));
+        break;
       case 'custom': {
         const f = dateParts(ind.from);
         const l = dateParts(ind.to);
-        return { from: f ? iso(midnight(f.y, f.m, f.d, tz)) : '', to: l ? iso(midnight(l.y, l.m, l.d + 1, tz)) : '', label: `${ind.from || 'start'}_${ind.to || 'now'}` };
+        if (f) from = iso(midnight(f.y, f.m, f.d, tz));
+        if (l) to = iso(midnight(l.y, l.m, l.d + 1, tz));
+        break;
       }
       default:
-        return { from: iso(midnight(p.y, p.m, 1, tz)), to: '', label: `${p.y}-${pad(p.m)}` };
+        from = iso(midnight(p.y, p.m, 1, tz));
     }
+    if (!from) return { from, to, label: '', needFrom: true };
+    return { from, to, label: `${ind.window}-${stamp(from, tz)}_${stamp(to, tz)}`, needFrom: false };
   }
 
   function params(r, extra) {
-    const q = new URLSearchParams({ layer: con.layer.id });
-    if (r.from) q.set('from', r.from);
-    if (r.to) q.set('to', r.to);
+    const q = new URLSearchParams({ layer: con.layer.id, from: r.from, to: r.to });
     for (const [k, v] of Object.entries(extra)) if (v) q.set(k, v);
     return q;
   }
 
-  function hotspotFilters() {
-    const r = range();
-    return { category: ind.category, since: r.from, until: r.to };
-  }
-
   // ---- loading ----
 
+  // load reads the figures, then the flags and the workload of the level
+  // they are of, for the window; each table's query is kept with its data,
+  // and its CSV waits while it is read again.
   async function load() {
     if (!con.layer || !ind.shown) {
       ind.stale = true;
@@ -203,41 +239,65 @@ export function createIndicators(con) {
     }
     const seq = ++ind.seq;
     const r = range();
-    const statsQuery = params(r, { group: ind.group, category: ind.category });
-    ind.loading = true;
+    const category = ind.category;
+    ind.range = r;
     ind.stale = false;
     ind.loadedAt = Date.now();
-    renderStatus();
+    if (ind.hotspots) showHotspots(r);
+    if (r.needFrom) {
+      // Nothing is read until the window has its first day.
+      ind.trendSeq++;
+      Object.assign(ind, {
+        needFrom: true, loading: false, stats: null, statsError: null, flags: null, flagsError: null, workload: null, workloadError: null,
+        trend: null, trendError: null, trendLoading: false,
+        queries: { stats: null, flags: null, workload: null }, pending: { stats: false, flags: false, workload: false },
+      });
+      renderStats();
+      renderFlags();
+      renderWorkload();
+      renderTrend();
+      showFlags();
+      drawGroupChart();
+      return;
+    }
+    ind.needFrom = false;
+    const base = { label: r.label, group: ind.group, window: ind.window };
+    const statsQuery = { ...base, query: params(r, { group: ind.group, category }).toString() };
+    ind.loading = true;
+    ind.pending = { stats: true, flags: true, workload: true };
+    renderStats();
+    renderFlags();
+    renderWorkload();
     let level = '';
     try {
-      const stats = await api.get(`/v1/stats?${statsQuery}`);
+      const stats = await api.get(`/v1/stats?${statsQuery.query}`);
       if (seq !== ind.seq) return;
       ind.stats = stats;
       ind.statsError = null;
+      ind.queries.stats = statsQuery;
       level = stats.level ?? '';
     } catch (err) {
       if (seq !== ind.seq) return;
       ind.stats = null;
       ind.statsError = problem(err);
+      ind.queries.stats = null;
     }
-    // Flags and workload are of the grids at the level the figures are of.
-    const queries = {
-      stats: statsQuery.toString(),
-      flags: params(r, { level, category: ind.category }).toString(),
-      workload: params(r, { level }).toString(),
-      label: r.label,
-      group: ind.group,
-    };
+    ind.pending.stats = false;
     renderStats();
     drawGroupChart();
-    const [flags, workload] = await Promise.allSettled([api.get(`/v1/stats/flags?${queries.flags}`), api.get(`/v1/stats/workload?${queries.workload}`)]);
+    // Flags and workload are of the grids at the level the figures are of.
+    const flagsQuery = { ...base, query: params(r, { level, category }).toString() };
+    const workloadQuery = { ...base, query: params(r, { level }).toString() };
+    const [flags, workload] = await Promise.allSettled([api.get(`/v1/stats/flags?${flagsQuery.query}`), api.get(`/v1/stats/workload?${workloadQuery.query}`)]);
     if (seq !== ind.seq) return;
-    ind.queries = queries;
     ind.flags = flags.status === 'fulfilled' ? flags.value : null;
     ind.flagsError = flags.status === 'rejected' ? problem(flags.reason) : null;
+    ind.queries.flags = ind.flags ? flagsQuery : null;
     ind.workload = workload.status === 'fulfilled' ? workload.value : null;
     ind.workloadError = workload.status === 'rejected' ? problem(workload.reason) : null;
+    ind.queries.workload = ind.workload ? workloadQuery : null;
     ind.loading = false;
+    ind.pending = { stats: false, flags: false, workload: false };
     renderStatus();
     renderFlags();
     renderWorkload();
@@ -245,14 +305,24 @@ export function createIndicators(con) {
     if (ind.selected) loadTrend();
   }
 
+  // loadTrend reads the selected grid's trend, week by week over the
+  // window the figures were read for.
   async function loadTrend() {
     const sel = ind.selected;
     if (!sel || !ind.shown || !con.layer) return;
     const seq = ++ind.trendSeq;
+    const r = ind.range ?? range();
+    if (r.needFrom) {
+      ind.trend = null;
+      ind.trendError = null;
+      ind.trendLoading = false;
+      renderTrend();
+      return;
+    }
     ind.trendLoading = true;
     renderTrend();
     try {
-      const q = params(range(), { code: sel.key, bucket: 'week', category: ind.category });
+      const q = params(r, { code: sel.key, bucket: 'week', category: ind.category });
       const trend = await api.get(`/v1/stats/trend?${q}`);
       if (seq !== ind.trendSeq) return;
       ind.trend = trend;
@@ -265,6 +335,10 @@ export function createIndicators(con) {
     ind.trendLoading = false;
     renderTrend();
   }
+
+  // csvOff tells whether a table's CSV button is off: no data, the data
+  // being read again, or a download under way.
+  const csvOff = (table) => !ind[table] || !ind.queries[table] || ind.pending[table] || ind.downloading[table];
 
   // ---- the tables ----
 
@@ -308,8 +382,8 @@ export function createIndicators(con) {
 
   function renderStats() {
     renderStatus();
-    say($('ind-stats-message'), ind.statsError, ind.stats && !ind.stats.rows?.length ? t('indicators.noRows') : '');
-    $('ind-stats-csv').disabled = !ind.stats;
+    say($('ind-stats-message'), ind.statsError, ind.needFrom ? t('indicators.pickFrom') : ind.stats && !ind.stats.rows?.length ? t('indicators.noRows') : '');
+    $('ind-stats-csv').disabled = csvOff('stats');
     const rows = ind.stats ? sorted(ind.stats.rows ?? [], statColumns, ind.sort.stats) : [];
     const pickable = ind.stats && ind.stats.group !== 'department';
     renderTable($('ind-stats'), 'stats', statColumns, rows, ind.stats?.total ?? null, pickable ? select : null);
@@ -318,7 +392,7 @@ export function createIndicators(con) {
   function renderWorkload() {
     const w = ind.workload;
     say($('ind-workload-message'), ind.workloadError, w && !w.rows?.length ? t('indicators.noRows') : '');
-    $('ind-workload-csv').disabled = !w;
+    $('ind-workload-csv').disabled = csvOff('workload');
     $('ind-workload-mean').textContent = w?.mean_per_1000_residents != null ? t('indicators.meanPer1000', { n: number(w.mean_per_1000_residents, 1) }) : '';
     renderTable($('ind-workload'), 'workload', workloadColumns, w ? sorted(w.rows ?? [], workloadColumns, ind.sort.workload) : [], null, select);
   }
@@ -332,7 +406,7 @@ export function createIndicators(con) {
     const f = ind.flags;
     const list = f?.flags ?? [];
     say($('ind-flags-message'), ind.flagsError, f && list.length === 0 ? t('indicators.noFlags') : '');
-    $('ind-flags-csv').disabled = !f;
+    $('ind-flags-csv').disabled = csvOff('flags');
     $('ind-flags-count').textContent = f ? t('console.count', { n: list.length }) : '';
     fill($('ind-flags'), list.map((x) => el('li', {
       class: `flag flag-${x.kind}` + (ind.selected?.key === x.key ? ' selected' : ''),
@@ -411,7 +485,8 @@ export function createIndicators(con) {
     }
     const chart = el('div', { id: 'ind-trend-chart', class: 'ind-chart' });
     const message = el('p', { id: 'ind-trend-message', class: 'message', role: 'status' });
-    say(message, ind.trendLoading ? null : ind.trendError, ind.trendLoading ? t('console.loading') : ind.trend && !ind.trend.points?.length ? t('indicators.noRows') : '');
+    say(message, ind.trendLoading ? null : ind.trendError,
+      ind.needFrom ? t('indicators.pickFrom') : ind.trendLoading ? t('console.loading') : ind.trend && !ind.trend.points?.length ? t('indicators.noRows') : '');
     fill(box,
       el('div', { class: 'ind-head' },
         el('h3', { textContent: t('indicators.trend', { name: sel.name }) }),
@@ -477,16 +552,20 @@ export function createIndicators(con) {
 
   // ---- CSV ----
 
+  // download saves a table as CSV: the query its data was read with,
+  // named by the layer, the group and the window with its from and to.
   async function download(table) {
-    const q = ind.queries;
-    if (!q) return;
-    const path = { stats: `/v1/stats?${q.stats}`, flags: `/v1/stats/flags?${q.flags}`, workload: `/v1/stats/workload?${q.workload}` }[table];
+    const q = ind.queries[table];
+    if (csvOff(table)) return;
+    const path = { stats: '/v1/stats', flags: '/v1/stats/flags', workload: '/v1/stats/workload' }[table];
     const button = $(`ind-${table}-csv`);
+    const name = `${table}-${con.layer.id}-${q.group}-${q.label}.csv`;
+    ind.downloading[table] = true;
     button.disabled = true;
     try {
-      const blob = await api.csv(path);
+      const blob = await api.csv(`${path}?${q.query}`);
       const url = URL.createObjectURL(blob);
-      const a = el('a', { href: url, download: `${table}-${con.layer.id}-${q.group}-${q.label}.csv`, hidden: true });
+      const a = el('a', { href: url, download: name, hidden: true });
       document.body.append(a);
       a.click();
       a.remove();
@@ -494,7 +573,8 @@ export function createIndicators(con) {
     } catch (err) {
       say($(`ind-${table}-message`), problem(err));
     } finally {
-      button.disabled = false;
+      ind.downloading[table] = false;
+      button.disabled = csvOff(table);
     }
   }
 
@@ -525,7 +605,8 @@ export function createIndicators(con) {
     ind[name] = value;
     if (name === 'group') select(null);
     renderControls();
-    if (ind.hotspots) showHotspots();
+    // load shows the hotspots for the window it reads.
+    if (ind.hotspots && !ind.shown) showHotspots();
     load();
   }
 
@@ -554,13 +635,22 @@ export function createIndicators(con) {
     else drawGroupChart();
   }
 
-  // showHotspots draws or hides the hotspots for the window; a window the
-  // server would refuse (ending before it starts) leaves the tiles as they are.
-  function showHotspots() {
-    if (!con.map || !con.mapLoaded) return;
-    const f = hotspotFilters();
-    if (f.since && f.until && Date.parse(f.until) <= Date.parse(f.since)) return;
+  // showHotspots draws or hides the hotspots for window r: by default the
+  // one the panel last read while it shows, else the window now. A window
+  // the server would refuse (no first day, or ending before it starts)
+  // leaves the tiles as they are. Returns whether the tiles' window or
+  // category changed (their address, so they are read again).
+  let hotspotsShown = '';
+  function showHotspots(r = ind.shown && ind.range ? ind.range : range()) {
+    if (!con.map || !con.mapLoaded) return false;
+    const f = { category: ind.category, since: r.from, until: r.to };
+    if (ind.hotspots && (!f.since || Date.parse(f.until) <= Date.parse(f.since))) return false;
     gm.showHotspots(con.map, f, ind.hotspots);
+    if (!ind.hotspots) return false;
+    const key = JSON.stringify(f);
+    const moved = key !== hotspotsShown;
+    hotspotsShown = key;
+    return moved;
   }
 
   // mapReady offers the hotspot layer once the map has loaded.
@@ -581,8 +671,13 @@ export function createIndicators(con) {
     timer = setTimeout(() => {
       timer = null;
       lastRefresh = Date.now();
-      if (ind.hotspots && con.map) gm.refresh(con.map, gm.HOTSPOTS);
+      // The window moves on with the clock: the hotspots follow it (load
+      // shows them for the window it reads), and are read again in place
+      // when it has not moved.
+      const before = hotspotsShown;
       if (ind.shown) load();
+      else if (ind.hotspots) showHotspots();
+      if (ind.hotspots && con.map && hotspotsShown === before) gm.refresh(con.map, gm.HOTSPOTS);
     }, Math.max(300, refreshEvery - (Date.now() - lastRefresh)));
   }
 

@@ -113,7 +113,8 @@ type Report struct {
 	Tasks []Task `json:"tasks"`
 	// DuplicateOf is the open report of the same category, near in place
 	// and time, this one was linked to at intake as a probable duplicate
-	// (the earliest such); Duplicates are the reports linked to this one.
+	// (the earliest such); Duplicates are the first 100 reports linked to
+	// this one, by id (GET /v1/reports?duplicate_of= pages through them all).
 	DuplicateOf *int64    `json:"duplicate_of,omitempty"`
 	Duplicates  []int64   `json:"duplicates,omitempty"`
 	UpdatedAt   time.Time `json:"updated_at"`

@@ -20,7 +20,13 @@ const reportColumns = `id, external_id, category, description, ST_AsGeoJSON(loca
 	(SELECT coalesce(json_agg(json_build_object('department', t.department, 'status', t.status, 'report_in_due', t.report_in_due,
 	   'reported_in_at', t.reported_in_at, 'created_at', t.created_at) ORDER BY t.id), '[]')
 	 FROM report_tasks t WHERE t.report_id = reports.id),
-	duplicate_of, (SELECT array_agg(d.id ORDER BY d.id) FROM reports d WHERE d.duplicate_of = reports.id)`
+	duplicate_of, (SELECT array_agg(d.id) FROM (SELECT d.id FROM reports d WHERE d.duplicate_of = reports.id ORDER BY d.id
+	   LIMIT ` + listedDuplicates + `) d)`
+
+// listedDuplicates is how many of its duplicates a report lists with itself
+// (gridmap.Report.Duplicates): a report a whole street filed again keeps a
+// bounded size.
+const listedDuplicates = "100"
 
 func scanReport(row pgx.Row) (*gridmap.Report, error) { return scanReportWith(row) }
 

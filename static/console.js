@@ -827,7 +827,7 @@ const refreshReports = debounce(() => {
 }, 300, 2000);
 
 function follow() {
-  api.events({
+  state.events = api.events({
     report: (d) => {
       if (!state.map) return;
       refreshReports();
@@ -865,7 +865,14 @@ async function main() {
   await useLanguage(chosenLanguage());
   renderAll();
   for (const b of document.querySelectorAll('[data-lang]')) b.addEventListener('click', () => switchLanguage(b.dataset.lang));
-  $('signout').addEventListener('click', () => api.signOut());
+  $('signout').addEventListener('click', () => {
+    // Once the session ends every request answers 401: stop the live feed
+    // and the map's tile requests first, so that nothing is left asking.
+    state.events?.close();
+    state.map?.remove();
+    state.map = null;
+    api.signOut();
+  });
   startSearch();
   indicators.start();
   for (const [id, name] of [['status-filter', 'status'], ['filter-category', 'category'], ['filter-tier', 'tier'], ['filter-source', 'source'], ['filter-since', 'since'], ['sort', 'sort']]) {

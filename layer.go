@@ -222,3 +222,23 @@ type LayerService interface {
 	// have grids must stay, in the same order. Returns EINVALID, ECONFLICT.
 	PutLayer(ctx context.Context, l *Layer) (created bool, err error)
 }
+
+// TierOfLevel is the tier of one of the layer's levels: as Tiers says, or
+// by DefaultTiers for a layer stored without them.
+func (l *Layer) TierOfLevel(level string) string {
+	if t, ok := l.Tiers[level]; ok {
+		return t
+	}
+	return DefaultTiers(l.Levels)[level]
+}
+
+// FinestLevelOfTier is the finest level whose tier is tier, "" when none
+// is.
+func (l *Layer) FinestLevelOfTier(tier string) string {
+	for i := len(l.Levels) - 1; i >= 0; i-- {
+		if l.TierOfLevel(l.Levels[i]) == tier {
+			return l.Levels[i]
+		}
+	}
+	return ""
+}

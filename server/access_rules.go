@@ -107,16 +107,33 @@ var rules = map[string]rule{
 	"GET /v1/departments":                     viewers,
 	"GET /v1/departments/:code":               viewers,
 	"PUT /v1/departments/:code":               admins,
-	"GET /open311/v2/services.json":           viewers,
-	"GET /open311/v2/services/:code":          viewers,
-	"GET /open311/v2/requests.json":           viewers,
-	"POST /open311/v2/requests.json":          reporters,
-	"GET /open311/v2/requests/:id":            viewers,
-	"GET /tiles/:tileset/:z/:x/:y":            publicViewers,
-	"GET /tiles/:tilejson":                    publicViewers,
-	"GET /":                                   pages,
-	"GET /editor":                             editorPages,
-	"GET /login":                              anyone,
+	// Party organisations (党组织) and joint meetings: scoped callers
+	// read and write their subtree's; a meeting is called by dispatchers
+	// of the street or above.
+	"GET /v1/layers/:layer/grids/:code/party":    viewers,
+	"PUT /v1/layers/:layer/grids/:code/party":    editors,
+	"DELETE /v1/layers/:layer/grids/:code/party": editors,
+	"GET /v1/party":           viewers,
+	"GET /v1/party/meetings":  viewers,
+	"POST /v1/party/meetings": dispatchers,
+	// Leaders (包联): admins give grids, viewers read them (as GET
+	// /v1/leaders shows them; scoped callers those of their area); check-ins
+	// are a signed-in leader's own, reporters and up (a leader files
+	// reports on site too, which needs the reporter role).
+	"GET /v1/leaders":                       viewers, // scoped callers see leaders with a grid in their area
+	"GET /v1/leaders/:username/assignments": viewers, // admins, and the leader itself (the handler checks)
+	"PUT /v1/leaders/:username/assignments": admins,
+	"POST /v1/checkins":                     reporters,
+	"GET /open311/v2/services.json":         viewers,
+	"GET /open311/v2/services/:code":        viewers,
+	"GET /open311/v2/requests.json":         viewers,
+	"POST /open311/v2/requests.json":        reporters,
+	"GET /open311/v2/requests/:id":          viewers,
+	"GET /tiles/:tileset/:z/:x/:y":          publicViewers,
+	"GET /tiles/:tilejson":                  publicViewers,
+	"GET /":                                 pages,
+	"GET /editor":                           editorPages,
+	"GET /login":                            anyone,
 }
 
 // ruleOf is the rule of the route c matched; ok is false for a route

@@ -53,6 +53,7 @@ func (s *Server) handleCreateReport(c echo.Context) error {
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
+		s.noteOnSiteWork(c, r.ID, dispatch.ActionReport)
 		c.Response().Header().Set(echo.HeaderLocation, "/v1/reports/"+strconv.FormatInt(r.ID, 10))
 	}
 	return c.JSON(status, r)
@@ -234,6 +235,7 @@ func (s *Server) handleReportEvent(c echo.Context) error {
 		return err
 	}
 	setVersions(c, nil, map[string]any{"status": r.Status, "tier": r.Assignment.Tier})
+	s.noteOnSiteWork(c, id, req.Action)
 	return s.reportAnswer(c, http.StatusOK, r)
 }
 

@@ -81,10 +81,12 @@ func (s *Server) v1Document() *oasDocument {
 		{Name: "reports", Description: "Reports, their workflow and the live feed."},
 		{Name: "responsibility", Description: "Categories, departments and the working calendar."},
 		{Name: "search", Description: "Grids and reports by text."},
+		{Name: "party", Description: "Grids' party organisations (党组织) and streets' joint meetings (党建联席会议)."},
+		{Name: "leaders", Description: "Leaders' grids (包联), their check-ins (下沉报到) and figures."},
 	} {
 		d.Tags = append(d.Tags, t)
 	}
-	for _, o := range v1Operations(d.schemas) {
+	for _, o := range append(v1Operations(d.schemas), partyOperations(d.schemas)...) {
 		if o.optional && !s.registered(o.method, o.path) {
 			continue
 		}
@@ -140,6 +142,8 @@ func v1Tag(path string) string {
 		return "responsibility"
 	case "events":
 		return "reports"
+	case "checkins":
+		return "leaders"
 	}
 	return seg
 }

@@ -105,6 +105,12 @@ type Deps struct {
 	// the flags' rules; nil leaves /v1/stats/flags, workload, trend and
 	// rules out.
 	Indicators gridmap.IndicatorService
+	// Party keeps grids' party organisations and streets' joint meetings;
+	// nil leaves /v1/party and the grids' party routes out.
+	Party gridmap.PartyService
+	// Leaders keeps leaders' grids and check-ins and counts their figures;
+	// nil leaves /v1/leaders and /v1/checkins out.
+	Leaders gridmap.LeaderService
 	// Ready reports whether the service can answer (database reachable,
 	// indexes loaded); nil error means ready.
 	Ready func(ctx context.Context) error
@@ -319,6 +325,21 @@ func (s *Server) routes() {
 	v1.GET("/departments", s.handleDepartments)
 	v1.GET("/departments/:code", s.handleDepartment)
 	v1.PUT("/departments/:code", s.handlePutDepartment, limit)
+
+	if s.deps.Party != nil {
+		v1.GET("/layers/:layer/grids/:code/party", s.handleParty)
+		v1.PUT("/layers/:layer/grids/:code/party", s.handlePutParty, limit)
+		v1.DELETE("/layers/:layer/grids/:code/party", s.handleDeleteParty)
+		v1.GET("/party", s.handlePartyCoverage)
+		v1.GET("/party/meetings", s.handleMeetings)
+		v1.POST("/party/meetings", s.handleAddMeeting, limit)
+	}
+	if s.deps.Leaders != nil {
+		v1.GET("/leaders", s.handleLeaders)
+		v1.GET("/leaders/:username/assignments", s.handleLeaderAssignments)
+		v1.PUT("/leaders/:username/assignments", s.handlePutLeaderAssignments, limit)
+		v1.POST("/checkins", s.handleCheckIn, limit)
+	}
 
 	if s.deps.Features != nil {
 		s.ogcRoutes()

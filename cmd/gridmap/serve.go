@@ -155,6 +155,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 			Reports: reports, Categories: postgres.NewCategoryStore(db.DB),
 			Feed: feed, Tiles: tileService, PoolStats: db.PoolStats, Access: access, Search: postgres.NewSearchStore(db.DB),
 			Features: postgres.NewFeatureStore(db.DB), Stats: stats, Indicators: postgres.NewIndicatorStore(db.DB, stats, tz),
+			Party: postgres.NewPartyStore(db.DB, tz), Leaders: postgres.NewLeaderStore(db.DB, tz),
 			Ready: func(ctx context.Context) error {
 				ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 				defer cancel()

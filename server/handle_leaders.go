@@ -1,0 +1,184 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/geo"
+	"github.com/labstack/echo/v4"
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/geojson"
+)
+
+// handlePutLeaderAssignments gives an account grids to look after (包联):
+// PUT /v1/leaders/{username}/assignments with {"grids": [{"layer",
+// "code"}], "visits_per_month"}; an empty list makes it a leader no more.
+// 200 with the assignments. 400 saying what to fix, 404 for an unknown
+// account.
+func (s *Server) handlePutLeaderAssignments(c echo.Context) error {
+	var body struct {
+		Username       string               `json:"username"`
+		Grids          []gridmap.LeaderGrid `json:"grids"`
+		VisitsPerMonth int                  `json:"visits_per_month"`
+		UpdatedAt      *time.Time           `json:"updated_at"`
+		UpdatedBy      *string              `json:"updated_by"`
+	}
+	if err := decodeJSON(c, &body); err != nil {
+		return err
+	}
+	username := c.Param("username")
+	if body.Username != "" && body.Username != username {
+		return gridmap.Errorf(gridmap.EINVALID, "the body names account %s, the path %s; leave username out or make them agree", body.Username, username)
+	}
+	a := &gridmap.LeaderAssignments{Username: username, Grids: body.Grids, VisitsPerMonth: body.VisitsPerMonth}
+	if err := s.deps.Leaders.PutLeaderAssignments(c.Request().Context(), a); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, a)
+}
+
+// handleLeaderAssignments answers an account's grids:
+// GET /v1/leaders/{username}/assignments, to viewers: the grids GET
+// /v1/leaders shows. 404 for an account that is not a leader, or not one
+// with a grid in a scoped caller's area.
+func (s *Server) handleLeaderAssignments(c echo.Context) error {
+	a, err := s.deps.Leaders.LeaderAssignments(c.Request().Context(), c.Param("username"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, a)
+}
+
+// checkInRequest is the body of POST /v1/checkins: the point as lon and
+// lat, or as a GeoJSON Point in location; the time as t or at.
+type checkInRequest struct {
+	Lon       *float64          `json:"lon"`
+	Lat       *float64          `json:"lat"`
+	Location  *geojson.Geometry `json:"location"`
+	CRS       string            `json:"crs"`
+	AccuracyM float64           `json:"accuracy_m"`
+	T         *time.Time        `json:"t"`
+	At        *time.Time        `json:"at"`
+	Note      string            `json:"note"`
+	PhotoURL  string            `json:"photo_url"`
+}
+
+// point reads the request's point as sent. Returns EINVALID saying the
+// forms taken.
+func (r *checkInRequest) point() (lon, lat float64, err error) {
+	switch {
+	case r.Lon != nil && r.Lat != nil && r.Location == nil:
+		return *r.Lon, *r.Lat, nil
+	case r.Lon == nil && r.Lat == nil && r.Location != nil:
+		if p, ok := r.Location.Coordinates.(orb.Point); ok {
+			return p[0], p[1], nil
+		}
+	}
+	return 0, 0, gridmap.Errorf(gridmap.EINVALID, `send where you are as "lon" and "lat", or as "location": a GeoJSON Point (one of the two)`)
+}
+
+// handleCheckIn records the signed-in leader's check-in (下沉报到):
+// POST /v1/checkins. The point is converted from crs (gcj02, bd09) to
+// WGS84 first. 201 with {"id", "visit", "layer", "grid", "distance_m"}: a
+// visit names the finest assigned grid it lies in (within the layer's
+// tolerance plus accuracy_m), a check-in outside its distance in metres to
+// the nearest. 400 saying what to fix; 403 for a caller that is not a
+// signed-in leader.
+func (s *Server) handleCheckIn(c echo.Context) error {
+	var req checkInRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	lon, lat, err := req.point()
+	if err != nil {
+		return err
+	}
+	if req.T != nil && req.At != nil {
+		return gridmap.Errorf(gridmap.EINVALID, `send the time once, as "t" (or "at")`)
+	}
+	crs := strings.ToLower(req.CRS)
+	if crs == "" {
+		crs = gridmap.CRSWGS84
+	}
+	x, y, err := geo.ToWGS84(crs, lon, lat)
+	if err != nil {
+		return err
+	}
+	ci := &gridmap.CheckIn{Lon: x, Lat: y, CRS: crs, AccuracyM: req.AccuracyM, Note: req.Note, PhotoURL: req.PhotoURL}
+	if crs != gridmap.CRSWGS84 {
+		ci.Original = []float64{lon, lat}
+	}
+	for _, t := range []*time.Time{req.T, req.At} {
+		if t != nil {
+			ci.At = *t
+		}
+	}
+	if err := ci.Check(time.Now()); err != nil {
+		return err
+	}
+	if err := s.deps.Leaders.CheckIn(c.Request().Context(), ci); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, ci)
+}
+
+// noteOnSiteWork links a report the caller just filed or moved to the
+// caller's visit under way, when the caller is a leader on a visit. The
+// report's own write has succeeded by then: a failure here is logged and
+// does not fail the request.
+func (s *Server) noteOnSiteWork(c echo.Context, reportID int64, action string) {
+	if s.deps.Leaders == nil || callerOf(c).Kind != gridmap.CallerAccount {
+		return
+	}
+	if err := s.deps.Leaders.NoteOnSiteWork(c.Request().Context(), reportID, action); err != nil {
+		s.logger.Error("linking on-site work failed", "request_id", requestID(c), "report", reportID, "action", action, "err", err)
+	}
+}
+
+// leadersCSVHeader names the columns of the leaders' figures as CSV.
+var leadersCSVHeader = []string{"username", "display_name", "grids", "visits_per_month", "required_visits", "visits", "outside",
+	"grids_not_visited", "on_site_reports"}
+
+// handleLeaders answers the leaders' figures over a window:
+// GET /v1/leaders?layer=&from=&to= (RFC 3339; by default from the start of
+// this month, in the deployment's time zone, to now). 200 with
+// gridmap.LeaderStats, or with Accept: text/csv one row per leader. A
+// scoped caller sees the leaders with a grid in its area.
+func (s *Server) handleLeaders(c echo.Context) error {
+	from, to, err := windowParams(c)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	if to == nil {
+		to = &now
+	}
+	if from == nil {
+		t := to.In(s.clocks.tz)
+		start := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, s.clocks.tz)
+		if !start.Before(*to) {
+			start = start.AddDate(0, -1, 0)
+		}
+		from = &start
+	}
+	st, err := s.deps.Leaders.LeaderStats(c.Request().Context(), c.QueryParam("layer"), *from, *to)
+	if err != nil {
+		return err
+	}
+	if !wantsCSV(c.Request().Header.Get("Accept")) {
+		return c.JSON(http.StatusOK, st)
+	}
+	return writeCSV(c, leadersCSVHeader, len(st.Rows), func(i int) []string {
+		r := st.Rows[i]
+		codes := make([]string, len(r.Grids))
+		for j, g := range r.Grids {
+			codes[j] = g.Code
+		}
+		return []string{csvText(r.Username), csvText(r.DisplayName), csvText(strings.Join(codes, " ")), strconv.Itoa(r.VisitsPerMonth),
+			strconv.FormatFloat(r.RequiredVisits, 'f', -1, 64), strconv.Itoa(r.Visits), strconv.Itoa(r.Outside),
+			csvText(strings.Join(r.NotVisited, " ")), strconv.Itoa(r.OnSiteReports)}
+	})
+}

@@ -40,6 +40,14 @@ const (
 	MaxCheckInNote     = 2000 // characters
 	MaxPhotoURL        = 2000 // bytes
 	MaxCheckInAccuracy = 5000 // metres: past this a fix says nothing of where one is
+	// CheckInAccuracyCap is the most of a check-in's stated accuracy that
+	// widens an assigned grid: a fix worse than 100 m is a cell tower or
+	// Wi-Fi guess (a phone indoors, an office miles off), and letting it
+	// count would make a desk a visit. A check-in stating worse is a visit
+	// only when its point lies inside the grid; otherwise it is outside
+	// and imprecise.
+	CheckInAccuracyCap = 100 // metres
+	MaxCheckInClientID = 100 // bytes
 	// CheckInPast is how long after the fact a check-in is still taken (a
 	// phone offline in a basement sends it later).
 	CheckInPast = 7 * 24 * time.Hour
@@ -74,12 +82,15 @@ func (a *LeaderAssignments) Check() error {
 }
 
 // CheckIn is a leader's check-in (下沉报到) at a place. Lon and Lat are
-// WGS84 (converted from CRS when sent in another); the rest of the fields
-// after PhotoURL are the service's answer: a Visit when the point lies in
-// one of the leader's grids or a grid below them, within the layer's
-// tolerance plus the stated accuracy (Layer and Grid then name the finest
-// such assigned grid), else outside, DistanceM metres from the nearest
-// assigned grid.
+// WGS84 (converted from CRS when sent in another); the fields after
+// ClientID are the service's answer. A check-in is a Visit of one grid
+// (Layer, Grid): the finest assigned grid whose current outline covers the
+// point, else the nearest assigned grid within max(the layer's tolerance,
+// min(AccuracyM, CheckInAccuracyCap)) metres (a grid below an assigned one
+// lies inside it). Otherwise it is outside, DistanceM metres from the
+// nearest assigned grid, and Imprecise when AccuracyM was worse than
+// CheckInAccuracyCap. ClientID, when sent, names the check-in for retries:
+// one per account, a retry stores nothing and answers the stored one.
 type CheckIn struct {
 	ID       int64   `json:"id"`
 	Username string  `json:"username"`
@@ -92,10 +103,15 @@ type CheckIn struct {
 	At        time.Time `json:"t"`
 	Note      string    `json:"note,omitempty"`
 	PhotoURL  string    `json:"photo_url,omitempty"`
-	Visit     bool      `json:"visit"`
-	Layer     *string   `json:"layer"`
-	Grid      *string   `json:"grid"`
-	DistanceM *float64  `json:"distance_m"`
+	ClientID  string    `json:"client_id,omitempty"`
+	// Person, when sent, must name the signed-in account: its username or
+	// the name of the grid person it is linked to.
+	Person    string   `json:"-"`
+	Visit     bool     `json:"visit"`
+	Imprecise bool     `json:"imprecise"`
+	Layer     *string  `json:"layer"`
+	Grid      *string  `json:"grid"`
+	DistanceM *float64 `json:"distance_m"`
 }
 
 // Check returns EINVALID saying what to fix in a check-in as sent (Lon and
@@ -116,8 +132,10 @@ func (c *CheckIn) Check(now time.Time) error {
 		return Errorf(EINVALID, "t %s is more than %d days ago; check-ins are taken within a week", c.At.Format(time.RFC3339), int(CheckInPast.Hours()/24))
 	case utf8.RuneCountInString(c.Note) > MaxCheckInNote:
 		return Errorf(EINVALID, "note has more than %d characters", MaxCheckInNote)
+	case len(c.ClientID) > MaxCheckInClientID:
+		return Errorf(EINVALID, "client_id has more than %d bytes", MaxCheckInClientID)
 	}
-	for what, v := range map[string]string{"note": c.Note, "photo_url": c.PhotoURL} {
+	for what, v := range map[string]string{"note": c.Note, "photo_url": c.PhotoURL, "client_id": c.ClientID, "person": c.Person} {
 		if err := CheckText(what, v); err != nil {
 			return err
 		}
@@ -143,8 +161,12 @@ type LeaderRow struct {
 	RequiredVisits float64 `json:"required_visits"`
 	Visits         int     `json:"visits"`
 	Outside        int     `json:"outside"`
+	// Visits counts distinct (grid, day in the deployment's time zone) of
+	// the window's visits: checking in twice at one grid on one day is
+	// one visit.
 	// NotVisited are the codes of the assigned grids no visit of the
-	// window lay in.
+	// window was of. To a scoped caller Grids and NotVisited hold only the
+	// grids of its subtree.
 	NotVisited []string `json:"grids_not_visited"`
 	// OnSiteReports counts the reports the leader filed or moved to
 	// resolved or closed during the window's visits (OnSiteWindow).
@@ -206,18 +228,22 @@ type LeaderService interface {
 	// unknown account, EINVALID for bad fields or a grid that is not a
 	// current grid.
 	PutLeaderAssignments(ctx context.Context, a *LeaderAssignments) error
-	// LeaderAssignments returns an account's grids. Returns ENOTFOUND for
-	// an unknown account, one that is not a leader, or (to a scoped caller)
-	// one with no grid in the caller's area.
+	// LeaderAssignments returns an account's grids; to a scoped caller
+	// only those of its subtree, to the leader itself all of them. Returns
+	// one and the same ENOTFOUND for an unknown account, one that is not a
+	// leader, and (to a scoped caller) one with no grid in the caller's
+	// area, so that an answer tells nothing of accounts one may not see.
 	LeaderAssignments(ctx context.Context, username string) (*LeaderAssignments, error)
 	// CheckIn records a check-in of the signed-in account in the context
-	// and fills in its answer. Returns EFORBIDDEN for a caller that is not
-	// a signed-in leader, EINVALID for bad fields.
-	CheckIn(ctx context.Context, c *CheckIn) error
+	// and fills in its answer; created is false when c.ClientID names a
+	// check-in stored before, which c then holds. Returns EFORBIDDEN for a
+	// caller that is not a signed-in leader or a Person that is not the
+	// caller, EINVALID for bad fields.
+	CheckIn(ctx context.Context, c *CheckIn) (created bool, err error)
 	// NoteOnSiteWork links report id to the caller's visits whose window
-	// (OnSiteWindow from the check-in) holds now, when action is one that
-	// counts as on-site work (filing, resolving, closing). It does nothing
-	// for callers who are not leaders.
+	// (OnSiteWindow from the check-in) holds now and whose grid the report
+	// lies in, when action is one that counts as on-site work (filing,
+	// resolving, closing). It does nothing for callers who are not leaders.
 	NoteOnSiteWork(ctx context.Context, reportID int64, action string) error
 	// LeaderStats counts every leader's figures over [from, to) (of those
 	// with a grid in layer, when layer is not ""); a scoped caller sees the

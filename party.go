@@ -1,7 +1,9 @@
 package gridmap
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +30,24 @@ type PartySecretary struct {
 	Phone string `json:"phone,omitempty"`
 }
 
+// UnmarshalJSON takes the secretary as {"name", "phone"}, or as a bare
+// name ("secretary": "王书记"), the shorthand API.md's body uses.
+func (s *PartySecretary) UnmarshalJSON(b []byte) error {
+	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '"' {
+		*s = PartySecretary{}
+		return json.Unmarshal(t, &s.Name)
+	}
+	type plain PartySecretary // without this method
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var p plain
+	if err := dec.Decode(&p); err != nil {
+		return err
+	}
+	*s = PartySecretary(p)
+	return nil
+}
+
 // PartyMember is one member of a party organisation.
 type PartyMember struct {
 	Name  string `json:"name"`
@@ -38,7 +58,8 @@ type PartyMember struct {
 // PartyOrg is the party organisation (党组织) of one grid of a
 // comprehensive layer. It belongs to the grid's code, which survives
 // boundary versions, as the grid's people do. Street is the code of the
-// street-tier grid above it whose organisation it belongs to. Version,
+// street-tier grid above it whose organisation it belongs to (left out:
+// the nearest street-tier grid above it). Version,
 // UpdatedAt and UpdatedBy are read-only.
 type PartyOrg struct {
 	Layer     string         `json:"layer"`
@@ -232,7 +253,8 @@ type PartyService interface {
 	// p gets its version and time. Returns ENOTFOUND for an unknown layer
 	// or grid, EINVALID for a departmental layer, bad fields or a street
 	// that is not a street-tier grid above the grid, EPRECONDITION for a
-	// stale ifMatch, EFORBIDDEN for a grid outside the caller's scope.
+	// stale ifMatch, EFORBIDDEN for a grid outside the caller's scope. A
+	// Street left out becomes the nearest street-tier grid above the grid.
 	PutParty(ctx context.Context, p *PartyOrg, ifMatch *int) (created bool, err error)
 	// Party returns a grid's party organisation. Returns ENOTFOUND for an
 	// unknown grid or one without an organisation, EFORBIDDEN outside the

@@ -65,30 +65,39 @@ CREATE TABLE leader_grids (
 );
 CREATE INDEX leader_grids_grid ON leader_grids (layer_id, grid_code);
 
--- A check-in (下沉报到). A visit names the finest assigned grid it lies in
--- (layer_id, grid_code) and every assigned grid it lies in (grids, a JSON
--- array of {"layer", "code"}); a check-in outside names none and has its
--- distance to the nearest assigned grid. The assignment is judged when the
--- check-in arrives: later changes of the leader's grids do not rewrite it.
+-- A check-in (下沉报到). A visit names the one grid it visited (layer_id,
+-- grid_code: the finest assigned grid covering the point, else the nearest
+-- within the allowance, gridmap.CheckIn); a check-in outside names none and
+-- has its distance to the nearest assigned grid, and is imprecise when its
+-- stated accuracy was worse than gridmap.CheckInAccuracyCap. day is the
+-- check-in's date in the deployment's time zone: visits are counted as
+-- distinct (grid, day). client_id is the client's name for it, one per
+-- account, so that a retry stores nothing. The assignment is judged when
+-- the check-in arrives: later changes of the leader's grids do not rewrite
+-- it.
 CREATE TABLE checkins (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     account_id  bigint NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    client_id   text,
     location    geometry(Point, 4326) NOT NULL,
     -- the point as sent, [lon, lat], when its crs was not WGS84
     original    jsonb,
     crs         text NOT NULL,
     accuracy_m  double precision NOT NULL CHECK (accuracy_m >= 0),
     at          timestamptz NOT NULL,
+    day         date NOT NULL,
     received_at timestamptz NOT NULL DEFAULT now(),
     note        text NOT NULL DEFAULT '',
     photo_url   text NOT NULL DEFAULT '',
     visit       boolean NOT NULL,
+    imprecise   boolean NOT NULL DEFAULT false,
     layer_id    text,
     grid_code   text,
-    grids       jsonb NOT NULL DEFAULT '[]',
     distance_m  double precision,
+    UNIQUE (account_id, client_id),
     CHECK (visit = (grid_code IS NOT NULL)),
-    CHECK (visit OR distance_m IS NOT NULL)
+    CHECK (visit OR distance_m IS NOT NULL),
+    CHECK (NOT (visit AND imprecise))
 );
 CREATE INDEX checkins_account_at ON checkins (account_id, at);
 

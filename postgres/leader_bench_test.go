@@ -43,7 +43,7 @@ func BenchmarkCheckIn(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		c := &gridmap.CheckIn{Lon: 76.005 + float64(i%3)*0.01, Lat: -29.995, CRS: gridmap.CRSWGS84, At: time.Now()}
-		if err := leaders.CheckIn(as, c); err != nil {
+		if _, err := leaders.CheckIn(as, c); err != nil {
 			b.Fatal(err)
 		}
 	}

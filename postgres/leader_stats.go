@@ -11,9 +11,12 @@ import (
 // leaderStatsSQL counts each leader's figures over [$4, $5): leaders with
 // a grid in layer $1 (every leader when ”), and with a grid in the
 // subtree of grid $3 of layer $2 when $3 is not NULL (the caller's
-// scope). Per leader: its grids, each with whether a visit of the window
-// lay in it; its visits and outside check-ins; the reports linked to the
-// window's visits as on-site work.
+// scope). Per leader: its grids (of that subtree only, for a scoped
+// caller), each with whether a visit of the window was of it; its visits,
+// counted as distinct (grid, day in the deployment's time zone), so that
+// checking in again and again at one grid on one day counts once; its
+// outside check-ins; the reports linked to the window's visits as on-site
+// work.
 var leaderStatsSQL = `WITH ` + subtreeSQL("$2", "$3") + `,
 	ld AS (
 	  SELECT a.id, a.username, a.display_name, l.visits_per_month FROM leaders l JOIN accounts a ON a.id = l.account_id
@@ -24,10 +27,11 @@ var leaderStatsSQL = `WITH ` + subtreeSQL("$2", "$3") + `,
 	  (SELECT coalesce(json_agg(json_build_object('layer', lg.layer_id, 'code', lg.grid_code, 'name', coalesce(g.name, ''),
 	     'level', coalesce(g.level, ''),
 	     'visited', EXISTS (SELECT 1 FROM checkins c WHERE c.account_id = ld.id AND c.visit AND c.at >= $4 AND c.at < $5
-	                        AND c.grids @> jsonb_build_array(jsonb_build_object('layer', lg.layer_id, 'code', lg.grid_code))))
+	                        AND c.layer_id = lg.layer_id AND c.grid_code = lg.grid_code))
 	     ORDER BY lg.layer_id, lg.grid_code), '[]')
-	   FROM leader_grids lg LEFT JOIN grids g ON g.layer_id = lg.layer_id AND g.code = lg.grid_code WHERE lg.account_id = ld.id),
-	  (SELECT count(*) FROM checkins c WHERE c.account_id = ld.id AND c.visit AND c.at >= $4 AND c.at < $5),
+	   FROM leader_grids lg LEFT JOIN grids g ON g.layer_id = lg.layer_id AND g.code = lg.grid_code
+	   WHERE lg.account_id = ld.id AND ($3::text IS NULL OR lg.layer_id = $2 AND lg.grid_code IN (SELECT code FROM sub))),
+	  (SELECT count(DISTINCT (c.layer_id, c.grid_code, c.day)) FROM checkins c WHERE c.account_id = ld.id AND c.visit AND c.at >= $4 AND c.at < $5),
 	  (SELECT count(*) FROM checkins c WHERE c.account_id = ld.id AND NOT c.visit AND c.at >= $4 AND c.at < $5),
 	  (SELECT count(DISTINCT r.report_id) FROM checkin_reports r JOIN checkins c ON c.id = r.checkin_id
 	   WHERE c.account_id = ld.id AND c.at >= $4 AND c.at < $5)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/dispatch"
+	"github.com/gridmap/gridmap/geo"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -99,122 +100,152 @@ func checkGridsExist(ctx context.Context, q querier, grids []gridmap.LeaderGrid)
 	return rows.Err()
 }
 
-// leaderGridsSQL is a leader's grids (account $1) as a JSON array, with
-// their current names and levels.
-const leaderGridsSQL = `(SELECT coalesce(json_agg(json_build_object('layer', lg.layer_id, 'code', lg.grid_code,
+// leaderGridsSQL is the grids of leader l (the outer query's) as a JSON
+// array, with their current names and levels; only those in the subtree
+// of grid $3 of layer $2 when $3 is not NULL.
+var leaderGridsSQL = `WITH ` + subtreeSQL("$2", "$3") + `
+	SELECT coalesce(json_agg(json_build_object('layer', lg.layer_id, 'code', lg.grid_code,
 	  'name', coalesce(g.name, ''), 'level', coalesce(g.level, '')) ORDER BY lg.layer_id, lg.grid_code), '[]')
-	 FROM leader_grids lg LEFT JOIN grids g ON g.layer_id = lg.layer_id AND g.code = lg.grid_code WHERE lg.account_id = $1)`
+	FROM leader_grids lg LEFT JOIN grids g ON g.layer_id = lg.layer_id AND g.code = lg.grid_code
+	WHERE lg.account_id = l.account_id AND ($3::text IS NULL OR lg.layer_id = $2 AND lg.grid_code IN (SELECT code FROM sub))`
 
 // LeaderAssignments returns an account's grids (to a scoped caller, only
-// when one lies in its area); see gridmap.LeaderService.
+// those in its area, and only when there is one); see
+// gridmap.LeaderService.
 func (s *LeaderStore) LeaderAssignments(ctx context.Context, username string) (*gridmap.LeaderAssignments, error) {
-	id, err := accountID(ctx, s.db.Pool, username)
-	if err != nil {
-		return nil, translate(err, "leader assignments")
+	// One answer for every account the caller may not see, whatever the
+	// reason, so that it cannot tell which accounts exist.
+	notFound := gridmap.Errorf(gridmap.ENOTFOUND, "no leader %q that you may see", username)
+	var scopeLayer, scopeCode *string
+	if sc := scopeOf(ctx); sc != nil {
+		if c := gridmap.CallerFrom(ctx); c == nil || c.Kind != gridmap.CallerAccount || c.Name != username {
+			scopeLayer, scopeCode = &sc.Layer, &sc.Code // a leader reads all its own grids
+		}
 	}
 	a := &gridmap.LeaderAssignments{Username: username}
 	var grids []byte
-	err = s.db.Pool.QueryRow(ctx, `SELECT visits_per_month, updated_at, updated_by, `+leaderGridsSQL+` FROM leaders WHERE account_id = $1`, id).
+	err := s.db.Pool.QueryRow(ctx, `SELECT l.visits_per_month, l.updated_at, l.updated_by, (`+leaderGridsSQL+`)
+		FROM leaders l JOIN accounts a ON a.id = l.account_id WHERE a.username = $1`, username, scopeLayer, scopeCode).
 		Scan(&a.VisitsPerMonth, &a.UpdatedAt, &a.UpdatedBy, &grids)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, gridmap.Errorf(gridmap.ENOTFOUND, "account %s is not a leader: it has no grids (PUT its assignments)", username)
+		return nil, notFound
 	} else if err != nil {
 		return nil, translate(err, "leader assignments")
 	}
 	if err := json.Unmarshal(grids, &a.Grids); err != nil {
 		return nil, err
 	}
-	if sc := scopeOf(ctx); sc != nil {
-		var inScope bool
-		if err := s.db.Pool.QueryRow(ctx, leaderInScopeSQL, sc.Layer, sc.Code, id).Scan(&inScope); err != nil {
-			return nil, translate(err, "leader assignments")
-		}
-		if !inScope {
-			return nil, gridmap.Errorf(gridmap.ENOTFOUND, "account %s is not a leader with a grid in your area (%s %s)", username, sc.Layer, sc.Code)
-		}
+	if len(a.Grids) == 0 {
+		return nil, notFound // none in the caller's area
 	}
 	return a, nil
 }
 
-// leaderInScopeSQL is whether leader $3 has a grid in the subtree of grid
-// $2 of layer $1.
-var leaderInScopeSQL = `WITH ` + subtreeSQL("$1", "$2") + `
-	SELECT EXISTS (SELECT 1 FROM leader_grids WHERE account_id = $3 AND layer_id = $1 AND grid_code IN (SELECT code FROM sub))`
-
 // checkInGridsSQL measures point ($2, $3) against every grid of leader $1
-// (current geometry, as geography): its distance in metres and whether it
-// is within the layer's tolerance plus accuracy $4; with the grid's depth
+// (current geometry): whether its outline covers the point, its distance
+// in metres (as geography), the layer's tolerance, and the grid's depth
 // (its level's place in the layer).
-const checkInGridsSQL = `WITH pt AS (SELECT ST_SetSRID(ST_MakePoint($2, $3), 4326)::geography AS p)
+const checkInGridsSQL = `WITH pt AS (SELECT ST_SetSRID(ST_MakePoint($2, $3), 4326) AS p)
 	SELECT lg.layer_id, lg.grid_code, coalesce(array_position(l.levels, g.level), 0),
-	  ST_Distance(g.geom::geography, pt.p), ST_DWithin(g.geom::geography, pt.p, l.tolerance_m + $4)
+	  ST_Covers(g.geom, pt.p), ST_Distance(g.geom::geography, pt.p::geography), l.tolerance_m
 	FROM leader_grids lg JOIN layers l ON l.id = lg.layer_id
 	JOIN grids g ON g.layer_id = lg.layer_id AND g.code = lg.grid_code, pt
 	WHERE lg.account_id = $1`
 
 // checkInGrid is one assigned grid as measured from a check-in.
 type checkInGrid struct {
-	Layer     string  `json:"layer"`
-	Code      string  `json:"code"`
-	depth     int     // level's place in the layer, coarsest 1
-	distanceM float64 // metres to the grid (0 inside)
-	within    bool    // within the tolerance plus the accuracy
+	layer, code string
+	depth       int     // level's place in the layer, coarsest 1
+	covers      bool    // the outline covers the point
+	distanceM   float64 // metres to the grid (0 inside)
+	toleranceM  float64 // the layer's
 }
 
-// judgeCheckIn decides a check-in from its measured grids: a visit of the
-// finest grid it is within (the nearest of equals), listing every grid it
-// is within; else outside at the distance of the nearest grid (answered
-// to the decimetre; nearest is that distance unrounded, NaN for a visit).
-func judgeCheckIn(c *gridmap.CheckIn, grids []checkInGrid) (within []checkInGrid, nearest float64) {
-	c.Visit, c.Layer, c.Grid, c.DistanceM = false, nil, nil, nil
+// judgeCheckIn decides a check-in from its measured grids (gridmap.CheckIn
+// states the rule): a visit of the finest grid covering the point, else,
+// for an accuracy within gridmap.CheckInAccuracyCap, of the nearest grid
+// geo.CoOwnerReason would let share the point at the capped accuracy (the
+// rule that names a report's co-owners); else outside at the distance of
+// the nearest grid (answered to the decimetre; nearest is that distance
+// unrounded, NaN for a visit), imprecise when the accuracy was past the
+// cap.
+func judgeCheckIn(c *gridmap.CheckIn, grids []checkInGrid) (nearest float64) {
+	c.Visit, c.Imprecise, c.Layer, c.Grid, c.DistanceM = false, false, nil, nil, nil
 	nearest = math.Inf(1)
-	var best *checkInGrid
+	var covering, near *checkInGrid
 	for i := range grids {
 		g := &grids[i]
 		nearest = min(nearest, g.distanceM)
-		if !g.within {
-			continue
+		if g.covers && (covering == nil || g.depth > covering.depth) {
+			covering = g
 		}
-		within = append(within, *g)
-		if best == nil || g.depth > best.depth || g.depth == best.depth && g.distanceM < best.distanceM {
-			best = g
+		if _, _, ok := geo.CoOwnerReason(g.distanceM, min(c.AccuracyM, gridmap.CheckInAccuracyCap), g.toleranceM); ok &&
+			(near == nil || g.distanceM < near.distanceM || g.distanceM == near.distanceM && g.depth > near.depth) {
+			near = g
 		}
 	}
-	if best != nil {
-		c.Visit, c.Layer, c.Grid = true, &best.Layer, &best.Code
-		return within, math.NaN()
+	visited := covering
+	if visited == nil && c.AccuracyM <= gridmap.CheckInAccuracyCap {
+		visited = near
 	}
+	if visited != nil {
+		c.Visit, c.Layer, c.Grid = true, &visited.layer, &visited.code
+		return math.NaN()
+	}
+	c.Imprecise = c.AccuracyM > gridmap.CheckInAccuracyCap
 	d := math.Round(nearest*10) / 10
 	c.DistanceM = &d
-	return []checkInGrid{}, nearest
+	return nearest
+}
+
+// checkInColumns are a stored check-in's columns (alias c, account a),
+// as scanCheckIn reads them.
+const checkInColumns = `c.id, a.username, ST_X(c.location), ST_Y(c.location), c.original, c.crs, c.accuracy_m, c.at, c.note, c.photo_url,
+	coalesce(c.client_id, ''), c.visit, c.imprecise, c.layer_id, c.grid_code, round(c.distance_m::numeric, 1)::float8`
+
+// scanCheckIn reads checkInColumns into c.
+func scanCheckIn(row pgx.Row, c *gridmap.CheckIn) error {
+	var original []byte
+	if err := row.Scan(&c.ID, &c.Username, &c.Lon, &c.Lat, &original, &c.CRS, &c.AccuracyM, &c.At, &c.Note, &c.PhotoURL,
+		&c.ClientID, &c.Visit, &c.Imprecise, &c.Layer, &c.Grid, &c.DistanceM); err != nil {
+		return err
+	}
+	c.Original = nil
+	if original != nil {
+		return json.Unmarshal(original, &c.Original)
+	}
+	return nil
 }
 
 // CheckIn records a check-in of the signed-in leader; see
 // gridmap.LeaderService.
-func (s *LeaderStore) CheckIn(ctx context.Context, c *gridmap.CheckIn) error {
+func (s *LeaderStore) CheckIn(ctx context.Context, c *gridmap.CheckIn) (created bool, err error) {
 	caller := gridmap.CallerFrom(ctx)
 	if caller == nil || caller.Kind != gridmap.CallerAccount {
-		return gridmap.Errorf(gridmap.EFORBIDDEN, "a check-in is a leader's own: sign in with the leader's account (a token cannot check in)")
+		return false, gridmap.Errorf(gridmap.EFORBIDDEN, "a check-in is a leader's own: sign in with the leader's account (a token cannot check in)")
+	}
+	if c.Person != "" && c.Person != caller.Name && (caller.Person == nil || c.Person != caller.Person.Name) {
+		return false, gridmap.Errorf(gridmap.EFORBIDDEN, "person %q is not you: a check-in is the signed-in account's own (send %q, or leave person out)",
+			c.Person, caller.Name)
 	}
 	c.Username = caller.Name
-	rows, err := s.db.Pool.Query(ctx, checkInGridsSQL, caller.ID, c.Lon, c.Lat, c.AccuracyM)
+	rows, err := s.db.Pool.Query(ctx, checkInGridsSQL, caller.ID, c.Lon, c.Lat)
 	if err != nil {
-		return translate(err, "check-in")
+		return false, translate(err, "check-in")
 	}
 	grids, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (checkInGrid, error) {
 		var g checkInGrid
-		err := r.Scan(&g.Layer, &g.Code, &g.depth, &g.distanceM, &g.within)
+		err := r.Scan(&g.layer, &g.code, &g.depth, &g.covers, &g.distanceM, &g.toleranceM)
 		return g, err
 	})
 	if err != nil {
-		return translate(err, "check-in")
+		return false, translate(err, "check-in")
 	}
 	if len(grids) == 0 {
-		return gridmap.Errorf(gridmap.EFORBIDDEN, "account %s is not a leader with current grids; an admin gives it grids with PUT /v1/leaders/%s/assignments",
+		return false, gridmap.Errorf(gridmap.EFORBIDDEN, "account %s is not a leader with current grids; an admin gives it grids with PUT /v1/leaders/%s/assignments",
 			caller.Name, caller.Name)
 	}
-	judged, nearest := judgeCheckIn(c, grids)
-	within, _ := json.Marshal(judged)
+	nearest := judgeCheckIn(c, grids)
 	var original []byte
 	if c.Original != nil {
 		original, _ = json.Marshal(c.Original)
@@ -223,22 +254,35 @@ func (s *LeaderStore) CheckIn(ctx context.Context, c *gridmap.CheckIn) error {
 	if !c.Visit {
 		distance = &nearest
 	}
-	err = s.db.Pool.QueryRow(ctx, `INSERT INTO checkins (account_id, location, original, crs, accuracy_m, at, note, photo_url, visit, layer_id, grid_code, grids, distance_m)
-		VALUES ($1, ST_SetSRID(ST_MakePoint($2, $3), 4326), $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id`,
-		caller.ID, c.Lon, c.Lat, original, c.CRS, c.AccuracyM, c.At, c.Note, c.PhotoURL, c.Visit, c.Layer, c.Grid, within, distance).Scan(&c.ID)
-	return translate(err, "check-in")
+	y, m, d := c.At.In(s.tz).Date()
+	day := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	err = s.db.Pool.QueryRow(ctx, `INSERT INTO checkins (account_id, location, original, crs, accuracy_m, at, day, note, photo_url, client_id,
+		  visit, imprecise, layer_id, grid_code, distance_m)
+		VALUES ($1, ST_SetSRID(ST_MakePoint($2, $3), 4326), $4, $5, $6, $7, $8, $9, $10, nullif($11, ''), $12, $13, $14, $15, $16)
+		ON CONFLICT (account_id, client_id) DO NOTHING RETURNING id`,
+		caller.ID, c.Lon, c.Lat, original, c.CRS, c.AccuracyM, c.At, day, c.Note, c.PhotoURL, c.ClientID,
+		c.Visit, c.Imprecise, c.Layer, c.Grid, distance).Scan(&c.ID)
+	if errors.Is(err, pgx.ErrNoRows) { // a retry: answer the check-in stored before
+		err = scanCheckIn(s.db.Pool.QueryRow(ctx, `SELECT `+checkInColumns+` FROM checkins c JOIN accounts a ON a.id = c.account_id
+			WHERE c.account_id = $1 AND c.client_id = $2`, caller.ID, c.ClientID), c)
+		return false, translate(err, "check-in")
+	}
+	return err == nil, translate(err, "check-in")
 }
 
 // NoteOnSiteWork links a report to the caller's visits whose on-site
-// window holds now; see gridmap.LeaderService.
+// window holds now and whose grid the report lies in (its scope codes,
+// gridmap.ReportScopeCodes, hold the visited grid); see
+// gridmap.LeaderService.
 func (s *LeaderStore) NoteOnSiteWork(ctx context.Context, reportID int64, action string) error {
 	caller := gridmap.CallerFrom(ctx)
 	if caller == nil || caller.Kind != gridmap.CallerAccount || !slices.Contains(dispatch.OnSiteActions, action) {
 		return nil
 	}
 	_, err := s.db.Pool.Exec(ctx, `INSERT INTO checkin_reports (checkin_id, report_id, action)
-		SELECT c.id, $2, $3 FROM checkins c
+		SELECT c.id, r.id, $3 FROM checkins c JOIN reports r ON r.id = $2
 		WHERE c.account_id = $1 AND c.visit AND c.at <= now() AND c.at > now() - make_interval(secs => $4)
+		  AND r.layer_id = c.layer_id AND r.scope_codes @> ARRAY[c.grid_code]
 		ON CONFLICT DO NOTHING`, caller.ID, reportID, action, gridmap.OnSiteWindow.Seconds())
 	return translate(err, "linking on-site work")
 }

@@ -62,10 +62,12 @@ func gridInScope(ctx context.Context, q querier, layer, code string) ([]gridmap.
 	return chain, nil
 }
 
-// checkStreet returns EINVALID unless street names a street-tier grid
-// above the last grid of chain (required when there is one).
-func checkStreet(l *gridmap.Layer, chain []gridmap.GridRef, street string) error {
-	var streets []string
+// streetOf returns the street of the last grid of chain: street itself
+// when it names a street-tier grid above it, the nearest such grid when
+// street is "" (and "" when there is none). Returns EINVALID for a street
+// sent that is not one of them.
+func streetOf(l *gridmap.Layer, chain []gridmap.GridRef, street string) (string, error) {
+	var streets []string // nearest last
 	for _, g := range chain[:len(chain)-1] {
 		if l.TierOfLevel(g.Level) == gridmap.TierStreet {
 			streets = append(streets, g.Code)
@@ -73,15 +75,15 @@ func checkStreet(l *gridmap.Layer, chain []gridmap.GridRef, street string) error
 	}
 	code := chain[len(chain)-1].Code
 	switch {
-	case len(streets) == 0 && street != "":
-		return gridmap.Errorf(gridmap.EINVALID, "grid %s has no street-tier grid above it; leave street out", code)
-	case len(streets) > 0 && street == "":
-		return gridmap.Errorf(gridmap.EINVALID, "street is required: the code of the street-tier grid above %s whose organisation it belongs to, one of %s",
-			code, strings.Join(streets, ", "))
-	case len(streets) > 0 && !slices.Contains(streets, street):
-		return gridmap.Errorf(gridmap.EINVALID, "street %q is not a street-tier grid above %s; it must be one of %s", street, code, strings.Join(streets, ", "))
+	case street == "" && len(streets) > 0:
+		return streets[len(streets)-1], nil
+	case street == "" || slices.Contains(streets, street):
+		return street, nil
+	case len(streets) == 0:
+		return "", gridmap.Errorf(gridmap.EINVALID, "grid %s has no street-tier grid above it; leave street out", code)
 	}
-	return nil
+	return "", gridmap.Errorf(gridmap.EINVALID, "street %q is not a street-tier grid above %s; it must be one of %s (or left out for %s)",
+		street, code, strings.Join(streets, ", "), streets[len(streets)-1])
 }
 
 // partyColumns are a party organisation's columns (alias p), NULL
@@ -110,12 +112,34 @@ func scanParty(row pgx.Row, leading ...any) (*gridmap.PartyOrg, error) {
 	return p, nil
 }
 
+// Writes of a party organisation. Each is one statement, so that two
+// concurrent writes cannot both pass a version check: with If-Match "0"
+// the insert does nothing when a row exists (ON CONFLICT DO NOTHING), with
+// a version the update matches only that version; no row back is a stale
+// If-Match. Without If-Match the upsert creates (version 1) or replaces.
+const (
+	partyInsertSQL = `INSERT INTO party_orgs (layer_id, grid_code, kind, name, secretary, members, street_code, updated_by)
+		VALUES ($1, $2, $3, $4, $5, $6, nullif($7, ''), $8)
+		ON CONFLICT (layer_id, grid_code) DO NOTHING
+		RETURNING version, updated_at`
+	partyUpdateSQL = `UPDATE party_orgs SET kind = $3, name = $4, secretary = $5, members = $6, street_code = nullif($7, ''),
+		  updated_by = $8, updated_at = now(), version = version + 1
+		WHERE layer_id = $1 AND grid_code = $2 AND version = $9
+		RETURNING version, updated_at`
+	partyUpsertSQL = `INSERT INTO party_orgs (layer_id, grid_code, kind, name, secretary, members, street_code, updated_by)
+		VALUES ($1, $2, $3, $4, $5, $6, nullif($7, ''), $8)
+		ON CONFLICT (layer_id, grid_code) DO UPDATE SET kind = $3, name = $4, secretary = $5, members = $6, street_code = nullif($7, ''),
+		  updated_by = $8, updated_at = now(), version = party_orgs.version + 1
+		RETURNING version, updated_at`
+)
+
 // PutParty creates or replaces a grid's party organisation in one
 // transaction; see gridmap.PartyService.
 func (s *PartyStore) PutParty(ctx context.Context, p *gridmap.PartyOrg, ifMatch *int) (created bool, err error) {
 	if err := p.Check(); err != nil {
 		return false, err
 	}
+	actor := gridmap.CallerFrom(ctx).Actor()
 	err = pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
 		l, err := comprehensiveLayerIn(ctx, tx, p.Layer)
 		if err != nil {
@@ -125,29 +149,41 @@ func (s *PartyStore) PutParty(ctx context.Context, p *gridmap.PartyOrg, ifMatch 
 		if err != nil {
 			return err
 		}
-		if err := checkStreet(l, chain, p.Street); err != nil {
+		if p.Street, err = streetOf(l, chain, p.Street); err != nil {
 			return err
-		}
-		var version int
-		err = tx.QueryRow(ctx, `SELECT version FROM party_orgs WHERE layer_id = $1 AND grid_code = $2 FOR UPDATE`, p.Layer, p.Grid).Scan(&version)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		if ifMatch != nil && *ifMatch != version {
-			return gridmap.Errorf(gridmap.EPRECONDITION, "the party organisation of grid %s is at version %d, not %d; read it again", p.Grid, version, *ifMatch)
 		}
 		secretary, _ := json.Marshal(p.Secretary)
 		members, _ := json.Marshal(p.Members)
-		created = version == 0
-		return tx.QueryRow(ctx, `INSERT INTO party_orgs (layer_id, grid_code, kind, name, secretary, members, street_code, updated_by)
-			VALUES ($1, $2, $3, $4, $5, $6, nullif($7, ''), $8)
-			ON CONFLICT (layer_id, grid_code) DO UPDATE SET kind = $3, name = $4, secretary = $5, members = $6, street_code = nullif($7, ''),
-			  updated_by = $8, updated_at = now(), version = party_orgs.version + 1
-			RETURNING version, updated_at`, p.Layer, p.Grid, p.Kind, p.Name, secretary, members, p.Street,
-			gridmap.CallerFrom(ctx).Actor()).Scan(&p.Version, &p.UpdatedAt)
+		args := []any{p.Layer, p.Grid, p.Kind, p.Name, secretary, members, p.Street, actor}
+		switch {
+		case ifMatch == nil:
+			err = tx.QueryRow(ctx, partyUpsertSQL, args...).Scan(&p.Version, &p.UpdatedAt)
+			created = p.Version == 1 // an update raises the version past 1
+			return err
+		case *ifMatch == 0:
+			err = tx.QueryRow(ctx, partyInsertSQL, args...).Scan(&p.Version, &p.UpdatedAt)
+			created = err == nil
+		default:
+			err = tx.QueryRow(ctx, partyUpdateSQL, append(args, *ifMatch)...).Scan(&p.Version, &p.UpdatedAt)
+		}
+		if errors.Is(err, pgx.ErrNoRows) {
+			return stalePartyVersion(ctx, tx, p.Layer, p.Grid, *ifMatch)
+		}
+		return err
 	})
-	p.UpdatedBy = gridmap.CallerFrom(ctx).Actor()
+	p.UpdatedBy = actor
 	return created, translate(err, "storing party organisation")
+}
+
+// stalePartyVersion returns EPRECONDITION naming the version a grid's
+// party organisation is at now (0: none), read through q.
+func stalePartyVersion(ctx context.Context, q querier, layer, code string, ifMatch int) error {
+	var version int
+	err := q.QueryRow(ctx, `SELECT version FROM party_orgs WHERE layer_id = $1 AND grid_code = $2`, layer, code).Scan(&version)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	return gridmap.Errorf(gridmap.EPRECONDITION, "the party organisation of grid %s is at version %d, not %d; read it again", code, version, ifMatch)
 }
 
 // Party returns a grid's party organisation; see gridmap.PartyService.

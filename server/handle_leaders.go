@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -42,8 +43,9 @@ func (s *Server) handlePutLeaderAssignments(c echo.Context) error {
 
 // handleLeaderAssignments answers an account's grids:
 // GET /v1/leaders/{username}/assignments, to viewers: the grids GET
-// /v1/leaders shows. 404 for an account that is not a leader, or not one
-// with a grid in a scoped caller's area.
+// /v1/leaders shows (a scoped caller's: those of its area; the leader's
+// own: all). One 404 for an unknown account, one that is not a leader, or
+// not one with a grid in a scoped caller's area.
 func (s *Server) handleLeaderAssignments(c echo.Context) error {
 	a, err := s.deps.Leaders.LeaderAssignments(c.Request().Context(), c.Param("username"))
 	if err != nil {
@@ -53,8 +55,11 @@ func (s *Server) handleLeaderAssignments(c echo.Context) error {
 }
 
 // checkInRequest is the body of POST /v1/checkins: the point as lon and
-// lat, or as a GeoJSON Point in location; the time as t or at.
+// lat, or as a GeoJSON Point in location; the time as t or at; person
+// (API.md's) naming the signed-in account, if sent; client_id for retries.
 type checkInRequest struct {
+	Person    string            `json:"person"`
+	ClientID  string            `json:"client_id"`
 	Lon       *float64          `json:"lon"`
 	Lat       *float64          `json:"lat"`
 	Location  *geojson.Geometry `json:"location"`
@@ -82,11 +87,11 @@ func (r *checkInRequest) point() (lon, lat float64, err error) {
 
 // handleCheckIn records the signed-in leader's check-in (下沉报到):
 // POST /v1/checkins. The point is converted from crs (gcj02, bd09) to
-// WGS84 first. 201 with {"id", "visit", "layer", "grid", "distance_m"}: a
-// visit names the finest assigned grid it lies in (within the layer's
-// tolerance plus accuracy_m), a check-in outside its distance in metres to
-// the nearest. 400 saying what to fix; 403 for a caller that is not a
-// signed-in leader.
+// WGS84 first. 201 with {"id", "visit", "imprecise", "layer", "grid",
+// "distance_m", ...} (gridmap.CheckIn states the rule), or 200 with the
+// check-in stored before under the same client_id. 400 saying what to
+// fix; 403 for a caller that is not a signed-in leader or a person that is
+// not the caller.
 func (s *Server) handleCheckIn(c echo.Context) error {
 	var req checkInRequest
 	if err := decodeJSON(c, &req); err != nil {
@@ -107,7 +112,8 @@ func (s *Server) handleCheckIn(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ci := &gridmap.CheckIn{Lon: x, Lat: y, CRS: crs, AccuracyM: req.AccuracyM, Note: req.Note, PhotoURL: req.PhotoURL}
+	ci := &gridmap.CheckIn{Lon: x, Lat: y, CRS: crs, AccuracyM: req.AccuracyM, Note: req.Note, PhotoURL: req.PhotoURL,
+		ClientID: req.ClientID, Person: req.Person}
 	if crs != gridmap.CRSWGS84 {
 		ci.Original = []float64{lon, lat}
 	}
@@ -119,21 +125,33 @@ func (s *Server) handleCheckIn(c echo.Context) error {
 	if err := ci.Check(time.Now()); err != nil {
 		return err
 	}
-	if err := s.deps.Leaders.CheckIn(c.Request().Context(), ci); err != nil {
+	created, err := s.deps.Leaders.CheckIn(c.Request().Context(), ci)
+	if err != nil {
 		return err
+	}
+	if !created {
+		return c.JSON(http.StatusOK, ci)
 	}
 	return c.JSON(http.StatusCreated, ci)
 }
 
+// onSiteLinkTimeout bounds linking a report to a visit: the report's
+// answer waits for it.
+const onSiteLinkTimeout = 2 * time.Second
+
 // noteOnSiteWork links a report the caller just filed or moved to the
 // caller's visit under way, when the caller is a leader on a visit. The
-// report's own write has succeeded by then: a failure here is logged and
-// does not fail the request.
+// report's own write has succeeded by then, so the link does not end with
+// the request (a client that hangs up does not lose it) but is bounded by
+// onSiteLinkTimeout; a failure is logged, does not fail the request and
+// is not made up later.
 func (s *Server) noteOnSiteWork(c echo.Context, reportID int64, action string) {
 	if s.deps.Leaders == nil || callerOf(c).Kind != gridmap.CallerAccount {
 		return
 	}
-	if err := s.deps.Leaders.NoteOnSiteWork(c.Request().Context(), reportID, action); err != nil {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), onSiteLinkTimeout)
+	defer cancel()
+	if err := s.deps.Leaders.NoteOnSiteWork(ctx, reportID, action); err != nil {
 		s.logger.Error("linking on-site work failed", "request_id", requestID(c), "report", reportID, "action", action, "err", err)
 	}
 }
@@ -146,7 +164,8 @@ var leadersCSVHeader = []string{"username", "display_name", "grids", "visits_per
 // GET /v1/leaders?layer=&from=&to= (RFC 3339; by default from the start of
 // this month, in the deployment's time zone, to now). 200 with
 // gridmap.LeaderStats, or with Accept: text/csv one row per leader. A
-// scoped caller sees the leaders with a grid in its area.
+// scoped caller sees the leaders with a grid in its area, and of their
+// grids only those.
 func (s *Server) handleLeaders(c echo.Context) error {
 	from, to, err := windowParams(c)
 	if err != nil {

@@ -24,6 +24,7 @@ type checkInAnswer struct {
 	ID        int64
 	Lon, Lat  float64
 	Visit     bool
+	Imprecise bool
 	Layer     *string
 	Grid      *string
 	DistanceM *float64 `json:"distance_m"`
@@ -106,6 +107,7 @@ func TestLeaderCheckIns(t *testing.T) {
 	addAccount(t, ts, gridmap.Account{Username: "p17.leader", DisplayName: "包联领导", Role: gridmap.RoleDispatcher}, "leader password 17")
 	addAccount(t, ts, gridmap.Account{Username: "p17.leader2", Role: gridmap.RoleReporter}, "leader password 17")
 	addAccount(t, ts, gridmap.Account{Username: "p17.nobody", Role: gridmap.RoleReporter}, "leader password 17")
+	addAccount(t, ts, gridmap.Account{Username: "p17.scoped", Role: gridmap.RoleReporter, Scope: &gridmap.Scope{Layer: id, Code: id + "-S0"}}, "leader password 17")
 
 	assign := `{"grids":[{"layer":"p17lead","code":"p17lead-G00"},{"layer":"p17lead","code":"p17lead-G01"},{"layer":"p17lead","code":"p17lead-S1"},
 		{"layer":"p17gcj","code":"p17gcj-A"},{"layer":"p17gcj","code":"p17gcj-B"}],"visits_per_month":8}`
@@ -153,8 +155,37 @@ func TestLeaderCheckIns(t *testing.T) {
 		if r := do(t, "GET", ts.url+"/v1/leaders/p17.leader2/assignments", "", s0...); r.status != 404 {
 			t.Errorf("GET a leader outside a scoped caller's area: %d %s", r.status, r.body)
 		}
-		if r := do(t, "GET", ts.url+"/v1/leaders/p17.leader/assignments", "", s0...); r.status != 200 {
-			t.Errorf("GET a leader inside a scoped caller's area: %d %s", r.status, r.body)
+		var inS0 gridmap.LeaderAssignments
+		r = do(t, "GET", ts.url+"/v1/leaders/p17.leader/assignments", "", s0...)
+		if r.json(t, &inS0); r.status != 200 || fmt.Sprint(leaderCodes(inS0.Grids)) != "[p17lead-G00 p17lead-G01]" {
+			t.Errorf("GET a leader inside a scoped caller's area: %d %s; want only its grids in S0", r.status, r.body)
+		}
+	})
+	t.Run("one 404 for an account a scoped caller may not see", func(t *testing.T) {
+		s0 := []string{"Authorization", "Bearer " + ts.token(t, gridmap.RoleViewer, &gridmap.Scope{Layer: id, Code: id + "-S0"})}
+		var first string
+		for _, user := range []string{"p17.nobody.at.all", "p17.nobody", "p17.leader2"} {
+			r := do(t, "GET", ts.url+"/v1/leaders/"+user+"/assignments", "", s0...)
+			msg := strings.Replace(r.errorOf(t).Message, user, "USER", 1)
+			if first == "" {
+				first = msg
+			}
+			if r.status != 404 || msg != first {
+				t.Errorf("%s: %d %q; want 404 %q", user, r.status, msg, first)
+			}
+		}
+	})
+	t.Run("a scoped leader reads all its own grids", func(t *testing.T) {
+		if r := do(t, "PUT", ts.url+"/v1/leaders/p17.scoped/assignments", `{"grids":[{"layer":"p17lead","code":"p17lead-G10"}],"visits_per_month":1}`); r.status != 200 {
+			t.Fatalf("PUT: %d %s", r.status, r.body)
+		}
+		var a gridmap.LeaderAssignments
+		r := do(t, "GET", ts.url+"/v1/leaders/p17.scoped/assignments", "", sessionHeader(t, ts, "p17.scoped", "leader password 17")...)
+		if r.json(t, &a); r.status != 200 || len(a.Grids) != 1 {
+			t.Errorf("GET own: %d %s", r.status, r.body)
+		}
+		if r := do(t, "PUT", ts.url+"/v1/leaders/p17.scoped/assignments", `{"grids":[]}`); r.status != 200 {
+			t.Fatalf("PUT none: %d %s", r.status, r.body)
 		}
 	})
 
@@ -162,16 +193,21 @@ func TestLeaderCheckIns(t *testing.T) {
 	now := time.Now().Truncate(time.Second)
 	at := func(d time.Duration) string { return now.Add(d).Format(time.RFC3339) }
 	x := partyWorlds[id]
-	var visits, outside int
+	var outside int
+	visited := map[string]bool{} // grid and day in Shanghai: visits count these
+	visit := func(grid, t string) {
+		at, _ := time.Parse(time.RFC3339, t)
+		visited[grid+" "+at.In(shanghai).Format(time.DateOnly)] = true
+	}
 
 	t.Run("a check-in in an assigned grid is a visit", func(t *testing.T) {
 		c := partyGridCentre(id, 0, 0)
 		a := checkIn(t, ts, map[string]any{"lon": c[0], "lat": c[1], "accuracy_m": 10, "t": at(-90 * time.Minute), "note": "走访",
-			"photo_url": "https://photos.example/1.jpg"}, leader)
+			"photo_url": "https://photos.example/1.jpg", "person": "p17.leader"}, leader)
 		if !a.Visit || a.Grid == nil || *a.Grid != id+"-G00" || a.DistanceM != nil {
 			t.Errorf("answer %+v", a)
 		}
-		visits++
+		visit(id+"-G00", at(-90*time.Minute))
 	})
 	t.Run("a check-in in a grid below an assigned one is a visit of it", func(t *testing.T) {
 		c := partyGridCentre(id, 1, 1)
@@ -179,7 +215,7 @@ func TestLeaderCheckIns(t *testing.T) {
 		if !a.Visit || a.Grid == nil || *a.Grid != id+"-S1" || *a.Layer != id {
 			t.Errorf("answer %+v", a)
 		}
-		visits++
+		visit(id+"-S1", at(-30*time.Minute))
 	})
 	// 300 m west of G00's west edge (the district's), halfway up it.
 	west := [2]float64{x - 300/(111320*math.Cos(29.75*math.Pi/180)), -29.75}
@@ -200,24 +236,50 @@ func TestLeaderCheckIns(t *testing.T) {
 		}
 		outside++
 	})
-	t.Run("the stated accuracy widens the grid", func(t *testing.T) {
+	t.Run("an accuracy past 100 m widens nothing", func(t *testing.T) {
 		a := checkIn(t, ts, map[string]any{"lon": west[0], "lat": west[1], "accuracy_m": 280, "t": at(-45 * time.Minute)}, leader)
-		if !a.Visit || *a.Grid != id+"-G00" {
+		if a.Visit || !a.Imprecise || a.DistanceM == nil {
 			t.Errorf("300 m out with 280 m accuracy and 30 m tolerance: %+v", a)
 		}
-		visits++
+		outside++
+		near := [2]float64{x - 60/(111320*math.Cos(29.75*math.Pi/180)), -29.75}
+		a = checkIn(t, ts, map[string]any{"lon": near[0], "lat": near[1], "accuracy_m": 80, "t": at(-44 * time.Minute)}, leader)
+		if !a.Visit || *a.Grid != id+"-G00" || a.Imprecise {
+			t.Errorf("60 m out with 80 m accuracy: %+v", a)
+		}
+		visit(id+"-G00", at(-44*time.Minute))
 	})
 	t.Run("a GCJ-02 check-in is converted first", func(t *testing.T) {
-		a := checkIn(t, ts, map[string]any{"lon": g[0], "lat": g[1], "crs": "gcj02"}, leader)
+		a := checkIn(t, ts, map[string]any{"lon": g[0], "lat": g[1], "crs": "gcj02", "t": at(0)}, leader)
 		wx, wy := geo.GCJ02ToWGS84(g[0], g[1])
 		if !a.Visit || *a.Grid != "p17gcj-A" || math.Abs(a.Lon-wx) > 1e-9 || math.Abs(a.Lat-wy) > 1e-9 || math.Abs(a.Lon-w[0]) > 1e-6 {
 			t.Errorf("answer %+v; converted %v %v", a, wx, wy)
 		}
-		naive := checkIn(t, ts, map[string]any{"lon": g[0], "lat": g[1]}, leader)
+		naive := checkIn(t, ts, map[string]any{"lon": g[0], "lat": g[1], "t": at(0)}, leader)
 		if !naive.Visit || *naive.Grid != "p17gcj-B" {
 			t.Errorf("the same numbers as WGS84: %+v", naive)
 		}
-		visits += 2
+		visit("p17gcj-A", at(0))
+		visit("p17gcj-B", at(0))
+	})
+	t.Run("checking in again at a grid the same day is not another visit", func(t *testing.T) {
+		c := partyGridCentre(id, 0, 0)
+		if a := checkIn(t, ts, map[string]any{"lon": c[0], "lat": c[1], "t": at(-89 * time.Minute)}, leader); !a.Visit {
+			t.Errorf("answer %+v", a)
+		}
+		visit(id+"-G00", at(-89*time.Minute))
+	})
+	t.Run("a retry with the same client_id stores nothing", func(t *testing.T) {
+		c := partyGridCentre(id, 1, 0)
+		body := map[string]any{"lon": c[0], "lat": c[1], "t": at(-20 * time.Minute), "client_id": "p17-phone/1"}
+		first := checkIn(t, ts, body, leader)
+		b, _ := json.Marshal(body)
+		r := do(t, "POST", ts.url+"/v1/checkins", string(b), leader...)
+		var again checkInAnswer
+		if r.json(t, &again); r.status != 200 || again.ID != first.ID || !again.Visit || *again.Grid != id+"-S1" {
+			t.Errorf("retry: %d %s; want 200 with check-in %d", r.status, r.body, first.ID)
+		}
+		visit(id+"-S1", at(-20*time.Minute))
 	})
 	t.Run("an old check-in is outside the window", func(t *testing.T) {
 		c := partyGridCentre(id, 0, 1)
@@ -255,6 +317,7 @@ func TestLeaderCheckIns(t *testing.T) {
 			{"not a leader", fmt.Sprintf(`{"lon":%g,"lat":%g}`, c[0], c[1]), sessionHeader(t, ts, "p17.nobody", "leader password 17"), 403, "not a leader"},
 			{"a token", fmt.Sprintf(`{"lon":%g,"lat":%g}`, c[0], c[1]), nil, 403, "token"},
 			{"a viewer", fmt.Sprintf(`{"lon":%g,"lat":%g}`, c[0], c[1]), []string{"Authorization", "Bearer " + ts.token(t, gridmap.RoleViewer, nil)}, 403, "reporter"},
+			{"another person", fmt.Sprintf(`{"lon":%g,"lat":%g,"person":"p17.leader2"}`, c[0], c[1]), leader, 403, `person "p17.leader2" is not you`},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				r := do(t, "POST", ts.url+"/v1/checkins", tc.body, tc.header...)
@@ -277,9 +340,11 @@ func TestLeaderCheckIns(t *testing.T) {
 		}
 		other, _ := filePartyReport(t, ts, id, "onsite-other", partyGridCentre(id, 0, 0))
 		moveReport(t, ts.url, other, "register", "dispatch", "start", "resolve")
+		// Filed by the leader during visits, but in none of the visited grids.
+		elsewhere, _ := filePartyReport(t, ts, id, "onsite-elsewhere", partyGridCentre(id, 0, 1), leader...)
 		var linked []int64
 		rows, err := db.Pool.Query(context.Background(), `SELECT DISTINCT report_id FROM checkin_reports WHERE report_id = ANY($1) ORDER BY 1`,
-			[]int64{filed, resolved, other})
+			[]int64{filed, resolved, other, elsewhere})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -302,11 +367,11 @@ func TestLeaderCheckIns(t *testing.T) {
 			rows1[row.Username] = row
 		}
 		l1, l2 := rows1["p17.leader"], rows1["p17.leader2"]
-		if r.status != 200 || l1.Visits != visits || l1.Outside != outside || l1.OnSiteReports != 2 ||
+		if r.status != 200 || l1.Visits != len(visited) || l1.Outside != outside || l1.OnSiteReports != 2 ||
 			fmt.Sprint(l1.NotVisited) != "[p17lead-G01]" || len(l1.Grids) != 5 || l1.DisplayName != "包联领导" ||
 			l1.RequiredVisits != requiredByHand(8, from, to) {
 			t.Errorf("leader: %+v; want %d visits, %d outside, 2 on site, [p17lead-G01] not visited, %v required (%d %s)",
-				l1, visits, outside, requiredByHand(8, from, to), r.status, r.body)
+				l1, len(visited), outside, requiredByHand(8, from, to), r.status, r.body)
 		}
 		if l2.Visits != 0 || l2.Outside != 0 || l2.OnSiteReports != 0 || fmt.Sprint(l2.NotVisited) != "[p17lead-G10]" ||
 			l2.RequiredVisits != requiredByHand(4, from, to) {
@@ -320,7 +385,9 @@ func TestLeaderCheckIns(t *testing.T) {
 		for _, tc := range []struct {
 			scope string
 			want  string
-		}{{id + "-S0", "[p17.leader]"}, {id + "-S1", "[p17.leader p17.leader2]"}} {
+			grids string // p17.leader's, as the scope sees them
+		}{{id + "-S0", "[p17.leader]", "[p17lead-G00 p17lead-G01] [p17lead-G01]"},
+			{id + "-S1", "[p17.leader p17.leader2]", "[p17lead-S1] []"}} {
 			var scoped gridmap.LeaderStats
 			tok := []string{"Authorization", "Bearer " + ts.token(t, gridmap.RoleViewer, &gridmap.Scope{Layer: id, Code: tc.scope})}
 			do(t, "GET", ts.url+"/v1/leaders"+q, "", tok...).json(t, &scoped)
@@ -331,11 +398,25 @@ func TestLeaderCheckIns(t *testing.T) {
 			if fmt.Sprint(names) != tc.want {
 				t.Errorf("scoped to %s: %v, want %s", tc.scope, names, tc.want)
 			}
+			if len(scoped.Rows) > 0 {
+				if got := fmt.Sprint(leaderCodes(scoped.Rows[0].Grids), " ", scoped.Rows[0].NotVisited); got != tc.grids {
+					t.Errorf("scoped to %s, p17.leader's grids and those not visited: %s, want %s", tc.scope, got, tc.grids)
+				}
+			}
 		}
 		if r := do(t, "GET", ts.url+"/v1/leaders?from="+url.QueryEscape(to.Format(time.RFC3339))+"&to="+url.QueryEscape(from.Format(time.RFC3339)), ""); r.status != 400 {
 			t.Errorf("an empty window: %d %s", r.status, r.body)
 		}
 	})
+}
+
+// leaderCodes are the codes of grids.
+func leaderCodes(grids []gridmap.LeaderGrid) []string {
+	codes := []string{}
+	for _, g := range grids {
+		codes = append(codes, g.Code)
+	}
+	return codes
 }
 
 // TestPartyManyClients: leaders check in and editors PUT party

@@ -142,7 +142,7 @@ func TestPartyOrganisations(t *testing.T) {
 			{"member without a name", "PUT", u("G00"), strings.Replace(good, `{"name":"赵党员"}`, `{"role":"委员"}`, 1), nil, 400, "members[1].name"},
 			{"bad phone", "PUT", u("G00"), strings.Replace(good, "139-0000-0000", "call me", 1), nil, 400, "members[0].phone"},
 			{"street of another branch", "PUT", u("G00"), strings.Replace(good, "p17party-S0", "p17party-S1", 1), nil, 400, "p17party-S0"},
-			{"street missing", "PUT", u("G00"), strings.Replace(good, `,"street":"p17party-S0"`, "", 1), nil, 400, "street is required"},
+			{"secretary with an unknown field", "PUT", u("G00"), strings.Replace(good, `"name":"王书记"`, `"name":"王书记","age":50`, 1), nil, 400, "age"},
 			{"grid as street", "PUT", u("G00"), strings.Replace(good, "p17party-S0", "p17party-G01", 1), nil, 400, "not a street-tier grid"},
 			{"unknown field", "PUT", u("G00"), strings.Replace(good, `"kind"`, `"colour":"red","kind"`, 1), nil, 400, "colour"},
 			{"body names another grid", "PUT", u("G00"), strings.Replace(good, `"kind"`, `"grid":"p17party-G10","kind"`, 1), nil, 400, "agree"},
@@ -268,6 +268,44 @@ func TestPartyOrganisations(t *testing.T) {
 		}
 		if after := partyRows(t, db, id); after != before {
 			t.Errorf("stored organisations changed:\n%s\nto\n%s", before, after)
+		}
+	})
+
+	t.Run("API.md's body: street left out, secretary as a name", func(t *testing.T) {
+		r := do(t, "PUT", u("G10"), `{"kind":"group","name":"G10 党小组","secretary":"张书记","members":[{"name":"孙党员"}]}`)
+		var p gridmap.PartyOrg
+		if r.json(t, &p); r.status != 201 || p.Street != id+"-S1" || p.Secretary.Name != "张书记" || p.Secretary.Phone != "" {
+			t.Errorf("PUT: %d %s; want 201 with street %s-S1 and secretary 张书记", r.status, r.body, id)
+		}
+		if err := db.Pool.QueryRow(context.Background(), `SELECT street_code FROM party_orgs WHERE layer_id = $1 AND grid_code = $2`,
+			id, id+"-G10").Scan(&p.Street); err != nil || p.Street != id+"-S1" {
+			t.Errorf("stored street %q (%v)", p.Street, err)
+		}
+	})
+
+	t.Run("two creates with If-Match 0 at once: one is 412", func(t *testing.T) {
+		body := strings.Replace(good, "p17party-S0", "p17party-S1", 1)
+		for round := range 20 {
+			if r := do(t, "DELETE", u("G10"), ""); r.status != 204 && r.status != 404 {
+				t.Fatalf("DELETE: %d %s", r.status, r.body)
+			}
+			start := make(chan struct{})
+			statuses := make(chan int, 2)
+			for range 2 {
+				go func() {
+					<-start
+					res, err := doAsync("PUT", u("G10"), body, []string{"If-Match", `"0"`})
+					if err != nil {
+						t.Error(err)
+					}
+					statuses <- res.status
+				}()
+			}
+			close(start)
+			a, b := <-statuses, <-statuses
+			if min(a, b) != 201 || max(a, b) != 412 {
+				t.Fatalf("round %d: %d and %d; want one 201 and one 412", round, a, b)
+			}
 		}
 	})
 

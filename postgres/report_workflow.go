@@ -20,7 +20,7 @@ const reportColumns = `id, external_id, category, description, ST_AsGeoJSON(loca
 	(SELECT coalesce(json_agg(json_build_object('department', t.department, 'status', t.status, 'report_in_due', t.report_in_due,
 	   'reported_in_at', t.reported_in_at, 'created_at', t.created_at) ORDER BY t.id), '[]')
 	 FROM report_tasks t WHERE t.report_id = reports.id),
-	duplicate_of, (SELECT array_agg(d.id ORDER BY d.id) FROM reports d WHERE d.duplicate_of = reports.id)`
+	duplicate_of, (SELECT array_agg(d.id ORDER BY d.id) FROM reports d WHERE d.duplicate_of = reports.id), coalesce(assignee, '')`
 
 func scanReport(row pgx.Row) (*gridmap.Report, error) { return scanReportWith(row) }
 
@@ -30,7 +30,7 @@ func scanReportWith(row pgx.Row, leading ...any) (*gridmap.Report, error) {
 	var loc string
 	var original, assignment, tasks []byte
 	dest := append(leading, &r.ID, &r.ExternalID, &r.Category, &r.Description, &loc, &original, &r.CRS, &r.AccuracyM, &r.Source,
-		&r.Urgent, &r.ReportedAt, &r.ReceivedAt, &r.Status, &assignment, &r.UpdatedAt, &tasks, &r.DuplicateOf, &r.Duplicates)
+		&r.Urgent, &r.ReportedAt, &r.ReceivedAt, &r.Status, &assignment, &r.UpdatedAt, &tasks, &r.DuplicateOf, &r.Duplicates, &r.Assignee)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}

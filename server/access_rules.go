@@ -92,31 +92,40 @@ var rules = map[string]rule{
 	"GET /v1/reports/:id":                     viewers,
 	"POST /v1/reports/:id/events":             dispatchers,
 	"GET /v1/reports/:id/events":              viewers,
-	"GET /v1/stats":                           viewers, // scoped callers get their subtree's figures
-	"GET /v1/stats/flags":                     viewers, // scoped callers get their subtree's grids
-	"GET /v1/stats/workload":                  viewers,
-	"GET /v1/stats/trend":                     viewers, // a grid outside a scoped caller's area is 404
-	"GET /v1/stats/rules":                     viewers,
-	"PUT /v1/stats/rules":                     admins,
-	"GET " + eventsRoute:                      viewers,
-	"GET /v1/categories":                      viewers,
-	"GET /v1/categories/:code":                viewers,
-	"PUT /v1/categories/:code":                admins,
-	"GET /v1/calendar":                        viewers,
-	"PUT /v1/calendar/:date":                  admins,
-	"GET /v1/departments":                     viewers,
-	"GET /v1/departments/:code":               viewers,
-	"PUT /v1/departments/:code":               admins,
-	"GET /open311/v2/services.json":           viewers,
-	"GET /open311/v2/services/:code":          viewers,
-	"GET /open311/v2/requests.json":           viewers,
-	"POST /open311/v2/requests.json":          reporters,
-	"GET /open311/v2/requests/:id":            viewers,
-	"GET /tiles/:tileset/:z/:x/:y":            publicViewers,
-	"GET /tiles/:tilejson":                    publicViewers,
-	"GET /":                                   pages,
-	"GET /editor":                             editorPages,
-	"GET /login":                              anyone,
+	// Patrols: a worker (a reporter account) sends its own track; where
+	// workers are is for dispatchers and up, inside their scope (the
+	// store checks both again); coverage figures are like the indicators.
+	"POST /v1/tracks":                    reporters,
+	"GET /v1/workers":                    dispatchers,
+	"GET /v1/workers/:username/track":    dispatchers,
+	"GET /v1/reports/:id/nearby-workers": dispatchers,
+	"GET /v1/patrol/coverage":            viewers,
+	"GET /v1/patrol/idle":                viewers,
+	"GET /v1/stats":                      viewers, // scoped callers get their subtree's figures
+	"GET /v1/stats/flags":                viewers, // scoped callers get their subtree's grids
+	"GET /v1/stats/workload":             viewers,
+	"GET /v1/stats/trend":                viewers, // a grid outside a scoped caller's area is 404
+	"GET /v1/stats/rules":                viewers,
+	"PUT /v1/stats/rules":                admins,
+	"GET " + eventsRoute:                 viewers,
+	"GET /v1/categories":                 viewers,
+	"GET /v1/categories/:code":           viewers,
+	"PUT /v1/categories/:code":           admins,
+	"GET /v1/calendar":                   viewers,
+	"PUT /v1/calendar/:date":             admins,
+	"GET /v1/departments":                viewers,
+	"GET /v1/departments/:code":          viewers,
+	"PUT /v1/departments/:code":          admins,
+	"GET /open311/v2/services.json":      viewers,
+	"GET /open311/v2/services/:code":     viewers,
+	"GET /open311/v2/requests.json":      viewers,
+	"POST /open311/v2/requests.json":     reporters,
+	"GET /open311/v2/requests/:id":       viewers,
+	"GET /tiles/:tileset/:z/:x/:y":       publicViewers,
+	"GET /tiles/:tilejson":               publicViewers,
+	"GET /":                              pages,
+	"GET /editor":                        editorPages,
+	"GET /login":                         anyone,
 }
 
 // ruleOf is the rule of the route c matched; ok is false for a route

@@ -102,7 +102,8 @@ func newTestServerOn(t *testing.T, cfg Config, db *postgres.DB) *testServer {
 		Locator: ts.locator, Reports: postgres.NewReportStore(db, ts.locator, shanghai), Categories: postgres.NewCategoryStore(db),
 		Feed: feed, Tiles: ts.tiles, PoolStats: db.PoolStats, Ready: func(context.Context) error { return ts.ready },
 		Access: ts.access, Search: postgres.NewSearchStore(db), Features: postgres.NewFeatureStore(db),
-		Stats: stats, Indicators: postgres.NewIndicatorStore(db, stats, shanghai)}, slog.New(slog.DiscardHandler))
+		Stats: stats, Indicators: postgres.NewIndicatorStore(db, stats, shanghai),
+		Patrols: postgres.NewPatrolStore(db, shanghai, 0)}, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(ts.Handler())
 	t.Cleanup(hs.Close)
 	ts.url = hs.URL

@@ -6,16 +6,21 @@ import (
 )
 
 // FeedEvent is one entry of the live feed: a report event (Type "report",
-// Data the event with its whole report) or a boundary change (Type
-// "boundary", Data the Change as announced).
+// Data the event with its whole report), a boundary change (Type
+// "boundary", Data the Change as announced) or a worker's new position
+// (Type "worker", Data the position).
 type FeedEvent struct {
 	// ID is the event's place in the feed, what a client resumes after.
 	ID   int64
-	Type string // "report" or "boundary"
+	Type string // "report", "boundary" or "worker"
 	Data json.RawMessage
 	// Owners is a report event's assignment, for keeping a scoped
 	// caller's stream inside its jurisdiction (Scope.HoldsReport).
 	Owners *Assignment
+	// Worker is a worker event's grid, for showing it only to callers
+	// that may see the worker (Caller.MaySeeWorkers, Scope.HoldsWorker);
+	// nil for a worker without a person link.
+	Worker *WorkerGrid
 }
 
 // Feed is the live feed of report events and boundary changes for

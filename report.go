@@ -118,6 +118,9 @@ type Report struct {
 	DuplicateOf *int64    `json:"duplicate_of,omitempty"`
 	Duplicates  []int64   `json:"duplicates,omitempty"`
 	UpdatedAt   time.Time `json:"updated_at"`
+	// Assignee is the worker (an account's username) the report was last
+	// dispatched to, "" when none was named.
+	Assignee string `json:"assignee,omitempty"`
 }
 
 // Task is a department called in on a report (吹哨), which must report in
@@ -179,16 +182,19 @@ type Assignment struct {
 
 // ReportEvent is one step of a report's history.
 type ReportEvent struct {
-	ID          int64           `json:"id"`
-	ReportID    int64           `json:"report_id"`
-	Action      string          `json:"action"`
-	From        string          `json:"from,omitempty"`
-	To          string          `json:"to"`
-	Actor       string          `json:"actor,omitempty"`
-	Note        string          `json:"note,omitempty"`
-	Departments []string        `json:"departments,omitempty"`
-	Data        json.RawMessage `json:"data,omitempty"`
-	At          time.Time       `json:"at"`
+	ID          int64    `json:"id"`
+	ReportID    int64    `json:"report_id"`
+	Action      string   `json:"action"`
+	From        string   `json:"from,omitempty"`
+	To          string   `json:"to"`
+	Actor       string   `json:"actor,omitempty"`
+	Note        string   `json:"note,omitempty"`
+	Departments []string `json:"departments,omitempty"`
+	// Assignee names a worker (a reporter account's username) with a
+	// dispatch move; the event's Data records it.
+	Assignee string          `json:"-"`
+	Data     json.RawMessage `json:"data,omitempty"`
+	At       time.Time       `json:"at"`
 }
 
 // Report list orders.
@@ -305,7 +311,9 @@ type ReportService interface {
 	// Returns EINVALID as Reports does.
 	ReportCounts(ctx context.Context, f ReportFilter) (*ReportCounts, error)
 	// AddEvent moves a report through the workflow. Returns ENOTFOUND,
-	// ECONFLICT for a move the workflow does not allow from the current status.
+	// ECONFLICT for a move the workflow does not allow from the current
+	// status, EINVALID for an assignee that is not a worker's account or
+	// comes with another move than dispatch.
 	AddEvent(ctx context.Context, id int64, e *ReportEvent) (*Report, error)
 	// Events returns a report's history, oldest first.
 	Events(ctx context.Context, id int64) ([]*ReportEvent, error)

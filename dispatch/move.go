@@ -212,3 +212,16 @@ func Reroute(a *gridmap.Assignment, layer *gridmap.Layer, primary []gridmap.Grid
 		return f == gridmap.FlagOutsideCoverage || f == gridmap.FlagDutyDesk
 	})
 }
+
+// CheckAssignee returns EINVALID for an assignee named with another move
+// than dispatch: only dispatching sends a report to a person.
+func CheckAssignee(action, assignee string) error {
+	if assignee != "" && action != ActionDispatch {
+		return gridmap.Errorf(gridmap.EINVALID, "assignee goes with action dispatch only, not %s; leave it out", action)
+	}
+	return nil
+}
+
+// AssigneeRole is the role of the accounts a report can be dispatched to:
+// grid workers sign in as reporters.
+const AssigneeRole = gridmap.RoleReporter

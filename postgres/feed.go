@@ -29,8 +29,9 @@ type ReportChange struct {
 const reportBoxSQL = `json_build_object('boxes', json_build_array(json_build_array(
 	ST_XMin(location), ST_YMin(location), ST_XMax(location), ST_YMax(location))))::text`
 
-// Feed is the live feed: report events (report_events) and boundary changes
-// (layer_changes) in the order their transactions committed.
+// Feed is the live feed: report events (report_events), boundary changes
+// (layer_changes) and workers' positions (worker_events) in the order their
+// transactions committed.
 //
 // Ids are drawn when a row is inserted, and transactions commit in another
 // order, so ids are no place to resume from. Instead Run gives each committed
@@ -131,7 +132,7 @@ func (f *Feed) wake() {
 }
 
 func (f *Feed) listen(ctx context.Context) error {
-	conn, err := f.db.listenConn(ctx, ReportChannel, ChangeChannel)
+	conn, err := f.db.listenConn(ctx, ReportChannel, ChangeChannel, WorkerChannel)
 	if err != nil {
 		return err
 	}
@@ -196,6 +197,8 @@ const numberSQL = `WITH unnumbered AS (
 	SELECT 'report' AS kind, id FROM report_events WHERE seq IS NULL
 	UNION ALL
 	SELECT 'boundary', id FROM layer_changes WHERE seq IS NULL AND change IS NOT NULL
+	UNION ALL
+	SELECT 'worker', id FROM worker_events WHERE seq IS NULL
 	ORDER BY id LIMIT $1
 ), numbered AS (
 	SELECT kind, id, nextval('feed_ids') AS seq FROM unnumbered
@@ -203,6 +206,8 @@ const numberSQL = `WITH unnumbered AS (
 	UPDATE report_events e SET seq = n.seq FROM numbered n WHERE n.kind = 'report' AND e.id = n.id
 ), changes AS (
 	UPDATE layer_changes c SET seq = n.seq FROM numbered n WHERE n.kind = 'boundary' AND c.id = n.id
+), workers AS (
+	UPDATE worker_events w SET seq = n.seq FROM numbered n WHERE n.kind = 'worker' AND w.id = n.id
 )
 SELECT count(*) FROM numbered`
 
@@ -211,9 +216,10 @@ SELECT count(*) FROM numbered`
 const numberBatch = 5000
 
 // marksSQL reads the feedMarks.
-const marksSQL = `SELECT greatest(r.newest, c.newest, o.last, 0), coalesce(o.last, 0)
+const marksSQL = `SELECT greatest(r.newest, c.newest, w.newest, o.last, 0), coalesce(o.last, 0)
 	FROM (SELECT max(seq) AS newest FROM report_events WHERE seq IS NOT NULL) r,
 	     (SELECT max(seq) AS newest FROM layer_changes WHERE seq IS NOT NULL) c,
+	     (SELECT max(seq) AS newest FROM worker_events WHERE seq IS NOT NULL) w,
 	     (SELECT max(id) AS last FROM report_events WHERE seq = 0) o`
 
 // number numbers the committed events without a number and returns the
@@ -295,6 +301,7 @@ const (
 	FROM report_events e CROSS JOIN LATERAL (SELECT ` + reportColumns + ` FROM reports WHERE reports.id = e.report_id) r
 	WHERE e.seq > $1 AND e.seq <= $2 ORDER BY e.seq LIMIT $3`
 	feedChangesSQL = `SELECT seq, change FROM layer_changes WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`
+	feedWorkersSQL = `SELECT seq, data, layer_id, scope_codes FROM worker_events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`
 )
 
 // read returns the first limit events numbered in (after, m.newest]. Each
@@ -327,7 +334,11 @@ func (f *Feed) read(ctx context.Context, after int64, m feedMarks, limit int) ([
 	if err != nil {
 		return nil, translate(err, "boundary changes")
 	}
-	numbered := append(reports, changes...)
+	workers, err := f.workerEvents(ctx, after, m.newest, limit)
+	if err != nil {
+		return nil, err
+	}
+	numbered := append(append(reports, changes...), workers...)
 	slices.SortFunc(numbered, func(a, b gridmap.FeedEvent) int { return cmp.Compare(a.ID, b.ID) })
 	return append(out, numbered[:min(len(numbered), limit)]...), nil
 }
@@ -353,4 +364,26 @@ func (f *Feed) reportEvents(ctx context.Context, sql string, after, upTo int64, 
 		out = append(out, gridmap.FeedEvent{ID: n, Type: "report", Data: data, Owners: r.Assignment})
 	}
 	return out, translate(rows.Err(), "report events")
+}
+
+// workerEvents reads the worker events numbered in (after, upTo], each with
+// the worker's grid for the readers' scope.
+func (f *Feed) workerEvents(ctx context.Context, after, upTo int64, limit int) ([]gridmap.FeedEvent, error) {
+	rows, err := f.db.Pool.Query(ctx, feedWorkersSQL, after, upTo, limit)
+	if err != nil {
+		return nil, translate(err, "worker events")
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gridmap.FeedEvent, error) {
+		e := gridmap.FeedEvent{Type: "worker"}
+		var data []byte
+		var layer *string
+		var codes []string
+		err := row.Scan(&e.ID, &data, &layer, &codes)
+		e.Data = data
+		if layer != nil {
+			e.Worker = &gridmap.WorkerGrid{Layer: *layer, Codes: codes}
+		}
+		return e, err
+	})
+	return out, translate(err, "worker events")
 }

@@ -80,10 +80,11 @@ func nonNil(s []string) []string {
 
 // moveSQL records an event on a stored report ($13) and sets its state,
 // provided the report is still at revision $21 (NULL: the caller holds
-// its row lock).
+// its row lock), and its assignee when $23 names one.
 const moveSQL = `WITH r AS (
 	  UPDATE reports SET status = $3, resume_status = nullif($14, ''), tier = $15, due_at = $16, assignment = $17,
-	    primary_code = $18, deadline_at = $19, escalated_due_at = $20, scope_codes = $22, revision = revision + 1, updated_at = now()
+	    primary_code = $18, deadline_at = $19, escalated_due_at = $20, scope_codes = $22, revision = revision + 1, updated_at = now(),
+	    assignee = coalesce(nullif($23, ''), assignee)
 	  WHERE id = $13 AND ($21::bigint IS NULL OR revision = $21)
 	  RETURNING id, now() AS at, ` + reportBoxSQL + ` AS box)` + eventSQL
 
@@ -115,7 +116,7 @@ func moveArgs(id int64, revision *int64, ev *gridmap.ReportEvent, out *dispatch.
 	}
 	assignment, _ := json.Marshal(s.Assignment)
 	return append(eventArgs(ev, out, about), id, s.ResumeTo, s.Assignment.Tier, s.Assignment.DueAt, assignment,
-		primary, out.DeadlineAt, s.EscalatedFor, revision, gridmap.ReportScopeCodes(&s.Assignment))
+		primary, out.DeadlineAt, s.EscalatedFor, revision, gridmap.ReportScopeCodes(&s.Assignment), ev.Assignee)
 }
 
 // stateColumns are what a move reads of a report (alias r): its revision,
@@ -212,6 +213,9 @@ func (s *ReportStore) addEvent(ctx context.Context, id int64, e *gridmap.ReportE
 	if err := checkReportInScope(ctx, id, &l.state.Assignment); err != nil {
 		return nil, err
 	}
+	if err := s.checkAssignee(ctx, e); err != nil {
+		return nil, err
+	}
 	cal, err := calendarOf(s.tz, days)
 	if err != nil {
 		return nil, err
@@ -272,4 +276,29 @@ func calendarOf(tz *time.Location, days []byte) (*dispatch.Calendar, error) {
 func calendarDays(param string) string {
 	return `SELECT coalesce(json_object_agg(to_char(day, 'YYYY-MM-DD'), working), '{}') FROM calendar_days
 	WHERE day BETWEEN ` + param + `::date - 7 AND ` + param + `::date + 400`
+}
+
+// checkAssignee checks the worker a move names, if any: with a dispatch
+// only, an enabled account of dispatch.AssigneeRole; it records the
+// assignee in the event's data. Returns EINVALID saying what to fix.
+func (s *ReportStore) checkAssignee(ctx context.Context, e *gridmap.ReportEvent) error {
+	if e.Assignee == "" {
+		return nil
+	}
+	if err := dispatch.CheckAssignee(e.Action, e.Assignee); err != nil {
+		return err
+	}
+	var role string
+	var disabled bool
+	err := s.db.Pool.QueryRow(ctx, `SELECT role, disabled_at IS NOT NULL FROM accounts WHERE username = $1`, e.Assignee).Scan(&role, &disabled)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return gridmap.Errorf(gridmap.EINVALID, "assignee %q is not an account; name a grid worker's username (GET /v1/workers lists those on duty)", e.Assignee)
+	case err != nil:
+		return translate(err, "assignee "+e.Assignee)
+	case role != dispatch.AssigneeRole || disabled:
+		return gridmap.Errorf(gridmap.EINVALID, "assignee %q is not an enabled %s account; name a grid worker's username", e.Assignee, dispatch.AssigneeRole)
+	}
+	e.Data, _ = json.Marshal(map[string]string{"assignee": e.Assignee})
+	return nil
 }

@@ -39,6 +39,13 @@ go test -run '^$' -bench 'ReportTiles100k|ReportList100k' -benchtime 1x -count 1
 # flags: the 1,000 grids judged against the rules, and the surge figure
 # alone against a plain GROUP BY over the reports.
 go test -run '^$' -bench 'StatsDistrict|StatsFlags' -benchtime 5x -count 3 -timeout 30m ./postgres/ | tee -a "$out"
+# Patrols: track intake from 8 phones in 1,000-point batches against a bare
+# COPY of the same rows; a day's coverage of the demo's 500 grids (200
+# workers, 576,000 points, loaded in the setup: about a minute) against one
+# plain PostGIS query; the nearest on-duty workers among 2,000.
+go test -run '^$' -bench 'TrackIntakeHTTP|TrackCopyBaseline' -benchtime 200x -count 3 ./server/ | tee -a "$out"
+go test -run '^$' -bench 'PatrolCoverage' -benchtime 3x -count 3 -timeout 30m ./postgres/ | tee -a "$out"
+go test -run '^$' -bench 'NearbyWorkers' -benchtime 2000x -count 3 -timeout 30m ./postgres/ | tee -a "$out"
 # The console's first paint, as the browser test measures it (headless
 # Chromium, software WebGL, the demo district on loopback).
 go test -count=1 -run 'TestConsole$' -v ./server/ 2>&1 | grep -o 'first paint ms [0-9.]*' | tee -a "$out" || true
@@ -109,6 +116,12 @@ cold=$(metric BenchmarkTileColdZ14 median_ms)
 [ -n "$cold" ] && awk -v c="$cold" 'BEGIN {printf "%-50s %10.2f ms  (target < 15 ms)\n", "cold z14 tile over loopback, median", c}'
 warm=$(metric BenchmarkTileWarmLoadZ14 req/s); coldr=$(metric BenchmarkTileColdLoadZ14 req/s)
 [ -n "$warm" ] && [ -n "$coldr" ] && awk -v w="$warm" -v c="$coldr" 'BEGIN {printf "%-50s %10.0f req/s  vs cold %8.0f req/s = %.0fx (target 20x)\n", "warm z14 tiles, loopback load generator", w, c, w/c}'
+trk=$(metric BenchmarkTrackIntakeHTTP points/s); cpy=$(metric BenchmarkTrackCopyBaseline points/s)
+[ -n "$trk" ] && [ -n "$cpy" ] && awk -v t="$trk" -v c="$cpy" 'BEGIN {printf "%-50s %10.0f points/s  vs bare COPY %10.0f/s = %.2f (target 20,000/s)\n", "POST /v1/tracks, 8 clients x 1,000 points, durable", t, c, t/c}'
+ratio "patrol coverage: 500 demo grids, 200 workers' day" BenchmarkPatrolCoverageDemo BenchmarkPatrolCoveragePlainPostGIS
+cov=$(median BenchmarkPatrolCoverageDemo)
+[ -n "$cov" ] && awk -v c="$cov" 'BEGIN {printf "%-50s %10.1f ms  (target < 5,000 ms)\n", "patrol coverage of the demo district, median", c/1e6}'
+ratio_us "nearest on-duty workers (2,000 on duty) vs a key read" BenchmarkNearbyWorkers BenchmarkNearbyWorkersReportRead
 ratio "hotspot tile z12, 1,000,000 reports (no cache)" BenchmarkHotspotTileZ12 BenchmarkHotspotTileZ12GroupBy
 hot=$(metric BenchmarkHotspotTileZ12 median_ms); hotn=$(metric BenchmarkHotspotTileZ12 reports/tile)
 [ -n "$hot" ] && awk -v h="$hot" -v n="$hotn" 'BEGIN {printf "%-50s %10.2f ms  (target < 50 ms; %.0f reports a tile)\n", "hotspot tile z12, median", h, n}'

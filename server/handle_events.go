@@ -20,8 +20,10 @@ const sseReadTimeout = 30 * time.Second
 // sseBatch is how many events one read of the feed returns.
 const sseBatch = 500
 
-// handleEvents streams report events and boundary changes as server-sent
-// events: GET /v1/events. Every event carries its number in the feed as its
+// handleEvents streams report events, boundary changes and workers' new
+// positions as server-sent events: GET /v1/events. Worker events go only
+// to callers who may see the worker (dispatchers and up, inside their
+// scope). Every event carries its number in the feed as its
 // id, increasing along the stream, in the order the events committed. A
 // client that reconnects with Last-Event-ID (or ?since=ID) gets every event
 // after that one exactly once, in the same order as every other client; a
@@ -65,7 +67,8 @@ func (s *Server) handleEvents(c echo.Context) error {
 	fmt.Fprint(w, "retry: 2000\n\n")
 	w.Flush()
 
-	scope := callerOf(c).ScopeOf()
+	caller := callerOf(c)
+	scope := caller.ScopeOf()
 	send := func() error {
 		// The stream lasts hours: the caller is checked again before
 		// each batch, so a revoked token, a disabled account, an ended
@@ -80,9 +83,10 @@ func (s *Server) handleEvents(c echo.Context) error {
 			}
 			for _, e := range batch {
 				after = e.ID
-				if e.Type == "report" && !scope.HoldsReport(e.Owners) {
-					// Outside the caller's jurisdiction; the id moves on so
-					// a resume does not read it again.
+				if e.Type == "report" && !scope.HoldsReport(e.Owners) ||
+					e.Type == "worker" && !(caller.MaySeeWorkers() && scope.HoldsWorker(e.Worker)) {
+					// Outside the caller's jurisdiction or role; the id
+					// moves on so a resume does not read it again.
 					continue
 				}
 				fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Type, e.Data)

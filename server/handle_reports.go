@@ -212,11 +212,14 @@ type eventRequest struct {
 	Note        string   `json:"note"`
 	Actor       string   `json:"actor"`
 	Departments []string `json:"departments"`
+	// Assignee is the worker a dispatch sends the report to.
+	Assignee string `json:"assignee"`
 }
 
 // handleReportEvent moves a report through the workflow:
 // POST /v1/reports/{id}/events. 200 with the report; 409 for a move the
-// workflow does not allow from its status.
+// workflow does not allow from its status; 400 for an assignee that is not
+// a worker's account or comes with another move than dispatch.
 func (s *Server) handleReportEvent(c echo.Context) error {
 	id, err := reportID(c)
 	if err != nil {
@@ -230,7 +233,7 @@ func (s *Server) handleReportEvent(c echo.Context) error {
 		return gridmap.Errorf(gridmap.EINVALID, "action is required: register, dispatch, start, resolve, verify, close, reject, escalate, extend, suspend or resume")
 	}
 	r, err := s.deps.Reports.AddEvent(c.Request().Context(), id, &gridmap.ReportEvent{Action: req.Action, Note: req.Note,
-		Actor: actorOf(c, req.Actor), Departments: req.Departments})
+		Actor: actorOf(c, req.Actor), Departments: req.Departments, Assignee: req.Assignee})
 	if err != nil {
 		return err
 	}

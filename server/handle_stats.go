@@ -55,10 +55,13 @@ func (s *Server) handleStats(c echo.Context) error {
 }
 
 // wantsCSV reads an Accept header that names text/csv.
-func wantsCSV(accept string) bool {
+func wantsCSV(accept string) bool { return acceptsMedia(accept, "text/csv") }
+
+// acceptsMedia reads an Accept header that names the media type want.
+func acceptsMedia(accept, want string) bool {
 	for _, part := range strings.Split(accept, ",") {
 		media, _, _ := strings.Cut(part, ";")
-		if strings.EqualFold(strings.TrimSpace(media), "text/csv") {
+		if strings.EqualFold(strings.TrimSpace(media), want) {
 			return true
 		}
 	}

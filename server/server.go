@@ -114,6 +114,9 @@ type Deps struct {
 	// Ready reports whether the service can answer (database reachable,
 	// indexes loaded); nil error means ready.
 	Ready func(ctx context.Context) error
+	// Patrols keeps workers' tracks and positions; nil leaves /v1/tracks,
+	// /v1/workers, /v1/patrol and nearby-workers out.
+	Patrols gridmap.PatrolService
 	// PoolStats describes the database connection pool for /metrics; nil
 	// leaves the pool figures out.
 	PoolStats func() gridmap.PoolStats
@@ -306,6 +309,16 @@ func (s *Server) routes() {
 	v1.GET("/reports/:id", s.handleReport)
 	v1.POST("/reports/:id/events", s.handleReportEvent, limit)
 	v1.GET("/reports/:id/events", s.handleReportEvents)
+	if s.deps.Patrols != nil {
+		// 10,000 points a batch with long device ids and full precision
+		// fit in 4 MB; more points are refused by their count.
+		v1.POST("/tracks", s.handleAddTrack, middleware.BodyLimit("4M"))
+		v1.GET("/workers", s.handleWorkers)
+		v1.GET("/workers/:username/track", s.handleWorkerTrack)
+		v1.GET("/patrol/coverage", s.handlePatrolCoverage)
+		v1.GET("/patrol/idle", s.handlePatrolIdle)
+		v1.GET("/reports/:id/nearby-workers", s.handleNearbyWorkers)
+	}
 	if s.deps.Stats != nil {
 		v1.GET("/stats", s.handleStats)
 	}

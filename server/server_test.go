@@ -103,7 +103,8 @@ func newTestServerOn(t *testing.T, cfg Config, db *postgres.DB) *testServer {
 		Feed: feed, Tiles: ts.tiles, PoolStats: db.PoolStats, Ready: func(context.Context) error { return ts.ready },
 		Access: ts.access, Search: postgres.NewSearchStore(db), Features: postgres.NewFeatureStore(db),
 		Stats: stats, Indicators: postgres.NewIndicatorStore(db, stats, shanghai),
-		Party: postgres.NewPartyStore(db, shanghai), Leaders: postgres.NewLeaderStore(db, shanghai)}, slog.New(slog.DiscardHandler))
+		Party: postgres.NewPartyStore(db, shanghai), Leaders: postgres.NewLeaderStore(db, shanghai),
+		Patrols: postgres.NewPatrolStore(db, shanghai, 0)}, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(ts.Handler())
 	t.Cleanup(hs.Close)
 	ts.url = hs.URL

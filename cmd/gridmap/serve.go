@@ -41,12 +41,18 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	secureCookies := fs.Bool("secure-cookies", false, "mark session cookies Secure even without TLS here (TLS ends at a proxy)")
 	basemap := fs.String("basemap-style", envOr("GRIDMAP_BASEMAP_STYLE", ""), "URL of a MapLibre style the console draws under the grids (a Tianditu or government e-map style); none by default, which works offline")
 	rateLimit := fs.Float64("rate-limit", server.DefaultRateLimit, "requests a second one token or account may make (0: no limit)")
+	trackRetention := fs.String("track-retention", envOr("GRIDMAP_TRACK_RETENTION", "180d"),
+		"how long workers' track points are kept: days such as 180d or a duration such as 4320h; older ones are removed hourly")
 	addressRateLimit := fs.Float64("address-rate-limit", server.DefaultAddressRateLimit, "requests a second an address may make without credentials, sign-ins included (0: no limit)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *requestTimeout <= 0 {
 		return fmt.Errorf("--request-timeout %v: give a positive duration such as 30s", *requestTimeout)
+	}
+	retention, err := gridmap.ParseLifetime(*trackRetention)
+	if err != nil {
+		return fmt.Errorf("--track-retention %q: give days such as 180d or a duration such as 4320h, at most ten years", *trackRetention)
 	}
 	dbOpts, err := poolOptions(*maxConns, *statementTimeout)
 	if err != nil {
@@ -91,6 +97,9 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	reports := postgres.NewReportStore(db.DB, locator, tz)
 	go reports.FollowOverdue(followCtx, *overdueEvery)
 	go postgres.NewOutbox(db.DB, &http.Client{Timeout: 15 * time.Second}).Follow(followCtx, time.Second)
+	// Workers' tracks are kept for the retention, removed by the hour.
+	patrols := postgres.NewPatrolStore(db.DB, tz, retention)
+	go patrols.FollowRetention(followCtx, time.Hour)
 	// The indicators' daily sums take in what reports changed.
 	stats := postgres.NewStatsStore(db.DB)
 	go stats.FollowStats(followCtx, 5*time.Second)
@@ -156,6 +165,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 			Feed: feed, Tiles: tileService, PoolStats: db.PoolStats, Access: access, Search: postgres.NewSearchStore(db.DB),
 			Features: postgres.NewFeatureStore(db.DB), Stats: stats, Indicators: postgres.NewIndicatorStore(db.DB, stats, tz),
 			Party: postgres.NewPartyStore(db.DB, tz), Leaders: postgres.NewLeaderStore(db.DB, tz),
+			Patrols: patrols,
 			Ready: func(ctx context.Context) error {
 				ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 				defer cancel()

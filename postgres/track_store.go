@@ -1,0 +1,342 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/geo"
+	"github.com/jackc/pgx/v5"
+)
+
+// WorkerChannel is the NOTIFY channel announcing new worker positions for
+// the live feed (no payload).
+const WorkerChannel = "gridmap_workers"
+
+// PatrolStore keeps workers' tracks and positions (gridmap.PatrolService):
+// intake and retention here, the reads in patrol_store.go.
+//
+// Track points live in one partition of track_points per UTC day. Intake
+// makes sure the partitions of a batch's days exist before writing, under
+// an advisory lock (one creator at a time, across instances too), and
+// remembers which exist; the retention job drops whole days past the
+// retention.
+type PatrolStore struct {
+	db        *DB
+	tz        *time.Location
+	retention time.Duration
+
+	// days holds the start (Unix seconds) of every UTC day whose partition
+	// is known to exist.
+	days sync.Map
+	// chainCache holds the chain codes of workers' person grids
+	// (gridmap.WorkerGrid), read on every batch; neighbourCache each
+	// report grid's neighbours, read on every nearest-worker question.
+	chainCache, neighbourCache codeCache
+}
+
+// codeCache keeps lists of grid codes by layer and code for chainTTL.
+type codeCache struct {
+	mu    sync.Mutex
+	codes map[[2]string]cachedCodes
+}
+
+type cachedCodes struct {
+	codes []string
+	until time.Time
+}
+
+// chainTTL is how long a grid's chain or neighbours are taken from the
+// cache: a grid moved to another parent reaches the workers' scope, and a
+// redrawn boundary the nearest workers, that much later.
+const chainTTL = time.Minute
+
+// NewPatrolStore returns a PatrolStore over db counting days in tz and
+// keeping points for retention (gridmap.DefaultTrackRetention when 0).
+func NewPatrolStore(db *DB, tz *time.Location, retention time.Duration) *PatrolStore {
+	if retention <= 0 {
+		retention = gridmap.DefaultTrackRetention
+	}
+	return &PatrolStore{db: db, tz: tz, retention: retention}
+}
+
+// trackLockID is the advisory lock under which partitions are created and
+// dropped.
+const trackLockID = 0x6772_6964_7472_6b73 // "gridtrks"
+
+// trackIntakeSQL stores a batch's points ($3-$6 as arrays: times, longitudes,
+// latitudes, accuracies) of account $1 and device $2, each once, and moves
+// the worker's position to the batch's last point when that is newer, in
+// which case it writes a worker event (data from $9 username, $10 display
+// name, $11 person grid, $7 its layer; $8 its chain codes) and notifies the
+// feed. Returns how many points were stored and whether the position
+// moved.
+const trackIntakeSQL = `WITH pts AS (
+	  SELECT * FROM unnest($3::timestamptz[], $4::float8[], $5::float8[], $6::float8[]) AS p (t, lon, lat, acc)
+	), ins AS (
+	  INSERT INTO track_points (account_id, device, t, location, accuracy_m)
+	  SELECT $1, $2, t, ST_SetSRID(ST_MakePoint(lon, lat), 4326), acc FROM pts
+	  ON CONFLICT DO NOTHING
+	  RETURNING 1
+	), last AS (
+	  SELECT t, lon, lat, acc FROM pts ORDER BY t DESC LIMIT 1
+	), pos AS (
+	  INSERT INTO worker_positions AS w (account_id, device, t, location, accuracy_m, layer_id, scope_codes)
+	  SELECT $1, $2, t, ST_SetSRID(ST_MakePoint(lon, lat), 4326), acc, $7, $8 FROM last
+	  ON CONFLICT (account_id) DO UPDATE SET device = EXCLUDED.device, t = EXCLUDED.t, location = EXCLUDED.location,
+	    accuracy_m = EXCLUDED.accuracy_m, layer_id = EXCLUDED.layer_id, scope_codes = EXCLUDED.scope_codes
+	  WHERE w.t < EXCLUDED.t
+	  RETURNING t, ST_X(location) AS lon, ST_Y(location) AS lat, accuracy_m
+	), ev AS (
+	  INSERT INTO worker_events (account_id, layer_id, scope_codes, data)
+	  SELECT $1, $7, $8, json_build_object('worker', $9::text, 'name', $10::text, 't', pos.t, 'lon', pos.lon, 'lat', pos.lat,
+	    'accuracy_m', pos.accuracy_m, 'grid', $11::text, 'layer', coalesce($7, ''))
+	  FROM pos
+	  RETURNING id
+	)
+	SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM (SELECT pg_notify('` + WorkerChannel + `', '') FROM ev) n)`
+
+// AddTrack stores a batch of the calling account's points (see
+// gridmap.PatrolService). Points are converted to WGS84 from the batch's
+// CRS; those older than the retention are counted as expired and not
+// stored. Returns EINVALID for a bad batch naming the first bad point, or
+// an unknown CRS; ETOOLARGE past gridmap.MaxTrackPoints; EFORBIDDEN for a
+// caller that is not an account.
+func (s *PatrolStore) AddTrack(ctx context.Context, b *gridmap.TrackBatch) (*gridmap.TrackResult, error) {
+	now := time.Now()
+	if err := gridmap.CheckTrackBatch(b, now); err != nil {
+		return nil, err
+	}
+	if _, _, err := geo.ToWGS84(b.CRS, 0, 0); err != nil {
+		return nil, gridmap.Errorf(gridmap.EINVALID, "%s; nothing was stored", gridmap.ErrorMessage(err))
+	}
+	c := gridmap.CallerFrom(ctx)
+	if c == nil || c.Kind != gridmap.CallerAccount {
+		return nil, gridmap.Errorf(gridmap.EFORBIDDEN, "tracks are a worker's own: send them signed in as the worker's account, not with a token")
+	}
+	cutoff := now.Add(-s.retention)
+	n := len(b.Points)
+	// In time order: two batches writing the same points take their row
+	// locks in the same order, and cannot deadlock.
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(i, j int) int { return b.Points[i].T.Compare(b.Points[j].T) })
+	ts, lons, lats, accs := make([]time.Time, 0, n), make([]float64, 0, n), make([]float64, 0, n), make([]*float64, 0, n)
+	var days []int64
+	res := &gridmap.TrackResult{}
+	for _, i := range order {
+		p := b.Points[i]
+		lon, lat, err := geo.ToWGS84(b.CRS, p.Lon, p.Lat)
+		if err != nil {
+			return nil, gridmap.Errorf(gridmap.EINVALID, "point %d: %s; nothing was stored", i, gridmap.ErrorMessage(err))
+		}
+		if p.T.Before(cutoff) {
+			res.Expired++
+			continue
+		}
+		ts, lons, lats, accs = append(ts, p.T), append(lons, lon), append(lats, lat), append(accs, p.AccuracyM)
+		if day := utcDay(p.T); !slices.Contains(days, day) {
+			days = append(days, day)
+		}
+	}
+	if len(ts) == 0 {
+		return res, nil
+	}
+	var layer, grid *string
+	codes := []string{}
+	if c.Person != nil {
+		layer, grid = &c.Person.Layer, &c.Person.Grid
+		var err error
+		if codes, err = s.chain(ctx, c.Person.Layer, c.Person.Grid); err != nil {
+			return nil, err
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		if err := s.ensureDays(ctx, days); err != nil {
+			return nil, err
+		}
+		var stored, moved int
+		err := s.db.Pool.QueryRow(ctx, trackIntakeSQL, c.ID, b.Device, ts, lons, lats, accs, layer, codes,
+			c.Name, c.DisplayName, grid).Scan(&stored, &moved)
+		if err != nil && attempt == 0 && isSQLState(err, "23514") {
+			// A partition remembered was dropped meanwhile (retention on
+			// another instance): find out again.
+			for _, d := range days {
+				s.days.Delete(d)
+			}
+			continue
+		}
+		if err != nil {
+			return nil, translate(err, "track points")
+		}
+		res.Stored, res.Duplicates = stored, len(ts)-stored
+		return res, nil
+	}
+}
+
+// utcDay is the start of t's UTC day in Unix seconds.
+func utcDay(t time.Time) int64 {
+	u := t.UTC()
+	return time.Date(u.Year(), u.Month(), u.Day(), 0, 0, 0, 0, time.UTC).Unix()
+}
+
+// partitionName is the partition of track_points holding the UTC day
+// starting at day (Unix seconds).
+func partitionName(day int64) string {
+	return "track_points_" + time.Unix(day, 0).UTC().Format("20060102")
+}
+
+// ensureDays makes sure the partitions of the UTC days (starts in Unix
+// seconds) exist.
+func (s *PatrolStore) ensureDays(ctx context.Context, days []int64) error {
+	var missing []int64
+	for _, d := range days {
+		if _, ok := s.days.Load(d); !ok {
+			missing = append(missing, d)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(trackLockID)); err != nil {
+			return err
+		}
+		for _, d := range missing {
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, partitionName(d)).Scan(&exists); err != nil {
+				return err
+			}
+			if exists {
+				continue
+			}
+			from := time.Unix(d, 0).UTC()
+			// Names and bounds come from the day's date, never from input.
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE TABLE %s PARTITION OF track_points FOR VALUES FROM ('%s') TO ('%s')`,
+				pgx.Identifier{partitionName(d)}.Sanitize(), from.Format(time.RFC3339), from.AddDate(0, 0, 1).Format(time.RFC3339))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return translate(err, "track partitions")
+	}
+	for _, d := range missing {
+		s.days.Store(d, true)
+	}
+	return nil
+}
+
+// chain returns the codes of the chain of grid code of layer, root first
+// (empty when the grid does not exist), from the cache while fresh.
+func (s *PatrolStore) chain(ctx context.Context, layer, code string) ([]string, error) {
+	return s.cached(ctx, &s.chainCache, gridChainSQL, layer, code)
+}
+
+// cached returns the codes query (on parameters layer and code) reads,
+// from cache c while fresh (chainTTL).
+func (s *PatrolStore) cached(ctx context.Context, c *codeCache, query, layer, code string) ([]string, error) {
+	key := [2]string{layer, code}
+	now := time.Now()
+	c.mu.Lock()
+	hit, ok := c.codes[key]
+	c.mu.Unlock()
+	if ok && now.Before(hit.until) {
+		return hit.codes, nil
+	}
+	var codes []string
+	if err := s.db.Pool.QueryRow(ctx, query, layer, code).Scan(&codes); err != nil {
+		return nil, translate(err, "grid "+code)
+	}
+	c.mu.Lock()
+	if c.codes == nil || len(c.codes) > 10_000 {
+		c.codes = map[[2]string]cachedCodes{}
+	}
+	c.codes[key] = cachedCodes{codes: codes, until: now.Add(chainTTL)}
+	c.mu.Unlock()
+	return codes, nil
+}
+
+// gridChainSQL reads the codes of the chain of current grid $2 of layer
+// $1, root first.
+const gridChainSQL = `WITH RECURSIVE up AS (
+	  SELECT code, parent_code, 0 AS depth FROM grid_versions WHERE layer_id = $1 AND code = $2 AND valid_to IS NULL
+	  UNION ALL
+	  SELECT g.code, g.parent_code, up.depth + 1 FROM up JOIN grid_versions g ON g.layer_id = $1 AND g.code = up.parent_code AND g.valid_to IS NULL
+	  WHERE up.depth < 32)
+	SELECT coalesce(array_agg(code ORDER BY depth DESC), '{}') FROM up`
+
+// ExpireTracks enforces the retention as of now: it drops the partitions
+// of days wholly before now minus the retention and deletes the older
+// points of the day that straddles it, and deletes worker events older
+// than a day (the live feed's readers have long read them). Returns how
+// many partitions were dropped and points deleted.
+func (s *PatrolStore) ExpireTracks(ctx context.Context, now time.Time) (dropped int, deleted int64, err error) {
+	cutoff := now.Add(-s.retention)
+	err = pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(trackLockID)); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+			WHERE i.inhparent = 'track_points'::regclass`)
+		if err != nil {
+			return err
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			day, err := time.Parse("20060102", strings.TrimPrefix(name, "track_points_"))
+			if err != nil || day.AddDate(0, 0, 1).After(cutoff) {
+				continue // not one of ours, or holds points still kept
+			}
+			if _, err := tx.Exec(ctx, `DROP TABLE `+pgx.Identifier{name}.Sanitize()); err != nil {
+				return err
+			}
+			s.days.Delete(day.Unix())
+			dropped++
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM track_points WHERE t < $1`, cutoff)
+		if err != nil {
+			return err
+		}
+		deleted = tag.RowsAffected()
+		_, err = tx.Exec(ctx, `DELETE FROM worker_events WHERE seq IS NOT NULL AND at < $1`, now.Add(-24*time.Hour))
+		return err
+	})
+	return dropped, deleted, translate(err, "track retention")
+}
+
+// FollowRetention runs ExpireTracks every interval until ctx ends.
+func (s *PatrolStore) FollowRetention(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		dropped, deleted, err := s.ExpireTracks(ctx, time.Now())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.db.Logger.Warn("enforcing the track retention failed; trying again later", "err", err)
+		case dropped > 0 || deleted > 0:
+			s.db.Logger.Info("old track points removed", "days_dropped", dropped, "points_deleted", deleted, "retention", s.retention.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// errNoWorker is the ENOTFOUND of a worker the caller may not see or that
+// does not exist: the same answer for both.
+func errNoWorker(name string) error {
+	return gridmap.Errorf(gridmap.ENOTFOUND, "worker %q does not exist or is outside your area", name)
+}

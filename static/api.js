@@ -72,6 +72,18 @@ export async function csv(path) {
   return res.blob();
 }
 
+// notOffered tells whether an error is a 404 for the route itself (a
+// server without that endpoint): gridmap answers an unknown route with
+// {"error": {"code": "not_found", "message": "no such endpoint: GET ..."}},
+// and a bare router or a proxy in front with a body that is no gridmap
+// error at all ({"message": "Not Found"}, which gets the code 'http').
+// gridmap's other 404s (a grid that does not exist, or lies outside the
+// caller's area) carry a message that says so.
+export function notOffered(err) {
+  if (err?.status !== 404) return false;
+  return err.code === 'http' || /^no such endpoint\b/.test(err.message ?? '');
+}
+
 export const get = (path) => request('GET', path);
 export const del = (path) => request('DELETE', path);
 export const put = (path, body) => request('PUT', path, body);

@@ -1,13 +1,16 @@
 // The dispatcher console: the map of one comprehensive layer with the
 // reports on it, the open reports in view, a report's detail and workflow
 // actions, what the map answers for a point, and the indicators panel
-// beside the list (indicators.js). State lives in `state`; the views render
-// from it.
+// beside the list (indicators.js), the grid workers live on the map with
+// their tracks (workers.js) and the patrol coverage (patrol.js). State
+// lives in `state`; the views render from it.
 import * as api from '/api.js';
 import { chosenLanguage, language, t, useLanguage } from '/i18n.js';
 import { el, fill } from '/dom.js';
 import * as gm from '/map.js';
 import { createIndicators } from '/indicators.js';
+import { createWorkers } from '/workers.js';
+import { createPatrol } from '/patrol.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -32,6 +35,9 @@ const state = {
 
 // The indicators panel, a tab beside the list; it reads state.
 const indicators = createIndicators(state);
+// The on-duty grid workers and their tracks; the patrol coverage layers and tab.
+const workers = createWorkers(state);
+const patrol = createPatrol(state);
 
 const statuses = ['reported', 'registered', 'dispatched', 'in_progress', 'resolved', 'verified', 'closed', 'rejected', 'suspended'];
 const statusFilters = ['open', 'overdue', 'all', 'done', ...statuses];
@@ -388,6 +394,33 @@ async function select(id) {
   gm.highlight(state.map, highlightCodes(state.selected.report.assignment));
   renderDetail();
   renderList();
+  if (!selected.error) loadNearby();
+}
+
+// loadNearby reads the on-duty workers near the selected report, to show
+// beside it and to dispatch to. A caller who may not see workers (403)
+// gets no list; a server without the route says so.
+async function loadNearby() {
+  const s = state.selected;
+  if (!s || !state.caller || !api.atLeast(state.caller.role, 'dispatcher')) return;
+  const id = s.report.id;
+  s.nearby = { loading: !s.nearby?.workers, workers: s.nearby?.workers ?? null, error: null, hidden: false };
+  renderDetail();
+  let nearby;
+  try {
+    const body = await api.get(`/v1/reports/${id}/nearby-workers`);
+    nearby = { loading: false, workers: body.workers ?? [], error: null, hidden: false };
+  } catch (err) {
+    nearby = {
+      loading: false, workers: null, hidden: err.status === 403,
+      error: api.notOffered(err) ? { text: t('workers.unavailable'), unavailable: true } : { text: t('console.error', { message: err.message }), unavailable: false },
+    };
+  }
+  if (state.selected !== s) return;
+  s.nearby = nearby;
+  // A worker chosen stays chosen only while still listed.
+  if (s.assignee && !(nearby.workers ?? []).some((w) => w.worker === s.assignee)) s.assignee = null;
+  renderDetail();
 }
 
 async function reloadSelected() {
@@ -415,11 +448,15 @@ async function act(action, departments) {
   renderDetail();
   const id = s.report.id;
   try {
-    const report = await api.post(`/v1/reports/${id}/events`, departments ? { action, note, departments } : { action, note });
+    const body = departments ? { action, note, departments } : { action, note };
+    // A dispatch goes to the worker chosen from those nearby, if any.
+    if (action === 'dispatch' && s.assignee) body.assignee = s.assignee;
+    const report = await api.post(`/v1/reports/${id}/events`, body);
     s.report = received([report])[0];
     s.message = t('console.done', { action: actionText(action) });
     s.error = false;
     s.note = '';
+    if (body.assignee) s.assignee = null;
   } catch (err) {
     s.error = true;
     s.message = err.status === 409 || err.status === 403 || err.status === 400 ? err.message : t('console.error', { message: err.message });
@@ -497,6 +534,45 @@ function renderDetail() {
   }
 }
 
+// workerName is a worker's name as the console knows it: from the
+// report's nearby workers or the live ones, else the username.
+function workerName(who) {
+  if (!who) return '';
+  if (typeof who === 'object') return who.name || who.worker || '';
+  const near = (state.selected?.nearby?.workers ?? []).find((w) => w.worker === who);
+  return near?.name || workers.state.workers[who]?.name || who;
+}
+
+// renderNearby lists the on-duty workers near the report with their
+// distance; while the report can be dispatched each can be chosen as its
+// assignee.
+function renderNearby(s, canPick) {
+  const n = s.nearby;
+  if (!n || n.hidden) return null;
+  const busy = !!s.busy;
+  const pickOne = (worker) => {
+    s.assignee = worker;
+    renderDetail();
+  };
+  const radio = (id, worker, label) => el('label', { class: 'pick' },
+    el('input', { type: 'radio', name: 'assignee', id, value: worker ?? '', checked: (s.assignee ?? null) === worker, disabled: busy, onchange: () => pickOne(worker) }), ' ', label);
+  const list = n.workers ?? [];
+  return [
+    el('h3', { textContent: t('workers.nearby') }),
+    n.loading ? el('p', { class: 'message', textContent: t('console.loading') }) : null,
+    n.error ? el('p', { class: 'message' + (n.error.unavailable ? ' unavailable' : ' error'), textContent: n.error.text }) : null,
+    n.workers && !list.length ? el('p', { class: 'message', textContent: t('workers.noneNearby') }) : null,
+    list.length ? el('ul', { id: 'detail-nearby', class: 'nearby' },
+      canPick ? el('li', { dataset: { worker: '' } }, radio('assignee-none', null, t('workers.noAssignee'))) : null,
+      list.map((w) => {
+        const text = [el('strong', { textContent: w.name || w.worker }), ' ', el('span', { class: 'code', textContent: w.grid ?? '' }), ' · ',
+          el('span', { class: 'distance', textContent: t('console.metres', { n: Math.round(w.distance_m ?? 0) }) })];
+        return el('li', { dataset: { worker: w.worker } }, canPick ? radio(`assignee-${w.worker}`, w.worker, text) : text);
+      })) : null,
+    canPick && s.assignee ? el('p', { id: 'detail-pick', class: 'message', textContent: t('workers.dispatchTo', { name: workerName(s.assignee), action: actionText('dispatch') }) }) : null,
+  ];
+}
+
 function drawDetail(box) {
   const s = state.selected;
   if (!s) {
@@ -522,10 +598,12 @@ function drawDetail(box) {
       row('console.chain', chainText(a.primary?.chain) || '—'),
       row('console.tier', tierText(a.tier)),
       row('console.departments', (a.departments ?? []).map(departmentText).join('、') || '—'),
+      r.assignee ? row('workers.assignee', el('span', { id: 'detail-assignee', textContent: workerName(r.assignee) })) : null,
       row('console.due', el('span', { id: 'detail-due', textContent: formatTime(a.due_at) }), ' ', left ? el('span', { id: 'detail-left', class: 'report-left' + (left.overdue ? ' overdue' : ''), textContent: left.text }) : null),
       a.next_step ? row('console.nextStep', actionText(a.next_step), a.step_due_at ? ` · ${formatTime(a.step_due_at)}` : '') : null,
       row('console.coOwners', coOwners.length ? el('ul', {}, coOwners) : '—'),
       a.explanation ? row('console.explanation', a.explanation) : null),
+    renderNearby(s, moves.includes('dispatch')),
     moves.length ? el('div', { class: 'actions' },
       el('input', { id: 'action-note', type: 'text', value: s.note ?? '', placeholder: t('console.note'), ariaLabel: t('console.note'), oninput: (e) => { s.note = e.target.value; } }),
       el('div', { class: 'action-buttons' }, moves.map((m) => el('button', { type: 'button', dataset: { action: m }, disabled: !!s.busy, textContent: actionText(m), onclick: () => act(m) })))) : null,
@@ -757,7 +835,9 @@ function startSearch() {
 // ---- the map ----
 
 function onMapClick(e) {
-  const hits = state.map.queryRenderedFeatures(e.point, { layers: gm.reportLayers });
+  const layers = [...gm.reportLayers, ...gm.workerLayers].filter((id) => state.map.getLayer(id));
+  const hits = state.map.queryRenderedFeatures(e.point, { layers });
+  if (workers.clicked(hits)) return;
   const point = hits.find((f) => f.layer.id === 'report-points' && f.properties.id != null);
   if (point) return select(point.properties.id);
   const cluster = hits.find((f) => f.layer.id === 'report-clusters');
@@ -786,7 +866,7 @@ async function startMap(layers) {
   const started = performance.now();
   const map = await gm.createMap($('map'), state.layer, tilejson, { ...tileFilters(), basemap: state.basemap });
   state.map = map;
-  window.gridmap = { map, state, indicators: indicators.state };
+  window.gridmap = { map, state, indicators: indicators.state, workers: workers.state, patrol: patrol.state };
   map.once('idle', () => {
     const ms = Math.round(performance.now());
     window.gridmap.firstIdleMs = ms;
@@ -794,7 +874,7 @@ async function startMap(layers) {
   });
   map.on('click', onMapClick);
   map.on('mousemove', (e) => {
-    const hit = map.queryRenderedFeatures(e.point, { layers: gm.reportLayers }).length > 0;
+    const hit = map.queryRenderedFeatures(e.point, { layers: [...gm.reportLayers, ...gm.workerLayers].filter((id) => map.getLayer(id)) }).length > 0;
     map.getCanvas().style.cursor = hit ? 'pointer' : '';
   });
   map.on('moveend', loadListSoon);
@@ -802,6 +882,8 @@ async function startMap(layers) {
     state.mapLoaded = true;
     showTiers();
     indicators.mapReady();
+    workers.mapReady();
+    patrol.mapReady();
     loadList();
   });
   // A departmental layer (police beats) can be drawn over the grids.
@@ -819,6 +901,37 @@ function showTiers() {
   gm.showTiers(state.map, Object.fromEntries(tiers.slice(1).map((x) => [x, t(`console.tierShort.${x}`)])));
 }
 
+// ---- the panel's tabs ----
+
+const tabs = ['reports', 'indicators', 'patrol'];
+let tabShown = 'reports';
+
+// showTab shows one of the panel's views: the list, the indicators or
+// the patrol tab (both of which widen the panel).
+function showTab(name) {
+  tabShown = name;
+  $('reports-view').hidden = name !== 'reports';
+  document.querySelector('aside.panel').classList.toggle('wide', name !== 'reports');
+  for (const x of tabs) {
+    $(`tab-${x}`).setAttribute('aria-selected', String(x === name));
+    $(`tab-${x}`).tabIndex = x === name ? 0 : -1;
+  }
+  state.map?.resize();
+  if (indicators.state.shown !== (name === 'indicators')) indicators.show(name === 'indicators');
+  patrol.show(name === 'patrol');
+}
+
+function startTabs() {
+  for (const x of tabs) $(`tab-${x}`).addEventListener('click', () => showTab(x));
+  $('panel-tabs').addEventListener('keydown', (e) => {
+    if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') return;
+    const i = tabs.indexOf(tabShown);
+    const next = tabs[(i + (e.key === 'ArrowRight' ? 1 : tabs.length - 1)) % tabs.length];
+    showTab(next);
+    $(`tab-${next}`).focus();
+  });
+}
+
 // ---- live ----
 
 const refreshReports = debounce(() => {
@@ -834,6 +947,7 @@ function follow() {
       indicators.changed();
       if (state.selected && d.report?.id === state.selected.report.id) reloadSelected();
     },
+    worker: (d) => workers.moved(d),
     boundary: (d) => {
       if (state.map && (!d.layer || d.layer === state.layer?.id)) gm.refresh(state.map, gm.GRIDS);
     },
@@ -852,6 +966,8 @@ function renderAll() {
   renderLookup();
   renderSearch();
   indicators.render();
+  workers.render();
+  patrol.render();
   showTiers();
   document.title = t('console.pageTitle');
 }
@@ -875,6 +991,9 @@ async function main() {
   });
   startSearch();
   indicators.start();
+  workers.start();
+  patrol.start();
+  startTabs();
   for (const [id, name] of [['status-filter', 'status'], ['filter-category', 'category'], ['filter-tier', 'tier'], ['filter-source', 'source'], ['filter-since', 'since'], ['sort', 'sort']]) {
     $(id).addEventListener('change', (e) => setFilter(name, e.target.value));
   }
@@ -895,12 +1014,14 @@ async function main() {
     indicators.render();
   }).catch(() => {});
   await startMap(layers);
+  if (state.layer) workers.load();
   follow();
   // Time left moves on: read it again each minute, unless the dispatcher
   // has paged further down the list than a reload would keep.
   setInterval(() => {
     loadList({ keep: true });
     reloadSelected();
+    loadNearby();
   }, 60_000);
 }
 

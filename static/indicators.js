@@ -97,17 +97,7 @@ function cell(r, key, kind) {
   }
 }
 
-// notOffered tells whether an error is a 404 for the route itself (a
-// server without that endpoint): gridmap answers an unknown route with
-// {"error": {"code": "not_found", "message": "no such endpoint: GET ..."}},
-// and a bare router or a proxy in front with a body that is no gridmap
-// error at all ({"message": "Not Found"}, which api.js gives the code
-// 'http'). gridmap's other 404s (a grid that does not exist, or lies
-// outside the caller's area) carry a message that says so.
-function notOffered(err) {
-  if (err?.status !== 404) return false;
-  return err.code === 'http' || /^no such endpoint\b/.test(err.message ?? '');
-}
+const { notOffered } = api;
 
 // problem says why a part could not be read: unavailable for a route the
 // server does not offer, else the server's message.
@@ -618,17 +608,11 @@ export function createIndicators(con) {
 
   // ---- the panel and the map ----
 
-  // show opens the panel (on) or goes back to the list.
+  // show opens the panel (on) or closes it; the console's tabs say which
+  // view shows and widen the panel for it.
   function show(on) {
     ind.shown = on;
     $('indicators').hidden = !on;
-    $('reports-view').hidden = on;
-    document.querySelector('aside.panel').classList.toggle('wide', on);
-    for (const [id, selected] of [['tab-reports', !on], ['tab-indicators', on]]) {
-      $(id).setAttribute('aria-selected', String(selected));
-      $(id).tabIndex = selected ? 0 : -1;
-    }
-    con.map?.resize();
     showFlags();
     if (!on) return;
     if (ind.stale || Date.now() - ind.loadedAt > refreshEvery) load();
@@ -691,13 +675,6 @@ export function createIndicators(con) {
   }
 
   function start() {
-    $('tab-reports').addEventListener('click', () => show(false));
-    $('tab-indicators').addEventListener('click', () => show(true));
-    $('panel-tabs').addEventListener('keydown', (e) => {
-      if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') return;
-      show(!ind.shown);
-      $(ind.shown ? 'tab-indicators' : 'tab-reports').focus();
-    });
     for (const [id, name] of [['ind-group', 'group'], ['ind-window', 'window'], ['ind-category', 'category'], ['ind-from', 'from'], ['ind-to', 'to']]) {
       $(id).addEventListener('change', (e) => changeFilter(name, e.target.value));
     }

@@ -48,12 +48,33 @@ export const style = {
   // Hotspot bins by how many reports they hold: light to dark.
   hotspotRamp: [1, '#fde68a', 5, '#fb923c', 20, '#dc2626', 60, '#7f1d1d'],
   hotspotOpacity: 0.55,
+  // On-duty grid workers: a person marker, faded as they fall silent, and
+  // the circle their position may be off by (drawn close up).
+  worker: '#0f766e',
+  workerText: '#0b3b36',
+  accuracy: '#14b8a6',
+  accuracyOpacity: 0.14,
+  accuracyMinZoom: 15,
+  // A worker's track: stretches solid, the gaps between them dashed.
+  track: '#0369a1',
+  trackGap: '#94a3b8',
+  trackMarker: '#f59e0b',
+  // Patrol coverage of a day, by share of the grid covered: a step per
+  // legend entry, red (nothing) to green (all).
+  coverageSteps: [[0, '#ef4444'], [0.25, '#f97316'], [0.5, '#facc15'], [0.75, '#a3e635'], [0.9, '#16a34a']],
+  coverageOpacity: 0.45,
+  // Grids nobody patrolled for days, and grids without a Party organisation.
+  idle: '#7c2d12',
+  party: '#c026d3',
 };
 
 export const GRIDS = 'grids';
 export const REPORTS = 'reports';
 export const HOTSPOTS = 'hotspots';
+export const WORKERS = 'workers';
+export const TRACK = 'track';
 export const reportLayers = ['report-clusters', 'report-points'];
+export const workerLayers = ['worker-icons'];
 
 const origin = location.origin;
 
@@ -143,6 +164,8 @@ export async function createMap(container, layer, tilejson, { basemap, reports =
           minzoom: tilejson?.minzoom ?? 0,
           maxzoom: tilejson?.maxzoom ?? 16,
           bounds: b,
+          // Grids are known by code: patrol coverage is set on them as feature state.
+          promoteId: 'code',
         },
         [REPORTS]: { type: 'vector', tiles: [reportsURL(filters)], minzoom: 0, maxzoom: 22 },
       },
@@ -320,4 +343,186 @@ export function showTiers(map, names) {
   };
   if (map.getLayer(layer.id)) map.removeLayer(layer.id);
   map.addLayer(layer);
+}
+
+// ---- workers, tracks, patrol coverage ----
+
+// personIcon draws the worker marker (a head and shoulders in a disc) as
+// an image the map can place; no sprite server is needed.
+function personIcon() {
+  const size = 48;
+  const c = document.createElement('canvas');
+  c.width = size;
+  c.height = size;
+  const g = c.getContext('2d');
+  g.fillStyle = style.worker;
+  g.strokeStyle = '#ffffff';
+  g.lineWidth = 4;
+  g.beginPath();
+  g.arc(24, 24, 21, 0, 2 * Math.PI);
+  g.fill();
+  g.stroke();
+  g.fillStyle = '#ffffff';
+  g.beginPath();
+  g.arc(24, 17, 7, 0, 2 * Math.PI);
+  g.fill();
+  g.beginPath();
+  g.ellipse(24, 36, 12, 9, 0, Math.PI, 2 * Math.PI);
+  g.fill();
+  return g.getImageData(0, 0, size, size);
+}
+
+const empty = () => ({ type: 'FeatureCollection', features: [] });
+
+// metresPerPixelZ0 is how many metres one pixel covers at zoom 0 on the
+// equator (512-pixel tiles); accuracy circles scale by 2^zoom from it.
+const metresPerPixelZ0 = 40075016.686 / 512;
+
+function addWorkerLayers(map) {
+  if (map.getSource(WORKERS)) return;
+  if (!map.hasImage('worker')) map.addImage('worker', personIcon(), { pixelRatio: 2 });
+  map.addSource(WORKERS, { type: 'geojson', data: empty() });
+  // px0 is the accuracy radius in pixels at zoom 0, so that the circle
+  // keeps its size on the ground as the map zooms.
+  const px = (z) => ['*', ['to-number', ['get', 'px0'], 0], 2 ** z];
+  map.addLayer({
+    id: 'worker-accuracy', type: 'circle', source: WORKERS, minzoom: style.accuracyMinZoom,
+    paint: {
+      'circle-color': style.accuracy,
+      'circle-opacity': ['*', style.accuracyOpacity, ['to-number', ['get', 'fade'], 1]],
+      'circle-stroke-color': style.accuracy,
+      'circle-stroke-width': 1,
+      'circle-stroke-opacity': ['*', 0.5, ['to-number', ['get', 'fade'], 1]],
+      'circle-radius': ['interpolate', ['exponential', 2], ['zoom'], style.accuracyMinZoom, px(style.accuracyMinZoom), 22, px(22)],
+    },
+  });
+  map.addLayer({
+    id: 'worker-icons', type: 'symbol', source: WORKERS,
+    layout: {
+      'icon-image': 'worker',
+      'icon-allow-overlap': true,
+      'icon-ignore-placement': true,
+      'text-field': ['get', 'name'],
+      'text-font': style.fonts,
+      'text-size': 12,
+      'text-offset': [0, 1.3],
+      'text-anchor': 'top',
+      'text-optional': true,
+    },
+    paint: {
+      'icon-opacity': ['to-number', ['get', 'fade'], 1],
+      'text-opacity': ['to-number', ['get', 'fade'], 1],
+      'text-color': style.workerText,
+      'text-halo-color': '#ffffff',
+      'text-halo-width': 1.5,
+    },
+  });
+}
+
+// setWorkers draws the on-duty workers: each { worker, name, lon, lat,
+// accuracy_m, fade } (fade 1 = fresh, towards 0 as the worker falls
+// silent); on shows or hides them.
+export function setWorkers(map, workers, on = true) {
+  addWorkerLayers(map);
+  map.getSource(WORKERS).setData({
+    type: 'FeatureCollection',
+    features: workers.map((w) => ({
+      type: 'Feature',
+      geometry: { type: 'Point', coordinates: [w.lon, w.lat] },
+      properties: {
+        worker: w.worker,
+        name: w.name || w.worker,
+        fade: w.fade ?? 1,
+        px0: (w.accuracy_m ?? 0) / (metresPerPixelZ0 * Math.cos((w.lat * Math.PI) / 180)),
+      },
+    })),
+  });
+  for (const id of ['worker-accuracy', 'worker-icons']) map.setLayoutProperty(id, 'visibility', on ? 'visible' : 'none');
+}
+
+function addTrackLayers(map) {
+  if (map.getSource(TRACK)) return;
+  map.addSource(TRACK, { type: 'geojson', data: empty() });
+  // Under the workers' markers when those are drawn.
+  const before = map.getLayer('worker-accuracy') ? 'worker-accuracy' : undefined;
+  map.addLayer({
+    id: 'track-gaps', type: 'line', source: TRACK, filter: ['==', ['get', 'kind'], 'gap'],
+    paint: { 'line-color': style.trackGap, 'line-width': 2, 'line-dasharray': [2, 2] },
+  }, before);
+  map.addLayer({
+    id: 'track-lines', type: 'line', source: TRACK, filter: ['==', ['get', 'kind'], 'stretch'],
+    layout: { 'line-join': 'round', 'line-cap': 'round' },
+    paint: { 'line-color': style.track, 'line-width': 3.5, 'line-opacity': 0.85 },
+  }, before);
+  map.addLayer({
+    id: 'track-marker', type: 'circle', source: TRACK, filter: ['==', ['get', 'kind'], 'marker'],
+    paint: { 'circle-color': style.trackMarker, 'circle-radius': 8, 'circle-stroke-color': '#ffffff', 'circle-stroke-width': 2.5 },
+  }, before);
+}
+
+// setTrack draws a track: stretches (lists of [lon, lat]) as solid lines,
+// gaps (pairs of [lon, lat]) dashed, and the playback marker at marker
+// ([lon, lat], or null); all empty clears it.
+export function setTrack(map, { stretches = [], gaps = [], marker = null } = {}) {
+  addTrackLayers(map);
+  const line = (kind) => (coordinates) => ({ type: 'Feature', geometry: { type: 'LineString', coordinates }, properties: { kind } });
+  const features = [
+    ...gaps.map(line('gap')),
+    ...stretches.filter((c) => c.length > 1).map(line('stretch')),
+    // A stretch of one point is drawn as a dot of the marker's size.
+    ...stretches.filter((c) => c.length === 1).map((c) => ({ type: 'Feature', geometry: { type: 'LineString', coordinates: [c[0], c[0]] }, properties: { kind: 'stretch' } })),
+  ];
+  if (marker) features.push({ type: 'Feature', geometry: { type: 'Point', coordinates: marker }, properties: { kind: 'marker' } });
+  map.getSource(TRACK).setData({ type: 'FeatureCollection', features });
+}
+
+function addPatrolLayers(map) {
+  if (map.getLayer('grid-coverage')) return;
+  const steps = style.coverageSteps;
+  map.addLayer({
+    id: 'grid-coverage', type: 'fill', source: GRIDS, 'source-layer': 'grids',
+    filter: ['==', ['get', 'level'], ''],
+    paint: {
+      // -1: no figure for the grid that day, left unfilled.
+      'fill-color': ['step', ['to-number', ['coalesce', ['feature-state', 'coverage'], -1]], 'rgba(0,0,0,0)', ...steps.flat()],
+      'fill-opacity': style.coverageOpacity,
+    },
+  }, 'grid-flagged');
+  map.addLayer({
+    id: 'grid-idle', type: 'line', source: GRIDS, 'source-layer': 'grids',
+    filter: ['in', ['get', 'code'], ['literal', []]],
+    paint: { 'line-color': style.idle, 'line-width': 2.6, 'line-dasharray': [1.5, 1] },
+  }, 'grid-highlight');
+  map.addLayer({
+    id: 'grid-party', type: 'line', source: GRIDS, 'source-layer': 'grids',
+    filter: ['in', ['get', 'code'], ['literal', []]],
+    paint: { 'line-color': style.party, 'line-width': 2.4, 'line-dasharray': [0.6, 1.2] },
+  }, 'grid-highlight');
+}
+
+// coverageLegend is the legend of the coverage layer: from each share up,
+// its colour.
+export const coverageLegend = () => style.coverageSteps.map(([at, colour]) => ({ at, colour }));
+
+// showCoverage colours the grids of level by coverage ({code: 0..1}) as
+// feature state, or hides the colouring with on false.
+export function showCoverage(map, level, coverage, on) {
+  addPatrolLayers(map);
+  map.removeFeatureState({ source: GRIDS, sourceLayer: 'grids' });
+  if (on) {
+    for (const [code, value] of Object.entries(coverage ?? {})) map.setFeatureState({ source: GRIDS, sourceLayer: 'grids', id: code }, { coverage: value });
+  }
+  map.setFilter('grid-coverage', ['==', ['get', 'level'], on ? level : '']);
+}
+
+// outlineIdle outlines the grids not patrolled for days (none for []).
+export function outlineIdle(map, codes) {
+  addPatrolLayers(map);
+  map.setFilter('grid-idle', ['in', ['get', 'code'], ['literal', codes ?? []]]);
+}
+
+// outlineParty outlines the grids without a Party organisation (none for []).
+export function outlineParty(map, codes) {
+  addPatrolLayers(map);
+  map.setFilter('grid-party', ['in', ['get', 'code'], ['literal', codes ?? []]]);
 }

@@ -15,7 +15,6 @@
 // Run alone: cd browser && GRIDMAP_URL=... GRIDMAP_USER=... node console.test.mjs
 // (server/browser_console_test.go sets all of this).
 import { assert, browserTest, dictionary, env, eventually } from './lib.mjs';
-import { noWorkersWhereMissing } from './fakes17.mjs'; // TEMPORARY: remove with fakes17.mjs
 
 const zh = dictionary('zh-CN');
 const en = dictionary('en');
@@ -39,7 +38,6 @@ async function apiCall(method, path, body) {
 
 await browserTest('console', async (t) => {
   const { page } = t;
-  await noWorkersWhereMissing(t.context); // TEMPORARY: remove with fakes17.mjs
   let report;
 
   await t.step('a dispatcher signs in and lands on the console', async () => {

@@ -19,7 +19,6 @@
 // (server/browser_indicators_test.go sets all of this).
 import { readFileSync } from 'node:fs';
 import { assert, browserTest, dictionary, env, eventually } from './lib.mjs';
-import { noWorkersWhereMissing } from './fakes17.mjs'; // TEMPORARY: remove with fakes17.mjs
 
 const zh = dictionary('zh-CN');
 const en = dictionary('en');
@@ -65,7 +64,6 @@ function csvFields(line) {
 
 await browserTest('indicators', async (t) => {
   const { page } = t;
-  await noWorkersWhereMissing(t.context); // TEMPORARY: remove with fakes17.mjs
   let timeZone = '';
 
   // get reads the API from the page, with its session.

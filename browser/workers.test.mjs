@@ -9,23 +9,16 @@
 // downloads as CSV; a report's detail lists the worker nearby, who is
 // chosen and dispatched to; the page speaks English.
 //
-// FAKES — REMOVE ONCE THE ROUTES EXIST. The routes of issue 17
-// (GET /v1/workers, POST /v1/tracks, GET /v1/workers/{u}/track,
-// GET /v1/patrol/coverage, GET /v1/patrol/idle, GET /v1/party,
-// GET /v1/reports/{id}/nearby-workers, the dispatch move's assignee and the
-// `worker` events) are being built elsewhere. Every request to them goes
-// to the real server first; only where it answers "no such endpoint"
-// (404) does `fakes` below answer instead, from the positions the test
-// posted, and the script prints which it faked. When the real POST
-// /v1/tracks answers, the `worker` events come from the real event
-// stream; otherwise the stream is faked too (its reports' events with it).
-// Once the server has them all, delete `fakes` and `fakeEvents` and the
-// `faked` lines: the test then runs against the server alone.
+// Every request goes to the real server: the worker's phone posts its
+// track to POST /v1/tracks signed in as the worker's account (linked to a
+// grid worker of the grid at GRIDMAP_REPORT_AT), and the `worker` events
+// come from the real event stream.
 //
 // Environment (besides lib.mjs's GRIDMAP_URL, GRIDMAP_SHOTS, CHROMIUM):
 //   GRIDMAP_USER, GRIDMAP_PASSWORD                a dispatcher account
 //   GRIDMAP_WORKER_USER, GRIDMAP_WORKER_PASSWORD  a grid worker's account (role reporter): posts its track
 //   GRIDMAP_WORKER_NAME                           its display name (default: the username)
+//   GRIDMAP_WORKER_GRID                           the code of the grid its person is in
 //   GRIDMAP_REPORTER_TOKEN                        a reporter token (files the report)
 //   GRIDMAP_LAYER                                 the comprehensive layer (default demo)
 //   GRIDMAP_REPORT_AT                             lon,lat inside the district (default 120.08,30.24)
@@ -43,6 +36,7 @@ const password = env('GRIDMAP_PASSWORD');
 const workerUser = env('GRIDMAP_WORKER_USER');
 const workerPassword = env('GRIDMAP_WORKER_PASSWORD');
 const workerName = env('GRIDMAP_WORKER_NAME', workerUser);
+const workerGrid = env('GRIDMAP_WORKER_GRID', '');
 const reporterToken = env('GRIDMAP_REPORTER_TOKEN');
 const layer = env('GRIDMAP_LAYER', 'demo');
 const [lon0, lat0] = env('GRIDMAP_REPORT_AT', '120.08,30.24').split(',').map(Number);
@@ -57,19 +51,6 @@ async function call(method, path, { token = reporterToken, cookie, csrf, body } 
   let json = null;
   try { json = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
   return { status: res.status, text, json, headers: res.headers };
-}
-
-// notOffered is a 404 for a route the server does not have.
-const notOffered = (status, text) => status === 404 && /no such endpoint/.test(text);
-
-// metres between two points (for the faked distances).
-function metres(a, b) {
-  const r = 6371008.8;
-  const rad = Math.PI / 180;
-  const dLat = (b.lat - a.lat) * rad;
-  const dLon = (b.lon - a.lon) * rad;
-  const h = Math.sin(dLat / 2) ** 2 + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(dLon / 2) ** 2;
-  return 2 * r * Math.asin(Math.sqrt(h));
 }
 
 // The day in Asia/Shanghai (the demo deployment's zone) as yyyy-mm-dd.
@@ -87,106 +68,6 @@ await browserTest('workers', async (t) => {
   // Playback needs the day's points to fall on today.
   const todays = track.filter((p) => dayOf(Date.parse(p.t)) === today);
 
-  // ---- fakes: remove once the routes exist ----
-  const faked = new Set();
-  const fake = { workers: new Map(), points: [], events: [], assignees: new Map(), grids: null, tracksReal: false };
-  let grid = null; // the grid the worker walks in
-  const neighbours = []; // grids around it, for coverage
-
-  // The grids around the report's place, by lookup, for the faked coverage.
-  async function gridsAround() {
-    const codes = [];
-    for (const [dx, dy] of [[0, 0], [0.006, 0], [-0.006, 0], [0, 0.005], [0, -0.005], [0.006, 0.005]]) {
-      const r = await call('GET', `/v1/lookup?layer=${layer}&lon=${lon0 + dx}&lat=${lat0 + dy}`);
-      const g = (r.json?.layers?.[layer]?.chain ?? []).find((x) => x.level === 'grid');
-      if (g && !codes.some((c) => c.code === g.code)) codes.push({ code: g.code, name: g.name });
-    }
-    return codes;
-  }
-
-  function fakeWorkerFrom(p) {
-    return { worker: workerUser, name: workerName, t: p.t, lon: p.lon, lat: p.lat, accuracy_m: 12, grid: grid?.code ?? '', layer };
-  }
-
-  // fakes answers a request to an issue-17 route the server lacks.
-  const fakes = {
-    workers: () => ({ workers: [...fake.workers.values()] }),
-    track: (u, day) => ({ worker: u, name: workerName, day, points: fake.points.filter((p) => dayOf(Date.parse(p.t)) === day).map((p) => ({ ...p, accuracy_m: 12 })) }),
-    coverage: (q) => ({
-      layer, level: q.get('level'), day: q.get('day'),
-      rows: neighbours.map((g, i) => ({ code: g.code, name: g.name, workers: i === 0 ? 1 : 0, points: i === 0 ? fake.points.length : 0, covered_m2: 0, area_m2: 1, coverage: [0.82, 0.4, 0.1, 0.6, 0, 0.95][i] ?? 0 })),
-    }),
-    idle: (q) => ({ layer, level: q.get('level'), days: Number(q.get('days')), rows: neighbours.slice(1, 3).map((g) => ({ code: g.code, name: g.name, last_patrol: null })) }),
-    party: (q) => ({ layer, level: q.get('level'), grids: neighbours.length, with_party: neighbours.length - 1, coverage: 1 - 1 / neighbours.length, rows: [{ code: neighbours[1].code, name: neighbours[1].name, party: null }] }),
-    nearby: (id, at) => ({ report: id, workers: [...fake.workers.values()].map((w) => ({ worker: w.worker, name: w.name, grid: w.grid, t: w.t, lon: w.lon, lat: w.lat, distance_m: metres(w, at) })) }),
-  };
-  const csvOf = (rows) => ['code,name,workers,points,covered_m2,area_m2,coverage', ...rows.map((r) => [r.code, r.name, r.workers, r.points, r.covered_m2, r.area_m2, r.coverage].join(','))].join('\n') + '\n';
-
-  // route passes a request to the real server, and answers with answer()
-  // instead where the server says it has no such endpoint.
-  async function route(r, name, answer) {
-    const res = await r.fetch();
-    const text = await res.text();
-    if (!notOffered(res.status(), text)) return r.fulfill({ response: res, body: text });
-    if (!faked.has(name)) console.log(`  faked: ${name} (the server has no such endpoint yet)`);
-    faked.add(name);
-    const out = await answer();
-    if (typeof out === 'string') return r.fulfill({ status: 200, contentType: 'text/csv; charset=utf-8', body: out });
-    return r.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(out) });
-  }
-  const reportPlace = new Map(); // report id -> {lon, lat}
-  await page.route(/\/v1\/workers(\?|$)/, (r) => route(r, 'GET /v1/workers', fakes.workers));
-  await page.route(/\/v1\/workers\/[^/]+\/track/, (r) => {
-    const u = new URL(r.request().url());
-    return route(r, 'GET /v1/workers/{u}/track', () => fakes.track(decodeURIComponent(u.pathname.split('/')[3]), u.searchParams.get('day')));
-  });
-  await page.route(/\/v1\/patrol\/coverage/, (r) => {
-    const q = new URL(r.request().url()).searchParams;
-    const csv = /text\/csv/.test(r.request().headers().accept ?? '');
-    return route(r, 'GET /v1/patrol/coverage', () => (csv ? csvOf(fakes.coverage(q).rows) : fakes.coverage(q)));
-  });
-  await page.route(/\/v1\/patrol\/idle/, (r) => route(r, 'GET /v1/patrol/idle', () => fakes.idle(new URL(r.request().url()).searchParams)));
-  await page.route(/\/v1\/party(\?|$)/, (r) => route(r, 'GET /v1/party', () => fakes.party(new URL(r.request().url()).searchParams)));
-  await page.route(/\/v1\/reports\/\d+\/nearby-workers/, (r) => {
-    const id = Number(new URL(r.request().url()).pathname.split('/')[3]);
-    return route(r, 'GET /v1/reports/{id}/nearby-workers', () => fakes.nearby(id, reportPlace.get(id) ?? { lon: lon0, lat: lat0 }));
-  });
-  // The dispatch move's assignee: a server that refuses the field gets the
-  // move without it, and the answer (and later reads) carry it.
-  await page.route(/\/v1\/reports\/\d+(\/events)?$/, async (r) => {
-    const req = r.request();
-    const id = Number(new URL(req.url()).pathname.split('/')[3]);
-    const body = req.method() === 'POST' ? req.postDataJSON() : null;
-    let res = await r.fetch();
-    let text = await res.text();
-    if (body?.assignee && res.status() === 400 && /assignee/.test(text)) {
-      if (!faked.has('dispatch assignee')) console.log('  faked: the dispatch move\'s assignee (the server refuses the field yet)');
-      faked.add('dispatch assignee');
-      const { assignee, ...rest } = body;
-      fake.assignees.set(id, assignee);
-      res = await r.fetch({ postData: JSON.stringify(rest) });
-      text = await res.text();
-    }
-    if (res.ok() && fake.assignees.has(id) && /^\{/.test(text)) {
-      const json = JSON.parse(text);
-      if (json.id === id && !json.assignee) {
-        json.assignee = fake.assignees.get(id);
-        text = JSON.stringify(json);
-      }
-    }
-    return r.fulfill({ response: res, body: text });
-  });
-  // fakeEvents: the event stream, only while POST /v1/tracks does not
-  // exist (then no real `worker` event can come): each connection gets the
-  // worker events queued since the last, and reconnects soon.
-  async function fakeEvents() {
-    await page.route(/\/v1\/events/, (r) => {
-      const queued = fake.events.splice(0);
-      const body = 'retry: 200\n\n' + queued.map(([name, d]) => `event: ${name}\ndata: ${JSON.stringify(d)}\n\n`).join('');
-      return r.fulfill({ status: 200, contentType: 'text/event-stream', headers: { 'Cache-Control': 'no-store' }, body });
-    });
-  }
-
   // The worker's phone: signs in, and posts its positions in batches.
   let phone = null;
   async function postTrack(points) {
@@ -195,22 +76,10 @@ await browserTest('workers', async (t) => {
       assert.equal(r.status, 200, `the worker signs in: ${r.status} ${r.text}`);
       phone = { cookie: (r.headers.get('set-cookie') ?? '').split(';')[0], csrf: r.json.csrf_token };
     }
-    const r = await call('POST', '/v1/tracks', { ...phone, body: { device: 'test-phone', crs: 'wgs84', points: points.map(({ t: time, lon, lat }) => ({ t: time, lon, lat })) } });
-    if (notOffered(r.status, r.text)) {
-      if (!faked.has('POST /v1/tracks')) console.log('  faked: POST /v1/tracks and the worker events (the server has no such endpoint yet)');
-      faked.add('POST /v1/tracks');
-      fake.points.push(...points);
-      const last = fakeWorkerFrom(points[points.length - 1]);
-      if (Date.now() - Date.parse(last.t) < 15 * 60_000) {
-        fake.workers.set(workerUser, last);
-        fake.events.push(['worker', last]);
-      }
-      return;
-    }
-    assert.ok(r.status >= 200 && r.status < 300, `POST /v1/tracks: ${r.status} ${r.text}`);
-    fake.tracksReal = true;
+    const r = await call('POST', '/v1/tracks', { ...phone, body: { device: 'test-phone', crs: 'wgs84', points: points.map(({ t: time, lon, lat }) => ({ t: time, lon, lat, accuracy_m: 12 })) } });
+    assert.equal(r.status, 200, `POST /v1/tracks: ${r.status} ${r.text}`);
+    assert.equal(r.json.stored, points.length, `the points stored: ${r.text}`);
   }
-  // ---- end of fakes ----
 
   const gm = (fn, arg) => page.evaluate(fn, arg);
   const workersRead = [];
@@ -224,12 +93,8 @@ await browserTest('workers', async (t) => {
   const idle = () => gm(() => new Promise((r) => { const { map } = window.gridmap; if (map.loaded() && !map.isMoving()) r(); else map.once('idle', r); }));
 
   await t.step('before the console opens, the worker\'s phone posts the morning track', async () => {
-    neighbours.push(...await gridsAround());
-    grid = neighbours[0];
-    assert.ok(neighbours.length >= 2, `grids around the place: ${JSON.stringify(neighbours)}`);
     await postTrack(track.slice(0, 10));
     await postTrack(track.slice(10));
-    if (faked.has('POST /v1/tracks')) await fakeEvents();
   });
 
   await t.step('a dispatcher signs in: the worker is on the map with a name', async () => {
@@ -338,6 +203,10 @@ await browserTest('workers', async (t) => {
     await eventually(async () => assert.ok(await gm(() => window.gridmap.patrol.coverage?.rows?.length > 0), 'coverage read'));
     const cov = await gm(() => window.gridmap.patrol.coverage);
     const row = cov.rows.find((r) => r.coverage > 0) ?? cov.rows[0];
+    if (workerGrid) {
+      const mine = cov.rows.find((r) => r.code === workerGrid);
+      assert.ok(mine && mine.workers >= 1, `the worker's grid ${workerGrid} counts the worker: ${JSON.stringify(mine)}`);
+    }
     const state = await gm((code) => window.gridmap.map.getFeatureState({ source: 'grids', sourceLayer: 'grids', id: code }), row.code);
     assert.equal(state.coverage, row.coverage, `feature state of ${row.code}`);
     await idle();
@@ -382,8 +251,6 @@ await browserTest('workers', async (t) => {
     const r = await call('POST', '/v1/reports', { body: { external_id: `workers-${Date.now()}`, category: '0101', description: 'workers browser test', location: { type: 'Point', coordinates: at } } });
     assert.ok(r.status >= 200 && r.status < 300, `filing: ${r.status} ${r.text}`);
     const id = r.json.id;
-    reportPlace.set(id, { lon: at[0], lat: at[1] });
-    fake.events.push(['report', { report: { id } }]); // (fakes) the faked stream carries the report's event
     await page.locator(`li[data-report-id="${id}"]`).waitFor();
     await page.locator(`li[data-report-id="${id}"]`).click();
     await eventually(async () => assert.equal(await page.locator('#detail h2').textContent().then((s) => s.startsWith(`#${id}`)), true));
@@ -393,6 +260,7 @@ await browserTest('workers', async (t) => {
     const item = page.locator(`#detail-nearby li[data-worker="${workerUser}"]`);
     await item.waitFor();
     assert.match(await item.textContent(), new RegExp(workerName));
+    if (workerGrid) assert.match(await item.textContent(), new RegExp(workerGrid), 'the worker\'s grid');
     assert.match(await item.textContent(), new RegExp(zh['console.metres'].replace('{n}', '\\d+')));
     // The detail is drawn again on the choice: look the radio up afresh.
     await page.locator(`#detail-nearby input[value="${workerUser}"]`).click();
@@ -412,6 +280,5 @@ await browserTest('workers', async (t) => {
     await t.shot('english');
     await page.locator('[data-lang="zh-CN"]').click();
     await eventually(async () => assert.equal(await page.locator('#tab-patrol').textContent(), zh['patrol.tab']));
-    console.log(`  routes faked: ${faked.size ? [...faked].join(', ') : 'none'}`);
   });
 });

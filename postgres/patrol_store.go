@@ -139,15 +139,22 @@ var nearbyWorkersSQL = `SELECT ` + workerColumns + `, coalesce(a.person_name, ''
 	  AND ` + workerInScopeSQL("p", "$4", "$5") + ` AND a.disabled_at IS NULL
 	ORDER BY d, a.username`
 
-// neighboursSQL lists current grid $2 of layer $1 and the grids of its
-// level touching it (a shared edge or corner).
-const neighboursSQL = `SELECT coalesce(array_agg(n.code ORDER BY n.code), '{}')
-	FROM grid_versions h JOIN grid_versions n ON n.layer_id = h.layer_id AND n.level = h.level AND n.valid_to IS NULL
-	  AND n.geom && h.geom AND ST_Intersects(n.geom, h.geom)
-	WHERE h.layer_id = $1 AND h.code = $2 AND h.valid_to IS NULL`
+// neighboursSQL lists current grid $2 of layer $1, the grids above it whose
+// level is of the grid tier (a micro-grid's grid: its workers walk it), and
+// the grids of each one's level touching it (a shared edge or corner).
+const neighboursSQL = `WITH RECURSIVE up AS (
+	  SELECT code, parent_code, level, geom, 0 AS depth FROM grid_versions WHERE layer_id = $1 AND code = $2 AND valid_to IS NULL
+	  UNION ALL
+	  SELECT g.code, g.parent_code, g.level, g.geom, up.depth + 1
+	  FROM up JOIN grid_versions g ON g.layer_id = $1 AND g.code = up.parent_code AND g.valid_to IS NULL
+	  WHERE up.depth < 32),
+	h AS (SELECT up.level, up.geom FROM up JOIN layers l ON l.id = $1 WHERE up.depth = 0 OR l.tiers ->> up.level = 'grid')
+	SELECT coalesce(array_agg(DISTINCT n.code), '{}')
+	FROM h JOIN grid_versions n ON n.layer_id = $1 AND n.level = h.level AND n.valid_to IS NULL
+	  AND n.geom && h.geom AND ST_Intersects(n.geom, h.geom)`
 
-// neighbours returns grid code of layer and the grids touching it at its
-// level, from the cache while fresh (chainTTL: a boundary edit reaches
+// neighbours returns grid code of layer, its grid-tier grids above and the
+// grids touching each at its level (neighboursSQL), from the cache while fresh (chainTTL: a boundary edit reaches
 // the nearest-worker answers that much later).
 func (s *PatrolStore) neighbours(ctx context.Context, layer, code string) ([]string, error) {
 	return s.cached(ctx, &s.neighbourCache, neighboursSQL, layer, code)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"strconv"
 	"testing"
 	"time"
@@ -11,29 +12,59 @@ import (
 )
 
 // TestWorkers drives the console's grid-worker views over the demo
-// district: a grid worker's position appears on the map and moves live
-// without a reload, the playback of the worker's track moves its marker
-// with the slider and play, the patrol coverage colours the grids and
-// outlines the idle ones and those without a Party organisation, and a
-// report's detail lists the nearby worker, who is dispatched to.
-//
-// Until the server offers /v1/workers, /v1/tracks, /v1/patrol/*, /v1/party
-// and the nearby workers, the script fakes the routes that answer "no such
-// endpoint" (it says which); once they exist it posts real tracks.
+// district against the real routes: a grid worker (a reporter account
+// linked to a grid worker of the grid at the test's place) posts its track
+// to POST /v1/tracks, its position appears on the map and moves live on
+// the `worker` event without a reload, the playback of the worker's track
+// moves its marker with the slider and play, the patrol coverage colours
+// the grids and outlines the idle ones and those without a Party
+// organisation, and a report's detail lists the nearby worker, who is
+// dispatched to.
 func TestWorkers(t *testing.T) {
 	db := pgtest.NewDB(t)
-	loadDemoDistrict(t, db)
+	d := loadDemoDistrict(t, db)
 	ts := newTestServerOn(t, Config{}, db)
 	waitForDemoLookup(t, ts)
+
+	// The grid (level "grid") at the place the script works at, and one of
+	// its grid workers, whom the worker's account stands for.
+	var at lookupJSON
+	r := do(t, "GET", ts.url+"/v1/lookup?layer="+demo.LayerID+"&lon=120.08&lat=30.24", "", bearer(ts.admin)...)
+	if r.status != 200 || json.Unmarshal(r.body, &at) != nil {
+		t.Fatalf("lookup: %d %s", r.status, r.body)
+	}
+	code := ""
+	for _, g := range at.Layers[demo.LayerID].Chain {
+		if g.Level == "grid" {
+			code = g.Code
+		}
+	}
+	var person *gridmap.PersonRef
+	for _, f := range d.Grids[demo.LayerID] {
+		if f.Code != code {
+			continue
+		}
+		for _, p := range f.People {
+			if p.Role == gridmap.RoleGridWorker {
+				person = &gridmap.PersonRef{Layer: demo.LayerID, Grid: code, Name: p.Name}
+				break
+			}
+		}
+	}
+	if person == nil {
+		t.Fatalf("no grid worker in grid %q at 120.08,30.24: %s", code, r.body)
+	}
+
 	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
 	user := "sun.workers." + suffix
 	worker := "liu.worker." + suffix
 	addAccount(t, ts, gridmap.Account{Username: user, DisplayName: "孙调度", Role: gridmap.RoleDispatcher}, "correct horse battery")
 	// A grid worker files reports and posts the phone's track.
-	addAccount(t, ts, gridmap.Account{Username: worker, DisplayName: "刘网格", Role: gridmap.RoleReporter}, "staple battery horse")
+	addAccount(t, ts, gridmap.Account{Username: worker, DisplayName: "刘网格", Role: gridmap.RoleReporter, Person: person}, "staple battery horse")
 	runBrowser(t, "workers.test.mjs", ts.url,
 		"GRIDMAP_USER="+user, "GRIDMAP_PASSWORD=correct horse battery",
 		"GRIDMAP_WORKER_USER="+worker, "GRIDMAP_WORKER_PASSWORD=staple battery horse", "GRIDMAP_WORKER_NAME=刘网格",
+		"GRIDMAP_WORKER_GRID="+code,
 		"GRIDMAP_REPORTER_TOKEN="+ts.token(t, gridmap.RoleReporter, nil),
 		"GRIDMAP_LAYER="+demo.LayerID)
 }

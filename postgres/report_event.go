@@ -279,8 +279,11 @@ func calendarDays(param string) string {
 }
 
 // checkAssignee checks the worker a move names, if any: with a dispatch
-// only, an enabled account of dispatch.AssigneeRole; it records the
-// assignee in the event's data. Returns EINVALID saying what to fix.
+// only, an enabled account of dispatch.AssigneeRole and, for a scoped
+// caller, a worker of its area (Scope.HoldsWorker on the chain of the
+// worker's grid); it records the assignee in the event's data. Returns
+// EINVALID saying what to fix, the same for a name that is no account and
+// one the caller may not dispatch to, so that names cannot be probed.
 func (s *ReportStore) checkAssignee(ctx context.Context, e *gridmap.ReportEvent) error {
 	if e.Assignee == "" {
 		return nil
@@ -288,16 +291,32 @@ func (s *ReportStore) checkAssignee(ctx context.Context, e *gridmap.ReportEvent)
 	if err := dispatch.CheckAssignee(e.Action, e.Assignee); err != nil {
 		return err
 	}
+	refused := gridmap.Errorf(gridmap.EINVALID, "assignee %q is not an enabled grid worker (a %s account) you may dispatch to; name a username GET /v1/workers lists",
+		e.Assignee, dispatch.AssigneeRole)
 	var role string
 	var disabled bool
-	err := s.db.Pool.QueryRow(ctx, `SELECT role, disabled_at IS NOT NULL FROM accounts WHERE username = $1`, e.Assignee).Scan(&role, &disabled)
+	var layer, grid *string
+	err := s.db.Pool.QueryRow(ctx, `SELECT role, disabled_at IS NOT NULL, person_layer, person_grid FROM accounts WHERE username = $1`,
+		e.Assignee).Scan(&role, &disabled, &layer, &grid)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return gridmap.Errorf(gridmap.EINVALID, "assignee %q is not an account; name a grid worker's username (GET /v1/workers lists those on duty)", e.Assignee)
+		return refused
 	case err != nil:
 		return translate(err, "assignee "+e.Assignee)
 	case role != dispatch.AssigneeRole || disabled:
-		return gridmap.Errorf(gridmap.EINVALID, "assignee %q is not an enabled %s account; name a grid worker's username", e.Assignee, dispatch.AssigneeRole)
+		return refused
+	}
+	if sc := scopeOf(ctx); sc != nil {
+		if layer == nil {
+			return refused
+		}
+		var codes []string
+		if err := s.db.Pool.QueryRow(ctx, gridChainSQL, *layer, *grid).Scan(&codes); err != nil {
+			return translate(err, "assignee "+e.Assignee)
+		}
+		if !sc.HoldsWorker(&gridmap.WorkerGrid{Layer: *layer, Codes: codes}) {
+			return refused
+		}
 	}
 	e.Data, _ = json.Marshal(map[string]string{"assignee": e.Assignee})
 	return nil

@@ -310,15 +310,28 @@ func TestPatrolsAreSeenInScope(t *testing.T) {
 			t.Fatalf("register: %d %s", r.status, r.body)
 		}
 		addAccount(t, ts, gridmap.Account{Username: "patrol-desk", Role: gridmap.RoleDispatcher}, "correct horse battery")
-		for _, tc := range []struct{ name, body string }{
-			{"an unknown account", `{"action":"dispatch","assignee":"nosuch"}`},
-			{"a dispatcher's account", `{"action":"dispatch","assignee":"patrol-desk"}`},
-			{"with another move", `{"action":"start","assignee":"` + w.names["PG12"] + `"}`},
+		var refusals []string
+		for _, tc := range []struct {
+			name, body string
+			as         []string
+		}{
+			{"an unknown account", `{"action":"dispatch","assignee":"nosuch"}`, dispatcher},
+			{"a dispatcher's account", `{"action":"dispatch","assignee":"patrol-desk"}`, dispatcher},
+			{"with another move", `{"action":"start","assignee":"` + w.names["PG12"] + `"}`, dispatcher},
+			// Street PS1's dispatcher may not send the other street's worker.
+			{"a worker outside the caller's area", `{"action":"dispatch","assignee":"` + w.names["PG21"] + `"}`, street},
 		} {
-			r := do(t, "POST", events, tc.body, dispatcher...)
+			r := do(t, "POST", events, tc.body, tc.as...)
 			if r.status != 400 || !strings.Contains(r.errorOf(t).Message, "assignee") {
 				t.Errorf("%s: %d %s, want 400 about the assignee", tc.name, r.status, r.body)
 			}
+			if tc.name != "with another move" {
+				refusals = append(refusals, strings.Replace(r.errorOf(t).Message, strconv.Quote(gjson(tc.body, "assignee")), "NAME", 1))
+			}
+		}
+		// Whether a name is an account cannot be told from the refusal.
+		if refusals[0] != refusals[1] || refusals[0] != refusals[2] {
+			t.Errorf("refusals differ beyond the name: %q", refusals)
 		}
 		var got gridmap.Report
 		r := do(t, "POST", events, `{"action":"dispatch","assignee":"`+w.names["PG12"]+`"}`, dispatcher...)
@@ -372,4 +385,13 @@ func TestTrackIntakeRefusesBadBatches(t *testing.T) {
 	if r := do(t, "POST", w.ts.url+"/v1/tracks", `{"device":"d","points":[`+good+`]}`, bearer(w.ts.token(t, gridmap.RoleViewer, nil))...); r.status != 403 {
 		t.Errorf("a viewer sends a track: %d, want 403", r.status)
 	}
+}
+
+// gjson reads the string field name of the JSON object body.
+func gjson(body, name string) string {
+	var m map[string]string
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		return ""
+	}
+	return m[name]
 }

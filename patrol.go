@@ -210,22 +210,35 @@ type CoverageRow struct {
 	Coverage  float64 `json:"coverage"`
 }
 
-// IdleGrids are the grids of one level nobody patrolled lately.
+// CoverageShare is a grid's coverage: covered over area, at most 1 (the
+// buffers are measured on a projection), 0 for a grid without area.
+func CoverageShare(covered, area float64) float64 {
+	if area <= 0 {
+		return 0
+	}
+	return min(1, covered/area)
+}
+
+// IdleGrids are the grids of one level nobody patrolled on any of the
+// last Days days, From to To (dates in the service's time zone; today is
+// not over and not counted).
 type IdleGrids struct {
 	Layer string     `json:"layer"`
 	Level string     `json:"level"`
 	Days  int        `json:"days"`
+	From  string     `json:"from"`
+	To    string     `json:"to"`
 	Rows  []IdleGrid `json:"rows"`
 }
 
-// IdleGrid is a grid whose workers recorded no point inside it for the
-// last days; LastPatrol is the last time one did (nil: never, as far as
-// tracks are kept).
+// IdleGrid is a grid whose patrol coverage was 0 on each day of an
+// IdleGrids; LastPatrol is the last day it was above 0 (nil: never, as
+// far as days are kept).
 type IdleGrid struct {
-	Code       string     `json:"code"`
-	Name       string     `json:"name"`
-	Workers    int        `json:"workers"`
-	LastPatrol *time.Time `json:"last_patrol"`
+	Code       string  `json:"code"`
+	Name       string  `json:"name"`
+	Workers    int     `json:"workers"`
+	LastPatrol *string `json:"last_patrol"`
 }
 
 // PatrolService keeps workers' tracks and answers where they are and where
@@ -246,13 +259,20 @@ type PatrolService interface {
 	// service's time zone) in time order. Returns ENOTFOUND for an unknown
 	// worker or one outside the caller's scope, EINVALID for a bad day.
 	Track(ctx context.Context, worker, day string) ([]TrackPoint, error)
-	// Coverage measures one day's patrol coverage per grid of a level
-	// ("" the finest grid-tier level). Returns ENOTFOUND for an unknown
-	// layer, EINVALID for a bad level or day.
+	// Coverage answers one day's patrol coverage per grid of a level
+	// ("" the finest grid-tier level). A day over, of the finest level, is
+	// measured once and kept (points arriving later have it measured
+	// again); today and other levels are measured when asked. Returns
+	// ENOTFOUND for an unknown layer, EINVALID for a bad level or day.
 	Coverage(ctx context.Context, layer, level, day string) (*PatrolCoverage, error)
-	// Idle lists the grids of a level whose workers recorded no point
-	// inside them for the last days days. Returns as Coverage does.
+	// Idle lists the grids of the finest grid-tier level whose coverage
+	// was 0 on each of the last days days (yesterday and before). Returns
+	// as Coverage does, and EINVALID for another level.
 	Idle(ctx context.Context, layer, level string, days int) (*IdleGrids, error)
+	// PatrolFigures counts the workers' and grids' figures of an
+	// assessment (see Assess). Returns EFORBIDDEN for a caller that may
+	// not see workers, and as Coverage does.
+	PatrolFigures(ctx context.Context, q AssessmentQuery) (*PatrolFigures, error)
 	// NearbyWorkers lists the on-duty workers of a report's grid and of
 	// the grids bordering it, nearest first. Returns ENOTFOUND, EFORBIDDEN
 	// as reading the report does.

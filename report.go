@@ -121,6 +121,9 @@ type Report struct {
 	// Assignee is the worker (an account's username) the report was last
 	// dispatched to, "" when none was named.
 	Assignee string `json:"assignee,omitempty"`
+	// FiledBy is the account (its username) that filed the report, a grid
+	// worker reporting what they found; "" when filed with an API token.
+	FiledBy string `json:"filed_by,omitempty"`
 }
 
 // Task is a department called in on a report (吹哨), which must report in

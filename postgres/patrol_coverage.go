@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gridmap/gridmap"
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
 )
 
 // patrolGridsSQL opens the coverage and idle queries: members, the workers
@@ -49,7 +51,8 @@ const patrolGridsSQL = `WITH RECURSIVE up AS (
 // measured on the spheroid. A buffer in the UTM zone is what geography
 // ST_Buffer does for an area this small (_ST_BestSRID), so the figure
 // matches it. Only the grids whose hash falls in part $10 of $9 are
-// measured, so that parts can run side by side.
+// measured, so that parts can run side by side. Each grid's row ends with
+// its workers' accounts and their points of the day.
 //
 // A whole day's walk inside one grid crosses itself thousands of times,
 // and GEOS buffers such a line slowly; cut into chunks of
@@ -78,7 +81,8 @@ var patrolCoverageSQL = patrolGridsSQL + `, part AS (
 	), per_worker AS (
 	  SELECT account_id, count(*) AS n FROM pts GROUP BY account_id
 	), counted AS (
-	  SELECT m.code, count(*) AS workers, coalesce(sum(w.n), 0)::bigint AS n
+	  SELECT m.code, count(*) AS workers, coalesce(sum(w.n), 0)::bigint AS n,
+	    array_agg(m.account_id ORDER BY m.account_id) AS accounts, array_agg(coalesce(w.n, 0) ORDER BY m.account_id) AS counts
 	  FROM members m JOIN part USING (code) LEFT JOIN per_worker w ON w.account_id = m.account_id
 	  GROUP BY m.code
 	), covered AS (
@@ -88,7 +92,7 @@ var patrolCoverageSQL = patrolGridsSQL + `, part AS (
 	)
 	SELECT g.code, g.name, coalesce(n.workers, 0), coalesce(n.n, 0),
 	  coalesce(ST_Area(ST_Transform(ST_Intersection(ST_Transform(g.geom, g.srid), c.area), 4326)::geography), 0),
-	  ST_Area(g.geom::geography)
+	  ST_Area(g.geom::geography), coalesce(n.accounts, '{}'), coalesce(n.counts, '{}')
 	FROM part g LEFT JOIN covered c ON c.code = g.code LEFT JOIN counted n ON n.code = g.code`
 
 // coverageChunk is how many points a line of patrolCoverageSQL holds at
@@ -99,20 +103,117 @@ const coverageChunk = "64"
 // a connection of its own.
 const coverageParts = 4
 
-// Coverage measures a day's patrol coverage per grid of a level (see
-// gridmap.PatrolService), in coverageParts parts side by side. Returns
-// ENOTFOUND for an unknown layer, EINVALID for a bad level or day.
+// Coverage answers a day's patrol coverage per grid of a level (see
+// gridmap.PatrolService): a day over, of the layer's finest grid-tier
+// level, from the kept days (patrol_days.go); today, or another level,
+// measured now, once for all who ask at the same time, and then kept for
+// liveCoverageTTL. Returns ENOTFOUND for an unknown layer, EINVALID for a bad
+// level or day.
 func (s *PatrolStore) Coverage(ctx context.Context, layer, level, day string) (*gridmap.PatrolCoverage, error) {
-	level, err := s.patrolLevel(ctx, layer, level)
+	finest, err := s.patrolLevel(ctx, layer, "")
 	if err != nil {
+		return nil, err
+	}
+	if level, err = s.patrolLevel(ctx, layer, level); err != nil {
 		return nil, err
 	}
 	from, to, err := gridmap.ParseDay(day, s.tz)
 	if err != nil {
 		return nil, err
 	}
+	out := &gridmap.PatrolCoverage{Layer: layer, Level: level, Day: day}
+	if level == finest && !to.After(time.Now()) {
+		out.Rows, err = s.storedCoverage(ctx, layer, level, localDay(from, s.tz))
+	} else {
+		out.Rows, err = s.liveCoverage(ctx, layer, level, from, to)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if out.Rows == nil {
+		out.Rows = []gridmap.CoverageRow{}
+	}
+	return out, nil
+}
+
+// liveCoverageTTL is how long a coverage measured now answers the same
+// question again: today's figure moves slowly, and measuring it costs
+// coverageParts connections for seconds.
+const liveCoverageTTL = time.Minute
+
+// liveCoverage measures [from, to) of layer's level in the caller's scope,
+// sharing one measurement among callers asking the same at once and
+// keeping it for liveCoverageTTL.
+func (s *PatrolStore) liveCoverage(ctx context.Context, layer, level string, from, to time.Time) ([]gridmap.CoverageRow, error) {
 	scopeLayer, scopeCode := scopeParams(ctx)
-	parts := make([][]gridmap.CoverageRow, coverageParts)
+	key := fmt.Sprintf("%q %q %d %d", layer, level, from.Unix(), to.Unix())
+	if scopeLayer != nil {
+		key += fmt.Sprintf(" %q %q", *scopeLayer, *scopeCode)
+	}
+	s.live.mu.Lock()
+	if c, ok := s.live.rows[key]; ok && time.Now().Before(c.until) {
+		s.live.mu.Unlock()
+		return c.rows, nil
+	}
+	s.live.mu.Unlock()
+	// The measurement runs to its end when the caller that started it
+	// leaves: others may be waiting on it, and it is kept.
+	ch := s.live.group.DoChan(key, func() (any, error) {
+		grids, err := s.measureCoverage(context.WithoutCancel(ctx), layer, level, from, to, scopeLayer, scopeCode)
+		if err != nil {
+			return nil, err
+		}
+		rows := make([]gridmap.CoverageRow, len(grids))
+		for i, g := range grids {
+			rows[i] = g.CoverageRow
+		}
+		s.live.mu.Lock()
+		defer s.live.mu.Unlock()
+		now := time.Now()
+		for k, c := range s.live.rows {
+			if now.After(c.until) {
+				delete(s.live.rows, k)
+			}
+		}
+		s.live.rows[key] = liveRows{rows: rows, until: now.Add(liveCoverageTTL)}
+		return rows, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.([]gridmap.CoverageRow), nil
+	case <-ctx.Done():
+		return nil, translate(ctx.Err(), "patrol coverage")
+	}
+}
+
+// liveCache holds the coverage measured now by key (liveCoverage).
+type liveCache struct {
+	group singleflight.Group
+	mu    sync.Mutex
+	rows  map[string]liveRows
+}
+
+type liveRows struct {
+	rows  []gridmap.CoverageRow
+	until time.Time
+}
+
+// measuredGrid is a grid's coverage as measured, with its workers'
+// accounts and each one's points of the day.
+type measuredGrid struct {
+	gridmap.CoverageRow
+	accounts      []int64
+	accountPoints []int
+}
+
+// measureCoverage measures the coverage of [from, to) per grid of layer's
+// level in the scope (nil: every grid), in coverageParts parts side by
+// side, ordered by code.
+func (s *PatrolStore) measureCoverage(ctx context.Context, layer, level string, from, to time.Time, scopeLayer, scopeCode *string) ([]measuredGrid, error) {
+	parts := make([][]measuredGrid, coverageParts)
 	g, gctx := errgroup.WithContext(ctx)
 	for i := range parts {
 		g.Go(func() error {
@@ -125,12 +226,10 @@ func (s *PatrolStore) Coverage(ctx context.Context, layer, level, day string) (*
 			if err != nil {
 				return err
 			}
-			parts[i], err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (gridmap.CoverageRow, error) {
-				var r gridmap.CoverageRow
-				err := row.Scan(&r.Code, &r.Name, &r.Workers, &r.Points, &r.CoveredM2, &r.AreaM2)
-				if r.AreaM2 > 0 {
-					r.Coverage = min(1, r.CoveredM2/r.AreaM2)
-				}
+			parts[i], err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (measuredGrid, error) {
+				var r measuredGrid
+				err := row.Scan(&r.Code, &r.Name, &r.Workers, &r.Points, &r.CoveredM2, &r.AreaM2, &r.accounts, &r.accountPoints)
+				r.Coverage = gridmap.CoverageShare(r.CoveredM2, r.AreaM2)
 				return r, err
 			})
 			return err
@@ -139,50 +238,73 @@ func (s *PatrolStore) Coverage(ctx context.Context, layer, level, day string) (*
 	if err := g.Wait(); err != nil {
 		return nil, translate(err, "patrol coverage")
 	}
-	out := &gridmap.PatrolCoverage{Layer: layer, Level: level, Day: day, Rows: slices.Concat(parts...)}
-	if out.Rows == nil {
-		out.Rows = []gridmap.CoverageRow{}
-	}
-	slices.SortFunc(out.Rows, func(a, b gridmap.CoverageRow) int { return strings.Compare(a.Code, b.Code) })
+	out := slices.Concat(parts...)
+	slices.SortFunc(out, func(a, b measuredGrid) int { return strings.Compare(a.Code, b.Code) })
 	return out, nil
 }
 
-// idleSQL lists the grids whose workers recorded no point inside them
-// since $5, with the last time one did (NULL: never, as far as points are
-// kept): for each worker the newest point inside the grid, read backwards
-// in time through track_points_account_t.
-var idleSQL = patrolGridsSQL + `, last AS (
-	  SELECT g.code, g.name, (SELECT count(*) FROM members m WHERE m.code = g.code) AS workers,
-	    (SELECT max(l.t) FROM members m CROSS JOIN LATERAL (
-	       SELECT p.t FROM track_points p WHERE p.account_id = m.account_id AND ST_Intersects(g.geom, p.location)
-	       ORDER BY p.t DESC LIMIT 1) l
-	     WHERE m.code = g.code) AS last_patrol
-	  FROM grids g)
-	SELECT code, name, workers, last_patrol FROM last WHERE last_patrol IS NULL OR last_patrol < $5 ORDER BY code`
+// idleSQL lists the grids of layer $1 (of the caller's scope: $3 layer,
+// $4 code; NULL every grid) kept for level $2 in time zone $5 whose
+// coverage was 0 on each of the days from $6 to $7, with the workers they
+// had on the last of them and the last kept day their coverage was above
+// 0 (NULL: none).
+var idleSQL = `WITH ` + subtreeSQL("$3", "$4") + `,
+	last AS (
+	  SELECT DISTINCT ON (d.code) d.code, d.name, d.workers FROM patrol_days d JOIN patrol_day_runs r USING (layer_id, tz, day)
+	  WHERE d.layer_id = $1 AND r.level = $2 AND d.tz = $5 AND d.day BETWEEN $6 AND $7
+	    AND ($3::text IS NULL OR ($3 = $1 AND d.code IN (SELECT code FROM sub)))
+	  ORDER BY d.code, d.day DESC)
+	SELECT l.code, l.name, l.workers,
+	  (SELECT max(p.day) FROM patrol_days p WHERE p.layer_id = $1 AND p.tz = $5 AND p.code = l.code AND p.covered_m2 > 0)
+	FROM last l
+	WHERE NOT EXISTS (SELECT 1 FROM patrol_days p WHERE p.layer_id = $1 AND p.tz = $5 AND p.code = l.code
+	                  AND p.day BETWEEN $6 AND $7 AND p.covered_m2 > 0)
+	ORDER BY l.code`
 
 // maxIdleDays bounds the days of an idle query.
 const maxIdleDays = 366
 
-// Idle lists the grids of a level nobody patrolled for days days (see
-// gridmap.PatrolService). Returns ENOTFOUND for an unknown layer, EINVALID
-// for a bad level or a days out of range.
+// Idle lists the grids of the layer's finest grid-tier level whose
+// coverage was 0 on each of the last days days (see
+// gridmap.PatrolService), from the kept days, measuring first those not
+// kept. Returns ENOTFOUND for an unknown layer, EINVALID for a level
+// other than that one or a days out of range.
 func (s *PatrolStore) Idle(ctx context.Context, layer, level string, days int) (*gridmap.IdleGrids, error) {
 	if days < 1 || days > maxIdleDays {
 		return nil, gridmap.Errorf(gridmap.EINVALID, "days %d must be a whole number of days from 1 to %d", days, maxIdleDays)
 	}
-	level, err := s.patrolLevel(ctx, layer, level)
+	finest, err := s.patrolLevel(ctx, layer, "")
 	if err != nil {
 		return nil, err
 	}
+	if level != "" && level != finest {
+		return nil, gridmap.Errorf(gridmap.EINVALID, "idle grids are kept for level %s, the finest grid-tier level of %s; leave level out or give %s",
+			finest, layer, finest)
+	}
+	today := localDay(time.Now(), s.tz)
+	window := make([]time.Time, days)
+	for i := range window {
+		window[i] = today.AddDate(0, 0, i-days)
+	}
+	if err := s.measureDays(ctx, layer, finest, window); err != nil {
+		return nil, err
+	}
 	scopeLayer, scopeCode := scopeParams(ctx)
-	rows, err := s.db.Pool.Query(ctx, idleSQL, pgx.QueryExecModeExec, layer, level, scopeLayer, scopeCode, time.Now().AddDate(0, 0, -days))
+	rows, err := s.db.Pool.Query(ctx, idleSQL, layer, finest, scopeLayer, scopeCode, s.tz.String(), window[0], window[days-1])
 	if err != nil {
 		return nil, translate(err, "idle grids")
 	}
-	out := &gridmap.IdleGrids{Layer: layer, Level: level, Days: days}
+	out := &gridmap.IdleGrids{Layer: layer, Level: finest, Days: days, From: window[0].Format(time.DateOnly),
+		To: window[days-1].Format(time.DateOnly)}
 	out.Rows, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (gridmap.IdleGrid, error) {
 		var r gridmap.IdleGrid
-		return r, row.Scan(&r.Code, &r.Name, &r.Workers, &r.LastPatrol)
+		var last *time.Time
+		err := row.Scan(&r.Code, &r.Name, &r.Workers, &last)
+		if last != nil {
+			d := last.Format(time.DateOnly)
+			r.LastPatrol = &d
+		}
+		return r, err
 	})
 	if out.Rows == nil {
 		out.Rows = []gridmap.IdleGrid{}

@@ -55,6 +55,9 @@ func (s *ReportStore) CreateReport(ctx context.Context, r *gridmap.Report) (bool
 	if r.ReportedAt.IsZero() {
 		r.ReportedAt = time.Now()
 	}
+	if c := gridmap.CallerFrom(ctx); c != nil && c.Kind == gridmap.CallerAccount {
+		r.FiledBy = c.Name
+	}
 	if err := s.toWGS84(r); err != nil {
 		return false, err
 	}
@@ -120,8 +123,9 @@ const intakeSQL = `WITH v AS (
 	  ORDER BY l.id FOR SHARE OF l),
 	r AS (
 	  INSERT INTO reports (external_id, content_hash, category, description, location, original, crs,
-	    accuracy_m, source, urgent, reported_at, status, layer_id, primary_code, tier, due_at, assignment, deadline_at, scope_codes)
-	  SELECT $13, $14, $15, $16, ST_SetSRID(ST_GeomFromGeoJSON($17), 4326), $18, $19, $20, $21, $22, $23, $3, $24, $25, $26, $27, $28, $29, $32
+	    accuracy_m, source, urgent, reported_at, status, layer_id, primary_code, tier, due_at, assignment, deadline_at, scope_codes, filed_by)
+	  SELECT $13, $14, $15, $16, ST_SetSRID(ST_GeomFromGeoJSON($17), 4326), $18, $19, $20, $21, $22, $23, $3, $24, $25, $26, $27, $28, $29, $32,
+	    nullif($33, '')
 	  WHERE (SELECT count(*) FROM v) = cardinality($30::text[]) AND NOT EXISTS (SELECT 1 FROM layers WHERE id <> ALL($30::text[]))
 	  RETURNING id, received_at AS at, ` + reportBoxSQL + ` AS box)` + eventSQL
 
@@ -149,7 +153,7 @@ func (s *ReportStore) insert(ctx context.Context, r *gridmap.Report, a *gridmap.
 	}
 	args := append(eventArgs(ev, &out, eventAbout{r.ExternalID, r.Category}),
 		r.ExternalID, hash, r.Category, r.Description, string(loc), original, r.CRS, r.AccuracyM, r.Source, r.Urgent,
-		r.ReportedAt, a.Layer, primary, a.Tier, a.DueAt, assignment, out.DeadlineAt, layers, versions, gridmap.ReportScopeCodes(a))
+		r.ReportedAt, a.Layer, primary, a.Tier, a.DueAt, assignment, out.DeadlineAt, layers, versions, gridmap.ReportScopeCodes(a), r.FiledBy)
 	// Stored with its probable-duplicate link (report_duplicates.go).
 	err = s.intakeLinked(ctx, r, args)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -21,7 +21,7 @@ const reportColumns = `id, external_id, category, description, ST_AsGeoJSON(loca
 	   'reported_in_at', t.reported_in_at, 'created_at', t.created_at) ORDER BY t.id), '[]')
 	 FROM report_tasks t WHERE t.report_id = reports.id),
 	duplicate_of, (SELECT array_agg(d.id) FROM (SELECT d.id FROM reports d WHERE d.duplicate_of = reports.id ORDER BY d.id
-	   LIMIT ` + listedDuplicates + `) d), coalesce(assignee, '')`
+	   LIMIT ` + listedDuplicates + `) d), coalesce(assignee, ''), coalesce(filed_by, '')`
 
 // listedDuplicates is how many of its duplicates a report lists with itself
 // (gridmap.Report.Duplicates): a report a whole street filed again keeps a
@@ -36,7 +36,7 @@ func scanReportWith(row pgx.Row, leading ...any) (*gridmap.Report, error) {
 	var loc string
 	var original, assignment, tasks []byte
 	dest := append(leading, &r.ID, &r.ExternalID, &r.Category, &r.Description, &loc, &original, &r.CRS, &r.AccuracyM, &r.Source,
-		&r.Urgent, &r.ReportedAt, &r.ReceivedAt, &r.Status, &assignment, &r.UpdatedAt, &tasks, &r.DuplicateOf, &r.Duplicates, &r.Assignee)
+		&r.Urgent, &r.ReportedAt, &r.ReceivedAt, &r.Status, &assignment, &r.UpdatedAt, &tasks, &r.DuplicateOf, &r.Duplicates, &r.Assignee, &r.FiledBy)
 	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}

@@ -37,6 +37,8 @@ type PatrolStore struct {
 	// (gridmap.WorkerGrid), read on every batch; neighbourCache each
 	// report grid's neighbours, read on every nearest-worker question.
 	chainCache, neighbourCache codeCache
+	// live holds coverage measured now (patrol_coverage.go).
+	live liveCache
 }
 
 // codeCache keeps lists of grid codes by layer and code for chainTTL.
@@ -61,7 +63,7 @@ func NewPatrolStore(db *DB, tz *time.Location, retention time.Duration) *PatrolS
 	if retention <= 0 {
 		retention = gridmap.DefaultTrackRetention
 	}
-	return &PatrolStore{db: db, tz: tz, retention: retention}
+	return &PatrolStore{db: db, tz: tz, retention: retention, live: liveCache{rows: map[string]liveRows{}}}
 }
 
 // trackLockID is the advisory lock under which partitions are created and
@@ -73,8 +75,10 @@ const trackLockID = 0x6772_6964_7472_6b73 // "gridtrks"
 // the worker's position to the batch's last point when that is newer, in
 // which case it writes a worker event (data from $9 username, $10 display
 // name, $11 person grid, $7 its layer; $8 its chain codes) and notifies the
-// feed. Returns how many points were stored and whether the position
-// moved.
+// feed. Points of days already over in the service's time zone ($12)
+// mark those days ($13) of the worker's layer for measuring again
+// (patrol_days.go). Returns how many points were stored and whether the
+// position moved.
 const trackIntakeSQL = `WITH pts AS (
 	  SELECT * FROM unnest($3::timestamptz[], $4::float8[], $5::float8[], $6::float8[]) AS p (t, lon, lat, acc)
 	), ins AS (
@@ -97,6 +101,8 @@ const trackIntakeSQL = `WITH pts AS (
 	    'accuracy_m', pos.accuracy_m, 'grid', $11::text, 'layer', coalesce($7, ''))
 	  FROM pos
 	  RETURNING id
+	), late AS (
+	  INSERT INTO patrol_day_changes (layer_id, tz, day) SELECT $7, $12, d FROM unnest($13::date[]) d WHERE $7::text IS NOT NULL
 	)
 	SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM (SELECT pg_notify('` + WorkerChannel + `', '') FROM ev) n)`
 
@@ -129,6 +135,9 @@ func (s *PatrolStore) AddTrack(ctx context.Context, b *gridmap.TrackBatch) (*gri
 	slices.SortStableFunc(order, func(i, j int) int { return b.Points[i].T.Compare(b.Points[j].T) })
 	ts, lons, lats, accs := make([]time.Time, 0, n), make([]float64, 0, n), make([]float64, 0, n), make([]*float64, 0, n)
 	var days []int64
+	// late are the days (in s.tz) before today that points fall on.
+	var late []time.Time
+	today := localDay(now, s.tz)
 	res := &gridmap.TrackResult{}
 	for _, i := range order {
 		p := b.Points[i]
@@ -143,6 +152,9 @@ func (s *PatrolStore) AddTrack(ctx context.Context, b *gridmap.TrackBatch) (*gri
 		ts, lons, lats, accs = append(ts, p.T), append(lons, lon), append(lats, lat), append(accs, p.AccuracyM)
 		if day := utcDay(p.T); !slices.Contains(days, day) {
 			days = append(days, day)
+		}
+		if day := localDay(p.T, s.tz); day.Before(today) && !slices.Contains(late, day) {
+			late = append(late, day)
 		}
 	}
 	if len(ts) == 0 {
@@ -163,7 +175,7 @@ func (s *PatrolStore) AddTrack(ctx context.Context, b *gridmap.TrackBatch) (*gri
 		}
 		var stored, moved int
 		err := s.db.Pool.QueryRow(ctx, trackIntakeSQL, c.ID, b.Device, ts, lons, lats, accs, layer, codes,
-			c.Name, c.DisplayName, grid).Scan(&stored, &moved)
+			c.Name, c.DisplayName, grid, s.tz.String(), late).Scan(&stored, &moved)
 		if err != nil && attempt == 0 && isSQLState(err, "23514") {
 			// A partition remembered was dropped meanwhile (retention on
 			// another instance): find out again.

@@ -101,21 +101,25 @@ var rules = map[string]rule{
 	"GET /v1/reports/:id/nearby-workers": dispatchers,
 	"GET /v1/patrol/coverage":            viewers,
 	"GET /v1/patrol/idle":                viewers,
-	"GET /v1/stats":                      viewers, // scoped callers get their subtree's figures
-	"GET /v1/stats/flags":                viewers, // scoped callers get their subtree's grids
-	"GET /v1/stats/workload":             viewers,
-	"GET /v1/stats/trend":                viewers, // a grid outside a scoped caller's area is 404
-	"GET /v1/stats/rules":                viewers,
-	"PUT /v1/stats/rules":                admins,
-	"GET " + eventsRoute:                 viewers,
-	"GET /v1/categories":                 viewers,
-	"GET /v1/categories/:code":           viewers,
-	"PUT /v1/categories/:code":           admins,
-	"GET /v1/calendar":                   viewers,
-	"PUT /v1/calendar/:date":             admins,
-	"GET /v1/departments":                viewers,
-	"GET /v1/departments/:code":          viewers,
-	"PUT /v1/departments/:code":          admins,
+	"GET /v1/patrol":                     viewers,
+	// The assessment names each worker's patrols: for those who may see
+	// workers (the store checks again).
+	"GET /v1/assessment":        dispatchers,
+	"GET /v1/stats":             viewers, // scoped callers get their subtree's figures
+	"GET /v1/stats/flags":       viewers, // scoped callers get their subtree's grids
+	"GET /v1/stats/workload":    viewers,
+	"GET /v1/stats/trend":       viewers, // a grid outside a scoped caller's area is 404
+	"GET /v1/stats/rules":       viewers,
+	"PUT /v1/stats/rules":       admins,
+	"GET " + eventsRoute:        viewers,
+	"GET /v1/categories":        viewers,
+	"GET /v1/categories/:code":  viewers,
+	"PUT /v1/categories/:code":  admins,
+	"GET /v1/calendar":          viewers,
+	"PUT /v1/calendar/:date":    admins,
+	"GET /v1/departments":       viewers,
+	"GET /v1/departments/:code": viewers,
+	"PUT /v1/departments/:code": admins,
 	// Party organisations (党组织) and joint meetings: scoped callers
 	// read and write their subtree's; a meeting is called by dispatchers
 	// of the street or above.

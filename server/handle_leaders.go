@@ -156,6 +156,29 @@ func (s *Server) noteOnSiteWork(c echo.Context, reportID int64, action string) {
 	}
 }
 
+// monthWindow reads from and to (RFC 3339) of a window of figures; by
+// default from the start of this month, in the deployment's time zone (the
+// month before on its first instant), to now.
+func (s *Server) monthWindow(c echo.Context) (from, to time.Time, err error) {
+	f, t, err := windowParams(c)
+	if err != nil {
+		return from, to, err
+	}
+	to = time.Now()
+	if t != nil {
+		to = *t
+	}
+	if f != nil {
+		return *f, to, nil
+	}
+	local := to.In(s.clocks.tz)
+	from = time.Date(local.Year(), local.Month(), 1, 0, 0, 0, 0, s.clocks.tz)
+	if !from.Before(to) {
+		from = from.AddDate(0, -1, 0)
+	}
+	return from, to, nil
+}
+
 // leadersCSVHeader names the columns of the leaders' figures as CSV.
 var leadersCSVHeader = []string{"username", "display_name", "grids", "visits_per_month", "required_visits", "visits", "outside",
 	"grids_not_visited", "on_site_reports"}
@@ -167,37 +190,27 @@ var leadersCSVHeader = []string{"username", "display_name", "grids", "visits_per
 // scoped caller sees the leaders with a grid in its area, and of their
 // grids only those.
 func (s *Server) handleLeaders(c echo.Context) error {
-	from, to, err := windowParams(c)
+	from, to, err := s.monthWindow(c)
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	if to == nil {
-		to = &now
-	}
-	if from == nil {
-		t := to.In(s.clocks.tz)
-		start := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, s.clocks.tz)
-		if !start.Before(*to) {
-			start = start.AddDate(0, -1, 0)
-		}
-		from = &start
-	}
-	st, err := s.deps.Leaders.LeaderStats(c.Request().Context(), c.QueryParam("layer"), *from, *to)
+	st, err := s.deps.Leaders.LeaderStats(c.Request().Context(), c.QueryParam("layer"), from, to)
 	if err != nil {
 		return err
 	}
 	if !wantsCSV(c.Request().Header.Get("Accept")) {
 		return c.JSON(http.StatusOK, st)
 	}
-	return writeCSV(c, leadersCSVHeader, len(st.Rows), func(i int) []string {
-		r := st.Rows[i]
-		codes := make([]string, len(r.Grids))
-		for j, g := range r.Grids {
-			codes[j] = g.Code
-		}
-		return []string{csvText(r.Username), csvText(r.DisplayName), csvText(strings.Join(codes, " ")), strconv.Itoa(r.VisitsPerMonth),
-			strconv.FormatFloat(r.RequiredVisits, 'f', -1, 64), strconv.Itoa(r.Visits), strconv.Itoa(r.Outside),
-			csvText(strings.Join(r.NotVisited, " ")), strconv.Itoa(r.OnSiteReports)}
-	})
+	return writeCSV(c, leadersCSVHeader, len(st.Rows), func(i int) []string { return leaderCSVRow(st.Rows[i]) })
+}
+
+// leaderCSVRow is a leader's figures as a row under leadersCSVHeader.
+func leaderCSVRow(r gridmap.LeaderRow) []string {
+	codes := make([]string, len(r.Grids))
+	for j, g := range r.Grids {
+		codes[j] = g.Code
+	}
+	return []string{csvText(r.Username), csvText(r.DisplayName), csvText(strings.Join(codes, " ")), strconv.Itoa(r.VisitsPerMonth),
+		strconv.FormatFloat(r.RequiredVisits, 'f', -1, 64), strconv.Itoa(r.Visits), strconv.Itoa(r.Outside),
+		csvText(strings.Join(r.NotVisited, " ")), strconv.Itoa(r.OnSiteReports)}
 }

@@ -35,9 +35,10 @@ func (s *Server) handlePatrolCoverage(c echo.Context) error {
 
 // handlePatrolIdle lists the grids nobody patrolled lately: GET
 // /v1/patrol/idle?layer=&level=&days=N (default 7) -> gridmap.IdleGrids,
-// or CSV with Accept: text/csv: the grids of the level whose workers
-// recorded no point inside them for the last N days, with the last time
-// one did (null: never). 400 saying what to fix, 404 for an unknown layer.
+// or CSV with Accept: text/csv: the grids of the layer's finest grid-tier
+// level whose patrol coverage was 0 on each of the last N days (yesterday
+// and before), with the last day it was not (null: never). 400 saying what
+// to fix, 404 for an unknown layer.
 func (s *Server) handlePatrolIdle(c echo.Context) error {
 	days := 7
 	if v := c.QueryParam("days"); v != "" {
@@ -59,8 +60,66 @@ func (s *Server) handlePatrolIdle(c echo.Context) error {
 		r := idle.Rows[i]
 		last := ""
 		if r.LastPatrol != nil {
-			last = r.LastPatrol.Format(time.RFC3339)
+			last = *r.LastPatrol
 		}
 		return []string{csvText(r.Code), csvText(r.Name), strconv.Itoa(r.Workers), last}
 	})
+}
+
+// handlePatrol answers the day's patrol coverage under API.md's name: GET
+// /v1/patrol?layer=&date=YYYY-MM-DD[&level=][&grid=][&parent=] -> the
+// answer of GET /v1/patrol/coverage, with date for day, narrowed to one
+// grid (grid) or to the grids below one (parent). 404 for a grid or parent
+// that is not a current grid of the layer.
+func (s *Server) handlePatrol(c echo.Context) error {
+	ctx := c.Request().Context()
+	layer, grid, parent := c.QueryParam("layer"), c.QueryParam("grid"), c.QueryParam("parent")
+	day := cmp.Or(c.QueryParam("date"), c.QueryParam("day"), time.Now().In(s.zone()).Format(time.DateOnly))
+	cov, err := s.deps.Patrols.Coverage(ctx, layer, c.QueryParam("level"), day)
+	if err != nil {
+		return err
+	}
+	keep := map[string]bool{}
+	for _, code := range []string{grid, parent} {
+		if code == "" {
+			continue
+		}
+		if _, err := s.deps.Grids.Grid(ctx, layer, code); err != nil {
+			return err
+		}
+	}
+	if parent != "" {
+		// The grids below parent, a level at a time down to the level
+		// measured.
+		below := []string{parent}
+		for depth := 0; len(below) > 0 && depth < 32; depth++ {
+			var next []string
+			for _, p := range below {
+				for cursor := ""; ; {
+					page, more, err := s.deps.Grids.FindGrids(ctx, gridmap.GridFilter{Layer: layer, Parent: p, Limit: 1000, Cursor: cursor})
+					if err != nil {
+						return err
+					}
+					for _, g := range page {
+						keep[g.Code] = true
+						next = append(next, g.Code)
+					}
+					if cursor = more; more == "" {
+						break
+					}
+				}
+			}
+			below = next
+		}
+	}
+	if grid != "" || parent != "" {
+		rows := cov.Rows[:0:0]
+		for _, r := range cov.Rows {
+			if (grid == "" || r.Code == grid) && (parent == "" || keep[r.Code]) {
+				rows = append(rows, r)
+			}
+		}
+		cov.Rows = rows
+	}
+	return c.JSON(http.StatusOK, cov)
 }

@@ -317,6 +317,10 @@ func (s *Server) routes() {
 		v1.GET("/workers/:username/track", s.handleWorkerTrack)
 		v1.GET("/patrol/coverage", s.handlePatrolCoverage)
 		v1.GET("/patrol/idle", s.handlePatrolIdle)
+		v1.GET("/patrol", s.handlePatrol)
+		if s.deps.Stats != nil && s.deps.Leaders != nil {
+			v1.GET("/assessment", s.handleAssessment)
+		}
 		v1.GET("/reports/:id/nearby-workers", s.handleNearbyWorkers)
 	}
 	if s.deps.Stats != nil {

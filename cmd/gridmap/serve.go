@@ -100,6 +100,9 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	// Workers' tracks are kept for the retention, removed by the hour.
 	patrols := postgres.NewPatrolStore(db.DB, tz, retention)
 	go patrols.FollowRetention(followCtx, time.Hour)
+	// Each day's patrol coverage is measured once it is over, and again
+	// when late points arrive.
+	go patrols.FollowPatrolDays(followCtx, 5*time.Minute)
 	// The indicators' daily sums take in what reports changed.
 	stats := postgres.NewStatsStore(db.DB)
 	go stats.FollowStats(followCtx, 5*time.Second)

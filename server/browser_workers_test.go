@@ -15,9 +15,13 @@ import (
 // district against the real routes: a grid worker (a reporter account
 // linked to a grid worker of the grid at the test's place) posts its track
 // to POST /v1/tracks, its position appears on the map and moves live on
-// the `worker` event without a reload, the playback of the worker's track
-// moves its marker with the slider and play, the patrol coverage colours
-// the grids and outlines the idle ones and those without a Party
+// the `worker` event without a reload, a position the event brings before
+// GET /v1/workers has answered is kept over the list's older one, the
+// playback of the worker's track moves its marker with the slider and
+// play, a day of 50,000 points plays back and a stretch of one point is
+// drawn, the patrol coverage colours the grids of the level the server
+// answers with (the demo layer's finest grid-tier level, which is not
+// named "grid") and outlines the idle ones and those without a Party
 // organisation, and a report's detail lists the nearby worker, who is
 // dispatched to.
 func TestWorkers(t *testing.T) {
@@ -55,6 +59,18 @@ func TestWorkers(t *testing.T) {
 		t.Fatalf("no grid worker in grid %q at 120.08,30.24: %s", code, r.body)
 	}
 
+	// Coverage asked for without a level is of the layer's finest grid-tier
+	// level: the page must colour that one, whatever it is named.
+	coverageLevel := ""
+	for _, l := range d.Layers {
+		if l.ID == demo.LayerID {
+			coverageLevel = l.FinestLevelOfTier(gridmap.TierGrid)
+		}
+	}
+	if coverageLevel == "" || coverageLevel == "grid" {
+		t.Fatalf("the demo layer's finest grid-tier level is %q: the test wants one not named grid", coverageLevel)
+	}
+
 	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
 	user := "sun.workers." + suffix
 	worker := "liu.worker." + suffix
@@ -66,5 +82,5 @@ func TestWorkers(t *testing.T) {
 		"GRIDMAP_WORKER_USER="+worker, "GRIDMAP_WORKER_PASSWORD=staple battery horse", "GRIDMAP_WORKER_NAME=刘网格",
 		"GRIDMAP_WORKER_GRID="+code,
 		"GRIDMAP_REPORTER_TOKEN="+ts.token(t, gridmap.RoleReporter, nil),
-		"GRIDMAP_LAYER="+demo.LayerID)
+		"GRIDMAP_LAYER="+demo.LayerID, "GRIDMAP_COVERAGE_LEVEL="+coverageLevel)
 }

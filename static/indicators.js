@@ -11,6 +11,7 @@ import * as api from '/api.js';
 import { language, t } from '/i18n.js';
 import { el, fill } from '/dom.js';
 import * as gm from '/map.js';
+import { Latest } from '/latest.js';
 
 const $ = (id) => document.getElementById(id);
 // uPlot loads when a chart is first drawn, not with the console.
@@ -163,10 +164,13 @@ export function createIndicators(con) {
     downloading: { stats: false, flags: false, workload: false },
     stale: true, // live changes came while the panel was hidden
     loadedAt: 0,
-    seq: 0,
-    trendSeq: 0,
   };
-  const charts = { groups: null, trend: null, seq: 0 };
+  const charts = { groups: null, trend: null };
+  // The reads of the figures, of the trend, and the group chart's wait
+  // for uPlot: only the latest one of each shows.
+  const reads = new Latest();
+  const trendReads = new Latest();
+  const chartDraws = new Latest();
 
   // ---- queries ----
 
@@ -227,7 +231,7 @@ export function createIndicators(con) {
       ind.stale = true;
       return;
     }
-    const seq = ++ind.seq;
+    const current = reads.start();
     const r = range();
     const category = ind.category;
     ind.range = r;
@@ -236,7 +240,7 @@ export function createIndicators(con) {
     if (ind.hotspots) showHotspots(r);
     if (r.needFrom) {
       // Nothing is read until the window has its first day.
-      ind.trendSeq++;
+      trendReads.drop();
       Object.assign(ind, {
         needFrom: true, loading: false, stats: null, statsError: null, flags: null, flagsError: null, workload: null, workloadError: null,
         trend: null, trendError: null, trendLoading: false,
@@ -261,13 +265,13 @@ export function createIndicators(con) {
     let level = '';
     try {
       const stats = await api.get(`/v1/stats?${statsQuery.query}`);
-      if (seq !== ind.seq) return;
+      if (!current()) return;
       ind.stats = stats;
       ind.statsError = null;
       ind.queries.stats = statsQuery;
       level = stats.level ?? '';
     } catch (err) {
-      if (seq !== ind.seq) return;
+      if (!current()) return;
       ind.stats = null;
       ind.statsError = problem(err);
       ind.queries.stats = null;
@@ -279,7 +283,7 @@ export function createIndicators(con) {
     const flagsQuery = { ...base, query: params(r, { level, category }).toString() };
     const workloadQuery = { ...base, query: params(r, { level }).toString() };
     const [flags, workload] = await Promise.allSettled([api.get(`/v1/stats/flags?${flagsQuery.query}`), api.get(`/v1/stats/workload?${workloadQuery.query}`)]);
-    if (seq !== ind.seq) return;
+    if (!current()) return;
     ind.flags = flags.status === 'fulfilled' ? flags.value : null;
     ind.flagsError = flags.status === 'rejected' ? problem(flags.reason) : null;
     ind.queries.flags = ind.flags ? flagsQuery : null;
@@ -300,7 +304,7 @@ export function createIndicators(con) {
   async function loadTrend() {
     const sel = ind.selected;
     if (!sel || !ind.shown || !con.layer) return;
-    const seq = ++ind.trendSeq;
+    const current = trendReads.start();
     const r = ind.range ?? range();
     if (r.needFrom) {
       ind.trend = null;
@@ -314,11 +318,11 @@ export function createIndicators(con) {
     try {
       const q = params(r, { code: sel.key, bucket: 'week', category: ind.category });
       const trend = await api.get(`/v1/stats/trend?${q}`);
-      if (seq !== ind.trendSeq) return;
+      if (!current()) return;
       ind.trend = trend;
       ind.trendError = null;
     } catch (err) {
-      if (seq !== ind.trendSeq) return;
+      if (!current()) return;
       ind.trend = null;
       ind.trendError = problem(err);
     }
@@ -429,7 +433,7 @@ export function createIndicators(con) {
   // drawGroupChart draws received (bars) and the on-time rate (points) of
   // the busiest groups.
   async function drawGroupChart() {
-    const seq = ++charts.seq;
+    const current = chartDraws.start();
     const box = $('ind-chart');
     const rows = (ind.stats?.rows ?? []).filter((r) => r.received > 0)
       .sort((a, b) => b.received - a.received || String(a.key).localeCompare(String(b.key))).slice(0, topN);
@@ -440,7 +444,7 @@ export function createIndicators(con) {
       return;
     }
     const uPlot = await uplot();
-    if (seq !== charts.seq) return;
+    if (!current()) return;
     charts.groups?.destroy();
     box.replaceChildren();
     const names = rows.map(rowName);

@@ -73,6 +73,9 @@ export const REPORTS = 'reports';
 export const HOTSPOTS = 'hotspots';
 export const WORKERS = 'workers';
 export const TRACK = 'track';
+// The playback marker, a source of its own: moving it every frame does not
+// send the whole track to the map's worker again.
+export const TRACK_MARKER = 'track-marker';
 export const reportLayers = ['report-clusters', 'report-points'];
 export const workerLayers = ['worker-icons'];
 
@@ -454,26 +457,39 @@ function addTrackLayers(map) {
     layout: { 'line-join': 'round', 'line-cap': 'round' },
     paint: { 'line-color': style.track, 'line-width': 3.5, 'line-opacity': 0.85 },
   }, before);
+  // A stretch of one point has no line to draw (a line of one point, or of
+  // one point twice, draws nothing): a dot in the line's colour instead.
   map.addLayer({
-    id: 'track-marker', type: 'circle', source: TRACK, filter: ['==', ['get', 'kind'], 'marker'],
+    id: 'track-points', type: 'circle', source: TRACK, filter: ['==', ['get', 'kind'], 'point'],
+    paint: { 'circle-color': style.track, 'circle-radius': 4, 'circle-opacity': 0.85, 'circle-stroke-color': '#ffffff', 'circle-stroke-width': 1 },
+  }, before);
+  map.addSource(TRACK_MARKER, { type: 'geojson', data: empty() });
+  map.addLayer({
+    id: 'track-marker', type: 'circle', source: TRACK_MARKER,
     paint: { 'circle-color': style.trackMarker, 'circle-radius': 8, 'circle-stroke-color': '#ffffff', 'circle-stroke-width': 2.5 },
   }, before);
 }
 
 // setTrack draws a track: stretches (lists of [lon, lat]) as solid lines,
-// gaps (pairs of [lon, lat]) dashed, and the playback marker at marker
-// ([lon, lat], or null); all empty clears it.
-export function setTrack(map, { stretches = [], gaps = [], marker = null } = {}) {
+// or as a dot for a stretch of one point (kind 'point'), and gaps (pairs
+// of [lon, lat]) dashed; all empty clears it.
+export function setTrack(map, { stretches = [], gaps = [] } = {}) {
   addTrackLayers(map);
-  const line = (kind) => (coordinates) => ({ type: 'Feature', geometry: { type: 'LineString', coordinates }, properties: { kind } });
   const features = [
-    ...gaps.map(line('gap')),
-    ...stretches.filter((c) => c.length > 1).map(line('stretch')),
-    // A stretch of one point is drawn as a dot of the marker's size.
-    ...stretches.filter((c) => c.length === 1).map((c) => ({ type: 'Feature', geometry: { type: 'LineString', coordinates: [c[0], c[0]] }, properties: { kind: 'stretch' } })),
+    ...gaps.map((coordinates) => ({ type: 'Feature', geometry: { type: 'LineString', coordinates }, properties: { kind: 'gap' } })),
+    ...stretches.filter((c) => c.length > 0).map((c) => (c.length === 1
+      ? { type: 'Feature', geometry: { type: 'Point', coordinates: c[0] }, properties: { kind: 'point' } }
+      : { type: 'Feature', geometry: { type: 'LineString', coordinates: c }, properties: { kind: 'stretch' } })),
   ];
-  if (marker) features.push({ type: 'Feature', geometry: { type: 'Point', coordinates: marker }, properties: { kind: 'marker' } });
   map.getSource(TRACK).setData({ type: 'FeatureCollection', features });
+}
+
+// setTrackMarker puts the playback marker at marker ([lon, lat]), or
+// takes it away (null).
+export function setTrackMarker(map, marker) {
+  addTrackLayers(map);
+  const features = marker ? [{ type: 'Feature', geometry: { type: 'Point', coordinates: marker }, properties: { kind: 'marker' } }] : [];
+  map.getSource(TRACK_MARKER).setData({ type: 'FeatureCollection', features });
 }
 
 function addPatrolLayers(map) {

@@ -10,15 +10,9 @@ import { language, t } from '/i18n.js';
 import { el, fill } from '/dom.js';
 import * as gm from '/map.js';
 import { today } from '/workers.js';
+import { Latest } from '/latest.js';
 
 const $ = (id) => document.getElementById(id);
-
-// coverageLevel is the level coverage is read and coloured at: the grid
-// level (网格) where the layer has one, else its finest.
-export function coverageLevel(layer) {
-  const levels = layer?.levels ?? [];
-  return levels.includes('grid') ? 'grid' : levels[levels.length - 1] ?? '';
-}
 
 // createPatrol makes the patrol views inside the console: con is the
 // console's state (layer, map, mapLoaded, timeZone), read when needed.
@@ -39,9 +33,11 @@ export function createPatrol(con) {
     partyError: null,
     partyLoading: false,
     downloading: false,
-    seq: 0,
-    partySeq: 0,
   };
+  // Only the latest read of the coverage and idle grids, and of the Party
+  // outline, shows.
+  const reads = new Latest();
+  const partyReads = new Latest();
 
   const problem = (err) => (api.notOffered(err)
     ? { text: t('patrol.unavailable'), unavailable: true }
@@ -58,24 +54,24 @@ export function createPatrol(con) {
 
   // ---- loading ----
 
-  function query() {
-    return new URLSearchParams({ layer: con.layer.id, level: coverageLevel(con.layer), day: pt.day || today(con.timeZone) }).toString();
-  }
-
   // load reads the day's coverage and the idle grids, when the layer or
-  // the tab shows them.
+  // the tab shows them. The level is left to the server (the layer's
+  // finest grid-tier level, whatever it is named): the answers say which
+  // it used, and the grids of that level are coloured.
   async function load() {
     if (!con.layer || (!pt.coverageOn && !pt.shown)) return;
     if (!pt.day) pt.day = today(con.timeZone);
-    const seq = ++pt.seq;
-    const q = query();
-    const idleQuery = new URLSearchParams({ layer: con.layer.id, level: coverageLevel(con.layer), days: String(pt.days) });
+    const current = reads.start();
+    const q = new URLSearchParams({ layer: con.layer.id, day: pt.day });
+    const idleQuery = new URLSearchParams({ layer: con.layer.id, days: String(pt.days) });
     pt.coverageLoading = true;
     render();
     const [cov, idle] = await Promise.allSettled([api.get(`/v1/patrol/coverage?${q}`), api.get(`/v1/patrol/idle?${idleQuery}`)]);
-    if (seq !== pt.seq) return;
+    if (!current()) return;
     pt.coverage = cov.status === 'fulfilled' ? cov.value : null;
-    pt.coverageQuery = pt.coverage ? q : '';
+    // The CSV reads exactly the table: the same day at the level answered.
+    if (pt.coverage?.level) q.set('level', pt.coverage.level);
+    pt.coverageQuery = pt.coverage ? q.toString() : '';
     pt.coverageError = cov.status === 'rejected' ? problem(cov.reason) : null;
     pt.idle = idle.status === 'fulfilled' ? idle.value : null;
     pt.idleError = idle.status === 'rejected' ? problem(idle.reason) : null;
@@ -86,16 +82,17 @@ export function createPatrol(con) {
 
   async function loadParty() {
     if (!con.layer || !pt.partyOn) return;
-    const seq = ++pt.partySeq;
+    const current = partyReads.start();
     pt.partyLoading = true;
     renderLegend();
     try {
-      const body = await api.get(`/v1/party?${new URLSearchParams({ layer: con.layer.id, level: coverageLevel(con.layer), missing: 'true' })}`);
-      if (seq !== pt.partySeq) return;
+      // Without a level, as the coverage: the layer's finest grid-tier level.
+      const body = await api.get(`/v1/party?${new URLSearchParams({ layer: con.layer.id, missing: 'true' })}`);
+      if (!current()) return;
       pt.party = body;
       pt.partyError = null;
     } catch (err) {
-      if (seq !== pt.partySeq) return;
+      if (!current()) return;
       pt.party = null;
       pt.partyError = problem(err);
     }
@@ -115,7 +112,7 @@ export function createPatrol(con) {
     if (!con.map || !con.mapLoaded) return;
     const on = pt.coverageOn && !!pt.coverage;
     const values = Object.fromEntries((pt.coverage?.rows ?? []).map((r) => [r.code, Math.max(0, Math.min(1, Number(r.coverage) || 0))]));
-    gm.showCoverage(con.map, pt.coverage?.level || coverageLevel(con.layer), values, on);
+    gm.showCoverage(con.map, pt.coverage?.level ?? '', values, on);
     gm.outlineIdle(con.map, pt.coverageOn ? idleCodes() : []);
   }
 
@@ -206,7 +203,7 @@ export function createPatrol(con) {
   async function download() {
     if (csvOff()) return;
     const q = new URLSearchParams(pt.coverageQuery);
-    const name = `coverage-${q.get('layer')}-${q.get('level')}-${q.get('day')}.csv`;
+    const name = `${['coverage', q.get('layer'), q.get('level'), q.get('day')].filter(Boolean).join('-')}.csv`;
     pt.downloading = true;
     $('patrol-csv').disabled = true;
     try {

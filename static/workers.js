@@ -10,6 +10,7 @@ import * as api from '/api.js';
 import { language, t } from '/i18n.js';
 import { el, fill } from '/dom.js';
 import * as gm from '/map.js';
+import { Latest } from '/latest.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -57,6 +58,39 @@ export function stretches(points) {
   return { stretches: out, gaps };
 }
 
+// boundsOf is the [[west, south], [east, north]] of points ({lon, lat}),
+// null for none. A loop: a day's track may hold tens of thousands of
+// points, too many to spread into Math.min's arguments.
+export function boundsOf(points) {
+  if (!points.length) return null;
+  let w = Infinity;
+  let s = Infinity;
+  let e = -Infinity;
+  let n = -Infinity;
+  for (const p of points) {
+    if (p.lon < w) w = p.lon;
+    if (p.lon > e) e = p.lon;
+    if (p.lat < s) s = p.lat;
+    if (p.lat > n) n = p.lat;
+  }
+  return [[w, s], [e, n]];
+}
+
+// merge puts the position w into workers (username -> position): the
+// newer of w and the one held, by t, gives the position, whichever came
+// first; the older only fills in what the newer lacks. True when w was
+// the newer.
+export function merge(workers, w) {
+  const held = workers[w.worker];
+  if (!held) {
+    workers[w.worker] = w;
+    return true;
+  }
+  const newer = !(Date.parse(held.t) > Date.parse(w.t));
+  workers[w.worker] = newer ? { ...held, ...w } : { ...w, ...held };
+  return newer;
+}
+
 // positionAt is where the track has the worker at ms: between two points
 // of a stretch along the line, in a gap at the last point heard (gap
 // true).
@@ -67,7 +101,9 @@ export function positionAt(points, ms) {
     const a = points[i - 1];
     const b = points[i];
     if (ms > b.ms) continue;
-    if (b.ms - a.ms > gapAfter) return { lon: a.lon, lat: a.lat, gap: ms < b.ms, index: i - 1 };
+    // On a point itself, even the first after a gap, the worker is there.
+    if (ms === b.ms) return { lon: b.lon, lat: b.lat, gap: false, index: i };
+    if (b.ms - a.ms > gapAfter) return { lon: a.lon, lat: a.lat, gap: true, index: i - 1 };
     const f = b.ms === a.ms ? 1 : (ms - a.ms) / (b.ms - a.ms);
     return { lon: a.lon + (b.lon - a.lon) * f, lat: a.lat + (b.lat - a.lat) * f, gap: false, index: i - 1 };
   }
@@ -84,11 +120,13 @@ export function createWorkers(con) {
     workers: {}, // username -> { worker, name, t, lon, lat, accuracy_m, grid, layer }
     loading: false,
     error: null, // { text, unavailable }
-    playback: null, // { worker, name, day, loading, error, points, at, playing, speed }
-    seq: 0,
+    playback: null, // { worker, name, day, loading, error, points, shape, at, playing, speed }
   };
   let timer = null;
   let player = null;
+  // Only the latest read of the list, and of a track, shows.
+  const listReads = new Latest();
+  const trackReads = new Latest();
 
   const problem = (err) => (api.notOffered(err)
     ? { text: t('workers.unavailable'), unavailable: true }
@@ -104,13 +142,17 @@ export function createWorkers(con) {
 
   // ---- live positions ----
 
+  // load reads the on-duty workers. The live stream runs meanwhile: a
+  // position it brings while the list is read is kept (see moved), and the
+  // list's answer, which may be older, does not overwrite it.
   async function load() {
     if (!con.layer) return;
-    const seq = ++wk.seq;
+    const current = listReads.start();
     // Only dispatchers and above may see where people are: others are not
     // asked (they would be refused).
     if (!api.atLeast(con.caller?.role, 'dispatcher')) {
       wk.allowed = false;
+      wk.workers = {};
       render();
       return;
     }
@@ -118,13 +160,17 @@ export function createWorkers(con) {
     renderList();
     try {
       const body = await api.get(`/v1/workers?${new URLSearchParams({ layer: con.layer.id })}`);
-      if (seq !== wk.seq) return;
+      if (!current()) return;
       wk.allowed = true;
       wk.error = null;
-      wk.workers = {};
-      for (const w of body.workers ?? []) wk.workers[w.worker] = w;
+      const listed = {};
+      for (const w of body.workers ?? []) merge(listed, w);
+      for (const w of Object.values(wk.workers)) {
+        if (!w.layer || w.layer === con.layer.id) merge(listed, w);
+      }
+      wk.workers = listed;
     } catch (err) {
-      if (seq !== wk.seq) return;
+      if (!current()) return;
       // Viewers may not see where people are: no toggle, no list.
       wk.allowed = err.status === 403 ? false : !api.notOffered(err);
       wk.error = err.status === 403 ? null : problem(err);
@@ -135,13 +181,13 @@ export function createWorkers(con) {
   }
 
   // moved follows a live `worker` event: the worker moves (or appears)
-  // where the event says, nothing is read again.
+  // where the event says, nothing is read again. An older position than
+  // the one held, come late, changes nothing; one that comes before the
+  // list has been read is held for load to merge.
   function moved(d) {
-    if (!wk.allowed || !d?.worker) return;
+    if (wk.allowed === false || !d?.worker) return;
     if (d.layer && con.layer && d.layer !== con.layer.id) return;
-    const before = wk.workers[d.worker];
-    if (before && Date.parse(before.t) > Date.parse(d.t)) return; // an older position came late
-    wk.workers[d.worker] = { ...before, ...d };
+    if (!merge(wk.workers, d) || !wk.allowed) return;
     draw();
     renderList();
   }
@@ -198,30 +244,32 @@ export function createWorkers(con) {
   // openPlayback shows a worker's track for a day (default today).
   function openPlayback(w, day) {
     stop();
-    wk.playback = { worker: w.worker, name: w.name || w.worker, day: day || wk.playback?.day || today(con.timeZone), loading: true, error: null, points: [], at: 0, playing: false, speed: speeds[0] };
+    wk.playback = { worker: w.worker, name: w.name || w.worker, day: day || wk.playback?.day || today(con.timeZone), loading: true, error: null, points: [], shape: null, at: 0, playing: false, speed: speeds[0] };
     renderPlayback();
     renderList();
     loadTrack();
   }
 
-  let trackSeq = 0;
   async function loadTrack() {
     const p = wk.playback;
     if (!p) return;
-    const seq = ++trackSeq;
+    const current = trackReads.start();
     stop();
     p.loading = true;
     p.error = null;
     renderPlayback();
     try {
       const body = await api.get(`/v1/workers/${encodeURIComponent(p.worker)}/track?${new URLSearchParams({ day: p.day })}`);
-      if (seq !== trackSeq || wk.playback !== p) return;
+      if (!current() || wk.playback !== p) return;
       p.points = (body.points ?? []).map((x) => ({ ...x, ms: Date.parse(x.t) })).filter((x) => !Number.isNaN(x.ms)).sort((a, b) => a.ms - b.ms);
+      // Split once: playback moves only the marker.
+      p.shape = stretches(p.points);
       if (body.name) p.name = body.name;
       p.at = p.points[0]?.ms ?? 0;
     } catch (err) {
-      if (seq !== trackSeq || wk.playback !== p) return;
+      if (!current() || wk.playback !== p) return;
       p.points = [];
+      p.shape = null;
       p.error = problem(err);
     }
     p.loading = false;
@@ -236,18 +284,24 @@ export function createWorkers(con) {
     const p = wk.playback;
     if (!p || !p.points.length) {
       gm.setTrack(con.map, {});
+      gm.setTrackMarker(con.map, null);
       return;
     }
-    const pos = positionAt(p.points, p.at);
-    gm.setTrack(con.map, { ...stretches(p.points), marker: pos ? [pos.lon, pos.lat] : null });
+    gm.setTrack(con.map, p.shape ?? stretches(p.points));
+    drawMarker();
     if (fit) {
-      const lons = p.points.map((x) => x.lon);
-      const lats = p.points.map((x) => x.lat);
       // Clear of the playback panel over the map's foot.
       const under = $('playback').offsetHeight || 0;
-      con.map.fitBounds([[Math.min(...lons), Math.min(...lats)], [Math.max(...lons), Math.max(...lats)]],
-        { padding: { top: 60, left: 60, right: 60, bottom: 60 + under }, maxZoom: 17, duration: 0 });
+      con.map.fitBounds(boundsOf(p.points), { padding: { top: 60, left: 60, right: 60, bottom: 60 + under }, maxZoom: 17, duration: 0 });
     }
+  }
+
+  // drawMarker moves the playback marker to where playback is.
+  function drawMarker() {
+    if (!con.map || !con.mapLoaded) return;
+    const p = wk.playback;
+    const pos = p && positionAt(p.points, p.at);
+    gm.setTrackMarker(con.map, pos ? [pos.lon, pos.lat] : null);
   }
 
   function stop() {
@@ -265,7 +319,7 @@ export function createWorkers(con) {
     player = setInterval(() => {
       p.at = Math.min(last, p.at + p.speed * frameMs);
       if (p.at >= last) stop();
-      drawTrack();
+      drawMarker();
       renderPosition();
     }, frameMs);
     renderPlayback();
@@ -274,7 +328,10 @@ export function createWorkers(con) {
   function closePlayback() {
     stop();
     wk.playback = null;
-    if (con.map && con.mapLoaded) gm.setTrack(con.map, {});
+    if (con.map && con.mapLoaded) {
+      gm.setTrack(con.map, {});
+      gm.setTrackMarker(con.map, null);
+    }
     renderPlayback();
     renderList();
   }
@@ -310,7 +367,7 @@ export function createWorkers(con) {
     // last points so that Home and End land on them.
     const lo = Math.floor(first / 1000) * 1000;
     const hi = Math.ceil(last / 1000) * 1000;
-    const gaps = n ? stretches(p.points).gaps.length : 0;
+    const gaps = p.shape?.gaps.length ?? 0;
     const message = p.error?.text || (p.loading ? t('console.loading') : n === 0 ? t('workers.noTrack') : t('workers.trackSummary', { n, from: formatTime(first), to: formatTime(last), gaps }));
     fill(box,
       el('div', { class: 'detail-head' },
@@ -331,7 +388,7 @@ export function createWorkers(con) {
         el('input', {
           id: 'playback-slider', type: 'range', min: String(lo), max: String(hi), step: '1000', value: String(p.at), disabled: n < 2,
           ariaLabel: t('workers.slider'),
-          oninput: (e) => { p.at = Number(e.target.value); drawTrack(); renderPosition(); },
+          oninput: (e) => { p.at = Number(e.target.value); drawMarker(); renderPosition(); },
         }),
         el('time', { id: 'playback-time', class: 'playback-time' })));
     box.hidden = false;

@@ -19,7 +19,7 @@ const MaxAssessmentDays = 366
 // and check-ins made in [From, To), patrols of the days over in it.
 type AssessmentQuery struct {
 	Layer string
-	// Level is the grid level assessed ("" the finest grid-tier level).
+	// Level is the grid level assessed ("" PatrolLevel).
 	Level    string
 	From, To time.Time
 }

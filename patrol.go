@@ -210,6 +210,24 @@ type CoverageRow struct {
 	Coverage  float64 `json:"coverage"`
 }
 
+// PatrolLevel is the level of layer l whose grids patrol coverage is
+// measured for when none is asked for: the coarsest grid-tier level that
+// a worker's person grid lies at (linked holds those levels), so that
+// every worker of the grid tier counts for the grid they are linked to or
+// the one above it; without such workers, the finest grid-tier level (or
+// the finest level, for a layer without a grid tier).
+func PatrolLevel(l *Layer, linked []string) string {
+	for _, lv := range l.Levels {
+		if l.TierOfLevel(lv) == TierGrid && slices.Contains(linked, lv) {
+			return lv
+		}
+	}
+	if lv := l.FinestLevelOfTier(TierGrid); lv != "" {
+		return lv
+	}
+	return l.Levels[len(l.Levels)-1]
+}
+
 // CoverageShare is a grid's coverage: covered over area, at most 1 (the
 // buffers are measured on a projection), 0 for a grid without area.
 func CoverageShare(covered, area float64) float64 {
@@ -260,12 +278,12 @@ type PatrolService interface {
 	// worker or one outside the caller's scope, EINVALID for a bad day.
 	Track(ctx context.Context, worker, day string) ([]TrackPoint, error)
 	// Coverage answers one day's patrol coverage per grid of a level
-	// ("" the finest grid-tier level). A day over, of the finest level, is
+	// ("" PatrolLevel). A day over, of that level, is
 	// measured once and kept (points arriving later have it measured
 	// again); today and other levels are measured when asked. Returns
 	// ENOTFOUND for an unknown layer, EINVALID for a bad level or day.
 	Coverage(ctx context.Context, layer, level, day string) (*PatrolCoverage, error)
-	// Idle lists the grids of the finest grid-tier level whose coverage
+	// Idle lists the grids of the default level (PatrolLevel) whose coverage
 	// was 0 on each of the last days days (yesterday and before). Returns
 	// as Coverage does, and EINVALID for another level.
 	Idle(ctx context.Context, layer, level string, days int) (*IdleGrids, error)

@@ -14,6 +14,8 @@
 //   GRIDMAP_REPORTER_TOKEN          a token with the reporter role (files a live report)
 //   GRIDMAP_LAYER                   the comprehensive layer (default demo)
 //   GRIDMAP_REPORT_AT               lon,lat inside the district (default 120.08,30.24)
+//   GRIDMAP_WORKER                  a grid worker's username who filed GRIDMAP_WORKER_FILED reports
+//                                   this month (the assessment; default: not checked)
 //
 // Run alone: cd browser && GRIDMAP_URL=... GRIDMAP_USER=... node indicators.test.mjs
 // (server/browser_indicators_test.go sets all of this).
@@ -27,6 +29,8 @@ const password = env('GRIDMAP_PASSWORD');
 const reporterToken = env('GRIDMAP_REPORTER_TOKEN');
 const layer = env('GRIDMAP_LAYER', 'demo');
 const reportAt = env('GRIDMAP_REPORT_AT', '120.08,30.24').split(',').map(Number);
+const worker = env('GRIDMAP_WORKER', '');
+const workerFiled = Number(env('GRIDMAP_WORKER_FILED', '0'));
 
 // The start of a dictionary text, before its first {placeholder}.
 const lead = (text) => text.split('{')[0];
@@ -315,6 +319,34 @@ await browserTest('indicators', async (t) => {
     const { name, lines } = await download('#ind-workload-csv');
     assert.equal(name, fileName('workload', s.queries.workload));
     assert.equal(lines.length - 1, workload.rows.length, 'a CSV row per grid');
+  });
+
+  await t.step('the grid workers\' assessment tables each worker and downloads', async () => {
+    const s = await loaded('grid');
+    await eventually(async () => assert.ok((await ind()).queries.assessment, 'the assessment is read with the window'));
+    const q = (await ind()).queries.assessment;
+    assert.deepEqual(windowOf(q.query), windowOf(s.queries.stats.query), 'the assessment reads the window of the figures');
+    const a = await getJSON(`/v1/assessment?${q.query}`);
+    await eventually(async () => assert.equal(await page.locator('#ind-assessment tbody tr').count(), a.workers.length));
+    if (worker) {
+      const mine = a.workers.find((w) => w.worker === worker);
+      assert.ok(mine && mine.filed >= workerFiled, `the worker ${worker} filed ${workerFiled}: ${JSON.stringify(mine)}`);
+      const row = page.locator(`#ind-assessment tbody tr[data-key="${worker}"]`);
+      assert.equal(numberOf(await row.locator('td[data-col="filed"]').textContent()), mine.filed);
+      assert.equal(await row.locator('td[data-col="grid_name"]').textContent(), mine.grid_name);
+    }
+    // Most filed first; a click on the column turns it round.
+    const filedColumn = async () => (await column('ind-assessment', 'filed')).map(numberOf);
+    const desc = await filedColumn();
+    assert.deepEqual(desc, [...desc].sort((x, y) => y - x), `most filed first: ${desc}`);
+    await page.locator('#ind-assessment th button[data-sort="filed"]').click();
+    const asc = await filedColumn();
+    assert.deepEqual(asc, [...desc].sort((x, y) => x - y), `fewest filed first after a click: ${asc}`);
+    await page.locator('#ind-assessment').scrollIntoViewIfNeeded();
+    const { name, lines } = await download('#ind-assessment-csv');
+    assert.equal(name, fileName('assessment', q));
+    assert.equal(lines.length - 1, a.workers.length, 'a CSV row per worker');
+    assert.match(lines[0], /^worker,name,grid,grid_name,filed/);
   });
 
   await t.step('a report filed meanwhile is counted without a reload', async () => {

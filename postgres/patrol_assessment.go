@@ -82,7 +82,7 @@ func (s *PatrolStore) PatrolFigures(ctx context.Context, q gridmap.AssessmentQue
 			return nil, err
 		}
 		if level != finest {
-			return nil, gridmap.Errorf(gridmap.EINVALID, "patrol coverage is kept for level %s, the finest grid-tier level of %s; leave level out or give %s",
+			return nil, gridmap.Errorf(gridmap.EINVALID, "patrol coverage is kept for level %s, the default patrol level of %s; leave level out or give %s",
 				finest, q.Layer, finest)
 		}
 		if err := s.measureDays(ctx, q.Layer, level, days); err != nil {

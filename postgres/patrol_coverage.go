@@ -104,8 +104,8 @@ const coverageChunk = "64"
 const coverageParts = 4
 
 // Coverage answers a day's patrol coverage per grid of a level (see
-// gridmap.PatrolService): a day over, of the layer's finest grid-tier
-// level, from the kept days (patrol_days.go); today, or another level,
+// gridmap.PatrolService): a day over, of the layer's default patrol level
+// (gridmap.PatrolLevel), from the kept days (patrol_days.go); today, or another level,
 // measured now, once for all who ask at the same time, and then kept for
 // liveCoverageTTL. Returns ENOTFOUND for an unknown layer, EINVALID for a bad
 // level or day.
@@ -264,7 +264,7 @@ var idleSQL = `WITH ` + subtreeSQL("$3", "$4") + `,
 // maxIdleDays bounds the days of an idle query.
 const maxIdleDays = 366
 
-// Idle lists the grids of the layer's finest grid-tier level whose
+// Idle lists the grids of the layer's default patrol level whose
 // coverage was 0 on each of the last days days (see
 // gridmap.PatrolService), from the kept days, measuring first those not
 // kept. Returns ENOTFOUND for an unknown layer, EINVALID for a level
@@ -278,7 +278,7 @@ func (s *PatrolStore) Idle(ctx context.Context, layer, level string, days int) (
 		return nil, err
 	}
 	if level != "" && level != finest {
-		return nil, gridmap.Errorf(gridmap.EINVALID, "idle grids are kept for level %s, the finest grid-tier level of %s; leave level out or give %s",
+		return nil, gridmap.Errorf(gridmap.EINVALID, "idle grids are kept for level %s, the default patrol level of %s; leave level out or give %s",
 			finest, layer, finest)
 	}
 	today := localDay(time.Now(), s.tz)
@@ -313,9 +313,9 @@ func (s *PatrolStore) Idle(ctx context.Context, layer, level string, days int) (
 }
 
 // patrolLevel is the level of layer whose grids are measured: level, or by
-// default the layer's finest grid-tier level (gridmap.StatsLevel). Returns
-// EINVALID for a missing layer or a level not of it, ENOTFOUND for an
-// unknown layer.
+// default gridmap.PatrolLevel of the levels the layer's enabled workers
+// are linked at. Returns EINVALID for a missing layer or a level not of
+// it, ENOTFOUND for an unknown layer.
 func (s *PatrolStore) patrolLevel(ctx context.Context, layer, level string) (string, error) {
 	if layer == "" {
 		return "", gridmap.Errorf(gridmap.EINVALID, "layer is required: the comprehensive layer whose grids are measured (GET /v1/layers)")
@@ -326,5 +326,18 @@ func (s *PatrolStore) patrolLevel(ctx context.Context, layer, level string) (str
 	} else if err != nil {
 		return "", translate(err, fmt.Sprintf("layer %s", layer))
 	}
-	return gridmap.StatsLevel(l, gridmap.StatsByGrid, level)
+	if level != "" {
+		return gridmap.StatsLevel(l, gridmap.StatsByGrid, level)
+	}
+	rows, err := s.db.Pool.Query(ctx, `SELECT DISTINCT g.level FROM accounts a
+		JOIN grid_versions g ON g.layer_id = a.person_layer AND g.code = a.person_grid AND g.valid_to IS NULL
+		WHERE a.person_layer = $1 AND a.disabled_at IS NULL`, layer)
+	if err != nil {
+		return "", translate(err, "patrol level")
+	}
+	linked, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", translate(err, "patrol level")
+	}
+	return gridmap.PatrolLevel(l, linked), nil
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// A day's patrol coverage of a layer's finest grid-tier level is measured
+// A day's patrol coverage of a layer's default level (gridmap.PatrolLevel) is measured
 // once the day is over and kept (migration 00025): coverage of a past day,
 // idle grids and the assessment read the kept rows. Points that arrive
 // late append a change of their day (trackIntakeSQL), and the day is
@@ -142,7 +142,7 @@ const patrolLookback = 31
 
 // MeasurePatrolDays measures every day of the last patrolLookback days
 // (yesterday and before) of every layer whose grids have workers that is
-// not measured or changed since, for the layer's finest grid-tier level.
+// not measured or changed since, for the layer's default patrol level.
 func (s *PatrolStore) MeasurePatrolDays(ctx context.Context) error {
 	rows, err := s.db.Pool.Query(ctx, `SELECT DISTINCT a.person_layer FROM accounts a JOIN layers l ON l.id = a.person_layer
 		WHERE a.disabled_at IS NULL ORDER BY 1`)

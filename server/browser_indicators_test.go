@@ -10,6 +10,8 @@ import (
 	"github.com/gridmap/gridmap/demo"
 	"github.com/gridmap/gridmap/postgres"
 	"github.com/gridmap/gridmap/postgres/pgtest"
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/geojson"
 )
 
 // TestIndicators drives the console's indicators panel over the demo
@@ -28,10 +30,25 @@ func TestIndicators(t *testing.T) {
 		t.Fatalf("filing the demo reports: %v", err)
 	}
 	t.Logf("%d demo reports filed", n)
+	// A grid worker files three reports of what they found.
+	_, person := demoGridWorker(t, ts, d, 120.08, 30.24)
+	worker := &gridmap.Account{Username: "qian.worker." + strconv.FormatInt(time.Now().UnixNano(), 36), DisplayName: "钱网格",
+		Role: gridmap.RoleReporter, Person: person}
+	addAccount(t, ts, *worker, "staple battery horse")
+	as := gridmap.NewContextWithCaller(context.Background(), &gridmap.Caller{Kind: gridmap.CallerAccount, Name: worker.Username,
+		Role: worker.Role, Person: person})
+	reports := postgres.NewReportStore(db, ts.locator, shanghai)
+	for i := range 3 {
+		r := &gridmap.Report{ExternalID: worker.Username + "-" + strconv.Itoa(i), Category: "0101",
+			Location: geojson.NewGeometry(orb.Point{120.08, 30.24})}
+		if _, err := reports.CreateReport(as, r); err != nil || r.FiledBy != worker.Username {
+			t.Fatalf("the worker's report %d: %v, filed by %q", i, err, r.FiledBy)
+		}
+	}
 	user := "zhao.indicators." + strconv.FormatInt(time.Now().UnixNano(), 36)
 	addAccount(t, ts, gridmap.Account{Username: user, DisplayName: "赵调度", Role: gridmap.RoleDispatcher}, "correct horse battery")
 	runBrowser(t, "indicators.test.mjs", ts.url,
 		"GRIDMAP_USER="+user, "GRIDMAP_PASSWORD=correct horse battery",
 		"GRIDMAP_REPORTER_TOKEN="+ts.token(t, gridmap.RoleReporter, nil),
-		"GRIDMAP_LAYER="+demo.LayerID)
+		"GRIDMAP_LAYER="+demo.LayerID, "GRIDMAP_WORKER="+worker.Username, "GRIDMAP_WORKER_FILED=3")
 }

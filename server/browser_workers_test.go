@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -20,8 +21,8 @@ import (
 // playback of the worker's track moves its marker with the slider and
 // play, a day of 50,000 points plays back and a stretch of one point is
 // drawn, the patrol coverage colours the grids of the level the server
-// answers with (the demo layer's finest grid-tier level, which is not
-// named "grid") and outlines the idle ones and those without a Party
+// answers with (the level its workers are linked at, not the layer's
+// finest) and outlines the idle ones and those without a Party
 // organisation, and a report's detail lists the nearby worker, who is
 // dispatched to.
 func TestWorkers(t *testing.T) {
@@ -32,43 +33,23 @@ func TestWorkers(t *testing.T) {
 
 	// The grid (level "grid") at the place the script works at, and one of
 	// its grid workers, whom the worker's account stands for.
-	var at lookupJSON
-	r := do(t, "GET", ts.url+"/v1/lookup?layer="+demo.LayerID+"&lon=120.08&lat=30.24", "", bearer(ts.admin)...)
-	if r.status != 200 || json.Unmarshal(r.body, &at) != nil {
-		t.Fatalf("lookup: %d %s", r.status, r.body)
-	}
-	code := ""
-	for _, g := range at.Layers[demo.LayerID].Chain {
-		if g.Level == "grid" {
-			code = g.Code
-		}
-	}
-	var person *gridmap.PersonRef
-	for _, f := range d.Grids[demo.LayerID] {
-		if f.Code != code {
-			continue
-		}
-		for _, p := range f.People {
-			if p.Role == gridmap.RoleGridWorker {
-				person = &gridmap.PersonRef{Layer: demo.LayerID, Grid: code, Name: p.Name}
-				break
-			}
-		}
-	}
-	if person == nil {
-		t.Fatalf("no grid worker in grid %q at 120.08,30.24: %s", code, r.body)
-	}
+	code, person := demoGridWorker(t, ts, d, 120.08, 30.24)
 
-	// Coverage asked for without a level is of the layer's finest grid-tier
-	// level: the page must colour that one, whatever it is named.
+	// Coverage asked for without a level is of the coarsest grid-tier
+	// level a worker is linked at (gridmap.PatrolLevel): the worker's
+	// account below is the only one linked, at level "grid". The page must
+	// colour the level the server answers with, whatever it is named.
 	coverageLevel := ""
 	for _, l := range d.Layers {
 		if l.ID == demo.LayerID {
-			coverageLevel = l.FinestLevelOfTier(gridmap.TierGrid)
+			coverageLevel = gridmap.PatrolLevel(l, []string{"grid"})
+			if finest := l.FinestLevelOfTier(gridmap.TierGrid); finest == "grid" {
+				t.Fatalf("the demo layer's finest grid-tier level is %q: the test wants the default to differ from it", finest)
+			}
 		}
 	}
-	if coverageLevel == "" || coverageLevel == "grid" {
-		t.Fatalf("the demo layer's finest grid-tier level is %q: the test wants one not named grid", coverageLevel)
+	if coverageLevel != "grid" {
+		t.Fatalf("coverage of the demo layer with workers linked at grid is of %q; want grid", coverageLevel)
 	}
 
 	suffix := strconv.FormatInt(time.Now().UnixNano(), 36)
@@ -83,4 +64,33 @@ func TestWorkers(t *testing.T) {
 		"GRIDMAP_WORKER_GRID="+code,
 		"GRIDMAP_REPORTER_TOKEN="+ts.token(t, gridmap.RoleReporter, nil),
 		"GRIDMAP_LAYER="+demo.LayerID, "GRIDMAP_COVERAGE_LEVEL="+coverageLevel)
+}
+
+// demoGridWorker finds the demo grid (level "grid") at lon, lat and one of
+// its grid workers.
+func demoGridWorker(t *testing.T, ts *testServer, d *demo.District, lon, lat float64) (string, *gridmap.PersonRef) {
+	t.Helper()
+	var at lookupJSON
+	r := do(t, "GET", fmt.Sprintf("%s/v1/lookup?layer=%s&lon=%g&lat=%g", ts.url, demo.LayerID, lon, lat), "", bearer(ts.admin)...)
+	if r.status != 200 || json.Unmarshal(r.body, &at) != nil {
+		t.Fatalf("lookup: %d %s", r.status, r.body)
+	}
+	code := ""
+	for _, g := range at.Layers[demo.LayerID].Chain {
+		if g.Level == "grid" {
+			code = g.Code
+		}
+	}
+	for _, f := range d.Grids[demo.LayerID] {
+		if f.Code != code {
+			continue
+		}
+		for _, p := range f.People {
+			if p.Role == gridmap.RoleGridWorker {
+				return code, &gridmap.PersonRef{Layer: demo.LayerID, Grid: code, Name: p.Name}
+			}
+		}
+	}
+	t.Fatalf("no grid worker in grid %q at %g,%g", code, lon, lat)
+	return "", nil
 }

@@ -12,7 +12,7 @@ import (
 
 // handlePatrolCoverage measures a day's patrol coverage (巡查覆盖率) per
 // grid: GET /v1/patrol/coverage?layer=&level=&day=YYYY-MM-DD (level by
-// default the layer's finest grid-tier level, day by default today in the
+// default gridmap.PatrolLevel, day by default today in the
 // deployment's time zone) -> gridmap.PatrolCoverage, or with Accept:
 // text/csv a header row and one row per grid. A scoped caller gets its
 // subtree's grids. 400 saying what to fix, 404 for an unknown layer.
@@ -35,7 +35,7 @@ func (s *Server) handlePatrolCoverage(c echo.Context) error {
 
 // handlePatrolIdle lists the grids nobody patrolled lately: GET
 // /v1/patrol/idle?layer=&level=&days=N (default 7) -> gridmap.IdleGrids,
-// or CSV with Accept: text/csv: the grids of the layer's finest grid-tier
+// or CSV with Accept: text/csv: the grids of the layer's default patrol
 // level whose patrol coverage was 0 on each of the last N days (yesterday
 // and before), with the last day it was not (null: never). 400 saying what
 // to fix, 404 for an unknown layer.

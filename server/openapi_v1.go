@@ -29,6 +29,9 @@ type v1Operation struct {
 // handleOpenAPI returns the handler of GET /openapi.json: the /v1 API as an
 // OpenAPI 3.0 document, built at the first request (once every route is
 // registered) and served as the same bytes with an ETag after that.
+// patrolLevelParam describes the level of the patrol routes.
+const patrolLevelParam = "a level of the layer (default the coarsest grid-tier level a worker is linked at, else the finest grid-tier level)"
+
 func (s *Server) handleOpenAPI() echo.HandlerFunc {
 	var doc servedDocument
 	return func(c echo.Context) error {
@@ -457,19 +460,35 @@ func v1Operations(sc *oasSchemas) []v1Operation {
 			Responses:   responses(200, answer("The points", oasObject("", "worker", str(""), "day", str(""), "points", oasArray(sc.of(gridmap.TrackPoint{})))))},
 			fails: []int{400, 404}},
 		{method: "GET", path: "/v1/patrol/coverage", optional: true, op: &oasOperation{Summary: "Patrol coverage per grid (巡查覆盖率)",
-			Description: "Per grid of the level: the share of its area within 50 m of the day's tracks of its workers (accounts linked to it or a grid below it). CSV with Accept: text/csv. A scoped caller gets its subtree's grids.",
+			Description: "Per grid of the level: the share of its area within 50 m of the day's tracks of its workers (accounts linked to it or a grid below it). A day over, of the default level, is measured once and kept (points sent later have it measured again); today and other levels are measured when asked. CSV with Accept: text/csv. A scoped caller gets its subtree's grids.",
 			Parameters: []*oasParameter{queryParam("layer", "string", "the comprehensive layer (required)"),
-				queryParam("level", "string", "a level of the layer (default its finest grid-tier level)"),
+				queryParam("level", "string", patrolLevelParam),
 				queryParam("day", "string", "YYYY-MM-DD in the server's time zone (default today)")},
 			Responses: responses(200, answer("The coverage", sc.of(gridmap.PatrolCoverage{})))},
 			fails: []int{400, 404}},
-		{method: "GET", path: "/v1/patrol/idle", optional: true, op: &oasOperation{Summary: "Grids nobody patrolled lately",
-			Description: "The grids of the level whose workers recorded no point inside them for the last days, with the last time one did (null: never). CSV with Accept: text/csv.",
+		{method: "GET", path: "/v1/patrol", optional: true, op: &oasOperation{Summary: "Patrol coverage per grid, narrowed to a grid or the grids below one",
+			Description: "The answer of GET /v1/patrol/coverage for date, of one grid (grid) or of the grids below parent.",
 			Parameters: []*oasParameter{queryParam("layer", "string", "the comprehensive layer (required)"),
-				queryParam("level", "string", "a level of the layer (default its finest grid-tier level)"),
+				queryParam("date", "string", "YYYY-MM-DD in the server's time zone (default today)"),
+				queryParam("level", "string", patrolLevelParam),
+				queryParam("grid", "string", "one grid's code"), queryParam("parent", "string", "the code of a grid whose grids below are answered")},
+			Responses: responses(200, answer("The coverage", sc.of(gridmap.PatrolCoverage{})))},
+			fails: []int{400, 404}},
+		{method: "GET", path: "/v1/patrol/idle", optional: true, op: &oasOperation{Summary: "Grids nobody patrolled lately",
+			Description: "The grids of the default patrol level whose coverage was 0 on each of the last days (yesterday and before), with the last day it was not (null: never, as far as days are kept). CSV with Accept: text/csv.",
+			Parameters: []*oasParameter{queryParam("layer", "string", "the comprehensive layer (required)"),
+				queryParam("level", "string", "only the default patrol level, which the answer names"),
 				queryParam("days", "integer", "1 to 366 (default 7)")},
 			Responses: responses(200, answer("The idle grids", sc.of(gridmap.IdleGrids{})))},
 			fails: []int{400, 404}},
+		{method: "GET", path: "/v1/assessment", optional: true, op: &oasOperation{Summary: "Assessment of the people in the field (述职评议考核)",
+			Description: "Per grid worker: reports filed (and of them closed, on time), days on patrol and points, their grid's mean coverage, check-ins. Per grid: its workers, the reports they filed, its reports' indicators, days measured and patrolled, mean coverage, leaders' visits. Per leader: GET /v1/leaders' figures. Patrol figures are of the days over wholly inside the window. Dispatchers and up; a scoped caller gets its area's. With Accept: text/csv the table of `of`.",
+			Parameters: []*oasParameter{queryParam("layer", "string", "the comprehensive layer (required)"),
+				queryParam("level", "string", patrolLevelParam),
+				queryParam("from", "string", "RFC 3339 (default the start of this month)"), queryParam("to", "string", "RFC 3339 (default now)"),
+				queryParam("of", "string", "the table as CSV: workers (default), grids or leaders")},
+			Responses: responses(200, answer("The assessment", sc.of(gridmap.Assessment{})))},
+			fails: []int{400, 403, 404}},
 		{method: "GET", path: "/v1/reports/:id/nearby-workers", optional: true, op: &oasOperation{Summary: "On-duty workers near a report",
 			Description: "The on-duty workers of the report's grid and of the grids bordering it at its level, nearest first, with the geodesic distance in metres from their last position.",
 			Responses:   responses(200, answer("The workers", oasObject("", "workers", oasArray(sc.of(gridmap.NearbyWorker{})))))},

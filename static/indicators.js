@@ -29,6 +29,11 @@ const statColumns = [
   ['rank', 'int'], ['name', 'text'], ['received', 'int'], ['registered', 'int'], ['closed', 'int'], ['overdue', 'int'],
   ['on_time_rate', 'rate'], ['closure_rate', 'rate'], ['rework_rate', 'rate'], ['median_handling_s', 'duration'],
 ];
+// The assessment's workers (GET /v1/assessment): key is the username.
+const assessmentColumns = [
+  ['name', 'text'], ['grid_name', 'text'], ['filed', 'int'], ['filed_closed_on_time', 'int'], ['patrol_days', 'int'], ['points', 'int'],
+  ['grid_coverage', 'rate'], ['visits', 'int'],
+];
 const workloadColumns = [
   ['name', 'text'], ['households', 'int'], ['population', 'int'], ['received', 'int'], ['open', 'int'],
   ['per_1000_residents', 'dec1'], ['per_100_households', 'dec1'], ['load_index', 'dec2'],
@@ -101,9 +106,11 @@ function cell(r, key, kind) {
 const { notOffered } = api;
 
 // problem says why a part could not be read: unavailable for a route the
-// server does not offer, else the server's message.
+// server does not offer or one the signed-in role may not read, else the
+// server's message.
 function problem(err) {
   if (notOffered(err)) return { text: t('indicators.unavailable', { message: err.message }), unavailable: true };
+  if (err?.status === 403) return { text: t('indicators.forbidden'), unavailable: true };
   return { text: t('console.error', { message: err?.message ?? String(err) }), unavailable: false };
 }
 
@@ -149,19 +156,21 @@ export function createIndicators(con) {
     flagsError: null,
     workload: null,
     workloadError: null,
+    assessment: null, // GET /v1/assessment, its workers given a key
+    assessmentError: null,
     selected: null, // { key, name }: the grid whose trend shows
     trend: null,
     trendError: null,
     trendLoading: false,
-    sort: { stats: { key: 'rank', dir: 1 }, workload: { key: 'load_index', dir: -1 } },
+    sort: { stats: { key: 'rank', dir: 1 }, workload: { key: 'load_index', dir: -1 }, assessment: { key: 'filed', dir: -1 } },
     hotspots: false,
     range: null, // the window last read: range()
     needFrom: false, // a custom window without its first day: nothing is read
     // The query of each table's data, set with it: { query, label, group,
     // window }, null without data. A CSV downloads exactly that.
-    queries: { stats: null, flags: null, workload: null },
-    pending: { stats: false, flags: false, workload: false }, // being read again: no CSV meanwhile
-    downloading: { stats: false, flags: false, workload: false },
+    queries: { stats: null, flags: null, workload: null, assessment: null },
+    pending: { stats: false, flags: false, workload: false, assessment: false }, // being read again: no CSV meanwhile
+    downloading: { stats: false, flags: false, workload: false, assessment: false },
     stale: true, // live changes came while the panel was hidden
     loadedAt: 0,
   };
@@ -243,12 +252,14 @@ export function createIndicators(con) {
       trendReads.drop();
       Object.assign(ind, {
         needFrom: true, loading: false, stats: null, statsError: null, flags: null, flagsError: null, workload: null, workloadError: null,
-        trend: null, trendError: null, trendLoading: false,
-        queries: { stats: null, flags: null, workload: null }, pending: { stats: false, flags: false, workload: false },
+        assessment: null, assessmentError: null, trend: null, trendError: null, trendLoading: false,
+        queries: { stats: null, flags: null, workload: null, assessment: null },
+        pending: { stats: false, flags: false, workload: false, assessment: false },
       });
       renderStats();
       renderFlags();
       renderWorkload();
+      renderAssessment();
       renderTrend();
       showFlags();
       drawGroupChart();
@@ -258,10 +269,11 @@ export function createIndicators(con) {
     const base = { label: r.label, group: ind.group, window: ind.window };
     const statsQuery = { ...base, query: params(r, { group: ind.group, category }).toString() };
     ind.loading = true;
-    ind.pending = { stats: true, flags: true, workload: true };
+    ind.pending = { stats: true, flags: true, workload: true, assessment: true };
     renderStats();
     renderFlags();
     renderWorkload();
+    renderAssessment();
     let level = '';
     try {
       const stats = await api.get(`/v1/stats?${statsQuery.query}`);
@@ -282,8 +294,15 @@ export function createIndicators(con) {
     // Flags and workload are of the grids at the level the figures are of.
     const flagsQuery = { ...base, query: params(r, { level, category }).toString() };
     const workloadQuery = { ...base, query: params(r, { level }).toString() };
-    const [flags, workload] = await Promise.allSettled([api.get(`/v1/stats/flags?${flagsQuery.query}`), api.get(`/v1/stats/workload?${workloadQuery.query}`)]);
+    // The assessment is of the grids workers patrol, at the server's level.
+    const assessmentQuery = { ...base, group: 'workers', query: params(r, { of: 'workers' }).toString() };
+    const [flags, workload, assessment] = await Promise.allSettled([api.get(`/v1/stats/flags?${flagsQuery.query}`),
+      api.get(`/v1/stats/workload?${workloadQuery.query}`), api.get(`/v1/assessment?${assessmentQuery.query}`)]);
     if (!current()) return;
+    ind.assessment = assessment.status === 'fulfilled'
+      ? { ...assessment.value, workers: (assessment.value.workers ?? []).map((w) => ({ ...w, key: w.worker })) } : null;
+    ind.assessmentError = assessment.status === 'rejected' ? problem(assessment.reason) : null;
+    ind.queries.assessment = ind.assessment ? assessmentQuery : null;
     ind.flags = flags.status === 'fulfilled' ? flags.value : null;
     ind.flagsError = flags.status === 'rejected' ? problem(flags.reason) : null;
     ind.queries.flags = ind.flags ? flagsQuery : null;
@@ -291,10 +310,11 @@ export function createIndicators(con) {
     ind.workloadError = workload.status === 'rejected' ? problem(workload.reason) : null;
     ind.queries.workload = ind.workload ? workloadQuery : null;
     ind.loading = false;
-    ind.pending = { stats: false, flags: false, workload: false };
+    ind.pending = { stats: false, flags: false, workload: false, assessment: false };
     renderStatus();
     renderFlags();
     renderWorkload();
+    renderAssessment();
     showFlags();
     if (ind.selected) loadTrend();
   }
@@ -341,6 +361,7 @@ export function createIndicators(con) {
     if (s.key === key) s.dir = -s.dir;
     else Object.assign(s, { key, dir: kind === 'text' || key === 'rank' ? 1 : -1 });
     if (table === 'stats') renderStats();
+    else if (table === 'assessment') renderAssessment();
     else renderWorkload();
     $(`ind-${table}`).querySelector(`[data-sort="${key}"]`)?.focus();
   }
@@ -389,6 +410,17 @@ export function createIndicators(con) {
     $('ind-workload-csv').disabled = csvOff('workload');
     $('ind-workload-mean').textContent = w?.mean_per_1000_residents != null ? t('indicators.meanPer1000', { n: number(w.mean_per_1000_residents, 1) }) : '';
     renderTable($('ind-workload'), 'workload', workloadColumns, w ? sorted(w.rows ?? [], workloadColumns, ind.sort.workload) : [], null, select);
+  }
+
+  // renderAssessment tables each worker's figures over the window's whole
+  // days; a row selects the worker's grid.
+  function renderAssessment() {
+    const a = ind.assessment;
+    say($('ind-assessment-message'), ind.assessmentError, a && !a.workers.length ? t('indicators.noWorkers') : '');
+    $('ind-assessment-csv').disabled = csvOff('assessment');
+    $('ind-assessment-days').textContent = a?.days ? t('indicators.patrolDays', { from: a.first_day, to: a.last_day, n: a.days }) : '';
+    const rows = a ? sorted(a.workers, assessmentColumns, ind.sort.assessment) : [];
+    renderTable($('ind-assessment'), 'assessment', assessmentColumns, rows, null, (r) => select({ key: r.grid, name: r.grid_name }));
   }
 
   // ---- flags ----
@@ -551,7 +583,7 @@ export function createIndicators(con) {
   async function download(table) {
     const q = ind.queries[table];
     if (csvOff(table)) return;
-    const path = { stats: '/v1/stats', flags: '/v1/stats/flags', workload: '/v1/stats/workload' }[table];
+    const path = { stats: '/v1/stats', flags: '/v1/stats/flags', workload: '/v1/stats/workload', assessment: '/v1/assessment' }[table];
     const button = $(`ind-${table}-csv`);
     const name = `${table}-${con.layer.id}-${q.group}-${q.label}.csv`;
     ind.downloading[table] = true;
@@ -674,6 +706,7 @@ export function createIndicators(con) {
     renderStats();
     renderFlags();
     renderWorkload();
+    renderAssessment();
     renderTrend();
     if (ind.shown) drawGroupChart();
   }
@@ -682,7 +715,7 @@ export function createIndicators(con) {
     for (const [id, name] of [['ind-group', 'group'], ['ind-window', 'window'], ['ind-category', 'category'], ['ind-from', 'from'], ['ind-to', 'to']]) {
       $(id).addEventListener('change', (e) => changeFilter(name, e.target.value));
     }
-    for (const table of ['stats', 'flags', 'workload']) $(`ind-${table}-csv`).addEventListener('click', () => download(table));
+    for (const table of ['stats', 'flags', 'workload', 'assessment']) $(`ind-${table}-csv`).addEventListener('click', () => download(table));
     $('hotspots').addEventListener('change', (e) => {
       ind.hotspots = e.target.checked;
       showHotspots();

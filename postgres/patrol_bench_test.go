@@ -145,17 +145,87 @@ func loadPatrolBench(b testing.TB) *patrolBench {
 }
 
 // BenchmarkPatrolCoverageDemo measures a day's coverage of the demo's 500
-// grids: 200 workers, 576,000 points.
+// grids: 200 workers, 576,000 points (what measuring a day over costs
+// once, and asking for today each time).
 func BenchmarkPatrolCoverageDemo(b *testing.B) {
 	pb := newPatrolBench(b)
+	from, _ := time.Parse(time.DateOnly, pb.day)
 	b.ReportAllocs()
 	for b.Loop() {
-		cov, err := pb.patrols.Coverage(context.Background(), demo.LayerID, "grid", pb.day)
+		rows, err := pb.patrols.MeasureCoverageNow(context.Background(), demo.LayerID, "grid", from, from.AddDate(0, 0, 1))
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(cov.Rows) != 500 {
-			b.Fatalf("coverage: %d rows, want 500", len(cov.Rows))
+		if len(rows) != 500 {
+			b.Fatalf("coverage: %d rows, want 500", len(rows))
+		}
+	}
+}
+
+// BenchmarkPatrolCoverageKept answers the same day's coverage once it is
+// kept: what every later question about a day over costs.
+func BenchmarkPatrolCoverageKept(b *testing.B) {
+	pb := newPatrolBench(b)
+	ctx := context.Background()
+	if _, err := pb.patrols.Coverage(ctx, demo.LayerID, "", pb.day); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		cov, err := pb.patrols.Coverage(ctx, demo.LayerID, "", pb.day)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(cov.Rows) != 500 || cov.Level != "grid" {
+			b.Fatalf("kept coverage: %d rows of %s, want 500 of grid", len(cov.Rows), cov.Level)
+		}
+	}
+}
+
+// BenchmarkAssessmentWeek puts together the last week's assessment of
+// the demo district: 2,200 workers, 500 grids, their reports, kept days.
+func BenchmarkAssessmentWeek(b *testing.B) {
+	pb := newPatrolBench(b)
+	ctx := context.Background()
+	src := gridmap.AssessmentSources{Patrols: pb.patrols, Stats: postgres.NewStatsStore(pb.db), Leaders: postgres.NewLeaderStore(pb.db, time.UTC)}
+	to := time.Now().UTC().Truncate(24 * time.Hour)
+	q := gridmap.AssessmentQuery{Layer: demo.LayerID, From: to.AddDate(0, 0, -7), To: to}
+	if _, err := gridmap.Assess(ctx, src, q); err != nil { // the days measured once
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		a, err := gridmap.Assess(ctx, src, q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if a.Days != 7 || len(a.Grids) != 500 || len(a.Workers) != patrolBenchWorkers+patrolBenchOnDuty {
+			b.Fatalf("assessment: %d days, %d grids, %d workers", a.Days, len(a.Grids), len(a.Workers))
+		}
+	}
+}
+
+// BenchmarkAssessmentWeekPlain is BenchmarkAssessmentWeek's baseline: the
+// workers' days on patrol and points alone, counted from the week's raw
+// points by one plain GROUP BY.
+func BenchmarkAssessmentWeekPlain(b *testing.B) {
+	pb := newPatrolBench(b)
+	ctx := context.Background()
+	to := time.Now().UTC().Truncate(24 * time.Hour)
+	b.ReportAllocs()
+	for b.Loop() {
+		rows, err := pb.db.Pool.Query(ctx, `SELECT a.username, count(DISTINCT date_trunc('day', p.t)), count(p.t)
+			FROM accounts a LEFT JOIN track_points p ON p.account_id = a.id AND p.t >= $1 AND p.t < $2
+			WHERE a.person_layer = $3 GROUP BY a.username`, to.AddDate(0, 0, -7), to, demo.LayerID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		if rows.Err() != nil || n != patrolBenchWorkers+patrolBenchOnDuty {
+			b.Fatalf("plain figures: %v, %d rows", rows.Err(), n)
 		}
 	}
 }

@@ -44,7 +44,10 @@ go test -run '^$' -bench 'StatsDistrict|StatsFlags' -benchtime 5x -count 3 -time
 # workers, 576,000 points, loaded in the setup: about a minute) against one
 # plain PostGIS query; the nearest on-duty workers among 2,000.
 go test -run '^$' -bench 'TrackIntakeHTTP|TrackCopyBaseline' -benchtime 200x -count 3 ./server/ | tee -a "$out"
-go test -run '^$' -bench 'PatrolCoverage' -benchtime 3x -count 3 -timeout 30m ./postgres/ | tee -a "$out"
+go test -run '^$' -bench 'PatrolCoverage(Demo|PlainPostGIS)' -benchtime 3x -count 3 -timeout 30m ./postgres/ | tee -a "$out"
+# A kept day read back, and a week's assessment, against measuring the day
+# and a plain GROUP BY of the week's points.
+go test -run '^$' -bench 'PatrolCoverageKept|AssessmentWeek' -benchtime 20x -count 3 -timeout 30m ./postgres/ | tee -a "$out"
 go test -run '^$' -bench 'NearbyWorkers' -benchtime 2000x -count 3 -timeout 30m ./postgres/ | tee -a "$out"
 # The console's first paint, as the browser test measures it (headless
 # Chromium, software WebGL, the demo district on loopback).
@@ -121,6 +124,8 @@ trk=$(metric BenchmarkTrackIntakeHTTP points/s); cpy=$(metric BenchmarkTrackCopy
 ratio "patrol coverage: 500 demo grids, 200 workers' day" BenchmarkPatrolCoverageDemo BenchmarkPatrolCoveragePlainPostGIS
 cov=$(median BenchmarkPatrolCoverageDemo)
 [ -n "$cov" ] && awk -v c="$cov" 'BEGIN {printf "%-50s %10.1f ms  (target < 5,000 ms)\n", "patrol coverage of the demo district, median", c/1e6}'
+ratio "a kept day's coverage vs measuring that day" BenchmarkPatrolCoverageKept BenchmarkPatrolCoverageDemo
+ratio "assessment of a week, 2,200 workers, 500 grids" BenchmarkAssessmentWeek BenchmarkAssessmentWeekPlain
 ratio_us "nearest on-duty workers (2,000 on duty) vs a key read" BenchmarkNearbyWorkers BenchmarkNearbyWorkersReportRead
 ratio "hotspot tile z12, 1,000,000 reports (no cache)" BenchmarkHotspotTileZ12 BenchmarkHotspotTileZ12GroupBy
 hot=$(metric BenchmarkHotspotTileZ12 median_ms); hotn=$(metric BenchmarkHotspotTileZ12 reports/tile)

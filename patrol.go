@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -36,6 +37,10 @@ const (
 	PatrolReachM = 50
 	// maxDeviceLen bounds a device id.
 	maxDeviceLen = 128
+	// DefaultNearbyWorkers is how many nearby workers are listed unless
+	// asked otherwise; MaxNearbyWorkers the most that may be asked for.
+	DefaultNearbyWorkers = 20
+	MaxNearbyWorkers     = 200
 )
 
 // TrackPoint is one recorded position of a worker's phone.
@@ -267,7 +272,9 @@ type PatrolService interface {
 	// AddTrack stores a batch of the calling account's points, each point
 	// once (per account, device and time), and moves its last position
 	// when the batch has a newer one. Returns EINVALID for a bad batch
-	// (nothing stored), EFORBIDDEN for a caller that is not an account.
+	// (nothing stored), EFORBIDDEN for a caller that is not an account,
+	// EUNAVAILABLE when the batch must wait (nothing stored; send it
+	// again).
 	AddTrack(ctx context.Context, b *TrackBatch) (*TrackResult, error)
 	// Workers lists the on-duty workers (last position within
 	// OnDutyWithin) linked to layer's grids ("" every worker), nearest
@@ -291,10 +298,25 @@ type PatrolService interface {
 	// assessment (see Assess). Returns EFORBIDDEN for a caller that may
 	// not see workers, and as Coverage does.
 	PatrolFigures(ctx context.Context, q AssessmentQuery) (*PatrolFigures, error)
-	// NearbyWorkers lists the on-duty workers of a report's grid and of
-	// the grids bordering it, nearest first. Returns ENOTFOUND, EFORBIDDEN
-	// as reading the report does.
-	NearbyWorkers(ctx context.Context, report int64) ([]NearbyWorker, error)
+	// NearbyWorkers lists the limit (1 to MaxNearbyWorkers) nearest
+	// on-duty workers of a report's grid and of the grids bordering it,
+	// nearest first. Returns ENOTFOUND, EFORBIDDEN as reading the report
+	// does, EINVALID for a limit out of range.
+	NearbyWorkers(ctx context.Context, report int64, limit int) ([]NearbyWorker, error)
+}
+
+// ParseNearbyLimit reads how many nearby workers to list: "" is
+// DefaultNearbyWorkers, else a whole number from 1 to MaxNearbyWorkers.
+// Returns EINVALID saying what to send.
+func ParseNearbyLimit(v string) (int, error) {
+	if v == "" {
+		return DefaultNearbyWorkers, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > MaxNearbyWorkers {
+		return 0, Errorf(EINVALID, "limit %q must be a whole number from 1 to %d (default %d)", v, MaxNearbyWorkers, DefaultNearbyWorkers)
+	}
+	return n, nil
 }
 
 // ParseDay reads a day as YYYY-MM-DD in tz and returns its start and end.

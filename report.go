@@ -119,7 +119,7 @@ type Report struct {
 	Duplicates  []int64   `json:"duplicates,omitempty"`
 	UpdatedAt   time.Time `json:"updated_at"`
 	// Assignee is the worker (an account's username) the report was last
-	// dispatched to, "" when none was named.
+	// dispatched to, "" when the last dispatch named none.
 	Assignee string `json:"assignee,omitempty"`
 	// FiledBy is the account (its username) that filed the report, a grid
 	// worker reporting what they found; "" when filed with an API token.

@@ -222,6 +222,17 @@ func CheckAssignee(action, assignee string) error {
 	return nil
 }
 
+// AssigneeAfter is who a report is with after a move naming assignee:
+// a dispatch sends it to the worker it names, or, naming none, to its
+// departments and no person (assignee ""); every other move leaves it
+// with whom it was (keep).
+func AssigneeAfter(action, assignee string) (after string, keep bool) {
+	if action != ActionDispatch {
+		return "", true
+	}
+	return assignee, false
+}
+
 // AssigneeRole is the role of the accounts a report can be dispatched to:
 // grid workers sign in as reporters.
 const AssigneeRole = gridmap.RoleReporter

@@ -206,3 +206,24 @@ func TestMoves(t *testing.T) {
 		t.Errorf("a closed report is offered %v", got)
 	}
 }
+
+func TestAssigneeAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name, action, assignee string
+		want                   string
+		keep                   bool
+	}{
+		{"a dispatch naming a worker sends the report to them", ActionDispatch, "wang", "wang", false},
+		{"a dispatch naming nobody leaves it with its departments only", ActionDispatch, "", "", false},
+		{"an escalation keeps the worker", ActionEscalate, "", "", true},
+		{"starting the work keeps the worker", ActionStart, "", "", true},
+		{"a reroute keeps the worker", ActionReroute, "", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, keep := AssigneeAfter(tc.action, tc.assignee)
+			if got != tc.want || keep != tc.keep {
+				t.Errorf("AssigneeAfter(%q, %q) = %q, %v; want %q, %v", tc.action, tc.assignee, got, keep, tc.want, tc.keep)
+			}
+		})
+	}
+}

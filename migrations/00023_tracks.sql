@@ -4,8 +4,10 @@
 --
 -- Track points come by the million a day and leave after the retention
 -- (gridmap serve --track-retention): the table is partitioned by UTC day,
--- partitions are created by intake as days arrive (postgres.TrackStore,
--- under an advisory lock) and dropped whole by the retention job. A point
+-- partitions are made ahead by the retention job (by intake for a day
+-- without one) and detached and dropped whole by it
+-- (postgres/track_partitions.go). There is no default partition: DETACH
+-- PARTITION ... CONCURRENTLY needs none. A point
 -- is stored once per account, device and time, so a retried batch stores
 -- nothing twice. There is no foreign key to accounts: checking one per
 -- point would cost intake a third of its rate, and accounts are disabled,

@@ -276,12 +276,12 @@ func BenchmarkPatrolCoveragePlainPostGIS(b *testing.B) {
 func BenchmarkNearbyWorkers(b *testing.B) {
 	pb := newPatrolBench(b)
 	ctx := context.Background()
-	if ws, err := pb.patrols.NearbyWorkers(ctx, pb.report); err != nil || len(ws) == 0 {
+	if ws, err := pb.patrols.NearbyWorkers(ctx, pb.report, gridmap.DefaultNearbyWorkers); err != nil || len(ws) == 0 {
 		b.Fatalf("nearby workers: %v, %d", err, len(ws))
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := pb.patrols.NearbyWorkers(ctx, pb.report); err != nil {
+		if _, err := pb.patrols.NearbyWorkers(ctx, pb.report, gridmap.DefaultNearbyWorkers); err != nil {
 			b.Fatal(err)
 		}
 	}

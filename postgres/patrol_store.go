@@ -130,14 +130,15 @@ func (s *PatrolStore) visibleWorker(ctx context.Context, worker string) (int64, 
 // nearbyWorkersSQL lists the workers on duty since $3 linked to grids $2
 // (or grids below them) of report $1's layer, in the scope $4, $5,
 // nearest first, with the geodesic distance from the report's location to
-// their last position. worker_positions_scope finds them among the
-// thousands on duty.
+// their last position, the first $6. worker_positions_scope finds them
+// among the thousands on duty.
 var nearbyWorkersSQL = `SELECT ` + workerColumns + `, coalesce(a.person_name, ''),
 	  ST_Distance(p.location::geography, r.location::geography) AS d
 	FROM reports r, worker_positions p JOIN accounts a ON a.id = p.account_id
 	WHERE r.id = $1 AND p.scope_codes && $2::text[] AND p.layer_id = r.layer_id AND p.t > $3
 	  AND ` + workerInScopeSQL("p", "$4", "$5") + ` AND a.disabled_at IS NULL
-	ORDER BY d, a.username`
+	ORDER BY d, a.username
+	LIMIT $6`
 
 // neighboursSQL lists current grid $2 of layer $1, the grids above it whose
 // level is of the grid tier (a micro-grid's grid: its workers walk it), and
@@ -160,13 +161,17 @@ func (s *PatrolStore) neighbours(ctx context.Context, layer, code string) ([]str
 	return s.cached(ctx, &s.neighbourCache, neighboursSQL, layer, code)
 }
 
-// NearbyWorkers lists the on-duty workers of a report's grid and its
-// neighbours, nearest first; a scoped caller sees only those of its scope.
-// Returns ENOTFOUND, EFORBIDDEN for a report outside the caller's scope or
-// a caller that may not see workers.
-func (s *PatrolStore) NearbyWorkers(ctx context.Context, report int64) ([]gridmap.NearbyWorker, error) {
+// NearbyWorkers lists the limit nearest on-duty workers of a report's grid
+// and its neighbours, nearest first; a scoped caller sees only those of
+// its scope. Returns ENOTFOUND, EFORBIDDEN for a report outside the
+// caller's scope or a caller that may not see workers, EINVALID for a
+// limit outside 1 to gridmap.MaxNearbyWorkers.
+func (s *PatrolStore) NearbyWorkers(ctx context.Context, report int64, limit int) ([]gridmap.NearbyWorker, error) {
 	if err := checkMaySeeWorkers(ctx); err != nil {
 		return nil, err
+	}
+	if limit < 1 || limit > gridmap.MaxNearbyWorkers {
+		return nil, gridmap.Errorf(gridmap.EINVALID, "limit %d must be from 1 to %d", limit, gridmap.MaxNearbyWorkers)
 	}
 	var layer, primary *string
 	var a gridmap.Assignment
@@ -188,7 +193,7 @@ func (s *PatrolStore) NearbyWorkers(ctx context.Context, report int64) ([]gridma
 		return nil, err
 	}
 	scopeLayer, scopeCode := scopeParams(ctx)
-	rows, err := s.db.Pool.Query(ctx, nearbyWorkersSQL, report, codes, time.Now().Add(-gridmap.OnDutyWithin), scopeLayer, scopeCode)
+	rows, err := s.db.Pool.Query(ctx, nearbyWorkersSQL, report, codes, time.Now().Add(-gridmap.OnDutyWithin), scopeLayer, scopeCode, limit)
 	if err != nil {
 		return nil, translate(err, "nearby workers")
 	}

@@ -80,11 +80,12 @@ func nonNil(s []string) []string {
 
 // moveSQL records an event on a stored report ($13) and sets its state,
 // provided the report is still at revision $21 (NULL: the caller holds
-// its row lock), and its assignee when $23 names one.
+// its row lock), and its assignee to $23 (empty: nobody) unless $24 keeps it
+// (dispatch.AssigneeAfter).
 const moveSQL = `WITH r AS (
 	  UPDATE reports SET status = $3, resume_status = nullif($14, ''), tier = $15, due_at = $16, assignment = $17,
 	    primary_code = $18, deadline_at = $19, escalated_due_at = $20, scope_codes = $22, revision = revision + 1, updated_at = now(),
-	    assignee = coalesce(nullif($23, ''), assignee)
+	    assignee = CASE WHEN $24::boolean THEN assignee ELSE nullif($23::text, '') END
 	  WHERE id = $13 AND ($21::bigint IS NULL OR revision = $21)
 	  RETURNING id, now() AS at, ` + reportBoxSQL + ` AS box)` + eventSQL
 
@@ -115,8 +116,9 @@ func moveArgs(id int64, revision *int64, ev *gridmap.ReportEvent, out *dispatch.
 		primary = &s.Assignment.Primary.Code
 	}
 	assignment, _ := json.Marshal(s.Assignment)
+	assignee, keep := dispatch.AssigneeAfter(ev.Action, ev.Assignee)
 	return append(eventArgs(ev, out, about), id, s.ResumeTo, s.Assignment.Tier, s.Assignment.DueAt, assignment,
-		primary, out.DeadlineAt, s.EscalatedFor, revision, gridmap.ReportScopeCodes(&s.Assignment), ev.Assignee)
+		primary, out.DeadlineAt, s.EscalatedFor, revision, gridmap.ReportScopeCodes(&s.Assignment), assignee, keep)
 }
 
 // stateColumns are what a move reads of a report (alias r): its revision,

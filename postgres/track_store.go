@@ -2,15 +2,12 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/geo"
-	"github.com/jackc/pgx/v5"
 )
 
 // WorkerChannel is the NOTIFY channel announcing new worker positions for
@@ -20,11 +17,10 @@ const WorkerChannel = "gridmap_workers"
 // PatrolStore keeps workers' tracks and positions (gridmap.PatrolService):
 // intake and retention here, the reads in patrol_store.go.
 //
-// Track points live in one partition of track_points per UTC day. Intake
-// makes sure the partitions of a batch's days exist before writing, under
-// an advisory lock (one creator at a time, across instances too), and
-// remembers which exist; the retention job drops whole days past the
-// retention.
+// Track points live in one partition of track_points per UTC day
+// (track_partitions.go): the retention job makes them ahead and drops
+// whole days past the retention; intake makes sure the partitions of a
+// batch's days exist before writing, and remembers which do.
 type PatrolStore struct {
 	db        *DB
 	tz        *time.Location
@@ -65,10 +61,6 @@ func NewPatrolStore(db *DB, tz *time.Location, retention time.Duration) *PatrolS
 	}
 	return &PatrolStore{db: db, tz: tz, retention: retention, live: liveCache{rows: map[string]liveRows{}}}
 }
-
-// trackLockID is the advisory lock under which partitions are created and
-// dropped.
-const trackLockID = 0x6772_6964_7472_6b73 // "gridtrks"
 
 // trackIntakeSQL stores a batch's points ($3-$6 as arrays: times, longitudes,
 // latitudes, accuracies) of account $1 and device $2, each once, and moves
@@ -111,7 +103,9 @@ const trackIntakeSQL = `WITH pts AS (
 // CRS; those older than the retention are counted as expired and not
 // stored. Returns EINVALID for a bad batch naming the first bad point, or
 // an unknown CRS; ETOOLARGE past gridmap.MaxTrackPoints; EFORBIDDEN for a
-// caller that is not an account.
+// caller that is not an account; EUNAVAILABLE, nothing stored, when a
+// day's partition must be made and track_points stays locked past the
+// lock timeout.
 func (s *PatrolStore) AddTrack(ctx context.Context, b *gridmap.TrackBatch) (*gridmap.TrackResult, error) {
 	now := time.Now()
 	if err := gridmap.CheckTrackBatch(b, now); err != nil {
@@ -192,60 +186,6 @@ func (s *PatrolStore) AddTrack(ctx context.Context, b *gridmap.TrackBatch) (*gri
 	}
 }
 
-// utcDay is the start of t's UTC day in Unix seconds.
-func utcDay(t time.Time) int64 {
-	u := t.UTC()
-	return time.Date(u.Year(), u.Month(), u.Day(), 0, 0, 0, 0, time.UTC).Unix()
-}
-
-// partitionName is the partition of track_points holding the UTC day
-// starting at day (Unix seconds).
-func partitionName(day int64) string {
-	return "track_points_" + time.Unix(day, 0).UTC().Format("20060102")
-}
-
-// ensureDays makes sure the partitions of the UTC days (starts in Unix
-// seconds) exist.
-func (s *PatrolStore) ensureDays(ctx context.Context, days []int64) error {
-	var missing []int64
-	for _, d := range days {
-		if _, ok := s.days.Load(d); !ok {
-			missing = append(missing, d)
-		}
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(trackLockID)); err != nil {
-			return err
-		}
-		for _, d := range missing {
-			var exists bool
-			if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, partitionName(d)).Scan(&exists); err != nil {
-				return err
-			}
-			if exists {
-				continue
-			}
-			from := time.Unix(d, 0).UTC()
-			// Names and bounds come from the day's date, never from input.
-			if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE TABLE %s PARTITION OF track_points FOR VALUES FROM ('%s') TO ('%s')`,
-				pgx.Identifier{partitionName(d)}.Sanitize(), from.Format(time.RFC3339), from.AddDate(0, 0, 1).Format(time.RFC3339))); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return translate(err, "track partitions")
-	}
-	for _, d := range missing {
-		s.days.Store(d, true)
-	}
-	return nil
-}
-
 // chain returns the codes of the chain of grid code of layer, root first
 // (empty when the grid does not exist), from the cache while fresh.
 func (s *PatrolStore) chain(ctx context.Context, layer, code string) ([]string, error) {
@@ -284,68 +224,6 @@ const gridChainSQL = `WITH RECURSIVE up AS (
 	  SELECT g.code, g.parent_code, up.depth + 1 FROM up JOIN grid_versions g ON g.layer_id = $1 AND g.code = up.parent_code AND g.valid_to IS NULL
 	  WHERE up.depth < 32)
 	SELECT coalesce(array_agg(code ORDER BY depth DESC), '{}') FROM up`
-
-// ExpireTracks enforces the retention as of now: it drops the partitions
-// of days wholly before now minus the retention and deletes the older
-// points of the day that straddles it, and deletes worker events older
-// than a day (the live feed's readers have long read them). Returns how
-// many partitions were dropped and points deleted.
-func (s *PatrolStore) ExpireTracks(ctx context.Context, now time.Time) (dropped int, deleted int64, err error) {
-	cutoff := now.Add(-s.retention)
-	err = pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(trackLockID)); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, `SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-			WHERE i.inhparent = 'track_points'::regclass`)
-		if err != nil {
-			return err
-		}
-		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return err
-		}
-		for _, name := range names {
-			day, err := time.Parse("20060102", strings.TrimPrefix(name, "track_points_"))
-			if err != nil || day.AddDate(0, 0, 1).After(cutoff) {
-				continue // not one of ours, or holds points still kept
-			}
-			if _, err := tx.Exec(ctx, `DROP TABLE `+pgx.Identifier{name}.Sanitize()); err != nil {
-				return err
-			}
-			s.days.Delete(day.Unix())
-			dropped++
-		}
-		tag, err := tx.Exec(ctx, `DELETE FROM track_points WHERE t < $1`, cutoff)
-		if err != nil {
-			return err
-		}
-		deleted = tag.RowsAffected()
-		_, err = tx.Exec(ctx, `DELETE FROM worker_events WHERE seq IS NOT NULL AND at < $1`, now.Add(-24*time.Hour))
-		return err
-	})
-	return dropped, deleted, translate(err, "track retention")
-}
-
-// FollowRetention runs ExpireTracks every interval until ctx ends.
-func (s *PatrolStore) FollowRetention(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		dropped, deleted, err := s.ExpireTracks(ctx, time.Now())
-		switch {
-		case err != nil && ctx.Err() == nil:
-			s.db.Logger.Warn("enforcing the track retention failed; trying again later", "err", err)
-		case dropped > 0 || deleted > 0:
-			s.db.Logger.Info("old track points removed", "days_dropped", dropped, "points_deleted", deleted, "retention", s.retention.String())
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
 
 // errNoWorker is the ENOTFOUND of a worker the caller may not see or that
 // does not exist: the same answer for both.

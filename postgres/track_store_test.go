@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -248,56 +249,93 @@ func TestTrackRetention(t *testing.T) {
 	}
 }
 
-// TestManyTrackClients: eight workers' phones post batches at once, some
-// twice, through a pool of three connections: every distinct point is
-// stored exactly once and the answers add up.
+// TestManyTrackClients: workers' phones post at once through a pool of
+// three connections, every batch at the same moment: some batches by one
+// client, others by several clients at once (retries racing each other).
+// Every distinct point is stored exactly once, each batch's answers add up
+// to its points stored once and duplicates for every other copy, and each
+// worker's position is its latest point.
 func TestManyTrackClients(t *testing.T) {
 	w := newTrackWorld(t, "trk")
 	db := pgtest.SharedWith(t, postgres.Options{MaxConns: 3})
 	store := postgres.NewPatrolStore(db, time.UTC, 0)
-	const clients, batches, size = 8, 6, 200
-	callers := make([]*gridmap.Caller, clients)
+	const workers, batches, size = 6, 4, 150
+	type send struct {
+		worker, batch int
+		copies        int // clients sending this batch at once
+		stored, dups  []int
+	}
+	callers := make([]*gridmap.Caller, workers)
+	points := make([][]gridmap.TrackPoint, workers)
+	var sends []*send
+	start := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
 	for i := range callers {
 		callers[i] = w.addWorker(t, fmt.Sprintf("trk-many-%d", i), nil)
+		rng := rand.New(rand.NewPCG(uint64(i), 7))
+		points[i] = walk(rng, start, batches*size, time.Second, 70.0, -30.04, 70.04, -30.0)
+		for b := range batches {
+			copies := 1 + (i+b)%4 // one to four clients per batch
+			sends = append(sends, &send{worker: i, batch: b, copies: copies, stored: make([]int, copies), dups: make([]int, copies)})
+		}
 	}
-	start := time.Now().Add(-2 * time.Hour)
-	var mu sync.Mutex
-	var stored, dups int
+	gate := make(chan struct{})
 	var wg sync.WaitGroup
-	for i := range clients {
-		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(i), 7))
-			pts := walk(rng, start, batches*size, time.Second, 70.0, -30.04, 70.04, -30.0)
-			for b := range batches {
-				batch := &gridmap.TrackBatch{Device: "p", Points: pts[b*size : (b+1)*size]}
-				sends := 1 + rng.IntN(2) // some batches are retried
-				for range sends {
-					got, err := store.AddTrack(as(callers[i]), batch)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					mu.Lock()
-					stored, dups = stored+got.Stored, dups+got.Duplicates
-					mu.Unlock()
+	for _, s := range sends {
+		batch := points[s.worker][s.batch*size : (s.batch+1)*size]
+		for c := range s.copies {
+			wg.Go(func() {
+				// Each client its own batch value, as separate requests
+				// decode their own.
+				b := &gridmap.TrackBatch{Device: "p", Points: slices.Clone(batch)}
+				<-gate
+				got, err := store.AddTrack(as(callers[s.worker]), b)
+				if err != nil {
+					t.Errorf("worker %d batch %d copy %d: %v", s.worker, s.batch, c, err)
+					return
 				}
-			}
-		})
+				if got.Expired != 0 || got.Stored+got.Duplicates != size {
+					t.Errorf("worker %d batch %d copy %d: %+v, want %d points stored or duplicates", s.worker, s.batch, c, got, size)
+				}
+				s.stored[c], s.dups[c] = got.Stored, got.Duplicates
+			})
+		}
 	}
+	close(gate)
 	wg.Wait()
-	ids := make([]int64, clients)
+
+	var stored, dups, sent int
+	for _, s := range sends {
+		st, du := 0, 0
+		for c := range s.copies {
+			st, du = st+s.stored[c], du+s.dups[c]
+		}
+		if st != size || du != size*(s.copies-1) {
+			t.Errorf("worker %d batch %d sent by %d clients: %d stored and %d duplicates in all, want %d and %d",
+				s.worker, s.batch, s.copies, st, du, size, size*(s.copies-1))
+		}
+		stored, dups, sent = stored+st, dups+du, sent+size*s.copies
+	}
+	ids := make([]int64, workers)
 	for i, c := range callers {
 		ids[i] = c.ID
 	}
-	var n int
-	if err := db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM track_points WHERE account_id = ANY($1)`, ids).Scan(&n); err != nil {
+	var rows, distinct int
+	if err := db.Pool.QueryRow(context.Background(), `SELECT count(*), count(DISTINCT (account_id, device, t)) FROM track_points WHERE account_id = ANY($1)`,
+		ids).Scan(&rows, &distinct); err != nil {
 		t.Fatal(err)
 	}
-	if want := clients * batches * size; n != want || stored != want {
-		t.Errorf("%d points in the table, %d answered as stored; want %d distinct points", n, stored, want)
+	want := workers * batches * size
+	if rows != want || distinct != want || stored != want || stored+dups != sent {
+		t.Errorf("%d rows (%d distinct), %d answered stored and %d duplicates of %d sent; want %d points each once", rows, distinct, stored, dups, sent, want)
 	}
-	if dups%size != 0 {
-		t.Errorf("%d duplicates answered: not whole batches", dups)
+	for i, c := range callers {
+		var last time.Time
+		if err := db.Pool.QueryRow(context.Background(), `SELECT t FROM worker_positions WHERE account_id = $1`, c.ID).Scan(&last); err != nil {
+			t.Fatal(err)
+		}
+		if latest := points[i][len(points[i])-1].T; !last.Equal(latest) {
+			t.Errorf("worker %d's position is at %s, want its latest point's %s", i, last, latest)
+		}
 	}
 }
 

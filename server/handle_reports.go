@@ -212,7 +212,9 @@ type eventRequest struct {
 	Note        string   `json:"note"`
 	Actor       string   `json:"actor"`
 	Departments []string `json:"departments"`
-	// Assignee is the worker a dispatch sends the report to.
+	// Assignee is the worker a dispatch sends the report to; a dispatch
+	// without one takes the report from any earlier worker
+	// (dispatch.AssigneeAfter).
 	Assignee string `json:"assignee"`
 }
 

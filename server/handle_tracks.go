@@ -30,7 +30,8 @@ type trackRequest struct {
 // "duplicates", "expired"}. A retried batch stores nothing twice. 400
 // naming the first bad point (nothing stored), 413 past
 // gridmap.MaxTrackPoints points, 403 for a token (tracks are an account's
-// own).
+// own), 503 with Retry-After when a day's partition cannot be made now
+// (nothing stored; send the batch again).
 func (s *Server) handleAddTrack(c echo.Context) error {
 	var req trackRequest
 	if err := decodeJSON(c, &req); err != nil {
@@ -105,16 +106,21 @@ func (s *Server) handleWorkerTrack(c echo.Context) error {
 }
 
 // handleNearbyWorkers lists the on-duty workers of a report's grid and the
-// grids bordering it, nearest first: GET /v1/reports/{id}/nearby-workers
-// -> {"workers": [{"worker", "person", "name", "distance_m", "seen_at",
-// ...}]}. 404 for an unknown report, 403 for one outside the caller's
-// scope.
+// grids bordering it, nearest first: GET
+// /v1/reports/{id}/nearby-workers[?limit=] -> {"workers": [{"worker",
+// "person", "name", "distance_m", "seen_at", ...}]}, the limit (default
+// gridmap.DefaultNearbyWorkers) nearest. 400 for a bad limit, 404 for an
+// unknown report, 403 for one outside the caller's scope.
 func (s *Server) handleNearbyWorkers(c echo.Context) error {
 	id, err := reportID(c)
 	if err != nil {
 		return err
 	}
-	ws, err := s.deps.Patrols.NearbyWorkers(c.Request().Context(), id)
+	limit, err := gridmap.ParseNearbyLimit(c.QueryParam("limit"))
+	if err != nil {
+		return err
+	}
+	ws, err := s.deps.Patrols.NearbyWorkers(c.Request().Context(), id, limit)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/postgres/pgtest"
 	"github.com/paulmach/orb"
 	orbgeo "github.com/paulmach/orb/geo"
 )
@@ -291,6 +293,21 @@ func TestPatrolsAreSeenInScope(t *testing.T) {
 			t.Errorf("nearby workers of grids %v, want PG12, PG11, PG21 nearest first", grids)
 		}
 		ans.Workers = nil
+		do(t, "GET", ts.url+"/v1/reports/"+id+"/nearby-workers?limit=2", "", dispatcher...).json(t, &ans)
+		grids = nil
+		for _, nw := range ans.Workers {
+			grids = append(grids, nw.Grid)
+		}
+		if strings.Join(grids, ",") != "PG12,PG11" {
+			t.Errorf("limit=2 gives the workers of grids %v, want the nearest two: PG12, PG11", grids)
+		}
+		for _, bad := range []string{"0", "201", "-1", "ten", "2.5"} {
+			r := do(t, "GET", ts.url+"/v1/reports/"+id+"/nearby-workers?limit="+bad, "", dispatcher...)
+			if r.status != 400 || !strings.Contains(r.errorOf(t).Message, "from 1 to 200") {
+				t.Errorf("limit=%s: %d %s, want 400 saying from 1 to 200", bad, r.status, r.body)
+			}
+		}
+		ans.Workers = nil
 		do(t, "GET", ts.url+"/v1/reports/"+id+"/nearby-workers", "", street...).json(t, &ans)
 		if len(ans.Workers) != 2 {
 			t.Errorf("street PS1's dispatcher gets %d nearby workers, want PG12's and PG11's", len(ans.Workers))
@@ -346,6 +363,30 @@ func TestPatrolsAreSeenInScope(t *testing.T) {
 		do(t, "GET", events, "", dispatcher...).json(t, &history)
 		if last := history.Events[len(history.Events)-1]; last.Action != "dispatch" || !strings.Contains(string(last.Data), w.names["PG12"]) {
 			t.Errorf("the dispatch event %+v does not record the assignee", last)
+		}
+		// Other moves leave the report with the worker.
+		if r := do(t, "POST", events, `{"action":"escalate"}`, dispatcher...); r.status != 200 || json.Unmarshal(r.body, &got) != nil || got.Assignee != w.names["PG12"] {
+			t.Errorf("an escalation after the dispatch: %d %s, want the assignee kept", r.status, r.body)
+		}
+	})
+
+	t.Run("a dispatch naming nobody takes the report from the worker", func(t *testing.T) {
+		// The workflow dispatches a report once; put it back as a
+		// report registered again would be.
+		if _, err := pgtest.Shared(t).Pool.Exec(context.Background(), `UPDATE reports SET status = 'registered' WHERE id = $1`, rep.ID); err != nil {
+			t.Fatal(err)
+		}
+		var got gridmap.Report
+		r := do(t, "POST", ts.url+"/v1/reports/"+id+"/events", `{"action":"dispatch"}`, dispatcher...)
+		if r.status != 200 || json.Unmarshal(r.body, &got) != nil || got.Status != gridmap.StatusDispatched {
+			t.Fatalf("dispatch naming nobody: %d %s", r.status, r.body)
+		}
+		if got.Assignee != "" {
+			t.Errorf("after a dispatch naming nobody the report is still with %q", got.Assignee)
+		}
+		do(t, "GET", ts.url+"/v1/reports/"+id, "", dispatcher...).json(t, &got)
+		if got.Assignee != "" {
+			t.Errorf("the report view's assignee %q, want none", got.Assignee)
 		}
 	})
 }

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -51,5 +54,52 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("layer %q tolerance %v verbose %v positional %q", *layer, *tolerance, *verbose, positional)
 			}
 		})
+	}
+}
+
+func TestTrackRetentionFlag(t *testing.T) {
+	tests := []struct {
+		name, value string
+		want        time.Duration
+	}{
+		{"days", "180d", 180 * 24 * time.Hour},
+		{"a single day", "1d", 24 * time.Hour},
+		{"a duration", "4320h", 4320 * time.Hour},
+		{"minutes", "90m", 90 * time.Minute},
+		{"ten years at most", "3650d", 3650 * 24 * time.Hour},
+		{"no unit", "180", 0},
+		{"zero days", "0d", 0},
+		{"negative", "-5d", 0},
+		{"past ten years", "3651d", 0},
+		{"fractional days", "1.5d", 0},
+		{"words", "half a year", 0},
+		{"empty", "", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := trackRetentionOf(tc.value)
+			if tc.want == 0 {
+				if err == nil || !strings.Contains(err.Error(), "--track-retention") || !strings.Contains(err.Error(), "such as 180d") {
+					t.Errorf("%q: %v, %v; want an error naming the flag and saying what to give", tc.value, got, err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("%q: %v, %v; want %v", tc.value, got, err, tc.want)
+			}
+		})
+	}
+
+	// gridmap serve refuses a bad value before it touches the database,
+	// from the flag or from GRIDMAP_TRACK_RETENTION.
+	logger := slog.New(slog.DiscardHandler)
+	err := runServe(context.Background(), []string{"--data", t.TempDir(), "--track-retention", "0d"}, io.Discard, logger)
+	if err == nil || !strings.Contains(err.Error(), `--track-retention "0d"`) {
+		t.Errorf("serve --track-retention 0d: %v, want it refused naming the flag", err)
+	}
+	t.Setenv("GRIDMAP_TRACK_RETENTION", "forever")
+	err = runServe(context.Background(), []string{"--data", t.TempDir()}, io.Discard, logger)
+	if err == nil || !strings.Contains(err.Error(), `--track-retention "forever"`) {
+		t.Errorf("serve with GRIDMAP_TRACK_RETENTION=forever: %v, want it refused naming the flag", err)
 	}
 }

@@ -50,9 +50,9 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	if *requestTimeout <= 0 {
 		return fmt.Errorf("--request-timeout %v: give a positive duration such as 30s", *requestTimeout)
 	}
-	retention, err := gridmap.ParseLifetime(*trackRetention)
+	retention, err := trackRetentionOf(*trackRetention)
 	if err != nil {
-		return fmt.Errorf("--track-retention %q: give days such as 180d or a duration such as 4320h, at most ten years", *trackRetention)
+		return err
 	}
 	dbOpts, err := poolOptions(*maxConns, *statementTimeout)
 	if err != nil {
@@ -220,4 +220,14 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 		logger.Warn("requests still running at shutdown", "err", err)
 	}
 	return nil
+}
+
+// trackRetentionOf reads --track-retention: days such as 180d or a
+// duration such as 4320h, positive and at most ten years.
+func trackRetentionOf(v string) (time.Duration, error) {
+	d, err := gridmap.ParseLifetime(v)
+	if err != nil {
+		return 0, fmt.Errorf("--track-retention %q: give days such as 180d or a duration such as 4320h, at most ten years", v)
+	}
+	return d, nil
 }

@@ -29,16 +29,20 @@ type AssessmentQuery struct {
 // wholly inside the window and over, FirstDay to LastDay (Days of them,
 // none when the window holds no whole day over).
 type Assessment struct {
-	Layer    string             `json:"layer"`
-	Level    string             `json:"level"`
-	From     time.Time          `json:"from"`
-	To       time.Time          `json:"to"`
-	FirstDay string             `json:"first_day,omitempty"`
-	LastDay  string             `json:"last_day,omitempty"`
-	Days     int                `json:"days"`
-	Workers  []WorkerAssessment `json:"workers"`
-	Grids    []GridAssessment   `json:"grids"`
-	Leaders  []LeaderRow        `json:"leaders"`
+	Layer    string    `json:"layer"`
+	Level    string    `json:"level"`
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+	FirstDay string    `json:"first_day,omitempty"`
+	LastDay  string    `json:"last_day,omitempty"`
+	Days     int       `json:"days"`
+	// MeasuredDays are those of the Days whose coverage is kept: fewer
+	// when some lie before the retention, or are still being measured
+	// (ask again shortly).
+	MeasuredDays int                `json:"measured_days"`
+	Workers      []WorkerAssessment `json:"workers"`
+	Grids        []GridAssessment   `json:"grids"`
+	Leaders      []LeaderRow        `json:"leaders"`
 }
 
 // WorkerAssessment is one grid worker's figures: an account linked to a
@@ -91,6 +95,7 @@ type PatrolFigures struct {
 	Level             string
 	FirstDay, LastDay string
 	Days              int
+	MeasuredDays      int
 	Workers           []WorkerAssessment
 	Grids             []GridAssessment
 }
@@ -135,5 +140,5 @@ func Assess(ctx context.Context, src AssessmentSources, q AssessmentQuery) (*Ass
 		return nil, err
 	}
 	return &Assessment{Layer: q.Layer, Level: p.Level, From: q.From, To: q.To, FirstDay: p.FirstDay, LastDay: p.LastDay, Days: p.Days,
-		Workers: p.Workers, Grids: p.Grids, Leaders: leaders.Rows}, nil
+		MeasuredDays: p.MeasuredDays, Workers: p.Workers, Grids: p.Grids, Leaders: leaders.Rows}, nil
 }

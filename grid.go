@@ -61,6 +61,10 @@ type GridService interface {
 	// FindGrids returns a page of current grids and the cursor of the next
 	// page ("" when there is none). Returns ENOTFOUND for an unknown layer.
 	FindGrids(ctx context.Context, f GridFilter) (grids []*Grid, next string, err error)
+	// Below returns the codes of the current grids below grid code (its
+	// children, theirs, and so on). Returns ENOTFOUND for an unknown layer
+	// or code.
+	Below(ctx context.Context, layer, code string) ([]string, error)
 	// SetPeople replaces the people responsible for a grid.
 	// Returns ENOTFOUND for an unknown grid, EINVALID for a person without role or name.
 	SetPeople(ctx context.Context, layer, code string, people []Person) error

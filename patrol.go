@@ -243,15 +243,19 @@ func CoverageShare(covered, area float64) float64 {
 }
 
 // IdleGrids are the grids of one level nobody patrolled on any of the
-// last Days days, From to To (dates in the service's time zone; today is
-// not over and not counted).
+// last Days days that are kept, From to To (dates in the service's time
+// zone; today is not over and not counted).
 type IdleGrids struct {
-	Layer string     `json:"layer"`
-	Level string     `json:"level"`
-	Days  int        `json:"days"`
-	From  string     `json:"from"`
-	To    string     `json:"to"`
-	Rows  []IdleGrid `json:"rows"`
+	Layer string `json:"layer"`
+	Level string `json:"level"`
+	Days  int    `json:"days"`
+	From  string `json:"from"`
+	To    string `json:"to"`
+	// MeasuredDays are the days of From to To whose coverage is kept:
+	// fewer than Days when some lie before the retention, or are still
+	// being measured (ask again shortly).
+	MeasuredDays int        `json:"measured_days"`
+	Rows         []IdleGrid `json:"rows"`
 }
 
 // IdleGrid is a grid whose patrol coverage was 0 on each day of an
@@ -327,6 +331,36 @@ func ParseDay(day string, tz *time.Location) (time.Time, time.Time, error) {
 		return time.Time{}, time.Time{}, Errorf(EINVALID, "day %q must be a date as YYYY-MM-DD", day)
 	}
 	return d, d.AddDate(0, 0, 1), nil
+}
+
+// DayOf is the date of t in tz, as midnight UTC of that date (how a date
+// column reads and writes).
+func DayOf(t time.Time, tz *time.Location) time.Time {
+	y, m, d := t.In(tz).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// DayBounds is the start and end in tz of the date day (a DayOf).
+func DayBounds(day time.Time, tz *time.Location) (time.Time, time.Time) {
+	start := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, tz)
+	return start, start.AddDate(0, 0, 1)
+}
+
+// WholeDaysOver are the days (DayOf dates in tz) a patrol figure of [from,
+// to) counts at now: those wholly inside the window and over, oldest
+// first. Today is never one of them.
+func WholeDaysOver(from, to, now time.Time, tz *time.Location) []time.Time {
+	first := DayOf(from, tz)
+	if start, _ := DayBounds(first, tz); start.Before(from) {
+		first = first.AddDate(0, 0, 1)
+	}
+	var days []time.Time
+	for d := first; ; d = d.AddDate(0, 0, 1) {
+		if _, end := DayBounds(d, tz); end.After(to) || end.After(now) {
+			return days
+		}
+		days = append(days, d)
+	}
 }
 
 // TrackStretches cuts time-ordered points into stretches wherever two

@@ -98,3 +98,69 @@ func FuzzTrackPoint(f *testing.F) {
 		}
 	})
 }
+
+func TestPatrolLevel(t *testing.T) {
+	demo := &Layer{ID: "d", Levels: []string{"district", "street", "community", "grid", "microgrid"}}
+	tiered := &Layer{ID: "t", Levels: []string{"city", "district", "block", "cell"},
+		Tiers: map[string]string{"city": TierDistrict, "district": TierStreet, "block": TierGrid, "cell": TierGrid}}
+	noGridTier := &Layer{ID: "n", Levels: []string{"a", "b"}, Tiers: map[string]string{"a": TierDistrict, "b": TierStreet}}
+	for _, tc := range []struct {
+		name   string
+		l      *Layer
+		linked []string
+		want   string
+	}{
+		{"workers at grids: the grids", demo, []string{"grid"}, "grid"},
+		{"workers at grids and micro-grids: the grids, so all count", demo, []string{"microgrid", "grid"}, "grid"},
+		{"workers at micro-grids only", demo, []string{"microgrid"}, "microgrid"},
+		{"no workers: the finest grid-tier level", demo, nil, "microgrid"},
+		{"workers above the grid tier only: the finest grid-tier level", demo, []string{"community", "street"}, "microgrid"},
+		{"tiers named by the layer", tiered, []string{"cell", "district"}, "cell"},
+		{"the coarsest of the named grid tier", tiered, []string{"cell", "block"}, "block"},
+		{"a layer without a grid tier: its finest level", noGridTier, []string{"a"}, "b"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := PatrolLevel(tc.l, tc.linked); got != tc.want {
+				t.Errorf("PatrolLevel(%v, %v) = %q; want %q", tc.l.Levels, tc.linked, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestWholeDaysOver(t *testing.T) {
+	sh, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(s string) time.Time {
+		v, err := time.ParseInLocation("2006-01-02 15:04", s, sh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	now := at("2026-11-30 09:15")
+	for _, tc := range []struct {
+		name     string
+		from, to time.Time
+		want     string
+	}{
+		{"this month to now: the days over", at("2026-11-28 00:00"), now, "2026-11-28 2026-11-29"},
+		{"a window starting mid-day leaves that day out", at("2026-11-27 08:00"), now, "2026-11-28 2026-11-29"},
+		{"a window ending mid-day leaves that day out", at("2026-11-26 00:00"), at("2026-11-28 12:00"), "2026-11-26 2026-11-27"},
+		{"a window ending at midnight counts the day before", at("2026-11-26 00:00"), at("2026-11-27 00:00"), "2026-11-26"},
+		{"today is never over", at("2026-11-30 00:00"), at("2026-12-01 00:00"), ""},
+		{"a window inside one day", at("2026-11-29 01:00"), at("2026-11-29 23:00"), ""},
+		{"from as UTC is the same instant", at("2026-11-28 00:00").UTC(), now, "2026-11-28 2026-11-29"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, d := range WholeDaysOver(tc.from, tc.to, now, sh) {
+				got = append(got, d.Format(time.DateOnly))
+			}
+			if strings.Join(got, " ") != tc.want {
+				t.Errorf("WholeDaysOver(%s, %s) = %v; want %s", tc.from, tc.to, got, tc.want)
+			}
+		})
+	}
+}

@@ -4,14 +4,14 @@
 --
 -- Coverage of a day costs seconds (postgres/patrol_coverage.go); a month's
 -- assessment would measure thirty days. A day is measured once it is over
--- (gridmap serve measures yesterday shortly after midnight, and any day
--- asked for) and its rows are kept in patrol_days, with a row in
+-- (gridmap serve measures the last 31 days when not kept, every 5 minutes,
+-- and a day asked for) and its rows are kept in patrol_days, with a row in
 -- patrol_day_runs saying the day of that layer and level is complete.
 -- Points can arrive late (a phone that was offline sends yesterday's walk
 -- this morning): intake then appends a row to patrol_day_changes for the
--- worker's layer and each past day the batch touched, in the same
--- statement; the next measurement of that day takes the rows it saw and
--- measures again. Appending, never updating, keeps intake free of shared
+-- worker's layer and each day over (or about to be) the stored points fall
+-- on, in the same statement; the next measurement of that day takes the
+-- rows it saw and measures again. Appending, never updating, keeps intake free of shared
 -- row locks, and a change committed after the measurement began keeps its
 -- row for the next one.
 
@@ -21,8 +21,9 @@
 ALTER TABLE reports ADD COLUMN filed_by text;
 CREATE INDEX reports_filed_by ON reports (filed_by, reported_at) WHERE filed_by IS NOT NULL;
 
--- A layer's measured days, of its finest grid-tier level (the level
--- patrol coverage is kept for; another level is measured when asked). day
+-- A layer's measured days, of its default patrol level (gridmap.PatrolLevel:
+-- the level patrol coverage is kept for; another level is measured when
+-- asked). day
 -- is a date in the time zone tz (gridmap serve --tz). started_at is when
 -- the measurement read the day's changes: of two measurements of a day the
 -- later one is kept.
@@ -69,13 +70,22 @@ CREATE INDEX patrol_worker_days_account ON patrol_worker_days (account_id, day);
 
 CREATE TABLE patrol_day_changes (
     id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    layer_id text NOT NULL,
+    layer_id text NOT NULL REFERENCES layers (id) ON DELETE CASCADE,
     tz       text NOT NULL,
     day      date NOT NULL
 );
 CREATE INDEX patrol_day_changes_day ON patrol_day_changes (layer_id, tz, day);
 
+-- A job that one instance runs at a time holds its lease until a time
+-- (postgres.takeLease); another instance takes it once it has run out.
+CREATE TABLE job_leases (
+    name   text PRIMARY KEY,
+    holder text NOT NULL,
+    until  timestamptz NOT NULL
+);
+
 -- +goose Down
+DROP TABLE job_leases;
 DROP TABLE patrol_day_changes;
 DROP TABLE patrol_worker_days;
 DROP TABLE patrol_days;

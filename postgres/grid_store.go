@@ -67,6 +67,20 @@ func (s *GridStore) Grid(ctx context.Context, layer, code string) (*gridmap.Grid
 	return g, nil
 }
 
+// Below returns the codes of the current grids below grid code of layer;
+// see gridmap.GridService.
+func (s *GridStore) Below(ctx context.Context, layer, code string) ([]string, error) {
+	if _, err := s.Grid(ctx, layer, code); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.Pool.Query(ctx, `WITH `+subtreeSQL("$1", "$2")+` SELECT code FROM sub WHERE code <> $2 ORDER BY code`, layer, code)
+	if err != nil {
+		return nil, translate(err, "grids below "+code)
+	}
+	codes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return codes, translate(err, "grids below "+code)
+}
+
 func (s *GridStore) people(ctx context.Context, layer, code string) ([]gridmap.Person, error) {
 	rows, err := s.db.Pool.Query(ctx, `SELECT role, name, phone, department FROM grid_people
 		WHERE layer_id = $1 AND grid_code = $2 ORDER BY position, id`, layer, code)

@@ -10,7 +10,8 @@ import (
 
 // workerFiguresSQL counts each worker's figures (gridmap.WorkerAssessment)
 // for the assessment: the members of the grids of the level in the scope,
-// with the reports they filed in the window as their facts stand, their
+// with the reports of the layer and scope they filed in the window as
+// their facts stand, their
 // kept days' points and their check-ins. The parameters after
 // patrolGridsSQL's four: $5 the time zone, $6 and $7 the first and last
 // kept day counted, $8 and $9 the window's start and end.
@@ -20,7 +21,8 @@ var workerFiguresSQL = patrolGridsSQL + `
 	CROSS JOIN LATERAL (
 	  SELECT count(*) AS filed, count(x.closed_at) AS closed, count(*) FILTER (WHERE x.closed_on_time) AS on_time
 	  FROM reports r LEFT JOIN report_facts x ON x.report_id = r.id
-	  WHERE r.filed_by = a.username AND r.reported_at >= $8 AND r.reported_at < $9) f
+	  WHERE r.filed_by = a.username AND r.reported_at >= $8 AND r.reported_at < $9 AND r.layer_id = $1
+	    AND ` + reportInScopeSQL("r", "$3", "$4") + `) f
 	CROSS JOIN LATERAL (
 	  SELECT count(*) FILTER (WHERE d.points > 0) AS days, coalesce(sum(d.points), 0) AS points
 	  FROM patrol_worker_days d JOIN patrol_day_runs r USING (layer_id, tz, day)
@@ -38,7 +40,8 @@ var gridFiguresSQL = patrolGridsSQL + `
 	SELECT g.code, g.name,
 	  (SELECT count(*) FROM members m WHERE m.code = g.code),
 	  (SELECT count(*) FROM members m JOIN accounts a ON a.id = m.account_id JOIN reports r ON r.filed_by = a.username
-	   WHERE m.code = g.code AND r.reported_at >= $8 AND r.reported_at < $9),
+	   WHERE m.code = g.code AND r.reported_at >= $8 AND r.reported_at < $9 AND r.layer_id = $1
+	     AND ` + reportInScopeSQL("r", "$3", "$4") + `),
 	  d.days, d.patrolled, d.coverage,
 	  (SELECT count(DISTINCT (c.account_id, c.day)) FROM checkins c
 	   WHERE c.visit AND c.layer_id = $1 AND c.grid_code = g.code AND c.at >= $8 AND c.at < $9)
@@ -56,38 +59,25 @@ func (s *PatrolStore) PatrolFigures(ctx context.Context, q gridmap.AssessmentQue
 	if err := checkMaySeeWorkers(ctx); err != nil {
 		return nil, err
 	}
-	level, err := s.patrolLevel(ctx, q.Layer, q.Level)
+	level, err := s.keptLevel(ctx, q.Layer, q.Level)
 	if err != nil {
 		return nil, err
 	}
 	out := &gridmap.PatrolFigures{Level: level}
-	// The whole days: from the first midnight at or after From to the
-	// last before To and before today.
+	days := gridmap.WholeDaysOver(q.From, q.To, time.Now(), s.tz)
 	first := localDay(q.From, s.tz)
-	if start, _ := dayBounds(first, s.tz); start.Before(q.From) {
-		first = first.AddDate(0, 0, 1)
-	}
-	last := localDay(q.To, s.tz).AddDate(0, 0, -1)
-	if today := localDay(time.Now(), s.tz); !last.Before(today) {
-		last = today.AddDate(0, 0, -1)
-	}
-	var days []time.Time
-	for d := first; !d.After(last); d = d.AddDate(0, 0, 1) {
-		days = append(days, d)
-	}
+	last := first.AddDate(0, 0, -1) // no day
 	if len(days) > 0 {
+		first, last = days[0], days[len(days)-1]
 		out.FirstDay, out.LastDay, out.Days = first.Format(time.DateOnly), last.Format(time.DateOnly), len(days)
-		finest, err := s.patrolLevel(ctx, q.Layer, "")
+		if _, err := s.measureDays(ctx, q.Layer, level, days, maxDaysMeasuredPerRequest, false); err != nil {
+			return nil, err
+		}
+		kept, err := s.keptAt(ctx, q.Layer, level, days)
 		if err != nil {
 			return nil, err
 		}
-		if level != finest {
-			return nil, gridmap.Errorf(gridmap.EINVALID, "patrol coverage is kept for level %s, the default patrol level of %s; leave level out or give %s",
-				finest, q.Layer, finest)
-		}
-		if err := s.measureDays(ctx, q.Layer, level, days); err != nil {
-			return nil, err
-		}
+		out.MeasuredDays = len(kept)
 	}
 	scopeLayer, scopeCode := scopeParams(ctx)
 	args := []any{pgx.QueryExecModeExec, q.Layer, level, scopeLayer, scopeCode, s.tz.String(), first, last, q.From, q.To}

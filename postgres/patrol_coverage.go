@@ -99,18 +99,19 @@ var patrolCoverageSQL = patrolGridsSQL + `, part AS (
 // most (64 measured fastest on the demo district, 16 to 128 tried).
 const coverageChunk = "64"
 
-// coverageParts is how many parts of a coverage run side by side, each on
-// a connection of its own.
+// coverageParts is how many parts of a coverage run side by side at most,
+// each on a connection of its own.
 const coverageParts = 4
 
 // Coverage answers a day's patrol coverage per grid of a level (see
-// gridmap.PatrolService): a day over, of the layer's default patrol level
-// (gridmap.PatrolLevel), from the kept days (patrol_days.go); today, or another level,
-// measured now, once for all who ask at the same time, and then kept for
-// liveCoverageTTL. Returns ENOTFOUND for an unknown layer, EINVALID for a bad
-// level or day.
+// gridmap.PatrolService): a day over that is kept at the level, from the
+// kept rows (patrol_days.go); one not kept yet, of the layer's default
+// level, measured and kept first; today, or another level, measured now,
+// once for all who ask at the same time, and then kept for
+// liveCoverageTTL. Returns ENOTFOUND for an unknown layer, EINVALID for a
+// bad level or day.
 func (s *PatrolStore) Coverage(ctx context.Context, layer, level, day string) (*gridmap.PatrolCoverage, error) {
-	finest, err := s.patrolLevel(ctx, layer, "")
+	kept, err := s.patrolLevel(ctx, layer, "")
 	if err != nil {
 		return nil, err
 	}
@@ -122,9 +123,16 @@ func (s *PatrolStore) Coverage(ctx context.Context, layer, level, day string) (*
 		return nil, err
 	}
 	out := &gridmap.PatrolCoverage{Layer: layer, Level: level, Day: day}
-	if level == finest && !to.After(time.Now()) {
-		out.Rows, err = s.storedCoverage(ctx, layer, level, localDay(from, s.tz))
-	} else {
+	d, now := localDay(from, s.tz), time.Now()
+	ok := false
+	if !to.After(now) {
+		if out.Rows, ok, err = s.storedCoverage(ctx, layer, level, d); err == nil && !ok && level == kept && s.measurable(d, now) {
+			if err = s.measureDay(ctx, layer, level, d); err == nil {
+				out.Rows, ok, err = s.storedCoverage(ctx, layer, level, d)
+			}
+		}
+	}
+	if err == nil && !ok {
 		out.Rows, err = s.liveCoverage(ctx, layer, level, from, to)
 	}
 	if err != nil {
@@ -210,10 +218,19 @@ type measuredGrid struct {
 }
 
 // measureCoverage measures the coverage of [from, to) per grid of layer's
-// level in the scope (nil: every grid), in coverageParts parts side by
-// side, ordered by code.
+// level in the scope (nil: every grid), in up to coverageParts parts side
+// by side, ordered by code.
 func (s *PatrolStore) measureCoverage(ctx context.Context, layer, level string, from, to time.Time, scopeLayer, scopeCode *string) ([]measuredGrid, error) {
-	parts := make([][]measuredGrid, coverageParts)
+	// One measurement at a time, on at most half the pool: the
+	// rest of the service keeps its connections.
+	select {
+	case s.measuring <- struct{}{}:
+		defer func() { <-s.measuring }()
+	case <-ctx.Done():
+		return nil, translate(ctx.Err(), "patrol coverage")
+	}
+	n := min(coverageParts, max(1, int(s.db.Pool.Config().MaxConns)/2))
+	parts := make([][]measuredGrid, n)
 	g, gctx := errgroup.WithContext(ctx)
 	for i := range parts {
 		g.Go(func() error {
@@ -222,7 +239,7 @@ func (s *PatrolStore) measureCoverage(ctx context.Context, layer, level string, 
 			// runs, joined the day's points in a nested loop and ran for
 			// minutes.
 			rows, err := s.db.Pool.Query(gctx, patrolCoverageSQL, pgx.QueryExecModeExec, layer, level, scopeLayer, scopeCode, from, to,
-				float64(gridmap.PatrolReachM), gridmap.TrackGap.Seconds(), coverageParts, i)
+				float64(gridmap.PatrolReachM), gridmap.TrackGap.Seconds(), n, i)
 			if err != nil {
 				return err
 			}
@@ -245,9 +262,9 @@ func (s *PatrolStore) measureCoverage(ctx context.Context, layer, level string, 
 
 // idleSQL lists the grids of layer $1 (of the caller's scope: $3 layer,
 // $4 code; NULL every grid) kept for level $2 in time zone $5 whose
-// coverage was 0 on each of the days from $6 to $7, with the workers they
-// had on the last of them and the last kept day their coverage was above
-// 0 (NULL: none).
+// coverage was 0 on each of the kept days from $6 to $7, with the workers
+// they had on the last of them and the last kept day their coverage was
+// above 0 (NULL: none).
 var idleSQL = `WITH ` + subtreeSQL("$3", "$4") + `,
 	last AS (
 	  SELECT DISTINCT ON (d.code) d.code, d.name, d.workers FROM patrol_days d JOIN patrol_day_runs r USING (layer_id, tz, day)
@@ -265,37 +282,36 @@ var idleSQL = `WITH ` + subtreeSQL("$3", "$4") + `,
 const maxIdleDays = 366
 
 // Idle lists the grids of the layer's default patrol level whose
-// coverage was 0 on each of the last days days (see
-// gridmap.PatrolService), from the kept days, measuring first those not
-// kept. Returns ENOTFOUND for an unknown layer, EINVALID for a level
-// other than that one or a days out of range.
+// coverage was 0 on each of the last days days that are kept (see
+// gridmap.PatrolService), measuring first a few of those not kept (the
+// rest meanwhile). Returns ENOTFOUND for an unknown layer, EINVALID for a
+// level other than that one or a days out of range.
 func (s *PatrolStore) Idle(ctx context.Context, layer, level string, days int) (*gridmap.IdleGrids, error) {
 	if days < 1 || days > maxIdleDays {
 		return nil, gridmap.Errorf(gridmap.EINVALID, "days %d must be a whole number of days from 1 to %d", days, maxIdleDays)
 	}
-	finest, err := s.patrolLevel(ctx, layer, "")
+	level, err := s.keptLevel(ctx, layer, level)
 	if err != nil {
 		return nil, err
 	}
-	if level != "" && level != finest {
-		return nil, gridmap.Errorf(gridmap.EINVALID, "idle grids are kept for level %s, the default patrol level of %s; leave level out or give %s",
-			finest, layer, finest)
+	now := time.Now()
+	today, _ := dayBounds(localDay(now, s.tz), s.tz)
+	window := gridmap.WholeDaysOver(today.AddDate(0, 0, -days), today, now, s.tz)
+	if _, err := s.measureDays(ctx, layer, level, window, maxDaysMeasuredPerRequest, false); err != nil {
+		return nil, err
 	}
-	today := localDay(time.Now(), s.tz)
-	window := make([]time.Time, days)
-	for i := range window {
-		window[i] = today.AddDate(0, 0, i-days)
-	}
-	if err := s.measureDays(ctx, layer, finest, window); err != nil {
+	kept, err := s.keptAt(ctx, layer, level, window)
+	if err != nil {
 		return nil, err
 	}
 	scopeLayer, scopeCode := scopeParams(ctx)
-	rows, err := s.db.Pool.Query(ctx, idleSQL, layer, finest, scopeLayer, scopeCode, s.tz.String(), window[0], window[days-1])
+	first, last := window[0], window[len(window)-1]
+	rows, err := s.db.Pool.Query(ctx, idleSQL, layer, level, scopeLayer, scopeCode, s.tz.String(), first, last)
 	if err != nil {
 		return nil, translate(err, "idle grids")
 	}
-	out := &gridmap.IdleGrids{Layer: layer, Level: finest, Days: days, From: window[0].Format(time.DateOnly),
-		To: window[days-1].Format(time.DateOnly)}
+	out := &gridmap.IdleGrids{Layer: layer, Level: level, Days: days, From: first.Format(time.DateOnly), To: last.Format(time.DateOnly),
+		MeasuredDays: len(kept)}
 	out.Rows, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (gridmap.IdleGrid, error) {
 		var r gridmap.IdleGrid
 		var last *time.Time

@@ -17,3 +17,6 @@ func (s *PatrolStore) MeasureCoverageNow(ctx context.Context, layer, level strin
 	}
 	return rows, err
 }
+
+// TakeLease is takeLease.
+var TakeLease = takeLease

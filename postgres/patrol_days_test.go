@@ -14,10 +14,10 @@ import (
 
 // TestPatrolDaysKeptThroughLateBatches: a day over is measured once and
 // kept; points of that day sent later, by many phones at once while
-// dispatchers read the day's coverage and the idle grids on a small pool,
-// have it measured again, so that in the end the kept figures equal a
-// measurement made from scratch and no change is left over. Today is never
-// kept.
+// dispatchers read the day's coverage, the idle grids and the assessment
+// on a small pool, leave changes that the patrol job measures, so that in
+// the end the kept figures equal a measurement made from scratch and no
+// change is left over. Today is never kept.
 func TestPatrolDaysKeptThroughLateBatches(t *testing.T) {
 	w := newTrackWorld(t, "trkdays")
 	ctx := context.Background()
@@ -118,6 +118,17 @@ func TestPatrolDaysKeptThroughLateBatches(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+	// Asking does not measure a kept day again: the patrol job does.
+	stale, err := patrols.Coverage(ctx, w.layer, "", dayText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := coverageOf(stale, "TG11"); got != before {
+		t.Errorf("TG11 before the job ran: %+v; want the kept %+v", got, before)
+	}
+	if err := patrols.MeasurePatrolDays(ctx); err != nil {
+		t.Fatal(err)
+	}
 	final, err := patrols.Coverage(ctx, w.layer, "", dayText)
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +155,7 @@ func TestPatrolDaysKeptThroughLateBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fig.Days != 2 || len(fig.Workers) != 4 {
+	if fig.Days != 2 || fig.MeasuredDays != 2 || len(fig.Workers) != 4 {
 		t.Fatalf("figures of %d days, %d workers; want 2 and 4: %+v", fig.Days, len(fig.Workers), fig)
 	}
 	for _, f := range fig.Workers {
@@ -213,5 +224,73 @@ func TestPatrolDaysKeptThroughLateBatches(t *testing.T) {
 		}
 		_, err = patrols.Idle(ctx, w.layer, "street", 2)
 		wantCode(t, "idle of a level not kept", err, gridmap.EINVALID)
+	})
+}
+
+// TestPatrolJobAndRetentionEdge: the patrol job keeps the days of the
+// last month it has not kept, on one instance at a time (its lease); a day
+// the retention cuts through is never kept, and its coverage is measured
+// when asked.
+func TestPatrolJobAndRetentionEdge(t *testing.T) {
+	w := newTrackWorld(t, "trkjob")
+	ctx := context.Background()
+	db := w.db
+	// A retention reaching back to noon 4 days ago: that day is cut
+	// through, the day after whole.
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	patrols := postgres.NewPatrolStore(db, time.UTC, time.Since(today.AddDate(0, 0, -3))+12*time.Hour)
+	edge, whole := today.AddDate(0, 0, -4), today.AddDate(0, 0, -3)
+	c := trackGrids["TG21"]
+	rng := rand.New(rand.NewPCG(31, 32))
+	pts := walk(rng, whole.Add(3*time.Hour), 60, 10*time.Second, c[0], c[1], c[0]+0.01, c[1]+0.04)
+	if _, err := patrols.AddTrack(as(w.workers["TG21"]), &gridmap.TrackBatch{Device: "d", Points: pts}); err != nil {
+		t.Fatal(err)
+	}
+	runs := func(day time.Time) int {
+		t.Helper()
+		var n int
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM patrol_day_runs WHERE layer_id = $1 AND day = $2`, w.layer, day).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if err := patrols.MeasurePatrolDays(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if runs(whole) != 1 || runs(today.AddDate(0, 0, -1)) != 1 || runs(edge) != 0 || runs(today) != 0 {
+		t.Errorf("kept runs: %d of the whole day, %d of yesterday, %d of the edge, %d of today; want 1, 1, 0, 0",
+			runs(whole), runs(today.AddDate(0, 0, -1)), runs(edge), runs(today))
+	}
+	cov, err := patrols.Coverage(ctx, w.layer, "", whole.Format(time.DateOnly))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range cov.Rows {
+		if (r.Code == "TG21") != (r.Points == len(pts)) {
+			t.Errorf("%s on %s: %d points; want %d in TG21 alone", r.Code, whole.Format(time.DateOnly), r.Points, len(pts))
+		}
+	}
+	cov, err = patrols.Coverage(ctx, w.layer, "", edge.Format(time.DateOnly))
+	if err != nil || len(cov.Rows) != 4 || runs(edge) != 0 {
+		t.Errorf("the edge day: %d rows, %v, %d runs; want the 4 grids measured and not kept", len(cov.Rows), err, runs(edge))
+	}
+
+	t.Run("one instance at a time runs the job", func(t *testing.T) {
+		name := "test lease " + w.layer
+		if got, err := postgres.TakeLease(ctx, db, name, "a", time.Minute); err != nil || !got {
+			t.Fatalf("a takes a free lease: %v %v", got, err)
+		}
+		if got, err := postgres.TakeLease(ctx, db, name, "b", time.Minute); err != nil || got {
+			t.Fatalf("b takes a's lease: %v %v", got, err)
+		}
+		if got, err := postgres.TakeLease(ctx, db, name, "a", time.Minute); err != nil || !got {
+			t.Fatalf("a renews its lease: %v %v", got, err)
+		}
+		if _, err := db.Pool.Exec(ctx, `UPDATE job_leases SET until = now() - interval '1 second' WHERE name = $1`, name); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := postgres.TakeLease(ctx, db, name, "b", time.Minute); err != nil || !got {
+			t.Fatalf("b takes a lease run out: %v %v", got, err)
+		}
 	})
 }

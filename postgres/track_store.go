@@ -35,6 +35,9 @@ type PatrolStore struct {
 	chainCache, neighbourCache codeCache
 	// live holds coverage measured now (patrol_coverage.go).
 	live liveCache
+	// measuring holds a token while a coverage is measured: one at a
+	// time.
+	measuring chan struct{}
 }
 
 // codeCache keeps lists of grid codes by layer and code for chainTTL.
@@ -59,7 +62,8 @@ func NewPatrolStore(db *DB, tz *time.Location, retention time.Duration) *PatrolS
 	if retention <= 0 {
 		retention = gridmap.DefaultTrackRetention
 	}
-	return &PatrolStore{db: db, tz: tz, retention: retention, live: liveCache{rows: map[string]liveRows{}}}
+	return &PatrolStore{db: db, tz: tz, retention: retention, live: liveCache{rows: map[string]liveRows{}},
+		measuring: make(chan struct{}, 1)}
 }
 
 // trackIntakeSQL stores a batch's points ($3-$6 as arrays: times, longitudes,
@@ -67,17 +71,18 @@ func NewPatrolStore(db *DB, tz *time.Location, retention time.Duration) *PatrolS
 // the worker's position to the batch's last point when that is newer, in
 // which case it writes a worker event (data from $9 username, $10 display
 // name, $11 person grid, $7 its layer; $8 its chain codes) and notifies the
-// feed. Points of days already over in the service's time zone ($12)
-// mark those days ($13) of the worker's layer for measuring again
+// feed. The points stored of days ($14, each point's in the service's
+// time zone $12) that are over or end within dayOverGrace ($13) append a
+// change of that day of the worker's layer ($7), for measuring it again
 // (patrol_days.go). Returns how many points were stored and whether the
 // position moved.
 const trackIntakeSQL = `WITH pts AS (
-	  SELECT * FROM unnest($3::timestamptz[], $4::float8[], $5::float8[], $6::float8[]) AS p (t, lon, lat, acc)
+	  SELECT * FROM unnest($3::timestamptz[], $4::float8[], $5::float8[], $6::float8[], $14::date[]) AS p (t, lon, lat, acc, day)
 	), ins AS (
 	  INSERT INTO track_points (account_id, device, t, location, accuracy_m)
 	  SELECT $1, $2, t, ST_SetSRID(ST_MakePoint(lon, lat), 4326), acc FROM pts
 	  ON CONFLICT DO NOTHING
-	  RETURNING 1
+	  RETURNING t
 	), last AS (
 	  SELECT t, lon, lat, acc FROM pts ORDER BY t DESC LIMIT 1
 	), pos AS (
@@ -94,7 +99,8 @@ const trackIntakeSQL = `WITH pts AS (
 	  FROM pos
 	  RETURNING id
 	), late AS (
-	  INSERT INTO patrol_day_changes (layer_id, tz, day) SELECT $7, $12, d FROM unnest($13::date[]) d WHERE $7::text IS NOT NULL
+	  INSERT INTO patrol_day_changes (layer_id, tz, day)
+	  SELECT DISTINCT $7, $12, p.day FROM ins JOIN pts p USING (t) WHERE $7::text IS NOT NULL AND p.day = ANY($13::date[])
 	)
 	SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM (SELECT pg_notify('` + WorkerChannel + `', '') FROM ev) n)`
 
@@ -129,9 +135,10 @@ func (s *PatrolStore) AddTrack(ctx context.Context, b *gridmap.TrackBatch) (*gri
 	slices.SortStableFunc(order, func(i, j int) int { return b.Points[i].T.Compare(b.Points[j].T) })
 	ts, lons, lats, accs := make([]time.Time, 0, n), make([]float64, 0, n), make([]float64, 0, n), make([]*float64, 0, n)
 	var days []int64
-	// late are the days (in s.tz) before today that points fall on.
-	var late []time.Time
-	today := localDay(now, s.tz)
+	// pointDays are the points' days in s.tz; late those of them that are
+	// over, or end within dayOverGrace: a batch started then may commit
+	// after a measurement of its day began (patrol_days.go).
+	var pointDays, late []time.Time
 	res := &gridmap.TrackResult{}
 	for _, i := range order {
 		p := b.Points[i]
@@ -144,11 +151,13 @@ func (s *PatrolStore) AddTrack(ctx context.Context, b *gridmap.TrackBatch) (*gri
 			continue
 		}
 		ts, lons, lats, accs = append(ts, p.T), append(lons, lon), append(lats, lat), append(accs, p.AccuracyM)
+		day := localDay(p.T, s.tz)
+		pointDays = append(pointDays, day)
+		if _, end := dayBounds(day, s.tz); end.Before(now.Add(dayOverGrace)) && !slices.Contains(late, day) {
+			late = append(late, day)
+		}
 		if day := utcDay(p.T); !slices.Contains(days, day) {
 			days = append(days, day)
-		}
-		if day := localDay(p.T, s.tz); day.Before(today) && !slices.Contains(late, day) {
-			late = append(late, day)
 		}
 	}
 	if len(ts) == 0 {
@@ -169,7 +178,7 @@ func (s *PatrolStore) AddTrack(ctx context.Context, b *gridmap.TrackBatch) (*gri
 		}
 		var stored, moved int
 		err := s.db.Pool.QueryRow(ctx, trackIntakeSQL, c.ID, b.Device, ts, lons, lats, accs, layer, codes,
-			c.Name, c.DisplayName, grid, s.tz.String(), late).Scan(&stored, &moved)
+			c.Name, c.DisplayName, grid, s.tz.String(), late, pointDays).Scan(&stored, &moved)
 		if err != nil && attempt == 0 && isSQLState(err, "23514") {
 			// A partition remembered was dropped meanwhile (retention on
 			// another instance): find out again.

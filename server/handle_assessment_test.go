@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/csv"
 	"fmt"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/postgres/pgtest"
 )
 
 // TestAssessment: workers file reports (recorded as theirs) and patrol; a
@@ -72,7 +74,7 @@ func TestAssessment(t *testing.T) {
 		r.json(t, &a)
 	}
 	yesterday := now.AddDate(0, 0, -1).Format(time.DateOnly)
-	if a.Level != "grid" || a.FirstDay != from.Format(time.DateOnly) || a.LastDay != yesterday || a.Days != 3 {
+	if a.Level != "grid" || a.FirstDay != from.Format(time.DateOnly) || a.LastDay != yesterday || a.Days != 3 || a.MeasuredDays != 3 {
 		t.Errorf("assessment of level %s, days %s to %s (%d); want grid, %s to %s (3)", a.Level, a.FirstDay, a.LastDay, a.Days,
 			from.Format(time.DateOnly), yesterday)
 	}
@@ -145,7 +147,22 @@ func TestAssessment(t *testing.T) {
 		}
 	})
 
-	t.Run("bad queries say what to fix, and change nothing", func(t *testing.T) {
+	t.Run("bad queries say what to fix, and measure nothing", func(t *testing.T) {
+		var runs int
+		countRuns := func() int {
+			t.Helper()
+			var n int
+			if err := pgtest.Shared(t).Pool.QueryRow(context.Background(), `SELECT count(*) FROM patrol_day_runs`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		runs = countRuns()
+		defer func() {
+			if n := countRuns(); n != runs {
+				t.Errorf("%d days kept after the bad queries; %d before", n, runs)
+			}
+		}()
 		for _, tc := range []struct {
 			query  string
 			header []string
@@ -158,6 +175,7 @@ func TestAssessment(t *testing.T) {
 			{"layer=" + w.layer + "&from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", dispatcher, 400, "must be after"},
 			{"layer=nosuch", dispatcher, 404, "nosuch"},
 			{window + "&level=street", dispatcher, 400, "leave level out"},
+			{"layer=" + w.layer + "&from=2026-01-01", dispatcher, 400, "from"},
 		} {
 			r := do(t, "GET", ts.url+"/v1/assessment?"+strings.ReplaceAll(tc.query, "+", "%2B"), "", tc.header...)
 			if r.status != tc.status || !strings.Contains(string(r.body), tc.says) {

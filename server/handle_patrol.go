@@ -74,52 +74,33 @@ func (s *Server) handlePatrolIdle(c echo.Context) error {
 func (s *Server) handlePatrol(c echo.Context) error {
 	ctx := c.Request().Context()
 	layer, grid, parent := c.QueryParam("layer"), c.QueryParam("grid"), c.QueryParam("parent")
+	if grid != "" {
+		if _, err := s.deps.Grids.Grid(ctx, layer, grid); err != nil {
+			return err
+		}
+	}
+	var below map[string]bool
+	if parent != "" {
+		codes, err := s.deps.Grids.Below(ctx, layer, parent)
+		if err != nil {
+			return err
+		}
+		below = make(map[string]bool, len(codes))
+		for _, code := range codes {
+			below[code] = true
+		}
+	}
 	day := cmp.Or(c.QueryParam("date"), c.QueryParam("day"), time.Now().In(s.zone()).Format(time.DateOnly))
 	cov, err := s.deps.Patrols.Coverage(ctx, layer, c.QueryParam("level"), day)
 	if err != nil {
 		return err
 	}
-	keep := map[string]bool{}
-	for _, code := range []string{grid, parent} {
-		if code == "" {
-			continue
-		}
-		if _, err := s.deps.Grids.Grid(ctx, layer, code); err != nil {
-			return err
+	rows := cov.Rows[:0:0]
+	for _, r := range cov.Rows {
+		if (grid == "" || r.Code == grid) && (below == nil || below[r.Code]) {
+			rows = append(rows, r)
 		}
 	}
-	if parent != "" {
-		// The grids below parent, a level at a time down to the level
-		// measured.
-		below := []string{parent}
-		for depth := 0; len(below) > 0 && depth < 32; depth++ {
-			var next []string
-			for _, p := range below {
-				for cursor := ""; ; {
-					page, more, err := s.deps.Grids.FindGrids(ctx, gridmap.GridFilter{Layer: layer, Parent: p, Limit: 1000, Cursor: cursor})
-					if err != nil {
-						return err
-					}
-					for _, g := range page {
-						keep[g.Code] = true
-						next = append(next, g.Code)
-					}
-					if cursor = more; more == "" {
-						break
-					}
-				}
-			}
-			below = next
-		}
-	}
-	if grid != "" || parent != "" {
-		rows := cov.Rows[:0:0]
-		for _, r := range cov.Rows {
-			if (grid == "" || r.Code == grid) && (parent == "" || keep[r.Code]) {
-				rows = append(rows, r)
-			}
-		}
-		cov.Rows = rows
-	}
+	cov.Rows = rows
 	return c.JSON(http.StatusOK, cov)
 }

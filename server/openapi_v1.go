@@ -26,12 +26,12 @@ type v1Operation struct {
 	optional bool
 }
 
-// handleOpenAPI returns the handler of GET /openapi.json: the /v1 API as an
-// OpenAPI 3.0 document, built at the first request (once every route is
-// registered) and served as the same bytes with an ETag after that.
 // patrolLevelParam describes the level of the patrol routes.
 const patrolLevelParam = "a level of the layer (default the coarsest grid-tier level a worker is linked at, else the finest grid-tier level)"
 
+// handleOpenAPI returns the handler of GET /openapi.json: the /v1 API as an
+// OpenAPI 3.0 document, built at the first request (once every route is
+// registered) and served as the same bytes with an ETag after that.
 func (s *Server) handleOpenAPI() echo.HandlerFunc {
 	var doc servedDocument
 	return func(c echo.Context) error {

@@ -269,7 +269,13 @@ export function createIndicators(con) {
     const base = { label: r.label, group: ind.group, window: ind.window };
     const statsQuery = { ...base, query: params(r, { group: ind.group, category }).toString() };
     ind.loading = true;
-    ind.pending = { stats: true, flags: true, workload: true, assessment: true };
+    // The assessment is of the grids workers patrol, at the server's level;
+    // it is for dispatchers and up, and read again only when its window
+    // moves (at most once a minute): it changes slowly and costs more.
+    const assessmentQuery = { ...base, group: 'workers', query: params(r, { of: 'workers' }).toString() };
+    const mayAssess = api.atLeast(con.caller?.role, 'dispatcher');
+    const assessAgain = mayAssess && (!!ind.assessmentError || ind.queries.assessment?.query !== assessmentQuery.query);
+    ind.pending = { stats: true, flags: true, workload: true, assessment: assessAgain };
     renderStats();
     renderFlags();
     renderWorkload();
@@ -294,15 +300,19 @@ export function createIndicators(con) {
     // Flags and workload are of the grids at the level the figures are of.
     const flagsQuery = { ...base, query: params(r, { level, category }).toString() };
     const workloadQuery = { ...base, query: params(r, { level }).toString() };
-    // The assessment is of the grids workers patrol, at the server's level.
-    const assessmentQuery = { ...base, group: 'workers', query: params(r, { of: 'workers' }).toString() };
     const [flags, workload, assessment] = await Promise.allSettled([api.get(`/v1/stats/flags?${flagsQuery.query}`),
-      api.get(`/v1/stats/workload?${workloadQuery.query}`), api.get(`/v1/assessment?${assessmentQuery.query}`)]);
+      api.get(`/v1/stats/workload?${workloadQuery.query}`), assessAgain ? api.get(`/v1/assessment?${assessmentQuery.query}`) : null]);
     if (!current()) return;
-    ind.assessment = assessment.status === 'fulfilled'
-      ? { ...assessment.value, workers: (assessment.value.workers ?? []).map((w) => ({ ...w, key: w.worker })) } : null;
-    ind.assessmentError = assessment.status === 'rejected' ? problem(assessment.reason) : null;
-    ind.queries.assessment = ind.assessment ? assessmentQuery : null;
+    if (!mayAssess) {
+      ind.assessment = null;
+      ind.assessmentError = { text: t('indicators.forbidden'), unavailable: true };
+      ind.queries.assessment = null;
+    } else if (assessAgain) {
+      ind.assessment = assessment.status === 'fulfilled'
+        ? { ...assessment.value, workers: (assessment.value.workers ?? []).map((w) => ({ ...w, key: w.worker })) } : null;
+      ind.assessmentError = assessment.status === 'rejected' ? problem(assessment.reason) : null;
+      ind.queries.assessment = ind.assessment ? assessmentQuery : null;
+    }
     ind.flags = flags.status === 'fulfilled' ? flags.value : null;
     ind.flagsError = flags.status === 'rejected' ? problem(flags.reason) : null;
     ind.queries.flags = ind.flags ? flagsQuery : null;

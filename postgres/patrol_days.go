@@ -47,7 +47,9 @@ const maxDaysMeasuredPerRequest = 3
 func localDay(t time.Time, tz *time.Location) time.Time { return gridmap.DayOf(t, tz) }
 
 // dayBounds is the start and end in tz of the date day (a localDay).
-func dayBounds(day time.Time, tz *time.Location) (time.Time, time.Time) { return gridmap.DayBounds(day, tz) }
+func dayBounds(day time.Time, tz *time.Location) (time.Time, time.Time) {
+	return gridmap.DayBounds(day, tz)
+}
 
 // measurable tells whether a day can be measured and kept at now: over,
 // and wholly inside the retention (the day the retention cuts through has

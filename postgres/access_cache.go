@@ -25,6 +25,12 @@ const sessionNotice = "session "
 // the database again, even while following.
 const accessCacheTTL = 30 * time.Second
 
+// accessOutageGrace is how long a caller cached while following is still
+// trusted when the database cannot be reached to ask again: no access can
+// be taken away while the database is down (that is a write), so lookups
+// and tiles keep serving the callers seen before the outage.
+const accessOutageGrace = 10 * time.Minute
+
 // Follow listens for access changes and drops the cached callers on each,
 // until ctx ends. Session and token lookups are cached only while it
 // listens: a change committed elsewhere is then seen at once. Errors are
@@ -103,6 +109,19 @@ func (c *callerCache) get(key [sha256.Size]byte, now time.Time) (cachedCaller, b
 	return *e, true
 }
 
+// stale returns a copy of the entry for key cached at most
+// accessOutageGrace ago, following or not: the answer while the database
+// is unreachable.
+func (c *callerCache) stale(key [sha256.Size]byte, now time.Time) (cachedCaller, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.entries[key]
+	if e == nil || now.Sub(e.cachedAt) > accessOutageGrace {
+		return cachedCaller{}, false
+	}
+	return *e, true
+}
+
 // seen records a request of a cached session at now.
 func (c *callerCache) seen(key [sha256.Size]byte, now time.Time) {
 	c.mu.Lock()
@@ -142,12 +161,18 @@ func (c *callerCache) drop() {
 	c.entries = nil
 }
 
+// setFollowing starts or stops answering from the cache. Starting forgets
+// everything (the notices sent while not listening are lost); stopping
+// keeps the entries for stale, which answers only while the database is
+// unreachable.
 func (c *callerCache) setFollowing(on bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.following = on
 	c.gen++
-	c.entries = nil
+	if on {
+		c.entries = nil
+	}
 }
 
 // touchLimiter says when a session's last_seen_at or a token's

@@ -208,6 +208,11 @@ func (s *AccessStore) SessionCaller(ctx context.Context, secret string) (*gridma
 		key[:], s.IdleTimeout.Seconds()), &expires)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, "", invalidSession()
+	} else if e, ok := s.cache.stale(key, now); err != nil && ok && Unreachable(err) &&
+		now.Before(*e.expiresAt) && now.Sub(e.lastSeen) <= s.IdleTimeout {
+		s.cache.seen(key, now)
+		c := *e.caller // the database is down: as last read (accessOutageGrace)
+		return &c, e.csrf, nil
 	} else if err != nil {
 		return nil, "", translate(err, "reading a session")
 	}

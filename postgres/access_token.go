@@ -129,6 +129,10 @@ func (s *AccessStore) TokenCaller(ctx context.Context, secret string) (*gridmap.
 		WHERE hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`, key[:]))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, invalidToken()
+	} else if e, ok := s.cache.stale(key, now); err != nil && ok && Unreachable(err) &&
+		(e.expiresAt == nil || now.Before(*e.expiresAt)) {
+		c := *e.caller // the database is down: as last read (accessOutageGrace)
+		return &c, nil
 	} else if err != nil {
 		return nil, translate(err, "reading a token")
 	}

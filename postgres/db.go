@@ -7,7 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/migrations"
@@ -138,7 +143,38 @@ func translate(err error, what string) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return tooLong(what)
 	}
+	if Unreachable(err) {
+		return fmt.Errorf("%w: %w", unreachable(what), err)
+	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// databaseRetry is how long a client is asked to wait before trying again
+// while the database is unreachable.
+const databaseRetry = 5 * time.Second
+
+// unreachable is the error of work that found the database gone: 503 with
+// Retry-After, the driver's error kept underneath for the log.
+func unreachable(what string) *gridmap.Error {
+	e := gridmap.Errorf(gridmap.EUNAVAILABLE, "%s could not reach the database; try again shortly (what is already acknowledged is kept)", what)
+	e.RetryAfter = databaseRetry
+	return e
+}
+
+// Unreachable tells whether err means the database could not be reached or
+// went away mid-work: a failed connection, a connection closed under the
+// work, or PostgreSQL shutting down, starting up or out of connections
+// (SQLSTATE classes 08 and 57P, 53300). Such work may be tried again.
+func Unreachable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P") || pgErr.Code == "53300"
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) || errors.Is(err, pgconn.ErrConnClosed) || errors.As(err, &netErr) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // tooLong is the error for database work stopped by the caller's deadline

@@ -120,6 +120,10 @@ type Deps struct {
 	// PoolStats describes the database connection pool for /metrics; nil
 	// leaves the pool figures out.
 	PoolStats func() gridmap.PoolStats
+	// Unreachable tells whether an error means the database could not be
+	// reached (postgres.Unreachable): such an answer is 503 with
+	// Retry-After, whatever store it came from. nil: none is.
+	Unreachable func(error) bool
 }
 
 // Server is the HTTP server.

@@ -6,7 +6,7 @@ GO ?= go
 BIN := bin/gridmap
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: all deps test-deps build run test bench fuzz vet clean vendor
+.PHONY: all deps test-deps build run test bench bench-compare fuzz vet clean vendor
 
 all: build
 
@@ -31,6 +31,13 @@ test: vet
 
 bench: deps
 	@scripts/bench.sh
+
+# Compares two runs' tables (bench/latest.json, written by make bench): by
+# default the latest against bench/baseline.json; BASE=path NEW=path override.
+BASE ?= bench/baseline.json
+NEW ?= bench/latest.json
+bench-compare:
+	@$(GO) build -o bin/benchcompare ./scripts/benchcompare && bin/benchcompare -base '$(BASE)' -new '$(NEW)'
 
 fuzz: deps
 	$(GO) test ./geo/ -run '^$$' -fuzz FuzzFeatureReader -fuzztime 60s

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -10,8 +11,12 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Outbox delivers what report events write to the outbox table to the
@@ -19,6 +24,11 @@ import (
 // is sent and marked after, so a crash in between sends it again. Every
 // POST carries Idempotency-Key (the outbox id) for receivers to drop
 // repeats, and X-Gridmap-Signature: sha256=HMAC-SHA256(secret, body).
+//
+// Departments are served side by side, each in the order of its
+// deliveries: a receiver that fails or hangs holds back only its own
+// department. Its first failure in a round puts the rest of its deliveries
+// of that round back, to be tried after the same backoff.
 type Outbox struct {
 	db     *DB
 	client *http.Client
@@ -26,68 +36,118 @@ type Outbox struct {
 	// an hour.
 	RetryBase time.Duration
 	// Lease is how long a claimed delivery is held before another
-	// instance may try it.
+	// instance may try it: longer than a round's deliveries of one
+	// department can take (outboxPerDepartment times Timeout).
 	Lease time.Duration
+	// Timeout bounds one POST, its answer included.
+	Timeout time.Duration
 }
+
+// outboxPerDepartment is how many deliveries of one department a round
+// claims at most; outboxDepartments how many departments it serves at once.
+const (
+	outboxPerDepartment = 5
+	outboxDepartments   = 8
+)
 
 // NewOutbox returns an Outbox posting with client.
 func NewOutbox(db *DB, client *http.Client) *Outbox {
-	return &Outbox{db: db, client: client, RetryBase: 2 * time.Second, Lease: time.Minute}
+	return &Outbox{db: db, client: client, RetryBase: 2 * time.Second, Lease: time.Minute, Timeout: 10 * time.Second}
+}
+
+// outboxClaimSQL leases the due deliveries, the first outboxPerDepartment
+// of each department by id, at most 50, for $1 ms.
+const outboxClaimSQL = `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now() + $1 * interval '1 millisecond'
+	WHERE id IN (
+	  SELECT id FROM (
+	    SELECT id, row_number() OVER (PARTITION BY department ORDER BY id) AS n
+	    FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= now()
+	      AND EXISTS (SELECT 1 FROM departments d WHERE d.code = outbox.department)) due
+	  WHERE n <= $2 ORDER BY id LIMIT 50)
+	  AND delivered_at IS NULL AND next_attempt_at <= now()
+	RETURNING id, department, url, payload, attempts, (SELECT webhook_secret FROM departments WHERE code = outbox.department)`
+
+// delivery is one claimed webhook POST.
+type delivery struct {
+	id         int64
+	department string
+	url        string
+	payload    []byte
+	attempts   int
+	secret     string
 }
 
 // Deliver sends the deliveries that are due, up to 50, and reports how
 // many succeeded.
 func (o *Outbox) Deliver(ctx context.Context) (int, error) {
-	rows, err := o.db.Pool.Query(ctx, `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now() + $1 * interval '1 millisecond'
-		WHERE id IN (SELECT id FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= now()
-		             AND EXISTS (SELECT 1 FROM departments d WHERE d.code = outbox.department)
-		             ORDER BY id LIMIT 50 FOR UPDATE SKIP LOCKED)
-		RETURNING id, url, payload, attempts, (SELECT webhook_secret FROM departments WHERE code = outbox.department)`,
-		o.Lease.Milliseconds())
+	rows, err := o.db.Pool.Query(ctx, outboxClaimSQL, o.Lease.Milliseconds(), outboxPerDepartment)
 	if err != nil {
 		return 0, translate(err, "outbox")
 	}
-	type delivery struct {
-		id       int64
-		url      string
-		payload  []byte
-		attempts int
-		secret   string
-	}
-	var due []delivery
+	byDepartment := map[string][]delivery{}
+	var order []string
 	for rows.Next() {
 		var d delivery
-		if err := rows.Scan(&d.id, &d.url, &d.payload, &d.attempts, &d.secret); err != nil {
+		if err := rows.Scan(&d.id, &d.department, &d.url, &d.payload, &d.attempts, &d.secret); err != nil {
 			rows.Close()
 			return 0, err
 		}
-		due = append(due, d)
+		if byDepartment[d.department] == nil {
+			order = append(order, d.department)
+		}
+		byDepartment[d.department] = append(byDepartment[d.department], d)
 	}
 	if err := rows.Err(); err != nil {
 		return 0, translate(err, "outbox")
 	}
-	ok := 0
-	for _, d := range due {
+	for _, due := range byDepartment {
+		// UPDATE ... RETURNING keeps no order: a department's go by id.
+		slices.SortFunc(due, func(a, b delivery) int { return cmp.Compare(a.id, b.id) })
+	}
+	var ok atomic.Int64
+	// A department's failure is its own: the others go on.
+	var g errgroup.Group
+	g.SetLimit(outboxDepartments)
+	for _, dep := range order {
+		g.Go(func() error {
+			n, err := o.deliverDepartment(ctx, byDepartment[dep])
+			ok.Add(int64(n))
+			return err
+		})
+	}
+	err = g.Wait()
+	return int(ok.Load()), err
+}
+
+// deliverDepartment sends one department's deliveries in order, until the
+// first failure, which reschedules it and the rest after its backoff.
+func (o *Outbox) deliverDepartment(ctx context.Context, due []delivery) (int, error) {
+	for i, d := range due {
 		err := o.post(ctx, d.url, d.id, d.payload, d.secret)
 		if err == nil {
-			_, err = o.db.Pool.Exec(ctx, `UPDATE outbox SET delivered_at = now(), last_error = '' WHERE id = $1`, d.id)
-			if err != nil {
-				return ok, translate(err, "outbox")
+			if _, err := o.db.Pool.Exec(ctx, `UPDATE outbox SET delivered_at = now(), last_error = '' WHERE id = $1`, d.id); err != nil {
+				return i, translate(err, "outbox")
 			}
-			ok++
 			continue
 		}
 		delay := time.Duration(math.Min(float64(o.RetryBase)*math.Pow(2, float64(d.attempts-1)), float64(time.Hour)))
-		if _, err := o.db.Pool.Exec(ctx, `UPDATE outbox SET next_attempt_at = now() + $2 * interval '1 millisecond', last_error = $3 WHERE id = $1`,
-			d.id, delay.Milliseconds(), err.Error()); err != nil {
-			return ok, translate(err, "outbox")
+		ids := make([]int64, 0, len(due)-i)
+		for _, r := range due[i:] {
+			ids = append(ids, r.id)
 		}
+		// The rest were not tried: their attempt is given back.
+		if _, err := o.db.Pool.Exec(ctx, `UPDATE outbox SET next_attempt_at = now() + $2 * interval '1 millisecond',
+			last_error = CASE WHEN id = $3 THEN $4 ELSE last_error END, attempts = attempts - CASE WHEN id = $3 THEN 0 ELSE 1 END
+			WHERE id = ANY($1)`, ids, delay.Milliseconds(), d.id, err.Error()); err != nil {
+			return i, translate(err, "outbox")
+		}
+		return i, nil
 	}
-	return ok, nil
+	return len(due), nil
 }
 
 func (o *Outbox) post(ctx context.Context, url string, id int64, body []byte, secret string) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {

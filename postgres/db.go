@@ -143,8 +143,9 @@ func translate(err error, what string) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return tooLong(what)
 	}
-	if Unreachable(err) {
-		return fmt.Errorf("%w: %w", unreachable(what), err)
+	if ge := Unavailable(err); ge != nil {
+		ge.Message = what + ": " + ge.Message
+		return fmt.Errorf("%w: %w", ge, err)
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
@@ -153,10 +154,25 @@ func translate(err error, what string) error {
 // while the database is unreachable.
 const databaseRetry = 5 * time.Second
 
-// unreachable is the error of work that found the database gone: 503 with
-// Retry-After, the driver's error kept underneath for the log.
-func unreachable(what string) *gridmap.Error {
-	e := gridmap.Errorf(gridmap.EUNAVAILABLE, "%s could not reach the database; try again shortly (what is already acknowledged is kept)", what)
+// Unavailable is the answer to work the database could not do for a while
+// (503 with Retry-After, the driver's error kept underneath for the log):
+// the database unreachable (Unreachable), read-only (a standby, or set
+// read-only for maintenance), or out of disk. nil for any other error.
+func Unavailable(err error) *gridmap.Error {
+	var pgErr *pgconn.PgError
+	var e *gridmap.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &pgErr) && pgErr.Code == "25006": // read_only_sql_transaction
+		e = gridmap.Errorf(gridmap.EUNAVAILABLE, "the database takes no changes now (it is read-only: a standby, or under maintenance); nothing was changed, try again later")
+	case errors.As(err, &pgErr) && (pgErr.Code == "53100" || pgErr.Code == "53200"): // disk_full, out_of_memory
+		e = gridmap.Errorf(gridmap.EUNAVAILABLE, "the database is out of disk or memory; nothing was changed, try again once the operators have freed some")
+	case Unreachable(err):
+		e = gridmap.Errorf(gridmap.EUNAVAILABLE, "the database is unreachable; try again shortly (what is already acknowledged is kept)")
+	default:
+		return nil
+	}
 	e.RetryAfter = databaseRetry
 	return e
 }

@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/gridmap/gridmap"
 	"github.com/labstack/echo/v4"
@@ -75,13 +74,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 
 // problemOf decides the status and the body of an error answer, for the
 // JSON API and Open311 alike: the status of its gridmap code, 503 when the
-// request's deadline stopped the work or the database is unreachable, 500
+// request's deadline stopped the work or the database could not do it
+// (unreachable, read-only, out of disk), 500
 // with only a request id for the rest (logged). A 503 also sets
 // Retry-After.
-// databaseRetry is the Retry-After of an answer that found the database
-// unreachable.
-const databaseRetry = 5 * time.Second
-
 func (s *Server) problemOf(err error, c echo.Context) (int, errorDetail) {
 	status, body := http.StatusInternalServerError, errorDetail{Code: gridmap.EINTERNAL, RequestID: requestID(c)}
 	var ge *gridmap.Error
@@ -91,9 +87,8 @@ func (s *Server) problemOf(err error, c echo.Context) (int, errorDetail) {
 		// surfaced as on the way (the stores translate theirs).
 		ge = gridmap.Errorf(gridmap.EUNAVAILABLE, "the request took longer than this service allows and was stopped; try again shortly, or ask for less at once")
 	}
-	if ge == nil && s.deps.Unreachable != nil && s.deps.Unreachable(err) {
-		ge = gridmap.Errorf(gridmap.EUNAVAILABLE, "the database is unreachable; try again shortly (what is already acknowledged is kept)")
-		ge.RetryAfter = databaseRetry
+	if ge == nil && s.deps.Unavailable != nil {
+		ge = s.deps.Unavailable(err)
 	}
 	switch {
 	case ge != nil:

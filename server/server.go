@@ -120,10 +120,11 @@ type Deps struct {
 	// PoolStats describes the database connection pool for /metrics; nil
 	// leaves the pool figures out.
 	PoolStats func() gridmap.PoolStats
-	// Unreachable tells whether an error means the database could not be
-	// reached (postgres.Unreachable): such an answer is 503 with
-	// Retry-After, whatever store it came from. nil: none is.
-	Unreachable func(error) bool
+	// Unavailable turns an error of work the database could not do for a
+	// while (unreachable, read-only, out of disk: postgres.Unavailable)
+	// into the 503 with Retry-After to answer, whatever store it came
+	// from; nil for any other error. A nil func: none is.
+	Unavailable func(error) *gridmap.Error
 }
 
 // Server is the HTTP server.

@@ -100,7 +100,7 @@ func newTestServerOn(t *testing.T, cfg Config, db *postgres.DB) *testServer {
 	stats := postgres.NewStatsStore(db)
 	ts.Server = New(cfg, Deps{Layers: postgres.NewLayerStore(db), Grids: grids, Importer: grids, Editor: grids, Drafts: grids,
 		Locator: ts.locator, Reports: postgres.NewReportStore(db, ts.locator, shanghai), Categories: postgres.NewCategoryStore(db),
-		Feed: feed, Tiles: ts.tiles, PoolStats: db.PoolStats, Unreachable: postgres.Unreachable, Ready: func(context.Context) error { return ts.ready },
+		Feed: feed, Tiles: ts.tiles, PoolStats: db.PoolStats, Unavailable: postgres.Unavailable, Ready: func(context.Context) error { return ts.ready },
 		Access: ts.access, Search: postgres.NewSearchStore(db), Features: postgres.NewFeatureStore(db),
 		Stats: stats, Indicators: postgres.NewIndicatorStore(db, stats, shanghai),
 		Party: postgres.NewPartyStore(db, shanghai), Leaders: postgres.NewLeaderStore(db, shanghai),

@@ -165,7 +165,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 		SecureCookies: *secureCookies, BasemapStyle: *basemap, TimeZone: tz.String(), RateLimit: *rateLimit, AddressRateLimit: *addressRateLimit},
 		server.Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Drafts: grids, Locator: locator,
 			Reports: reports, Categories: postgres.NewCategoryStore(db.DB),
-			Feed: feed, Tiles: tileService, PoolStats: db.PoolStats, Unreachable: postgres.Unreachable, Access: access, Search: postgres.NewSearchStore(db.DB),
+			Feed: feed, Tiles: tileService, PoolStats: db.PoolStats, Unavailable: postgres.Unavailable, Access: access, Search: postgres.NewSearchStore(db.DB),
 			Features: postgres.NewFeatureStore(db.DB), Stats: stats, Indicators: postgres.NewIndicatorStore(db.DB, stats, tz),
 			Party: postgres.NewPartyStore(db.DB, tz), Leaders: postgres.NewLeaderStore(db.DB, tz),
 			Patrols: patrols,

@@ -29,6 +29,11 @@ vet: test-deps
 test: vet
 	$(GO) test -race -count=1 -timeout 30m ./...
 
+# The soak test at its full length: five minutes of the mixed load (make
+# test runs it for 40 s).
+soak: test-deps
+	GRIDMAP_SOAK=5m $(GO) test -race -count=1 -timeout 20m -run '^TestSoak$$' -v ./server/
+
 bench: deps
 	@scripts/bench.sh
 

@@ -6,7 +6,7 @@ GO ?= go
 BIN := bin/gridmap
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: all deps test-deps build run test bench bench-compare fuzz vet clean vendor
+.PHONY: all deps test-deps build run test soak bench bench-compare fuzz vet clean vendor
 
 all: build
 

@@ -233,6 +233,36 @@ func (c *Cluster) Stop() error {
 	return nil
 }
 
+// NewStandby copies the running cluster c to a streaming replica under dir
+// (pg_basebackup, with the settings that make it follow c), not started:
+// Start it like any cluster, and give its ConnString as gridmap serve
+// --replica-url. For trying replicas on one machine and for tests; a
+// replica on another machine is made the same way by its operators.
+func (c *Cluster) NewStandby(ctx context.Context, dir string) (*Cluster, error) {
+	s, err := NewCluster(dir, c.Logger)
+	if err != nil {
+		return nil, err
+	}
+	s.Throwaway = c.Throwaway
+	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating the replica's directory: %w", err)
+	}
+	if s.owner != nil {
+		if err := s.grantPassage(); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.mkdirOwned(s.pgData(), 0o700); err != nil {
+		return nil, err
+	}
+	out, err := s.command(ctx, "pg_basebackup", "-D", s.pgData(), "-R", "-X", "stream", "-c", "fast",
+		"-h", c.socketDir, "-U", superuser).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("pg_basebackup: %w: %s", err, lastLines(string(out), 5))
+	}
+	return s, nil
+}
+
 func (c *Cluster) initIfNeeded(ctx context.Context) error {
 	if _, err := os.Stat(filepath.Join(c.pgData(), "PG_VERSION")); err == nil {
 		return nil

@@ -26,7 +26,12 @@ import (
 
 // DB is a connection pool to a gridmap database.
 type DB struct {
-	Pool   *pgxpool.Pool
+	Pool *pgxpool.Pool
+	// Read is the pool of the reads that tolerate a replica's lag (grid
+	// tiles, OGC features, report lists): the replica's when one is
+	// given (Options.ReplicaURL), else Pool. Writes, and reads of what a
+	// request has just written, stay on Pool.
+	Read   *pgxpool.Pool
 	Logger *slog.Logger
 
 	acquires *acquireTracer // every wait for a connection, for PoolStats
@@ -56,11 +61,31 @@ func OpenWith(ctx context.Context, connString string, logger *slog.Logger, opts 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &DB{Pool: pool, Logger: logger, acquires: cfg.ConnConfig.Tracer.(*acquireTracer)}, nil
+	db := &DB{Pool: pool, Read: pool, Logger: logger, acquires: cfg.ConnConfig.Tracer.(*acquireTracer)}
+	if opts.ReplicaURL != "" {
+		rcfg, err := poolConfig(opts.ReplicaURL, Options{MaxConns: cfg.MaxConns, StatementTimeout: opts.StatementTimeout})
+		if err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("the replica: %w", err)
+		}
+		if db.Read, err = pgxpool.NewWithConfig(ctx, rcfg); err == nil {
+			err = db.Read.Ping(ctx)
+		}
+		if err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("connecting to the replica: %w", err)
+		}
+	}
+	return db, nil
 }
 
 // Close closes every connection.
-func (db *DB) Close() { db.Pool.Close() }
+func (db *DB) Close() {
+	if db.Read != db.Pool {
+		db.Read.Close()
+	}
+	db.Pool.Close()
+}
 
 // migrationLockID is the advisory lock that serialises migrations, so that
 // several instances starting together apply each migration once.

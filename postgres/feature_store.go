@@ -14,6 +14,7 @@ import (
 	"github.com/gridmap/gridmap/cql2"
 	"github.com/gridmap/gridmap/geo"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/paulmach/orb"
 )
 
@@ -101,6 +102,15 @@ var reportFields = []struct {
 	{"geometry", "Location", "r.location", cql2.Geometry},
 }
 
+// pool is where q's collection is read: a replica's lag is tolerated
+// (DB.Read), but not by an editor reading the draft it just wrote.
+func (s *FeatureStore) pool(q *gridmap.FeatureQuery) *pgxpool.Pool {
+	if q.Draft {
+		return s.db.Pool
+	}
+	return s.db.Read
+}
+
 // Features streams a page of a collection (see gridmap.FeatureService).
 func (s *FeatureStore) Features(ctx context.Context, q *gridmap.FeatureQuery, start func(matched int64) error, each func(feature []byte) error) error {
 	if q.Limit < 1 || q.Limit > gridmap.MaxFeaturesPage || q.Offset < 0 {
@@ -108,7 +118,7 @@ func (s *FeatureStore) Features(ctx context.Context, q *gridmap.FeatureQuery, st
 	}
 	// One snapshot for the count and the page; a long page may outlast the
 	// pool's statement timeout, and the request's context bounds it.
-	err := pgx.BeginTxFunc(ctx, s.db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, s.pool(q), pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
 			return err
 		}
@@ -164,7 +174,7 @@ func describeCollection(q *gridmap.FeatureQuery) string {
 // Queryables lists what q's collection can be filtered on.
 func (s *FeatureStore) Queryables(ctx context.Context, q *gridmap.FeatureQuery) ([]gridmap.Queryable, error) {
 	var c *collection
-	err := pgx.BeginTxFunc(ctx, s.db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, s.pool(q), pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var err error
 		c, err = s.collection(ctx, tx, q, true)
 		return err
@@ -201,7 +211,7 @@ func (s *FeatureStore) Extent(ctx context.Context, q *gridmap.FeatureQuery) (*gr
 		// The box of the current grids and the first version's start,
 		// read again only when the layer changed.
 		var dataVersion int64
-		if err := s.db.Pool.QueryRow(ctx, `SELECT data_version FROM layers WHERE id = $1`, q.Layer).Scan(&dataVersion); errors.Is(err, pgx.ErrNoRows) {
+		if err := s.pool(q).QueryRow(ctx, `SELECT data_version FROM layers WHERE id = $1`, q.Layer).Scan(&dataVersion); errors.Is(err, pgx.ErrNoRows) {
 			return nil, gridmap.Errorf(gridmap.ENOTFOUND, "layer %q does not exist; /ogc/collections lists those there are", q.Layer)
 		} else if err != nil {
 			return nil, translate(err, "reading the extent of "+describeCollection(q))
@@ -229,7 +239,7 @@ func (s *FeatureStore) Extent(ctx context.Context, q *gridmap.FeatureQuery) (*gr
 func (s *FeatureStore) extent(ctx context.Context, sql string, q *gridmap.FeatureQuery, args ...any) (*gridmap.Extent, error) {
 	var box [4]*float64
 	var lo, hi *time.Time
-	if err := s.db.Pool.QueryRow(ctx, sql, args...).Scan(&box[0], &box[1], &box[2], &box[3], &lo, &hi); err != nil {
+	if err := s.pool(q).QueryRow(ctx, sql, args...).Scan(&box[0], &box[1], &box[2], &box[3], &lo, &hi); err != nil {
 		return nil, translate(err, "reading the extent of "+describeCollection(q))
 	}
 	e := &gridmap.Extent{}

@@ -24,6 +24,10 @@ type Options struct {
 	// longer (PostgreSQL's statement_timeout). 0 means
 	// DefaultStatementTimeout; a negative value leaves the server's setting.
 	StatementTimeout time.Duration
+	// ReplicaURL is a PostgreSQL streaming replica of the database, for
+	// the reads that tolerate its lag (DB.Read); "" reads everything from
+	// the primary. Its pool is sized like the primary's.
+	ReplicaURL string
 }
 
 // DefaultStatementTimeout is longer than a request's deadline (30 s by

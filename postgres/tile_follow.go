@@ -59,6 +59,7 @@ func (s *TileStore) FollowTileChanges(ctx context.Context, cache TileInvalidator
 				cache.InvalidateAll()
 				continue
 			}
+			s.saw(ch.Layer, ch.DataVersion)
 			switch {
 			case ch.Kind == gridmap.ChangePeople:
 				// Tiles show no people.

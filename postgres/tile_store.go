@@ -10,6 +10,7 @@ import (
 	"github.com/gridmap/gridmap/dispatch"
 	"github.com/gridmap/gridmap/geo"
 	"github.com/gridmap/gridmap/tiles"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // TileStore renders vector tiles with PostGIS: one statement per tile
@@ -24,13 +25,28 @@ type TileStore struct {
 
 	mu   sync.Mutex
 	defs map[string]*gridmap.Layer // layer definitions, dropped by Forget
+	// seen is the newest data version of each layer its changes'
+	// notices named (FollowTileChanges): a grid tile read from the
+	// replica (DB.Read) that is older is read again from the primary, so
+	// that a tile drawn after a change is never cached without it.
+	seen map[string]int64
 }
 
 var _ gridmap.TileSource = (*TileStore)(nil)
 
 // NewTileStore returns a TileStore over db.
 func NewTileStore(db *DB) *TileStore {
-	return &TileStore{db: db, layers: NewLayerStore(db), defs: map[string]*gridmap.Layer{}}
+	return &TileStore{db: db, layers: NewLayerStore(db), defs: map[string]*gridmap.Layer{}, seen: map[string]int64{}}
+}
+
+// saw records that layer's data is at version at least: tiles read from
+// the replica must be as new.
+func (s *TileStore) saw(layer string, version int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if version > s.seen[layer] {
+		s.seen[layer] = version
+	}
 }
 
 // Forget drops the cached definition of a layer ("" for all), after it changed.
@@ -139,12 +155,22 @@ func (s *TileStore) RenderTile(ctx context.Context, q gridmap.TileQuery) (*gridm
 	}
 	levels := l.LevelsAt(q.Z)
 	out := &gridmap.RenderedTile{}
-	var version int64
+	var version, layerVersion int64
 	band := tiles.BandFor(q.Z)
+	sql, last := bandGridTileSQL, any(band)
 	if band < 0 {
-		err = s.db.Pool.QueryRow(ctx, rawGridTileSQL, l.ID, q.Z, q.X, q.Y, levels, l.Levels, float64(tiles.Buffer)/tiles.Extent).Scan(&out.MVT, &version)
-	} else {
-		err = s.db.Pool.QueryRow(ctx, bandGridTileSQL, l.ID, q.Z, q.X, q.Y, levels, l.Levels, band).Scan(&out.MVT, &version)
+		sql, last = rawGridTileSQL, float64(tiles.Buffer)/tiles.Extent
+	}
+	// From the replica when it has every change noticed so far, else
+	// from the primary.
+	s.mu.Lock()
+	seen := s.seen[l.ID]
+	s.mu.Unlock()
+	for _, pool := range []*pgxpool.Pool{s.db.Read, s.db.Pool} {
+		err = pool.QueryRow(ctx, sql, l.ID, q.Z, q.X, q.Y, levels, l.Levels, last).Scan(&out.MVT, &version, &layerVersion)
+		if err != nil || layerVersion >= seen || pool == s.db.Pool {
+			break
+		}
 	}
 	if err != nil {
 		return nil, translate(err, "tile "+q.Tileset)
@@ -179,7 +205,8 @@ WITH env AS (
 )
 SELECT (SELECT coalesce(ST_AsMVT(g, 'grids', 4096, 'geom'), '') FROM (SELECT * FROM g WHERE geom IS NOT NULL ORDER BY depth, code) g)
     || (SELECT coalesce(ST_AsMVT(l, 'labels', 4096, 'geom'), '') FROM (SELECT * FROM l WHERE geom IS NOT NULL ORDER BY depth, code) l),
-       (SELECT coalesce(max(c.data_version), 0) FROM layer_changes c, env WHERE c.layer_id = $1 AND c.area && env.e)`
+       (SELECT coalesce(max(c.data_version), 0) FROM layer_changes c, env WHERE c.layer_id = $1 AND c.area && env.e),
+       (SELECT data_version FROM layers WHERE id = $1)`
 
 // Grid tiles below tiles.RawZoom: the generalised shapes of the tile's band.
 const bandGridTileSQL = `
@@ -198,7 +225,8 @@ g AS (
 )
 SELECT (SELECT coalesce(ST_AsMVT(g, 'grids', 4096, 'geom'), '') FROM (SELECT * FROM g WHERE geom IS NOT NULL ORDER BY depth, code) g)
     || (SELECT coalesce(ST_AsMVT(l, 'labels', 4096, 'geom'), '') FROM (SELECT * FROM l WHERE geom IS NOT NULL ORDER BY depth, code) l),
-       (SELECT coalesce(max(c.data_version), 0) FROM layer_changes c, env WHERE c.layer_id = $1 AND c.area && env.e)`
+       (SELECT coalesce(max(c.data_version), 0) FROM layer_changes c, env WHERE c.layer_id = $1 AND c.area && env.e),
+       (SELECT data_version FROM layers WHERE id = $1)`
 
 // reportFilter holds a tile query's report filters as the parameters of
 // reportTileFilterSQL: NULL (nil) for no filter.

@@ -207,6 +207,7 @@ func (s *AccessStore) SessionCaller(ctx context.Context, secret string) (*gridma
 		  AND s.last_seen_at > now() - $2::float8 * interval '1 second' AND a.disabled_at IS NULL`,
 		key[:], s.IdleTimeout.Seconds()), &expires)
 	if errors.Is(err, pgx.ErrNoRows) {
+		s.cache.dropKey(key)
 		return nil, "", invalidSession()
 	} else if e, ok := s.cache.stale(key, now); err != nil && ok && Unreachable(err) &&
 		now.Before(*e.expiresAt) && now.Sub(e.lastSeen) <= s.IdleTimeout {
@@ -246,10 +247,10 @@ func (s *AccessStore) SignOut(ctx context.Context, secret string) error {
 	_, err := s.db.Pool.Exec(ctx, `WITH ended AS (
 			UPDATE sessions SET revoked_at = now() WHERE hash = $1 AND revoked_at IS NULL RETURNING 1)
 		SELECT pg_notify($2, $3) FROM ended`, key[:], AccessChannel, sessionNotice+hex.EncodeToString(key[:]))
+	s.cache.dropKey(key) // whatever came of the write: it may have committed
 	if err != nil {
 		return translate(err, "signing out")
 	}
-	s.cache.dropKey(key)
 	return nil
 }
 

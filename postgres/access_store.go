@@ -388,10 +388,10 @@ func (s *AccessStore) ChangeAccount(ctx context.Context, username string, ch gri
 		}
 		return endAccess(ctx, tx, cur, out, hash != nil)
 	})
+	s.cache.drop() // whatever came of the write: it may have committed
 	if err != nil {
 		return nil, translate(err, "account "+username)
 	}
-	s.cache.drop()
 	return &out.Account, nil
 }
 

@@ -97,10 +97,12 @@ func (s *AccessStore) RevokeToken(ctx context.Context, name string) error {
 		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, AccessChannel, "token "+name)
 		return err
 	})
+	// Dropped whatever came of the write: a revocation may have committed
+	// with its answer lost.
+	s.cache.drop()
 	if err != nil {
 		return translate(err, "token "+name)
 	}
-	s.cache.drop()
 	return nil
 }
 
@@ -128,6 +130,7 @@ func (s *AccessStore) TokenCaller(ctx context.Context, secret string) (*gridmap.
 	t, err := scanToken(s.db.Pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens
 		WHERE hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`, key[:]))
 	if errors.Is(err, pgx.ErrNoRows) {
+		s.cache.dropKey(key)
 		return nil, invalidToken()
 	} else if e, ok := s.cache.stale(key, now); err != nil && ok && Unreachable(err) &&
 		(e.expiresAt == nil || now.Before(*e.expiresAt)) {

@@ -28,7 +28,7 @@ import (
 type DB struct {
 	Pool *pgxpool.Pool
 	// Read is the pool of the reads that tolerate a replica's lag (grid
-	// tiles, OGC features, report lists): the replica's when one is
+	// tiles, OGC features): the replica's when one is
 	// given (Options.ReplicaURL), else Pool. Writes, and reads of what a
 	// request has just written, stay on Pool.
 	Read   *pgxpool.Pool
@@ -68,15 +68,41 @@ func OpenWith(ctx context.Context, connString string, logger *slog.Logger, opts 
 			pool.Close()
 			return nil, fmt.Errorf("the replica: %w", err)
 		}
-		if db.Read, err = pgxpool.NewWithConfig(ctx, rcfg); err == nil {
-			err = db.Read.Ping(ctx)
-		}
-		if err != nil {
+		// Not pinged: a replica down at start, or later, only sends its
+		// reads to the primary (OnReplica).
+		if db.Read, err = pgxpool.NewWithConfig(ctx, rcfg); err != nil {
 			pool.Close()
-			return nil, fmt.Errorf("connecting to the replica: %w", err)
+			return nil, fmt.Errorf("the replica: %w", err)
 		}
 	}
 	return db, nil
+}
+
+// replicaFailed tells whether a read failed for the replica's sake: the
+// replica unreachable, or the read cancelled by a conflict with its replay
+// (SQLSTATE 40001).
+func replicaFailed(err error) bool {
+	var pgErr *pgconn.PgError
+	return unreachable(err, true) || errors.As(err, &pgErr) && pgErr.Code == "40001"
+}
+
+// OnReplica runs read on the replica (DB.Read) and, when the replica
+// failed it (unreachable, or the read cancelled by a conflict with
+// replay: SQLSTATE 40001) or again says (by again) its answer is not to
+// be trusted, on the primary. Without a replica it runs read once, on
+// the primary.
+func (db *DB) OnReplica(read func(pool *pgxpool.Pool) error, again func(err error) bool) error {
+	err := read(db.Read)
+	if db.Read == db.Pool {
+		return err
+	}
+	if replicaFailed(err) || again != nil && again(err) {
+		if err != nil {
+			db.Logger.Warn("a read on the replica failed; reading from the primary", "err", err)
+		}
+		return read(db.Pool)
+	}
+	return err
 }
 
 // Close closes every connection.
@@ -168,7 +194,7 @@ func translate(err error, what string) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return tooLong(what)
 	}
-	if ge := Unavailable(err); ge != nil {
+	if ge := unavailable(err, true); ge != nil {
 		ge.Message = what + ": " + ge.Message
 		return fmt.Errorf("%w: %w", ge, err)
 	}
@@ -181,9 +207,14 @@ const databaseRetry = 5 * time.Second
 
 // Unavailable is the answer to work the database could not do for a while
 // (503 with Retry-After, the driver's error kept underneath for the log):
-// the database unreachable (Unreachable), read-only (a standby, or set
-// read-only for maintenance), or out of disk. nil for any other error.
-func Unavailable(err error) *gridmap.Error {
+// the database unreachable, read-only (a standby, or set read-only for
+// maintenance), or out of disk. nil for any other error. It knows the
+// driver's own errors only, so that an error of anything else (a client's
+// body cut short) is not taken for the database's; translate, which sees
+// only the database's errors, also takes network errors for unreachable.
+func Unavailable(err error) *gridmap.Error { return unavailable(err, false) }
+
+func unavailable(err error, fromDatabase bool) *gridmap.Error {
 	var pgErr *pgconn.PgError
 	var e *gridmap.Error
 	switch {
@@ -193,7 +224,7 @@ func Unavailable(err error) *gridmap.Error {
 		e = gridmap.Errorf(gridmap.EUNAVAILABLE, "the database takes no changes now (it is read-only: a standby, or under maintenance); nothing was changed, try again later")
 	case errors.As(err, &pgErr) && (pgErr.Code == "53100" || pgErr.Code == "53200"): // disk_full, out_of_memory
 		e = gridmap.Errorf(gridmap.EUNAVAILABLE, "the database is out of disk or memory; nothing was changed, try again once the operators have freed some")
-	case Unreachable(err):
+	case unreachable(err, fromDatabase):
 		e = gridmap.Errorf(gridmap.EUNAVAILABLE, "the database is unreachable; try again shortly (what is already acknowledged is kept)")
 	default:
 		return nil
@@ -202,20 +233,30 @@ func Unavailable(err error) *gridmap.Error {
 	return e
 }
 
-// Unreachable tells whether err means the database could not be reached or
-// went away mid-work: a failed connection, a connection closed under the
-// work, or PostgreSQL shutting down, starting up or out of connections
-// (SQLSTATE classes 08 and 57P, 53300). Such work may be tried again.
-func Unreachable(err error) bool {
+// Unreachable tells whether err, an error of database work, means the
+// database could not be reached or went away mid-work: a failed
+// connection, a connection closed under the work, PostgreSQL shutting
+// down, starting up or out of connections (SQLSTATE classes 08 and 57P,
+// 53300), or the network under it. A deadline or a cancellation is not
+// (the work was stopped, not the database gone). Such work may be tried
+// again.
+func Unreachable(err error) bool { return unreachable(err, true) }
+
+func unreachable(err error, fromDatabase bool) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return false
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P") || pgErr.Code == "53300"
 	}
 	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) || errors.Is(err, pgconn.ErrConnClosed) || pgconn.SafeToRetry(err) {
+		return true
+	}
 	var netErr net.Error
-	return errors.As(err, &connectErr) || errors.Is(err, pgconn.ErrConnClosed) || errors.As(err, &netErr) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+	return fromDatabase && (errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE))
 }
 
 // tooLong is the error for database work stopped by the caller's deadline

@@ -102,13 +102,32 @@ var reportFields = []struct {
 	{"geometry", "Location", "r.location", cql2.Geometry},
 }
 
-// pool is where q's collection is read: a replica's lag is tolerated
-// (DB.Read), but not by an editor reading the draft it just wrote.
-func (s *FeatureStore) pool(q *gridmap.FeatureQuery) *pgxpool.Pool {
-	if q.Draft {
-		return s.db.Pool
+// read runs a read of q's collection where it belongs: on the replica,
+// whose lag is tolerated (DB.OnReplica), but not by an editor reading the
+// draft it just wrote. A read the replica failed, or a layer it does not
+// hold yet, is read from the primary, unless started says the answer has
+// begun.
+func (s *FeatureStore) read(q *gridmap.FeatureQuery, read func(pool *pgxpool.Pool) error, started func() bool) error {
+	if q.Draft || s.db.Read == s.db.Pool {
+		return read(s.db.Pool)
 	}
-	return s.db.Read
+	err := read(s.db.Read)
+	if err != nil && (started == nil || !started()) && (replicaFailed(err) || gridmap.ErrorCode(err) == gridmap.ENOTFOUND) {
+		return read(s.db.Pool)
+	}
+	return err
+}
+
+// scan reads one row of q's collection into dest (see read); a row the
+// replica does not have yet is looked for on the primary.
+func (s *FeatureStore) scan(ctx context.Context, q *gridmap.FeatureQuery, sql string, args []any, dest ...any) error {
+	return s.read(q, func(pool *pgxpool.Pool) error {
+		err := pool.QueryRow(ctx, sql, args...).Scan(dest...)
+		if errors.Is(err, pgx.ErrNoRows) && pool != s.db.Pool {
+			return gridmap.Errorf(gridmap.ENOTFOUND, "not on the replica yet")
+		}
+		return err
+	}, nil)
 }
 
 // Features streams a page of a collection (see gridmap.FeatureService).
@@ -118,46 +137,50 @@ func (s *FeatureStore) Features(ctx context.Context, q *gridmap.FeatureQuery, st
 	}
 	// One snapshot for the count and the page; a long page may outlast the
 	// pool's statement timeout, and the request's context bounds it.
-	err := pgx.BeginTxFunc(ctx, s.pool(q), pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
-			return err
-		}
-		c, err := s.collection(ctx, tx, q, namesAttributes(q))
-		if err != nil {
-			return err
-		}
-		if err := c.filter(q); err != nil {
-			return err
-		}
-		cond := strings.Join(c.where, " AND ")
-		var matched int64
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+c.from+` WHERE `+cond, c.args...).Scan(&matched); err != nil {
-			return err
-		}
-		if q.Code != "" && matched == 0 {
-			return gridmap.Errorf(gridmap.ENOTFOUND, "%s has no feature %q", describeCollection(q), q.Code)
-		}
-		if err := start(matched); err != nil {
-			return err
-		}
-		n := len(c.args)
-		rows, err := tx.Query(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT $%d OFFSET $%d`, c.columns, c.from, cond, c.id, n+1, n+2),
-			append(c.args, q.Limit, q.Offset)...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		var buf []byte
-		for rows.Next() {
-			if buf, err = c.write(buf[:0], rows); err != nil {
+	started := false
+	err := s.read(q, func(pool *pgxpool.Pool) error {
+		return pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
 				return err
 			}
-			if err := each(buf); err != nil {
+			c, err := s.collection(ctx, tx, q, namesAttributes(q))
+			if err != nil {
 				return err
 			}
-		}
-		return rows.Err()
-	})
+			if err := c.filter(q); err != nil {
+				return err
+			}
+			cond := strings.Join(c.where, " AND ")
+			var matched int64
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+c.from+` WHERE `+cond, c.args...).Scan(&matched); err != nil {
+				return err
+			}
+			if q.Code != "" && matched == 0 {
+				return gridmap.Errorf(gridmap.ENOTFOUND, "%s has no feature %q", describeCollection(q), q.Code)
+			}
+			started = true
+			if err := start(matched); err != nil {
+				return err
+			}
+			n := len(c.args)
+			rows, err := tx.Query(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE %s ORDER BY %s LIMIT $%d OFFSET $%d`, c.columns, c.from, cond, c.id, n+1, n+2),
+				append(c.args, q.Limit, q.Offset)...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			var buf []byte
+			for rows.Next() {
+				if buf, err = c.write(buf[:0], rows); err != nil {
+					return err
+				}
+				if err := each(buf); err != nil {
+					return err
+				}
+			}
+			return rows.Err()
+		})
+	}, func() bool { return started })
 	return translate(err, "reading "+describeCollection(q))
 }
 
@@ -174,11 +197,13 @@ func describeCollection(q *gridmap.FeatureQuery) string {
 // Queryables lists what q's collection can be filtered on.
 func (s *FeatureStore) Queryables(ctx context.Context, q *gridmap.FeatureQuery) ([]gridmap.Queryable, error) {
 	var c *collection
-	err := pgx.BeginTxFunc(ctx, s.pool(q), pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		var err error
-		c, err = s.collection(ctx, tx, q, true)
-		return err
-	})
+	err := s.read(q, func(pool *pgxpool.Pool) error {
+		return pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+			var err error
+			c, err = s.collection(ctx, tx, q, true)
+			return err
+		})
+	}, nil)
 	if err != nil {
 		return nil, translate(err, "reading the queryables of "+describeCollection(q))
 	}
@@ -211,7 +236,7 @@ func (s *FeatureStore) Extent(ctx context.Context, q *gridmap.FeatureQuery) (*gr
 		// The box of the current grids and the first version's start,
 		// read again only when the layer changed.
 		var dataVersion int64
-		if err := s.pool(q).QueryRow(ctx, `SELECT data_version FROM layers WHERE id = $1`, q.Layer).Scan(&dataVersion); errors.Is(err, pgx.ErrNoRows) {
+		if err := s.scan(ctx, q, `SELECT data_version FROM layers WHERE id = $1`, []any{q.Layer}, &dataVersion); errors.Is(err, pgx.ErrNoRows) {
 			return nil, gridmap.Errorf(gridmap.ENOTFOUND, "layer %q does not exist; /ogc/collections lists those there are", q.Layer)
 		} else if err != nil {
 			return nil, translate(err, "reading the extent of "+describeCollection(q))
@@ -239,7 +264,7 @@ func (s *FeatureStore) Extent(ctx context.Context, q *gridmap.FeatureQuery) (*gr
 func (s *FeatureStore) extent(ctx context.Context, sql string, q *gridmap.FeatureQuery, args ...any) (*gridmap.Extent, error) {
 	var box [4]*float64
 	var lo, hi *time.Time
-	if err := s.pool(q).QueryRow(ctx, sql, args...).Scan(&box[0], &box[1], &box[2], &box[3], &lo, &hi); err != nil {
+	if err := s.scan(ctx, q, sql, args, &box[0], &box[1], &box[2], &box[3], &lo, &hi); err != nil {
 		return nil, translate(err, "reading the extent of "+describeCollection(q))
 	}
 	e := &gridmap.Extent{}

@@ -37,18 +37,17 @@ type Outbox struct {
 	RetryBase time.Duration
 	// Lease is how long a claimed delivery is held before another
 	// instance may try it: longer than a round's deliveries of one
-	// department can take (outboxPerDepartment times Timeout).
+	// department can take (outboxPerDepartment times Timeout, the
+	// departments of a round running side by side).
 	Lease time.Duration
 	// Timeout bounds one POST, its answer included.
 	Timeout time.Duration
 }
 
 // outboxPerDepartment is how many deliveries of one department a round
-// claims at most; outboxDepartments how many departments it serves at once.
-const (
-	outboxPerDepartment = 5
-	outboxDepartments   = 8
-)
+// claims at most: a round of one department takes at most that many times
+// Timeout, within the Lease.
+const outboxPerDepartment = 5
 
 // NewOutbox returns an Outbox posting with client.
 func NewOutbox(db *DB, client *http.Client) *Outbox {
@@ -56,13 +55,19 @@ func NewOutbox(db *DB, client *http.Client) *Outbox {
 }
 
 // outboxClaimSQL leases the due deliveries, the first outboxPerDepartment
-// of each department by id, at most 50, for $1 ms.
+// of each department by id, at most 50, for $1 ms. A delivery is due only
+// when no earlier one of its department is waiting (leased by a round
+// under way, or backing off after a failure): a department's deliveries go
+// one round at a time, across instances too, in order, and a failing
+// receiver's backoff holds back all of them.
 const outboxClaimSQL = `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = now() + $1 * interval '1 millisecond'
 	WHERE id IN (
 	  SELECT id FROM (
-	    SELECT id, row_number() OVER (PARTITION BY department ORDER BY id) AS n
-	    FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= now()
-	      AND EXISTS (SELECT 1 FROM departments d WHERE d.code = outbox.department)) due
+	    SELECT o.id, row_number() OVER (PARTITION BY o.department ORDER BY o.id) AS n
+	    FROM outbox o WHERE o.delivered_at IS NULL AND o.next_attempt_at <= now()
+	      AND EXISTS (SELECT 1 FROM departments d WHERE d.code = o.department)
+	      AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.department = o.department AND p.delivered_at IS NULL
+	                      AND p.id < o.id AND p.next_attempt_at > now())) due
 	  WHERE n <= $2 ORDER BY id LIMIT 50)
 	  AND delivered_at IS NULL AND next_attempt_at <= now()
 	RETURNING id, department, url, payload, attempts, (SELECT webhook_secret FROM departments WHERE code = outbox.department)`
@@ -105,9 +110,10 @@ func (o *Outbox) Deliver(ctx context.Context) (int, error) {
 		slices.SortFunc(due, func(a, b delivery) int { return cmp.Compare(a.id, b.id) })
 	}
 	var ok atomic.Int64
-	// A department's failure is its own: the others go on.
+	// A department's failure is its own: the others go on, all at once
+	// (at most 50), so that each round ends within the lease. What was
+	// sent is recorded even when ctx ends meanwhile.
 	var g errgroup.Group
-	g.SetLimit(outboxDepartments)
 	for _, dep := range order {
 		g.Go(func() error {
 			n, err := o.deliverDepartment(ctx, byDepartment[dep])
@@ -124,6 +130,7 @@ func (o *Outbox) Deliver(ctx context.Context) (int, error) {
 func (o *Outbox) deliverDepartment(ctx context.Context, due []delivery) (int, error) {
 	for i, d := range due {
 		err := o.post(ctx, d.url, d.id, d.payload, d.secret)
+		ctx := context.WithoutCancel(ctx)
 		if err == nil {
 			if _, err := o.db.Pool.Exec(ctx, `UPDATE outbox SET delivered_at = now(), last_error = '' WHERE id = $1`, d.id); err != nil {
 				return i, translate(err, "outbox")

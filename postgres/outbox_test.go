@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -15,62 +16,65 @@ import (
 	"github.com/gridmap/gridmap/postgres/pgtest"
 )
 
-// flakyReceiver is a department's webhook that fails its first failures
-// requests with a 500, then hangs on the next hangs until released (longer
-// than the outbox waits), then takes everything; it counts by
-// Idempotency-Key the deliveries it answered 2xx and when each request
-// came.
+// flakyReceiver is a department's webhook that hangs on its first hangs
+// requests until the outbox gives up, then fails the next failures with a
+// 500, then takes everything; it records by Idempotency-Key the
+// deliveries it answered 2xx, in order, when each request came, and when
+// its last hang ended.
 type flakyReceiver struct {
 	*httptest.Server
 	mu       sync.Mutex
-	failures int
 	hangs    int
-	release  chan struct{}
+	failures int
 	accepted map[string]int
-	order    []string // the keys accepted, in the order they came
+	order    []string
 	times    []time.Time
+	last     time.Time // the last acceptance
+	hangEnd  time.Time
 }
 
-func newFlakyReceiver(t *testing.T, failures, hangs int) *flakyReceiver {
-	f := &flakyReceiver{failures: failures, hangs: hangs, release: make(chan struct{}), accepted: map[string]int{}}
+func newFlakyReceiver(t *testing.T, hangs, failures int) *flakyReceiver {
+	f := &flakyReceiver{hangs: hangs, failures: failures, accepted: map[string]int{}}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Read whole, so that the server notices the outbox hanging up.
+		_, _ = io.Copy(io.Discard, r.Body)
 		f.mu.Lock()
 		f.times = append(f.times, time.Now())
 		switch {
+		case f.hangs > 0:
+			f.hangs--
+			f.mu.Unlock()
+			<-r.Context().Done() // the outbox gave up: no answer counts
+			f.mu.Lock()
+			f.hangEnd = time.Now()
+			f.mu.Unlock()
+			return
 		case f.failures > 0:
 			f.failures--
 			f.mu.Unlock()
 			http.Error(w, "down for maintenance", http.StatusInternalServerError)
 			return
-		case f.hangs > 0:
-			f.hangs--
-			f.mu.Unlock()
-			select {
-			case <-f.release:
-			case <-r.Context().Done():
-			}
-			return // the outbox gave up first: no answer counts
 		}
-		f.accepted[r.Header.Get("Idempotency-Key")]++
-		f.order = append(f.order, r.Header.Get("Idempotency-Key"))
+		key := r.Header.Get("Idempotency-Key")
+		f.accepted[key]++
+		f.order = append(f.order, key)
+		f.last = time.Now()
 		f.mu.Unlock()
 	}))
-	t.Cleanup(func() {
-		close(f.release)
-		f.Close()
-	})
+	t.Cleanup(f.Close)
 	return f
 }
 
-// TestWebhooksSurviveFailingReceivers: one department's receiver fails,
-// then hangs past the outbox's timeout, then recovers; another's works.
-// The working one gets its deliveries while the other hangs; retries back
-// off (each wait at least the one before); after recovery every delivery
-// has arrived, once per Idempotency-Key, in each department's order.
+// TestWebhooksSurviveFailingReceivers: one department's receiver hangs
+// past the outbox's timeout, then fails twice, then recovers; another's
+// works. Two instances deliver at once. The working department gets all
+// its deliveries while the other hangs; the other's retries wait at least
+// their backoff (doubling); in the end every delivery has arrived once per
+// Idempotency-Key, each department's in order.
 func TestWebhooksSurviveFailingReceivers(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.Shared(t)
-	flaky, healthy := newFlakyReceiver(t, 3, 2), newFlakyReceiver(t, 0, 0)
+	flaky, healthy := newFlakyReceiver(t, 1, 2), newFlakyReceiver(t, 0, 0)
 	cats := postgres.NewCategoryStore(db)
 	for code, url := range map[string]string{"hookflaky": flaky.URL, "hookok": healthy.URL} {
 		if _, err := cats.PutDepartment(ctx, &gridmap.Department{Code: code, Name: code, WebhookURL: url}, nil); err != nil {
@@ -97,8 +101,9 @@ func TestWebhooksSurviveFailingReceivers(t *testing.T) {
 		strconv.FormatInt(time.Now().UnixNano(), 36)).Scan(&event); err != nil {
 		t.Fatal(err)
 	}
+	// 12 deliveries each: more than a round takes of a department.
 	want := map[string][]string{}
-	for i := range 4 {
+	for i := range 12 {
 		for _, dep := range []string{"hookflaky", "hookok"} {
 			var id int64
 			if err := db.Pool.QueryRow(ctx, `INSERT INTO outbox (department, url, event_id, payload)
@@ -109,35 +114,32 @@ func TestWebhooksSurviveFailingReceivers(t *testing.T) {
 			want[dep] = append(want[dep], strconv.FormatInt(id, 10))
 		}
 	}
-	out := postgres.NewOutbox(db, &http.Client{})
-	out.RetryBase, out.Timeout = 200*time.Millisecond, 2*time.Second
-
-	// The first rounds: the flaky receiver fails three times, then
-	// hangs; the healthy one has everything by then.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		if _, err := out.Deliver(ctx); err != nil {
-			t.Fatal(err)
-		}
-		healthy.mu.Lock()
-		done := len(healthy.accepted) == len(want["hookok"])
-		healthy.mu.Unlock()
-		flaky.mu.Lock()
-		hanging := flaky.hangs < 2
-		flaky.mu.Unlock()
-		if done && hanging {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a minute on: the healthy receiver took %d of %d", len(healthy.accepted), len(want["hookok"]))
-		}
-		time.Sleep(50 * time.Millisecond)
+	const base, timeout = 200 * time.Millisecond, 2 * time.Second
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	stopped := sync.OnceFunc(func() { close(done); wg.Wait() })
+	t.Cleanup(stopped) // before the receivers close, should the test end early
+	for range 2 { // two instances
+		out := postgres.NewOutbox(db, &http.Client{})
+		out.RetryBase, out.Timeout = base, timeout
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if _, err := out.Deliver(ctx); err != nil {
+					t.Error(err)
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
 	}
-	// Then until everything is in.
-	for {
-		if _, err := out.Deliver(ctx); err != nil {
-			t.Fatal(err)
-		}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
 		var left int
 		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE department IN ('hookflaky', 'hookok') AND delivered_at IS NULL`).Scan(&left); err != nil {
 			t.Fatal(err)
@@ -146,10 +148,20 @@ func TestWebhooksSurviveFailingReceivers(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
+			rows, _ := db.Pool.Query(ctx, `SELECT id, department, attempts, next_attempt_at - now(), last_error FROM outbox
+				WHERE department IN ('hookflaky', 'hookok') AND delivered_at IS NULL ORDER BY id`)
+			for rows.Next() {
+				var id int64
+				var dep, lastErr string
+				var attempts int
+				var next time.Duration
+				_ = rows.Scan(&id, &dep, &attempts, &next, &lastErr)
+				t.Logf("due: %d %s attempts %d next in %v: %s", id, dep, attempts, next, lastErr)
+			}
 			t.Fatalf("a minute on, %d deliveries are still due", left)
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
+	stopped()
 	for dep, r := range map[string]*flakyReceiver{"hookflaky": flaky, "hookok": healthy} {
 		r.mu.Lock()
 		for k, n := range r.accepted {
@@ -162,18 +174,19 @@ func TestWebhooksSurviveFailingReceivers(t *testing.T) {
 		}
 		r.mu.Unlock()
 	}
-	// The flaky receiver's retries waited longer each time: the waits
-	// between its requests grow (the hangs count the timeout too).
-	flaky.mu.Lock()
-	times := flaky.times
-	flaky.mu.Unlock()
-	if len(times) < 6 {
-		t.Fatalf("the flaky receiver saw %d requests; want its 3 failures, 2 hangs and the deliveries", len(times))
+	if !healthy.last.Before(flaky.hangEnd) {
+		t.Errorf("the working department's last delivery came at %v, after the other's hang ended at %v: it waited on it",
+			healthy.last.Format("15:04:05.000"), flaky.hangEnd.Format("15:04:05.000"))
 	}
-	for i := 2; i < 5; i++ {
-		before, after := times[i-1].Sub(times[i-2]), times[i].Sub(times[i-1])
-		if after < before {
-			t.Errorf("retry %d came %v after the one before, which came %v after its own: the backoff shrank", i, after, before)
+	// The hang, two failures, then the deliveries: each retry no sooner
+	// than its backoff after the attempt before ended.
+	times := flaky.times
+	if len(times) != 3+len(want["hookflaky"]) {
+		t.Fatalf("the flaky receiver saw %d requests; want the hang, 2 failures and %d deliveries", len(times), len(want["hookflaky"]))
+	}
+	for i, min := range []time.Duration{timeout + base, 2 * base, 4 * base} {
+		if gap := times[i+1].Sub(times[i]); gap < min {
+			t.Errorf("retry %d came %v after the attempt before; its backoff is %v", i+1, gap, min)
 		}
 	}
 }

@@ -20,11 +20,12 @@ func (noInvalidator) Invalidate(string, [][4]float64) int { return 0 }
 func (noInvalidator) InvalidateAll()                      {}
 
 // TestReadsFromAStreamingReplica makes a real streaming replica of a
-// cluster with pg_basebackup: grid tiles, OGC features and report lists
-// are read from it; a tile asked for after a change the replica has not
-// replayed yet is read from the primary instead, so that what is drawn
-// after a change is never older than the change; once the replica has
-// caught up, tiles come from it again.
+// cluster with pg_basebackup: grid tiles are read from it; a tile asked
+// for after a change the replica has not replayed yet, or of a layer it
+// does not hold yet, is read from the primary instead, so that what is
+// drawn after a change is never older than the change; once the replica
+// has caught up, tiles come from it again; with the replica stopped,
+// tiles come from the primary.
 func TestReadsFromAStreamingReplica(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -125,9 +126,6 @@ func TestReadsFromAStreamingReplica(t *testing.T) {
 	if !tile("第一网格") {
 		t.Error("a tile of a replayed layer was not read from the replica")
 	}
-	if _, _, err := postgres.NewReportStore(db, postgres.NewLocator(db), time.UTC).Reports(ctx, gridmap.ReportFilter{Limit: 5}); err != nil {
-		t.Fatal(err)
-	}
 
 	// The replica stops replaying; a rename on the primary.
 	if _, err := db.Read.Exec(ctx, `SELECT pg_wal_replay_pause()`); err != nil {
@@ -155,6 +153,18 @@ func TestReadsFromAStreamingReplica(t *testing.T) {
 		t.Fatalf("the paused replica moved from version %d to %d", stale, v)
 	}
 	tile("第二网格") // read again: still the new name, from the primary
+	// A layer the paused replica has never seen.
+	if _, err := s.layers.PutLayer(ctx, &gridmap.Layer{ID: "rep2", Kind: gridmap.KindComprehensive, Levels: []string{"district"}}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := importString(s, "rep2", collection(feature("R2", "district", "", rect(10, 10, 10.02, 10.02))), gridmap.ImportOptions{}); err != nil || len(res.Rejected) > 0 {
+		t.Fatalf("import: %v %+v", err, res)
+	}
+	q2 := q
+	q2.Tileset = "rep2"
+	if out, err := tileStore.RenderTile(ctx, q2); err != nil || !bytes.Contains(out.MVT, []byte("R2")) {
+		t.Errorf("a new layer's tile while the replica lags: %v", err)
+	}
 	if _, err := db.Read.Exec(ctx, `SELECT pg_wal_replay_resume()`); err != nil {
 		t.Fatal(err)
 	}
@@ -162,4 +172,9 @@ func TestReadsFromAStreamingReplica(t *testing.T) {
 	if !tile("第二网格") {
 		t.Error("a tile was not read from the replica once it caught up")
 	}
+	// The replica stopped: tiles from the primary.
+	if err := standby.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	tile("第二网格")
 }

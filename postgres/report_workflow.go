@@ -115,9 +115,7 @@ func (s *ReportStore) Reports(ctx context.Context, f gridmap.ReportFilter) ([]*g
 	default:
 		return nil, nil, gridmap.Errorf(gridmap.EINVALID, "sort %q must be %s or %s", f.Sort, gridmap.SortArrival, gridmap.SortDeadline)
 	}
-	// Lists tolerate a replica's lag (DB.Read): the live feed brings
-	// what changed since.
-	rows, err := s.db.Read.Query(ctx, query, args...)
+	rows, err := s.db.Pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, nil, translate(err, "reports")
 	}
@@ -153,7 +151,7 @@ func (s *ReportStore) ReportCounts(ctx context.Context, f gridmap.ReportFilter) 
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Read.Query(ctx, reportListSQL[boolIndex(f.Mine)].counts, args...)
+	rows, err := s.db.Pool.Query(ctx, reportListSQL[boolIndex(f.Mine)].counts, args...)
 	if err != nil {
 		return nil, translate(err, "report counts")
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/gridmap/gridmap"
+	"github.com/jackc/pgx/v5"
 )
 
 // TileInvalidator drops cached tiles: those of tileset meeting one of
@@ -32,6 +33,17 @@ func (s *TileStore) FollowTileChanges(ctx context.Context, cache TileInvalidator
 		}
 		defer conn.Close(context.WithoutCancel(ctx))
 		s.Forget("")
+		// Changes made while not listening were not noticed: the versions
+		// now are what tiles from the replica must have.
+		rows, err := s.db.Pool.Query(ctx, `SELECT id, data_version FROM layers`)
+		if err != nil {
+			return err
+		}
+		var id string
+		var version int64
+		if _, err := pgx.ForEachRow(rows, []any{&id, &version}, func() error { s.saw(id, version); return nil }); err != nil {
+			return err
+		}
 		cache.InvalidateAll()
 		if ready != nil {
 			ready()

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -166,12 +167,14 @@ func (s *TileStore) RenderTile(ctx context.Context, q gridmap.TileQuery) (*gridm
 	s.mu.Lock()
 	seen := s.seen[l.ID]
 	s.mu.Unlock()
-	for _, pool := range []*pgxpool.Pool{s.db.Read, s.db.Pool} {
-		err = pool.QueryRow(ctx, sql, l.ID, q.Z, q.X, q.Y, levels, l.Levels, last).Scan(&out.MVT, &version, &layerVersion)
-		if err != nil || layerVersion >= seen || pool == s.db.Pool {
-			break
+	behind := errors.New("the replica is behind a change already noticed")
+	err = s.db.OnReplica(func(pool *pgxpool.Pool) error {
+		err := pool.QueryRow(ctx, sql, l.ID, q.Z, q.X, q.Y, levels, l.Levels, last).Scan(&out.MVT, &version, &layerVersion)
+		if err == nil && pool != s.db.Pool && layerVersion < seen {
+			return behind
 		}
-	}
+		return err
+	}, func(err error) bool { return err == behind })
 	if err != nil {
 		return nil, translate(err, "tile "+q.Tileset)
 	}
@@ -206,7 +209,7 @@ WITH env AS (
 SELECT (SELECT coalesce(ST_AsMVT(g, 'grids', 4096, 'geom'), '') FROM (SELECT * FROM g WHERE geom IS NOT NULL ORDER BY depth, code) g)
     || (SELECT coalesce(ST_AsMVT(l, 'labels', 4096, 'geom'), '') FROM (SELECT * FROM l WHERE geom IS NOT NULL ORDER BY depth, code) l),
        (SELECT coalesce(max(c.data_version), 0) FROM layer_changes c, env WHERE c.layer_id = $1 AND c.area && env.e),
-       (SELECT data_version FROM layers WHERE id = $1)`
+       coalesce((SELECT data_version FROM layers WHERE id = $1), -1)`
 
 // Grid tiles below tiles.RawZoom: the generalised shapes of the tile's band.
 const bandGridTileSQL = `
@@ -226,7 +229,7 @@ g AS (
 SELECT (SELECT coalesce(ST_AsMVT(g, 'grids', 4096, 'geom'), '') FROM (SELECT * FROM g WHERE geom IS NOT NULL ORDER BY depth, code) g)
     || (SELECT coalesce(ST_AsMVT(l, 'labels', 4096, 'geom'), '') FROM (SELECT * FROM l WHERE geom IS NOT NULL ORDER BY depth, code) l),
        (SELECT coalesce(max(c.data_version), 0) FROM layer_changes c, env WHERE c.layer_id = $1 AND c.area && env.e),
-       (SELECT data_version FROM layers WHERE id = $1)`
+       coalesce((SELECT data_version FROM layers WHERE id = $1), -1)`
 
 // reportFilter holds a tile query's report filters as the parameters of
 // reportTileFilterSQL: NULL (nil) for no filter.

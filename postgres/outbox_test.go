@@ -119,7 +119,7 @@ func TestWebhooksSurviveFailingReceivers(t *testing.T) {
 	done := make(chan struct{})
 	stopped := sync.OnceFunc(func() { close(done); wg.Wait() })
 	t.Cleanup(stopped) // before the receivers close, should the test end early
-	for range 2 { // two instances
+	for range 2 {      // two instances
 		out := postgres.NewOutbox(db, &http.Client{})
 		out.RetryBase, out.Timeout = base, timeout
 		wg.Add(1)

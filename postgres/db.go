@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"strings"
 	"syscall"
@@ -120,7 +121,11 @@ const migrationLockID = 0x6772_6964_6d61_70 // "gridmap"
 // Migrate applies every pending migration under an advisory lock.
 // Migrations may rewrite whole tables, so they run on connections of their
 // own with no statement timeout (and leave the pool, however small, alone).
-func (db *DB) Migrate(ctx context.Context) error {
+func (db *DB) Migrate(ctx context.Context) error { return db.MigrateTo(ctx, math.MaxInt64) }
+
+// MigrateTo applies the pending migrations numbered up to version, as
+// Migrate does; tests use it to build a database of an older schema.
+func (db *DB) MigrateTo(ctx context.Context, version int64) error {
 	cfg := db.Pool.Config()
 	cfg.MaxConns = 4 // the session lock holds one, the migrations need another
 	cfg.MinConns, cfg.MinIdleConns = 0, 0
@@ -142,7 +147,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("loading migrations: %w", err)
 	}
-	results, err := provider.Up(ctx)
+	results, err := provider.UpTo(ctx, version)
 	if err != nil {
 		return fmt.Errorf("applying migrations: %w", err)
 	}

@@ -15,8 +15,9 @@ import (
 // names, or the managed cluster under the data directory.
 type database struct {
 	*postgres.DB
-	cluster *postgres.Cluster // nil when DATABASE_URL is used
-	logger  *slog.Logger
+	cluster    *postgres.Cluster // nil when DATABASE_URL is used
+	connString string            // for the PostgreSQL tools (pg_dump, pg_restore)
+	logger     *slog.Logger
 }
 
 // openDatabase opens the database with the default pool.
@@ -26,6 +27,21 @@ func openDatabase(ctx context.Context, dataDir string, logger *slog.Logger) (*da
 
 // openDatabaseWith opens the database with a pool tuned by opts.
 func openDatabaseWith(ctx context.Context, dataDir string, logger *slog.Logger, opts postgres.Options) (*database, error) {
+	d, err := openUnmigrated(ctx, dataDir, logger, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Migrate(ctx); err != nil {
+		d.Close(false)
+		return nil, err
+	}
+	return d, nil
+}
+
+// openUnmigrated opens the database as it is, starting the managed cluster
+// if needed, for the commands that must see the schema before migrations
+// touch it (backup, restore).
+func openUnmigrated(ctx context.Context, dataDir string, logger *slog.Logger, opts postgres.Options) (*database, error) {
 	d := &database{logger: logger}
 	conn := os.Getenv("DATABASE_URL")
 	if conn == "" {
@@ -40,16 +56,13 @@ func openDatabaseWith(ctx context.Context, dataDir string, logger *slog.Logger, 
 		d.cluster = c
 		conn = c.ConnString(postgres.DatabaseName)
 	}
+	d.connString = conn
 	db, err := postgres.OpenWith(ctx, conn, logger, opts)
 	if err != nil {
 		d.releaseCluster(false)
 		return nil, err
 	}
 	d.DB = db
-	if err := db.Migrate(ctx); err != nil {
-		d.Close(false)
-		return nil, err
-	}
 	return d, nil
 }
 

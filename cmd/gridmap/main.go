@@ -6,6 +6,8 @@
 //	gridmap lookup [--layer L] [--crs C] LON LAT
 //	gridmap demo [--data DIR]
 //	gridmap migrate [--data DIR]
+//	gridmap backup [--data DIR] FILE
+//	gridmap restore [--replace] [--data DIR] FILE
 //	gridmap user add|list|disable|enable|passwd ...
 //	gridmap token create|list|revoke ...
 //
@@ -39,6 +41,8 @@ Usage:
                   [--at RFC3339] [--data DIR] LON LAT
   gridmap demo    [--data DIR] [--seed N]
   gridmap migrate [--data DIR]
+  gridmap backup  [--data DIR] FILE
+  gridmap restore [--replace] [--data DIR] FILE
   gridmap user    add NAME --role ROLE [--scope CODE] [--layer L] [--display-name S]
                   [--person LAYER/GRID/NAME] [--password-file F]
   gridmap user    list | disable NAME | enable NAME | passwd NAME [--password-file F]
@@ -89,6 +93,10 @@ func run(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logg
 		return runDemo(ctx, rest, stdout, logger)
 	case "migrate":
 		return runMigrate(ctx, rest, stdout, logger)
+	case "backup":
+		return runBackup(ctx, rest, stdout, logger)
+	case "restore":
+		return runRestore(ctx, rest, stdout, logger)
 	case "user":
 		return runUser(ctx, rest, stdout, logger)
 	case "token":

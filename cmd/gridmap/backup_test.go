@@ -1,0 +1,430 @@
+package main_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/geo"
+	"github.com/gridmap/gridmap/postgres"
+	"github.com/gridmap/gridmap/postgres/pgtest"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/geojson"
+)
+
+// runEnv runs gridmap with env and returns what it wrote and its exit status.
+func runEnv(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = env
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+func onDatabase(conn string) []string {
+	return append(withoutDatabaseURL(), "DATABASE_URL="+conn)
+}
+
+func box(x0, y0, x1, y1 float64) string {
+	return fmt.Sprintf(`{"type":"Polygon","coordinates":[[[%g,%g],[%g,%g],[%g,%g],[%g,%g],[%g,%g]]]}`, x0, y0, x1, y0, x1, y1, x0, y1, x0, y0)
+}
+
+func gridFeature(code, level, parent, geometry string) string {
+	p := "null"
+	if parent != "" {
+		p = fmt.Sprintf("%q", parent)
+	}
+	return fmt.Sprintf(`{"type":"Feature","properties":{"code":%q,"name":"grid %s","level":%q,"parent":%s},"geometry":%s}`,
+		code, code, level, p, geometry)
+}
+
+// backupWorld is what the round trip carries: layer bk near Hangzhou
+// (district D, streets S1 and S2, grids G11, G12 and G21), grid G11 renamed
+// once (two versions), and two reports, one registered and dispatched.
+type backupWorld struct {
+	reports    []int64
+	beforeEdit time.Time
+}
+
+func populateBackupWorld(t *testing.T, db *postgres.DB) backupWorld {
+	t.Helper()
+	ctx := context.Background()
+	layers, grids := postgres.NewLayerStore(db), postgres.NewGridStore(db)
+	if _, err := layers.PutLayer(ctx, &gridmap.Layer{ID: "bk", Name: "backup", Levels: []string{"district", "street", "grid"}}); err != nil {
+		t.Fatal(err)
+	}
+	fc := `{"type":"FeatureCollection","features":[` + strings.Join([]string{
+		gridFeature("D", "district", "", box(120, 30, 120.03, 30.02)),
+		gridFeature("S1", "street", "D", box(120, 30, 120.02, 30.02)),
+		gridFeature("S2", "street", "D", box(120.02, 30, 120.03, 30.02)),
+		gridFeature("G11", "grid", "S1", box(120, 30, 120.01, 30.02)),
+		gridFeature("G12", "grid", "S1", box(120.01, 30, 120.02, 30.02)),
+		gridFeature("G21", "grid", "S2", box(120.02, 30, 120.03, 30.02)),
+	}, ",") + `]}`
+	if _, err := grids.Import(ctx, "bk", geo.NewFeatureReader(strings.NewReader(fc), geo.DefaultFieldMap), gridmap.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w := backupWorld{beforeEdit: time.Now()}
+	time.Sleep(10 * time.Millisecond)
+	g, err := geojson.UnmarshalGeometry([]byte(box(120, 30, 120.01, 30.02)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := geojson.NewFeature(g.Geometry())
+	f.Properties["code"], f.Properties["name"] = "G11", "renamed G11"
+	rename := gridmap.Operation{Op: gridmap.OpPut, Code: "G11", Feature: f}
+	if _, err := grids.ApplyChangeset(ctx, "bk", &gridmap.Changeset{Reason: "rename", Author: "tester", Operations: []gridmap.Operation{rename}}); err != nil {
+		t.Fatal(err)
+	}
+
+	cats := postgres.NewCategoryStore(db)
+	if _, err := cats.PutDepartment(ctx, &gridmap.Department{Code: "bk-cg", Name: "城管"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cats.PutCategory(ctx, &gridmap.Category{Code: "bk-01", Name: "市容环境", Departments: []string{"bk-cg"},
+		Limit: gridmap.Limit{Value: 4, Clock: gridmap.ClockWorkingHours}}); err != nil {
+		t.Fatal(err)
+	}
+	loc := postgres.NewLocator(db)
+	if err := loc.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tz, _ := time.LoadLocation("Asia/Shanghai")
+	reports := postgres.NewReportStore(db, loc, tz)
+	for i, p := range []orb.Point{{120.005, 30.01}, {120.025, 30.01}} {
+		r := &gridmap.Report{ExternalID: fmt.Sprintf("bk-%d", i), Category: "bk-01", Description: "垃圾堆放", Source: "citizen_app",
+			Location: geojson.NewGeometry(p), ReportedAt: time.Date(2026, 11, 20, 10, 0, 0, 0, tz)}
+		if _, err := reports.CreateReport(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		w.reports = append(w.reports, r.ID)
+	}
+	for _, action := range []string{"register", "dispatch"} {
+		if _, err := reports.AddEvent(ctx, w.reports[0], &gridmap.ReportEvent{Action: action, Actor: "tester"}); err != nil {
+			t.Fatalf("%s: %v", action, err)
+		}
+	}
+	return w
+}
+
+// answers reads back, as JSON, what the round trip must keep: lookups at
+// points inside, on an edge and outside (now and before the edit), each
+// report with its events, the indicators of their day, and the history of
+// G11.
+func answers(t *testing.T, db *postgres.DB, w backupWorld) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]string{}
+	put := func(key string, v any) {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[key] = string(b)
+	}
+	loc := postgres.NewLocator(db)
+	if err := loc.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []orb.Point{{120.005, 30.01}, {120.01, 30.01}, {120.025, 30.015}, {120.0305, 30.01}, {121, 31}} {
+		for _, at := range []*time.Time{nil, &w.beforeEdit} {
+			q := gridmap.LookupQuery{Lon: p[0], Lat: p[1], Layer: "bk", At: at}
+			var a gridmap.LookupAnswer
+			if err := loc.Lookup(ctx, q, &a); err != nil {
+				t.Fatalf("lookup %v: %v", p, err)
+			}
+			put(fmt.Sprintf("lookup %v at %v", p, at != nil), a)
+		}
+	}
+	tz, _ := time.LoadLocation("Asia/Shanghai")
+	reports := postgres.NewReportStore(db, loc, tz)
+	for _, id := range w.reports {
+		r, err := reports.Report(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events, err := reports.Events(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		put(fmt.Sprintf("report %d", id), r)
+		put(fmt.Sprintf("events of report %d", id), events)
+	}
+	from, to := time.Date(2026, 11, 20, 0, 0, 0, 0, tz), time.Date(2026, 11, 21, 0, 0, 0, 0, tz)
+	for _, group := range []string{gridmap.StatsByGrid, gridmap.StatsByDepartment} {
+		st, err := postgres.NewStatsStore(db).StatsAt(ctx, gridmap.StatsQuery{Layer: "bk", Group: group, From: &from, To: &to}, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Total.Received != 2 {
+			t.Fatalf("stats by %s count %d reports, want 2", group, st.Total.Received)
+		}
+		put("stats by "+group, st)
+	}
+	history, err := postgres.NewGridStore(db).History(ctx, "bk", "G11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(history) != 2 {
+		t.Fatalf("G11 has %d versions, want 2 (import and rename)", len(history))
+	}
+	put("history of G11", history)
+	return out
+}
+
+// TestBackupRestoreRoundTrip backs a database up with gridmap backup and
+// restores it into an empty one with gridmap restore: lookups, reports with
+// their events and grid history read back the same.
+func TestBackupRestoreRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	src := pgtest.NewDB(t)
+	w := populateBackupWorld(t, src)
+	want := answers(t, src, w)
+
+	file := filepath.Join(t.TempDir(), "gridmap.dump")
+	out, errOut, code := runEnv(t, onDatabase(src.Pool.Config().ConnString()), "backup", file)
+	if code != 0 || !strings.Contains(out, "backed up schema version") {
+		t.Fatalf("gridmap backup: exit %d\n%s%s", code, out, errOut)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(file))
+	if len(entries) != 1 {
+		t.Errorf("backup left %d files beside the archive, want only the archive", len(entries)-1)
+	}
+
+	dst := pgtest.ConnString(t)
+	out, errOut, code = runEnv(t, onDatabase(dst), "restore", file)
+	if code != 0 || !strings.Contains(out, "restored") {
+		t.Fatalf("gridmap restore: exit %d\n%s%s", code, out, errOut)
+	}
+	restored, err := postgres.Open(ctx, dst, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restored.Close()
+	got := answers(t, restored, w)
+	for key, w := range want {
+		if got[key] != w {
+			t.Errorf("%s differs after the round trip:\nbefore %s\nafter  %s", key, w, got[key])
+		}
+	}
+
+	t.Run("restore over a database with data is refused without --replace", func(t *testing.T) {
+		restored.Close() // --replace needs the database to itself
+		_, errOut, code := runEnv(t, onDatabase(dst), "restore", file)
+		if code != 1 || !strings.Contains(errOut, "--replace") {
+			t.Fatalf("exit %d\n%s", code, errOut)
+		}
+		out, errOut, code := runEnv(t, onDatabase(dst), "restore", "--replace", file)
+		if code != 0 {
+			t.Fatalf("restore --replace: exit %d\n%s%s", code, out, errOut)
+		}
+		again, err := postgres.Open(ctx, dst, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer again.Close()
+		got := answers(t, again, w)
+		for key, w := range want {
+			if got[key] != w {
+				t.Errorf("%s differs after restore --replace:\nbefore %s\nafter  %s", key, w, got[key])
+			}
+		}
+	})
+
+	t.Run("a role that owns the database but not PostGIS restores, and restores again with --replace", func(t *testing.T) {
+		conn := ownedDatabase(t)
+		for _, args := range [][]string{{"restore", file}, {"restore", "--replace", file}} {
+			if out, errOut, code := runEnv(t, onDatabase(conn), args...); code != 0 {
+				t.Fatalf("gridmap %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+			}
+		}
+		db, err := postgres.Open(ctx, conn, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		got := answers(t, db, w)
+		for key, w := range want {
+			if got[key] != w {
+				t.Errorf("%s differs after restoring as the database's owner:\nbefore %s\nafter  %s", key, w, got[key])
+			}
+		}
+	})
+	t.Run("restore --replace is refused while another session uses the database", func(t *testing.T) {
+		_, errOut, code := runEnv(t, onDatabase(src.Pool.Config().ConnString()), "restore", "--replace", file)
+		if code != 1 || !strings.Contains(errOut, "other sessions") {
+			t.Fatalf("exit %d\n%s", code, errOut)
+		}
+	})
+	// The table of contents comes first in the archive and the tables' data
+	// after it, the last bytes being the last table's compressed rows: a
+	// truncated archive is refused before anything is restored, one damaged
+	// near its end fails halfway through and is rolled back.
+	damaged := []struct {
+		name, want string
+		damage     func(b []byte) []byte
+	}{
+		{"a truncated archive is refused", "not a readable pg_dump archive", func(b []byte) []byte { return b[:len(b)*2/3] }},
+		{"an archive damaged in its data restores nothing", "rolled back", func(b []byte) []byte {
+			for i := len(b) - 400; i < len(b)-336; i++ {
+				b[i] = 0xff
+			}
+			return b
+		}},
+	}
+	for _, tc := range damaged {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bad := filepath.Join(t.TempDir(), "bad.dump")
+			if err := os.WriteFile(bad, tc.damage(b), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			empty := pgtest.ConnString(t)
+			_, errOut, code := runEnv(t, onDatabase(empty), "restore", bad)
+			if code != 1 || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("exit %d, want 1 with %q:\n%s", code, tc.want, errOut)
+			}
+			if tables := tableCount(t, empty); tables != 0 {
+				t.Errorf("a failed restore left %d tables", tables)
+			}
+		})
+	}
+}
+
+// ownedDatabase returns the address of a new database, with PostGIS
+// created by the superuser, as a role of its own that owns the database
+// and nothing else, as a hosted PostgreSQL gives. Both go when the test ends.
+func ownedDatabase(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	conn := pgtest.ConnString(t)
+	cfg, err := pgconn.ParseConfig(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := fmt.Sprintf("owner_%d", time.Now().UnixNano())
+	admin, err := pgx.Connect(ctx, strings.Replace(conn, "dbname="+cfg.Database, "dbname=postgres", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{cfg.Database}.Sanitize()+" WITH (FORCE)")
+		_, _ = admin.Exec(ctx, "DROP ROLE IF EXISTS "+role)
+		admin.Close(ctx)
+	})
+	for _, q := range []string{"CREATE ROLE " + role + " LOGIN", "ALTER DATABASE " + pgx.Identifier{cfg.Database}.Sanitize() + " OWNER TO " + role} {
+		if _, err := admin.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	return strings.Replace(conn, "user="+cfg.User, "user="+role, 1)
+}
+
+// tableCount counts the tables of the database at conn outside PostGIS.
+func tableCount(t *testing.T, conn string) int {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), conn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	err = db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM information_schema.tables
+		WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name <> 'spatial_ref_sys'`).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestRestoreBadInput gives gridmap restore what is not a backup: each is
+// an error that says what to give instead, and the database is untouched.
+func TestRestoreBadInput(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	unreadable := write("unreadable.dump", "PGDMP")
+	if err := os.Chmod(unreadable, 0); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no file given", []string{"restore"}, "restore needs the FILE"},
+		{"a missing file", []string{"restore", filepath.Join(dir, "nothing.dump")}, "does not exist"},
+		{"a directory", []string{"restore", dir}, "is a directory"},
+		{"a plain SQL dump", []string{"restore", write("plain.sql", "--\n-- PostgreSQL database dump\n--\n")}, "not a pg_dump custom-format archive"},
+		{"an empty file", []string{"restore", write("empty.dump", "")}, "not a pg_dump custom-format archive"},
+		{"a corrupt archive", []string{"restore", write("corrupt.dump", "PGDMP\x01\x0e\x00garbage")}, "not a readable pg_dump archive"},
+	}
+	if os.Geteuid() != 0 { // root reads any file
+		tests = append(tests, struct {
+			name string
+			args []string
+			want string
+		}{"an unreadable file", []string{"restore", unreadable}, "cannot read"})
+	}
+	conn := pgtest.ConnString(t)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, errOut, code := runEnv(t, onDatabase(conn), tc.args...)
+			if code != 1 || !strings.Contains(errOut, tc.want) {
+				t.Errorf("exit %d, want 1 with %q:\n%s", code, tc.want, errOut)
+			}
+		})
+	}
+	if tables := tableCount(t, conn); tables != 0 {
+		t.Errorf("bad input left %d tables in the database", tables)
+	}
+}
+
+// TestBackupFailureLeavesNoFile backs up a database that holds no gridmap
+// schema: the command fails saying why, and an older file of that name is
+// left as it was, with nothing beside it.
+func TestBackupFailureLeavesNoFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "gridmap.dump")
+	if err := os.WriteFile(file, []byte("yesterday's backup"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runEnv(t, onDatabase(pgtest.ConnString(t)), "backup", file)
+	if code != 1 || !strings.Contains(errOut, "nothing to back up") {
+		t.Errorf("exit %d\n%s", code, errOut)
+	}
+	if b, _ := os.ReadFile(file); string(b) != "yesterday's backup" {
+		t.Errorf("the old backup now holds %q", b)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("%d files in the folder, want the old backup only", len(entries))
+	}
+	_, errOut, code = runEnv(t, onDatabase(pgtest.NewDB(t).Pool.Config().ConnString()), "backup", filepath.Join(dir, "no", "such", "folder", "x.dump"))
+	if code != 1 || !strings.Contains(errOut, "cannot write the backup") {
+		t.Errorf("backup into a missing folder: exit %d\n%s", code, errOut)
+	}
+}

@@ -49,19 +49,31 @@ type District struct {
 
 // Generate builds the demo district from seed.
 func Generate(seed uint64) (*District, error) {
-	g := &generator{rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), sub: geo.NewSubdivider(),
+	return generate(seed, firstDistrict(), Layers(1), geo.NewSubdivider())
+}
+
+// districtSpec says where a district of the demo goes and what it is
+// called; everything else follows from its seed.
+type districtSpec struct {
+	code, name   string
+	centre       orb.Point
+	firstStation int // number of its first police station
+}
+
+// firstDistrict is the demo district itself, the first of any province.
+func firstDistrict() districtSpec {
+	return districtSpec{code: CountyCode, name: "西湖区（演示）", centre: orb.Point{120.08, 30.24}, firstStation: 1}
+}
+
+// generate builds the district s from seed, with layers as its layers,
+// cutting it with sub.
+func generate(seed uint64, s districtSpec, layers []*gridmap.Layer, sub *geo.Subdivider) (*District, error) {
+	g := &generator{rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), sub: sub,
 		names: map[string]bool{}}
-	d := &District{Grids: map[string][]*gridmap.Feature{}}
-	d.Layers = []*gridmap.Layer{
-		{ID: LayerID, Name: "西湖区（演示）综合网格", Kind: gridmap.KindComprehensive,
-			Levels:      []string{"district", "street", "community", "grid", "microgrid"},
-			CodePattern: `^` + CountyCode + `(\d{3}(\d{3}(\d{3}(\d{2})?)?)?)?$`},
-		{ID: PoliceLayerID, Name: "西湖区（演示）警务网格", Kind: gridmap.KindDepartmental,
-			Levels: []string{"station", "beat"}, CodePattern: `^PS\d{2}(-\d{2})?$`},
-	}
-	outline := g.outline(orb.Point{120.08, 30.24}, 0.09, 0.075)
-	district := &gridmap.Feature{Code: CountyCode, Name: "西湖区（演示）", Level: "district", Geometry: outline,
-		Attributes: map[string]any{"adcode": CountyCode}}
+	d := &District{Grids: map[string][]*gridmap.Feature{}, Layers: layers}
+	outline := g.outline(s.centre, 0.09, 0.075)
+	district := &gridmap.Feature{Code: s.code, Name: s.name, Level: "district", Geometry: outline,
+		Attributes: map[string]any{"adcode": s.code}}
 	comp := []*gridmap.Feature{district}
 	levelsBelow := []struct {
 		level  string
@@ -106,7 +118,7 @@ func Generate(seed uint64) (*District, error) {
 		return nil, fmt.Errorf("police stations: %w", err)
 	}
 	for i, st := range stations {
-		station := &gridmap.Feature{Code: fmt.Sprintf("PS%02d", i+1), Name: g.placeName() + "派出所", Level: "station",
+		station := &gridmap.Feature{Code: fmt.Sprintf("PS%02d", s.firstStation+i), Name: g.placeName() + "派出所", Level: "station",
 			Geometry: st, Attributes: map[string]any{"phone": g.phone()}}
 		police = append(police, station)
 		beats, err := g.split(st, BeatsPerStation)

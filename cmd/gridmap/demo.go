@@ -19,6 +19,7 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer, logger *slog.
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	dataDir := dataFlag(fs)
 	seed := fs.Uint64("seed", demo.DefaultSeed, "seed of the generated district")
+	districts := fs.Int("districts", 1, fmt.Sprintf("districts of the generated province, side by side, 1 to %d; the first is the demo district", demo.MaxDistricts))
 	nReports := fs.Int("reports", demoReports, "without the flag: file the demo's reports of the last two weeks, unless reports exist; "+
 		"with it: make the seed's year of reports (external ids demo-<seed>-y<n>, a tenth of the older ones moved on) hold this many, filing those missing")
 	timeZone := fs.String("time-zone", envOr("GRIDMAP_TIME_ZONE", dispatch.DefaultTimeZone), "time zone deadlines are counted in (as gridmap serve's)")
@@ -34,29 +35,35 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer, logger *slog.
 	if *nReports < 0 {
 		return fmt.Errorf("--reports %d: give a number of reports, 0 or more", *nReports)
 	}
+	if *districts < 1 || *districts > demo.MaxDistricts {
+		return fmt.Errorf("--districts %d: give a number of districts from 1 to %d", *districts, demo.MaxDistricts)
+	}
 	db, err := openDatabase(ctx, *dataDir, logger)
 	if err != nil {
 		return err
 	}
 	defer db.Close(false)
 	start := time.Now()
-	results, err := generateDemo(ctx, db.DB, *seed)
+	d, results, err := generateDemo(ctx, db.DB, *seed, *districts)
 	if err != nil {
 		return err
 	}
 	for _, r := range results {
 		fmt.Fprintf(stdout, "layer %s: %d grids, %d created, %d replaced, %d unchanged\n", r.Layer, r.Read, r.Created, r.Replaced, r.Unchanged)
 	}
+	fmt.Fprintf(stdout, "%d districts generated and loaded in %s\n", *districts, time.Since(start).Round(time.Millisecond))
+	indexed := time.Now()
 	locator := postgres.NewLocator(db.DB)
 	if err := locator.Load(ctx); err != nil {
 		return err
 	}
+	fmt.Fprintf(stdout, "lookup index built in %s\n", time.Since(indexed).Round(time.Millisecond))
 	if history {
-		if err := loadDemoHistory(ctx, db.DB, locator, *seed, *nReports, tz, stdout); err != nil {
+		if err := loadDemoHistory(ctx, db.DB, locator, d, *seed, *nReports, tz, stdout); err != nil {
 			return err
 		}
 	} else {
-		n, err := loadDemoReports(ctx, db.DB, locator, *seed, tz)
+		n, err := loadDemoReports(ctx, db.DB, locator, d, *seed, tz)
 		if err != nil {
 			return err
 		}
@@ -70,9 +77,9 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer, logger *slog.
 const demoReports = 300
 
 // loadDemoReports defines the demo responsibility list and files the demo
-// reports, unless reports exist already. The locator must hold the demo
-// layers.
-func loadDemoReports(ctx context.Context, db *postgres.DB, locator *postgres.Locator, seed uint64, tz *time.Location) (int, error) {
+// reports in the micro-grids of d (nil: of the demo district of seed),
+// unless reports exist already. The locator must hold the demo layers.
+func loadDemoReports(ctx context.Context, db *postgres.DB, locator *postgres.Locator, d *demo.District, seed uint64, tz *time.Location) (int, error) {
 	if err := demo.LoadResponsibility(ctx, postgres.NewCategoryStore(db)); err != nil {
 		return 0, err
 	}
@@ -80,24 +87,22 @@ func loadDemoReports(ctx context.Context, db *postgres.DB, locator *postgres.Loc
 	if existing, _, err := reports.Reports(ctx, gridmap.ReportFilter{Limit: 1}); err != nil || len(existing) > 0 {
 		return 0, err
 	}
-	d, err := demo.Generate(seed)
-	if err != nil {
-		return 0, err
+	if d == nil {
+		var err error
+		if d, err = demo.Generate(seed); err != nil {
+			return 0, err
+		}
 	}
 	return demo.LoadReports(ctx, reports, d, seed, demoReports)
 }
 
 // loadDemoHistory defines the demo responsibility list and files the
-// seed's year of n reports (demo.LoadHistory), as many at once as the pool
-// has connections, printing progress to stdout. Reports of the history
+// seed's year of n reports (demo.LoadHistory) in the micro-grids of d, as
+// many at once as the pool has connections, printing progress to stdout. Reports of the history
 // already there are left as they are, so a run again files only what is
 // missing.
-func loadDemoHistory(ctx context.Context, db *postgres.DB, locator *postgres.Locator, seed uint64, n int, tz *time.Location, stdout io.Writer) error {
+func loadDemoHistory(ctx context.Context, db *postgres.DB, locator *postgres.Locator, d *demo.District, seed uint64, n int, tz *time.Location, stdout io.Writer) error {
 	if err := demo.LoadResponsibility(ctx, postgres.NewCategoryStore(db)); err != nil {
-		return err
-	}
-	d, err := demo.Generate(seed)
-	if err != nil {
 		return err
 	}
 	start := time.Now()
@@ -125,19 +130,18 @@ func loadDemo(ctx context.Context, db *postgres.DB, seed uint64, logger *slog.Lo
 		return nil
 	}
 	start := time.Now()
-	if _, err := generateDemo(ctx, db, seed); err != nil {
+	if _, _, err := generateDemo(ctx, db, seed, 1); err != nil {
 		return err
 	}
 	logger.Info("demo district loaded", "duration", time.Since(start).String())
 	return nil
 }
 
-func generateDemo(ctx context.Context, db *postgres.DB, seed uint64) ([]*gridmap.ImportResult, error) {
-	d, err := demo.Generate(seed)
-	if err != nil {
-		return nil, err
-	}
-	return demo.Load(ctx, postgres.NewLayerStore(db), postgres.NewGridStore(db), d)
+// generateDemo generates the province of seed with n districts (1: the
+// demo district) and loads it (demo.LoadProvince). The District returned
+// holds the micro-grids, where reports go.
+func generateDemo(ctx context.Context, db *postgres.DB, seed uint64, n int) (*demo.District, []*gridmap.ImportResult, error) {
+	return demo.LoadProvince(ctx, postgres.NewLayerStore(db), postgres.NewGridStore(db), seed, n, 0)
 }
 
 func runMigrate(ctx context.Context, args []string, stdout io.Writer, logger *slog.Logger) error {

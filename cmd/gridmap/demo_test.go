@@ -2,6 +2,8 @@ package main_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -169,6 +171,107 @@ func TestDemoReportsFlag(t *testing.T) {
 		}
 		if n := count(t, `SELECT count(*) FROM reports`); n != 2500 {
 			t.Errorf("%d reports after gridmap demo", n)
+		}
+	})
+}
+
+// TestDemoDistricts runs `gridmap demo --districts 2` on a database of its
+// own: both districts land in the demo layers as two roots, a lookup in
+// each finds that district and its police beat, the reports spread over
+// both, and a run again changes nothing.
+func TestDemoDistricts(t *testing.T) {
+	conn := pgtest.ConnString(t)
+	env := append(withoutDatabaseURL(), "DATABASE_URL="+conn)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	run := func(t *testing.T, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(binary, append(args[:1:1], append([]string{"--data", dataDir}, args[1:]...)...)...)
+		cmd.Env = env
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("gridmap %v: %v\n%s", args, err, stderr.String())
+		}
+		return stdout.String()
+	}
+	ctx := context.Background()
+
+	out := run(t, "demo", "--districts", "2")
+	for _, want := range []string{"layer demo: 6122 grids, 6122 created", "layer demo-police: 60 grids, 60 created", "300 reports filed"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("gridmap demo --districts 2 printed no %q:\n%s", want, out)
+		}
+	}
+	db, err := pgx.Connect(ctx, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+
+	rows, err := db.Query(ctx, `SELECT code, ST_X(p), ST_Y(p) FROM (SELECT code, ST_PointOnSurface(geom) AS p FROM grids
+		WHERE layer_id = $1 AND parent_code IS NULL) roots ORDER BY code`, demo.LayerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type root struct {
+		code     string
+		lon, lat float64
+	}
+	roots, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (root, error) {
+		var x root
+		return x, r.Scan(&x.code, &x.lon, &x.lat)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(roots) != 2 || roots[0].code != demo.DistrictCode(0) || roots[1].code != demo.DistrictCode(1) {
+		t.Fatalf("roots of layer demo: %+v, want %s and %s", roots, demo.DistrictCode(0), demo.DistrictCode(1))
+	}
+
+	for k, r := range roots {
+		t.Run("a lookup in district "+strconv.Itoa(k+1)+" finds it", func(t *testing.T) {
+			var answer struct {
+				Layers map[string]struct {
+					Chain []struct{ Code, Level string }
+				}
+			}
+			out := run(t, "lookup", strconv.FormatFloat(r.lon, 'f', -1, 64), strconv.FormatFloat(r.lat, 'f', -1, 64))
+			if err := json.Unmarshal([]byte(out), &answer); err != nil {
+				t.Fatalf("gridmap lookup answered %v:\n%s", err, out)
+			}
+			chain := answer.Layers[demo.LayerID].Chain
+			if len(chain) != 5 || chain[0].Code != r.code || chain[4].Level != "microgrid" || !strings.HasPrefix(chain[4].Code, r.code) {
+				t.Errorf("lookup at %v,%v in district %s answered the chain %+v", r.lon, r.lat, r.code, chain)
+			}
+			police := answer.Layers[demo.PoliceLayerID].Chain
+			first := fmt.Sprintf("PS%02d", k*demo.PoliceStations+1)
+			if len(police) != 2 || police[0].Code < first || police[0].Code > fmt.Sprintf("PS%02d", (k+1)*demo.PoliceStations) {
+				t.Errorf("lookup at %v,%v in district %s answered the police chain %+v, want a station from %s", r.lon, r.lat, r.code, police, first)
+			}
+		})
+	}
+
+	t.Run("reports are filed in both districts", func(t *testing.T) {
+		rows, err := db.Query(ctx, `SELECT left(primary_code, 6), count(*) FROM reports WHERE layer_id = $1 GROUP BY 1 ORDER BY 1`, demo.LayerID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		per, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct {
+			District string
+			N        int
+		}])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(per) != 2 || per[0].N < 100 || per[1].N < 100 {
+			t.Errorf("reports per district: %+v, want about 150 in each of two", per)
+		}
+	})
+
+	t.Run("a run again changes nothing", func(t *testing.T) {
+		out := run(t, "demo", "--districts", "2")
+		if !strings.Contains(out, "layer demo: 6122 grids, 0 created, 0 replaced, 6122 unchanged") || !strings.Contains(out, "0 reports filed") {
+			t.Errorf("second run printed:\n%s", out)
 		}
 	})
 }

@@ -133,7 +133,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	}
 	if *withDemo {
 		start := time.Now()
-		n, err := loadDemoReports(ctx, db.DB, locator, demo.DefaultSeed, tz)
+		n, err := loadDemoReports(ctx, db.DB, locator, nil, demo.DefaultSeed, tz)
 		if err != nil {
 			return fmt.Errorf("demo reports: %w", err)
 		}

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package geo
+
+// TrimCHeap does nothing outside Linux.
+func TrimCHeap() {}

@@ -9,7 +9,7 @@ COPY . .
 RUN go build -o /out/gridmap ./cmd/gridmap
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends libgeos-c1v5 ca-certificates \
+RUN apt-get update && apt-get install -y --no-install-recommends libgeos-c1v5 ca-certificates postgresql-client-15 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/gridmap /usr/local/bin/gridmap
 # The data directory keeps the first admin's password file (a volume in

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"runtime"
 
@@ -29,9 +28,13 @@ const MaxDistricts = 99*99 - 5
 // degrees east or west of its centre and 0.094 north or south (radii 0.09
 // and 0.075, stretched by at most 1.245), so neighbours stay apart by a
 // gap of about two kilometres.
+// The grid has districtColumns columns whatever the number of districts,
+// so that district k is in the same place in every province: a province
+// grows by running the generator again with more districts.
 const (
-	districtStepX = 0.25
-	districtStepY = 0.21
+	districtStepX   = 0.25
+	districtStepY   = 0.21
+	districtColumns = 20
 )
 
 // DistrictCode returns the GB/T 2260-style county code of district k
@@ -78,8 +81,8 @@ func provinceDistrict(seed uint64, k, n int) districtSpec {
 	if k == 0 {
 		return firstDistrict()
 	}
-	cols := int(math.Ceil(math.Sqrt(float64(n))))
 	first := firstDistrict()
+	cols := districtColumns
 	s := districtSpec{code: DistrictCode(k), firstStation: k*PoliceStations + 1,
 		centre: orb.Point{round7(first.centre[0] - districtStepX*float64(k%cols)), round7(first.centre[1] - districtStepY*float64(k/cols))}}
 	var places []string

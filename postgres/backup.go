@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"io"
 	"os"
 	"os/exec"
@@ -118,6 +119,11 @@ func CheckArchive(path string) error {
 // database but not PostGIS can restore. Restore does not migrate: the
 // caller does once it returns.
 func Restore(ctx context.Context, db *DB, connString, path string, replace bool) error {
+	// Absolute, so that a name starting with a dash is never read as an
+	// option of pg_restore's.
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
 	if err := CheckArchive(path); err != nil {
 		return err
 	}
@@ -201,15 +207,7 @@ func userTables(ctx context.Context, db *DB) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing the database's tables: %w", err)
 	}
-	var tables []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			return nil, err
-		}
-		tables = append(tables, t)
-	}
-	return tables, rows.Err()
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 // tocExtension matches an extension in pg_restore --list, and its comment:
@@ -242,15 +240,12 @@ func restoreList(ctx context.Context, db *DB, list []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("listing the database's extensions: %w", err)
 	}
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return "", err
-		}
-		installed[name] = true
-	}
-	if err := rows.Err(); err != nil {
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
 		return "", fmt.Errorf("listing the database's extensions: %w", err)
+	}
+	for _, name := range names {
+		installed[name] = true
 	}
 	var kept bytes.Buffer
 	for _, line := range strings.SplitAfter(string(list), "\n") {

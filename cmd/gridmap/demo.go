@@ -51,7 +51,11 @@ func runDemo(ctx context.Context, args []string, stdout io.Writer, logger *slog.
 	for _, r := range results {
 		fmt.Fprintf(stdout, "layer %s: %d grids, %d created, %d replaced, %d unchanged\n", r.Layer, r.Read, r.Created, r.Replaced, r.Unchanged)
 	}
-	fmt.Fprintf(stdout, "%d districts generated and loaded in %s\n", *districts, time.Since(start).Round(time.Millisecond))
+	what := "1 district"
+	if *districts > 1 {
+		what = fmt.Sprintf("%d districts", *districts)
+	}
+	fmt.Fprintf(stdout, "%s generated and loaded in %s\n", what, time.Since(start).Round(time.Millisecond))
 	indexed := time.Now()
 	locator := postgres.NewLocator(db.DB)
 	if err := locator.Load(ctx); err != nil {

@@ -25,8 +25,8 @@ func (s *TileStore) RenderUngeneralised(ctx context.Context, layer string, z, x,
 		levels = l.Levels
 	}
 	var mvt []byte
-	var version int64
-	err = s.db.Pool.QueryRow(ctx, rawGridTileSQL, l.ID, z, x, y, levels, l.Levels, float64(tiles.Buffer)/tiles.Extent).Scan(&mvt, &version)
+	var version, layerVersion int64
+	err = s.db.Pool.QueryRow(ctx, rawGridTileSQL, l.ID, z, x, y, levels, l.Levels, float64(tiles.Buffer)/tiles.Extent).Scan(&mvt, &version, &layerVersion)
 	return mvt, err
 }
 

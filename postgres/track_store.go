@@ -100,7 +100,8 @@ const trackIntakeSQL = `WITH pts AS (
 	  RETURNING id
 	), late AS (
 	  INSERT INTO patrol_day_changes (layer_id, tz, day)
-	  SELECT DISTINCT $7, $12, p.day FROM ins JOIN pts p USING (t) WHERE $7::text IS NOT NULL AND p.day = ANY($13::date[])
+	  SELECT DISTINCT $7, $12, p.day FROM ins JOIN pts p USING (t)
+	  WHERE cardinality($13::date[]) > 0 AND $7::text IS NOT NULL AND p.day = ANY($13::date[])
 	)
 	SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM (SELECT pg_notify('` + WorkerChannel + `', '') FROM ev) n)`
 
@@ -171,6 +172,9 @@ func (s *PatrolStore) AddTrack(ctx context.Context, b *gridmap.TrackBatch) (*gri
 		if codes, err = s.chain(ctx, c.Person.Layer, c.Person.Grid); err != nil {
 			return nil, err
 		}
+	}
+	if len(late) == 0 {
+		pointDays = nil // no day to mark: the batch's points go without them
 	}
 	for attempt := 0; ; attempt++ {
 		if err := s.ensureDays(ctx, days); err != nil {

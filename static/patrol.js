@@ -86,7 +86,7 @@ export function createPatrol(con) {
     pt.partyLoading = true;
     renderLegend();
     try {
-      // Without a level, as the coverage: the layer's finest grid-tier level.
+      // Without a level: the server's (party coverage: the finest grid-tier level).
       const body = await api.get(`/v1/party?${new URLSearchParams({ layer: con.layer.id, missing: 'true' })}`);
       if (!current()) return;
       pt.party = body;

@@ -161,6 +161,9 @@ type IndexStats struct {
 	// LastRebuild is how long the latest took.
 	Rebuilds    int64
 	LastRebuild time.Duration
+	// FromReplica tells whether the latest rebuild read the layer from
+	// the streaming replica (--replica-url) rather than the primary.
+	FromReplica bool
 }
 
 // Locator answers point lookups.

@@ -29,9 +29,9 @@ import (
 type DB struct {
 	Pool *pgxpool.Pool
 	// Read is the pool of the reads that tolerate a replica's lag (grid
-	// tiles, OGC features): the replica's when one is
-	// given (Options.ReplicaURL), else Pool. Writes, and reads of what a
-	// request has just written, stay on Pool.
+	// tiles, OGC features) or wait for it (the lookup index's loads): the
+	// replica's when one is given (Options.ReplicaURL), else Pool. Writes,
+	// and reads of what a request has just written, stay on Pool.
 	Read   *pgxpool.Pool
 	Logger *slog.Logger
 

@@ -11,8 +11,6 @@ import (
 
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/geo"
-	"github.com/jackc/pgx/v5"
-	"github.com/paulmach/orb/encoding/wkb"
 )
 
 // Locator answers point lookups from an in-memory index of every current
@@ -40,8 +38,9 @@ type Locator struct {
 }
 
 type rebuildStats struct {
-	count int64
-	last  time.Duration
+	count       int64
+	last        time.Duration
+	fromReplica bool
 }
 
 // IndexStats describes each layer of the index, for monitoring.
@@ -57,19 +56,19 @@ func (l *Locator) IndexStats() []gridmap.IndexStats {
 		st := li.Stats()
 		r := l.rebuilds[li.ID]
 		out = append(out, gridmap.IndexStats{Layer: li.ID, DataVersion: li.DataVersion, Grids: st.Grids, Pieces: st.Pieces,
-			Vertices: st.Vertices, Rebuilds: r.count, LastRebuild: r.last})
+			Vertices: st.Vertices, Rebuilds: r.count, LastRebuild: r.last, FromReplica: r.fromReplica})
 	}
 	return out
 }
 
-func (l *Locator) noteRebuild(layer string, took time.Duration) {
+func (l *Locator) noteRebuild(layer string, took time.Duration, fromReplica bool) {
 	l.statsMu.Lock()
 	defer l.statsMu.Unlock()
 	if l.rebuilds == nil {
 		l.rebuilds = map[string]rebuildStats{}
 	}
 	r := l.rebuilds[layer]
-	l.rebuilds[layer] = rebuildStats{r.count + 1, took}
+	l.rebuilds[layer] = rebuildStats{r.count + 1, took, fromReplica}
 }
 
 // NewLocator returns a Locator over db. Call Load (or Follow) before
@@ -96,12 +95,26 @@ func (l *Locator) Ready() error {
 	return nil
 }
 
-// Load builds the index of every layer and swaps it in.
+// Load builds the index of every layer and swaps it in. With a replica it
+// reads the replica once that holds every layer at the primary's version
+// of now (and the index's), else the primary (see Locator.read).
 func (l *Locator) Load(ctx context.Context) error {
 	l.rebuild.Lock()
 	defer l.rebuild.Unlock()
 	cur := l.index.Load()
-	inputs, err := l.readLayers(ctx, "", cur)
+	var floor map[string]int64
+	if l.db.Read != l.db.Pool {
+		var err error
+		if floor, err = dataVersions(ctx, l.db.Pool, ""); err != nil {
+			return fmt.Errorf("loading the lookup index: %w", err)
+		}
+		if cur != nil {
+			for _, li := range cur.Layers() {
+				floor[li.ID] = max(floor[li.ID], li.DataVersion)
+			}
+		}
+	}
+	inputs, fromReplica, err := l.read(ctx, "", cur, floor)
 	if err != nil {
 		return fmt.Errorf("loading the lookup index: %w", err)
 	}
@@ -116,7 +129,7 @@ func (l *Locator) Load(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("indexing layer %s: %w", in.ID, err)
 		}
-		l.noteRebuild(in.ID, time.Since(start))
+		l.noteRebuild(in.ID, time.Since(start), fromReplica)
 		layers = append(layers, li)
 	}
 	l.swap(geo.NewIndex(layers...))
@@ -166,16 +179,25 @@ func (l *Locator) holds(versions map[string]int64) bool {
 	return true
 }
 
-// Reload rebuilds one layer (dropping it when it no longer exists) and
-// swaps it in.
-func (l *Locator) Reload(ctx context.Context, layer string) error {
+// Reload rebuilds one layer (dropping it when it no longer exists) at
+// data version atLeast or newer, the version its change notice names, and
+// swaps it in. With a replica it reads the replica once that holds the
+// layer at atLeast and at the version the index holds, else the primary
+// (see Locator.read).
+func (l *Locator) Reload(ctx context.Context, layer string, atLeast int64) error {
 	l.rebuild.Lock()
 	defer l.rebuild.Unlock()
 	cur := l.index.Load()
 	if cur == nil {
 		cur = geo.NewIndex()
 	}
-	inputs, err := l.readLayers(ctx, layer, cur)
+	floor := map[string]int64{}
+	if li := cur.Layer(layer); li != nil {
+		floor[layer] = max(atLeast, li.DataVersion)
+	} else if atLeast > 0 {
+		floor[layer] = atLeast
+	}
+	inputs, fromReplica, err := l.read(ctx, layer, cur, floor)
 	if err != nil {
 		return fmt.Errorf("reloading layer %s: %w", layer, err)
 	}
@@ -188,93 +210,9 @@ func (l *Locator) Reload(ctx context.Context, layer string) error {
 	if err != nil {
 		return fmt.Errorf("indexing layer %s: %w", layer, err)
 	}
-	l.noteRebuild(layer, time.Since(start))
+	l.noteRebuild(layer, time.Since(start), fromReplica)
 	l.swap(cur.With(li))
 	return nil
-}
-
-// readLayers reads the current grids and people of one layer ("" for all)
-// from one snapshot, so the data version matches the grids read. Grids
-// whose version cur already indexes come without geometry: the rebuild
-// reuses their pieces.
-func (l *Locator) readLayers(ctx context.Context, layer string, cur *geo.Index) ([]geo.LayerInput, error) {
-	var known []int64
-	if cur != nil {
-		for _, li := range cur.Layers() {
-			if layer == "" || li.ID == layer {
-				for _, g := range li.Grids {
-					known = append(known, g.VersionID)
-				}
-			}
-		}
-	}
-	var out []geo.LayerInput
-	err := pgx.BeginTxFunc(ctx, l.db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, kind, levels, tolerance_m, data_version FROM layers
-			WHERE $1 = '' OR id = $1 ORDER BY id`, layer)
-		if err != nil {
-			return err
-		}
-		byID := map[string]int{}
-		for rows.Next() {
-			var in geo.LayerInput
-			if err := rows.Scan(&in.ID, &in.Kind, &in.Levels, &in.ToleranceM, &in.DataVersion); err != nil {
-				return err
-			}
-			byID[in.ID] = len(out)
-			out = append(out, in)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		people := map[[2]string][]gridmap.Person{}
-		rows, err = tx.Query(ctx, `SELECT layer_id, grid_code, role, name, phone, department FROM grid_people
-			WHERE $1 = '' OR layer_id = $1 ORDER BY layer_id, grid_code, position, id`, layer)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var lid, code string
-			var p gridmap.Person
-			if err := rows.Scan(&lid, &code, &p.Role, &p.Name, &p.Phone, &p.Department); err != nil {
-				return err
-			}
-			people[[2]string{lid, code}] = append(people[[2]string{lid, code}], p)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows, err = tx.Query(ctx, `SELECT layer_id, id, code, name, level, coalesce(parent_code, ''), version,
-			CASE WHEN id = ANY($2) THEN NULL ELSE ST_AsBinary(geom) END
-			FROM grids WHERE $1 = '' OR layer_id = $1`, layer, known)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var lid string
-			var g geo.GridInput
-			var geomWKB []byte
-			if err := rows.Scan(&lid, &g.VersionID, &g.Code, &g.Name, &g.Level, &g.Parent, &g.Version, &geomWKB); err != nil {
-				return err
-			}
-			if geomWKB != nil {
-				geom, err := wkb.Unmarshal(geomWKB)
-				if err != nil {
-					return fmt.Errorf("grid %s/%s: %w", lid, g.Code, err)
-				}
-				if g.Geometry, err = geo.Polygonal(geom); err != nil {
-					return fmt.Errorf("grid %s/%s: %w", lid, g.Code, err)
-				}
-			}
-			g.People = people[[2]string{lid, g.Code}]
-			if i, ok := byID[lid]; ok {
-				out[i].Grids = append(out[i].Grids, g)
-			}
-		}
-		return rows.Err()
-	})
-	return out, err
 }
 
 // refreshDelay gathers the notifications of a burst of edits into one
@@ -308,7 +246,7 @@ func (l *Locator) follow(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		pending := map[string]bool{}
+		pending := map[string]int64{} // the newest data version noticed of each layer
 		all := false
 		note := func(payload string) {
 			var ch gridmap.Change
@@ -316,7 +254,7 @@ func (l *Locator) follow(ctx context.Context) error {
 				all = true
 				return
 			}
-			pending[ch.Layer] = true
+			pending[ch.Layer] = max(pending[ch.Layer], ch.DataVersion)
 		}
 		note(n.Payload)
 		// Gather the rest of a burst without waiting long.
@@ -342,9 +280,9 @@ func (l *Locator) follow(ctx context.Context) error {
 			}
 			continue
 		}
-		for layer := range pending {
+		for layer, version := range pending {
 			start := time.Now()
-			if err := l.Reload(ctx, layer); err != nil {
+			if err := l.Reload(ctx, layer, version); err != nil {
 				return err
 			}
 			l.db.Logger.Debug("lookup index refreshed", "layer", layer, "took_ms", time.Since(start).Milliseconds())

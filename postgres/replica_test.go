@@ -5,6 +5,8 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,12 +22,14 @@ func (noInvalidator) Invalidate(string, [][4]float64) int { return 0 }
 func (noInvalidator) InvalidateAll()                      {}
 
 // TestReadsFromAStreamingReplica makes a real streaming replica of a
-// cluster with pg_basebackup: grid tiles are read from it; a tile asked
-// for after a change the replica has not replayed yet, or of a layer it
-// does not hold yet, is read from the primary instead, so that what is
-// drawn after a change is never older than the change; once the replica
-// has caught up, tiles come from it again; with the replica stopped,
-// tiles come from the primary.
+// cluster with pg_basebackup: grid tiles and the lookup index are read from
+// it; a tile asked for, or a layer reloaded, after a change the replica has
+// not replayed yet, or of a layer it does not hold yet, is read from the
+// primary instead, so that what is drawn or looked up after a change is
+// never older than the change, and the index never goes back; once the
+// replica has caught up, tiles and index loads come from it again, also
+// with lookups running during reloads on a pool of one connection; with the
+// replica stopped, tiles and index loads come from the primary.
 func TestReadsFromAStreamingReplica(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -126,6 +130,15 @@ func TestReadsFromAStreamingReplica(t *testing.T) {
 	if !tile("第一网格") {
 		t.Error("a tile of a replayed layer was not read from the replica")
 	}
+	loc := postgres.NewLocator(db)
+	if err := loc.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	indexed(t, loc, "rep", "第一网格", primaryVersion(), true)
+	followed := postgres.NewLocator(db)
+	go followed.Follow(ctx)
+	<-followed.Listening()
+	indexed(t, followed, "rep", "第一网格", primaryVersion(), true)
 
 	// The replica stops replaying; a rename on the primary.
 	if _, err := db.Read.Exec(ctx, `SELECT pg_wal_replay_pause()`); err != nil {
@@ -165,6 +178,34 @@ func TestReadsFromAStreamingReplica(t *testing.T) {
 	if out, err := tileStore.RenderTile(ctx, q2); err != nil || !bytes.Contains(out.MVT, []byte("R2")) {
 		t.Errorf("a new layer's tile while the replica lags: %v", err)
 	}
+	// The index: the following instance catches up with both changes (a
+	// request waiting for its own write finds it), from the primary.
+	var rep2Version int64
+	if err := db.Pool.QueryRow(ctx, `SELECT data_version FROM layers WHERE id = 'rep2'`).Scan(&rep2Version); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	err = followed.WaitFor(wctx, map[string]int64{"rep": primaryVersion(), "rep2": rep2Version})
+	wcancel()
+	if err != nil {
+		t.Fatalf("the following index did not catch up while the replica was paused: %v", err)
+	}
+	indexed(t, followed, "rep", "第二网格", primaryVersion(), false)
+	// A reload for the change's version, then one asking for no version:
+	// the index still never goes back to the replica's.
+	for _, atLeast := range []int64{primaryVersion(), 0} {
+		if err := loc.Reload(ctx, "rep", atLeast); err != nil {
+			t.Fatal(err)
+		}
+		indexed(t, loc, "rep", "第二网格", primaryVersion(), false)
+	}
+	if err := loc.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	indexed(t, loc, "rep", "第二网格", primaryVersion(), false)
+	if st := layerStats(t, loc, "rep2"); st.DataVersion != rep2Version || st.FromReplica {
+		t.Errorf("a layer the replica lacks: %+v in the index, want version %d from the primary", st, rep2Version)
+	}
 	if _, err := db.Read.Exec(ctx, `SELECT pg_wal_replay_resume()`); err != nil {
 		t.Fatal(err)
 	}
@@ -172,9 +213,136 @@ func TestReadsFromAStreamingReplica(t *testing.T) {
 	if !tile("第二网格") {
 		t.Error("a tile was not read from the replica once it caught up")
 	}
-	// The replica stopped: tiles from the primary.
+	if err := loc.Reload(ctx, "rep", primaryVersion()); err != nil {
+		t.Fatal(err)
+	}
+	indexed(t, loc, "rep", "第二网格", primaryVersion(), true)
+	if err := loc.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	indexed(t, loc, "rep", "第二网格", primaryVersion(), true)
+	lookupsDuringReloads(t, ctx, primary.ConnString(postgres.DatabaseName), standby.ConnString(postgres.DatabaseName), load, primaryVersion)
+
+	// The replica stopped: tiles and the index from the primary.
 	if err := standby.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	tile("第二网格")
+	tile("第三网格")
+	if err := loc.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	indexed(t, loc, "rep", "第三网格", primaryVersion(), false)
+	load("第四网格")
+	if err := loc.Reload(ctx, "rep", primaryVersion()); err != nil {
+		t.Fatal(err)
+	}
+	indexed(t, loc, "rep", "第四网格", primaryVersion(), false)
+}
+
+// lookupsDuringReloads runs lookups on four goroutines while two others
+// reload the index and a third follows the renames of grid RG of layer rep,
+// all on pools of one connection to the primary and one to the replica:
+// no lookup fails, none sees the layer's data version go back, each rename
+// reaches the index (WaitFor), and it ends holding the last.
+func lookupsDuringReloads(t *testing.T, ctx context.Context, primaryURL, replicaURL string, rename func(name string), primaryVersion func() int64) {
+	t.Helper()
+	db, err := postgres.OpenWith(ctx, primaryURL, nil, postgres.Options{MaxConns: 1, ReplicaURL: replicaURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	loc := postgres.NewLocator(db)
+	go loc.Follow(ctx)
+	<-loc.Listening()
+
+	var lookups, failures atomic.Int64
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var ans gridmap.LookupAnswer
+			var last int64
+			for ctx.Err() == nil {
+				err := loc.Lookup(ctx, gridmap.LookupQuery{Lon: 10.005, Lat: 10.01, Layer: "rep"}, &ans)
+				switch {
+				case err != nil || ans.Layers[0].Finest() == nil:
+					failures.Add(1)
+				case ans.Layers[0].DataVersion < last:
+					t.Errorf("a lookup saw the index go back from version %d to %d", last, ans.Layers[0].DataVersion)
+					return
+				default:
+					last = ans.Layers[0].DataVersion
+				}
+				lookups.Add(1)
+			}
+		}()
+	}
+	for _, reload := range []func() error{
+		func() error { return loc.Reload(ctx, "rep", 0) },
+		func() error { return loc.Load(ctx) },
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if err := reload(); err != nil && ctx.Err() == nil {
+					t.Errorf("a reload failed: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	names := []string{"甲", "乙", "丙", "丁", "第三网格"}
+	for _, name := range names {
+		rename(name)
+		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+		err := loc.WaitFor(wctx, map[string]int64{"rep": primaryVersion()})
+		wcancel()
+		if err != nil {
+			t.Fatalf("the rename to %s did not reach the index: %v", name, err)
+		}
+	}
+	cancel()
+	wg.Wait()
+	if failures.Load() != 0 || lookups.Load() == 0 {
+		t.Errorf("%d of %d lookups failed during the reloads", failures.Load(), lookups.Load())
+	}
+	t.Logf("%d lookups during the reloads", lookups.Load())
+	if err := loc.Reload(context.Background(), "rep", primaryVersion()); err != nil {
+		t.Fatal(err)
+	}
+	indexed(t, loc, "rep", names[len(names)-1], primaryVersion(), true)
+}
+
+// indexed checks what loc's index holds of layer: the name of the grid at
+// lon 10.005, lat 10.01, the data version, and where the latest rebuild
+// read it from.
+func indexed(t *testing.T, loc *postgres.Locator, layer, name string, version int64, fromReplica bool) {
+	t.Helper()
+	var ans gridmap.LookupAnswer
+	if err := loc.Lookup(context.Background(), gridmap.LookupQuery{Lon: 10.005, Lat: 10.01, Layer: layer}, &ans); err != nil {
+		t.Fatal(err)
+	}
+	if f := ans.Layers[0].Finest(); f == nil || f.Name != name {
+		t.Errorf("the index answers %+v, want the grid named %s", f, name)
+	}
+	st := layerStats(t, loc, layer)
+	if st.DataVersion != version || st.FromReplica != fromReplica {
+		t.Errorf("the index holds layer %s at version %d (from the replica: %v), want %d (%v)", layer, st.DataVersion, st.FromReplica, version, fromReplica)
+	}
+}
+
+// layerStats returns loc's IndexStats of layer.
+func layerStats(t *testing.T, loc *postgres.Locator, layer string) gridmap.IndexStats {
+	t.Helper()
+	for _, st := range loc.IndexStats() {
+		if st.Layer == layer {
+			return st
+		}
+	}
+	t.Fatalf("the index lacks layer %s", layer)
+	return gridmap.IndexStats{}
 }

@@ -502,13 +502,14 @@ var (
 	indexVerDesc   = prometheus.NewDesc("gridmap_lookup_index_data_version", "Data version of the layer the index holds.", []string{"layer"}, nil)
 	indexRebDesc   = prometheus.NewDesc("gridmap_lookup_index_rebuilds_total", "Rebuilds of the layer's index since start.", []string{"layer"}, nil)
 	indexLastDesc  = prometheus.NewDesc("gridmap_lookup_index_last_rebuild_seconds", "Duration of the layer's latest index rebuild.", []string{"layer"}, nil)
+	indexFromDesc  = prometheus.NewDesc("gridmap_lookup_index_from_replica", "1 when the layer's latest index rebuild read the streaming replica, 0 the primary.", []string{"layer"}, nil)
 )
 
 // indexCollector reports the lookup index on each scrape.
 type indexCollector struct{ src indexStatser }
 
 func (c *indexCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{indexGridsDesc, indexVertsDesc, indexVerDesc, indexRebDesc, indexLastDesc} {
+	for _, d := range []*prometheus.Desc{indexGridsDesc, indexVertsDesc, indexVerDesc, indexRebDesc, indexLastDesc, indexFromDesc} {
 		ch <- d
 	}
 }
@@ -520,6 +521,11 @@ func (c *indexCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(indexVerDesc, prometheus.GaugeValue, float64(st.DataVersion), st.Layer)
 		ch <- prometheus.MustNewConstMetric(indexRebDesc, prometheus.CounterValue, float64(st.Rebuilds), st.Layer)
 		ch <- prometheus.MustNewConstMetric(indexLastDesc, prometheus.GaugeValue, st.LastRebuild.Seconds(), st.Layer)
+		fromReplica := 0.0
+		if st.FromReplica {
+			fromReplica = 1
+		}
+		ch <- prometheus.MustNewConstMetric(indexFromDesc, prometheus.GaugeValue, fromReplica, st.Layer)
 	}
 }
 

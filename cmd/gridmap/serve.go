@@ -35,7 +35,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 		fmt.Sprintf("most database connections the pool opens; 0 takes pool_max_conns from DATABASE_URL, else 4 per CPU within 8-64 (here %d)", postgres.DefaultMaxConns()))
 	statementTimeout := fs.Duration("db-statement-timeout", postgres.DefaultStatementTimeout, "longest a single database statement may run (imports and migrations excepted); 0 leaves the database's setting, normally none")
 	replicaURL := fs.String("replica-url", envOr("GRIDMAP_REPLICA_URL", ""),
-		"a PostgreSQL streaming replica of the database, for the reads that tolerate its lag (grid tiles, OGC features); writes and everything else stay on the primary")
+		"a PostgreSQL streaming replica of the database, for the reads that tolerate its lag (grid tiles, OGC features) and the lookup index's loads once it has replayed their change; writes and everything else stay on the primary")
 	publicRead := fs.Bool("public-read", envOr("GRIDMAP_PUBLIC_READ", "") == "true", "let anonymous callers read tiles, lookups and layers (a trusted network only)")
 	metricsAddr := fs.String("metrics-addr", envOr("GRIDMAP_METRICS_ADDR", ""), "also serve /metrics without credentials on this address (the monitoring network's)")
 	corsOrigins := fs.String("cors-origins", envOr("GRIDMAP_CORS_ORIGINS", ""), "comma-separated origins of other sites whose pages may call the API (none by default)")

@@ -1,0 +1,202 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/geo"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/paulmach/orb/encoding/wkb"
+)
+
+// The lookup index loads from the streaming replica when one is given
+// (DB.Read): a big layer's load is a heavy read. The index must never go
+// back, nor miss a change it was told of (WaitFor callers wait for their
+// own writes to be in it), so a load reads the replica only once it holds
+// every layer of the load's floor at least at the floor's version: the
+// versions the index already holds, and those of the change notices or of
+// the primary that asked for the load.
+
+// replicaWait bounds how long a load waits for the replica to replay its
+// floor before reading from the primary instead. It is shorter than
+// intake's wait for the index (indexWait), so that a request waiting for
+// its own change can still find it in the index while the replica lags.
+// replicaPoll is how often the replica's versions are read meanwhile.
+const (
+	replicaWait = time.Second
+	replicaPoll = 20 * time.Millisecond
+)
+
+// errReplicaBehind is a replica that has not replayed a load's floor.
+var errReplicaBehind = errors.New("the replica has not replayed the change the lookup index must hold")
+
+// read reads the layers of a load (see readLayers) from one snapshot
+// holding each layer of floor at least at its version: the replica's once
+// it has replayed them (waiting up to replicaWait), else, or when the
+// replica fails (DB.OnReplica), the primary's. fromReplica says which.
+func (l *Locator) read(ctx context.Context, layer string, cur *geo.Index, floor map[string]int64) (inputs []geo.LayerInput, fromReplica bool, err error) {
+	err = l.db.OnReplica(func(pool *pgxpool.Pool) error {
+		var err error
+		if fromReplica = pool != l.db.Pool; !fromReplica {
+			inputs, err = readLayers(ctx, pool, layer, cur, nil)
+			return err
+		}
+		if err := awaitVersions(ctx, pool, layer, floor); err != nil {
+			return err
+		}
+		inputs, err = readLayers(ctx, pool, layer, cur, floor)
+		return err
+	}, func(err error) bool { return errors.Is(err, errReplicaBehind) })
+	return inputs, fromReplica, err
+}
+
+// awaitVersions polls the data versions pool holds of one layer ("" for
+// all) until they reach floor. Returns errReplicaBehind when they have not
+// after replicaWait.
+func awaitVersions(ctx context.Context, pool *pgxpool.Pool, layer string, floor map[string]int64) error {
+	deadline := time.Now().Add(replicaWait)
+	for {
+		versions, err := dataVersions(ctx, pool, layer)
+		if err != nil || !behind(versions, floor) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return errReplicaBehind
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(replicaPoll):
+		}
+	}
+}
+
+// dataVersions reads the data version of one layer ("" for every layer).
+func dataVersions(ctx context.Context, q querier, layer string) (map[string]int64, error) {
+	rows, err := q.Query(ctx, `SELECT id, data_version FROM layers WHERE $1 = '' OR id = $1`, layer)
+	if err != nil {
+		return nil, err
+	}
+	versions := map[string]int64{}
+	var id string
+	var v int64
+	_, err = pgx.ForEachRow(rows, []any{&id, &v}, func() error {
+		versions[id] = v
+		return nil
+	})
+	return versions, err
+}
+
+// behind tells whether versions miss a layer of floor or hold one at an
+// older version. A layer missing from floor is not asked for: layers are
+// never deleted, so one that versions hold besides is newer, not stale.
+func behind(versions, floor map[string]int64) bool {
+	for layer, v := range floor {
+		if got, ok := versions[layer]; !ok || got < v {
+			return true
+		}
+	}
+	return false
+}
+
+// versionsOf returns the data version of each layer read.
+func versionsOf(inputs []geo.LayerInput) map[string]int64 {
+	versions := make(map[string]int64, len(inputs))
+	for _, in := range inputs {
+		versions[in.ID] = in.DataVersion
+	}
+	return versions
+}
+
+// readLayers reads the current grids and people of one layer ("" for all)
+// from one snapshot of pool, so the data version matches the grids read.
+// Grids whose version cur already indexes come without geometry: the
+// rebuild reuses their pieces. With a floor, a snapshot missing a layer of
+// floor or holding one older is errReplicaBehind, found before the grids
+// are read.
+func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.Index, floor map[string]int64) ([]geo.LayerInput, error) {
+	var known []int64
+	if cur != nil {
+		for _, li := range cur.Layers() {
+			if layer == "" || li.ID == layer {
+				for _, g := range li.Grids {
+					known = append(known, g.VersionID)
+				}
+			}
+		}
+	}
+	var out []geo.LayerInput
+	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT id, kind, levels, tolerance_m, data_version FROM layers
+			WHERE $1 = '' OR id = $1 ORDER BY id`, layer)
+		if err != nil {
+			return err
+		}
+		byID := map[string]int{}
+		for rows.Next() {
+			var in geo.LayerInput
+			if err := rows.Scan(&in.ID, &in.Kind, &in.Levels, &in.ToleranceM, &in.DataVersion); err != nil {
+				return err
+			}
+			byID[in.ID] = len(out)
+			out = append(out, in)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if floor != nil && behind(versionsOf(out), floor) {
+			return errReplicaBehind
+		}
+		people := map[[2]string][]gridmap.Person{}
+		rows, err = tx.Query(ctx, `SELECT layer_id, grid_code, role, name, phone, department FROM grid_people
+			WHERE $1 = '' OR layer_id = $1 ORDER BY layer_id, grid_code, position, id`, layer)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var lid, code string
+			var p gridmap.Person
+			if err := rows.Scan(&lid, &code, &p.Role, &p.Name, &p.Phone, &p.Department); err != nil {
+				return err
+			}
+			people[[2]string{lid, code}] = append(people[[2]string{lid, code}], p)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT layer_id, id, code, name, level, coalesce(parent_code, ''), version,
+			CASE WHEN id = ANY($2) THEN NULL ELSE ST_AsBinary(geom) END
+			FROM grids WHERE $1 = '' OR layer_id = $1`, layer, known)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var lid string
+			var g geo.GridInput
+			var geomWKB []byte
+			if err := rows.Scan(&lid, &g.VersionID, &g.Code, &g.Name, &g.Level, &g.Parent, &g.Version, &geomWKB); err != nil {
+				return err
+			}
+			if geomWKB != nil {
+				geom, err := wkb.Unmarshal(geomWKB)
+				if err != nil {
+					return fmt.Errorf("grid %s/%s: %w", lid, g.Code, err)
+				}
+				if g.Geometry, err = geo.Polygonal(geom); err != nil {
+					return fmt.Errorf("grid %s/%s: %w", lid, g.Code, err)
+				}
+			}
+			g.People = people[[2]string{lid, g.Code}]
+			if i, ok := byID[lid]; ok {
+				out[i].Grids = append(out[i].Grids, g)
+			}
+		}
+		return rows.Err()
+	})
+	return out, err
+}

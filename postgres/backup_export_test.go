@@ -1,7 +1,10 @@
 package postgres
 
-// ToolEnv and ArchiveTables expose toolEnv and archiveTables to the tests.
+// ToolEnv, ArchiveTables, CopySchemaVersion and RestoreArchive expose
+// their unexported namesakes to the tests.
 var (
-	ToolEnv       = toolEnv
-	ArchiveTables = archiveTables
+	ToolEnv           = toolEnv
+	ArchiveTables     = archiveTables
+	CopySchemaVersion = copySchemaVersion
+	RestoreArchive    = restoreArchive
 )

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"math"
 	"net"
@@ -118,16 +119,29 @@ func (db *DB) Close() {
 // several instances starting together apply each migration once.
 const migrationLockID = 0x6772_6964_6d61_70 // "gridmap"
 
+// restoreLockID is the advisory lock that keeps a restore and migrations
+// apart: gridmap restore holds it exclusively while it loads a backup, and
+// MigrateTo (run by serve, migrate and every other command before it uses
+// the database) holds it shared, so that neither starts while the other
+// runs.
+const restoreLockID = 0x6772_6964_7273_74 // "gridrst"
+
+// ErrRestoring is returned by Migrate while gridmap restore is loading a
+// backup into the database.
+var ErrRestoring = errors.New("gridmap restore is loading a backup into this database: start again once it has finished")
+
 // Migrate applies every pending migration under an advisory lock.
 // Migrations may rewrite whole tables, so they run on connections of their
 // own with no statement timeout (and leave the pool, however small, alone).
+// Returns ErrRestoring, having changed nothing, while gridmap restore is
+// loading a backup into the database.
 func (db *DB) Migrate(ctx context.Context) error { return db.MigrateTo(ctx, math.MaxInt64) }
 
 // MigrateTo applies the pending migrations numbered up to version, as
 // Migrate does; tests use it to build a database of an older schema.
 func (db *DB) MigrateTo(ctx context.Context, version int64) error {
 	cfg := db.Pool.Config()
-	cfg.MaxConns = 4 // the session lock holds one, the migrations need another
+	cfg.MaxConns = 4 // the restore lock and goose's session lock hold one each, the migrations need a third
 	cfg.MinConns, cfg.MinIdleConns = 0, 0
 	cfg.ConnConfig.RuntimeParams["statement_timeout"] = "0"
 	cfg.ConnConfig.Tracer = nil
@@ -136,6 +150,19 @@ func (db *DB) MigrateTo(ctx context.Context, version int64) error {
 		return fmt.Errorf("connecting to database for migrations: %w", err)
 	}
 	defer pool.Close()
+	// The shared restore lock is held on a connection of its own until the
+	// migrations end; closing the pool ends the session and the lock.
+	held, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("connecting to database for migrations: %w", err)
+	}
+	defer held.Release()
+	var free bool
+	if err := held.QueryRow(ctx, "SELECT pg_try_advisory_lock_shared($1)", restoreLockID).Scan(&free); err != nil {
+		return fmt.Errorf("connecting to database for migrations: %w", err)
+	} else if !free {
+		return ErrRestoring
+	}
 	sqlDB := stdlib.OpenDBFromPool(pool)
 	defer sqlDB.Close()
 	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrationLockID))
@@ -162,6 +189,19 @@ func (db *DB) SchemaVersion(ctx context.Context) (int64, error) {
 	var v int64
 	err := db.Pool.QueryRow(ctx, "SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied").Scan(&v)
 	return v, err
+}
+
+// LatestSchemaVersion returns the newest migration this binary holds: the
+// newest schema version it can serve.
+func LatestSchemaVersion() int64 {
+	var latest int64
+	entries, _ := fs.ReadDir(migrations.FS, ".")
+	for _, e := range entries {
+		if v, err := goose.NumericComponent(e.Name()); err == nil && v > latest {
+			latest = v
+		}
+	}
+	return latest
 }
 
 // Ping checks the database answers.

@@ -3,6 +3,7 @@ package main_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -197,8 +198,10 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	w := populateBackupWorld(t, src)
 	want := answers(t, src, w)
 
+	// Under PG variables that point elsewhere, which neither gridmap nor
+	// the PostgreSQL tools it runs may follow.
 	file := filepath.Join(t.TempDir(), "gridmap.dump")
-	out, errOut, code := runEnv(t, onDatabase(src.Pool.Config().ConnString()), "backup", file)
+	out, errOut, code := runEnv(t, misleadingEnv(t, src.Pool.Config().ConnString()), "backup", file)
 	if code != 0 || !strings.Contains(out, "backed up schema version") {
 		t.Fatalf("gridmap backup: exit %d\n%s%s", code, out, errOut)
 	}
@@ -208,7 +211,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	}
 
 	dst := pgtest.ConnString(t)
-	out, errOut, code = runEnv(t, onDatabase(dst), "restore", file)
+	out, errOut, code = runEnv(t, misleadingEnv(t, dst), "restore", file)
 	if code != 0 || !strings.Contains(out, "restored") {
 		t.Fatalf("gridmap restore: exit %d\n%s%s", code, out, errOut)
 	}
@@ -227,8 +230,9 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	t.Run("restore over a database with data is refused without --replace", func(t *testing.T) {
 		restored.Close() // --replace needs the database to itself
 		_, errOut, code := runEnv(t, onDatabase(dst), "restore", file)
-		if code != 1 || !strings.Contains(errOut, "--replace") {
-			t.Fatalf("exit %d\n%s", code, errOut)
+		found := fmt.Sprintf("already holds gridmap schema version %d with data in", postgres.LatestSchemaVersion())
+		if code != 1 || !strings.Contains(errOut, "--replace") || !strings.Contains(errOut, found) {
+			t.Fatalf("exit %d, want 1 with %q and --replace:\n%s", code, found, errOut)
 		}
 		out, errOut, code := runEnv(t, onDatabase(dst), "restore", "--replace", file)
 		if code != 0 {
@@ -266,6 +270,62 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 			}
 		}
 	})
+	// What the database to restore into holds is read from its schema
+	// version and its rows.
+	targets := []struct {
+		name    string
+		prepare []string // SQL run on the migrated database; nil: left empty of gridmap
+		replace bool
+		want    string
+	}{
+		{"a newly migrated database is refused without --replace, found to hold no data", []string{}, false,
+			fmt.Sprintf("already holds gridmap schema version %d with no data", postgres.LatestSchemaVersion())},
+		{"a newly migrated database is replaced with --replace", []string{}, true, ""},
+		{"a database of a newer schema than the backup's is refused even with --replace",
+			[]string{fmt.Sprintf("INSERT INTO goose_db_version (version_id, is_applied) VALUES (%d, true)", postgres.LatestSchemaVersion()+1)}, true,
+			fmt.Sprintf("holds gridmap schema version %d, newer than the backup's %d", postgres.LatestSchemaVersion()+1, postgres.LatestSchemaVersion())},
+		{"a database of another program is refused even with --replace", nil, true, "no gridmap schema (no goose_db_version table): it is not a gridmap database"},
+	}
+	for _, tc := range targets {
+		t.Run(tc.name, func(t *testing.T) {
+			conn := pgtest.ConnString(t)
+			if tc.prepare != nil {
+				if out, errOut, code := runEnv(t, onDatabase(conn), "migrate"); code != 0 {
+					t.Fatalf("gridmap migrate: exit %d\n%s%s", code, out, errOut)
+				}
+			} else {
+				tc.prepare = []string{"CREATE TABLE inventory (item text)", "INSERT INTO inventory VALUES ('chair')"}
+			}
+			db, err := pgx.Connect(ctx, conn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range tc.prepare {
+				if _, err := db.Exec(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			db.Close(ctx)
+			before := tableCount(t, conn)
+			args := []string{"restore", file}
+			if tc.replace {
+				args = []string{"restore", "--replace", file}
+			}
+			out, errOut, code := runEnv(t, onDatabase(conn), args...)
+			if tc.want == "" {
+				if code != 0 {
+					t.Fatalf("exit %d\n%s%s", code, out, errOut)
+				}
+				return
+			}
+			if code != 1 || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("exit %d, want 1 with %q:\n%s", code, tc.want, errOut)
+			}
+			if after := tableCount(t, conn); after != before {
+				t.Errorf("the refused restore changed the tables from %d to %d", before, after)
+			}
+		})
+	}
 	t.Run("restore --replace is refused while another session uses the database", func(t *testing.T) {
 		_, errOut, code := runEnv(t, onDatabase(src.Pool.Config().ConnString()), "restore", "--replace", file)
 		if code != 1 || !strings.Contains(errOut, "other sessions") {
@@ -308,6 +368,25 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 			}
 		})
 	}
+}
+
+// misleadingEnv is onDatabase(conn) with PG variables that point
+// elsewhere: a service naming the cluster's postgres database, and a host,
+// port and database that do not exist. conn names each setting, so
+// gridmap's own connection follows none of them; the PostgreSQL tools it
+// runs must not either.
+func misleadingEnv(t *testing.T, conn string) []string {
+	t.Helper()
+	cfg, err := pgconn.ParseConfig(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	service := filepath.Join(t.TempDir(), "pg_service.conf")
+	if err := os.WriteFile(service, fmt.Appendf(nil, "[elsewhere]\nhost=%s\nport=%d\ndbname=postgres\n", cfg.Host, cfg.Port), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return append(onDatabase(conn), "PGSERVICEFILE="+service, "PGSERVICE=elsewhere",
+		"PGHOST=/nonexistent", "PGPORT=1", "PGDATABASE=nowhere", "PGUSER=nobody")
 }
 
 // ownedDatabase returns the address of a new database, with PostGIS
@@ -390,6 +469,22 @@ func TestRestoreBadInput(t *testing.T) {
 			want string
 		}{"an unreadable file", []string{"restore", unreadable}, "cannot read"})
 	}
+	// An archive whose version table claims a schema newer than this binary's.
+	newer := pgtest.NewDB(t)
+	if _, err := newer.Pool.Exec(context.Background(), "INSERT INTO goose_db_version (version_id, is_applied) VALUES ($1, true)", postgres.LatestSchemaVersion()+1); err != nil {
+		t.Fatal(err)
+	}
+	newerFile := filepath.Join(dir, "newer.dump")
+	if _, err := postgres.Backup(context.Background(), newer, newer.Pool.Config().ConnString(), newerFile); err != nil {
+		t.Fatal(err)
+	}
+	tests = append(tests, struct {
+		name string
+		args []string
+		want string
+	}{"an archive of a newer schema", []string{"restore", newerFile},
+		fmt.Sprintf("holds schema version %d, and this gridmap knows versions up to %d only: the backup was made by a newer gridmap",
+			postgres.LatestSchemaVersion()+1, postgres.LatestSchemaVersion())})
 	conn := pgtest.ConnString(t)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -404,27 +499,106 @@ func TestRestoreBadInput(t *testing.T) {
 	}
 }
 
-// TestBackupFailureLeavesNoFile backs up a database that holds no gridmap
-// schema: the command fails saying why, and an older file of that name is
-// left as it was, with nothing beside it.
+// TestBackupFailureLeavesNoFile makes backups fail: before pg_dump runs
+// (no gridmap schema, a missing folder) and once pg_dump has started
+// writing (a role that may read none of the tables). Each fails saying
+// why, and the destination is as it was: an older file of that name is
+// left whole, where there was none there is still none, and nothing is
+// left beside it.
 func TestBackupFailureLeavesNoFile(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "gridmap.dump")
-	if err := os.WriteFile(file, []byte("yesterday's backup"), 0o600); err != nil {
+	ctx := context.Background()
+	db := pgtest.NewDB(t)
+	conn := db.Pool.Config().ConnString()
+	cfg, err := pgconn.ParseConfig(conn)
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, errOut, code := runEnv(t, onDatabase(pgtest.ConnString(t)), "backup", file)
-	if code != 1 || !strings.Contains(errOut, "nothing to back up") {
-		t.Errorf("exit %d\n%s", code, errOut)
+	role := fmt.Sprintf("reader_%d", time.Now().UnixNano())
+	if _, err := db.Pool.Exec(ctx, "CREATE ROLE "+role+" LOGIN"); err != nil {
+		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile(file); string(b) != "yesterday's backup" {
-		t.Errorf("the old backup now holds %q", b)
+	t.Cleanup(func() { _, _ = db.Pool.Exec(ctx, "DROP ROLE "+role) })
+	tests := []struct {
+		name, conn, want string
+		old              bool // an older backup of that name is there
+	}{
+		{"a database without the gridmap schema", pgtest.ConnString(t), "nothing to back up", true},
+		{"pg_dump refused the tables, over an older backup", strings.Replace(conn, "user="+cfg.User, "user="+role, 1), "pg_dump failed, no backup written", true},
+		{"pg_dump refused the tables, with no older backup", strings.Replace(conn, "user="+cfg.User, "user="+role, 1), "pg_dump failed, no backup written", false},
 	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
-		t.Errorf("%d files in the folder, want the old backup only", len(entries))
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			file := filepath.Join(dir, "gridmap.dump")
+			if tc.old {
+				if err := os.WriteFile(file, []byte("yesterday's backup"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, errOut, code := runEnv(t, onDatabase(tc.conn), "backup", file)
+			if code != 1 || !strings.Contains(errOut, tc.want) {
+				t.Errorf("exit %d, want 1 with %q:\n%s", code, tc.want, errOut)
+			}
+			if strings.HasPrefix(tc.want, "pg_dump") && !strings.Contains(errOut, "permission denied") {
+				t.Errorf("the error does not carry pg_dump's reason:\n%s", errOut)
+			}
+			b, err := os.ReadFile(file)
+			switch {
+			case tc.old && string(b) != "yesterday's backup":
+				t.Errorf("the old backup now holds %q (%v)", b, err)
+			case !tc.old && !errors.Is(err, os.ErrNotExist):
+				t.Errorf("a failed backup left a file of %d bytes (%v)", len(b), err)
+			}
+			entries, _ := os.ReadDir(dir)
+			var names []string
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			if want := map[bool]int{true: 1, false: 0}[tc.old]; len(names) != want {
+				t.Errorf("files in the folder: %v; want %d", names, want)
+			}
+		})
 	}
-	_, errOut, code = runEnv(t, onDatabase(pgtest.NewDB(t).Pool.Config().ConnString()), "backup", filepath.Join(dir, "no", "such", "folder", "x.dump"))
-	if code != 1 || !strings.Contains(errOut, "cannot write the backup") {
-		t.Errorf("backup into a missing folder: exit %d\n%s", code, errOut)
+	t.Run("a missing folder", func(t *testing.T) {
+		_, errOut, code := runEnv(t, onDatabase(conn), "backup", filepath.Join(t.TempDir(), "no", "such", "folder", "x.dump"))
+		if code != 1 || !strings.Contains(errOut, "cannot write the backup") {
+			t.Errorf("exit %d\n%s", code, errOut)
+		}
+	})
+}
+
+// restoreLockID is postgres.restoreLockID, which gridmap restore holds
+// while it loads a backup.
+const restoreLockID = 0x6772_6964_7273_74
+
+// TestServeRefusedDuringRestore starts gridmap serve and gridmap migrate
+// on a database while a restore holds it: each refuses, saying why, and
+// leaves the database as it was.
+func TestServeRefusedDuringRestore(t *testing.T) {
+	ctx := context.Background()
+	conn := pgtest.ConnString(t)
+	restoring, err := pgx.Connect(ctx, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restoring.Close(ctx)
+	if _, err := restoring.Exec(ctx, "SELECT pg_advisory_lock($1)", restoreLockID); err != nil {
+		t.Fatal(err)
+	}
+	const want = "gridmap restore is loading a backup into this database: start again once it has finished"
+	s := launchServe(t, onDatabase(conn), filepath.Join(t.TempDir(), "data"))
+	select {
+	case err := <-s.done:
+		if err == nil || !strings.Contains(s.stderr.String(), want) {
+			t.Errorf("serve exited with %v, want a failure saying %q:\n%s", err, want, s.stderr)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("serve still runs a minute into the restore\n%s", s.stderr)
+	}
+	if _, errOut, code := runEnv(t, onDatabase(conn), "migrate"); code != 1 || !strings.Contains(errOut, want) {
+		t.Errorf("migrate: exit %d, want 1 with %q:\n%s", code, want, errOut)
+	}
+	if tables := tableCount(t, conn); tables != 0 {
+		t.Errorf("%d tables created under the restore", tables)
 	}
 }

@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gridmap/gridmap/postgres"
+	"github.com/jackc/pgx/v5"
 )
 
 // TestDatabaseOutage stops PostgreSQL under load for 10 s, the managed
@@ -26,11 +28,14 @@ import (
 // answer 503 with Retry-After (never 500, never a hang past the deadline),
 // and /readyz says so; once PostgreSQL is back the same server takes
 // reports again without a restart, every report acknowledged before is
-// there, and the webhook job delivers each event once.
+// there, the webhook job delivers each event once, the overdue job
+// escalates a report whose deadline passed during the outage once, and a
+// layer's import refused during the outage, sent again, has its tile
+// shapes.
 func TestDatabaseOutage(t *testing.T) {
 	t.Run("the managed cluster", func(t *testing.T) {
 		dataDir := filepath.Join(t.TempDir(), "data")
-		s := startServe(t, dataDir, "--demo")
+		s := startServe(t, dataDir, "--demo", "--overdue-every", "1s")
 		defer s.stop(t, syscall.SIGTERM)
 		c, err := postgres.NewCluster(dataDir, nil)
 		if err != nil {
@@ -38,7 +43,7 @@ func TestDatabaseOutage(t *testing.T) {
 		}
 		// Stopped as an operator or a failover would (a fast shutdown),
 		// and started again beside the server, which stays up.
-		outage(t, s, dataDir, func() {
+		outage(t, s, dataDir, c.ConnString(postgres.DatabaseName), func() {
 			pidFile, err := os.ReadFile(filepath.Join(dataDir, "pg", "postmaster.pid"))
 			if err != nil {
 				t.Fatal(err)
@@ -69,9 +74,9 @@ func TestDatabaseOutage(t *testing.T) {
 		}
 		t.Cleanup(func() { c.Release(true) })
 		env := append(withoutDatabaseURL(), "DATABASE_URL="+c.ConnString(postgres.DatabaseName))
-		s := startServeEnv(t, env, filepath.Join(t.TempDir(), "data"), "--demo")
+		s := startServeEnv(t, env, filepath.Join(t.TempDir(), "data"), "--demo", "--overdue-every", "1s")
 		defer s.stop(t, syscall.SIGTERM)
-		outage(t, s, pgDir, func() {
+		outage(t, s, pgDir, c.ConnString(postgres.DatabaseName), func() {
 			if err := c.Stop(); err != nil {
 				t.Fatal(err)
 			}
@@ -87,8 +92,8 @@ func TestDatabaseOutage(t *testing.T) {
 
 // outage runs the load on s across stop and, 10 s later, start of the
 // PostgreSQL under pgDir (a cluster directory: its pg/ subdirectory is
-// the data).
-func outage(t *testing.T, s *server, pgDir string, stop, start func()) {
+// the data), whose gridmap database is at conn.
+func outage(t *testing.T, s *server, pgDir, conn string, stop, start func()) {
 	// A department whose webhook counts deliveries by their key.
 	var deliveries sync.Map // Idempotency-Key -> *atomic.Int64
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -136,6 +141,35 @@ func outage(t *testing.T, s *server, pgDir string, stop, start func()) {
 		}
 		acked = append(acked, i)
 	}
+	// A layer of one grid, imported whole with its tile shapes; the second
+	// grid's import comes during the outage, and again after it.
+	shapesImport := func(codes ...string) string {
+		var features []string
+		for i, code := range codes {
+			features = append(features, fmt.Sprintf(`{"type":"Feature","properties":{"code":%q,"name":"grid %s","level":"grid"},"geometry":%s}`,
+				code, code, box(121+0.01*float64(i), 31, 121.01+0.01*float64(i), 31.01)))
+		}
+		return `{"type":"FeatureCollection","features":[` + strings.Join(features, ",") + `]}`
+	}
+	if status, _ := send("PUT", "/v1/layers/outage-shapes", `{"name":"outage shapes","levels":["grid"]}`); status/100 != 2 {
+		t.Fatalf("layer: %d", status)
+	}
+	if status, _ := send("POST", "/v1/layers/outage-shapes/import", shapesImport("A")); status != 200 {
+		t.Fatalf("import before the outage: %d", status)
+	}
+	// A report whose deadline passes in the middle of the outage: reported
+	// 2 h (its category's limit) less 5 s ago.
+	if status, _ := send("PUT", "/v1/categories/outage-due", `{"name":"outage due","departments":["outage"],"limit":{"value":2,"clock":"urgent_hours"}}`); status/100 != 2 {
+		t.Fatalf("category: %d", status)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	var due struct {
+		ID int64 `json:"id"`
+	}
+	if status := postJSON(t, s.url+"/v1/reports", fmt.Sprintf(`{"external_id":"outage-due","category":"outage-due","reported_at":%q,"location":{"type":"Point","coordinates":[120.08,30.24]}}`,
+		deadline.Add(-2*time.Hour).Format(time.RFC3339Nano)), &due); status != 201 {
+		t.Fatalf("the report due during the outage: %d", status)
+	}
 
 	stop()
 	for deadline := time.Now().Add(30 * time.Second); len(postgresOf(pgDir)) > 0; time.Sleep(100 * time.Millisecond) {
@@ -144,6 +178,9 @@ func outage(t *testing.T, s *server, pgDir string, stop, start func()) {
 		}
 	}
 	down := time.Now()
+	if down.After(deadline) {
+		t.Errorf("PostgreSQL stopped %v after the report's deadline, which was to pass during the outage", down.Sub(deadline))
+	}
 	statuses := map[string]map[int]int{}
 	count := func(what string, status int) {
 		if statuses[what] == nil {
@@ -168,10 +205,14 @@ func outage(t *testing.T, s *server, pgDir string, stop, start func()) {
 		count("report list", status)
 		status, _ = send("GET", "/readyz", "")
 		count("readyz", status)
+		if statuses["import"] == nil {
+			status, _ = send("POST", "/v1/layers/outage-shapes/import", shapesImport("A", "B"))
+			count("import", status)
+		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("answers while PostgreSQL was down: %v", statuses)
-	for what, want := range map[string]int{"lookup": 200, "cached tile": 200, "report": 503, "report list": 503, "readyz": 503} {
+	for what, want := range map[string]int{"lookup": 200, "cached tile": 200, "report": 503, "report list": 503, "readyz": 503, "import": 503} {
 		for status, k := range statuses[what] {
 			if status != want {
 				t.Errorf("%s answered %d %d times while PostgreSQL was down; want %d", what, status, k, want)
@@ -234,4 +275,101 @@ func outage(t *testing.T, s *server, pgDir string, stop, start func()) {
 		}
 		return true
 	})
+
+	escalatedOnce(t, s, due.ID, down)
+	status, _ := send("POST", "/v1/layers/outage-shapes/import", shapesImport("A", "B"))
+	shapesFilled(t, conn, status)
+}
+
+// escalatedOnce waits for the overdue job to escalate report id, whose
+// deadline passed while PostgreSQL was down since down, and checks it does
+// so once: one escalation by "overdue", after the outage, and no second
+// one over the next few rounds of the job (every second).
+func escalatedOnce(t *testing.T, s *server, id int64, down time.Time) {
+	t.Helper()
+	escalations := func() []time.Time {
+		var page struct {
+			Events []struct {
+				Action string    `json:"action"`
+				Actor  string    `json:"actor"`
+				At     time.Time `json:"at"`
+			} `json:"events"`
+		}
+		if status := getJSON(t, fmt.Sprintf("%s/v1/reports/%d/events", s.url, id), &page); status != 200 {
+			t.Fatalf("events of the report due during the outage: %d", status)
+		}
+		var at []time.Time
+		for _, e := range page.Events {
+			if e.Action == "escalate" && e.Actor == "overdue" {
+				at = append(at, e.At)
+			}
+		}
+		return at
+	}
+	for deadline := time.Now().Add(time.Minute); len(escalations()) == 0; time.Sleep(250 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the report due during the outage is not escalated a minute after it\n%s", s.stderr)
+		}
+	}
+	time.Sleep(3 * time.Second)
+	at := escalations()
+	if len(at) != 1 {
+		t.Errorf("the report due during the outage was escalated %d times (%v), want once", len(at), at)
+	}
+	if at[0].Before(down) {
+		t.Errorf("the report was escalated at %v, before PostgreSQL stopped at %v: the outage did not hold its deadline", at[0], down)
+	}
+}
+
+// shapesFilled checks the import of grids A and B of layer outage-shapes,
+// refused during the outage and sent again after it (answering status),
+// is there with the tile shapes of both grids, and that no current grid of
+// any layer lacks its tile shapes (which GridStore.FillTileShapes fills at
+// start only).
+func shapesFilled(t *testing.T, conn string, status int) {
+	t.Helper()
+	if status != 200 {
+		t.Fatalf("the import sent again after the outage: %d", status)
+	}
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	var labelled, shaped int
+	if err := db.QueryRow(ctx, `SELECT (SELECT count(*) FROM grid_labels WHERE layer_id = 'outage-shapes' AND code IN ('A', 'B')),
+		(SELECT count(DISTINCT code) FROM grid_shapes WHERE layer_id = 'outage-shapes' AND code IN ('A', 'B'))`).Scan(&labelled, &shaped); err != nil {
+		t.Fatal(err)
+	}
+	if labelled != 2 || shaped != 2 {
+		t.Errorf("after the outage the import's grids A and B have %d labels and shapes of %d grids, want 2 and 2", labelled, shaped)
+	}
+	var missing []string
+	rows, err := db.Query(ctx, `SELECT g.layer_id || '/' || g.code FROM grid_versions g
+		WHERE g.valid_to IS NULL AND NOT EXISTS (SELECT 1 FROM grid_labels l WHERE l.layer_id = g.layer_id AND l.code = g.code)`)
+	if err == nil {
+		missing, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(missing) > 0 {
+		t.Errorf("current grids without tile shapes after the outage: %v", missing)
+	}
+}
+
+// postJSON posts body to url and decodes the answer into v.
+func postJSON(t *testing.T, url, body string, v any) int {
+	t.Helper()
+	res, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("POST %s: %v: %s", url, err, b)
+	}
+	return res.StatusCode
 }

@@ -308,8 +308,8 @@ func (c *changeset) snapped(ctx context.Context, code, level, parent string, geo
 	tol := c.layer.SnapM / metresPerDegree
 	var out []byte
 	err := c.tx.QueryRow(ctx, `WITH g AS (SELECT ST_GeomFromWKB($2, 4326) AS g),
-		ref AS (SELECT ST_Collect(ST_Boundary(s.geom)) AS r FROM `+stateOf(c.grids)+` s, g
-			WHERE s.code <> $3 AND (s.level = $4 OR s.code = $5) AND s.geom && ST_Expand(g.g, $6))
+		ref AS (SELECT ST_Collect(ST_Boundary(s.geom)) AS r FROM g CROSS JOIN LATERAL (SELECT s.geom FROM `+stateOf(c.grids)+` s
+			WHERE s.geom && ST_Expand(g.g, $6) AND s.code <> $3 AND (s.level = $4 OR s.code = $5) OFFSET 0) s)
 		SELECT ST_AsBinary(`+polygonal(`CASE WHEN ref.r IS NULL OR $6 = 0 THEN g.g ELSE ST_Snap(g.g, ref.r, $6) END`)+`) FROM g, ref`,
 		c.layer.ID, geom, code, level, parent, tol).Scan(&out)
 	return out, err
@@ -632,7 +632,7 @@ func (c *changeset) moveEdge(ctx context.Context, i int, op *gridmap.Operation) 
 	if _, err := c.tx.Exec(ctx, `INSERT INTO cs_work (code, name, level, parent_code, geom, old_geom, attributes, base_version)
 		SELECT s.code, s.name, s.level, s.parent_code, s.geom, s.geom, s.attributes, s.version FROM `+c.grids+` s
 		WHERE s.layer_id = $5 AND s.valid_to IS NULL AND `+siblings+`
-		  AND ST_Relate(s.geom, ST_GeomFromWKB($4, 4326), '2********')
+		  AND s.geom && ST_GeomFromWKB($4, 4326) AND ST_Relate(s.geom, ST_GeomFromWKB($4, 4326), '2********')
 		ON CONFLICT (code) DO NOTHING`, op.Code, level, parent, geom, c.layer.ID); err != nil {
 		return err
 	}

@@ -16,7 +16,11 @@ import (
 // validateSQL finds every problem the working copies leave in the layer:
 // parents missing or not coarser, children outside their parent, siblings
 // overlapping, geometry made invalid. Only grids in the changeset, their
-// children and the siblings they touch are looked at, through the indexes.
+// children and the siblings they touch are looked at, through the indexes:
+// state is only ever read LATERAL from one working copy (OFFSET 0 keeps
+// the subquery whole), so that the copy's code, parent or box reaches each
+// branch of its UNION ALL as an index condition. Joined to state as a whole, PostgreSQL read every grid
+// of the layer three times (0.7 s an edit in a layer of 60,000).
 // $1 layer, $2 levels coarsest first, $3 tolerated area in m2. The grids
 // are those of table (see stateOf).
 var validateSQL = map[string]string{publishedTable: validateSQLOf(publishedTable), draftTable: validateSQLOf(draftTable)}
@@ -29,14 +33,14 @@ work AS NOT MATERIALIZED (SELECT * FROM cs_work WHERE NOT deleted)
 SELECT 'unknown_parent', ARRAY[w.code, w.parent_code], NULL::bytea, NULL::float8,
        CASE WHEN p.code IS NULL THEN format('parent %s of %s does not exist in the layer', w.parent_code, w.code)
             ELSE format('parent %s of %s is at level %s, which is not coarser than %s', p.code, w.code, p.level, w.level) END
-FROM work w LEFT JOIN state p ON p.code = w.parent_code
+FROM work w LEFT JOIN LATERAL (SELECT p.code, p.level FROM state p WHERE p.code = w.parent_code OFFSET 0) p ON true
 WHERE w.parent_code IS NOT NULL
   AND (p.code IS NULL OR array_position($2::text[], p.level) >= array_position($2::text[], w.level))
 UNION ALL
 -- children left behind by a deleted grid
 SELECT 'unknown_parent', ARRAY[c.code, d.code], NULL, NULL,
        format('%s is deleted but %s still names it as parent: delete, merge or move the children too', d.code, c.code)
-FROM cs_work d JOIN state c ON c.parent_code = d.code
+FROM cs_work d CROSS JOIN LATERAL (SELECT c.code FROM state c WHERE c.parent_code = d.code OFFSET 0) c
 WHERE d.deleted
 UNION ALL
 -- geometry the operations made invalid or empty
@@ -48,7 +52,7 @@ UNION ALL
 SELECT 'outside_parent', ARRAY[o.child, o.parent], ST_AsBinary(x.d), x.a,
        format('%s reaches %s m2 outside its parent %s', o.child, round(x.a::numeric, 1), o.parent)
 FROM (SELECT c.code AS child, p.code AS parent, c.geom AS cg, p.geom AS pg
-        FROM work c JOIN state p ON p.code = c.parent_code
+        FROM work c CROSS JOIN LATERAL (SELECT p.code, p.geom FROM state p WHERE p.code = c.parent_code OFFSET 0) p
       UNION ALL
       SELECT c.code, p.code, c.geom, p.geom
         FROM work p JOIN ` + table + ` c ON c.layer_id = $1 AND c.valid_to IS NULL AND c.parent_code = p.code
@@ -61,10 +65,10 @@ UNION ALL
 -- siblings overlapping a working copy
 SELECT 'overlaps_sibling', ARRAY[w.code, s.code], ST_AsBinary(x.i), x.a,
        format('%s overlaps its sibling %s by %s m2', w.code, s.code, round(x.a::numeric, 1))
-FROM work w JOIN state s
-  ON s.level = w.level AND s.parent_code IS NOT DISTINCT FROM w.parent_code AND s.code <> w.code
- AND s.geom && w.geom AND ST_Relate(s.geom, w.geom, '2********')
-CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_Intersection(w.geom, s.geom), 3) AS i) i0 -- only pairs past the ON filter
+FROM work w CROSS JOIN LATERAL (SELECT s.code, s.geom FROM state s
+  WHERE s.geom && w.geom AND s.level = w.level AND s.parent_code IS NOT DISTINCT FROM w.parent_code AND s.code <> w.code OFFSET 0) s
+CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_Intersection(w.geom, s.geom), 3) AS i
+                    WHERE ST_Relate(s.geom, w.geom, '2********')) i0 -- only pairs whose interiors meet
 CROSS JOIN LATERAL (SELECT i0.i AS i, ST_Area(i0.i::geography) AS a) x
 WHERE x.a > $3 AND (w.code < s.code OR s.code NOT IN (SELECT code FROM work))`
 }

@@ -30,8 +30,7 @@ func (s *GridStore) FillTileShapes(ctx context.Context) ([]string, error) {
 	}
 	for _, layer := range layers {
 		err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
-			// A whole layer's shapes take as long as an import's.
-			if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
+			if _, err := tx.Exec(ctx, wholeLayerSettings); err != nil {
 				return err
 			}
 			var version int64

@@ -22,6 +22,16 @@ const importBatch = 500
 
 // stagedFeature is what the importer keeps in memory per accepted feature
 // while the geometry waits in the staging table.
+// wholeLayerSettings set up a transaction that writes a whole layer (an
+// import, or its tile shapes). A big file's checks and tile shapes run
+// past the pool's statement timeout; the caller's context bounds them
+// instead. And the tables such a transaction fills grow a thousandfold
+// within it: a generic plan made while they were small (a scan of a table
+// of ten rows) would be kept by the connection for every later round, and
+// reading a chunk's labels took half a second once a province had 60,000
+// of them. So every statement is planned for the tables as they are.
+const wholeLayerSettings = `SET LOCAL statement_timeout = 0; SET LOCAL plan_cache_mode = force_custom_plan`
+
 type stagedFeature struct {
 	index               int
 	code, level, parent string
@@ -34,9 +44,7 @@ type stagedFeature struct {
 func (s *GridStore) Import(ctx context.Context, layerID string, src gridmap.FeatureSource, opts gridmap.ImportOptions) (*gridmap.ImportResult, error) {
 	res := &gridmap.ImportResult{Layer: layerID, Rejected: []gridmap.Problem{}, Repaired: []gridmap.Problem{}}
 	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
-		// A big file's checks and tile shapes run past the pool's statement
-		// timeout; the caller's context bounds an import instead.
-		if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
+		if _, err := tx.Exec(ctx, wholeLayerSettings); err != nil {
 			return err
 		}
 		layer, err := s.importLayer(ctx, tx, layerID, opts)

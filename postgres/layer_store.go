@@ -92,9 +92,12 @@ func (s *LayerStore) Layers(ctx context.Context) ([]*gridmap.Layer, error) {
 
 // Layer returns one layer with its counts. Returns ENOTFOUND.
 func (s *LayerStore) Layer(ctx context.Context, id string) (*gridmap.Layer, error) {
-	return s.layer(ctx, s.db.Pool, id, false)
+	return s.counted(ctx, s.db.Pool, id, false)
 }
 
+// layer reads one layer's definition, locking its row when forUpdate. Its
+// Counts stay at zero: counting a province's million grids takes longer
+// than the edit or import that reads the layer (see counted).
 func (s *LayerStore) layer(ctx context.Context, q querier, id string, forUpdate bool) (*gridmap.Layer, error) {
 	sql := `SELECT ` + layerColumns + ` FROM layers WHERE id = $1`
 	if forUpdate {
@@ -105,6 +108,15 @@ func (s *LayerStore) layer(ctx context.Context, q querier, id string, forUpdate 
 		return nil, gridmap.Errorf(gridmap.ENOTFOUND, "layer %q does not exist", id)
 	} else if err != nil {
 		return nil, translate(err, "reading layer")
+	}
+	return l, nil
+}
+
+// counted is layer with its grids counted by level.
+func (s *LayerStore) counted(ctx context.Context, q querier, id string, forUpdate bool) (*gridmap.Layer, error) {
+	l, err := s.layer(ctx, q, id, forUpdate)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.addCounts(ctx, q, id, map[string]*gridmap.Layer{id: l}); err != nil {
 		return nil, translate(err, "counting grids")
@@ -129,7 +141,7 @@ func (s *LayerStore) PutLayer(ctx context.Context, l *gridmap.Layer) (created bo
 func (s *LayerStore) putLayer(ctx context.Context, tx pgx.Tx, l *gridmap.Layer) (created bool, err error) {
 	tiers, _ := json.Marshal(l.Tiers)
 	zooms, _ := json.Marshal(l.Zooms)
-	old, err := s.layer(ctx, tx, l.ID, true)
+	old, err := s.counted(ctx, tx, l.ID, true)
 	if gridmap.ErrorCode(err) == gridmap.ENOTFOUND {
 		_, err = tx.Exec(ctx, `INSERT INTO layers (id, name, kind, levels, code_pattern, tolerance_m, snap_m, tiers, zooms)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, l.ID, l.Name, l.Kind, l.Levels, l.CodePattern, l.ToleranceM, l.SnapM, tiers, zooms)

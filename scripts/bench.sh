@@ -78,6 +78,13 @@ bench ./postgres/ 'PatrolCoverage(Demo|PlainPostGIS)' -benchtime 3x -count 3 -ti
 # and a plain GROUP BY of the week's points.
 bench ./postgres/ 'PatrolCoverageKept|AssessmentWeek' -benchtime 20x -count 3 -timeout 30m
 bench ./postgres/ 'NearbyWorkers' -benchtime 2000x -count 3 -timeout 30m
+# A generated province at 1 and 40 districts (100,000 micro-grids; about
+# ten minutes): written to a GeoJSON file, imported from it into a
+# database of its own, indexed, and its lookups, tiles, a move_edge and a
+# street's coverage timed. GRIDMAP_BENCH_DISTRICTS=1,400 measures the
+# README's figures at 400 districts (a million micro-grids; about an hour).
+export GRIDMAP_BENCH_DISTRICTS=${GRIDMAP_BENCH_DISTRICTS:-1,40}
+bench ./postgres/ 'Province' -benchtime 1x -count 1 -timeout 3h
 # The console's first paint, as the browser test measures it (headless
 # Chromium, software WebGL, the demo district on loopback).
 if [ -z "$only" ] || grep -qE -- "$only" <<<"./server/ TestConsole"; then
@@ -214,6 +221,38 @@ figure "$n" "$cov" ms "" "" "" "< 5000 ms"
 ratio "a kept day's coverage vs measuring that day" BenchmarkPatrolCoverageKept BenchmarkPatrolCoverageDemo
 ratio "assessment of a week, 2,200 workers, 500 grids" BenchmarkAssessmentWeek BenchmarkAssessmentWeekPlain
 ratio_us "nearest on-duty workers (2,000 on duty) vs a key read" BenchmarkNearbyWorkers BenchmarkNearbyWorkersReportRead
+# The province: its larger size against one district, measured in the same
+# run. "linear" figures (import, memory) are set against the larger size's
+# multiple of one district's, so 1.00x grows as the data does; the others
+# (lookups, tiles, edits) against one district's, so 1.00x does not grow.
+pn=${GRIDMAP_BENCH_DISTRICTS##*,}
+province() { # name, metric, unit, linear|flat, target
+  local one big base r
+  one=$(metric BenchmarkProvince/districts=1 "$2"); big=$(metric "BenchmarkProvince/districts=$pn" "$2")
+  if [ -z "$one" ] || [ -z "$big" ] || [ "$pn" = 1 ]; then
+    figure "province of $pn districts: $1" "" "$3" "" "$3" "" "$5"
+    return 0
+  fi
+  if [ "$4" = linear ]; then base=$(awk -v a="$one" -v n="$pn" 'BEGIN {printf "%.6g", a*n}'); else base=$one; fi
+  r=$(div "$base" "$big")
+  printf '%-50s %10.3f %s  vs %s %10.3f %s = %.2fx (%s)\n' "province of $pn districts: $1" "$big" "$3" \
+    "$([ "$4" = linear ] && echo "$pn x 1 district" || echo "1 district")" "$base" "$3" "$r" "$5"
+  figure "province of $pn districts: $1" "$big" "$3" "$base" "$3" "$r" "$5"
+}
+mg=$(metric "BenchmarkProvince/districts=$pn" microgrids)
+[ -n "$mg" ] && printf 'province of %s districts: %.0f micro-grids, generated in %s s\n' "$pn" "$mg" "$(metric "BenchmarkProvince/districts=$pn" generate_s)"
+province "import from GeoJSON, checked, tile shapes" import_s s linear "< 600 s at 400 districts"
+province "lookup index build" index_s s linear "< 60 s at 400 districts"
+province "lookup index heap" index_heap_MB MB linear "< 2 GB at 400 districts"
+province "peak resident set while indexing" index_peak_rss_MB MB linear
+province "lookup with co-owners within 10 m" lookup_us us flat "< 1.5 us at 400 districts"
+province "cold z14 tile, median" z14_cold_ms ms flat "< 15 ms at 400 districts"
+province "move_edge between two micro-grids" move_edge_ms ms flat "< 200 ms at 400 districts"
+province "coverage of one street's communities" coverage_street_ms ms flat "< 1 s at 400 districts"
+n="province of $pn districts: largest z8 tile, gzip"
+z8=$(metric "BenchmarkProvince/districts=$pn" z8_max_KB)
+[ -n "$z8" ] && printf '%-50s %10.1f KB  (target < 200 KB at 400 districts)\n' "$n" "$z8"
+figure "$n" "$z8" KB "" "" "" "< 200 KB at 400 districts"
 ratio "hotspot tile z12, 1,000,000 reports (no cache)" BenchmarkHotspotTileZ12 BenchmarkHotspotTileZ12GroupBy
 n="hotspot tile z12, median"
 hot=$(metric BenchmarkHotspotTileZ12 median_ms); hotn=$(metric BenchmarkHotspotTileZ12 reports/tile)

@@ -1,0 +1,385 @@
+package postgres_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/demo"
+	"github.com/gridmap/gridmap/geo"
+	"github.com/gridmap/gridmap/postgres"
+	"github.com/gridmap/gridmap/postgres/pgtest"
+	"github.com/gridmap/gridmap/tiles"
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/geojson"
+	"github.com/paulmach/orb/planar"
+)
+
+// BenchmarkProvince measures a generated province at each number of
+// districts GRIDMAP_BENCH_DISTRICTS lists (comma-separated; default 1 and
+// 40): the districts are written to a GeoJSON file and imported from it
+// into a database of their own, and then the lookup index is built and
+// lookups, tiles, a move_edge and a street's coverage are timed on it. The
+// figures are metrics of one run each (-benchtime 1x); make bench prints
+// the larger province against one district, and the README has the figures
+// at 400 districts (about a million micro-grids).
+func BenchmarkProvince(b *testing.B) {
+	list := os.Getenv("GRIDMAP_BENCH_DISTRICTS")
+	if list == "" {
+		list = "1,40"
+	}
+	for _, s := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > demo.MaxDistricts {
+			b.Fatalf("GRIDMAP_BENCH_DISTRICTS=%q: give numbers of districts from 1 to %d, comma-separated", list, demo.MaxDistricts)
+		}
+		b.Run(fmt.Sprintf("districts=%d", n), func(b *testing.B) {
+			var p provinceFigures
+			for b.Loop() {
+				p = measureProvince(b, n)
+			}
+			b.ReportMetric(float64(p.microgrids), "microgrids")
+			b.ReportMetric(float64(p.features), "grids")
+			b.ReportMetric(p.generate.Seconds(), "generate_s")
+			b.ReportMetric(float64(p.fileBytes)/(1<<20), "file_MB")
+			b.ReportMetric(p.imported.Seconds(), "import_s")
+			b.ReportMetric(p.indexBuild.Seconds(), "index_s")
+			b.ReportMetric(float64(p.indexHeap)/(1<<20), "index_heap_MB")
+			b.ReportMetric(float64(p.indexPeak)/(1<<20), "index_peak_rss_MB")
+			b.ReportMetric(p.lookup, "lookup_us")
+			b.ReportMetric(p.z14Median, "z14_cold_ms")
+			b.ReportMetric(p.z14P95, "z14_cold_p95_ms")
+			b.ReportMetric(float64(p.z8Largest)/1024, "z8_max_KB")
+			b.ReportMetric(p.z8Slowest, "z8_slowest_ms")
+			b.ReportMetric(p.moveEdge, "move_edge_ms")
+			b.ReportMetric(p.coverage, "coverage_street_ms")
+		})
+	}
+}
+
+type provinceFigures struct {
+	features, microgrids int
+	fileBytes            int64
+	generate, imported   time.Duration
+	indexBuild           time.Duration
+	indexHeap, indexPeak uint64  // bytes: the index's live heap; the process's peak resident set while building it
+	lookup               float64 // us a lookup, co-owners within 10 m
+	z14Median, z14P95    float64 // ms a cold z14 tile
+	z8Largest            int     // bytes gzip, the largest z8 tile
+	z8Slowest            float64 // ms, the slowest cold z8 tile
+	moveEdge             float64 // ms, median of validated and committed move_edges
+	coverage             float64 // ms, median of a street's coverage
+}
+
+// measureProvince generates a province of n districts, imports it into a
+// database of its own and measures it (see BenchmarkProvince).
+func measureProvince(b testing.TB, n int) provinceFigures {
+	ctx := context.Background()
+	var p provinceFigures
+	path := filepath.Join(b.TempDir(), "province.geojsonl")
+	sample := writeProvince(b, path, n, &p)
+	b.Logf("%d districts: %d grids (%d micro-grids) generated in %s, %.0f MB of GeoJSON",
+		n, p.features, p.microgrids, p.generate.Round(time.Millisecond), float64(p.fileBytes)/(1<<20))
+
+	db := pgtest.NewDB(b)
+	layer := demo.Layers(n)[0]
+	if _, err := postgres.NewLayerStore(db).PutLayer(ctx, layer); err != nil {
+		b.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	start := time.Now()
+	res, err := postgres.NewGridStore(db).Import(ctx, layer.ID, geo.NewFeatureReader(bufio.NewReaderSize(f, 1<<20), geo.DefaultFieldMap),
+		gridmap.ImportOptions{Author: "province benchmark", Reason: "a generated province"})
+	p.imported = time.Since(start)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if res.Created != p.features || len(res.Rejected) > 0 {
+		b.Fatalf("import of %d districts: %d of %d grids created, rejected %v", n, res.Created, p.features, res.Rejected[:min(3, len(res.Rejected))])
+	}
+	b.Logf("imported in %s", p.imported.Round(time.Millisecond))
+
+	// The index's live heap: what stays reachable once it is built.
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	resetPeakRSS()
+	loc := postgres.NewLocator(db)
+	start = time.Now()
+	if err := loc.Load(ctx); err != nil {
+		b.Fatal(err)
+	}
+	p.indexBuild = time.Since(start)
+	p.indexPeak = peakRSS()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if after.HeapAlloc > before.HeapAlloc {
+		p.indexHeap = after.HeapAlloc - before.HeapAlloc
+	}
+	b.Logf("index built in %s: %.0f MB of heap, peak resident set %.0f MB", p.indexBuild.Round(time.Millisecond),
+		float64(p.indexHeap)/(1<<20), float64(p.indexPeak)/(1<<20))
+
+	p.lookup = provinceLookups(b, loc, layer.ID, sample)
+	p.z14Median, p.z14P95 = provinceZ14(b, db, layer.ID, sample)
+	p.z8Largest, p.z8Slowest = provinceZ8(b, db, layer.ID)
+	p.moveEdge = provinceMoveEdge(b, db, layer.ID)
+	p.coverage = provinceCoverage(b, db, layer.ID)
+	runtime.KeepAlive(loc)
+	return p
+}
+
+// writeProvince writes the comprehensive layer of a province of n
+// districts to path, one GeoJSON feature a line as gridmap exports them,
+// and returns a sample of 1,000 of its micro-grids (the same for the same
+// n).
+func writeProvince(b testing.TB, path string, n int, p *provinceFigures) []orb.MultiPolygon {
+	out, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer out.Close()
+	w := bufio.NewWriterSize(out, 1<<20)
+	rnd := rand.New(rand.NewPCG(uint64(n), 18))
+	var sample []orb.MultiPolygon
+	start := time.Now()
+	err = demo.GenerateProvince(context.Background(), demo.DefaultSeed, n, runtime.GOMAXPROCS(0), func(_ int, d *demo.District) error {
+		for _, f := range d.Grids[demo.LayerID] {
+			gf := geojson.NewFeature(f.Geometry)
+			gf.Properties = geojson.Properties{"code": f.Code, "name": f.Name, "level": f.Level}
+			if f.Parent != "" {
+				gf.Properties["parent"] = f.Parent
+			}
+			if len(f.People) > 0 {
+				gf.Properties["people"] = f.People
+			}
+			for k, v := range f.Attributes {
+				gf.Properties[k] = v
+			}
+			line, err := json.Marshal(gf)
+			if err != nil {
+				return err
+			}
+			w.Write(line)
+			w.WriteByte('\n')
+			p.features++
+			if f.Level != "microgrid" {
+				continue
+			}
+			p.microgrids++
+			mp, ok := f.Geometry.(orb.MultiPolygon)
+			if !ok {
+				mp = orb.MultiPolygon{f.Geometry.(orb.Polygon)}
+			}
+			// Reservoir sampling: every micro-grid equally likely.
+			if len(sample) < 1000 {
+				sample = append(sample, mp)
+			} else if k := rnd.IntN(p.microgrids); k < len(sample) {
+				sample[k] = mp
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.generate = time.Since(start)
+	st, err := out.Stat()
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.fileBytes = st.Size()
+	return sample
+}
+
+// provinceLookups answers 200,000 points inside the sampled micro-grids
+// with co-owners within 10 m, on one goroutine, and returns microseconds a
+// lookup. Every point must find a chain down to a micro-grid.
+func provinceLookups(b testing.TB, loc *postgres.Locator, layer string, sample []orb.MultiPolygon) float64 {
+	rnd := rand.New(rand.NewPCG(7, 18))
+	pts := make([]orb.Point, 100_000)
+	for i := range pts {
+		pts[i] = pointInside(sample[i%len(sample)], rnd)
+	}
+	ctx := context.Background()
+	var ans gridmap.LookupAnswer
+	const lookups = 200_000
+	start := time.Now()
+	for i := range lookups {
+		p := pts[i%len(pts)]
+		if err := loc.Lookup(ctx, gridmap.LookupQuery{Lon: p[0], Lat: p[1], Layer: layer, AccuracyM: 10}, &ans); err != nil {
+			b.Fatal(err)
+		}
+		if len(ans.Layers) != 1 || len(ans.Layers[0].Chain) != 5 {
+			b.Fatalf("lookup of %v inside a micro-grid: %+v", p, ans.Layers)
+		}
+	}
+	return float64(time.Since(start).Microseconds()) / lookups
+}
+
+// pointInside returns a random point inside mp.
+func pointInside(mp orb.MultiPolygon, rnd *rand.Rand) orb.Point {
+	bb := mp.Bound()
+	for {
+		p := orb.Point{bb.Min[0] + rnd.Float64()*(bb.Max[0]-bb.Min[0]), bb.Min[1] + rnd.Float64()*(bb.Max[1]-bb.Min[1])}
+		if planar.MultiPolygonContains(mp, p) {
+			return p
+		}
+	}
+}
+
+// provinceZ14 renders the z14 tiles of 100 sampled micro-grids cold (from
+// PostGIS, no cache) and returns the median and 95th percentile in ms.
+func provinceZ14(b testing.TB, db *postgres.DB, layer string, sample []orb.MultiPolygon) (median, p95 float64) {
+	ts := postgres.NewTileStore(db)
+	ctx := context.Background()
+	seen := map[tiles.Tile]bool{}
+	var took []float64
+	for _, mp := range sample {
+		c := mp.Bound().Center()
+		x, y, _, _ := tiles.Covering(14, [4]float64{c[0], c[1], c[0], c[1]}, 0)
+		tl := tiles.Tile{Z: 14, X: x, Y: y}
+		if seen[tl] {
+			continue
+		}
+		seen[tl] = true
+		start := time.Now()
+		out, err := ts.RenderTile(ctx, gridmap.TileQuery{Tileset: layer, Z: 14, X: x, Y: y})
+		if err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, float64(time.Since(start).Microseconds())/1e3)
+		if len(out.MVT) == 0 {
+			b.Fatalf("z14 tile %s over a micro-grid is empty", tl)
+		}
+		if len(took) == 100 {
+			break
+		}
+	}
+	slices.Sort(took)
+	return took[len(took)/2], took[len(took)*95/100]
+}
+
+// provinceZ8 renders every z8 tile of the province cold and returns the
+// largest gzip-compressed as served and the slowest in ms.
+func provinceZ8(b testing.TB, db *postgres.DB, layer string) (largest int, slowest float64) {
+	ctx := context.Background()
+	var bbox [4]float64
+	if err := db.Pool.QueryRow(ctx, `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)
+		FROM (SELECT ST_Extent(geom)::geometry e FROM grids WHERE layer_id = $1) x`, layer).Scan(&bbox[0], &bbox[1], &bbox[2], &bbox[3]); err != nil {
+		b.Fatal(err)
+	}
+	ts := postgres.NewTileStore(db)
+	x0, y0, x1, y1 := tiles.Covering(8, bbox, 0)
+	for x := x0; x <= x1; x++ {
+		for y := y0; y <= y1; y++ {
+			start := time.Now()
+			out, err := ts.RenderTile(ctx, gridmap.TileQuery{Tileset: layer, Z: 8, X: x, Y: y})
+			if err != nil {
+				b.Fatal(err)
+			}
+			slowest = max(slowest, float64(time.Since(start).Microseconds())/1e3)
+			largest = max(largest, gzipSize(b, out.MVT))
+		}
+	}
+	return largest, slowest
+}
+
+// provinceMoveEdge moves the edge between the two micro-grids of the first
+// district that share the longest border, 10 times there and back, each
+// fully validated and committed, and returns the median in ms.
+func provinceMoveEdge(b testing.TB, db *postgres.DB, layer string) float64 {
+	ctx := context.Background()
+	var a, nb, grown string
+	if err := db.Pool.QueryRow(ctx, `
+		WITH pair AS (
+			SELECT x.code AS a, y.code AS b, x.geom AS ag, y.geom AS bg FROM grids x JOIN grids y
+			  ON y.layer_id = x.layer_id AND y.parent_code = x.parent_code AND x.code < y.code AND x.geom && y.geom
+			WHERE x.layer_id = $1 AND x.level = 'microgrid' AND x.code LIKE $2 AND ST_Intersects(x.geom, y.geom)
+			ORDER BY ST_Length(ST_Intersection(ST_Boundary(x.geom), ST_Boundary(y.geom))) DESC, x.code LIMIT 1)
+		SELECT a, b, ST_AsGeoJSON(ST_Multi(ST_Union(ag, ST_Intersection(bg,
+			ST_Buffer(ST_LineInterpolatePoint(ST_LineMerge(ST_Intersection(ST_Boundary(ag), ST_Boundary(bg))), 0.5), 0.0003)))))
+		FROM pair`, layer, demo.CountyCode+"%").Scan(&a, &nb, &grown); err != nil {
+		b.Fatal(err)
+	}
+	grids := postgres.NewGridStore(db)
+	orig, err := grids.Grid(ctx, layer, a)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var g geojson.Geometry
+	if err := json.Unmarshal([]byte(grown), &g); err != nil {
+		b.Fatal(err)
+	}
+	shapes := []*geojson.Geometry{&g, geojson.NewGeometry(orig.Geometry)}
+	var took []float64
+	for i := range 10 {
+		start := time.Now()
+		res, err := grids.ApplyChangeset(ctx, layer, &gridmap.Changeset{Operations: []gridmap.Operation{
+			{Op: gridmap.OpMoveEdge, Code: a, Geometry: shapes[i%2]},
+		}})
+		if err != nil || !res.Applied {
+			b.Fatalf("move_edge between %s and %s: %v %+v", a, nb, err, res)
+		}
+		took = append(took, float64(time.Since(start).Microseconds())/1e3)
+	}
+	slices.Sort(took)
+	return took[len(took)/2]
+}
+
+// provinceCoverage checks the coverage of the first district's first
+// street's communities 5 times and returns the median in ms.
+func provinceCoverage(b testing.TB, db *postgres.DB, layer string) float64 {
+	ctx := context.Background()
+	var street string
+	if err := db.Pool.QueryRow(ctx, `SELECT code FROM grids WHERE layer_id = $1 AND level = 'street' ORDER BY code LIMIT 1`, layer).Scan(&street); err != nil {
+		b.Fatal(err)
+	}
+	grids := postgres.NewGridStore(db)
+	var took []float64
+	for range 5 {
+		start := time.Now()
+		if _, err := grids.CoverageOf(ctx, layer, street); err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, float64(time.Since(start).Microseconds())/1e3)
+	}
+	slices.Sort(took)
+	return took[len(took)/2]
+}
+
+// resetPeakRSS starts the process's peak resident set (VmHWM) over from
+// what it holds now; peakRSS reads it. Both are Linux's; elsewhere the
+// peak reads 0.
+func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+func peakRSS() uint64 {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(status)) {
+		if kb, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			v, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(kb), " kB"), 10, 64)
+			return v << 10
+		}
+	}
+	return 0
+}

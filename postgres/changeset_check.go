@@ -55,7 +55,8 @@ FROM (SELECT c.code AS child, p.code AS parent, c.geom AS cg, p.geom AS pg
         FROM work c CROSS JOIN LATERAL (SELECT p.code, p.geom FROM state p WHERE p.code = c.parent_code OFFSET 0) p
       UNION ALL
       SELECT c.code, p.code, c.geom, p.geom
-        FROM work p JOIN ` + table + ` c ON c.layer_id = $1 AND c.valid_to IS NULL AND c.parent_code = p.code
+        FROM work p CROSS JOIN LATERAL (SELECT c.code, c.geom FROM ` + table + ` c
+                                        WHERE c.layer_id = $1 AND c.valid_to IS NULL AND c.parent_code = p.code OFFSET 0) c
        WHERE NOT EXISTS (SELECT 1 FROM cs_work w WHERE w.code = c.code)) o
 CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_Difference(o.cg, o.pg), 3) AS d
                     WHERE NOT ST_IsEmpty(o.cg) AND NOT ST_Covers(o.pg, o.cg)) d0

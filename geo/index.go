@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"math/bits"
 	"runtime"
 	"slices"
 	"sort"
@@ -27,7 +28,20 @@ type GridInput struct {
 	Version                   int
 	VersionID                 int64 // the stored version's id, pinned by assignments
 	Geometry                  orb.MultiPolygon
-	People                    []gridmap.Person
+	// Pieces is Geometry already cut (see CutGrid), given instead of it.
+	Pieces *Pieces
+	People []gridmap.Person
+}
+
+// Pieces is a grid's geometry cut as the index keeps it.
+type Pieces struct{ pieces []piecePolygon }
+
+// CutGrid cuts a grid's geometry into the pieces BuildLayerIndex keeps when
+// built with the default maxVertices. A loader that cuts each grid as it
+// reads it holds pieces, not whole geometries and their WKB as well, while
+// it reads a province.
+func CutGrid(mp orb.MultiPolygon) *Pieces {
+	return &Pieces{subdividePolygon(mp, DefaultMaxPieceVertices)}
 }
 
 // LayerInput is one layer handed to the index builder.
@@ -121,7 +135,8 @@ const edgesPerChain = 16
 // When rebuilding after a change, prev is the layer's current index: a grid
 // given without Geometry whose VersionID prev holds keeps its pieces from
 // prev instead of being read and cut again, which makes a rebuild after an
-// edit cost little more than copying.
+// edit cost little more than copying. The Pieces given are emptied as they
+// are copied into the index.
 func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIndex, error) {
 	if maxVertices <= 0 {
 		maxVertices = DefaultMaxPieceVertices
@@ -167,7 +182,10 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 	pieces := make([][]piecePolygon, len(in.Grids))
 	var reuse map[int64][]piecePolygon
 	for _, g := range in.Grids {
-		if g.Geometry == nil {
+		if g.Pieces != nil && maxVertices != DefaultMaxPieceVertices {
+			return nil, fmt.Errorf("layer %s: grid %s was cut into pieces of %d vertices, not %d", in.ID, g.Code, DefaultMaxPieceVertices, maxVertices)
+		}
+		if g.Geometry == nil && g.Pieces == nil {
 			if reuse == nil {
 				reuse = prev.piecesByVersion()
 			}
@@ -183,8 +201,12 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				if in.Grids[i].Geometry == nil {
-					pieces[i] = reuse[in.Grids[i].VersionID]
+				switch g := &in.Grids[i]; {
+				case g.Pieces != nil:
+					pieces[i] = g.Pieces.pieces
+					continue
+				case g.Geometry == nil:
+					pieces[i] = reuse[g.VersionID]
 					continue
 				}
 				pieces[i] = subdividePolygon(in.Grids[i].Geometry, maxVertices)
@@ -216,9 +238,13 @@ func buildPieceSet(grids []int32, pieces [][]piecePolygon) pieceSet {
 		grid int32
 		p    *piecePolygon
 	}
-	var items []item
-	var boxes []box
-	nPts := 0
+	n := 0
+	for _, g := range grids {
+		n += len(pieces[g])
+	}
+	items := make([]item, 0, n)
+	boxes := make([]box, 0, n)
+	nPts, nChains := 0, 0
 	for _, g := range grids {
 		for k := range pieces[g] {
 			p := &pieces[g][k]
@@ -226,12 +252,13 @@ func buildPieceSet(grids []int32, pieces [][]piecePolygon) pieceSet {
 			boxes = append(boxes, p.bound)
 			for _, r := range p.rings {
 				nPts += len(r.pts)
+				nChains += (len(r.pts) - 1 + edgesPerChain - 1) / edgesPerChain
 			}
 		}
 	}
 	tree, order := packRTree(boxes)
 	s := pieceSet{tree: tree, pieces: make([]pieceRef, 0, len(items)),
-		pts: make([]orb.Point, 0, nPts), real: make([]uint64, (nPts+63)/64)}
+		chains: make([]chain, 0, nChains), pts: make([]orb.Point, 0, nPts), real: make([]uint64, (nPts+63)/64)}
 	for _, o := range order {
 		it := items[o]
 		ref := pieceRef{grid: it.grid, c0: int32(len(s.chains))}
@@ -255,6 +282,7 @@ func buildPieceSet(grids []int32, pieces [][]piecePolygon) pieceSet {
 		}
 		ref.c1 = int32(len(s.chains))
 		s.pieces = append(s.pieces, ref)
+		it.p.rings = nil // copied: let the collector have it while the rest is copied
 	}
 	return s
 }
@@ -294,52 +322,70 @@ func (l *LayerIndex) piecesByVersion() map[int64][]piecePolygon {
 // share (one runs a -> b, the other b -> a) is inside the coverage and can
 // never be nearest to a point outside it, so it is left out: found by
 // sorting every real edge once, which halves what a nearest search walks.
-func buildEdgeSet(s *pieceSet) edgeSet {
-	type edgeKey struct {
-		ax, ay, bx, by float64
-		i              int32
-		fwd            bool
+// edgeHash mixes the bits of an edge's two ends, each word multiplied in
+// and folded down so that its high bits reach the low ones too.
+func edgeHash(a, b orb.Point) uint64 {
+	var h uint64
+	for _, v := range [4]float64{a[0], a[1], b[0], b[1]} {
+		h = (h ^ math.Float64bits(v)) * 0x9e3779b97f4a7c15
+		h ^= h >> 29
 	}
-	var keys []edgeKey
+	return h
+}
+
+func buildEdgeSet(s *pieceSet) edgeSet {
+	// Each real edge as a 16-byte key: a hash of its end points in a fixed
+	// order, and the edge. A province has tens of millions of edges, and
+	// keys holding the coordinates (40 bytes) were the largest thing a
+	// build held. Edges of one hash are compared by their coordinates.
+	type edgeKey struct {
+		h   uint64
+		i   int32
+		fwd bool
+	}
+	n := 0
+	for i := range s.real {
+		n += bits.OnesCount64(s.real[i])
+	}
+	keys := make([]edgeKey, 0, n)
+	ends := func(i int32) (a, b orb.Point, fwd bool) {
+		a, b = s.pts[i], s.pts[i+1]
+		if a[0] < b[0] || (a[0] == b[0] && a[1] < b[1]) {
+			return a, b, true
+		}
+		return b, a, false
+	}
 	for _, p := range s.pieces {
 		for _, c := range s.chains[p.c0:p.c1] {
 			for i := c.start; i < c.start+c.n; i++ {
 				if !s.isReal(i) {
 					continue
 				}
-				a, b := s.pts[i], s.pts[i+1]
-				if a[0] < b[0] || (a[0] == b[0] && a[1] < b[1]) {
-					keys = append(keys, edgeKey{a[0], a[1], b[0], b[1], i, true})
-				} else {
-					keys = append(keys, edgeKey{b[0], b[1], a[0], a[1], i, false})
-				}
+				a, b, fwd := ends(i)
+				keys = append(keys, edgeKey{edgeHash(a, b), i, fwd})
 			}
 		}
 	}
-	slices.SortFunc(keys, func(x, y edgeKey) int {
-		switch {
-		case x.ax != y.ax:
-			return cmp.Compare(x.ax, y.ax)
-		case x.ay != y.ay:
-			return cmp.Compare(x.ay, y.ay)
-		case x.bx != y.bx:
-			return cmp.Compare(x.bx, y.bx)
-		}
-		return cmp.Compare(x.by, y.by)
-	})
+	slices.SortFunc(keys, func(x, y edgeKey) int { return cmp.Compare(x.h, y.h) })
 	inner := make([]uint64, len(s.real))
 	for lo := 0; lo < len(keys); {
 		hi := lo + 1
-		for hi < len(keys) && keys[hi].ax == keys[lo].ax && keys[hi].ay == keys[lo].ay && keys[hi].bx == keys[lo].bx && keys[hi].by == keys[lo].by {
+		for hi < len(keys) && keys[hi].h == keys[lo].h {
 			hi++
 		}
-		fwd, back := false, false
-		for _, k := range keys[lo:hi] {
-			fwd, back = fwd || k.fwd, back || !k.fwd
-		}
-		if fwd && back {
-			for _, k := range keys[lo:hi] {
-				inner[k.i>>6] |= 1 << uint(k.i&63)
+		// An edge is inside the coverage when another runs the other way
+		// between the same two points.
+		for x := lo; x < hi; x++ {
+			ax, bx, _ := ends(keys[x].i)
+			for y := lo; y < hi; y++ {
+				if keys[y].fwd == keys[x].fwd {
+					continue
+				}
+				if ay, by, _ := ends(keys[y].i); ay == ax && by == bx {
+					k := keys[x].i
+					inner[k>>6] |= 1 << uint(k&63)
+					break
+				}
 			}
 		}
 		lo = hi

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/gridmap/gridmap"
@@ -175,28 +177,93 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 			return err
 		}
 		defer rows.Close()
+		cuts := newCutter()
 		for rows.Next() {
 			var lid string
 			var g geo.GridInput
 			var geomWKB []byte
 			if err := rows.Scan(&lid, &g.VersionID, &g.Code, &g.Name, &g.Level, &g.Parent, &g.Version, &geomWKB); err != nil {
+				cuts.wait()
 				return err
-			}
-			if geomWKB != nil {
-				geom, err := wkb.Unmarshal(geomWKB)
-				if err != nil {
-					return fmt.Errorf("grid %s/%s: %w", lid, g.Code, err)
-				}
-				if g.Geometry, err = geo.Polygonal(geom); err != nil {
-					return fmt.Errorf("grid %s/%s: %w", lid, g.Code, err)
-				}
 			}
 			g.People = people[[2]string{lid, g.Code}]
 			if i, ok := byID[lid]; ok {
+				if geomWKB != nil {
+					cuts.cut(i, len(out[i].Grids), geomWKB)
+				}
 				out[i].Grids = append(out[i].Grids, g)
 			}
+		}
+		for _, c := range cuts.wait() {
+			if c.err != nil {
+				return fmt.Errorf("grid %s/%s: %w", out[c.layer].ID, out[c.layer].Grids[c.grid].Code, c.err)
+			}
+			out[c.layer].Grids[c.grid].Pieces = c.pieces
 		}
 		return rows.Err()
 	})
 	return out, err
+}
+
+// A cutter decodes and cuts grids into the index's pieces on every core
+// while their rows are read, so that a load holds each grid's pieces and
+// not its WKB and geometry too: a province's million grids did not fit
+// otherwise.
+type cutter struct {
+	jobs chan cutJob
+	done chan []cutJob
+}
+
+type cutJob struct {
+	layer, grid int
+	wkb         []byte
+	pieces      *geo.Pieces
+	err         error
+}
+
+func newCutter() *cutter {
+	c := &cutter{jobs: make(chan cutJob, 64), done: make(chan []cutJob, 1)}
+	results := make(chan cutJob, 64)
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range c.jobs {
+				if g, err := wkb.Unmarshal(j.wkb); err != nil {
+					j.err = err
+				} else if mp, err := geo.Polygonal(g); err != nil {
+					j.err = err
+				} else {
+					j.pieces = geo.CutGrid(mp)
+				}
+				j.wkb = nil
+				results <- j
+			}
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(results)
+	}()
+	go func() {
+		var all []cutJob
+		for j := range results {
+			all = append(all, j)
+		}
+		c.done <- all
+	}()
+	return c
+}
+
+// cut hands a grid's geometry to the workers.
+func (c *cutter) cut(layer, grid int, wkb []byte) {
+	c.jobs <- cutJob{layer: layer, grid: grid, wkb: wkb}
+}
+
+// wait returns every grid cut, once the workers are done.
+func (c *cutter) wait() []cutJob {
+	close(c.jobs)
+	return <-c.done
 }

@@ -230,14 +230,14 @@ province() { # name, metric, unit, linear|flat, target
   local one big base r
   one=$(metric BenchmarkProvince/districts=1 "$2"); big=$(metric "BenchmarkProvince/districts=$pn" "$2")
   if [ -z "$one" ] || [ -z "$big" ] || [ "$pn" = 1 ]; then
-    figure "province of $pn districts: $1" "" "$3" "" "$3" "" "$5"
+    figure "province of $pn districts: $1" "" "$3" "" "$3" "" "${5:-}"
     return 0
   fi
   if [ "$4" = linear ]; then base=$(awk -v a="$one" -v n="$pn" 'BEGIN {printf "%.6g", a*n}'); else base=$one; fi
   r=$(div "$base" "$big")
-  printf '%-50s %10.3f %s  vs %s %10.3f %s = %.2fx (%s)\n' "province of $pn districts: $1" "$big" "$3" \
-    "$([ "$4" = linear ] && echo "$pn x 1 district" || echo "1 district")" "$base" "$3" "$r" "$5"
-  figure "province of $pn districts: $1" "$big" "$3" "$base" "$3" "$r" "$5"
+  printf '%-50s %10.3f %s  vs %s %10.3f %s = %.2fx %s\n' "province of $pn districts: $1" "$big" "$3" \
+    "$([ "$4" = linear ] && echo "$pn x 1 district" || echo "1 district")" "$base" "$3" "$r" "${5:+($5)}"
+  figure "province of $pn districts: $1" "$big" "$3" "$base" "$3" "$r" "${5:-}"
 }
 mg=$(metric "BenchmarkProvince/districts=$pn" microgrids)
 [ -n "$mg" ] && printf 'province of %s districts: %.0f micro-grids, generated in %s s\n' "$pn" "$mg" "$(metric "BenchmarkProvince/districts=$pn" generate_s)"

@@ -43,6 +43,7 @@ type stagedFeature struct {
 // levels and parents stay in memory until parents are resolved at the end.
 func (s *GridStore) Import(ctx context.Context, layerID string, src gridmap.FeatureSource, opts gridmap.ImportOptions) (*gridmap.ImportResult, error) {
 	res := &gridmap.ImportResult{Layer: layerID, Rejected: []gridmap.Problem{}, Repaired: []gridmap.Problem{}}
+	var imp *importer
 	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, wholeLayerSettings); err != nil {
 			return err
@@ -51,7 +52,7 @@ func (s *GridStore) Import(ctx context.Context, layerID string, src gridmap.Feat
 		if err != nil {
 			return err
 		}
-		imp := &importer{layer: layer, opts: opts, res: res, tx: tx, checker: geo.NewChecker(), table: publishedTable,
+		imp = &importer{layer: layer, opts: opts, res: res, tx: tx, checker: geo.NewChecker(), table: publishedTable,
 			inFile: map[string]int{}, rejectedCodes: map[string]bool{}}
 		if opts.Draft {
 			imp.table, imp.opts.MakeValid, res.Draft = draftTable, true, true
@@ -90,23 +91,18 @@ func (s *GridStore) Import(ctx context.Context, layerID string, src gridmap.Feat
 	if err != nil {
 		return nil, translate(err, "importing into layer "+layerID)
 	}
-	if written := res.Created + res.Replaced; written >= 100 {
-		// An import that (at least) doubles the grids makes the generic
-		// plans connections keep for tile and edit statements wrong: made for
-		// a few rows, they scan whole tables once there are thousands.
-		// Refreshing the statistics makes PostgreSQL plan them again now
-		// rather than when autovacuum gets to it. Imports into tables already
-		// that large skip it. Failing it is no reason to fail the import.
-		var before float64
-		table, analyze := publishedTable, `ANALYZE grid_versions, grid_shapes, grid_labels`
+	if imp != nil && imp.grew {
+		// The generic plans connections keep for tile and edit statements
+		// were made for the tables before the import: made for a few rows,
+		// they scan whole tables once there are thousands. Refreshing the
+		// statistics of the shapes the import wrote too makes PostgreSQL plan
+		// them again now rather than when autovacuum gets to it. Failing it is
+		// no reason to fail the import.
+		analyze := `ANALYZE grid_versions, grid_shapes, grid_labels`
 		if opts.Draft {
-			table, analyze = draftTable, `ANALYZE draft_grids`
+			analyze = `ANALYZE draft_grids`
 		}
-		err := s.db.Pool.QueryRow(ctx, `SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = $1::regclass`, table).Scan(&before)
-		if err == nil && float64(written) >= before {
-			_, err = s.db.Pool.Exec(ctx, analyze)
-		}
-		if err != nil {
+		if _, err := s.db.Pool.Exec(ctx, analyze); err != nil {
 			s.db.Logger.Warn("analyzing after import", "err", err)
 		}
 	}
@@ -140,6 +136,9 @@ func (s *GridStore) importLayer(ctx context.Context, tx pgx.Tx, id string, opts 
 }
 
 type importer struct {
+	// grew: the import at least doubled the grids of its table, whose
+	// statistics were then refreshed within it (see grown).
+	grew    bool
 	layer   *gridmap.Layer
 	opts    gridmap.ImportOptions
 	res     *gridmap.ImportResult
@@ -375,6 +374,9 @@ func (imp *importer) commit(ctx context.Context) error {
 	}
 	imp.res.Created = int(tag.RowsAffected()) - imp.res.Replaced
 	imp.res.Unchanged = len(imp.staged) - int(tag.RowsAffected())
+	if err := imp.grown(ctx, tag.RowsAffected()); err != nil {
+		return err
+	}
 	if err := imp.checkTiling(ctx); err != nil {
 		return err
 	}
@@ -417,6 +419,29 @@ func (imp *importer) commit(ctx context.Context) error {
 		}
 	}
 	return notifyChange(ctx, tx, gridmap.Change{Layer: layer, Kind: kind, DataVersion: imp.res.DataVersion})
+}
+
+// grown refreshes the statistics of the importer's table inside the
+// transaction when the written grids at least double it. The statements
+// that check the new grids and cut their tile shapes are planned on those
+// statistics, and ones describing a table a fraction of its size sent them
+// the wrong way: at 400 districts a chunk's neighbours were read by level,
+// a million rows, not by box, a minute and more a chunk. ANALYZE counts the
+// transaction's own rows.
+func (imp *importer) grown(ctx context.Context, written int64) error {
+	if written < 100 {
+		return nil
+	}
+	var before float64
+	if err := imp.tx.QueryRow(ctx, `SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = $1::regclass`, imp.table).Scan(&before); err != nil {
+		return err
+	}
+	if float64(written) < before {
+		return nil
+	}
+	imp.grew = true
+	_, err := imp.tx.Exec(ctx, `ANALYZE `+imp.table)
+	return err
 }
 
 // checkTiling refuses an import that leaves siblings overlapping or children
@@ -527,6 +552,9 @@ func (imp *importer) commitDraft(ctx context.Context) error {
 	}
 	imp.res.Created = int(tag.RowsAffected()) - imp.res.Replaced
 	imp.res.Unchanged = len(imp.staged) - int(tag.RowsAffected())
+	if err := imp.grown(ctx, tag.RowsAffected()); err != nil {
+		return err
+	}
 	if _, err := tx.Exec(ctx, `UPDATE draft_grids g SET people = r.people FROM import_rows r
 		WHERE g.layer_id = $1 AND g.code = r.code AND r.unchanged AND r.people IS NOT NULL`, layer); err != nil {
 		return err

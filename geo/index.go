@@ -33,15 +33,19 @@ type GridInput struct {
 	People []gridmap.Person
 }
 
-// Pieces is a grid's geometry cut as the index keeps it.
-type Pieces struct{ pieces []piecePolygon }
+// Pieces is a grid's geometry cut as the index keeps it. An index built
+// from it takes it: it serves one build.
+type Pieces struct {
+	pieces []piecePolygon
+	taken  bool
+}
 
 // CutGrid cuts a grid's geometry into the pieces BuildLayerIndex keeps when
 // built with the default maxVertices. A loader that cuts each grid as it
 // reads it holds pieces, not whole geometries and their WKB as well, while
 // it reads a province.
 func CutGrid(mp orb.MultiPolygon) *Pieces {
-	return &Pieces{subdividePolygon(mp, DefaultMaxPieceVertices)}
+	return &Pieces{pieces: subdividePolygon(mp, DefaultMaxPieceVertices)}
 }
 
 // LayerInput is one layer handed to the index builder.
@@ -182,6 +186,9 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 	pieces := make([][]piecePolygon, len(in.Grids))
 	var reuse map[int64][]piecePolygon
 	for _, g := range in.Grids {
+		if g.Pieces != nil && g.Pieces.taken {
+			return nil, fmt.Errorf("layer %s: grid %s: its pieces went into an earlier index; cut it again", in.ID, g.Code)
+		}
 		if g.Pieces != nil && maxVertices != DefaultMaxPieceVertices {
 			return nil, fmt.Errorf("layer %s: grid %s was cut into pieces of %d vertices, not %d", in.ID, g.Code, DefaultMaxPieceVertices, maxVertices)
 		}
@@ -203,7 +210,7 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 			for i := range next {
 				switch g := &in.Grids[i]; {
 				case g.Pieces != nil:
-					pieces[i] = g.Pieces.pieces
+					pieces[i], g.Pieces.taken = g.Pieces.pieces, true
 					continue
 				case g.Geometry == nil:
 					pieces[i] = reuse[g.VersionID]
@@ -317,22 +324,26 @@ func (l *LayerIndex) piecesByVersion() map[int64][]piecePolygon {
 	return out
 }
 
-// buildEdgeSet collects the edges of the pieces that lie on the boundary
-// of the layer's coverage, in runs along their chains. An edge two grids
-// share (one runs a -> b, the other b -> a) is inside the coverage and can
-// never be nearest to a point outside it, so it is left out: found by
-// sorting every real edge once, which halves what a nearest search walks.
 // edgeHash mixes the bits of an edge's two ends, each word multiplied in
-// and folded down so that its high bits reach the low ones too.
+// and folded down so that its high bits reach the low ones too. -0 hashes
+// as 0, which it equals.
 func edgeHash(a, b orb.Point) uint64 {
 	var h uint64
 	for _, v := range [4]float64{a[0], a[1], b[0], b[1]} {
+		if v == 0 {
+			v = 0
+		}
 		h = (h ^ math.Float64bits(v)) * 0x9e3779b97f4a7c15
 		h ^= h >> 29
 	}
 	return h
 }
 
+// buildEdgeSet collects the edges of the pieces that lie on the boundary
+// of the layer's coverage, in runs along their chains. An edge two grids
+// share (one runs a -> b, the other b -> a) is inside the coverage and can
+// never be nearest to a point outside it, so it is left out: found by
+// sorting every real edge once, which halves what a nearest search walks.
 func buildEdgeSet(s *pieceSet) edgeSet {
 	// Each real edge as a 16-byte key: a hash of its end points in a fixed
 	// order, and the edge. A province has tens of millions of edges, and

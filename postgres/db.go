@@ -99,7 +99,7 @@ func (db *DB) OnReplica(read func(pool *pgxpool.Pool) error, again func(err erro
 		return err
 	}
 	if replicaFailed(err) || again != nil && again(err) {
-		if err != nil {
+		if replicaFailed(err) {
 			db.Logger.Warn("a read on the replica failed; reading from the primary", "err", err)
 		}
 		return read(db.Pool)

@@ -9,10 +9,12 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/geo"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/paulmach/orb/encoding/wkb"
 	"github.com/paulmach/orb/geojson"
 )
@@ -20,8 +22,6 @@ import (
 // importBatch is how many checked features go to PostgreSQL in one COPY.
 const importBatch = 500
 
-// stagedFeature is what the importer keeps in memory per accepted feature
-// while the geometry waits in the staging table.
 // wholeLayerSettings set up a transaction that writes a whole layer (an
 // import, or its tile shapes). A big file's checks and tile shapes run
 // past the pool's statement timeout; the caller's context bounds them
@@ -32,6 +32,8 @@ const importBatch = 500
 // of them. So every statement is planned for the tables as they are.
 const wholeLayerSettings = `SET LOCAL statement_timeout = 0; SET LOCAL plan_cache_mode = force_custom_plan`
 
+// stagedFeature is what the importer keeps in memory per accepted feature
+// while the geometry waits in the staging table.
 type stagedFeature struct {
 	index               int
 	code, level, parent string
@@ -98,12 +100,30 @@ func (s *GridStore) Import(ctx context.Context, layerID string, src gridmap.Feat
 		// statistics of the shapes the import wrote too makes PostgreSQL plan
 		// them again now rather than when autovacuum gets to it. Failing it is
 		// no reason to fail the import.
-		analyze := `ANALYZE grid_versions, grid_shapes, grid_labels`
+		// It waits at most a second for its lock: a big import still
+		// running elsewhere holds it (see grown), and this import is done.
+		tables := []string{"grid_shapes", "grid_labels"}
 		if opts.Draft {
-			analyze = `ANALYZE draft_grids`
+			tables = nil
 		}
-		if _, err := s.db.Pool.Exec(ctx, analyze); err != nil {
-			s.db.Logger.Warn("analyzing after import", "err", err)
+		if !imp.analyzed { // its lock was busy within the import
+			tables = append(tables, imp.table)
+		}
+		analyze := ""
+		if len(tables) > 0 {
+			analyze = `ANALYZE ` + strings.Join(tables, ", ")
+		}
+		if analyze != "" {
+			err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '1s'`); err != nil {
+					return err
+				}
+				_, err := tx.Exec(ctx, analyze)
+				return err
+			})
+			if err != nil {
+				s.db.Logger.Warn("analyzing after import", "err", err)
+			}
 		}
 	}
 	return res, nil
@@ -137,14 +157,15 @@ func (s *GridStore) importLayer(ctx context.Context, tx pgx.Tx, id string, opts 
 
 type importer struct {
 	// grew: the import at least doubled the grids of its table, whose
-	// statistics were then refreshed within it (see grown).
-	grew    bool
-	layer   *gridmap.Layer
-	opts    gridmap.ImportOptions
-	res     *gridmap.ImportResult
-	tx      pgx.Tx
-	checker *geo.Checker
-	codeRE  *regexp.Regexp
+	// statistics were then refreshed within it (analyzed) unless another
+	// import held the lock (see grown).
+	grew, analyzed bool
+	layer          *gridmap.Layer
+	opts           gridmap.ImportOptions
+	res            *gridmap.ImportResult
+	tx             pgx.Tx
+	checker        *geo.Checker
+	codeRE         *regexp.Regexp
 	// table holds the grids imported into: publishedTable or draftTable.
 	table string
 
@@ -440,7 +461,30 @@ func (imp *importer) grown(ctx context.Context, written int64) error {
 		return nil
 	}
 	imp.grew = true
-	_, err := imp.tx.Exec(ctx, `ANALYZE `+imp.table)
+	// ANALYZE's lock is held until the import commits, so another big
+	// import's ANALYZE would wait that long: this one waits a tenth of a
+	// second for it, and goes on without fresh statistics when it must.
+	// (ANALYZE writes the table's size to pg_class at once, not at commit:
+	// an import refused later leaves it too large until the next ANALYZE.)
+	var timeout string
+	if err := imp.tx.QueryRow(ctx, `SELECT current_setting('lock_timeout')`).Scan(&timeout); err != nil {
+		return err
+	}
+	if _, err := imp.tx.Exec(ctx, `SAVEPOINT fresh_statistics; SET LOCAL lock_timeout = '100ms'`); err != nil {
+		return err
+	}
+	if _, err := imp.tx.Exec(ctx, `ANALYZE `+imp.table); err != nil {
+		if pgErr := (*pgconn.PgError)(nil); !errors.As(err, &pgErr) || pgErr.Code != lockNotAvailable {
+			return err
+		}
+		_, err := imp.tx.Exec(ctx, `ROLLBACK TO SAVEPOINT fresh_statistics`) // the lock_timeout goes with it
+		return err
+	}
+	if _, err := imp.tx.Exec(ctx, `RELEASE SAVEPOINT fresh_statistics`); err != nil {
+		return err
+	}
+	imp.analyzed = true
+	_, err := imp.tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true)`, timeout)
 	return err
 }
 

@@ -23,6 +23,9 @@ type Locator struct {
 	index   atomic.Pointer[geo.Index]
 	hits    sync.Pool
 	rebuild sync.Mutex // one rebuild at a time; lookups never take it
+	// replicaRestUntil: loads do not wait for the replica until then (unix
+	// ns), after one found it lagging (see read).
+	replicaRestUntil atomic.Int64
 
 	// listening is closed once the first LISTEN is in place.
 	listening chan struct{}
@@ -114,10 +117,14 @@ func (l *Locator) Load(ctx context.Context) error {
 			}
 		}
 	}
+	start := time.Now()
 	inputs, fromReplica, err := l.read(ctx, "", cur, floor)
 	if err != nil {
 		return fmt.Errorf("loading the lookup index: %w", err)
 	}
+	// The read (which decodes and cuts the geometry) is of every layer at
+	// once: each layer's rebuild counts it, and its own build.
+	read := time.Since(start)
 	layers := make([]*geo.LayerIndex, 0, len(inputs))
 	for _, in := range inputs {
 		var prev *geo.LayerIndex
@@ -129,7 +136,7 @@ func (l *Locator) Load(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("indexing layer %s: %w", in.ID, err)
 		}
-		l.noteRebuild(in.ID, time.Since(start), fromReplica)
+		l.noteRebuild(in.ID, read+time.Since(start), fromReplica)
 		layers = append(layers, li)
 	}
 	l.swap(geo.NewIndex(layers...))
@@ -197,6 +204,7 @@ func (l *Locator) Reload(ctx context.Context, layer string, atLeast int64) error
 	} else if atLeast > 0 {
 		floor[layer] = atLeast
 	}
+	start := time.Now()
 	inputs, fromReplica, err := l.read(ctx, layer, cur, floor)
 	if err != nil {
 		return fmt.Errorf("reloading layer %s: %w", layer, err)
@@ -205,7 +213,6 @@ func (l *Locator) Reload(ctx context.Context, layer string, atLeast int64) error
 		l.swap(cur.Without(layer))
 		return nil
 	}
-	start := time.Now()
 	li, err := geo.BuildLayerIndex(inputs[0], 0, cur.Layer(layer))
 	if err != nil {
 		return fmt.Errorf("indexing layer %s: %w", layer, err)

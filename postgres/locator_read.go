@@ -18,36 +18,60 @@ import (
 // The lookup index loads from the streaming replica when one is given
 // (DB.Read): a big layer's load is a heavy read. The index must never go
 // back, nor miss a change it was told of (WaitFor callers wait for their
-// own writes to be in it), so a load reads the replica only once it holds
-// every layer of the load's floor at least at the floor's version: the
-// versions the index already holds, and those of the change notices or of
-// the primary that asked for the load.
+// own writes to be in it; a change of the people responsible does not
+// move a layer's data version), so a load reads the replica only once it
+// has replayed the primary's WAL up to where it was when the load began:
+// every change committed before then. The versions the index already
+// holds are checked again inside the replica's snapshot.
 
-// replicaWait bounds how long a load waits for the replica to replay its
-// floor before reading from the primary instead. It is shorter than
-// intake's wait for the index (indexWait), so that a request waiting for
-// its own change can still find it in the index while the replica lags.
-// replicaPoll is how often the replica's versions are read meanwhile.
+// replicaWait bounds how long a load waits for the replica to replay
+// before reading from the primary instead; for replicaRest after such a
+// wait, loads do not wait at all (the replica is read only if it has
+// replayed already), so that a burst of changes to several layers waits
+// once, not once a layer. Both are short of intake's wait for the index
+// (indexWait): a request waiting for its own change still finds it in the
+// index while the replica lags. replicaPoll is how often the replica's
+// position is read meanwhile.
 const (
 	replicaWait = time.Second
+	replicaRest = 5 * time.Second
 	replicaPoll = 20 * time.Millisecond
 )
 
-// errReplicaBehind is a replica that has not replayed a load's floor.
-var errReplicaBehind = errors.New("the replica has not replayed the change the lookup index must hold")
+// errReplicaBehind is a replica that has not replayed what a load must see.
+var errReplicaBehind = errors.New("the replica has not replayed the changes the lookup index must hold")
 
-// read reads the layers of a load (see readLayers) from one snapshot
-// holding each layer of floor at least at its version: the replica's once
-// it has replayed them (waiting up to replicaWait), else, or when the
-// replica fails (DB.OnReplica), the primary's. fromReplica says which.
+// read reads the layers of a load (see readLayers) from one snapshot: the
+// replica's once it has replayed the primary's WAL up to now (waiting up
+// to replicaWait) and holds each layer of floor at least at its version;
+// else, or when the replica fails (DB.OnReplica), the primary's.
+// fromReplica says which.
 func (l *Locator) read(ctx context.Context, layer string, cur *geo.Index, floor map[string]int64) (inputs []geo.LayerInput, fromReplica bool, err error) {
+	var lsn string
+	if l.db.Read != l.db.Pool {
+		if err := l.db.Pool.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsn); err != nil {
+			lsn = "" // the primary's own read below reports what is wrong
+		}
+	}
+	if lsn == "" {
+		inputs, err = readLayers(ctx, l.db.Pool, layer, cur, nil)
+		return inputs, false, err
+	}
 	err = l.db.OnReplica(func(pool *pgxpool.Pool) error {
 		var err error
 		if fromReplica = pool != l.db.Pool; !fromReplica {
 			inputs, err = readLayers(ctx, pool, layer, cur, nil)
 			return err
 		}
-		if err := awaitVersions(ctx, pool, layer, floor); err != nil {
+		wait := replicaWait
+		if time.Now().UnixNano() < l.replicaRestUntil.Load() {
+			wait = 0
+		}
+		if err := awaitReplay(ctx, pool, lsn, wait); err != nil {
+			if errors.Is(err, errReplicaBehind) && wait > 0 {
+				l.replicaRestUntil.Store(time.Now().Add(replicaRest).UnixNano())
+				l.db.Logger.Info("the replica lags: the lookup index reads the primary", "layer", layer, "waited", wait.String())
+			}
 			return err
 		}
 		inputs, err = readLayers(ctx, pool, layer, cur, floor)
@@ -56,14 +80,14 @@ func (l *Locator) read(ctx context.Context, layer string, cur *geo.Index, floor 
 	return inputs, fromReplica, err
 }
 
-// awaitVersions polls the data versions pool holds of one layer ("" for
-// all) until they reach floor. Returns errReplicaBehind when they have not
-// after replicaWait.
-func awaitVersions(ctx context.Context, pool *pgxpool.Pool, layer string, floor map[string]int64) error {
-	deadline := time.Now().Add(replicaWait)
+// awaitReplay polls the replica behind pool until it has replayed the WAL
+// up to lsn. Returns errReplicaBehind when it has not after wait, and for
+// a server that replays nothing (not a standby).
+func awaitReplay(ctx context.Context, pool *pgxpool.Pool, lsn string, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
 	for {
-		versions, err := dataVersions(ctx, pool, layer)
-		if err != nil || !behind(versions, floor) {
+		var done bool
+		if err := pool.QueryRow(ctx, `SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)`, lsn).Scan(&done); err != nil || done {
 			return err
 		}
 		if time.Now().After(deadline) {

@@ -97,6 +97,8 @@ type provinceFigures struct {
 // instead, and one already holding the province is measured as it is,
 // without generating and importing it again (the import is then not
 // measured): a province of 400 districts takes most of an hour to make.
+// Such a database holds one province, so give one number of districts
+// with it; GRIDMAP_BENCH_PROVINCE_FILE likewise names one province's file.
 func measureProvince(b testing.TB, n int) provinceFigures {
 	ctx := context.Background()
 	var p provinceFigures
@@ -174,6 +176,9 @@ func importProvince(b testing.TB, db *postgres.DB, n int, p *provinceFigures) []
 	if _, err := os.Stat(path); err == nil {
 		// Written by an earlier run: counted, not generated again.
 		p.features, p.microgrids, p.fileBytes = countProvince(b, path)
+		if p.microgrids != n*2500 {
+			b.Fatalf("%s holds %d micro-grids, not the %d of %d districts", path, p.microgrids, n*2500, n)
+		}
 		b.Logf("%d districts: %d grids (%d micro-grids) read from %s", n, p.features, p.microgrids, path)
 	} else {
 		writeProvince(b, path, n, p)

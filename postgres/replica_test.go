@@ -191,6 +191,23 @@ func TestReadsFromAStreamingReplica(t *testing.T) {
 		t.Fatalf("the following index did not catch up while the replica was paused: %v", err)
 	}
 	indexed(t, followed, "rep", "第二网格", primaryVersion(), false)
+	// A change of the people responsible moves no data version: the
+	// following index reads it from the primary, not the paused replica.
+	if err := s.grids.SetPeople(ctx, "rep", "RG", []gridmap.Person{{Role: gridmap.RoleGridWorker, Name: "新网格员"}}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var ans gridmap.LookupAnswer
+		if err := followed.Lookup(ctx, gridmap.LookupQuery{Lon: 10.005, Lat: 10.01, Layer: "rep"}, &ans); err != nil {
+			t.Fatal(err)
+		}
+		if p := ans.Layers[0].People; len(p) == 1 && p[0].Name == "新网格员" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the new grid worker never reached the following index while the replica was paused: %+v", ans.Layers[0].People)
+		}
+	}
 	// A reload for the change's version, then one asking for no version:
 	// the index still never goes back to the replica's.
 	for _, atLeast := range []int64{primaryVersion(), 0} {

@@ -1,0 +1,96 @@
+package geo
+
+import (
+	"math"
+	"testing"
+
+	"github.com/paulmach/orb"
+)
+
+// cell is the square at (x, y) of side d, anticlockwise.
+func cell(x, y, d float64) orb.MultiPolygon {
+	return orb.MultiPolygon{{{{x, y}, {x + d, y}, {x + d, y + d}, {x, y + d}, {x, y}}}}
+}
+
+// TestEdgeSetKeepsTheOuterBoundary checks the boundary edges the index
+// keeps for the nearest-grid search against a count by coordinates: a
+// 3x3 block of grids, one of them cut by a grid whose corner is at -0
+// (equal to 0), and a grid given twice over (every edge shared in the
+// same direction, so still outer). An edge is inside the coverage exactly
+// when another edge runs the other way between the same points.
+func TestEdgeSetKeepsTheOuterBoundary(t *testing.T) {
+	in := LayerInput{ID: "edges", Levels: []string{"grid"}}
+	for i := range 3 {
+		for j := range 3 {
+			x, y := float64(i)-1, float64(j)-1
+			if x == 0 {
+				x = math.Copysign(0, -1) // -0: the same point as its neighbour's 0
+			}
+			in.Grids = append(in.Grids, GridInput{Code: string(rune('a' + 3*i + j)), Level: "grid", Geometry: cell(x, y, 1)})
+		}
+	}
+	in.Grids = append(in.Grids,
+		GridInput{Code: "x1", Level: "grid", Geometry: cell(5, 5, 1)},
+		GridInput{Code: "x2", Level: "grid", Geometry: cell(5, 5, 1)})
+	l, err := BuildLayerIndex(in, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &l.leaves
+	type key [4]float64
+	norm := func(v float64) float64 { return v + 0 } // -0 + 0 is +0
+	edge := func(i int32) key {
+		a, b := s.pts[i], s.pts[i+1]
+		return key{norm(a[0]), norm(a[1]), norm(b[0]), norm(b[1])}
+	}
+	runs := map[key]int{}
+	for i := int32(0); i+1 < int32(len(s.pts)); i++ {
+		if s.isReal(i) {
+			runs[edge(i)]++
+		}
+	}
+	want := map[int32]bool{}
+	for i := int32(0); i+1 < int32(len(s.pts)); i++ {
+		if !s.isReal(i) {
+			continue
+		}
+		if k := edge(i); runs[key{k[2], k[3], k[0], k[1]}] == 0 {
+			want[i] = true
+		}
+	}
+	got := map[int32]bool{}
+	for _, c := range l.edges.chunks {
+		for e := c.start; e < c.start+c.n; e++ {
+			got[e] = true
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d outer edges kept, want %d", len(got), len(want))
+	}
+	for e := range want {
+		if !got[e] {
+			t.Errorf("outer edge %v -> %v left out", s.pts[e], s.pts[e+1])
+		}
+	}
+	// 12 edges round the 3x3 block, 8 of the doubled square.
+	if len(want) != 20 {
+		t.Errorf("the count by coordinates finds %d outer edges, want 20", len(want))
+	}
+}
+
+// TestPiecesServeOneBuild: pieces cut beforehand go into one index; a
+// second build from them is refused rather than giving a grid no shape.
+func TestPiecesServeOneBuild(t *testing.T) {
+	in := LayerInput{ID: "cut", Levels: []string{"grid"}, Grids: []GridInput{{Code: "a", Level: "grid", Pieces: CutGrid(cell(0, 0, 1))}}}
+	l, err := BuildLayerIndex(in, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h Hit
+	if l.Lookup(0.5, 0.5, 0, 0, &h); h.Owner != 0 {
+		t.Fatalf("a point inside the cut grid: owner %d", h.Owner)
+	}
+	if _, err := BuildLayerIndex(in, 0, nil); err == nil {
+		t.Fatal("a second build from the same pieces was not refused")
+	}
+}

@@ -46,6 +46,11 @@ bench ./postgres/ 'LocatorNYCPostGIS' -benchtime 2000x -count 3
 bench ./postgres/ 'TokenCheck' -benchtime 20000x -count 3
 bench ./server/ 'LookupBatchHTTP' -benchtime 10x -count 3
 bench ./server/ 'GetHTTP' -benchtime 100000x -count 3
+# Issue 19's lookup over the wire: GET /v1/lookup against a bare net/http
+# handler writing the same answers and a prepared PostGIS ST_Covers on the
+# same points, at 1 and 8 connections, and the server's CPU per lookup with
+# the load generator in a child process.
+bench ./server/ 'LookupWire' -benchtime 30000x -count 3
 bench ./server/ 'ReportIntakeHTTP|DurableInsert|ReportLatencyAt300' -benchtime 3000x -count 3
 bench ./server/ 'WorkflowMovesHTTP|DurableUpdate|WorkflowMoveLatencyAt300' -benchtime 3000x -count 3
 bench ./dispatch/ 'Assign' -count 3
@@ -173,6 +178,32 @@ n="GET /v1/lookup, loopback load generator"
 get=$(metric BenchmarkLookupGetHTTP req/s); hz=$(metric BenchmarkHealthzGetHTTP req/s); r=$(div "$get" "$hz")
 [ -n "$r" ] && printf '%-50s %10.0f req/s  vs GET /healthz %10.0f req/s = %.2f of a no-op request (target 20,000/s)\n' "$n" "$get" "$hz" "$r"
 figure "$n" "$get" req/s "$hz" req/s "$r" ">= 20000 req/s"
+# Issue 19's lookup figures: GET against its floor and against PostGIS at 1
+# and 8 connections, the server's CPU per lookup, batches against 1M/s.
+for conns in 1 8; do
+  get=$(metric "BenchmarkLookupWire/get/conns=$conns" req/s); bare=$(metric "BenchmarkLookupWire/bare/conns=$conns" req/s)
+  pg=$(metric "BenchmarkLookupWire/postgis/conns=$conns" lookups/s)
+  n="GET /v1/lookup vs bare net/http, conns=$conns"
+  r=$(div "$get" "$bare")
+  [ -n "$r" ] && printf '%-50s %10.0f req/s  vs bare handler %10.0f req/s = %.2f (target >= 0.85)\n' "$n" "$get" "$bare" "$r"
+  figure "$n" "$get" req/s "$bare" req/s "$r" ">= 0.85x"
+  n="GET /v1/lookup vs prepared PostGIS, conns=$conns"
+  r=$(div "$get" "$pg")
+  [ -n "$r" ] && printf '%-50s %10.0f req/s  vs ST_Covers %10.0f lookups/s = %.2fx (target >= 2x)\n' "$n" "$get" "$pg" "$r"
+  figure "$n" "$get" req/s "$pg" lookups/s "$r" ">= 2x"
+done
+n="lookup and encoding alone, the same points"
+idx=$(div "$(median BenchmarkLookupWire/index)" 1e3)
+[ -n "$idx" ] && printf '%-50s %10.3f us  (in memory: what GET does beyond the bare floor)\n' "$n" "$idx"
+figure "$n" "$idx" us
+n="server CPU per GET /v1/lookup, conns=8"
+cpu=$(metric BenchmarkLookupWire/cpu/get server_us/req); bcpu=$(metric BenchmarkLookupWire/cpu/bare server_us/req); r=$(div "$bcpu" "$cpu")
+[ -n "$r" ] && printf '%-50s %10.1f us  vs bare handler %6.1f us = %.2f (target <= 12 us; load generator in a child process)\n' "$n" "$cpu" "$bcpu" "$r"
+figure "$n" "$cpu" us "$bcpu" us "$r" "<= 12 us"
+n="POST /v1/lookup batches vs issue 19's 1,000,000/s"
+pts=$(metric BenchmarkLookupBatchHTTP points/s); r=$(div "$pts" 1000000)
+[ -n "$r" ] && printf '%-50s %10.0f points/s  = %.2f of the target\n' "$n" "$pts" "$r"
+figure "$n" "$pts" points/s 1000000 points/s "$r" ">= 1000000 points/s"
 n="POST /v1/reports, 16 clients, durable commits"
 rep=$(metric BenchmarkReportIntakeHTTP reports/s); ins=$(metric BenchmarkDurableInsert reports/s); r=$(div "$rep" "$ins")
 [ -n "$r" ] && printf '%-50s %10.0f reports/s  vs bare durable INSERTs %10.0f/s = %.2f (target 1,000/s)\n' "$n" "$rep" "$ins" "$r"

@@ -23,12 +23,10 @@ const csrfHeader = "X-CSRF-Token"
 // anonymous is the caller of a request without credentials.
 var anonymous = &gridmap.Caller{Kind: gridmap.CallerAnonymous, Name: "anonymous"}
 
-// callerKey holds the request's caller in the echo context.
-const callerKey = "gridmap.caller"
-
-// callerOf is the request's caller, as authenticate found it.
+// callerOf is the request's caller, as authenticate put it in the
+// request's context.
 func callerOf(c echo.Context) *gridmap.Caller {
-	if v, ok := c.Get(callerKey).(*gridmap.Caller); ok {
+	if v := gridmap.CallerFrom(c.Request().Context()); v != nil {
 		return v
 	}
 	return anonymous
@@ -63,7 +61,6 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		c.Set(callerKey, caller)
 		c.SetRequest(req.WithContext(gridmap.NewContextWithCaller(req.Context(), caller)))
 		if csrf != "" && unsafeMethod(req.Method) && !(req.Method == http.MethodPost && c.Path() == "/v1/session") {
 			if subtle.ConstantTimeCompare([]byte(req.Header.Get(csrfHeader)), []byte(csrf)) != 1 {

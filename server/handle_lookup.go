@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/geo"
@@ -23,38 +24,40 @@ var lookupScratchPool = sync.Pool{New: func() any { return &lookupScratch{buf: m
 
 // handleLookup answers which grids cover one point:
 // GET /v1/lookup?lon=&lat=[&crs=][&layer=][&at=][&tolerance_m=][&accuracy_m=].
+// Thousands a second: the query is read and the answer written without
+// allocating, from pooled scratch.
 func (s *Server) handleLookup(c echo.Context) error {
-	lon, err := floatParam(c, "lon", true)
+	p := readLookupParams(c.Request().URL.RawQuery)
+	lon, err := numberParam("lon", p.lon, true)
 	if err != nil {
 		return err
 	}
-	lat, err := floatParam(c, "lat", true)
+	lat, err := numberParam("lat", p.lat, true)
 	if err != nil {
 		return err
 	}
 	if err := gridmap.CheckLonLat(lon, lat); err != nil {
 		return err
 	}
-	q := gridmap.LookupQuery{Layer: c.QueryParam("layer")}
-	if v := c.QueryParam("tolerance_m"); v != "" {
-		t, err := floatParam(c, "tolerance_m", false)
+	q := gridmap.LookupQuery{Layer: p.layer}
+	if p.tolerance != "" {
+		t, err := numberParam("tolerance_m", p.tolerance, false)
 		if err != nil {
 			return err
 		}
 		q.ToleranceM = &t
 	}
-	if q.AccuracyM, err = floatParam(c, "accuracy_m", false); err != nil {
+	if q.AccuracyM, err = numberParam("accuracy_m", p.accuracy, false); err != nil {
 		return err
 	}
-	if v := c.QueryParam("at"); v != "" {
-		t, err := parseTime("at", v)
+	if p.at != "" {
+		t, err := parseTime("at", p.at)
 		if err != nil {
 			return err
 		}
 		q.At = &t
 	}
-	crs := c.QueryParam("crs")
-	if q.Lon, q.Lat, err = geo.ToWGS84(crs, lon, lat); err != nil {
+	if q.Lon, q.Lat, err = geo.ToWGS84(p.crs, lon, lat); err != nil {
 		return err
 	}
 	sc := lookupScratchPool.Get().(*lookupScratch)
@@ -65,13 +68,56 @@ func (s *Server) handleLookup(c echo.Context) error {
 	if callerOf(c).Kind == gridmap.CallerAnonymous {
 		sc.answer.ForgetPeople()
 	}
-	sc.buf = AppendLookupJSON(sc.buf[:0], &sc.answer, lon, lat, crs)
+	sc.buf = AppendLookupJSON(sc.buf[:0], &sc.answer, lon, lat, p.crs)
+	c.Response().Header()[echo.HeaderContentType] = jsonContentType
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, sc.buf)
 }
 
-// floatParam reads a query parameter as a number; "" is 0 unless required.
-func floatParam(c echo.Context, name string, required bool) (float64, error) {
-	v := c.QueryParam(name)
+// jsonContentType is the Content-Type header of JSON answers, shared by
+// every answer: net/http only reads it, and Header.Set and Add replace or
+// grow a copy.
+var jsonContentType = []string{echo.MIMEApplicationJSON}
+
+// lookupParams are GET /v1/lookup's query parameters, each its first value
+// ("" when absent), as echo's QueryParam would read them.
+type lookupParams struct{ lon, lat, layer, crs, tolerance, accuracy, at string }
+
+func readLookupParams(raw string) lookupParams {
+	var p lookupParams
+	var seen uint8
+	q := newQueryPairs(raw)
+	for k, v, ok := q.next(); ok; k, v, ok = q.next() {
+		var dst *string
+		var bit uint8
+		switch k {
+		case "lon":
+			dst, bit = &p.lon, 1
+		case "lat":
+			dst, bit = &p.lat, 2
+		case "layer":
+			dst, bit = &p.layer, 4
+		case "crs":
+			dst, bit = &p.crs, 8
+		case "tolerance_m":
+			dst, bit = &p.tolerance, 16
+		case "accuracy_m":
+			dst, bit = &p.accuracy, 32
+		case "at":
+			dst, bit = &p.at, 64
+		default:
+			continue
+		}
+		if seen&bit == 0 {
+			seen |= bit
+			*dst = v
+		}
+	}
+	return p
+}
+
+// numberParam reads query parameter name's value v as a number; "" is 0
+// unless required.
+func numberParam(name, v string, required bool) (float64, error) {
 	if v == "" {
 		if required {
 			return 0, gridmap.Errorf(gridmap.EINVALID, "%s is required", name)
@@ -88,16 +134,27 @@ func floatParam(c echo.Context, name string, required bool) (float64, error) {
 // batchChunk is how many points one worker takes at a time.
 const batchChunk = 2048
 
+// chunkBuffers hold the answers of one chunk of a batch, reused.
+var chunkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, batchChunk*256); return &b }}
+
+// batchBodies hold batch bodies, reused: a 100,000-point batch is a few
+// megabytes.
+var batchBodies = sync.Pool{New: func() any { return new([]byte) }}
+
 // handleLookupBatch answers up to gridmap.MaxLookupPoints points in input
 // order: POST /v1/lookup {"points": [[lon, lat], ...], "crs", "layer",
 // "tolerance_m", "accuracy_m", "at"} -> {"results": [...]}. A bad point
-// fails the whole batch with its index; nothing is answered in part.
+// fails the whole batch with its index; nothing is answered in part. The
+// body is read and answered on every core, and the answer streamed in
+// order as its chunks are ready.
 func (s *Server) handleLookupBatch(c echo.Context) error {
-	body, err := io.ReadAll(c.Request().Body)
-	if err != nil {
+	body := batchBodies.Get().(*[]byte)
+	defer batchBodies.Put(body)
+	var err error
+	if *body, err = readBody(c.Request(), (*body)[:0]); err != nil {
 		return err
 	}
-	req, err := parseBatch(body)
+	req, err := parseBatchOn(*body, runtime.GOMAXPROCS(0))
 	if err != nil {
 		return err
 	}
@@ -121,48 +178,126 @@ func (s *Server) handleLookupBatch(c echo.Context) error {
 			return err
 		}
 	}
-
-	chunks := make([][]byte, (len(req.points)+batchChunk-1)/batchChunk)
-	workers := min(runtime.GOMAXPROCS(0), len(chunks))
 	if req.at != nil {
-		workers = min(workers, 1) // history lookups go to PostGIS one by one
+		return s.answerHistory(c, q, req, anonymous)
 	}
-	var next int64
-	var mu sync.Mutex
-	var firstErr error
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
+	return s.streamBatch(c, q, req, anonymous)
+}
+
+// readBody appends the request's body to b, sized by its Content-Length.
+func readBody(r *http.Request, b []byte) ([]byte, error) {
+	if n := r.ContentLength; n > 0 && n < 1<<30 && int64(cap(b)) < n+1 {
+		b = make([]byte, 0, n+1) // +1: the read that finds the end
+	}
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+// chunkAnswer is one chunk's answers, or why it has none.
+type chunkAnswer struct {
+	buf *[]byte
+	err error
+}
+
+// streamBatch answers the points from the index on every core, chunk by
+// chunk, and writes the chunks in order as they are ready, at most a few
+// chunks a worker ahead of the writer. An error in the first chunk is
+// answered as such; one after the answer began (the layer deleted
+// meanwhile) aborts the connection, so that the client cannot take a cut
+// answer for a whole one.
+func (s *Server) streamBatch(c echo.Context, q gridmap.LookupQuery, req *batchRequest, anonymous bool) error {
+	ctx := c.Request().Context()
+	out := make([]chan chunkAnswer, (len(req.points)+batchChunk-1)/batchChunk)
+	for k := range out {
+		out[k] = make(chan chunkAnswer, 1)
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(out))
+	ahead := make(chan struct{}, 4*workers)
+	done := make(chan struct{})
+	defer close(done)
+	var next atomic.Int64
+	for range workers {
 		go func() {
-			defer wg.Done()
 			var ans gridmap.LookupAnswer
 			for {
-				mu.Lock()
-				k := int(next)
-				next++
-				stop := firstErr != nil
-				mu.Unlock()
-				if stop || k >= len(chunks) {
+				select {
+				case ahead <- struct{}{}:
+				case <-done:
 					return
 				}
-				buf, err := s.answerChunk(ctx, q, req, k, &ans, anonymous)
-				mu.Lock()
-				if err != nil && firstErr == nil {
-					firstErr = err
+				select {
+				case <-done:
+					return
+				default:
 				}
-				chunks[k] = buf
-				mu.Unlock()
+				k := int(next.Add(1) - 1)
+				if k >= len(out) {
+					return
+				}
+				buf := chunkBuffers.Get().(*[]byte)
+				var err error
+				*buf, err = s.answerChunk(ctx, q, req, k, &ans, anonymous, (*buf)[:0])
+				out[k] <- chunkAnswer{buf, err}
 			}
 		}()
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
+	w := c.Response()
+	for k := range out {
+		a := <-out[k]
+		if a.err != nil {
+			if k == 0 {
+				return a.err
+			}
+			s.logger.Error("batch lookup failed after its answer began; connection aborted", "request_id", requestID(c), "err", a.err)
+			panic(http.ErrAbortHandler)
+		}
+		if k == 0 {
+			w.Header()[echo.HeaderContentType] = jsonContentType
+			w.WriteHeader(http.StatusOK)
+			if _, err := io.WriteString(w, `{"results":[`); err != nil {
+				return nil // the client went away; nothing left to tell it
+			}
+		}
+		_, err := w.Write(*a.buf)
+		chunkBuffers.Put(a.buf)
+		if err != nil {
+			return nil
+		}
+		<-ahead
 	}
-	size := len(`{"results":[]}`)
-	for _, b := range chunks {
-		size += len(b)
+	if len(out) == 0 {
+		w.Header()[echo.HeaderContentType] = jsonContentType
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, `{"results":[`)
 	}
+	_, _ = io.WriteString(w, `]}`)
+	return nil
+}
+
+// answerHistory answers a batch as of a time, from PostGIS one point after
+// another, whole before its first byte is written: an error anywhere is
+// answered as such.
+func (s *Server) answerHistory(c echo.Context, q gridmap.LookupQuery, req *batchRequest, anonymous bool) error {
+	var ans gridmap.LookupAnswer
+	var body []byte
+	for k := 0; k*batchChunk < len(req.points); k++ {
+		var err error
+		if body, err = s.answerChunk(c.Request().Context(), q, req, k, &ans, anonymous, body); err != nil {
+			return err
+		}
+	}
+	size := len(`{"results":[]}`) + len(body)
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 	h.Set(echo.HeaderContentLength, strconv.Itoa(size))
@@ -171,21 +306,18 @@ func (s *Server) handleLookupBatch(c echo.Context) error {
 	if _, err := io.WriteString(w, `{"results":[`); err != nil {
 		return nil // the client went away; nothing left to tell it
 	}
-	for _, b := range chunks {
-		if _, err := w.Write(b); err != nil {
-			return nil
-		}
+	if _, err := w.Write(body); err != nil {
+		return nil
 	}
 	_, _ = io.WriteString(w, `]}`)
 	return nil
 }
 
-// answerChunk answers points [k*batchChunk, (k+1)*batchChunk), each
-// followed by a comma except the very last point of the batch.
-// Anonymous callers get no people.
-func (s *Server) answerChunk(ctx context.Context, q gridmap.LookupQuery, req *batchRequest, k int, ans *gridmap.LookupAnswer, anonymous bool) ([]byte, error) {
+// answerChunk appends to buf the answers to points [k*batchChunk,
+// (k+1)*batchChunk), each followed by a comma except the very last point
+// of the batch. Anonymous callers get no people.
+func (s *Server) answerChunk(ctx context.Context, q gridmap.LookupQuery, req *batchRequest, k int, ans *gridmap.LookupAnswer, anonymous bool, buf []byte) ([]byte, error) {
 	lo, hi := k*batchChunk, min((k+1)*batchChunk, len(req.points))
-	buf := make([]byte, 0, (hi-lo)*256)
 	for i := lo; i < hi; i++ {
 		p := req.points[i]
 		q.Lon, q.Lat, _ = geo.ToWGS84(req.crs, p[0], p[1])

@@ -28,6 +28,22 @@ import (
 // with request logging off as in production at info level for lookups.
 func benchServer(b *testing.B) (url string, pts [][2]float64) {
 	b.Helper()
+	env := newLookupBench(b)
+	return env.url, env.pts
+}
+
+// lookupBench is benchServer's server and what the baselines beside it
+// need: its database, its index and the admin token its clients send.
+type lookupBench struct {
+	url     string
+	pts     [][2]float64
+	db      *postgres.DB
+	locator *postgres.Locator
+	token   string
+}
+
+func newLookupBench(b *testing.B) *lookupBench {
+	b.Helper()
 	nyc := pgtest.NYCDir(b)
 	// 16 connections, as the baselines have, for 16 clients.
 	db := pgtest.SharedWith(b, postgres.Options{MaxConns: 16})
@@ -64,13 +80,13 @@ func benchServer(b *testing.B) (url string, pts [][2]float64) {
 		Ready: func(context.Context) error { return nil }, Access: access}, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(s.Handler())
 	b.Cleanup(hs.Close)
-	signInAsAdmin(b, access, hs.Listener.Addr().String())
+	token := signInAsAdmin(b, access, hs.Listener.Addr().String())
 	rnd := rand.New(rand.NewPCG(9, 9))
-	pts = make([][2]float64, 100_000)
+	pts := make([][2]float64, 100_000)
 	for i := range pts {
 		pts[i] = [2]float64{-74.256 + rnd.Float64()*0.556, 40.496 + rnd.Float64()*0.42}
 	}
-	return hs.URL, pts
+	return &lookupBench{url: hs.URL, pts: pts, db: db, locator: loc, token: token}
 }
 
 // BenchmarkLookupBatchHTTP posts batches of 100,000 points over loopback

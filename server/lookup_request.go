@@ -1,9 +1,11 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gridmap/gridmap"
@@ -24,7 +26,11 @@ type batchRequest struct {
 // read by hand (encoding/json spends most of a batch's time there); the
 // rest is ordinary JSON. Returns EINVALID saying where the body is wrong,
 // ETOOLARGE past gridmap.MaxLookupPoints points.
-func parseBatch(body []byte) (*batchRequest, error) {
+func parseBatch(body []byte) (*batchRequest, error) { return parseBatchOn(body, 1) }
+
+// parseBatchOn is parseBatch reading a large points array on up to
+// workers goroutines, with the same result and the same errors.
+func parseBatchOn(body []byte, workers int) (*batchRequest, error) {
 	p := &jsonScanner{b: body}
 	req := &batchRequest{}
 	seenPoints := false
@@ -42,7 +48,7 @@ func parseBatch(body []byte) (*batchRequest, error) {
 			}
 			switch key {
 			case "points":
-				if req.points, err = p.points(); err != nil {
+				if req.points, err = p.pointsOn(workers); err != nil {
 					return nil, err
 				}
 				seenPoints = true
@@ -222,27 +228,11 @@ func (p *jsonScanner) points() ([][2]float64, error) {
 		if len(pts) == gridmap.MaxLookupPoints {
 			return nil, gridmap.Errorf(gridmap.ETOOLARGE, "a batch lookup takes at most %d points; split the request", gridmap.MaxLookupPoints)
 		}
-		bad := gridmap.Errorf(gridmap.EINVALID, "points[%d] must be [lon, lat]: two numbers, longitude first", len(pts))
-		if !p.consume('[') {
-			return nil, bad
-		}
-		lon, ok := p.number()
-		if !ok || !p.consume(',') {
-			return nil, bad
-		}
-		lat, ok := p.number()
+		pt, ok := p.point()
 		if !ok {
-			return nil, bad
+			return nil, gridmap.Errorf(gridmap.EINVALID, "points[%d] must be [lon, lat]: two numbers, longitude first", len(pts))
 		}
-		if p.consume(',') {
-			if _, ok := p.number(); !ok {
-				return nil, bad
-			}
-		}
-		if !p.consume(']') {
-			return nil, bad
-		}
-		pts = append(pts, [2]float64{lon, lat})
+		pts = append(pts, pt)
 		if p.consume(',') {
 			continue
 		}
@@ -250,5 +240,134 @@ func (p *jsonScanner) points() ([][2]float64, error) {
 			return pts, nil
 		}
 		return nil, p.fail("expected ',' or ']' in points")
+	}
+}
+
+// point reads one [lon, lat] or [lon, lat, altitude].
+func (p *jsonScanner) point() ([2]float64, bool) {
+	if !p.consume('[') {
+		return [2]float64{}, false
+	}
+	lon, ok := p.number()
+	if !ok || !p.consume(',') {
+		return [2]float64{}, false
+	}
+	lat, ok := p.number()
+	if !ok {
+		return [2]float64{}, false
+	}
+	if p.consume(',') {
+		if _, ok := p.number(); !ok {
+			return [2]float64{}, false
+		}
+	}
+	if !p.consume(']') {
+		return [2]float64{}, false
+	}
+	return [2]float64{lon, lat}, true
+}
+
+// parallelPointsBytes is the size of a points array past which it is cut
+// into pieces read in parallel, and the least size of a piece.
+const parallelPointsBytes = 64 << 10
+
+// pointsOn is points, reading a large array in pieces on up to workers
+// goroutines. The array is cut after the commas that follow points, each
+// piece read with the same grammar; when anything is wrong (a malformed
+// point, too many points, a cut that was not between two points), the
+// array is read again from its start by points, which says what and
+// where, exactly as a batch read in one piece.
+func (p *jsonScanner) pointsOn(workers int) ([][2]float64, error) {
+	start := p.i
+	if workers > 1 && len(p.b)-start >= 2*parallelPointsBytes {
+		if pts, end, ok := p.pointsInPieces(workers); ok {
+			p.i = end
+			return pts, nil
+		}
+	}
+	p.i = start
+	return p.points()
+}
+
+// pointsInPieces reads the points array at p.i in pieces; ok is false when
+// it cannot be read that way (see pointsOn).
+func (p *jsonScanner) pointsInPieces(workers int) (pts [][2]float64, end int, ok bool) {
+	if !p.consume('[') {
+		return nil, 0, false
+	}
+	// Cuts: each piece but the last ends just after a comma that follows a
+	// point's ']'; the last ends at the array's ']'.
+	pieces := min(4*workers, (len(p.b)-p.i)/parallelPointsBytes)
+	cuts := []int{p.i}
+	for k := 1; k < pieces; k++ {
+		at := max(cuts[len(cuts)-1], p.i+(len(p.b)-p.i)*k/pieces)
+		c := bytes.IndexByte(p.b[at:], ']')
+		if c < 0 {
+			break
+		}
+		q := jsonScanner{b: p.b, i: at + c + 1}
+		if !q.consume(',') {
+			break
+		}
+		cuts = append(cuts, q.i)
+	}
+	parts := make([][][2]float64, len(cuts))
+	ends := make([]int, len(cuts))
+	var wg sync.WaitGroup
+	for k := range cuts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stop := len(p.b) // the last piece: up to the array's end
+			if k+1 < len(cuts) {
+				stop = cuts[k+1]
+			}
+			parts[k], ends[k] = readPiece(p.b, cuts[k], stop, k+1 == len(cuts))
+		}()
+	}
+	wg.Wait()
+	n := 0
+	for k := range parts {
+		if ends[k] < 0 {
+			return nil, 0, false
+		}
+		n += len(parts[k])
+	}
+	if n > gridmap.MaxLookupPoints {
+		return nil, 0, false
+	}
+	pts = make([][2]float64, 0, n)
+	for _, part := range parts {
+		pts = append(pts, part...)
+	}
+	return pts, ends[len(ends)-1], true
+}
+
+// readPiece reads the points from b[from:] up to stop, where the piece
+// must end just after a comma; the last piece ends at the array's ']'
+// instead. end is where reading stopped (after the ']' for the last), or
+// -1 when the piece is not a run of well-formed points ending there.
+func readPiece(b []byte, from, stop int, last bool) (pts [][2]float64, end int) {
+	p := jsonScanner{b: b, i: from}
+	pts = make([][2]float64, 0, (stop-from)/20+1)
+	for {
+		pt, ok := p.point()
+		if !ok {
+			return nil, -1
+		}
+		pts = append(pts, pt)
+		switch {
+		case p.consume(','):
+			if p.i == stop && !last {
+				return pts, stop
+			}
+			if p.i >= stop || len(pts) > gridmap.MaxLookupPoints {
+				return nil, -1
+			}
+		case last && p.consume(']'):
+			return pts, p.i
+		default:
+			return nil, -1
+		}
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -70,4 +71,81 @@ func FuzzParseBatch(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestParseBatchInPieces: a large body read in pieces on several
+// goroutines gives the points, and the errors, of one read in one piece,
+// wherever the trouble is.
+func TestParseBatchInPieces(t *testing.T) {
+	big := func(n int, point func(i int) string, after string) string {
+		var b strings.Builder
+		b.WriteString(`{"layer":"demo","points":[`)
+		for i := range n {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			b.WriteString(point(i))
+		}
+		b.WriteString("]" + after + "}")
+		return b.String()
+	}
+	plain := func(i int) string { return fmt.Sprintf("[%.6f,%.6f]", -74+float64(i)*1e-5, 40+float64(i%977)*1e-4) }
+	cases := []struct{ name, body string }{
+		{"plain", big(50_000, plain, "")},
+		{"spaces and altitudes", big(40_000, func(i int) string {
+			return fmt.Sprintf(" [ %g ,\n%g , %d ] ", float64(i)*0.001, float64(i%90), i)
+		}, "")},
+		{"fields after the points", big(50_000, plain, `,"crs":"gcj02","tolerance_m":5`)},
+		{"a bad point late", big(50_000, func(i int) string {
+			if i == 41_234 {
+				return "[1]"
+			}
+			return plain(i)
+		}, "")},
+		{"a bad point first", big(50_000, func(i int) string {
+			if i == 0 {
+				return `{"lon":1}`
+			}
+			return plain(i)
+		}, "")},
+		{"a string among the points", big(50_000, func(i int) string {
+			if i == 30_000 {
+				return `"[1,2],"`
+			}
+			return plain(i)
+		}, "")},
+		{"a trailing comma", big(50_000, plain, ",")},
+		{"too many points", big(gridmap.MaxLookupPoints+1, func(int) string { return "[1,2]" }, "")},
+		{"too many points and a bad one after", big(gridmap.MaxLookupPoints+5, func(i int) string {
+			if i == gridmap.MaxLookupPoints+3 {
+				return "[x]"
+			}
+			return "[1,2]"
+		}, "")},
+		{"unterminated", big(50_000, plain, "")[:700_000]},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			want, werr := parseBatch([]byte(c.body))
+			got, gerr := parseBatchOn([]byte(c.body), 4)
+			if fmt.Sprint(werr) != fmt.Sprint(gerr) {
+				t.Fatalf("error %v, in one piece %v", gerr, werr)
+			}
+			if werr != nil {
+				return
+			}
+			sc := &jsonScanner{b: []byte(c.body), i: strings.Index(c.body, `"points":`) + len(`"points":`)}
+			if _, _, ok := sc.pointsInPieces(4); !ok {
+				t.Error("the body was read in one piece, not in pieces")
+			}
+			if len(got.points) != len(want.points) || got.crs != want.crs || got.layer != want.layer {
+				t.Fatalf("%d points crs %q layer %q, in one piece %d %q %q", len(got.points), got.crs, got.layer, len(want.points), want.crs, want.layer)
+			}
+			for i := range want.points {
+				if got.points[i] != want.points[i] {
+					t.Fatalf("point %d: %v, in one piece %v", i, got.points[i], want.points[i])
+				}
+			}
+		})
+	}
 }

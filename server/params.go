@@ -24,19 +24,18 @@ func parseTime(name, value string) (time.Time, error) {
 // routing, so path parameters are known.
 func refuseUnstorableText(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		// Each value is checked first without its name, so that naming
+		// it costs nothing on a request that is fine.
 		values := c.ParamValues()
 		for i, name := range c.ParamNames() {
-			if i < len(values) {
-				if err := gridmap.CheckText("path parameter "+name, values[i]); err != nil {
-					return err
-				}
+			if i < len(values) && gridmap.CheckText("", values[i]) != nil {
+				return gridmap.CheckText("path parameter "+name, values[i])
 			}
 		}
-		for name, vs := range c.QueryParams() {
-			for _, v := range vs {
-				if err := gridmap.CheckText("query parameter "+name, v); err != nil {
-					return err
-				}
+		q := newQueryPairs(c.Request().URL.RawQuery)
+		for name, v, ok := q.next(); ok; name, v, ok = q.next() {
+			if gridmap.CheckText("", v) != nil {
+				return gridmap.CheckText("query parameter "+name, v)
 			}
 		}
 		return next(c)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gridmap/gridmap"
@@ -141,6 +142,8 @@ type Server struct {
 	endStreams context.CancelFunc
 	// csp is the Content-Security-Policy of every answer.
 	csp string
+	// securityHeaders are the headers of every answer, csp among them.
+	securityHeaders []fixedHeader
 	// bodyLimit is Config.BodyLimit in bytes.
 	bodyLimit int64
 	rates     *limiters
@@ -155,6 +158,10 @@ type Server struct {
 	routeKeys map[string]bool
 	// clocks count the time left on reports.
 	clocks *clockCache
+	// middleware is every request's, in order; lookupChain is GET
+	// /v1/lookup's route with it, composed once (see ServeHTTP).
+	middleware  []echo.MiddlewareFunc
+	lookupChain echo.HandlerFunc
 }
 
 // New builds the server and its routes.
@@ -194,6 +201,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 	if maps := importMapSources(); len(maps) > 0 {
 		s.csp = strings.Replace(s.csp, "script-src 'self'", "script-src 'self' "+strings.Join(maps, " "), 1)
 	}
+	s.securityHeaders = securityHeaders(s.csp)
 	s.clocks = newClockCache(cfg.TimeZone, deps.Categories)
 	if deps.Access != nil {
 		s.auditLog = newAuditWriter(deps.Access.Audit, func(err error, n int) {
@@ -217,32 +225,40 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 		s.metrics.registry.MustRegister(&poolCollector{deps.PoolStats})
 	}
 	e.HTTPErrorHandler = s.handleError
-	e.Use(middleware.RequestID())
-	e.Use(s.observe)
-	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true,
+	use := func(m echo.MiddlewareFunc) { s.middleware = append(s.middleware, m) }
+	use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: newRequestIDs().next}))
+	use(s.observe)
+	use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			s.logger.Error("panic", "request_id", requestID(c), "err", err, "stack", string(stack))
 			return err
 		}}))
-	e.Use(s.secureHeaders)
+	use(s.secureHeaders)
 	if len(cfg.CORSOrigins) > 0 {
-		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{AllowOrigins: cfg.CORSOrigins,
+		use(middleware.CORSWithConfig(middleware.CORSConfig{AllowOrigins: cfg.CORSOrigins,
 			AllowHeaders:  []string{echo.HeaderAuthorization, echo.HeaderContentType, "If-Match", "If-None-Match", csrfHeader, "Last-Event-ID"},
 			ExposeHeaders: []string{"ETag", "Retry-After", echo.HeaderXRequestID}, MaxAge: 600}))
 	}
-	e.Use(s.deadline)
+	use(s.deadline)
 	// The audit log sees every write, refused ones included (a bad token,
 	// a missing CSRF token, another origin); the rate limit comes before
 	// the route's rule, so anonymous floods are answered 429 cheaply.
-	e.Use(s.audit)
-	e.Use(s.authenticate)
-	e.Use(s.limitRate)
-	e.Use(s.authorize)
-	e.Use(refuseUnstorableText)
+	use(s.audit)
+	use(s.authenticate)
+	use(s.limitRate)
+	use(s.authorize)
+	use(refuseUnstorableText)
+	e.Use(s.middleware...)
 	s.routes()
+	route := e.NewContext(nil, nil)
+	e.Router().Find(http.MethodGet, lookupRoute, route)
+	s.lookupChain = route.Handler()
+	for i := len(s.middleware) - 1; i >= 0; i-- {
+		s.lookupChain = s.middleware[i](s.lookupChain)
+	}
 	s.http = &http.Server{
 		Addr:              cfg.Addr,
-		Handler:           e,
+		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -253,7 +269,28 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 }
 
 // Handler returns the HTTP handler, for tests with httptest.
-func (s *Server) Handler() http.Handler { return s.echo }
+func (s *Server) Handler() http.Handler { return s }
+
+// lookupRoute is the hottest route, served by ServeHTTP itself.
+const lookupRoute = "/v1/lookup"
+
+// ServeHTTP serves a request through echo, except GET /v1/lookup, whose
+// chain of middleware and route is composed once in New: echo composes
+// each request's anew, a closure per middleware. The chain is the same
+// middleware in the same order around the handler the router finds.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet || r.URL.Path != lookupRoute || r.URL.RawPath != "" {
+		s.echo.ServeHTTP(w, r)
+		return
+	}
+	c := s.echo.AcquireContext()
+	c.Reset(r, w)
+	s.echo.Router().Find(r.Method, lookupRoute, c)
+	if err := s.lookupChain(c); err != nil {
+		s.echo.HTTPErrorHandler(err, c)
+	}
+	s.echo.ReleaseContext(c)
+}
 
 func (s *Server) routes() {
 	e := s.echo
@@ -302,7 +339,7 @@ func (s *Server) routes() {
 	if s.deps.Search != nil {
 		v1.GET("/search", s.handleSearch)
 	}
-	v1.GET("/lookup", s.handleLookup)
+	v1.GET("/lookup", s.handleLookup) // served by ServeHTTP: see lookupRoute
 	// 100,000 points at full precision with spaces fit well within 64 MB;
 	// a larger batch is refused by its count, with a message saying so.
 	v1.POST("/lookup", s.handleLookupBatch, middleware.BodyLimit("64M"))
@@ -414,7 +451,8 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			route = "unmatched"
 		}
 		d := time.Since(start)
-		s.metrics.observe(c.Request().Method, route, status, d)
+		req := c.Request()
+		s.metrics.observe(req.Method, route, status, d)
 		level := slog.LevelInfo
 		switch {
 		case status >= 500:
@@ -424,9 +462,13 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			// debugging.
 			level = slog.LevelDebug
 		}
-		s.logger.Log(c.Request().Context(), level, "request", "request_id", requestID(c),
-			"method", c.Request().Method, "path", maskedPath(c), "route", route, "status", status,
-			"bytes", c.Response().Size, "duration_ms", float64(d.Microseconds())/1000, "remote", c.RealIP())
+		// The line is built only when it is written.
+		if !s.logger.Enabled(req.Context(), level) {
+			return nil
+		}
+		s.logger.LogAttrs(req.Context(), level, "request", slog.String("request_id", requestID(c)),
+			slog.String("method", req.Method), slog.String("path", maskedPath(c)), slog.String("route", route), slog.Int("status", status),
+			slog.Int64("bytes", c.Response().Size), slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("remote", c.RealIP()))
 		return nil
 	}
 }
@@ -470,7 +512,26 @@ type metrics struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// series are the children of requests and duration already resolved,
+	// by method, route and status: a request finds its own without
+	// hashing labels or locking. Copied on write under mu.
+	series atomic.Pointer[map[seriesKey]*series]
+	mu     sync.Mutex
 }
+
+type seriesKey struct {
+	method, route string
+	status        int
+}
+
+type series struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// maxSeries bounds the resolved children kept: past it (methods nobody
+// routes, sent from outside), a request resolves its own each time.
+const maxSeries = 4096
 
 func newMetrics() *metrics {
 	m := &metrics{
@@ -485,12 +546,39 @@ func newMetrics() *metrics {
 	}
 	m.registry.MustRegister(m.requests, m.duration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.series.Store(&map[seriesKey]*series{})
 	return m
 }
 
 func (m *metrics) observe(method, route string, status int, d time.Duration) {
-	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(method, route).Observe(d.Seconds())
+	sr := (*m.series.Load())[seriesKey{method, route, status}]
+	if sr == nil {
+		sr = m.resolve(seriesKey{method, route, status})
+	}
+	sr.requests.Inc()
+	sr.duration.Observe(d.Seconds())
+}
+
+// resolve finds the children of a series seen for the first time.
+func (m *metrics) resolve(k seriesKey) *series {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := *m.series.Load()
+	if sr := old[k]; sr != nil {
+		return sr
+	}
+	sr := &series{requests: m.requests.WithLabelValues(k.method, k.route, strconv.Itoa(k.status)),
+		duration: m.duration.WithLabelValues(k.method, k.route)}
+	if len(old) >= maxSeries {
+		return sr
+	}
+	next := make(map[seriesKey]*series, len(old)+1)
+	for key, v := range old {
+		next[key] = v
+	}
+	next[k] = sr
+	m.series.Store(&next)
+	return sr
 }
 
 // indexStatser is a Locator that can describe its in-memory index.

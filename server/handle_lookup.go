@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/geo"
@@ -138,8 +139,15 @@ const batchChunk = 2048
 var chunkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, batchChunk*256); return &b }}
 
 // batchBodies hold batch bodies, reused: a 100,000-point batch is a few
-// megabytes.
+// megabytes. Bodies past maxPooledBody are left to the collector.
 var batchBodies = sync.Pool{New: func() any { return new([]byte) }}
+
+// bodyPrealloc bounds what a body's Content-Length reserves before its
+// bytes arrive; maxPooledBody, the bodies kept for reuse.
+const (
+	bodyPrealloc  = 1 << 20
+	maxPooledBody = 8 << 20
+)
 
 // handleLookupBatch answers up to gridmap.MaxLookupPoints points in input
 // order: POST /v1/lookup {"points": [[lon, lat], ...], "crs", "layer",
@@ -149,7 +157,12 @@ var batchBodies = sync.Pool{New: func() any { return new([]byte) }}
 // order as its chunks are ready.
 func (s *Server) handleLookupBatch(c echo.Context) error {
 	body := batchBodies.Get().(*[]byte)
-	defer batchBodies.Put(body)
+	defer func() {
+		if cap(*body) > maxPooledBody {
+			*body = nil
+		}
+		batchBodies.Put(body)
+	}()
 	var err error
 	if *body, err = readBody(c.Request(), (*body)[:0]); err != nil {
 		return err
@@ -184,10 +197,12 @@ func (s *Server) handleLookupBatch(c echo.Context) error {
 	return s.streamBatch(c, q, req, anonymous)
 }
 
-// readBody appends the request's body to b, sized by its Content-Length.
+// readBody appends the request's body to b. Its Content-Length sizes the
+// buffer up to bodyPrealloc only: a client may promise 64 MB and then send
+// nothing, so memory goes to what arrives.
 func readBody(r *http.Request, b []byte) ([]byte, error) {
-	if n := r.ContentLength; n > 0 && n < 1<<30 && int64(cap(b)) < n+1 {
-		b = make([]byte, 0, n+1) // +1: the read that finds the end
+	if n := r.ContentLength; n > 0 && int64(cap(b)) < n+1 {
+		b = make([]byte, 0, min(n+1, bodyPrealloc)) // +1: the read that finds the end
 	}
 	for {
 		if len(b) == cap(b) {
@@ -217,6 +232,7 @@ type chunkAnswer struct {
 // meanwhile) aborts the connection, so that the client cannot take a cut
 // answer for a whole one.
 func (s *Server) streamBatch(c echo.Context, q gridmap.LookupQuery, req *batchRequest, anonymous bool) error {
+	start := time.Now()
 	ctx := c.Request().Context()
 	out := make([]chan chunkAnswer, (len(req.points)+batchChunk-1)/batchChunk)
 	for k := range out {
@@ -260,6 +276,9 @@ func (s *Server) streamBatch(c echo.Context, q gridmap.LookupQuery, req *batchRe
 				return a.err
 			}
 			s.logger.Error("batch lookup failed after its answer began; connection aborted", "request_id", requestID(c), "err", a.err)
+			// The abort unwinds past the request's own count: counted here,
+			// as the failure it is.
+			s.metrics.observe(c.Request().Method, c.Path(), http.StatusInternalServerError, time.Since(start))
 			panic(http.ErrAbortHandler)
 		}
 		if k == 0 {

@@ -199,3 +199,38 @@ func TestLookupBatchNeverAnswersInPart(t *testing.T) {
 		t.Errorf("after the failures: %d %v %.200s", status, err, body)
 	}
 }
+
+// promising is a body that declares far more than it sends.
+type promising struct{ sent bool }
+
+func (p *promising) Read(b []byte) (int, error) {
+	if p.sent {
+		return 0, io.EOF
+	}
+	p.sent = true
+	return copy(b, `{"points":[]}`), nil
+}
+
+// TestBatchBodyGrowsWithWhatArrives: a batch whose Content-Length promises
+// 60 MB and sends a few bytes reserves no more than bodyPrealloc.
+func TestBatchBodyGrowsWithWhatArrives(t *testing.T) {
+	r := httptest.NewRequest(http.MethodPost, "/v1/lookup", &promising{})
+	r.ContentLength = 60 << 20
+	b, err := readBody(r, nil)
+	if err != nil || string(b) != `{"points":[]}` {
+		t.Fatalf("read %q, %v", b, err)
+	}
+	if cap(b) > bodyPrealloc {
+		t.Errorf("a body of 13 bytes promising 60 MB reserved %d bytes", cap(b))
+	}
+}
+
+// TestMethodLabels: made-up methods are counted as OTHER, not each as a
+// series of its own.
+func TestMethodLabels(t *testing.T) {
+	for m, want := range map[string]string{"GET": "GET", "POST": "POST", "OPTIONS": "OPTIONS", "M0": "OTHER", "get": "OTHER"} {
+		if got := methodLabel(m); got != want {
+			t.Errorf("methodLabel(%q) = %q, want %q", m, got, want)
+		}
+	}
+}

@@ -3,17 +3,17 @@ package server
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"sync/atomic"
+	mrand "math/rand/v2"
 )
 
 // requestIDs hands out the ids of requests that arrive without one: a
-// random prefix drawn once per process and a counter, 32 hex digits as long
-// as echo's random ids. An id names a request in logs and error answers;
-// it must be unique, not secret, so it is not drawn from crypto/rand per
-// request.
+// random prefix drawn once per process and 64 random bits from a fast
+// source, 32 hex digits as long as echo's random ids. An id names a
+// request in logs and error answers; it must be unique, not secret, so it
+// is not drawn from crypto/rand per request; and not counted, so that it
+// tells no caller how many requests came before.
 type requestIDs struct {
 	prefix [16]byte
-	n      atomic.Uint64
 }
 
 func newRequestIDs() *requestIDs {
@@ -28,7 +28,7 @@ func (g *requestIDs) next() string {
 	const digits = "0123456789abcdef"
 	var b [32]byte
 	copy(b[:16], g.prefix[:])
-	n := g.n.Add(1)
+	n := mrand.Uint64()
 	for i := len(b) - 1; i >= 16; i-- {
 		b[i] = digits[n&15]
 		n >>= 4

@@ -551,12 +551,24 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) observe(method, route string, status int, d time.Duration) {
+	method = methodLabel(method)
 	sr := (*m.series.Load())[seriesKey{method, route, status}]
 	if sr == nil {
 		sr = m.resolve(seriesKey{method, route, status})
 	}
 	sr.requests.Inc()
 	sr.duration.Observe(d.Seconds())
+}
+
+// methodLabel is the method as metrics label it: one of HTTP's, or OTHER,
+// so that made-up methods cannot make series without end.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+		return method
+	}
+	return "OTHER"
 }
 
 // resolve finds the children of a series seen for the first time.

@@ -99,22 +99,17 @@ func (l *Locator) Ready() error {
 }
 
 // Load builds the index of every layer and swaps it in. With a replica it
-// reads the replica once that holds every layer at the primary's version
-// of now (and the index's), else the primary (see Locator.read).
+// reads the replica once that has replayed the primary's WAL of now, and
+// never a layer older than the index holds, else the primary (see
+// Locator.read).
 func (l *Locator) Load(ctx context.Context) error {
 	l.rebuild.Lock()
 	defer l.rebuild.Unlock()
 	cur := l.index.Load()
-	var floor map[string]int64
-	if l.db.Read != l.db.Pool {
-		var err error
-		if floor, err = dataVersions(ctx, l.db.Pool, ""); err != nil {
-			return fmt.Errorf("loading the lookup index: %w", err)
-		}
-		if cur != nil {
-			for _, li := range cur.Layers() {
-				floor[li.ID] = max(floor[li.ID], li.DataVersion)
-			}
+	floor := map[string]int64{}
+	if cur != nil {
+		for _, li := range cur.Layers() {
+			floor[li.ID] = li.DataVersion
 		}
 	}
 	start := time.Now()

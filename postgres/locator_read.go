@@ -101,22 +101,6 @@ func awaitReplay(ctx context.Context, pool *pgxpool.Pool, lsn string, wait time.
 	}
 }
 
-// dataVersions reads the data version of one layer ("" for every layer).
-func dataVersions(ctx context.Context, q querier, layer string) (map[string]int64, error) {
-	rows, err := q.Query(ctx, `SELECT id, data_version FROM layers WHERE $1 = '' OR id = $1`, layer)
-	if err != nil {
-		return nil, err
-	}
-	versions := map[string]int64{}
-	var id string
-	var v int64
-	_, err = pgx.ForEachRow(rows, []any{&id, &v}, func() error {
-		versions[id] = v
-		return nil
-	})
-	return versions, err
-}
-
 // behind tells whether versions miss a layer of floor or hold one at an
 // older version. A layer missing from floor is not asked for: layers are
 // never deleted, so one that versions hold besides is newer, not stale.

@@ -3,7 +3,6 @@ package main_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,17 +21,7 @@ func TestUserAndTokenCommands(t *testing.T) {
 	env := append(withoutDatabaseURL(), "DATABASE_URL="+conn)
 	run := func(t *testing.T, args ...string) (stdout, stderr string, code int) {
 		t.Helper()
-		cmd := exec.Command(binary, args...)
-		cmd.Env = env
-		var out, errOut strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		err := cmd.Run()
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return out.String(), errOut.String(), code
+		return runEnv(t, env, args...)
 	}
 	mustRun := func(t *testing.T, args ...string) string {
 		t.Helper()

@@ -3,7 +3,6 @@ package main_test
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,17 +18,7 @@ func TestLookupCommandArguments(t *testing.T) {
 	env := append(withoutDatabaseURL(), "DATABASE_URL="+pgtest.ConnString(t))
 	run := func(t *testing.T, args ...string) (stdout, stderr string, code int) {
 		t.Helper()
-		cmd := exec.Command(binary, args...)
-		cmd.Env = env
-		var out, errOut strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		err := cmd.Run()
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return out.String(), errOut.String(), code
+		return runEnv(t, env, args...)
 	}
 	// Layer "12" near Hangzhou, layer "west" over Manhattan.
 	for layer, square := range map[string]string{

@@ -26,16 +26,17 @@ import (
 
 // replicaWait bounds how long a load waits for the replica to replay
 // before reading from the primary instead; for replicaRest after such a
-// wait, loads do not wait at all (the replica is read only if it has
-// replayed already), so that a burst of changes to several layers waits
+// wait, loads wait only replicaRestWait (the replica is read if it is as
+// good as current), so that a burst of changes to several layers waits
 // once, not once a layer. Both are short of intake's wait for the index
 // (indexWait): a request waiting for its own change still finds it in the
 // index while the replica lags. replicaPoll is how often the replica's
 // position is read meanwhile.
 const (
-	replicaWait = time.Second
-	replicaRest = 5 * time.Second
-	replicaPoll = 20 * time.Millisecond
+	replicaWait     = time.Second
+	replicaRest     = 5 * time.Second
+	replicaRestWait = 50 * time.Millisecond
+	replicaPoll     = 20 * time.Millisecond
 )
 
 // errReplicaBehind is a replica that has not replayed what a load must see.
@@ -65,10 +66,10 @@ func (l *Locator) read(ctx context.Context, layer string, cur *geo.Index, floor 
 		}
 		wait := replicaWait
 		if time.Now().UnixNano() < l.replicaRestUntil.Load() {
-			wait = 0
+			wait = replicaRestWait
 		}
 		if err := awaitReplay(ctx, pool, lsn, wait); err != nil {
-			if errors.Is(err, errReplicaBehind) && wait > 0 {
+			if errors.Is(err, errReplicaBehind) && wait == replicaWait {
 				l.replicaRestUntil.Store(time.Now().Add(replicaRest).UnixNano())
 				l.db.Logger.Info("the replica lags: the lookup index reads the primary", "layer", layer, "waited", wait.String())
 			}

@@ -99,11 +99,7 @@ func TestReadsFromAStreamingReplica(t *testing.T) {
 	}
 	caughtUp := func() {
 		t.Helper()
-		for deadline := time.Now().Add(time.Minute); replicaVersion() < primaryVersion(); time.Sleep(50 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatal("the replica did not catch up in a minute")
-			}
-		}
+		replayed(t, db)
 	}
 	load("第一网格")
 	caughtUp()
@@ -328,10 +324,35 @@ func lookupsDuringReloads(t *testing.T, ctx context.Context, primaryURL, replica
 		t.Errorf("%d of %d lookups failed during the reloads", failures.Load(), lookups.Load())
 	}
 	t.Logf("%d lookups during the reloads", lookups.Load())
+	// Loads that found the replica lagging under the reloads rest from
+	// waiting for it; once it has replayed, the next reads it.
+	replayed(t, db)
 	if err := loc.Reload(context.Background(), "rep", primaryVersion()); err != nil {
 		t.Fatal(err)
 	}
 	indexed(t, loc, "rep", names[len(names)-1], primaryVersion(), true)
+}
+
+// replayed waits until db's replica has replayed the primary's WAL up to
+// where it is now, the position a load of the lookup index compares.
+func replayed(t *testing.T, db *postgres.DB) {
+	t.Helper()
+	var lsn string
+	if err := db.Pool.QueryRow(context.Background(), `SELECT pg_current_wal_lsn()::text`).Scan(&lsn); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		var done bool
+		if err := db.Read.QueryRow(context.Background(), `SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn`, lsn).Scan(&done); err != nil {
+			t.Fatal(err)
+		}
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the replica did not replay the primary's WAL in a minute")
+		}
+	}
 }
 
 // indexed checks what loc's index holds of layer: the name of the grid at

@@ -18,7 +18,7 @@ var nycBounds = [4]float64{-74.2556, 40.4961, -73.7000, 40.9155}
 func gzipSize(t testing.TB, b []byte) int {
 	t.Helper()
 	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // as the tile cache stores them
+	zw, _ := gzip.NewWriterLevel(&buf, tiles.GzipLevel) // as the tile cache stores them
 	zw.Write(b)
 	zw.Close()
 	return buf.Len()
@@ -110,20 +110,109 @@ func BenchmarkTileSizesNYC(b *testing.B) {
 // BenchmarkTileRenderZ14 renders z14 tiles across New York straight from
 // PostGIS (no cache): one op is one tile.
 func BenchmarkTileRenderZ14(b *testing.B) {
+	benchTileRender(b, 0, nil)
+}
+
+// BenchmarkTileRenderZ14Blocks draws the same tiles from blocks already in
+// memory (see postgres.BlockZoom): a cold tile once the map has been over
+// its area.
+func BenchmarkTileRenderZ14Blocks(b *testing.B) {
+	benchTileRender(b, 256<<20, nil)
+}
+
+// BenchmarkTileRenderZ14BlocksFirst draws them from blocks read for each
+// tile: a tile of an area no one has looked at since the server started.
+func BenchmarkTileRenderZ14BlocksFirst(b *testing.B) {
+	benchTileRender(b, 256<<20, func(ts *postgres.TileStore) { ts.DropTileBlocks() })
+}
+
+func benchTileRender(b *testing.B, blockBytes int64, before func(*postgres.TileStore)) {
 	db := pgtest.Shared(b)
 	pgtest.LoadNYCHierarchy(b, db, "nyc3")
 	ts := postgres.NewTileStore(db)
+	ts.KeepTileBlocks(blockBytes)
 	ctx := context.Background()
 	list := cityTiles(14)
+	var size, gz int
+	for _, tl := range list {
+		out, err := ts.RenderTile(ctx, gridmap.TileQuery{Tileset: "nyc3", Z: tl.Z, X: tl.X, Y: tl.Y})
+		if err != nil {
+			b.Fatal(err)
+		}
+		size += len(out.MVT)
+		gz += gzipLevel(out.MVT, tiles.GzipLevel)
+	}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
+		if before != nil {
+			before(ts)
+		}
 		tl := list[i%len(list)]
 		if _, err := ts.RenderTile(ctx, gridmap.TileQuery{Tileset: "nyc3", Z: tl.Z, X: tl.X, Y: tl.Y}); err != nil {
 			b.Fatal(err)
 		}
 		i++
 	}
+	b.ReportMetric(float64(size)/float64(len(list)), "B/tile")
+	b.ReportMetric(float64(gz)/float64(len(list)), "gzip_B/tile")
+}
+
+// tileservStyleSQL is tile $2/$3/$4 of layer $1 as a tile server over
+// PostGIS draws a table of grids (pg_tileserv's query: one ST_AsMVT over
+// ST_TileEnvelope, the geometry projected whole, no cache): the grids of
+// the levels $5 with their code, name, level and parent, a buffer as ours.
+const tileservStyleSQL = `
+SELECT ST_AsMVT(mvtgeom, 'grids', 4096, 'geom') FROM (
+	SELECT ST_AsMVTGeom(ST_Transform(t.geom, 3857), bounds.geom_clip, 4096, 64) AS geom,
+	       t.code, t.name, t.level, t.parent_code AS parent
+	FROM grid_versions t, (SELECT ST_TileEnvelope($2, $3, $4) AS geom_clip,
+	                              ST_Transform(ST_TileEnvelope($2, $3, $4, margin => 64.0 / 4096), 4326) AS geom_query) bounds
+	WHERE t.layer_id = $1 AND t.valid_to IS NULL AND t.level = ANY($5) AND ST_Intersects(t.geom, bounds.geom_query)
+	LIMIT 10000
+) mvtgeom`
+
+// BenchmarkTileservStyleZ14 renders the same z14 tiles with
+// tileservStyleSQL, the baseline of the tiles above; its sizes are
+// gzip-compressed at the default level.
+func BenchmarkTileservStyleZ14(b *testing.B) {
+	db := pgtest.Shared(b)
+	pgtest.LoadNYCHierarchy(b, db, "nyc3")
+	ctx := context.Background()
+	l, err := postgres.NewLayerStore(db).Layer(ctx, "nyc3")
+	if err != nil {
+		b.Fatal(err)
+	}
+	levels := l.LevelsAt(14)
+	list := cityTiles(14)
+	render := func(tl tiles.Tile) []byte {
+		var out []byte
+		if err := db.Pool.QueryRow(ctx, tileservStyleSQL, "nyc3", tl.Z, tl.X, tl.Y, levels).Scan(&out); err != nil {
+			b.Fatal(err)
+		}
+		return out
+	}
+	var size, gz int
+	for _, tl := range list {
+		out := render(tl)
+		size += len(out)
+		gz += gzipLevel(out, gzip.DefaultCompression)
+	}
+	i := 0
+	for b.Loop() {
+		render(list[i%len(list)])
+		i++
+	}
+	b.ReportMetric(float64(size)/float64(len(list)), "B/tile")
+	b.ReportMetric(float64(gz)/float64(len(list)), "gzip_B/tile")
+}
+
+func gzipLevel(b []byte, level int) int {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, level)
+	zw.Write(b)
+	zw.Close()
+	return buf.Len()
 }
 
 // cityTiles lists the tiles over the middle of New York at zoom z.

@@ -79,7 +79,9 @@ func (s *TileStore) FollowTileChanges(ctx context.Context, cache TileInvalidator
 				s.Forget(ch.Layer)
 				cache.Invalidate(ch.Layer, nil)
 			default:
-				cache.Invalidate(ch.Layer, [][4]float64{{ch.BBox[0], ch.BBox[1], ch.BBox[2], ch.BBox[3]}})
+				box := [][4]float64{{ch.BBox[0], ch.BBox[1], ch.BBox[2], ch.BBox[3]}}
+				s.dropBlocks(ch.Layer, box)
+				cache.Invalidate(ch.Layer, box)
 			}
 		}
 	})

@@ -31,6 +31,8 @@ type TileStore struct {
 	// replica (DB.Read) that is older is read again from the primary, so
 	// that a tile drawn after a change is never cached without it.
 	seen map[string]int64
+
+	blocks *tileBlocks // nil: every tile from PostGIS (see KeepTileBlocks)
 }
 
 var _ gridmap.TileSource = (*TileStore)(nil)
@@ -51,14 +53,16 @@ func (s *TileStore) saw(layer string, version int64) {
 }
 
 // Forget drops the cached definition of a layer ("" for all), after it changed.
+// and the tile blocks drawn with it.
 func (s *TileStore) Forget(layer string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if layer == "" {
 		clear(s.defs)
 	} else {
 		delete(s.defs, layer)
 	}
+	s.mu.Unlock()
+	s.dropBlocks(layer, nil)
 }
 
 func (s *TileStore) layer(ctx context.Context, id string) (*gridmap.Layer, error) {
@@ -154,10 +158,13 @@ func (s *TileStore) RenderTile(ctx context.Context, q gridmap.TileQuery) (*gridm
 	if err != nil {
 		return nil, err
 	}
+	band := tiles.BandFor(q.Z)
+	if band < 0 && s.blocks != nil {
+		return s.blockTile(ctx, l, q)
+	}
 	levels := l.LevelsAt(q.Z)
 	out := &gridmap.RenderedTile{}
 	var version, layerVersion int64
-	band := tiles.BandFor(q.Z)
 	sql, last := bandGridTileSQL, any(band)
 	if band < 0 {
 		sql, last = rawGridTileSQL, float64(tiles.Buffer)/tiles.Extent

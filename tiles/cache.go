@@ -93,13 +93,8 @@ func (c *Cache) Mark() uint64 {
 func (c *Cache) Put(k Key, e *Entry, mark uint64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.seq-mark > uint64(len(c.recent)) {
-		return false // too much happened meanwhile to tell
-	}
-	for _, inv := range c.recent {
-		if inv.seq > mark && (inv.tileset == "" || inv.tileset == k.Tileset && touches(k.Tile, inv.boxes)) {
-			return false
-		}
+	if c.touched(k, mark) {
+		return false
 	}
 	if e.cost() > c.max/8 {
 		return false // one tile may not push out a large part of the cache
@@ -119,6 +114,26 @@ func (c *Cache) Put(k Key, e *Entry, mark uint64) bool {
 		c.remove(c.lru.Back())
 	}
 	return true
+}
+
+// Touched tells whether an invalidation since mark touched tile k (or too
+// many happened to tell).
+func (c *Cache) Touched(k Key, mark uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.touched(k, mark)
+}
+
+func (c *Cache) touched(k Key, mark uint64) bool {
+	if c.seq-mark > uint64(len(c.recent)) {
+		return true // too much happened meanwhile to tell
+	}
+	for _, inv := range c.recent {
+		if inv.seq > mark && (inv.tileset == "" || inv.tileset == k.Tileset && touches(k.Tile, inv.boxes)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Cache) remove(el *list.Element) {

@@ -29,6 +29,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	importLimit := fs.String("import-limit", "1G", "largest import body")
 	overdueEvery := fs.Duration("overdue-every", 30*time.Second, "how often overdue reports are looked for and escalated")
 	tileCacheMB := fs.Int("tile-cache-mb", 256, "memory for cached vector tiles, in megabytes")
+	tileBlocksMB := fs.Int("tile-blocks-mb", 128, "memory for the grids that tiles from zoom 14 on are drawn from, in megabytes (0 draws them in PostGIS)")
 	timeZone := fs.String("time-zone", envOr("GRIDMAP_TIME_ZONE", dispatch.DefaultTimeZone), "time zone deadlines are counted in")
 	requestTimeout := fs.Duration("request-timeout", 30*time.Second, "longest a request may run (imports 30m, the live feed excepted); past it the request answers 503")
 	maxConns := fs.String("db-max-conns", envOr("GRIDMAP_DB_MAX_CONNS", "0"),
@@ -112,6 +113,7 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	go stats.FollowStats(followCtx, 5*time.Second)
 	// The tile cache drops what every change touches, on every instance.
 	tileStore := postgres.NewTileStore(db.DB)
+	tileStore.KeepTileBlocks(int64(*tileBlocksMB) << 20)
 	tileService := tiles.NewService(tileStore, int64(*tileCacheMB)<<20)
 	tilesFollowing := make(chan struct{})
 	go tileStore.FollowTileChanges(followCtx, tileService.Cache(), func() { close(tilesFollowing) })

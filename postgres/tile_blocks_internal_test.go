@@ -1,0 +1,87 @@
+package postgres
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestBlockReadOvertakenByADrop: a tile asking for a block while it is
+// read waits for that read, unless a change to the block is noticed in
+// between; then it reads the block again, and the read the change overtook
+// is not kept.
+func TestBlockReadOvertakenByADrop(t *testing.T) {
+	blocks := newTileBlocks(1 << 20)
+	k := blockKey{layer: "nyc", x: 1206, y: 1540}
+	var reads atomic.Int64
+	release := make(chan struct{})
+	started := make(chan int64, 4)
+	load := func(context.Context) (*block, error) {
+		n := reads.Add(1)
+		started <- n
+		<-release
+		return &block{key: k, bytes: 100, changes: []blockChange{{version: n}}}, nil
+	}
+	wait := func() int64 {
+		t.Helper()
+		select {
+		case n := <-started:
+			return n
+		case <-time.After(10 * time.Second):
+			t.Fatal("no read started")
+			return 0
+		}
+	}
+	get := func() chan int64 {
+		ch := make(chan int64, 1)
+		go func() {
+			b, err := blocks.get(context.Background(), k, load)
+			if err != nil {
+				t.Error(err)
+			}
+			ch <- b.changes[0].version
+		}()
+		return ch
+	}
+	first := get()
+	if n := wait(); n != 1 {
+		t.Fatalf("read %d first", n)
+	}
+	joiner := get()
+	time.Sleep(50 * time.Millisecond)
+	// A change of the block's area, lon/lat in z12 tile 1206/1540.
+	blocks.drop("nyc", [][4]float64{{-74.0, 40.7, -73.99, 40.71}})
+	late := get()
+	if n := wait(); n != 2 {
+		t.Fatalf("read %d second: the tile after the change waited for the read it overtook", n)
+	}
+	release <- struct{}{}
+	release <- struct{}{}
+	if v := <-first; v != 1 {
+		t.Errorf("the first tile got read %d", v)
+	}
+	if v := <-joiner; v != 1 {
+		t.Errorf("the tile that came before the change got read %d, want the one it waited for", v)
+	}
+	if v := <-late; v != 2 {
+		t.Errorf("the tile that came after the change got read %d", v)
+	}
+	if n, _ := blocks.stats(); n != 1 {
+		t.Fatalf("%d blocks held, want 1", n)
+	}
+	b, _ := blocks.get(context.Background(), k, load)
+	if b.changes[0].version != 2 {
+		t.Errorf("the block held is read %d, want 2 (read 1 predates the change)", b.changes[0].version)
+	}
+	// A change elsewhere leaves the block.
+	blocks.drop("nyc", [][4]float64{{116.3, 39.9, 116.4, 40.0}})
+	blocks.drop("other", nil)
+	if n, _ := blocks.stats(); n != 1 {
+		t.Errorf("a change elsewhere dropped the block")
+	}
+	blocks.drop("nyc", nil)
+	if n, _ := blocks.stats(); n != 0 {
+		t.Errorf("a change of the whole layer left the block")
+	}
+}

@@ -132,7 +132,7 @@ func benchTileRender(b *testing.B, blockBytes int64, before func(*postgres.TileS
 	ts := postgres.NewTileStore(db)
 	ts.KeepTileBlocks(blockBytes)
 	ctx := context.Background()
-	list := cityTiles(14)
+	list := z14BenchTiles()
 	var size, gz int
 	for _, tl := range list {
 		out, err := ts.RenderTile(ctx, gridmap.TileQuery{Tileset: "nyc3", Z: tl.Z, X: tl.X, Y: tl.Y})
@@ -184,7 +184,7 @@ func BenchmarkTileservStyleZ14(b *testing.B) {
 		b.Fatal(err)
 	}
 	levels := l.LevelsAt(14)
-	list := cityTiles(14)
+	list := z14BenchTiles()
 	render := func(tl tiles.Tile) []byte {
 		var out []byte
 		if err := db.Pool.QueryRow(ctx, tileservStyleSQL, "nyc3", tl.Z, tl.X, tl.Y, levels).Scan(&out); err != nil {
@@ -213,6 +213,19 @@ func gzipLevel(b []byte, level int) int {
 	zw.Write(b)
 	zw.Close()
 	return buf.Len()
+}
+
+// z14BenchTiles lists the 96 z14 tiles over lower and midtown Manhattan
+// and northern Brooklyn.
+func z14BenchTiles() []tiles.Tile {
+	x0, y0, x1, y1 := tiles.Covering(14, [4]float64{-74.03, 40.62, -73.88, 40.80}, 0)
+	var out []tiles.Tile
+	for x := x0; x <= x1; x++ {
+		for y := y0; y <= y1; y++ {
+			out = append(out, tiles.Tile{Z: 14, X: x, Y: y})
+		}
+	}
+	return out
 }
 
 // cityTiles lists the tiles over the middle of New York at zoom z.

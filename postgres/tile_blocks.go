@@ -238,17 +238,28 @@ func (s *TileStore) blockTile(ctx context.Context, l *gridmap.Layer, q gridmap.T
 	defer drawers.Put(d)
 	d.Reset(tiles.Tile{Z: q.Z, X: q.X, Y: q.Y})
 	env := d.Envelope()
-	grids := tiles.NewLayerWriter(gridmap.TileLayerGrids, "code", "name", "level", "depth", "parent")
+	// Every grid is drawn before any is written, so that Thin sees the
+	// edges they share.
+	type drawnGrid struct {
+		g        *blockGrid
+		from, to int // its rings
+	}
+	var list []drawnGrid
 	for i := range b.grids {
 		g := &b.grids[i]
 		if !drawn[g.level] || g.bound.Max[0] < env[0] || g.bound.Min[0] > env[2] || g.bound.Max[1] < env[1] || g.bound.Min[1] > env[3] ||
 			!tiles.Meets(g.geom, env) {
 			continue
 		}
-		d.Clear()
-		if !d.MultiPolygon(g.geom) {
-			continue
+		from := len(d.Ends)
+		if d.MultiPolygon(g.geom) {
+			list = append(list, drawnGrid{g, from, len(d.Ends)})
 		}
+	}
+	d.Thin()
+	grids := tiles.NewLayerWriter(gridmap.TileLayerGrids, "code", "name", "level", "depth", "parent")
+	for _, dg := range list {
+		g := dg.g
 		grids.Begin()
 		grids.String(0, g.code)
 		grids.String(1, g.name)
@@ -257,7 +268,7 @@ func (s *TileStore) blockTile(ctx context.Context, l *gridmap.Layer, q gridmap.T
 		if g.parent != "" {
 			grids.String(4, g.parent)
 		}
-		d.Rings(grids.Ring)
+		d.Rings(dg.from, dg.to, grids.Ring)
 		grids.End()
 	}
 	env32 := tiles.BoxF32(env)

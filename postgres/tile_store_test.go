@@ -168,13 +168,20 @@ func TestTilesAreValidAndNeighboursShareEdges(t *testing.T) {
 	tractLayer(t)
 	db := pgtest.Shared(t)
 	ts := postgres.NewTileStore(db)
+	// From tiles.RawZoom on, tiles are drawn from blocks too.
+	blocks := postgres.NewTileStore(db)
+	blocks.KeepTileBlocks(64 << 20)
 	ctx := context.Background()
 	gctx := geos.NewContext()
 	tileSquare := gctx.NewGeomFromBounds(0, 0, tiles.Extent, tiles.Extent)
 	city := [4]float64{-74.05, 40.55, -73.75, 40.9}
 	checked := 0
 	var gapTotal float64
-	for _, z := range []int{8, 9, 10, 11, 12, 13, 14, 15} {
+	for _, zs := range []struct {
+		z  int
+		ts *postgres.TileStore
+	}{{8, ts}, {9, ts}, {10, ts}, {11, ts}, {12, ts}, {13, ts}, {14, ts}, {15, ts}, {14, blocks}, {15, blocks}, {16, blocks}} {
+		z, ts := zs.z, zs.ts
 		x0, y0, x1, y1 := tiles.Covering(z, city, 0)
 		// Past zoom 11, a band across the middle of the city is enough.
 		if n := x1 - x0 + 1; n > 4 {

@@ -61,6 +61,10 @@ bench ./postgres/ 'TileSizesNYC' -benchtime 1x -count 1
 bench ./postgres/ 'FeaturesNYC' -benchtime 10x -count 3
 bench ./geo/ 'AppendGeoJSON' -benchtime 20x -count 3
 bench ./server/ 'Tile(Cold|Warm)' -benchtime 300x -count 3
+# Cold z14 tiles over 96 tiles of Manhattan and Brooklyn: drawn from blocks
+# in memory, from blocks read for each tile, and by PostGIS, against the
+# way pg_tileserv serves a table (one ST_AsMVT over ST_TileEnvelope).
+bench ./postgres/ 'TileRenderZ14|TileservStyleZ14' -benchtime 96x -count 3
 # Hotspot tiles: z12 tiles over a million reports (filed with SQL in the
 # setup, about a minute), against the same bins by a plain GROUP BY.
 bench ./postgres/ 'HotspotTileZ12' -benchtime 40x -count 3
@@ -232,6 +236,13 @@ r=$(div "$t10raw" "$t10"); rs=$(div "$t10same" "$t10")
 [ -n "$t10" ] && printf '%-50s %10.1f KB  vs ungeneralised %8.1f KB = %.1fx (same levels, unsimplified: %.1f KB = %.1fx)\n' "$n" "$t10" "$t10raw" "$r" "$t10same" "$rs"
 figure "$n" "$t10" KB "$t10raw" KB "$r"
 figure "$n, vs same levels unsimplified" "$t10" KB "$t10same" KB "$rs"
+ratio "cold z14 tile, blocks in memory vs pg_tileserv" BenchmarkTileRenderZ14Blocks BenchmarkTileservStyleZ14
+ratio "cold z14 tile, blocks read first vs pg_tileserv" BenchmarkTileRenderZ14BlocksFirst BenchmarkTileservStyleZ14
+ratio "cold z14 tile, PostGIS vs pg_tileserv" BenchmarkTileRenderZ14 BenchmarkTileservStyleZ14
+n="z14 tile gzip bytes vs pg_tileserv at level 6"
+zt=$(metric BenchmarkTileRenderZ14Blocks gzip_B/tile); zb=$(metric BenchmarkTileservStyleZ14 gzip_B/tile); r=$(div "$zb" "$zt")
+[ -n "$r" ] && printf '%-50s %10.0f B  vs baseline %10.0f B  = %.2fx (target >= 1; ours holds the labels too)\n' "$n" "$zt" "$zb" "$r"
+figure "$n" "$zt" B "$zb" B "$r" ">= 1"
 n="cold z14 tile over loopback, median"
 cold=$(metric BenchmarkTileColdZ14 median_ms)
 [ -n "$cold" ] && printf '%-50s %10.2f ms  (target < 15 ms)\n' "$n" "$cold"

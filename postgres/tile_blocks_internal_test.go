@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gridmap/gridmap/tiles"
 )
 
 // TestBlockReadOvertakenByADrop: a tile asking for a block while it is
@@ -13,7 +15,9 @@ import (
 // is not kept.
 func TestBlockReadOvertakenByADrop(t *testing.T) {
 	blocks := newTileBlocks(1 << 20)
-	k := blockKey{layer: "nyc", x: 1206, y: 1540}
+	// The block holding lon -73.995, lat 40.705.
+	x, y, _, _ := tiles.Covering(BlockZoom, [4]float64{-73.995, 40.705, -73.995, 40.705}, 0)
+	k := blockKey{layer: "nyc", x: x, y: y}
 	var reads atomic.Int64
 	release := make(chan struct{})
 	started := make(chan int64, 4)
@@ -50,8 +54,8 @@ func TestBlockReadOvertakenByADrop(t *testing.T) {
 	}
 	joiner := get()
 	time.Sleep(50 * time.Millisecond)
-	// A change of the block's area, lon/lat in z12 tile 1206/1540.
-	blocks.drop("nyc", [][4]float64{{-74.0, 40.7, -73.99, 40.71}})
+	// A change of the block's area.
+	blocks.drop("nyc", [][4]float64{{-73.996, 40.704, -73.994, 40.706}})
 	late := get()
 	if n := wait(); n != 2 {
 		t.Fatalf("read %d second: the tile after the change waited for the read it overtook", n)

@@ -149,7 +149,8 @@ func (c *countingInvalidator) Invalidate(tileset string, boxes [][4]float64) int
 func (c *countingInvalidator) InvalidateAll() { c.cache.InvalidateAll() }
 
 // TestBlockTilesUnderEdits has eight clients ask for tiles from z14 to z16
-// drawn from blocks (a budget of two blocks, so they are pushed out too),
+// drawn from blocks (on a budget smaller than the blocks they need, so
+// blocks are pushed out too),
 // through the tile cache, on a pool of two connections, while an editor
 // renames the grids one after another. Once an edit's notice is handled,
 // no client gets a tile without it, from the cache, a block or a render

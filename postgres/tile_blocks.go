@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/encoding/wkb"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Grid tiles from tiles.RawZoom on are drawn in Go from blocks: the grids
@@ -32,7 +33,12 @@ import (
 // A tile drawn from a block holds what the statement of rawGridTileSQL
 // finds for it: the grids of the levels drawn at its zoom that meet it,
 // clipped to it and its buffer, and the labels in it; its version is the
-// newest change meeting it (tiles.Overlap32 is PostGIS's &&).
+// newest change meeting it (tiles.Overlap32 is PostGIS's &&). Two
+// differences no map shows: whether a grid meets the tile is decided in
+// Web Mercator, where PostGIS decides it in lon/lat (a long straight edge
+// bows between the two by centimetres, so a grid touching the tile's edge
+// by less may be drawn by one and not the other); and features of one level go by code in byte order, which is
+// the managed cluster's collation (C) but may not be another database's.
 const BlockZoom = 13
 
 // blockMargin is how far past its tile a block reaches, as a fraction of
@@ -47,22 +53,23 @@ type blockKey struct {
 
 type block struct {
 	key     blockKey
-	grids   []blockGrid // by depth, then code
-	labels  []blockLabel
+	grids   []blockGrid  // by code
+	labels  []blockLabel // by code
+	base    int64        // the newest change covering the whole block
 	changes []blockChange
 	bytes   int64
 }
 
+// Grids and labels keep their level, not its depth: the layer's levels
+// may change while the block is read.
 type blockGrid struct {
 	code, name, level, parent string
-	depth                     int
 	geom                      orb.MultiPolygon // EPSG:3857, cut to the block
 	bound                     orb.Bound
 }
 
 type blockLabel struct {
 	code, name, level string
-	depth             int
 	at                orb.Point // EPSG:3857
 }
 
@@ -81,14 +88,13 @@ type blockLoad struct {
 type tileBlocks struct {
 	max int64
 
-	mu     sync.Mutex
-	bytes  int64
-	held   map[blockKey]*list.Element // of *block
-	lru    list.List                  // most recently used first
+	mu    sync.Mutex
+	bytes int64
+	held  map[blockKey]*list.Element // of *block
+	lru   list.List                  // most recently used first
+	// flight holds the reads under way; a drop meeting one takes it out,
+	// so that it is not kept and tiles asked for later read again.
 	flight map[blockKey]*blockLoad
-	// gen counts drops: a block read while one happened is used by the
-	// tiles waiting for it but not kept, since it may predate the change.
-	gen uint64
 }
 
 func newTileBlocks(maxBytes int64) *tileBlocks {
@@ -113,29 +119,32 @@ func (t *tileBlocks) get(ctx context.Context, k blockKey, load func(context.Cont
 			return nil, ctx.Err()
 		}
 	}
-	l := &blockLoad{done: make(chan struct{})}
+	l := &blockLoad{done: make(chan struct{}), err: errBlockFailed}
 	t.flight[k] = l
-	gen := t.gen
 	t.mu.Unlock()
+	defer close(l.done)
 
 	// The read outlives a client that gives up: others may be waiting.
 	l.block, l.err = load(context.WithoutCancel(ctx))
 	t.mu.Lock()
-	if t.flight[k] == l {
-		delete(t.flight, k)
+	defer t.mu.Unlock()
+	// A drop meeting the block since the read began took it out of
+	// flight: the read may predate the change, and is not kept.
+	if t.flight[k] != l {
+		return l.block, l.err
 	}
-	if l.err == nil && t.gen == gen && l.block.bytes <= t.max {
+	delete(t.flight, k)
+	if l.err == nil && l.block.bytes <= t.max {
 		t.held[k] = t.lru.PushFront(l.block)
 		t.bytes += l.block.bytes
 		for t.bytes > t.max {
-			last := t.lru.Back()
-			t.remove(last)
+			t.remove(t.lru.Back())
 		}
 	}
-	t.mu.Unlock()
-	close(l.done)
 	return l.block, l.err
 }
+
+var errBlockFailed = errors.New("reading the tile block failed")
 
 func (t *tileBlocks) remove(el *list.Element) {
 	b := el.Value.(*block)
@@ -149,7 +158,6 @@ func (t *tileBlocks) remove(el *list.Element) {
 func (t *tileBlocks) drop(layer string, boxes [][4]float64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.gen++
 	for k, el := range t.held {
 		if layer != "" && k.layer != layer {
 			continue
@@ -208,6 +216,17 @@ func (s *TileStore) TileBlocks() (int, int64) {
 	return s.blocks.stats()
 }
 
+// Collectors returns the gauges of the blocks held: how many, and their
+// bytes.
+func (s *TileStore) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gridmap_tile_blocks", Help: "Blocks of grids held in memory to draw tiles from zoom 14 on."},
+			func() float64 { n, _ := s.TileBlocks(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gridmap_tile_blocks_bytes", Help: "Bytes of the blocks of grids held in memory to draw tiles."},
+			func() float64 { _, b := s.TileBlocks(); return float64(b) }),
+	}
+}
+
 // DropTileBlocks forgets every block, as if the store had just started.
 func (s *TileStore) DropTileBlocks() {
 	if s.blocks != nil {
@@ -229,13 +248,16 @@ var drawers = sync.Pool{New: func() any { return tiles.NewDrawer(tiles.Tile{}) }
 func (s *TileStore) blockTile(ctx context.Context, l *gridmap.Layer, q gridmap.TileQuery) (*gridmap.RenderedTile, error) {
 	shift := q.Z - BlockZoom
 	k := blockKey{layer: l.ID, x: q.X >> shift, y: q.Y >> shift}
-	b, err := s.blocks.get(ctx, k, func(ctx context.Context) (*block, error) { return s.readBlock(ctx, l, k) })
+	b, err := s.blocks.get(ctx, k, func(ctx context.Context) (*block, error) { return s.readBlock(ctx, k) })
 	if err != nil {
 		return nil, translate(err, "tile "+q.Tileset)
 	}
-	drawn := map[string]bool{}
-	for _, lv := range l.LevelsAt(q.Z) {
-		drawn[lv] = true
+	// The depth of each level drawn at this zoom.
+	depth := map[string]int{}
+	for i, lv := range l.Levels {
+		if l.Zooms[lv].Has(q.Z) {
+			depth[lv] = i
+		}
 	}
 	d := drawers.Get().(*tiles.Drawer)
 	defer drawers.Put(d)
@@ -245,57 +267,71 @@ func (s *TileStore) blockTile(ctx context.Context, l *gridmap.Layer, q gridmap.T
 	// edges they share.
 	type drawnGrid struct {
 		g        *blockGrid
+		depth    int
 		from, to int // its rings
 	}
-	var list []drawnGrid
+	var grids []drawnGrid
 	for i := range b.grids {
 		g := &b.grids[i]
-		if !drawn[g.level] || g.bound.Max[0] < env[0] || g.bound.Min[0] > env[2] || g.bound.Max[1] < env[1] || g.bound.Min[1] > env[3] ||
+		dep, drawn := depth[g.level]
+		if !drawn || g.bound.Max[0] < env[0] || g.bound.Min[0] > env[2] || g.bound.Max[1] < env[1] || g.bound.Min[1] > env[3] ||
 			!tiles.Meets(g.geom, env) {
 			continue
 		}
 		from := len(d.Ends)
 		if d.MultiPolygon(g.geom) {
-			list = append(list, drawnGrid{g, from, len(d.Ends)})
+			grids = append(grids, drawnGrid{g, dep, from, len(d.Ends)})
 		}
 	}
 	d.Thin()
-	grids := tiles.NewLayerWriter(gridmap.TileLayerGrids, "code", "name", "level", "depth", "parent")
-	for _, dg := range list {
+	// As rawGridTileSQL orders them: coarse levels first, then by code
+	// (the block holds them by code).
+	slices.SortStableFunc(grids, func(a, b drawnGrid) int { return a.depth - b.depth })
+	gw := tiles.NewLayerWriter(gridmap.TileLayerGrids, "code", "name", "level", "depth", "parent")
+	for _, dg := range grids {
 		g := dg.g
-		grids.Begin()
-		grids.String(0, g.code)
-		grids.String(1, g.name)
-		grids.String(2, g.level)
-		grids.Int(3, int64(g.depth))
+		gw.Begin()
+		gw.String(0, g.code)
+		gw.String(1, g.name)
+		gw.String(2, g.level)
+		gw.Int(3, int64(dg.depth))
 		if g.parent != "" {
-			grids.String(4, g.parent)
+			gw.String(4, g.parent)
 		}
-		d.Rings(dg.from, dg.to, grids.Ring)
-		grids.End()
+		d.Rings(dg.from, dg.to, gw.Ring)
+		gw.End()
 	}
 	env32 := tiles.BoxF32(env)
-	labels := tiles.NewLayerWriter(gridmap.TileLayerLabels, "code", "name", "level", "depth")
-	for _, lb := range b.labels {
-		if !drawn[lb.level] || !tiles.Overlap32(tiles.BoxF32([4]float64{lb.at[0], lb.at[1], lb.at[0], lb.at[1]}), env32) {
-			continue
-		}
-		labels.Begin()
-		labels.String(0, lb.code)
-		labels.String(1, lb.name)
-		labels.String(2, lb.level)
-		labels.Int(3, int64(lb.depth))
-		labels.Point(d.Point(lb.at))
-		labels.End()
+	type drawnLabel struct {
+		lb    *blockLabel
+		depth int
 	}
-	var version int64
+	var labels []drawnLabel
+	for i := range b.labels {
+		lb := &b.labels[i]
+		if dep, drawn := depth[lb.level]; drawn && tiles.Overlap32(tiles.BoxF32([4]float64{lb.at[0], lb.at[1], lb.at[0], lb.at[1]}), env32) {
+			labels = append(labels, drawnLabel{lb, dep})
+		}
+	}
+	slices.SortStableFunc(labels, func(a, b drawnLabel) int { return a.depth - b.depth })
+	lw := tiles.NewLayerWriter(gridmap.TileLayerLabels, "code", "name", "level", "depth")
+	for _, dl := range labels {
+		lw.Begin()
+		lw.String(0, dl.lb.code)
+		lw.String(1, dl.lb.name)
+		lw.String(2, dl.lb.level)
+		lw.Int(3, int64(dl.depth))
+		lw.Point(d.Point(dl.lb.at))
+		lw.End()
+	}
+	version := b.base
 	for _, c := range b.changes {
 		if c.version > version && tiles.Overlap32(c.box, env32) {
 			version = c.version
 		}
 	}
 	return &gridmap.RenderedTile{
-		MVT:     labels.AppendTo(grids.AppendTo(nil)),
+		MVT:     lw.AppendTo(gw.AppendTo(nil)),
 		Version: fmt.Sprintf("%s.%d.%d", l.ID, l.CreatedAt.UnixMicro(), version),
 	}, nil
 }
@@ -322,37 +358,31 @@ WHERE c.layer_id = $1 AND c.area && env.e
 UNION ALL
 SELECT 3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, coalesce((SELECT data_version FROM layers WHERE id = $1), -1)`
 
-// readBlock reads block k of layer l: from the replica when it holds every
-// change of the layer noticed so far, else from the primary.
-func (s *TileStore) readBlock(ctx context.Context, l *gridmap.Layer, k blockKey) (*block, error) {
-	s.mu.Lock()
-	seen := s.seen[l.ID]
-	s.mu.Unlock()
-	depth := map[string]int{}
-	for i, lv := range l.Levels {
-		depth[lv] = i
-	}
-	behind := errors.New("the replica is behind a change already noticed")
+// readBlock reads block k: from the replica when it holds every change of
+// the layer noticed so far, else from the primary.
+func (s *TileStore) readBlock(ctx context.Context, k blockKey) (*block, error) {
 	var b *block
-	err := s.db.OnReplica(func(pool *pgxpool.Pool) error {
+	err := s.readFresh(k.layer, func(pool *pgxpool.Pool) (int64, error) {
 		var layerVersion int64
 		var err error
-		b, layerVersion, err = queryBlock(ctx, pool, k, depth)
-		if err == nil && pool != s.db.Pool && layerVersion < seen {
-			return behind
-		}
-		return err
-	}, func(err error) bool { return err == behind })
+		b, layerVersion, err = queryBlock(ctx, pool, k)
+		return layerVersion, err
+	})
 	return b, err
 }
 
-func queryBlock(ctx context.Context, pool *pgxpool.Pool, k blockKey, depth map[string]int) (*block, int64, error) {
+func queryBlock(ctx context.Context, pool *pgxpool.Pool, k blockKey) (*block, int64, error) {
 	rows, err := pool.Query(ctx, blockSQL, k.layer, k.x, k.y, blockMargin)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer rows.Close()
 	b := &block{key: k}
+	// Changes covering the whole block (an import, say) meet every tile of
+	// it: the newest of them is kept as the block's base version.
+	e := tiles.Tile{Z: BlockZoom, X: k.x, Y: k.y}.Envelope()
+	m := (e[2] - e[0]) * blockMargin
+	whole := tiles.BoxF32([4]float64{e[0] - m, e[1] - m, e[2] + m, e[3] + m})
 	var layerVersion int64
 	var (
 		kind                      int
@@ -380,15 +410,20 @@ func queryBlock(ctx context.Context, pool *pgxpool.Pool, k blockKey, depth map[s
 			if len(mp) == 0 {
 				continue
 			}
-			g := blockGrid{code: str(code), name: str(name), level: str(level), parent: str(parent), depth: depth[str(level)], geom: mp, bound: mp.Bound()}
+			g := blockGrid{code: str(code), name: str(name), level: str(level), parent: str(parent), geom: mp, bound: mp.Bound()}
 			b.grids = append(b.grids, g)
 			b.bytes += int64(len(geom)) + int64(len(g.code)+len(g.name)+len(g.level)+len(g.parent)) + 128
 		case 1:
-			lb := blockLabel{code: str(code), name: str(name), level: str(level), depth: depth[str(level)], at: orb.Point{*x0, *y0}}
+			lb := blockLabel{code: str(code), name: str(name), level: str(level), at: orb.Point{*x0, *y0}}
 			b.labels = append(b.labels, lb)
 			b.bytes += int64(len(lb.code)+len(lb.name)+len(lb.level)) + 80
 		case 2:
-			b.changes = append(b.changes, blockChange{box: tiles.BoxF32([4]float64{*x0, *y0, *x1, *y1}), version: *version})
+			c := blockChange{box: tiles.BoxF32([4]float64{*x0, *y0, *x1, *y1}), version: *version}
+			if c.box[0] <= whole[0] && c.box[1] <= whole[1] && c.box[2] >= whole[2] && c.box[3] >= whole[3] {
+				b.base = max(b.base, c.version)
+				continue
+			}
+			b.changes = append(b.changes, c)
 			b.bytes += 24
 		case 3:
 			layerVersion = *version
@@ -397,19 +432,8 @@ func queryBlock(ctx context.Context, pool *pgxpool.Pool, k blockKey, depth map[s
 	if err := rows.Err(); err != nil {
 		return nil, 0, err
 	}
-	// As rawGridTileSQL orders them: coarse levels first, then by code.
-	slices.SortFunc(b.grids, func(a, c blockGrid) int {
-		if a.depth != c.depth {
-			return a.depth - c.depth
-		}
-		return strings.Compare(a.code, c.code)
-	})
-	slices.SortFunc(b.labels, func(a, c blockLabel) int {
-		if a.depth != c.depth {
-			return a.depth - c.depth
-		}
-		return strings.Compare(a.code, c.code)
-	})
+	slices.SortFunc(b.grids, func(a, c blockGrid) int { return strings.Compare(a.code, c.code) })
+	slices.SortFunc(b.labels, func(a, c blockLabel) int { return strings.Compare(a.code, c.code) })
 	return b, layerVersion, nil
 }
 

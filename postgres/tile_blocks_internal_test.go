@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/tiles"
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/encoding/mvt"
 )
 
 // TestBlockReadOvertakenByADrop: a tile asking for a block while it is
@@ -87,5 +90,67 @@ func TestBlockReadOvertakenByADrop(t *testing.T) {
 	blocks.drop("nyc", nil)
 	if n, _ := blocks.stats(); n != 0 {
 		t.Errorf("a change of the whole layer left the block")
+	}
+}
+
+// TestBlockReadKeptDespiteDropsElsewhere: changes to other layers, or far
+// from the block, while it is read do not stop it being kept.
+func TestBlockReadKeptDespiteDropsElsewhere(t *testing.T) {
+	blocks := newTileBlocks(1 << 20)
+	x, y, _, _ := tiles.Covering(BlockZoom, [4]float64{-73.995, 40.705, -73.995, 40.705}, 0)
+	k := blockKey{layer: "nyc", x: x, y: y}
+	release := make(chan struct{})
+	started := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		blocks.get(context.Background(), k, func(context.Context) (*block, error) {
+			close(started)
+			<-release
+			return &block{key: k, bytes: 100}, nil
+		})
+	}()
+	<-started
+	blocks.drop("other", nil)
+	blocks.drop("nyc", [][4]float64{{116.3, 39.9, 116.4, 40.0}})
+	close(release)
+	<-done
+	if n, _ := blocks.stats(); n != 1 {
+		t.Errorf("%d blocks held after changes elsewhere, want 1", n)
+	}
+}
+
+// TestBlockTileDepthFromTheCurrentLayer: a block keeps levels, not depths,
+// so a tile drawn after the layer gained a coarser level numbers depths by
+// the layer as it is, whenever the block was read.
+func TestBlockTileDepthFromTheCurrentLayer(t *testing.T) {
+	s := &TileStore{blocks: newTileBlocks(1 << 20)}
+	tl := tiles.Tile{Z: 14, X: 4823, Y: 6160}
+	e := tl.Envelope()
+	sq := orb.Ring{{e[0] + 100, e[1] + 100}, {e[2] - 100, e[1] + 100}, {e[2] - 100, e[3] - 100}, {e[0] + 100, e[3] - 100}, {e[0] + 100, e[1] + 100}}
+	k := blockKey{layer: "d", x: tl.X >> (tl.Z - BlockZoom), y: tl.Y >> (tl.Z - BlockZoom)}
+	g := blockGrid{code: "D1", name: "一区", level: "district", geom: orb.MultiPolygon{{sq}}}
+	g.bound = g.geom.Bound()
+	if _, err := s.blocks.get(context.Background(), k, func(context.Context) (*block, error) {
+		return &block{key: k, grids: []blockGrid{g}, bytes: 100}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, levels := range [][]string{{"district"}, {"city", "district"}} {
+		l := &gridmap.Layer{ID: "d", Levels: levels, Zooms: map[string]gridmap.ZoomRange{}}
+		for _, lv := range levels {
+			l.Zooms[lv] = gridmap.ZoomRange{0, 16}
+		}
+		out, err := s.blockTile(context.Background(), l, gridmap.TileQuery{Tileset: "d", Z: tl.Z, X: tl.X, Y: tl.Y})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls, err := mvt.Unmarshal(out.MVT)
+		if err != nil || len(ls) == 0 || len(ls[0].Features) != 1 {
+			t.Fatalf("levels %v: %v %+v", levels, err, ls)
+		}
+		if got, want := ls[0].Features[0].Properties["depth"], float64(len(levels)-1); got != want {
+			t.Errorf("levels %v: depth %v, want %v", levels, got, want)
+		}
 	}
 }

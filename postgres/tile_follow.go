@@ -32,9 +32,10 @@ func (s *TileStore) FollowTileChanges(ctx context.Context, cache TileInvalidator
 			return err
 		}
 		defer conn.Close(context.WithoutCancel(ctx))
-		s.Forget("")
 		// Changes made while not listening were not noticed: the versions
-		// now are what tiles from the replica must have.
+		// now are what tiles from the replica must have. Definitions and
+		// blocks are dropped after: one read before would pass the check
+		// against the versions before.
 		rows, err := s.db.Pool.Query(ctx, `SELECT id, data_version FROM layers`)
 		if err != nil {
 			return err
@@ -44,6 +45,7 @@ func (s *TileStore) FollowTileChanges(ctx context.Context, cache TileInvalidator
 		if _, err := pgx.ForEachRow(rows, []any{&id, &version}, func() error { s.saw(id, version); return nil }); err != nil {
 			return err
 		}
+		s.Forget("")
 		cache.InvalidateAll()
 		if ready != nil {
 			ready()

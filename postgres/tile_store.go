@@ -24,8 +24,9 @@ type TileStore struct {
 	db     *DB
 	layers *LayerStore
 
-	mu   sync.Mutex
-	defs map[string]*gridmap.Layer // layer definitions, dropped by Forget
+	mu      sync.Mutex
+	defs    map[string]*gridmap.Layer // layer definitions, dropped by Forget
+	forgets uint64                    // how many times Forget has run
 	// seen is the newest data version of each layer its changes'
 	// notices named (FollowTileChanges): a grid tile read from the
 	// replica (DB.Read) that is older is read again from the primary, so
@@ -52,8 +53,8 @@ func (s *TileStore) saw(layer string, version int64) {
 	}
 }
 
-// Forget drops the cached definition of a layer ("" for all), after it changed.
-// and the tile blocks drawn with it.
+// Forget drops the cached definition of a layer ("" for all), after it
+// changed, and the tile blocks drawn with it.
 func (s *TileStore) Forget(layer string) {
 	s.mu.Lock()
 	if layer == "" {
@@ -61,6 +62,7 @@ func (s *TileStore) Forget(layer string) {
 	} else {
 		delete(s.defs, layer)
 	}
+	s.forgets++
 	s.mu.Unlock()
 	s.dropBlocks(layer, nil)
 }
@@ -68,6 +70,7 @@ func (s *TileStore) Forget(layer string) {
 func (s *TileStore) layer(ctx context.Context, id string) (*gridmap.Layer, error) {
 	s.mu.Lock()
 	l, ok := s.defs[id]
+	forgets := s.forgets
 	s.mu.Unlock()
 	if ok {
 		return l, nil
@@ -76,8 +79,12 @@ func (s *TileStore) layer(ctx context.Context, id string) (*gridmap.Layer, error
 	if err != nil {
 		return nil, err
 	}
+	// A definition read while one was forgotten may be the old one: it
+	// serves this tile, and the next reads it again.
 	s.mu.Lock()
-	s.defs[id] = l
+	if s.forgets == forgets {
+		s.defs[id] = l
+	}
 	s.mu.Unlock()
 	return l, nil
 }
@@ -169,24 +176,36 @@ func (s *TileStore) RenderTile(ctx context.Context, q gridmap.TileQuery) (*gridm
 	if band < 0 {
 		sql, last = rawGridTileSQL, float64(tiles.Buffer)/tiles.Extent
 	}
-	// From the replica when it has every change noticed so far, else
-	// from the primary.
-	s.mu.Lock()
-	seen := s.seen[l.ID]
-	s.mu.Unlock()
-	behind := errors.New("the replica is behind a change already noticed")
-	err = s.db.OnReplica(func(pool *pgxpool.Pool) error {
+	err = s.readFresh(l.ID, func(pool *pgxpool.Pool) (int64, error) {
 		err := pool.QueryRow(ctx, sql, l.ID, q.Z, q.X, q.Y, levels, l.Levels, last).Scan(&out.MVT, &version, &layerVersion)
-		if err == nil && pool != s.db.Pool && layerVersion < seen {
-			return behind
-		}
-		return err
-	}, func(err error) bool { return err == behind })
+		return layerVersion, err
+	})
 	if err != nil {
 		return nil, translate(err, "tile "+q.Tileset)
 	}
 	out.Version = fmt.Sprintf("%s.%d.%d", l.ID, l.CreatedAt.UnixMicro(), version)
 	return out, nil
+}
+
+// errReplicaBehindNotice is a read on the replica that lacks a change
+// already noticed.
+var errReplicaBehindNotice = errors.New("the replica is behind a change already noticed")
+
+// readFresh runs read, which returns the data version of layer it saw, on
+// the replica when that holds every change of the layer noticed so far
+// (FollowTileChanges), else, or when the replica fails, on the primary:
+// what is drawn after a change is never read from before it.
+func (s *TileStore) readFresh(layer string, read func(pool *pgxpool.Pool) (layerVersion int64, err error)) error {
+	s.mu.Lock()
+	seen := s.seen[layer]
+	s.mu.Unlock()
+	return s.db.OnReplica(func(pool *pgxpool.Pool) error {
+		v, err := read(pool)
+		if err == nil && pool != s.db.Pool && v < seen {
+			return errReplicaBehindNotice
+		}
+		return err
+	}, func(err error) bool { return err == errReplicaBehindNotice })
 }
 
 // Features go in a fixed order (coarse levels first, so children draw over

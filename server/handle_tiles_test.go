@@ -281,7 +281,7 @@ func TestTilesAPI(t *testing.T) {
 	t.Run("metrics count tiles by tileset and zoom", func(t *testing.T) {
 		m := string(do(t, "GET", ts.url+"/metrics", "").body)
 		for _, want := range []string{`gridmap_tile_requests_total{outcome="hit",tileset="tl",z="14"}`, `gridmap_tile_requests_total{outcome="not_modified",tileset="tl",z="14"}`,
-			`gridmap_tile_render_seconds_count{tileset="reports",z="10"}`, `gridmap_tile_bytes_total{tileset="tl",z="14"}`, "gridmap_tile_cache_bytes"} {
+			`gridmap_tile_render_seconds_count{tileset="reports",z="10"}`, `gridmap_tile_bytes_total{tileset="tl",z="14"}`, "gridmap_tile_cache_bytes", "gridmap_tile_blocks_bytes"} {
 			if !strings.Contains(m, want) {
 				t.Errorf("metrics lack %s", want)
 			}

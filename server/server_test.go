@@ -90,6 +90,7 @@ func newTestServerOn(t *testing.T, cfg Config, db *postgres.DB) *testServer {
 	feed := postgres.NewFeed(db)
 	go feed.Run(ctx)
 	tileStore := postgres.NewTileStore(db)
+	tileStore.KeepTileBlocks(64 << 20) // as gridmap serve draws tiles
 	ts.tiles = tiles.NewService(tileStore, 64<<20)
 	following := make(chan struct{})
 	go tileStore.FollowTileChanges(ctx, ts.tiles.Cache(), func() { close(following) })

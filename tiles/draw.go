@@ -2,6 +2,7 @@ package tiles
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 
 	"github.com/paulmach/orb"
@@ -78,11 +79,10 @@ func (d *Drawer) MultiPolygon(mp orb.MultiPolygon) bool {
 		if len(p) == 0 {
 			continue
 		}
-		b := p[0].Bound()
-		if b.Max[0] < d.clip[0] || b.Min[0] > d.clip[2] || b.Max[1] < d.clip[1] || b.Min[1] > d.clip[3] {
+		switch d.place(p[0].Bound()) {
+		case outside:
 			continue
-		}
-		if b.Min[0] >= d.clip[0] && b.Max[0] <= d.clip[2] && b.Min[1] >= d.clip[1] && b.Max[1] <= d.clip[3] {
+		case inside:
 			if d.ring(p[0], true) {
 				drew = true
 				for _, hole := range p[1:] {
@@ -99,7 +99,9 @@ func (d *Drawer) MultiPolygon(mp orb.MultiPolygon) bool {
 			if pts := d.clipRing(p[0]); d.points(pts, true) {
 				drew = true
 				for _, hole := range p[1:] {
-					d.ring(hole, false)
+					if d.place(hole.Bound()) == inside {
+						d.ring(hole, false)
+					}
 				}
 			}
 			continue
@@ -111,13 +113,29 @@ func (d *Drawer) MultiPolygon(mp orb.MultiPolygon) bool {
 	return drew
 }
 
+// Where a box lies against the buffer's outline.
+const (
+	outside = iota
+	inside
+	across
+)
+
+// place tells where box b lies: wholly outside the buffer, wholly inside,
+// or across its outline.
+func (d *Drawer) place(b orb.Bound) int {
+	switch {
+	case b.Max[0] < d.clip[0] || b.Min[0] > d.clip[2] || b.Max[1] < d.clip[1] || b.Min[1] > d.clip[3]:
+		return outside
+	case b.Min[0] >= d.clip[0] && b.Max[0] <= d.clip[2] && b.Min[1] >= d.clip[1] && b.Max[1] <= d.clip[3]:
+		return inside
+	}
+	return across
+}
+
 // holeAcross tells whether a hole of p crosses the outline of the buffer.
 func (d *Drawer) holeAcross(p orb.Polygon) bool {
 	for _, h := range p[1:] {
-		b := h.Bound()
-		outside := b.Max[0] < d.clip[0] || b.Min[0] > d.clip[2] || b.Max[1] < d.clip[1] || b.Min[1] > d.clip[3]
-		inside := b.Min[0] >= d.clip[0] && b.Max[0] <= d.clip[2] && b.Min[1] >= d.clip[1] && b.Max[1] <= d.clip[3]
-		if !outside && !inside {
+		if d.place(h.Bound()) == across {
 			return true
 		}
 	}
@@ -180,12 +198,40 @@ func (d *Drawer) cut(p orb.Polygon) bool {
 		}
 	}
 	d.wkb = w
-	g, err := d.gctx.NewGeomFromWKB(w)
+	out, err := d.clipGEOS(w)
 	if err != nil {
+		// Drawn anyway, as one piece: a grid missing from its tile would
+		// be worse than a ring doubling back along the buffer.
+		if pts := d.clipRing(p[0]); d.points(pts, true) {
+			for _, hole := range p[1:] {
+				if d.place(hole.Bound()) == inside {
+					d.ring(hole, false)
+				}
+			}
+			return true
+		}
 		return false
 	}
-	drew, _ := d.polygonsWKB(g.ClipByRect(-Buffer, -Buffer, Extent+Buffer, Extent+Buffer).ToWKB())
+	drew, _ := d.polygonsWKB(out)
 	return drew
+}
+
+// clipGEOS cuts the polygon in WKB w (tile units) to the buffer with GEOS,
+// and returns the result as WKB. GEOS reports failure by panicking in
+// go-geos: that is returned as an error.
+func (d *Drawer) clipGEOS(w []byte) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("GEOS could not cut a polygon to the tile: %v", r)
+		}
+	}()
+	// (go-geos frees both geometries when they are collected: this
+	// version has no explicit Destroy.)
+	g, err := d.gctx.NewGeomFromWKB(w)
+	if err != nil {
+		return nil, err
+	}
+	return g.ClipByRect(-Buffer, -Buffer, Extent+Buffer, Extent+Buffer).ToWKB(), nil
 }
 
 // polygonsWKB appends the polygons of a WKB geometry (a polygon, or the

@@ -1,6 +1,7 @@
 package tiles
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/paulmach/orb"
@@ -95,6 +96,21 @@ func TestDrawerCutsAcrossTheBufferValid(t *testing.T) {
 		}
 	})
 	valid(t, gctx, drawnPolygons(d))
+	// A polygon reaching past the buffer once, with a hole in the tile and
+	// a hole past the buffer: the hole past it is left out.
+	d.Clear()
+	holed := orb.Polygon{
+		ringOf(tl, 1000, 1000, 9000, 1000, 9000, 2000, 1000, 2000),
+		ringOf(tl, 1200, 1200, 1800, 1200, 1800, 1800, 1200, 1800),
+		ringOf(tl, 6000, 1200, 7000, 1200, 7000, 1800, 6000, 1800),
+	}
+	if !d.MultiPolygon(orb.MultiPolygon{holed}) {
+		t.Fatal("the holed polygon was not drawn")
+	}
+	if len(d.Ends) != 2 {
+		t.Errorf("%d rings, want the exterior and the hole in the tile", len(d.Ends))
+	}
+	valid(t, gctx, drawnPolygons(d))
 	// A polygon past the buffer draws nothing.
 	d.Clear()
 	if d.MultiPolygon(orb.MultiPolygon{{ringOf(tl, -900, 100, -100, 100, -100, 200, -900, 200)}}) {
@@ -187,7 +203,11 @@ func TestLayerWriterEncodesAsPostGIS(t *testing.T) {
 	w.Int(2, 0)
 	w.Point(7, 9)
 	w.End()
-	ls, err := mvt.Unmarshal(w.AppendTo(nil))
+	raw := w.AppendTo(nil)
+	if bytes.Contains(raw, []byte("B")) {
+		t.Error("the values of the feature dropped are in the layer")
+	}
+	ls, err := mvt.Unmarshal(raw)
 	if err != nil {
 		t.Fatal(err)
 	}

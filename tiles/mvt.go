@@ -20,6 +20,7 @@ type LayerWriter struct {
 	order  []value
 
 	features []byte
+	props    []prop
 	tags     []uint32
 	geom     []uint32
 	kind     uint32
@@ -59,7 +60,7 @@ func (w *LayerWriter) Len() int { return w.n }
 
 // Begin starts a feature.
 func (w *LayerWriter) Begin() {
-	w.tags, w.geom, w.kind, w.cx, w.cy = w.tags[:0], w.geom[:0], 0, 0, 0
+	w.props, w.tags, w.geom, w.kind, w.cx, w.cy = w.props[:0], w.tags[:0], w.geom[:0], 0, 0, 0
 }
 
 // String sets property key (the index of its key) to s.
@@ -74,14 +75,15 @@ func (w *LayerWriter) Int(key int, i int64) {
 	}
 }
 
+// tag holds a property until End: a feature dropped leaves no value in the
+// layer.
 func (w *LayerWriter) tag(key int, v value) {
-	id, ok := w.values[v]
-	if !ok {
-		id = uint32(len(w.order))
-		w.values[v] = id
-		w.order = append(w.order, v)
-	}
-	w.tags = append(w.tags, uint32(key), id)
+	w.props = append(w.props, prop{key, v})
+}
+
+type prop struct {
+	key int
+	v   value
 }
 
 // Point makes the feature's geometry the point x, y (tile coordinates).
@@ -121,6 +123,15 @@ func zigzag(v int32) uint32 { return uint32((v << 1) ^ (v >> 31)) }
 func (w *LayerWriter) End() {
 	if w.kind == 0 || len(w.geom) == 0 {
 		return
+	}
+	for _, p := range w.props {
+		id, ok := w.values[p.v]
+		if !ok {
+			id = uint32(len(w.order))
+			w.values[p.v] = id
+			w.order = append(w.order, p.v)
+		}
+		w.tags = append(w.tags, uint32(p.key), id)
 	}
 	var f []byte
 	f = appendPacked(f, 2, w.tags)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"strconv"
 	"sync"
 	"time"
@@ -62,13 +63,18 @@ func NewService(src gridmap.TileSource, cacheBytes int64) *Service {
 // Cache returns the service's cache (for invalidation).
 func (s *Service) Cache() *Cache { return s.cache }
 
-// Collectors returns the service's metrics, plus the cache's size.
+// Collectors returns the service's metrics, plus the cache's size and the
+// source's own metrics when it has some.
 func (s *Service) Collectors() []prometheus.Collector {
 	size := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gridmap_tile_cache_bytes", Help: "Bytes of tiles held in the tile cache."},
 		func() float64 { _, b := s.cache.Stats(); return float64(b) })
 	count := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gridmap_tile_cache_tiles", Help: "Tiles held in the tile cache."},
 		func() float64 { n, _ := s.cache.Stats(); return float64(n) })
-	return []prometheus.Collector{s.requests, s.rendering, s.sent, size, count}
+	out := []prometheus.Collector{s.requests, s.rendering, s.sent, size, count}
+	if c, ok := s.src.(interface{ Collectors() []prometheus.Collector }); ok {
+		out = append(out, c.Collectors()...)
+	}
+	return out
 }
 
 // Tileset describes a tileset. Returns ENOTFOUND.
@@ -109,20 +115,26 @@ func (s *Service) Tile(ctx context.Context, q gridmap.TileQuery) (*Entry, string
 		}
 		s.mu.Unlock()
 	}
-	r := &render{done: make(chan struct{}), mark: s.cache.Mark()}
+	// Until the render returns, those waiting for it would see it failed
+	// (if it panics, they must not wait forever nor take a nil tile).
+	r := &render{done: make(chan struct{}), mark: s.cache.Mark(), err: errRenderFailed}
 	s.flight[k] = r
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.flight[k] == r {
+			delete(s.flight, k)
+		}
+		s.mu.Unlock()
+		close(r.done)
+	}()
 
 	// The render outlives a client that gives up: others may be waiting.
 	r.entry, r.err = s.render(context.WithoutCancel(ctx), k, q, r.mark)
-	s.mu.Lock()
-	if s.flight[k] == r {
-		delete(s.flight, k)
-	}
-	s.mu.Unlock()
-	close(r.done)
 	return r.entry, Miss, r.err
 }
+
+var errRenderFailed = errors.New("rendering the tile failed")
 
 // render renders tile k for q and caches it unless an invalidation since
 // mark touched it.

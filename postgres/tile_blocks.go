@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/geo"
 	"github.com/gridmap/gridmap/tiles"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/paulmach/orb"
@@ -344,7 +345,7 @@ WITH env AS (
 	SELECT e, ST_Transform(e, 4326) AS e4326 FROM ST_TileEnvelope(` + strconv.Itoa(BlockZoom) + `, $2, $3, margin => $4) e
 )
 SELECT 0 AS kind, v.code, v.name, v.level, v.parent_code,
-       ST_AsBinary(ST_Transform(ST_ClipByBox2D(v.geom, env.e4326), 3857)), NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::bigint
+       ST_AsBinary(ST_ClipByBox2D(v.geom, env.e4326)), NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::bigint
 FROM grid_versions v, env
 WHERE v.layer_id = $1 AND v.valid_to IS NULL AND v.geom && env.e4326 AND ST_Intersects(v.geom, env.e4326)
 UNION ALL
@@ -409,6 +410,15 @@ func queryBlock(ctx context.Context, pool *pgxpool.Pool, k blockKey) (*block, in
 			}
 			if len(mp) == 0 {
 				continue
+			}
+			// Projected here: the formula of EPSG:3857, at a fraction of
+			// what ST_Transform costs in the statement.
+			for _, p := range mp {
+				for _, r := range p {
+					for i, pt := range r {
+						r[i] = geo.ToWebMercator(pt)
+					}
+				}
 			}
 			g := blockGrid{code: str(code), name: str(name), level: str(level), parent: str(parent), geom: mp, bound: mp.Bound()}
 			b.grids = append(b.grids, g)

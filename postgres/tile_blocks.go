@@ -123,25 +123,28 @@ func (t *tileBlocks) get(ctx context.Context, k blockKey, load func(context.Cont
 	l := &blockLoad{done: make(chan struct{}), err: errBlockFailed}
 	t.flight[k] = l
 	t.mu.Unlock()
-	defer close(l.done)
+	// Also when load panics: the read leaves flight (the next tile reads
+	// again) and those waiting get its error.
+	defer func() {
+		t.mu.Lock()
+		// A drop meeting the block since the read began took it out of
+		// flight: the read may predate the change, and is not kept.
+		if t.flight[k] == l {
+			delete(t.flight, k)
+			if l.err == nil && l.block.bytes <= t.max {
+				t.held[k] = t.lru.PushFront(l.block)
+				t.bytes += l.block.bytes
+				for t.bytes > t.max {
+					t.remove(t.lru.Back())
+				}
+			}
+		}
+		t.mu.Unlock()
+		close(l.done)
+	}()
 
 	// The read outlives a client that gives up: others may be waiting.
 	l.block, l.err = load(context.WithoutCancel(ctx))
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	// A drop meeting the block since the read began took it out of
-	// flight: the read may predate the change, and is not kept.
-	if t.flight[k] != l {
-		return l.block, l.err
-	}
-	delete(t.flight, k)
-	if l.err == nil && l.block.bytes <= t.max {
-		t.held[k] = t.lru.PushFront(l.block)
-		t.bytes += l.block.bytes
-		for t.bytes > t.max {
-			t.remove(t.lru.Back())
-		}
-	}
 	return l.block, l.err
 }
 
@@ -442,6 +445,7 @@ func queryBlock(ctx context.Context, pool *pgxpool.Pool, k blockKey) (*block, in
 	if err := rows.Err(); err != nil {
 		return nil, 0, err
 	}
+	b.changes = slices.DeleteFunc(b.changes, func(c blockChange) bool { return c.version <= b.base })
 	slices.SortFunc(b.grids, func(a, c blockGrid) int { return strings.Compare(a.code, c.code) })
 	slices.SortFunc(b.labels, func(a, c blockLabel) int { return strings.Compare(a.code, c.code) })
 	return b, layerVersion, nil

@@ -136,11 +136,14 @@ func TestBlockTileDepthFromTheCurrentLayer(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	for _, levels := range [][]string{{"district"}, {"city", "district"}} {
+	// Depth is the level's place among all the layer's levels, drawn at
+	// this zoom or not (street is drawn only up to zoom 10).
+	for _, levels := range [][]string{{"district"}, {"city", "street", "district"}} {
 		l := &gridmap.Layer{ID: "d", Levels: levels, Zooms: map[string]gridmap.ZoomRange{}}
 		for _, lv := range levels {
 			l.Zooms[lv] = gridmap.ZoomRange{0, 16}
 		}
+		l.Zooms["street"] = gridmap.ZoomRange{0, 10}
 		out, err := s.blockTile(context.Background(), l, gridmap.TileQuery{Tileset: "d", Z: tl.Z, X: tl.X, Y: tl.Y})
 		if err != nil {
 			t.Fatal(err)
@@ -152,5 +155,27 @@ func TestBlockTileDepthFromTheCurrentLayer(t *testing.T) {
 		if got, want := ls[0].Features[0].Properties["depth"], float64(len(levels)-1); got != want {
 			t.Errorf("levels %v: depth %v, want %v", levels, got, want)
 		}
+	}
+}
+
+// TestBlockReadThatPanicsIsReadAgain: a read that panics leaves those
+// waiting for it with an error, and the next tile reads the block again.
+func TestBlockReadThatPanicsIsReadAgain(t *testing.T) {
+	blocks := newTileBlocks(1 << 20)
+	k := blockKey{layer: "nyc", x: 1, y: 1}
+	func() {
+		defer func() { recover() }()
+		blocks.get(context.Background(), k, func(context.Context) (*block, error) { panic("a bug") })
+	}()
+	reads := 0
+	b, err := blocks.get(context.Background(), k, func(context.Context) (*block, error) {
+		reads++
+		return &block{key: k, bytes: 100}, nil
+	})
+	if err != nil || b == nil || reads != 1 {
+		t.Fatalf("after a read that panicked: %v, %d reads", err, reads)
+	}
+	if n, _ := blocks.stats(); n != 1 {
+		t.Errorf("%d blocks held, want 1", n)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -65,6 +66,78 @@ func features(l *mvt.Layer) map[string]tileFeature {
 	return out
 }
 
+// order lists the codes of an MVT layer's features in their order.
+func order(l *mvt.Layer) []string {
+	var out []string
+	if l != nil {
+		for _, f := range l.Features {
+			out = append(out, fmt.Sprint(f.Properties["code"]))
+		}
+	}
+	return out
+}
+
+// TestBlockVersionsMatchPostGIS: the version of every tile of a block, and
+// of the tiles around it, is the one PostGIS reads, with changes covering
+// the block and its margin, covering the block only, and meeting one
+// corner of it.
+func TestBlockVersionsMatchPostGIS(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.Shared(t)
+	s := stores{postgres.NewLayerStore(db), postgres.NewGridStore(db)}
+	if _, err := s.layers.PutLayer(ctx, &gridmap.Layer{ID: "blkv", Levels: []string{"district"}}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := importString(s, "blkv", collection(feature("V", "district", "", rect(126.45, 36.45, 126.55, 36.55))), gridmap.ImportOptions{}); err != nil || len(res.Rejected) > 0 {
+		t.Fatalf("import: %v %+v", err, res)
+	}
+	bx, by, _, _ := tiles.Covering(postgres.BlockZoom, [4]float64{126.5, 36.5, 126.5, 36.5}, 0)
+	e := tiles.Tile{Z: postgres.BlockZoom, X: bx, Y: by}.Envelope()
+	w := e[2] - e[0]
+	for _, c := range []struct {
+		version        int64
+		x0, y0, x1, y1 float64
+	}{
+		{1000, e[0] - w/32, e[1] - w/32, e[2] + w/32, e[3] + w/32}, // the block and its margin
+		{1001, e[0], e[1], e[2], e[3]},                             // the block
+		{1002, e[0] + w/8, e[1] + w/8, e[0] + w/4, e[1] + w/4},     // one corner
+		{999, e[0] - w, e[1] - w, e[2] + w, e[3] + w},              // older, and everywhere
+	} {
+		if _, err := db.Pool.Exec(ctx, `INSERT INTO layer_changes (layer_id, data_version, area) VALUES ('blkv', $1, ST_MakeEnvelope($2, $3, $4, $5, 3857))`,
+			c.version, c.x0, c.y0, c.x1, c.y1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sql := postgres.NewTileStore(db)
+	mem := postgres.NewTileStore(db)
+	mem.KeepTileBlocks(64 << 20)
+	versions := map[string]int{}
+	for z := 14; z <= 16; z++ {
+		shift := z - postgres.BlockZoom
+		// The block's tiles and two rings of tiles around it.
+		for x := (bx << shift) - 2; x <= (bx+1)<<shift+1; x++ {
+			for y := (by << shift) - 2; y <= (by+1)<<shift+1; y++ {
+				tl := tiles.Tile{Z: z, X: x, Y: y}
+				_, want := render(t, sql, "blkv", tl)
+				_, got := render(t, mem, "blkv", tl)
+				if got.Version != want.Version {
+					t.Errorf("tile %s: version %s, PostGIS %s", tl, got.Version, want.Version)
+				}
+				versions[want.Version]++
+			}
+		}
+	}
+	if len(versions) < 3 {
+		t.Errorf("the tiles hold only the versions %v", versions)
+	}
+	t.Logf("versions over %d tiles: %v", func() (n int) {
+		for _, c := range versions {
+			n += c
+		}
+		return n
+	}(), versions)
+}
+
 // TestBlockTilesMatchPostGIS draws tiles from blocks and compares them
 // with the same tiles rendered by PostGIS (rawGridTileSQL): the same grids
 // and labels with the same properties, the same version, and geometry
@@ -85,6 +158,10 @@ func TestBlockTilesMatchPostGIS(t *testing.T) {
 			t.Errorf("tile %s: version %s, PostGIS %s", tl, gotOut.Version, wantOut.Version)
 		}
 		for _, name := range []string{"grids", "labels"} {
+			// In the same order (by depth, then code).
+			if w, g := order(layerNamed(want, name)), order(layerNamed(got, name)); !slices.Equal(w, g) {
+				t.Errorf("tile %s, %s in the order %v, PostGIS %v", tl, name, g, w)
+			}
 			w, g := features(layerNamed(want, name)), features(layerNamed(got, name))
 			for code, wf := range w {
 				gf, ok := g[code]

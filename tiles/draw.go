@@ -200,8 +200,9 @@ func (d *Drawer) cut(p orb.Polygon) bool {
 	d.wkb = w
 	out, err := d.clipGEOS(w)
 	if err != nil {
-		// Drawn anyway, as one piece: a grid missing from its tile would
-		// be worse than a ring doubling back along the buffer.
+		// Drawn anyway, as one piece with the holes inside the buffer: a
+		// grid missing from its tile would be worse than a ring doubling
+		// back along the buffer or a hole across it drawn filled.
 		if pts := d.clipRing(p[0]); d.points(pts, true) {
 			for _, hole := range p[1:] {
 				if d.place(hole.Bound()) == inside {

@@ -92,3 +92,52 @@ func TestServiceRendersAgainForARequestAfterAChange(t *testing.T) {
 		t.Errorf("the tile after the second render: %s, want a hit", how)
 	}
 }
+
+type panickySource struct {
+	gatedSource
+	panics atomic.Bool
+}
+
+func (p *panickySource) RenderTile(ctx context.Context, q gridmap.TileQuery) (*gridmap.RenderedTile, error) {
+	if p.panics.Load() {
+		p.started <- 0
+		<-p.release
+		panic("a bug in a render")
+	}
+	return &gridmap.RenderedTile{MVT: []byte{7}, Version: "7"}, nil
+}
+
+// TestServiceRenderThatPanics: those waiting for a render that panics get
+// an error, not a nil tile nor a wait for ever, and the next request
+// renders again.
+func TestServiceRenderThatPanics(t *testing.T) {
+	src := &panickySource{gatedSource: gatedSource{started: make(chan int64, 1), release: make(chan struct{})}}
+	src.panics.Store(true)
+	svc := NewService(src, 1<<20)
+	q := gridmap.TileQuery{Tileset: "nyc", Z: 14, X: 4823, Y: 6160}
+	go func() {
+		defer func() { recover() }()
+		svc.Tile(context.Background(), q)
+	}()
+	<-src.started
+	waiter := make(chan error, 1)
+	go func() {
+		_, _, err := svc.Tile(context.Background(), q)
+		waiter <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	src.panics.Store(false)
+	close(src.release)
+	select {
+	case err := <-waiter:
+		if err == nil {
+			t.Error("the request waiting for a render that panicked got no error")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request waiting for a render that panicked still waits")
+	}
+	e, _, err := svc.Tile(context.Background(), q)
+	if err != nil || e == nil || e.RawSize != 1 {
+		t.Errorf("the next request: %+v %v", e, err)
+	}
+}

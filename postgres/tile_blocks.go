@@ -350,7 +350,7 @@ WITH env AS (
 SELECT 0 AS kind, v.code, v.name, v.level, v.parent_code,
        ST_AsBinary(ST_ClipByBox2D(v.geom, env.e4326)), NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::bigint
 FROM grid_versions v, env
-WHERE v.layer_id = $1 AND v.valid_to IS NULL AND v.geom && env.e4326 AND ST_Intersects(v.geom, env.e4326)
+WHERE v.layer_id = $1 AND v.valid_to IS NULL AND v.geom && env.e4326
 UNION ALL
 SELECT 1, lb.code, v.name, v.level, NULL, NULL, ST_X(lb.geom), ST_Y(lb.geom), NULL, NULL, NULL
 FROM grid_labels lb JOIN grid_versions v ON v.id = lb.version_id, env
@@ -452,7 +452,8 @@ func queryBlock(ctx context.Context, pool *pgxpool.Pool, k blockKey) (*block, in
 }
 
 // blockGeometry reads the polygons of a grid cut to a block (a polygon, a
-// multipolygon or a collection holding them).
+// multipolygon or a collection holding them); none for a grid whose box
+// meets the block but not the grid itself (the cut is empty).
 func blockGeometry(b []byte) (orb.MultiPolygon, error) {
 	g, err := wkb.Unmarshal(b)
 	if err != nil {
@@ -463,9 +464,13 @@ func blockGeometry(b []byte) (orb.MultiPolygon, error) {
 	walk = func(g orb.Geometry) {
 		switch g := g.(type) {
 		case orb.Polygon:
-			mp = append(mp, g)
+			if len(g) > 0 && len(g[0]) >= 4 {
+				mp = append(mp, g)
+			}
 		case orb.MultiPolygon:
-			mp = append(mp, g...)
+			for _, p := range g {
+				walk(p)
+			}
 		case orb.Collection:
 			for _, c := range g {
 				walk(c)

@@ -15,14 +15,8 @@ import (
 // nycBounds is the box of the New York data.
 var nycBounds = [4]float64{-74.2556, 40.4961, -73.7000, 40.9155}
 
-func gzipSize(t testing.TB, b []byte) int {
-	t.Helper()
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, tiles.GzipLevel) // as the tile cache stores them
-	zw.Write(b)
-	zw.Close()
-	return buf.Len()
-}
+// gzipSize is the size of b compressed as the tile cache stores tiles.
+func gzipSize(t testing.TB, b []byte) int { return gzipLevel(b, tiles.GzipLevel) }
 
 type tileSizes struct {
 	maxGzip     map[int]int // per zoom, the largest tile

@@ -256,12 +256,11 @@ func (s *TileStore) blockTile(ctx context.Context, l *gridmap.Layer, q gridmap.T
 	if err != nil {
 		return nil, translate(err, "tile "+q.Tileset)
 	}
-	// The depth of each level drawn at this zoom.
+	// The depth of each level drawn at this zoom: its place among all the
+	// layer's levels, as rawGridTileSQL numbers it.
 	depth := map[string]int{}
-	for i, lv := range l.Levels {
-		if l.Zooms[lv].Has(q.Z) {
-			depth[lv] = i
-		}
+	for _, lv := range l.LevelsAt(q.Z) {
+		depth[lv] = slices.Index(l.Levels, lv)
 	}
 	d := drawers.Get().(*tiles.Drawer)
 	defer drawers.Put(d)

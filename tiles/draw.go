@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/planar"
 	"github.com/twpayne/go-geos"
 )
 
@@ -83,10 +84,10 @@ func (d *Drawer) MultiPolygon(mp orb.MultiPolygon) bool {
 		case outside:
 			continue
 		case inside:
-			if d.ring(p[0], true) {
+			if d.points(p[0], true) {
 				drew = true
 				for _, hole := range p[1:] {
-					d.ring(hole, false)
+					d.points(hole, false)
 				}
 			}
 			continue
@@ -100,7 +101,7 @@ func (d *Drawer) MultiPolygon(mp orb.MultiPolygon) bool {
 				drew = true
 				for _, hole := range p[1:] {
 					if d.place(hole.Bound()) == inside {
-						d.ring(hole, false)
+						d.points(hole, false)
 					}
 				}
 			}
@@ -166,11 +167,9 @@ func (d *Drawer) Point(p orb.Point) (int32, int32) {
 	return int32(math.RoundToEven((p[0] - d.env[0]) * d.fx)), int32(math.RoundToEven((d.env[3] - p[1]) * d.fy))
 }
 
-// ring snaps r, within the buffer, and appends it wound as an exterior or
-// a hole; false when nothing with an area is left.
-func (d *Drawer) ring(r orb.Ring, exterior bool) bool { return d.points(r, exterior) }
-
-// points is ring for the points of a ring, closed or not.
+// points snaps the ring r (closed or not), within the buffer, and appends
+// it wound as an exterior or a hole; false when nothing with an area is
+// left.
 func (d *Drawer) points(r []orb.Point, exterior bool) bool {
 	start := len(d.Pts)
 	for _, p := range r {
@@ -206,7 +205,7 @@ func (d *Drawer) cut(p orb.Polygon) bool {
 		if pts := d.clipRing(p[0]); d.points(pts, true) {
 			for _, hole := range p[1:] {
 				if d.place(hole.Bound()) == inside {
-					d.ring(hole, false)
+					d.points(hole, false)
 				}
 			}
 			return true
@@ -538,18 +537,8 @@ func Meets(mp orb.MultiPolygon, b [4]float64) bool {
 			}
 		}
 		// No boundary in the box: the box is inside the polygon or apart.
-		c := orb.Point{(b[0] + b[2]) / 2, (b[1] + b[3]) / 2}
-		if ringContains(p[0], c) {
-			inHole := false
-			for _, h := range p[1:] {
-				if ringContains(h, c) {
-					inHole = true
-					break
-				}
-			}
-			if !inHole {
-				return true
-			}
+		if planar.PolygonContains(p, orb.Point{(b[0] + b[2]) / 2, (b[1] + b[3]) / 2}) {
+			return true
 		}
 	}
 	return false
@@ -582,16 +571,4 @@ func segmentMeetsBox(a, c orb.Point, b [4]float64) bool {
 		}
 	}
 	return t0 <= t1
-}
-
-// ringContains tells whether p is inside ring r (even-odd rule).
-func ringContains(r orb.Ring, p orb.Point) bool {
-	in := false
-	for i, j := 0, len(r)-1; i < len(r); j, i = i, i+1 {
-		a, c := r[i], r[j]
-		if (a[1] > p[1]) != (c[1] > p[1]) && p[0] < (c[0]-a[0])*(p[1]-a[1])/(c[1]-a[1])+a[0] {
-			in = !in
-		}
-	}
-	return in
 }

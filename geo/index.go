@@ -93,6 +93,7 @@ type LayerIndex struct {
 type edgeSet struct {
 	tree   *rtree
 	chunks []edgeChunk
+	near   *nearCells // nil when the layer has no lattice: walk the tree
 }
 
 // edgeChunk is edges pts[start] -> pts[start+1] ... pts[start+n-1] -> pts[start+n].
@@ -432,6 +433,7 @@ func buildEdgeSet(s *pieceSet) edgeSet {
 		sorted[i] = es.chunks[o]
 	}
 	es.tree, es.chunks = tree, sorted
+	es.near = newNearCells(tree)
 	return es
 }
 
@@ -575,8 +577,9 @@ func (l *LayerIndex) innerOwner(x, y, kx, ky float64) int32 {
 }
 
 // nearest sets h.Nearest for a point outside every grid: from the grids
-// already measured when one is within the search radius, else by walking
-// the tree outwards.
+// already measured when one is within the search radius, else from the
+// chunks its lattice cell lists or, beyond the lattice, by walking the tree
+// outwards.
 func (l *LayerIndex) nearest(x, y, kx, ky, radius float64, h *Hit) {
 	for _, g := range h.grids {
 		if g.d <= radius && (h.Nearest < 0 || g.d < h.NearestM ||
@@ -587,8 +590,6 @@ func (l *LayerIndex) nearest(x, y, kx, ky, radius float64, h *Hit) {
 	if h.Nearest >= 0 {
 		return
 	}
-	// Walk the boundary edges nearest first; stop when no box left can
-	// hold anything closer than the best edge so far.
 	t := l.edges.tree
 	if t.n == 0 {
 		return
@@ -597,13 +598,38 @@ func (l *LayerIndex) nearest(x, y, kx, ky, radius float64, h *Hit) {
 	visit := func(chunk int32) {
 		c := l.edges.chunks[chunk]
 		pts := l.leaves.pts[c.start : c.start+c.n+1]
-		for i := 0; i+1 < len(pts); i++ {
-			d2 := segmentDist2((pts[i][0]-x)*kx, (pts[i][1]-y)*ky, (pts[i+1][0]-x)*kx, (pts[i+1][1]-y)*ky)
-			if d2 < best2 || (d2 == best2 && l.Grids[c.grid].Code < l.Grids[best].Code) {
-				best2, best = d2, c.grid
+		ax, ay := (pts[0][0]-x)*kx, (pts[0][1]-y)*ky
+		for _, q := range pts[1:] {
+			bx, by := (q[0]-x)*kx, (q[1]-y)*ky
+			// An edge whose box is farther than the best edge cannot be
+			// nearer: skip measuring it (with slack, so rounding never
+			// skips an edge as near as the best).
+			if gx, gy := spanGap(ax, bx), spanGap(ay, by); gx*gx+gy*gy <= best2*(1+1e-9) {
+				d2 := segmentDist2(ax, ay, bx, by)
+				if d2 < best2 || (d2 == best2 && l.Grids[c.grid].Code < l.Grids[best].Code) {
+					best2, best = d2, c.grid
+				}
 			}
+			ax, ay = bx, by
 		}
 	}
+	defer func() { h.Nearest, h.NearestM = best, math.Sqrt(best2) }()
+	// Within the lattice, the cell's chunks hold the nearest edge.
+	if near := l.edges.near; near != nil {
+		if i, ok := near.cell(x, y); ok {
+			for _, c := range l.edges.candidates(i, l.leaves.pts) {
+				if float64(c.gap2) > best2 {
+					break
+				}
+				if t.boxes[c.chunk].distM2(x, y, kx, ky) <= best2 {
+					visit(c.chunk)
+				}
+			}
+			return
+		}
+	}
+	// Beyond it, walk the boundary edges nearest first; stop when no box
+	// left can hold anything closer than the best edge so far.
 	visit(t.greedyLeaf(x, y, kx, ky))
 	q := h.heap[:0]
 	t.pushChildren(&q, -1, 0, x, y, kx, ky, best2)
@@ -619,7 +645,6 @@ func (l *LayerIndex) nearest(x, y, kx, ky, radius float64, h *Hit) {
 		visit(nd.node)
 	}
 	h.heap = q
-	h.Nearest, h.NearestM = best, math.Sqrt(best2)
 }
 
 // scan ray-casts the point against one piece and measures its distance in
@@ -663,14 +688,31 @@ func (s *pieceSet) scan(pi int32, x, y, kx, ky, radius float64) (inside bool, di
 	return inside, math.Sqrt(best)
 }
 
+// spanGap is the distance from 0 to the span between a and b.
+func spanGap(a, b float64) float64 {
+	switch {
+	case a > 0 && b > 0:
+		return min(a, b)
+	case a < 0 && b < 0:
+		return -max(a, b)
+	}
+	return 0
+}
+
 // segmentDist2 is the squared distance from the origin to the segment a-b.
 func segmentDist2(ax, ay, bx, by float64) float64 {
 	dx, dy := bx-ax, by-ay
 	l2 := dx*dx + dy*dy
 	t := 0.0
 	if l2 > 0 {
+		// Clamped by hand: math.Min and math.Max are calls on amd64,
+		// and this runs for every edge a lookup measures.
 		t = -(ax*dx + ay*dy) / l2
-		t = math.Max(0, math.Min(1, t))
+		if t < 0 {
+			t = 0
+		} else if t > 1 {
+			t = 1
+		}
 	}
 	px, py := ax+t*dx, ay+t*dy
 	return px*px + py*py

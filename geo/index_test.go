@@ -334,16 +334,26 @@ func nycPoints(l *LayerIndex, in LayerInput, n int, onLand bool) []orb.Point {
 
 // BenchmarkLookupNYC looks up 1,000,000 random points over New York's land
 // in the tract layer, co-owners within 30 m included, on one core.
-func BenchmarkLookupNYC(b *testing.B) { benchLookup(b, true) }
+func BenchmarkLookupNYC(b *testing.B) { benchLookup(b, true, false) }
 
 // BenchmarkLookupNYCBoundingBox looks up points uniform over the tracts'
 // bounding box: about two thirds fall in water or New Jersey and get the
 // nearest tract instead.
-func BenchmarkLookupNYCBoundingBox(b *testing.B) { benchLookup(b, false) }
+func BenchmarkLookupNYCBoundingBox(b *testing.B) { benchLookup(b, false, false) }
 
-func benchLookup(b *testing.B, onLand bool) {
+// BenchmarkLookupNYCBoundingBoxWalk is its baseline: the same points with
+// the nearest grid found by walking the tree nearest first, as before the
+// lattice.
+func BenchmarkLookupNYCBoundingBoxWalk(b *testing.B) { benchLookup(b, false, true) }
+
+func benchLookup(b *testing.B, onLand, walk bool) {
 	l, in := nycLayer(b)
 	pts := nycPoints(l, in, 1_000_000, onLand)
+	if walk {
+		w := *l
+		w.edges.near = nil
+		l = &w
+	}
 	var h Hit
 	b.ReportAllocs()
 	b.ResetTimer()

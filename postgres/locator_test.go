@@ -136,6 +136,14 @@ func TestLocatorMatchesPostGIS(t *testing.T) {
 	t.Logf("PostGIS co-owners: %v", time.Since(started))
 	var ans gridmap.LookupAnswer
 	compared, inside, withCoOwners := 0, 0, 0
+	// Every fortieth point outside every tract has its nearest tract checked
+	// against PostGIS below.
+	type nearest struct {
+		id   int
+		code string
+		d    float64
+	}
+	var outside []nearest
 	for i, p := range pts {
 		if near[i] {
 			continue
@@ -178,7 +186,66 @@ func TestLocatorMatchesPostGIS(t *testing.T) {
 		if len(la.CoOwners) > 0 {
 			withCoOwners++
 		}
+		if got == "" && la.Nearest != nil && i%40 == 0 {
+			outside = append(outside, nearest{i, la.Nearest.Code, la.Nearest.DistanceM})
+		}
 		compared++
+	}
+	checkNearest := func(outside []nearest) {
+		if _, err := conn.Exec(ctx, `CREATE TEMP TABLE outs (id int PRIMARY KEY, code text, d float8)`); err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Exec(ctx, `DROP TABLE outs`)
+		if _, err := conn.Conn().CopyFrom(ctx, pgx.Identifier{"outs"}, []string{"id", "code", "d"},
+			pgx.CopyFromSlice(len(outside), func(i int) ([]any, error) {
+				return []any{outside[i].id, outside[i].code, outside[i].d}, nil
+			})); err != nil {
+			t.Fatal(err)
+		}
+		// Every tract within a little more than the distance the index
+		// gives (a degree of longitude here is over 80 km).
+		rows, err := conn.Query(ctx, `SELECT o.id, g.code, ST_Distance(g.geom::geography, p.g::geography)
+			FROM outs o JOIN pts p USING (id)
+			JOIN grids g ON g.layer_id = 'tracts' AND g.level = 'tract' AND g.geom && ST_Expand(p.g, o.d / 80000 + 1e-5)
+			WHERE ST_DWithin(g.geom::geography, p.g::geography, o.d * 1.01 + 0.5)`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := map[int]map[string]float64{}
+		for rows.Next() {
+			var id int
+			var code string
+			var d float64
+			if err := rows.Scan(&id, &code, &d); err != nil {
+				t.Fatal(err)
+			}
+			if found[id] == nil {
+				found[id] = map[string]float64{}
+			}
+			found[id][code] = d
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range outside {
+			d, ok := found[o.id][o.code]
+			if !ok || math.Abs(d-o.d) > math.Max(0.01*d, 0.5) {
+				t.Fatalf("point %d (%.7f %.7f): nearest tract %s at %.2f m; PostGIS puts it at %.2f m (found %t)",
+					o.id, pts[o.id][0], pts[o.id][1], o.code, o.d, d, ok)
+			}
+			for code, dd := range found[o.id] {
+				if dd < 0.99*d-0.5 {
+					t.Fatalf("point %d (%.7f %.7f): nearest tract %s at %.2f m by PostGIS, but %s is at %.2f m",
+						o.id, pts[o.id][0], pts[o.id][1], o.code, d, code, dd)
+				}
+			}
+		}
+	}
+	started = time.Now()
+	checkNearest(outside)
+	t.Logf("%d points outside every tract had their nearest tract checked against PostGIS: %v", len(outside), time.Since(started))
+	if len(outside) < n/200 {
+		t.Errorf("only %d points outside every tract were checked", len(outside))
 	}
 	t.Logf("%d points compared (%d skipped within 1e-7 degrees of a boundary): %d inside a grid, %d with co-owners",
 		compared, n-compared, inside, withCoOwners)

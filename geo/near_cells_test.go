@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"sync"
 	"testing"
 
 	"github.com/paulmach/orb"
@@ -118,5 +119,47 @@ func TestNearestFromCellsAgainstEveryEdge(t *testing.T) {
 				t.Fatalf("only %d points were answered from the lattice", fromCells)
 			}
 		})
+	}
+}
+
+// TestNearestCellsFilledConcurrently has eight goroutines look up the same
+// points outside New York's tracts on a fresh index, so that cells are
+// filled while others read them: every answer matches the tree walk's.
+func TestNearestCellsFilledConcurrently(t *testing.T) {
+	_, in := nycLayer(t)
+	l, err := BuildLayerIndex(in, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	walk := walking(l)
+	near := l.edges.near
+	rnd := rand.New(rand.NewPCG(21, 22))
+	pts := make([][2]float64, 2_000)
+	want := make([]Hit, len(pts))
+	for i := range pts {
+		pts[i] = [2]float64{near.x0 + rnd.Float64()*near.sx*float64(near.nx), near.y0 + rnd.Float64()*near.sy*float64(near.ny)}
+		walk.Lookup(pts[i][0], pts[i][1], 30, 0, &want[i])
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var h Hit
+			for k := range pts {
+				i := (k + g*len(pts)/8) % len(pts)
+				l.Lookup(pts[i][0], pts[i][1], 30, 0, &h)
+				if h.Owner != want[i].Owner || h.Nearest != want[i].Nearest || h.NearestM != want[i].NearestM {
+					errs <- fmt.Sprintf("point %d: nearest %d at %v m, walking %d at %v m", i, h.Nearest, h.NearestM, want[i].Nearest, want[i].NearestM)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -30,6 +31,8 @@ import (
 //   - bare: a net/http handler with no echo and no middleware, writing the
 //     answer bytes gridmap writes (precomputed per point): the floor for
 //     any HTTP lookup;
+//   - raw: the same bytes from a loop over the socket with no HTTP server,
+//     the floor under net/http's on this machine;
 //   - postgis: a prepared ST_Covers query from Go over the unix socket, as
 //     lookups/s.
 //
@@ -44,16 +47,22 @@ func BenchmarkLookupWire(b *testing.B) {
 	for i := range urls {
 		urls[i] = fmt.Sprintf("%s/v1/lookup?layer=tracts&lon=%.6f&lat=%.6f", env.url, env.pts[i][0], env.pts[i][1])
 	}
-	bare := bareLookupServer(b, env, urls)
-	bareURLs := make([]string, n)
-	for i, u := range urls {
-		bareURLs[i] = bare + strings.TrimPrefix(u, env.url)
+	answers := lookupAnswers(b, env, urls)
+	at := func(base string) []string {
+		moved := make([]string, n)
+		for i, u := range urls {
+			moved[i] = base + strings.TrimPrefix(u, env.url)
+		}
+		return moved
 	}
+	bareURLs, rawURLs := at(bareLookupServer(b, answers)), at(rawLookupServer(b, answers))
 	sameAnswers(b, urls[:100], bareURLs[:100])
+	sameAnswers(b, urls[:100], rawURLs[:100])
 
 	for _, conns := range []int{1, 8} {
 		b.Run(fmt.Sprintf("get/conns=%d", conns), func(b *testing.B) { getLoad(b, urls, conns, nil) })
 		b.Run(fmt.Sprintf("bare/conns=%d", conns), func(b *testing.B) { getLoad(b, bareURLs, conns, nil) })
+		b.Run(fmt.Sprintf("raw/conns=%d", conns), func(b *testing.B) { getLoad(b, rawURLs, conns, nil) })
 		b.Run(fmt.Sprintf("postgis/conns=%d", conns), func(b *testing.B) { postgisLoad(b, env, conns, n) })
 	}
 	// The lookup and its encoding alone, in memory, on the same points:
@@ -73,11 +82,12 @@ func BenchmarkLookupWire(b *testing.B) {
 	})
 	b.Run("cpu/get", func(b *testing.B) { childLoad(b, urls, env.token, 8) })
 	b.Run("cpu/bare", func(b *testing.B) { childLoad(b, bareURLs, env.token, 8) })
+	b.Run("cpu/raw", func(b *testing.B) { childLoad(b, rawURLs, env.token, 8) })
 }
 
-// bareLookupServer serves, for each of urls' queries, the answer gridmap
-// gives the admin, with nothing else per request than net/http's own work.
-func bareLookupServer(b *testing.B, env *lookupBench, urls []string) string {
+// lookupAnswers is, by each of urls' queries, the answer gridmap gives
+// the admin.
+func lookupAnswers(b *testing.B, env *lookupBench, urls []string) map[string][]byte {
 	b.Helper()
 	answers := make(map[string][]byte, len(urls))
 	var ans gridmap.LookupAnswer
@@ -94,6 +104,13 @@ func bareLookupServer(b *testing.B, env *lookupBench, urls []string) string {
 		}
 		answers[pu.RawQuery] = AppendLookupJSON(nil, &ans, lon, lat, "")
 	}
+	return answers
+}
+
+// bareLookupServer serves the answers with nothing else per request than
+// net/http's own work.
+func bareLookupServer(b *testing.B, answers map[string][]byte) string {
+	b.Helper()
 	contentType := []string{"application/json"}
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a, ok := answers[r.URL.RawQuery]
@@ -106,6 +123,65 @@ func bareLookupServer(b *testing.B, env *lookupBench, urls []string) string {
 	}))
 	b.Cleanup(hs.Close)
 	return hs.URL
+}
+
+// rawLookupServer serves the answers with no HTTP server at all: a loop
+// per connection reads a request's head, finds the answer by its query
+// and writes a status line, two headers and the body in one write. It is
+// what any server pays here per request in system calls and scheduling:
+// the floor under net/http's.
+func rawLookupServer(b *testing.B, answers map[string][]byte) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go serveRaw(c, answers)
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+func serveRaw(c net.Conn, answers map[string][]byte) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	var out []byte
+	for {
+		line, err := r.ReadSlice('\n') // GET /v1/lookup?<query> HTTP/1.1
+		if err != nil {
+			return
+		}
+		_, target, _ := bytes.Cut(line, []byte(" "))
+		target, _, _ = bytes.Cut(target, []byte(" "))
+		_, query, _ := bytes.Cut(target, []byte("?"))
+		a, ok := answers[string(query)]
+		for {
+			h, err := r.ReadSlice('\n')
+			if err != nil {
+				return
+			}
+			if len(h) <= 2 {
+				break
+			}
+		}
+		if !ok {
+			out = append(out[:0], "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"...)
+		} else {
+			out = append(out[:0], "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "...)
+			out = strconv.AppendInt(out, int64(len(a)), 10)
+			out = append(append(out, "\r\n\r\n"...), a...)
+		}
+		if _, err := c.Write(out); err != nil {
+			return
+		}
+	}
 }
 
 // sameAnswers fails unless each of a and b's urls answer the same bytes.

@@ -160,6 +160,9 @@ func (s *Server) secureRequest(req *http.Request) bool {
 // fromTrustedProxy reports whether the connection comes from one of the
 // configured reverse proxies.
 func (s *Server) fromTrustedProxy(req *http.Request) bool {
+	if len(s.cfg.TrustedProxies) == 0 {
+		return false
+	}
 	host, _, err := net.SplitHostPort(req.RemoteAddr)
 	ip := net.ParseIP(host)
 	if err != nil || ip == nil {

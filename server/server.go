@@ -487,8 +487,8 @@ func (s *Server) deadline(next echo.HandlerFunc) echo.HandlerFunc {
 		case exportRoute:
 			timeout = importReadTimeout // a whole layer, streamed to a slow client
 		}
-		ctx, cancel := context.WithTimeout(c.Request().Context(), timeout)
-		defer cancel()
+		ctx, end := withDeadline(c.Request().Context(), time.Now().Add(timeout))
+		defer end()
 		c.SetRequest(c.Request().WithContext(ctx))
 		return next(c)
 	}

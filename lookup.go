@@ -157,6 +157,9 @@ type IndexStats struct {
 	Grids       int
 	Pieces      int
 	Vertices    int
+	// NearBytes is what the index keeps for points outside every grid
+	// (the cells of its lattice that lookups have reached).
+	NearBytes int64
 	// Rebuilds counts the rebuilds of the layer since the process started,
 	// LastRebuild is how long the latest took.
 	Rebuilds    int64

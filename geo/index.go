@@ -433,7 +433,7 @@ func buildEdgeSet(s *pieceSet) edgeSet {
 		sorted[i] = es.chunks[o]
 	}
 	es.tree, es.chunks = tree, sorted
-	es.near = newNearCells(tree)
+	es.near = newNearCells(tree, int64(len(s.pts))*16)
 	return es
 }
 
@@ -602,9 +602,10 @@ func (l *LayerIndex) nearest(x, y, kx, ky, radius float64, h *Hit) {
 		for _, q := range pts[1:] {
 			bx, by := (q[0]-x)*kx, (q[1]-y)*ky
 			// An edge whose box is farther than the best edge cannot be
-			// nearer: skip measuring it (with slack, so rounding never
-			// skips an edge as near as the best).
-			if gx, gy := spanGap(ax, bx), spanGap(ay, by); gx*gx+gy*gy <= best2*(1+1e-9) {
+			// nearer: skip measuring it (with slack, relative and of a
+			// square millimetre, so rounding never skips an edge as near
+			// as the best).
+			if gx, gy := spanGap(ax, bx), spanGap(ay, by); gx*gx+gy*gy <= best2*(1+1e-9)+1e-6 {
 				d2 := segmentDist2(ax, ay, bx, by)
 				if d2 < best2 || (d2 == best2 && l.Grids[c.grid].Code < l.Grids[best].Code) {
 					best2, best = d2, c.grid
@@ -617,15 +618,17 @@ func (l *LayerIndex) nearest(x, y, kx, ky, radius float64, h *Hit) {
 	// Within the lattice, the cell's chunks hold the nearest edge.
 	if near := l.edges.near; near != nil {
 		if i, ok := near.cell(x, y); ok {
-			for _, c := range l.edges.candidates(i, l.leaves.pts) {
-				if float64(c.gap2) > best2 {
-					break
+			if list, ok := l.edges.candidates(i, l.leaves.pts); ok {
+				for _, c := range list {
+					if float64(c.gap2) > best2 {
+						break
+					}
+					if t.boxes[c.chunk].distM2(x, y, kx, ky) <= best2 {
+						visit(c.chunk)
+					}
 				}
-				if t.boxes[c.chunk].distM2(x, y, kx, ky) <= best2 {
-					visit(c.chunk)
-				}
+				return
 			}
-			return
 		}
 	}
 	// Beyond it, walk the boundary edges nearest first; stop when no box
@@ -741,12 +744,21 @@ func (l *LayerIndex) GridByCode(code string) int32 {
 // Stats describes an index's size.
 type Stats struct {
 	Grids, Pieces, Vertices int
+	// NearCells is how many lattice cells have their list of chunks
+	// near them, in NearBytes with the lattice itself.
+	NearCells int
+	NearBytes int64
 }
 
-// Stats counts the grids, pieces and stored vertices of the layer.
+// Stats counts the grids, pieces and stored vertices of the layer, and
+// what its lattice for points outside every grid holds so far.
 func (l *LayerIndex) Stats() Stats {
-	return Stats{Grids: len(l.Grids), Pieces: len(l.leaves.pieces) + len(l.inner.pieces),
-		Vertices: len(l.leaves.pts) + len(l.inner.pts)}
+	st := Stats{Grids: len(l.Grids), Pieces: len(l.leaves.pieces) + len(l.inner.pieces),
+		Vertices: len(l.leaves.pts) + len(l.inner.pts), NearBytes: l.edges.near.bytes()}
+	if l.edges.near != nil {
+		st.NearCells = int(l.edges.near.filled.Load())
+	}
+	return st
 }
 
 // Index is the lookup index of every layer. It is immutable: With and

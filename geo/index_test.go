@@ -404,8 +404,9 @@ func TestRebuildReusesPieces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l2.Stats() != l.Stats() {
-		t.Fatalf("rebuilt index %+v, first %+v", l2.Stats(), l.Stats())
+	// The same shapes (the lattice is filled by lookups, not builds).
+	if s1, s2 := l.Stats(), l2.Stats(); s1.Grids != s2.Grids || s1.Pieces != s2.Pieces || s1.Vertices != s2.Vertices {
+		t.Fatalf("rebuilt index %+v, first %+v", s2, s1)
 	}
 	var h1, h2 Hit
 	for _, p := range nycPoints(l, in, 20000, false) {

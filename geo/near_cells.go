@@ -22,6 +22,19 @@ type nearCells struct {
 	x0, y0, sx, sy float64 // the lattice's corner and a cell's size, in degrees
 	nx, ny         int
 	cells          []atomic.Pointer[[]nearChunk]
+	// left is how many more bytes of lists the lattice may keep. A cell
+	// whose list would not fit is answered by walking the tree: a client
+	// sweeping points over a province's box holds no more than this.
+	left atomic.Int64
+	// filled counts the cells with a list, and held their bytes.
+	filled, held atomic.Int64
+}
+
+// nearListBytes bounds the lists a lattice keeps: twice its layer's
+// boundary coordinates' bytes (a city's lattice fills every cell it
+// reaches), at least 4 MB and at most 64 MB.
+func nearListBytes(coordinateBytes int64) int64 {
+	return min(max(2*coordinateBytes, 4<<20), 64<<20)
 }
 
 // nearChunk is a chunk in a cell's list with a lower bound of the squared
@@ -33,7 +46,10 @@ type nearChunk struct {
 }
 
 // The lattice has about two cells per boundary chunk, within these bounds:
-// a cell then spans a chunk or two, and its list holds a few chunks.
+// a cell then spans a chunk or two. Its list holds the chunks within a
+// band around its nearest edge, as wide as the cell: a few near the
+// boundary, dozens (up to a few hundred) far out in water facing a long
+// shore; a lookup reads them in order of their bound and stops early.
 const (
 	nearCellsMin = 256
 	nearCellsMax = 1 << 20
@@ -42,7 +58,7 @@ const (
 // newNearCells lays a lattice over the tree's extent and a tenth of it
 // beyond each side, where most points outside a layer fall. It returns nil
 // when the tree is empty or the extent has no lattice (a layer at a pole).
-func newNearCells(t *rtree) *nearCells {
+func newNearCells(t *rtree, coordinateBytes int64) *nearCells {
 	if t == nil || t.n == 0 {
 		return nil
 	}
@@ -66,8 +82,18 @@ func newNearCells(t *rtree) *nearCells {
 	if nx*ny > 2*nearCellsMax {
 		return nil
 	}
-	return &nearCells{x0: ext.minX, y0: ext.minY, sx: sx, sy: sy, nx: nx, ny: ny,
+	c := &nearCells{x0: ext.minX, y0: ext.minY, sx: sx, sy: sy, nx: nx, ny: ny,
 		cells: make([]atomic.Pointer[[]nearChunk], nx*ny)}
+	c.left.Store(nearListBytes(coordinateBytes))
+	return c
+}
+
+// bytes is what the lattice holds: its cells and their lists.
+func (c *nearCells) bytes() int64 {
+	if c == nil {
+		return 0
+	}
+	return int64(len(c.cells))*8 + c.held.Load()
 }
 
 // cell is the lattice cell holding (x, y), if the lattice covers it.
@@ -88,14 +114,30 @@ func (c *nearCells) bounds(i int) box {
 }
 
 // candidates returns the chunks that can hold the nearest boundary edge of
-// a point in cell i, making the cell's list on first use.
-func (es *edgeSet) candidates(i int, pts []orb.Point) []nearChunk {
-	if l := es.near.cells[i].Load(); l != nil {
-		return *l
+// a point in cell i, making the cell's list on first use; false when the
+// lattice has no room left for it (walk the tree instead).
+func (es *edgeSet) candidates(i int, pts []orb.Point) ([]nearChunk, bool) {
+	c := es.near
+	if l := c.cells[i].Load(); l != nil {
+		return *l, true
 	}
-	l := es.chunksNear(es.near.bounds(i), pts)
-	es.near.cells[i].Store(&l)
-	return l
+	if c.left.Load() <= 0 {
+		return nil, false
+	}
+	l := es.chunksNear(c.bounds(i), pts)
+	size := int64(cap(l))*8 + 48 // the list, its header and the pointer's box
+	if c.left.Add(-size) < 0 {
+		c.left.Add(size)
+		return nil, false
+	}
+	if !c.cells[i].CompareAndSwap(nil, &l) {
+		// Another lookup filled it meanwhile: keep one.
+		c.left.Add(size)
+		return *c.cells[i].Load(), true
+	}
+	c.filled.Add(1)
+	c.held.Add(size)
+	return l, true
 }
 
 // chunksNear returns every chunk that can hold the nearest edge of some
@@ -107,7 +149,9 @@ func (es *edgeSet) candidates(i int, pts []orb.Point) []nearChunk {
 // hold it. The tree is walked with the least u found so far.
 func (es *edgeSet) chunksNear(c box, pts []orb.Point) []nearChunk {
 	t := es.tree
-	kxLo, kyLo, kxHi, kyHi := metresPerDegreeOver(c.minY, c.maxY)
+	// A cell of the top or bottom row may reach past a pole, where a
+	// degree of longitude has no length.
+	kxLo, kyLo, kxHi, kyHi := metresPerDegreeOver(math.Max(c.minY, -90), math.Min(c.maxY, 90))
 	corners := [4][2]float64{{c.minX, c.minY}, {c.maxX, c.minY}, {c.minX, c.maxY}, {c.maxX, c.maxY}}
 	reach := func(chunk int32) float64 {
 		ch := es.chunks[chunk]

@@ -13,6 +13,7 @@ import (
 	"github.com/gridmap/gridmap/geo"
 	"github.com/gridmap/gridmap/postgres"
 	"github.com/gridmap/gridmap/postgres/pgtest"
+	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geojson"
 )
@@ -290,4 +291,79 @@ func TestReportListQueriesUseIndexes(t *testing.T) {
 		{"mine counts", "mine counts", filter("NULL", "'worker-7'"), []string{"report_events_actor"}, []string{"reports", "report_events"}},
 	}
 	checkPlans(t, conn, postgres.ReportListSQL, tests)
+}
+
+// TestReportListWindowPages pages through report lists in arrival order
+// over windows of reported_at, short ones (read whole by reported_at) and
+// long or open ones (ids walked down), with and without a district scope,
+// against a plain query: the same reports in the same order, and counts
+// that add up. Reports arrive out of reported_at order, as backfills do.
+func TestReportListWindowPages(t *testing.T) {
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO layers (id, name, kind, levels) VALUES ('win', 'win', 'comprehensive', '{district,street,grid}');
+		INSERT INTO categories (code, name, limit_value, limit_clock) VALUES ('win', 'win', 1, 'calendar_days');
+		INSERT INTO reports (external_id, content_hash, category, location, crs, reported_at, status, tier, due_at, assignment,
+		                     layer_id, primary_code, scope_codes, source, urgent)
+		SELECT 'win-' || i, '\x00', 'win', ST_SetSRID(ST_MakePoint(121, 31), 4326), 'wgs84',
+		       timestamptz '2025-01-01 00:00Z' + interval '1 day' * ((i * 7919) % 150) + interval '1 minute' * (i % 1440),
+		       (ARRAY['reported','registered','closed'])[1 + i % 3], 'grid', timestamptz '2025-03-01 00:00Z', '{}', 'win',
+		       'G' || i % 20, ARRAY['D' || i % 2, 'S' || i % 6, 'G' || i % 20], 'app', false
+		FROM generate_series(1, 3000) i; ANALYZE reports`); err != nil {
+		t.Fatal(err)
+	}
+	store := postgres.NewReportStore(db, nil, time.UTC)
+	day := func(d int) *time.Time { t := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, d); return &t }
+	scoped := gridmap.NewContextWithCaller(ctx, &gridmap.Caller{Kind: gridmap.CallerAccount, ID: 1, Name: "d1", Role: gridmap.RoleViewer,
+		Scope: &gridmap.Scope{Layer: "win", Code: "D1"}})
+	for _, w := range []struct {
+		name         string
+		since, until *time.Time
+	}{{"a month", day(31), day(59)}, {"a season", day(10), day(103)}, {"longer", day(10), day(120)}, {"open", day(100), nil}, {"all", nil, nil}} {
+		for _, c := range []struct {
+			name  string
+			ctx   context.Context
+			scope *string
+		}{{"unscoped", ctx, nil}, {"district", scoped, ptr("D1")}} {
+			t.Run(w.name+" "+c.name, func(t *testing.T) {
+				rows, err := db.Pool.Query(ctx, `SELECT id FROM reports WHERE layer_id = 'win' AND ($1::timestamptz IS NULL OR reported_at >= $1)
+					AND ($2::timestamptz IS NULL OR reported_at < $2) AND ($3::text IS NULL OR scope_codes @> ARRAY[$3]) ORDER BY id DESC`, w.since, w.until, c.scope)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []int64
+				f := gridmap.ReportFilter{Since: w.since, Until: w.until, Limit: 37}
+				for pages := 0; ; pages++ {
+					page, next, err := store.Reports(c.ctx, f)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, r := range page {
+						got = append(got, r.ID)
+					}
+					if next == nil {
+						break
+					}
+					if pages > len(want) {
+						t.Fatal("the pages do not end")
+					}
+					f.Cursor = next
+				}
+				if len(want) < 100 || !slices.Equal(got, want) {
+					t.Fatalf("%d reports listed, want %d in id order (first listed %v, wanted %v)", len(got), len(want), got[:min(5, len(got))], want[:min(5, len(want))])
+				}
+				counts, err := store.ReportCounts(c.ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if counts.Total != int64(len(want)) {
+					t.Fatalf("counts total %d, the list %d", counts.Total, len(want))
+				}
+			})
+		}
+	}
 }

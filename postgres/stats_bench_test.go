@@ -2,6 +2,10 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,13 +17,38 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// statsBenchReports is how many reports the stats benchmarks generate,
-// spread evenly over 2025 in one district of 10 streets, 100 communities
-// and 1,000 grids: a busy district's year. Generating them with their
-// events, facts and daily sums takes about three minutes.
-const statsBenchReports = 1_000_000
+// statsBenchSize is how many reports the stats benchmarks generate and
+// over how many districts: by default a million, spread evenly over 2025
+// in one district of 10 streets, 100 communities and 1,000 grids (a busy
+// district's year); generating them with their events, facts and daily
+// sums takes about three minutes. GRIDMAP_BENCH_REPORTS sets another
+// number, spread over a district for each million, so that one district's
+// month can be measured with, say, ten million reports in the table
+// (about half an hour to generate).
+func statsBenchSize(b testing.TB) (reports, districts int) {
+	reports = 1_000_000
+	if v := os.Getenv("GRIDMAP_BENCH_REPORTS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1_000_000 {
+			b.Fatalf("GRIDMAP_BENCH_REPORTS=%q: give a number of reports of a million or more", v)
+		}
+		reports = n
+	}
+	return reports, reports / 1_000_000
+}
 
-// statsBenchGenerateSQL writes statsBenchReports ($1) reports of 2025 with
+// statsBenchDistrict is the district whose month the one-district
+// benchmarks read: the last of them.
+func statsBenchDistrict(districts int) string {
+	if districts == 1 {
+		return "D"
+	}
+	return "D" + strconv.Itoa(districts-1)
+}
+
+// statsBenchGenerateSQL writes $1 reports of 2025 over $2 districts (the
+// statement writing events has the districts as $1), report i in district
+// i % $2 as its (i / $2)th report, with
 // their event histories: every report its intake, 90% registered, 65%
 // resolved, 60% closed (one in six of them after due_at), 5% extended, 3%
 // sent back after resolve, 2% suspended. The facts trigger is off meanwhile
@@ -28,21 +57,22 @@ var statsBenchGenerateSQL = []string{
 	`INSERT INTO categories (code, name, limit_value, limit_clock) VALUES ('bench-a', 'a', 3, 'working_days'), ('bench-b', 'b', 3, 'working_days')`,
 	`ALTER TABLE report_events DISABLE TRIGGER report_facts_apply`,
 	`INSERT INTO reports (external_id, content_hash, category, location, crs, reported_at, status, layer_id, primary_code, tier, due_at, assignment, scope_codes)
-	SELECT 'bench-' || i, '\x00', CASE WHEN i % 3 = 0 THEN 'bench-b' ELSE 'bench-a' END, ST_SetSRID(ST_MakePoint(121 + (i % 1000) * 0.001, 31), 4326), 'wgs84',
-	  at, CASE WHEN i % 10 < 6 THEN 'closed' WHEN i % 50 = 7 THEN 'suspended' WHEN i % 10 = 9 THEN 'reported' ELSE 'in_progress' END,
+	SELECT 'bench-' || i, '\x00', CASE WHEN j % 3 = 0 THEN 'bench-b' ELSE 'bench-a' END, ST_SetSRID(ST_MakePoint(121 + (j % 1000) * 0.001, 31 + k * 0.01), 4326), 'wgs84',
+	  at, CASE WHEN j % 10 < 6 THEN 'closed' WHEN j % 50 = 7 THEN 'suspended' WHEN j % 10 = 9 THEN 'reported' ELSE 'in_progress' END,
 	  'bench', g, 'grid', at + interval '3 days',
 	  jsonb_build_object('layer', 'bench', 'tier', 'grid', 'due_at', at + interval '3 days',
-	    'departments', jsonb_build_array(jsonb_build_object('code', 'dept-' || (i % 4))),
+	    'departments', jsonb_build_array(jsonb_build_object('code', 'dept-' || (j % 4))),
 	    'primary', jsonb_build_object('code', g, 'level', 'grid', 'chain', jsonb_build_array(
-	      jsonb_build_object('code', 'D', 'level', 'district'), jsonb_build_object('code', s, 'level', 'street'),
+	      jsonb_build_object('code', d, 'level', 'district'), jsonb_build_object('code', s, 'level', 'street'),
 	      jsonb_build_object('code', c, 'level', 'community'), jsonb_build_object('code', g, 'level', 'grid')))),
-	  ARRAY['D', s, c, g]
-	FROM (SELECT i, timestamptz '2025-01-01 00:00+08' + (i * (365.0 * 86400 / $1)) * interval '1 second' AS at,
-	        'S' || (i % 10) AS s, 'C' || (i % 100) AS c, 'G' || (i % 1000) AS g
-	      FROM generate_series(0, $1 - 1) i) v`,
+	  ARRAY[d, s, c, g]
+	FROM (SELECT i, j, k, at, d, p || 'S' || (j % 10) AS s, p || 'C' || (j % 100) AS c, p || 'G' || (j % 1000) AS g
+	      FROM (SELECT i, i / $2 AS j, i % $2 AS k, timestamptz '2025-01-01 00:00+08' + (i * (365.0 * 86400 / $1)) * interval '1 second' AS at,
+	              CASE WHEN $2 = 1 THEN 'D' ELSE 'D' || (i % $2) END AS d, CASE WHEN $2 = 1 THEN '' ELSE 'D' || (i % $2) || '-' END AS p
+	            FROM generate_series(0, $1 - 1) i) n) v`,
 	`INSERT INTO report_events (report_id, action, from_status, to_status, at)
 	SELECT id, a.action, a.from_status, a.to_status, reported_at + a.after
-	FROM reports r, LATERAL (SELECT substr(r.external_id, 7)::bigint AS i) n, LATERAL (VALUES
+	FROM reports r, LATERAL (SELECT substr(r.external_id, 7)::bigint / $1 AS i) n, LATERAL (VALUES
 	  ('report', NULL, 'reported', interval '0', true),
 	  ('register', 'reported', 'registered', interval '1 hour', n.i % 10 < 9),
 	  ('extend', 'dispatched', 'dispatched', interval '2 hours', n.i % 20 = 3),
@@ -97,12 +127,41 @@ var statsBench struct {
 }
 
 // statsBenchDB is the package's database with the generated reports, in
-// layer bench (generated once per run).
+// layer bench (generated once per run). GRIDMAP_BENCH_REPORTS_DB (a
+// connection string) names a database to use instead, kept between runs:
+// the reports are generated into it when its layer bench is empty, and
+// measured as they are when it holds the number asked for.
 func statsBenchDB(b *testing.B) *postgres.StatsStore {
 	b.Helper()
 	statsBench.once.Do(func() {
 		ctx := context.Background()
-		db := pgtest.Shared(b)
+		reports, districts := statsBenchSize(b)
+		var db *postgres.DB
+		if url := os.Getenv("GRIDMAP_BENCH_REPORTS_DB"); url != "" {
+			if db, statsBench.err = postgres.Open(ctx, url, nil); statsBench.err != nil {
+				return
+			}
+			// Open for the whole run, as the shared database is: every
+			// benchmark of the run reads it.
+			if statsBench.err = db.Migrate(ctx); statsBench.err != nil {
+				return
+			}
+			var held int
+			if statsBench.err = db.Pool.QueryRow(ctx, `SELECT count(*) FROM reports WHERE layer_id = 'bench'`).Scan(&held); statsBench.err != nil {
+				return
+			}
+			switch {
+			case held == reports:
+				statsBench.db, statsBench.stats = db, postgres.NewStatsStore(db)
+				b.Logf("%d reports already in the database", held)
+				return
+			case held > 0:
+				statsBench.err = fmt.Errorf("the database holds %d reports in layer bench, not %d", held, reports)
+				return
+			}
+		} else {
+			db = pgtest.Shared(b)
+		}
 		statsBench.db = db
 		if _, err := postgres.NewLayerStore(db).PutLayer(ctx, &gridmap.Layer{ID: "bench", Name: "bench", Kind: gridmap.KindComprehensive,
 			Levels: []string{"district", "street", "community", "grid"}}); err != nil {
@@ -116,8 +175,11 @@ func statsBenchDB(b *testing.B) *postgres.StatsStore {
 			}
 			for _, q := range statsBenchGenerateSQL {
 				var args []any
-				if containsParam(q) {
-					args = []any{statsBenchReports}
+				switch {
+				case strings.Contains(q, "$2"):
+					args = []any{reports, districts}
+				case strings.Contains(q, "$1"):
+					args = []any{districts}
 				}
 				if _, err := tx.Exec(ctx, q, args...); err != nil {
 					return err
@@ -136,7 +198,7 @@ func statsBenchDB(b *testing.B) *postgres.StatsStore {
 		if _, statsBench.err = db.Pool.Exec(ctx, `VACUUM ANALYZE report_rollup_delta, report_rollup`); statsBench.err != nil {
 			return
 		}
-		b.Logf("generated %d reports with their events, facts and daily sums in %v", statsBenchReports, time.Since(start).Round(time.Second))
+		b.Logf("generated %d reports in %d districts with their events, facts and daily sums in %v", reports, districts, time.Since(start).Round(time.Second))
 		statsBench.stats = stats
 	})
 	if statsBench.err != nil {
@@ -175,8 +237,8 @@ func benchStats(b *testing.B, window string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if len(st.Rows) != 10 {
-		b.Fatalf("%d streets", len(st.Rows))
+	if _, districts := statsBenchSize(b); len(st.Rows) != 10*districts {
+		b.Fatalf("%d streets in %d districts", len(st.Rows), districts)
 	}
 	// The baseline finds the same figures.
 	base := statsGroupByTotal(b, w, now)
@@ -234,3 +296,121 @@ func BenchmarkStatsDistrictMonth(b *testing.B)        { benchStats(b, "Month") }
 func BenchmarkStatsDistrictMonthGroupBy(b *testing.B) { benchStatsGroupBy(b, "Month") }
 func BenchmarkStatsDistrictYear(b *testing.B)         { benchStats(b, "Year") }
 func BenchmarkStatsDistrictYearGroupBy(b *testing.B)  { benchStatsGroupBy(b, "Year") }
+
+// statsOneDistrictSQL is statsGroupBySQL over one district's reports ($7),
+// as a caller scoped to the district sees them.
+var statsOneDistrictSQL = strings.Replace(statsGroupBySQL, "AND r.layer_id = $3)",
+	"AND r.layer_id = $3 AND r.scope_codes @> ARRAY[$7::text])", 1)
+
+// districtCaller is a viewer scoped to the district the one-district
+// benchmarks read.
+func districtCaller(b *testing.B) context.Context {
+	_, districts := statsBenchSize(b)
+	return gridmap.NewContextWithCaller(context.Background(), &gridmap.Caller{Kind: gridmap.CallerAccount, ID: 1, Name: "district viewer",
+		Role: gridmap.RoleViewer, Scope: &gridmap.Scope{Layer: "bench", Code: statsBenchDistrict(districts)}})
+}
+
+// BenchmarkStatsOneDistrictMonth is GET /v1/stats?layer=bench&group=street
+// for February, asked by a viewer scoped to one district: its 10 streets,
+// from the facts of its reports (a scoped caller's figures include what
+// it only co-owns, which the daily sums cannot tell), held equal to the
+// baseline's.
+func BenchmarkStatsOneDistrictMonth(b *testing.B) {
+	s := statsBenchDB(b)
+	ctx := districtCaller(b)
+	w := statsWindows["Month"]
+	q := gridmap.StatsQuery{Layer: "bench", Group: gridmap.StatsByStreet, From: &w[0], To: &w[1]}
+	now := time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC)
+	st, err := s.StatsAt(ctx, q, now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(st.Rows) != 10 {
+		b.Fatalf("%d streets", len(st.Rows))
+	}
+	base := statsOneDistrictTotal(b, w, now)
+	if got := st.Total.StatsFigures; got.Received != base.Received || got.Closed != base.Closed || got.ClosedOnTime != base.ClosedOnTime ||
+		got.Due != base.Due || got.Reworked != base.Reworked || got.Overdue != base.Overdue || got.Received == 0 {
+		b.Fatalf("facts %+v, GROUP BY %+v", got, base)
+	}
+	b.ReportMetric(float64(st.Total.Received), "reports")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.StatsAt(ctx, q, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStatsOneDistrictMonthGroupBy is its baseline.
+func BenchmarkStatsOneDistrictMonthGroupBy(b *testing.B) {
+	statsBenchDB(b)
+	w := statsWindows["Month"]
+	now := time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC)
+	for b.Loop() {
+		statsOneDistrictTotal(b, w, now)
+	}
+}
+
+func statsOneDistrictTotal(b *testing.B, w [2]time.Time, now time.Time) gridmap.StatsFigures {
+	_, districts := statsBenchSize(b)
+	rows, err := statsBench.db.Pool.Query(context.Background(), statsOneDistrictSQL, w[0], w[1], "bench", now, dispatch.ClockStopped, "street",
+		statsBenchDistrict(districts))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	var total gridmap.StatsFigures
+	for rows.Next() {
+		var key *string
+		var category string
+		var f gridmap.StatsFigures
+		var all int
+		if err := rows.Scan(&key, &category, &f.Received, &f.Registered, &f.Closed, &f.ClosedOnTime, &f.Due, &f.Resolved,
+			&f.Reworked, &f.Extended, &f.Suspended, &f.Overdue, &f.MedianHandlingS, &all); err != nil {
+			b.Fatal(err)
+		}
+		if key == nil && all == 1 {
+			total = f
+		}
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return total
+}
+
+// BenchmarkReportListDistrictMonth is what the console's report list asks
+// when a viewer scoped to one district opens February: the first page of
+// 50 reports, newest first, and the counts by status of the whole month.
+// The counts must add up to the month's reports.
+func BenchmarkReportListDistrictMonth(b *testing.B) {
+	statsBenchDB(b)
+	reports := postgres.NewReportStore(statsBench.db, nil, shanghai)
+	ctx := districtCaller(b)
+	w := statsWindows["Month"]
+	f := gridmap.ReportFilter{Since: &w[0], Until: &w[1], Limit: 50}
+	list := func() *gridmap.ReportCounts {
+		page, next, err := reports.Reports(ctx, f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		counts, err := reports.ReportCounts(ctx, f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(page) != 50 || next == nil {
+			b.Fatalf("a page of %d reports (next %v)", len(page), next)
+		}
+		return counts
+	}
+	counts := list()
+	base := statsOneDistrictTotal(b, w, time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC))
+	if counts.Total != int64(base.Received) {
+		b.Fatalf("the counts total %d reports, the month has %d", counts.Total, base.Received)
+	}
+	b.ReportMetric(float64(counts.Total), "reports")
+	for b.Loop() {
+		list()
+	}
+}

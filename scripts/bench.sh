@@ -75,8 +75,12 @@ bench ./server/ 'ReportTiles100k|ReportList100k' -benchtime 1x -count 1
 # to generate with their events, facts and daily sums), against a GROUP BY
 # over reports and events; in the same run (the reports are generated once),
 # flags: the 1,000 grids judged against the rules, and the surge figure
-# alone against a plain GROUP BY over the reports.
-bench ./postgres/ 'StatsDistrict|StatsFlags' -benchtime 5x -count 3 -timeout 30m
+# alone against a plain GROUP BY over the reports; a viewer scoped to the
+# district: its month's figures and the report list's first page and
+# counts. GRIDMAP_BENCH_REPORTS=10000000 spreads ten million reports over
+# ten districts (about half an hour to generate) and
+# GRIDMAP_BENCH_REPORTS_DB keeps them in a database for the next run.
+bench ./postgres/ 'StatsDistrict|StatsOneDistrict|ReportListDistrict|StatsFlags' -benchtime 5x -count 3 -timeout 60m
 # Patrols: track intake from 8 phones in 1,000-point batches against a bare
 # COPY of the same rows; a day's coverage of the demo's 500 grids (200
 # workers, 576,000 points, loaded in the setup: about a minute) against one
@@ -158,6 +162,11 @@ for w in Month Year; do
   [ -n "$c" ] && printf '%-50s %10.1f ms  (target < %d ms)\n' "$n" "$c" "$t"
   figure "$n" "$c" ms "" "" "" "< $t ms"
 done
+ratio "stats: one district's month, scoped viewer" BenchmarkStatsOneDistrictMonth BenchmarkStatsOneDistrictMonthGroupBy
+n="report list: a district's month, page and counts"
+c=$(div "$(median BenchmarkReportListDistrictMonth)" 1e6)
+[ -n "$c" ] && printf '%-50s %10.1f ms  (scoped viewer; target < 200 ms)\n' "$n" "$c"
+figure "$n" "$c" ms "" "" "" "< 200 ms"
 ratio "flags: surge figure, 1,000 grids x 9 weeks of 1M" BenchmarkStatsFlagsSurge BenchmarkStatsFlagsSurgeBaseline
 n="flags: a district of 1,000 grids, 30 days"
 flags=$(div "$(median BenchmarkStatsFlags)" 1e6)

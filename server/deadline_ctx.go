@@ -11,10 +11,9 @@ import (
 // requests that never wait on it. context.WithTimeout costs every request
 // a timer, an entry in the parent's children and, on an idle server, a
 // wake of the network poller; a lookup answered from memory needs none of
-// it. deadlineCtx reports its deadline to whoever asks (pgx sets statement
-// deadlines from it) and makes the real context, timer and all, only when
-// something first asks for Done, Err or a value after that: from then on
-// it is that context.
+// it. deadlineCtx reports its deadline to whoever asks and makes the real
+// context, timer and all, only when something first asks for Done or Err
+// (pgx does, for every query): from then on it is that context.
 type deadlineCtx struct {
 	context.Context // the request's own
 	deadline        time.Time
@@ -25,6 +24,7 @@ type deadlineCtx struct {
 type armedDeadline struct {
 	ctx    context.Context // nil when the request ended before anyone asked
 	cancel context.CancelFunc
+	err    error // with ctx nil: why it is done
 }
 
 // closed is the Done of a request that ended before anyone asked.
@@ -52,7 +52,7 @@ func (c *deadlineCtx) arm() *armedDeadline {
 		return a
 	}
 	ctx, cancel := context.WithDeadline(c.Context, c.deadline)
-	a := &armedDeadline{ctx, cancel}
+	a := &armedDeadline{ctx: ctx, cancel: cancel}
 	c.armed.Store(a)
 	return a
 }
@@ -75,7 +75,7 @@ func (c *deadlineCtx) Err() error {
 	if a := c.arm(); a.ctx != nil {
 		return a.ctx.Err()
 	}
-	return context.Canceled
+	return c.armed.Load().err
 }
 
 // Value answers from the real context once it is made: a context derived
@@ -88,15 +88,27 @@ func (c *deadlineCtx) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// end releases the timer, if it was made.
+// end releases the timer, if it was made. Later calls do nothing.
 func (c *deadlineCtx) end() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if a := c.armed.Load(); a != nil {
-		a.cancel()
+		if a.cancel != nil {
+			a.cancel()
+		}
 		return
 	}
-	// Ended before anyone asked: whoever asks later finds it cancelled,
-	// as after context.WithTimeout's cancel.
-	c.armed.Store(&armedDeadline{})
+	// Ended before anyone asked: whoever asks later finds it done, as
+	// after context.WithTimeout's cancel, for the reason the timer's
+	// context would give (the error handler asks after the request ran
+	// over its deadline).
+	err := c.Context.Err()
+	switch {
+	case err != nil:
+	case !time.Now().Before(c.deadline):
+		err = context.DeadlineExceeded
+	default:
+		err = context.Canceled
+	}
+	c.armed.Store(&armedDeadline{err: err})
 }

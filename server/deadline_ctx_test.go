@@ -106,11 +106,50 @@ func TestDeadlineCtxBehavesAsWithTimeout(t *testing.T) {
 		}
 	})
 
+	t.Run("ran over, ended unasked", func(t *testing.T) {
+		// As context.WithTimeout's: the timer fired before the cancel.
+		ctx, end := withDeadline(base, time.Now().Add(10*time.Millisecond))
+		time.Sleep(20 * time.Millisecond)
+		end()
+		end() // a second end does nothing
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			t.Fatalf("Err after running over: %v", ctx.Err())
+		}
+	})
+
+	t.Run("request gone, ended unasked", func(t *testing.T) {
+		parent, cancel := context.WithCancelCause(base)
+		ctx, end := withDeadline(parent, time.Now().Add(time.Hour))
+		cancel(errors.New("client left"))
+		end()
+		if !errors.Is(ctx.Err(), context.Canceled) {
+			t.Fatalf("Err: %v", ctx.Err())
+		}
+	})
+
+	t.Run("AfterFunc", func(t *testing.T) {
+		ctx, end := withDeadline(base, time.Now().Add(time.Hour))
+		ran := make(chan struct{})
+		context.AfterFunc(ctx, func() { close(ran) })
+		end()
+		end()
+		select {
+		case <-ran:
+		case <-time.After(5 * time.Second):
+			t.Fatal("AfterFunc did not run when the request ended")
+		}
+	})
+
 	t.Run("many at once", func(t *testing.T) {
-		// Goroutines ask for Done, Err and values while the request ends.
+		// Goroutines ask for Done, Err and values while the request ends;
+		// the request's context is cancellable, as net/http's is, so a
+		// derived context that did not tie itself to the timer's would
+		// leave a goroutine behind.
 		before := runtime.NumGoroutine()
 		for range 200 {
-			ctx, end := withDeadline(base, time.Now().Add(time.Hour))
+			parent, cancelParent := context.WithCancel(base)
+			defer cancelParent()
+			ctx, end := withDeadline(parent, time.Now().Add(time.Hour))
 			var wg sync.WaitGroup
 			for range 4 {
 				wg.Add(1)

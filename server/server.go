@@ -599,6 +599,7 @@ type indexStatser interface{ IndexStats() []gridmap.IndexStats }
 var (
 	indexGridsDesc = prometheus.NewDesc("gridmap_lookup_index_grids", "Grids in the in-memory lookup index.", []string{"layer"}, nil)
 	indexVertsDesc = prometheus.NewDesc("gridmap_lookup_index_vertices", "Vertices stored in the lookup index.", []string{"layer"}, nil)
+	indexNearDesc  = prometheus.NewDesc("gridmap_lookup_index_near_bytes", "Bytes the lookup index keeps for points outside every grid (nearest-grid lists).", []string{"layer"}, nil)
 	indexVerDesc   = prometheus.NewDesc("gridmap_lookup_index_data_version", "Data version of the layer the index holds.", []string{"layer"}, nil)
 	indexRebDesc   = prometheus.NewDesc("gridmap_lookup_index_rebuilds_total", "Rebuilds of the layer's index since start.", []string{"layer"}, nil)
 	indexLastDesc  = prometheus.NewDesc("gridmap_lookup_index_last_rebuild_seconds", "Duration of the layer's latest index rebuild.", []string{"layer"}, nil)
@@ -609,7 +610,7 @@ var (
 type indexCollector struct{ src indexStatser }
 
 func (c *indexCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{indexGridsDesc, indexVertsDesc, indexVerDesc, indexRebDesc, indexLastDesc, indexFromDesc} {
+	for _, d := range []*prometheus.Desc{indexGridsDesc, indexVertsDesc, indexNearDesc, indexVerDesc, indexRebDesc, indexLastDesc, indexFromDesc} {
 		ch <- d
 	}
 }
@@ -618,6 +619,7 @@ func (c *indexCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, st := range c.src.IndexStats() {
 		ch <- prometheus.MustNewConstMetric(indexGridsDesc, prometheus.GaugeValue, float64(st.Grids), st.Layer)
 		ch <- prometheus.MustNewConstMetric(indexVertsDesc, prometheus.GaugeValue, float64(st.Vertices), st.Layer)
+		ch <- prometheus.MustNewConstMetric(indexNearDesc, prometheus.GaugeValue, float64(st.NearBytes), st.Layer)
 		ch <- prometheus.MustNewConstMetric(indexVerDesc, prometheus.GaugeValue, float64(st.DataVersion), st.Layer)
 		ch <- prometheus.MustNewConstMetric(indexRebDesc, prometheus.CounterValue, float64(st.Rebuilds), st.Layer)
 		ch <- prometheus.MustNewConstMetric(indexLastDesc, prometheus.GaugeValue, st.LastRebuild.Seconds(), st.Layer)

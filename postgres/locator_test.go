@@ -14,6 +14,7 @@ import (
 	"github.com/gridmap/gridmap/postgres"
 	"github.com/gridmap/gridmap/postgres/pgtest"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/paulmach/orb/geojson"
 )
 
@@ -109,28 +110,12 @@ func TestLocatorMatchesPostGIS(t *testing.T) {
 	t.Logf("PostGIS owners: %v", time.Since(started))
 	started = time.Now()
 	within := make([]map[string]float64, n)
-	rows, err = conn.Query(ctx, `
+	for id, byCode := range distances(t, conn, `
 		WITH t AS (SELECT code, geom, geom::geography AS geog FROM grids WHERE layer_id = 'tracts' AND level = 'tract')
 		SELECT p.id, t.code, ST_Distance(t.geog, p.g::geography)
 		FROM t JOIN pts p ON p.g && ST_Expand(t.geom, 0.0006)
-		WHERE ST_DWithin(t.geog, p.g::geography, 30.3)`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id int
-		var code string
-		var d float64
-		if err := rows.Scan(&id, &code, &d); err != nil {
-			t.Fatal(err)
-		}
-		if within[id] == nil {
-			within[id] = map[string]float64{}
-		}
-		within[id][code] = d
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
+		WHERE ST_DWithin(t.geog, p.g::geography, 30.3)`) {
+		within[id] = byCode
 	}
 
 	t.Logf("PostGIS co-owners: %v", time.Since(started))
@@ -204,29 +189,10 @@ func TestLocatorMatchesPostGIS(t *testing.T) {
 		}
 		// Every tract within a little more than the distance the index
 		// gives (a degree of longitude here is over 80 km).
-		rows, err := conn.Query(ctx, `SELECT o.id, g.code, ST_Distance(g.geom::geography, p.g::geography)
+		found := distances(t, conn, `SELECT o.id, g.code, ST_Distance(g.geom::geography, p.g::geography)
 			FROM outs o JOIN pts p USING (id)
 			JOIN grids g ON g.layer_id = 'tracts' AND g.level = 'tract' AND g.geom && ST_Expand(p.g, o.d / 80000 + 1e-5)
 			WHERE ST_DWithin(g.geom::geography, p.g::geography, o.d * 1.01 + 0.5)`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		found := map[int]map[string]float64{}
-		for rows.Next() {
-			var id int
-			var code string
-			var d float64
-			if err := rows.Scan(&id, &code, &d); err != nil {
-				t.Fatal(err)
-			}
-			if found[id] == nil {
-				found[id] = map[string]float64{}
-			}
-			found[id][code] = d
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
 		for _, o := range outside {
 			d, ok := found[o.id][o.code]
 			if !ok || math.Abs(d-o.d) > math.Max(0.01*d, 0.5) {
@@ -252,6 +218,34 @@ func TestLocatorMatchesPostGIS(t *testing.T) {
 	if inside < n/5 || withCoOwners < n/50 {
 		t.Errorf("too few points inside (%d) or with co-owners (%d) for the comparison to mean much", inside, withCoOwners)
 	}
+}
+
+// distances runs a query of (point id, grid code, distance) rows and
+// returns the distances by point and code.
+func distances(t *testing.T, conn *pgxpool.Conn, query string) map[int]map[string]float64 {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[int]map[string]float64{}
+	for rows.Next() {
+		var id int
+		var code string
+		var d float64
+		if err := rows.Scan(&id, &code, &d); err != nil {
+			t.Fatal(err)
+		}
+		if out[id] == nil {
+			out[id] = map[string]float64{}
+		}
+		out[id][code] = d
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestLocatorFollowsEdits moves the edge between two tracts while lookups

@@ -257,7 +257,13 @@ func benchStats(b *testing.B, window string) {
 
 // statsGroupByTotal runs the baseline once and returns its total.
 func statsGroupByTotal(b *testing.B, w [2]time.Time, now time.Time) gridmap.StatsFigures {
-	rows, err := statsBench.db.Pool.Query(context.Background(), statsGroupBySQL, w[0], w[1], "bench", now, dispatch.ClockStopped, "street")
+	return groupByTotal(b, statsGroupBySQL, w[0], w[1], "bench", now, dispatch.ClockStopped, "street")
+}
+
+// groupByTotal runs a baseline of statsGroupBySQL's columns and returns
+// its total.
+func groupByTotal(b *testing.B, query string, args ...any) gridmap.StatsFigures {
+	rows, err := statsBench.db.Pool.Query(context.Background(), query, args...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -354,30 +360,7 @@ func BenchmarkStatsOneDistrictMonthGroupBy(b *testing.B) {
 
 func statsOneDistrictTotal(b *testing.B, w [2]time.Time, now time.Time) gridmap.StatsFigures {
 	_, districts := statsBenchSize(b)
-	rows, err := statsBench.db.Pool.Query(context.Background(), statsOneDistrictSQL, w[0], w[1], "bench", now, dispatch.ClockStopped, "street",
-		statsBenchDistrict(districts))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rows.Close()
-	var total gridmap.StatsFigures
-	for rows.Next() {
-		var key *string
-		var category string
-		var f gridmap.StatsFigures
-		var all int
-		if err := rows.Scan(&key, &category, &f.Received, &f.Registered, &f.Closed, &f.ClosedOnTime, &f.Due, &f.Resolved,
-			&f.Reworked, &f.Extended, &f.Suspended, &f.Overdue, &f.MedianHandlingS, &all); err != nil {
-			b.Fatal(err)
-		}
-		if key == nil && all == 1 {
-			total = f
-		}
-	}
-	if err := rows.Err(); err != nil {
-		b.Fatal(err)
-	}
-	return total
+	return groupByTotal(b, statsOneDistrictSQL, w[0], w[1], "bench", now, dispatch.ClockStopped, "street", statsBenchDistrict(districts))
 }
 
 // BenchmarkReportListDistrictMonth is what the console's report list asks

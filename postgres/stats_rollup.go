@@ -136,13 +136,17 @@ var statsSQL = `WITH src AS (
 	WHERE $13 AND ($3 = '' OR layer_id = $3) AND level IN ('*', $9) AND day >= ($10::timestamptz AT TIME ZONE 'UTC')::date
 	  AND day < ($11::timestamptz AT TIME ZONE 'UTC')::date AND ($4::text[] IS NULL OR category = ANY($4))
 	UNION ALL
-	-- The facts' bins are worked out once a row (OFFSET 0 keeps the
-	-- planner from writing report_handling_bin into every bin's CASE).
+	-- The facts are summed per cell and handling bin first, so that the
+	-- bins' columns are worked out once a group, not once a fact: a
+	-- scoped caller's month is tens of thousands of facts, and summing
+	-- every bin's column for each of them was most of its time.
 	SELECT level, code, category, n, registered, closed, closed_on_time, registered_closed, resolved, reworked, extended, suspended,
-	  overdue, registered_overdue, ` + binColumns(func(k int) string { return fmt.Sprintf("CASE WHEN hb = %d THEN 1 ELSE 0 END", k) }) + `
+	  overdue, registered_overdue, ` + binColumns(func(k int) string { return fmt.Sprintf("CASE WHEN hb = %d THEN n ELSE 0 END", k) }) + `
 	FROM (
-	  SELECT c.level, c.code, c.category, c.n, c.registered, c.closed, c.closed_on_time, c.registered_closed, c.resolved, c.reworked,
-	    c.extended, c.suspended, o.overdue * c.n AS overdue, o.overdue * c.registered AS registered_overdue, c.hb
+	  SELECT c.level, c.code, c.category, c.hb, sum(c.n) AS n, sum(c.registered) AS registered, sum(c.closed) AS closed,
+	    sum(c.closed_on_time) AS closed_on_time, sum(c.registered_closed) AS registered_closed, sum(c.resolved) AS resolved,
+	    sum(c.reworked) AS reworked, sum(c.extended) AS extended, sum(c.suspended) AS suspended,
+	    sum(o.overdue * c.n) AS overdue, sum(o.overdue * c.registered) AS registered_overdue
 	  FROM report_facts f
 	  CROSS JOIN LATERAL (SELECT (f.due_at < $7 AND f.status <> ALL($8::text[]))::int AS overdue) o
 	  CROSS JOIN LATERAL ` + rollupFactCells + `
@@ -152,7 +156,7 @@ var statsSQL = `WITH src AS (
 	    -- as a co-owner counts in its total, not in another grid's row.
 	    AND (c.level = '*' OR c.level = $9 AND ($9 = '` + rollupLevelDepartment + `' OR $6::text IS NULL
 	      OR EXISTS (SELECT 1 FROM jsonb_each_text(f.chain) e WHERE e.value = $6)))
-	  OFFSET 0) x
+	  GROUP BY c.level, c.code, c.category, c.hb) x
 	UNION ALL
 	SELECT c.level, c.code, c.category, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, c.registered,
 	  ` + binColumns(func(int) string { return "0" }) + `

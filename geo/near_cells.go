@@ -30,9 +30,9 @@ type nearCells struct {
 	filled, held atomic.Int64
 }
 
-// nearListBytes bounds the lists a lattice keeps: twice its layer's
-// boundary coordinates' bytes (a city's lattice fills every cell it
-// reaches), at least 4 MB and at most 64 MB.
+// nearListBytes bounds the lists a lattice keeps: twice the bytes of its
+// layer's finest grids' coordinates (a city's lattice then fills every
+// cell lookups reach), at least 4 MB and at most 64 MB.
 func nearListBytes(coordinateBytes int64) int64 {
 	return min(max(2*coordinateBytes, 4<<20), 64<<20)
 }

@@ -127,7 +127,9 @@ func (es *edgeSet) candidates(i int, pts []orb.Point) ([]nearChunk, bool) {
 	l := es.chunksNear(c.bounds(i), pts)
 	size := int64(cap(l))*8 + 48 // the list, its header and the pointer's box
 	if c.left.Add(-size) < 0 {
-		c.left.Add(size)
+		// Full: what is left is less than a list, and every lookup in an
+		// empty cell would make one only to throw it away.
+		c.left.Store(0)
 		return nil, false
 	}
 	if !c.cells[i].CompareAndSwap(nil, &l) {

@@ -105,7 +105,7 @@ func (s *ReportStore) Reports(ctx context.Context, f gridmap.ReportFilter) ([]*g
 			before = f.Cursor.ID
 		}
 		query, args = statements.byArrival, append(args, before, f.Limit+1)
-		if f.Since != nil && f.Until != nil && f.Until.Sub(*f.Since) <= listWindowSpan {
+		if f.Since != nil && f.Until != nil && f.Until.Sub(*f.Since) <= listWindowSpan && time.Since(*f.Until) > f.Until.Sub(*f.Since) {
 			// Planned for its own window (an unnamed statement): a plan
 			// cached for any window scans the ids of every report.
 			query, args = statements.byArrivalInWindow, append([]any{pgx.QueryExecModeDescribeExec}, args...)
@@ -188,8 +188,10 @@ func (s *ReportStore) ReportCounts(ctx context.Context, f gridmap.ReportFilter) 
 
 // listWindowSpan is the longest window of reported_at that a report list
 // in arrival order reads whole (byArrivalInWindow): a season of a busy
-// district is a few hundred thousand reports; past that, and for windows
-// open at either end, walking ids down from the newest is cheaper.
+// district is a few hundred thousand reports. The window must also have
+// ended longer ago than it lasts: walking ids down from the newest then
+// passes more reports than the window holds. For longer windows, windows
+// open at either end and recent ones (this month), the walk is cheaper.
 const listWindowSpan = 93 * 24 * time.Hour
 
 // boolIndex is 1 for true, 0 for false.

@@ -143,10 +143,12 @@ var statsSQL = `WITH src AS (
 	SELECT level, code, category, n, registered, closed, closed_on_time, registered_closed, resolved, reworked, extended, suspended,
 	  overdue, registered_overdue, ` + binColumns(func(k int) string { return fmt.Sprintf("CASE WHEN hb = %d THEN n ELSE 0 END", k) }) + `
 	FROM (
-	  SELECT c.level, c.code, c.category, c.hb, sum(c.n) AS n, sum(c.registered) AS registered, sum(c.closed) AS closed,
-	    sum(c.closed_on_time) AS closed_on_time, sum(c.registered_closed) AS registered_closed, sum(c.resolved) AS resolved,
-	    sum(c.reworked) AS reworked, sum(c.extended) AS extended, sum(c.suspended) AS suspended,
-	    sum(o.overdue * c.n) AS overdue, sum(o.overdue * c.registered) AS registered_overdue
+	  -- Integers, as the cells' columns are (sum would make them bigint,
+	  -- and the sums over the union numeric).
+	  SELECT c.level, c.code, c.category, c.hb, sum(c.n)::int AS n, sum(c.registered)::int AS registered, sum(c.closed)::int AS closed,
+	    sum(c.closed_on_time)::int AS closed_on_time, sum(c.registered_closed)::int AS registered_closed, sum(c.resolved)::int AS resolved,
+	    sum(c.reworked)::int AS reworked, sum(c.extended)::int AS extended, sum(c.suspended)::int AS suspended,
+	    sum(o.overdue * c.n)::int AS overdue, sum(o.overdue * c.registered)::int AS registered_overdue
 	  FROM report_facts f
 	  CROSS JOIN LATERAL (SELECT (f.due_at < $7 AND f.status <> ALL($8::text[]))::int AS overdue) o
 	  CROSS JOIN LATERAL ` + rollupFactCells + `

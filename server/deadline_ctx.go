@@ -102,11 +102,12 @@ func (c *deadlineCtx) end() {
 	// after context.WithTimeout's cancel, for the reason the timer's
 	// context would give (the error handler asks after the request ran
 	// over its deadline).
-	err := c.Context.Err()
+	var err error
 	switch {
-	case err != nil:
 	case !time.Now().Before(c.deadline):
-		err = context.DeadlineExceeded
+		err = context.DeadlineExceeded // the timer would have fired first
+	case c.Context.Err() != nil:
+		err = c.Context.Err()
 	default:
 		err = context.Canceled
 	}

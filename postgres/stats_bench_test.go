@@ -24,7 +24,7 @@ import (
 // sums takes about three minutes. GRIDMAP_BENCH_REPORTS sets another
 // number, spread over a district for each million, so that one district's
 // month can be measured with, say, ten million reports in the table
-// (about half an hour to generate).
+// (more than half an hour and about 35 GB of disk to generate).
 func statsBenchSize(b testing.TB) (reports, districts int) {
 	reports = 1_000_000
 	if v := os.Getenv("GRIDMAP_BENCH_REPORTS"); v != "" {

@@ -207,15 +207,6 @@ func statsBenchDB(b *testing.B) *postgres.StatsStore {
 	return statsBench.stats
 }
 
-func containsParam(q string) bool {
-	for i := 0; i+1 < len(q); i++ {
-		if q[i] == '$' && q[i+1] == '1' {
-			return true
-		}
-	}
-	return false
-}
-
 // statsWindows are a month (February) and the year of the generated
 // reports, as a dispatcher in Shanghai asks for them: each starts and ends
 // mid-UTC-day, so the edges are read from the facts.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -51,7 +52,7 @@ func rollupWorld(t *testing.T, db *postgres.DB, layer string, n int) []int64 {
 		 INSERT INTO report_events (report_id, action, from_status, to_status, at) SELECT id, 'report', NULL, 'reported', reported_at FROM r`,
 	} {
 		var args []any
-		if containsParam(q) {
+		if strings.Contains(q, "$1") {
 			args = []any{layer, n}
 		}
 		if _, err := db.Pool.Exec(ctx, q, args...); err != nil {

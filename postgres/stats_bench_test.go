@@ -82,10 +82,27 @@ var statsBenchGenerateSQL = []string{
 	  ('close', 'verified', 'closed', CASE WHEN n.i % 6 = 0 THEN interval '4 days' ELSE interval '2 days' END, n.i % 10 < 6)
 	) a (action, from_status, to_status, after, happened)
 	WHERE a.happened AND r.layer_id = 'bench'`,
+	statsBenchGridsSQL,
 	`ALTER TABLE report_events ENABLE TRIGGER report_facts_apply`,
 	`SELECT report_facts_backfill('bench')`,
 	`ANALYZE reports`, `ANALYZE report_events`, `ANALYZE report_facts`,
 }
+
+// statsBenchGridsSQL writes the grids of the $1 districts the generated
+// reports' chains name, as an import would have (a scoped viewer's rows
+// are its subtree's grids), unless they are there.
+const statsBenchGridsSQL = `INSERT INTO grid_versions (layer_id, code, version, level, parent_code, geom)
+	SELECT 'bench', p || code, 1, level, CASE WHEN parent IS NOT NULL THEN p || parent ELSE d END,
+	  ST_Multi(ST_MakeEnvelope(121 + x * 0.001, 31 + k * 0.01, 121.001 + x * 0.001, 31.01 + k * 0.01, 4326))
+	FROM (SELECT k, CASE WHEN $1 = 1 THEN 'D' ELSE 'D' || k END AS d, CASE WHEN $1 = 1 THEN '' ELSE 'D' || k || '-' END AS p
+	      FROM generate_series(0, $1 - 1) k) dist,
+	  LATERAL (SELECT 'S' || x AS code, 'street' AS level, NULL AS parent, x FROM generate_series(0, 9) x
+	    UNION ALL SELECT 'C' || x, 'community', 'S' || (x % 10), x FROM generate_series(0, 99) x
+	    UNION ALL SELECT 'G' || x, 'grid', 'C' || (x % 100), x FROM generate_series(0, 999) x) g
+	UNION ALL
+	SELECT 'bench', CASE WHEN $1 = 1 THEN 'D' ELSE 'D' || k END, 1, 'district', NULL, ST_Multi(ST_MakeEnvelope(121, 31 + k * 0.01, 122, 31.01 + k * 0.01, 4326))
+	FROM generate_series(0, $1 - 1) k
+	ON CONFLICT DO NOTHING`
 
 // statsGroupBySQL is the baseline: the same figures as the stats store's
 // (per street and category, per street, per category, in total) by a plain
@@ -152,6 +169,9 @@ func statsBenchDB(b *testing.B) *postgres.StatsStore {
 			}
 			switch {
 			case held == reports:
+				if _, statsBench.err = db.Pool.Exec(ctx, statsBenchGridsSQL, districts); statsBench.err != nil {
+					return
+				}
 				statsBench.db, statsBench.stats = db, postgres.NewStatsStore(db)
 				b.Logf("%d reports already in the database", held)
 				return

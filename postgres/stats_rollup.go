@@ -25,6 +25,12 @@ const (
 	rollupLevelDepartment = "#department"
 )
 
+// rollupLevelCoOwned is the level of the cells counting, for each code of
+// a report's scope_codes its primary chain does not name, the report as
+// co-owned there (migration 00027): a scoped caller's total is its grid's
+// cells and these.
+const rollupLevelCoOwned = "@co-owned"
+
 // binColumns lists "<prefix>0, <prefix>1, ..." through the handling bins,
 // each item written by item(k).
 func binColumns(item func(k int) string) string {
@@ -100,13 +106,46 @@ func (s *StatsStore) FollowStats(ctx context.Context, interval time.Duration) {
 }
 
 // rollupFactCells is report_rollup_cells over the facts f.
-const rollupFactCells = `report_rollup_cells(f.layer_id, f.reported_at, f.category, f.chain, f.departments, f.status, f.due_at,
+const rollupFactCells = `report_rollup_cells(f.layer_id, f.reported_at, f.category, f.chain, f.scope_codes, f.departments, f.status, f.due_at,
 	f.closed_at, f.registered, f.closed_on_time, f.resolved, f.reworked, f.extended, f.suspended) c`
 
-// statsSQL computes the figures of the reports of a window, per group and
+// statsFactCellsSQL keeps, of the cells of the facts f, those of the
+// caller's figures: every report in its scope ($5, $6) counts in the
+// total ('*'), and in a row of level $9 when its primary chain names the
+// scope's grid (a report it sees as a co-owner counts in its total, not
+// in another grid's row).
+var statsFactCellsSQL = reportInScopeSQL("f", "$5", "$6") + `
+	AND (c.level = '*' OR c.level = $9 AND ($9 = '` + rollupLevelDepartment + `' OR $6::text IS NULL
+	  OR EXISTS (SELECT 1 FROM jsonb_each_text(f.chain) e WHERE e.value = $6)))`
+
+// statsCells is a selection of the daily sums' cells, counted in the group
+// (level, code) of the figures.
+type statsCells struct{ level, code, where string }
+
+// statsWholeDaysSQL keeps the cells of the window's whole days ($10, $11,
+// when $13), of the layer ($3) and the categories ($4).
+const statsWholeDaysSQL = `$13 AND ($3 = '' OR layer_id = $3) AND day >= ($10::timestamptz AT TIME ZONE 'UTC')::date
+	  AND day < ($11::timestamptz AT TIME ZONE 'UTC')::date AND ($4::text[] IS NULL OR category = ANY($4))`
+
+// statsCellsAll are the cells of an unlimited caller: every report's and
+// the groups' of level $9.
+var statsCellsAll = []statsCells{{"level", "code", `level IN ('*', $9)`}}
+
+// statsCellsScoped are the cells of a caller scoped to the grid $6: its
+// total is what its grid's cells count (reports whose primary chain names
+// it, at any of the layer's levels $14) and its co-owned cells, its rows
+// the cells of level $9 of the grids $15 (statsScopedRowsSQL says when
+// they are exactly the reports whose primary chain names $6).
+var statsCellsScoped = []statsCells{
+	{"'*'", "''", `(level = ANY($14::text[]) OR level = '` + rollupLevelCoOwned + `') AND code = $6`},
+	{"level", "code", `level = $9 AND code = ANY($15::text[])`},
+}
+
+// statsSQLOver computes the figures of the reports of a window, per group and
 // category, per group, per category and in total (level '*'), each row
 // saying with its last column whether it is a category's (0) or all
-// categories' (1), with the counts of handling times per bin.
+// categories' (1), with the counts of handling times per bin, reading
+// the cells of its whole days.
 //
 // $1, $2 reported at or after, before; $3 the layer (” any); $4 the
 // category codes (NULL: all); $5, $6 the caller's scope (scopeParams);
@@ -114,27 +153,30 @@ const rollupFactCells = `report_rollup_cells(f.layer_id, f.reported_at, f.catego
 // level of the groups (rollupLevelDepartment for departments); $10 the
 // start of the first whole UTC day of the window and $11 the end of the
 // last, read from the cells when $13 (else every report from the facts);
-// $12 the start of $7's UTC day.
+// $12 the start of $7's UTC day; then what cells name.
 //
 // The cells of a report not closed are overdue when its clock runs and it
 // was due before $12; those due on $12's day, before $7, are counted from
 // the facts (report_facts_open_due).
-var statsSQL = `WITH src AS (
-	SELECT level, code, category, n, registered, closed, closed_on_time, registered_closed, resolved, reworked, extended, suspended,
+func statsSQLOver(cells []statsCells) string {
+	var src []string
+	for _, c := range cells {
+		src = append(src, `SELECT `+c.level+` AS level, `+c.code+` AS code, category, n, registered, closed, closed_on_time, registered_closed,
+	  resolved, reworked, extended, suspended,
 	  CASE WHEN status <> '' AND status <> ALL($8::text[]) AND due_day < ($12::timestamptz AT TIME ZONE 'UTC')::date THEN n ELSE 0 END AS overdue,
 	  CASE WHEN status <> '' AND status <> ALL($8::text[]) AND due_day < ($12::timestamptz AT TIME ZONE 'UTC')::date THEN registered ELSE 0 END AS registered_overdue,
-	  ` + binColumns(func(k int) string { return fmt.Sprintf("h%d", k) }) + `
-	FROM report_rollup
-	WHERE $13 AND ($3 = '' OR layer_id = $3) AND level IN ('*', $9) AND day >= ($10::timestamptz AT TIME ZONE 'UTC')::date
-	  AND day < ($11::timestamptz AT TIME ZONE 'UTC')::date AND ($4::text[] IS NULL OR category = ANY($4))
-	UNION ALL
-	SELECT level, code, category, n, registered, closed, closed_on_time, registered_closed, resolved, reworked, extended, suspended,
+	  `+binColumns(func(k int) string { return fmt.Sprintf("h%d", k) })+`
+	FROM report_rollup WHERE `+statsWholeDaysSQL+` AND `+c.where,
+			`SELECT `+c.level+`, `+c.code+`, category, n, registered, closed, closed_on_time, registered_closed, resolved, reworked, extended, suspended,
 	  CASE WHEN status <> '' AND status <> ALL($8::text[]) AND due_day < ($12::timestamptz AT TIME ZONE 'UTC')::date THEN n ELSE 0 END,
 	  CASE WHEN status <> '' AND status <> ALL($8::text[]) AND due_day < ($12::timestamptz AT TIME ZONE 'UTC')::date THEN registered ELSE 0 END,
-	  ` + binColumns(func(k int) string { return fmt.Sprintf("CASE WHEN hb = %d THEN n ELSE 0 END", k) }) + `
-	FROM report_rollup_delta
-	WHERE $13 AND ($3 = '' OR layer_id = $3) AND level IN ('*', $9) AND day >= ($10::timestamptz AT TIME ZONE 'UTC')::date
-	  AND day < ($11::timestamptz AT TIME ZONE 'UTC')::date AND ($4::text[] IS NULL OR category = ANY($4))
+	  `+binColumns(func(k int) string { return fmt.Sprintf("CASE WHEN hb = %d THEN n ELSE 0 END", k) })+`
+	FROM report_rollup_delta WHERE `+statsWholeDaysSQL+` AND `+c.where)
+	}
+	return `WITH src AS (
+	` + strings.Join(src, `
+	UNION ALL
+	`) + `
 	UNION ALL
 	-- The facts are summed per cell and handling bin first, so that the
 	-- bins' columns are worked out once a group, not once a fact: a
@@ -153,11 +195,7 @@ var statsSQL = `WITH src AS (
 	  CROSS JOIN LATERAL (SELECT (f.due_at < $7 AND f.status <> ALL($8::text[]))::int AS overdue) o
 	  CROSS JOIN LATERAL ` + rollupFactCells + `
 	  WHERE f.reported_at >= $1 AND f.reported_at < $2 AND (NOT $13 OR f.reported_at < $10 OR f.reported_at >= $11)
-	    AND ($3 = '' OR f.layer_id = $3) AND ($4::text[] IS NULL OR f.category = ANY($4)) AND ` + reportInScopeSQL("f", "$5", "$6") + `
-	    -- A scoped caller's rows are its subtree's grids: a report it sees
-	    -- as a co-owner counts in its total, not in another grid's row.
-	    AND (c.level = '*' OR c.level = $9 AND ($9 = '` + rollupLevelDepartment + `' OR $6::text IS NULL
-	      OR EXISTS (SELECT 1 FROM jsonb_each_text(f.chain) e WHERE e.value = $6)))
+	    AND ($3 = '' OR f.layer_id = $3) AND ($4::text[] IS NULL OR f.category = ANY($4)) AND ` + statsFactCellsSQL + `
 	  GROUP BY c.level, c.code, c.category, c.hb) x
 	UNION ALL
 	SELECT c.level, c.code, c.category, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, c.registered,
@@ -165,11 +203,44 @@ var statsSQL = `WITH src AS (
 	FROM report_facts f CROSS JOIN LATERAL ` + rollupFactCells + `
 	WHERE $13 AND f.closed_at IS NULL AND f.due_at >= $12 AND f.due_at < $7 AND f.status <> ALL($8::text[])
 	  AND f.reported_at >= $10 AND f.reported_at < $11 AND ($3 = '' OR f.layer_id = $3) AND ($4::text[] IS NULL OR f.category = ANY($4))
-	  AND c.level IN ('*', $9))
+	  AND ` + statsFactCellsSQL + `)
 SELECT level, code, coalesce(category, ''), sum(n), sum(registered), sum(closed), sum(closed_on_time),
   sum(registered_closed + registered_overdue), sum(resolved), sum(reworked), sum(extended), sum(suspended), sum(overdue),
   ` + binColumns(func(k int) string { return fmt.Sprintf("sum(h%d)", k) }) + `, GROUPING(category)
 FROM src GROUP BY GROUPING SETS ((level, code, category), (level, code))`
+}
+
+// The figures of an unlimited caller, and of a scoped one from the sums.
+var (
+	statsSQL       = statsSQLOver(statsCellsAll)
+	statsScopedSQL = statsSQLOver(statsCellsScoped)
+)
+
+// statsScopedRowsSQL finds the rows of a caller scoped to grid $2 of
+// layer $1 grouped by level $3 from the sums of the whole UTC days [$4,
+// $5) of categories $6 (NULL: all), the layer's levels $7: the grids of
+// level $3 that were ever in $2's subtree (through any version's parent)
+// and whether their cells are exactly the reports whose primary chain
+// names $2. Every such report counts in one of those grids' cells, as its
+// chain was made from the grids' parents, so the cells hold exactly those
+// reports when they count as many as $2's own cells; when a grid has
+// changed parent, or the level is above $2's, they do not, and the
+// figures come from the facts.
+var statsScopedRowsSQL = `WITH RECURSIVE sub (code, level) AS (
+	  SELECT code, level FROM grid_versions WHERE layer_id = $1 AND code = $2
+	  UNION
+	  SELECT g.code, g.level FROM grid_versions g JOIN sub ON g.layer_id = $1 AND g.parent_code = sub.code),
+	g AS (SELECT coalesce(array_agg(DISTINCT code), '{}') AS codes FROM sub WHERE level = $3)
+	SELECT codes, ` + statsCellsSum(`level = $3 AND code = ANY(g.codes)`) + ` = ` + statsCellsSum(`level = ANY($7::text[]) AND code = $2`) + `
+	FROM g`
+
+// statsCellsSum is the number of reports in the cells (folded and
+// pending) of statsScopedRowsSQL's window that match where.
+func statsCellsSum(where string) string {
+	const window = `layer_id = $1 AND day >= $4::date AND day < $5::date AND ($6::text[] IS NULL OR category = ANY($6)) AND `
+	return `(SELECT coalesce(sum(n), 0) FROM (SELECT n FROM report_rollup WHERE ` + window + where + `
+	  UNION ALL SELECT n FROM report_rollup_delta WHERE ` + window + where + `) c)`
+}
 
 // statsDays returns the start of the first whole UTC day in [from, to)
 // and the end of the last, and whether there is one.

@@ -296,6 +296,8 @@ func TestStatsSumsUnderConcurrentMoves(t *testing.T) {
 	stats := postgres.NewStatsStore(db)
 	const n = 600
 	open := rollupWorld(t, db, "rollup-busy", n)
+	rollupGrids(t, db, "rollup-busy")
+	rollupCoOwners(t, db, "rollup-busy")
 	if _, err := stats.FoldStats(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -305,6 +307,13 @@ func TestStatsSumsUnderConcurrentMoves(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A viewer scoped to the district reads its streets from the sums too.
+	scoped := scopedCaller("rollup-busy", "RD")
+	scopedBefore, err := stats.StatsAt(scoped, q, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scopedReads atomic.Int64
 
 	var wg sync.WaitGroup
 	var done atomic.Bool
@@ -325,7 +334,29 @@ func TestStatsSumsUnderConcurrentMoves(t *testing.T) {
 		}()
 	}
 	var readers sync.WaitGroup
-	readers.Add(3)
+	readers.Add(4)
+	go func() {
+		defer readers.Done()
+		closed := scopedBefore.Total.Closed
+		for !done.Load() {
+			st, err := stats.StatsAt(scoped, q, now)
+			if err != nil {
+				errs <- err
+				return
+			}
+			var rows int64
+			for _, r := range st.Rows {
+				rows += r.Received
+			}
+			if st.Total.Received != scopedBefore.Total.Received || st.Total.Closed < closed || rows != scopedBefore.Total.Received-int64(n/17+1) {
+				errs <- fmt.Errorf("the district's viewer read %d reports (%d in its streets), %d closed; before %d, %d closed",
+					st.Total.Received, rows, st.Total.Closed, scopedBefore.Total.Received, closed)
+				return
+			}
+			closed = st.Total.Closed
+			scopedReads.Add(1)
+		}
+	}()
 	go func() {
 		defer readers.Done()
 		for !done.Load() {
@@ -369,4 +400,158 @@ func TestStatsSumsUnderConcurrentMoves(t *testing.T) {
 		t.Errorf("%d of %d closed, want %d of %d", after.Total.Closed, after.Total.Received, want, n)
 	}
 	checkSumsAgree(t, stats, "rollup-busy", now)
+	if scopedReads.Load() == 0 {
+		t.Error("the district's viewer read nothing while reports closed")
+	}
+	checkScopedSumsAgree(t, stats, "rollup-busy", []string{"RD", "RS1"}, now)
+}
+
+// rollupGrids writes the grids of rollupWorld's layer: district RD, its
+// streets RS0-RS2, communities RC0-RC8 (RCk in street RS(k%3)) and grids
+// RG0-RG26 (RGk in community RC(k%9)), as the reports' chains name them.
+func rollupGrids(t *testing.T, db *postgres.DB, layer string) {
+	t.Helper()
+	if _, err := db.Pool.Exec(context.Background(), `INSERT INTO grid_versions (layer_id, code, version, level, parent_code, geom)
+		SELECT $1, code, 1, level, parent, ST_Multi(ST_MakeEnvelope(60.5 + k * 0.001, -40, 60.501 + k * 0.001, -39.999, 4326))
+		FROM (SELECT 'RD' AS code, 'district' AS level, NULL AS parent, 0 AS k
+		      UNION ALL SELECT 'RS' || k, 'street', 'RD', k FROM generate_series(0, 2) k
+		      UNION ALL SELECT 'RC' || k, 'community', 'RS' || (k % 3), k FROM generate_series(0, 8) k
+		      UNION ALL SELECT 'RG' || k, 'grid', 'RC' || (k % 9), k FROM generate_series(0, 26) k) g`, layer); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rollupCoOwners makes every eleventh report of rollupWorld's layer also
+// seen by the next street, community and grid (a report near their
+// boundary), through an event, as re-assigning a report does.
+func rollupCoOwners(t *testing.T, db *postgres.DB, layer string) {
+	t.Helper()
+	if _, err := db.Pool.Exec(context.Background(), `WITH r AS (
+		UPDATE reports r SET scope_codes = r.scope_codes || ARRAY['RS' || ((n.i + 1) % 3), 'RC' || ((n.i + 1) % 9), 'RG' || ((n.i + 1) % 27)]
+		FROM (SELECT id, substr(external_id, length($1) + 2)::int AS i FROM reports WHERE layer_id = $1) n
+		WHERE r.id = n.id AND n.i % 11 = 0 RETURNING r.id, r.status, r.reported_at)
+		INSERT INTO report_events (report_id, action, from_status, to_status, at) SELECT id, 'reroute', status, status, reported_at + interval '3 hours' FROM r`,
+		layer); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// scopedCaller is a viewer scoped to grid code of layer.
+func scopedCaller(layer, code string) context.Context {
+	return gridmap.NewContextWithCaller(context.Background(), &gridmap.Caller{Kind: gridmap.CallerToken, Name: "viewer of " + code,
+		Role: gridmap.RoleViewer, Scope: &gridmap.Scope{Layer: layer, Code: code}})
+}
+
+// checkScopedSumsAgree checks that every rollup query asked by a viewer
+// scoped to each of codes gives the same figures as from the facts alone,
+// and returns how many took their rows from the sums.
+func checkScopedSumsAgree(t *testing.T, stats *postgres.StatsStore, layer string, codes []string, now time.Time) int {
+	t.Helper()
+	fromSums := 0
+	for _, code := range codes {
+		ctx := scopedCaller(layer, code)
+		for _, q := range rollupQueries(layer) {
+			got, err := stats.StatsAt(ctx, q, now)
+			if err != nil {
+				t.Fatalf("%s %+v: %v", code, q, err)
+			}
+			want, err := stats.StatsFromFacts(ctx, q, now)
+			if err != nil {
+				t.Fatalf("%s %+v: %v", code, q, err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: %s %s %v-%v: from the sums\n%+v\n%+v\nfrom the facts\n%+v\n%+v", code, q.Group, q.Level, q.From, q.To,
+					got.Total, got.Rows, want.Total, want.Rows)
+			}
+			if q.From != nil && q.To != nil && q.Group != gridmap.StatsByDepartment && q.Category == "" {
+				exact, err := stats.ScopedRowsFromSums(ctx, q, code)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if exact {
+					fromSums++
+				}
+			}
+		}
+	}
+	return fromSums
+}
+
+// TestStatsScopedSumsAgreeWithFacts: a scoped viewer's figures from the
+// daily sums (its grid's cells, its co-owned cells, its subtree's cells)
+// are the facts' to the last count, for viewers of a district, a street, a
+// community and a grid, every grouping (above, at and below their level),
+// with reports seen only as co-owners and reports outside coverage; and
+// once a community has moved to another street, the rows that would no
+// longer be exact come from the facts.
+func TestStatsScopedSumsAgreeWithFacts(t *testing.T) {
+	db := pgtest.Shared(t)
+	ctx := context.Background()
+	stats := postgres.NewStatsStore(db)
+	const layer = "rollup-scoped"
+	rollupWorld(t, db, layer, 2000)
+	rollupGrids(t, db, layer)
+	rollupCoOwners(t, db, layer)
+	codes := []string{"RD", "RS1", "RC4", "RG13"}
+	now := time.Date(2025, 2, 14, 9, 30, 0, 0, time.UTC)
+
+	// The district's streets for a month of whole days, and a street's
+	// communities: from the sums.
+	feb := [2]time.Time{time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)}
+	for _, c := range []struct {
+		code, group, level string
+		exact              bool
+	}{
+		{"RD", gridmap.StatsByStreet, "", true},
+		{"RD", gridmap.StatsByGrid, "", true},
+		{"RS1", gridmap.StatsByGrid, "community", true},
+		{"RS1", gridmap.StatsByGrid, "street", true},
+		{"RC4", gridmap.StatsByStreet, "", false}, // above the viewer's level
+	} {
+		q := gridmap.StatsQuery{Layer: layer, Group: c.group, Level: c.level, From: &feb[0], To: &feb[1]}
+		exact, err := stats.ScopedRowsFromSums(ctx, q, c.code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exact != c.exact {
+			t.Errorf("%s by %s %s: rows from the sums %v, want %v", c.code, c.group, c.level, exact, c.exact)
+		}
+	}
+
+	t.Run("deltas pending", func(t *testing.T) {
+		if n := checkScopedSumsAgree(t, stats, layer, codes, now); n == 0 {
+			t.Error("no query took its rows from the sums")
+		}
+	})
+	if _, err := stats.FoldStats(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("folded", func(t *testing.T) {
+		checkScopedSumsAgree(t, stats, layer, codes, time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
+	})
+
+	// Community RC4 moves from street RS1 to RS2: its reports keep their
+	// chains through RS1, so RS2's communities are no longer exact from
+	// the sums, while RS1's still are.
+	if _, err := db.Pool.Exec(ctx, `WITH old AS (UPDATE grid_versions SET valid_to = now() WHERE layer_id = $1 AND code = 'RC4' AND valid_to IS NULL
+		RETURNING code, level, geom)
+		INSERT INTO grid_versions (layer_id, code, version, level, parent_code, geom) SELECT $1, code, 2, level, 'RS2', geom FROM old`, layer); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		code  string
+		exact bool
+	}{{"RS1", true}, {"RS2", false}} {
+		q := gridmap.StatsQuery{Layer: layer, Group: gridmap.StatsByGrid, Level: "community", From: &feb[0], To: &feb[1]}
+		exact, err := stats.ScopedRowsFromSums(ctx, q, c.code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exact != c.exact {
+			t.Errorf("after the move, %s's communities from the sums %v, want %v", c.code, exact, c.exact)
+		}
+	}
+	t.Run("moved", func(t *testing.T) {
+		checkScopedSumsAgree(t, stats, layer, []string{"RS1", "RS2", "RC4"}, now)
+	})
 }

@@ -67,6 +67,7 @@ func (s *StatsStore) statsAt(ctx context.Context, q gridmap.StatsQuery, now time
 		return nil, err
 	}
 	out := &gridmap.Stats{Layer: q.Layer, Group: q.Group, From: q.From, To: q.To, AsOf: now, Rows: []gridmap.StatsRow{}}
+	var layerLevels []string
 	if q.Layer != "" {
 		l, err := scanLayer(s.db.Pool.QueryRow(ctx, `SELECT `+layerColumns+` FROM layers WHERE id = $1`, q.Layer))
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -74,6 +75,7 @@ func (s *StatsStore) statsAt(ctx context.Context, q gridmap.StatsQuery, now time
 		} else if err != nil {
 			return nil, translate(err, "layer "+q.Layer)
 		}
+		layerLevels = l.Levels
 		if q.Group != gridmap.StatsByDepartment {
 			if out.Level, err = gridmap.StatsLevel(l, q.Group, q.Level); err != nil {
 				return nil, err
@@ -96,53 +98,47 @@ func (s *StatsStore) statsAt(ctx context.Context, q gridmap.StatsQuery, now time
 	if q.Group == gridmap.StatsByDepartment {
 		level = rollupLevelDepartment
 	}
-	// A scoped caller's figures include the reports it co-owns, which the
-	// cells (by primary chain) cannot tell: they come from the facts.
 	first, end, whole := statsDays(from, to)
-	cells = cells && whole && scopeLayer == nil
+	cells = cells && whole
 	today := now.UTC().Truncate(24 * time.Hour)
-	// Planned for each call's own values (an unnamed statement): a plan
-	// cached for any window reads the facts of every day, not only the
-	// edges'.
-	rows, err := s.db.Pool.Query(ctx, statsSQL, pgx.QueryExecModeDescribeExec, from, to, q.Layer, categories, scopeLayer, scopeCode, now, dispatch.ClockStopped,
-		level, first, end, today, cells)
-	if err != nil {
-		return nil, translate(err, "stats")
-	}
-	defer rows.Close()
+	args := []any{from, to, q.Layer, categories, scopeLayer, scopeCode, now, dispatch.ClockStopped, level, first, end, today, cells}
 	byKey := map[string]*gridmap.StatsRow{}
 	var keys []string
-	bins := make([]int64, gridmap.HandlingBins)
-	dest := make([]any, 0, 16+gridmap.HandlingBins)
-	for rows.Next() {
-		var level, key, category string
-		var f gridmap.StatsFigures
-		var all int
-		dest = append(dest[:0], &level, &key, &category, &f.Received, &f.Registered, &f.Closed, &f.ClosedOnTime, &f.Due, &f.Resolved,
-			&f.Reworked, &f.Extended, &f.Suspended, &f.Overdue)
-		for k := range bins {
-			dest = append(dest, &bins[k])
+	read := func(db querier, sql string, args []any) error {
+		// Planned for each call's own values (an unnamed statement): a
+		// plan cached for any window reads the facts of every day, not
+		// only the edges'.
+		rows, err := db.Query(ctx, sql, append([]any{pgx.QueryExecModeDescribeExec}, args...)...)
+		if err != nil {
+			return err
 		}
-		if err := rows.Scan(append(dest, &all)...); err != nil {
-			return nil, translate(err, "stats")
-		}
-		f.MedianHandlingS = gridmap.MedianHandling(bins)
-		f.SetRates()
-		row := &out.Total
-		if level != rollupLevelAll {
-			if row = byKey[key]; row == nil {
-				row = &gridmap.StatsRow{Key: key, ByCategory: []gridmap.CategoryStats{}}
-				byKey[key] = row
-				keys = append(keys, key)
-			}
-		}
-		if all == 1 {
-			row.StatsFigures = f
-		} else {
-			row.ByCategory = append(row.ByCategory, gridmap.CategoryStats{Category: category, StatsFigures: f})
-		}
+		keys, err = scanStatsRows(rows, &out.Total, byKey)
+		return err
 	}
-	if err := rows.Err(); err != nil {
+	if scopeLayer == nil {
+		err = read(s.db.Pool, statsSQL, args)
+	} else {
+		// A scoped caller's total is its grid's cells and its co-owned
+		// cells; its rows are its subtree's cells when they hold exactly
+		// the reports whose primary chain names its grid, else the
+		// figures come from the facts. One snapshot for both reads.
+		err = pgx.BeginTxFunc(ctx, s.db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+			var grids []string
+			exact := false
+			if cells && q.Layer == *scopeLayer && q.Group != gridmap.StatsByDepartment {
+				var err error
+				if grids, exact, err = scopedRows(ctx, tx, q.Layer, *scopeCode, level, first, end, categories, layerLevels); err != nil {
+					return err
+				}
+			}
+			if !exact {
+				args[len(args)-1] = false
+				return read(tx, statsSQL, args)
+			}
+			return read(tx, statsScopedSQL, append(args, layerLevels, grids))
+		})
+	}
+	if err != nil {
 		return nil, translate(err, "stats")
 	}
 	byCategory := func(a, b gridmap.CategoryStats) int { return strings.Compare(a.Category, b.Category) }
@@ -191,4 +187,53 @@ func (s *StatsStore) groupNames(ctx context.Context, q gridmap.StatsQuery, keys 
 		names[code] = name
 	}
 	return names, translate(rows.Err(), "stats group names")
+}
+
+// scopedRows returns the grids of level of a caller scoped to grid code
+// of layer and whether their cells over the whole UTC days [first, end) of
+// categories (nil: all) hold exactly the reports whose primary chain names
+// code (statsScopedRowsSQL); levels are the layer's.
+func scopedRows(ctx context.Context, db querier, layer, code, level string, first, end time.Time, categories, levels []string) ([]string, bool, error) {
+	var grids []string
+	var exact bool
+	err := db.QueryRow(ctx, statsScopedRowsSQL, layer, code, level, first, end, categories, levels).Scan(&grids, &exact)
+	return grids, exact, err
+}
+
+// scanStatsRows reads the rows of statsSQL into total and the groups'
+// rows by key, returning the keys in the order first read.
+func scanStatsRows(rows pgx.Rows, total *gridmap.StatsRow, byKey map[string]*gridmap.StatsRow) ([]string, error) {
+	defer rows.Close()
+	var keys []string
+	bins := make([]int64, gridmap.HandlingBins)
+	dest := make([]any, 0, 16+gridmap.HandlingBins)
+	for rows.Next() {
+		var level, key, category string
+		var f gridmap.StatsFigures
+		var all int
+		dest = append(dest[:0], &level, &key, &category, &f.Received, &f.Registered, &f.Closed, &f.ClosedOnTime, &f.Due, &f.Resolved,
+			&f.Reworked, &f.Extended, &f.Suspended, &f.Overdue)
+		for k := range bins {
+			dest = append(dest, &bins[k])
+		}
+		if err := rows.Scan(append(dest, &all)...); err != nil {
+			return nil, err
+		}
+		f.MedianHandlingS = gridmap.MedianHandling(bins)
+		f.SetRates()
+		row := total
+		if level != rollupLevelAll {
+			if row = byKey[key]; row == nil {
+				row = &gridmap.StatsRow{Key: key, ByCategory: []gridmap.CategoryStats{}}
+				byKey[key] = row
+				keys = append(keys, key)
+			}
+		}
+		if all == 1 {
+			row.StatsFigures = f
+		} else {
+			row.ByCategory = append(row.ByCategory, gridmap.CategoryStats{Category: category, StatsFigures: f})
+		}
+	}
+	return keys, rows.Err()
 }

@@ -329,8 +329,8 @@ func districtCaller(b *testing.B) context.Context {
 
 // BenchmarkStatsOneDistrictMonth is GET /v1/stats?layer=bench&group=street
 // for February, asked by a viewer scoped to one district: its 10 streets,
-// from the facts of its reports (a scoped caller's figures include what
-// it only co-owns, which the daily sums cannot tell), held equal to the
+// from the daily sums of its grid, its co-owned cells and its streets'
+// cells (it fails if the figures came from the facts), held equal to the
 // baseline's.
 func BenchmarkStatsOneDistrictMonth(b *testing.B) {
 	s := statsBenchDB(b)
@@ -338,9 +338,12 @@ func BenchmarkStatsOneDistrictMonth(b *testing.B) {
 	w := statsWindows["Month"]
 	q := gridmap.StatsQuery{Layer: "bench", Group: gridmap.StatsByStreet, From: &w[0], To: &w[1]}
 	now := time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC)
-	st, err := s.StatsAt(ctx, q, now)
+	st, sums, err := s.StatsAtFromSums(ctx, q, now)
 	if err != nil {
 		b.Fatal(err)
+	}
+	if !sums {
+		b.Fatal("the district's viewer read the facts, not the daily sums")
 	}
 	if len(st.Rows) != 10 {
 		b.Fatalf("%d streets", len(st.Rows))

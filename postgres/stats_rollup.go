@@ -71,6 +71,12 @@ const rollupFoldLockID = 0x67726d_726f6c6c // "grm" "roll"
 func (s *StatsStore) FoldStats(ctx context.Context) (int64, error) {
 	var folded int64
 	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		// Usually seconds' worth of deltas; after a bulk load or a long
+		// stop, millions: a fold stopped by the pool's statement timeout
+		// would start over every tick and never finish. ctx bounds it.
+		if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
+			return err
+		}
 		var locked bool
 		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, int64(rollupFoldLockID)).Scan(&locked); err != nil || !locked {
 			return err
@@ -116,7 +122,7 @@ const rollupFactCells = `report_rollup_cells(f.layer_id, f.reported_at, f.catego
 // in another grid's row).
 var statsFactCellsSQL = reportInScopeSQL("f", "$5", "$6") + `
 	AND (c.level = '*' OR c.level = $9 AND ($9 = '` + rollupLevelDepartment + `' OR $6::text IS NULL
-	  OR EXISTS (SELECT 1 FROM jsonb_each_text(f.chain) e WHERE e.value = $6)))`
+	  OR report_chain_names(f.chain, $6)))`
 
 // statsCells is a selection of the daily sums' cells, counted in the group
 // (level, code) of the figures.
@@ -133,9 +139,9 @@ var statsCellsAll = []statsCells{{"level", "code", `level IN ('*', $9)`}}
 
 // statsCellsScoped are the cells of a caller scoped to the grid $6: its
 // total is what its grid's cells count (reports whose primary chain names
-// it, at any of the layer's levels $14) and its co-owned cells, its rows
-// the cells of level $9 of the grids $15 (statsScopedRowsSQL says when
-// they are exactly the reports whose primary chain names $6).
+// it, at each level $14 it has had) and its co-owned cells, its rows the
+// cells of level $9 of the grids $15 (statsScopedRowsSQL says when they
+// are exactly the reports whose primary chain names $6).
 var statsCellsScoped = []statsCells{
 	{"'*'", "''", `(level = ANY($14::text[]) OR level = '` + rollupLevelCoOwned + `') AND code = $6`},
 	{"level", "code", `level = $9 AND code = ANY($15::text[])`},
@@ -216,31 +222,27 @@ var (
 	statsScopedSQL = statsSQLOver(statsCellsScoped)
 )
 
-// statsScopedRowsSQL finds the rows of a caller scoped to grid $2 of
-// layer $1 grouped by level $3 from the sums of the whole UTC days [$4,
-// $5) of categories $6 (NULL: all), the layer's levels $7: the grids of
-// level $3 that were ever in $2's subtree (through any version's parent)
-// and whether their cells are exactly the reports whose primary chain
-// names $2. Every such report counts in one of those grids' cells, as its
-// chain was made from the grids' parents, so the cells hold exactly those
-// reports when they count as many as $2's own cells; when a grid has
-// changed parent, or the level is above $2's, they do not, and the
-// figures come from the facts.
-var statsScopedRowsSQL = `WITH RECURSIVE sub (code, level) AS (
-	  SELECT code, level FROM grid_versions WHERE layer_id = $1 AND code = $2
+// statsScopedRowsSQL reads what says whether the rows of a caller scoped
+// to grid $2 of layer $1, grouped by level $3, can come from the daily
+// sums: the grids of level $3 ever in $2's subtree (through any version's
+// parent, so that deleted grids are among them), the levels $2 has had,
+// and whether the subtree is closed: no version of a grid in it but $2
+// has a parent outside it, or none.
+//
+// A report's chain is made of the grids' parents when it was assigned. In
+// a closed subtree a chain through any of its grids rises within it up to
+// $2, so the cells of its grids of level $3 count exactly the reports
+// whose primary chain names $2 (those whose chain stops above $3 count in
+// no row, as from the facts). A grid moved into or out of the subtree
+// opens it, and the figures come from the facts.
+const statsScopedRowsSQL = `WITH RECURSIVE sub (code) AS (
+	  SELECT $2::text
 	  UNION
-	  SELECT g.code, g.level FROM grid_versions g JOIN sub ON g.layer_id = $1 AND g.parent_code = sub.code),
-	g AS (SELECT coalesce(array_agg(DISTINCT code), '{}') AS codes FROM sub WHERE level = $3)
-	SELECT codes, ` + statsCellsSum(`level = $3 AND code = ANY(g.codes)`) + ` = ` + statsCellsSum(`level = ANY($7::text[]) AND code = $2`) + `
-	FROM g`
-
-// statsCellsSum is the number of reports in the cells (folded and
-// pending) of statsScopedRowsSQL's window that match where.
-func statsCellsSum(where string) string {
-	const window = `layer_id = $1 AND day >= $4::date AND day < $5::date AND ($6::text[] IS NULL OR category = ANY($6)) AND `
-	return `(SELECT coalesce(sum(n), 0) FROM (SELECT n FROM report_rollup WHERE ` + window + where + `
-	  UNION ALL SELECT n FROM report_rollup_delta WHERE ` + window + where + `) c)`
-}
+	  SELECT g.code FROM grid_versions g JOIN sub ON g.layer_id = $1 AND g.parent_code = sub.code)
+	SELECT (SELECT coalesce(array_agg(DISTINCT g.code), '{}') FROM grid_versions g JOIN sub USING (code) WHERE g.layer_id = $1 AND g.level = $3),
+	  (SELECT coalesce(array_agg(DISTINCT level), '{}') FROM grid_versions WHERE layer_id = $1 AND code = $2),
+	  NOT EXISTS (SELECT FROM grid_versions g JOIN sub USING (code) WHERE g.layer_id = $1 AND g.code <> $2
+	    AND (g.parent_code IS NULL OR g.parent_code NOT IN (SELECT code FROM sub)))`
 
 // statsDays returns the start of the first whole UTC day in [from, to)
 // and the end of the last, and whether there is one.

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math"
 	"reflect"
@@ -13,8 +14,10 @@ import (
 
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/dispatch"
+	"github.com/gridmap/gridmap/migrations"
 	"github.com/gridmap/gridmap/postgres"
 	"github.com/gridmap/gridmap/postgres/pgtest"
+	"github.com/pressly/goose/v3"
 )
 
 // rollupWorld files n reports of layer (a district of 3 streets, 9
@@ -297,7 +300,7 @@ func TestStatsSumsUnderConcurrentMoves(t *testing.T) {
 	const n = 600
 	open := rollupWorld(t, db, "rollup-busy", n)
 	rollupGrids(t, db, "rollup-busy")
-	rollupCoOwners(t, db, "rollup-busy")
+	rollupEdgeCases(t, db, "rollup-busy")
 	if _, err := stats.FoldStats(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -339,9 +342,13 @@ func TestStatsSumsUnderConcurrentMoves(t *testing.T) {
 		defer readers.Done()
 		closed := scopedBefore.Total.Closed
 		for !done.Load() {
-			st, err := stats.StatsAt(scoped, q, now)
+			st, sums, err := stats.StatsAtFromSums(scoped, q, now)
 			if err != nil {
 				errs <- err
+				return
+			}
+			if !sums {
+				errs <- fmt.Errorf("the district's viewer read the facts, not the sums")
 				return
 			}
 			var rows int64
@@ -421,18 +428,26 @@ func rollupGrids(t *testing.T, db *postgres.DB, layer string) {
 	}
 }
 
-// rollupCoOwners makes every eleventh report of rollupWorld's layer also
-// seen by the next street, community and grid (a report near their
-// boundary), through an event, as re-assigning a report does.
-func rollupCoOwners(t *testing.T, db *postgres.DB, layer string) {
+// rollupEdgeCases gives some reports of rollupWorld's layer what a
+// scoped caller's figures must handle, through events, as re-assigning a
+// report does: every thirteenth lies in a gap between grids (its chain
+// stops at its community), every eleventh is also seen by the next street,
+// community and grid (a report near their boundary).
+func rollupEdgeCases(t *testing.T, db *postgres.DB, layer string) {
 	t.Helper()
-	if _, err := db.Pool.Exec(context.Background(), `WITH r AS (
-		UPDATE reports r SET scope_codes = r.scope_codes || ARRAY['RS' || ((n.i + 1) % 3), 'RC' || ((n.i + 1) % 9), 'RG' || ((n.i + 1) % 27)]
+	for _, q := range []string{
+		`UPDATE reports r SET assignment = jsonb_set(r.assignment, '{primary,chain}', (r.assignment->'primary'->'chain') - 3), scope_codes = r.scope_codes[1:3]
 		FROM (SELECT id, substr(external_id, length($1) + 2)::int AS i FROM reports WHERE layer_id = $1) n
-		WHERE r.id = n.id AND n.i % 11 = 0 RETURNING r.id, r.status, r.reported_at)
-		INSERT INTO report_events (report_id, action, from_status, to_status, at) SELECT id, 'reroute', status, status, reported_at + interval '3 hours' FROM r`,
-		layer); err != nil {
-		t.Fatal(err)
+		WHERE r.id = n.id AND n.i % 13 = 0 AND n.i % 17 <> 0 RETURNING r.id, r.status, r.reported_at`,
+		`UPDATE reports r SET scope_codes = r.scope_codes || ARRAY['RS' || ((n.i + 1) % 3), 'RC' || ((n.i + 1) % 9), 'RG' || ((n.i + 1) % 27)]
+		FROM (SELECT id, substr(external_id, length($1) + 2)::int AS i FROM reports WHERE layer_id = $1) n
+		WHERE r.id = n.id AND n.i % 11 = 0 RETURNING r.id, r.status, r.reported_at`,
+	} {
+		if _, err := db.Pool.Exec(context.Background(), `WITH r AS (`+q+`)
+			INSERT INTO report_events (report_id, action, from_status, to_status, at) SELECT id, 'reroute', status, status, reported_at + interval '3 hours' FROM r`,
+			layer); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -444,14 +459,14 @@ func scopedCaller(layer, code string) context.Context {
 
 // checkScopedSumsAgree checks that every rollup query asked by a viewer
 // scoped to each of codes gives the same figures as from the facts alone,
-// and returns how many took their rows from the sums.
+// and returns how many read the daily sums.
 func checkScopedSumsAgree(t *testing.T, stats *postgres.StatsStore, layer string, codes []string, now time.Time) int {
 	t.Helper()
 	fromSums := 0
 	for _, code := range codes {
 		ctx := scopedCaller(layer, code)
 		for _, q := range rollupQueries(layer) {
-			got, err := stats.StatsAt(ctx, q, now)
+			got, sums, err := stats.StatsAtFromSums(ctx, q, now)
 			if err != nil {
 				t.Fatalf("%s %+v: %v", code, q, err)
 			}
@@ -460,30 +475,47 @@ func checkScopedSumsAgree(t *testing.T, stats *postgres.StatsStore, layer string
 				t.Fatalf("%s %+v: %v", code, q, err)
 			}
 			if !reflect.DeepEqual(got, want) {
-				t.Errorf("%s: %s %s %v-%v: from the sums\n%+v\n%+v\nfrom the facts\n%+v\n%+v", code, q.Group, q.Level, q.From, q.To,
-					got.Total, got.Rows, want.Total, want.Rows)
+				t.Errorf("%s: %s %s %v-%v (from the sums: %v): got\n%+v\n%+v\nfrom the facts\n%+v\n%+v", code, q.Group, q.Level, q.From, q.To,
+					sums, got.Total, got.Rows, want.Total, want.Rows)
 			}
-			if q.From != nil && q.To != nil && q.Group != gridmap.StatsByDepartment && q.Category == "" {
-				exact, err := stats.ScopedRowsFromSums(ctx, q, code)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if exact {
-					fromSums++
-				}
+			if sums {
+				fromSums++
 			}
 		}
 	}
 	return fromSums
 }
 
+// checkScopedPaths checks which figures of February a viewer scoped to
+// each case's code takes from the daily sums.
+func checkScopedPaths(t *testing.T, stats *postgres.StatsStore, layer string, cases []scopedPath) {
+	t.Helper()
+	feb := [2]time.Time{time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)}
+	for _, c := range cases {
+		q := gridmap.StatsQuery{Layer: layer, Group: c.group, Level: c.level, From: &feb[0], To: &feb[1]}
+		_, sums, err := stats.StatsAtFromSums(scopedCaller(layer, c.code), q, time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sums != c.sums {
+			t.Errorf("%s by %s %s: from the sums %v, want %v", c.code, c.group, c.level, sums, c.sums)
+		}
+	}
+}
+
+type scopedPath struct {
+	code, group, level string
+	sums               bool
+}
+
 // TestStatsScopedSumsAgreeWithFacts: a scoped viewer's figures from the
 // daily sums (its grid's cells, its co-owned cells, its subtree's cells)
 // are the facts' to the last count, for viewers of a district, a street, a
 // community and a grid, every grouping (above, at and below their level),
-// with reports seen only as co-owners and reports outside coverage; and
-// once a community has moved to another street, the rows that would no
-// longer be exact come from the facts.
+// with reports seen only as co-owners, reports with no primary grid and
+// reports in a gap between grids; and once grids have moved to another
+// parent, the figures of the subtrees they left and joined come from the
+// facts.
 func TestStatsScopedSumsAgreeWithFacts(t *testing.T) {
 	db := pgtest.Shared(t)
 	ctx := context.Background()
@@ -491,67 +523,115 @@ func TestStatsScopedSumsAgreeWithFacts(t *testing.T) {
 	const layer = "rollup-scoped"
 	rollupWorld(t, db, layer, 2000)
 	rollupGrids(t, db, layer)
-	rollupCoOwners(t, db, layer)
+	rollupEdgeCases(t, db, layer)
 	codes := []string{"RD", "RS1", "RC4", "RG13"}
 	now := time.Date(2025, 2, 14, 9, 30, 0, 0, time.UTC)
 
-	// The district's streets for a month of whole days, and a street's
-	// communities: from the sums.
-	feb := [2]time.Time{time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)}
-	for _, c := range []struct {
-		code, group, level string
-		exact              bool
-	}{
+	checkScopedPaths(t, stats, layer, []scopedPath{
 		{"RD", gridmap.StatsByStreet, "", true},
 		{"RD", gridmap.StatsByGrid, "", true},
 		{"RS1", gridmap.StatsByGrid, "community", true},
 		{"RS1", gridmap.StatsByGrid, "street", true},
+		{"RG13", gridmap.StatsByGrid, "", true},
 		{"RC4", gridmap.StatsByStreet, "", false}, // above the viewer's level
-	} {
-		q := gridmap.StatsQuery{Layer: layer, Group: c.group, Level: c.level, From: &feb[0], To: &feb[1]}
-		exact, err := stats.ScopedRowsFromSums(ctx, q, c.code)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if exact != c.exact {
-			t.Errorf("%s by %s %s: rows from the sums %v, want %v", c.code, c.group, c.level, exact, c.exact)
-		}
-	}
-
+		{"RD", gridmap.StatsByDepartment, "", false},
+	})
 	t.Run("deltas pending", func(t *testing.T) {
 		if n := checkScopedSumsAgree(t, stats, layer, codes, now); n == 0 {
-			t.Error("no query took its rows from the sums")
+			t.Error("no query read the sums")
 		}
 	})
 	if _, err := stats.FoldStats(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Run("folded", func(t *testing.T) {
-		checkScopedSumsAgree(t, stats, layer, codes, time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
+		if n := checkScopedSumsAgree(t, stats, layer, codes, time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)); n == 0 {
+			t.Error("no query read the sums")
+		}
 	})
 
-	// Community RC4 moves from street RS1 to RS2: its reports keep their
-	// chains through RS1, so RS2's communities are no longer exact from
-	// the sums, while RS1's still are.
-	if _, err := db.Pool.Exec(ctx, `WITH old AS (UPDATE grid_versions SET valid_to = now() WHERE layer_id = $1 AND code = 'RC4' AND valid_to IS NULL
-		RETURNING code, level, geom)
-		INSERT INTO grid_versions (layer_id, code, version, level, parent_code, geom) SELECT $1, code, 2, level, 'RS2', geom FROM old`, layer); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		code  string
-		exact bool
-	}{{"RS1", true}, {"RS2", false}} {
-		q := gridmap.StatsQuery{Layer: layer, Group: gridmap.StatsByGrid, Level: "community", From: &feb[0], To: &feb[1]}
-		exact, err := stats.ScopedRowsFromSums(ctx, q, c.code)
-		if err != nil {
+	// Community RC4 moves from street RS1 to RS2, grid RG1 from community
+	// RC1 (street RS1) to RC0 (street RS0); their reports keep the chains
+	// they were filed with. The subtrees they left and joined are open;
+	// the district's is not.
+	for _, m := range []struct{ code, parent string }{{"RC4", "RS2"}, {"RG1", "RC0"}} {
+		if _, err := db.Pool.Exec(ctx, `WITH old AS (UPDATE grid_versions SET valid_to = now() WHERE layer_id = $1 AND code = $2 AND valid_to IS NULL
+			RETURNING code, level, geom)
+			INSERT INTO grid_versions (layer_id, code, version, level, parent_code, geom) SELECT $1, code, 2, level, $3, geom FROM old`,
+			layer, m.code, m.parent); err != nil {
 			t.Fatal(err)
 		}
-		if exact != c.exact {
-			t.Errorf("after the move, %s's communities from the sums %v, want %v", c.code, exact, c.exact)
-		}
 	}
-	t.Run("moved", func(t *testing.T) {
-		checkScopedSumsAgree(t, stats, layer, []string{"RS1", "RS2", "RC4"}, now)
+	checkScopedPaths(t, stats, layer, []scopedPath{
+		{"RD", gridmap.StatsByGrid, "community", true},
+		{"RS0", gridmap.StatsByGrid, "", false},
+		{"RS1", gridmap.StatsByGrid, "community", false},
+		{"RS2", gridmap.StatsByGrid, "community", false},
+		{"RC0", gridmap.StatsByGrid, "", false},
+		{"RC4", gridmap.StatsByGrid, "", true}, // its own grids never moved
 	})
+	t.Run("moved", func(t *testing.T) {
+		checkScopedSumsAgree(t, stats, layer, []string{"RD", "RS0", "RS1", "RS2", "RC0", "RC4"}, now)
+	})
+}
+
+// TestStatsScopedSumsAfterUpgrade: a database with co-owned reports from
+// before migration 00027 gets their co-owned cells on upgrade (and again
+// after a downgrade and upgrade), so a scoped viewer's figures from the
+// sums are the facts'.
+func TestStatsScopedSumsAfterUpgrade(t *testing.T) {
+	ctx := context.Background()
+	conn := pgtest.ConnString(t)
+	db, err := postgres.Open(ctx, conn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.MigrateTo(ctx, 26); err != nil {
+		t.Fatal(err)
+	}
+	const layer = "rollup-upgraded"
+	rollupWorld(t, db, layer, 600)
+	rollupGrids(t, db, layer)
+	rollupEdgeCases(t, db, layer)
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatalf("upgrading: %v", err)
+	}
+	var coOwned int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM report_rollup WHERE level = '@co-owned'`).Scan(&coOwned); err != nil {
+		t.Fatal(err)
+	}
+	if coOwned == 0 {
+		t.Fatal("no co-owned cells written on upgrade")
+	}
+	stats := postgres.NewStatsStore(db)
+	now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	if n := checkScopedSumsAgree(t, stats, layer, []string{"RD", "RS1", "RC4"}, now); n == 0 {
+		t.Error("no query read the sums")
+	}
+
+	sqlDB, err := sql.Open("pgx", conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqlDB.Close()
+	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := provider.DownTo(ctx, 26); err != nil {
+		t.Fatalf("downgrading: %v", err)
+	}
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM report_rollup WHERE level = '@co-owned'`).Scan(&coOwned); err != nil {
+		t.Fatal(err)
+	}
+	if coOwned != 0 {
+		t.Fatalf("%d co-owned cells left after a downgrade", coOwned)
+	}
+	db.Pool.Reset() // the connections' plans name the dropped function
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatalf("upgrading again: %v", err)
+	}
+	db.Pool.Reset()
+	checkScopedSumsAgree(t, stats, layer, []string{"RD", "RS1", "RC4"}, now)
 }

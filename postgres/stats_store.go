@@ -23,12 +23,14 @@ import (
 // category; for reports not closed their status and due day, so that
 // "overdue now" is a sum of cells due before today plus the few facts due
 // earlier today). A window reads the cells of its whole days and the facts
-// of the partial days at its edges. What sums cannot give is read from the
-// facts or estimated: a scoped caller's figures (they include reports it
-// only co-owns) come from the facts; the median handling time is
-// interpolated from counts in bins (gridmap.MedianHandling), both ways, so
-// that both give the same figures. BenchmarkStatsDistrictMonth and ...Year
-// measure it against a GROUP BY over reports and their events.
+// of the partial days at its edges. A scoped caller's figures include the
+// reports it only co-owns: its total is its grid's cells and its co-owned
+// cells (migration 00027), its rows its subtree's cells when they are
+// exact (statsScopedRowsSQL), else everything comes from the facts. The
+// median handling time is interpolated from counts in bins
+// (gridmap.MedianHandling), both ways, so that both give the same figures.
+// BenchmarkStatsDistrictMonth, ...Year and ...OneDistrictMonth measure it
+// against a GROUP BY over reports and their events.
 type StatsStore struct{ db *DB }
 
 // NewStatsStore returns a StatsStore over db.
@@ -57,12 +59,14 @@ func (s *StatsStore) Stats(ctx context.Context, q gridmap.StatsQuery) (*gridmap.
 
 // StatsAt is Stats as of time now (overdue and due figures).
 func (s *StatsStore) StatsAt(ctx context.Context, q gridmap.StatsQuery, now time.Time) (*gridmap.Stats, error) {
-	return s.statsAt(ctx, q, now, true)
+	return s.statsAt(ctx, q, now, true, nil)
 }
 
 // statsAt is StatsAt reading the daily sums where it can when cells is
-// true, else the facts alone.
-func (s *StatsStore) statsAt(ctx context.Context, q gridmap.StatsQuery, now time.Time, cells bool) (*gridmap.Stats, error) {
+// true, else the facts alone; it sets *fromSums (when not nil) to whether
+// it read the sums for the window's whole days (its edges always come
+// from the facts).
+func (s *StatsStore) statsAt(ctx context.Context, q gridmap.StatsQuery, now time.Time, cells bool, fromSums *bool) (*gridmap.Stats, error) {
 	if err := gridmap.CheckStatsQuery(q); err != nil {
 		return nil, err
 	}
@@ -102,9 +106,11 @@ func (s *StatsStore) statsAt(ctx context.Context, q gridmap.StatsQuery, now time
 	cells = cells && whole
 	today := now.UTC().Truncate(24 * time.Hour)
 	args := []any{from, to, q.Layer, categories, scopeLayer, scopeCode, now, dispatch.ClockStopped, level, first, end, today, cells}
+	const cellsArg = 12 // $13
 	byKey := map[string]*gridmap.StatsRow{}
 	var keys []string
-	read := func(db querier, sql string, args []any) error {
+	readCells := false
+	query := func(db querier, sql string, args []any) error {
 		// Planned for each call's own values (an unnamed statement): a
 		// plan cached for any window reads the facts of every day, not
 		// only the edges'.
@@ -113,33 +119,37 @@ func (s *StatsStore) statsAt(ctx context.Context, q gridmap.StatsQuery, now time
 			return err
 		}
 		keys, err = scanStatsRows(rows, &out.Total, byKey)
+		readCells = args[cellsArg].(bool)
 		return err
 	}
 	if scopeLayer == nil {
-		err = read(s.db.Pool, statsSQL, args)
+		err = query(s.db.Pool, statsSQL, args)
 	} else {
 		// A scoped caller's total is its grid's cells and its co-owned
 		// cells; its rows are its subtree's cells when they hold exactly
 		// the reports whose primary chain names its grid, else the
 		// figures come from the facts. One snapshot for both reads.
 		err = pgx.BeginTxFunc(ctx, s.db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-			var grids []string
-			exact := false
+			var grids, own []string
+			sums := false
 			if cells && q.Layer == *scopeLayer && q.Group != gridmap.StatsByDepartment {
 				var err error
-				if grids, exact, err = scopedRows(ctx, tx, q.Layer, *scopeCode, level, first, end, categories, layerLevels); err != nil {
+				if grids, own, sums, err = scopedRows(ctx, tx, q.Layer, *scopeCode, level, layerLevels); err != nil {
 					return err
 				}
 			}
-			if !exact {
-				args[len(args)-1] = false
-				return read(tx, statsSQL, args)
+			if !sums {
+				args[cellsArg] = false
+				return query(tx, statsSQL, args)
 			}
-			return read(tx, statsScopedSQL, append(args, layerLevels, grids))
+			return query(tx, statsScopedSQL, append(args, own, grids))
 		})
 	}
 	if err != nil {
 		return nil, translate(err, "stats")
+	}
+	if fromSums != nil {
+		*fromSums = readCells
 	}
 	byCategory := func(a, b gridmap.CategoryStats) int { return strings.Compare(a.Category, b.Category) }
 	slices.SortFunc(out.Total.ByCategory, byCategory)
@@ -189,15 +199,25 @@ func (s *StatsStore) groupNames(ctx context.Context, q gridmap.StatsQuery, keys 
 	return names, translate(rows.Err(), "stats group names")
 }
 
-// scopedRows returns the grids of level of a caller scoped to grid code
-// of layer and whether their cells over the whole UTC days [first, end) of
-// categories (nil: all) hold exactly the reports whose primary chain names
-// code (statsScopedRowsSQL); levels are the layer's.
-func scopedRows(ctx context.Context, db querier, layer, code, level string, first, end time.Time, categories, levels []string) ([]string, bool, error) {
-	var grids []string
-	var exact bool
-	err := db.QueryRow(ctx, statsScopedRowsSQL, layer, code, level, first, end, categories, levels).Scan(&grids, &exact)
-	return grids, exact, err
+// scopedRows returns the grids of level of a caller scoped to grid code of
+// a layer with levels, and whether the figures can take its total and
+// those grids' rows from the daily sums (statsScopedRowsSQL), with the
+// levels code has had, at which its own cells lie.
+func scopedRows(ctx context.Context, db querier, layer, code, level string, levels []string) (grids, own []string, exact bool, err error) {
+	var closed bool
+	if err := db.QueryRow(ctx, statsScopedRowsSQL, layer, code, level).Scan(&grids, &own, &closed); err != nil {
+		return nil, nil, false, err
+	}
+	// A level asked above the caller's has rows the subtree's cells do not
+	// hold; a level the layer no longer has cannot be placed.
+	at := slices.Index(levels, level)
+	exact = closed && len(own) > 0 && at >= 0
+	for _, l := range own {
+		if i := slices.Index(levels, l); i < 0 || i > at {
+			exact = false
+		}
+	}
+	return grids, own, exact, nil
 }
 
 // scanStatsRows reads the rows of statsSQL into total and the groups'

@@ -119,8 +119,12 @@ const rollupFactCells = `report_rollup_cells(f.layer_id, f.reported_at, f.catego
 // caller's figures: every report in its scope ($5, $6) counts in the
 // total ('*'), and in a row of level $9 when its primary chain names the
 // scope's grid (a report it sees as a co-owner counts in its total, not
-// in another grid's row).
-var statsFactCellsSQL = reportInScopeSQL("f", "$5", "$6") + `
+// in another grid's row). When the cells are read ($13), the facts are
+// those of a day or two at the window's edges, found by reported_at and
+// checked one by one; else the whole window's, where the index on
+// scope_codes narrows them first. (Each statement is planned for its own
+// values, so only one of the two is planned.)
+var statsFactCellsSQL = `($13 AND ` + reportInScopeRowSQL("f", "$5", "$6") + ` OR NOT $13 AND ` + reportInScopeSQL("f", "$5", "$6") + `)
 	AND (c.level = '*' OR c.level = $9 AND ($9 = '` + rollupLevelDepartment + `' OR $6::text IS NULL
 	  OR report_chain_names(f.chain, $6)))`
 

@@ -635,3 +635,61 @@ func TestStatsScopedSumsAfterUpgrade(t *testing.T) {
 	db.Pool.Reset()
 	checkScopedSumsAgree(t, stats, layer, []string{"RD", "RS1", "RC4"}, now)
 }
+
+// TestStatsScopedSumsAfterLevelRenamed: the layer's communities become
+// neighbourhoods (new versions of every community, the layer's levels
+// renamed) while the reports keep chains naming communities. A viewer of a
+// street or the district still reads the sums; a viewer of a community,
+// whose own cells lie at a level the layer no longer has, reads the facts;
+// the figures agree either way.
+func TestStatsScopedSumsAfterLevelRenamed(t *testing.T) {
+	db := pgtest.Shared(t)
+	ctx := context.Background()
+	stats := postgres.NewStatsStore(db)
+	const layer = "rollup-renamed"
+	rollupWorld(t, db, layer, 900)
+	rollupGrids(t, db, layer)
+	rollupEdgeCases(t, db, layer)
+	for _, q := range []string{
+		`WITH old AS (UPDATE grid_versions SET valid_to = now() WHERE layer_id = $1 AND level = 'community' AND valid_to IS NULL
+		   RETURNING code, parent_code, geom)
+		 INSERT INTO grid_versions (layer_id, code, version, level, parent_code, geom) SELECT $1, code, 2, 'neighbourhood', parent_code, geom FROM old`,
+		`UPDATE layers SET levels = '{district, street, neighbourhood, grid}' WHERE id = $1`,
+	} {
+		if _, err := db.Pool.Exec(ctx, q, layer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	feb := [2]time.Time{time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)}
+	now := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		code, level string
+		sums        bool
+	}{
+		{"RD", "street", true}, {"RD", "neighbourhood", true}, {"RS1", "neighbourhood", true}, {"RS1", "grid", true},
+		{"RC4", "grid", false}, {"RC4", "neighbourhood", false},
+	} {
+		for _, w := range [][2]*time.Time{{&feb[0], &feb[1]}, {nil, nil}} {
+			q := gridmap.StatsQuery{Layer: layer, Group: gridmap.StatsByGrid, Level: c.level, From: w[0], To: w[1]}
+			ctx := scopedCaller(layer, c.code)
+			got, sums, err := stats.StatsAtFromSums(ctx, q, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := stats.StatsFromFacts(ctx, q, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sums != c.sums {
+				t.Errorf("%s by %s: from the sums %v, want %v", c.code, c.level, sums, c.sums)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s by %s %v-%v: from the sums\n%+v\n%+v\nfrom the facts\n%+v\n%+v", c.code, c.level, w[0], w[1],
+					got.Total, got.Rows, want.Total, want.Rows)
+			}
+			if got.Total.Received == 0 {
+				t.Errorf("%s by %s: no reports", c.code, c.level)
+			}
+		}
+	}
+}

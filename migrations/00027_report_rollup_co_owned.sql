@@ -10,19 +10,20 @@
 -- every grid, have such codes.
 
 -- +goose Up
--- Writers wait until the new trigger function is in place and the cells
--- of the facts stored before are written: a report filed meanwhile by the
--- old function would have no co-owned cells. The fold waits too.
-LOCK TABLE report_facts IN SHARE ROW EXCLUSIVE MODE;
+-- The fold first (a running fold finishes; no other starts until this
+-- commits), then the indexes (they block neither intake nor edits for
+-- long), then writers of facts wait while the new trigger function is put
+-- in place and the cells of the facts stored before are written: a report
+-- filed meanwhile by the old function would have no co-owned cells.
 SELECT pg_advisory_xact_lock(29117736998104172); -- postgres.rollupFoldLockID
 
--- report_chain_names is true when the primary chain (level -> code) names
--- code at any level.
--- +goose StatementBegin
-CREATE FUNCTION report_chain_names(chain jsonb, code text) RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT EXISTS (SELECT FROM jsonb_each_text(chain) e WHERE e.value = code)
-$$;
--- +goose StatementEnd
+-- Every version's parent, for a grid's subtree over its history.
+CREATE INDEX grid_versions_parent ON grid_versions (layer_id, parent_code);
+-- One grid's cells over a window (a scoped caller's), without reading
+-- every grid of its level.
+CREATE INDEX report_rollup_code ON report_rollup (layer_id, level, code, day);
+
+LOCK TABLE report_facts IN SHARE ROW EXCLUSIVE MODE;
 
 -- report_rollup_cells is what the facts of one report add to the sums: a
 -- cell for every report ('*'), for each grid of its primary chain, for
@@ -48,7 +49,7 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
           UNION ALL SELECT e.key, e.value FROM jsonb_each_text(f_chain) e
           UNION ALL SELECT DISTINCT '#department', d FROM unnest(f_departments) d
           UNION ALL SELECT DISTINCT '@co-owned', s FROM unnest(f_scope_codes) s
-              WHERE NOT report_chain_names(f_chain, s)) k
+              WHERE NOT EXISTS (SELECT FROM jsonb_each_text(f_chain) e WHERE e.value = s)) k
 $$;
 -- +goose StatementEnd
 
@@ -148,19 +149,13 @@ SELECT c.layer_id, c.level, c.code, c.category, c.day, c.status, c.due_day, sum(
     coalesce(sum(c.n) FILTER (WHERE c.hb = 46), 0),
     coalesce(sum(c.n) FILTER (WHERE c.hb = 47), 0)
 FROM report_facts f CROSS JOIN LATERAL report_rollup_cells(f.layer_id, f.reported_at, f.category, f.chain, f.scope_codes, f.departments, f.status, f.due_at, f.closed_at, f.registered, f.closed_on_time, f.resolved, f.reworked, f.extended, f.suspended) c
--- (Only the facts with a code their chain does not name: the others add none.)
-WHERE EXISTS (SELECT FROM unnest(f.scope_codes) s WHERE NOT report_chain_names(f.chain, s)) AND c.level = '@co-owned'
+-- (The function is inlined, and of its cells only the co-owned are made.)
+WHERE c.level = '@co-owned'
 GROUP BY 1, 2, 3, 4, 5, 6, 7;
 
--- Every version's parent, for a grid's subtree over its history.
-CREATE INDEX grid_versions_parent ON grid_versions (layer_id, parent_code);
--- One grid's cells over a window (a scoped caller's), without reading
--- every grid of its level.
-CREATE INDEX report_rollup_code ON report_rollup (layer_id, level, code, day);
-
 -- +goose Down
-LOCK TABLE report_facts IN SHARE ROW EXCLUSIVE MODE;
 SELECT pg_advisory_xact_lock(29117736998104172); -- postgres.rollupFoldLockID
+LOCK TABLE report_facts IN SHARE ROW EXCLUSIVE MODE;
 DROP INDEX report_rollup_code;
 DROP INDEX grid_versions_parent;
 -- +goose StatementBegin
@@ -209,4 +204,3 @@ DELETE FROM report_rollup_delta WHERE level = '@co-owned';
 DELETE FROM report_rollup WHERE level = '@co-owned';
 DROP FUNCTION report_rollup_cells(text, timestamptz, text, jsonb, text[], text[], text, timestamptz, timestamptz, boolean, boolean, boolean,
     boolean, boolean, boolean);
-DROP FUNCTION report_chain_names(jsonb, text);

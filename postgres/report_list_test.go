@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -309,9 +310,16 @@ func TestReportListWindowPages(t *testing.T) {
 		       timestamptz '2025-01-01 00:00Z' + interval '1 day' * ((i * 7919) % 150) + interval '1 minute' * (i % 1440),
 		       (ARRAY['reported','registered','closed'])[1 + i % 3], 'grid', timestamptz '2025-03-01 00:00Z', '{}', 'win',
 		       'G' || i % 20, ARRAY['D' || i % 2, 'S' || i % 6, 'G' || i % 20], 'app', false
-		FROM generate_series(1, 3000) i; ANALYZE reports`); err != nil {
+		FROM generate_series(1, 3000) i;
+		-- Re-assigned, moved in time, deleted: the scope's rows by time follow.
+		UPDATE reports SET scope_codes = ARRAY['D0', 'S0', 'G0'] WHERE id % 23 = 1;
+		UPDATE reports SET scope_codes = scope_codes || ARRAY['D1'] WHERE id % 29 = 2 AND NOT scope_codes @> ARRAY['D1'];
+		UPDATE reports SET reported_at = reported_at + interval '20 days' WHERE id % 31 = 3;
+		DELETE FROM reports WHERE id % 37 = 4;
+		ANALYZE reports`); err != nil {
 		t.Fatal(err)
 	}
+	checkReportScopeKept(t, db)
 	store := postgres.NewReportStore(db, nil, time.UTC)
 	day := func(d int) *time.Time { t := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, d); return &t }
 	scoped := gridmap.NewContextWithCaller(ctx, &gridmap.Caller{Kind: gridmap.CallerAccount, ID: 1, Name: "d1", Role: gridmap.RoleViewer,
@@ -366,4 +374,68 @@ func TestReportListWindowPages(t *testing.T) {
 			})
 		}
 	}
+}
+
+// checkReportScopeKept checks that report_scope holds a row for each code
+// of each report's scope_codes, with its layer and time, and nothing else.
+func checkReportScopeKept(t *testing.T, db *postgres.DB) {
+	t.Helper()
+	var missing, extra, rows int
+	if err := db.Pool.QueryRow(context.Background(), `WITH want AS (
+		  SELECT DISTINCT r.layer_id, c AS code, r.reported_at, r.id AS report_id FROM reports r, unnest(r.scope_codes) c WHERE r.layer_id IS NOT NULL)
+		SELECT (SELECT count(*) FROM (SELECT * FROM want EXCEPT SELECT * FROM report_scope) m),
+		  (SELECT count(*) FROM (SELECT * FROM report_scope EXCEPT SELECT * FROM want) e), (SELECT count(*) FROM report_scope)`).Scan(&missing, &extra, &rows); err != nil {
+		t.Fatal(err)
+	}
+	if missing != 0 || extra != 0 || rows == 0 {
+		t.Errorf("report_scope: %d rows, %d missing, %d not of any report", rows, missing, extra)
+	}
+}
+
+// TestReportScopeKeptUnderConcurrentWrites: reports filed, re-assigned and
+// deleted from many clients at once on a pool of three connections keep
+// their rows by time exactly.
+func TestReportScopeKeptUnderConcurrentWrites(t *testing.T) {
+	db := pgtest.NewDBWith(t, postgres.Options{MaxConns: 3})
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO layers (id, name, kind, levels) VALUES ('busy', 'busy', 'comprehensive', '{district,grid}');
+		INSERT INTO categories (code, name, limit_value, limit_clock) VALUES ('busy', 'busy', 1, 'calendar_days')`); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 40 {
+				var id int64
+				err := db.Pool.QueryRow(ctx, `INSERT INTO reports (external_id, content_hash, category, location, crs, reported_at, status, tier, due_at,
+					  assignment, layer_id, primary_code, scope_codes, source, urgent)
+					VALUES ($1, '\x00', 'busy', ST_SetSRID(ST_MakePoint(121, 31), 4326), 'wgs84', now() - $2 * interval '1 hour', 'reported', 'grid',
+					  now(), '{}', 'busy', 'G1', ARRAY['D' || $3::int, 'G' || $2::int], 'app', false) RETURNING id`,
+					fmt.Sprintf("busy-%d-%d", w, i), i, w%2).Scan(&id)
+				if err == nil && i%3 == 1 {
+					// A re-assignment, and a move that leaves the codes as they were.
+					_, err = db.Pool.Exec(ctx, `UPDATE reports SET scope_codes = ARRAY['D9', 'G' || $2::int] WHERE id = $1`, id, i+100)
+					if err == nil {
+						_, err = db.Pool.Exec(ctx, `UPDATE reports SET status = 'registered', scope_codes = scope_codes WHERE id = $1`, id)
+					}
+				}
+				if err == nil && i%5 == 2 {
+					_, err = db.Pool.Exec(ctx, `DELETE FROM reports WHERE id = $1`, id)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	checkReportScopeKept(t, db)
 }

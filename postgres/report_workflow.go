@@ -109,6 +109,9 @@ func (s *ReportStore) Reports(ctx context.Context, f gridmap.ReportFilter) ([]*g
 			// Planned for its own window (an unnamed statement): a plan
 			// cached for any window scans the ids of every report.
 			query, args = statements.byArrivalInWindow, append([]any{pgx.QueryExecModeDescribeExec}, args...)
+			if scopeOf(ctx) != nil {
+				query = statements.byArrivalInScopeWindow
+			}
 		}
 	case gridmap.SortDeadline:
 		var afterDue *time.Time // NULL: the first page
@@ -159,7 +162,12 @@ func (s *ReportStore) ReportCounts(ctx context.Context, f gridmap.ReportFilter) 
 	// Planned for its own filters (an unnamed statement): a plan cached
 	// for any filters cannot use an index for any of them, and reads
 	// every report.
-	rows, err := s.db.Pool.Query(ctx, reportListSQL[boolIndex(f.Mine)].counts, append([]any{pgx.QueryExecModeDescribeExec}, args...)...)
+	query := reportListSQL[boolIndex(f.Mine)].counts
+	if f.Since != nil && scopeOf(ctx) != nil {
+		// A scoped caller's window: its grid's reports by time.
+		query = reportListSQL[boolIndex(f.Mine)].countsInScopeWindow
+	}
+	rows, err := s.db.Pool.Query(ctx, query, append([]any{pgx.QueryExecModeDescribeExec}, args...)...)
 	if err != nil {
 		return nil, translate(err, "report counts")
 	}
@@ -258,8 +266,11 @@ func (s *ReportStore) filterArgs(ctx context.Context, f gridmap.ReportFilter) ([
 // a b-tree entry cannot): a caller's actor is much shorter (usernames and
 // token names have at most 64 characters), so matching that prefix is
 // matching the actor.
-func reportFilterSQL(mine bool) string {
-	where := `($1::text[] IS NULL OR (status = ANY($1)) <> $2) AND ` + reportInScopeSQL("reports", "$9", "$10") + `
+//
+// scope is the condition on the caller's scope ($9, $10): reportInScopeSQL
+// or reportInScopeByTimeSQL, or "true" where the statement applies it.
+func reportFilterSQL(mine bool, scope string) string {
+	where := `($1::text[] IS NULL OR (status = ANY($1)) <> $2) AND ` + scope + `
 	AND ($3 = '' OR primary_code = $3)
 	AND ($4::timestamptz IS NULL OR reported_at >= $4) AND ($5::timestamptz IS NULL OR reported_at < $5)
 	AND ($6::text[] IS NULL OR category = ANY($6)) AND ($7::bigint[] IS NULL OR id = ANY($7))
@@ -275,6 +286,15 @@ func reportFilterSQL(mine bool) string {
 	     OR left(e.actor, ` + actorKey + `) ~>=~ ($16 || ' for ') AND left(e.actor, ` + actorKey + `) ~<~ ($16 || ' for!'))`
 }
 
+// reportInScopeByTimeSQL is reportFilterSQL's scope ($9, $10, not NULL)
+// read from the scope grid's reports by time (report_scope, migration
+// 00028) within the filter's window ($4, $5): for a window, where the
+// index on scope_codes would read the grid's reports of every time. (A
+// bare IN, not under an OR, so that the planner can join it.)
+const reportInScopeByTimeSQL = `id IN (SELECT s.report_id FROM report_scope s
+	  WHERE s.layer_id = $9 AND s.code = $10::text AND ($4::timestamptz IS NULL OR s.reported_at >= $4)
+	    AND ($5::timestamptz IS NULL OR s.reported_at < $5))`
+
 // actorKey is how many leading characters of an event's actor
 // report_events_actor holds (migration 00015).
 const actorKey = "128"
@@ -282,6 +302,8 @@ const actorKey = "128"
 // reportListSQL are the statements of a report list, [0] without the mine
 // filter, [1] with it, all on reportFilterSQL's parameters.
 var reportListSQL = [2]reportStatements{newReportStatements(false), newReportStatements(true)}
+
+
 
 type reportStatements struct {
 	// byArrival lists reports newest first: those before id $17, at
@@ -301,11 +323,29 @@ type reportStatements struct {
 	// counts counts reports by status, with how many of each are past
 	// their due_at.
 	counts string
+	// byArrivalInScopeWindow is byArrivalInWindow for a scoped caller: the
+	// newest of its grid's reports of the window by time (report_scope),
+	// each then checked against the rest of the filter, until the page is
+	// full.
+	byArrivalInScopeWindow string
+	// countsInScopeWindow is counts for a scoped caller's window ($4
+	// given): its grid's reports of the window by time.
+	countsInScopeWindow string
 }
 
 func newReportStatements(mine bool) reportStatements {
-	where := reportFilterSQL(mine)
+	where := reportFilterSQL(mine, reportInScopeSQL("reports", "$9", "$10"))
 	return reportStatements{
+		byArrivalInScopeWindow: `SELECT ` + reportColumns + ` FROM reports WHERE id IN (
+	  SELECT r.id FROM (SELECT s.report_id FROM report_scope s WHERE s.layer_id = $9 AND s.code = $10::text
+	      AND ($4::timestamptz IS NULL OR s.reported_at >= $4) AND ($5::timestamptz IS NULL OR s.reported_at < $5) AND s.report_id < $17
+	      ORDER BY s.report_id DESC OFFSET 0) s
+	    JOIN reports r ON r.id = s.report_id
+	  WHERE ` + reportFilterSQL(mine, "true") + ` ORDER BY s.report_id DESC LIMIT $18)
+	ORDER BY id DESC`,
+		countsInScopeWindow: `SELECT status, count(*), count(*) FILTER (WHERE due_at < now()) FROM reports WHERE ` +
+			reportFilterSQL(mine, reportInScopeByTimeSQL) + `
+	GROUP BY status`,
 		byArrival: `SELECT ` + reportColumns + ` FROM reports WHERE ` + where + `
 	AND id < $17 ORDER BY id DESC LIMIT $18`,
 		byArrivalInWindow: `SELECT ` + reportColumns + ` FROM reports WHERE id IN (

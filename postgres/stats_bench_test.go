@@ -24,7 +24,7 @@ import (
 // sums takes about three minutes. GRIDMAP_BENCH_REPORTS sets another
 // number, spread over a district for each million, so that one district's
 // month can be measured with, say, ten million reports in the table
-// (more than half an hour and about 35 GB of disk to generate).
+// (about 45 minutes and 40 GB of disk at its peak to generate here).
 func statsBenchSize(b testing.TB) (reports, districts int) {
 	reports = 1_000_000
 	if v := os.Getenv("GRIDMAP_BENCH_REPORTS"); v != "" {

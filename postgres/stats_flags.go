@@ -96,7 +96,7 @@ var surgeSQL = `WITH c AS (
 	  WHERE f.reported_at >= $1 AND f.reported_at < $2 AND f.layer_id = $3
 	    AND ($4::text[] IS NULL OR f.category = ANY($4)) AND ` + reportInScopeSQL("f", "$5", "$6") + `
 	    -- A scoped caller's grids are those of its subtree, as in statsSQL.
-	    AND ($6::text IS NULL OR EXISTS (SELECT 1 FROM jsonb_each_text(f.chain) e WHERE e.value = $6))
+	    AND ($6::text IS NULL OR ` + chainNamesSQL("f.chain", "$6") + `)
 	  GROUP BY 1, 2, 3)
 	SELECT key, category, array_agg(week ORDER BY week), array_agg(n ORDER BY week)
 	FROM c WHERE key IS NOT NULL

@@ -72,9 +72,10 @@ func (s *StatsStore) FoldStats(ctx context.Context) (int64, error) {
 	var folded int64
 	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
 		// Usually seconds' worth of deltas; after a bulk load or a long
-		// stop, millions: a fold stopped by the pool's statement timeout
-		// would start over every tick and never finish. ctx bounds it.
-		if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
+		// stop, millions (7.8 million took a few minutes here), which the
+		// pool's statement timeout would stop on every tick, so that they
+		// never fold. A fold still has a bound: it holds the fold's lock.
+		if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = '15min'`); err != nil {
 			return err
 		}
 		var locked bool
@@ -119,14 +120,21 @@ const rollupFactCells = `report_rollup_cells(f.layer_id, f.reported_at, f.catego
 // caller's figures: every report in its scope ($5, $6) counts in the
 // total ('*'), and in a row of level $9 when its primary chain names the
 // scope's grid (a report it sees as a co-owner counts in its total, not
-// in another grid's row). When the cells are read ($13), the facts are
-// those of a day or two at the window's edges, found by reported_at and
-// checked one by one; else the whole window's, where the index on
-// scope_codes narrows them first. (Each statement is planned for its own
-// values, so only one of the two is planned.)
-var statsFactCellsSQL = `($13 AND ` + reportInScopeRowSQL("f", "$5", "$6") + ` OR NOT $13 AND ` + reportInScopeSQL("f", "$5", "$6") + `)
+// in another grid's row). When the facts read are a day or two's ($14: the
+// edges of a window whose whole days come from the cells, or a short
+// window), they are found by reported_at and checked one by one; else the
+// index on scope_codes narrows them first. (Each statement is planned for
+// its own values, so only one of the two is planned.)
+var statsFactCellsSQL = `($14 AND ` + reportInScopeRowSQL("f", "$5", "$6") + ` OR NOT $14 AND ` + reportInScopeSQL("f", "$5", "$6") + `)
 	AND (c.level = '*' OR c.level = $9 AND ($9 = '` + rollupLevelDepartment + `' OR $6::text IS NULL
-	  OR report_chain_names(f.chain, $6)))`
+	  OR ` + chainNamesSQL("f.chain", "$6") + `))`
+
+// chainNamesSQL is true when the primary chain (report_facts.chain, level
+// -> code) names code at any level. (Migration 00027's report_rollup_cells
+// says the same for its co-owned cells.)
+func chainNamesSQL(chain, code string) string {
+	return `EXISTS (SELECT FROM jsonb_each_text(` + chain + `) e WHERE e.value = ` + code + `)`
+}
 
 // statsCells is a selection of the daily sums' cells, counted in the group
 // (level, code) of the figures.
@@ -143,12 +151,12 @@ var statsCellsAll = []statsCells{{"level", "code", `level IN ('*', $9)`}}
 
 // statsCellsScoped are the cells of a caller scoped to the grid $6: its
 // total is what its grid's cells count (reports whose primary chain names
-// it, at each level $14 it has had) and its co-owned cells, its rows the
-// cells of level $9 of the grids $15 (statsScopedRowsSQL says when they
+// it, at each level $15 it has had) and its co-owned cells, its rows the
+// cells of level $9 of the grids $16 (statsScopedRowsSQL says when they
 // are exactly the reports whose primary chain names $6).
 var statsCellsScoped = []statsCells{
-	{"'*'", "''", `(level = ANY($14::text[]) OR level = '` + rollupLevelCoOwned + `') AND code = $6`},
-	{"level", "code", `level = $9 AND code = ANY($15::text[])`},
+	{"'*'", "''", `(level = ANY($15::text[]) OR level = '` + rollupLevelCoOwned + `') AND code = $6`},
+	{"level", "code", `level = $9 AND code = ANY($16::text[])`},
 }
 
 // statsSQLOver computes the figures of the reports of a window, per group and
@@ -163,7 +171,8 @@ var statsCellsScoped = []statsCells{
 // level of the groups (rollupLevelDepartment for departments); $10 the
 // start of the first whole UTC day of the window and $11 the end of the
 // last, read from the cells when $13 (else every report from the facts);
-// $12 the start of $7's UTC day; then what cells name.
+// $12 the start of $7's UTC day; $14 whether the facts read are few
+// (statsFactCellsSQL); then what cells name.
 //
 // The cells of a report not closed are overdue when its clock runs and it
 // was due before $12; those due on $12's day, before $7, are counted from

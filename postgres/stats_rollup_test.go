@@ -573,6 +573,34 @@ func TestStatsScopedSumsAgreeWithFacts(t *testing.T) {
 	t.Run("moved", func(t *testing.T) {
 		checkScopedSumsAgree(t, stats, layer, []string{"RD", "RS0", "RS1", "RS2", "RC0", "RC4"}, now)
 	})
+
+	// A district of its own, RE with street RES0 and reports in February,
+	// becomes a street of RD (RES0 a community): its reports' chains never
+	// named RD, so RD's figures now come from the facts.
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO grid_versions (layer_id, code, version, level, parent_code, geom, valid_to)
+		VALUES ($1, 'RE', 1, 'district', NULL, ST_Multi(ST_MakeEnvelope(60.6, -40, 60.7, -39.9, 4326)), now()),
+		       ($1, 'RES0', 1, 'street', 'RE', ST_Multi(ST_MakeEnvelope(60.6, -40, 60.7, -39.9, 4326)), now()),
+		       ($1, 'RE', 2, 'street', 'RD', ST_Multi(ST_MakeEnvelope(60.6, -40, 60.7, -39.9, 4326)), NULL),
+		       ($1, 'RES0', 2, 'community', 'RE', ST_Multi(ST_MakeEnvelope(60.6, -40, 60.7, -39.9, 4326)), NULL)`, layer); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `WITH r AS (
+		  INSERT INTO reports (external_id, content_hash, category, location, crs, reported_at, status, layer_id, primary_code, tier, due_at, assignment, scope_codes)
+		  SELECT 're-' || i, '\x00', 'rollup-a', ST_SetSRID(ST_MakePoint(60.65, -39.95), 4326), 'wgs84', timestamptz '2025-02-03 10:00Z' + i * interval '7 hours',
+		    'reported', $1::text, 'RES0', 'grid', timestamptz '2025-02-20 00:00Z',
+		    jsonb_build_object('layer', $1::text, 'tier', 'grid', 'due_at', '2025-02-20T00:00:00Z', 'departments', '[]'::jsonb,
+		      'primary', jsonb_build_object('code', 'RES0', 'level', 'street', 'chain', jsonb_build_array(
+		        jsonb_build_object('code', 'RE', 'level', 'district'), jsonb_build_object('code', 'RES0', 'level', 'street')))),
+		    ARRAY['RE', 'RES0']
+		  FROM generate_series(0, 49) i RETURNING id, reported_at)
+		INSERT INTO report_events (report_id, action, from_status, to_status, at) SELECT id, 'report', NULL, 'reported', reported_at FROM r`,
+		layer); err != nil {
+		t.Fatal(err)
+	}
+	checkScopedPaths(t, stats, layer, []scopedPath{{"RD", gridmap.StatsByStreet, "", false}, {"RD", gridmap.StatsByGrid, "community", false}})
+	t.Run("district demoted", func(t *testing.T) {
+		checkScopedSumsAgree(t, stats, layer, []string{"RD", "RE"}, now)
+	})
 }
 
 // TestStatsScopedSumsAfterUpgrade: a database with co-owned reports from

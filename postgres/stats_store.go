@@ -105,8 +105,11 @@ func (s *StatsStore) statsAt(ctx context.Context, q gridmap.StatsQuery, now time
 	first, end, whole := statsDays(from, to)
 	cells = cells && whole
 	today := now.UTC().Truncate(24 * time.Hour)
-	args := []any{from, to, q.Layer, categories, scopeLayer, scopeCode, now, dispatch.ClockStopped, level, first, end, today, cells}
-	const cellsArg = 12 // $13
+	// The facts read are few when the cells hold the window's whole days,
+	// or the window is short.
+	fewFacts := func(cells bool) bool { return cells || to.Sub(from) <= 48*time.Hour }
+	args := []any{from, to, q.Layer, categories, scopeLayer, scopeCode, now, dispatch.ClockStopped, level, first, end, today, cells, fewFacts(cells)}
+	const cellsArg, fewFactsArg = 12, 13 // $13, $14
 	byKey := map[string]*gridmap.StatsRow{}
 	var keys []string
 	readCells := false
@@ -139,7 +142,7 @@ func (s *StatsStore) statsAt(ctx context.Context, q gridmap.StatsQuery, now time
 				}
 			}
 			if !sums {
-				args[cellsArg] = false
+				args[cellsArg], args[fewFactsArg] = false, fewFacts(false)
 				return query(tx, statsSQL, args)
 			}
 			return query(tx, statsScopedSQL, append(args, own, grids))

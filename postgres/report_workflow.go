@@ -303,8 +303,6 @@ const actorKey = "128"
 // filter, [1] with it, all on reportFilterSQL's parameters.
 var reportListSQL = [2]reportStatements{newReportStatements(false), newReportStatements(true)}
 
-
-
 type reportStatements struct {
 	// byArrival lists reports newest first: those before id $17, at
 	// most $18.

@@ -8,7 +8,9 @@
 -- reports in the table.
 
 -- +goose Up
--- Writers wait while the reports stored before are copied.
+-- Every write to reports (intake, workflow moves, escalations, re-routes)
+-- waits while the reports stored before are copied: with ten million
+-- reports, several minutes.
 LOCK TABLE reports IN SHARE ROW EXCLUSIVE MODE;
 
 CREATE TABLE report_scope (
@@ -17,10 +19,16 @@ CREATE TABLE report_scope (
     reported_at timestamptz NOT NULL,
     report_id   bigint NOT NULL
 );
-INSERT INTO report_scope
-SELECT r.layer_id, c.code, r.reported_at, r.id
-FROM reports r CROSS JOIN LATERAL (SELECT DISTINCT code FROM unnest(r.scope_codes) code) c
-WHERE r.layer_id IS NOT NULL;
+-- report_scope_rows are the rows of a report of layer l with scope codes
+-- codes, reported at at: one per distinct code, none without a layer.
+-- +goose StatementBegin
+CREATE FUNCTION report_scope_rows(l text, codes text[], at timestamptz, id bigint)
+    RETURNS TABLE (layer_id text, code text, reported_at timestamptz, report_id bigint) LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT l, c, at, id FROM (SELECT DISTINCT c FROM unnest(codes) c) d WHERE l IS NOT NULL
+$$;
+-- +goose StatementEnd
+
+INSERT INTO report_scope SELECT s.* FROM reports r CROSS JOIN LATERAL report_scope_rows(r.layer_id, r.scope_codes, r.reported_at, r.id) s;
 ALTER TABLE report_scope ADD PRIMARY KEY (layer_id, code, reported_at, report_id);
 -- Planned with its statistics from the first request on.
 ANALYZE report_scope;
@@ -30,9 +38,7 @@ ANALYZE report_scope;
 CREATE FUNCTION report_scope_insert() RETURNS trigger LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
     INSERT INTO report_scope
-    SELECT r.layer_id, c.code, r.reported_at, r.id
-    FROM new_reports r CROSS JOIN LATERAL (SELECT DISTINCT code FROM unnest(r.scope_codes) code) c
-    WHERE r.layer_id IS NOT NULL;
+    SELECT s.* FROM new_reports r CROSS JOIN LATERAL report_scope_rows(r.layer_id, r.scope_codes, r.reported_at, r.id) s;
     RETURN NULL;
 END
 $$;
@@ -57,9 +63,7 @@ CREATE FUNCTION report_scope_update() RETURNS trigger LANGUAGE plpgsql VOLATILE 
 BEGIN
     DELETE FROM report_scope
     WHERE layer_id = OLD.layer_id AND code = ANY(OLD.scope_codes) AND reported_at = OLD.reported_at AND report_id = OLD.id;
-    IF NEW.layer_id IS NOT NULL THEN
-        INSERT INTO report_scope SELECT DISTINCT NEW.layer_id, code, NEW.reported_at, NEW.id FROM unnest(NEW.scope_codes) code;
-    END IF;
+    INSERT INTO report_scope SELECT * FROM report_scope_rows(NEW.layer_id, NEW.scope_codes, NEW.reported_at, NEW.id);
     RETURN NULL;
 END
 $$;
@@ -70,12 +74,26 @@ CREATE TRIGGER report_scope_insert AFTER INSERT ON reports REFERENCING NEW TABLE
 CREATE TRIGGER report_scope_delete AFTER DELETE ON reports REFERENCING OLD TABLE AS old_reports
     FOR EACH STATEMENT EXECUTE FUNCTION report_scope_delete();
 -- Every workflow move writes scope_codes; only a change moves the rows.
-CREATE TRIGGER report_scope_update AFTER UPDATE OF layer_id, reported_at, scope_codes ON reports FOR EACH ROW
+-- (No column list: a change a BEFORE trigger makes counts too.)
+CREATE TRIGGER report_scope_update AFTER UPDATE ON reports FOR EACH ROW
     WHEN (OLD.layer_id IS DISTINCT FROM NEW.layer_id OR OLD.reported_at IS DISTINCT FROM NEW.reported_at
           OR OLD.scope_codes IS DISTINCT FROM NEW.scope_codes)
     EXECUTE FUNCTION report_scope_update();
 
+-- report_scope_truncate empties the table with reports.
+-- +goose StatementBegin
+CREATE FUNCTION report_scope_truncate() RETURNS trigger LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    TRUNCATE report_scope;
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
+CREATE TRIGGER report_scope_truncate AFTER TRUNCATE ON reports FOR EACH STATEMENT EXECUTE FUNCTION report_scope_truncate();
+
 -- +goose Down
+DROP TRIGGER report_scope_truncate ON reports;
+DROP FUNCTION report_scope_truncate();
 DROP TRIGGER report_scope_update ON reports;
 DROP TRIGGER report_scope_delete ON reports;
 DROP TRIGGER report_scope_insert ON reports;
@@ -83,3 +101,4 @@ DROP FUNCTION report_scope_update();
 DROP FUNCTION report_scope_delete();
 DROP FUNCTION report_scope_insert();
 DROP TABLE report_scope;
+DROP FUNCTION report_scope_rows(text, text[], timestamptz, bigint);

@@ -109,7 +109,9 @@ func (s *ReportStore) Reports(ctx context.Context, f gridmap.ReportFilter) ([]*g
 			// Planned for its own window (an unnamed statement): a plan
 			// cached for any window scans the ids of every report.
 			query, args = statements.byArrivalInWindow, append([]any{pgx.QueryExecModeDescribeExec}, args...)
-			if scopeOf(ctx) != nil {
+			if scopeOf(ctx) != nil && !f.Mine && f.Grid == "" && f.IDs == nil && f.DuplicateOf == 0 && f.BBox == nil {
+				// From the scope grid's reports of the window; a filter
+				// that picks a few reports by another index starts there.
 				query = statements.byArrivalInScopeWindow
 			}
 		}
@@ -267,8 +269,8 @@ func (s *ReportStore) filterArgs(ctx context.Context, f gridmap.ReportFilter) ([
 // token names have at most 64 characters), so matching that prefix is
 // matching the actor.
 //
-// scope is the condition on the caller's scope ($9, $10): reportInScopeSQL
-// or reportInScopeByTimeSQL, or "true" where the statement applies it.
+// scope is the condition on the caller's scope ($9, $10): reportInScopeSQL,
+// reportInScopeByTimeSQL or reportInScopeRowSQL.
 func reportFilterSQL(mine bool, scope string) string {
 	where := `($1::text[] IS NULL OR (status = ANY($1)) <> $2) AND ` + scope + `
 	AND ($3 = '' OR primary_code = $3)
@@ -286,14 +288,20 @@ func reportFilterSQL(mine bool, scope string) string {
 	     OR left(e.actor, ` + actorKey + `) ~>=~ ($16 || ' for ') AND left(e.actor, ` + actorKey + `) ~<~ ($16 || ' for!'))`
 }
 
+// reportScopeWindowSQL selects the rows s of report_scope (migration
+// 00028) of the scope grid ($9, $10, not NULL) within the filter's window
+// ($4, $5).
+const reportScopeWindowSQL = `s.layer_id = $9 AND s.code = $10::text AND ($4::timestamptz IS NULL OR s.reported_at >= $4)
+	    AND ($5::timestamptz IS NULL OR s.reported_at < $5)`
+
 // reportInScopeByTimeSQL is reportFilterSQL's scope ($9, $10, not NULL)
-// read from the scope grid's reports by time (report_scope, migration
-// 00028) within the filter's window ($4, $5): for a window, where the
-// index on scope_codes would read the grid's reports of every time. (A
-// bare IN, not under an OR, so that the planner can join it.)
-const reportInScopeByTimeSQL = `id IN (SELECT s.report_id FROM report_scope s
-	  WHERE s.layer_id = $9 AND s.code = $10::text AND ($4::timestamptz IS NULL OR s.reported_at >= $4)
-	    AND ($5::timestamptz IS NULL OR s.reported_at < $5))`
+// read from the scope grid's reports by time within the filter's window:
+// for a window, where the index on scope_codes would read the grid's
+// reports of every time. Each report's own codes are checked too, so that
+// the table only ever narrows what the caller sees. (Not under an OR, so
+// that the planner can join it, by its whole key.)
+var reportInScopeByTimeSQL = `EXISTS (SELECT FROM report_scope s WHERE ` + reportScopeWindowSQL + `
+	    AND s.reported_at = reports.reported_at AND s.report_id = reports.id) AND ` + reportInScopeRowSQL("reports", "$9", "$10")
 
 // actorKey is how many leading characters of an event's actor
 // report_events_actor holds (migration 00015).
@@ -335,11 +343,10 @@ func newReportStatements(mine bool) reportStatements {
 	where := reportFilterSQL(mine, reportInScopeSQL("reports", "$9", "$10"))
 	return reportStatements{
 		byArrivalInScopeWindow: `SELECT ` + reportColumns + ` FROM reports WHERE id IN (
-	  SELECT r.id FROM (SELECT s.report_id FROM report_scope s WHERE s.layer_id = $9 AND s.code = $10::text
-	      AND ($4::timestamptz IS NULL OR s.reported_at >= $4) AND ($5::timestamptz IS NULL OR s.reported_at < $5) AND s.report_id < $17
+	  SELECT r.id FROM (SELECT s.report_id FROM report_scope s WHERE ` + reportScopeWindowSQL + ` AND s.report_id < $17
 	      ORDER BY s.report_id DESC OFFSET 0) s
 	    JOIN reports r ON r.id = s.report_id
-	  WHERE ` + reportFilterSQL(mine, "true") + ` ORDER BY s.report_id DESC LIMIT $18)
+	  WHERE ` + reportFilterSQL(mine, reportInScopeRowSQL("r", "$9", "$10")) + ` ORDER BY s.report_id DESC LIMIT $18)
 	ORDER BY id DESC`,
 		countsInScopeWindow: `SELECT status, count(*), count(*) FILTER (WHERE due_at < now()) FROM reports WHERE ` +
 			reportFilterSQL(mine, reportInScopeByTimeSQL) + `

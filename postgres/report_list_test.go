@@ -14,6 +14,7 @@ import (
 	"github.com/gridmap/gridmap/geo"
 	"github.com/gridmap/gridmap/postgres"
 	"github.com/gridmap/gridmap/postgres/pgtest"
+	"github.com/jackc/pgx/v5"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geojson"
 )
@@ -410,13 +411,27 @@ func checkReportScopeKept(t *testing.T, db *postgres.DB) {
 }
 
 // TestReportScopeKeptUnderConcurrentWrites: reports filed, re-assigned and
-// deleted from many clients at once on a pool of three connections keep
-// their rows by time exactly.
+// deleted from many clients at once on a pool of three connections, and
+// a few reports re-assigned by all of them in turn, keep their rows by
+// time exactly.
 func TestReportScopeKeptUnderConcurrentWrites(t *testing.T) {
 	db := pgtest.NewDBWith(t, postgres.Options{MaxConns: 3})
 	ctx := context.Background()
 	if _, err := db.Pool.Exec(ctx, `INSERT INTO layers (id, name, kind, levels) VALUES ('busy', 'busy', 'comprehensive', '{district,grid}');
 		INSERT INTO categories (code, name, limit_value, limit_clock) VALUES ('busy', 'busy', 1, 'calendar_days')`); err != nil {
+		t.Fatal(err)
+	}
+	// Reports every client re-assigns, so that their rows are moved by
+	// writers waiting on one another.
+	rows, err := db.Pool.Query(ctx, `INSERT INTO reports (external_id, content_hash, category, location, crs, reported_at, status, tier, due_at,
+		  assignment, layer_id, primary_code, scope_codes, source, urgent)
+		SELECT 'shared-' || i, '\x00', 'busy', ST_SetSRID(ST_MakePoint(121, 31), 4326), 'wgs84', now(), 'reported', 'grid', now(), '{}', 'busy', 'G1',
+		  ARRAY['D0', 'G' || i], 'app', false FROM generate_series(1, 5) i RETURNING id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -441,6 +456,10 @@ func TestReportScopeKeptUnderConcurrentWrites(t *testing.T) {
 				}
 				if err == nil && i%5 == 2 {
 					_, err = db.Pool.Exec(ctx, `DELETE FROM reports WHERE id = $1`, id)
+				}
+				if err == nil {
+					_, err = db.Pool.Exec(ctx, `UPDATE reports SET scope_codes = ARRAY['D' || $2::int, 'S' || $3::int] WHERE id = $1`,
+						shared[(w+i)%len(shared)], w%2, i)
 				}
 				if err != nil {
 					errs <- err

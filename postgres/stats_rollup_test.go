@@ -298,9 +298,7 @@ func TestStatsSumsUnderConcurrentMoves(t *testing.T) {
 	ctx := context.Background()
 	stats := postgres.NewStatsStore(db)
 	const n = 600
-	open := rollupWorld(t, db, "rollup-busy", n)
-	rollupGrids(t, db, "rollup-busy")
-	rollupEdgeCases(t, db, "rollup-busy")
+	open := rollupScopedWorld(t, db, "rollup-busy", n)
 	if _, err := stats.FoldStats(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -451,6 +449,16 @@ func rollupEdgeCases(t *testing.T, db *postgres.DB, layer string) {
 	}
 }
 
+// rollupScopedWorld is rollupWorld with its grids and its edge cases, for
+// scoped viewers; it returns the ids of the reports still open.
+func rollupScopedWorld(t *testing.T, db *postgres.DB, layer string, n int) []int64 {
+	t.Helper()
+	open := rollupWorld(t, db, layer, n)
+	rollupGrids(t, db, layer)
+	rollupEdgeCases(t, db, layer)
+	return open
+}
+
 // scopedCaller is a viewer scoped to grid code of layer.
 func scopedCaller(layer, code string) context.Context {
 	return gridmap.NewContextWithCaller(context.Background(), &gridmap.Caller{Kind: gridmap.CallerToken, Name: "viewer of " + code,
@@ -521,9 +529,7 @@ func TestStatsScopedSumsAgreeWithFacts(t *testing.T) {
 	ctx := context.Background()
 	stats := postgres.NewStatsStore(db)
 	const layer = "rollup-scoped"
-	rollupWorld(t, db, layer, 2000)
-	rollupGrids(t, db, layer)
-	rollupEdgeCases(t, db, layer)
+	rollupScopedWorld(t, db, layer, 2000)
 	codes := []string{"RD", "RS1", "RC4", "RG13"}
 	now := time.Date(2025, 2, 14, 9, 30, 0, 0, time.UTC)
 
@@ -619,9 +625,7 @@ func TestStatsScopedSumsAfterUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	const layer = "rollup-upgraded"
-	rollupWorld(t, db, layer, 600)
-	rollupGrids(t, db, layer)
-	rollupEdgeCases(t, db, layer)
+	rollupScopedWorld(t, db, layer, 600)
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatalf("upgrading: %v", err)
 	}
@@ -675,9 +679,7 @@ func TestStatsScopedSumsAfterLevelRenamed(t *testing.T) {
 	ctx := context.Background()
 	stats := postgres.NewStatsStore(db)
 	const layer = "rollup-renamed"
-	rollupWorld(t, db, layer, 900)
-	rollupGrids(t, db, layer)
-	rollupEdgeCases(t, db, layer)
+	rollupScopedWorld(t, db, layer, 900)
 	for _, q := range []string{
 		`WITH old AS (UPDATE grid_versions SET valid_to = now() WHERE layer_id = $1 AND level = 'community' AND valid_to IS NULL
 		   RETURNING code, parent_code, geom)

@@ -78,7 +78,7 @@ bench ./server/ 'ReportTiles100k|ReportList100k' -benchtime 1x -count 1
 # alone against a plain GROUP BY over the reports; a viewer scoped to the
 # district: its month's figures and the report list's first page and
 # counts. GRIDMAP_BENCH_REPORTS=10000000 spreads ten million reports over
-# ten districts (more than half an hour and about 35 GB to generate) and
+# ten districts (about 45 minutes and 40 GB of disk at its peak to generate) and
 # GRIDMAP_BENCH_REPORTS_DB keeps them in a database for the next run.
 bench ./postgres/ 'StatsDistrict|StatsOneDistrict|ReportListDistrict|StatsFlags' -benchtime 5x -count 3 -timeout 60m
 # Patrols: track intake from 8 phones in 1,000-point batches against a bare

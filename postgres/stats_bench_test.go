@@ -379,9 +379,15 @@ func statsOneDistrictTotal(b *testing.B, w [2]time.Time, now time.Time) gridmap.
 
 // BenchmarkReportListDistrictMonth is what the console's report list asks
 // when a viewer scoped to one district opens February: the first page of
-// 50 reports, newest first, and the counts by status of the whole month.
-// The counts must add up to the month's reports.
-func BenchmarkReportListDistrictMonth(b *testing.B) {
+// 50 reports, newest first, and the counts by status of the whole month,
+// from the daily sums. The counts must add up to the month's reports.
+func BenchmarkReportListDistrictMonth(b *testing.B) { benchReportList(b, true) }
+
+// BenchmarkReportListDistrictMonthFromReports is the same list with the
+// counts read from the month's reports, each for its status: the baseline.
+func BenchmarkReportListDistrictMonthFromReports(b *testing.B) { benchReportList(b, false) }
+
+func benchReportList(b *testing.B, sums bool) {
 	statsBenchDB(b)
 	reports := postgres.NewReportStore(statsBench.db, nil, shanghai)
 	ctx := districtCaller(b)
@@ -392,12 +398,12 @@ func BenchmarkReportListDistrictMonth(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		counts, err := reports.ReportCounts(ctx, f)
+		counts, fromSums, err := reports.ReportCountsAt(ctx, f, time.Now(), sums)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(page) != 50 || next == nil {
-			b.Fatalf("a page of %d reports (next %v)", len(page), next)
+		if len(page) != 50 || next == nil || fromSums != sums {
+			b.Fatalf("a page of %d reports (next %v), counts from the sums %v", len(page), next, fromSums)
 		}
 		return counts
 	}

@@ -253,7 +253,7 @@ const statsScopedRowsSQL = `WITH RECURSIVE sub (code) AS (
 	  UNION
 	  SELECT g.code FROM grid_versions g JOIN sub ON g.layer_id = $1 AND g.parent_code = sub.code)
 	SELECT (SELECT coalesce(array_agg(DISTINCT g.code), '{}') FROM grid_versions g JOIN sub USING (code) WHERE g.layer_id = $1 AND g.level = $3),
-	  (SELECT coalesce(array_agg(DISTINCT level), '{}') FROM grid_versions WHERE layer_id = $1 AND code = $2),
+	  (` + gridLevelsSQL + `),
 	  NOT EXISTS (SELECT FROM grid_versions g JOIN sub USING (code) WHERE g.layer_id = $1 AND g.code <> $2
 	    AND (g.parent_code IS NULL OR g.parent_code NOT IN (SELECT code FROM sub)))`
 

@@ -1,0 +1,165 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/dispatch"
+	"github.com/jackc/pgx/v5"
+)
+
+// ReportCounts counts the reports the filter selects, by status, as
+// Reports would list them; the filter's Status, Sort, Limit and Cursor are
+// ignored. Returns EINVALID as Reports does.
+//
+// A scoped caller's counts filtered at most by time and category come from
+// the indicators' daily sums (countsFromSums): a district's month is
+// tens of thousands of reports, each read for its status (0.38 s with ten
+// million reports in the table), but a few thousand cells.
+func (s *ReportStore) ReportCounts(ctx context.Context, f gridmap.ReportFilter) (*gridmap.ReportCounts, error) {
+	return s.reportCounts(ctx, f, time.Now(), true, nil)
+}
+
+// reportCounts is ReportCounts as of now, reading the daily sums where it
+// can when sums is true; it sets *fromSums (when not nil) to whether it
+// read them.
+func (s *ReportStore) reportCounts(ctx context.Context, f gridmap.ReportFilter, now time.Time, sums bool, fromSums *bool) (*gridmap.ReportCounts, error) {
+	f.Status = ""
+	args, err := s.filterArgs(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	// Planned for its own filters (an unnamed statement): a plan cached
+	// for any filters cannot use an index for any of them, and reads
+	// every report.
+	query := reportListSQL[boolIndex(f.Mine)].counts
+	if f.Since != nil && scopeOf(ctx) != nil {
+		// A scoped caller's window: its grid's reports by time.
+		query = reportListSQL[boolIndex(f.Mine)].countsInScopeWindow
+	}
+	args = append([]any{pgx.QueryExecModeDescribeExec}, args...)
+	from, to := statsEarliest, statsLatest
+	if f.Since != nil {
+		from = *f.Since
+	}
+	if f.Until != nil {
+		to = *f.Until
+	}
+	first, end, whole := statsDays(from, to)
+	scope := scopeOf(ctx)
+	var out *gridmap.ReportCounts
+	read := false
+	if scope == nil || !sums || !whole || !countsFromSums(f) {
+		out, err = countReports(ctx, s.db.Pool, query, args)
+	} else {
+		// The levels the grid has had and the sums, in one snapshot.
+		err = pgx.BeginTxFunc(ctx, s.db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+			var own []string
+			if err := tx.QueryRow(ctx, gridLevelsSQL, scope.Layer, scope.Code).Scan(&own); err != nil {
+				return err
+			}
+			if len(own) == 0 {
+				// Not a grid of the layer: no cell is its own.
+				out, err = countReports(ctx, tx, query, args)
+				return err
+			}
+			read = true
+			categories := args[6] // filterArgs' $6, after the mode
+			out, err = countReports(ctx, tx, reportCountsFromSumsSQL, []any{pgx.QueryExecModeDescribeExec, from, to, first, end,
+				scope.Layer, scope.Code, own, categories, now, now.UTC().Truncate(24 * time.Hour), dispatch.ClockStopped})
+			return err
+		})
+	}
+	if err != nil {
+		return nil, translate(err, "report counts")
+	}
+	if fromSums != nil {
+		*fromSums = read
+	}
+	return out, nil
+}
+
+// countsFromSums is true for a filter the daily sums can count: their cells
+// are per grid, category, day and status, so that only a window (its
+// whole UTC days) and categories can be applied to them.
+func countsFromSums(f gridmap.ReportFilter) bool {
+	return !f.Mine && f.Grid == "" && f.IDs == nil && f.DuplicateOf == 0 && f.BBox == nil && f.Tier == "" && f.Source == "" &&
+		f.Urgent == nil && !f.Overdue
+}
+
+// countReports reads rows of status, reports and reports past due into
+// counts. A status of "" is closed: the daily sums keep the status of
+// reports not yet closed only, and closed is final (dispatch.Next).
+func countReports(ctx context.Context, db querier, query string, args []any) (*gridmap.ReportCounts, error) {
+	rows, err := db.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := &gridmap.ReportCounts{Counts: map[string]int64{}}
+	for rows.Next() {
+		var status string
+		var n, late int64
+		if err := rows.Scan(&status, &n, &late); err != nil {
+			return nil, err
+		}
+		if status == "" {
+			status = gridmap.StatusClosed
+		}
+		if n == 0 {
+			continue // moved out of the status since the cells were folded
+		}
+		out.Counts[status] += n
+		out.Total += n
+		if dispatch.Open(status) {
+			out.Open += n
+		}
+		if dispatch.ClockRuns(status) {
+			out.Overdue += late
+		}
+	}
+	return out, rows.Err()
+}
+
+// gridLevelsSQL reads the levels grid $2 of layer $1 has had, in any
+// version: the levels of its own cells in the daily sums.
+const gridLevelsSQL = `SELECT coalesce(array_agg(DISTINCT level), '{}') FROM grid_versions WHERE layer_id = $1 AND code = $2`
+
+// reportCountsFromSumsSQL counts the reports of a caller scoped to grid $6
+// of layer $5 reported in [$1, $2), by status, with those past due while
+// their clock runs: the cells of the window's whole UTC days ($3 to $4)
+// that are the grid's own (at each level $7 it has had) or co-owned
+// (statsCellsScoped says the same of the indicators' total), and the facts
+// of the partial days at its edges. $8 the category codes (NULL: all); $9
+// the time the counts are as of; $10 the start of its UTC day; $11
+// dispatch.ClockStopped. Of the cells, those of reports not closed and
+// due before $10 are past due; those due on $10's day before $9 are
+// counted from the facts (report_facts_open_due). A closed report's cells
+// have the status "" (countReports).
+var reportCountsFromSumsSQL = `WITH src (status, n, late) AS (
+	SELECT status, n, ` + countsLateCellSQL + ` FROM report_rollup WHERE ` + countsCellsSQL + `
+	UNION ALL
+	SELECT status, n, ` + countsLateCellSQL + ` FROM report_rollup_delta WHERE ` + countsCellsSQL + `
+	UNION ALL
+	SELECT f.status, 1, (f.due_at < $9 AND f.status <> ALL($11::text[]))::int FROM report_facts f
+	WHERE (f.reported_at >= $1 AND f.reported_at < $3 OR f.reported_at >= $4 AND f.reported_at < $2) AND ` + countsFactsSQL + `
+	UNION ALL
+	SELECT f.status, 0, 1 FROM report_facts f
+	WHERE f.closed_at IS NULL AND f.due_at >= $10 AND f.due_at < $9 AND f.status <> ALL($11::text[])
+	  AND f.reported_at >= $3 AND f.reported_at < $4 AND ` + countsFactsSQL + `)
+SELECT status, sum(n), sum(late) FROM src GROUP BY status`
+
+// The parts of reportCountsFromSumsSQL written for both tables of cells,
+// and for both reads of the facts.
+const (
+	countsCellsSQL = `layer_id = $5 AND (level = ANY($7::text[]) OR level = '` + rollupLevelCoOwned + `') AND code = $6
+	  AND day >= ($3::timestamptz AT TIME ZONE 'UTC')::date AND day < ($4::timestamptz AT TIME ZONE 'UTC')::date
+	  AND ($8::text[] IS NULL OR category = ANY($8))`
+	countsLateCellSQL = `CASE WHEN status <> '' AND status <> ALL($11::text[]) AND due_day < ($10::timestamptz AT TIME ZONE 'UTC')::date
+	  THEN n ELSE 0 END`
+)
+
+// countsFactsSQL keeps the facts f of reportCountsFromSumsSQL's categories
+// and scope: few, found by time, checked one by one.
+var countsFactsSQL = `($8::text[] IS NULL OR f.category = ANY($8)) AND ` + reportInScopeRowSQL("f", "$5", "$6")

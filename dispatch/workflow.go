@@ -31,6 +31,9 @@ var ReportInLimit = gridmap.Limit{Value: 2, Clock: gridmap.ClockWorkingHours}
 
 // transitions: from status, action -> to status. Actions that keep the
 // status (escalate, extend) are listed with the same status on both sides.
+// Closed is final: no action leads out of it. The indicators' daily sums
+// keep a closed report's cells without a status, and the report counts
+// summed from them (postgres/report_counts.go) count those as closed.
 var transitions = map[string]map[string]string{
 	gridmap.StatusReported: {
 		ActionRegister: gridmap.StatusRegistered,

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"reflect"
 	"time"
 
 	"github.com/gridmap/gridmap"
@@ -15,16 +16,15 @@ import (
 //
 // A scoped caller's counts filtered at most by time and category come from
 // the indicators' daily sums (countsFromSums): a district's month is
-// tens of thousands of reports, each read for its status (0.38 s with ten
+// tens of thousands of reports, each read for its status (0.36 s with ten
 // million reports in the table), but a few thousand cells.
 func (s *ReportStore) ReportCounts(ctx context.Context, f gridmap.ReportFilter) (*gridmap.ReportCounts, error) {
-	return s.reportCounts(ctx, f, time.Now(), true, nil)
+	return s.reportCounts(ctx, f, true, nil)
 }
 
-// reportCounts is ReportCounts as of now, reading the daily sums where it
-// can when sums is true; it sets *fromSums (when not nil) to whether it
-// read them.
-func (s *ReportStore) reportCounts(ctx context.Context, f gridmap.ReportFilter, now time.Time, sums bool, fromSums *bool) (*gridmap.ReportCounts, error) {
+// reportCounts is ReportCounts reading the daily sums where it can when
+// sums is true; it sets *fromSums (when not nil) to whether it read them.
+func (s *ReportStore) reportCounts(ctx context.Context, f gridmap.ReportFilter, sums bool, fromSums *bool) (*gridmap.ReportCounts, error) {
 	f.Status = ""
 	args, err := s.filterArgs(ctx, f)
 	if err != nil {
@@ -38,6 +38,7 @@ func (s *ReportStore) reportCounts(ctx context.Context, f gridmap.ReportFilter, 
 		// A scoped caller's window: its grid's reports by time.
 		query = reportListSQL[boolIndex(f.Mine)].countsInScopeWindow
 	}
+	categories := args[filterCategories]
 	args = append([]any{pgx.QueryExecModeDescribeExec}, args...)
 	from, to := statsEarliest, statsLatest
 	if f.Since != nil {
@@ -53,10 +54,12 @@ func (s *ReportStore) reportCounts(ctx context.Context, f gridmap.ReportFilter, 
 	if scope == nil || !sums || !whole || !countsFromSums(f) {
 		out, err = countReports(ctx, s.db.Pool, query, args)
 	} else {
-		// The levels the grid has had and the sums, in one snapshot.
+		// The levels the grid has had, the clock and the sums, in one
+		// snapshot. The clock is the database's, as the other counts'.
 		err = pgx.BeginTxFunc(ctx, s.db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 			var own []string
-			if err := tx.QueryRow(ctx, gridLevelsSQL, scope.Layer, scope.Code).Scan(&own); err != nil {
+			var now time.Time
+			if err := tx.QueryRow(ctx, `SELECT (`+gridLevelsSQL+`), now()`, scope.Layer, scope.Code).Scan(&own, &now); err != nil {
 				return err
 			}
 			if len(own) == 0 {
@@ -65,7 +68,6 @@ func (s *ReportStore) reportCounts(ctx context.Context, f gridmap.ReportFilter, 
 				return err
 			}
 			read = true
-			categories := args[6] // filterArgs' $6, after the mode
 			out, err = countReports(ctx, tx, reportCountsFromSumsSQL, []any{pgx.QueryExecModeDescribeExec, from, to, first, end,
 				scope.Layer, scope.Code, own, categories, now, now.UTC().Truncate(24 * time.Hour), dispatch.ClockStopped})
 			return err
@@ -82,15 +84,19 @@ func (s *ReportStore) reportCounts(ctx context.Context, f gridmap.ReportFilter, 
 
 // countsFromSums is true for a filter the daily sums can count: their cells
 // are per grid, category, day and status, so that only a window (its
-// whole UTC days) and categories can be applied to them.
+// whole UTC days) and categories can be applied to them. (Any other
+// field, a filter added later included, counts the reports.)
 func countsFromSums(f gridmap.ReportFilter) bool {
-	return !f.Mine && f.Grid == "" && f.IDs == nil && f.DuplicateOf == 0 && f.BBox == nil && f.Tier == "" && f.Source == "" &&
-		f.Urgent == nil && !f.Overdue
+	f.Since, f.Until, f.Category = nil, nil, ""
+	f.Status, f.Sort, f.Limit, f.Cursor = "", "", 0, nil // not counts' filters
+	return reflect.ValueOf(f).IsZero()
 }
 
 // countReports reads rows of status, reports and reports past due into
-// counts. A status of "" is closed: the daily sums keep the status of
-// reports not yet closed only, and closed is final (dispatch.Next).
+// counts, for both the counts from the reports and those from the sums. A
+// status of "" is closed: the daily sums keep the status of reports not
+// yet closed only, and closed is final (dispatch's transitions lead out of
+// it by no action).
 func countReports(ctx context.Context, db querier, query string, args []any) (*gridmap.ReportCounts, error) {
 	rows, err := db.Query(ctx, query, args...)
 	if err != nil {
@@ -138,28 +144,20 @@ const gridLevelsSQL = `SELECT coalesce(array_agg(DISTINCT level), '{}') FROM gri
 // counted from the facts (report_facts_open_due). A closed report's cells
 // have the status "" (countReports).
 var reportCountsFromSumsSQL = `WITH src (status, n, late) AS (
-	SELECT status, n, ` + countsLateCellSQL + ` FROM report_rollup WHERE ` + countsCellsSQL + `
+	SELECT status, n, ` + cellOverdueSQL("n", "$11", "$10") + ` FROM report_rollup WHERE ` + countsCellsSQL + `
 	UNION ALL
-	SELECT status, n, ` + countsLateCellSQL + ` FROM report_rollup_delta WHERE ` + countsCellsSQL + `
+	SELECT status, n, ` + cellOverdueSQL("n", "$11", "$10") + ` FROM report_rollup_delta WHERE ` + countsCellsSQL + `
 	UNION ALL
-	SELECT f.status, 1, (f.due_at < $9 AND f.status <> ALL($11::text[]))::int FROM report_facts f
+	SELECT f.status, 1, (` + factOverdueSQL("$9", "$11") + `)::int FROM report_facts f
 	WHERE (f.reported_at >= $1 AND f.reported_at < $3 OR f.reported_at >= $4 AND f.reported_at < $2) AND ` + countsFactsSQL + `
 	UNION ALL
 	SELECT f.status, 0, 1 FROM report_facts f
-	WHERE f.closed_at IS NULL AND f.due_at >= $10 AND f.due_at < $9 AND f.status <> ALL($11::text[])
-	  AND f.reported_at >= $3 AND f.reported_at < $4 AND ` + countsFactsSQL + `)
+	WHERE ` + factsDueEarlierTodaySQL("$9", "$10", "$11") + ` AND f.reported_at >= $3 AND f.reported_at < $4 AND ` + countsFactsSQL + `)
 SELECT status, sum(n), sum(late) FROM src GROUP BY status`
 
-// The parts of reportCountsFromSumsSQL written for both tables of cells,
-// and for both reads of the facts.
-const (
-	countsCellsSQL = `layer_id = $5 AND (level = ANY($7::text[]) OR level = '` + rollupLevelCoOwned + `') AND code = $6
-	  AND day >= ($3::timestamptz AT TIME ZONE 'UTC')::date AND day < ($4::timestamptz AT TIME ZONE 'UTC')::date
-	  AND ($8::text[] IS NULL OR category = ANY($8))`
-	countsLateCellSQL = `CASE WHEN status <> '' AND status <> ALL($11::text[]) AND due_day < ($10::timestamptz AT TIME ZONE 'UTC')::date
-	  THEN n ELSE 0 END`
+// The cells of reportCountsFromSumsSQL, in both tables of cells, and its
+// facts, found by time and checked one by one.
+var (
+	countsCellsSQL = `layer_id = $5 AND ` + scopedOwnCellsSQL("$7", "$6") + ` AND ` + cellDaysSQL("$3", "$4", "$8")
+	countsFactsSQL = `($8::text[] IS NULL OR f.category = ANY($8)) AND ` + reportInScopeRowSQL("f", "$5", "$6")
 )
-
-// countsFactsSQL keeps the facts f of reportCountsFromSumsSQL's categories
-// and scope: few, found by time, checked one by one.
-var countsFactsSQL = `($8::text[] IS NULL OR f.category = ANY($8)) AND ` + reportInScopeRowSQL("f", "$5", "$6")

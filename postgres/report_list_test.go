@@ -292,6 +292,27 @@ func TestReportListQueriesUseIndexes(t *testing.T) {
 		{"mine counts", "mine counts", filter("NULL", "'worker-7'"), []string{"report_events_actor"}, []string{"reports", "report_events"}},
 	}
 	checkPlans(t, conn, postgres.ReportListSQL, tests)
+
+	// A district's viewer over nine days that ended ten days ago: its
+	// grid's reports by time, its counts from the daily sums and the
+	// facts of the window's edges. (Planned for their values each time.)
+	if _, err := postgres.NewStatsStore(db).FoldStats(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `ANALYZE report_scope; ANALYZE report_facts; ANALYZE report_rollup`); err != nil {
+		t.Fatal(err)
+	}
+	const since, until = "now() - interval '19 days 3 hours'", "now() - interval '10 days 5 hours'"
+	scoped := "NULL, false, '', " + since + ", " + until + ", NULL, NULL, NULL, 'plan', 'D1', '', '', NULL, NULL, false, NULL"
+	checkCustomPlans(t, conn, postgres.ReportListSQL, []planCase{
+		{"a district window", "by arrival in scope window", scoped + ", 9223372036854775807, 51", []string{"report_scope_pkey"},
+			[]string{"reports", "report_scope"}},
+		{"a district window counted", "counts in scope window", scoped, []string{"report_scope_pkey"}, []string{"reports", "report_scope"}},
+		{"a district window counted from the sums", "counts from sums", since + ", " + until +
+			", date_trunc('day', now() - interval '18 days', 'UTC'), date_trunc('day', now() - interval '10 days', 'UTC'), 'plan', 'D1', '{district}', NULL" +
+			", now(), date_trunc('day', now(), 'UTC'), '{closed,rejected,suspended}'",
+			[]string{"report_rollup_code", "report_facts_reported"}, []string{"report_rollup", "report_facts"}},
+	})
 }
 
 // TestReportListWindowPages pages through report lists in arrival order

@@ -186,6 +186,10 @@ func boolIndex(b bool) int {
 	return 0
 }
 
+// filterCategories is the position in filterArgs' parameters of $6, the
+// category codes.
+const filterCategories = 5
+
 // filterArgs are the parameters $1 to $16 of reportFilterSQL: f's filters
 // and the scope of ctx's caller. Returns EINVALID for a category that does
 // not exist and for Mine without a signed-in caller.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -398,7 +399,7 @@ func benchReportList(b *testing.B, sums bool) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		counts, fromSums, err := reports.ReportCountsAt(ctx, f, time.Now(), sums)
+		counts, fromSums, err := reports.ReportCountsFrom(ctx, f, sums)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -411,6 +412,9 @@ func benchReportList(b *testing.B, sums bool) {
 	base := statsOneDistrictTotal(b, w, time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC))
 	if counts.Total != int64(base.Received) {
 		b.Fatalf("the counts total %d reports, the month has %d", counts.Total, base.Received)
+	}
+	if direct, _, err := reports.ReportCountsFrom(ctx, f, false); err != nil || !reflect.DeepEqual(counts, direct) {
+		b.Fatalf("counts %+v, from the reports %+v (%v)", counts, direct, err)
 	}
 	b.ReportMetric(float64(counts.Total), "reports")
 	for b.Loop() {

@@ -21,10 +21,10 @@ func (s *StatsStore) StatsAtFromSums(ctx context.Context, q gridmap.StatsQuery, 
 	return st, fromSums, err
 }
 
-// ReportCountsAt is ReportCounts as of now, from the daily sums where they
+// ReportCountsFrom is ReportCounts, from the daily sums where they
 // serve when sums is true (else never), saying also whether it read them.
-func (s *ReportStore) ReportCountsAt(ctx context.Context, f gridmap.ReportFilter, now time.Time, sums bool) (*gridmap.ReportCounts, bool, error) {
+func (s *ReportStore) ReportCountsFrom(ctx context.Context, f gridmap.ReportFilter, sums bool) (*gridmap.ReportCounts, bool, error) {
 	var fromSums bool
-	c, err := s.reportCounts(ctx, f, now, sums, &fromSums)
+	c, err := s.reportCounts(ctx, f, sums, &fromSums)
 	return c, fromSums, err
 }

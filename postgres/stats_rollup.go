@@ -142,8 +142,46 @@ type statsCells struct{ level, code, where string }
 
 // statsWholeDaysSQL keeps the cells of the window's whole days ($10, $11,
 // when $13), of the layer ($3) and the categories ($4).
-const statsWholeDaysSQL = `$13 AND ($3 = '' OR layer_id = $3) AND day >= ($10::timestamptz AT TIME ZONE 'UTC')::date
-	  AND day < ($11::timestamptz AT TIME ZONE 'UTC')::date AND ($4::text[] IS NULL OR category = ANY($4))`
+var statsWholeDaysSQL = `$13 AND ($3 = '' OR layer_id = $3) AND ` + cellDaysSQL("$10", "$11", "$4")
+
+// cellDaysSQL keeps the cells of the UTC days from the one starting at
+// first to the one ending at end, of the category codes categories (NULL:
+// all).
+func cellDaysSQL(first, end, categories string) string {
+	return `day >= (` + first + `::timestamptz AT TIME ZONE 'UTC')::date AND day < (` + end + `::timestamptz AT TIME ZONE 'UTC')::date
+	  AND (` + categories + `::text[] IS NULL OR category = ANY(` + categories + `))`
+}
+
+// cellOverdueSQL is column of a cell when its reports are overdue as of
+// the UTC day starting at today: not closed (a closed report's cell has
+// an empty status), their clock running (their status not of stopped,
+// dispatch.ClockStopped) and due before that day; else 0. Those due on the
+// day itself, before now, are the facts of factsDueEarlierTodaySQL.
+func cellOverdueSQL(column, stopped, today string) string {
+	return `CASE WHEN status <> '' AND status <> ALL(` + stopped + `::text[]) AND due_day < (` + today + `::timestamptz AT TIME ZONE 'UTC')::date
+	  THEN ` + column + ` ELSE 0 END`
+}
+
+// factsDueEarlierTodaySQL keeps the facts f of reports not closed, their
+// clock running (their status not of stopped), due on the UTC day starting
+// at today and before now: overdue now, and not in the cells'
+// cellOverdueSQL.
+func factsDueEarlierTodaySQL(now, today, stopped string) string {
+	return `f.closed_at IS NULL AND f.due_at >= ` + today + ` AND f.due_at < ` + now + ` AND f.status <> ALL(` + stopped + `::text[])`
+}
+
+// factOverdueSQL is true for a fact f overdue at now: due before it, its
+// clock running (its status not of stopped).
+func factOverdueSQL(now, stopped string) string {
+	return `f.due_at < ` + now + ` AND f.status <> ALL(` + stopped + `::text[])`
+}
+
+// scopedOwnCellsSQL keeps the cells counting the reports a caller scoped
+// to grid code sees: its grid's own (reports whose primary chain names it,
+// at each of the levels it has had, gridLevelsSQL) and its co-owned cells.
+func scopedOwnCellsSQL(levels, code string) string {
+	return `(level = ANY(` + levels + `::text[]) OR level = '` + rollupLevelCoOwned + `') AND code = ` + code
+}
 
 // statsCellsAll are the cells of an unlimited caller: every report's and
 // the groups' of level $9.
@@ -155,7 +193,7 @@ var statsCellsAll = []statsCells{{"level", "code", `level IN ('*', $9)`}}
 // cells of level $9 of the grids $16 (statsScopedRowsSQL says when they
 // are exactly the reports whose primary chain names $6).
 var statsCellsScoped = []statsCells{
-	{"'*'", "''", `(level = ANY($15::text[]) OR level = '` + rollupLevelCoOwned + `') AND code = $6`},
+	{"'*'", "''", scopedOwnCellsSQL("$15", "$6")},
 	{"level", "code", `level = $9 AND code = ANY($16::text[])`},
 }
 
@@ -182,13 +220,11 @@ func statsSQLOver(cells []statsCells) string {
 	for _, c := range cells {
 		src = append(src, `SELECT `+c.level+` AS level, `+c.code+` AS code, category, n, registered, closed, closed_on_time, registered_closed,
 	  resolved, reworked, extended, suspended,
-	  CASE WHEN status <> '' AND status <> ALL($8::text[]) AND due_day < ($12::timestamptz AT TIME ZONE 'UTC')::date THEN n ELSE 0 END AS overdue,
-	  CASE WHEN status <> '' AND status <> ALL($8::text[]) AND due_day < ($12::timestamptz AT TIME ZONE 'UTC')::date THEN registered ELSE 0 END AS registered_overdue,
+	  `+cellOverdueSQL("n", "$8", "$12")+` AS overdue, `+cellOverdueSQL("registered", "$8", "$12")+` AS registered_overdue,
 	  `+binColumns(func(k int) string { return fmt.Sprintf("h%d", k) })+`
 	FROM report_rollup WHERE `+statsWholeDaysSQL+` AND `+c.where,
 			`SELECT `+c.level+`, `+c.code+`, category, n, registered, closed, closed_on_time, registered_closed, resolved, reworked, extended, suspended,
-	  CASE WHEN status <> '' AND status <> ALL($8::text[]) AND due_day < ($12::timestamptz AT TIME ZONE 'UTC')::date THEN n ELSE 0 END,
-	  CASE WHEN status <> '' AND status <> ALL($8::text[]) AND due_day < ($12::timestamptz AT TIME ZONE 'UTC')::date THEN registered ELSE 0 END,
+	  `+cellOverdueSQL("n", "$8", "$12")+`, `+cellOverdueSQL("registered", "$8", "$12")+`,
 	  `+binColumns(func(k int) string { return fmt.Sprintf("CASE WHEN hb = %d THEN n ELSE 0 END", k) })+`
 	FROM report_rollup_delta WHERE `+statsWholeDaysSQL+` AND `+c.where)
 	}
@@ -211,7 +247,7 @@ func statsSQLOver(cells []statsCells) string {
 	    sum(c.reworked)::int AS reworked, sum(c.extended)::int AS extended, sum(c.suspended)::int AS suspended,
 	    sum(o.overdue * c.n)::int AS overdue, sum(o.overdue * c.registered)::int AS registered_overdue
 	  FROM report_facts f
-	  CROSS JOIN LATERAL (SELECT (f.due_at < $7 AND f.status <> ALL($8::text[]))::int AS overdue) o
+	  CROSS JOIN LATERAL (SELECT (` + factOverdueSQL("$7", "$8") + `)::int AS overdue) o
 	  CROSS JOIN LATERAL ` + rollupFactCells + `
 	  WHERE f.reported_at >= $1 AND f.reported_at < $2 AND (NOT $13 OR f.reported_at < $10 OR f.reported_at >= $11)
 	    AND ($3 = '' OR f.layer_id = $3) AND ($4::text[] IS NULL OR f.category = ANY($4)) AND ` + statsFactCellsSQL + `
@@ -220,7 +256,7 @@ func statsSQLOver(cells []statsCells) string {
 	SELECT c.level, c.code, c.category, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, c.registered,
 	  ` + binColumns(func(int) string { return "0" }) + `
 	FROM report_facts f CROSS JOIN LATERAL ` + rollupFactCells + `
-	WHERE $13 AND f.closed_at IS NULL AND f.due_at >= $12 AND f.due_at < $7 AND f.status <> ALL($8::text[])
+	WHERE $13 AND ` + factsDueEarlierTodaySQL("$7", "$12", "$8") + `
 	  AND f.reported_at >= $10 AND f.reported_at < $11 AND ($3 = '' OR f.layer_id = $3) AND ($4::text[] IS NULL OR f.category = ANY($4))
 	  AND ` + statsFactCellsSQL + `)
 SELECT level, code, coalesce(category, ''), sum(n), sum(registered), sum(closed), sum(closed_on_time),

@@ -336,29 +336,44 @@ func TestStatsSumsUnderConcurrentMoves(t *testing.T) {
 	}
 	var readers sync.WaitGroup
 	readers.Add(5)
-	// The district's viewer counts its reports by status from the sums.
+	// The district's viewer counts its reports by status from the sums,
+	// of all time and of February in Shanghai (partial UTC days at its
+	// edges, from the facts).
 	reports := postgres.NewReportStore(db, nil, time.UTC)
+	shanghai := time.FixedZone("CST", 8*3600)
+	feb := [2]time.Time{time.Date(2025, 2, 1, 0, 0, 0, 0, shanghai), time.Date(2025, 3, 1, 0, 0, 0, 0, shanghai)}
+	countFilters := []gridmap.ReportFilter{{}, {Since: &feb[0], Until: &feb[1]}}
+	var countsBefore []*gridmap.ReportCounts
+	for _, f := range countFilters {
+		c, _, err := reports.ReportCountsFrom(scoped, f, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		countsBefore = append(countsBefore, c)
+	}
 	var countReads atomic.Int64
 	go func() {
 		defer readers.Done()
-		closed := scopedBefore.Total.Closed
+		closed := make([]int64, len(countFilters))
 		for !done.Load() {
-			c, sums, err := reports.ReportCountsAt(scoped, gridmap.ReportFilter{}, now, true)
-			if err != nil {
-				errs <- err
-				return
+			for i, f := range countFilters {
+				c, sums, err := reports.ReportCountsFrom(scoped, f, true)
+				if err != nil {
+					errs <- err
+					return
+				}
+				var sum int64
+				for _, n := range c.Counts {
+					sum += n
+				}
+				done := c.Counts[gridmap.StatusClosed] + c.Counts[gridmap.StatusRejected]
+				if !sums || c.Total != countsBefore[i].Total || sum != c.Total || c.Open != c.Total-done || c.Counts[gridmap.StatusClosed] < closed[i] {
+					errs <- fmt.Errorf("the district's viewer counted %+v (from the sums: %v) since %v; before %+v", c, sums, f.Since, countsBefore[i])
+					return
+				}
+				closed[i] = c.Counts[gridmap.StatusClosed]
+				countReads.Add(1)
 			}
-			var sum int64
-			for _, n := range c.Counts {
-				sum += n
-			}
-			if !sums || c.Total != scopedBefore.Total.Received || sum != c.Total || c.Counts[gridmap.StatusClosed] < closed {
-				errs <- fmt.Errorf("the district's viewer counted %d reports (from the sums: %v), by status %v; before %d, %d closed",
-					c.Total, sums, c.Counts, scopedBefore.Total.Received, closed)
-				return
-			}
-			closed = c.Counts[gridmap.StatusClosed]
-			countReads.Add(1)
 		}
 	}()
 	go func() {
@@ -434,6 +449,19 @@ func TestStatsSumsUnderConcurrentMoves(t *testing.T) {
 		t.Errorf("the district's viewer read %d figures and %d counts while reports closed", scopedReads.Load(), countReads.Load())
 	}
 	checkScopedSumsAgree(t, stats, "rollup-busy", []string{"RD", "RS1"}, now)
+	for _, f := range countFilters {
+		got, _, err := reports.ReportCountsFrom(scoped, f, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _, err := reports.ReportCountsFrom(scoped, f, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("since %v: the district's counts from the sums %+v, from the reports %+v", f.Since, got, want)
+		}
+	}
 }
 
 // rollupGrids writes the grids of rollupWorld's layer: district RD, its

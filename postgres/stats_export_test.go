@@ -28,3 +28,8 @@ func (s *ReportStore) ReportCountsFrom(ctx context.Context, f gridmap.ReportFilt
 	c, err := s.reportCounts(ctx, f, sums, &fromSums)
 	return c, fromSums, err
 }
+
+// FoldStatsIn is FoldStats moving at most batch deltas a transaction.
+func (s *StatsStore) FoldStatsIn(ctx context.Context, batch int) (int64, error) {
+	return s.foldStats(ctx, batch)
+}

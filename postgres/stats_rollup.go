@@ -33,21 +33,33 @@ const rollupLevelCoOwned = "@co-owned"
 
 // binColumns lists "<prefix>0, <prefix>1, ..." through the handling bins,
 // each item written by item(k).
-func binColumns(item func(k int) string) string {
+func binColumns(item func(k int) string) string { return binList(item, ", ") }
+
+// binList lists item(k) through the handling bins, joined by sep.
+func binList(item func(k int) string, sep string) string {
 	var b strings.Builder
 	for k := range gridmap.HandlingBins {
 		if k > 0 {
-			b.WriteString(", ")
+			b.WriteString(sep)
 		}
 		b.WriteString(item(k))
 	}
 	return b.String()
 }
 
-// rollupFoldSQL moves every delta into the cells in one statement: a
-// reader's snapshot sees a delta either still pending or in its cell,
-// never both.
-var rollupFoldSQL = `WITH d AS (DELETE FROM report_rollup_delta RETURNING *)
+// rollupFoldSQL moves at most $1 deltas stored after $2 (a tid: the last
+// the batch before moved) into the cells in one statement, returning how
+// many deltas it moved, how many cells it wrote and the last delta it
+// moved: a reader's snapshot sees a delta either still pending or in its
+// cell, never both. Each batch reads on from where the one before stopped,
+// not over the rows it deleted (still in the table until vacuumed); a
+// delta stored meanwhile before that point waits for the next fold. (Only
+// a fold deletes deltas, one at a time, so that the deltas picked are
+// still there to delete.)
+var rollupFoldSQL = `WITH d AS (
+	DELETE FROM report_rollup_delta WHERE ctid = ANY(ARRAY(SELECT ctid FROM report_rollup_delta WHERE ctid > $2::tid LIMIT $1))
+	RETURNING *, ctid),
+f AS (
 INSERT INTO report_rollup AS r (layer_id, level, code, category, day, status, due_day, n, registered, closed, closed_on_time,
 	registered_closed, resolved, reworked, extended, suspended, ` + binColumns(func(k int) string { return fmt.Sprintf("h%d", k) }) + `)
 SELECT layer_id, level, code, category, day, status, due_day, sum(n), sum(registered), sum(closed), sum(closed_on_time),
@@ -58,39 +70,69 @@ ON CONFLICT (layer_id, level, day, code, category, status, due_day) DO UPDATE SE
 	registered = r.registered + EXCLUDED.registered, closed = r.closed + EXCLUDED.closed,
 	closed_on_time = r.closed_on_time + EXCLUDED.closed_on_time, registered_closed = r.registered_closed + EXCLUDED.registered_closed,
 	resolved = r.resolved + EXCLUDED.resolved, reworked = r.reworked + EXCLUDED.reworked, extended = r.extended + EXCLUDED.extended,
-	suspended = r.suspended + EXCLUDED.suspended, ` + binColumns(func(k int) string { return fmt.Sprintf("h%d = r.h%d + EXCLUDED.h%d", k, k, k) })
+	suspended = r.suspended + EXCLUDED.suspended, ` + binColumns(func(k int) string { return fmt.Sprintf("h%d = r.h%d + EXCLUDED.h%d", k, k, k) }) + `
+RETURNING 1)
+SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM f), coalesce((SELECT max(ctid) FROM d), $2::tid)::text`
 
 // rollupFoldLockID is the advisory lock a fold holds: one fold at a time,
 // the others skip (the next tick folds what they would have).
 const rollupFoldLockID = 0x67726d_726f6c6c // "grm" "roll"
 
+// rollupDropEmptySQL drops the cells a fold left empty. Not every cell of
+// no report: a batch may take back a report from a cell before it moves
+// in the delta that counted it there (the deltas are not taken in order),
+// leaving n at 0 while the cell's other sums are not; dropping it would
+// lose them.
+var rollupDropEmptySQL = `DELETE FROM report_rollup WHERE n = 0 AND registered = 0 AND closed = 0 AND closed_on_time = 0
+	AND registered_closed = 0 AND resolved = 0 AND reworked = 0 AND extended = 0 AND suspended = 0
+	AND ` + binList(func(k int) string { return fmt.Sprintf("h%d = 0", k) }, " AND ")
+
+// rollupFoldBatch is the most deltas one transaction of a fold moves. A
+// tick's deltas are a few thousand; after a bulk load or a long stop they
+// are millions (7.8 million took a few minutes here in one statement),
+// which a statement timeout would stop and roll back on every tick, so
+// that they never fold. In batches each commits what it moved: a quarter
+// of a million deltas take seconds.
+const rollupFoldBatch = 250_000
+
 // FoldStats moves the pending deltas of the indicators into their daily
-// cells and drops the cells left empty, returning how many cells it wrote
-// (0 when there was nothing to fold or another fold holds the lock). The indicators are exact
-// with or without it; folding keeps them cheap.
+// cells, batch after batch until none is left, and drops the cells left
+// empty, returning how many cells it wrote (0 when there was nothing to
+// fold or another fold holds the lock). The indicators are exact with or
+// without it; folding keeps them cheap.
 func (s *StatsStore) FoldStats(ctx context.Context) (int64, error) {
+	return s.foldStats(ctx, rollupFoldBatch)
+}
+
+// foldStats is FoldStats moving at most batch deltas a transaction.
+func (s *StatsStore) foldStats(ctx context.Context, batch int) (int64, error) {
 	var folded int64
-	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
-		// Usually seconds' worth of deltas; after a bulk load or a long
-		// stop, millions (7.8 million took a few minutes here), which the
-		// pool's statement timeout would stop on every tick, so that they
-		// never fold. A fold still has a bound: it holds the fold's lock.
-		if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = '15min'`); err != nil {
+	after := "(0,0)" // before the first row
+	for {
+		var moved, cells int64
+		err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+			// A bound above the pool's: a batch on a busy machine.
+			if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = '5min'`); err != nil {
+				return err
+			}
+			var locked bool
+			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, int64(rollupFoldLockID)).Scan(&locked); err != nil || !locked {
+				return err
+			}
+			if err := tx.QueryRow(ctx, rollupFoldSQL, batch, after).Scan(&moved, &cells, &after); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, rollupDropEmptySQL)
 			return err
-		}
-		var locked bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, int64(rollupFoldLockID)).Scan(&locked); err != nil || !locked {
-			return err
-		}
-		tag, err := tx.Exec(ctx, rollupFoldSQL)
+		})
 		if err != nil {
-			return err
+			return folded, translate(err, "folding the indicators' sums")
 		}
-		folded = tag.RowsAffected()
-		_, err = tx.Exec(ctx, `DELETE FROM report_rollup WHERE n = 0`)
-		return err
-	})
-	return folded, translate(err, "folding the indicators' sums")
+		folded += cells
+		if moved < int64(batch) {
+			return folded, nil
+		}
+	}
 }
 
 // FollowStats folds the indicators' deltas every interval until ctx ends.
@@ -162,12 +204,26 @@ func cellOverdueSQL(column, stopped, today string) string {
 	  THEN ` + column + ` ELSE 0 END`
 }
 
-// factsDueEarlierTodaySQL keeps the facts f of reports not closed, their
-// clock running (their status not of stopped), due on the UTC day starting
-// at today and before now: overdue now, and not in the cells'
+// factsDueEarlierTodaySQL keeps, of the facts f reported in the whole
+// days from first to end (those the cells count), the reports not closed,
+// their clock running (their status not of stopped), due on the UTC day
+// starting at today and before now: overdue now, and not in the cells'
 // cellOverdueSQL.
-func factsDueEarlierTodaySQL(now, today, stopped string) string {
-	return `f.closed_at IS NULL AND f.due_at >= ` + today + ` AND f.due_at < ` + now + ` AND f.status <> ALL(` + stopped + `::text[])`
+func factsDueEarlierTodaySQL(now, today, stopped, first, end string) string {
+	return `f.closed_at IS NULL AND f.due_at >= ` + today + ` AND f.due_at < ` + now + ` AND f.status <> ALL(` + stopped + `::text[])
+	  AND f.reported_at >= ` + first + ` AND f.reported_at < ` + end
+}
+
+// factsOutsideDaysSQL keeps the facts f not reported in the whole days
+// from first to end: those the cells do not count.
+func factsOutsideDaysSQL(first, end string) string {
+	return `(f.reported_at < ` + first + ` OR f.reported_at >= ` + end + `)`
+}
+
+// factCategorySQL keeps the facts f of the category codes categories
+// (NULL: all).
+func factCategorySQL(categories string) string {
+	return `(` + categories + `::text[] IS NULL OR f.category = ANY(` + categories + `))`
 }
 
 // factOverdueSQL is true for a fact f overdue at now: due before it, its
@@ -177,10 +233,11 @@ func factOverdueSQL(now, stopped string) string {
 }
 
 // scopedOwnCellsSQL keeps the cells counting the reports a caller scoped
-// to grid code sees: its grid's own (reports whose primary chain names it,
-// at each of the levels it has had, gridLevelsSQL) and its co-owned cells.
-func scopedOwnCellsSQL(levels, code string) string {
-	return `(level = ANY(` + levels + `::text[]) OR level = '` + rollupLevelCoOwned + `') AND code = ` + code
+// to grid code of layer sees: its grid's own (reports whose primary chain
+// names it, at each of the levels it has had, gridLevelsSQL) and its
+// co-owned cells.
+func scopedOwnCellsSQL(layer, levels, code string) string {
+	return `layer_id = ` + layer + ` AND (level = ANY(` + levels + `::text[]) OR level = '` + rollupLevelCoOwned + `') AND code = ` + code
 }
 
 // statsCellsAll are the cells of an unlimited caller: every report's and
@@ -193,7 +250,7 @@ var statsCellsAll = []statsCells{{"level", "code", `level IN ('*', $9)`}}
 // cells of level $9 of the grids $16 (statsScopedRowsSQL says when they
 // are exactly the reports whose primary chain names $6).
 var statsCellsScoped = []statsCells{
-	{"'*'", "''", scopedOwnCellsSQL("$15", "$6")},
+	{"'*'", "''", scopedOwnCellsSQL("$5", "$15", "$6")},
 	{"level", "code", `level = $9 AND code = ANY($16::text[])`},
 }
 
@@ -249,16 +306,15 @@ func statsSQLOver(cells []statsCells) string {
 	  FROM report_facts f
 	  CROSS JOIN LATERAL (SELECT (` + factOverdueSQL("$7", "$8") + `)::int AS overdue) o
 	  CROSS JOIN LATERAL ` + rollupFactCells + `
-	  WHERE f.reported_at >= $1 AND f.reported_at < $2 AND (NOT $13 OR f.reported_at < $10 OR f.reported_at >= $11)
-	    AND ($3 = '' OR f.layer_id = $3) AND ($4::text[] IS NULL OR f.category = ANY($4)) AND ` + statsFactCellsSQL + `
+	  WHERE f.reported_at >= $1 AND f.reported_at < $2 AND (NOT $13 OR ` + factsOutsideDaysSQL("$10", "$11") + `)
+	    AND ($3 = '' OR f.layer_id = $3) AND ` + factCategorySQL("$4") + ` AND ` + statsFactCellsSQL + `
 	  GROUP BY c.level, c.code, c.category, c.hb) x
 	UNION ALL
 	SELECT c.level, c.code, c.category, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, c.registered,
 	  ` + binColumns(func(int) string { return "0" }) + `
 	FROM report_facts f CROSS JOIN LATERAL ` + rollupFactCells + `
-	WHERE $13 AND ` + factsDueEarlierTodaySQL("$7", "$12", "$8") + `
-	  AND f.reported_at >= $10 AND f.reported_at < $11 AND ($3 = '' OR f.layer_id = $3) AND ($4::text[] IS NULL OR f.category = ANY($4))
-	  AND ` + statsFactCellsSQL + `)
+	WHERE $13 AND ` + factsDueEarlierTodaySQL("$7", "$12", "$8", "$10", "$11") + `
+	  AND ($3 = '' OR f.layer_id = $3) AND ` + factCategorySQL("$4") + ` AND ` + statsFactCellsSQL + `)
 SELECT level, code, coalesce(category, ''), sum(n), sum(registered), sum(closed), sum(closed_on_time),
   sum(registered_closed + registered_overdue), sum(resolved), sum(reworked), sum(extended), sum(suspended), sum(overdue),
   ` + binColumns(func(k int) string { return fmt.Sprintf("sum(h%d)", k) }) + `, GROUPING(category)
@@ -293,13 +349,29 @@ const statsScopedRowsSQL = `WITH RECURSIVE sub (code) AS (
 	  NOT EXISTS (SELECT FROM grid_versions g JOIN sub USING (code) WHERE g.layer_id = $1 AND g.code <> $2
 	    AND (g.parent_code IS NULL OR g.parent_code NOT IN (SELECT code FROM sub)))`
 
+// statsWindow is the window [from, to) with an open end at statsEarliest
+// or statsLatest.
+func statsWindow(from, to *time.Time) (time.Time, time.Time) {
+	f, t := statsEarliest, statsLatest
+	if from != nil {
+		f = *from
+	}
+	if to != nil {
+		t = *to
+	}
+	return f, t
+}
+
+// statsDay is the start of t's UTC day.
+func statsDay(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
+
 // statsDays returns the start of the first whole UTC day in [from, to)
 // and the end of the last, and whether there is one.
 func statsDays(from, to time.Time) (first, end time.Time, whole bool) {
-	first = from.UTC().Truncate(24 * time.Hour)
+	first = statsDay(from)
 	if first.Before(from) {
 		first = first.Add(24 * time.Hour)
 	}
-	end = to.UTC().Truncate(24 * time.Hour)
+	end = statsDay(to)
 	return first, end, first.Before(end)
 }

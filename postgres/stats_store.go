@@ -90,13 +90,7 @@ func (s *StatsStore) statsAt(ctx context.Context, q gridmap.StatsQuery, now time
 	if err != nil {
 		return nil, err
 	}
-	from, to := statsEarliest, statsLatest
-	if q.From != nil {
-		from = *q.From
-	}
-	if q.To != nil {
-		to = *q.To
-	}
+	from, to := statsWindow(q.From, q.To)
 	scopeLayer, scopeCode := scopeParams(ctx)
 	level := out.Level
 	if q.Group == gridmap.StatsByDepartment {
@@ -104,7 +98,7 @@ func (s *StatsStore) statsAt(ctx context.Context, q gridmap.StatsQuery, now time
 	}
 	first, end, whole := statsDays(from, to)
 	cells = cells && whole
-	today := now.UTC().Truncate(24 * time.Hour)
+	today := statsDay(now)
 	// The facts read are few when the cells hold the window's whole days,
 	// or the window is short.
 	fewFacts := func(cells bool) bool { return cells || to.Sub(from) <= 48*time.Hour }

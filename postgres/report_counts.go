@@ -50,10 +50,11 @@ func (s *ReportStore) reportCounts(ctx context.Context, f gridmap.ReportFilter, 
 	} else {
 		// The levels the grid has had, the clock and the sums, in one
 		// snapshot. The clock is the database's, as the other counts'.
-		// Without parallel workers: right after a fold the deltas' table
-		// holds pages of rows deleted and not yet vacuumed, and the planner
-		// started two workers to read it (170 ms on two cores, against
-		// 6 ms without).
+		// Without parallel workers, for the whole transaction (the counts
+		// of a scope that is no grid too): right after a fold the deltas'
+		// table holds pages of rows deleted and not yet vacuumed, and the
+		// planner started two workers to read it (170 ms on two cores,
+		// against 6 ms without).
 		err = pgx.BeginTxFunc(ctx, s.db.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 			var own []string
 			var now time.Time

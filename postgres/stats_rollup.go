@@ -47,17 +47,19 @@ func binList(item func(k int) string, sep string) string {
 	return b.String()
 }
 
-// rollupFoldSQL moves at most $1 deltas stored after $2 (a tid: the last
-// the batch before moved) into the cells in one statement, returning how
-// many deltas it moved, how many cells it wrote and the last delta it
-// moved: a reader's snapshot sees a delta either still pending or in its
-// cell, never both. Each batch reads on from where the one before stopped,
-// not over the rows it deleted (still in the table until vacuumed); a
-// delta stored meanwhile before that point waits for the next fold. (Only
-// a fold deletes deltas, one at a time, so that the deltas picked are
-// still there to delete.)
+// rollupFoldSQL moves at most $1 deltas stored after $2 and before $3
+// (tids: the last delta the batch before moved, and the end of the table
+// when the fold began) into the cells in one statement, returning how many
+// deltas it moved, how many cells it wrote and the last delta it moved: a
+// reader's snapshot sees a delta either still pending or in its cell,
+// never both, and a delta is deleted in the statement that counts it.
+// Each batch reads on from where the one before stopped, through a range
+// of tids read in order, not over the rows it deleted (still in the table
+// until vacuumed). A delta stored meanwhile outside that range waits for
+// the next fold, so that a fold ends however fast deltas arrive.
 var rollupFoldSQL = `WITH d AS (
-	DELETE FROM report_rollup_delta WHERE ctid = ANY(ARRAY(SELECT ctid FROM report_rollup_delta WHERE ctid > $2::tid LIMIT $1))
+	DELETE FROM report_rollup_delta
+	WHERE ctid = ANY(ARRAY(SELECT ctid FROM report_rollup_delta WHERE ctid > $2::tid AND ctid < $3::tid LIMIT $1))
 	RETURNING *, ctid),
 f AS (
 INSERT INTO report_rollup AS r (layer_id, level, code, category, day, status, due_day, n, registered, closed, closed_on_time,
@@ -96,30 +98,43 @@ var rollupDropEmptySQL = `DELETE FROM report_rollup WHERE n = 0 AND registered =
 const rollupFoldBatch = 250_000
 
 // FoldStats moves the pending deltas of the indicators into their daily
-// cells, batch after batch until none is left, and drops the cells left
-// empty, returning how many cells it wrote (0 when there was nothing to
-// fold or another fold holds the lock). The indicators are exact with or
-// without it; folding keeps them cheap.
+// cells, batch after batch until those stored when it began are folded,
+// and drops the cells left empty, returning how many cell writes it made
+// (a cell written by two batches counts twice; 0 when there was nothing to
+// fold or another fold held the lock; it stops at the batch another fold
+// takes the lock before). The indicators are exact with or without it;
+// folding keeps them cheap.
 func (s *StatsStore) FoldStats(ctx context.Context) (int64, error) {
 	return s.foldStats(ctx, rollupFoldBatch)
 }
 
 // foldStats is FoldStats moving at most batch deltas a transaction.
 func (s *StatsStore) foldStats(ctx context.Context, batch int) (int64, error) {
+	if batch < 1 {
+		return 0, fmt.Errorf("a fold moves at least one delta a batch, not %d", batch)
+	}
+	// The end of the table as the fold begins: the first row of the page
+	// after its last.
+	var before string
+	if err := s.db.Pool.QueryRow(ctx, `SELECT format('(%s,0)', pg_relation_size('report_rollup_delta') / current_setting('block_size')::int)`).
+		Scan(&before); err != nil {
+		return 0, translate(err, "folding the indicators' sums")
+	}
 	var folded int64
 	after := "(0,0)" // before the first row
 	for {
 		var moved, cells int64
 		err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
-			// A bound above the pool's: a batch on a busy machine.
-			if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = '5min'`); err != nil {
+			// A bound above the pool's: a batch on a busy machine. And
+			// the tids read as ranges, in order.
+			if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = '5min'; SET LOCAL enable_tidscan = on`); err != nil {
 				return err
 			}
 			var locked bool
 			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, int64(rollupFoldLockID)).Scan(&locked); err != nil || !locked {
 				return err
 			}
-			if err := tx.QueryRow(ctx, rollupFoldSQL, batch, after).Scan(&moved, &cells, &after); err != nil {
+			if err := tx.QueryRow(ctx, rollupFoldSQL, batch, after, before).Scan(&moved, &cells, &after); err != nil {
 				return err
 			}
 			_, err := tx.Exec(ctx, rollupDropEmptySQL)

@@ -110,6 +110,20 @@ var ClockStopped = []string{gridmap.StatusClosed, gridmap.StatusRejected, gridma
 // ClockRuns reports whether the deadlines of a report in status run.
 func ClockRuns(status string) bool { return !slices.Contains(ClockStopped, status) }
 
+// Count adds to c n reports of status, late of them past their due time:
+// each counts in the total, open ones in Open, and those past due in
+// Overdue while their clock runs.
+func Count(c *gridmap.ReportCounts, status string, n, late int64) {
+	c.Counts[status] += n
+	c.Total += n
+	if Open(status) {
+		c.Open += n
+	}
+	if ClockRuns(status) {
+		c.Overdue += late
+	}
+}
+
 // Overdue reports whether a report in status, due at due, is past its
 // deadline at now: its clock runs and due has passed.
 func Overdue(status string, due, now time.Time) bool { return ClockRuns(status) && due.Before(now) }

@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"maps"
 	"slices"
 	"testing"
 
@@ -26,5 +27,20 @@ func TestClosedIsFinal(t *testing.T) {
 				t.Errorf("action %s (from %s) is not tried on a closed report", a, from)
 			}
 		}
+	}
+}
+
+// TestCount: every report counts in the total; closed and rejected ones
+// are not open; only those whose clock runs count as overdue.
+func TestCount(t *testing.T) {
+	c := &gridmap.ReportCounts{Counts: map[string]int64{}}
+	Count(c, gridmap.StatusDispatched, 5, 2)
+	Count(c, gridmap.StatusSuspended, 3, 3)
+	Count(c, gridmap.StatusClosed, 7, 7)
+	Count(c, gridmap.StatusDispatched, 1, 1)
+	want := gridmap.ReportCounts{Counts: map[string]int64{gridmap.StatusDispatched: 6, gridmap.StatusSuspended: 3, gridmap.StatusClosed: 7},
+		Total: 16, Open: 9, Overdue: 3}
+	if !maps.Equal(c.Counts, want.Counts) || c.Total != want.Total || c.Open != want.Open || c.Overdue != want.Overdue {
+		t.Errorf("counts %+v, want %+v", c, want)
 	}
 }

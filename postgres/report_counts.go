@@ -116,14 +116,7 @@ func countReports(ctx context.Context, db querier, query string, args []any) (*g
 		if n == 0 {
 			continue // moved out of the status since the cells were folded
 		}
-		out.Counts[status] += n
-		out.Total += n
-		if dispatch.Open(status) {
-			out.Open += n
-		}
-		if dispatch.ClockRuns(status) {
-			out.Overdue += late
-		}
+		dispatch.Count(out, status, n, late)
 	}
 	return out, rows.Err()
 }

@@ -185,14 +185,7 @@ func plainReportCounts(t *testing.T, db *postgres.DB, layer, code string, f grid
 		if err := rows.Scan(&status, &n, &late); err != nil {
 			t.Fatal(err)
 		}
-		out.Counts[status] = n
-		out.Total += n
-		if dispatch.Open(status) {
-			out.Open += n
-		}
-		if dispatch.ClockRuns(status) {
-			out.Overdue += late
-		}
+		dispatch.Count(out, status, n, late)
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)

@@ -233,8 +233,16 @@ func TestPatrolsAreSeenInScope(t *testing.T) {
 			t.Fatalf("street PS1 plays PG11 back: %d %s", r.status, r.body)
 		}
 		r.json(t, &ans)
-		if len(ans.Points) != 30 || !ans.Points[29].T.Equal(now) || !ans.Points[0].T.Before(ans.Points[1].T) {
-			t.Errorf("PG11's day: %d points, want 30 in time order", len(ans.Points))
+		// The points of its 30 minutes that fall on today (in Shanghai):
+		// all of them but in the first half hour of the day.
+		want := 0
+		for i := range 30 {
+			if now.Add(-time.Duration(i)*time.Minute).In(shanghai).Format(time.DateOnly) == day {
+				want++
+			}
+		}
+		if len(ans.Points) != want || !ans.Points[want-1].T.Equal(now) || (want > 1 && !ans.Points[0].T.Before(ans.Points[1].T)) {
+			t.Errorf("PG11's day: %d points, want %d in time order, the last now", len(ans.Points), want)
 		}
 		if r := do(t, "GET", path("PG21"), "", street...); r.status != 404 {
 			t.Errorf("street PS1 plays PG21 back: %d, want 404", r.status)
@@ -248,9 +256,17 @@ func TestPatrolsAreSeenInScope(t *testing.T) {
 		if r := do(t, "GET", ts.url+"/v1/workers/"+w.names["PG11"]+"/track?day=29-11-2026", "", dispatcher...); r.status != 400 {
 			t.Errorf("a bad day: %d, want 400", r.status)
 		}
-		// A gap of an hour makes two stretches.
-		if r := w.send(t, "PG22", trackBody("phone", now.Add(-2*time.Hour), 3, 71.035, -31.02)); r.status != 200 {
-			t.Fatalf("an earlier stretch: %d %s", r.status, r.body)
+		// A gap of an hour makes two stretches: yesterday's (in Shanghai),
+		// so that both lie in one day at any time of day.
+		y := now.In(shanghai).AddDate(0, 0, -1)
+		yesterday := time.Date(y.Year(), y.Month(), y.Day(), 0, 0, 0, 0, shanghai)
+		for _, stretch := range []struct {
+			end time.Time
+			n   int
+		}{{yesterday.Add(9 * time.Hour), 3}, {yesterday.Add(11 * time.Hour), 30}} {
+			if r := w.send(t, "PG22", trackBody("phone", stretch.end, stretch.n, 71.035, -31.02)); r.status != 200 {
+				t.Fatalf("yesterday's stretch: %d %s", r.status, r.body)
+			}
 		}
 		var fc struct {
 			Type     string
@@ -261,7 +277,8 @@ func TestPatrolsAreSeenInScope(t *testing.T) {
 				}
 			}
 		}
-		r = do(t, "GET", path("PG22"), "", append(dispatcher, "Accept", "application/geo+json")...)
+		r = do(t, "GET", ts.url+"/v1/workers/"+w.names["PG22"]+"/track?day="+yesterday.Format(time.DateOnly), "",
+			append(dispatcher, "Accept", "application/geo+json")...)
 		if r.status != 200 || r.header.Get("Content-Type") != "application/geo+json" {
 			t.Fatalf("GeoJSON playback: %d %s", r.status, r.header.Get("Content-Type"))
 		}

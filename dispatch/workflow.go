@@ -110,9 +110,9 @@ var ClockStopped = []string{gridmap.StatusClosed, gridmap.StatusRejected, gridma
 // ClockRuns reports whether the deadlines of a report in status run.
 func ClockRuns(status string) bool { return !slices.Contains(ClockStopped, status) }
 
-// Count adds to c n reports of status, late of them past their due time:
-// each counts in the total, open ones in Open, and those past due in
-// Overdue while their clock runs.
+// Count adds to c (its Counts made) n reports of status, late of them past
+// their due time: each counts in the total, open ones in Open, and those
+// past due in Overdue while their clock runs.
 func Count(c *gridmap.ReportCounts, status string, n, late int64) {
 	c.Counts[status] += n
 	c.Total += n

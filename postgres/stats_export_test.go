@@ -29,7 +29,8 @@ func (s *ReportStore) ReportCountsFrom(ctx context.Context, f gridmap.ReportFilt
 	return c, fromSums, err
 }
 
-// FoldStatsIn is FoldStats moving at most batch deltas a transaction.
-func (s *StatsStore) FoldStatsIn(ctx context.Context, batch int) (int64, error) {
-	return s.foldStats(ctx, batch)
+// FoldStatsIn is FoldStats moving the deltas of at most pages pages a
+// transaction.
+func (s *StatsStore) FoldStatsIn(ctx context.Context, pages int64) (int64, error) {
+	return s.foldStats(ctx, pages)
 }

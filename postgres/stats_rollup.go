@@ -47,20 +47,14 @@ func binList(item func(k int) string, sep string) string {
 	return b.String()
 }
 
-// rollupFoldSQL moves at most $1 deltas stored after $2 and before $3
-// (tids: the last delta the batch before moved, and the end of the table
-// when the fold began) into the cells in one statement, returning how many
-// deltas it moved, how many cells it wrote and the last delta it moved: a
-// reader's snapshot sees a delta either still pending or in its cell,
-// never both, and a delta is deleted in the statement that counts it.
-// Each batch reads on from where the one before stopped, through a range
-// of tids read in order, not over the rows it deleted (still in the table
-// until vacuumed). A delta stored meanwhile outside that range waits for
-// the next fold, so that a fold ends however fast deltas arrive.
-var rollupFoldSQL = `WITH d AS (
-	DELETE FROM report_rollup_delta
-	WHERE ctid = ANY(ARRAY(SELECT ctid FROM report_rollup_delta WHERE ctid > $2::tid AND ctid < $3::tid LIMIT $1))
-	RETURNING *, ctid),
+// rollupFoldSQL moves the deltas stored in the pages from $1 up to $2
+// (tids of their first rows) into the cells in one statement, returning
+// how many cells it wrote: a reader's
+// snapshot sees a delta either still pending or in its cell, never both,
+// and a delta is deleted in the statement that counts it. Only a fold
+// deletes deltas, one fold at a time, so that the deltas read are still
+// there to delete.
+var rollupFoldSQL = `WITH d AS (DELETE FROM report_rollup_delta WHERE ctid >= $1::tid AND ctid < $2::tid RETURNING *),
 f AS (
 INSERT INTO report_rollup AS r (layer_id, level, code, category, day, status, due_day, n, registered, closed, closed_on_time,
 	registered_closed, resolved, reworked, extended, suspended, ` + binColumns(func(k int) string { return fmt.Sprintf("h%d", k) }) + `)
@@ -74,7 +68,7 @@ ON CONFLICT (layer_id, level, day, code, category, status, due_day) DO UPDATE SE
 	resolved = r.resolved + EXCLUDED.resolved, reworked = r.reworked + EXCLUDED.reworked, extended = r.extended + EXCLUDED.extended,
 	suspended = r.suspended + EXCLUDED.suspended, ` + binColumns(func(k int) string { return fmt.Sprintf("h%d = r.h%d + EXCLUDED.h%d", k, k, k) }) + `
 RETURNING 1)
-SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM f), coalesce((SELECT max(ctid) FROM d), $2::tid)::text`
+SELECT count(*) FROM f`
 
 // rollupFoldLockID is the advisory lock a fold holds: one fold at a time,
 // the others skip (the next tick folds what they would have).
@@ -89,52 +83,53 @@ var rollupDropEmptySQL = `DELETE FROM report_rollup WHERE n = 0 AND registered =
 	AND registered_closed = 0 AND resolved = 0 AND reworked = 0 AND extended = 0 AND suspended = 0
 	AND ` + binList(func(k int) string { return fmt.Sprintf("h%d = 0", k) }, " AND ")
 
-// rollupFoldBatch is the most deltas one transaction of a fold moves. A
-// tick's deltas are a few thousand; after a bulk load or a long stop they
-// are millions (7.8 million took a few minutes here in one statement),
-// which a statement timeout would stop and roll back on every tick, so
-// that they never fold. In batches each commits what it moved: a quarter
-// of a million deltas take seconds.
-const rollupFoldBatch = 250_000
+// rollupFoldPages is how many pages of deltas one transaction of a fold
+// moves: a quarter of a million deltas when full. A tick's deltas are a
+// few thousand; after a bulk load or a long stop they are millions (7.8
+// million took a few minutes here in one statement), which a statement
+// timeout would stop and roll back on every tick, so that they never
+// fold. In batches each commits what it moved, in seconds.
+const rollupFoldPages = 3500
 
 // FoldStats moves the pending deltas of the indicators into their daily
-// cells, batch after batch until those stored when it began are folded,
-// and drops the cells left empty, returning how many cell writes it made
-// (a cell written by two batches counts twice; 0 when there was nothing to
-// fold or another fold held the lock; it stops at the batch another fold
-// takes the lock before). The indicators are exact with or without it;
-// folding keeps them cheap.
+// cells, a range of the table's pages at a time, and drops the cells left
+// empty, returning how many cell writes it made (a cell written by two
+// batches counts twice). It folds the pages the table had when it began:
+// deltas stored later beyond them wait for the next fold, so that a fold
+// ends however fast deltas arrive. It stops, returning what it folded,
+// when another fold holds the lock (0 when that is so from the start).
+// The indicators are exact with or without it; folding keeps them cheap.
 func (s *StatsStore) FoldStats(ctx context.Context) (int64, error) {
-	return s.foldStats(ctx, rollupFoldBatch)
+	return s.foldStats(ctx, rollupFoldPages)
 }
 
-// foldStats is FoldStats moving at most batch deltas a transaction.
-func (s *StatsStore) foldStats(ctx context.Context, batch int) (int64, error) {
-	if batch < 1 {
-		return 0, fmt.Errorf("a fold moves at least one delta a batch, not %d", batch)
+// foldStats is FoldStats moving the deltas of at most pages pages a
+// transaction. The batches are ranges of pages, not a count of rows
+// picked in the order a scan returns them: what each holds does not
+// depend on the plan.
+func (s *StatsStore) foldStats(ctx context.Context, pages int64) (int64, error) {
+	if pages < 1 {
+		return 0, fmt.Errorf("a fold moves at least one page of deltas a batch, not %d", pages)
 	}
-	// The end of the table as the fold begins: the first row of the page
-	// after its last.
-	var before string
-	if err := s.db.Pool.QueryRow(ctx, `SELECT format('(%s,0)', pg_relation_size('report_rollup_delta') / current_setting('block_size')::int)`).
-		Scan(&before); err != nil {
+	var end int64 // the table's pages as the fold begins
+	if err := s.db.Pool.QueryRow(ctx, `SELECT pg_relation_size('report_rollup_delta') / current_setting('block_size')::int`).Scan(&end); err != nil {
 		return 0, translate(err, "folding the indicators' sums")
 	}
 	var folded int64
-	after := "(0,0)" // before the first row
-	for {
-		var moved, cells int64
+	for from := int64(0); from < end; from += pages {
+		var locked bool
+		var cells int64
 		err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
 			// A bound above the pool's: a batch on a busy machine. And
-			// the tids read as ranges, in order.
-			if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = '5min'; SET LOCAL enable_tidscan = on`); err != nil {
+			// the batch's pages read as a range of tids, not the whole
+			// table scanned for them.
+			if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = '5min'; SET LOCAL enable_seqscan = off`); err != nil {
 				return err
 			}
-			var locked bool
 			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, int64(rollupFoldLockID)).Scan(&locked); err != nil || !locked {
 				return err
 			}
-			if err := tx.QueryRow(ctx, rollupFoldSQL, batch, after, before).Scan(&moved, &cells, &after); err != nil {
+			if err := tx.QueryRow(ctx, rollupFoldSQL, fmt.Sprintf("(%d,0)", from), fmt.Sprintf("(%d,0)", from+pages)).Scan(&cells); err != nil {
 				return err
 			}
 			_, err := tx.Exec(ctx, rollupDropEmptySQL)
@@ -143,11 +138,12 @@ func (s *StatsStore) foldStats(ctx context.Context, batch int) (int64, error) {
 		if err != nil {
 			return folded, translate(err, "folding the indicators' sums")
 		}
-		folded += cells
-		if moved < int64(batch) {
+		if !locked {
 			return folded, nil
 		}
+		folded += cells
 	}
+	return folded, nil
 }
 
 // FollowStats folds the indicators' deltas every interval until ctx ends.

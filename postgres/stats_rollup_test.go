@@ -170,8 +170,10 @@ func TestStatsFoldInBatches(t *testing.T) {
 	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM report_rollup_delta WHERE layer_id = $1`, layer).Scan(&pending); err != nil || pending < 1000 {
 		t.Fatalf("%d deltas pending (%v)", pending, err)
 	}
-	if _, err := stats.FoldStatsIn(ctx, 0); err == nil {
-		t.Error("a fold of batches of no delta: no error")
+	short, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if _, err := stats.FoldStatsIn(short, 0); err == nil {
+		t.Error("a fold of batches of no page: no error")
 	}
 	folded, err := stats.FoldStatsIn(ctx, 7)
 	if err != nil {
@@ -214,6 +216,46 @@ func TestStatsFoldInBatches(t *testing.T) {
 		t.Errorf("the extended report's cell counts %d reports, %d registered, %d extended; want 1 of each", n, registered, extended)
 	}
 	if _, err := db.Pool.Exec(ctx, `DELETE FROM report_rollup WHERE layer_id = 'rollup-hand'`); err != nil {
+		t.Fatal(err)
+	}
+
+	// Folds a page at a time end while deltas keep arriving, and lose
+	// none of them.
+	var stored atomic.Int64
+	var stop atomic.Bool
+	errs := make(chan error, 1)
+	go func() {
+		defer close(errs)
+		for !stop.Load() {
+			if _, err := db.Pool.Exec(ctx, `INSERT INTO report_rollup_delta (layer_id, level, code, category, day, status, due_day, hb, n,
+				  registered, closed, closed_on_time, registered_closed, resolved, reworked, extended, suspended)
+				SELECT 'rollup-stream', '*', '', 'rollup-a', '2025-02-03', 'registered', '2025-02-06', NULL, 1, 0, 0, 0, 0, 0, 0, 0, 0
+				FROM generate_series(1, 50)`); err != nil {
+				errs <- err
+				return
+			}
+			stored.Add(50)
+		}
+	}()
+	for range 3 {
+		if _, err := stats.FoldStatsIn(short, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop.Store(true)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stats.FoldStats(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Pool.QueryRow(ctx, `SELECT coalesce(sum(n), 0) FROM report_rollup WHERE layer_id = 'rollup-stream'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if int64(n) != stored.Load() || n == 0 {
+		t.Errorf("%d deltas stored while folding, %d in the cells", stored.Load(), n)
+	}
+	if _, err := db.Pool.Exec(ctx, `DELETE FROM report_rollup WHERE layer_id = 'rollup-stream'`); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -241,7 +242,8 @@ func TestPatrolsAreSeenInScope(t *testing.T) {
 				want++
 			}
 		}
-		if len(ans.Points) != want || !ans.Points[want-1].T.Equal(now) || (want > 1 && !ans.Points[0].T.Before(ans.Points[1].T)) {
+		inOrder := slices.IsSortedFunc(ans.Points, func(a, b gridmap.TrackPoint) int { return a.T.Compare(b.T) })
+		if len(ans.Points) != want || !ans.Points[want-1].T.Equal(now) || !inOrder {
 			t.Errorf("PG11's day: %d points, want %d in time order, the last now", len(ans.Points), want)
 		}
 		if r := do(t, "GET", path("PG21"), "", street...); r.status != 404 {
@@ -256,16 +258,17 @@ func TestPatrolsAreSeenInScope(t *testing.T) {
 		if r := do(t, "GET", ts.url+"/v1/workers/"+w.names["PG11"]+"/track?day=29-11-2026", "", dispatcher...); r.status != 400 {
 			t.Errorf("a bad day: %d, want 400", r.status)
 		}
-		// A gap of an hour makes two stretches: yesterday's (in Shanghai),
-		// so that both lie in one day at any time of day.
-		y := now.In(shanghai).AddDate(0, 0, -1)
-		yesterday := time.Date(y.Year(), y.Month(), y.Day(), 0, 0, 0, 0, shanghai)
+		// A gap of an hour makes two stretches: on the day before
+		// yesterday (in Shanghai), which no other point of the test
+		// reaches at any time of day.
+		y := now.In(shanghai).AddDate(0, 0, -2)
+		quiet := time.Date(y.Year(), y.Month(), y.Day(), 0, 0, 0, 0, shanghai)
 		for _, stretch := range []struct {
 			end time.Time
 			n   int
-		}{{yesterday.Add(9 * time.Hour), 3}, {yesterday.Add(11 * time.Hour), 30}} {
+		}{{quiet.Add(9 * time.Hour), 3}, {quiet.Add(11 * time.Hour), 30}} {
 			if r := w.send(t, "PG22", trackBody("phone", stretch.end, stretch.n, 71.035, -31.02)); r.status != 200 {
-				t.Fatalf("yesterday's stretch: %d %s", r.status, r.body)
+				t.Fatalf("a stretch of the day before yesterday: %d %s", r.status, r.body)
 			}
 		}
 		var fc struct {
@@ -277,7 +280,7 @@ func TestPatrolsAreSeenInScope(t *testing.T) {
 				}
 			}
 		}
-		r = do(t, "GET", ts.url+"/v1/workers/"+w.names["PG22"]+"/track?day="+yesterday.Format(time.DateOnly), "",
+		r = do(t, "GET", ts.url+"/v1/workers/"+w.names["PG22"]+"/track?day="+quiet.Format(time.DateOnly), "",
 			append(dispatcher, "Accept", "application/geo+json")...)
 		if r.status != 200 || r.header.Get("Content-Type") != "application/geo+json" {
 			t.Fatalf("GeoJSON playback: %d %s", r.status, r.header.Get("Content-Type"))

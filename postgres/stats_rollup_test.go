@@ -219,14 +219,15 @@ func TestStatsFoldInBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Folds a page at a time end while deltas keep arriving, and lose
-	// none of them.
+	// Folds a page at a time end while deltas keep arriving (a statement
+	// of 50 every few milliseconds), and lose none of them.
 	var stored atomic.Int64
 	var stop atomic.Bool
 	errs := make(chan error, 1)
 	go func() {
 		defer close(errs)
 		for !stop.Load() {
+			time.Sleep(3 * time.Millisecond)
 			if _, err := db.Pool.Exec(ctx, `INSERT INTO report_rollup_delta (layer_id, level, code, category, day, status, due_day, hb, n,
 				  registered, closed, closed_on_time, registered_closed, resolved, reworked, extended, suspended)
 				SELECT 'rollup-stream', '*', '', 'rollup-a', '2025-02-03', 'registered', '2025-02-06', NULL, 1, 0, 0, 0, 0, 0, 0, 0, 0
@@ -237,13 +238,24 @@ func TestStatsFoldInBatches(t *testing.T) {
 			stored.Add(50)
 		}
 	}()
+	stopped := false
+	stopInserts := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		stop.Store(true)
+		return <-errs
+	}
+	defer stopInserts()
+	arriving, cancelArriving := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancelArriving()
 	for range 3 {
-		if _, err := stats.FoldStatsIn(short, 1); err != nil {
+		if _, err := stats.FoldStatsIn(arriving, 1); err != nil {
 			t.Fatal(err)
 		}
 	}
-	stop.Store(true)
-	if err := <-errs; err != nil {
+	if err := stopInserts(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := stats.FoldStats(ctx); err != nil {

@@ -152,15 +152,10 @@ func (s *ReportStore) Reports(ctx context.Context, f gridmap.ReportFilter) ([]*g
 		return rows.Err()
 	}
 	if serial {
-		// Without parallel workers: the planner sees tens of thousands of
-		// the grid's entries to sort and starts two, which took 70 ms of
-		// a 95 ms page on two cores; the sort alone is a few milliseconds.
-		err = pgx.BeginTxFunc(ctx, s.db.Pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `SET LOCAL max_parallel_workers_per_gather = 0`); err != nil {
-				return err
-			}
-			return page(tx)
-		})
+		// The planner sees tens of thousands of the grid's entries to
+		// sort and starts two workers, which took 70 ms of a 95 ms page on
+		// two cores; the sort alone is a few milliseconds.
+		err = s.db.readSerially(ctx, pgx.ReadCommitted, page)
 	} else {
 		err = page(s.db.Pool)
 	}
@@ -168,6 +163,19 @@ func (s *ReportStore) Reports(ctx context.Context, f gridmap.ReportFilter) ([]*g
 		return nil, nil, translate(err, "reports")
 	}
 	return out, next, nil
+}
+
+// readSerially runs read in a read-only transaction at isolation level
+// iso, its statements planned without parallel workers: for statements
+// whose few milliseconds of work the workers' start would multiply on a
+// machine of few cores.
+func (db *DB) readSerially(ctx context.Context, iso pgx.TxIsoLevel, read func(q querier) error) error {
+	return pgx.BeginTxFunc(ctx, db.Pool, pgx.TxOptions{IsoLevel: iso, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL max_parallel_workers_per_gather = 0`); err != nil {
+			return err
+		}
+		return read(tx)
+	})
 }
 
 // listWindowSpan is the longest window of reported_at that a report list

@@ -49,11 +49,10 @@ func binList(item func(k int) string, sep string) string {
 
 // rollupFoldSQL moves the deltas stored in the pages from $1 up to $2
 // (tids of their first rows) into the cells in one statement, returning
-// how many cells it wrote: a reader's
-// snapshot sees a delta either still pending or in its cell, never both,
-// and a delta is deleted in the statement that counts it. Only a fold
-// deletes deltas, one fold at a time, so that the deltas read are still
-// there to delete.
+// how many cells it wrote: a reader's snapshot sees a delta either still
+// pending or in its cell, never both, and a delta is deleted in the
+// statement that counts it. Only a fold deletes deltas, one fold at a
+// time, so that the deltas read are still there to delete.
 var rollupFoldSQL = `WITH d AS (DELETE FROM report_rollup_delta WHERE ctid >= $1::tid AND ctid < $2::tid RETURNING *),
 f AS (
 INSERT INTO report_rollup AS r (layer_id, level, code, category, day, status, due_day, n, registered, closed, closed_on_time,
@@ -75,10 +74,10 @@ SELECT count(*) FROM f`
 const rollupFoldLockID = 0x67726d_726f6c6c // "grm" "roll"
 
 // rollupDropEmptySQL drops the cells a fold left empty. Not every cell of
-// no report: a batch may take back a report from a cell before it moves
-// in the delta that counted it there (the deltas are not taken in order),
-// leaving n at 0 while the cell's other sums are not; dropping it would
-// lose them.
+// no report: a batch may fold a statement's delta before that of an
+// earlier statement (a delta may be stored in space freed before those
+// stored earlier), leaving a cell of no report whose other sums are not
+// 0 until the earlier delta is folded; dropping it would lose them.
 var rollupDropEmptySQL = `DELETE FROM report_rollup WHERE n = 0 AND registered = 0 AND closed = 0 AND closed_on_time = 0
 	AND registered_closed = 0 AND resolved = 0 AND reworked = 0 AND extended = 0 AND suspended = 0
 	AND ` + binList(func(k int) string { return fmt.Sprintf("h%d = 0", k) }, " AND ")

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/gridmap/gridmap"
 	"github.com/paulmach/orb/geojson"
@@ -41,15 +44,27 @@ var reserved = map[string]bool{
 // read. A feature that decodes but lacks a code, has a geometry of the wrong
 // kind or one past gridmap.CheckGeometrySize's limits is still returned, for
 // the importer to reject with a reason.
+//
+// Features are read a few megabytes ahead and decoded on every core: the
+// reading is a quick scan, the decoding most of an import's time in Go.
 type FeatureReader struct {
 	dec    *json.Decoder
 	fields FieldMap
-	index  int
+	index  int // of the next feature read
 	// inArray is true while inside a FeatureCollection's "features" array.
 	inArray bool
-	// pending is a lone top-level Feature, read whole, waiting to be returned.
-	pending *gridmap.Feature
+	// ready are the features decoded ahead, in order; err is what ended the
+	// reading (io.EOF at the end), returned once ready is drained.
+	ready []*gridmap.Feature
+	err   error
 }
+
+// A FeatureReader reads ahead at most decodeAheadFeatures features or,
+// past one feature, decodeAheadBytes of their JSON.
+const (
+	decodeAheadFeatures = 1024
+	decodeAheadBytes    = 4 << 20
+)
 
 // NewFeatureReader reads features from r, mapping properties by fields.
 func NewFeatureReader(r io.Reader, fields FieldMap) *FeatureReader {
@@ -58,15 +73,65 @@ func NewFeatureReader(r io.Reader, fields FieldMap) *FeatureReader {
 
 // Next returns the next feature or io.EOF.
 func (fr *FeatureReader) Next() (*gridmap.Feature, error) {
-	for {
-		if fr.pending != nil {
-			f := fr.pending
-			fr.pending = nil
-			return f, nil
+	if len(fr.ready) == 0 && fr.err == nil {
+		fr.readAhead()
+	}
+	if len(fr.ready) == 0 {
+		return nil, fr.err
+	}
+	f := fr.ready[0]
+	fr.ready[0] = nil
+	fr.ready = fr.ready[1:]
+	return f, nil
+}
+
+// readAhead reads the next features' JSON and decodes them on every core
+// into fr.ready; what stops the reading early is kept in fr.err.
+func (fr *FeatureReader) readAhead() {
+	first := fr.index
+	var raws [][]byte
+	for size := 0; len(raws) < decodeAheadFeatures && size < decodeAheadBytes; {
+		raw, err := fr.nextRaw()
+		if err != nil {
+			fr.err = err
+			break
 		}
+		raws = append(raws, raw)
+		size += len(raw)
+	}
+	fr.ready = make([]*gridmap.Feature, len(raws))
+	workers := min(runtime.GOMAXPROCS(0), len(raws))
+	if workers <= 1 {
+		for i, raw := range raws {
+			fr.ready[i] = decodeFeature(raw, first+i, fr.fields)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(raws); i = int(next.Add(1) - 1) {
+				fr.ready[i] = decodeFeature(raws[i], first+i, fr.fields)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// nextRaw returns the JSON of the next feature, or io.EOF.
+func (fr *FeatureReader) nextRaw() ([]byte, error) {
+	for {
 		if fr.inArray {
 			if fr.dec.More() {
-				return fr.decodeFeature()
+				var raw json.RawMessage
+				if err := fr.dec.Decode(&raw); err != nil {
+					return nil, fr.syntax(err)
+				}
+				fr.index++
+				return raw, nil
 			}
 			if _, err := fr.dec.Token(); err != nil { // ']'
 				return nil, fr.syntax(err)
@@ -86,57 +151,56 @@ func (fr *FeatureReader) Next() (*gridmap.Feature, error) {
 		if d, ok := tok.(json.Delim); !ok || d != '{' {
 			return nil, gridmap.Errorf(gridmap.EINVALID, "expected a GeoJSON FeatureCollection or Feature object, found %v", tok)
 		}
-		if err := fr.readTopObject(); err != nil {
+		feature, err := fr.readTopObject()
+		if err != nil {
 			return nil, err
+		}
+		if feature != nil {
+			fr.index++
+			return feature, nil
 		}
 	}
 }
 
 // readTopObject reads members of a top-level object until it meets a
 // "features" array (then streams it) or the object ends (then it must have
-// been a Feature).
-func (fr *FeatureReader) readTopObject() error {
+// been a Feature, whose JSON it returns).
+func (fr *FeatureReader) readTopObject() (feature []byte, err error) {
 	members := map[string]json.RawMessage{}
 	for fr.dec.More() {
 		tok, err := fr.dec.Token()
 		if err != nil {
-			return fr.syntax(err)
+			return nil, fr.syntax(err)
 		}
 		key, _ := tok.(string)
 		if key == "features" {
 			if t, err := fr.dec.Token(); err != nil {
-				return fr.syntax(err)
+				return nil, fr.syntax(err)
 			} else if d, ok := t.(json.Delim); !ok || d != '[' {
-				return gridmap.Errorf(gridmap.EINVALID, `"features" must be an array of GeoJSON Features`)
+				return nil, gridmap.Errorf(gridmap.EINVALID, `"features" must be an array of GeoJSON Features`)
 			}
 			if typ := typeOf(members); typ != "" && typ != "FeatureCollection" {
-				return gridmap.Errorf(gridmap.EINVALID, `an object with "features" must be a FeatureCollection, not %q`, typ)
+				return nil, gridmap.Errorf(gridmap.EINVALID, `an object with "features" must be a FeatureCollection, not %q`, typ)
 			}
 			fr.inArray = true
-			return nil
+			return nil, nil
 		}
 		var raw json.RawMessage
 		if err := fr.dec.Decode(&raw); err != nil {
-			return fr.syntax(err)
+			return nil, fr.syntax(err)
 		}
 		members[key] = raw
 	}
 	if _, err := fr.dec.Token(); err != nil { // '}'
-		return fr.syntax(err)
+		return nil, fr.syntax(err)
 	}
 	switch typ := typeOf(members); typ {
 	case "Feature":
-		whole, _ := json.Marshal(members)
-		f, err := fr.toFeature(whole)
-		if err != nil {
-			return err
-		}
-		fr.pending = f
-		return nil
+		return json.Marshal(members)
 	case "FeatureCollection":
-		return nil // empty collection without "features"
+		return nil, nil // empty collection without "features"
 	default:
-		return gridmap.Errorf(gridmap.EINVALID, "expected a GeoJSON FeatureCollection or Feature, found type %q", typ)
+		return nil, gridmap.Errorf(gridmap.EINVALID, "expected a GeoJSON FeatureCollection or Feature, found type %q", typ)
 	}
 }
 
@@ -157,17 +221,10 @@ func (fr *FeatureReader) finishObject() error {
 	return nil
 }
 
-func (fr *FeatureReader) decodeFeature() (*gridmap.Feature, error) {
-	var raw json.RawMessage
-	if err := fr.dec.Decode(&raw); err != nil {
-		return nil, fr.syntax(err)
-	}
-	return fr.toFeature(raw)
-}
-
-func (fr *FeatureReader) toFeature(raw []byte) (*gridmap.Feature, error) {
-	idx := fr.index
-	fr.index++
+// decodeFeature decodes feature idx from its JSON. A feature that is not
+// valid GeoJSON comes back with DecodeError set, and its code when its
+// properties still say one.
+func decodeFeature(raw []byte, idx int, fields FieldMap) *gridmap.Feature {
 	var gf geojson.Feature
 	if err := json.Unmarshal(raw, &gf); err != nil {
 		// Keep going: the importer reports it with the others, by index and
@@ -176,14 +233,14 @@ func (fr *FeatureReader) toFeature(raw []byte) (*gridmap.Feature, error) {
 			Properties map[string]any `json:"properties"`
 		}
 		_ = json.Unmarshal(raw, &loose)
-		return &gridmap.Feature{Index: idx, Code: propertyString(loose.Properties[fr.fields.Code]),
-			DecodeError: "not a valid GeoJSON Feature: " + err.Error()}, nil
+		return &gridmap.Feature{Index: idx, Code: propertyString(loose.Properties[fields.Code]),
+			DecodeError: "not a valid GeoJSON Feature: " + err.Error()}
 	}
-	f := FeatureFromGeoJSON(&gf, idx, fr.fields)
+	f := FeatureFromGeoJSON(&gf, idx, fields)
 	if err := gridmap.CheckGeometrySize(gf.Geometry); err != nil {
 		f.Geometry, f.DecodeError = nil, gridmap.ErrorMessage(err)
 	}
-	return f, nil
+	return f
 }
 
 // FeatureFromGeoJSON maps a decoded GeoJSON Feature to a grid feature.

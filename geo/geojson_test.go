@@ -2,6 +2,7 @@ package geo
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -136,4 +137,51 @@ func FuzzFeatureReader(f *testing.F) {
 		}
 		t.Fatalf("reader returned more features than the input has bytes")
 	})
+}
+
+// TestFeatureReaderReadsAheadInOrder reads more features than one read-ahead
+// holds, as a collection and one per line, each with a feature that does
+// not decode among them and bad JSON at the end: every feature comes back
+// in order with its own index and code, the undecodable one with its
+// reason, then the error naming the feature it stopped at.
+func TestFeatureReaderReadsAheadInOrder(t *testing.T) {
+	const n = 2*decodeAheadFeatures + 17
+	const bad = decodeAheadFeatures + 3
+	feature := func(i int) string {
+		geometry := square
+		if i == bad {
+			geometry = `{"type":"Blob","coordinates":[]}`
+		}
+		return fmt.Sprintf(`{"type":"Feature","properties":{"code":"g%d","level":"grid"},"geometry":%s}`, i, geometry)
+	}
+	var collection, lines strings.Builder
+	collection.WriteString(`{"type":"FeatureCollection","features":[`)
+	for i := range n {
+		if i > 0 {
+			collection.WriteByte(',')
+		}
+		collection.WriteString(feature(i))
+		lines.WriteString(feature(i) + "\n")
+	}
+	collection.WriteString(`,{"type":"Feature","properties":{"code":"broken"`)
+	lines.WriteString(`{"type":"Feature","properties":{"code":"broken"` + "\n")
+	for name, in := range map[string]string{"collection": collection.String(), "one per line": lines.String()} {
+		t.Run(name, func(t *testing.T) {
+			fs, err := readAll(t, in, DefaultFieldMap)
+			if gridmap.ErrorCode(err) != gridmap.EINVALID || !strings.Contains(err.Error(), fmt.Sprintf("feature %d", n)) {
+				t.Fatalf("after %d features: %v, want invalid input at feature %d", len(fs), err, n)
+			}
+			if len(fs) != n {
+				t.Fatalf("%d features before the error, want %d", len(fs), n)
+			}
+			for i, f := range fs {
+				if f.Index != i || f.Code != fmt.Sprintf("g%d", i) || (f.DecodeError != "") != (i == bad) {
+					t.Fatalf("feature %d: index %d, code %s, decode error %q", i, f.Index, f.Code, f.DecodeError)
+				}
+				if i != bad && len(f.Geometry.(orb.Polygon)) != 1 {
+					t.Fatalf("feature %d: geometry %v", i, f.Geometry)
+				}
+			}
+		})
+	}
 }

@@ -517,6 +517,45 @@ func (c countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// TestImportFindsOverlapsOfAFewSquareMetres overlaps two streets by a
+// strip of 1.5 times the tolerance (refused) and of half of it (accepted),
+// at the equator, where a square degree holds the most square metres, and
+// at 60 degrees north.
+func TestImportFindsOverlapsOfAFewSquareMetres(t *testing.T) {
+	rect := func(x0, y0, x1, y1 float64) string {
+		return fmt.Sprintf(`{"type":"Polygon","coordinates":[[[%.12f,%.12f],[%.12f,%.12f],[%.12f,%.12f],[%.12f,%.12f],[%.12f,%.12f]]]}`,
+			x0, y0, x1, y0, x1, y1, x0, y1, x0, y0)
+	}
+	for _, lat := range []float64{0, 60} {
+		for _, overlap := range []float64{1.5 * gridmap.ToleranceAreaM2, 0.5 * gridmap.ToleranceAreaM2} {
+			layer := fmt.Sprintf("strip%d_%g", int(lat), overlap*10)
+			s := newLayer(t, layer)
+			const h, w = 0.0001, 0.0004 // degrees: about 11 m by 44 m at the equator
+			kx, ky := geo.MetresPerDegree(lat + h/2)
+			d := overlap / (kx * ky * h) // the strip's width in degrees
+			in := collection(
+				feature("D", "district", "", rect(0, lat, 2*w, lat+h)),
+				feature("S1", "street", "D", rect(0, lat, w+d, lat+h)),
+				feature("S2", "street", "D", rect(w, lat, 2*w, lat+h)),
+			)
+			_, err := importString(s, layer, in, gridmap.ImportOptions{})
+			if overlap < gridmap.ToleranceAreaM2 {
+				if err != nil {
+					t.Errorf("latitude %g: an overlap of %g m2 refused: %v", lat, overlap, err)
+				}
+				continue
+			}
+			var ge *gridmap.Error
+			if !asGridmapError(err, &ge) || len(ge.Details) != 1 || ge.Details[0].Kind != gridmap.ProblemOverlapsSibling {
+				t.Fatalf("latitude %g: an overlap of %g m2: got %v, want the overlap refused", lat, overlap, err)
+			}
+			if a := *ge.Details[0].AreaM2; math.Abs(a-overlap) > 0.01*overlap {
+				t.Errorf("latitude %g: overlap measured as %g m2, want %g", lat, a, overlap)
+			}
+		}
+	}
+}
+
 func TestImportRefusesOverlapsAndSpill(t *testing.T) {
 	s := newLayer(t, "tiling")
 	in := collection(

@@ -37,7 +37,8 @@ var reserved = map[string]bool{
 
 // FeatureReader streams features out of a GeoJSON FeatureCollection, a
 // single Feature, or a GeoJSON text sequence (RFC 8142, or one Feature per
-// line), holding one feature in memory at a time. A feature that cannot be
+// line), holding at most a few megabytes of them (and one feature of any
+// size) in memory at a time. A feature that cannot be
 // decoded at all (bad JSON inside it) stops the stream with EINVALID naming
 // its index, as does an escaped NUL (\u0000) anywhere; JSON nested deeper
 // than gridmap.MaxJSONDepth stops it with EUNPROCESSABLE as soon as it is
@@ -223,24 +224,37 @@ func (fr *FeatureReader) finishObject() error {
 
 // decodeFeature decodes feature idx from its JSON. A feature that is not
 // valid GeoJSON comes back with DecodeError set, and its code when its
-// properties still say one.
-func decodeFeature(raw []byte, idx int, fields FieldMap) *gridmap.Feature {
+// properties still say one. It runs on the reader's own goroutines, where
+// a panic would take the process down: the GeoJSON decoder's panics on
+// malformed geometry (a null in a GeometryCollection) come back as
+// DecodeError too.
+func decodeFeature(raw []byte, idx int, fields FieldMap) (f *gridmap.Feature) {
+	defer func() {
+		if r := recover(); r != nil {
+			f = undecodable(raw, idx, fields, r)
+		}
+	}()
 	var gf geojson.Feature
 	if err := json.Unmarshal(raw, &gf); err != nil {
-		// Keep going: the importer reports it with the others, by index and
-		// by code when the properties still say one.
-		var loose struct {
-			Properties map[string]any `json:"properties"`
-		}
-		_ = json.Unmarshal(raw, &loose)
-		return &gridmap.Feature{Index: idx, Code: propertyString(loose.Properties[fields.Code]),
-			DecodeError: "not a valid GeoJSON Feature: " + err.Error()}
+		return undecodable(raw, idx, fields, err)
 	}
-	f := FeatureFromGeoJSON(&gf, idx, fields)
+	f = FeatureFromGeoJSON(&gf, idx, fields)
 	if err := gridmap.CheckGeometrySize(gf.Geometry); err != nil {
 		f.Geometry, f.DecodeError = nil, gridmap.ErrorMessage(err)
 	}
 	return f
+}
+
+// undecodable is feature idx that is not valid GeoJSON, for why: the
+// importer reports it with the others, by index and by code when its
+// properties still say one.
+func undecodable(raw []byte, idx int, fields FieldMap, why any) *gridmap.Feature {
+	var loose struct {
+		Properties map[string]any `json:"properties"`
+	}
+	_ = json.Unmarshal(raw, &loose)
+	return &gridmap.Feature{Index: idx, Code: propertyString(loose.Properties[fields.Code]),
+		DecodeError: fmt.Sprintf("not a valid GeoJSON Feature: %v", why)}
 }
 
 // FeatureFromGeoJSON maps a decoded GeoJSON Feature to a grid feature.

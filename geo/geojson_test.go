@@ -128,6 +128,7 @@ func FuzzFeatureReader(f *testing.F) {
 	f.Add(`{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"code":"a"},"geometry":` + square + `}]}`)
 	f.Add("\x1e{\"type\":\"Feature\",\"properties\":{},\"geometry\":null}\n")
 	f.Add(`{"features":[{}],"type":"FeatureCollection"}`)
+	f.Add(`{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},"geometry":{"type":"GeometryCollection","geometries":[null]}},{}]}`)
 	f.Fuzz(func(t *testing.T, in string) {
 		fr := NewFeatureReader(strings.NewReader(in), DefaultFieldMap)
 		for range len(in) + 2 {
@@ -165,7 +166,8 @@ func TestFeatureReaderReadsAheadInOrder(t *testing.T) {
 	}
 	collection.WriteString(`,{"type":"Feature","properties":{"code":"broken"`)
 	lines.WriteString(`{"type":"Feature","properties":{"code":"broken"` + "\n")
-	for name, in := range map[string]string{"collection": collection.String(), "one per line": lines.String()} {
+	records := strings.ReplaceAll(lines.String(), `{"type":"Feature"`, "\x1e"+`{"type":"Feature"`)
+	for name, in := range map[string]string{"collection": collection.String(), "one per line": lines.String(), "RFC 8142 records": records} {
 		t.Run(name, func(t *testing.T) {
 			fs, err := readAll(t, in, DefaultFieldMap)
 			if gridmap.ErrorCode(err) != gridmap.EINVALID || !strings.Contains(err.Error(), fmt.Sprintf("feature %d", n)) {
@@ -183,5 +185,64 @@ func TestFeatureReaderReadsAheadInOrder(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFeatureReaderSurvivesDecoderPanics reads a geometry the GeoJSON
+// decoder panics on (a null in a GeometryCollection), alone and among
+// others decoded on several goroutines: it comes back as a feature that
+// does not decode, with its code, and the features after it are read.
+func TestFeatureReaderSurvivesDecoderPanics(t *testing.T) {
+	bad := `{"type":"Feature","properties":{"code":"bad"},"geometry":{"type":"GeometryCollection","geometries":[null]}}`
+	good := `{"type":"Feature","properties":{"code":"good"},"geometry":` + square + `}`
+	for name, in := range map[string]string{
+		"alone":        `{"type":"FeatureCollection","features":[` + bad + `]}`,
+		"among others": `{"type":"FeatureCollection","features":[` + good + "," + bad + "," + good + `]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			fs, err := readAll(t, in, DefaultFieldMap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range fs {
+				if (f.Code == "bad") != (f.DecodeError != "") {
+					t.Errorf("feature %d (%s): decode error %q", f.Index, f.Code, f.DecodeError)
+				}
+			}
+			if want := strings.Count(in, `"code"`); len(fs) != want {
+				t.Errorf("%d features, want %d", len(fs), want)
+			}
+		})
+	}
+}
+
+// TestFeatureReaderReadsAheadPastABigFeature reads a feature larger than a
+// read-ahead's bytes between small ones: each comes back whole, in order.
+func TestFeatureReaderReadsAheadPastABigFeature(t *testing.T) {
+	name := strings.Repeat("n", decodeAheadBytes+1)
+	var in strings.Builder
+	in.WriteString(`{"type":"FeatureCollection","features":[`)
+	for i := range 5 {
+		if i > 0 {
+			in.WriteByte(',')
+		}
+		n := "small"
+		if i%2 == 1 {
+			n = name
+		}
+		fmt.Fprintf(&in, `{"type":"Feature","properties":{"code":"g%d","name":%q},"geometry":%s}`, i, n, square)
+	}
+	in.WriteString(`]}`)
+	fs, err := readAll(t, in.String(), DefaultFieldMap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs) != 5 {
+		t.Fatalf("%d features, want 5", len(fs))
+	}
+	for i, f := range fs {
+		if f.Index != i || f.Code != fmt.Sprintf("g%d", i) || (len(f.Name) > decodeAheadBytes) != (i%2 == 1) {
+			t.Errorf("feature %d: index %d, code %s, a name of %d bytes", i, f.Index, f.Code, len(f.Name))
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -461,4 +462,32 @@ func areaOf(t testing.TB, code string) float64 {
 		t.Fatalf("area of %s: %v", code, err)
 	}
 	return a
+}
+
+// TestCoveragePlanReadsChildrenByParent checks that the coverage of every
+// borough, over the layer's 2,165 tracts, reads each parent's children
+// through the parent index and joins nothing whole: folded into joins of
+// the layer's children, the pairs of siblings were matched before their
+// parent was ruled out.
+func TestCoveragePlanReadsChildrenByParent(t *testing.T) {
+	tractLayer(t)
+	ctx := context.Background()
+	conn, err := pgtest.Shared(t).Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	var parents string
+	if err := conn.QueryRow(ctx, `SELECT array_agg(DISTINCT parent_code)::text FROM grids WHERE layer_id = 'tracts' AND parent_code IS NOT NULL`).Scan(&parents); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"grid_versions", "draft_grids"} {
+		plan := planOf(t, conn, "coverage of "+table, postgres.CoverageSQL[table], "'tracts', '"+parents+"', 5, true", "force_custom_plan")
+		if !regexp.MustCompile(`(Index Scan using|Bitmap Index Scan on) \w+_parent`).MatchString(plan) {
+			t.Errorf("the coverage of %s does not read children by parent:\n%s", table, plan)
+		}
+		if regexp.MustCompile(`Merge Join|Hash Join`).MatchString(plan) {
+			t.Errorf("the coverage of %s joins children whole:\n%s", table, plan)
+		}
+	}
 }

@@ -16,12 +16,14 @@ import (
 var coverageSQL = map[string]string{publishedTable: coverageSQLOf(publishedTable), draftTable: coverageSQLOf(draftTable)}
 
 func coverageSQLOf(table string) string {
-	// Every read of children goes through the table's parent index, under
-	// one parent at a time: a CTE of all the children read more than once
-	// is materialised without an index (a province's 26,000 parents each
-	// scanned its 123,000 children), and joined with itself it paired
-	// every two siblings whose boxes meet before the per-parent sums below
-	// could rule their parent out (714,000 pairs at 40 districts, 9 s).
+	// Children are read under one parent at a time, LATERAL to it (OFFSET
+	// 0 keeps each subquery whole, so that PostgreSQL cannot fold it into a
+	// join of the layer's children): a parent's children through the parent
+	// index, a child's overlapping siblings through the geometry index. A CTE of all the children, read more than once, was
+	// materialised without an index (a province's 26,000 parents each
+	// scanned its 123,000 children); joined with itself, it paired every
+	// two siblings whose boxes meet before the parent's sums could rule
+	// them out (714,000 pairs and 9 s at 40 districts).
 	children := func(alias, parent string) string {
 		return table + ` ` + alias + ` WHERE ` + alias + `.layer_id = $1 AND ` + alias + `.valid_to IS NULL AND ` + alias + `.parent_code = ` + parent
 	}
@@ -32,36 +34,31 @@ WITH
 -- up to more than the union's, parts outside only where the union spills.
 -- Pairs of siblings and each child's part outside are looked at only
 -- under the parents these sums flag.
--- The children's areas are summed in square degrees: a square degree is
--- at most 1.25e10 m2 anywhere (111,320 m of longitude at the equator by
--- 111,694 m of latitude at a pole), so an overlap of $3 m2 adds at least
--- $3 / 1.25e10 to the sum; parents within half of that are flagged too,
--- and the pieces found under them are measured on the spheroid.
 m AS MATERIALIZED (
-    SELECT p.code, p.geom AS pg, u.u, u.sum_a - ST_Area(u.u) AS overlap_deg2,
+    SELECT p.code, p.geom AS pg, u.u, u.sum_a, ST_Area(u.u::geography) AS ua,
            CASE WHEN ST_Covers(p.geom, u.u) THEN 0
                 ELSE ST_Area(ST_CollectionExtract(ST_Difference(u.u, p.geom), 3)::geography) END AS spill
     FROM ` + table + ` p
     CROSS JOIN LATERAL (SELECT coalesce(ST_Union(k.geom), 'SRID=4326;POLYGON EMPTY'::geometry) AS u,
-                               coalesce(sum(ST_Area(k.geom)), 0) AS sum_a
+                               coalesce(sum(ST_Area(k.geom::geography)), 0) AS sum_a
                         FROM ` + children("k", "p.code") + `) u
     WHERE p.layer_id = $1 AND p.valid_to IS NULL AND p.code = ANY($2))
 SELECT 'gap', ARRAY[m.code], ST_AsBinary(d.geom), ST_Area(d.geom::geography)
 FROM m CROSS JOIN LATERAL ST_Dump(ST_CollectionExtract(ST_Difference(m.pg, m.u), 3)) d
 WHERE $4 AND ST_Area(d.geom::geography) > $3
 UNION ALL
-SELECT 'overlap', ARRAY[i.a, i.b], ST_AsBinary(i.g), ST_Area(i.g::geography)
-FROM m CROSS JOIN LATERAL (
-    SELECT a.code AS a, b.code AS b, ST_CollectionExtract(ST_Intersection(a.geom, b.geom), 3) AS g
-    FROM ` + table + ` a JOIN ` + table + ` b ON b.layer_id = $1 AND b.valid_to IS NULL AND b.parent_code = m.code
-      AND a.code < b.code AND a.geom && b.geom AND ST_Relate(a.geom, b.geom, '2********')
-    WHERE a.layer_id = $1 AND a.valid_to IS NULL AND a.parent_code = m.code) i
-WHERE m.overlap_deg2 * 1.25e10 > $3 / 2 AND ST_Area(i.g::geography) > $3
+SELECT 'overlap', ARRAY[a.code, b.code], ST_AsBinary(i.g), ST_Area(i.g::geography)
+FROM m
+CROSS JOIN LATERAL (SELECT a.code, a.geom FROM ` + children("a", "m.code") + ` OFFSET 0) a
+CROSS JOIN LATERAL (SELECT b.code, b.geom FROM ` + children("b", "m.code") + `
+    AND b.code > a.code AND b.geom && a.geom AND ST_Relate(a.geom, b.geom, '2********') OFFSET 0) b
+CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_Intersection(a.geom, b.geom), 3) AS g) i
+WHERE m.sum_a - m.ua > $3 AND ST_Area(i.g::geography) > $3
 UNION ALL
 SELECT 'outside', ARRAY[d.code, m.code], ST_AsBinary(d.g), ST_Area(d.g::geography)
 FROM m CROSS JOIN LATERAL (
     SELECT k.code, ST_CollectionExtract(ST_Difference(k.geom, m.pg), 3) AS g
-    FROM ` + children("k", "m.code") + ` AND NOT ST_Covers(m.pg, k.geom)) d
+    FROM ` + children("k", "m.code") + ` AND NOT ST_Covers(m.pg, k.geom) OFFSET 0) d
 WHERE m.spill > $3 AND ST_Area(d.g::geography) > $3`
 }
 

@@ -32,3 +32,7 @@ func (s *TileStore) RenderUngeneralised(ctx context.Context, layer string, z, x,
 
 // SearchSQL names the search statements, for plan checks.
 var SearchSQL = map[string]string{"grids": searchGridsSQL, "reports": searchReportsSQL}
+
+// CoverageSQL names the coverage statements by the table they read, for
+// plan checks.
+var CoverageSQL = coverageSQL

@@ -34,47 +34,55 @@ func checkCustomPlans(t *testing.T, conn *pgxpool.Conn, statements map[string]st
 
 func checkPlansIn(t *testing.T, conn *pgxpool.Conn, statements map[string]string, cases []planCase, modes ...string) {
 	t.Helper()
-	ctx := context.Background()
 	for _, tc := range cases {
 		for _, mode := range modes {
 			t.Run(tc.name+" "+mode, func(t *testing.T) {
-				name := "plan_" + strings.ReplaceAll(tc.name+" "+mode, " ", "_")
-				if _, err := conn.Exec(ctx, "PREPARE "+name+" AS "+statements[tc.sql]); err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Exec(ctx, "DEALLOCATE "+name)
-				if _, err := conn.Exec(ctx, "SET plan_cache_mode = "+mode); err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Exec(ctx, "RESET plan_cache_mode")
-				execute := "EXPLAIN EXECUTE " + name
-				if tc.args != "" {
-					execute += "(" + tc.args + ")"
-				}
-				rows, err := conn.Query(ctx, execute)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var plan strings.Builder
-				for rows.Next() {
-					var line string
-					rows.Scan(&line)
-					plan.WriteString(line + "\n")
-				}
-				if err := rows.Err(); err != nil {
-					t.Fatal(err)
-				}
+				plan := planOf(t, conn, tc.name+" "+mode, statements[tc.sql], tc.args, mode)
 				for _, idx := range tc.index {
-					if !regexp.MustCompile(`(Index Scan( Backward)? using|Index Only Scan( Backward)? using|Bitmap Index Scan on) ` + idx + `\b`).MatchString(plan.String()) {
-						t.Errorf("the plan does not use %s:\n%s", idx, plan.String())
+					if !regexp.MustCompile(`(Index Scan( Backward)? using|Index Only Scan( Backward)? using|Bitmap Index Scan on) ` + idx + `\b`).MatchString(plan) {
+						t.Errorf("the plan does not use %s:\n%s", idx, plan)
 					}
 				}
 				for _, table := range tc.table {
-					if regexp.MustCompile(`Seq Scan on ` + table + `\b`).MatchString(plan.String()) {
-						t.Errorf("the plan scans all of %s:\n%s", table, plan.String())
+					if regexp.MustCompile(`Seq Scan on ` + table + `\b`).MatchString(plan) {
+						t.Errorf("the plan scans all of %s:\n%s", table, plan)
 					}
 				}
 			})
 		}
 	}
+}
+
+// planOf prepares statement on conn, explains its execution with args
+// under plan_cache_mode mode, and returns the plan.
+func planOf(t *testing.T, conn *pgxpool.Conn, name, statement, args, mode string) string {
+	t.Helper()
+	ctx := context.Background()
+	name = "plan_" + strings.ReplaceAll(name, " ", "_")
+	if _, err := conn.Exec(ctx, "PREPARE "+name+" AS "+statement); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(ctx, "DEALLOCATE "+name)
+	if _, err := conn.Exec(ctx, "SET plan_cache_mode = "+mode); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(ctx, "RESET plan_cache_mode")
+	execute := "EXPLAIN EXECUTE " + name
+	if args != "" {
+		execute += "(" + args + ")"
+	}
+	rows, err := conn.Query(ctx, execute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan strings.Builder
+	for rows.Next() {
+		var line string
+		rows.Scan(&line)
+		plan.WriteString(line + "\n")
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan.String()
 }

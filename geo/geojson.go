@@ -224,37 +224,46 @@ func (fr *FeatureReader) finishObject() error {
 
 // decodeFeature decodes feature idx from its JSON. A feature that is not
 // valid GeoJSON comes back with DecodeError set, and its code when its
-// properties still say one. It runs on the reader's own goroutines, where
-// a panic would take the process down: the GeoJSON decoder's panics on
-// malformed geometry (a null in a GeometryCollection) come back as
-// DecodeError too.
-func decodeFeature(raw []byte, idx int, fields FieldMap) (f *gridmap.Feature) {
-	defer func() {
-		if r := recover(); r != nil {
-			f = undecodable(raw, idx, fields, r)
-		}
-	}()
+// properties (or id) still say one.
+func decodeFeature(raw []byte, idx int, fields FieldMap) *gridmap.Feature {
 	var gf geojson.Feature
-	if err := json.Unmarshal(raw, &gf); err != nil {
+	if err := unmarshalFeature(raw, &gf); err != nil {
 		return undecodable(raw, idx, fields, err)
 	}
-	f = FeatureFromGeoJSON(&gf, idx, fields)
+	f := FeatureFromGeoJSON(&gf, idx, fields)
 	if err := gridmap.CheckGeometrySize(gf.Geometry); err != nil {
 		f.Geometry, f.DecodeError = nil, gridmap.ErrorMessage(err)
 	}
 	return f
 }
 
+// unmarshalFeature decodes a GeoJSON Feature. The GeoJSON decoder panics
+// on some malformed geometries (a null in a GeometryCollection); features
+// are decoded on the reader's own goroutines, where a panic would take the
+// process down, so it comes back as an error instead.
+func unmarshalFeature(raw []byte, gf *geojson.Feature) (err error) {
+	defer func() {
+		if recover() != nil {
+			err = errors.New("a geometry in it is null or malformed")
+		}
+	}()
+	return json.Unmarshal(raw, gf)
+}
+
 // undecodable is feature idx that is not valid GeoJSON, for why: the
 // importer reports it with the others, by index and by code when its
-// properties still say one.
-func undecodable(raw []byte, idx int, fields FieldMap, why any) *gridmap.Feature {
+// properties (or id) still say one.
+func undecodable(raw []byte, idx int, fields FieldMap, why error) *gridmap.Feature {
 	var loose struct {
+		ID         any            `json:"id"`
 		Properties map[string]any `json:"properties"`
 	}
 	_ = json.Unmarshal(raw, &loose)
-	return &gridmap.Feature{Index: idx, Code: propertyString(loose.Properties[fields.Code]),
-		DecodeError: fmt.Sprintf("not a valid GeoJSON Feature: %v", why)}
+	code := propertyString(loose.Properties[fields.Code])
+	if code == "" {
+		code = propertyString(loose.ID)
+	}
+	return &gridmap.Feature{Index: idx, Code: code, DecodeError: "not a valid GeoJSON Feature: " + why.Error()}
 }
 
 // FeatureFromGeoJSON maps a decoded GeoJSON Feature to a grid feature.

@@ -190,27 +190,34 @@ func TestFeatureReaderReadsAheadInOrder(t *testing.T) {
 
 // TestFeatureReaderSurvivesDecoderPanics reads a geometry the GeoJSON
 // decoder panics on (a null in a GeometryCollection), alone and among
-// others decoded on several goroutines: it comes back as a feature that
-// does not decode, with its code, and the features after it are read.
+// others decoded on several goroutines: it comes back in its place as a
+// feature that does not decode, with its code (from its properties or its
+// id), and the features after it are read.
 func TestFeatureReaderSurvivesDecoderPanics(t *testing.T) {
-	bad := `{"type":"Feature","properties":{"code":"bad"},"geometry":{"type":"GeometryCollection","geometries":[null]}}`
-	good := `{"type":"Feature","properties":{"code":"good"},"geometry":` + square + `}`
-	for name, in := range map[string]string{
-		"alone":        `{"type":"FeatureCollection","features":[` + bad + `]}`,
-		"among others": `{"type":"FeatureCollection","features":[` + good + "," + bad + "," + good + `]}`,
+	const broken = `{"type":"GeometryCollection","geometries":[null]}`
+	byCode := `{"type":"Feature","properties":{"code":"bad"},"geometry":` + broken + `}`
+	byID := `{"type":"Feature","id":"bad","properties":{},"geometry":` + broken + `}`
+	good := func(code string) string {
+		return `{"type":"Feature","properties":{"code":"` + code + `"},"geometry":` + square + `}`
+	}
+	for name, features := range map[string][]string{
+		"alone":              {byCode},
+		"among others":       {good("a"), byCode, good("b")},
+		"by id among others": {good("a"), good("b"), byID, good("c")},
 	} {
 		t.Run(name, func(t *testing.T) {
-			fs, err := readAll(t, in, DefaultFieldMap)
+			fs, err := readAll(t, `{"type":"FeatureCollection","features":[`+strings.Join(features, ",")+`]}`, DefaultFieldMap)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, f := range fs {
-				if (f.Code == "bad") != (f.DecodeError != "") {
-					t.Errorf("feature %d (%s): decode error %q", f.Index, f.Code, f.DecodeError)
-				}
+			if len(fs) != len(features) {
+				t.Fatalf("%d features, want %d", len(fs), len(features))
 			}
-			if want := strings.Count(in, `"code"`); len(fs) != want {
-				t.Errorf("%d features, want %d", len(fs), want)
+			for i, f := range fs {
+				bad := strings.Contains(features[i], "GeometryCollection")
+				if f.Index != i || (f.Code == "bad") != bad || (f.DecodeError != "") != bad {
+					t.Errorf("feature %d: index %d, code %q, decode error %q", i, f.Index, f.Code, f.DecodeError)
+				}
 			}
 		})
 	}

@@ -16,14 +16,13 @@ import (
 var coverageSQL = map[string]string{publishedTable: coverageSQLOf(publishedTable), draftTable: coverageSQLOf(draftTable)}
 
 func coverageSQLOf(table string) string {
-	// Children are read under one parent at a time, LATERAL to it (OFFSET
+	// Children are read under one parent at a time, LATERAL to it: OFFSET
 	// 0 keeps each subquery whole, so that PostgreSQL cannot fold it into a
-	// join of the layer's children): a parent's children through the parent
-	// index, a child's overlapping siblings through the geometry index. A CTE of all the children, read more than once, was
-	// materialised without an index (a province's 26,000 parents each
-	// scanned its 123,000 children); joined with itself, it paired every
-	// two siblings whose boxes meet before the parent's sums could rule
-	// them out (714,000 pairs and 9 s at 40 districts).
+	// join of the layer's children. A CTE of all the children, read more
+	// than once, was materialised without an index (a province's 26,000
+	// parents each scanned its 123,000 children); joined with itself, it
+	// paired every two siblings whose boxes meet before the parent's sums
+	// could rule them out (714,000 pairs and 9 s at 40 districts).
 	children := func(alias, parent string) string {
 		return table + ` ` + alias + ` WHERE ` + alias + `.layer_id = $1 AND ` + alias + `.valid_to IS NULL AND ` + alias + `.parent_code = ` + parent
 	}

@@ -174,6 +174,9 @@ type importer struct {
 	staged        []stagedFeature
 	rejectedCodes map[string]bool
 	batch         [][]any
+	// copying is the COPY of the batch before, under way while the next
+	// one is read and checked.
+	copying chan error
 }
 
 func (imp *importer) loadExisting(ctx context.Context) error {
@@ -197,7 +200,15 @@ func (imp *importer) reject(p gridmap.Problem) {
 	}
 }
 
-func (imp *importer) stream(ctx context.Context, src gridmap.FeatureSource) error {
+// stream reads, checks and stages every feature of src. Whatever ends it,
+// the COPY under way has ended too when it returns: the transaction is the
+// caller's again.
+func (imp *importer) stream(ctx context.Context, src gridmap.FeatureSource) (err error) {
+	defer func() {
+		if cerr := imp.copied(); err == nil {
+			err = cerr
+		}
+	}()
 	for {
 		f, err := src.Next()
 		if errors.Is(err, io.EOF) {
@@ -307,13 +318,34 @@ func (imp *importer) check(f *gridmap.Feature) error {
 	return nil
 }
 
+// flush stages the batch checked so far. Its COPY runs while the next
+// batch is read and checked, which needs no database: flush first waits
+// for the COPY before it, as stream does for the last.
 func (imp *importer) flush(ctx context.Context) error {
+	if err := imp.copied(); err != nil {
+		return err
+	}
 	if len(imp.batch) == 0 {
 		return nil
 	}
-	_, err := imp.tx.CopyFrom(ctx, pgx.Identifier{"import_rows"},
-		[]string{"idx", "code", "name", "level", "parent", "attrs", "wkb", "people"}, pgx.CopyFromRows(imp.batch))
-	imp.batch = imp.batch[:0]
+	rows := imp.batch
+	imp.batch = make([][]any, 0, importBatch)
+	imp.copying = make(chan error, 1)
+	go func(done chan<- error) {
+		_, err := imp.tx.CopyFrom(ctx, pgx.Identifier{"import_rows"},
+			[]string{"idx", "code", "name", "level", "parent", "attrs", "wkb", "people"}, pgx.CopyFromRows(rows))
+		done <- err
+	}(imp.copying)
+	return nil
+}
+
+// copied waits for the COPY under way, if any, and returns how it ended.
+func (imp *importer) copied() error {
+	if imp.copying == nil {
+		return nil
+	}
+	err := <-imp.copying
+	imp.copying = nil
 	return err
 }
 

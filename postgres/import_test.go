@@ -517,6 +517,41 @@ func (c countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// TestImportStopsCleanlyMidCopy ends an input in bad JSON, and cancels
+// another import, each after a few batches of features, while their last
+// batch is being copied: the import fails as it should, writes nothing,
+// and the layer imports in full afterwards.
+func TestImportStopsCleanlyMidCopy(t *testing.T) {
+	s := newLayer(t, "midcopy")
+	var features []string
+	for i := range 1700 {
+		features = append(features, feature(fmt.Sprintf("G%04d", i), "district", "", box(float64(i%50)*0.001, float64(i/50)*0.001, 0.001)))
+	}
+	whole := collection(features...)
+	_, err := importString(s, "midcopy", whole[:len(whole)-40], gridmap.ImportOptions{})
+	if gridmap.ErrorCode(err) != gridmap.EINVALID {
+		t.Fatalf("an input cut short: %v, want invalid input", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	read := 0
+	_, err = s.grids.Import(ctx, "midcopy", geo.NewFeatureReader(strings.NewReader(whole), geo.DefaultFieldMap),
+		gridmap.ImportOptions{Progress: func(n int) {
+			if read = n; n >= 1200 {
+				cancel()
+			}
+		}})
+	if err == nil || read >= 1700 {
+		t.Fatalf("an import cancelled after %d features: %v", read, err)
+	}
+	if c := counts(t, s, "midcopy"); c["district"] != 0 {
+		t.Fatalf("failed imports wrote %v", c)
+	}
+	res, err := importString(s, "midcopy", whole, gridmap.ImportOptions{})
+	if err != nil || res.Created != 1700 {
+		t.Fatalf("the import after them: %+v, %v", res, err)
+	}
+}
+
 // TestImportFindsOverlapsOfAFewSquareMetres overlaps two streets by a
 // strip of 1.5 times the tolerance (refused) and of half of it (accepted),
 // at the equator, where a square degree holds the most square metres, and

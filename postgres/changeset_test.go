@@ -498,3 +498,33 @@ func TestCoveragePlanReadsChildrenByParent(t *testing.T) {
 		}
 	}
 }
+
+// TestStoredShapesPlanProbesByCode checks that reading a chunk's stored
+// shapes and labels probes each code through the primary key, however
+// PostgreSQL prices joins: a whole layer's refresh grows those tables
+// unanalysed within its transaction, and a join by estimate read all the
+// layer's rows each chunk.
+func TestStoredShapesPlanProbesByCode(t *testing.T) {
+	tractLayer(t)
+	ctx := context.Background()
+	conn, err := pgtest.Shared(t).Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SET enable_nestloop = off`); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(ctx, `RESET enable_nestloop`)
+	for name, index := range map[string]string{"shapes": "grid_shapes_pkey", "labels": "grid_labels_pkey"} {
+		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+			plan := planOf(t, conn, "stored "+name+" "+mode, postgres.StoredShapesSQL[name], `'tracts', '{1000100,1000201,3000100}'`, mode)
+			if !regexp.MustCompile(`Index (Only )?Scan using ` + index + `[^\n]*\n[^\n]*Index Cond: \(\(layer_id = [^)]*\) AND \(code = c\.code\)\)`).MatchString(plan) {
+				t.Errorf("%s, %s: no probe of %s by code:\n%s", name, mode, index, plan)
+			}
+			if regexp.MustCompile(`(Hash|Merge)( \w+)? Join|Seq Scan on grid_`).MatchString(plan) {
+				t.Errorf("%s, %s: the stored rows are joined or scanned whole:\n%s", name, mode, plan)
+			}
+		}
+	}
+}

@@ -36,3 +36,7 @@ var SearchSQL = map[string]string{"grids": searchGridsSQL, "reports": searchRepo
 // CoverageSQL names the coverage statements by the table they read, for
 // plan checks.
 var CoverageSQL = coverageSQL
+
+// StoredShapesSQL names the reads of a chunk's stored shapes and labels,
+// for plan checks.
+var StoredShapesSQL = map[string]string{"shapes": storedShapesSQL, "labels": storedLabelsSQL}

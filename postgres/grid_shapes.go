@@ -330,9 +330,24 @@ type stored struct {
 	labels map[string]int64 // code -> version the label was placed for
 }
 
+// storedShapesSQL and storedLabelsSQL read the shapes and labels stored
+// for the grids $2 of layer $1, a probe of the primary key for each grid
+// (OFFSET 0 keeps the probe a probe: it cannot become a join). A whole
+// layer's refresh writes them chunk by chunk in one transaction, so their
+// tables grow a thousandfold within it, unanalysed, and PostgreSQL guessed
+// that a two-hundredth of them were the layer's: asked as code = ANY($2),
+// or as a join, every chunk read all the layer's rows written so far (a
+// province's 2,300 chunks took nine minutes instead of three).
+const (
+	storedShapesSQL = `SELECT s.code, s.band, s.version_id, ST_AsBinary(s.geom) FROM unnest($2::text[]) c(code)
+		CROSS JOIN LATERAL (SELECT * FROM grid_shapes s WHERE s.layer_id = $1 AND s.code = c.code OFFSET 0) s`
+	storedLabelsSQL = `SELECT l.code, l.version_id FROM unnest($2::text[]) c(code)
+		CROSS JOIN LATERAL (SELECT * FROM grid_labels l WHERE l.layer_id = $1 AND l.code = c.code OFFSET 0) l`
+)
+
 func storedShapes(ctx context.Context, tx pgx.Tx, layer string, codes []string) (*stored, error) {
 	s := &stored{shapes: map[shapeKey]storedShape{}, labels: map[string]int64{}}
-	rows, err := tx.Query(ctx, `SELECT code, band, version_id, ST_AsBinary(geom) FROM grid_shapes WHERE layer_id = $1 AND code = ANY($2)`, layer, codes)
+	rows, err := tx.Query(ctx, storedShapesSQL, layer, codes)
 	if err != nil {
 		return nil, fmt.Errorf("reading shapes: %w", err)
 	}
@@ -355,7 +370,7 @@ func storedShapes(ctx context.Context, tx pgx.Tx, layer string, codes []string) 
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reading shapes: %w", err)
 	}
-	rows, err = tx.Query(ctx, `SELECT code, version_id FROM grid_labels WHERE layer_id = $1 AND code = ANY($2)`, layer, codes)
+	rows, err = tx.Query(ctx, storedLabelsSQL, layer, codes)
 	if err != nil {
 		return nil, fmt.Errorf("reading labels: %w", err)
 	}

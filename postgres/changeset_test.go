@@ -516,11 +516,15 @@ func TestStoredShapesPlanProbesByCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Exec(ctx, `RESET enable_nestloop`)
-	for name, index := range map[string]string{"shapes": "grid_shapes_pkey", "labels": "grid_labels_pkey"} {
+	for name, probe := range map[string]struct{ index, args, cond string }{
+		"shapes": {"grid_shapes_pkey", `'tracts', '{1000100,1000201,3000100}'`, `\(code = c\.code\)`},
+		"labels": {"grid_labels_pkey", `'tracts', '{1000100,1000201,3000100}'`, `\(code = c\.code\)`},
+		"drop":   {"grid_shapes_pkey", `'tracts', '{1000100,1000201}', '{0,3}'`, `\(code = d\.code\) AND \(band = d\.band\)`},
+	} {
 		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
-			plan := planOf(t, conn, "stored "+name+" "+mode, postgres.StoredShapesSQL[name], `'tracts', '{1000100,1000201,3000100}'`, mode)
-			if !regexp.MustCompile(`Index (Only )?Scan using ` + index + `[^\n]*\n[^\n]*Index Cond: \(\(layer_id = [^)]*\) AND \(code = c\.code\)\)`).MatchString(plan) {
-				t.Errorf("%s, %s: no probe of %s by code:\n%s", name, mode, index, plan)
+			plan := planOf(t, conn, "stored "+name+" "+mode, postgres.StoredShapesSQL[name], probe.args, mode)
+			if !regexp.MustCompile(`(Index (Only )?Scan using|Bitmap Index Scan on) ` + probe.index + `[^\n]*\n[^\n]*Index Cond: \(\(layer_id = [^)]*\) AND ` + probe.cond + `\)`).MatchString(plan) {
+				t.Errorf("%s, %s: no probe of %s by code:\n%s", name, mode, probe.index, plan)
 			}
 			if regexp.MustCompile(`(Hash|Merge)( \w+)? Join|Seq Scan on grid_`).MatchString(plan) {
 				t.Errorf("%s, %s: the stored rows are joined or scanned whole:\n%s", name, mode, plan)

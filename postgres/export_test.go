@@ -39,4 +39,11 @@ var CoverageSQL = coverageSQL
 
 // StoredShapesSQL names the reads of a chunk's stored shapes and labels,
 // for plan checks.
-var StoredShapesSQL = map[string]string{"shapes": storedShapesSQL, "labels": storedLabelsSQL}
+var StoredShapesSQL = map[string]string{"shapes": storedShapesSQL, "labels": storedLabelsSQL, "drop": dropShapesSQL}
+
+// SetBeforeStaging makes f run before each COPY of an import's checked
+// features, until the returned function is called.
+func SetBeforeStaging(f func()) (restore func()) {
+	beforeStaging = f
+	return func() { beforeStaging = nil }
+}

@@ -343,6 +343,11 @@ const (
 		CROSS JOIN LATERAL (SELECT * FROM grid_shapes s WHERE s.layer_id = $1 AND s.code = c.code OFFSET 0) s`
 	storedLabelsSQL = `SELECT l.code, l.version_id FROM unnest($2::text[]) c(code)
 		CROSS JOIN LATERAL (SELECT * FROM grid_labels l WHERE l.layer_id = $1 AND l.code = c.code OFFSET 0) l`
+	// dropShapesSQL deletes the shapes of layer $1 in bands $3 of grids $2
+	// (pairwise), found the same way.
+	dropShapesSQL = `DELETE FROM grid_shapes WHERE ctid = ANY(ARRAY(
+		SELECT x.ctid FROM unnest($2::text[], $3::smallint[]) d(code, band)
+		CROSS JOIN LATERAL (SELECT s.ctid FROM grid_shapes s WHERE s.layer_id = $1 AND s.code = d.code AND s.band = d.band OFFSET 0) x))`
 )
 
 func storedShapes(ctx context.Context, tx pgx.Tx, layer string, codes []string) (*stored, error) {
@@ -414,8 +419,7 @@ func (b *shapeBatch) label(code string, version int64, p orb.Point) {
 func (b *shapeBatch) write(ctx context.Context, tx pgx.Tx, layer string) error {
 	batch := &pgx.Batch{}
 	if len(b.dropCodes) > 0 {
-		batch.Queue(`DELETE FROM grid_shapes s USING unnest($2::text[], $3::smallint[]) d(code, band)
-			WHERE s.layer_id = $1 AND s.code = d.code AND s.band = d.band`, layer, b.dropCodes, b.dropBands)
+		batch.Queue(dropShapesSQL, layer, b.dropCodes, b.dropBands)
 	}
 	if len(b.putCodes) > 0 {
 		batch.Queue(`INSERT INTO grid_shapes (layer_id, band, code, version_id, geom)

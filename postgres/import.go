@@ -205,7 +205,7 @@ func (imp *importer) reject(p gridmap.Problem) {
 // caller's again.
 func (imp *importer) stream(ctx context.Context, src gridmap.FeatureSource) (err error) {
 	defer func() {
-		if cerr := imp.copied(); err == nil {
+		if cerr := imp.copied(ctx); err == nil {
 			err = cerr
 		}
 	}()
@@ -322,7 +322,7 @@ func (imp *importer) check(f *gridmap.Feature) error {
 // batch is read and checked, which needs no database: flush first waits
 // for the COPY before it, as stream does for the last.
 func (imp *importer) flush(ctx context.Context) error {
-	if err := imp.copied(); err != nil {
+	if err := imp.copied(ctx); err != nil {
 		return err
 	}
 	if len(imp.batch) == 0 {
@@ -332,6 +332,15 @@ func (imp *importer) flush(ctx context.Context) error {
 	imp.batch = make([][]any, 0, importBatch)
 	imp.copying = make(chan error, 1)
 	go func(done chan<- error) {
+		// Off the request's goroutine, a panic would end the process.
+		defer func() {
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("staging features: %v", p)
+			}
+		}()
+		if beforeStaging != nil {
+			beforeStaging()
+		}
 		_, err := imp.tx.CopyFrom(ctx, pgx.Identifier{"import_rows"},
 			[]string{"idx", "code", "name", "level", "parent", "attrs", "wkb", "people"}, pgx.CopyFromRows(rows))
 		done <- err
@@ -339,13 +348,21 @@ func (imp *importer) flush(ctx context.Context) error {
 	return nil
 }
 
-// copied waits for the COPY under way, if any, and returns how it ended.
-func (imp *importer) copied() error {
+// beforeStaging, when set (by tests), runs before each batch's COPY.
+var beforeStaging func()
+
+// copied waits for the COPY under way, if any, and returns how it ended:
+// the context's error when it was cancelled meanwhile (a COPY cut short
+// may fail as a closed connection instead).
+func (imp *importer) copied(ctx context.Context) error {
 	if imp.copying == nil {
 		return nil
 	}
 	err := <-imp.copying
 	imp.copying = nil
+	if err != nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
 	return err
 }
 

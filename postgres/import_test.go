@@ -19,6 +19,7 @@ import (
 	"github.com/gridmap/gridmap/geo"
 	"github.com/gridmap/gridmap/postgres"
 	"github.com/gridmap/gridmap/postgres/pgtest"
+	"github.com/gridmap/gridmap/tiles"
 	"github.com/paulmach/orb"
 )
 
@@ -517,39 +518,74 @@ func (c countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// TestImportStopsCleanlyMidCopy ends an input in bad JSON, and cancels
-// another import, each after a few batches of features, while their last
-// batch is being copied: the import fails as it should, writes nothing,
-// and the layer imports in full afterwards.
+// TestImportStopsCleanlyMidCopy ends an import while a batch is being
+// copied: the input fails (bad JSON after the first batch) or the import
+// is cancelled, each held until the COPY under way has begun. The import
+// answers why it stopped, writes nothing, gives its connection back, and
+// the layer imports in full afterwards.
 func TestImportStopsCleanlyMidCopy(t *testing.T) {
-	s := newLayer(t, "midcopy")
+	layer := fmt.Sprintf("midcopy%d", time.Now().UnixNano()) // a layer of its own on every run
+	s := newLayer(t, layer)
+	db := pgtest.Shared(t)
 	var features []string
-	for i := range 1700 {
+	for i := range 700 {
 		features = append(features, feature(fmt.Sprintf("G%04d", i), "district", "", box(float64(i%50)*0.001, float64(i/50)*0.001, 0.001)))
 	}
 	whole := collection(features...)
-	_, err := importString(s, "midcopy", whole[:len(whole)-40], gridmap.ImportOptions{})
-	if gridmap.ErrorCode(err) != gridmap.EINVALID {
-		t.Fatalf("an input cut short: %v, want invalid input", err)
+	staging := make(chan struct{}, 1)
+	defer postgres.SetBeforeStaging(func() {
+		select {
+		case staging <- struct{}{}: // the test waits for this before it stops the import
+		default:
+		}
+		time.Sleep(50 * time.Millisecond) // and the import stops while this COPY has yet to run
+	})()
+	idle := db.Pool.Stat().AcquiredConns()
+
+	src := &stopAfter{src: geo.NewFeatureReader(strings.NewReader(whole), geo.DefaultFieldMap), after: 600, staging: staging,
+		err: gridmap.Errorf(gridmap.EINVALID, "input cut short")}
+	_, err := s.grids.Import(context.Background(), layer, src, gridmap.ImportOptions{})
+	if gridmap.ErrorCode(err) != gridmap.EINVALID || !strings.Contains(err.Error(), "input cut short") {
+		t.Errorf("an input failing mid-copy: %v, want its own error", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	read := 0
-	_, err = s.grids.Import(ctx, "midcopy", geo.NewFeatureReader(strings.NewReader(whole), geo.DefaultFieldMap),
-		gridmap.ImportOptions{Progress: func(n int) {
-			if read = n; n >= 1200 {
-				cancel()
-			}
-		}})
-	if err == nil || read >= 1700 {
-		t.Fatalf("an import cancelled after %d features: %v", read, err)
+	src = &stopAfter{src: geo.NewFeatureReader(strings.NewReader(whole), geo.DefaultFieldMap), after: 600, staging: staging, cancel: cancel}
+	if _, err = s.grids.Import(ctx, layer, src, gridmap.ImportOptions{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("an import cancelled mid-copy: %v, want context.Canceled", err)
 	}
-	if c := counts(t, s, "midcopy"); c["district"] != 0 {
-		t.Fatalf("failed imports wrote %v", c)
+	if n := db.Pool.Stat().AcquiredConns(); n != idle {
+		t.Errorf("%d connections held after the imports stopped, %d before", n, idle)
 	}
-	res, err := importString(s, "midcopy", whole, gridmap.ImportOptions{})
-	if err != nil || res.Created != 1700 {
+	if c := counts(t, s, layer); c["district"] != 0 {
+		t.Fatalf("stopped imports wrote %v", c)
+	}
+	res, err := importString(s, layer, whole, gridmap.ImportOptions{})
+	if err != nil || res.Created != 700 {
 		t.Fatalf("the import after them: %+v, %v", res, err)
 	}
+}
+
+// stopAfter passes on the features of src until after of them have been
+// read and a batch's COPY has begun; then it fails with err, or cancels the
+// import and goes on.
+type stopAfter struct {
+	src     gridmap.FeatureSource
+	after   int
+	staging chan struct{}
+	err     error
+	cancel  func()
+	read    int
+}
+
+func (s *stopAfter) Next() (*gridmap.Feature, error) {
+	if s.read++; s.read == s.after {
+		<-s.staging
+		if s.cancel == nil {
+			return nil, s.err
+		}
+		s.cancel()
+	}
+	return s.src.Next()
 }
 
 // TestImportFindsOverlapsOfAFewSquareMetres overlaps two streets by a
@@ -618,5 +654,42 @@ func TestImportRefusesOverlapsAndSpill(t *testing.T) {
 		if c := counts(t, s, "tiling"); c["street"]+c["district"] != 0 {
 			t.Errorf("skip=%v: an import refused for overlaps wrote %v", skip, c)
 		}
+	}
+}
+
+// TestZoomsChangedDropShapes draws a layer's streets from zoom 12 instead
+// of 5: the shapes of the bands below go, those from 12 on stay.
+func TestZoomsChangedDropShapes(t *testing.T) {
+	layer := fmt.Sprintf("zooms%d", time.Now().UnixNano())
+	s := newLayer(t, layer)
+	in := collection(
+		feature("D", "district", "", box(0, 0, 0.02)),
+		feature("S1", "street", "D", box(0, 0, 0.01)),
+		feature("S2", "street", "D", box(0.01, 0, 0.01)),
+	)
+	if _, err := importString(s, layer, in, gridmap.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	shapes := func() (below, from int) {
+		t.Helper()
+		if err := pgtest.Shared(t).Pool.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE band < $2), count(*) FILTER (WHERE band >= $2)
+			FROM grid_shapes WHERE layer_id = $1 AND code LIKE 'S%'`, layer, tiles.BandFor(12)).Scan(&below, &from); err != nil {
+			t.Fatal(err)
+		}
+		return below, from
+	}
+	if below, from := shapes(); below == 0 || from == 0 {
+		t.Fatalf("before: %d street shapes in bands below zoom 12, %d from it", below, from)
+	}
+	l, err := s.layers.Layer(context.Background(), layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Zooms["street"] = gridmap.ZoomRange{12, l.Zooms["street"][1]}
+	if _, err := s.layers.PutLayer(context.Background(), l); err != nil {
+		t.Fatal(err)
+	}
+	if below, from := shapes(); below != 0 || from == 0 {
+		t.Fatalf("after: %d street shapes in bands below zoom 12, %d from it", below, from)
 	}
 }

@@ -525,8 +525,10 @@ func (c countWriter) Write(p []byte) (int, error) {
 // the layer imports in full afterwards.
 func TestImportStopsCleanlyMidCopy(t *testing.T) {
 	layer := fmt.Sprintf("midcopy%d", time.Now().UnixNano()) // a layer of its own on every run
-	s := newLayer(t, layer)
-	db := pgtest.Shared(t)
+	newLayer(t, layer)
+	// A pool of its own, so that the connections it holds are the imports'.
+	db := pgtest.SharedWith(t, postgres.Options{MaxConns: 2})
+	s := stores{postgres.NewLayerStore(db), postgres.NewGridStore(db)}
 	var features []string
 	for i := range 700 {
 		features = append(features, feature(fmt.Sprintf("G%04d", i), "district", "", box(float64(i%50)*0.001, float64(i/50)*0.001, 0.001)))

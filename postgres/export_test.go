@@ -47,3 +47,6 @@ func SetBeforeStaging(f func()) (restore func()) {
 	beforeStaging = f
 	return func() { beforeStaging = nil }
 }
+
+// ImportBatch is how many features an import stages in one COPY.
+const ImportBatch = importBatch

@@ -535,7 +535,10 @@ func TestImportStopsCleanlyMidCopy(t *testing.T) {
 	}
 	whole := collection(features...)
 	staging := make(chan struct{}, 1)
+	var holding atomic.Bool // the COPY is held back: an import must not answer meanwhile
 	defer postgres.SetBeforeStaging(func() {
+		holding.Store(true)
+		defer holding.Store(false)
 		select {
 		case staging <- struct{}{}: // the test waits for this before it stops the import
 		default:
@@ -544,16 +547,22 @@ func TestImportStopsCleanlyMidCopy(t *testing.T) {
 	})()
 	idle := db.Pool.Stat().AcquiredConns()
 
-	src := &stopAfter{src: geo.NewFeatureReader(strings.NewReader(whole), geo.DefaultFieldMap), after: 600, staging: staging,
+	src := &stopAfter{src: geo.NewFeatureReader(strings.NewReader(whole), geo.DefaultFieldMap), after: postgres.ImportBatch + 1, staging: staging,
 		err: gridmap.Errorf(gridmap.EINVALID, "input cut short")}
 	_, err := s.grids.Import(context.Background(), layer, src, gridmap.ImportOptions{})
 	if gridmap.ErrorCode(err) != gridmap.EINVALID || !strings.Contains(err.Error(), "input cut short") {
 		t.Errorf("an input failing mid-copy: %v, want its own error", err)
 	}
+	if holding.Load() {
+		t.Errorf("an input failing mid-copy: the import answered before its COPY ended")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	src = &stopAfter{src: geo.NewFeatureReader(strings.NewReader(whole), geo.DefaultFieldMap), after: 600, staging: staging, cancel: cancel}
+	src = &stopAfter{src: geo.NewFeatureReader(strings.NewReader(whole), geo.DefaultFieldMap), after: postgres.ImportBatch + 1, staging: staging, cancel: cancel}
 	if _, err = s.grids.Import(ctx, layer, src, gridmap.ImportOptions{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("an import cancelled mid-copy: %v, want context.Canceled", err)
+	}
+	if holding.Load() {
+		t.Errorf("an import cancelled mid-copy answered before its COPY ended")
 	}
 	// A connection a cancel closed is destroyed in the background: given
 	// back means gone within a while, not at once.
@@ -575,8 +584,8 @@ func TestImportStopsCleanlyMidCopy(t *testing.T) {
 }
 
 // stopAfter passes on the features of src until after of them have been
-// read and a batch's COPY has begun; then it fails with err, or cancels the
-// import and goes on.
+// read (just past the first batch) and a batch's COPY has begun; then it
+// fails with err, or cancels the import and goes on.
 type stopAfter struct {
 	src     gridmap.FeatureSource
 	after   int
@@ -588,7 +597,11 @@ type stopAfter struct {
 
 func (s *stopAfter) Next() (*gridmap.Feature, error) {
 	if s.read++; s.read == s.after {
-		<-s.staging
+		select {
+		case <-s.staging:
+		case <-time.After(10 * time.Second):
+			return nil, errors.New("no COPY began before the input was to stop")
+		}
 		if s.cancel == nil {
 			return nil, s.err
 		}
@@ -667,7 +680,8 @@ func TestImportRefusesOverlapsAndSpill(t *testing.T) {
 }
 
 // TestZoomsChangedDropShapes draws a layer's streets from zoom 12 instead
-// of 5: the shapes of the bands below go, those from 12 on stay.
+// of their default: their shapes in the bands below go, those from 12 on
+// stay, and the district's stay as they were.
 func TestZoomsChangedDropShapes(t *testing.T) {
 	layer := fmt.Sprintf("zooms%d", time.Now().UnixNano())
 	s := newLayer(t, layer)
@@ -679,16 +693,18 @@ func TestZoomsChangedDropShapes(t *testing.T) {
 	if _, err := importString(s, layer, in, gridmap.ImportOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	shapes := func() (below, from int) {
+	shapes := func() (below, from int, district string) {
 		t.Helper()
-		if err := pgtest.Shared(t).Pool.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE band < $2), count(*) FILTER (WHERE band >= $2)
-			FROM grid_shapes WHERE layer_id = $1 AND code LIKE 'S%'`, layer, tiles.BandFor(12)).Scan(&below, &from); err != nil {
+		if err := pgtest.Shared(t).Pool.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE band < $2 AND code LIKE 'S%'),
+			count(*) FILTER (WHERE band >= $2 AND code LIKE 'S%'), coalesce(string_agg(band::text, ',' ORDER BY band) FILTER (WHERE code = 'D'), '')
+			FROM grid_shapes WHERE layer_id = $1`, layer, tiles.BandFor(12)).Scan(&below, &from, &district); err != nil {
 			t.Fatal(err)
 		}
-		return below, from
+		return below, from, district
 	}
-	if below, from := shapes(); below == 0 || from == 0 {
-		t.Fatalf("before: %d street shapes in bands below zoom 12, %d from it", below, from)
+	below, from, district := shapes()
+	if below == 0 || from == 0 || district == "" {
+		t.Fatalf("before: %d street shapes in bands below zoom 12, %d from it; the district's in bands %q", below, from, district)
 	}
 	l, err := s.layers.Layer(context.Background(), layer)
 	if err != nil {
@@ -698,7 +714,7 @@ func TestZoomsChangedDropShapes(t *testing.T) {
 	if _, err := s.layers.PutLayer(context.Background(), l); err != nil {
 		t.Fatal(err)
 	}
-	if below, from := shapes(); below != 0 || from == 0 {
-		t.Fatalf("after: %d street shapes in bands below zoom 12, %d from it", below, from)
+	if below, from, d := shapes(); below != 0 || from == 0 || d != district {
+		t.Fatalf("after: %d street shapes in bands below zoom 12, %d from it; the district's in bands %q, before %q", below, from, d, district)
 	}
 }

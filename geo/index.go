@@ -109,6 +109,7 @@ const edgesPerChunk = 16
 // together.
 type pieceSet struct {
 	tree   *rtree
+	cells  *pieceCells // nil: ask the tree
 	pieces []pieceRef
 	chains []chain
 	pts    []orb.Point
@@ -265,7 +266,7 @@ func buildPieceSet(grids []int32, pieces [][]piecePolygon) pieceSet {
 		}
 	}
 	tree, order := packRTree(boxes)
-	s := pieceSet{tree: tree, pieces: make([]pieceRef, 0, len(items)),
+	s := pieceSet{tree: tree, cells: newPieceCells(tree), pieces: make([]pieceRef, 0, len(items)),
 		chains: make([]chain, 0, nChains), pts: make([]orb.Point, 0, nPts), real: make([]uint64, (nPts+63)/64)}
 	for _, o := range order {
 		it := items[o]
@@ -437,6 +438,17 @@ func buildEdgeSet(s *pieceSet) edgeSet {
 	return es
 }
 
+// search appends to dst the pieces whose boxes meet q, from the lattice
+// when q spans a few of its cells, else from the tree.
+func (s *pieceSet) search(q box, dst []int32) []int32 {
+	if s.cells != nil {
+		if out, ok := s.cells.search(s.tree, q, dst); ok {
+			return out
+		}
+	}
+	return s.tree.search(q, dst)
+}
+
 func (s *pieceSet) isReal(i int32) bool { return s.real[i>>6]&(1<<uint(i&63)) != 0 }
 
 // Near is a grid near a looked-up point.
@@ -507,7 +519,7 @@ func (l *LayerIndex) Lookup(x, y, toleranceM, accuracyM float64, h *Hit) {
 	kx, ky := MetresPerDegree(y)
 	radius := math.Max(math.Max(toleranceM, accuracyM), OnBoundaryM)
 	q := box{x - radius/kx, y - radius/ky, x + radius/kx, y + radius/ky}
-	h.cand = l.leaves.tree.search(q, h.cand[:0])
+	h.cand = l.leaves.search(q, h.cand[:0])
 	for _, pi := range h.cand {
 		inside, d := l.leaves.scan(pi, x, y, kx, ky, radius)
 		h.note(l.leaves.pieces[pi].grid, inside, d)
@@ -562,7 +574,7 @@ func (l *LayerIndex) innerOwner(x, y, kx, ky float64) int32 {
 	rx, ry := OnBoundaryM/kx, OnBoundaryM/ky
 	var buf [64]int32
 	owner := int32(-1)
-	for _, pi := range l.inner.tree.search(box{x - rx, y - ry, x + rx, y + ry}, buf[:0]) {
+	for _, pi := range l.inner.search(box{x - rx, y - ry, x + rx, y + ry}, buf[:0]) {
 		inside, d := l.inner.scan(pi, x, y, kx, ky, OnBoundaryM)
 		if !inside && d > OnBoundaryM {
 			continue

@@ -1,0 +1,143 @@
+package geo
+
+import (
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// TestPieceCellsFindWhatTheTreeFinds asks the lattice and the tree the
+// same queries (points, boxes of a few metres, boxes spanning several
+// cells, boxes off the set) over New York's tracts and the inner grids, and
+// over made sets that strain it: a huge piece among small ones, pieces far
+// apart, pieces of no width. Every query the lattice answers must give the
+// pieces the tree gives, each once.
+func TestPieceCellsFindWhatTheTreeFinds(t *testing.T) {
+	l, _ := nycLayer(t)
+	rnd := rand.New(rand.NewPCG(11, 12))
+	sets := map[string]*rtree{"nyc tracts": l.leaves.tree, "nyc boroughs and neighbourhoods": nycInner(t)}
+	made := func(boxes ...box) *rtree {
+		tree, _ := packRTree(boxes)
+		return tree
+	}
+	var small []box
+	for range 2000 {
+		x, y := rnd.Float64(), rnd.Float64()
+		small = append(small, box{x, y, x + 0.01 + rnd.Float64()*0.02, y + 0.01 + rnd.Float64()*0.02})
+	}
+	sets["a huge piece among small ones"] = made(append(slices.Clone(small), box{-0.5, -0.5, 1.5, 1.5})...)
+	var apart []box
+	for i := range 500 {
+		x := float64(i%2) * 1 // two towns 100 km apart
+		x0, y0 := x+rnd.Float64()*0.1, rnd.Float64()*0.1
+		apart = append(apart, box{x0, y0, x0 + 0.005 + rnd.Float64()*0.005, y0 + 0.005 + rnd.Float64()*0.005})
+	}
+	sets["pieces far apart"] = made(apart...)
+	var points []box
+	for range 300 {
+		x, y := rnd.Float64(), rnd.Float64()
+		points = append(points, box{x, y, x, y}, box{x, y, x, y + 0.01}) // a point, a vertical sliver
+	}
+	sets["pieces of no width"] = made(points...)
+
+	for name, tree := range sets {
+		c := newPieceCells(tree)
+		if c == nil {
+			t.Fatalf("%s: no lattice for %d pieces", name, tree.n)
+		}
+		ext := emptyBox()
+		for _, b := range tree.boxes[:tree.n] {
+			ext.extend(b)
+		}
+		w, h := ext.maxX-ext.minX, ext.maxY-ext.minY
+		answered := 0
+		var fromCells, fromTree []int32
+		for i := range 20000 {
+			x := ext.minX - 0.05*w + rnd.Float64()*1.1*w
+			y := ext.minY - 0.05*h + rnd.Float64()*1.1*h
+			var q box
+			switch i % 4 {
+			case 0: // a point
+				q = box{x, y, x, y}
+			case 1: // a query of a few metres
+				q = box{x - 3e-5, y - 3e-5, x + 3e-5, y + 3e-5}
+			case 2: // about a cell: often two to four of them
+				q = box{x, y, x + 1/c.ix, y + 1/c.iy}
+			default: // a point on a piece's corner, where boxes only touch
+				b := tree.boxes[rnd.IntN(tree.n)]
+				q = box{b.maxX, b.maxY, b.maxX, b.maxY}
+			}
+			var ok bool
+			fromCells, ok = c.search(tree, q, fromCells[:0])
+			if !ok {
+				continue
+			}
+			answered++
+			fromTree = tree.search(q, fromTree[:0])
+			slices.Sort(fromCells)
+			slices.Sort(fromTree)
+			if !slices.Equal(fromCells, fromTree) {
+				t.Fatalf("%s: query %+v: lattice %v, tree %v", name, q, fromCells, fromTree)
+			}
+		}
+		if answered < 10000 {
+			t.Errorf("%s: the lattice answered %d of 20000 queries; most span a cell or less", name, answered)
+		}
+	}
+}
+
+// TestPieceCellsBounded checks that a set the lattice does not suit keeps
+// its tree: pieces each spanning most of a lattice made for the many
+// small ones would list every piece in thousands of cells.
+func TestPieceCellsBounded(t *testing.T) {
+	var boxes []box
+	for i := range 1500 {
+		x := float64(i) * 0.001
+		boxes = append(boxes, box{x, 0, x + 0.0005, 0.0005})
+	}
+	for i := range 500 {
+		boxes = append(boxes, box{0, float64(i) * 1e-6, 1, 1})
+	}
+	tree, _ := packRTree(boxes)
+	if c := newPieceCells(tree); c != nil {
+		t.Fatalf("a lattice of %d listings for %d pieces", len(c.items), len(boxes))
+	}
+}
+
+// nycInner returns the tree of the pieces of New York's boroughs and
+// neighbourhoods: pieces of every size, nested two deep.
+func nycInner(t *testing.T) *rtree {
+	var boxes []box
+	for file, code := range map[string]string{"L1_boroughs.geojson": "borocode", "L2_nta2010.geojson": "ntacode"} {
+		f, err := os.Open(filepath.Join("..", "..", "shared", "data", "nyc", file))
+		if err != nil {
+			t.Skipf("NYC data not found (%v)", err)
+		}
+		r := NewFeatureReader(f, FieldMap{Code: code, DefaultLevel: "x"})
+		for n := 0; ; n++ {
+			feat, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: feature %d: %v", file, n, err)
+			}
+			mp, err := Polygonal(feat.Geometry)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range subdividePolygon(mp, DefaultMaxPieceVertices) {
+				boxes = append(boxes, p.bound)
+			}
+		}
+		f.Close()
+	}
+	if len(boxes) < 5+195 {
+		t.Fatalf("read %d pieces of boroughs and neighbourhoods", len(boxes))
+	}
+	tree, _ := packRTree(boxes)
+	return tree
+}

@@ -517,6 +517,22 @@ func TestStoredShapesPlanProbesByCode(t *testing.T) {
 	}
 }
 
+// TestDropClosedShapesPlanProbesByCode checks that an edit's delete of its
+// grids' shapes and labels of closed versions reads them by code, whichever
+// plan PostgreSQL keeps for the prepared statement.
+func TestDropClosedShapesPlanProbesByCode(t *testing.T) {
+	tractLayer(t)
+	conn, err := pgtest.Shared(t).Pool.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	checkPlans(t, conn, postgres.DropClosedSQL, []planCase{
+		{name: "shapes", sql: "shapes", args: `'tracts', '{1000100,1000201}'`, index: []string{"grid_shapes_pkey"}, table: []string{"grid_shapes", "grid_versions"}},
+		{name: "labels", sql: "labels", args: `'tracts', '{1000100,1000201}'`, index: []string{"grid_labels_pkey"}, table: []string{"grid_labels", "grid_versions"}},
+	})
+}
+
 // withoutNestedLoops returns a connection of the shared database on which
 // nested loops are priced out for the rest of the test: a statement still
 // planned as one cannot be planned otherwise (a LATERAL subquery kept

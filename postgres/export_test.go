@@ -41,6 +41,10 @@ var CoverageSQL = coverageSQL
 // for plan checks.
 var StoredShapesSQL = map[string]string{"shapes": storedShapesSQL, "labels": storedLabelsSQL, "drop": dropShapesSQL}
 
+// DropClosedSQL names the deletes of shapes and labels of closed versions,
+// for plan checks.
+var DropClosedSQL = dropClosedSQL
+
 // SetBeforeStaging makes f run before each COPY of an import's checked
 // features, until the returned function is called.
 func SetBeforeStaging(f func()) (restore func()) {

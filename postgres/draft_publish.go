@@ -25,7 +25,9 @@ func (s *GridStore) Publish(ctx context.Context, layer string, p *gridmap.Publis
 	}
 	res := &gridmap.PublishResult{Layer: layer, Versions: map[string]int{}, Ended: []string{}, Accepted: []gridmap.Problem{}}
 	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil { // as an import: the caller's context bounds it
+		// As an import: the caller's context bounds it, and the layer's
+		// tables may grow a lot within it.
+		if _, err := tx.Exec(ctx, wholeLayerSettings); err != nil {
 			return err
 		}
 		l, err := NewLayerStore(s.db).layer(ctx, tx, layer, true)

@@ -159,7 +159,11 @@ func (s *LayerStore) putLayer(ctx context.Context, tx pgx.Tx, l *gridmap.Layer) 
 		return false, err
 	}
 	if !maps.Equal(old.Zooms, l.Zooms) {
-		// Levels drawn from other zooms need shapes for other bands.
+		// Levels drawn from other zooms need shapes for other bands: the
+		// whole layer's, bounded by the caller's context as an import is.
+		if _, err := tx.Exec(ctx, wholeLayerSettings); err != nil {
+			return false, err
+		}
 		if _, err := refreshShapes(ctx, tx, l.ID, nil, nil); err != nil {
 			return false, err
 		}

@@ -156,9 +156,9 @@ func (s *GridStore) importLayer(ctx context.Context, tx pgx.Tx, id string, opts 
 }
 
 type importer struct {
-	// grew: the import at least doubled the grids of its table, whose
-	// statistics were then refreshed within it (analyzed) unless another
-	// import held the lock (see grown).
+	// grew: the import at least doubled the grids of its layer as the
+	// statistics saw them; they were then refreshed within it (analyzed)
+	// unless another import held the lock (see grown).
 	grew, analyzed bool
 	layer          *gridmap.Layer
 	opts           gridmap.ImportOptions
@@ -492,21 +492,23 @@ func (imp *importer) commit(ctx context.Context) error {
 }
 
 // grown refreshes the statistics of the importer's table inside the
-// transaction when the written grids at least double it. The statements
-// that check the new grids and cut their tile shapes are planned on those
-// statistics, and ones describing a table a fraction of its size sent them
-// the wrong way: at 400 districts a chunk's neighbours were read by level,
-// a million rows, not by box, a minute and more a chunk. ANALYZE counts the
-// transaction's own rows.
+// transaction when the written grids at least double the layer as the
+// statistics see it. The statements that check the new grids and cut their
+// tile shapes are planned on those statistics, and ones describing a table
+// a fraction of its size sent them the wrong way: at 400 districts a
+// chunk's neighbours were read by level, a million rows, not by box, a
+// minute and more a chunk. A layer new to a table that already holds a big
+// one is as badly described: the statistics give it a handful of rows.
+// ANALYZE counts the transaction's own rows.
 func (imp *importer) grown(ctx context.Context, written int64) error {
 	if written < 100 {
 		return nil
 	}
-	var before float64
-	if err := imp.tx.QueryRow(ctx, `SELECT greatest(reltuples, 0) FROM pg_class WHERE oid = $1::regclass`, imp.table).Scan(&before); err != nil {
+	seen, err := imp.layerRowsSeen(ctx)
+	if err != nil {
 		return err
 	}
-	if float64(written) < before {
+	if float64(written) < seen {
 		return nil
 	}
 	imp.grew = true
@@ -533,8 +535,27 @@ func (imp *importer) grown(ctx context.Context, written int64) error {
 		return err
 	}
 	imp.analyzed = true
-	_, err := imp.tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true)`, timeout)
+	_, err = imp.tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true)`, timeout)
 	return err
+}
+
+// layerRowsSeen is how many current grids of the layer the planner
+// expects in the importer's table: the table's size as it is now, spread
+// over the layers as the statistics last saw them.
+func (imp *importer) layerRowsSeen(ctx context.Context) (float64, error) {
+	var plan []struct {
+		Plan struct {
+			Rows float64 `json:"Plan Rows"`
+		}
+	}
+	if err := imp.tx.QueryRow(ctx, `EXPLAIN (FORMAT JSON) SELECT 1 FROM `+imp.table+` WHERE layer_id = $1 AND valid_to IS NULL`,
+		imp.layer.ID).Scan(&plan); err != nil {
+		return 0, fmt.Errorf("estimating the layer's grids: %w", err)
+	}
+	if len(plan) != 1 {
+		return 0, fmt.Errorf("estimating the layer's grids: %d plans", len(plan))
+	}
+	return plan[0].Plan.Rows, nil
 }
 
 // checkTiling refuses an import that leaves siblings overlapping or children

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/postgres"
@@ -67,5 +68,52 @@ func TestImportRefreshesStatisticsWithoutWaiting(t *testing.T) {
 	var n int
 	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM grids WHERE layer_id = 'stats'`).Scan(&n); err != nil || n != 121 {
 		t.Fatalf("%d current grids, want 121 (%v)", n, err)
+	}
+}
+
+// TestImportRefreshesStatisticsOfANewLayer: a layer new to a table that
+// already holds a bigger one is described by the statistics as a handful
+// of rows, so its import refreshes them although it adds less than the
+// table holds.
+func TestImportRefreshesStatisticsOfANewLayer(t *testing.T) {
+	db := pgtest.NewDB(t)
+	s := stores{postgres.NewLayerStore(db), postgres.NewGridStore(db)}
+	ctx := context.Background()
+	grids := func(prefix string, n int, y float64) string {
+		fs := []string{feature(prefix+"D", "district", "", rect(82, y, 82+float64(n)*0.01, y+0.01))}
+		for i := range n {
+			x := 82 + float64(i)*0.01
+			fs = append(fs, feature(fmt.Sprintf("%s%03d", prefix, i), "grid", prefix+"D", rect(x, y, x+0.01, y+0.01)))
+		}
+		return collection(fs...)
+	}
+	analyzed := func() (at time.Time) {
+		t.Helper()
+		if err := db.Pool.QueryRow(ctx, `SELECT coalesce(last_analyze, 'epoch') FROM pg_stat_user_tables
+			WHERE relname = 'grid_versions'`).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	for _, l := range []struct {
+		id, prefix string
+		grids      int
+		y          float64
+	}{{"big", "B", 400, -36}, {"small", "S", 150, -35}} {
+		if _, err := s.layers.PutLayer(ctx, &gridmap.Layer{ID: l.id, Levels: []string{"district", "grid"}}); err != nil {
+			t.Fatal(err)
+		}
+		before := analyzed()
+		if res, err := importString(s, l.id, grids(l.prefix, l.grids, l.y), gridmap.ImportOptions{}); err != nil || res.Created != l.grids+1 {
+			t.Fatalf("import of layer %s: %v %+v", l.id, err, res)
+		}
+		// Statistics reach the view within a second or so of the commit.
+		deadline := time.Now().Add(5 * time.Second)
+		for !analyzed().After(before) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the import of %d grids of layer %s did not refresh the statistics", l.grids, l.id)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 }

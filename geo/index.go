@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"math"
-	"math/bits"
 	"runtime"
 	"slices"
 	"sort"
@@ -28,24 +27,10 @@ type GridInput struct {
 	Version                   int
 	VersionID                 int64 // the stored version's id, pinned by assignments
 	Geometry                  orb.MultiPolygon
-	// Pieces is Geometry already cut (see CutGrid), given instead of it.
+	// Pieces is Geometry already cut into the layer's store (see
+	// PieceStore.Cut), given instead of it.
 	Pieces *Pieces
 	People []gridmap.Person
-}
-
-// Pieces is a grid's geometry cut as the index keeps it. An index built
-// from it takes it: it serves one build.
-type Pieces struct {
-	pieces []piecePolygon
-	taken  bool
-}
-
-// CutGrid cuts a grid's geometry into the pieces BuildLayerIndex keeps when
-// built with the default maxVertices. A loader that cuts each grid as it
-// reads it holds pieces, not whole geometries and their WKB as well, while
-// it reads a province.
-func CutGrid(mp orb.MultiPolygon) *Pieces {
-	return &Pieces{pieces: subdividePolygon(mp, DefaultMaxPieceVertices)}
 }
 
 // LayerInput is one layer handed to the index builder.
@@ -56,6 +41,9 @@ type LayerInput struct {
 	ToleranceM  float64
 	DataVersion int64
 	Grids       []GridInput
+	// Store holds the grids' Pieces, when they were cut beforehand; the
+	// index takes it. Nil: the builder makes one.
+	Store *PieceStore
 }
 
 // IndexGrid is what the index knows of a grid besides its shape.
@@ -81,8 +69,9 @@ type LayerIndex struct {
 	byCode      map[string]int32
 	// leaves holds the grids with no children: each point of the layer's
 	// coverage is in one of them. inner holds the rest, asked only for
-	// points in a gap between siblings.
+	// points in a gap between siblings. Their pieces are in store.
 	leaves, inner pieceSet
+	store         *PieceStore
 	// edges holds the leaves' boundary edges in runs of a few, for the
 	// nearest grid to a point outside every grid.
 	edges edgeSet
@@ -104,27 +93,25 @@ type edgeChunk struct {
 // edgesPerChunk keeps a chunk's box tight and its scan short.
 const edgesPerChunk = 16
 
-// pieceSet is a set of polygon pieces in an R-tree. The coordinates of all
-// pieces share one slice, in tree order, so a lookup reads memory that lies
-// together.
+// pieceSet is a set of polygon pieces in an R-tree, with a lattice for
+// point queries. The pieces' points and chains are in the layer's store.
 type pieceSet struct {
 	tree   *rtree
 	cells  *pieceCells // nil: ask the tree
 	pieces []pieceRef
-	chains []chain
-	pts    []orb.Point
-	real   []uint64 // bit i: the edge pts[i] -> pts[i+1] is on the grid's boundary
+	st     *PieceStore
 }
 
-// pieceRef is one piece: its grid and its chains [c0, c1).
+// pieceRef is one piece: its grid and its chains [c0, c1) in the store.
 type pieceRef struct {
 	grid, c0, c1 int32
 }
 
-// chain is a run of up to edgesPerChain consecutive edges of one ring,
-// pts[start] -> ... -> pts[start+n], with their box. A scan skips whole
-// chains by their box: one that does not span the point's latitude cannot
-// cross the ray, one farther than the search radius cannot be near.
+// chain is a run of up to edgesPerChain consecutive edges of one ring, the
+// points at positions start ... start+n of the store, with their box. A
+// scan skips whole chains by their box: one that does not span the point's
+// latitude cannot cross the ray, one farther than the search radius cannot
+// be near.
 type chain struct {
 	start, n int32
 	b        box
@@ -141,8 +128,8 @@ const edgesPerChain = 16
 // When rebuilding after a change, prev is the layer's current index: a grid
 // given without Geometry whose VersionID prev holds keeps its pieces from
 // prev instead of being read and cut again, which makes a rebuild after an
-// edit cost little more than copying. The Pieces given are emptied as they
-// are copied into the index.
+// edit cost little more than copying. The index takes in.Store: its pieces
+// serve this build only.
 func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIndex, error) {
 	if maxVertices <= 0 {
 		maxVertices = DefaultMaxPieceVertices
@@ -185,11 +172,15 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 		}
 	}
 
-	pieces := make([][]piecePolygon, len(in.Grids))
-	var reuse map[int64][]piecePolygon
+	st := in.Store
+	if st == nil {
+		st = NewPieceStore()
+	}
+	pieces := make([][]storedPiece, len(in.Grids))
+	var reuse map[int64][]storedPiece
 	for _, g := range in.Grids {
-		if g.Pieces != nil && g.Pieces.taken {
-			return nil, fmt.Errorf("layer %s: grid %s: its pieces went into an earlier index; cut it again", in.ID, g.Code)
+		if g.Pieces != nil && g.Pieces.store != st {
+			return nil, fmt.Errorf("layer %s: grid %s was cut into another store than the layer's", in.ID, g.Code)
 		}
 		if g.Pieces != nil && maxVertices != DefaultMaxPieceVertices {
 			return nil, fmt.Errorf("layer %s: grid %s was cut into pieces of %d vertices, not %d", in.ID, g.Code, DefaultMaxPieceVertices, maxVertices)
@@ -203,22 +194,31 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 			}
 		}
 	}
+	if st.held() {
+		return nil, fmt.Errorf("layer %s: its pieces went into an earlier index; cut them again", in.ID)
+	}
 	var wg sync.WaitGroup
+	var failed error
+	var failedOnce sync.Once
 	next := make(chan int)
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				switch g := &in.Grids[i]; {
+				var err error
+				g := &in.Grids[i]
+				switch {
 				case g.Pieces != nil:
-					pieces[i], g.Pieces.taken = g.Pieces.pieces, true
-					continue
+					pieces[i] = g.Pieces.pieces
 				case g.Geometry == nil:
-					pieces[i] = reuse[g.VersionID]
-					continue
+					pieces[i], err = st.copyPieces(prev.store, reuse[g.VersionID])
+				default:
+					pieces[i], err = st.add(subdividePolygon(g.Geometry, maxVertices))
 				}
-				pieces[i] = subdividePolygon(in.Grids[i].Geometry, maxVertices)
+				if err != nil {
+					failedOnce.Do(func() { failed = fmt.Errorf("layer %s: grid %s: %w", in.ID, g.Code, err) })
+				}
 			}
 		}()
 	}
@@ -227,6 +227,13 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 	}
 	close(next)
 	wg.Wait()
+	if failed != nil {
+		return nil, failed
+	}
+	if err := st.take(); err != nil {
+		return nil, fmt.Errorf("layer %s: %w", in.ID, err)
+	}
+	l.store = st
 
 	var leafGrids, innerGrids []int32
 	for i := range l.Grids {
@@ -236,91 +243,46 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 			innerGrids = append(innerGrids, int32(i))
 		}
 	}
-	l.leaves = buildPieceSet(leafGrids, pieces)
-	l.inner = buildPieceSet(innerGrids, pieces)
+	l.leaves = buildPieceSet(leafGrids, pieces, st)
+	l.inner = buildPieceSet(innerGrids, pieces, st)
 	l.edges = buildEdgeSet(&l.leaves)
 	return l, nil
 }
 
-func buildPieceSet(grids []int32, pieces [][]piecePolygon) pieceSet {
-	type item struct {
-		grid int32
-		p    *piecePolygon
-	}
+// buildPieceSet puts the pieces of grids in a tree; they stay where they
+// are in the store.
+func buildPieceSet(grids []int32, pieces [][]storedPiece, st *PieceStore) pieceSet {
 	n := 0
 	for _, g := range grids {
 		n += len(pieces[g])
 	}
-	items := make([]item, 0, n)
+	refs := make([]pieceRef, 0, n)
 	boxes := make([]box, 0, n)
-	nPts, nChains := 0, 0
 	for _, g := range grids {
-		for k := range pieces[g] {
-			p := &pieces[g][k]
-			items = append(items, item{g, p})
+		for _, p := range pieces[g] {
+			refs = append(refs, pieceRef{grid: g, c0: p.c0, c1: p.c1})
 			boxes = append(boxes, p.bound)
-			for _, r := range p.rings {
-				nPts += len(r.pts)
-				nChains += (len(r.pts) - 1 + edgesPerChain - 1) / edgesPerChain
-			}
 		}
 	}
 	tree, order := packRTree(boxes)
-	s := pieceSet{tree: tree, cells: newPieceCells(tree), pieces: make([]pieceRef, 0, len(items)),
-		chains: make([]chain, 0, nChains), pts: make([]orb.Point, 0, nPts), real: make([]uint64, (nPts+63)/64)}
-	for _, o := range order {
-		it := items[o]
-		ref := pieceRef{grid: it.grid, c0: int32(len(s.chains))}
-		for _, r := range it.p.rings {
-			base := int32(len(s.pts))
-			s.pts = append(s.pts, r.pts...)
-			for i, real := range r.real {
-				if real {
-					k := int(base) + i
-					s.real[k/64] |= 1 << uint(k%64)
-				}
-			}
-			edges := int32(len(r.pts) - 1)
-			for e := int32(0); e < edges; e += edgesPerChain {
-				c := chain{start: base + e, n: min(edgesPerChain, edges-e), b: emptyBox()}
-				for _, p := range s.pts[c.start : c.start+c.n+1] {
-					c.b.extend(box{p[0], p[1], p[0], p[1]})
-				}
-				s.chains = append(s.chains, c)
-			}
-		}
-		ref.c1 = int32(len(s.chains))
-		s.pieces = append(s.pieces, ref)
-		it.p.rings = nil // copied: let the collector have it while the rest is copied
+	s := pieceSet{tree: tree, cells: newPieceCells(tree), pieces: make([]pieceRef, len(order)), st: st}
+	for i, o := range order {
+		s.pieces[i] = refs[o]
 	}
 	return s
 }
 
-// piecesByVersion returns the pieces of every grid of the index by version
-// id, rebuilt from the stored chains: consecutive chains continue a ring,
-// a gap in point positions starts the next one.
-func (l *LayerIndex) piecesByVersion() map[int64][]piecePolygon {
-	out := map[int64][]piecePolygon{}
+// piecesByVersion returns where the pieces of every grid of the index are
+// in its store, by version id.
+func (l *LayerIndex) piecesByVersion() map[int64][]storedPiece {
+	out := map[int64][]storedPiece{}
 	if l == nil {
 		return out
 	}
 	for _, s := range []*pieceSet{&l.leaves, &l.inner} {
 		for pi, p := range s.pieces {
-			pp := piecePolygon{bound: s.tree.boxes[pi]}
-			for k := p.c0; k < p.c1; {
-				start := s.chains[k].start
-				end := start + s.chains[k].n
-				for k++; k < p.c1 && s.chains[k].start == end; k++ {
-					end += s.chains[k].n
-				}
-				r := cutRing{pts: s.pts[start : end+1], real: make([]bool, end-start)}
-				for i := range r.real {
-					r.real[i] = s.isReal(start + int32(i))
-				}
-				pp.rings = append(pp.rings, r)
-			}
 			v := l.Grids[p.grid].VersionID
-			out[v] = append(out[v], pp)
+			out[v] = append(out[v], storedPiece{bound: s.tree.boxes[pi], c0: p.c0, c1: p.c1})
 		}
 	}
 	return out
@@ -356,22 +318,30 @@ func buildEdgeSet(s *pieceSet) edgeSet {
 		i   int32
 		fwd bool
 	}
-	n := 0
-	for i := range s.real {
-		n += bits.OnesCount64(s.real[i])
+	st := s.st
+	n, points := 0, 0
+	for _, p := range s.pieces {
+		for _, c := range st.chains[p.c0:p.c1] {
+			points += int(c.n)
+			for i := c.start; i < c.start+c.n; i++ {
+				if st.isReal(i) {
+					n++
+				}
+			}
+		}
 	}
 	keys := make([]edgeKey, 0, n)
 	ends := func(i int32) (a, b orb.Point, fwd bool) {
-		a, b = s.pts[i], s.pts[i+1]
+		a, b = st.at(i), st.at(i+1)
 		if a[0] < b[0] || (a[0] == b[0] && a[1] < b[1]) {
 			return a, b, true
 		}
 		return b, a, false
 	}
 	for _, p := range s.pieces {
-		for _, c := range s.chains[p.c0:p.c1] {
+		for _, c := range st.chains[p.c0:p.c1] {
 			for i := c.start; i < c.start+c.n; i++ {
-				if !s.isReal(i) {
+				if !st.isReal(i) {
 					continue
 				}
 				a, b, fwd := ends(i)
@@ -380,7 +350,11 @@ func buildEdgeSet(s *pieceSet) edgeSet {
 		}
 	}
 	slices.SortFunc(keys, func(x, y edgeKey) int { return cmp.Compare(x.h, y.h) })
-	inner := make([]uint64, len(s.real))
+	// inner has a bit for each edge found inside, by slab as the store's.
+	inner := make([][]uint64, len(st.real))
+	for k := range inner {
+		inner[k] = make([]uint64, len(st.real[k]))
+	}
 	for lo := 0; lo < len(keys); {
 		hi := lo + 1
 		for hi < len(keys) && keys[hi].h == keys[lo].h {
@@ -396,19 +370,23 @@ func buildEdgeSet(s *pieceSet) edgeSet {
 				}
 				if ay, by, _ := ends(keys[y].i); ay == ax && by == bx {
 					k := keys[x].i
-					inner[k>>6] |= 1 << uint(k&63)
+					o := k & slabPlace
+					inner[k>>slabBits][o>>6] |= 1 << uint(o&63)
 					break
 				}
 			}
 		}
 		lo = hi
 	}
-	outer := func(i int32) bool { return s.isReal(i) && inner[i>>6]&(1<<uint(i&63)) == 0 }
+	outer := func(i int32) bool {
+		o := i & slabPlace
+		return st.isReal(i) && inner[i>>slabBits][o>>6]&(1<<uint(o&63)) == 0
+	}
 
 	var es edgeSet
 	var boxes []box
 	for _, p := range s.pieces {
-		for _, c := range s.chains[p.c0:p.c1] {
+		for _, c := range st.chains[p.c0:p.c1] {
 			end := c.start + c.n
 			for i := c.start; i < end; {
 				if !outer(i) {
@@ -416,9 +394,10 @@ func buildEdgeSet(s *pieceSet) edgeSet {
 					continue
 				}
 				ch := edgeChunk{grid: p.grid, start: i}
-				b := box{s.pts[i][0], s.pts[i][1], s.pts[i][0], s.pts[i][1]}
+				a := st.at(i)
+				b := box{a[0], a[1], a[0], a[1]}
 				for i < end && outer(i) && ch.n < edgesPerChunk {
-					q := s.pts[i+1]
+					q := st.at(i + 1)
 					b.extend(box{q[0], q[1], q[0], q[1]})
 					ch.n++
 					i++
@@ -434,7 +413,7 @@ func buildEdgeSet(s *pieceSet) edgeSet {
 		sorted[i] = es.chunks[o]
 	}
 	es.tree, es.chunks = tree, sorted
-	es.near = newNearCells(tree, int64(len(s.pts))*16)
+	es.near = newNearCells(tree, int64(points)*16)
 	return es
 }
 
@@ -448,8 +427,6 @@ func (s *pieceSet) search(q box, dst []int32) []int32 {
 	}
 	return s.tree.search(q, dst)
 }
-
-func (s *pieceSet) isReal(i int32) bool { return s.real[i>>6]&(1<<uint(i&63)) != 0 }
 
 // Near is a grid near a looked-up point.
 type Near struct {
@@ -609,7 +586,7 @@ func (l *LayerIndex) nearest(x, y, kx, ky, radius float64, h *Hit) {
 	best2, best := math.Inf(1), int32(-1)
 	visit := func(chunk int32) {
 		c := l.edges.chunks[chunk]
-		pts := l.leaves.pts[c.start : c.start+c.n+1]
+		pts := l.store.run(c.start, c.n)
 		ax, ay := (pts[0][0]-x)*kx, (pts[0][1]-y)*ky
 		for _, q := range pts[1:] {
 			bx, by := (q[0]-x)*kx, (q[1]-y)*ky
@@ -630,7 +607,7 @@ func (l *LayerIndex) nearest(x, y, kx, ky, radius float64, h *Hit) {
 	// Within the lattice, the cell's chunks hold the nearest edge.
 	if near := l.edges.near; near != nil {
 		if i, ok := near.cell(x, y); ok {
-			if list, ok := l.edges.candidates(i, l.leaves.pts); ok {
+			if list, ok := l.edges.candidates(i, l.store); ok {
 				for _, c := range list {
 					if float64(c.gap2) > best2 {
 						break
@@ -672,7 +649,8 @@ func (s *pieceSet) scan(pi int32, x, y, kx, ky, radius float64) (inside bool, di
 	rx, ry := radius/kx, radius/ky
 	near := box{x - rx, y - ry, x + rx, y + ry}
 	best := math.Inf(1)
-	for _, c := range s.chains[p.c0:p.c1] {
+	st := s.st
+	for _, c := range st.chains[p.c0:p.c1] {
 		// An edge crosses the ray only if min(y1,y2) <= y < max(y1,y2)
 		// and the crossing lies right of x, so never beyond the chain's
 		// box; a point within a millimetre of the box edge is decided by
@@ -682,7 +660,7 @@ func (s *pieceSet) scan(pi int32, x, y, kx, ky, radius float64) (inside bool, di
 		if !ray && !close {
 			continue
 		}
-		pts := s.pts[c.start : c.start+c.n+1]
+		pts := st.run(c.start, c.n)
 		for i := 0; i+1 < len(pts); i++ {
 			x1, y1, x2, y2 := pts[i][0], pts[i][1], pts[i+1][0], pts[i+1][1]
 			if ray && (y1 > y) != (y2 > y) && x < x1+(y-y1)*(x2-x1)/(y2-y1) {
@@ -692,7 +670,7 @@ func (s *pieceSet) scan(pi int32, x, y, kx, ky, radius float64) (inside bool, di
 				(x1 > near.maxX && x2 > near.maxX) || (x1 < near.minX && x2 < near.minX) {
 				continue
 			}
-			if !s.isReal(c.start + int32(i)) {
+			if !st.isReal(c.start + int32(i)) {
 				continue
 			}
 			if d := segmentDist2((x1-x)*kx, (y1-y)*ky, (x2-x)*kx, (y2-y)*ky); d < best {
@@ -766,7 +744,7 @@ type Stats struct {
 // what its lattice for points outside every grid holds so far.
 func (l *LayerIndex) Stats() Stats {
 	st := Stats{Grids: len(l.Grids), Pieces: len(l.leaves.pieces) + len(l.inner.pieces),
-		Vertices: len(l.leaves.pts) + len(l.inner.pts), NearBytes: l.edges.near.bytes()}
+		Vertices: l.store.points, NearBytes: l.edges.near.bytes()}
 	if l.edges.near != nil {
 		st.NearCells = int(l.edges.near.filled.Load())
 	}

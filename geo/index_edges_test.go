@@ -36,22 +36,31 @@ func TestEdgeSetKeepsTheOuterBoundary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &l.leaves
+	st := l.store
 	type key [4]float64
 	norm := func(v float64) float64 { return v + 0 } // -0 + 0 is +0
 	edge := func(i int32) key {
-		a, b := s.pts[i], s.pts[i+1]
+		a, b := st.at(i), st.at(i+1)
 		return key{norm(a[0]), norm(a[1]), norm(b[0]), norm(b[1])}
 	}
+	// Every edge of every leaf piece, by its position.
+	var edges []int32
+	for _, p := range l.leaves.pieces {
+		for _, c := range st.chains[p.c0:p.c1] {
+			for i := c.start; i < c.start+c.n; i++ {
+				edges = append(edges, i)
+			}
+		}
+	}
 	runs := map[key]int{}
-	for i := int32(0); i+1 < int32(len(s.pts)); i++ {
-		if s.isReal(i) {
+	for _, i := range edges {
+		if st.isReal(i) {
 			runs[edge(i)]++
 		}
 	}
 	want := map[int32]bool{}
-	for i := int32(0); i+1 < int32(len(s.pts)); i++ {
-		if !s.isReal(i) {
+	for _, i := range edges {
+		if !st.isReal(i) {
 			continue
 		}
 		if k := edge(i); runs[key{k[2], k[3], k[0], k[1]}] == 0 {
@@ -69,7 +78,7 @@ func TestEdgeSetKeepsTheOuterBoundary(t *testing.T) {
 	}
 	for e := range want {
 		if !got[e] {
-			t.Errorf("outer edge %v -> %v left out", s.pts[e], s.pts[e+1])
+			t.Errorf("outer edge %v -> %v left out", st.at(e), st.at(e+1))
 		}
 	}
 	// 12 edges round the 3x3 block, 8 of the doubled square.
@@ -79,9 +88,19 @@ func TestEdgeSetKeepsTheOuterBoundary(t *testing.T) {
 }
 
 // TestPiecesServeOneBuild: pieces cut beforehand go into one index; a
-// second build from them is refused rather than giving a grid no shape.
+// second build from them is refused, as are pieces cut into another
+// layer's store and cuts into a store an index holds.
 func TestPiecesServeOneBuild(t *testing.T) {
-	in := LayerInput{ID: "cut", Levels: []string{"grid"}, Grids: []GridInput{{Code: "a", Level: "grid", Pieces: CutGrid(cell(0, 0, 1))}}}
+	st := NewPieceStore()
+	pieces, err := st.Cut(cell(0, 0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := LayerInput{ID: "cut", Levels: []string{"grid"}, Grids: []GridInput{{Code: "a", Level: "grid", Pieces: pieces}}}
+	if _, err := BuildLayerIndex(in, 0, nil); err == nil {
+		t.Fatal("pieces cut into a store the layer was not given were taken")
+	}
+	in.Store = st
 	l, err := BuildLayerIndex(in, 0, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -92,5 +111,8 @@ func TestPiecesServeOneBuild(t *testing.T) {
 	}
 	if _, err := BuildLayerIndex(in, 0, nil); err == nil {
 		t.Fatal("a second build from the same pieces was not refused")
+	}
+	if _, err := st.Cut(cell(2, 2, 1)); err == nil {
+		t.Fatal("a cut into a store an index holds was not refused")
 	}
 }

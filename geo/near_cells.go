@@ -5,8 +5,6 @@ import (
 	"math"
 	"slices"
 	"sync/atomic"
-
-	"github.com/paulmach/orb"
 )
 
 // nearCells is a lattice over a layer's extent that remembers, for each
@@ -116,7 +114,7 @@ func (c *nearCells) bounds(i int) box {
 // candidates returns the chunks that can hold the nearest boundary edge of
 // a point in cell i, making the cell's list on first use; false when the
 // lattice has no room left for it (walk the tree instead).
-func (es *edgeSet) candidates(i int, pts []orb.Point) ([]nearChunk, bool) {
+func (es *edgeSet) candidates(i int, st *PieceStore) ([]nearChunk, bool) {
 	c := es.near
 	if l := c.cells[i].Load(); l != nil {
 		return *l, true
@@ -124,7 +122,7 @@ func (es *edgeSet) candidates(i int, pts []orb.Point) ([]nearChunk, bool) {
 	if c.left.Load() <= 0 {
 		return nil, false
 	}
-	l := es.chunksNear(c.bounds(i), pts)
+	l := es.chunksNear(c.bounds(i), st)
 	size := int64(cap(l))*8 + 48 // the list, its header and the pointer's box
 	if c.left.Add(-size) < 0 {
 		// Full: what is left is less than a list, and every lookup in an
@@ -149,7 +147,7 @@ func (es *edgeSet) candidates(i int, pts []orb.Point) ([]nearChunk, bool) {
 // corner distance (at hi), bounds the nearest edge's distance for every
 // point in c; any chunk whose box is farther than u from c (at lo) cannot
 // hold it. The tree is walked with the least u found so far.
-func (es *edgeSet) chunksNear(c box, pts []orb.Point) []nearChunk {
+func (es *edgeSet) chunksNear(c box, st *PieceStore) []nearChunk {
 	t := es.tree
 	// A cell of the top or bottom row may reach past a pole, where a
 	// degree of longitude has no length.
@@ -157,7 +155,7 @@ func (es *edgeSet) chunksNear(c box, pts []orb.Point) []nearChunk {
 	corners := [4][2]float64{{c.minX, c.minY}, {c.maxX, c.minY}, {c.minX, c.maxY}, {c.maxX, c.maxY}}
 	reach := func(chunk int32) float64 {
 		ch := es.chunks[chunk]
-		p := pts[ch.start : ch.start+ch.n+1]
+		p := st.run(ch.start, ch.n)
 		best := math.Inf(1)
 		for i := 0; i+1 < len(p); i++ {
 			far := 0.0

@@ -154,6 +154,7 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 				return err
 			}
 			byID[in.ID] = len(out)
+			in.Store = geo.NewPieceStore()
 			out = append(out, in)
 		}
 		if err := rows.Err(); err != nil {
@@ -198,7 +199,7 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 			g.People = people[[2]string{lid, g.Code}]
 			if i, ok := byID[lid]; ok {
 				if geomWKB != nil {
-					cuts.cut(i, len(out[i].Grids), geomWKB)
+					cuts.cut(i, len(out[i].Grids), out[i].Store, geomWKB)
 				}
 				out[i].Grids = append(out[i].Grids, g)
 			}
@@ -214,10 +215,10 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 	return out, err
 }
 
-// A cutter decodes and cuts grids into the index's pieces on every core
-// while their rows are read, so that a load holds each grid's pieces and
-// not its WKB and geometry too: a province's million grids did not fit
-// otherwise.
+// A cutter decodes and cuts grids into their layer's store of pieces on
+// every core while their rows are read, so that a load holds each grid's
+// pieces, once, and not its WKB and geometry too: a province's million
+// grids did not fit otherwise.
 type cutter struct {
 	jobs chan cutJob
 	done chan []cutJob
@@ -225,6 +226,7 @@ type cutter struct {
 
 type cutJob struct {
 	layer, grid int
+	store       *geo.PieceStore
 	wkb         []byte
 	pieces      *geo.Pieces
 	err         error
@@ -245,9 +247,9 @@ func newCutter() *cutter {
 				} else if mp, err := geo.Polygonal(g); err != nil {
 					j.err = err
 				} else {
-					j.pieces = geo.CutGrid(mp)
+					j.pieces, j.err = j.store.Cut(mp)
 				}
-				j.wkb = nil
+				j.wkb, j.store = nil, nil
 				results <- j
 			}
 		}()
@@ -266,9 +268,9 @@ func newCutter() *cutter {
 	return c
 }
 
-// cut hands a grid's geometry to the workers.
-func (c *cutter) cut(layer, grid int, wkb []byte) {
-	c.jobs <- cutJob{layer: layer, grid: grid, wkb: wkb}
+// cut hands a grid's geometry to the workers, to cut into store.
+func (c *cutter) cut(layer, grid int, store *geo.PieceStore, wkb []byte) {
+	c.jobs <- cutJob{layer: layer, grid: grid, store: store, wkb: wkb}
 }
 
 // wait returns every grid cut, once the workers are done.

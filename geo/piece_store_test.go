@@ -1,0 +1,110 @@
+package geo
+
+import (
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/paulmach/orb"
+)
+
+// TestPieceStoreKeepsRingsWhole writes rings of many sizes from several
+// goroutines, enough to fill slabs of every size, and reads each back
+// through its chains: the same points and boundary flags, every ring in
+// one slab, a copy into another store the same again, and the room grown
+// ahead of need given back when an index takes the store.
+func TestPieceStoreKeepsRingsWhole(t *testing.T) {
+	type ring struct {
+		pts  []orb.Point
+		real []bool
+	}
+	st := NewPieceStore()
+	var mu sync.Mutex
+	written := map[int32]ring{} // by its first chain
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rnd := rand.New(rand.NewPCG(uint64(w), 9))
+			for range 3000 {
+				n := 4 + rnd.IntN(600)
+				r := ring{pts: make([]orb.Point, n), real: make([]bool, n-1)}
+				for i := range r.pts {
+					r.pts[i] = orb.Point{rnd.Float64(), rnd.Float64()}
+				}
+				r.pts[n-1] = r.pts[0]
+				for i := range r.real {
+					r.real[i] = rnd.IntN(3) > 0
+				}
+				sp, err := st.add([]piecePolygon{{rings: []cutRing{{r.pts, r.real}}, bound: ringsBound([]cutRing{{r.pts, r.real}})}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				written[sp[0].c0] = r
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(st.slabs) < 10 {
+		t.Fatalf("%d slabs: the rings should have filled slabs of every size", len(st.slabs))
+	}
+	check := func(name string, st *PieceStore, c0 int32, want ring) {
+		t.Helper()
+		var got []orb.Point
+		var real []bool
+		for k := c0; len(got) < len(want.pts); k++ {
+			c := st.chains[k]
+			if k > c0 && c.start != st.chains[k-1].start+st.chains[k-1].n {
+				t.Fatalf("%s: ring at chain %d: chain %d does not continue it", name, c0, k)
+			}
+			run := st.run(c.start, c.n)
+			if len(got) > 0 {
+				run = run[1:] // the chain before ended on its first point
+			}
+			got = append(got, run...)
+			for i := c.start; i < c.start+c.n; i++ {
+				real = append(real, st.isReal(i))
+			}
+		}
+		for i := range want.pts {
+			if got[i] != want.pts[i] {
+				t.Fatalf("%s: ring at chain %d, point %d: %v, want %v", name, c0, i, got[i], want.pts[i])
+			}
+		}
+		for i := range want.real {
+			if real[i] != want.real[i] {
+				t.Fatalf("%s: ring at chain %d, edge %d: real %v, want %v", name, c0, i, real[i], want.real[i])
+			}
+		}
+	}
+	copied := NewPieceStore()
+	for c0, r := range written {
+		check("written", st, c0, r)
+		c1 := c0 + int32((len(r.pts)-1+edgesPerChain-1)/edgesPerChain)
+		sp, err := copied.copyPieces(st, []storedPiece{{c0: c0, c1: c1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("copied", copied, sp[0].c0, r)
+	}
+	if err := st.take(); err != nil {
+		t.Fatal(err)
+	}
+	last := st.slabs[len(st.slabs)-1]
+	if cap(last)-len(last) > cap(last)/4 || cap(st.chains)-len(st.chains) > cap(st.chains)/8 {
+		t.Errorf("taken: the last slab holds %d of %d points, the chains %d of %d", len(last), cap(last), len(st.chains), cap(st.chains))
+	}
+	for c0, r := range written {
+		check("taken", st, c0, r)
+	}
+	if err := st.take(); err == nil {
+		t.Error("a store taken twice")
+	}
+	if err := NewPieceStore().addRing(slabMax+1, func(int) (orb.Point, bool) { return orb.Point{}, false }); err == nil {
+		t.Error("a ring larger than a slab was written")
+	}
+}

@@ -41,6 +41,7 @@ bench ./postgres/ 'Import' -benchtime 5x -count 3
 bench ./postgres/ 'MoveEdge|CoverageNYC' -benchtime 10x -count 3
 bench ./geo/ 'FeatureReader' -benchtime 20x -count 3
 bench ./geo/ 'LookupNYC' -benchtime 1000000x -count 3
+bench ./geo/ 'BuildNYC|RebuildNYC' -benchtime 20x -count 3
 bench ./postgres/ 'LocatorNYC$' -benchtime 300000x -count 3
 bench ./postgres/ 'LocatorNYCPostGIS' -benchtime 2000x -count 3
 bench ./postgres/ 'TokenCheck' -benchtime 20000x -count 3
@@ -182,6 +183,9 @@ ratio_us "lookup, NYC tracts, points on land (one core)" BenchmarkLookupNYC Benc
 # Two thirds of these points are outside the city and get the nearest
 # tract: from the lattice's cell lists, against walking the tree.
 ratio_us "lookup over the NYC box vs nearest by tree walk" BenchmarkLookupNYCBoundingBox BenchmarkLookupNYCBoundingBoxWalk
+# After an edit the layer's index is built again; the grids left alone
+# keep their pieces from the index before it.
+ratio "index rebuild after an edit vs build, NYC tracts" BenchmarkRebuildNYC BenchmarkBuildNYC
 ratio_us "Locator lookup (chain, people, co-owners) vs PostGIS" BenchmarkLocatorNYC BenchmarkLocatorNYCPostGIS
 ratio_us "token check, cached (every request) vs a hash" BenchmarkTokenCheck BenchmarkTokenCheckBaseline
 ratio_us "token check, cached vs read from the database" BenchmarkTokenCheck BenchmarkTokenCheckUncached

@@ -1,11 +1,9 @@
 package geo
 
 import (
-	"cmp"
 	"fmt"
 	"math"
 	"runtime"
-	"slices"
 	"sort"
 	"sync"
 
@@ -309,75 +307,8 @@ func edgeHash(a, b orb.Point) uint64 {
 // never be nearest to a point outside it, so it is left out: found by
 // sorting every real edge once, which halves what a nearest search walks.
 func buildEdgeSet(s *pieceSet) edgeSet {
-	// Each real edge as a 16-byte key: a hash of its end points in a fixed
-	// order, and the edge. A province has tens of millions of edges, and
-	// keys holding the coordinates (40 bytes) were the largest thing a
-	// build held. Edges of one hash are compared by their coordinates.
-	type edgeKey struct {
-		h   uint64
-		i   int32
-		fwd bool
-	}
 	st := s.st
-	n, points := 0, 0
-	for _, p := range s.pieces {
-		for _, c := range st.chains[p.c0:p.c1] {
-			points += int(c.n)
-			for i := c.start; i < c.start+c.n; i++ {
-				if st.isReal(i) {
-					n++
-				}
-			}
-		}
-	}
-	keys := make([]edgeKey, 0, n)
-	ends := func(i int32) (a, b orb.Point, fwd bool) {
-		a, b = st.at(i), st.at(i+1)
-		if a[0] < b[0] || (a[0] == b[0] && a[1] < b[1]) {
-			return a, b, true
-		}
-		return b, a, false
-	}
-	for _, p := range s.pieces {
-		for _, c := range st.chains[p.c0:p.c1] {
-			for i := c.start; i < c.start+c.n; i++ {
-				if !st.isReal(i) {
-					continue
-				}
-				a, b, fwd := ends(i)
-				keys = append(keys, edgeKey{edgeHash(a, b), i, fwd})
-			}
-		}
-	}
-	slices.SortFunc(keys, func(x, y edgeKey) int { return cmp.Compare(x.h, y.h) })
-	// inner has a bit for each edge found inside, by slab as the store's.
-	inner := make([][]uint64, len(st.real))
-	for k := range inner {
-		inner[k] = make([]uint64, len(st.real[k]))
-	}
-	for lo := 0; lo < len(keys); {
-		hi := lo + 1
-		for hi < len(keys) && keys[hi].h == keys[lo].h {
-			hi++
-		}
-		// An edge is inside the coverage when another runs the other way
-		// between the same two points.
-		for x := lo; x < hi; x++ {
-			ax, bx, _ := ends(keys[x].i)
-			for y := lo; y < hi; y++ {
-				if keys[y].fwd == keys[x].fwd {
-					continue
-				}
-				if ay, by, _ := ends(keys[y].i); ay == ax && by == bx {
-					k := keys[x].i
-					o := k & slabPlace
-					inner[k>>slabBits][o>>6] |= 1 << uint(o&63)
-					break
-				}
-			}
-		}
-		lo = hi
-	}
+	inner, points := innerEdges(s)
 	outer := func(i int32) bool {
 		o := i & slabPlace
 		return st.isReal(i) && inner[i>>slabBits][o>>6]&(1<<uint(o&63)) == 0

@@ -427,6 +427,10 @@ func (imp *importer) commit(ctx context.Context) error {
 		  AND ST_OrderingEquals(g.geom, ST_GeomFromWKB(r.wkb, 4326))`, layer); err != nil {
 		return err
 	}
+	seen, err := imp.layerRowsSeen(ctx) // before the writes: the estimate counts them once they are in
+	if err != nil {
+		return err
+	}
 	tag, err := tx.Exec(ctx, `UPDATE grid_versions g SET valid_to = now() FROM import_rows r
 		WHERE g.layer_id = $1 AND g.valid_to IS NULL AND g.code = r.code AND NOT r.unchanged`, layer)
 	if err != nil {
@@ -444,7 +448,7 @@ func (imp *importer) commit(ctx context.Context) error {
 	}
 	imp.res.Created = int(tag.RowsAffected()) - imp.res.Replaced
 	imp.res.Unchanged = len(imp.staged) - int(tag.RowsAffected())
-	if err := imp.grown(ctx, tag.RowsAffected()); err != nil {
+	if err := imp.grown(ctx, tag.RowsAffected(), seen); err != nil {
 		return err
 	}
 	if err := imp.checkTiling(ctx); err != nil {
@@ -493,22 +497,15 @@ func (imp *importer) commit(ctx context.Context) error {
 
 // grown refreshes the statistics of the importer's table inside the
 // transaction when the written grids at least double the layer as the
-// statistics see it. The statements that check the new grids and cut their
+// statistics saw it before the import wrote (seen, from layerRowsSeen). The statements that check the new grids and cut their
 // tile shapes are planned on those statistics, and ones describing a table
 // a fraction of its size sent them the wrong way: at 400 districts a
 // chunk's neighbours were read by level, a million rows, not by box, a
 // minute and more a chunk. A layer new to a table that already holds a big
 // one is as badly described: the statistics give it a handful of rows.
 // ANALYZE counts the transaction's own rows.
-func (imp *importer) grown(ctx context.Context, written int64) error {
-	if written < 100 {
-		return nil
-	}
-	seen, err := imp.layerRowsSeen(ctx)
-	if err != nil {
-		return err
-	}
-	if float64(written) < seen {
+func (imp *importer) grown(ctx context.Context, written int64, seen float64) error {
+	if written < 100 || float64(written) < seen {
 		return nil
 	}
 	imp.grew = true
@@ -535,13 +532,14 @@ func (imp *importer) grown(ctx context.Context, written int64) error {
 		return err
 	}
 	imp.analyzed = true
-	_, err = imp.tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true)`, timeout)
+	_, err := imp.tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true)`, timeout)
 	return err
 }
 
 // layerRowsSeen is how many current grids of the layer the planner
 // expects in the importer's table: the table's size as it is now, spread
-// over the layers as the statistics last saw them.
+// over the layers as the statistics last saw them. Rows this transaction
+// wrote count in the size, so it is asked before the import writes.
 func (imp *importer) layerRowsSeen(ctx context.Context) (float64, error) {
 	var plan []struct {
 		Plan struct {
@@ -655,6 +653,10 @@ func (imp *importer) commitDraft(ctx context.Context) error {
 		WHERE NOT r.unchanged`, layer).Scan(&imp.res.Replaced); err != nil {
 		return err
 	}
+	seen, err := imp.layerRowsSeen(ctx) // before the writes: the estimate counts them once they are in
+	if err != nil {
+		return err
+	}
 	tag, err := tx.Exec(ctx, `INSERT INTO draft_grids (layer_id, code, version, name, level, parent_code, geom, attributes, people)
 		SELECT $1, r.code, 1, r.name, r.level, r.parent, ST_GeomFromWKB(r.wkb, 4326), r.attrs, r.people
 		FROM import_rows r WHERE NOT r.unchanged ORDER BY r.idx
@@ -666,7 +668,7 @@ func (imp *importer) commitDraft(ctx context.Context) error {
 	}
 	imp.res.Created = int(tag.RowsAffected()) - imp.res.Replaced
 	imp.res.Unchanged = len(imp.staged) - int(tag.RowsAffected())
-	if err := imp.grown(ctx, tag.RowsAffected()); err != nil {
+	if err := imp.grown(ctx, tag.RowsAffected(), seen); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, `UPDATE draft_grids g SET people = r.people FROM import_rows r

@@ -74,7 +74,9 @@ func TestImportRefreshesStatisticsWithoutWaiting(t *testing.T) {
 // TestImportRefreshesStatisticsOfANewLayer: a layer new to a table that
 // already holds a bigger one is described by the statistics as a handful
 // of rows, so its import refreshes them although it adds less than the
-// table holds.
+// table holds; and a layer the statistics know, grown by at least its own
+// size, is refreshed too (the estimate is taken before the import writes:
+// after, it counts the rows written).
 func TestImportRefreshesStatisticsOfANewLayer(t *testing.T) {
 	db := pgtest.NewDB(t)
 	s := stores{postgres.NewLayerStore(db), postgres.NewGridStore(db)}
@@ -96,22 +98,28 @@ func TestImportRefreshesStatisticsOfANewLayer(t *testing.T) {
 		return at
 	}
 	for _, l := range []struct {
-		id, prefix string
-		grids      int
-		y          float64
-	}{{"big", "B", 400, -36}, {"small", "S", 150, -35}} {
+		id, prefix     string
+		grids, written int
+		y              float64
+	}{
+		{"big", "B", 400, 401, -36},
+		{"small", "S", 150, 151, -35},
+		// The district grows and 150 grids join the 150 unchanged.
+		{"small", "S", 300, 151, -35},
+	} {
 		if _, err := s.layers.PutLayer(ctx, &gridmap.Layer{ID: l.id, Levels: []string{"district", "grid"}}); err != nil {
 			t.Fatal(err)
 		}
 		before := analyzed()
-		if res, err := importString(s, l.id, grids(l.prefix, l.grids, l.y), gridmap.ImportOptions{}); err != nil || res.Created != l.grids+1 {
-			t.Fatalf("import of layer %s: %v %+v", l.id, err, res)
+		res, err := importString(s, l.id, grids(l.prefix, l.grids, l.y), gridmap.ImportOptions{})
+		if err != nil || res.Created+res.Replaced != l.written {
+			t.Fatalf("import of %d grids into layer %s: %v %+v", l.grids, l.id, err, res)
 		}
 		// Statistics reach the view within a second or so of the commit.
 		deadline := time.Now().Add(5 * time.Second)
 		for !analyzed().After(before) {
 			if time.Now().After(deadline) {
-				t.Fatalf("the import of %d grids of layer %s did not refresh the statistics", l.grids, l.id)
+				t.Fatalf("the import of %d grids into layer %s did not refresh the statistics", l.grids, l.id)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}

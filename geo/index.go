@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gridmap/gridmap"
 	"github.com/paulmach/orb"
@@ -67,9 +68,9 @@ type LayerIndex struct {
 	byCode      map[string]int32
 	// leaves holds the grids with no children: each point of the layer's
 	// coverage is in one of them. inner holds the rest, asked only for
-	// points in a gap between siblings. Their pieces are in store.
+	// points in a gap between siblings. Their pieces are in one store,
+	// the layer's.
 	leaves, inner pieceSet
-	store         *PieceStore
 	// edges holds the leaves' boundary edges in runs of a few, for the
 	// nearest grid to a point outside every grid.
 	edges edgeSet
@@ -83,7 +84,8 @@ type edgeSet struct {
 	near   *nearCells // nil when the layer has no lattice: walk the tree
 }
 
-// edgeChunk is edges pts[start] -> pts[start+1] ... pts[start+n-1] -> pts[start+n].
+// edgeChunk is the edges from the points at positions start ... start+n-1
+// of the layer's store to the next ones.
 type edgeChunk struct {
 	grid, start, n int32
 }
@@ -192,12 +194,8 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 			}
 		}
 	}
-	if st.held() {
-		return nil, fmt.Errorf("layer %s: its pieces went into an earlier index; cut them again", in.ID)
-	}
 	var wg sync.WaitGroup
-	var failed error
-	var failedOnce sync.Once
+	var failed atomic.Pointer[error]
 	next := make(chan int)
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
 		wg.Add(1)
@@ -210,28 +208,33 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 				case g.Pieces != nil:
 					pieces[i] = g.Pieces.pieces
 				case g.Geometry == nil:
-					pieces[i], err = st.copyPieces(prev.store, reuse[g.VersionID])
+					pieces[i], err = st.copyPieces(prev.leaves.st, reuse[g.VersionID])
 				default:
 					pieces[i], err = st.add(subdividePolygon(g.Geometry, maxVertices))
 				}
 				if err != nil {
-					failedOnce.Do(func() { failed = fmt.Errorf("layer %s: grid %s: %w", in.ID, g.Code, err) })
+					err = fmt.Errorf("layer %s: grid %s: %w", in.ID, g.Code, err)
+					failed.CompareAndSwap(nil, &err)
 				}
 			}
 		}()
 	}
 	for i := range in.Grids {
+		if failed.Load() != nil {
+			break
+		}
 		next <- i
 	}
 	close(next)
 	wg.Wait()
-	if failed != nil {
-		return nil, failed
+	if err := failed.Load(); err != nil {
+		// Its pieces are incomplete: the store serves no other build.
+		st.spoil()
+		return nil, *err
 	}
 	if err := st.take(); err != nil {
 		return nil, fmt.Errorf("layer %s: %w", in.ID, err)
 	}
-	l.store = st
 
 	var leafGrids, innerGrids []int32
 	for i := range l.Grids {
@@ -308,10 +311,10 @@ func edgeHash(a, b orb.Point) uint64 {
 // sorting every real edge once, which halves what a nearest search walks.
 func buildEdgeSet(s *pieceSet) edgeSet {
 	st := s.st
-	inner, points := innerEdges(s)
+	inner, edges := innerEdges(s)
 	outer := func(i int32) bool {
-		o := i & slabPlace
-		return st.isReal(i) && inner[i>>slabBits][o>>6]&(1<<uint(o&63)) == 0
+		word, bit := bitAt(inner, i)
+		return st.isReal(i) && *word&bit == 0
 	}
 
 	var es edgeSet
@@ -344,7 +347,7 @@ func buildEdgeSet(s *pieceSet) edgeSet {
 		sorted[i] = es.chunks[o]
 	}
 	es.tree, es.chunks = tree, sorted
-	es.near = newNearCells(tree, int64(points)*16)
+	es.near = newNearCells(tree, int64(edges)*16) // about a point an edge
 	return es
 }
 
@@ -517,7 +520,7 @@ func (l *LayerIndex) nearest(x, y, kx, ky, radius float64, h *Hit) {
 	best2, best := math.Inf(1), int32(-1)
 	visit := func(chunk int32) {
 		c := l.edges.chunks[chunk]
-		pts := l.store.run(c.start, c.n)
+		pts := l.leaves.st.run(c.start, c.n)
 		ax, ay := (pts[0][0]-x)*kx, (pts[0][1]-y)*ky
 		for _, q := range pts[1:] {
 			bx, by := (q[0]-x)*kx, (q[1]-y)*ky
@@ -538,7 +541,7 @@ func (l *LayerIndex) nearest(x, y, kx, ky, radius float64, h *Hit) {
 	// Within the lattice, the cell's chunks hold the nearest edge.
 	if near := l.edges.near; near != nil {
 		if i, ok := near.cell(x, y); ok {
-			if list, ok := l.edges.candidates(i, l.store); ok {
+			if list, ok := l.edges.candidates(i, l.leaves.st); ok {
 				for _, c := range list {
 					if float64(c.gap2) > best2 {
 						break
@@ -675,7 +678,7 @@ type Stats struct {
 // what its lattice for points outside every grid holds so far.
 func (l *LayerIndex) Stats() Stats {
 	st := Stats{Grids: len(l.Grids), Pieces: len(l.leaves.pieces) + len(l.inner.pieces),
-		Vertices: l.store.points, NearBytes: l.edges.near.bytes()}
+		Vertices: l.leaves.st.points, NearBytes: l.edges.near.bytes()}
 	if l.edges.near != nil {
 		st.NearCells = int(l.edges.near.filled.Load())
 	}

@@ -36,7 +36,7 @@ func TestEdgeSetKeepsTheOuterBoundary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := l.store
+	st := l.leaves.st
 	type key [4]float64
 	norm := func(v float64) float64 { return v + 0 } // -0 + 0 is +0
 	edge := func(i int32) key {
@@ -114,5 +114,32 @@ func TestPiecesServeOneBuild(t *testing.T) {
 	}
 	if _, err := st.Cut(cell(2, 2, 1)); err == nil {
 		t.Fatal("a cut into a store an index holds was not refused")
+	}
+}
+
+// TestFailedBuildSpoilsItsStore: a build that fails part way (here a ring
+// too long for a slab, left uncut) leaves its store incomplete, so the
+// store takes no more pieces and serves no later build.
+func TestFailedBuildSpoilsItsStore(t *testing.T) {
+	long := make(orb.Ring, slabMax+2)
+	for i := range long[:len(long)-1] {
+		a := 2 * math.Pi * float64(i) / float64(len(long)-1)
+		long[i] = orb.Point{math.Cos(a), math.Sin(a)}
+	}
+	long[len(long)-1] = long[0]
+	st := NewPieceStore()
+	in := LayerInput{ID: "long", Levels: []string{"grid"}, Store: st, Grids: []GridInput{
+		{Code: "a", Level: "grid", Geometry: cell(5, 5, 1)},
+		{Code: "b", Level: "grid", Geometry: orb.MultiPolygon{{long}}},
+	}}
+	if _, err := BuildLayerIndex(in, len(long)+1, nil); err == nil {
+		t.Fatal("a ring longer than a slab was indexed")
+	}
+	if _, err := st.Cut(cell(0, 0, 1)); err == nil {
+		t.Error("a store a failed build wrote to took more pieces")
+	}
+	in.Grids = in.Grids[:1]
+	if _, err := BuildLayerIndex(in, len(long)+1, nil); err == nil {
+		t.Error("a store a failed build wrote to served another build")
 	}
 }

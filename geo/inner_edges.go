@@ -108,9 +108,8 @@ func innerEdges(s *pieceSet) (inner [][]uint64, edges int) {
 						continue
 					}
 					if ay, by := ends(part[y].i); ay == ax && by == bx {
-						k := part[x].i
-						o := k & slabPlace
-						atomic.OrUint64(&inner[k>>slabBits][o>>6], 1<<uint(o&63))
+						word, bit := bitAt(inner, part[x].i)
+						atomic.OrUint64(word, bit)
 						break
 					}
 				}

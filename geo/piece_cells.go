@@ -13,7 +13,8 @@ import (
 //
 // A cell is about as large as the set's typical piece, so a piece is
 // listed in about four cells. Queries wider than a few cells (a large
-// accuracy) use the tree.
+// accuracy) and queries meeting a crowded cell (a dense town among
+// country pieces the cells were sized for) use the tree.
 type pieceCells struct {
 	x0, y0 float64 // the lattice's corner, in degrees
 	ix, iy float64 // cells per degree
@@ -28,16 +29,20 @@ type pieceCells struct {
 // answered from the lattice.
 const pieceCellsQueryCells = 4
 
-// Bounds on the lattice: at most this many cells per piece, and listings
-// per piece on average (cells grow to keep them; a set that still has too
-// many keeps its tree alone).
+// Bounds on the lattice.
 const (
-	pieceCellsPerPiece    = 4
+	// pieceCellsPerPiece: about this many cells a piece at most (cells
+	// grow to keep it).
+	pieceCellsPerPiece = 4
+	// pieceCellsListingsMax: listings a piece on average, at most (cells
+	// grow to keep it, pieceCellsTries times at most; a set that still
+	// has more keeps its tree alone).
 	pieceCellsListingsMax = 16
-	// pieceCellsTries is how many times the cells may double in size.
-	pieceCellsTries = 8
-	// pieceCellsListMax bounds the mean length of the list a query
-	// among the pieces reads.
+	pieceCellsTries       = 8
+	// pieceCellsListMax: the mean length of the lists a query among the
+	// pieces reads, at most, or the set keeps its tree alone; and the
+	// longest list a query reads: a query meeting a longer one asks the
+	// tree.
 	pieceCellsListMax = 32
 )
 
@@ -68,7 +73,6 @@ func newPieceCells(t *rtree) *pieceCells {
 	// Larger pieces among small ones would be listed in many cells: the
 	// cells grow until the listings are few enough.
 	var c *pieceCells
-	var counts []uint32
 	listings := 0
 	for range pieceCellsTries {
 		if c = newLattice(ext, sx, sy, len(boxes)); c == nil {
@@ -84,14 +88,9 @@ func newPieceCells(t *rtree) *pieceCells {
 	}
 	// Count each cell's pieces, then place them: the pieces go in tree
 	// order, so a cell's list reads boxes that lie together.
-	counts = make([]uint32, int(c.nx)*int(c.ny)+1)
+	counts := make([]uint32, int(c.nx)*int(c.ny)+1)
 	for _, b := range boxes {
-		x0, y0, x1, y1 := c.span(b)
-		for y := y0; y <= y1; y++ {
-			for x := x0; x <= x1; x++ {
-				counts[int(y)*int(c.nx)+int(x)+1]++
-			}
-		}
+		c.eachCell(b, func(k int) { counts[k+1]++ })
 	}
 	// A query among the pieces reads a list as long as those of the
 	// cells the pieces are in: when that is long (grown cells), the
@@ -110,14 +109,10 @@ func newPieceCells(t *rtree) *pieceCells {
 	c.items = make([]int32, listings)
 	next := slices.Clone(counts[:len(counts)-1])
 	for i, b := range boxes {
-		x0, y0, x1, y1 := c.span(b)
-		for y := y0; y <= y1; y++ {
-			for x := x0; x <= x1; x++ {
-				k := int(y)*int(c.nx) + int(x)
-				c.items[next[k]] = int32(i)
-				next[k]++
-			}
-		}
+		c.eachCell(b, func(k int) {
+			c.items[next[k]] = int32(i)
+			next[k]++
+		})
 	}
 	return c
 }
@@ -128,11 +123,14 @@ func newPieceCells(t *rtree) *pieceCells {
 // sparse that its grown cells hold long lists keeps its tree).
 func newLattice(ext box, sx, sy float64, pieces int) *pieceCells {
 	w, h := ext.maxX-ext.minX, ext.maxY-ext.minY
-	nx, ny := math.Ceil(w/sx)+1, math.Ceil(h/sy)+1
+	span := func(sx, sy float64) (float64, float64) {
+		return max(1, math.Ceil(w/sx)), max(1, math.Ceil(h/sy))
+	}
+	nx, ny := span(sx, sy)
 	if most := float64(pieceCellsPerPiece * pieces); nx*ny > most {
 		f := math.Sqrt(nx * ny / most)
 		sx, sy = sx*f, sy*f
-		nx, ny = math.Ceil(w/sx)+1, math.Ceil(h/sy)+1
+		nx, ny = span(sx, sy)
 	}
 	if !(nx*ny <= math.MaxInt32) {
 		return nil
@@ -153,48 +151,55 @@ func (c *pieceCells) listings(boxes []box) int {
 	return n
 }
 
-// cellX and cellY are the lattice column and row of a longitude and a
-// latitude, clamped to the lattice. Both are monotone: a box meeting
-// another spans a cell of the other's span.
-func (c *pieceCells) cellX(x float64) int32 {
-	f := (x - c.x0) * c.ix
+// cellOf is the lattice column (or row) of a coordinate v, for a lattice
+// starting at lo with inv cells per degree and n cells, clamped to the
+// lattice. It is monotone: a box meeting another spans a cell of the
+// other's span.
+func cellOf(v, lo, inv float64, n int32) int32 {
+	f := (v - lo) * inv
 	switch {
 	case !(f >= 0): // NaN falls here too
 		return 0
-	case f >= float64(c.nx-1):
-		return c.nx - 1
-	}
-	return int32(f)
-}
-
-func (c *pieceCells) cellY(y float64) int32 {
-	f := (y - c.y0) * c.iy
-	switch {
-	case !(f >= 0):
-		return 0
-	case f >= float64(c.ny-1):
-		return c.ny - 1
+	case f >= float64(n-1):
+		return n - 1
 	}
 	return int32(f)
 }
 
 // span is the range of cells a box meets.
 func (c *pieceCells) span(b box) (x0, y0, x1, y1 int32) {
-	return c.cellX(b.minX), c.cellY(b.minY), c.cellX(b.maxX), c.cellY(b.maxY)
+	return cellOf(b.minX, c.x0, c.ix, c.nx), cellOf(b.minY, c.y0, c.iy, c.ny),
+		cellOf(b.maxX, c.x0, c.ix, c.nx), cellOf(b.maxY, c.y0, c.iy, c.ny)
+}
+
+// eachCell calls f with the index of every cell a box meets.
+func (c *pieceCells) eachCell(b box, f func(k int)) {
+	x0, y0, x1, y1 := c.span(b)
+	for y := y0; y <= y1; y++ {
+		for x := x0; x <= x1; x++ {
+			f(int(y)*int(c.nx) + int(x))
+		}
+	}
 }
 
 // search appends to dst the pieces whose boxes (t's leaf boxes) meet q,
-// each once; false when q spans too many cells (ask the tree).
+// each once; false, with dst as given, when q spans too many cells or
+// meets a crowded one (ask the tree).
 func (c *pieceCells) search(t *rtree, q box, dst []int32) ([]int32, bool) {
 	x0, y0, x1, y1 := c.span(q)
 	if int(x1-x0+1)*int(y1-y0+1) > pieceCellsQueryCells {
 		return dst, false
 	}
+	given := len(dst)
 	one := x0 == x1 && y0 == y1
 	for y := y0; y <= y1; y++ {
 		for x := x0; x <= x1; x++ {
 			k := int(y)*int(c.nx) + int(x)
-			for _, pi := range c.items[c.start[k]:c.start[k+1]] {
+			list := c.items[c.start[k]:c.start[k+1]]
+			if len(list) > pieceCellsListMax {
+				return dst[:given], false
+			}
+			for _, pi := range list {
 				b := t.boxes[pi]
 				if !b.intersects(q) {
 					continue
@@ -202,7 +207,7 @@ func (c *pieceCells) search(t *rtree, q box, dst []int32) ([]int32, bool) {
 				// A piece listed in several of the query's cells is
 				// reported from the first of them: the cell where
 				// its span and the query's begin to overlap.
-				if !one && (max(c.cellX(b.minX), x0) != x || max(c.cellY(b.minY), y0) != y) {
+				if !one && (max(cellOf(b.minX, c.x0, c.ix, c.nx), x0) != x || max(cellOf(b.minY, c.y0, c.iy, c.ny), y0) != y) {
 					continue
 				}
 				dst = append(dst, pi)
@@ -210,12 +215,4 @@ func (c *pieceCells) search(t *rtree, q box, dst []int32) ([]int32, bool) {
 		}
 	}
 	return dst, true
-}
-
-// bytes is what the lattice holds.
-func (c *pieceCells) bytes() int64 {
-	if c == nil {
-		return 0
-	}
-	return int64(len(c.start))*4 + int64(len(c.items))*4
 }

@@ -42,6 +42,8 @@ func TestPieceCellsFindWhatTheTreeFinds(t *testing.T) {
 		points = append(points, box{x, y, x, y}, box{x, y, x, y + 0.01}) // a point, a vertical sliver
 	}
 	sets["pieces of no width"] = made(points...)
+	sets["a dense town among country pieces"] = denseTown(rnd)
+	sets["a few large pieces among small ones"] = made(append(slices.Clone(small), largeAmongSmall(rnd)...)...)
 
 	for name, tree := range sets {
 		c := newPieceCells(tree)
@@ -86,6 +88,69 @@ func TestPieceCellsFindWhatTheTreeFinds(t *testing.T) {
 		if answered < 10000 {
 			t.Errorf("%s: the lattice answered %d of 20000 queries; most span a cell or less", name, answered)
 		}
+	}
+}
+
+// denseTown is 40,000 country pieces of 0.01 degrees over 2 by 2 degrees
+// and a town of 2,000 pieces of 0.0002 degrees in 0.005 degrees among them:
+// the cells are sized for the country, and the town's cells list all of
+// it.
+func denseTown(rnd *rand.Rand) *rtree {
+	var boxes []box
+	for i := range 200 {
+		for j := range 200 {
+			x, y := float64(i)*0.01, float64(j)*0.01
+			boxes = append(boxes, box{x, y, x + 0.01, y + 0.01})
+		}
+	}
+	for range 2000 {
+		x, y := 1+rnd.Float64()*0.005, 1+rnd.Float64()*0.005
+		boxes = append(boxes, box{x, y, x + 0.0002, y + 0.0002})
+	}
+	tree, _ := packRTree(boxes)
+	return tree
+}
+
+// largeAmongSmall is 100 pieces twenty-five times the small ones' size:
+// listed in the cells the small ones would have, they would cost too many
+// listings, so the cells grow.
+func largeAmongSmall(rnd *rand.Rand) []box {
+	var out []box
+	for range 100 {
+		x, y := rnd.Float64(), rnd.Float64()
+		out = append(out, box{x, y, x + 0.5, y + 0.5})
+	}
+	return out
+}
+
+// TestPieceCellsLeaveCrowdedCellsToTheTree: a point in the dense town is
+// answered by the tree, not by reading the town's list in its one cell; a
+// point in the country by the lattice. And the cells of a set with a few
+// large pieces among small ones grow beyond the small ones' size.
+func TestPieceCellsLeaveCrowdedCellsToTheTree(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(5, 6))
+	tree := denseTown(rnd)
+	c := newPieceCells(tree)
+	if c == nil {
+		t.Fatal("no lattice for the country and its town")
+	}
+	if _, ok := c.search(tree, box{1.0025, 1.0025, 1.0025, 1.0025}, nil); ok {
+		t.Error("a point in the town was answered from a crowded cell")
+	}
+	if got, ok := c.search(tree, box{0.505, 0.505, 0.505, 0.505}, nil); !ok || len(got) != 1 {
+		t.Errorf("a point in the country: %v, answered from the lattice %v; want one piece, from the lattice", got, ok)
+	}
+
+	var small []box
+	for range 2000 {
+		x, y := rnd.Float64(), rnd.Float64()
+		small = append(small, box{x, y, x + 0.02, y + 0.02})
+	}
+	grown, _ := packRTree(append(small, largeAmongSmall(rnd)...))
+	if c := newPieceCells(grown); c == nil {
+		t.Error("a few large pieces among small ones: no lattice")
+	} else if 1/c.ix < 0.03 {
+		t.Errorf("a few large pieces among small ones: cells of %g degrees, want them grown past the small pieces' 0.02", 1/c.ix)
 	}
 }
 

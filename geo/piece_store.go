@@ -1,7 +1,9 @@
 package geo
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 
@@ -37,6 +39,13 @@ const (
 	slabPlace = slabMax - 1
 )
 
+// errStoreHeld refuses pieces for a store an index holds (or a failed
+// build wrote to): a store serves one build.
+var errStoreHeld = errors.New("the store's pieces went into an index; cut them again into a new store")
+
+// maxSlabs keeps positions within int32.
+const maxSlabs = 1 << (31 - slabBits)
+
 // NewPieceStore returns an empty store for one layer's pieces.
 func NewPieceStore() *PieceStore { return &PieceStore{} }
 
@@ -70,9 +79,6 @@ func (st *PieceStore) add(pp []piecePolygon) ([]storedPiece, error) {
 	out := make([]storedPiece, len(pp))
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.taken {
-		return nil, fmt.Errorf("the store's pieces went into an index; cut into a new store")
-	}
 	for k, p := range pp {
 		out[k] = storedPiece{bound: p.bound, c0: int32(len(st.chains))}
 		for _, r := range p.rings {
@@ -86,13 +92,23 @@ func (st *PieceStore) add(pp []piecePolygon) ([]storedPiece, error) {
 }
 
 // addRing writes a ring of n points, point i and whether the edge from it
-// is real given by at, and its chains. The caller holds the lock.
+// is real given by at, and its chains. The caller holds the lock; every
+// write to the store goes through here.
 func (st *PieceStore) addRing(n int, at func(i int) (orb.Point, bool)) error {
+	if st.taken {
+		return errStoreHeld
+	}
 	if n > slabMax {
 		return fmt.Errorf("a ring of %d points after cutting; at most %d fit", n, slabMax)
 	}
+	if len(st.chains)+n > math.MaxInt32 {
+		return fmt.Errorf("a layer of more than %d chains of edges", math.MaxInt32)
+	}
 	last := len(st.slabs) - 1
 	if last < 0 || len(st.slabs[last])+n > cap(st.slabs[last]) {
+		if last+1 >= maxSlabs {
+			return fmt.Errorf("a layer of more than %d slabs of %d points", maxSlabs, slabMax)
+		}
 		size := slabFirst
 		if last >= 0 {
 			size = min(2*cap(st.slabs[last]), slabMax)
@@ -102,18 +118,19 @@ func (st *PieceStore) addRing(n int, at func(i int) (orb.Point, bool)) error {
 		st.real = append(st.real, make([]uint64, (size+63)/64))
 		last++
 	}
-	slab, bits := st.slabs[last], st.real[last]
+	slab := st.slabs[last]
 	place := len(slab)
+	base := int32(last<<slabBits | place)
 	for i := range n {
 		p, real := at(i)
 		slab = append(slab, p)
 		if real {
-			bits[(place+i)>>6] |= 1 << uint((place+i)&63)
+			word, bit := bitAt(st.real, base+int32(i))
+			*word |= bit
 		}
 	}
 	st.slabs[last] = slab
 	st.points += n
-	base := int32(last<<slabBits | place)
 	edges := int32(n - 1)
 	for e := int32(0); e < edges; e += edgesPerChain {
 		c := chain{start: base + e, n: min(edgesPerChain, edges-e), b: emptyBox()}
@@ -161,6 +178,14 @@ func (st *PieceStore) copyPieces(from *PieceStore, pp []storedPiece) ([]storedPi
 	return out, nil
 }
 
+// spoil marks the store as used up by a build that failed: its pieces are
+// incomplete.
+func (st *PieceStore) spoil() {
+	st.mu.Lock()
+	st.taken = true
+	st.mu.Unlock()
+}
+
 // take marks the store as held by an index: nothing more is written to
 // it, so the room its last slab and its chains were grown with is given
 // back.
@@ -168,7 +193,7 @@ func (st *PieceStore) take() error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.taken {
-		return fmt.Errorf("the store's pieces went into an earlier index; cut them again")
+		return errStoreHeld
 	}
 	st.taken = true
 	if last := len(st.slabs) - 1; last >= 0 && cap(st.slabs[last])-len(st.slabs[last]) > cap(st.slabs[last])/4 {
@@ -180,13 +205,6 @@ func (st *PieceStore) take() error {
 		st.chains = slices.Clone(st.chains)
 	}
 	return nil
-}
-
-// held reports whether an index holds the store.
-func (st *PieceStore) held() bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.taken
 }
 
 // at is the point at position i.
@@ -201,6 +219,13 @@ func (st *PieceStore) run(i, n int32) []orb.Point {
 // isReal reports whether the edge from position i is on its grid's
 // boundary (not a line the grid was cut along).
 func (st *PieceStore) isReal(i int32) bool {
+	word, bit := bitAt(st.real, i)
+	return *word&bit != 0
+}
+
+// bitAt is the word and bit of position i in bits kept by slab as the
+// store's boundary bits are.
+func bitAt(bits [][]uint64, i int32) (*uint64, uint64) {
 	o := i & slabPlace
-	return st.real[i>>slabBits][o>>6]&(1<<uint(o&63)) != 0
+	return &bits[i>>slabBits][o>>6], 1 << uint(o&63)
 }

@@ -8,42 +8,61 @@ import (
 	"github.com/paulmach/orb"
 )
 
-// TestPieceStoreKeepsRingsWhole writes rings of many sizes from several
-// goroutines, enough to fill slabs of every size, and reads each back
-// through its chains: the same points and boundary flags, every ring in
-// one slab, a copy into another store the same again, and the room grown
-// ahead of need given back when an index takes the store.
+// TestPieceStoreKeepsRingsWhole writes pieces of one to three rings of many
+// sizes (one longer than the first slab) from several goroutines, enough to
+// fill slabs of every size, and reads each back through its chains: the
+// same points and boundary flags, every ring in one slab, a copy into
+// another store (which finds the rings again from the chains) the same
+// again, and the room grown ahead of need given back when an index takes
+// the store.
 func TestPieceStoreKeepsRingsWhole(t *testing.T) {
 	type ring struct {
 		pts  []orb.Point
 		real []bool
 	}
+	type written struct {
+		at    storedPiece
+		rings []ring
+	}
 	st := NewPieceStore()
 	var mu sync.Mutex
-	written := map[int32]ring{} // by its first chain
+	var pieces []written
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			rnd := rand.New(rand.NewPCG(uint64(w), 9))
-			for range 3000 {
-				n := 4 + rnd.IntN(600)
-				r := ring{pts: make([]orb.Point, n), real: make([]bool, n-1)}
-				for i := range r.pts {
-					r.pts[i] = orb.Point{rnd.Float64(), rnd.Float64()}
+			for k := range 2000 {
+				// One to three rings a piece; the first ring written is
+				// longer than the first slab.
+				var rings []ring
+				for range 1 + rnd.IntN(3) {
+					n := 4 + rnd.IntN(600)
+					if w == 0 && k == 0 {
+						n = slabFirst + 100
+					}
+					r := ring{pts: make([]orb.Point, n), real: make([]bool, n-1)}
+					for i := range r.pts {
+						r.pts[i] = orb.Point{rnd.Float64(), rnd.Float64()}
+					}
+					r.pts[n-1] = r.pts[0]
+					for i := range r.real {
+						r.real[i] = rnd.IntN(3) > 0
+					}
+					rings = append(rings, r)
 				}
-				r.pts[n-1] = r.pts[0]
-				for i := range r.real {
-					r.real[i] = rnd.IntN(3) > 0
+				var cut []cutRing
+				for _, r := range rings {
+					cut = append(cut, cutRing{r.pts, r.real})
 				}
-				sp, err := st.add([]piecePolygon{{rings: []cutRing{{r.pts, r.real}}, bound: ringsBound([]cutRing{{r.pts, r.real}})}})
+				sp, err := st.add([]piecePolygon{{rings: cut, bound: ringsBound(cut)}})
 				if err != nil {
 					t.Error(err)
 					return
 				}
 				mu.Lock()
-				written[sp[0].c0] = r
+				pieces = append(pieces, written{sp[0], rings})
 				mu.Unlock()
 			}
 		}()
@@ -81,15 +100,27 @@ func TestPieceStoreKeepsRingsWhole(t *testing.T) {
 			}
 		}
 	}
+	// checkPiece reads a piece's rings back, ring after ring from its
+	// first chain.
+	checkPiece := func(name string, st *PieceStore, at storedPiece, rings []ring) {
+		t.Helper()
+		c := at.c0
+		for _, r := range rings {
+			check(name, st, c, r)
+			c += int32((len(r.pts) - 1 + edgesPerChain - 1) / edgesPerChain)
+		}
+		if c != at.c1 {
+			t.Fatalf("%s: the piece's chains end at %d, its rings at %d", name, at.c1, c)
+		}
+	}
 	copied := NewPieceStore()
-	for c0, r := range written {
-		check("written", st, c0, r)
-		c1 := c0 + int32((len(r.pts)-1+edgesPerChain-1)/edgesPerChain)
-		sp, err := copied.copyPieces(st, []storedPiece{{c0: c0, c1: c1}})
+	for _, p := range pieces {
+		checkPiece("written", st, p.at, p.rings)
+		sp, err := copied.copyPieces(st, []storedPiece{p.at})
 		if err != nil {
 			t.Fatal(err)
 		}
-		check("copied", copied, sp[0].c0, r)
+		checkPiece("copied", copied, sp[0], p.rings)
 	}
 	if err := st.take(); err != nil {
 		t.Fatal(err)
@@ -98,8 +129,8 @@ func TestPieceStoreKeepsRingsWhole(t *testing.T) {
 	if cap(last)-len(last) > cap(last)/4 || cap(st.chains)-len(st.chains) > cap(st.chains)/8 {
 		t.Errorf("taken: the last slab holds %d of %d points, the chains %d of %d", len(last), cap(last), len(st.chains), cap(st.chains))
 	}
-	for c0, r := range written {
-		check("taken", st, c0, r)
+	for _, p := range pieces {
+		checkPiece("taken", st, p.at, p.rings)
 	}
 	if err := st.take(); err == nil {
 		t.Error("a store taken twice")

@@ -43,7 +43,7 @@ var StoredShapesSQL = map[string]string{"shapes": storedShapesSQL, "labels": sto
 
 // DropClosedSQL names the deletes of shapes and labels of closed versions,
 // for plan checks.
-var DropClosedSQL = dropClosedSQL
+var DropClosedSQL = map[string]string{"shapes": dropClosedShapesSQL, "labels": dropClosedLabelsSQL}
 
 // SetBeforeStaging makes f run before each COPY of an import's checked
 // features, until the returned function is called.

@@ -65,15 +65,18 @@ const labelPrecisionM = 2
 // area where a neighbour's simplified edge moved; nil when nothing changed.
 func refreshShapes(ctx context.Context, tx pgx.Tx, layer string, codes []string, area []float64) ([]float64, error) {
 	whole := codes == nil
-	for _, table := range []string{"shapes", "labels"} {
+	for _, drop := range []struct{ what, byCode, ofLayer string }{
+		{"shapes", dropClosedShapesSQL, dropClosedShapesOfLayerSQL},
+		{"labels", dropClosedLabelsSQL, dropClosedLabelsOfLayerSQL},
+	} {
 		var err error
 		if whole {
-			_, err = tx.Exec(ctx, dropClosedSQL[table+" of layer"], layer)
+			_, err = tx.Exec(ctx, drop.ofLayer, layer)
 		} else {
-			_, err = tx.Exec(ctx, dropClosedSQL[table], layer, codes)
+			_, err = tx.Exec(ctx, drop.byCode, layer, codes)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("dropping %s of closed versions: %w", table, err)
+			return nil, fmt.Errorf("dropping %s of closed versions: %w", drop.what, err)
 		}
 	}
 	var changed orb.Bound
@@ -175,21 +178,22 @@ func refreshShapes(ctx context.Context, tx pgx.Tx, layer string, codes []string,
 	return []float64{lo[0], lo[1], hi[0], hi[1]}, nil
 }
 
-// dropClosedSQL deletes the shapes and labels of layer $1 whose version
-// is no longer current: of the grids $2, or of the whole layer. Two
-// statements, not one with a flag: a plan made once for both (PostgreSQL
-// may keep one for a prepared statement) could not probe the primary key
-// by code, and an edit would read every shape of its layer.
-var dropClosedSQL = map[string]string{
-	"shapes": `DELETE FROM grid_shapes s WHERE s.layer_id = $1 AND s.code = ANY($2)
-		AND NOT EXISTS (SELECT 1 FROM grid_versions g WHERE g.id = s.version_id AND g.valid_to IS NULL)`,
-	"labels": `DELETE FROM grid_labels s WHERE s.layer_id = $1 AND s.code = ANY($2)
-		AND NOT EXISTS (SELECT 1 FROM grid_versions g WHERE g.id = s.version_id AND g.valid_to IS NULL)`,
-	"shapes of layer": `DELETE FROM grid_shapes s WHERE s.layer_id = $1
-		AND NOT EXISTS (SELECT 1 FROM grid_versions g WHERE g.id = s.version_id AND g.valid_to IS NULL)`,
-	"labels of layer": `DELETE FROM grid_labels s WHERE s.layer_id = $1
-		AND NOT EXISTS (SELECT 1 FROM grid_versions g WHERE g.id = s.version_id AND g.valid_to IS NULL)`,
-}
+// The dropClosed statements delete the shapes and labels of layer $1
+// whose version is no longer current: of the grids $2, or of the whole
+// layer. Two statements each, not one with a flag: a plan made once for
+// both (PostgreSQL may keep one for a prepared statement) could not probe
+// the primary key by code, and an edit would read every shape of its
+// layer.
+const (
+	dropClosedShapesSQL = `DELETE FROM grid_shapes s WHERE s.layer_id = $1 AND s.code = ANY($2)
+		AND NOT EXISTS (SELECT 1 FROM grid_versions g WHERE g.id = s.version_id AND g.valid_to IS NULL)`
+	dropClosedLabelsSQL = `DELETE FROM grid_labels s WHERE s.layer_id = $1 AND s.code = ANY($2)
+		AND NOT EXISTS (SELECT 1 FROM grid_versions g WHERE g.id = s.version_id AND g.valid_to IS NULL)`
+	dropClosedShapesOfLayerSQL = `DELETE FROM grid_shapes s WHERE s.layer_id = $1
+		AND NOT EXISTS (SELECT 1 FROM grid_versions g WHERE g.id = s.version_id AND g.valid_to IS NULL)`
+	dropClosedLabelsOfLayerSQL = `DELETE FROM grid_labels s WHERE s.layer_id = $1
+		AND NOT EXISTS (SELECT 1 FROM grid_versions g WHERE g.id = s.version_id AND g.valid_to IS NULL)`
+)
 
 // shapeChunkPoints is about how many vertices a whole-layer refresh
 // generalises at once (plus the neighbours of those grids).

@@ -142,17 +142,25 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 	}
 	var out []geo.LayerInput
 	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, kind, levels, tolerance_m, data_version FROM layers
+		// With each layer, how many grids it has: the slices and the map
+		// below are made that size, not grown (a province's million grids
+		// were copied over and over, a tenth of a reload).
+		rows, err := tx.Query(ctx, `SELECT id, kind, levels, tolerance_m, data_version,
+			(SELECT count(*) FROM grids g WHERE g.layer_id = l.id) FROM layers l
 			WHERE $1 = '' OR id = $1 ORDER BY id`, layer)
 		if err != nil {
 			return err
 		}
 		byID := map[string]int{}
+		total := 0
 		for rows.Next() {
 			var in geo.LayerInput
-			if err := rows.Scan(&in.ID, &in.Kind, &in.Levels, &in.ToleranceM, &in.DataVersion); err != nil {
+			var grids int
+			if err := rows.Scan(&in.ID, &in.Kind, &in.Levels, &in.ToleranceM, &in.DataVersion, &grids); err != nil {
 				return err
 			}
+			in.Grids = make([]geo.GridInput, 0, grids)
+			total += grids
 			byID[in.ID] = len(out)
 			in.Store = geo.NewPieceStore()
 			out = append(out, in)
@@ -163,7 +171,7 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 		if floor != nil && behind(versionsOf(out), floor) {
 			return errReplicaBehind
 		}
-		people := map[[2]string][]gridmap.Person{}
+		people := make(map[[2]string][]gridmap.Person, total)
 		rows, err = tx.Query(ctx, `SELECT layer_id, grid_code, role, name, phone, department FROM grid_people
 			WHERE $1 = '' OR layer_id = $1 ORDER BY layer_id, grid_code, position, id`, layer)
 		if err != nil {

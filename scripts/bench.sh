@@ -312,6 +312,8 @@ province "lookup with co-owners within 10 m" lookup_us us flat "< 1.5 us at 400 
 province "cold z14 tile, median" z14_cold_ms ms flat "< 15 ms at 400 districts"
 province "move_edge between two micro-grids" move_edge_ms ms flat "< 200 ms at 400 districts"
 province "coverage of one street's communities" coverage_street_ms ms flat "< 1 s at 400 districts"
+province "lookup index rebuilt after an edit" reload_s s linear
+province "peak resident set while rebuilding" reload_peak_rss_MB MB linear
 n="province of $pn districts: largest z8 tile, gzip"
 z8=$(metric "BenchmarkProvince/districts=$pn" z8_max_KB)
 [ -n "$z8" ] && printf '%-50s %10.1f KB  (target < 200 KB at 400 districts)\n' "$n" "$z8"

@@ -352,7 +352,8 @@ func buildEdgeSet(s *pieceSet) edgeSet {
 }
 
 // search appends to dst the pieces whose boxes meet q, from the lattice
-// when q spans a few of its cells, else from the tree.
+// when q spans a few of its cells and none of them is crowded, else from
+// the tree.
 func (s *pieceSet) search(q box, dst []int32) []int32 {
 	if s.cells != nil {
 		if out, ok := s.cells.search(s.tree, q, dst); ok {

@@ -115,6 +115,15 @@ func TestPiecesServeOneBuild(t *testing.T) {
 	if _, err := st.Cut(cell(2, 2, 1)); err == nil {
 		t.Fatal("a cut into a store an index holds was not refused")
 	}
+	// A rebuild copying the grid's pieces from l into the store l holds.
+	again := LayerInput{ID: "cut", Levels: []string{"grid"}, Store: st,
+		Grids: []GridInput{{Code: "a", Level: "grid", VersionID: l.Grids[0].VersionID}}}
+	if _, err := BuildLayerIndex(again, 0, l); err == nil {
+		t.Fatal("a rebuild copied pieces into a store an index holds")
+	}
+	if n := len(st.chains); n != 1 {
+		t.Errorf("the held store has %d chains, want its one", n)
+	}
 }
 
 // TestFailedBuildSpoilsItsStore: a build that fails part way (here a ring

@@ -8,8 +8,8 @@ import (
 )
 
 // TestBucketByTopBits orders keys into buckets by their top bits, in place:
-// random keys, keys all in one bucket, keys in two, none, for one to nine
-// workers. Each bucket must hold exactly the keys of its top bits, and no
+// random keys, keys all in the last bucket, keys differing only in the top
+// bit, none, for one to nine workers. Each bucket must hold exactly the keys of its top bits, and no
 // key may be lost or doubled.
 func TestBucketByTopBits(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, 2))
@@ -28,7 +28,7 @@ func TestBucketByTopBits(t *testing.T) {
 			}
 			return keys
 		},
-		"in the first and last": func() []edgeKey {
+		"the top bit set or not": func() []edgeKey {
 			keys := make([]edgeKey, 301)
 			for i := range keys {
 				keys[i] = edgeKey{key: uint64(i%2) << 63, i: int32(i)}

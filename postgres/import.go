@@ -497,13 +497,14 @@ func (imp *importer) commit(ctx context.Context) error {
 
 // grown refreshes the statistics of the importer's table inside the
 // transaction when the written grids at least double the layer as the
-// statistics saw it before the import wrote (seen, from layerRowsSeen). The statements that check the new grids and cut their
-// tile shapes are planned on those statistics, and ones describing a table
-// a fraction of its size sent them the wrong way: at 400 districts a
-// chunk's neighbours were read by level, a million rows, not by box, a
-// minute and more a chunk. A layer new to a table that already holds a big
-// one is as badly described: the statistics give it a handful of rows.
-// ANALYZE counts the transaction's own rows.
+// statistics saw it before the import wrote (seen, from layerRowsSeen).
+// The statements that check the new grids and cut their tile shapes are
+// planned on those statistics, and ones describing a table a fraction of
+// its size sent them the wrong way: at 400 districts a chunk's neighbours
+// were read by level, a million rows, not by box, a minute and more a
+// chunk. A layer new to a table that already holds a big one is as badly
+// described: the statistics give it a handful of rows. ANALYZE counts the
+// transaction's own rows.
 func (imp *importer) grown(ctx context.Context, written int64, seen float64) error {
 	if written < 100 || float64(written) < seen {
 		return nil

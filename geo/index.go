@@ -213,8 +213,10 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 					pieces[i], err = st.add(subdividePolygon(g.Geometry, maxVertices))
 				}
 				if err != nil {
-					err = fmt.Errorf("layer %s: grid %s: %w", in.ID, g.Code, err)
-					failed.CompareAndSwap(nil, &err)
+					// Its own variable: taking err's address would put it
+					// on the heap for every grid.
+					e := fmt.Errorf("layer %s: grid %s: %w", in.ID, g.Code, err)
+					failed.CompareAndSwap(nil, &e)
 				}
 			}
 		}()

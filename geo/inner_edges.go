@@ -133,13 +133,7 @@ func edgeEnds(a, b orb.Point) (orb.Point, orb.Point, bool) {
 // over the tree's extent holding a point (points beyond it clamp to the
 // edge cells). -0 and 0 fall in one cell.
 func cellKey(t *rtree) func(p orb.Point) uint64 {
-	ext := emptyBox()
-	if t.n > 0 {
-		top := len(t.levels) - 1
-		for i := range t.levelSize(top) {
-			ext.extend(t.boxes[int(t.levels[top])+i])
-		}
-	}
+	ext := t.extent()
 	const side = 1 << (edgeCellBits / 2)
 	sx, sy := 0.0, 0.0
 	if w := ext.maxX - ext.minX; w > 0 && !math.IsInf(w, 0) {
@@ -148,18 +142,9 @@ func cellKey(t *rtree) func(p orb.Point) uint64 {
 	if h := ext.maxY - ext.minY; h > 0 && !math.IsInf(h, 0) {
 		sy = side / h
 	}
-	quantise := func(v, lo, scale float64) uint64 {
-		f := (v - lo) * scale
-		switch {
-		case !(f >= 0): // NaN too
-			return 0
-		case f >= side-1:
-			return side - 1
-		}
-		return uint64(f)
-	}
 	return func(p orb.Point) uint64 {
-		return interleave(quantise(p[0], ext.minX, sx)) | interleave(quantise(p[1], ext.minY, sy))<<1
+		x, y := cellOf(p[0], ext.minX, sx, side), cellOf(p[1], ext.minY, sy, side)
+		return interleave(uint64(x)) | interleave(uint64(y))<<1
 	}
 }
 

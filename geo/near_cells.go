@@ -60,11 +60,7 @@ func newNearCells(t *rtree, coordinateBytes int64) *nearCells {
 	if t == nil || t.n == 0 {
 		return nil
 	}
-	ext := emptyBox()
-	top := len(t.levels) - 1
-	for i := range t.levelSize(top) {
-		ext.extend(t.boxes[int(t.levels[top])+i])
-	}
+	ext := t.extent()
 	m := 0.1 * math.Max(ext.maxX-ext.minX, ext.maxY-ext.minY)
 	ext = box{ext.minX - m, math.Max(ext.minY-m, -90), ext.maxX + m, math.Min(ext.maxY+m, 90)}
 	kx, ky := MetresPerDegree((ext.minY + ext.maxY) / 2)

@@ -54,10 +54,9 @@ func newPieceCells(t *rtree) *pieceCells {
 		return nil
 	}
 	boxes := t.boxes[:t.n]
-	ext := emptyBox()
+	ext := t.extent()
 	ws, hs := make([]float64, len(boxes)), make([]float64, len(boxes))
 	for i, b := range boxes {
-		ext.extend(b)
 		ws[i], hs[i] = b.maxX-b.minX, b.maxY-b.minY
 	}
 	slices.Sort(ws)

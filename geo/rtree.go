@@ -91,6 +91,19 @@ func strSort(items []box, order []int32) {
 	}
 }
 
+// extent is the box of everything in the tree (empty for an empty tree).
+func (t *rtree) extent() box {
+	ext := emptyBox()
+	if t.n == 0 {
+		return ext
+	}
+	top := len(t.levels) - 1
+	for i := range t.levelSize(top) {
+		ext.extend(t.boxes[int(t.levels[top])+i])
+	}
+	return ext
+}
+
 func (t *rtree) levelSize(l int) int {
 	if l == len(t.levels)-1 {
 		return len(t.boxes) - int(t.levels[l])

@@ -50,10 +50,12 @@ type IndexGrid struct {
 	Code, Name, Level string
 	Version           int
 	VersionID         int64
-	Parent            int32 // position in LayerIndex.Grids, -1 at the top
-	Depth             int   // position of Level in the layer's levels
-	Leaf              bool  // no grid names it as parent
+	Depth             int // position of Level in the layer's levels
 	People            []gridmap.Person
+	// Parent and Leaf last, side by side: a province's million grids are
+	// 8 bytes each smaller than with them apart.
+	Parent int32 // position in LayerIndex.Grids, -1 at the top
+	Leaf   bool  // no grid names it as parent
 }
 
 // LayerIndex answers point lookups for one layer from memory. It is
@@ -129,7 +131,8 @@ const edgesPerChain = 16
 // given without Geometry whose VersionID prev holds keeps its pieces from
 // prev instead of being read and cut again, which makes a rebuild after an
 // edit cost little more than copying. The index takes in.Store: its pieces
-// serve this build only.
+// serve this build only. It lets go of in.Grids once read: a caller that
+// keeps no copy of them lets a big layer's inputs be freed mid-build.
 func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIndex, error) {
 	if maxVertices <= 0 {
 		maxVertices = DefaultMaxPieceVertices
@@ -234,6 +237,10 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 		st.spoil()
 		return nil, *err
 	}
+	// What is left of the inputs is in l.Grids and pieces: let the rest go
+	// (a province's inputs are hundreds of megabytes, and the edges below
+	// are the build's peak).
+	in.Grids = nil
 	if err := st.take(); err != nil {
 		return nil, fmt.Errorf("layer %s: %w", in.ID, err)
 	}
@@ -313,7 +320,7 @@ func edgeHash(a, b orb.Point) uint64 {
 // sorting every real edge once, which halves what a nearest search walks.
 func buildEdgeSet(s *pieceSet) edgeSet {
 	st := s.st
-	inner, edges := innerEdges(s)
+	inner, edges := innerEdges(s, edgeRoundKeys)
 	outer := func(i int32) bool {
 		word, bit := bitAt(inner, i)
 		return st.isReal(i) && *word&bit == 0
@@ -322,7 +329,7 @@ func buildEdgeSet(s *pieceSet) edgeSet {
 	var es edgeSet
 	var boxes []box
 	for _, p := range s.pieces {
-		for _, c := range st.chains[p.c0:p.c1] {
+		for _, c := range st.chainsOf(p.c0, p.c1) {
 			end := c.start + c.n
 			for i := c.start; i < end; {
 				if !outer(i) {
@@ -587,7 +594,7 @@ func (s *pieceSet) scan(pi int32, x, y, kx, ky, radius float64) (inside bool, di
 	near := box{x - rx, y - ry, x + rx, y + ry}
 	best := math.Inf(1)
 	st := s.st
-	for _, c := range st.chains[p.c0:p.c1] {
+	for _, c := range st.chainsOf(p.c0, p.c1) {
 		// An edge crosses the ray only if min(y1,y2) <= y < max(y1,y2)
 		// and the crossing lies right of x, so never beyond the chain's
 		// box; a point within a millimetre of the box edge is decided by

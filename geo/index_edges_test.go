@@ -46,7 +46,7 @@ func TestEdgeSetKeepsTheOuterBoundary(t *testing.T) {
 	// Every edge of every leaf piece, by its position.
 	var edges []int32
 	for _, p := range l.leaves.pieces {
-		for _, c := range st.chains[p.c0:p.c1] {
+		for _, c := range st.chainsOf(p.c0, p.c1) {
 			for i := c.start; i < c.start+c.n; i++ {
 				edges = append(edges, i)
 			}
@@ -121,7 +121,7 @@ func TestPiecesServeOneBuild(t *testing.T) {
 	if _, err := BuildLayerIndex(again, 0, l); err == nil {
 		t.Fatal("a rebuild copied pieces into a store an index holds")
 	}
-	if n := len(st.chains); n != 1 {
+	if n := st.nChain; n != 1 {
 		t.Errorf("the held store has %d chains, want its one", n)
 	}
 }

@@ -3,7 +3,6 @@ package geo
 import (
 	"cmp"
 	"math"
-	"math/bits"
 	"runtime"
 	"slices"
 	"sync"
@@ -32,46 +31,49 @@ type edgeKey struct {
 // edgeCellBits is the bits of the key given to the cell: 12 a side.
 const edgeCellBits = 24
 
+// edgeBucketBits splits the keys by the top bits of their cell into
+// buckets, which are made, sorted and compared a few at a time.
+const edgeBucketBits = 8
+
+// edgeRoundKeys is the fewest keys a round of innerEdges makes; a round
+// holds at most a sixteenth of the edges besides. All the keys at once
+// (16 bytes an edge) were the peak of a province's build: half a gigabyte
+// over its index.
+const edgeRoundKeys = 1 << 19
+
 // innerEdges finds the real edges of the set's pieces that another edge
 // runs along the other way, between the same two points: inside the
 // coverage. It returns them as bits by position, in slabs as the store's
-// boundary bits, and how many edges the set has. The work goes on every
-// core: the edges in ranges of pieces, the sort and the comparisons in
-// ranges of keys.
-func innerEdges(s *pieceSet) (inner [][]uint64, edges int) {
+// boundary bits, and how many edges the set has. A round makes at least
+// roundKeys keys (edgeRoundKeys in builds).
+//
+// Edges are counted by bucket first. Then, round by round, the keys of a
+// run of buckets are made (from the pieces whose box reaches them), each
+// bucket sorted and compared apart, on every core.
+func innerEdges(s *pieceSet, roundKeys int) (inner [][]uint64, edges int) {
 	st := s.st
 	inner = make([][]uint64, len(st.real))
 	for k := range inner {
 		inner[k] = make([]uint64, len(st.real[k]))
 	}
-	workers := runtime.GOMAXPROCS(0)
-	parts := splitRange(len(s.pieces), workers)
-	counts := make([]int, len(parts))
-	edgeCounts := make([]int, len(parts))
-	onEach(len(parts), func(w int) {
-		for _, p := range s.pieces[parts[w][0]:parts[w][1]] {
-			for _, c := range st.chains[p.c0:p.c1] {
-				edgeCounts[w] += int(c.n)
-				for i := c.start; i < c.start+c.n; i++ {
-					if st.isReal(i) {
-						counts[w]++
-					}
-				}
-			}
-		}
-	})
-	offsets := make([]int, len(parts)+1)
-	for w := range parts {
-		offsets[w+1] = offsets[w] + counts[w]
-		edges += edgeCounts[w]
-	}
-	keys := make([]edgeKey, offsets[len(parts)])
-
+	const buckets = 1 << edgeBucketBits
 	cell := cellKey(s.tree)
-	onEach(len(parts), func(w int) {
-		k := offsets[w]
-		for _, p := range s.pieces[parts[w][0]:parts[w][1]] {
-			for _, c := range st.chains[p.c0:p.c1] {
+	bucketOf := func(p orb.Point) int { return int(cell(p) >> (edgeCellBits - edgeBucketBits)) }
+	// A piece's edges start in cells between those of its box's corners:
+	// the Z order never decreases along either axis.
+	reaches := func(pi int, lo, hi int) bool {
+		b := s.tree.boxes[pi]
+		return bucketOf(orb.Point{b.minX, b.minY}) < hi && bucketOf(orb.Point{b.maxX, b.maxY}) >= lo
+	}
+	// eachEdge calls f with every real edge of the pieces [p0, p1) that
+	// reach buckets [lo, hi), its ends in order and its bucket.
+	eachEdge := func(p0, p1, lo, hi int, f func(i int32, a, b orb.Point, fwd bool, bucket int)) {
+		for pi := p0; pi < p1; pi++ {
+			if !reaches(pi, lo, hi) {
+				continue
+			}
+			p := s.pieces[pi]
+			for _, c := range st.chainsOf(p.c0, p.c1) {
 				pts := st.run(c.start, c.n)
 				for e := range c.n {
 					i := c.start + e
@@ -79,45 +81,107 @@ func innerEdges(s *pieceSet) (inner [][]uint64, edges int) {
 						continue
 					}
 					a, b, fwd := edgeEnds(pts[e], pts[e+1])
-					keys[k] = edgeKey{cell(a)<<(64-edgeCellBits) | edgeHash(a, b)>>edgeCellBits, i, fwd}
-					k++
+					if k := bucketOf(a); k >= lo && k < hi {
+						f(i, a, b, fwd, k)
+					}
 				}
 			}
 		}
-	})
+	}
 
-	// Split the keys by their top bits into a bucket for each worker (keys
-	// equal stay in one bucket), then sort and compare each bucket apart.
-	buckets := bucketByTopBits(keys, workers)
+	workers := runtime.GOMAXPROCS(0)
+	parts := splitRange(len(s.pieces), workers)
+	counts := make([][buckets]int, len(parts)) // by part, by bucket
+	edgeCounts := make([]int, len(parts))
+	onEach(len(parts), func(w int) {
+		for _, p := range s.pieces[parts[w][0]:parts[w][1]] {
+			for _, c := range st.chainsOf(p.c0, p.c1) {
+				edgeCounts[w] += int(c.n)
+			}
+		}
+		eachEdge(parts[w][0], parts[w][1], 0, buckets, func(_ int32, _, _ orb.Point, _ bool, k int) { counts[w][k]++ })
+	})
+	total := 0
+	var byBucket [buckets]int
+	for w := range parts {
+		edges += edgeCounts[w]
+		for k := range buckets {
+			byBucket[k] += counts[w][k]
+			total += counts[w][k]
+		}
+	}
+
+	budget := max(total/16, roundKeys)
+	var keys []edgeKey
 	ends := func(i int32) (a, b orb.Point) {
 		a, b, _ = edgeEnds(st.at(i), st.at(i+1))
 		return a, b
 	}
-	onEach(len(buckets), func(w int) {
-		part := buckets[w]
-		slices.SortFunc(part, func(x, y edgeKey) int { return cmp.Compare(x.key, y.key) })
-		for lo := 0; lo < len(part); {
-			hi := lo + 1
-			for hi < len(part) && part[hi].key == part[lo].key {
-				hi++
+	for lo := 0; lo < buckets; {
+		// The round: buckets [lo, hi), at least one, within the budget.
+		hi, n := lo+1, byBucket[lo]
+		for hi < buckets && n+byBucket[hi] <= budget {
+			n += byBucket[hi]
+			hi++
+		}
+		if cap(keys) < n {
+			keys = make([]edgeKey, n)
+		}
+		keys = keys[:n]
+		// Bucket by bucket, and within one part by part: next[w][k] is
+		// where part w's next key of bucket k goes.
+		starts := make([]int, hi-lo+1)
+		next := make([][buckets]int, len(parts))
+		at := 0
+		for k := lo; k < hi; k++ {
+			starts[k-lo] = at
+			for w := range parts {
+				next[w][k] = at
+				at += counts[w][k]
 			}
-			for x := lo; x < hi; x++ {
-				ax, bx := ends(part[x].i)
-				for y := lo; y < hi; y++ {
-					if part[y].fwd == part[x].fwd {
-						continue
-					}
-					if ay, by := ends(part[y].i); ay == ax && by == bx {
-						word, bit := bitAt(inner, part[x].i)
-						atomic.OrUint64(word, bit)
-						break
-					}
+		}
+		starts[hi-lo] = at
+		onEach(len(parts), func(w int) {
+			eachEdge(parts[w][0], parts[w][1], lo, hi, func(i int32, a, b orb.Point, fwd bool, k int) {
+				keys[next[w][k]] = edgeKey{cell(a)<<(64-edgeCellBits) | edgeHash(a, b)>>edgeCellBits, i, fwd}
+				next[w][k]++
+			})
+		})
+		var taken atomic.Int32
+		onEach(min(workers, hi-lo), func(int) {
+			for k := int(taken.Add(1)) - 1; k < hi-lo; k = int(taken.Add(1)) - 1 {
+				markInner(keys[starts[k]:starts[k+1]], ends, inner)
+			}
+		})
+		lo = hi
+	}
+	return inner, edges
+}
+
+// markInner sorts one bucket's keys and sets the inner bit of every edge
+// another edge of its key runs along the other way.
+func markInner(part []edgeKey, ends func(int32) (orb.Point, orb.Point), inner [][]uint64) {
+	slices.SortFunc(part, func(x, y edgeKey) int { return cmp.Compare(x.key, y.key) })
+	for lo := 0; lo < len(part); {
+		hi := lo + 1
+		for hi < len(part) && part[hi].key == part[lo].key {
+			hi++
+		}
+		for x := lo; x < hi; x++ {
+			ax, bx := ends(part[x].i)
+			for y := lo; y < hi; y++ {
+				if part[y].fwd == part[x].fwd {
+					continue
+				}
+				if ay, by := ends(part[y].i); ay == ax && by == bx {
+					word, bit := bitAt(inner, part[x].i)
+					atomic.OrUint64(word, bit)
+					break
 				}
 			}
-			lo = hi
 		}
-	})
-	return inner, edges
+		lo = hi
+	}
 }
 
 // edgeEnds orders an edge's two ends, lower x (then y) first, and says
@@ -156,43 +220,6 @@ func interleave(v uint64) uint64 {
 	v = (v | v<<2) & 0x33333333
 	v = (v | v<<1) & 0x55555555
 	return v
-}
-
-// bucketByTopBits orders keys in place by their top bits into at least n
-// buckets (a power of two) and returns them.
-func bucketByTopBits(keys []edgeKey, n int) [][]edgeKey {
-	shift := bits.Len(uint(max(n, 1) - 1))
-	if shift == 0 {
-		return [][]edgeKey{keys}
-	}
-	buckets := 1 << shift
-	bucket := func(k edgeKey) int { return int(k.key >> (64 - shift)) }
-	counts := make([]int, buckets)
-	for _, k := range keys {
-		counts[bucket(k)]++
-	}
-	start := make([]int, buckets+1)
-	for b := range buckets {
-		start[b+1] = start[b] + counts[b]
-	}
-	// Place each key in its bucket by swapping (each swap settles one).
-	next := slices.Clone(start[:buckets])
-	for b := range buckets {
-		for next[b] < start[b+1] {
-			k := keys[next[b]]
-			if d := bucket(k); d != b {
-				keys[next[b]], keys[next[d]] = keys[next[d]], k
-				next[d]++
-				continue
-			}
-			next[b]++
-		}
-	}
-	out := make([][]edgeKey, buckets)
-	for b := range buckets {
-		out[b] = keys[start[b]:start[b+1]]
-	}
-	return out
 }
 
 // splitRange splits [0, n) into at most parts contiguous ranges.

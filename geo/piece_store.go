@@ -3,7 +3,6 @@ package geo
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"sync"
 
@@ -20,13 +19,17 @@ import (
 // Points go in slabs that never move once written, so the store grows
 // without copying what it holds. A point's position is its slab and its
 // place in the slab (slab<<slabBits | place); a ring's points lie in one
-// slab, so a chain's points are one run.
+// slab, so a chain's points are one run. Chains go in blocks the same way
+// (block<<chainBits | place), a piece's chains in one block: one growing
+// array of them was copied as it grew, twice a province's chains for a
+// moment near the end of a load.
 type PieceStore struct {
 	mu     sync.Mutex
 	slabs  [][]orb.Point
 	real   [][]uint64 // by slab, bit i: the edge slab[i] -> slab[i+1] is on the grid's boundary
-	chains []chain
+	chains [][]chain
 	points int
+	nChain int
 	taken  bool // an index holds it
 }
 
@@ -39,12 +42,25 @@ const (
 	slabPlace = slabMax - 1
 )
 
+// Chain blocks start small too and double up to 1<<chainBits chains
+// (2.5 MB).
+const (
+	chainBits  = 16
+	chainMax   = 1 << chainBits
+	chainFirst = 1 << 8
+	chainPlace = chainMax - 1
+)
+
 // errStoreHeld refuses pieces for a store an index holds (or a failed
 // build wrote to): a store serves one build.
 var errStoreHeld = errors.New("the store's pieces went into an index; cut them again into a new store")
 
-// maxSlabs keeps positions within int32.
-const maxSlabs = 1 << (31 - slabBits)
+// maxSlabs and maxChainBlocks keep positions and chain numbers within
+// int32.
+const (
+	maxSlabs       = 1 << (31 - slabBits)
+	maxChainBlocks = 1 << (31 - chainBits)
+)
 
 // NewPieceStore returns an empty store for one layer's pieces.
 func NewPieceStore() *PieceStore { return &PieceStore{} }
@@ -80,20 +96,57 @@ func (st *PieceStore) add(pp []piecePolygon) ([]storedPiece, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for k, p := range pp {
-		out[k] = storedPiece{bound: p.bound, c0: int32(len(st.chains))}
+		n := 0
+		for _, r := range p.rings {
+			n += chainsOfRing(len(r.pts))
+		}
+		var err error
+		if out[k].c0, err = st.roomForChains(n); err != nil {
+			return nil, err
+		}
+		out[k].bound = p.bound
 		for _, r := range p.rings {
 			if err := st.addRing(len(r.pts), func(i int) (orb.Point, bool) { return r.pts[i], i < len(r.real) && r.real[i] }); err != nil {
 				return nil, err
 			}
 		}
-		out[k].c1 = int32(len(st.chains))
+		out[k].c1 = out[k].c0 + int32(n)
 	}
 	return out, nil
 }
 
+// chainsOfRing is how many chains a ring of n points is kept in.
+func chainsOfRing(n int) int { return (max(n-1, 0) + edgesPerChain - 1) / edgesPerChain }
+
+// roomForChains makes room for a piece's n chains in one block, opening
+// a new block when the last has no room left, and returns the first one's
+// number. The caller holds the lock.
+func (st *PieceStore) roomForChains(n int) (int32, error) {
+	if st.taken {
+		return 0, errStoreHeld
+	}
+	if n > chainMax {
+		return 0, fmt.Errorf("a piece of %d chains of edges; at most %d fit", n, chainMax)
+	}
+	last := len(st.chains) - 1
+	if last < 0 || len(st.chains[last])+n > cap(st.chains[last]) {
+		if last+1 >= maxChainBlocks {
+			return 0, fmt.Errorf("a layer of more than %d blocks of %d chains", maxChainBlocks, chainMax)
+		}
+		size := chainFirst
+		if last >= 0 {
+			size = min(2*cap(st.chains[last]), chainMax)
+		}
+		st.chains = append(st.chains, make([]chain, 0, max(size, n)))
+		last++
+	}
+	return int32(last<<chainBits | len(st.chains[last])), nil
+}
+
 // addRing writes a ring of n points, point i and whether the edge from it
-// is real given by at, and its chains. The caller holds the lock; every
-// write to the store goes through here.
+// is real given by at, and its chains, in the room roomForChains made for
+// them. The caller holds the lock; every write of points goes through
+// here.
 func (st *PieceStore) addRing(n int, at func(i int) (orb.Point, bool)) error {
 	if st.taken {
 		return errStoreHeld
@@ -101,8 +154,9 @@ func (st *PieceStore) addRing(n int, at func(i int) (orb.Point, bool)) error {
 	if n > slabMax {
 		return fmt.Errorf("a ring of %d points after cutting; at most %d fit", n, slabMax)
 	}
-	if len(st.chains)+n > math.MaxInt32 {
-		return fmt.Errorf("a layer of more than %d chains of edges", math.MaxInt32)
+	block := len(st.chains) - 1
+	if k := chainsOfRing(n); block < 0 || len(st.chains[block])+k > cap(st.chains[block]) {
+		return fmt.Errorf("no room made for a ring's %d chains", k)
 	}
 	last := len(st.slabs) - 1
 	if last < 0 || len(st.slabs[last])+n > cap(st.slabs[last]) {
@@ -137,8 +191,9 @@ func (st *PieceStore) addRing(n int, at func(i int) (orb.Point, bool)) error {
 		for _, q := range slab[place+int(e) : place+int(e+c.n)+1] {
 			c.b.extend(box{q[0], q[1], q[0], q[1]})
 		}
-		st.chains = append(st.chains, c)
+		st.chains[block] = append(st.chains[block], c)
 	}
+	st.nChain += chainsOfRing(n)
 	return nil
 }
 
@@ -146,12 +201,17 @@ func (st *PieceStore) addRing(n int, at func(i int) (orb.Point, bool)) error {
 // its chains (consecutive chains continue a ring; a gap in positions starts
 // the next one).
 func (st *PieceStore) copyPiece(from *PieceStore, p storedPiece) (storedPiece, error) {
-	out := storedPiece{bound: p.bound, c0: int32(len(st.chains))}
-	for k := p.c0; k < p.c1; {
-		start := from.chains[k].start
-		end := start + from.chains[k].n
-		for k++; k < p.c1 && from.chains[k].start == end; k++ {
-			end += from.chains[k].n
+	c0, err := st.roomForChains(int(p.c1 - p.c0))
+	if err != nil {
+		return storedPiece{}, err
+	}
+	out := storedPiece{bound: p.bound, c0: c0}
+	chains := from.chainsOf(p.c0, p.c1)
+	for k := 0; k < len(chains); {
+		start := chains[k].start
+		end := start + chains[k].n
+		for k++; k < len(chains) && chains[k].start == end; k++ {
+			end += chains[k].n
 		}
 		pts := from.run(start, end-start)
 		if err := st.addRing(len(pts), func(i int) (orb.Point, bool) {
@@ -160,7 +220,7 @@ func (st *PieceStore) copyPiece(from *PieceStore, p storedPiece) (storedPiece, e
 			return storedPiece{}, err
 		}
 	}
-	out.c1 = int32(len(st.chains))
+	out.c1 = c0 + (p.c1 - p.c0)
 	return out, nil
 }
 
@@ -187,7 +247,7 @@ func (st *PieceStore) spoil() {
 }
 
 // take marks the store as held by an index: nothing more is written to
-// it, so the room its last slab and its chains were grown with is given
+// it, so the room its last slab and chain block were made with is given
 // back.
 func (st *PieceStore) take() error {
 	st.mu.Lock()
@@ -201,10 +261,16 @@ func (st *PieceStore) take() error {
 		st.slabs[last] = slices.Clone(st.slabs[last])
 		st.real[last] = slices.Clone(st.real[last][:(n+63)/64])
 	}
-	if cap(st.chains)-len(st.chains) > cap(st.chains)/8 {
-		st.chains = slices.Clone(st.chains)
+	if last := len(st.chains) - 1; last >= 0 && cap(st.chains[last])-len(st.chains[last]) > cap(st.chains[last])/8 {
+		st.chains[last] = slices.Clone(st.chains[last])
 	}
 	return nil
+}
+
+// chainsOf is the chains [c0, c1) of one piece.
+func (st *PieceStore) chainsOf(c0, c1 int32) []chain {
+	o := c0 & chainPlace
+	return st.chains[c0>>chainBits][o : o+c1-c0]
 }
 
 // at is the point at position i.

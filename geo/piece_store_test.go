@@ -2,6 +2,7 @@ package geo
 
 import (
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 
@@ -68,16 +69,16 @@ func TestPieceStoreKeepsRingsWhole(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if len(st.slabs) < 10 {
-		t.Fatalf("%d slabs: the rings should have filled slabs of every size", len(st.slabs))
+	if len(st.slabs) < 10 || len(st.chains) < 9 {
+		t.Fatalf("%d slabs, %d chain blocks: the rings should have filled them of every size", len(st.slabs), len(st.chains))
 	}
 	check := func(name string, st *PieceStore, c0 int32, want ring) {
 		t.Helper()
 		var got []orb.Point
 		var real []bool
 		for k := c0; len(got) < len(want.pts); k++ {
-			c := st.chains[k]
-			if k > c0 && c.start != st.chains[k-1].start+st.chains[k-1].n {
+			c := st.chainsOf(k, k+1)[0]
+			if k > c0 && c.start != st.chainsOf(k-1, k)[0].start+st.chainsOf(k-1, k)[0].n {
 				t.Fatalf("%s: ring at chain %d: chain %d does not continue it", name, c0, k)
 			}
 			run := st.run(c.start, c.n)
@@ -125,9 +126,9 @@ func TestPieceStoreKeepsRingsWhole(t *testing.T) {
 	if err := st.take(); err != nil {
 		t.Fatal(err)
 	}
-	last := st.slabs[len(st.slabs)-1]
-	if cap(last)-len(last) > cap(last)/4 || cap(st.chains)-len(st.chains) > cap(st.chains)/8 {
-		t.Errorf("taken: the last slab holds %d of %d points, the chains %d of %d", len(last), cap(last), len(st.chains), cap(st.chains))
+	last, chains := st.slabs[len(st.slabs)-1], st.chains[len(st.chains)-1]
+	if cap(last)-len(last) > cap(last)/4 || cap(chains)-len(chains) > cap(chains)/8 {
+		t.Errorf("taken: the last slab holds %d of %d points, the last chain block %d of %d", len(last), cap(last), len(chains), cap(chains))
 	}
 	for _, p := range pieces {
 		checkPiece("taken", st, p.at, p.rings)
@@ -137,5 +138,37 @@ func TestPieceStoreKeepsRingsWhole(t *testing.T) {
 	}
 	if err := NewPieceStore().addRing(slabMax+1, func(int) (orb.Point, bool) { return orb.Point{}, false }); err == nil {
 		t.Error("a ring larger than a slab was written")
+	}
+}
+
+// TestPieceStoreRefusesAPieceBeyondAChainBlock: a piece's chains lie in one
+// block, so a piece of more chains than a block holds is refused, before
+// anything of it is written; the store takes the next piece as before.
+func TestPieceStoreRefusesAPieceBeyondAChainBlock(t *testing.T) {
+	ring := func(n int) cutRing {
+		r := cutRing{pts: make([]orb.Point, n), real: make([]bool, n-1)}
+		for i := range r.pts {
+			r.pts[i] = orb.Point{float64(i), float64(i % 2)}
+		}
+		r.pts[n-1] = r.pts[0]
+		return r
+	}
+	st := NewPieceStore()
+	// Two rings of 600,000 points: 75,000 chains.
+	big := []cutRing{ring(600_000), ring(600_000)}
+	_, err := st.add([]piecePolygon{{rings: big, bound: ringsBound(big)}})
+	if err == nil || !strings.Contains(err.Error(), "chains of edges") {
+		t.Fatalf("a piece of %d chains: err %v, want it refused", 2*chainsOfRing(600_000), err)
+	}
+	if st.points != 0 || st.nChain != 0 {
+		t.Fatalf("the refused piece left %d points and %d chains", st.points, st.nChain)
+	}
+	small := []cutRing{ring(40)}
+	sp, err := st.add([]piecePolygon{{rings: small, bound: ringsBound(small)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sp[0].c1 - sp[0].c0; got != 3 || st.points != 40 {
+		t.Fatalf("the next piece: %d chains, %d points; want 3, 40", got, st.points)
 	}
 }

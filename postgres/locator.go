@@ -121,21 +121,29 @@ func (l *Locator) Load(ctx context.Context) error {
 	// once: each layer's rebuild counts it, and its own build.
 	read := time.Since(start)
 	layers := make([]*geo.LayerIndex, 0, len(inputs))
-	for _, in := range inputs {
+	for i := range inputs {
 		var prev *geo.LayerIndex
 		if cur != nil {
-			prev = cur.Layer(in.ID)
+			prev = cur.Layer(inputs[i].ID)
 		}
 		start := time.Now()
-		li, err := geo.BuildLayerIndex(in, 0, prev)
+		li, err := geo.BuildLayerIndex(handOver(inputs, i), 0, prev)
 		if err != nil {
-			return fmt.Errorf("indexing layer %s: %w", in.ID, err)
+			return fmt.Errorf("indexing layer %s: %w", inputs[i].ID, err)
 		}
-		l.noteRebuild(in.ID, read+time.Since(start), fromReplica)
+		l.noteRebuild(inputs[i].ID, read+time.Since(start), fromReplica)
 		layers = append(layers, li)
 	}
 	l.swap(geo.NewIndex(layers...))
 	return nil
+}
+
+// handOver returns inputs[i] for its build, keeping only its name: the
+// build lets go of the grids as it reads them.
+func handOver(inputs []geo.LayerInput, i int) geo.LayerInput {
+	in := inputs[i]
+	inputs[i] = geo.LayerInput{ID: in.ID}
+	return in
 }
 
 // swap makes ix the index lookups are answered from and wakes WaitFor.
@@ -208,7 +216,7 @@ func (l *Locator) Reload(ctx context.Context, layer string, atLeast int64) error
 		l.swap(cur.Without(layer))
 		return nil
 	}
-	li, err := geo.BuildLayerIndex(inputs[0], 0, cur.Layer(layer))
+	li, err := geo.BuildLayerIndex(handOver(inputs, 0), 0, cur.Layer(layer))
 	if err != nil {
 		return fmt.Errorf("indexing layer %s: %w", layer, err)
 	}

@@ -163,11 +163,16 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 		}
 		byID := map[string]int{}
 		staffed := 0 // grids with people
+		// Every grid's level is one of a few names, kept once.
+		levels := map[string]string{}
 		for rows.Next() {
 			var in geo.LayerInput
 			var grids, withPeople int
 			if err := rows.Scan(&in.ID, &in.Kind, &in.Levels, &in.ToleranceM, &in.DataVersion, &grids, &withPeople); err != nil {
 				return err
+			}
+			for _, lv := range in.Levels {
+				levels[lv] = lv
 			}
 			in.Grids = make([]geo.GridInput, 0, grids)
 			staffed += withPeople
@@ -213,6 +218,9 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 			if err := rows.Scan(&lid, &g.VersionID, &g.Code, &g.Name, &g.Level, &g.Parent, &g.Version, &geomWKB); err != nil {
 				cuts.wait()
 				return err
+			}
+			if lv, ok := levels[g.Level]; ok {
+				g.Level = lv
 			}
 			g.People = people[[2]string{lid, g.Code}]
 			if i, ok := byID[lid]; ok {

@@ -320,7 +320,7 @@ func edgeHash(a, b orb.Point) uint64 {
 // sorting every real edge once, which halves what a nearest search walks.
 func buildEdgeSet(s *pieceSet) edgeSet {
 	st := s.st
-	inner, edges := innerEdges(s, edgeRoundKeys)
+	inner, edges := innerEdges(s, edgeRoundBudget)
 	outer := func(i int32) bool {
 		word, bit := bitAt(inner, i)
 		return st.isReal(i) && *word&bit == 0

@@ -32,25 +32,28 @@ type edgeKey struct {
 const edgeCellBits = 24
 
 // edgeBucketBits splits the keys by the top bits of their cell into
-// buckets, which are made, sorted and compared a few at a time.
-const edgeBucketBits = 8
+// buckets (a 64 by 64 lattice over the layer), which are made, sorted and
+// compared a run at a time.
+const edgeBucketBits = 12
 
-// edgeRoundKeys is the fewest keys a round of innerEdges makes; a round
-// holds at most a sixteenth of the edges besides. All the keys at once
-// (16 bytes an edge) were the peak of a province's build: half a gigabyte
-// over its index.
-const edgeRoundKeys = 1 << 19
+// edgeRoundBudget is how many keys a round of innerEdges holds in a
+// build: a sixteenth of the edges, or 2^19 (8 MB) if more. All the keys
+// at once (16 bytes an edge) were the peak of a province's build, half a
+// gigabyte over its index. A bucket beyond the budget is a round of its
+// own: a layer crowded into a few of the lattice's cells (a city within a
+// province's extent, or one grid drawn far from the rest) holds more.
+func edgeRoundBudget(edges int) int { return max(edges/16, 1<<19) }
 
 // innerEdges finds the real edges of the set's pieces that another edge
 // runs along the other way, between the same two points: inside the
 // coverage. It returns them as bits by position, in slabs as the store's
-// boundary bits, and how many edges the set has. A round makes at least
-// roundKeys keys (edgeRoundKeys in builds).
+// boundary bits, and how many edges the set has.
 //
 // Edges are counted by bucket first. Then, round by round, the keys of a
-// run of buckets are made (from the pieces whose box reaches them), each
-// bucket sorted and compared apart, on every core.
-func innerEdges(s *pieceSet, roundKeys int) (inner [][]uint64, edges int) {
+// run of buckets within budget(the real edges) are made (from the pieces
+// whose box reaches them), each bucket sorted and compared apart, on every
+// core.
+func innerEdges(s *pieceSet, budget func(edges int) int) (inner [][]uint64, edges int) {
 	st := s.st
 	inner = make([][]uint64, len(st.real))
 	for k := range inner {
@@ -102,7 +105,7 @@ func innerEdges(s *pieceSet, roundKeys int) (inner [][]uint64, edges int) {
 		eachEdge(parts[w][0], parts[w][1], 0, buckets, func(_ int32, _, _ orb.Point, _ bool, k int) { counts[w][k]++ })
 	})
 	total := 0
-	var byBucket [buckets]int
+	byBucket := make([]int, buckets)
 	for w := range parts {
 		edges += edgeCounts[w]
 		for k := range buckets {
@@ -111,7 +114,7 @@ func innerEdges(s *pieceSet, roundKeys int) (inner [][]uint64, edges int) {
 		}
 	}
 
-	budget := max(total/16, roundKeys)
+	most := budget(total)
 	var keys []edgeKey
 	ends := func(i int32) (a, b orb.Point) {
 		a, b, _ = edgeEnds(st.at(i), st.at(i+1))
@@ -120,7 +123,7 @@ func innerEdges(s *pieceSet, roundKeys int) (inner [][]uint64, edges int) {
 	for lo := 0; lo < buckets; {
 		// The round: buckets [lo, hi), at least one, within the budget.
 		hi, n := lo+1, byBucket[lo]
-		for hi < buckets && n+byBucket[hi] <= budget {
+		for hi < buckets && n+byBucket[hi] <= most {
 			n += byBucket[hi]
 			hi++
 		}

@@ -11,12 +11,21 @@ import (
 )
 
 // TestInnerEdgesInRounds checks the inside edges innerEdges finds against
-// a count by coordinates, made in one round and in many (down to a bucket
-// a round), on one to five cores: a 40 by 30 block of grids of uneven
-// sizes (some cut into pieces), a square given twice (its edges shared in
-// the same direction: not inside), corners at -0 beside 0, and a long
-// grid across the block, whose edges start in buckets far apart.
+// a count by coordinates, made in one round, in rounds of a sixteenth, of
+// 97 keys and of one bucket each, on one to five cores: a 40 by 30 block
+// of grids of uneven sizes (some cut into pieces), a square given twice
+// (its edges shared in the same direction: not inside), corners at -0
+// beside 0, and a long grid across the block, whose edges start in
+// buckets far apart. The same block is checked again with one grid drawn
+// far away, which crowds the block into a bucket beyond any round's
+// budget.
 func TestInnerEdgesInRounds(t *testing.T) {
+	for _, far := range []bool{false, true} {
+		checkInnerEdgesInRounds(t, far)
+	}
+}
+
+func checkInnerEdgesInRounds(t *testing.T, far bool) {
 	rnd := rand.New(rand.NewPCG(3, 4))
 	in := LayerInput{ID: "rounds", Levels: []string{"grid"}}
 	xs := []float64{0}
@@ -49,6 +58,11 @@ func TestInnerEdgesInRounds(t *testing.T) {
 		GridInput{Code: "long", Level: "grid", Geometry: orb.MultiPolygon{{long}}},
 		GridInput{Code: "twice1", Level: "grid", Geometry: cell(-5, -5, 1)},
 		GridInput{Code: "twice2", Level: "grid", Geometry: cell(-5, -5, 1)})
+	layout := "spread"
+	if far {
+		layout = "crowded"
+		in.Grids = append(in.Grids, GridInput{Code: "far", Level: "grid", Geometry: cell(4000, 3000, 1)})
+	}
 	l, err := BuildLayerIndex(in, 8, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -88,29 +102,52 @@ func TestInnerEdgesInRounds(t *testing.T) {
 		}
 	}
 	if len(want) < 2000 {
-		t.Fatalf("the count by coordinates finds %d inside edges: the block is not built as meant", len(want))
+		t.Fatalf("%s: the count by coordinates finds %d inside edges: the block is not built as meant", layout, len(want))
+	}
+	// The layouts are as meant: edges over many buckets, or most in one.
+	cellOfPoint := cellKey(s.tree)
+	byBucket := map[uint64]int{}
+	for _, i := range real {
+		a, _, _ := edgeEnds(st.at(i), st.at(i+1))
+		byBucket[cellOfPoint(a)>>(edgeCellBits-edgeBucketBits)]++
+	}
+	most := 0
+	for _, n := range byBucket {
+		most = max(most, n)
+	}
+	if crowded := most > len(real)/16; crowded != far || (!far && len(byBucket) < 100) {
+		t.Fatalf("%s: %d edges in %d buckets, %d in the fullest", layout, len(real), len(byBucket), most)
 	}
 
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	for _, workers := range []int{1, 2, 5} {
 		runtime.GOMAXPROCS(workers)
-		for _, roundKeys := range []int{1, 97, 1000, len(real)} {
-			inner, edges := innerEdges(s, roundKeys)
+		for _, budget := range []struct {
+			name string
+			keys func(int) int
+		}{
+			{"one round", func(n int) int { return n }},
+			{"rounds of a sixteenth", func(n int) int { return n / 16 }},
+			{"rounds of 97 keys", func(int) int { return 97 }},
+			{"a bucket a round", func(int) int { return 1 }},
+		} {
+			name := fmt.Sprintf("%s, %d cores, %s", layout, workers, budget.name)
+			inner, edges := innerEdges(s, budget.keys)
 			if edges != wantEdges {
-				t.Errorf("%d cores, rounds of %d: %d edges, want %d", workers, roundKeys, edges, wantEdges)
+				t.Errorf("%s: %d edges, want %d", name, edges, wantEdges)
 			}
 			got := 0
 			for _, i := range real {
 				word, bit := bitAt(inner, i)
 				if isInner := *word&bit != 0; isInner != want[i] {
-					t.Fatalf("%d cores, rounds of %d: edge %v -> %v inside %v, want %v", workers, roundKeys, st.at(i), st.at(i+1), isInner, want[i])
+					t.Fatalf("%s: edge %v -> %v inside %v, want %v", name, st.at(i), st.at(i+1), isInner, want[i])
 				}
 				if *word&bit != 0 {
 					got++
 				}
 			}
 			if got != len(want) {
-				t.Errorf("%d cores, rounds of %d: %d inside edges, want %d", workers, roundKeys, got, len(want))
+				t.Errorf("%s: %d inside edges, want %d", name, got, len(want))
 			}
 		}
 	}

@@ -30,7 +30,9 @@ type PieceStore struct {
 	chains [][]chain
 	points int
 	nChain int
-	taken  bool // an index holds it
+	// nextBlock is the size of the next chain block: they double.
+	nextBlock int
+	taken     bool // an index holds it
 }
 
 // Slabs start small, for the many small layers, and double up to
@@ -43,7 +45,10 @@ const (
 )
 
 // Chain blocks start small too and double up to 1<<chainBits chains
-// (2.5 MB).
+// (2.5 MB). A piece of more chains than that (thousands of small rings in
+// one place: subdivision stops at the vertices, not the rings) gets a
+// block of its own, numbered as the blocks it would fill, the ones after
+// it left empty.
 const (
 	chainBits  = 16
 	chainMax   = 1 << chainBits
@@ -100,17 +105,16 @@ func (st *PieceStore) add(pp []piecePolygon) ([]storedPiece, error) {
 		for _, r := range p.rings {
 			n += chainsOfRing(len(r.pts))
 		}
-		var err error
-		if out[k].c0, err = st.roomForChains(n); err != nil {
+		c0, err := st.roomForChains(n)
+		if err != nil {
 			return nil, err
 		}
-		out[k].bound = p.bound
 		for _, r := range p.rings {
-			if err := st.addRing(len(r.pts), func(i int) (orb.Point, bool) { return r.pts[i], i < len(r.real) && r.real[i] }); err != nil {
+			if err := st.addRing(c0, len(r.pts), func(i int) (orb.Point, bool) { return r.pts[i], i < len(r.real) && r.real[i] }); err != nil {
 				return nil, err
 			}
 		}
-		out[k].c1 = out[k].c0 + int32(n)
+		out[k] = storedPiece{bound: p.bound, c0: c0, c1: st.chainsEnd(c0)}
 	}
 	return out, nil
 }
@@ -119,43 +123,51 @@ func (st *PieceStore) add(pp []piecePolygon) ([]storedPiece, error) {
 func chainsOfRing(n int) int { return (max(n-1, 0) + edgesPerChain - 1) / edgesPerChain }
 
 // roomForChains makes room for a piece's n chains in one block, opening
-// a new block when the last has no room left, and returns the first one's
-// number. The caller holds the lock.
+// a new block when the last has no room left, and returns the number the
+// first will have. The caller holds the lock.
 func (st *PieceStore) roomForChains(n int) (int32, error) {
 	if st.taken {
 		return 0, errStoreHeld
 	}
-	if n > chainMax {
-		return 0, fmt.Errorf("a piece of %d chains of edges; at most %d fit", n, chainMax)
-	}
 	last := len(st.chains) - 1
-	if last < 0 || len(st.chains[last])+n > cap(st.chains[last]) {
-		if last+1 >= maxChainBlocks {
-			return 0, fmt.Errorf("a layer of more than %d blocks of %d chains", maxChainBlocks, chainMax)
-		}
-		size := chainFirst
-		if last >= 0 {
-			size = min(2*cap(st.chains[last]), chainMax)
-		}
-		st.chains = append(st.chains, make([]chain, 0, max(size, n)))
-		last++
+	if last >= 0 && len(st.chains[last]) < chainMax && len(st.chains[last])+n <= cap(st.chains[last]) {
+		return int32(last<<chainBits | len(st.chains[last])), nil
 	}
-	return int32(last<<chainBits | len(st.chains[last])), nil
+	spans := max(1, (n+chainMax-1)/chainMax)
+	if len(st.chains)+spans >= maxChainBlocks {
+		return 0, fmt.Errorf("a layer of more than %d blocks of %d chains", maxChainBlocks, chainMax)
+	}
+	if st.nextBlock == 0 {
+		st.nextBlock = chainFirst
+	}
+	first := len(st.chains)
+	st.chains = append(st.chains, make([]chain, 0, max(st.nextBlock, n)))
+	for range spans - 1 {
+		st.chains = append(st.chains, nil)
+	}
+	st.nextBlock = min(2*st.nextBlock, chainMax)
+	return int32(first << chainBits), nil
+}
+
+// chainsEnd is the number after the last chain written to the block of
+// chain c0.
+func (st *PieceStore) chainsEnd(c0 int32) int32 {
+	return c0&^chainPlace + int32(len(st.chains[c0>>chainBits]))
 }
 
 // addRing writes a ring of n points, point i and whether the edge from it
 // is real given by at, and its chains, in the room roomForChains made for
-// them. The caller holds the lock; every write of points goes through
-// here.
-func (st *PieceStore) addRing(n int, at func(i int) (orb.Point, bool)) error {
+// its piece, whose first chain is c0. The caller holds the lock; every
+// write of points goes through here.
+func (st *PieceStore) addRing(c0 int32, n int, at func(i int) (orb.Point, bool)) error {
 	if st.taken {
 		return errStoreHeld
 	}
 	if n > slabMax {
 		return fmt.Errorf("a ring of %d points after cutting; at most %d fit", n, slabMax)
 	}
-	block := len(st.chains) - 1
-	if k := chainsOfRing(n); block < 0 || len(st.chains[block])+k > cap(st.chains[block]) {
+	block := int(c0 >> chainBits)
+	if k := chainsOfRing(n); block >= len(st.chains) || len(st.chains[block])+k > cap(st.chains[block]) {
 		return fmt.Errorf("no room made for a ring's %d chains", k)
 	}
 	last := len(st.slabs) - 1
@@ -214,13 +226,13 @@ func (st *PieceStore) copyPiece(from *PieceStore, p storedPiece) (storedPiece, e
 			end += chains[k].n
 		}
 		pts := from.run(start, end-start)
-		if err := st.addRing(len(pts), func(i int) (orb.Point, bool) {
+		if err := st.addRing(c0, len(pts), func(i int) (orb.Point, bool) {
 			return pts[i], i < len(pts)-1 && from.isReal(start+int32(i))
 		}); err != nil {
 			return storedPiece{}, err
 		}
 	}
-	out.c1 = c0 + (p.c1 - p.c0)
+	out.c1 = st.chainsEnd(c0)
 	return out, nil
 }
 

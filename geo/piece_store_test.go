@@ -2,7 +2,6 @@ package geo
 
 import (
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"testing"
 
@@ -72,13 +71,14 @@ func TestPieceStoreKeepsRingsWhole(t *testing.T) {
 	if len(st.slabs) < 10 || len(st.chains) < 9 {
 		t.Fatalf("%d slabs, %d chain blocks: the rings should have filled them of every size", len(st.slabs), len(st.chains))
 	}
-	check := func(name string, st *PieceStore, c0 int32, want ring) {
+	// check reads a ring back from chains[c0:] of a piece's chains.
+	check := func(name string, st *PieceStore, chains []chain, c0 int, want ring) {
 		t.Helper()
 		var got []orb.Point
 		var real []bool
 		for k := c0; len(got) < len(want.pts); k++ {
-			c := st.chainsOf(k, k+1)[0]
-			if k > c0 && c.start != st.chainsOf(k-1, k)[0].start+st.chainsOf(k-1, k)[0].n {
+			c := chains[k]
+			if k > c0 && c.start != chains[k-1].start+chains[k-1].n {
 				t.Fatalf("%s: ring at chain %d: chain %d does not continue it", name, c0, k)
 			}
 			run := st.run(c.start, c.n)
@@ -105,13 +105,14 @@ func TestPieceStoreKeepsRingsWhole(t *testing.T) {
 	// first chain.
 	checkPiece := func(name string, st *PieceStore, at storedPiece, rings []ring) {
 		t.Helper()
-		c := at.c0
+		chains := st.chainsOf(at.c0, at.c1)
+		c := 0
 		for _, r := range rings {
-			check(name, st, c, r)
-			c += int32((len(r.pts) - 1 + edgesPerChain - 1) / edgesPerChain)
+			check(name, st, chains, c, r)
+			c += (len(r.pts) - 1 + edgesPerChain - 1) / edgesPerChain
 		}
-		if c != at.c1 {
-			t.Fatalf("%s: the piece's chains end at %d, its rings at %d", name, at.c1, c)
+		if c != len(chains) {
+			t.Fatalf("%s: the piece has %d chains, its rings %d", name, len(chains), c)
 		}
 	}
 	copied := NewPieceStore()
@@ -136,39 +137,84 @@ func TestPieceStoreKeepsRingsWhole(t *testing.T) {
 	if err := st.take(); err == nil {
 		t.Error("a store taken twice")
 	}
-	if err := NewPieceStore().addRing(slabMax+1, func(int) (orb.Point, bool) { return orb.Point{}, false }); err == nil {
+	if err := NewPieceStore().addRing(0, slabMax+1, func(int) (orb.Point, bool) { return orb.Point{}, false }); err == nil {
 		t.Error("a ring larger than a slab was written")
 	}
 }
 
-// TestPieceStoreRefusesAPieceBeyondAChainBlock: a piece's chains lie in one
-// block, so a piece of more chains than a block holds is refused, before
-// anything of it is written; the store takes the next piece as before.
-func TestPieceStoreRefusesAPieceBeyondAChainBlock(t *testing.T) {
-	ring := func(n int) cutRing {
-		r := cutRing{pts: make([]orb.Point, n), real: make([]bool, n-1)}
-		for i := range r.pts {
-			r.pts[i] = orb.Point{float64(i), float64(i % 2)}
+// TestPieceStoreTakesAPieceBeyondAChainBlock: a piece's chains lie in one
+// block, so a piece of more chains than a block holds (thousands of small
+// rings in one place) gets a block of its own; the pieces before and after
+// it keep theirs, and copying it into another store gives the same rings.
+func TestPieceStoreTakesAPieceBeyondAChainBlock(t *testing.T) {
+	square := func(x, y float64) cutRing {
+		return cutRing{pts: []orb.Point{{x, y}, {x + 1, y}, {x + 1, y + 1}, {x, y + 1}, {x, y}}, real: []bool{true, true, true, false}}
+	}
+	piece := func(n int, at float64) piecePolygon {
+		var rings []cutRing
+		for i := range n {
+			rings = append(rings, square(at+float64(i%300)*2, float64(i/300)*2))
 		}
-		r.pts[n-1] = r.pts[0]
-		return r
+		return piecePolygon{rings: rings, bound: ringsBound(rings)}
 	}
 	st := NewPieceStore()
-	// Two rings of 600,000 points: 75,000 chains.
-	big := []cutRing{ring(600_000), ring(600_000)}
-	_, err := st.add([]piecePolygon{{rings: big, bound: ringsBound(big)}})
-	if err == nil || !strings.Contains(err.Error(), "chains of edges") {
-		t.Fatalf("a piece of %d chains: err %v, want it refused", 2*chainsOfRing(600_000), err)
-	}
-	if st.points != 0 || st.nChain != 0 {
-		t.Fatalf("the refused piece left %d points and %d chains", st.points, st.nChain)
-	}
-	small := []cutRing{ring(40)}
-	sp, err := st.add([]piecePolygon{{rings: small, bound: ringsBound(small)}})
+	pp := []piecePolygon{piece(10, 0), piece(2*chainMax+5, 1000), piece(3, 5000)}
+	sp, err := st.add(pp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := sp[0].c1 - sp[0].c0; got != 3 || st.points != 40 {
-		t.Fatalf("the next piece: %d chains, %d points; want 3, 40", got, st.points)
+	copied := NewPieceStore()
+	cp, err := copied.copyPieces(st, sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []struct {
+		name string
+		st   *PieceStore
+		at   []storedPiece
+	}{{"written", st, sp}, {"copied", copied, cp}} {
+		for k, p := range pp {
+			chains := s.st.chainsOf(s.at[k].c0, s.at[k].c1)
+			if len(chains) != len(p.rings) {
+				t.Fatalf("%s piece %d: %d chains, want %d", s.name, k, len(chains), len(p.rings))
+			}
+			for i, c := range chains {
+				run := s.st.run(c.start, c.n)
+				for j, q := range p.rings[i].pts {
+					if run[j] != q {
+						t.Fatalf("%s piece %d, ring %d, point %d: %v, want %v", s.name, k, i, j, run[j], q)
+					}
+				}
+			}
+		}
+		// Each piece's chain numbers lie beyond the one before's.
+		if !(s.at[0].c1 <= s.at[1].c0 && s.at[1].c1 <= s.at[2].c0) {
+			t.Fatalf("%s: chain numbers overlap: %+v", s.name, s.at)
+		}
+	}
+	if st.nChain != 10+2*chainMax+5+3 {
+		t.Fatalf("%d chains, want %d", st.nChain, 10+2*chainMax+5+3)
+	}
+
+	// A grid of that many squares builds, and a lookup finds it in its
+	// last square (a cell of a degree's thousandth).
+	var mp orb.MultiPolygon
+	for _, r := range piece(2*chainMax+5, 0).rings {
+		ring := make(orb.Ring, len(r.pts))
+		for i, q := range r.pts {
+			ring[i] = orb.Point{q[0] / 1000, q[1] / 1000}
+		}
+		mp = append(mp, orb.Polygon{ring})
+	}
+	l, err := BuildLayerIndex(LayerInput{ID: "squares", Levels: []string{"grid"},
+		Grids: []GridInput{{Code: "many", Level: "grid", Geometry: mp}, {Code: "one", Level: "grid", Geometry: cell(1, 1, 0.001)}}}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := mp[len(mp)-1][0][0]
+	var h Hit
+	l.Lookup(last[0]+0.0005, last[1]+0.0005, 0, 0, &h)
+	if h.Owner < 0 || l.Grids[h.Owner].Code != "many" {
+		t.Fatalf("a lookup in the last square: owner %d, want the grid of many squares", h.Owner)
 	}
 }

@@ -196,8 +196,9 @@ func TestPieceStoreTakesAPieceBeyondAChainBlock(t *testing.T) {
 		t.Fatalf("%d chains, want %d", st.nChain, 10+2*chainMax+5+3)
 	}
 
-	// A grid of that many squares builds, and a lookup finds it in its
-	// last square (a cell of a degree's thousandth).
+	// A grid of that many squares is cut into pieces of whole squares
+	// (each scanned on its own, not all by every lookup), and a lookup
+	// finds it in its last square (a cell of a degree's thousandth).
 	var mp orb.MultiPolygon
 	for _, r := range piece(2*chainMax+5, 0).rings {
 		ring := make(orb.Ring, len(r.pts))
@@ -210,6 +211,15 @@ func TestPieceStoreTakesAPieceBeyondAChainBlock(t *testing.T) {
 		Grids: []GridInput{{Code: "many", Level: "grid", Geometry: mp}, {Code: "one", Level: "grid", Geometry: cell(1, 1, 0.001)}}}, 0, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	most := 0
+	for _, p := range l.leaves.pieces {
+		if l.Grids[p.grid].Code == "many" {
+			most = max(most, len(l.leaves.st.chainsOf(p.c0, p.c1)))
+		}
+	}
+	if most*4 > DefaultMaxPieceVertices {
+		t.Fatalf("the grid of squares has a piece of %d chains (rings): it was not parted", most)
 	}
 	last := mp[len(mp)-1][0][0]
 	var h Hit

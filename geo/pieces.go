@@ -78,8 +78,10 @@ func split(rings []cutRing, maxVertices, depth int, out *[]piecePolygon) {
 	}
 	b := ringsBound(rings)
 	// Rings of a few points (a hole clipped to a rectangle, say) cannot be
-	// made smaller by cutting; only cutting rings with many points helps.
-	if n <= maxVertices || largest <= 8 || depth >= 24 || (b.maxX == b.minX && b.maxY == b.minY) {
+	// made smaller by cutting: many of them are cut only while a cut parts
+	// them (below).
+	small := largest <= 8
+	if n <= maxVertices || (small && len(rings) == 1) || depth >= 24 || (b.maxX == b.minX && b.maxY == b.minY) {
 		*out = append(*out, piecePolygon{rings: rings, bound: b})
 		return
 	}
@@ -112,6 +114,13 @@ func split(rings []cutRing, maxVertices, depth int, out *[]piecePolygon) {
 		if cr, ok := clipRing(r, axis, c, true); ok {
 			above = append(above, cr)
 		}
+	}
+	// Thousands of small rings in one place (islets, a grid drawn as
+	// squares) were one piece, scanned whole by every lookup there: they
+	// are parted while a cut leaves each side fewer of them.
+	if small && (len(below) == len(rings) || len(above) == len(rings)) {
+		*out = append(*out, piecePolygon{rings: rings, bound: b})
+		return
 	}
 	split(below, maxVertices, depth+1, out)
 	split(above, maxVertices, depth+1, out)

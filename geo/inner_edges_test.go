@@ -17,8 +17,8 @@ import (
 // (its edges shared in the same direction: not inside), corners at -0
 // beside 0, and a long grid across the block, whose edges start in
 // buckets far apart. The same block is checked again with one grid drawn
-// far away, which crowds the block into a bucket beyond any round's
-// budget.
+// far away, which crowds the block into a bucket beyond the budget of
+// every round but the one round.
 func TestInnerEdgesInRounds(t *testing.T) {
 	for _, far := range []bool{false, true} {
 		checkInnerEdgesInRounds(t, far)

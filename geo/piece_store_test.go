@@ -3,6 +3,7 @@ package geo
 import (
 	"math/rand/v2"
 	"sync"
+	"strings"
 	"testing"
 
 	"github.com/paulmach/orb"
@@ -226,5 +227,39 @@ func TestPieceStoreTakesAPieceBeyondAChainBlock(t *testing.T) {
 	l.Lookup(last[0]+0.0005, last[1]+0.0005, 0, 0, &h)
 	if h.Owner < 0 || l.Grids[h.Owner].Code != "many" {
 		t.Fatalf("a lookup in the last square: owner %d, want the grid of many squares", h.Owner)
+	}
+}
+
+// TestPieceStoreRefusesChainsBeyondInt32: chain numbers are block<<16 |
+// place in an int32, so a store whose next block would pass that refuses
+// a piece that needs one, writes nothing of it, and still takes a piece
+// that fits the room left in its last block.
+func TestPieceStoreRefusesChainsBeyondInt32(t *testing.T) {
+	ring := func(n int) []cutRing {
+		r := cutRing{pts: make([]orb.Point, n), real: make([]bool, n-1)}
+		for i := range r.pts {
+			r.pts[i] = orb.Point{float64(i), float64(i % 2)}
+		}
+		r.pts[n-1] = r.pts[0]
+		return []cutRing{r}
+	}
+	st := NewPieceStore()
+	// Every block but one taken; the last has room for 8 chains.
+	st.chains = make([][]chain, maxChainBlocks-1)
+	st.chains[len(st.chains)-1] = make([]chain, 0, 8)
+	big := ring(10*edgesPerChain + 1) // 10 chains
+	if _, err := st.add([]piecePolygon{{rings: big, bound: ringsBound(big)}}); err == nil || !strings.Contains(err.Error(), "blocks of") {
+		t.Fatalf("a piece needing a block past the limit: err %v, want it refused", err)
+	}
+	if st.points != 0 || st.nChain != 0 || len(st.chains) != maxChainBlocks-1 {
+		t.Fatalf("the refused piece left %d points, %d chains, %d blocks", st.points, st.nChain, len(st.chains))
+	}
+	small := ring(3*edgesPerChain + 1) // 3 chains
+	sp, err := st.add([]piecePolygon{{rings: small, bound: ringsBound(small)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.chainsOf(sp[0].c0, sp[0].c1); len(got) != 3 || sp[0].c0 < 0 || sp[0].c1 < sp[0].c0 {
+		t.Fatalf("the next piece: chains [%d, %d), %d of them; want 3", sp[0].c0, sp[0].c1, len(got))
 	}
 }

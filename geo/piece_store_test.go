@@ -2,8 +2,8 @@ package geo
 
 import (
 	"math/rand/v2"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/paulmach/orb"

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -157,6 +158,7 @@ func TestSubdividedMatchesWhole(t *testing.T) {
 		"comb":                  {{comb}},
 		"wavy circle":           {{circle}},
 		"two parts":             {{sq(0, 0, 4)}, {sq(6, 6, 4)}},
+		"islets with holes":     islets(),
 	}
 	rnd := rand.New(rand.NewPCG(1, 2))
 	for name, mp := range shapes {
@@ -418,5 +420,82 @@ func TestRebuildReusesPieces(t *testing.T) {
 	}
 	if _, err := BuildLayerIndex(again, 0, nil); err == nil {
 		t.Error("a grid without geometry and nothing to reuse must be refused")
+	}
+}
+
+// islets is 400 small squares, turned a little so that cuts cross them,
+// every third with a square hole: a grid of many small rings, which
+// subdivision parts into pieces of a few.
+func islets() orb.MultiPolygon {
+	var mp orb.MultiPolygon
+	turned := func(cx, cy, half float64) orb.Ring {
+		const a = 0.3
+		var r orb.Ring
+		for _, c := range [][2]float64{{-1, -1}, {1, -1}, {1, 1}, {-1, 1}, {-1, -1}} {
+			x, y := c[0]*half, c[1]*half
+			r = append(r, orb.Point{cx + x*math.Cos(a) - y*math.Sin(a), cy + x*math.Sin(a) + y*math.Cos(a)})
+		}
+		return r
+	}
+	for i := range 400 {
+		cx, cy := 0.25+float64(i%20)*0.5, 0.25+float64(i/20)*0.5
+		poly := orb.Polygon{turned(cx, cy, 0.2)}
+		if i%3 == 0 {
+			hole := turned(cx, cy, 0.08)
+			slices.Reverse(hole)
+			poly = append(poly, hole)
+		}
+		mp = append(mp, poly)
+	}
+	return mp
+}
+
+// TestSubdividePartsManySmallRings: a grid of many small rings is cut into
+// pieces of at most the given vertices (squares on a lattice stay whole),
+// rings piled in one place, which no cut parts, stay one piece, found at
+// once (not cut into halves again and again, each holding them all), and
+// small rings spread under 200 rings over all of them (bad data, but the
+// index must not blow up on it) are parted without copying the big ones
+// into every piece.
+func TestSubdividePartsManySmallRings(t *testing.T) {
+	var spread, piled orb.MultiPolygon
+	for i := range 3000 {
+		x, y := float64(i%60)*2, float64(i/60)*2
+		spread = append(spread, orb.Polygon{{{x, y}, {x + 1, y}, {x + 1, y + 1}, {x, y + 1}, {x, y}}})
+		piled = append(piled, orb.Polygon{{{0, 0}, {1, 0}, {1, 1}, {0, 1}, {0, 0}}})
+	}
+	pieces := subdividePolygon(spread, 64)
+	rings := 0
+	for _, p := range pieces {
+		n := 0
+		for _, r := range p.rings {
+			n += len(r.pts)
+		}
+		if n > 64 {
+			t.Fatalf("a piece of %d vertices, more than 64", n)
+		}
+		rings += len(p.rings)
+	}
+	if rings != 3000 {
+		t.Fatalf("the pieces hold %d rings, want the 3,000 squares whole", rings)
+	}
+	if pieces := subdividePolygon(piled, 64); len(pieces) != 1 || len(pieces[0].rings) != 3000 {
+		t.Fatalf("piled squares: %d pieces, want one of 3,000 rings", len(pieces))
+	}
+	under := slices.Clone(spread)
+	for range 200 {
+		under = append(under, orb.Polygon{{{-1, -1}, {121, -1}, {121, 101}, {-1, 101}, {-1, -1}}})
+	}
+	in, out := 0, 0
+	for _, p := range under {
+		in += len(p[0])
+	}
+	for _, p := range subdividePolygon(under, 64) {
+		for _, r := range p.rings {
+			out += len(r.pts)
+		}
+	}
+	if out > in+in/2 {
+		t.Fatalf("small rings under big ones: %d vertices cut into %d", in, out)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/paulmach/orb"
@@ -15,8 +16,8 @@ import (
 // 97 keys and of one bucket each, on one to five cores: a 40 by 30 block
 // of grids of uneven sizes (some cut into pieces), a square given twice
 // (its edges shared in the same direction: not inside), corners at -0
-// beside 0, and a long grid across the block, whose edges start in
-// buckets far apart. The same block is checked again with one grid drawn
+// beside 0, a long grid across the block, whose edges start in buckets
+// far apart, and piles of one square drawn one way and both ways. The same block is checked again with one grid drawn
 // far away, which crowds the block into a bucket beyond the budget of
 // every round but the one round.
 func TestInnerEdgesInRounds(t *testing.T) {
@@ -58,6 +59,17 @@ func checkInnerEdgesInRounds(t *testing.T, far bool) {
 		GridInput{Code: "long", Level: "grid", Geometry: orb.MultiPolygon{{long}}},
 		GridInput{Code: "twice1", Level: "grid", Geometry: cell(-5, -5, 1)},
 		GridInput{Code: "twice2", Level: "grid", Geometry: cell(-5, -5, 1)})
+	// Piles of one square: eleven drawn one way (no edge inside), and six one
+	// way with five the other (every edge inside): groups of one key too
+	// many to compare two by two.
+	for k := range 11 {
+		in.Grids = append(in.Grids, GridInput{Code: fmt.Sprintf("pile%02d", k), Level: "grid", Geometry: cell(-8, -8, 1)})
+		back := cell(-8, -3, 1)
+		if k >= 6 {
+			slices.Reverse(back[0][0])
+		}
+		in.Grids = append(in.Grids, GridInput{Code: fmt.Sprintf("both%02d", k), Level: "grid", Geometry: back})
+	}
 	layout := "spread"
 	if far {
 		layout = "crowded"

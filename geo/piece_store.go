@@ -45,10 +45,9 @@ const (
 )
 
 // Chain blocks start small too and double up to 1<<chainBits chains
-// (2.5 MB). A piece of more chains than that (thousands of small rings in
-// one place: subdivision stops at the vertices, not the rings) gets a
-// block of its own, numbered as the blocks it would fill, the ones after
-// it left empty.
+// (2.5 MB). A piece of more chains than that (thousands of small rings
+// piled in one place, which no cut parts) gets a block of its own,
+// numbered as the blocks it would fill, the ones after it left empty.
 const (
 	chainBits  = 16
 	chainMax   = 1 << chainBits

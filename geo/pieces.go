@@ -107,18 +107,23 @@ func split(rings []cutRing, maxVertices, depth int, out *[]piecePolygon) {
 		c = (lo + hi) / 2
 	}
 	var below, above []cutRing
+	halves := 0 // vertices
 	for _, r := range rings {
 		if cr, ok := clipRing(r, axis, c, false); ok {
 			below = append(below, cr)
+			halves += len(cr.pts)
 		}
 		if cr, ok := clipRing(r, axis, c, true); ok {
 			above = append(above, cr)
+			halves += len(cr.pts)
 		}
 	}
 	// Thousands of small rings in one place (islets, a grid drawn as
 	// squares) were one piece, scanned whole by every lookup there: they
-	// are parted while a cut leaves each side fewer of them.
-	if small && (len(below) == len(rings) || len(above) == len(rings)) {
+	// are parted while a cut leaves each side fewer of them and adds at
+	// most a quarter to their vertices (rings overlapping across the line,
+	// bad data, would be copied into every piece below).
+	if small && (len(below) == len(rings) || len(above) == len(rings) || halves > n+n/4) {
 		*out = append(*out, piecePolygon{rings: rings, bound: b})
 		return
 	}

@@ -79,34 +79,3 @@ func TestSubdivideIsDeterministic(t *testing.T) {
 		}
 	}
 }
-
-// TestSubdividePartsManySmallRings: a grid of many small rings is cut into
-// pieces of whole rings of at most the given vertices, and rings piled in
-// one place, which no cut parts, stay one piece, found at once (not cut
-// into halves again and again, each holding them all).
-func TestSubdividePartsManySmallRings(t *testing.T) {
-	var spread, piled orb.MultiPolygon
-	for i := range 3000 {
-		x, y := float64(i%60)*2, float64(i/60)*2
-		spread = append(spread, orb.Polygon{{{x, y}, {x + 1, y}, {x + 1, y + 1}, {x, y + 1}, {x, y}}})
-		piled = append(piled, orb.Polygon{{{0, 0}, {1, 0}, {1, 1}, {0, 1}, {0, 0}}})
-	}
-	pieces := subdividePolygon(spread, 64)
-	rings := 0
-	for _, p := range pieces {
-		n := 0
-		for _, r := range p.rings {
-			n += len(r.pts)
-		}
-		if n > 64 {
-			t.Fatalf("a piece of %d vertices, more than 64", n)
-		}
-		rings += len(p.rings)
-	}
-	if rings != 3000 {
-		t.Fatalf("the pieces hold %d rings, want the 3,000 squares whole", rings)
-	}
-	if pieces := subdividePolygon(piled, 64); len(pieces) != 1 || len(pieces[0].rings) != 3000 {
-		t.Fatalf("piled squares: %d pieces, want one of 3,000 rings", len(pieces))
-	}
-}

@@ -139,7 +139,8 @@ func equal(a, b []string) bool {
 
 // TestSubdividedMatchesWhole checks pieces against the polygon they came
 // from: a ring with holes, a concave comb whose clipped pieces have
-// zero-width walks along the cut, and a many-vertex circle.
+// zero-width walks along the cut, a many-vertex circle, and 400 small
+// turned squares, some with holes, crossed by the cuts.
 func TestSubdividedMatchesWhole(t *testing.T) {
 	comb := orb.Ring{{0, 0}, {10, 0}, {10, 10}}
 	for i := 9; i >= 1; i -= 2 {
@@ -455,8 +456,8 @@ func islets() orb.MultiPolygon {
 // rings piled in one place, which no cut parts, stay one piece, found at
 // once (not cut into halves again and again, each holding them all), and
 // small rings spread under 200 rings over all of them (bad data, but the
-// index must not blow up on it) are parted without copying the big ones
-// into every piece.
+// index must not blow up on it) are parted into a few pieces, each with
+// the big ones, not thousands.
 func TestSubdividePartsManySmallRings(t *testing.T) {
 	var spread, piled orb.MultiPolygon
 	for i := range 3000 {

@@ -17,9 +17,10 @@ import (
 // of grids of uneven sizes (some cut into pieces), a square given twice
 // (its edges shared in the same direction: not inside), corners at -0
 // beside 0, a long grid across the block, whose edges start in buckets
-// far apart, and piles of one square drawn one way and both ways. The same block is checked again with one grid drawn
-// far away, which crowds the block into a bucket beyond the budget of
-// every round but the one round.
+// far apart, and piles of one square drawn one way and both ways. The
+// same block is checked again with one grid drawn far away, which crowds
+// the block into a bucket beyond the budget of every round but the one
+// round.
 func TestInnerEdgesInRounds(t *testing.T) {
 	for _, far := range []bool{false, true} {
 		checkInnerEdgesInRounds(t, far)
@@ -178,6 +179,65 @@ func TestSplitRange(t *testing.T) {
 			}
 			if next != n {
 				t.Fatalf("n %d, %d parts: ranges end at %d", n, parts, next)
+			}
+		}
+	}
+}
+
+// TestMarkInnerMatchesPairs: a group of one key is marked exactly as
+// comparing every two of its edges would, both ways it is done (two by two
+// up to 8 edges, sorted by ends past that): 20,000 shuffled groups of 1 to
+// 40 edges with every edge given the same key (hash collisions), ends from
+// 0, -0, 1, -1, 2, +Inf and NaN, edges of no length, and copies of earlier
+// edges both ways.
+func TestMarkInnerMatchesPairs(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(7, 9))
+	vals := []float64{0, math.Copysign(0, -1), 1, -1, math.NaN(), 2, math.Inf(1)}
+	pick := func() orb.Point { return orb.Point{vals[rnd.IntN(len(vals))], vals[rnd.IntN(len(vals))]} }
+	for trial := range 20000 {
+		n := 1 + rnd.IntN(40)
+		edges := make([][2]orb.Point, n)
+		for i := range edges {
+			a, b := pick(), pick()
+			switch rnd.IntN(4) {
+			case 0:
+				b = a
+			case 1:
+				if i > 0 {
+					j := rnd.IntN(i)
+					a, b = edges[j][1], edges[j][0]
+				}
+			case 2:
+				if i > 0 {
+					j := rnd.IntN(i)
+					a, b = edges[j][0], edges[j][1]
+				}
+			}
+			edges[i] = [2]orb.Point{a, b}
+		}
+		ends := func(i int32) (orb.Point, orb.Point) {
+			a, b, _ := edgeEnds(edges[i][0], edges[i][1])
+			return a, b
+		}
+		group := make([]edgeKey, n)
+		for i := range group {
+			_, _, fwd := edgeEnds(edges[i][0], edges[i][1])
+			group[i] = edgeKey{key: 42, i: int32(i), fwd: fwd}
+		}
+		rnd.Shuffle(n, func(x, y int) { group[x], group[y] = group[y], group[x] })
+		got := [][]uint64{make([]uint64, 1)}
+		markInner(group, ends, got)
+		for x := range n {
+			ax, bx, fx := edgeEnds(edges[x][0], edges[x][1])
+			want := false
+			for y := range n {
+				if ay, by, fy := edgeEnds(edges[y][0], edges[y][1]); fx != fy && ax == ay && bx == by {
+					want = true
+				}
+			}
+			word, bit := bitAt(got, int32(x))
+			if isInner := *word&bit != 0; isInner != want {
+				t.Fatalf("group %d of %d edges, edge %v: inside %v, want %v", trial, n, edges[x], isInner, want)
 			}
 		}
 	}

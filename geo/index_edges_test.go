@@ -121,7 +121,7 @@ func TestPiecesServeOneBuild(t *testing.T) {
 	if _, err := BuildLayerIndex(again, 0, l); err == nil {
 		t.Fatal("a rebuild copied pieces into a store an index holds")
 	}
-	if n := st.nChain; n != 1 {
+	if n := st.chainCount(); n != 1 {
 		t.Errorf("the held store has %d chains, want its one", n)
 	}
 }

@@ -170,33 +170,17 @@ func markInner(part []edgeKey, ends func(int32) (orb.Point, orb.Point), inner []
 		for hi < len(part) && part[hi].key == part[lo].key {
 			hi++
 		}
-		if hi-lo > 8 {
+		if hi-lo > 1 {
 			markInnerRuns(part[lo:hi], ends, inner)
-			lo = hi
-			continue
-		}
-		for x := lo; x < hi; x++ {
-			ax, bx := ends(part[x].i)
-			for y := lo; y < hi; y++ {
-				if part[y].fwd == part[x].fwd {
-					continue
-				}
-				if ay, by := ends(part[y].i); ay == ax && by == bx {
-					word, bit := bitAt(inner, part[x].i)
-					atomic.OrUint64(word, bit)
-					break
-				}
-			}
 		}
 		lo = hi
 	}
 }
 
-// markInnerRuns marks the inner edges of many edges of one key (the same
-// segment drawn again and again, in bad data): sorted by their ends, each
-// run of one segment is inside when it runs both ways. Comparing every
-// two, as for the usual two or three, took minutes for 100,000 squares
-// piled in one place.
+// markInnerRuns marks the inner edges of one key's edges: sorted by their
+// ends, each run of one segment is inside when it runs both ways. (Edges
+// of one key are usually two; comparing every two took minutes for the
+// same square drawn 100,000 times over, in bad data.)
 func markInnerRuns(group []edgeKey, ends func(int32) (orb.Point, orb.Point), inner [][]uint64) {
 	byEnds := func(x, y edgeKey) int {
 		ax, bx := ends(x.i)

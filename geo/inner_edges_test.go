@@ -185,8 +185,7 @@ func TestSplitRange(t *testing.T) {
 }
 
 // TestMarkInnerMatchesPairs: a group of one key is marked exactly as
-// comparing every two of its edges would, both ways it is done (two by two
-// up to 8 edges, sorted by ends past that): 20,000 shuffled groups of 1 to
+// comparing every two of its edges would: 20,000 shuffled groups of 1 to
 // 40 edges with every edge given the same key (hash collisions), ends from
 // 0, -0, 1, -1, 2, +Inf and NaN, edges of no length, and copies of earlier
 // edges both ways.

@@ -29,7 +29,6 @@ type PieceStore struct {
 	real   [][]uint64 // by slab, bit i: the edge slab[i] -> slab[i+1] is on the grid's boundary
 	chains [][]chain
 	points int
-	nChain int
 	// nextBlock is the size of the next chain block: they double.
 	nextBlock int
 	taken     bool // an index holds it
@@ -204,7 +203,6 @@ func (st *PieceStore) addRing(c0 int32, n int, at func(i int) (orb.Point, bool))
 		}
 		st.chains[block] = append(st.chains[block], c)
 	}
-	st.nChain += chainsOfRing(n)
 	return nil
 }
 
@@ -276,6 +274,15 @@ func (st *PieceStore) take() error {
 		st.chains[last] = slices.Clone(st.chains[last])
 	}
 	return nil
+}
+
+// chainCount is how many chains the store holds.
+func (st *PieceStore) chainCount() int {
+	n := 0
+	for _, b := range st.chains {
+		n += len(b)
+	}
+	return n
 }
 
 // chainsOf is the chains [c0, c1) of one piece.

@@ -193,8 +193,8 @@ func TestPieceStoreTakesAPieceBeyondAChainBlock(t *testing.T) {
 			t.Fatalf("%s: chain numbers overlap: %+v", s.name, s.at)
 		}
 	}
-	if st.nChain != 10+2*chainMax+5+3 {
-		t.Fatalf("%d chains, want %d", st.nChain, 10+2*chainMax+5+3)
+	if st.chainCount() != 10+2*chainMax+5+3 {
+		t.Fatalf("%d chains, want %d", st.chainCount(), 10+2*chainMax+5+3)
 	}
 
 	// A grid of that many squares piled in one place (bad data, which no
@@ -246,8 +246,8 @@ func TestPieceStoreRefusesChainsBeyondInt32(t *testing.T) {
 	if _, err := st.add([]piecePolygon{{rings: big, bound: ringsBound(big)}}); err == nil || !strings.Contains(err.Error(), "blocks of") {
 		t.Fatalf("a piece needing a block past the limit: err %v, want it refused", err)
 	}
-	if st.points != 0 || st.nChain != 0 || len(st.chains) != maxChainBlocks-1 {
-		t.Fatalf("the refused piece left %d points, %d chains, %d blocks", st.points, st.nChain, len(st.chains))
+	if st.points != 0 || st.chainCount() != 0 || len(st.chains) != maxChainBlocks-1 {
+		t.Fatalf("the refused piece left %d points, %d chains, %d blocks", st.points, st.chainCount(), len(st.chains))
 	}
 	small := ring(3*edgesPerChain + 1) // 3 chains
 	sp, err := st.add([]piecePolygon{{rings: small, bound: ringsBound(small)}})

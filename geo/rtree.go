@@ -2,7 +2,10 @@ package geo
 
 import (
 	"math"
+	"slices"
 	"sort"
+
+	"github.com/paulmach/orb"
 )
 
 // box is an axis-aligned rectangle in degrees.
@@ -252,4 +255,32 @@ func (t *rtree) greedyLeaf(x, y, kx, ky float64) int32 {
 		first = best * rtreeFanout
 		last = min(first+rtreeFanout, int32(t.levelSize(int(level))))
 	}
+}
+
+// BoxIndex finds which of a fixed list of boxes meet a box: a packed
+// R-tree over them, built once.
+type BoxIndex struct {
+	tree  *rtree
+	order []int32 // the tree's item i is the list's item order[i]
+}
+
+// NewBoxIndex indexes bounds (in any one coordinate system).
+func NewBoxIndex(bounds []orb.Bound) *BoxIndex {
+	items := make([]box, len(bounds))
+	for i, b := range bounds {
+		items[i] = box{b.Min[0], b.Min[1], b.Max[0], b.Max[1]}
+	}
+	t, order := packRTree(items)
+	return &BoxIndex{tree: t, order: order}
+}
+
+// Search appends to dst the positions in the indexed list of the boxes
+// that meet b, touching included, in no particular order.
+func (x *BoxIndex) Search(b orb.Bound, dst []int) []int {
+	hits := x.tree.search(box{b.Min[0], b.Min[1], b.Max[0], b.Max[1]}, nil)
+	dst = slices.Grow(dst, len(hits))
+	for _, h := range hits {
+		dst = append(dst, int(x.order[h]))
+	}
+	return dst
 }

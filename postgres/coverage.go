@@ -23,6 +23,17 @@ func coverageSQLOf(table string) string {
 	// parents each scanned its 123,000 children); joined with itself, it
 	// paired every two siblings whose boxes meet before the parent's sums
 	// could rule them out (714,000 pairs and 9 s at 40 districts).
+	// Each parent's sums come from grid_children_cover (migration 00029),
+	// called in the select list of a scan of the parents: there PostgreSQL
+	// prices every call (a LATERAL function scan is priced as if its first
+	// answer were kept) and, for many parents, makes them in its parallel
+	// workers. Made in a LATERAL subquery, every sum was the leader's, on
+	// one core. OFFSET 0 keeps the call one per parent: folded into m, each
+	// of the fields read would call it again.
+	draft := "false"
+	if table == draftTable {
+		draft = "true"
+	}
 	children := func(alias, parent string) string {
 		return table + ` ` + alias + ` WHERE ` + alias + `.layer_id = $1 AND ` + alias + `.valid_to IS NULL AND ` + alias + `.parent_code = ` + parent
 	}
@@ -34,14 +45,9 @@ WITH
 -- Pairs of siblings and each child's part outside are looked at only
 -- under the parents these sums flag.
 m AS MATERIALIZED (
-    SELECT p.code, p.geom AS pg, u.u, u.sum_a, ST_Area(u.u::geography) AS ua,
-           CASE WHEN ST_Covers(p.geom, u.u) THEN 0
-                ELSE ST_Area(ST_CollectionExtract(ST_Difference(u.u, p.geom), 3)::geography) END AS spill
-    FROM ` + table + ` p
-    CROSS JOIN LATERAL (SELECT coalesce(ST_Union(k.geom), 'SRID=4326;POLYGON EMPTY'::geometry) AS u,
-                               coalesce(sum(ST_Area(k.geom::geography)), 0) AS sum_a
-                        FROM ` + children("k", "p.code") + `) u
-    WHERE p.layer_id = $1 AND p.valid_to IS NULL AND p.code = ANY($2))
+    SELECT x.code, x.pg, (x.c).u, (x.c).sum_a, (x.c).ua, (x.c).spill
+    FROM (SELECT p.code, p.geom AS pg, grid_children_cover($1, p.code, p.geom, ` + draft + `) AS c
+          FROM ` + table + ` p WHERE p.layer_id = $1 AND p.valid_to IS NULL AND p.code = ANY($2) OFFSET 0) x)
 SELECT 'gap', ARRAY[m.code], ST_AsBinary(d.geom), ST_Area(d.geom::geography)
 FROM m CROSS JOIN LATERAL ST_Dump(ST_CollectionExtract(ST_Difference(m.pg, m.u), 3)) d
 WHERE $4 AND ST_Area(d.geom::geography) > $3

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/gridmap/gridmap/tiles"
+	"github.com/jackc/pgx/v5"
 )
 
 // TileSQL names the hot tile statements, for plan checks.
@@ -28,6 +29,18 @@ func (s *TileStore) RenderUngeneralised(ctx context.Context, layer string, z, x,
 	var version, layerVersion int64
 	err = s.db.Pool.QueryRow(ctx, rawGridTileSQL, l.ID, z, x, y, levels, l.Levels, float64(tiles.Buffer)/tiles.Extent).Scan(&mvt, &version, &layerVersion)
 	return mvt, err
+}
+
+// RefreshShapes brings the tile shapes of layer up to date as an edit of
+// the grids codes within area (a lon/lat box) does, and returns the box of
+// the shapes that changed.
+func RefreshShapes(ctx context.Context, db *DB, layer string, codes []string, area []float64) ([]float64, error) {
+	var changed []float64
+	err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) (err error) {
+		changed, err = refreshShapes(ctx, tx, layer, codes, area)
+		return err
+	})
+	return changed, err
 }
 
 // SearchSQL names the search statements, for plan checks.

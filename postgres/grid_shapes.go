@@ -89,27 +89,39 @@ func refreshShapes(ctx context.Context, tx pgx.Tx, layer string, codes []string,
 		}
 	}
 	var chunks [][]int64
+	var near *neighbours // a whole layer's grids: nil finds neighbours in the database
+	var starts []int     // where each chunk starts in near.ids
 	if whole {
 		// The whole layer goes in chunks of nearby grids, so that memory
-		// stays bounded however big the layer is.
-		rows, err := tx.Query(ctx, `SELECT id, ST_NPoints(geom) FROM grid_versions WHERE layer_id = $1 AND valid_to IS NULL
+		// stays bounded however big the layer is. Each grid's box is kept
+		// to find the neighbours of a chunk's grids here: asked of the
+		// database, they were a third of a province's time (a probe of
+		// the geometry index for every grid).
+		rows, err := tx.Query(ctx, `SELECT id, level, ST_NPoints(geom), ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom)
+			FROM grid_versions WHERE layer_id = $1 AND valid_to IS NULL
 			ORDER BY level, ST_GeoHash(ST_MakePoint((ST_XMin(geom) + ST_XMax(geom)) / 2, (ST_YMin(geom) + ST_YMax(geom)) / 2))`, layer)
 		if err != nil {
 			return nil, fmt.Errorf("listing grids to generalise: %w", err)
 		}
-		var chunk []int64
+		near = &neighbours{}
+		var first, sum int // the chunk's first grid (a position in near.ids), and its vertices
 		var id int64
-		var points, sum int
-		if _, err := pgx.ForEachRow(rows, []any{&id, &points}, func() error {
-			if len(chunk) > 0 && sum+points > shapeChunkPoints {
-				chunks, chunk, sum = append(chunks, chunk), nil, 0
+		var level string
+		var points int
+		var b orb.Bound
+		if _, err := pgx.ForEachRow(rows, []any{&id, &level, &points, &b.Min[0], &b.Min[1], &b.Max[0], &b.Max[1]}, func() error {
+			if n := len(near.ids); n > first && sum+points > shapeChunkPoints {
+				chunks, starts = append(chunks, near.ids[first:n:n]), append(starts, first)
+				first, sum = n, 0
 			}
-			chunk, sum = append(chunk, id), sum+points
+			sum += points
+			near.add(id, level, b)
 			return nil
 		}); err != nil {
 			return nil, fmt.Errorf("listing grids to generalise: %w", err)
 		}
-		chunks = append(chunks, chunk)
+		chunks, starts = append(chunks, near.ids[first:]), append(starts, first)
+		near.index()
 	} else {
 		// What the deletes above removed was announced with the edit's own
 		// area; the current grids of the changed levels meeting it remain.
@@ -140,11 +152,15 @@ func refreshShapes(ctx context.Context, tx pgx.Tx, layer string, codes []string,
 	gen := geo.NewGeneraliser()
 	var computing chan *shapeBatch
 	var written *shapeBatch
-	for _, ids := range chunks {
+	for c, ids := range chunks {
 		if len(ids) == 0 {
 			continue
 		}
-		data, err := readChunk(ctx, tx, layer, ids)
+		var all []int64
+		if near != nil {
+			all = near.of(starts[c], starts[c]+len(ids))
+		}
+		data, err := readChunk(ctx, tx, layer, ids, all)
 		if err == nil && computing != nil {
 			written = <-computing
 			computing = nil
@@ -213,18 +229,20 @@ type gridRow struct {
 	geom   orb.MultiPolygon // Web Mercator
 }
 
-// readChunk reads the grids ids (targets), every grid of their level
-// meeting them, and the targets' stored shapes.
-func readChunk(ctx context.Context, tx pgx.Tx, layer string, ids []int64) (*chunkData, error) {
-	rows, err := tx.Query(ctx, shapesNeighboursSQL, layer, ids)
-	if err != nil {
-		return nil, fmt.Errorf("finding neighbours to generalise with: %w", err)
+// readChunk reads the grids ids (targets), all: the targets and every
+// grid of their level meeting them (found by the database when nil), and
+// the targets' stored shapes.
+func readChunk(ctx context.Context, tx pgx.Tx, layer string, ids, all []int64) (*chunkData, error) {
+	if all == nil {
+		rows, err := tx.Query(ctx, shapesNeighboursSQL, layer, ids)
+		if err != nil {
+			return nil, fmt.Errorf("finding neighbours to generalise with: %w", err)
+		}
+		if all, err = pgx.CollectRows(rows, pgx.RowTo[int64]); err != nil {
+			return nil, fmt.Errorf("finding neighbours to generalise with: %w", err)
+		}
 	}
-	all, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, fmt.Errorf("finding neighbours to generalise with: %w", err)
-	}
-	rows, err = tx.Query(ctx, `SELECT id, code, level, id = ANY($2), ST_AsBinary(geom) FROM grid_versions WHERE id = ANY($1)`, all, ids)
+	rows, err := tx.Query(ctx, `SELECT id, code, level, id = ANY($2), ST_AsBinary(geom) FROM grid_versions WHERE id = ANY($1)`, all, ids)
 	if err != nil {
 		return nil, fmt.Errorf("reading grids to generalise: %w", err)
 	}
@@ -325,6 +343,68 @@ func computeChunk(gen *geo.Generaliser, l *gridmap.Layer, d *chunkData, grow fun
 		}
 	}
 	return up
+}
+
+// neighbours finds, among a layer's current grids, those of a grid's level
+// whose box meets its box, as shapesNeighboursSQL does in the database.
+// (PostGIS compares boxes rounded outward to single precision, so it may
+// find a few more, that come near a grid but share no point with it: they
+// change nothing of its shape.) The grids are listed in chunk order: a
+// chunk is a run of ids.
+type neighbours struct {
+	ids    []int64
+	levels []int32 // the level of ids[i], a position in members
+	bounds []orb.Bound
+	// Per level: the positions in ids of its grids, and their boxes
+	// indexed in the same order.
+	names   map[string]int32
+	members [][]int32
+	trees   []*geo.BoxIndex
+}
+
+func (n *neighbours) add(id int64, level string, b orb.Bound) {
+	if n.names == nil {
+		n.names = map[string]int32{}
+	}
+	l, ok := n.names[level]
+	if !ok {
+		l = int32(len(n.members))
+		n.names[level] = l
+		n.members = append(n.members, nil)
+	}
+	n.members[l] = append(n.members[l], int32(len(n.ids)))
+	n.ids, n.levels, n.bounds = append(n.ids, id), append(n.levels, l), append(n.bounds, b)
+}
+
+// index builds each level's tree once every grid is added.
+func (n *neighbours) index() {
+	n.trees = make([]*geo.BoxIndex, len(n.members))
+	for l, members := range n.members {
+		bounds := make([]orb.Bound, len(members))
+		for i, m := range members {
+			bounds[i] = n.bounds[m]
+		}
+		n.trees[l] = geo.NewBoxIndex(bounds)
+	}
+}
+
+// of returns the grids from position first up to last in n.ids and every
+// grid of the same level whose box meets one of theirs, each once.
+func (n *neighbours) of(first, last int) []int64 {
+	seen := make(map[int32]bool, 4*(last-first))
+	out := make([]int64, 0, 4*(last-first))
+	var hits []int
+	for i := first; i < last; i++ {
+		l := n.levels[i]
+		hits = n.trees[l].Search(n.bounds[i], hits[:0])
+		for _, h := range hits {
+			if m := n.members[l][h]; !seen[m] {
+				seen[m] = true
+				out = append(out, n.ids[m])
+			}
+		}
+	}
+	return out
 }
 
 // shapesNeighboursSQL returns the grids $2 (ids of current versions) and

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/geo"
@@ -55,7 +56,7 @@ func (s *GridStore) Import(ctx context.Context, layerID string, src gridmap.Feat
 			return err
 		}
 		imp = &importer{layer: layer, opts: opts, res: res, tx: tx, checker: geo.NewChecker(), table: publishedTable,
-			inFile: map[string]int{}, rejectedCodes: map[string]bool{}}
+			inFile: map[string]int{}, rejectedCodes: map[string]bool{}, stepStart: time.Now()}
 		if opts.Draft {
 			imp.table, imp.opts.MakeValid, res.Draft = draftTable, true, true
 			if err := ensureDraft(ctx, tx, layer.ID, opts.Author); err != nil {
@@ -79,6 +80,7 @@ func (s *GridStore) Import(ctx context.Context, layerID string, src gridmap.Feat
 		if err := imp.stream(ctx, src); err != nil {
 			return err
 		}
+		imp.step("reading")
 		imp.resolveParents()
 		sort.Slice(res.Rejected, func(i, j int) bool { return *res.Rejected[i].Index < *res.Rejected[j].Index })
 		if len(res.Rejected) > 0 && !opts.SkipInvalid {
@@ -93,7 +95,9 @@ func (s *GridStore) Import(ctx context.Context, layerID string, src gridmap.Feat
 	if err != nil {
 		return nil, translate(err, "importing into layer "+layerID)
 	}
-	if imp != nil && imp.grew {
+	imp.step("committing")
+	s.db.Logger.Info("imported", append([]any{"layer", layerID, "read", res.Read, "created", res.Created, "replaced", res.Replaced}, imp.steps...)...)
+	if imp.grew {
 		// The generic plans connections keep for tile and edit statements
 		// were made for the tables before the import: made for a few rows,
 		// they scan whole tables once there are thousands. Refreshing the
@@ -177,6 +181,18 @@ type importer struct {
 	// copying is the COPY of the batch before, under way while the next
 	// one is read and checked.
 	copying chan error
+	// steps are the import's steps so far, each with how long it took
+	// (logged as the import commits); stepStart is when the current one
+	// began.
+	steps     []any
+	stepStart time.Time
+}
+
+// step ends the import's current step, named name, and begins the next.
+func (imp *importer) step(name string) {
+	now := time.Now()
+	imp.steps = append(imp.steps, name, now.Sub(imp.stepStart).Round(time.Millisecond))
+	imp.stepStart = now
 }
 
 func (imp *importer) loadExisting(ctx context.Context) error {
@@ -451,12 +467,15 @@ func (imp *importer) commit(ctx context.Context) error {
 	if err := imp.grown(ctx, tag.RowsAffected(), seen); err != nil {
 		return err
 	}
+	imp.step("writing grids")
 	if err := imp.checkTiling(ctx); err != nil {
 		return err
 	}
+	imp.step("checking the tiling")
 	if err := imp.commitPeople(ctx); err != nil {
 		return err
 	}
+	imp.step("writing people")
 	bump := 0
 	if tag.RowsAffected() > 0 {
 		bump = 1
@@ -482,6 +501,7 @@ func (imp *importer) commit(ctx context.Context) error {
 			return err
 		}
 		imp.res.Rerouted = len(reroutes)
+		imp.step("re-routing reports")
 	}
 	// People may have changed even when no boundary did; the announcement
 	// names no codes (an import may touch thousands): the whole layer.
@@ -491,6 +511,7 @@ func (imp *importer) commit(ctx context.Context) error {
 		if _, err := refreshShapes(ctx, tx, layer, nil, nil); err != nil {
 			return err
 		}
+		imp.step("tile shapes")
 	}
 	return notifyChange(ctx, tx, gridmap.Change{Layer: layer, Kind: kind, DataVersion: imp.res.DataVersion})
 }
@@ -683,5 +704,6 @@ func (imp *importer) commitDraft(ctx context.Context) error {
 		return err
 	}
 	imp.res.Problems, err = draftProblems(ctx, tx, layer)
+	imp.step("writing the draft")
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -112,7 +113,8 @@ func measureProvince(b testing.TB, n int) provinceFigures {
 	var db *postgres.DB
 	if url := os.Getenv("GRIDMAP_BENCH_PROVINCE_DB"); url != "" {
 		var err error
-		if db, err = postgres.Open(ctx, url, nil); err != nil {
+		// The import logs how long each of its steps took.
+		if db, err = postgres.Open(ctx, url, slog.New(slog.NewTextHandler(os.Stderr, nil))); err != nil {
 			b.Fatal(err)
 		}
 		defer db.Close()

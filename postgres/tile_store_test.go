@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/geo"
 	"github.com/gridmap/gridmap/postgres"
 	"github.com/gridmap/gridmap/postgres/pgtest"
 	"github.com/gridmap/gridmap/tiles"
@@ -247,7 +248,10 @@ func TestTilesAreValidAndNeighboursShareEdges(t *testing.T) {
 	}
 }
 
-func TestTileQueriesUseTheGiSTIndexes(t *testing.T) {
+// TestTileQueriesUseTheSpatialIndexes checks that every tile statement
+// finds its grids, shapes, labels and reports through their spatial
+// indexes (GiST; SP-GiST for the label points), in both plan modes.
+func TestTileQueriesUseTheSpatialIndexes(t *testing.T) {
 	tractLayer(t)
 	db := pgtest.Shared(t)
 	ctx := context.Background()
@@ -272,9 +276,9 @@ func TestTileQueriesUseTheGiSTIndexes(t *testing.T) {
 		"NULL, false, NULL, NULL::timestamptz, '{closed,rejected}', 16, 'tracts', '1', '{closed,rejected,suspended}', NULL"
 	tests := []planCase{
 		{"raw grids", "raw grids", fmt.Sprintf("'tracts', %d, %d, %d, '{borough,tract}', '{borough,tract}', 0.015625", z, x, y),
-			[]string{"grid_versions(_current)?_geom", "grid_labels_geom"}, []string{"grid_versions", "grid_labels"}},
+			[]string{"grid_versions(_current)?_geom", "grid_labels_point"}, []string{"grid_versions", "grid_labels"}},
 		{"band grids", "band grids", "'tracts', 10, 301, 385, '{borough,tract}', '{borough,tract}', 3",
-			[]string{"grid_shapes_geom", "grid_labels_geom"}, []string{"grid_shapes", "grid_labels"}},
+			[]string{"grid_shapes_geom", "grid_labels_point"}, []string{"grid_shapes", "grid_labels"}},
 		{"report clusters", "report clusters", "10, 301, 385, " + noFilter, []string{"reports_location"}, []string{"reports"}},
 		{"single reports", "single reports", fmt.Sprintf("%d, %d, %d, ", z, x, y) + noFilter, []string{"reports_location"}, []string{"reports"}},
 		{"filtered report clusters", "report clusters", "10, 301, 385, " + filtered, []string{"reports_location"}, []string{"reports"}},
@@ -419,6 +423,45 @@ func TestTileCacheFollowsChanges(t *testing.T) {
 		if _, ok := c.Get(far); !ok {
 			t.Errorf("instance %d: a tile far from the edit was dropped", i+1)
 		}
+	}
+}
+
+// TestWholeLayerShapesAreAnEdits checks the two ways the grids to
+// generalise with are found: a whole layer's tile shapes (the neighbours
+// of each chunk found among the boxes listed with the layer) are those
+// edits make (the neighbours asked of the database). NYC's tracts are
+// imported and their shapes then refreshed as an edit of every tract over
+// the whole city: nothing changes.
+func TestWholeLayerShapesAreAnEdits(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.Shared(t)
+	s := stores{postgres.NewLayerStore(db), postgres.NewGridStore(db)}
+	f, err := os.Open(filepath.Join(pgtest.NYCDir(t), "L3_tracts2010.geojson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := s.grids.Import(ctx, "whole_tracts", geo.NewFeatureReader(f, geo.FieldMap{Code: "boroct2010", Name: "ctlabel", DefaultLevel: "tract"}),
+		gridmap.ImportOptions{MakeValid: true, Levels: []string{"tract"}}); err != nil {
+		t.Fatal(err)
+	}
+	var codes []string
+	var shapes int
+	var area []float64
+	if err := db.Pool.QueryRow(ctx, `SELECT array_agg(code), (SELECT count(*) FROM grid_shapes WHERE layer_id = 'whole_tracts'),
+		ARRAY[ST_XMin(ST_Extent(geom)), ST_YMin(ST_Extent(geom)), ST_XMax(ST_Extent(geom)), ST_YMax(ST_Extent(geom))]
+		FROM grids WHERE layer_id = 'whole_tracts'`).Scan(&codes, &shapes, &area); err != nil {
+		t.Fatal(err)
+	}
+	if len(codes) < 2000 || shapes < len(codes) {
+		t.Fatalf("%d tracts imported with %d shapes", len(codes), shapes)
+	}
+	changed, err := postgres.RefreshShapes(ctx, db, "whole_tracts", codes, area)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed != nil {
+		t.Errorf("the shapes an edit makes differ from the whole layer's within %v", changed)
 	}
 }
 

@@ -2,7 +2,6 @@ package geo
 
 import (
 	"math"
-	"slices"
 	"sort"
 
 	"github.com/paulmach/orb"
@@ -275,12 +274,13 @@ func NewBoxIndex(bounds []orb.Bound) *BoxIndex {
 }
 
 // Search appends to dst the positions in the indexed list of the boxes
-// that meet b, touching included, in no particular order.
-func (x *BoxIndex) Search(b orb.Bound, dst []int) []int {
-	hits := x.tree.search(box{b.Min[0], b.Min[1], b.Max[0], b.Max[1]}, nil)
-	dst = slices.Grow(dst, len(hits))
-	for _, h := range hits {
-		dst = append(dst, int(x.order[h]))
+// that meet b, touching included, in no particular order. It allocates
+// nothing when dst has room.
+func (x *BoxIndex) Search(b orb.Bound, dst []int32) []int32 {
+	start := len(dst)
+	dst = x.tree.search(box{b.Min[0], b.Min[1], b.Max[0], b.Max[1]}, dst)
+	for i := start; i < len(dst); i++ {
+		dst[i] = x.order[dst[i]]
 	}
 	return dst
 }

@@ -25,7 +25,7 @@ func TestBoxIndexFindsWhatMeets(t *testing.T) {
 			bounds[i] = bound()
 		}
 		x := NewBoxIndex(bounds)
-		var got []int
+		var got []int32
 		touching := 0
 		for q := range 500 {
 			b := bound()
@@ -34,10 +34,10 @@ func TestBoxIndexFindsWhatMeets(t *testing.T) {
 			}
 			got = x.Search(b, got[:0])
 			slices.Sort(got)
-			var want []int
+			var want []int32
 			for i, o := range bounds {
 				if o.Intersects(b) {
-					want = append(want, i)
+					want = append(want, int32(i))
 					if o.Min[0] == b.Max[0] || o.Max[0] == b.Min[0] || o.Min[1] == b.Max[1] || o.Max[1] == b.Min[1] {
 						touching++
 					}

@@ -25,12 +25,15 @@
 -- their areas sum_a and the union's area ua, in m2 on the spheroid, and
 -- spill, the area of u outside parent_geom (the parent's shape). The
 -- children are those of the draft's grids when draft, else the current
--- published ones (see postgres/coverage.go). PARALLEL SAFE and costly, so
--- that a scan of many parents calls it in parallel workers.
+-- published ones: read as postgres/coverage.go's children() reads them for
+-- the rest of the coverage statement, which must agree with this. PARALLEL
+-- SAFE and costly, so that a scan of many parents calls it in parallel
+-- workers.
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION grid_children_cover(layer text, parent text, parent_geom geometry, draft boolean,
     OUT u geometry, OUT sum_a double precision, OUT ua double precision, OUT spill double precision)
     LANGUAGE plpgsql STABLE PARALLEL SAFE COST 20000 AS $$
+#variable_conflict use_variable
 BEGIN
     IF draft THEN
         SELECT ST_Union(k.geom), sum(ST_Area(k.geom::geography)) INTO u, sum_a
@@ -49,10 +52,15 @@ $$;
 -- +goose StatementEnd
 
 -- A build that failed before leaves an invalid index behind, which IF NOT
--- EXISTS would keep.
+-- EXISTS would keep. One still under way (its instance stopped while the
+-- server goes on building) is invalid too: it is left to finish, and this
+-- start fails saying so, rather than queueing every tile behind the drop.
 -- +goose StatementBegin
 DO $$
 BEGIN
+    IF EXISTS (SELECT 1 FROM pg_stat_progress_create_index WHERE index_relid = to_regclass('grid_labels_point')) THEN
+        RAISE EXCEPTION 'the index grid_labels_point is still being built by another session; start again once it is done';
+    END IF;
     IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('grid_labels_point') AND NOT indisvalid) THEN
         DROP INDEX grid_labels_point;
     END IF;

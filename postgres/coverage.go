@@ -1,7 +1,9 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
+	"slices"
 
 	"github.com/gridmap/gridmap"
 	"github.com/jackc/pgx/v5"
@@ -30,10 +32,17 @@ func coverageSQLOf(table string) string {
 	// workers. Made in a LATERAL subquery, every sum was the leader's, on
 	// one core. OFFSET 0 keeps the call one per parent: folded into m, each
 	// of the fields read would call it again.
-	draft := "false"
-	if table == draftTable {
+	var draft string // grid_children_cover's choice of table
+	switch table {
+	case publishedTable:
+		draft = "false"
+	case draftTable:
 		draft = "true"
+	default:
+		panic("coverage of unknown table " + table)
 	}
+	// children reads the children of parent; grid_children_cover reads
+	// them the same way, and must agree.
 	children := func(alias, parent string) string {
 		return table + ` ` + alias + ` WHERE ` + alias + `.layer_id = $1 AND ` + alias + `.valid_to IS NULL AND ` + alias + `.parent_code = ` + parent
 	}
@@ -130,5 +139,15 @@ func coverageUnderIn(ctx context.Context, q querier, table, layer string, parent
 		}
 		return nil
 	})
+	// In a fixed order, however PostgreSQL's workers shared the parents
+	// out: by codes, the larger first.
+	for _, items := range [][]gridmap.CoverageItem{cov.Gaps, cov.Overlaps, cov.Outside} {
+		slices.SortStableFunc(items, func(a, b gridmap.CoverageItem) int {
+			if c := slices.Compare(a.Codes, b.Codes); c != 0 {
+				return c
+			}
+			return cmp.Compare(b.AreaM2, a.AreaM2)
+		})
+	}
 	return cov, err
 }

@@ -97,6 +97,11 @@ func TestCoverageSumsInParallelWorkers(t *testing.T) {
 				t.Logf("plan:\n%s", strings.Join(plan, "\n"))
 				return errNoWorkers
 			}
+			// The run the workers took part in found one problem: only the
+			// sums they made for D could send it looking for an overlap.
+			if !strings.Contains(plan[0], " rows=1 loops=1)") {
+				t.Errorf("the coverage run by the workers did not find one problem:\n%s", strings.Join(plan, "\n"))
+			}
 			rows, err = tx.Query(ctx, postgres.CoverageSQL["grid_versions"], "sound", parents, 1.0, false)
 			if err != nil {
 				return err

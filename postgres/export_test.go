@@ -43,6 +43,10 @@ func RefreshShapes(ctx context.Context, db *DB, layer string, codes []string, ar
 	return changed, err
 }
 
+// ShapeChunkPoints is about how many vertices a whole layer's tile shapes
+// are made of at once.
+const ShapeChunkPoints = shapeChunkPoints
+
 // SearchSQL names the search statements, for plan checks.
 var SearchSQL = map[string]string{"grids": searchGridsSQL, "reports": searchReportsSQL}
 

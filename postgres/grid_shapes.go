@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/geo"
@@ -92,11 +93,12 @@ func refreshShapes(ctx context.Context, tx pgx.Tx, layer string, codes []string,
 	var near *neighbours // a whole layer's grids: nil finds neighbours in the database
 	var starts []int     // where each chunk starts in near.ids
 	if whole {
-		// The whole layer goes in chunks of nearby grids, so that memory
-		// stays bounded however big the layer is. Each grid's box is kept
-		// to find the neighbours of a chunk's grids here: asked of the
-		// database, they were a third of a province's time (a probe of
-		// the geometry index for every grid).
+		// The whole layer goes in chunks of nearby grids, so that the
+		// geometry read at once stays bounded however big the layer is.
+		// Each grid's box is kept (about 80 bytes a grid with its tree,
+		// 100 MB for a province's 1.2 million) to find the neighbours of
+		// a chunk's grids here: asked of the database, they were a third
+		// of a province's time (a probe of the geometry index per grid).
 		rows, err := tx.Query(ctx, `SELECT id, level, ST_NPoints(geom), ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom)
 			FROM grid_versions WHERE layer_id = $1 AND valid_to IS NULL
 			ORDER BY level, ST_GeoHash(ST_MakePoint((ST_XMin(geom) + ST_XMax(geom)) / 2, (ST_YMin(geom) + ST_YMax(geom)) / 2))`, layer)
@@ -104,15 +106,14 @@ func refreshShapes(ctx context.Context, tx pgx.Tx, layer string, codes []string,
 			return nil, fmt.Errorf("listing grids to generalise: %w", err)
 		}
 		near = &neighbours{}
-		var first, sum int // the chunk's first grid (a position in near.ids), and its vertices
+		sum := 0 // the vertices of the chunk under way
 		var id int64
 		var level string
 		var points int
 		var b orb.Bound
 		if _, err := pgx.ForEachRow(rows, []any{&id, &level, &points, &b.Min[0], &b.Min[1], &b.Max[0], &b.Max[1]}, func() error {
-			if n := len(near.ids); n > first && sum+points > shapeChunkPoints {
-				chunks, starts = append(chunks, near.ids[first:n:n]), append(starts, first)
-				first, sum = n, 0
+			if n := len(near.ids); n > 0 && sum+points > shapeChunkPoints {
+				starts, sum = append(starts, n), 0
 			}
 			sum += points
 			near.add(id, level, b)
@@ -120,7 +121,14 @@ func refreshShapes(ctx context.Context, tx pgx.Tx, layer string, codes []string,
 		}); err != nil {
 			return nil, fmt.Errorf("listing grids to generalise: %w", err)
 		}
-		chunks, starts = append(chunks, near.ids[first:]), append(starts, first)
+		starts = append([]int{0}, starts...)
+		for c, first := range starts {
+			last := len(near.ids)
+			if c+1 < len(starts) {
+				last = starts[c+1]
+			}
+			chunks = append(chunks, near.ids[first:last])
+		}
 		near.index()
 	} else {
 		// What the deletes above removed was announced with the edit's own
@@ -349,56 +357,53 @@ func computeChunk(gen *geo.Generaliser, l *gridmap.Layer, d *chunkData, grow fun
 // whose box meets its box, as shapesNeighboursSQL does in the database.
 // (PostGIS compares boxes rounded outward to single precision, so it may
 // find a few more, that come near a grid but share no point with it: they
-// change nothing of its shape.) The grids are listed in chunk order: a
-// chunk is a run of ids.
+// change nothing of its shape.) The grids are added by level, so that each
+// level's grids are a run of ids.
 type neighbours struct {
 	ids    []int64
-	levels []int32 // the level of ids[i], a position in members
-	bounds []orb.Bound
-	// Per level: the positions in ids of its grids, and their boxes
-	// indexed in the same order.
-	names   map[string]int32
-	members [][]int32
-	trees   []*geo.BoxIndex
+	bounds []orb.Bound // of ids[i]
+	runs   []int       // where each level's run starts in ids
+	trees  []*geo.BoxIndex
+	level  string // of the grid added last
 }
 
 func (n *neighbours) add(id int64, level string, b orb.Bound) {
-	if n.names == nil {
-		n.names = map[string]int32{}
+	if len(n.ids) == 0 || level != n.level {
+		n.runs, n.level = append(n.runs, len(n.ids)), level
 	}
-	l, ok := n.names[level]
-	if !ok {
-		l = int32(len(n.members))
-		n.names[level] = l
-		n.members = append(n.members, nil)
+	n.ids, n.bounds = append(n.ids, id), append(n.bounds, b)
+}
+
+// end is where the k-th level's run ends in ids.
+func (n *neighbours) end(k int) int {
+	if k+1 < len(n.runs) {
+		return n.runs[k+1]
 	}
-	n.members[l] = append(n.members[l], int32(len(n.ids)))
-	n.ids, n.levels, n.bounds = append(n.ids, id), append(n.levels, l), append(n.bounds, b)
+	return len(n.ids)
 }
 
 // index builds each level's tree once every grid is added.
 func (n *neighbours) index() {
-	n.trees = make([]*geo.BoxIndex, len(n.members))
-	for l, members := range n.members {
-		bounds := make([]orb.Bound, len(members))
-		for i, m := range members {
-			bounds[i] = n.bounds[m]
-		}
-		n.trees[l] = geo.NewBoxIndex(bounds)
+	n.trees = make([]*geo.BoxIndex, len(n.runs))
+	for k, first := range n.runs {
+		n.trees[k] = geo.NewBoxIndex(n.bounds[first:n.end(k)])
 	}
 }
 
-// of returns the grids from position first up to last in n.ids and every
+// of returns the grids from position first up to last in ids and every
 // grid of the same level whose box meets one of theirs, each once.
 func (n *neighbours) of(first, last int) []int64 {
-	seen := make(map[int32]bool, 4*(last-first))
+	seen := make(map[int]bool, 4*(last-first))
 	out := make([]int64, 0, 4*(last-first))
-	var hits []int
+	var hits []int32
+	k := sort.SearchInts(n.runs, first+1) - 1 // the level of ids[first]
 	for i := first; i < last; i++ {
-		l := n.levels[i]
-		hits = n.trees[l].Search(n.bounds[i], hits[:0])
+		for i >= n.end(k) {
+			k++
+		}
+		hits = n.trees[k].Search(n.bounds[i], hits[:0])
 		for _, h := range hits {
-			if m := n.members[l][h]; !seen[m] {
+			if m := n.runs[k] + int(h); !seen[m] {
 				seen[m] = true
 				out = append(out, n.ids[m])
 			}

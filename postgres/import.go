@@ -93,6 +93,10 @@ func (s *GridStore) Import(ctx context.Context, layerID string, src gridmap.Feat
 		return imp.commit(ctx)
 	})
 	if err != nil {
+		if imp != nil {
+			imp.step("stopped")
+			s.db.Logger.Info("import refused or failed", append([]any{"layer", layerID, "read", res.Read, "err", err}, imp.steps...)...)
+		}
 		return nil, translate(err, "importing into layer "+layerID)
 	}
 	imp.step("committing")
@@ -626,7 +630,7 @@ func (imp *importer) checkTiling(ctx context.Context) error {
 	if len(problems) == 0 {
 		return nil
 	}
-	sort.Slice(problems, func(i, j int) bool { return *problems[i].Index < *problems[j].Index })
+	sort.SliceStable(problems, func(i, j int) bool { return *problems[i].Index < *problems[j].Index })
 	return &gridmap.Error{Code: gridmap.EUNPROCESSABLE, Details: problems,
 		Message: fmt.Sprintf("the import would leave %d overlaps or parts outside a parent, and nothing was imported", len(problems))}
 }

@@ -426,35 +426,45 @@ func TestTileCacheFollowsChanges(t *testing.T) {
 	}
 }
 
-// TestWholeLayerShapesAreAnEdits checks the two ways the grids to
+// TestWholeLayerShapesAreThoseOfEdits checks the two ways the grids to
 // generalise with are found: a whole layer's tile shapes (the neighbours
 // of each chunk found among the boxes listed with the layer) are those
-// edits make (the neighbours asked of the database). NYC's tracts are
-// imported and their shapes then refreshed as an edit of every tract over
-// the whole city: nothing changes.
-func TestWholeLayerShapesAreAnEdits(t *testing.T) {
+// edits make (the neighbours asked of the database). NYC's boroughs and
+// tracts, two levels and many chunks, are imported, and their shapes then
+// refreshed as an edit of every grid over the whole city: nothing changes.
+func TestWholeLayerShapesAreThoseOfEdits(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.Shared(t)
 	s := stores{postgres.NewLayerStore(db), postgres.NewGridStore(db)}
-	f, err := os.Open(filepath.Join(pgtest.NYCDir(t), "L3_tracts2010.geojson"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := s.grids.Import(ctx, "whole_tracts", geo.NewFeatureReader(f, geo.FieldMap{Code: "boroct2010", Name: "ctlabel", DefaultLevel: "tract"}),
-		gridmap.ImportOptions{MakeValid: true, Levels: []string{"tract"}}); err != nil {
-		t.Fatal(err)
+	for _, load := range []struct {
+		file   string
+		fields geo.FieldMap
+		levels []string
+	}{
+		{"L1_boroughs.geojson", geo.FieldMap{Code: "borocode", Name: "boroname", DefaultLevel: "borough"}, []string{"borough", "tract"}},
+		{"L3_tracts2010.geojson", geo.FieldMap{Code: "boroct2010", Name: "ctlabel", Parent: "borocode", DefaultLevel: "tract"}, nil},
+	} {
+		f, err := os.Open(filepath.Join(pgtest.NYCDir(t), load.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.grids.Import(ctx, "whole_tracts", geo.NewFeatureReader(f, load.fields), gridmap.ImportOptions{MakeValid: true, Levels: load.levels})
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	var codes []string
-	var shapes int
+	var shapes, levels, vertices int
 	var area []float64
-	if err := db.Pool.QueryRow(ctx, `SELECT array_agg(code), (SELECT count(*) FROM grid_shapes WHERE layer_id = 'whole_tracts'),
+	if err := db.Pool.QueryRow(ctx, `SELECT array_agg(code), count(DISTINCT level), sum(ST_NPoints(geom)),
+		(SELECT count(*) FROM grid_shapes WHERE layer_id = 'whole_tracts'),
 		ARRAY[ST_XMin(ST_Extent(geom)), ST_YMin(ST_Extent(geom)), ST_XMax(ST_Extent(geom)), ST_YMax(ST_Extent(geom))]
-		FROM grids WHERE layer_id = 'whole_tracts'`).Scan(&codes, &shapes, &area); err != nil {
+		FROM grids WHERE layer_id = 'whole_tracts'`).Scan(&codes, &levels, &vertices, &shapes, &area); err != nil {
 		t.Fatal(err)
 	}
-	if len(codes) < 2000 || shapes < len(codes) {
-		t.Fatalf("%d tracts imported with %d shapes", len(codes), shapes)
+	if len(codes) < 2000 || shapes < len(codes) || levels != 2 || vertices < 5*postgres.ShapeChunkPoints {
+		t.Fatalf("%d grids of %d levels, %d vertices, imported with %d shapes", len(codes), levels, vertices, shapes)
 	}
 	changed, err := postgres.RefreshShapes(ctx, db, "whole_tracts", codes, area)
 	if err != nil {

@@ -55,13 +55,18 @@ $$;
 -- EXISTS would keep. One still under way (its instance stopped while the
 -- server goes on building) is invalid too: it is left to finish, and this
 -- start fails saying so, rather than queueing every tile behind the drop.
+-- A build by another role is hidden from the progress view: the drop then
+-- gives up after a few seconds rather than wait for it.
 -- +goose StatementBegin
 DO $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_stat_progress_create_index WHERE index_relid = to_regclass('grid_labels_point')) THEN
+    IF EXISTS (SELECT 1 FROM pg_stat_progress_create_index
+               WHERE datid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                 AND index_relid = to_regclass('grid_labels_point')) THEN
         RAISE EXCEPTION 'the index grid_labels_point is still being built by another session; start again once it is done';
     END IF;
     IF EXISTS (SELECT 1 FROM pg_index WHERE indexrelid = to_regclass('grid_labels_point') AND NOT indisvalid) THEN
+        PERFORM set_config('lock_timeout', '5s', true);
         DROP INDEX grid_labels_point;
     END IF;
 END

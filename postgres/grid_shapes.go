@@ -99,6 +99,8 @@ func refreshShapes(ctx context.Context, tx pgx.Tx, layer string, codes []string,
 		// 100 MB for a province's 1.2 million) to find the neighbours of
 		// a chunk's grids here: asked of the database, they were a third
 		// of a province's time (a probe of the geometry index per grid).
+		// Ordered by level first: neighbours takes each level's grids as
+		// one run.
 		rows, err := tx.Query(ctx, `SELECT id, level, ST_NPoints(geom), ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom)
 			FROM grid_versions WHERE layer_id = $1 AND valid_to IS NULL
 			ORDER BY level, ST_GeoHash(ST_MakePoint((ST_XMin(geom) + ST_XMax(geom)) / 2, (ST_YMin(geom) + ST_YMax(geom)) / 2))`, layer)
@@ -116,8 +118,7 @@ func refreshShapes(ctx context.Context, tx pgx.Tx, layer string, codes []string,
 				starts, sum = append(starts, n), 0
 			}
 			sum += points
-			near.add(id, level, b)
-			return nil
+			return near.add(id, level, b)
 		}); err != nil {
 			return nil, fmt.Errorf("listing grids to generalise: %w", err)
 		}
@@ -364,14 +365,25 @@ type neighbours struct {
 	bounds []orb.Bound // of ids[i]
 	runs   []int       // where each level's run starts in ids
 	trees  []*geo.BoxIndex
-	level  string // of the grid added last
+	levels map[string]bool // the levels added, the last one's run under way
+	level  string          // of the grid added last
 }
 
-func (n *neighbours) add(id int64, level string, b orb.Bound) {
+// add adds a grid after those added before; a level's grids come one after
+// another, or it refuses.
+func (n *neighbours) add(id int64, level string, b orb.Bound) error {
 	if len(n.ids) == 0 || level != n.level {
+		if n.levels == nil {
+			n.levels = map[string]bool{}
+		}
+		if n.levels[level] {
+			return fmt.Errorf("the grids of level %s are listed apart", level)
+		}
+		n.levels[level] = true
 		n.runs, n.level = append(n.runs, len(n.ids)), level
 	}
 	n.ids, n.bounds = append(n.ids, id), append(n.bounds, b)
+	return nil
 }
 
 // end is where the k-th level's run ends in ids.

@@ -18,12 +18,14 @@ import (
 
 // TestCoverageSumsInParallelWorkers checks the tiling check and the
 // coverage report with their per-parent sums made in PostgreSQL's
-// parallel workers: parallel query is made free and the leader takes no
-// part, so every sum is a worker's. An import refused for an overlap and
-// a spill still finds both, and inside a transaction that has just made
-// two streets overlap, the coverage finds the overlap only that
-// transaction wrote (the workers share its snapshot).
+// parallel workers: parallel query is made free, allowed for any number
+// of parents, and the leader takes no part, so every sum is a worker's.
+// An import refused for an overlap and a spill still finds both, and
+// inside a transaction that has just made two streets overlap, the
+// coverage finds the overlap only that transaction wrote (the workers
+// share its snapshot).
 func TestCoverageSumsInParallelWorkers(t *testing.T) {
+	defer postgres.SetCoverageParallelParents(1)()
 	ctx := context.Background()
 	db, err := postgres.OpenWith(ctx, pgtest.ConnString(t)+" parallel_setup_cost=0 parallel_tuple_cost=0"+
 		" min_parallel_table_scan_size=0 min_parallel_index_scan_size=0 parallel_leader_participation=off", nil, postgres.Options{MaxConns: 2})

@@ -160,7 +160,7 @@ WHERE c.layer_id = $1 AND c.parent_code IS NOT NULL
 
 // draftProblems lists each overlap, spill outside a parent, gap and
 // missing parent of the layer's draft once, largest first within a kind.
-func draftProblems(ctx context.Context, q querier, layer string) ([]gridmap.Problem, error) {
+func draftProblems(ctx context.Context, q pgx.Tx, layer string) ([]gridmap.Problem, error) {
 	rows, err := q.Query(ctx, `SELECT DISTINCT parent_code FROM draft_grids WHERE layer_id = $1 AND parent_code IS NOT NULL`, layer)
 	if err != nil {
 		return nil, err

@@ -47,6 +47,15 @@ func RefreshShapes(ctx context.Context, db *DB, layer string, codes []string, ar
 // are made of at once.
 const ShapeChunkPoints = shapeChunkPoints
 
+// SetCoverageParallelParents sets how many parents a coverage needs before
+// PostgreSQL may share it out between parallel workers, until the
+// returned function is called.
+func SetCoverageParallelParents(n int) (restore func()) {
+	was := coverageParallelParents
+	coverageParallelParents = n
+	return func() { coverageParallelParents = was }
+}
+
 // SearchSQL names the search statements, for plan checks.
 var SearchSQL = map[string]string{"grids": searchGridsSQL, "reports": searchReportsSQL}
 

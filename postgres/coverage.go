@@ -116,22 +116,32 @@ func coverageUnder(ctx context.Context, q beginner, layer string, parents []stri
 // workers worth their start: each starts cold (PostGIS loaded, the
 // function compiled), a third of a second for two, where one parent's sums
 // take under a millisecond. Measured over a district's 561 parents: 0.42
-// to 0.50 s without workers, 0.79 to 0.85 s with two; over a province's
-// 22,440, 15 s without and 8 s with.
+// to 0.50 s without workers, 0.79 to 0.85 s with two; over the 22,440 of
+// 40 districts, 15 s without and 8 s with.
 var coverageParallelParents = 2000
 
-// coverageUnderIn is coverageUnder over the grids of table. The statement
-// runs in a transaction of its own, or a savepoint of q's, rolled back
-// after it (it writes nothing), to set for it alone: no JIT compiling (its
-// time is in PostGIS, and compiling took a second of a province's check),
-// and parallel workers only for many parents.
+// coverageUnderIn is coverageUnder over the grids of table. Parallel
+// workers are allowed only for many parents: the statement runs in a
+// transaction of its own, or in a savepoint of q's rolled back to and
+// released after it (it writes nothing), so that the setting is its alone.
+// Its plan is made for each call: a plan kept by the connection would have
+// been made for another number of parents.
 func coverageUnderIn(ctx context.Context, q beginner, table, layer string, parents []string, gaps bool) (*gridmap.Coverage, error) {
-	tx, err := q.Begin(ctx)
-	if err != nil {
-		return nil, err
+	var tx pgx.Tx
+	if outer, ok := q.(pgx.Tx); ok {
+		if _, err := outer.Exec(ctx, `SAVEPOINT coverage_settings`); err != nil {
+			return nil, err
+		}
+		defer outer.Exec(context.WithoutCancel(ctx), `ROLLBACK TO SAVEPOINT coverage_settings; RELEASE SAVEPOINT coverage_settings`)
+		tx = outer
+	} else {
+		var err error
+		if tx, err = q.Begin(ctx); err != nil {
+			return nil, err
+		}
+		defer tx.Rollback(context.WithoutCancel(ctx))
 	}
-	defer tx.Rollback(ctx)
-	settings := `SET LOCAL jit = off`
+	settings := `SET LOCAL plan_cache_mode = force_custom_plan`
 	if len(parents) < coverageParallelParents {
 		settings += `; SET LOCAL max_parallel_workers_per_gather = 0`
 	}

@@ -192,10 +192,11 @@ type importer struct {
 	stepStart time.Time
 }
 
-// step ends the import's current step, named name, and begins the next.
+// step ends the import's current step, named name, and begins the next:
+// logged as name_s, its seconds to the millisecond.
 func (imp *importer) step(name string) {
 	now := time.Now()
-	imp.steps = append(imp.steps, name, now.Sub(imp.stepStart).Round(time.Millisecond))
+	imp.steps = append(imp.steps, name+"_s", now.Sub(imp.stepStart).Round(time.Millisecond).Seconds())
 	imp.stepStart = now
 }
 
@@ -471,15 +472,15 @@ func (imp *importer) commit(ctx context.Context) error {
 	if err := imp.grown(ctx, tag.RowsAffected(), seen); err != nil {
 		return err
 	}
-	imp.step("writing grids")
+	imp.step("writing_grids")
 	if err := imp.checkTiling(ctx); err != nil {
 		return err
 	}
-	imp.step("checking the tiling")
+	imp.step("checking_tiling")
 	if err := imp.commitPeople(ctx); err != nil {
 		return err
 	}
-	imp.step("writing people")
+	imp.step("writing_people")
 	bump := 0
 	if tag.RowsAffected() > 0 {
 		bump = 1
@@ -505,7 +506,7 @@ func (imp *importer) commit(ctx context.Context) error {
 			return err
 		}
 		imp.res.Rerouted = len(reroutes)
-		imp.step("re-routing reports")
+		imp.step("rerouting_reports")
 	}
 	// People may have changed even when no boundary did; the announcement
 	// names no codes (an import may touch thousands): the whole layer.
@@ -515,7 +516,7 @@ func (imp *importer) commit(ctx context.Context) error {
 		if _, err := refreshShapes(ctx, tx, layer, nil, nil); err != nil {
 			return err
 		}
-		imp.step("tile shapes")
+		imp.step("tile_shapes")
 	}
 	return notifyChange(ctx, tx, gridmap.Change{Layer: layer, Kind: kind, DataVersion: imp.res.DataVersion})
 }
@@ -708,6 +709,6 @@ func (imp *importer) commitDraft(ctx context.Context) error {
 		return err
 	}
 	imp.res.Problems, err = draftProblems(ctx, tx, layer)
-	imp.step("writing the draft")
+	imp.step("writing_draft")
 	return err
 }

@@ -91,7 +91,7 @@ func refreshShapes(ctx context.Context, tx pgx.Tx, layer string, codes []string,
 	}
 	var chunks [][]int64
 	var near *neighbours // a whole layer's grids: nil finds neighbours in the database
-	var starts []int     // where each chunk starts in near.ids
+	var starts []int     // where each chunk starts in near.ids, the first at 0
 	if whole {
 		// The whole layer goes in chunks of nearby grids, so that the
 		// geometry read at once stays bounded however big the layer is.
@@ -107,7 +107,7 @@ func refreshShapes(ctx context.Context, tx pgx.Tx, layer string, codes []string,
 		if err != nil {
 			return nil, fmt.Errorf("listing grids to generalise: %w", err)
 		}
-		near = &neighbours{}
+		near, starts = &neighbours{}, []int{0}
 		sum := 0 // the vertices of the chunk under way
 		var id int64
 		var level string
@@ -122,7 +122,6 @@ func refreshShapes(ctx context.Context, tx pgx.Tx, layer string, codes []string,
 		}); err != nil {
 			return nil, fmt.Errorf("listing grids to generalise: %w", err)
 		}
-		starts = append([]int{0}, starts...)
 		for c, first := range starts {
 			last := len(near.ids)
 			if c+1 < len(starts) {

@@ -50,6 +50,13 @@ type Category struct {
 	UpdatedAt            time.Time `json:"updated_at"`
 }
 
+// LinksDuplicates reports whether reports of category c are linked to
+// probable duplicates at intake: both bounds set and above zero (as
+// postgres' duplicate link, which decides, checks them).
+func (c *Category) LinksDuplicates() bool {
+	return c.DuplicateWithinM != nil && *c.DuplicateWithinM > 0 && c.DuplicateWithinHours != nil && *c.DuplicateWithinHours > 0
+}
+
 // Duplicate linking defaults and bounds (see Category).
 const (
 	DefaultDuplicateWithinM     = 0.0

@@ -448,7 +448,7 @@ func (c *collection) filter(q *gridmap.FeatureQuery) error {
 	switch {
 	case q.Reports:
 		if !q.From.IsZero() {
-			add("r.reported_at >= ?", q.From)
+			add("r.reported_at >= ? AND "+reportsFromSQL("r.id", "?::timestamptz"), q.From, q.From)
 		}
 		if !q.To.IsZero() {
 			add("r.reported_at <= ?", q.To)

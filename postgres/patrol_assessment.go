@@ -21,7 +21,7 @@ var workerFiguresSQL = patrolGridsSQL + `
 	CROSS JOIN LATERAL (
 	  SELECT count(*) AS filed, count(x.closed_at) AS closed, count(*) FILTER (WHERE x.closed_on_time) AS on_time
 	  FROM reports r LEFT JOIN report_facts x ON x.report_id = r.id
-	  WHERE r.filed_by = a.username AND r.reported_at >= $8 AND r.reported_at < $9 AND r.layer_id = $1
+	  WHERE r.filed_by = a.username AND r.reported_at >= $8 AND r.reported_at < $9 AND ` + reportsFromSQL("r.id", "$8") + ` AND r.layer_id = $1
 	    AND ` + reportInScopeSQL("r", "$3", "$4") + `) f
 	CROSS JOIN LATERAL (
 	  SELECT count(*) FILTER (WHERE d.points > 0) AS days, coalesce(sum(d.points), 0) AS points
@@ -40,7 +40,7 @@ var gridFiguresSQL = patrolGridsSQL + `
 	SELECT g.code, g.name,
 	  (SELECT count(*) FROM members m WHERE m.code = g.code),
 	  (SELECT count(*) FROM members m JOIN accounts a ON a.id = m.account_id JOIN reports r ON r.filed_by = a.username
-	   WHERE m.code = g.code AND r.reported_at >= $8 AND r.reported_at < $9 AND r.layer_id = $1
+	   WHERE m.code = g.code AND r.reported_at >= $8 AND r.reported_at < $9 AND ` + reportsFromSQL("r.id", "$8") + ` AND r.layer_id = $1
 	     AND ` + reportInScopeSQL("r", "$3", "$4") + `),
 	  d.days, d.patrolled, d.coverage,
 	  (SELECT count(DISTINCT (c.account_id, c.day)) FROM checkins c

@@ -175,8 +175,8 @@ func (s *PatrolStore) NearbyWorkers(ctx context.Context, report int64, limit int
 	}
 	var layer, primary *string
 	var a gridmap.Assignment
-	err := s.db.Pool.QueryRow(ctx, `SELECT layer_id, primary_code, assignment FROM reports WHERE id = $1`, report).Scan(&layer, &primary, &a)
-	if errors.Is(err, pgx.ErrNoRows) {
+	err := s.db.Pool.QueryRow(ctx, onReport(`SELECT layer_id, primary_code, assignment FROM {report} WHERE id = $1`, report), report).Scan(&layer, &primary, &a)
+	if noReport(err) {
 		return nil, gridmap.Errorf(gridmap.ENOTFOUND, "report %d does not exist", report)
 	} else if err != nil {
 		return nil, translate(err, "report "+strconv.FormatInt(report, 10))

@@ -22,7 +22,7 @@ import (
 // latitude away, a city's span), and eps is $7 metres.
 var recurringSQL = `WITH w AS (
 	  SELECT id, category, reported_at, primary_code, ST_Centroid(location) AS p FROM reports
-	  WHERE reported_at >= $1 AND reported_at < $2 AND ($3::text[] IS NULL OR category = ANY($3))
+	  WHERE reported_at >= $1 AND reported_at < $2 AND ` + reportsFromSQL("id", "$1") + ` AND ($3::text[] IS NULL OR category = ANY($3))
 	    AND ($4 = '' OR layer_id = $4) AND ` + reportInScopeSQL("reports", "$5", "$6") + `
 	    -- Web Mercator ends at 85.05 degrees: a report nearer a pole (outside
 	    -- any district) is left out rather than failing the whole answer.

@@ -19,16 +19,18 @@ import (
 // the rest.
 //
 // It returns the data version of every layer the lookup answered from, for
-// the insert to check against the layers as committed. With at set, lookups
-// answer from PostGIS as of at.time and carry at.versions.
-func (s *ReportStore) assign(ctx context.Context, r *gridmap.Report, at *boundariesAt) (*gridmap.Assignment, map[string]int64, error) {
+// the insert to check against the layers as committed, and whether the
+// report's category links probable duplicates (as read now: the link
+// checks again). With at set, lookups answer from PostGIS as of at.time
+// and carry at.versions.
+func (s *ReportStore) assign(ctx context.Context, r *gridmap.Report, at *boundariesAt) (*gridmap.Assignment, map[string]int64, bool, error) {
 	geom := r.Location.Geometry()
 	locJSON, _ := json.Marshal(r.Location)
 	pt, isPoint := geom.(orb.Point)
 	if !isPoint {
 		if err := s.db.Pool.QueryRow(ctx, `SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(ST_SetSRID(ST_GeomFromGeoJSON($1), 4326)) p) x`,
 			string(locJSON)).Scan(&pt[0], &pt[1]); err != nil {
-			return nil, nil, translate(err, "report location")
+			return nil, nil, false, translate(err, "report location")
 		}
 	}
 	var ans gridmap.LookupAnswer
@@ -37,7 +39,7 @@ func (s *ReportStore) assign(ctx context.Context, r *gridmap.Report, at *boundar
 		q.At = &at.time
 	}
 	if err := s.loc.Lookup(ctx, q, &ans); err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	if at != nil {
 		for i := range ans.Layers {
@@ -47,7 +49,7 @@ func (s *ReportStore) assign(ctx context.Context, r *gridmap.Report, at *boundar
 
 	rc, err := s.context(ctx, r.Category, r.ReportedAt)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	byID := rc.layers
 	// The comprehensive layer that covers the point, else the nearest one.
@@ -76,17 +78,17 @@ func (s *ReportStore) assign(ctx context.Context, r *gridmap.Report, at *boundar
 		}
 	}
 	if layer == nil {
-		return nil, nil, gridmap.Errorf(gridmap.EUNPROCESSABLE, "there is no comprehensive grid layer to assign reports in; import one first")
+		return nil, nil, false, gridmap.Errorf(gridmap.EUNPROCESSABLE, "there is no comprehensive grid layer to assign reports in; import one first")
 	}
 
 	in := dispatch.AssignInput{Layer: layer, Answer: answer, Units: units, Urgent: r.Urgent, ReportedAt: r.ReportedAt,
 		Chains: map[string][]gridmap.GridRef{}, Departments: map[string]dispatch.Department{}}
 	if !isPoint {
 		if in.Crossed, err = s.crossed(ctx, layer.ID, string(locJSON)); err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		if in.Near, err = s.nearLine(ctx, layer.ID, string(locJSON), layer.ToleranceM, r.AccuracyM); err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 	}
 	var codes []string
@@ -104,12 +106,12 @@ func (s *ReportStore) assign(ctx context.Context, r *gridmap.Report, at *boundar
 			in.Chains[code] = s.loc.ChainOf(layer.ID, code)
 		} else if in.Chains[code], err = chainIn(ctx, s.db.Pool, layer.ID, code); err != nil {
 			// The index is behind: chains come from the grids in PostGIS too.
-			return nil, nil, translate(err, "report owners")
+			return nil, nil, false, translate(err, "report owners")
 		}
 	}
 
 	if rc.category == nil {
-		return nil, nil, gridmap.Errorf(gridmap.EUNPROCESSABLE, "category %q does not exist; GET /v1/categories lists them", r.Category)
+		return nil, nil, false, gridmap.Errorf(gridmap.EUNPROCESSABLE, "category %q does not exist; GET /v1/categories lists them", r.Category)
 	}
 	in.Category, in.Departments = rc.category, rc.departments
 	// Every layer answered decides the assignment: which comprehensive layer
@@ -120,7 +122,7 @@ func (s *ReportStore) assign(ctx context.Context, r *gridmap.Report, at *boundar
 	}
 	policy := dispatch.Policy{Calendar: rc.calendar}
 	a, err := policy.Assign(in)
-	return a, used, err
+	return a, used, rc.category.LinksDuplicates(), err
 }
 
 // boundariesAt is a time to assign at from PostGIS, with the layers' data

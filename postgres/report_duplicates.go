@@ -111,28 +111,39 @@ const duplicateLinkSQL = `UPDATE reports n SET duplicate_of = (
 	                          AND n.reported_at + c.duplicate_within_hours * interval '1 hour'
 	  ORDER BY m.reported_at, m.id LIMIT 1)
 	FROM categories c
-	WHERE n.external_id = $1 AND c.code = n.category AND c.duplicate_within_m > 0 AND c.duplicate_within_hours > 0
+	WHERE n.id = (SELECT report_id FROM report_keys WHERE external_id = $1) AND c.code = n.category AND c.duplicate_within_m > 0 AND c.duplicate_within_hours > 0
 	RETURNING n.duplicate_of`
 
 const metresPerDegreeSQL = "110000.0"
 
 // intakeLinked runs intakeSQL with args between taking the duplicate
 // locks and linking r to its match, as one implicit transaction, and sets
-// r's id, received_at and duplicate_of. Returns pgx.ErrNoRows when
-// intakeSQL stored nothing.
-func (s *ReportStore) intakeLinked(ctx context.Context, r *gridmap.Report, args []any) error {
-	keys, whole := duplicateLockKeys(r.Category, r.Location.Geometry().Bound())
+// r's id, received_at and duplicate_of. Without links (r's category, as
+// assign read it, links no duplicates) it runs intakeSQL alone: the link
+// reads every month of reports, which costs more the more months are kept.
+// Returns pgx.ErrNoRows when intakeSQL stored nothing.
+func (s *ReportStore) intakeLinked(ctx context.Context, r *gridmap.Report, args []any, links bool) error {
 	batch := &pgx.Batch{}
-	batch.Queue(duplicateLockSQL, r.Category, keys, whole)
+	if links {
+		keys, whole := duplicateLockKeys(r.Category, r.Location.Geometry().Bound())
+		batch.Queue(duplicateLockSQL, r.Category, keys, whole)
+	}
 	batch.Queue(intakeSQL, args...)
-	batch.Queue(duplicateLinkSQL, r.ExternalID, dispatch.DoneStatuses)
+	if links {
+		batch.Queue(duplicateLinkSQL, r.ExternalID, dispatch.DoneStatuses)
+	}
 	br := s.db.Pool.SendBatch(ctx, batch)
 	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return err
+	if links {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
 	}
 	if err := br.QueryRow().Scan(new(int64), &r.ID, &r.ReceivedAt); err != nil {
 		return err
+	}
+	if !links {
+		return br.Close()
 	}
 	if err := br.QueryRow().Scan(&r.DuplicateOf); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return err
@@ -148,7 +159,7 @@ func (s *ReportStore) duplicateIDs(ctx context.Context, f gridmap.ReportFilter) 
 		return f.IDs, nil
 	}
 	ids := []int64{}
-	if err := s.db.Pool.QueryRow(ctx, `SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM reports WHERE duplicate_of = $1`, f.DuplicateOf).
+	if err := s.db.Pool.QueryRow(ctx, `SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM report_duplicates WHERE of = $1`, f.DuplicateOf).
 		Scan(&ids); err != nil {
 		return nil, translate(err, "duplicates of report "+strconv.FormatInt(f.DuplicateOf, 10))
 	}

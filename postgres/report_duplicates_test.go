@@ -73,6 +73,6 @@ func TestDuplicateLinkUsesIndexes(t *testing.T) {
 	}
 	defer conn.Release()
 	checkPlans(t, conn, postgres.DuplicateSQL, []planCase{
-		{"link a new report", "link", "'plan-77', '{closed,rejected}'", []string{"reports_location", "reports_external_(id_key|prefix)"}, []string{"reports"}},
+		{"link a new report", "link", "'plan-77', '{closed,rejected}'", []string{"reports_location", "report_keys_pkey", "reports_pkey"}, []string{"reports"}},
 	})
 }

@@ -78,12 +78,13 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// moveSQL records an event on a stored report ($13) and sets its state,
+// moveSQL records an event on a stored report ($13, in its month: run as
+// onReport(moveSQL, id)) and sets its state,
 // provided the report is still at revision $21 (NULL: the caller holds
 // its row lock), and its assignee to $23 (empty: nobody) unless $24 keeps it
 // (dispatch.AssigneeAfter).
 const moveSQL = `WITH r AS (
-	  UPDATE reports SET status = $3, resume_status = nullif($14, ''), tier = $15, due_at = $16, assignment = $17,
+	  UPDATE {report} reports SET status = $3, resume_status = nullif($14, ''), tier = $15, due_at = $16, assignment = $17,
 	    primary_code = $18, deadline_at = $19, escalated_due_at = $20, scope_codes = $22, revision = revision + 1, updated_at = now(),
 	    assignee = CASE WHEN $24::boolean THEN assignee ELSE nullif($23::text, '') END
 	  WHERE id = $13 AND ($21::bigint IS NULL OR revision = $21)
@@ -98,7 +99,7 @@ var errMoved = errors.New("the report moved on meanwhile")
 // nil) or must still be at *revision, else recordEvent returns errMoved
 // and writes nothing. ev gets its id, report and time.
 func recordEvent(ctx context.Context, q querier, id int64, revision *int64, ev *gridmap.ReportEvent, out *dispatch.Outcome, about eventAbout) error {
-	err := q.QueryRow(ctx, moveSQL, moveArgs(id, revision, ev, out, about)...).Scan(&ev.ID, &ev.ReportID, &ev.At)
+	err := q.QueryRow(ctx, onReport(moveSQL, id), moveArgs(id, revision, ev, out, about)...).Scan(&ev.ID, &ev.ReportID, &ev.At)
 	if revision != nil && errors.Is(err, pgx.ErrNoRows) {
 		return errMoved
 	}
@@ -131,7 +132,7 @@ const stateColumns = `r.id, r.revision, r.external_id, r.category, r.urgent, r.s
 const categoryObject = `json_build_object('code', code, 'name', name, 'departments', departments,
 	'limit', json_build_object('value', limit_value, 'clock', limit_clock),
 	'urgent_limit', CASE WHEN urgent_value IS NULL THEN NULL ELSE json_build_object('value', urgent_value, 'clock', urgent_clock) END,
-	'step_limits', step_limits)`
+	'step_limits', step_limits, 'duplicate_within_m', duplicate_within_m, 'duplicate_within_hours', duplicate_within_hours)`
 
 // lockedReport is a report as a move reads it: under its row lock in
 // overdue escalation and re-routes, at a revision in AddEvent.
@@ -205,9 +206,9 @@ const maxMoveAttempts = 50
 func (s *ReportStore) addEvent(ctx context.Context, id int64, e *gridmap.ReportEvent) (*gridmap.Report, error) {
 	now := time.Now()
 	var days []byte
-	l, err := scanLocked(rowWith{s.db.Pool.QueryRow(ctx, `SELECT `+stateColumns+`, (`+calendarDays("$2")+`) FROM reports r WHERE r.id = $1`,
+	l, err := scanLocked(rowWith{s.db.Pool.QueryRow(ctx, onReport(`SELECT `+stateColumns+`, (`+calendarDays("$2")+`) FROM {report} r WHERE r.id = $1`, id),
 		id, calendarDate(s.tz, now)), &days})
-	if errors.Is(err, pgx.ErrNoRows) {
+	if noReport(err) {
 		return nil, gridmap.Errorf(gridmap.ENOTFOUND, "report %d does not exist", id)
 	} else if err != nil {
 		return nil, err
@@ -229,8 +230,8 @@ func (s *ReportStore) addEvent(ctx context.Context, id int64, e *gridmap.ReportE
 	}
 	e.From, e.To, e.Departments = l.state.Status, out.State.Status, out.Departments
 	batch := &pgx.Batch{}
-	batch.Queue(moveSQL, moveArgs(id, &l.revision, e, &out, l.about)...)
-	batch.Queue(`SELECT `+reportColumns+` FROM reports WHERE id = $1`, id)
+	batch.Queue(onReport(moveSQL, id), moveArgs(id, &l.revision, e, &out, l.about)...)
+	batch.Queue(onReport(`SELECT `+reportColumns+` FROM {report} reports WHERE id = $1`, id), id)
 	br := s.db.Pool.SendBatch(ctx, batch)
 	defer br.Close()
 	err = br.QueryRow().Scan(&e.ID, &e.ReportID, &e.At)

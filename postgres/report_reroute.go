@@ -41,7 +41,7 @@ func reroute(ctx context.Context, tx pgx.Tx, layer *gridmap.Layer, rr gridmap.Re
 		return err
 	}
 	var accuracy float64
-	lr, err := scanLocked(rowWith{tx.QueryRow(ctx, `SELECT `+stateColumns+`, r.accuracy_m FROM reports r WHERE r.id = $1 FOR UPDATE OF r`, id), &accuracy})
+	lr, err := scanLocked(rowWith{tx.QueryRow(ctx, onReport(`SELECT `+stateColumns+`, r.accuracy_m FROM {report} r WHERE r.id = $1 FOR UPDATE OF r`, id), id), &accuracy})
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ func (s *ReportStore) CreateReport(ctx context.Context, r *gridmap.Report) (bool
 	}
 	var at *boundariesAt
 	for attempt := 1; ; attempt++ {
-		a, used, err := s.assign(ctx, r, at)
+		a, used, links, err := s.assign(ctx, r, at)
 		if err != nil {
 			return false, err
 		}
@@ -71,7 +71,7 @@ func (s *ReportStore) CreateReport(ctx context.Context, r *gridmap.Report) (bool
 			return false, gridmap.Errorf(gridmap.EFORBIDDEN, "the report's location lies outside %s's area (%s %s); report it to the grid that owns it",
 				gridmap.CallerFrom(ctx).Name, scopeOf(ctx).Layer, scopeOf(ctx).Code)
 		}
-		stored, err := s.insert(ctx, r, a, hash, used)
+		stored, err := s.insert(ctx, r, a, hash, used, links)
 		if isSQLState(err, "23505") {
 			// A concurrent request with the same external_id won the race.
 			existing, err := s.byExternalID(ctx, r.ExternalID, hash)
@@ -131,7 +131,7 @@ const intakeSQL = `WITH v AS (
 
 // insert stores r with assignment a and its first event. stored is false
 // when the layers are no longer those in used, at those versions.
-func (s *ReportStore) insert(ctx context.Context, r *gridmap.Report, a *gridmap.Assignment, hash []byte, used map[string]int64) (stored bool, err error) {
+func (s *ReportStore) insert(ctx context.Context, r *gridmap.Report, a *gridmap.Assignment, hash []byte, used map[string]int64, links bool) (stored bool, err error) {
 	r.Assignment, r.Status = a, gridmap.StatusReported
 	out := dispatch.Outcome{State: dispatch.State{Status: r.Status, Assignment: *a}}
 	out.DeadlineAt = dispatch.NextDeadline(out.State)
@@ -155,7 +155,15 @@ func (s *ReportStore) insert(ctx context.Context, r *gridmap.Report, a *gridmap.
 		r.ExternalID, hash, r.Category, r.Description, string(loc), original, r.CRS, r.AccuracyM, r.Source, r.Urgent,
 		r.ReportedAt, a.Layer, primary, a.Tier, a.DueAt, assignment, out.DeadlineAt, layers, versions, gridmap.ReportScopeCodes(a), r.FiledBy)
 	// Stored with its probable-duplicate link (report_duplicates.go).
-	err = s.intakeLinked(ctx, r, args)
+	err = s.intakeLinked(ctx, r, args, links)
+	if isNoMonth(err) {
+		// Nothing was stored: the month's partition is made and the report
+		// stored in it.
+		if err := s.makeCurrentMonth(ctx); err != nil {
+			return false, err
+		}
+		err = s.intakeLinked(ctx, r, args, links)
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -230,9 +238,12 @@ func contentHash(r *gridmap.Report) []byte {
 func (s *ReportStore) byExternalID(ctx context.Context, externalID string, hash []byte) (*gridmap.Report, error) {
 	var id int64
 	var stored []byte
-	err := s.db.Pool.QueryRow(ctx, `SELECT id, content_hash FROM reports WHERE external_id = $1`, externalID).Scan(&id, &stored)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
+	err := s.db.Pool.QueryRow(ctx, `SELECT report_id FROM report_keys WHERE external_id = $1`, externalID).Scan(&id)
+	if err == nil {
+		err = s.db.Pool.QueryRow(ctx, onReport(`SELECT content_hash FROM {report} WHERE id = $1`, id), id).Scan(&stored)
+	}
+	if noReport(err) {
+		return nil, nil // none, or deleted since
 	} else if err != nil {
 		return nil, translate(err, "report "+externalID)
 	}

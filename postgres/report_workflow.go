@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"math"
 	"strconv"
 	"time"
@@ -20,7 +19,7 @@ const reportColumns = `id, external_id, category, description, ST_AsGeoJSON(loca
 	(SELECT coalesce(json_agg(json_build_object('department', t.department, 'status', t.status, 'report_in_due', t.report_in_due,
 	   'reported_in_at', t.reported_in_at, 'created_at', t.created_at) ORDER BY t.id), '[]')
 	 FROM report_tasks t WHERE t.report_id = reports.id),
-	duplicate_of, (SELECT array_agg(d.id) FROM (SELECT d.id FROM reports d WHERE d.duplicate_of = reports.id ORDER BY d.id
+	duplicate_of, (SELECT array_agg(d.id) FROM (SELECT d.id FROM report_duplicates d WHERE d.of = reports.id ORDER BY d.id
 	   LIMIT ` + listedDuplicates + `) d), coalesce(assignee, ''), coalesce(filed_by, '')`
 
 // listedDuplicates is how many of its duplicates a report lists with itself
@@ -62,8 +61,8 @@ func scanReportWith(row pgx.Row, leading ...any) (*gridmap.Report, error) {
 
 // Report returns one report. Returns ENOTFOUND.
 func (s *ReportStore) Report(ctx context.Context, id int64) (*gridmap.Report, error) {
-	r, err := scanReport(s.db.Pool.QueryRow(ctx, `SELECT `+reportColumns+` FROM reports WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
+	r, err := scanReport(s.db.Pool.QueryRow(ctx, onReport(`SELECT `+reportColumns+` FROM {report} reports WHERE id = $1`, id), id))
+	if noReport(err) {
 		return nil, gridmap.Errorf(gridmap.ENOTFOUND, "report %d does not exist", id)
 	} else if err != nil {
 		return nil, translate(err, "report "+strconv.FormatInt(id, 10))
@@ -261,6 +260,7 @@ func reportFilterSQL(mine bool, scope string) string {
 	where := `($1::text[] IS NULL OR (status = ANY($1)) <> $2) AND ` + scope + `
 	AND ($3 = '' OR primary_code = $3)
 	AND ($4::timestamptz IS NULL OR reported_at >= $4) AND ($5::timestamptz IS NULL OR reported_at < $5)
+	AND ` + reportsFromSQL("id", "$4::timestamptz") + `
 	AND ($6::text[] IS NULL OR category = ANY($6)) AND ($7::bigint[] IS NULL OR id = ANY($7))
 	AND ($8::float8[] IS NULL OR location && ST_MakeEnvelope($8[1], $8[2], $8[3], $8[4], 4326))
 	AND ($11 = '' OR tier = $11) AND ($12 = '' OR source = $12) AND ($13::boolean IS NULL OR urgent = $13)

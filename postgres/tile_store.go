@@ -353,7 +353,7 @@ r AS (
 // reports filters with it.
 var reportTileFilterSQL = `($4::text[] IS NULL OR (r.status = ANY($4)) <> $5)
 		  AND ($6::text[] IS NULL OR r.category = ANY($6))
-		  AND ($7::timestamptz IS NULL OR r.reported_at >= $7)
+		  AND ($7::timestamptz IS NULL OR r.reported_at >= $7) AND ` + reportsFromSQL("r.id", "$7::timestamptz") + `
 		  AND ($13::timestamptz IS NULL OR r.reported_at < $13)
 		  AND ` + reportInScopeSQL("r", "$10", "$11")
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,6 +67,19 @@ func newLookupBench(b *testing.B) *lookupBench {
 	if err := loc.Load(ctx); err != nil {
 		b.Fatal(err)
 	}
+	reports := postgres.NewReportStore(db, loc, shanghai)
+	// GRIDMAP_BENCH_REPORT_MONTHS=N keeps N months of reports before this
+	// one, as a server does after N months (their partitions, empty).
+	if n, _ := strconv.Atoi(os.Getenv("GRIDMAP_BENCH_REPORT_MONTHS")); n > 0 {
+		var months []time.Time
+		now := time.Now().UTC()
+		for i := range n {
+			months = append(months, time.Date(now.Year(), now.Month()-1-time.Month(i), 1, 0, 0, 0, 0, time.UTC))
+		}
+		if _, err := reports.MakeMonths(ctx, months...); err != nil {
+			b.Fatal(err)
+		}
+	}
 	// The live feed numbers every event, as on a server.
 	feed := postgres.NewFeed(db)
 	if os.Getenv("NOFEED") == "" {
@@ -76,7 +90,7 @@ func newLookupBench(b *testing.B) *lookupBench {
 	go access.Follow(ctx)
 	<-access.Listening()
 	s := New(Config{}, Deps{Layers: layers, Grids: grids, Importer: grids, Editor: grids, Drafts: grids, Locator: loc,
-		Reports: postgres.NewReportStore(db, loc, shanghai), Categories: postgres.NewCategoryStore(db), Feed: feed,
+		Reports: reports, Categories: postgres.NewCategoryStore(db), Feed: feed,
 		Ready: func(context.Context) error { return nil }, Access: access}, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(s.Handler())
 	b.Cleanup(hs.Close)

@@ -101,6 +101,8 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	go feed.Run(followCtx)
 	reports := postgres.NewReportStore(db.DB, locator, tz)
 	go reports.FollowOverdue(followCtx, *overdueEvery)
+	// Reports are kept by month: the months ahead are made by the hour.
+	go reports.FollowMonths(followCtx, time.Hour)
 	go postgres.NewOutbox(db.DB, &http.Client{Timeout: 15 * time.Second}).Follow(followCtx, time.Second)
 	// Workers' tracks are kept for the retention, removed by the hour.
 	patrols := postgres.NewPatrolStore(db.DB, tz, retention)

@@ -13,6 +13,8 @@ import (
 	"github.com/gridmap/gridmap/migrations"
 	"github.com/gridmap/gridmap/postgres"
 	"github.com/gridmap/gridmap/postgres/pgtest"
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/geojson"
 )
 
 // oldSchema is the schema before people in the field, analytics and
@@ -189,6 +191,32 @@ func checkUpgraded(t *testing.T, db *postgres.DB, latest int64) {
 	}
 	if strings.Join(actions, ",") != "report,register,dispatch" {
 		t.Errorf("events of report old-1: %v", actions)
+	}
+
+	// Reports are kept by month since migration 30: old-1 keeps its id, in
+	// the partition of the reports from before; its external_id still
+	// refuses other content, and a new report takes an id of its month.
+	var partition string
+	if err := db.Pool.QueryRow(ctx, "SELECT tableoid::regclass::text FROM reports WHERE id = $1", id).Scan(&partition); err != nil || partition != "reports_before" {
+		t.Errorf("report old-1 is in %q (%v), want reports_before", partition, err)
+	}
+	other := &gridmap.Report{ExternalID: "old-1", Category: "old-01", Description: "另一件事", Source: "citizen_app",
+		Location: geojson.NewGeometry(orb.Point{110.005, 20.01})}
+	if _, err := reports.CreateReport(ctx, other); gridmap.ErrorCode(err) != gridmap.ECONFLICT {
+		t.Errorf("another report as old-1: %v, want ECONFLICT", err)
+	}
+	fresh := &gridmap.Report{ExternalID: "new-1", Category: "old-01", Description: "垃圾堆放", Source: "citizen_app",
+		Location: geojson.NewGeometry(orb.Point{110.015, 20.01})}
+	if created, err := reports.CreateReport(ctx, fresh); err != nil || !created {
+		t.Fatalf("a new report: %v %v", created, err)
+	}
+	month := fresh.ReceivedAt.UTC()
+	if floor := int64(month.Year()*100+int(month.Month())) * 1_000_000_000; fresh.ID <= floor || fresh.ID >= floor+1_000_000_000 {
+		t.Errorf("the new report's id %d is not one of %s's", fresh.ID, month.Format("2006-01"))
+	}
+	if err := db.Pool.QueryRow(ctx, "SELECT tableoid::regclass::text FROM reports WHERE id = $1", fresh.ID).Scan(&partition); err != nil ||
+		partition != "reports_"+month.Format("200601") {
+		t.Errorf("the new report is in %q (%v)", partition, err)
 	}
 
 	from, to := time.Date(2025, 7, 1, 0, 0, 0, 0, tz), time.Date(2025, 7, 2, 0, 0, 0, 0, tz)

@@ -1,0 +1,278 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/postgres"
+	"github.com/gridmap/gridmap/postgres/pgtest"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// monthName is the partition of reports holding the reports received in
+// t's UTC month.
+func monthName(t time.Time) string { return "reports_" + t.UTC().Format("200601") }
+
+// TestReportMonths: on a database whose current and next months have no
+// partition (the job has not run since the month began), many clients
+// file reports at once through a pool of four connections. Every report is
+// stored once, in the month made by the first intake to need it, with an
+// id of that month; the job then makes the months ahead, once. A report's
+// external_id stays unique whoever writes it, is freed when the report is
+// deleted, and neither it nor the id can be changed.
+func TestReportMonths(t *testing.T) {
+	db := pgtest.NewDBWith(t, postgres.Options{MaxConns: 4})
+	ctx := context.Background()
+	var now time.Time
+	if err := db.Pool.QueryRow(ctx, `SELECT now()`).Scan(&now); err != nil {
+		t.Fatal(err)
+	}
+	months := []time.Time{now, now.AddDate(0, 1, -now.Day()+1), now.AddDate(0, 2, -now.Day()+1)}
+	for _, m := range months {
+		if _, err := db.Pool.Exec(ctx, fmt.Sprintf(`ALTER TABLE reports DETACH PARTITION %s; DROP TABLE %[1]s`, monthName(m))); err != nil {
+			t.Fatalf("removing %s: %v", monthName(m), err)
+		}
+	}
+
+	layers, grids := postgres.NewLayerStore(db), postgres.NewGridStore(db)
+	if _, err := layers.PutLayer(ctx, &gridmap.Layer{ID: "months", Levels: []string{"district", "grid"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := importString(stores{layers, grids}, "months", collection(
+		feature("D", "district", "", rect(121, 31, 121.02, 31.02)),
+		feature("G1", "grid", "D", rect(121, 31, 121.01, 31.02)),
+		feature("G2", "grid", "D", rect(121.01, 31, 121.02, 31.02))), gridmap.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cats := postgres.NewCategoryStore(db)
+	if _, err := cats.PutDepartment(ctx, &gridmap.Department{Code: "cg", Name: "城管"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cats.PutCategory(ctx, &gridmap.Category{Code: "01", Name: "市容环境", Departments: []string{"cg"},
+		Limit: gridmap.Limit{Value: 4, Clock: gridmap.ClockWorkingHours}}); err != nil {
+		t.Fatal(err)
+	}
+	loc := postgres.NewLocator(db)
+	if err := loc.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tz, _ := time.LoadLocation("Asia/Shanghai")
+	reports := postgres.NewReportStore(db, loc, tz)
+
+	const clients, each = 12, 5
+	ids := make([][]int64, clients)
+	var wg sync.WaitGroup
+	errs := make(chan error, clients*each)
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				r := pointReport(fmt.Sprintf("m-%d-%d", c, i), 121.001+float64(c)*0.001, 31.01)
+				created, err := reports.CreateReport(ctx, r)
+				if err != nil || !created {
+					errs <- fmt.Errorf("client %d report %d: created %v, %v", c, i, created, err)
+					continue
+				}
+				// A retry stores nothing and answers the same report.
+				again := pointReport(r.ExternalID, 121.001+float64(c)*0.001, 31.01)
+				if created, err := reports.CreateReport(ctx, again); err != nil || created || again.ID != r.ID {
+					errs <- fmt.Errorf("retry of %s: created %v, id %d (stored %d), %v", r.ExternalID, created, again.ID, r.ID, err)
+				}
+				ids[c] = append(ids[c], r.ID)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	floor := int64(now.UTC().Year()*100+int(now.UTC().Month())) * 1_000_000_000
+	seen := map[int64]bool{}
+	for _, list := range ids {
+		for _, id := range list {
+			if seen[id] || id <= floor || id >= floor+1_000_000_000 {
+				t.Errorf("id %d: repeated, or not of %s", id, now.UTC().Format("2006-01"))
+			}
+			seen[id] = true
+		}
+	}
+	var stored, keys int
+	if err := db.Pool.QueryRow(ctx, fmt.Sprintf(`SELECT (SELECT count(*) FROM %s), (SELECT count(*) FROM report_keys)`, monthName(now))).Scan(&stored, &keys); err != nil {
+		t.Fatal(err)
+	}
+	if stored != clients*each || keys != clients*each || len(seen) != clients*each {
+		t.Errorf("%d reports in %s, %d keys, %d ids; want %d", stored, monthName(now), keys, len(seen), clients*each)
+	}
+
+	// The job makes the two months ahead, then nothing.
+	if made, err := reports.MakeMonths(ctx, months...); err != nil || made != 2 {
+		t.Errorf("making the months ahead: %d made, %v; want 2", made, err)
+	}
+	if made, err := reports.MakeMonths(ctx, months...); err != nil || made != 0 {
+		t.Errorf("making them again: %d made, %v; want none", made, err)
+	}
+	var next string
+	if err := db.Pool.QueryRow(ctx, `SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_class c WHERE c.relname = $1`, monthName(months[1])).Scan(&next); err != nil {
+		t.Fatal(err)
+	}
+	m := months[1].UTC()
+	following := m.AddDate(0, 1, 0)
+	if want := fmt.Sprintf("FOR VALUES FROM ('%d') TO ('%d')", (m.Year()*100+int(m.Month()))*1_000_000_000,
+		(following.Year()*100+int(following.Month()))*1_000_000_000); next != want {
+		t.Errorf("%s holds %s, want %s", monthName(m), next, want)
+	}
+
+	// A month three months back holds a report; a report list's counts
+	// from yesterday leave that month out of their plan, under custom and
+	// generic plans, and from four months back read it.
+	old := time.Date(now.UTC().Year(), now.UTC().Month()-3, 1, 0, 0, 0, 0, time.UTC)
+	if made, err := reports.MakeMonths(ctx, old); err != nil || made != 1 {
+		t.Fatalf("making %s: %d made, %v", monthName(old), made, err)
+	}
+	const bareReport = `INSERT INTO reports (id, external_id, content_hash, category, location, crs, reported_at, status, tier, due_at, assignment)
+		VALUES (coalesce($1, report_month_floor(now()) + nextval('report_serial') %% 1000000000), $2, '\x00', '01',
+		  ST_SetSRID(ST_MakePoint(121.001, 31.01), 4326), 'wgs84', %s, 'reported', 'grid', now(), '{}')`
+	if _, err := db.Pool.Exec(ctx, fmt.Sprintf(bareReport, "$3"), int64(old.Year()*100+int(old.Month()))*1_000_000_000+1, "m-old",
+		old.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		for _, from := range []struct {
+			at    string
+			reads bool
+		}{{"now() - interval '1 day'", false}, {"now() - interval '4 months'", true}} {
+			args := "NULL, false, '', " + from.at + ", NULL, NULL, NULL, NULL, NULL, NULL, '', '', NULL, NULL, false, NULL"
+			plan := rawPlanOf(t, conn, postgres.ReportListSQL["counts"], args, mode)
+			if strings.Contains(plan, monthName(old)) != from.reads || !strings.Contains(plan, monthName(now)) {
+				t.Errorf("%s, a list from %s reads %s: %v, want %v; reads this month: %v\n%s", mode, from.at, monthName(old),
+					!from.reads, from.reads, strings.Contains(plan, monthName(now)), plan)
+			}
+		}
+	}
+	// A report is read and moved by id in its month, old or new; an id of
+	// a month without a partition is no report.
+	oldID := int64(old.Year()*100+int(old.Month()))*1_000_000_000 + 1
+	for _, id := range []int64{oldID, ids[1][0]} {
+		if r, err := reports.Report(ctx, id); err != nil || r.ID != id {
+			t.Errorf("report %d: %v", id, err)
+		}
+		if _, err := reports.AddEvent(ctx, id, &gridmap.ReportEvent{Action: "register", Actor: "op"}); err != nil {
+			t.Errorf("registering report %d: %v", id, err)
+		}
+	}
+	for _, id := range []int64{999912000000001, 7} {
+		if _, err := reports.Report(ctx, id); gridmap.ErrorCode(err) != gridmap.ENOTFOUND {
+			t.Errorf("report %d: %v, want ENOTFOUND", id, err)
+		}
+		if _, err := reports.AddEvent(ctx, id, &gridmap.ReportEvent{Action: "register", Actor: "op"}); gridmap.ErrorCode(err) != gridmap.ENOTFOUND {
+			t.Errorf("registering report %d: %v, want ENOTFOUND", id, err)
+		}
+	}
+
+	// Probable duplicates are listed beside reports: linked, moved to
+	// another original, unlinked by the original's deletion, deleted.
+	original, second := ids[2][0], ids[3][0]
+	for _, step := range []struct {
+		sql  string
+		args []any
+	}{
+		{`UPDATE reports SET duplicate_of = $1 WHERE id = ANY($2)`, []any{original, []int64{ids[2][1], ids[2][2], ids[2][3]}}},
+		{`UPDATE reports SET duplicate_of = $1 WHERE id = ANY($2)`, []any{second, []int64{ids[2][3], ids[3][1]}}},
+		{`DELETE FROM reports WHERE id = $1`, []any{ids[2][2]}},
+	} {
+		if _, err := db.Pool.Exec(ctx, step.sql, step.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, err := reports.Report(ctx, original); err != nil || fmt.Sprint(r.Duplicates) != fmt.Sprint([]int64{ids[2][1]}) {
+		t.Errorf("duplicates of %d: %v, %v; want [%d]", original, r.Duplicates, err, ids[2][1])
+	}
+	if _, err := db.Pool.Exec(ctx, `DELETE FROM reports WHERE id = $1`, second); err != nil {
+		t.Fatal(err)
+	}
+	var astray int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM (
+		  (SELECT duplicate_of, id FROM reports WHERE duplicate_of IS NOT NULL EXCEPT SELECT of, id FROM report_duplicates)
+		  UNION ALL (SELECT of, id FROM report_duplicates EXCEPT SELECT duplicate_of, id FROM reports WHERE duplicate_of IS NOT NULL)) x`).Scan(&astray); err != nil || astray != 0 {
+		t.Errorf("%d links differ between reports and report_duplicates, %v", astray, err)
+	}
+
+	// A month holds no report reported more than a day after it ended.
+	_, err = db.Pool.Exec(ctx, fmt.Sprintf(bareReport, "now() + interval '40 days'"), nil, "m-ahead")
+	if !isState(err, "23514") {
+		t.Errorf("a report reported 40 days ahead: %v, want it refused", err)
+	}
+
+	// external_id is unique whoever writes the report.
+	first := ids[0][0]
+	var external string
+	if err := db.Pool.QueryRow(ctx, `SELECT external_id FROM reports WHERE id = $1`, first).Scan(&external); err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.Pool.Exec(ctx, fmt.Sprintf(bareReport, "now()"), nil, external)
+	if !isState(err, "23505") {
+		t.Errorf("a second report as %s by SQL: %v, want a unique violation", external, err)
+	}
+	for _, change := range []string{`UPDATE reports SET external_id = 'renamed' WHERE id = $1`, `UPDATE reports SET id = id + 1000000 WHERE id = $1`} {
+		if _, err := db.Pool.Exec(ctx, change, first); !isState(err, "23514") {
+			t.Errorf("%s: %v, want it refused", change, err)
+		}
+	}
+	// Deleting a report lets go of its external_id (and its events go with it).
+	if _, err := db.Pool.Exec(ctx, `DELETE FROM reports WHERE id = $1`, first); err != nil {
+		t.Fatal(err)
+	}
+	other := pointReport(external, 121.015, 31.01)
+	if created, err := reports.CreateReport(ctx, other); err != nil || !created || other.ID == first {
+		t.Errorf("a new report as %s after the first was deleted: created %v, id %d, %v", external, created, other.ID, err)
+	}
+	var events int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM report_events WHERE report_id = $1`, first).Scan(&events); err != nil || events != 0 {
+		t.Errorf("%d events left of the deleted report, %v", events, err)
+	}
+}
+
+// isState reports whether err is PostgreSQL's error of SQLSTATE code.
+func isState(err error, code string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == code
+}
+
+// rawPlanOf is planOf with every partition under its own name: the plan
+// of statement with args under plan_cache_mode mode, as PostgreSQL gives it.
+func rawPlanOf(t *testing.T, conn *pgxpool.Conn, statement, args, mode string) string {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := conn.Exec(ctx, "PREPARE raw_plan AS "+statement); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(ctx, "DEALLOCATE raw_plan")
+	if _, err := conn.Exec(ctx, "SET plan_cache_mode = "+mode); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(ctx, "RESET plan_cache_mode")
+	rows, err := conn.Query(ctx, "EXPLAIN (ANALYZE, COSTS OFF) EXECUTE raw_plan("+args+")")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(lines, "\n")
+}

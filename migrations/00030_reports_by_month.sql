@@ -1,7 +1,7 @@
 -- Reports are partitioned by the month they were received in (UTC), so
--- that a month once past is never written again (its vacuum is done once
--- and it can be archived whole) and what reads reports by id touches one
--- month only.
+-- that no new report goes into a past month (what is written there later
+-- is the moves of its reports still open), a month can be archived whole,
+-- and what reads or moves a report by id touches its month only.
 --
 -- The partition key is the report's id: a new report's id is its month,
 -- yyyymm, followed by nine digits of a counter (202612000000042), drawn by
@@ -194,12 +194,15 @@ CREATE TRIGGER report_duplicates_update AFTER UPDATE ON reports FOR EACH ROW
 CREATE TRIGGER report_duplicates_delete AFTER DELETE ON reports FOR EACH ROW
     WHEN (OLD.duplicate_of IS NOT NULL) EXECUTE FUNCTION report_duplicates_follow();
 
--- report_beside_truncate empties the tables kept beside reports with it,
--- and what refers to reports' keys.
+-- report_beside_truncate empties, with reports, the tables kept beside
+-- it and what refers to its reports' keys. (The keys are deleted, not
+-- truncated: reports' duplicate_of refers to them, and a TRUNCATE of them
+-- would reach back to reports, which the statement has open.)
 -- +goose StatementBegin
 CREATE FUNCTION report_beside_truncate() RETURNS trigger LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
-    TRUNCATE report_keys, report_duplicates CASCADE;
+    TRUNCATE report_events, report_tasks, report_facts, checkin_reports, party_meeting_items, report_duplicates CASCADE;
+    DELETE FROM report_keys;
     RETURN NULL;
 END
 $$;
@@ -237,9 +240,12 @@ BEGIN
     END IF;
     IF to_regclass(name) IS NULL THEN
         EXECUTE format('CREATE TABLE %I (LIKE reports INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)', name);
-        -- report_month_from(reported_at) <= the month's first id, stated
-        -- without a function call: a CHECK calling one costs every update
-        -- of a report about 70 us.
+    END IF;
+    -- report_month_from(reported_at) <= the month's first id, stated
+    -- without a function call: a CHECK calling one costs every update of a
+    -- report about 70 us. (Made again for a table left detached that has
+    -- lost it: the lists' pruning relies on it.)
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = name::regclass AND conname = name || '_reported') THEN
         EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I CHECK (reported_at < %L)', name, name || '_reported',
             (month + interval '1 month' + interval '24 hours') AT TIME ZONE 'UTC');
     END IF;
@@ -249,6 +255,11 @@ BEGIN
 END
 $$;
 -- +goose StatementEnd
+
+-- Every event's trigger reads its report by id (migration 00018): planned
+-- for that id each time, it reads and locks the report's month only; a
+-- plan kept by the connection would lock every month.
+ALTER FUNCTION report_facts_apply() SET plan_cache_mode = force_custom_plan;
 
 SELECT report_month_make(now() + m * interval '1 month') FROM generate_series(0, 2) m;
 
@@ -287,6 +298,7 @@ DROP FUNCTION report_keys_insert();
 DROP SEQUENCE report_serial;
 DROP FUNCTION report_month_from(timestamptz);
 DROP FUNCTION report_months_first();
+ALTER FUNCTION report_facts_apply() RESET plan_cache_mode;
 DROP FUNCTION report_month_floor(timestamptz);
 ALTER TABLE reports_flat RENAME TO reports;
 

@@ -80,3 +80,9 @@ func SetBeforeStaging(f func()) (restore func()) {
 
 // ImportBatch is how many features an import stages in one COPY.
 const ImportBatch = importBatch
+
+// ReportTable names the partition of reports holding report id.
+var ReportTable = reportTable
+
+// ReportMonthsFirst is the first id of any month.
+const ReportMonthsFirst = reportMonthsFirst

@@ -279,10 +279,13 @@ func (s *LeaderStore) NoteOnSiteWork(ctx context.Context, reportID int64, action
 	if caller == nil || caller.Kind != gridmap.CallerAccount || !slices.Contains(dispatch.OnSiteActions, action) {
 		return nil
 	}
-	_, err := s.db.Pool.Exec(ctx, `INSERT INTO checkin_reports (checkin_id, report_id, action)
-		SELECT c.id, r.id, $3 FROM checkins c JOIN reports r ON r.id = $2
+	_, err := s.db.Pool.Exec(ctx, onReport(`INSERT INTO checkin_reports (checkin_id, report_id, action)
+		SELECT c.id, r.id, $3 FROM checkins c JOIN {report} r ON r.id = $2
 		WHERE c.account_id = $1 AND c.visit AND c.at <= now() AND c.at > now() - make_interval(secs => $4)
 		  AND r.layer_id = c.layer_id AND r.scope_codes @> ARRAY[c.grid_code]
-		ON CONFLICT DO NOTHING`, caller.ID, reportID, action, gridmap.OnSiteWindow.Seconds())
+		ON CONFLICT DO NOTHING`, reportID), caller.ID, reportID, action, gridmap.OnSiteWindow.Seconds())
+	if isSQLState(err, "42P01") {
+		return nil // no report of that id: nothing to link
+	}
 	return translate(err, "linking on-site work")
 }

@@ -176,7 +176,7 @@ func (s *PatrolStore) NearbyWorkers(ctx context.Context, report int64, limit int
 	var layer, primary *string
 	var a gridmap.Assignment
 	err := s.db.Pool.QueryRow(ctx, onReport(`SELECT layer_id, primary_code, assignment FROM {report} WHERE id = $1`, report), report).Scan(&layer, &primary, &a)
-	if noReport(err) {
+	if noReport(err, report) {
 		return nil, gridmap.Errorf(gridmap.ENOTFOUND, "report %d does not exist", report)
 	} else if err != nil {
 		return nil, translate(err, "report "+strconv.FormatInt(report, 10))

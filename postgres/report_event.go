@@ -208,7 +208,7 @@ func (s *ReportStore) addEvent(ctx context.Context, id int64, e *gridmap.ReportE
 	var days []byte
 	l, err := scanLocked(rowWith{s.db.Pool.QueryRow(ctx, onReport(`SELECT `+stateColumns+`, (`+calendarDays("$2")+`) FROM {report} r WHERE r.id = $1`, id),
 		id, calendarDate(s.tz, now)), &days})
-	if noReport(err) {
+	if noReport(err, id) {
 		return nil, gridmap.Errorf(gridmap.ENOTFOUND, "report %d does not exist", id)
 	} else if err != nil {
 		return nil, err

@@ -47,8 +47,9 @@ func (s *ReportStore) MakeMonths(ctx context.Context, times ...time.Time) (made 
 
 // FollowMonths makes the partitions of the current month and the next
 // reportMonthsAhead months every interval until ctx ends, and a minute
-// after a run that failed.
+// after a run that failed; and analyzes reports once a UTC day.
 func (s *ReportStore) FollowMonths(ctx context.Context, interval time.Duration) {
+	var analyzed time.Time
 	for {
 		next := interval
 		now := time.Now().UTC()
@@ -63,6 +64,15 @@ func (s *ReportStore) FollowMonths(ctx context.Context, interval time.Duration) 
 			next = min(interval, time.Minute)
 		case made > 0:
 			s.db.Logger.Info("report partitions made", "months", made)
+		}
+		// Autovacuum analyzes each month but never reports as a whole,
+		// whose statistics the planner reads for joins: once a day.
+		if day := now.Truncate(24 * time.Hour); err == nil && day.After(analyzed) {
+			if _, err := s.db.Pool.Exec(ctx, `ANALYZE reports`); err != nil && ctx.Err() == nil {
+				s.db.Logger.Warn("analyzing reports failed; trying again in an hour", "err", err)
+			} else {
+				analyzed = day
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -97,10 +107,13 @@ func onReport(statement string, id int64) string {
 	return strings.ReplaceAll(statement, "{report}", reportTable(id))
 }
 
-// noReport reports whether err is what a statement of onReport returns
-// for an id no report has: no row, or no partition for the id's month.
-func noReport(err error) bool {
-	return errors.Is(err, pgx.ErrNoRows) || isSQLState(err, "42P01")
+// noReport reports whether err is what a statement of onReport(..., id)
+// returns for an id no report has: no row, or no partition for the id's
+// month (42P01 naming that partition, not another table).
+func noReport(err error, id int64) bool {
+	var pgErr *pgconn.PgError
+	return errors.Is(err, pgx.ErrNoRows) ||
+		errors.As(err, &pgErr) && pgErr.Code == "42P01" && strings.Contains(pgErr.Message, `"`+reportTable(id)+`"`)
 }
 
 // reportsFromSQL is the condition that the report of id may have been
@@ -115,9 +128,11 @@ func reportsFromSQL(id, from string) string {
 
 // isNoMonth reports whether err is an insert into reports that found no
 // partition for its id: the month the database's clock is in has none.
+// (Told by its fields, not its message, which the server may translate:
+// a CHECK constraint's violation names the constraint.)
 func isNoMonth(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23514" && strings.HasPrefix(pgErr.Message, `no partition of relation "reports" `)
+	return errors.As(err, &pgErr) && pgErr.Code == "23514" && pgErr.TableName == "reports" && pgErr.ConstraintName == ""
 }
 
 // makeCurrentMonth makes the partition of reports of the month the

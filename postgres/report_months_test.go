@@ -212,6 +212,23 @@ func TestReportMonths(t *testing.T) {
 		t.Errorf("%d links differ between reports and report_duplicates, %v", astray, err)
 	}
 
+	// The partition Go names for an id is the one PostgreSQL keeps it in,
+	// before months and in them.
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO reports (id, external_id, content_hash, category, location, crs, reported_at, status, tier, due_at, assignment)
+		VALUES (42, 'm-before', '\x00', '01', ST_SetSRID(ST_MakePoint(121.001, 31.01), 4326), 'wgs84', now(), 'reported', 'grid', now(), '{}')`); err != nil {
+		t.Fatal(err)
+	}
+	var monthsFirst int64
+	if err := db.Pool.QueryRow(ctx, `SELECT report_months_first()`).Scan(&monthsFirst); err != nil || monthsFirst != postgres.ReportMonthsFirst {
+		t.Errorf("report_months_first() is %d (%v), Go's %d", monthsFirst, err, int64(postgres.ReportMonthsFirst))
+	}
+	for _, id := range []int64{42, oldID, ids[4][0], ids[4][4]} {
+		var table string
+		if err := db.Pool.QueryRow(ctx, `SELECT tableoid::regclass::text FROM reports WHERE id = $1`, id).Scan(&table); err != nil || table != postgres.ReportTable(id) {
+			t.Errorf("report %d is in %q (%v); Go names %q", id, table, err, postgres.ReportTable(id))
+		}
+	}
+
 	// A month holds no report reported more than a day after it ended.
 	_, err = db.Pool.Exec(ctx, fmt.Sprintf(bareReport, "now() + interval '40 days'"), nil, "m-ahead")
 	if !isState(err, "23514") {
@@ -244,6 +261,28 @@ func TestReportMonths(t *testing.T) {
 	var events int
 	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM report_events WHERE report_id = $1`, first).Scan(&events); err != nil || events != 0 {
 		t.Errorf("%d events left of the deleted report, %v", events, err)
+	}
+
+	// An archived month (detached, then dropped) holds no report any more;
+	// its reports' external_ids stay taken.
+	if _, err := db.Pool.Exec(ctx, fmt.Sprintf(`ALTER TABLE reports DETACH PARTITION %s; DROP TABLE %[1]s`, monthName(old))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reports.Report(ctx, oldID); gridmap.ErrorCode(err) != gridmap.ENOTFOUND {
+		t.Errorf("a report of an archived month: %v, want ENOTFOUND", err)
+	}
+	if _, err := reports.CreateReport(ctx, pointReport("m-old", 121.001, 31.01)); gridmap.ErrorCode(err) != gridmap.ECONFLICT {
+		t.Errorf("a report as the external_id of an archived one: %v, want ECONFLICT", err)
+	}
+
+	// Emptying reports empties what is kept beside them and refers to them.
+	if _, err := db.Pool.Exec(ctx, `TRUNCATE reports`); err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	if err := db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM report_keys) + (SELECT count(*) FROM report_duplicates) +
+		(SELECT count(*) FROM report_events) + (SELECT count(*) FROM report_facts) + (SELECT count(*) FROM report_scope)`).Scan(&left); err != nil || left != 0 {
+		t.Errorf("%d rows left beside reports after TRUNCATE, %v", left, err)
 	}
 }
 

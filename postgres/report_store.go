@@ -239,11 +239,16 @@ func (s *ReportStore) byExternalID(ctx context.Context, externalID string, hash 
 	var id int64
 	var stored []byte
 	err := s.db.Pool.QueryRow(ctx, `SELECT report_id FROM report_keys WHERE external_id = $1`, externalID).Scan(&id)
-	if err == nil {
-		err = s.db.Pool.QueryRow(ctx, onReport(`SELECT content_hash FROM {report} WHERE id = $1`, id), id).Scan(&stored)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, translate(err, "report "+externalID)
 	}
-	if noReport(err) {
-		return nil, nil // none, or deleted since
+	err = s.db.Pool.QueryRow(ctx, onReport(`SELECT content_hash FROM {report} WHERE id = $1`, id), id).Scan(&stored)
+	if noReport(err, id) {
+		// The key outlives its report only when the report's month was
+		// detached (archived): the external_id stays taken.
+		return nil, gridmap.Errorf(gridmap.ECONFLICT, "external_id %q was used for report %d, which is no longer kept here (its month was archived): send the report with another external_id", externalID, id)
 	} else if err != nil {
 		return nil, translate(err, "report "+externalID)
 	}

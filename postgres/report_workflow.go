@@ -62,7 +62,7 @@ func scanReportWith(row pgx.Row, leading ...any) (*gridmap.Report, error) {
 // Report returns one report. Returns ENOTFOUND.
 func (s *ReportStore) Report(ctx context.Context, id int64) (*gridmap.Report, error) {
 	r, err := scanReport(s.db.Pool.QueryRow(ctx, onReport(`SELECT `+reportColumns+` FROM {report} reports WHERE id = $1`, id), id))
-	if noReport(err) {
+	if noReport(err, id) {
 		return nil, gridmap.Errorf(gridmap.ENOTFOUND, "report %d does not exist", id)
 	} else if err != nil {
 		return nil, translate(err, "report "+strconv.FormatInt(id, 10))

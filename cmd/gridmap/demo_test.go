@@ -108,7 +108,7 @@ func TestDemoReportsFlag(t *testing.T) {
 
 	t.Run("some are moved on, with their events", func(t *testing.T) {
 		rows, err := db.Query(ctx, `SELECT r.external_id, r.status, array_agg(e.action ORDER BY e.id)
-			FROM reports r JOIN report_events e ON e.report_id = r.id GROUP BY r.id ORDER BY r.external_id`)
+			FROM reports r JOIN report_events e ON e.report_id = r.id GROUP BY r.id, r.external_id, r.status ORDER BY r.external_id`)
 		if err != nil {
 			t.Fatal(err)
 		}

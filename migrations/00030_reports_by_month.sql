@@ -256,6 +256,18 @@ END
 $$;
 -- +goose StatementEnd
 
+-- report_estimated_extent is the planner's estimate of the box of
+-- reports' locations: that of each month's statistics (a month not yet
+-- analyzed counts for nothing). PostGIS 3.3's ST_EstimatedExtent fails on
+-- a partitioned table.
+-- +goose StatementBegin
+CREATE FUNCTION report_estimated_extent() RETURNS box2d LANGUAGE sql STABLE AS $$
+    SELECT ST_Extent(ST_EstimatedExtent(n.nspname::text, c.relname::text, 'location')::geometry)::box2d
+    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE i.inhparent = 'reports'::regclass
+$$;
+-- +goose StatementEnd
+
 -- Every event's trigger reads its report by id (migration 00018): planned
 -- for that id each time, it reads and locks the report's month only; a
 -- plan kept by the connection would lock every month.
@@ -296,6 +308,7 @@ DROP FUNCTION report_duplicates_follow();
 DROP FUNCTION report_keys_delete();
 DROP FUNCTION report_keys_insert();
 DROP SEQUENCE report_serial;
+DROP FUNCTION report_estimated_extent();
 DROP FUNCTION report_month_from(timestamptz);
 DROP FUNCTION report_months_first();
 ALTER FUNCTION report_facts_apply() RESET plan_cache_mode;

@@ -228,7 +228,7 @@ func (s *FeatureStore) Extent(ctx context.Context, q *gridmap.FeatureQuery) (*gr
 		// the first and last report through the reported_at index.
 		sql = `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e),
 				(SELECT min(reported_at) FROM reports), (SELECT max(reported_at) FROM reports)
-			FROM (SELECT ST_EstimatedExtent('reports', 'location') AS e) x`
+			FROM (SELECT report_estimated_extent() AS e) x`
 	case q.Draft:
 		sql = `SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), NULL::timestamptz, NULL::timestamptz FROM (SELECT ST_Extent(geom) AS e FROM draft_grids WHERE layer_id = $1) x`
 		args = []any{q.Layer}

@@ -28,7 +28,7 @@ const (
 const HotspotMaxZoom = 16
 
 func (s *TileStore) hotspotsTileset(ctx context.Context) (*gridmap.Tileset, error) {
-	bounds, err := s.bounds(ctx, `SELECT ST_EstimatedExtent('reports', 'location')::geometry`)
+	bounds, err := s.bounds(ctx, `SELECT report_estimated_extent()::geometry`)
 	if err != nil {
 		return nil, translate(err, "reports")
 	}

@@ -104,7 +104,7 @@ func (s *TileStore) Tileset(ctx context.Context, name string) (*gridmap.Tileset,
 	if name == gridmap.ReportsTileset {
 		// The extent from the planner's statistics: reading every report
 		// for a map's first request would not scale.
-		bounds, err := s.bounds(ctx, `SELECT ST_EstimatedExtent('reports', 'location')::geometry`)
+		bounds, err := s.bounds(ctx, `SELECT report_estimated_extent()::geometry`)
 		if err != nil {
 			return nil, translate(err, "reports")
 		}

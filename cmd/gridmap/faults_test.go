@@ -96,7 +96,7 @@ func TestDatabaseOutage(t *testing.T) {
 func outage(t *testing.T, s *server, pgDir, conn string, stop, start func()) {
 	// A department whose webhook counts deliveries by their key, and
 	// notes when each key first arrived.
-	var deliveries sync.Map // Idempotency-Key -> *atomic.Int64
+	var deliveries sync.Map   // Idempotency-Key -> *atomic.Int64
 	var firstArrived sync.Map // Idempotency-Key -> time.Time
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		firstArrived.LoadOrStore(r.Header.Get("Idempotency-Key"), time.Now())

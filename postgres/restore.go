@@ -303,7 +303,8 @@ const installedSQL = `
 // extension's comment: only an extension's owner may drop it, comment on it
 // or write its tables, and a hosted database's role seldom owns PostGIS.
 // (Coordinate systems added to spatial_ref_sys by hand are then not
-// restored; gridmap adds none.) Returns the file's path.
+// restored; gridmap adds none.) Partitions' keys come before the other
+// constraints (partitionKeysFirst). Returns the file's path.
 func restoreList(ctx context.Context, q querier, list []byte) (string, error) {
 	installed := map[string]bool{}
 	rows, err := q.Query(ctx, installedSQL)
@@ -317,7 +318,7 @@ func restoreList(ctx context.Context, q querier, list []byte) (string, error) {
 	for _, name := range names {
 		installed[name] = true
 	}
-	var kept bytes.Buffer
+	var kept []string
 	for _, line := range strings.SplitAfter(string(list), "\n") {
 		if m := tocExtension.FindStringSubmatch(line); m != nil && (installed[m[1]] || strings.Contains(line, " COMMENT - ")) {
 			continue
@@ -325,18 +326,61 @@ func restoreList(ctx context.Context, q querier, list []byte) (string, error) {
 		if m := tocTableData.FindStringSubmatch(line); m != nil && installed[m[1]+"."+m[2]] {
 			continue
 		}
-		kept.WriteString(line)
+		kept = append(kept, line)
 	}
 	f, err := os.CreateTemp("", "gridmap-restore-*.list")
 	if err != nil {
 		return "", fmt.Errorf("writing pg_restore's list: %w", err)
 	}
 	defer f.Close()
-	if _, err := f.Write(kept.Bytes()); err != nil {
+	if _, err := f.WriteString(strings.Join(partitionKeysFirst(kept), "")); err != nil {
 		os.Remove(f.Name())
 		return "", fmt.Errorf("writing pg_restore's list: %w", err)
 	}
 	return f.Name(), nil
+}
+
+// tocAttach matches a partition attached to its table in pg_restore
+// --list, "4379; 0 0 TABLE ATTACH public track_points_20261201 gridmap";
+// tocConstraint a constraint, "4839; 2606 125877 CONSTRAINT public
+// track_points_20261201 track_points_20261201_pkey gridmap" (schema,
+// table).
+var (
+	tocAttach     = regexp.MustCompile(`^\d+; \d+ \d+ TABLE ATTACH (\S+) (\S+) `)
+	tocConstraint = regexp.MustCompile(`^\d+; \d+ \d+ CONSTRAINT (\S+) (\S+) `)
+)
+
+// partitionKeysFirst moves, in the lines of pg_restore --list, the
+// constraints of partitions (their parts of their table's primary key)
+// before the first constraint. pg_restore --clean drops in the reverse of
+// the list's order, and a partition's part of a key cannot be dropped
+// while its table's key is there: dropped first, the table's key takes its
+// partitions' with it. Created first, each partition's part is attached
+// to its table's key (INDEX ATTACH) after both exist, as before.
+func partitionKeysFirst(lines []string) []string {
+	partitions := map[string]bool{}
+	for _, line := range lines {
+		if m := tocAttach.FindStringSubmatch(line); m != nil {
+			partitions[m[1]+"."+m[2]] = true
+		}
+	}
+	var keys, rest []string
+	first := -1
+	for _, line := range lines {
+		m := tocConstraint.FindStringSubmatch(line)
+		if m != nil && first < 0 {
+			first = len(rest)
+		}
+		if m != nil && partitions[m[1]+"."+m[2]] {
+			keys = append(keys, line)
+			continue
+		}
+		rest = append(rest, line)
+	}
+	if first < 0 {
+		return lines
+	}
+	return slices.Concat(rest[:first], keys, rest[first:])
 }
 
 // tocTable matches a table in pg_restore --list, "215; 1259 16390 TABLE

@@ -124,6 +124,50 @@ func populateBackupWorld(t *testing.T, db *postgres.DB) backupWorld {
 	return w
 }
 
+// TestRestoreReplaceOverPartitions: a database holding the days of track
+// points a server keeps making (partitions with their parts of
+// track_points' key) and reports' months is backed up, restored, and
+// restored again over itself with --replace, which drops those partitions'
+// keys and makes them again.
+func TestRestoreReplaceOverPartitions(t *testing.T) {
+	ctx := context.Background()
+	src := pgtest.NewDB(t)
+	tz, _ := time.LoadLocation("Asia/Shanghai")
+	if _, _, err := postgres.NewPatrolStore(src, tz, 180*24*time.Hour).ExpireTracks(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Pool.Exec(ctx, `INSERT INTO track_points (account_id, device, t, location) VALUES (1, 'phone', now(), ST_SetSRID(ST_MakePoint(120.005, 30.01), 4326))`); err != nil {
+		t.Fatal(err)
+	}
+	var keys int
+	if err := src.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_constraint WHERE contype = 'p' AND conparentid <> 0`).Scan(&keys); err != nil || keys < 3 {
+		t.Fatalf("%d partitions' keys (%v), want the days'", keys, err)
+	}
+	file := filepath.Join(t.TempDir(), "parts.dump")
+	if out, errOut, code := runEnv(t, onDatabase(src.Pool.Config().ConnString()), "backup", file); code != 0 {
+		t.Fatalf("backup: exit %d\n%s%s", code, out, errOut)
+	}
+	dst := pgtest.ConnString(t)
+	for _, args := range [][]string{{"restore", file}, {"restore", "--replace", file}, {"restore", "--replace", file}} {
+		if out, errOut, code := runEnv(t, onDatabase(dst), args...); code != 0 {
+			t.Fatalf("%v: exit %d\n%s%s", args, code, out, errOut)
+		}
+	}
+	restored, err := postgres.Open(ctx, dst, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restored.Close()
+	var points int
+	if err := restored.Pool.QueryRow(ctx, `SELECT count(*) FROM track_points`).Scan(&points); err != nil || points != 1 {
+		t.Errorf("%d track points after the restores (%v), want 1", points, err)
+	}
+	var invalid int
+	if err := restored.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_index WHERE NOT indisvalid`).Scan(&invalid); err != nil || invalid != 0 {
+		t.Errorf("%d indexes left invalid (%v)", invalid, err)
+	}
+}
+
 // answers reads back, as JSON, what the round trip must keep: lookups at
 // points inside, on an edge and outside (now and before the edit), each
 // report with its events, the indicators of their day, and the history of

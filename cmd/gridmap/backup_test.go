@@ -126,9 +126,8 @@ func populateBackupWorld(t *testing.T, db *postgres.DB) backupWorld {
 
 // TestRestoreReplaceOverPartitions: a database holding the days of track
 // points a server keeps making (partitions with their parts of
-// track_points' key) and reports' months is backed up, restored, and
-// restored again over itself with --replace, which drops those partitions'
-// keys and makes them again.
+// track_points' key) is backed up, restored, and restored again over
+// itself with --replace, which drops those keys and makes them again.
 func TestRestoreReplaceOverPartitions(t *testing.T) {
 	ctx := context.Background()
 	src := pgtest.NewDB(t)

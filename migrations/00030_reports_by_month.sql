@@ -256,10 +256,10 @@ END
 $$;
 -- +goose StatementEnd
 
--- report_estimated_extent is the planner's estimate of the box of
--- reports' locations: that of each month's statistics (a month not yet
--- analyzed counts for nothing). PostGIS 3.3's ST_EstimatedExtent fails on
--- a partitioned table.
+-- report_estimated_extent is an estimate of the box of reports'
+-- locations: the union of each month's (read from the root of its GiST
+-- index, or its statistics; an empty month counts for nothing). PostGIS
+-- 3.3's ST_EstimatedExtent fails on a partitioned table.
 -- +goose StatementBegin
 CREATE FUNCTION report_estimated_extent() RETURNS box2d LANGUAGE sql STABLE AS $$
     SELECT ST_Extent(ST_EstimatedExtent(n.nspname::text, c.relname::text, 'location')::geometry)::box2d

@@ -86,3 +86,6 @@ var ReportTable = reportTable
 
 // ReportMonthsFirst is the first id of any month.
 const ReportMonthsFirst = reportMonthsFirst
+
+// AnalyzeReports analyzes reports as FollowMonths does once a day.
+func AnalyzeReports(ctx context.Context, s *ReportStore) error { return s.analyzeReports(ctx) }

@@ -284,7 +284,7 @@ func (s *LeaderStore) NoteOnSiteWork(ctx context.Context, reportID int64, action
 		WHERE c.account_id = $1 AND c.visit AND c.at <= now() AND c.at > now() - make_interval(secs => $4)
 		  AND r.layer_id = c.layer_id AND r.scope_codes @> ARRAY[c.grid_code]
 		ON CONFLICT DO NOTHING`, reportID), caller.ID, reportID, action, gridmap.OnSiteWindow.Seconds())
-	if isSQLState(err, "42P01") {
+	if noReport(err, reportID) {
 		return nil // no report of that id: nothing to link
 	}
 	return translate(err, "linking on-site work")

@@ -128,13 +128,14 @@ func (s *PatrolStore) visibleWorker(ctx context.Context, worker string) (int64, 
 }
 
 // nearbyWorkersSQL lists the workers on duty since $3 linked to grids $2
-// (or grids below them) of report $1's layer, in the scope $4, $5,
+// (or grids below them) of report $1's layer (run as onReport(...,
+// report)), in the scope $4, $5,
 // nearest first, with the geodesic distance from the report's location to
 // their last position, the first $6. worker_positions_scope finds them
 // among the thousands on duty.
 var nearbyWorkersSQL = `SELECT ` + workerColumns + `, coalesce(a.person_name, ''),
 	  ST_Distance(p.location::geography, r.location::geography) AS d
-	FROM reports r, worker_positions p JOIN accounts a ON a.id = p.account_id
+	FROM {report} r, worker_positions p JOIN accounts a ON a.id = p.account_id
 	WHERE r.id = $1 AND p.scope_codes && $2::text[] AND p.layer_id = r.layer_id AND p.t > $3
 	  AND ` + workerInScopeSQL("p", "$4", "$5") + ` AND a.disabled_at IS NULL
 	ORDER BY d, a.username
@@ -193,7 +194,7 @@ func (s *PatrolStore) NearbyWorkers(ctx context.Context, report int64, limit int
 		return nil, err
 	}
 	scopeLayer, scopeCode := scopeParams(ctx)
-	rows, err := s.db.Pool.Query(ctx, nearbyWorkersSQL, report, codes, time.Now().Add(-gridmap.OnDutyWithin), scopeLayer, scopeCode, limit)
+	rows, err := s.db.Pool.Query(ctx, onReport(nearbyWorkersSQL, report), report, codes, time.Now().Add(-gridmap.OnDutyWithin), scopeLayer, scopeCode, limit)
 	if err != nil {
 		return nil, translate(err, "nearby workers")
 	}

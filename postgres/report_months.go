@@ -66,9 +66,10 @@ func (s *ReportStore) FollowMonths(ctx context.Context, interval time.Duration) 
 			s.db.Logger.Info("report partitions made", "months", made)
 		}
 		// Autovacuum analyzes each month but never reports as a whole,
-		// whose statistics the planner reads for joins: once a day.
+		// whose statistics the planner reads for joins: once a day, by one
+		// instance at a time.
 		if day := now.Truncate(24 * time.Hour); err == nil && day.After(analyzed) {
-			if _, err := s.db.Pool.Exec(ctx, `ANALYZE reports`); err != nil && ctx.Err() == nil {
+			if err := s.analyzeReports(ctx); err != nil && ctx.Err() == nil {
 				s.db.Logger.Warn("analyzing reports failed; trying again in an hour", "err", err)
 			} else {
 				analyzed = day
@@ -113,7 +114,7 @@ func onReport(statement string, id int64) string {
 func noReport(err error, id int64) bool {
 	var pgErr *pgconn.PgError
 	return errors.Is(err, pgx.ErrNoRows) ||
-		errors.As(err, &pgErr) && pgErr.Code == "42P01" && strings.Contains(pgErr.Message, `"`+reportTable(id)+`"`)
+		errors.As(err, &pgErr) && pgErr.Code == "42P01" && strings.Contains(pgErr.Message, reportTable(id))
 }
 
 // reportsFromSQL is the condition that the report of id may have been
@@ -125,6 +126,23 @@ func noReport(err error, id int64) bool {
 func reportsFromSQL(id, from string) string {
 	return "(" + id + " < report_months_first() OR " + id + " >= report_month_from(" + from + "))"
 }
+
+// analyzeReports analyzes reports (on PostgreSQL 15, every month with it),
+// without the pool's statement timeout, unless another instance is
+// analyzing them now.
+func (s *ReportStore) analyzeReports(ctx context.Context) error {
+	return pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		var mine bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, int64(reportAnalyzeLockID)).Scan(&mine); err != nil || !mine {
+			return err
+		}
+		_, err := tx.Exec(ctx, `SET LOCAL statement_timeout = 0; ANALYZE reports`)
+		return err
+	})
+}
+
+// reportAnalyzeLockID is the advisory lock analyzeReports holds.
+const reportAnalyzeLockID = 0x6772_6964_7261_6e61 // "gridrana"
 
 // isNoMonth reports whether err is an insert into reports that found no
 // partition for its id: the month the database's clock is in has none.

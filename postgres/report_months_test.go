@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -112,6 +113,19 @@ func TestReportMonths(t *testing.T) {
 	}
 	if stored != clients*each || keys != clients*each || len(seen) != clients*each {
 		t.Errorf("%d reports in %s, %d keys, %d ids; want %d", stored, monthName(now), keys, len(seen), clients*each)
+	}
+
+	// Analyzed as a whole (the daily job), reports count what the months
+	// hold; the facts trigger keeps planning each event for its month.
+	if err := postgres.AnalyzeReports(ctx, reports); err != nil {
+		t.Fatal(err)
+	}
+	var counted float64
+	var config []string
+	if err := db.Pool.QueryRow(ctx, `SELECT (SELECT reltuples FROM pg_class WHERE oid = 'reports'::regclass),
+		(SELECT proconfig FROM pg_proc WHERE proname = 'report_facts_apply')`).Scan(&counted, &config); err != nil ||
+		counted < clients*each || !slices.Contains(config, "plan_cache_mode=force_custom_plan") {
+		t.Errorf("reports analyzed as %v rows, the facts trigger set with %v (%v)", counted, config, err)
 	}
 
 	// The job makes the two months ahead, then nothing.

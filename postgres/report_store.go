@@ -245,7 +245,9 @@ func (s *ReportStore) byExternalID(ctx context.Context, externalID string, hash 
 		return nil, translate(err, "report "+externalID)
 	}
 	err = s.db.Pool.QueryRow(ctx, onReport(`SELECT content_hash FROM {report} WHERE id = $1`, id), id).Scan(&stored)
-	if noReport(err, id) {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil // deleted since
+	} else if noReport(err, id) {
 		// The key outlives its report only when the report's month was
 		// detached (archived): the external_id stays taken.
 		return nil, gridmap.Errorf(gridmap.ECONFLICT, "external_id %q was used for report %d, which is no longer kept here (its month was archived): send the report with another external_id", externalID, id)

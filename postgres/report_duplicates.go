@@ -142,11 +142,10 @@ func (s *ReportStore) intakeLinked(ctx context.Context, r *gridmap.Report, args 
 	if err := br.QueryRow().Scan(new(int64), &r.ID, &r.ReceivedAt); err != nil {
 		return err
 	}
-	if !links {
-		return br.Close()
-	}
-	if err := br.QueryRow().Scan(&r.DuplicateOf); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return err
+	if links {
+		if err := br.QueryRow().Scan(&r.DuplicateOf); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
 	}
 	// The commit: an error here means the report may not be stored.
 	return br.Close()

@@ -36,7 +36,6 @@ const reportMonthsLockID = 0x6772_6964_726d_6f6e // "gridrmon"
 // trackLockTimeout.
 func (s *ReportStore) MakeMonths(ctx context.Context, times ...time.Time) (made int, err error) {
 	err = ddlTx(ctx, s.db.Pool, func(tx pgx.Tx) error {
-		made = 0
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(reportMonthsLockID)); err != nil {
 			return err
 		}

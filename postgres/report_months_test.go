@@ -329,3 +329,69 @@ func rawPlanOf(t *testing.T, conn *pgxpool.Conn, statement, args, mode string) s
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestScopedWindowPageReadsItsMonths: a district's viewer pages through a
+// month that ended before four more were received. Its page reads its
+// grid's reports of the window by time and each of them in its own month:
+// the months received after the window are not pruned (a report received
+// later may have been reported in the window), but none of them is read,
+// under custom and generic plans, and the page is the plain query's.
+func TestScopedWindowPageReadsItsMonths(t *testing.T) {
+	db := pgtest.NewDB(t)
+	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO layers (id, name, kind, levels) VALUES ('mon', 'mon', 'comprehensive', '{district,grid}');
+		INSERT INTO categories (code, name, limit_value, limit_clock) VALUES ('mon', 'mon', 1, 'calendar_days');
+		SELECT report_month_make(m) FROM generate_series(timestamptz '2025-01-01 00:00Z', '2025-05-01 00:00Z', interval '1 month') m;
+		INSERT INTO reports (id, external_id, content_hash, category, location, crs, reported_at, status, tier, due_at, assignment,
+		                     layer_id, primary_code, scope_codes)
+		SELECT report_month_floor(at) + i, 'mon-' || i, '\x00', 'mon', ST_SetSRID(ST_MakePoint(121, 31), 4326), 'wgs84', at,
+		       (ARRAY['reported','registered','closed'])[1 + i % 3], 'grid', at + interval '3 days', '{}', 'mon',
+		       'G' || i % 40, ARRAY['D' || i % 2, 'G' || i % 40]
+		FROM (SELECT i, timestamptz '2025-01-01 00:00Z' + interval '1 minute' * (i * 4) AS at FROM generate_series(1, 40000) i) g;
+		ANALYZE reports; ANALYZE report_scope`); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	// January (received in January), then the months after it.
+	const window = "timestamptz '2025-01-03 00:00Z', timestamptz '2025-01-20 00:00Z'"
+	args := "NULL, false, '', " + window + ", NULL, NULL, NULL, 'mon', 'D1', '', '', NULL, NULL, false, NULL, 9223372036854775807, 51"
+	later := []string{"reports_202502", "reports_202503", "reports_202504", "reports_202505"}
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		plan := rawPlanOf(t, conn, postgres.ReportListSQL["by arrival in scope window"], args, mode)
+		for _, line := range strings.Split(plan, "\n") {
+			for _, month := range later {
+				if strings.Contains(line, " on "+month+" ") && !strings.Contains(line, "never executed") {
+					t.Errorf("%s: the page of January reads %s:\n%s", mode, month, plan)
+				}
+			}
+		}
+	}
+
+	scoped := gridmap.NewContextWithCaller(ctx, &gridmap.Caller{Kind: gridmap.CallerAccount, ID: 1, Name: "d1", Role: gridmap.RoleViewer,
+		Scope: &gridmap.Scope{Layer: "mon", Code: "D1"}})
+	since, until := time.Date(2025, 1, 3, 0, 0, 0, 0, time.UTC), time.Date(2025, 1, 20, 0, 0, 0, 0, time.UTC)
+	page, _, err := postgres.NewReportStore(db, nil, time.UTC).Reports(scoped, gridmap.ReportFilter{Since: &since, Until: &until, Limit: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Pool.Query(ctx, `SELECT id FROM reports WHERE layer_id = 'mon' AND scope_codes @> '{D1}'
+		AND reported_at >= $1 AND reported_at < $2 ORDER BY id DESC LIMIT 50`, since, until)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]int64, len(page))
+	for i, r := range page {
+		got[i] = r.ID
+	}
+	if len(want) != 50 || !slices.Equal(got, want) {
+		t.Errorf("the page holds %v, want %v", got, want)
+	}
+}

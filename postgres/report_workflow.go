@@ -317,8 +317,14 @@ type reportStatements struct {
 	counts string
 	// byArrivalInScopeWindow is byArrivalInWindow for a scoped caller: the
 	// newest of its grid's reports of the window by time (report_scope),
-	// each then checked against the rest of the filter, until the page is
-	// full.
+	// each then read by its id and checked against the rest of the filter,
+	// until the page is full. The read is a LATERAL subquery kept whole
+	// (OFFSET 0): joined, the planner merged the window's rows with every
+	// month's reports by id, reading each month after the window whole
+	// (reports received later may have been reported in the window, so
+	// those months are not pruned): 0.2 to 0.3 s for last February's page
+	// with a million reports over a year, where each probe reads one
+	// month's index.
 	byArrivalInScopeWindow string
 	// countsInScopeWindow is counts for a scoped caller's window ($4
 	// given): its grid's reports of the window by time.
@@ -331,8 +337,9 @@ func newReportStatements(mine bool) reportStatements {
 		byArrivalInScopeWindow: `SELECT ` + reportColumns + ` FROM reports WHERE id IN (
 	  SELECT r.id FROM (SELECT s.report_id FROM report_scope s WHERE ` + reportScopeWindowSQL + ` AND s.report_id < $17
 	      ORDER BY s.report_id DESC OFFSET 0) s
-	    JOIN reports r ON r.id = s.report_id
-	  WHERE ` + reportFilterSQL(mine, reportInScopeRowSQL("r", "$9", "$10")) + ` ORDER BY s.report_id DESC LIMIT $18)
+	    CROSS JOIN LATERAL (SELECT r.id FROM reports r WHERE r.id = s.report_id
+	      AND ` + reportFilterSQL(mine, reportInScopeRowSQL("r", "$9", "$10")) + ` OFFSET 0) r
+	  ORDER BY s.report_id DESC LIMIT $18)
 	ORDER BY id DESC`,
 		countsInScopeWindow: `SELECT status, count(*), count(*) FILTER (WHERE due_at < now()) FROM reports WHERE ` +
 			reportFilterSQL(mine, reportInScopeByTimeSQL) + `

@@ -57,8 +57,10 @@ func statsBenchDistrict(districts int) string {
 var statsBenchGenerateSQL = []string{
 	`INSERT INTO categories (code, name, limit_value, limit_clock) VALUES ('bench-a', 'a', 3, 'working_days'), ('bench-b', 'b', 3, 'working_days')`,
 	`ALTER TABLE report_events DISABLE TRIGGER report_facts_apply`,
-	`INSERT INTO reports (external_id, content_hash, category, location, crs, reported_at, status, layer_id, primary_code, tier, due_at, assignment, scope_codes)
-	SELECT 'bench-' || i, '\x00', CASE WHEN j % 3 = 0 THEN 'bench-b' ELSE 'bench-a' END, ST_SetSRID(ST_MakePoint(121 + (j % 1000) * 0.001, 31 + k * 0.01), 4326), 'wgs84',
+	// Each report in the month it was received, as intake files it.
+	`SELECT report_month_make(m) FROM generate_series(timestamptz '2024-12-01 00:00Z', '2025-12-01 00:00Z', interval '1 month') m`,
+	`INSERT INTO reports (id, external_id, content_hash, category, location, crs, reported_at, status, layer_id, primary_code, tier, due_at, assignment, scope_codes)
+	SELECT report_month_floor(at) + i, 'bench-' || i, '\x00', CASE WHEN j % 3 = 0 THEN 'bench-b' ELSE 'bench-a' END, ST_SetSRID(ST_MakePoint(121 + (j % 1000) * 0.001, 31 + k * 0.01), 4326), 'wgs84',
 	  at, CASE WHEN j % 10 < 6 THEN 'closed' WHEN j % 50 = 7 THEN 'suspended' WHEN j % 10 = 9 THEN 'reported' ELSE 'in_progress' END,
 	  'bench', g, 'grid', at + interval '3 days',
 	  jsonb_build_object('layer', 'bench', 'tier', 'grid', 'due_at', at + interval '3 days',

@@ -99,8 +99,11 @@ const duplicateLockSQL = `SELECT count(*) FROM (
 // duplicate_within_hours before or after it, and returns the link (NULL
 // for none). No row when the category links no duplicates or the report
 // was not stored. The box test (in degrees, generous) lets the match be
-// found through reports_location; ST_DWithin on geography decides.
-const duplicateLinkSQL = `UPDATE reports n SET duplicate_of = (
+// found through reports_location; ST_DWithin on geography decides. The
+// months received before the earliest match could be reported are left
+// out when the statement runs (reportsFromSQL); the months after it are
+// each probed by place.
+var duplicateLinkSQL = `UPDATE reports n SET duplicate_of = (
 	  SELECT m.id FROM reports m
 	  WHERE m.category = n.category AND m.id <> n.id AND m.status <> ALL($2::text[])
 	    AND m.location && ST_Expand(n.location,
@@ -109,6 +112,7 @@ const duplicateLinkSQL = `UPDATE reports n SET duplicate_of = (
 	    AND ST_DWithin(m.location::geography, n.location::geography, c.duplicate_within_m)
 	    AND m.reported_at BETWEEN n.reported_at - c.duplicate_within_hours * interval '1 hour'
 	                          AND n.reported_at + c.duplicate_within_hours * interval '1 hour'
+	    AND ` + reportsFromSQL("m.id", "n.reported_at - c.duplicate_within_hours * interval '1 hour'") + `
 	  ORDER BY m.reported_at, m.id LIMIT 1)
 	FROM categories c
 	WHERE n.id = (SELECT report_id FROM report_keys WHERE external_id = $1) AND c.code = n.category AND c.duplicate_within_m > 0 AND c.duplicate_within_hours > 0
@@ -120,7 +124,8 @@ const metresPerDegreeSQL = "110000.0"
 // locks and linking r to its match, as one implicit transaction, and sets
 // r's id, received_at and duplicate_of. Without links (r's category, as
 // assign read it, links no duplicates) it runs intakeSQL alone: the link
-// reads every month of reports, which costs more the more months are kept.
+// is planned over every month of reports, which costs more the more
+// months are kept.
 // Returns pgx.ErrNoRows when intakeSQL stored nothing.
 func (s *ReportStore) intakeLinked(ctx context.Context, r *gridmap.Report, args []any, links bool) error {
 	batch := &pgx.Batch{}

@@ -330,13 +330,14 @@ func rawPlanOf(t *testing.T, conn *pgxpool.Conn, statement, args, mode string) s
 	return strings.Join(lines, "\n")
 }
 
-// TestScopedWindowPageReadsItsMonths: a district's viewer pages through a
+// TestWindowsReadTheirMonths: a district's viewer pages through a
 // month that ended before four more were received. Its page reads its
 // grid's reports of the window by time and each of them in its own month:
 // the months received after the window are not pruned (a report received
 // later may have been reported in the window), but none of them is read,
-// under custom and generic plans, and the page is the plain query's.
-func TestScopedWindowPageReadsItsMonths(t *testing.T) {
+// under custom and generic plans, and the page is the plain query's. A
+// probable duplicate's link reads the months from its window on.
+func TestWindowsReadTheirMonths(t *testing.T) {
 	db := pgtest.NewDB(t)
 	ctx := context.Background()
 	if _, err := db.Pool.Exec(ctx, `INSERT INTO layers (id, name, kind, levels) VALUES ('mon', 'mon', 'comprehensive', '{district,grid}');
@@ -393,5 +394,31 @@ func TestScopedWindowPageReadsItsMonths(t *testing.T) {
 	}
 	if len(want) != 50 || !slices.Equal(got, want) {
 		t.Errorf("the page holds %v, want %v", got, want)
+	}
+
+	// A report of March 1st is a probable duplicate of one of February
+	// 26th: its link reads February and later, not January.
+	if _, err := db.Pool.Exec(ctx, `UPDATE categories SET duplicate_within_m = 50, duplicate_within_hours = 72 WHERE code = 'mon'`); err != nil {
+		t.Fatal(err)
+	}
+	const late = "mon-21255" // 2025-03-01 01:00Z
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		plan := rawPlanOf(t, conn, postgres.DuplicateSQL["link"], "'"+late+"', '{closed,rejected}'", mode)
+		for _, line := range strings.Split(plan, "\n") {
+			// (An UPDATE lists every month it may write first.)
+			if strings.Contains(line, " on reports_202501 ") && !strings.Contains(line, "never executed") &&
+				!strings.HasPrefix(strings.TrimSpace(line), "Update on") {
+				t.Errorf("%s: the link of a report of March reads January:\n%s", mode, plan)
+			}
+		}
+	}
+	var linked, match int64
+	if err := db.Pool.QueryRow(ctx, `SELECT n.duplicate_of, (SELECT m.id FROM reports m WHERE m.id <> n.id AND m.status NOT IN ('closed', 'rejected')
+		  AND m.reported_at BETWEEN n.reported_at - interval '72 hours' AND n.reported_at + interval '72 hours' ORDER BY m.reported_at, m.id LIMIT 1)
+		FROM reports n WHERE external_id = $1`, late).Scan(&linked, &match); err != nil {
+		t.Fatal(err)
+	}
+	if linked != match || linked/1_000_000_000 != 202502 {
+		t.Errorf("%s is linked to %d, want %d of February", late, linked, match)
 	}
 }

@@ -43,6 +43,14 @@ type lookupBench struct {
 	token   string
 }
 
+// benchReportMonths is GRIDMAP_BENCH_REPORT_MONTHS: the benchmark server
+// keeps that many months of reports before this one, as a server does after
+// so many months (their partitions, empty). 0 when not set.
+func benchReportMonths() int {
+	n, _ := strconv.Atoi(os.Getenv("GRIDMAP_BENCH_REPORT_MONTHS"))
+	return max(n, 0)
+}
+
 func newLookupBench(b *testing.B) *lookupBench {
 	b.Helper()
 	nyc := pgtest.NYCDir(b)
@@ -68,9 +76,7 @@ func newLookupBench(b *testing.B) *lookupBench {
 		b.Fatal(err)
 	}
 	reports := postgres.NewReportStore(db, loc, shanghai)
-	// GRIDMAP_BENCH_REPORT_MONTHS=N keeps N months of reports before this
-	// one, as a server does after N months (their partitions, empty).
-	if n, _ := strconv.Atoi(os.Getenv("GRIDMAP_BENCH_REPORT_MONTHS")); n > 0 {
+	if n := benchReportMonths(); n > 0 {
 		var months []time.Time
 		now := time.Now().UTC()
 		for i := range n {

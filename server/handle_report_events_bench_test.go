@@ -95,6 +95,16 @@ func BenchmarkWorkflowMovesHTTP(b *testing.B) {
 	b.ReportMetric(loadTest(b, 16, func(i int) error { return nextMove(client, url, ids, i) }), "moves/s")
 }
 
+// BenchmarkWorkflowMovesHTTPMonths is BenchmarkWorkflowMovesHTTP on a
+// server keeping GRIDMAP_BENCH_REPORT_MONTHS months of reports before this
+// one (see BenchmarkReportIntakeHTTPMonths). Skipped without them.
+func BenchmarkWorkflowMovesHTTPMonths(b *testing.B) {
+	if benchReportMonths() == 0 {
+		b.Skip("GRIDMAP_BENCH_REPORT_MONTHS is not set")
+	}
+	BenchmarkWorkflowMovesHTTP(b)
+}
+
 // BenchmarkDurableUpdate is the baseline for moves: the database's own
 // rate for single-row durable UPDATEs from 16 connections.
 func BenchmarkDurableUpdate(b *testing.B) {

@@ -52,6 +52,17 @@ func BenchmarkReportIntakeHTTP(b *testing.B) {
 	}), "reports/s")
 }
 
+// BenchmarkReportIntakeHTTPMonths is BenchmarkReportIntakeHTTP on a server
+// keeping GRIDMAP_BENCH_REPORT_MONTHS months of reports before this one
+// (make bench runs it apart, with 36): against BenchmarkReportIntakeHTTP of
+// the same run, what the months kept cost intake. Skipped without them.
+func BenchmarkReportIntakeHTTPMonths(b *testing.B) {
+	if benchReportMonths() == 0 {
+		b.Skip("GRIDMAP_BENCH_REPORT_MONTHS is not set")
+	}
+	BenchmarkReportIntakeHTTP(b)
+}
+
 // BenchmarkDurableInsert is the baseline: the database's own rate for
 // single-row durable commits from 16 concurrent connections, no HTTP and
 // no assignment.

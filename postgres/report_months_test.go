@@ -336,7 +336,8 @@ func rawPlanOf(t *testing.T, conn *pgxpool.Conn, statement, args, mode string) s
 // the months received after the window are not pruned (a report received
 // later may have been reported in the window), but none of them is read,
 // under custom and generic plans, and the page is the plain query's. A
-// probable duplicate's link reads the months from its window on.
+// live feed's catch-up reads each event's report in its month, and a
+// probable duplicate's link the months from its window on.
 func TestWindowsReadTheirMonths(t *testing.T) {
 	db := pgtest.NewDB(t)
 	ctx := context.Background()
@@ -394,6 +395,30 @@ func TestWindowsReadTheirMonths(t *testing.T) {
 	}
 	if len(want) != 50 || !slices.Equal(got, want) {
 		t.Errorf("the page holds %v, want %v", got, want)
+	}
+
+	// A live feed's catch-up reads each event's report in its month: the
+	// first 500 events are of January's reports.
+	// (Without their indicator facts, which take most of the time.)
+	if _, err := db.Pool.Exec(ctx, `ALTER TABLE report_events DISABLE TRIGGER report_facts_apply;
+		INSERT INTO report_events (report_id, action, to_status, actor, seq)
+		SELECT id, 'register', 'registered', 'op', row_number() OVER (ORDER BY id) FROM reports;
+		ALTER TABLE report_events ENABLE TRIGGER report_facts_apply;
+		ANALYZE report_events`); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		plan := rawPlanOf(t, conn, postgres.FeedSQL["report events"], "0, 500, 500", mode)
+		if !strings.Contains(plan, " on reports_202501 ") {
+			t.Errorf("%s: the feed's first events do not read January:\n%s", mode, plan)
+		}
+		for _, line := range strings.Split(plan, "\n") {
+			for _, month := range later {
+				if strings.Contains(line, " on "+month+" ") && !strings.Contains(line, "never executed") {
+					t.Errorf("%s: the feed's first events read %s:\n%s", mode, month, plan)
+				}
+			}
+		}
 	}
 
 	// A report of March 1st is a probable duplicate of one of February

@@ -147,17 +147,22 @@ func findReroutes(ctx context.Context, q querier, layer, state, areaSQL string) 
 	// Each area is tested on its own: collected into one geometry, old and
 	// new shapes sharing edges make a GeometryCollection GEOS cannot
 	// intersect ("side location conflict"), whereas a point against one
-	// polygon is a point-in-polygon test that never fails.
+	// polygon is a point-in-polygon test that never fails. The reports hit
+	// are read once, with what the answer needs: read again by id, the
+	// planner priced a probe of every month for each and could hash all
+	// reports instead.
 	rows, err := q.Query(ctx, `WITH state AS NOT MATERIALIZED `+state+`,
 		area AS MATERIALIZED (`+areaSQL+`),
-		hit AS (SELECT DISTINCT r.id FROM area JOIN reports r ON r.location && area.g AND ST_Intersects(r.location, area.g)
-		  WHERE r.layer_id = $1 AND r.status <> ALL($2) AND r.primary_code IS NOT NULL AND GeometryType(r.location) = 'POINT')
-		SELECT r.id::text, r.external_id, r.primary_code,
-		  (SELECT l.code FROM state l WHERE l.geom && r.location AND ST_Covers(l.geom, r.location)
+		hit AS (SELECT DISTINCT ON (r.id) r.id, r.external_id, r.primary_code, r.location
+		  FROM area JOIN reports r ON r.location && area.g AND ST_Intersects(r.location, area.g)
+		  WHERE r.layer_id = $1 AND r.status <> ALL($2) AND r.primary_code IS NOT NULL AND GeometryType(r.location) = 'POINT'
+		  ORDER BY r.id)
+		SELECT h.id::text, h.external_id, h.primary_code,
+		  (SELECT l.code FROM state l WHERE l.geom && h.location AND ST_Covers(l.geom, h.location)
 		     AND NOT EXISTS (SELECT 1 FROM state k WHERE k.parent_code = l.code)
 		   ORDER BY l.code LIMIT 1)
-		FROM hit JOIN reports r ON r.id = hit.id
-		ORDER BY r.id`, layer, dispatch.DoneStatuses)
+		FROM hit h
+		ORDER BY h.id`, layer, dispatch.DoneStatuses)
 	if err != nil {
 		return nil, err
 	}

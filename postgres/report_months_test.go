@@ -358,17 +358,37 @@ func TestWindowsReadTheirMonths(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Release()
-	// January (received in January), then the months after it.
+	// January (received in January), then every month after it: those
+	// of the reports and the three made ahead of today.
 	const window = "timestamptz '2025-01-03 00:00Z', timestamptz '2025-01-20 00:00Z'"
-	args := "NULL, false, '', " + window + ", NULL, NULL, NULL, 'mon', 'D1', '', '', NULL, NULL, false, NULL, 9223372036854775807, 51"
-	later := []string{"reports_202502", "reports_202503", "reports_202504", "reports_202505"}
-	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
-		plan := rawPlanOf(t, conn, postgres.ReportListSQL["by arrival in scope window"], args, mode)
+	rows, err := db.Pool.Query(ctx, `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = 'reports'::regclass AND c.relname > 'reports_202501' AND c.relname <> 'reports_before' ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(later) != 7 {
+		t.Fatalf("the months after January: %v (%v), want 4 and the 3 made ahead", later, err)
+	}
+	// readsLater reports the lines of plan that read a month of later.
+	readsLater := func(plan string) (lines []string) {
 		for _, line := range strings.Split(plan, "\n") {
 			for _, month := range later {
-				if strings.Contains(line, " on "+month+" ") && !strings.Contains(line, "never executed") {
-					t.Errorf("%s: the page of January reads %s:\n%s", mode, month, plan)
+				// (An UPDATE lists every month it may write first.)
+				if strings.Contains(line, " on "+month+" ") && !strings.Contains(line, "never executed") &&
+					!strings.HasPrefix(strings.TrimSpace(line), "Update on") {
+					lines = append(lines, line)
 				}
+			}
+		}
+		return lines
+	}
+	for _, page := range []string{"51", "1001"} {
+		args := "NULL, false, '', " + window + ", NULL, NULL, NULL, 'mon', 'D1', '', '', NULL, NULL, false, NULL, 9223372036854775807, " + page
+		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+			plan := rawPlanOf(t, conn, postgres.ReportListSQL["by arrival in scope window"], args, mode)
+			if lines := readsLater(plan); len(lines) > 0 {
+				t.Errorf("%s: a page of %s of January reads later months: %q\n%s", mode, page, lines, plan)
 			}
 		}
 	}
@@ -380,7 +400,7 @@ func TestWindowsReadTheirMonths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows, err := db.Pool.Query(ctx, `SELECT id FROM reports WHERE layer_id = 'mon' AND scope_codes @> '{D1}'
+	rows, err = db.Pool.Query(ctx, `SELECT id FROM reports WHERE layer_id = 'mon' AND scope_codes @> '{D1}'
 		AND reported_at >= $1 AND reported_at < $2 ORDER BY id DESC LIMIT 50`, since, until)
 	if err != nil {
 		t.Fatal(err)
@@ -398,25 +418,33 @@ func TestWindowsReadTheirMonths(t *testing.T) {
 	}
 
 	// A live feed's catch-up reads each event's report in its month: the
-	// first 500 events are of January's reports.
-	// (Without their indicator facts, which take most of the time.)
+	// first 500 events of each numbering (feed numbers; ids, for events
+	// from before numbering) are of January's reports. (Without their
+	// indicator facts, which take most of the time.)
 	if _, err := db.Pool.Exec(ctx, `ALTER TABLE report_events DISABLE TRIGGER report_facts_apply;
 		INSERT INTO report_events (report_id, action, to_status, actor, seq)
 		SELECT id, 'register', 'registered', 'op', row_number() OVER (ORDER BY id) FROM reports;
+		INSERT INTO report_events (report_id, action, to_status, actor, seq)
+		SELECT id, 'note', 'registered', 'op', 0 FROM reports ORDER BY id;
 		ALTER TABLE report_events ENABLE TRIGGER report_facts_apply;
 		ANALYZE report_events`); err != nil {
 		t.Fatal(err)
 	}
-	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
-		plan := rawPlanOf(t, conn, postgres.FeedSQL["report events"], "0, 500, 500", mode)
-		if !strings.Contains(plan, " on reports_202501 ") {
-			t.Errorf("%s: the feed's first events do not read January:\n%s", mode, plan)
-		}
-		for _, line := range strings.Split(plan, "\n") {
-			for _, month := range later {
-				if strings.Contains(line, " on "+month+" ") && !strings.Contains(line, "never executed") {
-					t.Errorf("%s: the feed's first events read %s:\n%s", mode, month, plan)
-				}
+	var firstOld int64
+	if err := db.Pool.QueryRow(ctx, `SELECT min(id) FROM report_events WHERE seq = 0`).Scan(&firstOld); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ statement, args string }{
+		{"report events", "0, 500, 500"},
+		{"old report events", fmt.Sprintf("%d, %d, 500", firstOld-1, firstOld+499)},
+	} {
+		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+			plan := rawPlanOf(t, conn, postgres.FeedSQL[c.statement], c.args, mode)
+			if !strings.Contains(plan, " on reports_202501 ") {
+				t.Errorf("%s: the feed's first %s do not read January:\n%s", mode, c.statement, plan)
+			}
+			if lines := readsLater(plan); len(lines) > 0 {
+				t.Errorf("%s: the feed's first %s read later months: %q\n%s", mode, c.statement, lines, plan)
 			}
 		}
 	}
@@ -430,7 +458,6 @@ func TestWindowsReadTheirMonths(t *testing.T) {
 	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
 		plan := rawPlanOf(t, conn, postgres.DuplicateSQL["link"], "'"+late+"', '{closed,rejected}'", mode)
 		for _, line := range strings.Split(plan, "\n") {
-			// (An UPDATE lists every month it may write first.)
 			if strings.Contains(line, " on reports_202501 ") && !strings.Contains(line, "never executed") &&
 				!strings.HasPrefix(strings.TrimSpace(line), "Update on") {
 				t.Errorf("%s: the link of a report of March reads January:\n%s", mode, plan)

@@ -324,31 +324,42 @@ type reportStatements struct {
 	// (reports received later may have been reported in the window, so
 	// those months are not pruned): 0.2 to 0.3 s for last February's page
 	// with a million reports over a year, where each probe reads one
-	// month's index.
+	// month's index. The page's reports are then read likewise
+	// (reportByIDSQL).
 	byArrivalInScopeWindow string
 	// countsInScopeWindow is counts for a scoped caller's window ($4
 	// given): its grid's reports of the window by time.
 	countsInScopeWindow string
 }
 
+// reportByIDSQL is a LATERAL subquery reading reportColumns of the report
+// of id, a column of the rows before it: kept whole (OFFSET 0), each report
+// is read in its month. Joined instead, the planner prices a probe of every
+// month for each row and, for a page of a few hundred, hashes every report.
+func reportByIDSQL(id string) string {
+	return `(SELECT ` + reportColumns + ` FROM reports WHERE reports.id = ` + id + ` OFFSET 0)`
+}
+
 func newReportStatements(mine bool) reportStatements {
 	where := reportFilterSQL(mine, reportInScopeSQL("reports", "$9", "$10"))
 	return reportStatements{
-		byArrivalInScopeWindow: `SELECT ` + reportColumns + ` FROM reports WHERE id IN (
+		byArrivalInScopeWindow: `SELECT x.* FROM (
 	  SELECT r.id FROM (SELECT s.report_id FROM report_scope s WHERE ` + reportScopeWindowSQL + ` AND s.report_id < $17
 	      ORDER BY s.report_id DESC OFFSET 0) s
 	    CROSS JOIN LATERAL (SELECT r.id FROM reports r WHERE r.id = s.report_id
 	      AND ` + reportFilterSQL(mine, reportInScopeRowSQL("r", "$9", "$10")) + ` OFFSET 0) r
-	  ORDER BY s.report_id DESC LIMIT $18)
-	ORDER BY id DESC`,
+	  ORDER BY s.report_id DESC LIMIT $18) p
+	CROSS JOIN LATERAL ` + reportByIDSQL("p.id") + ` x
+	ORDER BY p.id DESC`,
 		countsInScopeWindow: `SELECT status, count(*), count(*) FILTER (WHERE due_at < now()) FROM reports WHERE ` +
 			reportFilterSQL(mine, reportInScopeByTimeSQL) + `
 	GROUP BY status`,
 		byArrival: `SELECT ` + reportColumns + ` FROM reports WHERE ` + where + `
 	AND id < $17 ORDER BY id DESC LIMIT $18`,
-		byArrivalInWindow: `SELECT ` + reportColumns + ` FROM reports WHERE id IN (
-	  SELECT id FROM (SELECT id FROM reports WHERE ` + where + ` AND id < $17 OFFSET 0) w ORDER BY id DESC LIMIT $18)
-	ORDER BY id DESC`,
+		byArrivalInWindow: `SELECT x.* FROM (
+	  SELECT id FROM (SELECT id FROM reports WHERE ` + where + ` AND id < $17 OFFSET 0) w ORDER BY id DESC LIMIT $18) p
+	CROSS JOIN LATERAL ` + reportByIDSQL("p.id") + ` x
+	ORDER BY p.id DESC`,
 		byDeadline: `SELECT due_at, ` + reportColumns + ` FROM reports WHERE ` + where + `
 	AND (due_at, id) > (coalesce($17, '-infinity'::timestamptz), $18) ORDER BY due_at, id LIMIT $19`,
 		counts: `SELECT status, count(*), count(*) FILTER (WHERE due_at < now()) FROM reports WHERE ` + where + `

@@ -170,7 +170,14 @@ func statsBenchDB(b *testing.B) *postgres.StatsStore {
 			if statsBench.err = db.Pool.QueryRow(ctx, `SELECT count(*) FROM reports WHERE layer_id = 'bench'`).Scan(&held); statsBench.err != nil {
 				return
 			}
+			var filed bool
+			if statsBench.err = db.Pool.QueryRow(ctx, `SELECT coalesce(min(id) >= report_months_first(), true) FROM reports WHERE layer_id = 'bench'`).Scan(&filed); statsBench.err != nil {
+				return
+			}
 			switch {
+			case !filed:
+				statsBench.err = fmt.Errorf("the database's reports were generated before reports were kept by month (reports_before): generate them again in an empty database")
+				return
 			case held == reports:
 				if _, statsBench.err = db.Pool.Exec(ctx, statsBenchGridsSQL, districts); statsBench.err != nil {
 					return

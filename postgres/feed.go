@@ -293,17 +293,19 @@ func (f *Feed) Since(ctx context.Context, after int64, limit int) ([]gridmap.Fee
 
 // The reads of the feed after $1 up to $2. Report events from before
 // numbering come by id, the others by number. Each event's report is read
-// by its id in its month (a LATERAL subquery kept whole, OFFSET 0): joined,
-// the planner prices a probe of every month for each event and hashes all
-// reports instead (4.6 s for a catch-up of 5,000 events over a million
-// reports in 14 months, where the probes take milliseconds).
-const (
+// by its id in its month (reportByIDSQL): joined, the planner hashed every
+// report (4.6 s for a catch-up of 5,000 events over a million reports in
+// 14 months, where the probes take milliseconds).
+var (
 	feedOldReportsSQL = `SELECT e.id, e.id, e.action, coalesce(e.from_status, ''), e.to_status, e.actor, e.note, e.at, r.*
-	FROM report_events e CROSS JOIN LATERAL (SELECT ` + reportColumns + ` FROM reports WHERE reports.id = e.report_id OFFSET 0) r
+	FROM report_events e CROSS JOIN LATERAL ` + reportByIDSQL("e.report_id") + ` r
 	WHERE e.seq = 0 AND e.id > $1 AND e.id <= $2 ORDER BY e.id LIMIT $3`
 	feedReportsSQL = `SELECT e.seq, e.id, e.action, coalesce(e.from_status, ''), e.to_status, e.actor, e.note, e.at, r.*
-	FROM report_events e CROSS JOIN LATERAL (SELECT ` + reportColumns + ` FROM reports WHERE reports.id = e.report_id OFFSET 0) r
+	FROM report_events e CROSS JOIN LATERAL ` + reportByIDSQL("e.report_id") + ` r
 	WHERE e.seq > $1 AND e.seq <= $2 ORDER BY e.seq LIMIT $3`
+)
+
+const (
 	feedChangesSQL = `SELECT seq, change FROM layer_changes WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`
 	feedWorkersSQL = `SELECT seq, data, layer_id, scope_codes FROM worker_events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`
 )

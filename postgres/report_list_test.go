@@ -304,8 +304,16 @@ func TestReportListQueriesUseIndexes(t *testing.T) {
 	}
 	const since, until = "now() - interval '19 days 3 hours'", "now() - interval '10 days 5 hours'"
 	scoped := "NULL, false, '', " + since + ", " + until + ", NULL, NULL, NULL, 'plan', 'D1', '', '', NULL, NULL, false, NULL"
+	// A grid's viewer opens its list: the newest of its grid's reports by
+	// id, for a grid of a few reports and for one of none, which must not
+	// walk every report.
+	newest := func(code string) string {
+		return "NULL, false, '', NULL, NULL, NULL, NULL, NULL, 'plan', '" + code + "', '', '', NULL, NULL, false, NULL, 9223372036854775807, 51"
+	}
 	checkCustomPlans(t, conn, postgres.ReportListSQL, []planCase{
-		{"a district window", "by arrival in scope window", scoped + ", 9223372036854775807, 51", []string{"report_scope_pkey"},
+		{"a grid newest", "by arrival in scope", newest("G7"), []string{"report_scope_report"}, []string{"reports", "report_scope"}},
+		{"a new grid newest", "by arrival in scope", newest("G-new"), []string{"report_scope_report"}, []string{"reports", "report_scope"}},
+		{"a district window", "by arrival in scope", scoped + ", 9223372036854775807, 51", []string{"report_scope_pkey"},
 			[]string{"reports", "report_scope"}},
 		{"a district window counted", "counts in scope window", scoped, []string{"report_scope_pkey"}, []string{"reports", "report_scope"}},
 		{"a district window counted from the sums", "counts from sums", since + ", " + until +
@@ -345,6 +353,8 @@ func TestReportListWindowPages(t *testing.T) {
 	day := func(d int) *time.Time { t := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, d); return &t }
 	scoped := gridmap.NewContextWithCaller(ctx, &gridmap.Caller{Kind: gridmap.CallerAccount, ID: 1, Name: "d1", Role: gridmap.RoleViewer,
 		Scope: &gridmap.Scope{Layer: "win", Code: "D1"}})
+	gridScoped := gridmap.NewContextWithCaller(ctx, &gridmap.Caller{Kind: gridmap.CallerAccount, ID: 2, Name: "g7", Role: gridmap.RoleViewer,
+		Scope: &gridmap.Scope{Layer: "win", Code: "G7"}})
 	for _, w := range []struct {
 		name         string
 		since, until *time.Time
@@ -355,7 +365,7 @@ func TestReportListWindowPages(t *testing.T) {
 			scope  *string
 			status string // a filter on status ("" none)
 			grid   string // a filter on the primary grid ("" none)
-		}{{"unscoped", ctx, nil, "", ""}, {"district", scoped, ptr("D1"), "", ""},
+		}{{"unscoped", ctx, nil, "", ""}, {"district", scoped, ptr("D1"), "", ""}, {"grid", gridScoped, ptr("G7"), "", ""},
 			{"district registered", scoped, ptr("D1"), "registered", ""}, {"district grid", scoped, ptr("D1"), "", "G3"}} {
 			t.Run(w.name+" "+c.name, func(t *testing.T) {
 				rows, err := db.Pool.Query(ctx, `SELECT id, status FROM reports WHERE layer_id = 'win' AND ($1::timestamptz IS NULL OR reported_at >= $1)
@@ -411,6 +421,17 @@ func TestReportListWindowPages(t *testing.T) {
 					t.Fatalf("counts %v, the list %d %s", counts.Counts, len(want), c.status)
 				}
 			})
+		}
+	}
+	// A grid drawn since, of no reports: an empty list, however it is
+	// asked.
+	newGrid := gridmap.NewContextWithCaller(ctx, &gridmap.Caller{Kind: gridmap.CallerAccount, ID: 3, Name: "new", Role: gridmap.RoleViewer,
+		Scope: &gridmap.Scope{Layer: "win", Code: "G-new"}})
+	for _, f := range []gridmap.ReportFilter{{Limit: 10}, {Since: day(31), Until: day(59), Limit: 10}, {Status: "registered", Limit: 10},
+		{Sort: gridmap.SortDeadline, Limit: 10}} {
+		page, next, err := store.Reports(newGrid, f)
+		if err != nil || len(page) != 0 || next != nil {
+			t.Errorf("a new grid's list %+v: %d reports, next %v (%v)", f, len(page), next, err)
 		}
 	}
 }

@@ -404,7 +404,7 @@ func TestWindowsReadTheirMonths(t *testing.T) {
 	for _, page := range []string{"51", "1001"} {
 		args := "NULL, false, '', " + window + ", NULL, NULL, NULL, 'mon', 'D1', '', '', NULL, NULL, false, NULL, 9223372036854775807, " + page
 		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
-			plan := rawPlanOf(t, conn, postgres.ReportListSQL["by arrival in scope window"], args, mode)
+			plan := rawPlanOf(t, conn, postgres.ReportListSQL["by arrival in scope"], args, mode)
 			if lines := readsLater(plan); len(lines) > 0 {
 				t.Errorf("%s: a page of %s of January reads later months: %q\n%s", mode, page, lines, plan)
 			}

@@ -3,8 +3,10 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -428,5 +430,77 @@ func benchReportList(b *testing.B, sums bool) {
 	b.ReportMetric(float64(counts.Total), "reports")
 	for b.Loop() {
 		list()
+	}
+}
+
+// BenchmarkReportListGridNewest is the report list a scoped viewer opens
+// first: the newest 50 reports of its area, with no window, for a viewer
+// of the district, of one of its grids (about a thousand of the million
+// reports) and of a grid drawn since, which has none. Each page is held
+// equal to the baseline's.
+func BenchmarkReportListGridNewest(b *testing.B) { benchGridNewest(b, false) }
+
+// BenchmarkReportListGridNewestWalk is its baseline: the same pages read
+// by walking every report newest first and checking each one's scope, as
+// the list did before report_scope's index by id (migration 00031),
+// planned for its values each time.
+func BenchmarkReportListGridNewestWalk(b *testing.B) { benchGridNewest(b, true) }
+
+func benchGridNewest(b *testing.B, walk bool) {
+	statsBenchDB(b)
+	reports := postgres.NewReportStore(statsBench.db, nil, shanghai)
+	_, districts := statsBenchSize(b)
+	district := statsBenchDistrict(districts)
+	grid := district + "-" // the district's grids' codes start so
+	if districts == 1 {
+		grid = ""
+	}
+	codes := []string{district, grid + "G500", grid + "G-new"}
+	walkSQL := `SELECT id FROM (` + postgres.ReportListSQL["by arrival"] + `) x LIMIT 50`
+	page := func(code string) []int64 {
+		if walk {
+			rows, err := statsBench.db.Pool.Query(context.Background(), walkSQL, pgx.QueryExecModeDescribeExec,
+				[]string(nil), false, "", (*time.Time)(nil), (*time.Time)(nil), []string(nil), []int64(nil), []float64(nil), "bench", code,
+				"", "", (*bool)(nil), []string(nil), true, (*string)(nil), int64(math.MaxInt64), 51)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil {
+				b.Fatal(err)
+			}
+			return ids
+		}
+		ctx := gridmap.NewContextWithCaller(context.Background(), &gridmap.Caller{Kind: gridmap.CallerAccount, ID: 1, Name: "viewer",
+			Role: gridmap.RoleViewer, Scope: &gridmap.Scope{Layer: "bench", Code: code}})
+		list, _, err := reports.Reports(ctx, gridmap.ReportFilter{Limit: 50})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids := make([]int64, len(list))
+		for i, r := range list {
+			ids[i] = r.ID
+		}
+		return ids
+	}
+	// The pages, each checked against the plain query's.
+	for i, code := range codes {
+		rows, err := statsBench.db.Pool.Query(context.Background(), `SELECT id FROM reports WHERE layer_id = 'bench' AND scope_codes @> ARRAY[$1]
+			ORDER BY id DESC LIMIT 50`, code)
+		if err != nil {
+			b.Fatal(err)
+		}
+		want, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got := page(code); !slices.Equal(got, want) || len(want) != []int{50, 50, 0}[i] {
+			b.Fatalf("%s's newest: %v, want %v", code, got, want)
+		}
+	}
+	for b.Loop() {
+		for _, code := range codes {
+			page(code)
+		}
 	}
 }

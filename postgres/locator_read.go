@@ -50,7 +50,12 @@ var errReplicaBehind = errors.New("the replica has not replayed the changes the 
 func (l *Locator) read(ctx context.Context, layer string, cur *geo.Index, floor map[string]int64) (inputs []geo.LayerInput, fromReplica bool, err error) {
 	var lsn string
 	if l.db.Read != l.db.Pool {
-		if err := l.db.Pool.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&lsn); err != nil {
+		// Where the primary's WAL is inserted to, not written: a commit
+		// made without waiting for its flush (synchronous_commit off, as
+		// on a throwaway cluster) lies between the two until the WAL
+		// writer catches up, and the replica replays up to what was
+		// written.
+		if err := l.db.Pool.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&lsn); err != nil {
 			lsn = "" // the primary's own read below reports what is wrong
 		}
 	}

@@ -102,6 +102,14 @@ func TestReadsFromAStreamingReplica(t *testing.T) {
 		replayed(t, db)
 	}
 	load("第一网格")
+	// A load right after the import reads the replica once it holds the
+	// import, committed on this throwaway cluster without waiting for its
+	// WAL to be written.
+	early := postgres.NewLocator(db)
+	if err := early.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	indexed(t, early, "rep", "第一网格", primaryVersion(), true)
 	caughtUp()
 
 	tileStore := postgres.NewTileStore(db)
@@ -338,7 +346,7 @@ func lookupsDuringReloads(t *testing.T, ctx context.Context, primaryURL, replica
 func replayed(t *testing.T, db *postgres.DB) {
 	t.Helper()
 	var lsn string
-	if err := db.Pool.QueryRow(context.Background(), `SELECT pg_current_wal_lsn()::text`).Scan(&lsn); err != nil {
+	if err := db.Pool.QueryRow(context.Background(), `SELECT pg_current_wal_insert_lsn()::text`).Scan(&lsn); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {

@@ -179,16 +179,34 @@ func (c *Cluster) Start(ctx context.Context) error {
 	if err := c.initIfNeeded(ctx); err != nil {
 		return err
 	}
-	if running, err := c.running(); err != nil {
-		return err
-	} else if !running {
-		if err := c.start(ctx); err != nil {
+	for tries := 1; ; tries++ {
+		if running, err := c.running(); err != nil {
+			return err
+		} else if !running {
+			if err := c.start(ctx); err != nil {
+				return err
+			}
+			c.started = true
+		}
+		err := c.ensureDatabase(ctx)
+		if err == nil || c.started || tries == clusterFoundTries {
 			return err
 		}
-		c.started = true
+		// Found running but not answering: a postmaster killed a moment
+		// ago is still exiting (it resets the connection). Look again.
+		c.Logger.Warn("managed PostgreSQL found running does not answer; looking again", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
-	return c.ensureDatabase(ctx)
 }
+
+// clusterFoundTries is how many times Start looks at a cluster found
+// running that does not answer, a quarter of a second apart, before it
+// gives up.
+const clusterFoundTries = 20
 
 // Started reports whether this process started the cluster.
 func (c *Cluster) Started() bool { return c.started }

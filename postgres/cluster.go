@@ -455,7 +455,11 @@ func (c *Cluster) start(ctx context.Context) error {
 }
 
 func (c *Cluster) ensureDatabase(ctx context.Context) error {
-	conn, err := pgx.Connect(ctx, c.ConnString("postgres"))
+	// Bounded: a postmaster found running may be stopped or hung, and
+	// would hold the start for good.
+	connectCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	conn, err := pgx.Connect(connectCtx, c.ConnString("postgres"))
+	cancel()
 	if err != nil {
 		return fmt.Errorf("connecting to managed PostgreSQL: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // DatabaseName is the database gridmap keeps its data in, in a managed cluster.
@@ -179,7 +180,8 @@ func (c *Cluster) Start(ctx context.Context) error {
 	if err := c.initIfNeeded(ctx); err != nil {
 		return err
 	}
-	for tries := 1; ; tries++ {
+	deadline := time.Now().Add(clusterFoundWait)
+	for {
 		if running, err := c.running(); err != nil {
 			return err
 		} else if !running {
@@ -188,8 +190,13 @@ func (c *Cluster) Start(ctx context.Context) error {
 			}
 			c.started = true
 		}
-		err := c.ensureDatabase(ctx)
-		if err == nil || c.started || tries == clusterFoundTries {
+		connectBy := deadline
+		if c.started { // after pg_ctl's wait, which recovery may have made long
+			connectBy = time.Now().Add(clusterFoundWait)
+		}
+		err := c.ensureDatabase(ctx, connectBy)
+		var connect *pgconn.ConnectError
+		if err == nil || c.started || !errors.As(err, &connect) || time.Now().After(deadline) {
 			return err
 		}
 		// Found running but not answering: a postmaster killed a moment
@@ -203,10 +210,10 @@ func (c *Cluster) Start(ctx context.Context) error {
 	}
 }
 
-// clusterFoundTries is how many times Start looks at a cluster found
-// running that does not answer, a quarter of a second apart, before it
-// gives up.
-const clusterFoundTries = 20
+// clusterFoundWait is how long Start keeps looking at a cluster found
+// running that does not take connections (a quarter of a second apart),
+// while it holds the start lock, before it gives up.
+const clusterFoundWait = 10 * time.Second
 
 // Started reports whether this process started the cluster.
 func (c *Cluster) Started() bool { return c.started }
@@ -454,10 +461,11 @@ func (c *Cluster) start(ctx context.Context) error {
 	return nil
 }
 
-func (c *Cluster) ensureDatabase(ctx context.Context) error {
-	// Bounded: a postmaster found running may be stopped or hung, and
-	// would hold the start for good.
-	connectCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+// ensureDatabase connects by deadline (a postmaster found running may be
+// stopped or hung, and would hold the start for good) and creates the
+// gridmap database unless it exists.
+func (c *Cluster) ensureDatabase(ctx context.Context, deadline time.Time) error {
+	connectCtx, cancel := context.WithDeadline(ctx, deadline)
 	conn, err := pgx.Connect(connectCtx, c.ConnString("postgres"))
 	cancel()
 	if err != nil {

@@ -89,3 +89,7 @@ const ReportMonthsFirst = reportMonthsFirst
 
 // AnalyzeReports analyzes reports as FollowMonths does once a day.
 func AnalyzeReports(ctx context.Context, s *ReportStore) error { return s.analyzeReports(ctx) }
+
+// WALInsertedSQL reads the primary's WAL position a load of the lookup
+// index waits for the replica to replay.
+const WALInsertedSQL = walInsertedSQL

@@ -50,12 +50,7 @@ var errReplicaBehind = errors.New("the replica has not replayed the changes the 
 func (l *Locator) read(ctx context.Context, layer string, cur *geo.Index, floor map[string]int64) (inputs []geo.LayerInput, fromReplica bool, err error) {
 	var lsn string
 	if l.db.Read != l.db.Pool {
-		// Where the primary's WAL is inserted to, not written: a commit
-		// made without waiting for its flush (synchronous_commit off, as
-		// on a throwaway cluster) lies between the two until the WAL
-		// writer catches up, and the replica replays up to what was
-		// written.
-		if err := l.db.Pool.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&lsn); err != nil {
+		if err := l.db.Pool.QueryRow(ctx, walInsertedSQL).Scan(&lsn); err != nil {
 			lsn = "" // the primary's own read below reports what is wrong
 		}
 	}
@@ -85,6 +80,16 @@ func (l *Locator) read(ctx context.Context, layer string, cur *geo.Index, floor 
 	}, func(err error) bool { return errors.Is(err, errReplicaBehind) })
 	return inputs, fromReplica, err
 }
+
+// walInsertedSQL reads where the primary's WAL is inserted to, not
+// written: a commit made without waiting for its flush (synchronous_commit
+// off, as on a throwaway cluster) lies between the two until the WAL writer
+// catches up, and the replica replays only what was flushed. At the start
+// of a WAL page the position inserted to lies past the page's header (24
+// bytes, 40 for a segment's first page), where no replay ends until the
+// next record is written: it is taken back to the page's start.
+const walInsertedSQL = `SELECT (CASE WHEN (l - '0/0'::pg_lsn) % 8192 IN (24, 40) THEN l - (l - '0/0'::pg_lsn) % 8192 ELSE l END)::text
+	FROM pg_current_wal_insert_lsn() l`
 
 // awaitReplay polls the replica behind pool until it has replayed the WAL
 // up to lsn. Returns errReplicaBehind when it has not after wait, and for

@@ -105,11 +105,20 @@ func TestReadsFromAStreamingReplica(t *testing.T) {
 	// A load right after the import reads the replica once it holds the
 	// import, committed on this throwaway cluster without waiting for its
 	// WAL to be written.
+	// (From the replica once it has replayed the import, else from the
+	// primary after a second: either holds it.)
 	early := postgres.NewLocator(db)
 	if err := early.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	indexed(t, early, "rep", "第一网格", primaryVersion(), true)
+	var ans gridmap.LookupAnswer
+	if err := early.Lookup(ctx, gridmap.LookupQuery{Lon: 10.005, Lat: 10.01, Layer: "rep"}, &ans); err != nil {
+		t.Fatal(err)
+	}
+	if f, st := ans.Layers[0].Finest(), layerStats(t, early, "rep"); f == nil || f.Name != "第一网格" || st.DataVersion != primaryVersion() {
+		t.Errorf("a load right after the import answers %+v at version %d (from the replica: %v), want 第一网格 at %d",
+			f, st.DataVersion, st.FromReplica, primaryVersion())
+	}
 	caughtUp()
 
 	tileStore := postgres.NewTileStore(db)
@@ -346,7 +355,7 @@ func lookupsDuringReloads(t *testing.T, ctx context.Context, primaryURL, replica
 func replayed(t *testing.T, db *postgres.DB) {
 	t.Helper()
 	var lsn string
-	if err := db.Pool.QueryRow(context.Background(), `SELECT pg_current_wal_insert_lsn()::text`).Scan(&lsn); err != nil {
+	if err := db.Pool.QueryRow(context.Background(), postgres.WALInsertedSQL).Scan(&lsn); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {

@@ -63,7 +63,10 @@ func (s *SearchStore) Search(ctx context.Context, q gridmap.SearchQuery) (*gridm
 	}
 	id, _ := strconv.ParseInt(text, 10, 64)
 	scopeLayer, scopeCode := scopeParams(ctx)
-	rows, err = s.db.Pool.Query(ctx, searchReportsSQL, id, like+"%", q.Limit, scopeLayer, scopeCode)
+	// Planned for its text each time (an unnamed statement): a plan made
+	// for any pattern cannot read the index of external ids, and read every
+	// month's reports whole (0.43 s for a million, against 10 to 15 ms).
+	rows, err = s.db.Pool.Query(ctx, searchReportsSQL, pgx.QueryExecModeDescribeExec, id, like+"%", q.Limit, scopeLayer, scopeCode)
 	if err != nil {
 		return nil, translate(err, "search")
 	}

@@ -154,6 +154,46 @@ func TestClusterRecoversFromKilledPostmaster(t *testing.T) {
 	db.Close()
 }
 
+// TestClusterFoundHungIsGivenUp: a cluster whose postmaster is stopped
+// (SIGSTOP: it runs, but takes no connection) makes the next start give up
+// with an error rather than wait for good; once it runs again, it is found
+// running and used.
+func TestClusterFoundHungIsGivenUp(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	c := newCluster(t, dir)
+	defer c.Release(true)
+	pid := postmasterPID(t, dir)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := true
+	defer func() {
+		if stopped {
+			syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}()
+	hung, err := postgres.NewCluster(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err = hung.Start(ctx)
+	hung.Release(false)
+	if err == nil || !strings.Contains(err.Error(), "connecting to managed PostgreSQL") || ctx.Err() != nil {
+		t.Fatalf("a start over a stopped postmaster: %v (its context: %v)", err, ctx.Err())
+	}
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	stopped = false
+	again := newCluster(t, dir)
+	defer again.Release(false)
+	if again.Started() || postmasterPID(t, dir) != pid {
+		t.Fatal("the postmaster running again was not the one used")
+	}
+}
+
 func TestLongDataPathUsesShortSocketDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), strings.Repeat("long-directory-name-", 6), "data")
 	c := newCluster(t, dir)

@@ -18,6 +18,7 @@ import (
 	"github.com/gridmap/gridmap/postgres"
 	"github.com/gridmap/gridmap/postgres/pgtest"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // statsBenchSize is how many reports the stats benchmarks generate and
@@ -449,13 +450,7 @@ func BenchmarkReportListGridNewestWalk(b *testing.B) { benchGridNewest(b, true) 
 func benchGridNewest(b *testing.B, walk bool) {
 	statsBenchDB(b)
 	reports := postgres.NewReportStore(statsBench.db, nil, shanghai)
-	_, districts := statsBenchSize(b)
-	district := statsBenchDistrict(districts)
-	grid := district + "-" // the district's grids' codes start so
-	if districts == 1 {
-		grid = ""
-	}
-	codes := []string{district, grid + "G500", grid + "G-new"}
+	codes := viewerCodes(b)
 	page := func(code string) []int64 {
 		if walk {
 			// Each report's columns decoded, as the store's page does.
@@ -479,22 +474,49 @@ func benchGridNewest(b *testing.B, walk bool) {
 			}
 			return ids
 		}
-		ctx := gridmap.NewContextWithCaller(context.Background(), &gridmap.Caller{Kind: gridmap.CallerAccount, ID: 1, Name: "viewer",
-			Role: gridmap.RoleViewer, Scope: &gridmap.Scope{Layer: "bench", Code: code}})
-		list, _, err := reports.Reports(ctx, gridmap.ReportFilter{Limit: 50})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ids := make([]int64, len(list))
-		for i, r := range list {
-			ids[i] = r.ID
-		}
-		return ids
+		return viewerPage(b, reports, code, gridmap.ReportFilter{Limit: 50})
 	}
-	// The pages, each checked against the plain query's.
+	checkViewerPages(b, codes, page, `SELECT id FROM reports WHERE layer_id = 'bench' AND scope_codes @> ARRAY[$1]
+		ORDER BY id DESC LIMIT 50`)
+	timeViewerPages(b, codes, page)
+}
+
+// viewerCodes are the scopes of the list benchmarks' viewers: the
+// district of the one-district benchmarks, one of its grids (about a
+// thousandth of its reports, all of them open: a grid's reports share
+// their status in the generated data) and a grid drawn since, of none.
+func viewerCodes(b *testing.B) []string {
+	_, districts := statsBenchSize(b)
+	district := statsBenchDistrict(districts)
+	grid := district + "-" // the district's grids' codes start so
+	if districts == 1 {
+		grid = ""
+	}
+	return []string{district, grid + "G509", grid + "G-new"}
+}
+
+// viewerPage is the ids of the page of f listed to a viewer scoped to
+// code.
+func viewerPage(b *testing.B, reports *postgres.ReportStore, code string, f gridmap.ReportFilter) []int64 {
+	ctx := gridmap.NewContextWithCaller(context.Background(), &gridmap.Caller{Kind: gridmap.CallerAccount, ID: 1, Name: "viewer",
+		Role: gridmap.RoleViewer, Scope: &gridmap.Scope{Layer: "bench", Code: code}})
+	list, _, err := reports.Reports(ctx, f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]int64, len(list))
+	for i, r := range list {
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+// checkViewerPages holds each viewer's page to plain's ids (plain's $1 is
+// the viewer's code): 50 reports for the district and the grid, none for
+// the new grid.
+func checkViewerPages(b *testing.B, codes []string, page func(code string) []int64, plain string) {
 	for i, code := range codes {
-		rows, err := statsBench.db.Pool.Query(context.Background(), `SELECT id FROM reports WHERE layer_id = 'bench' AND scope_codes @> ARRAY[$1]
-			ORDER BY id DESC LIMIT 50`, code)
+		rows, err := statsBench.db.Pool.Query(context.Background(), plain, code)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -503,9 +525,14 @@ func benchGridNewest(b *testing.B, walk bool) {
 			b.Fatal(err)
 		}
 		if got := page(code); !slices.Equal(got, want) || len(want) != []int{50, 50, 0}[i] {
-			b.Fatalf("%s's newest: %v, want %v", code, got, want)
+			b.Fatalf("%s's page: %v, want %v", code, got, want)
 		}
 	}
+}
+
+// timeViewerPages reads the viewers' pages in each round, reporting each
+// viewer's time.
+func timeViewerPages(b *testing.B, codes []string, page func(code string) []int64) {
 	took := make([]time.Duration, len(codes))
 	for b.Loop() {
 		for i, code := range codes {
@@ -517,4 +544,67 @@ func benchGridNewest(b *testing.B, walk bool) {
 	for i, unit := range []string{"district_ms", "grid_ms", "new_grid_ms"} {
 		b.ReportMetric(float64(took[i])/1e6/float64(b.N), unit)
 	}
+}
+
+// BenchmarkReportListOpenByDeadline is the console's first list for a
+// scoped viewer: its open reports due first, 50, for the district's, the
+// grid's and the new grid's viewer, planned for its values each time.
+// Each page is held equal to a plain query's.
+func BenchmarkReportListOpenByDeadline(b *testing.B) { benchOpenByDeadline(b, false) }
+
+// BenchmarkReportListOpenByDeadlineCached is its baseline: the same
+// statement under a plan made for any values, which PostgreSQL may adopt
+// for a prepared statement, as the list's were before they were planned
+// each time.
+func BenchmarkReportListOpenByDeadlineCached(b *testing.B) { benchOpenByDeadline(b, true) }
+
+func benchOpenByDeadline(b *testing.B, cached bool) {
+	statsBenchDB(b)
+	ctx := context.Background()
+	reports := postgres.NewReportStore(statsBench.db, nil, shanghai)
+	codes := viewerCodes(b)
+	statuses, negate := dispatch.StatusFilter("open")
+	var conn *pgxpool.Conn // the baseline's, its plans generic
+	if cached {
+		var err error
+		if conn, err = statsBench.db.Pool.Acquire(ctx); err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Release()
+		if _, err := conn.Exec(ctx, "SET plan_cache_mode = force_generic_plan"); err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Exec(ctx, "RESET plan_cache_mode")
+	}
+	page := func(code string) []int64 {
+		if !cached {
+			return viewerPage(b, reports, code, gridmap.ReportFilter{Status: "open", Sort: gridmap.SortDeadline, Limit: 50})
+		}
+		rows, err := conn.Query(ctx, postgres.ReportListSQL["by deadline"], statuses, negate, "", (*time.Time)(nil), (*time.Time)(nil),
+			[]string(nil), []int64(nil), []float64(nil), "bench", code, "", "", (*bool)(nil), []string(nil), true, (*string)(nil),
+			(*time.Time)(nil), int64(0), 51)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer rows.Close()
+		var ids []int64
+		for rows.Next() && len(ids) < 50 {
+			v, err := rows.Values() // due_at, then the report's columns
+			if err != nil {
+				b.Fatal(err)
+			}
+			ids = append(ids, v[1].(int64))
+		}
+		if err := rows.Err(); err != nil {
+			b.Fatal(err)
+		}
+		return ids
+	}
+	closed := "'" + strings.Join(statuses, "','") + "'"
+	if !negate {
+		b.Fatalf("open is %v, not negated", statuses)
+	}
+	checkViewerPages(b, codes, page, `SELECT id FROM reports WHERE layer_id = 'bench' AND scope_codes @> ARRAY[$1]
+		AND status NOT IN (`+closed+`) ORDER BY due_at, id LIMIT 50`)
+	timeViewerPages(b, codes, page)
 }

@@ -324,10 +324,10 @@ type reportStatements struct {
 	// their due_at.
 	counts string
 	// byArrivalInScope is byArrival for a scoped caller: the newest of its
-	// grid's reports (report_scope, by id, migration 00031; of the window
-	// by time when it is one that ended a while ago), each then read by
-	// its id and checked against the rest of the filter, until the page is
-	// full. byArrival walked every report down from the newest, checking
+	// grid's reports (report_scope, by id, migration 00031, or of a window
+	// by time: the plan made for the window's values picks), each then
+	// read by its id and checked against the rest of the filter, until the
+	// page is full. byArrival walked every report down from the newest, checking
 	// each one's scope: a grid with few reports or none read them all. The
 	// read is a LATERAL subquery kept whole (OFFSET 0): joined, the planner
 	// merged the window's rows with every month's reports by id, reading

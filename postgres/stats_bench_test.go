@@ -453,26 +453,9 @@ func benchGridNewest(b *testing.B, walk bool) {
 	codes := viewerCodes(b)
 	page := func(code string) []int64 {
 		if walk {
-			// Each report's columns decoded, as the store's page does.
-			rows, err := statsBench.db.Pool.Query(context.Background(), postgres.ReportListSQL["by arrival"], pgx.QueryExecModeDescribeExec,
-				[]string(nil), false, "", (*time.Time)(nil), (*time.Time)(nil), []string(nil), []int64(nil), []float64(nil), "bench", code,
-				"", "", (*bool)(nil), []string(nil), true, (*string)(nil), int64(math.MaxInt64), 51)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer rows.Close()
-			var ids []int64
-			for rows.Next() && len(ids) < 50 {
-				v, err := rows.Values()
-				if err != nil {
-					b.Fatal(err)
-				}
-				ids = append(ids, v[0].(int64))
-			}
-			if err := rows.Err(); err != nil {
-				b.Fatal(err)
-			}
-			return ids
+			rows, err := statsBench.db.Pool.Query(context.Background(), postgres.ReportListSQL["by arrival"],
+				append([]any{pgx.QueryExecModeDescribeExec}, viewerFilterArgs(nil, false, code, int64(math.MaxInt64), 51)...)...)
+			return pageIDs(b, rows, err, 0)
 		}
 		return viewerPage(b, reports, code, gridmap.ReportFilter{Limit: 50})
 	}
@@ -493,6 +476,35 @@ func viewerCodes(b *testing.B) []string {
 		grid = ""
 	}
 	return []string{district, grid + "G509", grid + "G-new"}
+}
+
+// viewerFilterArgs are a report list statement's parameters for a viewer
+// scoped to code with a filter of statuses only (dispatch.StatusFilter's),
+// then the statement's own.
+func viewerFilterArgs(statuses []string, negate bool, code string, own ...any) []any {
+	return append([]any{statuses, negate, "", (*time.Time)(nil), (*time.Time)(nil), []string(nil), []int64(nil), []float64(nil),
+		"bench", code, "", "", (*bool)(nil), []string(nil), true, (*string)(nil)}, own...)
+}
+
+// pageIDs reads the ids (column col) of the first 50 rows of a report list
+// statement, each row's columns decoded, as the store's page does.
+func pageIDs(b *testing.B, rows pgx.Rows, err error, col int) []int64 {
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() && len(ids) < 50 {
+		v, err := rows.Values()
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids = append(ids, v[col].(int64))
+	}
+	if err := rows.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return ids
 }
 
 // viewerPage is the ids of the page of f listed to a viewer scoped to
@@ -580,25 +592,8 @@ func benchOpenByDeadline(b *testing.B, cached bool) {
 		if !cached {
 			return viewerPage(b, reports, code, gridmap.ReportFilter{Status: "open", Sort: gridmap.SortDeadline, Limit: 50})
 		}
-		rows, err := conn.Query(ctx, postgres.ReportListSQL["by deadline"], statuses, negate, "", (*time.Time)(nil), (*time.Time)(nil),
-			[]string(nil), []int64(nil), []float64(nil), "bench", code, "", "", (*bool)(nil), []string(nil), true, (*string)(nil),
-			(*time.Time)(nil), int64(0), 51)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer rows.Close()
-		var ids []int64
-		for rows.Next() && len(ids) < 50 {
-			v, err := rows.Values() // due_at, then the report's columns
-			if err != nil {
-				b.Fatal(err)
-			}
-			ids = append(ids, v[1].(int64))
-		}
-		if err := rows.Err(); err != nil {
-			b.Fatal(err)
-		}
-		return ids
+		rows, err := conn.Query(ctx, postgres.ReportListSQL["by deadline"], viewerFilterArgs(statuses, negate, code, (*time.Time)(nil), int64(0), 51)...)
+		return pageIDs(b, rows, err, 1) // due_at, then the report's columns
 	}
 	closed := "'" + strings.Join(statuses, "','") + "'"
 	if !negate {

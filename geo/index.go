@@ -104,9 +104,12 @@ type pieceSet struct {
 	st     *PieceStore
 }
 
-// pieceRef is one piece: its grid and its chains [c0, c1) in the store.
+// pieceRef is one piece: its grid, its chains [c0, c1) in the store and
+// its box (the tree's, which is the piece's box rounded outwards to single
+// precision). A lookup reads the box and then the piece from one place.
 type pieceRef struct {
 	grid, c0, c1 int32
+	b            box32
 }
 
 // chain is a run of up to edgesPerChain consecutive edges of one ring, the
@@ -116,7 +119,7 @@ type pieceRef struct {
 // be near.
 type chain struct {
 	start, n int32
-	b        box
+	b        box32
 }
 
 // edgesPerChain: short enough that most of a piece is skipped chain by
@@ -270,8 +273,9 @@ func buildPieceSet(grids []int32, pieces [][]storedPiece, st *PieceStore) pieceS
 	boxes := make([]box, 0, n)
 	for _, g := range grids {
 		for _, p := range pieces[g] {
-			refs = append(refs, pieceRef{grid: g, c0: p.c0, c1: p.c1})
-			boxes = append(boxes, p.bound)
+			b := outward(p.bound)
+			refs = append(refs, pieceRef{grid: g, c0: p.c0, c1: p.c1, b: b})
+			boxes = append(boxes, b.wide())
 		}
 	}
 	tree, order := packRTree(boxes)
@@ -365,7 +369,7 @@ func buildEdgeSet(s *pieceSet) edgeSet {
 // the tree.
 func (s *pieceSet) search(q box, dst []int32) []int32 {
 	if s.cells != nil {
-		if out, ok := s.cells.search(s.tree, q, dst); ok {
+		if out, ok := s.cells.search(s.pieces, q, dst); ok {
 			return out
 		}
 	}
@@ -589,7 +593,7 @@ func (l *LayerIndex) nearest(x, y, kx, ky, radius float64, h *Hit) {
 // point; the distance is +Inf when no real edge is within radius.
 func (s *pieceSet) scan(pi int32, x, y, kx, ky, radius float64) (inside bool, distM float64) {
 	p := s.pieces[pi]
-	testInside := s.tree.boxes[pi].containsXY(x, y)
+	testInside := p.b.containsXY(x, y)
 	rx, ry := radius/kx, radius/ky
 	near := box{x - rx, y - ry, x + rx, y + ry}
 	best := math.Inf(1)
@@ -599,7 +603,7 @@ func (s *pieceSet) scan(pi int32, x, y, kx, ky, radius float64) (inside bool, di
 		// and the crossing lies right of x, so never beyond the chain's
 		// box; a point within a millimetre of the box edge is decided by
 		// distance anyway.
-		ray := testInside && c.b.minY <= y && y < c.b.maxY && x < c.b.maxX
+		ray := testInside && float64(c.b.minY) <= y && y < float64(c.b.maxY) && x < float64(c.b.maxX)
 		close := c.b.intersects(near)
 		if !ray && !close {
 			continue

@@ -181,10 +181,11 @@ func (c *pieceCells) eachCell(b box, f func(k int)) {
 	}
 }
 
-// search appends to dst the pieces whose boxes (t's leaf boxes) meet q,
-// each once; false, with dst as given, when q spans too many cells or
-// meets a crowded one (ask the tree).
-func (c *pieceCells) search(t *rtree, q box, dst []int32) ([]int32, bool) {
+// search appends to dst the pieces whose boxes meet q, each once; false,
+// with dst as given, when q spans too many cells or meets a crowded one
+// (ask the tree). pieces are the set's, by position in the tree the
+// lattice was laid over, with that tree's boxes.
+func (c *pieceCells) search(pieces []pieceRef, q box, dst []int32) ([]int32, bool) {
 	x0, y0, x1, y1 := c.span(q)
 	if int(x1-x0+1)*int(y1-y0+1) > pieceCellsQueryCells {
 		return dst, false
@@ -199,14 +200,14 @@ func (c *pieceCells) search(t *rtree, q box, dst []int32) ([]int32, bool) {
 				return dst[:given], false
 			}
 			for _, pi := range list {
-				b := t.boxes[pi]
+				b := pieces[pi].b
 				if !b.intersects(q) {
 					continue
 				}
 				// A piece listed in several of the query's cells is
 				// reported from the first of them: the cell where
 				// its span and the query's begin to overlap.
-				if !one && (max(cellOf(b.minX, c.x0, c.ix, c.nx), x0) != x || max(cellOf(b.minY, c.y0, c.iy, c.ny), y0) != y) {
+				if !one && (max(cellOf(float64(b.minX), c.x0, c.ix, c.nx), x0) != x || max(cellOf(float64(b.minY), c.y0, c.iy, c.ny), y0) != y) {
 					continue
 				}
 				dst = append(dst, pi)

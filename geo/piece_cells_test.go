@@ -20,7 +20,7 @@ func TestPieceCellsFindWhatTheTreeFinds(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(11, 12))
 	sets := map[string]*rtree{"nyc tracts": l.leaves.tree, "nyc boroughs and neighbourhoods": nycInner(t)}
 	made := func(boxes ...box) *rtree {
-		tree, _ := packRTree(boxes)
+		tree := packWide(boxes)
 		return tree
 	}
 	var small []box
@@ -46,7 +46,7 @@ func TestPieceCellsFindWhatTheTreeFinds(t *testing.T) {
 	sets["a few large pieces among small ones"] = made(append(slices.Clone(small), largeAmongSmall(rnd)...)...)
 
 	for name, tree := range sets {
-		c := newPieceCells(tree)
+		c, refs := newPieceCells(tree), refsOf(tree)
 		if c == nil {
 			t.Fatalf("%s: no lattice for %d pieces", name, tree.n)
 		}
@@ -73,7 +73,7 @@ func TestPieceCellsFindWhatTheTreeFinds(t *testing.T) {
 				q = box{b.maxX, b.maxY, b.maxX, b.maxY}
 			}
 			var ok bool
-			fromCells, ok = c.search(tree, q, fromCells[:0])
+			fromCells, ok = c.search(refs, q, fromCells[:0])
 			if !ok {
 				continue
 			}
@@ -107,7 +107,7 @@ func denseTown(rnd *rand.Rand) *rtree {
 		x, y := 1+rnd.Float64()*0.005, 1+rnd.Float64()*0.005
 		boxes = append(boxes, box{x, y, x + 0.0002, y + 0.0002})
 	}
-	tree, _ := packRTree(boxes)
+	tree := packWide(boxes)
 	return tree
 }
 
@@ -134,10 +134,10 @@ func TestPieceCellsLeaveCrowdedCellsToTheTree(t *testing.T) {
 	if c == nil {
 		t.Fatal("no lattice for the country and its town")
 	}
-	if _, ok := c.search(tree, box{1.0025, 1.0025, 1.0025, 1.0025}, nil); ok {
+	if _, ok := c.search(refsOf(tree), box{1.0025, 1.0025, 1.0025, 1.0025}, nil); ok {
 		t.Error("a point in the town was answered from a crowded cell")
 	}
-	if got, ok := c.search(tree, box{0.505, 0.505, 0.505, 0.505}, nil); !ok || len(got) != 1 {
+	if got, ok := c.search(refsOf(tree), box{0.505, 0.505, 0.505, 0.505}, nil); !ok || len(got) != 1 {
 		t.Errorf("a point in the country: %v, answered from the lattice %v; want one piece, from the lattice", got, ok)
 	}
 
@@ -146,7 +146,7 @@ func TestPieceCellsLeaveCrowdedCellsToTheTree(t *testing.T) {
 		x, y := rnd.Float64(), rnd.Float64()
 		small = append(small, box{x, y, x + 0.02, y + 0.02})
 	}
-	grown, _ := packRTree(append(small, largeAmongSmall(rnd)...))
+	grown := packWide(append(small, largeAmongSmall(rnd)...))
 	if c := newPieceCells(grown); c == nil {
 		t.Error("a few large pieces among small ones: no lattice")
 	} else if 1/c.ix < 0.03 {
@@ -166,7 +166,7 @@ func TestPieceCellsBounded(t *testing.T) {
 	for i := range 500 {
 		boxes = append(boxes, box{0, float64(i) * 1e-6, 1, 1})
 	}
-	tree, _ := packRTree(boxes)
+	tree := packWide(boxes)
 	if c := newPieceCells(tree); c != nil {
 		t.Fatalf("a lattice of %d listings for %d pieces", len(c.items), len(boxes))
 	}
@@ -203,6 +203,27 @@ func nycInner(t *testing.T) *rtree {
 	if len(boxes) < 5+195 {
 		t.Fatalf("read %d pieces of boroughs and neighbourhoods", len(boxes))
 	}
-	tree, _ := packRTree(boxes)
+	tree := packWide(boxes)
 	return tree
+}
+
+// packWide packs boxes as a piece set does: each rounded outwards to single
+// precision first, so the tree's boxes are the pieces' own.
+func packWide(boxes []box) *rtree {
+	wide := make([]box, len(boxes))
+	for i, b := range boxes {
+		wide[i] = outward(b).wide()
+	}
+	tree, _ := packRTree(wide)
+	return tree
+}
+
+// refsOf is the pieces of tree, by position, as the lattice reads them: a
+// box each.
+func refsOf(tree *rtree) []pieceRef {
+	refs := make([]pieceRef, tree.n)
+	for i, b := range tree.boxes[:tree.n] {
+		refs[i].b = outward(b)
+	}
+	return refs
 }

@@ -197,10 +197,12 @@ func (st *PieceStore) addRing(c0 int32, n int, at func(i int) (orb.Point, bool))
 	st.points += n
 	edges := int32(n - 1)
 	for e := int32(0); e < edges; e += edgesPerChain {
-		c := chain{start: base + e, n: min(edgesPerChain, edges-e), b: emptyBox()}
+		c := chain{start: base + e, n: min(edgesPerChain, edges-e)}
+		b := emptyBox()
 		for _, q := range slab[place+int(e) : place+int(e+c.n)+1] {
-			c.b.extend(box{q[0], q[1], q[0], q[1]})
+			b.extend(box{q[0], q[1], q[0], q[1]})
 		}
+		c.b = outward(b)
 		st.chains[block] = append(st.chains[block], c)
 	}
 	return nil

@@ -29,6 +29,48 @@ func (b box) containsXY(x, y float64) bool {
 	return b.minX <= x && x <= b.maxX && b.minY <= y && y <= b.maxY
 }
 
+// box32 is a box in single precision, rounded outwards: it holds all of
+// the box it was made from, and a little more (under a metre at the
+// coordinates of the Earth), in half the bytes. The boxes a lookup reads
+// to skip pieces and chains are box32: a box is only ever a filter before
+// the exact test of an edge, and a wider one only lets a few more edges
+// be tested.
+type box32 struct{ minX, minY, maxX, maxY float32 }
+
+// outward is the smallest box32 holding b.
+func outward(b box) box32 {
+	return box32{down32(b.minX), down32(b.minY), up32(b.maxX), up32(b.maxY)}
+}
+
+func down32(v float64) float32 {
+	f := float32(v)
+	if float64(f) > v {
+		f = math.Nextafter32(f, float32(math.Inf(-1)))
+	}
+	return f
+}
+
+func up32(v float64) float32 {
+	f := float32(v)
+	if float64(f) < v {
+		f = math.Nextafter32(f, float32(math.Inf(1)))
+	}
+	return f
+}
+
+// wide is b in double precision, exactly.
+func (b box32) wide() box {
+	return box{float64(b.minX), float64(b.minY), float64(b.maxX), float64(b.maxY)}
+}
+
+func (b box32) intersects(o box) bool {
+	return float64(b.minX) <= o.maxX && o.minX <= float64(b.maxX) && float64(b.minY) <= o.maxY && o.minY <= float64(b.maxY)
+}
+
+func (b box32) containsXY(x, y float64) bool {
+	return float64(b.minX) <= x && x <= float64(b.maxX) && float64(b.minY) <= y && y <= float64(b.maxY)
+}
+
 // rtreeFanout is the number of children per node: 16 keeps a tree of a few
 // thousand items three levels deep with small nodes to scan.
 const rtreeFanout = 8

@@ -19,10 +19,10 @@ func TestPieceCellsFindWhatTheTreeFinds(t *testing.T) {
 	l, _ := nycLayer(t)
 	rnd := rand.New(rand.NewPCG(11, 12))
 	sets := map[string]*rtree{"nyc tracts": l.leaves.tree, "nyc boroughs and neighbourhoods": nycInner(t)}
-	made := func(boxes ...box) *rtree {
-		tree := packWide(boxes)
-		return tree
-	}
+	// The tracts' pieces as the index keeps them; the made sets' from
+	// their trees.
+	refsOfSet := map[string][]pieceRef{"nyc tracts": l.leaves.pieces}
+	made := func(boxes ...box) *rtree { return packWide(boxes) }
 	var small []box
 	for range 2000 {
 		x, y := rnd.Float64(), rnd.Float64()
@@ -38,15 +38,25 @@ func TestPieceCellsFindWhatTheTreeFinds(t *testing.T) {
 	sets["pieces far apart"] = made(apart...)
 	var points []box
 	for range 300 {
-		x, y := rnd.Float64(), rnd.Float64()
-		points = append(points, box{x, y, x, y}, box{x, y, x, y + 0.01}) // a point, a vertical sliver
+		// Single-precision values: rounded outwards, the boxes keep no
+		// width.
+		x, y := float64(float32(rnd.Float64())), float64(float32(rnd.Float64()))
+		points = append(points, box{x, y, x, y}, box{x, y, x, float64(float32(y + 0.01))}) // a point, a vertical sliver
 	}
 	sets["pieces of no width"] = made(points...)
+	for _, b := range sets["pieces of no width"].boxes[:600] {
+		if b.minX != b.maxX {
+			t.Fatalf("a piece of no width became %+v", b)
+		}
+	}
 	sets["a dense town among country pieces"] = denseTown(rnd)
 	sets["a few large pieces among small ones"] = made(append(slices.Clone(small), largeAmongSmall(rnd)...)...)
 
 	for name, tree := range sets {
-		c, refs := newPieceCells(tree), refsOf(tree)
+		c, refs := newPieceCells(tree), refsOfSet[name]
+		if refs == nil {
+			refs = refsOf(tree)
+		}
 		if c == nil {
 			t.Fatalf("%s: no lattice for %d pieces", name, tree.n)
 		}
@@ -205,6 +215,34 @@ func nycInner(t *testing.T) *rtree {
 	}
 	tree := packWide(boxes)
 	return tree
+}
+
+// TestPieceSetBoxesAreTheTrees: a piece set's pieces carry, by position,
+// the boxes of its tree exactly; the lattice lists pieces by the tree's
+// boxes and reports each once by its own, so the two must be the same.
+// Over New York's tracts, every tenth of them under a parent of its own
+// shape, so that both sets have pieces.
+func TestPieceSetBoxesAreTheTrees(t *testing.T) {
+	in := nycTracts(t)
+	for i := range len(in.Grids) / 10 {
+		g := &in.Grids[i*10]
+		g.Parent = "P" + g.Code
+		in.Grids = append(in.Grids, GridInput{Code: g.Parent, Level: "tract", Geometry: g.Geometry, VersionID: int64(len(in.Grids) + 1)})
+	}
+	l, err := BuildLayerIndex(in, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]*pieceSet{"leaves": &l.leaves, "inner": &l.inner} {
+		if len(s.pieces) != s.tree.n || s.tree.n == 0 {
+			t.Fatalf("%s: %d pieces, a tree of %d", name, len(s.pieces), s.tree.n)
+		}
+		for i, p := range s.pieces {
+			if p.b.wide() != s.tree.boxes[i] {
+				t.Fatalf("%s: piece %d has box %+v, its tree %+v", name, i, p.b.wide(), s.tree.boxes[i])
+			}
+		}
+	}
 }
 
 // packWide packs boxes as a piece set does: each rounded outwards to single

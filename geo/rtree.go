@@ -30,8 +30,8 @@ func (b box) containsXY(x, y float64) bool {
 }
 
 // box32 is a box in single precision, rounded outwards: it holds all of
-// the box it was made from, and a little more (under a metre at the
-// coordinates of the Earth), in half the bytes. The boxes a lookup reads
+// the box it was made from, and a little more (a step of single precision:
+// under two metres at the coordinates of the Earth), in half the bytes. The boxes a lookup reads
 // to skip pieces and chains are box32: a box is only ever a filter before
 // the exact test of an edge, and a wider one only lets a few more edges
 // be tested.

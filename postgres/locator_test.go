@@ -5,12 +5,14 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/geo"
 	"github.com/gridmap/gridmap/postgres"
 	"github.com/gridmap/gridmap/postgres/pgtest"
 	"github.com/jackc/pgx/v5"
@@ -351,5 +353,66 @@ func TestLocatorFollowsEdits(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatalf("restoring the edge: %v", err)
+	}
+}
+
+// TestLocatorPeopleByLayer: two layers with grids of the same codes over
+// the same place, each with its own people: a lookup over every layer
+// answers each layer with its own grid's people, and a grid without
+// people with none, though the other layer's grid of its code has some.
+func TestLocatorPeopleByLayer(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.NewDB(t)
+	layers, grids := postgres.NewLayerStore(db), postgres.NewGridStore(db)
+	for _, id := range []string{"pa", "pb"} {
+		if _, err := layers.PutLayer(ctx, &gridmap.Layer{ID: id, Kind: gridmap.KindDepartmental, Levels: []string{"beat"}}); err != nil {
+			t.Fatal(err)
+		}
+		r := geo.NewFeatureReader(strings.NewReader(collection(
+			feature("G", "beat", "", rect(121, 31, 121.02, 31.02)),
+			feature("H", "beat", "", rect(121.02, 31, 121.04, 31.02)))), geo.DefaultFieldMap)
+		if _, err := grids.Import(ctx, id, r, gridmap.ImportOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	people := map[[2]string][]gridmap.Person{
+		{"pa", "G"}: {{Role: gridmap.RolePolice, Name: "Zhang"}, {Role: gridmap.RolePolice, Name: "Wang"}},
+		{"pb", "G"}: {{Role: gridmap.RolePolice, Name: "Li"}},
+		{"pb", "H"}: {{Role: gridmap.RolePolice, Name: "Zhao"}},
+	}
+	for k, p := range people {
+		if err := grids.SetPeople(ctx, k[0], k[1], p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loc := postgres.NewLocator(db)
+	if err := loc.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, pt := range []struct {
+		lon  float64
+		code string
+	}{{121.01, "G"}, {121.03, "H"}} {
+		var ans gridmap.LookupAnswer
+		if err := loc.Lookup(ctx, gridmap.LookupQuery{Lon: pt.lon, Lat: 31.01}, &ans); err != nil {
+			t.Fatal(err)
+		}
+		if len(ans.Layers) != 2 {
+			t.Fatalf("(%v, 31.01): %d layers answered, want 2", pt.lon, len(ans.Layers))
+		}
+		for _, la := range ans.Layers {
+			if len(la.Chain) != 1 || la.Chain[0].Code != pt.code {
+				t.Fatalf("(%v, 31.01) in layer %s: chain %+v, want grid %s", pt.lon, la.Layer, la.Chain, pt.code)
+			}
+			want := people[[2]string{la.Layer, pt.code}]
+			if len(la.People) != len(want) {
+				t.Fatalf("(%v, 31.01) in layer %s: people %+v, want %+v", pt.lon, la.Layer, la.People, want)
+			}
+			for i := range want {
+				if la.People[i].Name != want[i].Name || la.People[i].Role != want[i].Role {
+					t.Fatalf("(%v, 31.01) in layer %s: people %+v, want %+v", pt.lon, la.Layer, la.People, want)
+				}
+			}
+		}
 	}
 }

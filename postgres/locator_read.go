@@ -161,8 +161,8 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 		if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
 			return err
 		}
-		// With each layer, how many grids it has: the slices and the map
-		// below are made that size, not grown (a province's million grids
+		// With each layer, how many grids it has and how many of them have
+		// people: the slices and the maps below are made that size, not grown (a province's million grids
 		// were copied over and over, a tenth of a reload).
 		rows, err := tx.Query(ctx, `SELECT id, kind, levels, tolerance_m, data_version,
 			(SELECT count(*) FROM grids g WHERE g.layer_id = l.id),
@@ -179,6 +179,7 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 			var in geo.LayerInput
 			var grids, withPeople int
 			if err := rows.Scan(&in.ID, &in.Kind, &in.Levels, &in.ToleranceM, &in.DataVersion, &grids, &withPeople); err != nil {
+				rows.Close() // the connection is free again for the rollback
 				return err
 			}
 			for _, lv := range in.Levels {
@@ -196,9 +197,9 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 		if floor != nil && behind(versionsOf(out), floor) {
 			return errReplicaBehind
 		}
-		// People by layer, then by grid code: one map keyed by both
-		// strings hashed each pair the generic way, 1.75 s of a province's
-		// load.
+		// People by layer, then by grid code, each map keyed by one
+		// string: one map keyed by both hashed each pair the generic way,
+		// 1.75 s of a province's load.
 		people := make([]map[string][]gridmap.Person, len(out))
 		for i := range people {
 			people[i] = make(map[string][]gridmap.Person, staffed[i])
@@ -212,6 +213,7 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 			var lid, code string
 			var p gridmap.Person
 			if err := rows.Scan(&lid, &code, &p.Role, &p.Name, &p.Phone, &p.Department); err != nil {
+				rows.Close()
 				return err
 			}
 			if i, ok := byID[lid]; ok {

@@ -389,30 +389,43 @@ func TestLocatorPeopleByLayer(t *testing.T) {
 	if err := loc.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, pt := range []struct {
-		lon  float64
-		code string
-	}{{121.01, "G"}, {121.03, "H"}} {
-		var ans gridmap.LookupAnswer
-		if err := loc.Lookup(ctx, gridmap.LookupQuery{Lon: pt.lon, Lat: 31.01}, &ans); err != nil {
-			t.Fatal(err)
-		}
-		if len(ans.Layers) != 2 {
-			t.Fatalf("(%v, 31.01): %d layers answered, want 2", pt.lon, len(ans.Layers))
-		}
-		for _, la := range ans.Layers {
-			if len(la.Chain) != 1 || la.Chain[0].Code != pt.code {
-				t.Fatalf("(%v, 31.01) in layer %s: chain %+v, want grid %s", pt.lon, la.Layer, la.Chain, pt.code)
+	check := func(when string) {
+		t.Helper()
+		for _, pt := range []struct {
+			lon  float64
+			code string
+		}{{121.01, "G"}, {121.03, "H"}} {
+			var ans gridmap.LookupAnswer
+			if err := loc.Lookup(ctx, gridmap.LookupQuery{Lon: pt.lon, Lat: 31.01}, &ans); err != nil {
+				t.Fatal(err)
 			}
-			want := people[[2]string{la.Layer, pt.code}]
-			if len(la.People) != len(want) {
-				t.Fatalf("(%v, 31.01) in layer %s: people %+v, want %+v", pt.lon, la.Layer, la.People, want)
+			if len(ans.Layers) != 2 || ans.Layers[0].Layer == ans.Layers[1].Layer {
+				t.Fatalf("%s: (%v, 31.01): layers %+v answered, want pa and pb", when, pt.lon, ans.Layers)
 			}
-			for i := range want {
-				if la.People[i].Name != want[i].Name || la.People[i].Role != want[i].Role {
-					t.Fatalf("(%v, 31.01) in layer %s: people %+v, want %+v", pt.lon, la.Layer, la.People, want)
+			for _, la := range ans.Layers {
+				if len(la.Chain) != 1 || la.Chain[0].Code != pt.code {
+					t.Fatalf("(%v, 31.01) in layer %s: chain %+v, want grid %s", pt.lon, la.Layer, la.Chain, pt.code)
+				}
+				want := people[[2]string{la.Layer, pt.code}]
+				if len(la.People) != len(want) {
+					t.Fatalf("%s: (%v, 31.01) in layer %s: people %+v, want %+v", when, pt.lon, la.Layer, la.People, want)
+				}
+				for i := range want {
+					if la.People[i].Name != want[i].Name || la.People[i].Role != want[i].Role {
+						t.Fatalf("%s: (%v, 31.01) in layer %s: people %+v, want %+v", when, pt.lon, la.Layer, la.People, want)
+					}
 				}
 			}
 		}
 	}
+	check("loaded")
+	// One layer reloaded after its people changed: the other keeps its own.
+	people[[2]string{"pb", "G"}] = []gridmap.Person{{Role: gridmap.RolePolice, Name: "Sun"}}
+	if err := grids.SetPeople(ctx, "pb", "G", people[[2]string{"pb", "G"}]); err != nil {
+		t.Fatal(err)
+	}
+	if err := loc.Reload(ctx, "pb", 0); err != nil {
+		t.Fatal(err)
+	}
+	check("pb reloaded")
 }

@@ -39,10 +39,11 @@ type box32 struct{ minX, minY, maxX, maxY float32 }
 
 // outward is the smallest box32 holding b.
 func outward(b box) box32 {
-	return box32{down32(b.minX), down32(b.minY), up32(b.maxX), up32(b.maxY)}
+	return box32{Down32(b.minX), Down32(b.minY), Up32(b.maxX), Up32(b.maxY)}
 }
 
-func down32(v float64) float32 {
+// Down32 is the greatest float32 at or below v.
+func Down32(v float64) float32 {
 	f := float32(v)
 	if float64(f) > v {
 		f = math.Nextafter32(f, float32(math.Inf(-1)))
@@ -50,7 +51,8 @@ func down32(v float64) float32 {
 	return f
 }
 
-func up32(v float64) float32 {
+// Up32 is the least float32 at or above v.
+func Up32(v float64) float32 {
 	f := float32(v)
 	if float64(f) < v {
 		f = math.Nextafter32(f, float32(math.Inf(1)))

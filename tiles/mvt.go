@@ -2,7 +2,8 @@ package tiles
 
 import (
 	"encoding/binary"
-	"math"
+
+	"github.com/gridmap/gridmap/geo"
 )
 
 // LayerWriter encodes one layer of a Mapbox Vector Tile (specification
@@ -216,23 +217,7 @@ func (t Tile) Envelope() [4]float64 {
 // BoxF32 rounds a box outwards to float32, as PostGIS keeps the boxes its
 // && operator compares.
 func BoxF32(b [4]float64) [4]float32 {
-	return [4]float32{down32(b[0]), down32(b[1]), up32(b[2]), up32(b[3])}
-}
-
-func down32(d float64) float32 {
-	f := float32(d)
-	if float64(f) > d {
-		f = math.Nextafter32(f, float32(math.Inf(-1)))
-	}
-	return f
-}
-
-func up32(d float64) float32 {
-	f := float32(d)
-	if float64(f) < d {
-		f = math.Nextafter32(f, float32(math.Inf(1)))
-	}
-	return f
+	return [4]float32{geo.Down32(b[0]), geo.Down32(b[1]), geo.Up32(b[2]), geo.Up32(b[3])}
 }
 
 // Overlap32 is PostGIS's && on two rounded boxes.

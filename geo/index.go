@@ -132,10 +132,12 @@ const edgesPerChain = 16
 //
 // When rebuilding after a change, prev is the layer's current index: a grid
 // given without Geometry whose VersionID prev holds keeps its pieces from
-// prev instead of being read and cut again, which makes a rebuild after an
-// edit cost little more than copying. The index takes in.Store: its pieces
-// serve this build only. It lets go of in.Grids once read: a caller that
-// keeps no copy of them lets a big layer's inputs be freed mid-build.
+// prev instead of being read and cut again. With in.Store from
+// prev.NextStore, those pieces stay where they are, shared with prev, and
+// only the changed grids are cut; with any other store they are copied
+// into it. The index takes in.Store: its pieces serve this build only. It
+// lets go of in.Grids once read: a caller that keeps no copy of them lets a
+// big layer's inputs be freed mid-build.
 func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIndex, error) {
 	if maxVertices <= 0 {
 		maxVertices = DefaultMaxPieceVertices
@@ -200,45 +202,46 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 			}
 		}
 	}
-	var wg sync.WaitGroup
-	var failed atomic.Pointer[error]
-	next := make(chan int)
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				var err error
-				g := &in.Grids[i]
-				switch {
-				case g.Pieces != nil:
-					pieces[i] = g.Pieces.pieces
-				case g.Geometry == nil:
-					pieces[i], err = st.copyPieces(prev.leaves.st, reuse[g.VersionID])
-				default:
-					pieces[i], err = st.add(subdividePolygon(g.Geometry, maxVertices))
-				}
-				if err != nil {
-					// Its own variable: taking err's address would put it
-					// on the heap for every grid.
-					e := fmt.Errorf("layer %s: grid %s: %w", in.ID, g.Code, err)
-					failed.CompareAndSwap(nil, &e)
-				}
-			}
-		}()
-	}
-	for i := range in.Grids {
-		if failed.Load() != nil {
-			break
+	// A store extending prev's holds prev's pieces where they are: an
+	// unchanged grid keeps them. Any other store gets a copy.
+	shared := prev != nil && st.base != nil && st.base == prev.leaves.st
+	err := eachGrid(len(in.Grids), func(i int) error {
+		var err error
+		g := &in.Grids[i]
+		switch {
+		case g.Pieces != nil:
+			pieces[i] = g.Pieces.pieces
+		case g.Geometry == nil && shared:
+			pieces[i] = reuse[g.VersionID]
+		case g.Geometry == nil:
+			pieces[i], err = st.copyPieces(prev.leaves.st, reuse[g.VersionID])
+		default:
+			pieces[i], err = st.add(subdividePolygon(g.Geometry, maxVertices))
 		}
-		next <- i
+		if err != nil {
+			return fmt.Errorf("layer %s: grid %s: %w", in.ID, g.Code, err)
+		}
+		return nil
+	})
+	if err == nil && st.base != nil && st.wasteful(st.liveEdges(pieces)) {
+		// The pieces of grids edits replaced, or the slabs and blocks of
+		// many extensions, have piled up (or the store extends another
+		// index's than prev's): start a store afresh with a copy of the
+		// pieces in use.
+		from := st
+		st = NewPieceStore()
+		err = eachGrid(len(pieces), func(i int) error {
+			var err error
+			if pieces[i], err = st.copyPieces(from, pieces[i]); err != nil {
+				return fmt.Errorf("layer %s: grid %s: %w", in.ID, in.Grids[i].Code, err)
+			}
+			return nil
+		})
 	}
-	close(next)
-	wg.Wait()
-	if err := failed.Load(); err != nil {
+	if err != nil {
 		// Its pieces are incomplete: the store serves no other build.
 		st.spoil()
-		return nil, *err
+		return nil, err
 	}
 	// What is left of the inputs is in l.Grids and pieces: let the rest go
 	// (a province's inputs are hundreds of megabytes, and the edges below
@@ -260,6 +263,40 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 	l.inner = buildPieceSet(innerGrids, pieces, st)
 	l.edges = buildEdgeSet(&l.leaves)
 	return l, nil
+}
+
+// eachGrid calls do(0) ... do(n-1) on every core, and returns the first
+// error, after which no more calls are made.
+func eachGrid(n int, do func(i int) error) error {
+	var wg sync.WaitGroup
+	var failed atomic.Pointer[error]
+	next := make(chan int)
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := do(i); err != nil {
+					// Its own variable: taking err's address would put it
+					// on the heap for every grid.
+					e := err
+					failed.CompareAndSwap(nil, &e)
+				}
+			}
+		}()
+	}
+	for i := range n {
+		if failed.Load() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if err := failed.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
 
 // buildPieceSet puts the pieces of grids in a tree; they stay where they
@@ -284,6 +321,22 @@ func buildPieceSet(grids []int32, pieces [][]storedPiece, st *PieceStore) pieceS
 		s.pieces[i] = refs[o]
 	}
 	return s
+}
+
+// NextStore returns the store for the layer's next build: one extending
+// the index's own, which keeps its pieces where they are for the grids
+// the next build leaves unchanged (see BuildLayerIndex); a new store when
+// l is nil.
+func (l *LayerIndex) NextStore() *PieceStore {
+	if l == nil {
+		return NewPieceStore()
+	}
+	next, err := l.leaves.st.extend()
+	if err != nil {
+		// An index always holds its store; a new one only costs a copy.
+		return NewPieceStore()
+	}
+	return next
 }
 
 // piecesByVersion returns where the pieces of every grid of the index are

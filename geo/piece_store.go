@@ -23,15 +23,28 @@ import (
 // (block<<chainBits | place), a piece's chains in one block: one growing
 // array of them was copied as it grew, twice a province's chains for a
 // moment near the end of a load.
+//
+// A layer's next build extends the store its index holds (extend): the
+// slabs and blocks written so far are shared, never written again, and
+// what the build cuts goes into new ones. An edit's rebuild then reads
+// and writes only the grids it changed, where copying every grid's points
+// was a third of a province's rebuild and held them twice.
 type PieceStore struct {
 	mu     sync.Mutex
 	slabs  [][]orb.Point
 	real   [][]uint64 // by slab, bit i: the edge slab[i] -> slab[i+1] is on the grid's boundary
 	chains [][]chain
 	points int
-	// nextBlock is the size of the next chain block: they double.
-	nextBlock int
-	taken     bool // an index holds it
+	// edges is how many edges the chains hold, with those of pieces no
+	// index uses any longer (grids an edit replaced).
+	edges int
+	// nextSlab and nextBlock are the sizes of the next slab and chain
+	// block: they double.
+	nextSlab, nextBlock int
+	taken               bool // an index holds it
+	// base is the store this one extends until an index takes it: the
+	// pieces of base's index are here, where they were.
+	base *PieceStore
 }
 
 // Slabs start small, for the many small layers, and double up to
@@ -173,11 +186,11 @@ func (st *PieceStore) addRing(c0 int32, n int, at func(i int) (orb.Point, bool))
 		if last+1 >= maxSlabs {
 			return fmt.Errorf("a layer of more than %d slabs of %d points", maxSlabs, slabMax)
 		}
-		size := slabFirst
-		if last >= 0 {
-			size = min(2*cap(st.slabs[last]), slabMax)
+		if st.nextSlab == 0 {
+			st.nextSlab = slabFirst
 		}
-		size = max(size, n)
+		size := max(st.nextSlab, n)
+		st.nextSlab = min(2*st.nextSlab, slabMax)
 		st.slabs = append(st.slabs, make([]orb.Point, 0, size))
 		st.real = append(st.real, make([]uint64, (size+63)/64))
 		last++
@@ -195,6 +208,7 @@ func (st *PieceStore) addRing(c0 int32, n int, at func(i int) (orb.Point, bool))
 	}
 	st.slabs[last] = slab
 	st.points += n
+	st.edges += max(n-1, 0)
 	edges := int32(n - 1)
 	for e := int32(0); e < edges; e += edgesPerChain {
 		c := chain{start: base + e, n: min(edgesPerChain, edges-e)}
@@ -249,6 +263,50 @@ func (st *PieceStore) copyPieces(from *PieceStore, pp []storedPiece) ([]storedPi
 	return out, nil
 }
 
+// extend returns a store for the layer's next build holding st's pieces
+// where they are. st's slabs and chain blocks are shared, capped at what
+// they hold so that nothing is written into them again (an index built
+// over st keeps reading them meanwhile); what the next build cuts goes
+// into new ones, small at first as in a new store. st must be held by an
+// index.
+func (st *PieceStore) extend() (*PieceStore, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.taken {
+		return nil, errors.New("only a store an index holds can be extended")
+	}
+	next := &PieceStore{slabs: make([][]orb.Point, len(st.slabs)), real: slices.Clone(st.real),
+		chains: make([][]chain, len(st.chains)), points: st.points, edges: st.edges, base: st}
+	for i, s := range st.slabs {
+		next.slabs[i] = s[:len(s):len(s)]
+	}
+	for i, c := range st.chains {
+		next.chains[i] = c[:len(c):len(c)]
+	}
+	return next, nil
+}
+
+// liveEdges counts the edges of pieces.
+func (st *PieceStore) liveEdges(pieces [][]storedPiece) int {
+	n := 0
+	for _, pp := range pieces {
+		for _, p := range pp {
+			for _, c := range st.chainsOf(p.c0, p.c1) {
+				n += int(c.n)
+			}
+		}
+	}
+	return n
+}
+
+// wasteful reports whether an extended store holding live edges for its
+// index should be copied afresh instead: when more than a quarter as many
+// edges again are of pieces no longer used, or half the slabs or chain
+// blocks positions can number are taken (each extension opens its own).
+func (st *PieceStore) wasteful(live int) bool {
+	return st.edges-live > live/4 || len(st.slabs) > maxSlabs/2 || len(st.chains) > maxChainBlocks/2
+}
+
 // spoil marks the store as used up by a build that failed: its pieces are
 // incomplete.
 func (st *PieceStore) spoil() {
@@ -267,6 +325,9 @@ func (st *PieceStore) take() error {
 		return errStoreHeld
 	}
 	st.taken = true
+	// The base's pieces used here are in st now: let the base go with its
+	// index.
+	st.base = nil
 	if last := len(st.slabs) - 1; last >= 0 && cap(st.slabs[last])-len(st.slabs[last]) > cap(st.slabs[last])/4 {
 		n := len(st.slabs[last])
 		st.slabs[last] = slices.Clone(st.slabs[last])

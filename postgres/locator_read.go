@@ -188,7 +188,13 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 			in.Grids = make([]geo.GridInput, 0, grids)
 			staffed = append(staffed, withPeople)
 			byID[in.ID] = len(out)
-			in.Store = geo.NewPieceStore()
+			// Grids the layer's index holds keep their pieces where they
+			// are; what is cut goes in beside them.
+			var prev *geo.LayerIndex
+			if cur != nil {
+				prev = cur.Layer(in.ID)
+			}
+			in.Store = prev.NextStore()
 			out = append(out, in)
 		}
 		if err := rows.Err(); err != nil {

@@ -1,0 +1,265 @@
+package geo
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"unsafe"
+
+	"github.com/paulmach/orb"
+)
+
+// editedLattice is a layer of 12 by 12 square grids of 0.01 degrees near
+// Beijing, in blocks of 3 by 3 under a parent each, that edits change by
+// moving the edge between two neighbours of one block.
+type editedLattice struct {
+	cols   [latticeN][latticeN + 1]float64 // by row, the x of each vertical edge
+	ids    [latticeN][latticeN]int64       // version ids
+	nextID int64
+}
+
+// latticeN is the grids a side, latticeN/3 the blocks.
+const latticeN = 12
+
+const latticeX0, latticeY0, latticeD = 116.0, 39.0, 0.01
+
+func newEditedLattice() *editedLattice {
+	e := &editedLattice{nextID: 1}
+	for r := range latticeN {
+		for c := range latticeN + 1 {
+			e.cols[r][c] = latticeX0 + float64(c)*latticeD
+		}
+		for c := range latticeN {
+			e.ids[r][c] = e.nextID
+			e.nextID++
+		}
+	}
+	return e
+}
+
+func (e *editedLattice) square(r, c int) orb.MultiPolygon {
+	x0, x1, y0 := e.cols[r][c], e.cols[r][c+1], latticeY0+float64(r)*latticeD
+	y1 := y0 + latticeD
+	return orb.MultiPolygon{{{{x0, y0}, {x1, y0}, {x1, y1}, {x0, y1}, {x0, y0}}}}
+}
+
+// move shifts the edge right of (r, c), which must not be a block's last
+// column, by dx: the two grids beside it get new versions.
+func (e *editedLattice) move(r, c int, dx float64) {
+	x := e.cols[r][c+1] + dx
+	if x < e.cols[r][c]+latticeD/5 || x > e.cols[r][c+2]-latticeD/5 {
+		x = e.cols[r][c+1] - dx // keep both grids wide
+	}
+	e.cols[r][c+1] = x
+	for _, k := range []int{c, c + 1} {
+		e.ids[r][k] = e.nextID
+		e.nextID++
+	}
+}
+
+// input is the layer as it stands. With whole false, only grids whose
+// version prev does not hold come with geometry, as the locator reads them.
+func (e *editedLattice) input(prev *LayerIndex, store *PieceStore, whole bool) LayerInput {
+	in := LayerInput{ID: "lattice", Levels: []string{"block", "grid"}, Store: store}
+	held := map[int64]bool{}
+	if prev != nil {
+		for _, g := range prev.Grids {
+			held[g.VersionID] = true
+		}
+	}
+	for b := range latticeN * latticeN / 9 {
+		br, bc := b/(latticeN/3)*3, b%(latticeN/3)*3
+		x0, y0 := e.cols[br][bc], latticeY0+float64(br)*latticeD
+		x1, y1 := e.cols[br][bc+3], y0+3*latticeD
+		g := GridInput{Code: fmt.Sprintf("b%02d", b), Level: "block", VersionID: int64(-1 - b)}
+		if whole || !held[g.VersionID] {
+			g.Geometry = orb.MultiPolygon{{{{x0, y0}, {x1, y0}, {x1, y1}, {x0, y1}, {x0, y0}}}}
+		}
+		in.Grids = append(in.Grids, g)
+	}
+	for r := range latticeN {
+		for c := range latticeN {
+			g := GridInput{Code: fmt.Sprintf("g%02d%02d", r, c), Level: "grid", Parent: fmt.Sprintf("b%02d", r/3*(latticeN/3)+c/3),
+				VersionID: e.ids[r][c]}
+			if whole || !held[g.VersionID] {
+				g.Geometry = e.square(r, c)
+			}
+			in.Grids = append(in.Grids, g)
+		}
+	}
+	return in
+}
+
+// latticePoints are points inside the lattice, on and near its edges and
+// outside it.
+func latticePoints(n int) [][2]float64 {
+	rnd := rand.New(rand.NewPCG(5, 6))
+	pts := make([][2]float64, n)
+	for i := range pts {
+		span := (latticeN + 10) * latticeD
+		pts[i] = [2]float64{latticeX0 - 5*latticeD + rnd.Float64()*span, latticeY0 - 5*latticeD + rnd.Float64()*span}
+		if i%4 == 0 { // on a row's edge
+			pts[i][1] = latticeY0 + float64(rnd.IntN(latticeN+1))*latticeD
+		}
+	}
+	return pts
+}
+
+func latticeHits(l *LayerIndex, pts [][2]float64) []Hit {
+	out := make([]Hit, len(pts))
+	for i, p := range pts {
+		var h Hit
+		l.Lookup(p[0], p[1], 20, 0, &h)
+		out[i] = Hit{Owner: h.Owner, Nearest: h.Nearest, NearestM: h.NearestM, CoOwners: h.CoOwners}
+	}
+	return out
+}
+
+func firstSlab(st *PieceStore) *orb.Point { return unsafe.SliceData(st.slabs[0]) }
+
+// TestRebuildExtendsTheStore rebuilds a layer edit after edit over the
+// store its index holds: unchanged grids keep their pieces where they are
+// (the points are not copied), only the changed ones are cut, into slabs
+// of their own and small, and every index answers as one built afresh
+// from the whole layer. Once the replaced pieces pass a quarter of those in
+// use, a rebuild copies what is used into a new store.
+func TestRebuildExtendsTheStore(t *testing.T) {
+	e := newEditedLattice()
+	first, err := BuildLayerIndex(e.input(nil, nil, true), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pts := latticePoints(1500)
+	cur, fresh, compacted := first, 0, 0
+	rnd := rand.New(rand.NewPCG(7, 8))
+	for edit := range 100 {
+		r, c := rnd.IntN(latticeN), rnd.IntN(latticeN/3)*3+rnd.IntN(2)
+		e.move(r, c, (rnd.Float64()-0.5)*latticeD/2)
+		before := cur.Stats().Vertices
+		next, err := BuildLayerIndex(e.input(cur, cur.NextStore(), false), 0, cur)
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole, err := BuildLayerIndex(e.input(nil, nil, true), 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, want := latticeHits(next, pts), latticeHits(whole, pts)
+		for i, p := range pts {
+			sameHits(t, next, p[0], p[1], &got[i], &want[i])
+		}
+		st := next.leaves.st
+		if next.inner.st != st || st.base != nil {
+			t.Fatal("the index's pieces are not in one store, or its store still refers to the one it extended")
+		}
+		if firstSlab(st) == firstSlab(cur.leaves.st) {
+			// Two squares of 5 points were cut, in a slab of their own.
+			if v := next.Stats().Vertices; v != before+10 {
+				t.Fatalf("edit %d: the store holds %d vertices after %d, want the two changed squares' 10 more", edit, v, before)
+			}
+			if last := st.slabs[len(st.slabs)-1]; len(last) != 10 || cap(last) > slabFirst {
+				t.Fatalf("edit %d: the changed grids went into a slab of %d points, room for %d", edit, len(last), cap(last))
+			}
+			fresh++
+		} else {
+			if v, w := next.Stats().Vertices, whole.Stats().Vertices; v != w {
+				t.Fatalf("edit %d: a store copied afresh holds %d vertices, a whole build %d", edit, v, w)
+			}
+			compacted++
+		}
+		if live := st.liveEdges(piecesOf(next)); st.edges-live > live/4 {
+			t.Fatalf("edit %d: %d edges held for %d in use", edit, st.edges, live)
+		}
+		cur = next
+	}
+	if fresh < 80 || compacted < 2 {
+		t.Fatalf("%d rebuilds kept the store, %d copied it afresh: want most kept and some copied", fresh, compacted)
+	}
+	// The first index still answers as it did: nothing it reads was written.
+	again, err := BuildLayerIndex(newEditedLattice().input(nil, nil, true), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, want := latticeHits(first, pts), latticeHits(again, pts)
+	for i, p := range pts {
+		sameHits(t, first, p[0], p[1], &got[i], &want[i])
+	}
+}
+
+// piecesOf is every piece of l, as a build holds them by grid.
+func piecesOf(l *LayerIndex) [][]storedPiece {
+	var out [][]storedPiece
+	for _, s := range []*pieceSet{&l.leaves, &l.inner} {
+		for _, p := range s.pieces {
+			out = append(out, []storedPiece{{c0: p.c0, c1: p.c1}})
+		}
+	}
+	return out
+}
+
+// TestRebuildsBesideLookups rebuilds a layer over its index's store, edit
+// after edit, while eight goroutines look points up in the first index,
+// whose store every later one extends, and in the newest: the first keeps
+// its answers, and (under -race) nothing a lookup reads is written.
+func TestRebuildsBesideLookups(t *testing.T) {
+	e := newEditedLattice()
+	first, err := BuildLayerIndex(e.input(nil, nil, true), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pts := latticePoints(2000)
+	want := latticeHits(first, pts)
+	var newest atomic.Pointer[LayerIndex]
+	newest.Store(first)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var lookups atomic.Int64
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var h Hit
+			for i := w; ; i = (i + 7) % len(pts) {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				p := pts[i]
+				first.Lookup(p[0], p[1], 20, 0, &h)
+				if h.Owner != want[i].Owner || h.Nearest != want[i].Nearest || h.NearestM != want[i].NearestM || len(h.CoOwners) != len(want[i].CoOwners) {
+					t.Errorf("point %v: the first index answered %+v during rebuilds, %+v before", p, h, want[i])
+					return
+				}
+				newest.Load().Lookup(p[0], p[1], 20, 0, &h)
+				lookups.Add(2)
+			}
+		}()
+	}
+	rnd := rand.New(rand.NewPCG(9, 10))
+	cur := first
+	for range 40 { // past a quarter replaced: the last rebuilds copy the store afresh
+		e.move(rnd.IntN(latticeN), rnd.IntN(latticeN/3)*3+rnd.IntN(2), (rnd.Float64()-0.5)*latticeD/2)
+		next, err := BuildLayerIndex(e.input(cur, cur.NextStore(), false), 0, cur)
+		if err != nil {
+			t.Fatal(err)
+		}
+		newest.Store(next)
+		cur = next
+	}
+	close(stop)
+	wg.Wait()
+	if lookups.Load() == 0 {
+		t.Fatal("no lookups ran beside the rebuilds")
+	}
+	whole, err := BuildLayerIndex(e.input(nil, nil, true), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, wantNow := latticeHits(cur, pts), latticeHits(whole, pts)
+	for i, p := range pts {
+		sameHits(t, cur, p[0], p[1], &got[i], &wantNow[i])
+	}
+}

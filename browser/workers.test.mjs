@@ -68,13 +68,27 @@ await browserTest('workers', async (t) => {
   const { page } = t;
   const now = Date.now();
   const today = dayOf(now);
-  // The worker's morning: ten minutes walking east, a gap of 13 minutes
-  // (no signal), five minutes walking north; then a live position.
+  // The worker's morning: ten points walking east a minute apart, a gap of
+  // 13 minutes (no signal), five walking north, the last four minutes ago;
+  // then a live position. Playback shows one day, so the morning lies
+  // within today: in the day's first half hour its points come closer
+  // together, with a gap just over the console's five minutes (gapAfter
+  // in static/workers.js). TestWorkers starts this script once that fits.
+  const dayStart = Date.parse(`${today}T00:00:00+08:00`);
+  const room = now - dayStart - 5_000;
+  let [step, gap, lead] = [60_000, 13 * 60_000, 4 * 60_000];
+  if (13 * step + gap + lead > room) {
+    [gap, lead] = [5.5 * 60_000, 20_000];
+    step = Math.min(60_000, Math.floor((room - gap - lead) / 13));
+    assert.ok(step >= 1_000, `the day began ${room} ms ago: too little for the morning track`);
+  }
   const track = [];
-  for (let i = 0; i < 10; i++) track.push({ t: new Date(now - (30 - i) * 60_000).toISOString(), lon: lon0 - 0.004 + i * 0.0004, lat: lat0 - 0.002 });
-  for (let i = 0; i < 5; i++) track.push({ t: new Date(now - (8 - i) * 60_000).toISOString(), lon: lon0, lat: lat0 - 0.002 + i * 0.0004 });
-  // Playback needs the day's points to fall on today.
-  const todays = track.filter((p) => dayOf(Date.parse(p.t)) === today);
+  const east = now - lead - 13 * step - gap;
+  const north = now - lead - 4 * step;
+  for (let i = 0; i < 10; i++) track.push({ t: new Date(east + i * step).toISOString(), lon: lon0 - 0.004 + i * 0.0004, lat: lat0 - 0.002 });
+  for (let i = 0; i < 5; i++) track.push({ t: new Date(north + i * step).toISOString(), lon: lon0, lat: lat0 - 0.002 + i * 0.0004 });
+  const todays = track.slice();
+  assert.equal(todays.filter((p) => dayOf(Date.parse(p.t)) === today).length, todays.length, 'the morning lies within today');
 
   // The worker's phone: signs in, and posts its positions in batches.
   let phone = null;

@@ -76,6 +76,10 @@ type LayerIndex struct {
 	// edges holds the leaves' boundary edges in runs of a few, for the
 	// nearest grid to a point outside every grid.
 	edges edgeSet
+	// lostParents is the parent code a grid was given where it names no
+	// grid of the layer (or the grid itself, or closes a cycle), so that a
+	// later build reusing the grid without reading it gives it back.
+	lostParents map[int32]string
 }
 
 // edgeSet is the real (boundary) edges of a piece set in short runs, each
@@ -179,6 +183,14 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 			}
 		}
 	}
+	for i, g := range in.Grids {
+		if g.Parent != "" && l.Grids[i].Parent < 0 {
+			if l.lostParents == nil {
+				l.lostParents = map[int32]string{}
+			}
+			l.lostParents[int32(i)] = g.Parent
+		}
+	}
 
 	st := in.Store
 	if st == nil {
@@ -237,6 +249,8 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 			}
 			return nil
 		})
+		// What was cut into it served this build: no other.
+		from.spoil()
 	}
 	if err != nil {
 		// Its pieces are incomplete: the store serves no other build.
@@ -323,12 +337,30 @@ func buildPieceSet(grids []int32, pieces [][]storedPiece, st *PieceStore) pieceS
 	return s
 }
 
-// NextStore returns the store for the layer's next build: one extending
-// the index's own, which keeps its pieces where they are for the grids
-// the next build leaves unchanged (see BuildLayerIndex); a new store when
-// l is nil.
-func (l *LayerIndex) NextStore() *PieceStore {
-	if l == nil {
+// ParentCode is the parent code grid g was built with, whether or not it
+// names a grid of the layer.
+func (l *LayerIndex) ParentCode(g int32) string {
+	if p := l.Grids[g].Parent; p >= 0 {
+		return l.Grids[p].Code
+	}
+	return l.lostParents[g]
+}
+
+// replacedShare: a layer's store is copied afresh once the pieces of
+// versions edits replaced pass 1/replacedShare of those in use, and a
+// build that cuts more than 1/replacedShare of the layer's grids starts
+// from a new store.
+const replacedShare = 4
+
+// NextStore returns the store for the layer's next build, which will cut
+// changed of its grids: one extending the index's own, which keeps its
+// pieces where they are for the grids the build leaves unchanged (see
+// BuildLayerIndex). When l is nil, or changed is more than a quarter of the
+// layer's grids, it is a new store instead, into which the build copies
+// the unchanged grids' pieces: extended, the store would soon be copied
+// afresh anyway, with the changed grids in it twice over meanwhile.
+func (l *LayerIndex) NextStore(changed int) *PieceStore {
+	if l == nil || changed > len(l.Grids)/replacedShare {
 		return NewPieceStore()
 	}
 	next, err := l.leaves.st.extend()

@@ -41,7 +41,8 @@ type PieceStore struct {
 	// nextSlab and nextBlock are the sizes of the next slab and chain
 	// block: they double.
 	nextSlab, nextBlock int
-	taken               bool // an index holds it
+	taken               bool // an index holds it, or a build failed or copied it
+	spoiled             bool // a build failed or copied it: its pieces serve no index
 	// base is the store this one extends until an index takes it: the
 	// pieces of base's index are here, where they were.
 	base *PieceStore
@@ -272,7 +273,7 @@ func (st *PieceStore) copyPieces(from *PieceStore, pp []storedPiece) ([]storedPi
 func (st *PieceStore) extend() (*PieceStore, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if !st.taken {
+	if !st.taken || st.spoiled {
 		return nil, errors.New("only a store an index holds can be extended")
 	}
 	next := &PieceStore{slabs: make([][]orb.Point, len(st.slabs)), real: slices.Clone(st.real),
@@ -300,18 +301,19 @@ func (st *PieceStore) liveEdges(pieces [][]storedPiece) int {
 }
 
 // wasteful reports whether an extended store holding live edges for its
-// index should be copied afresh instead: when more than a quarter as many
-// edges again are of pieces no longer used, or half the slabs or chain
-// blocks positions can number are taken (each extension opens its own).
+// index should be copied afresh instead: when the edges of pieces no
+// longer used pass 1/replacedShare of those in use, or half the slabs or
+// chain blocks positions can number are taken (each extension opens its
+// own).
 func (st *PieceStore) wasteful(live int) bool {
-	return st.edges-live > live/4 || len(st.slabs) > maxSlabs/2 || len(st.chains) > maxChainBlocks/2
+	return st.edges-live > live/replacedShare || len(st.slabs) > maxSlabs/2 || len(st.chains) > maxChainBlocks/2
 }
 
-// spoil marks the store as used up by a build that failed: its pieces are
-// incomplete.
+// spoil marks the store as used up by a build that failed (its pieces are
+// incomplete) or that copied what it used out of it.
 func (st *PieceStore) spoil() {
 	st.mu.Lock()
-	st.taken = true
+	st.taken, st.spoiled, st.base = true, true, nil
 	st.mu.Unlock()
 }
 

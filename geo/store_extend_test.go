@@ -138,7 +138,7 @@ func TestRebuildExtendsTheStore(t *testing.T) {
 		r, c := rnd.IntN(latticeN), rnd.IntN(latticeN/3)*3+rnd.IntN(2)
 		e.move(r, c, (rnd.Float64()-0.5)*latticeD/2)
 		before := cur.Stats().Vertices
-		next, err := BuildLayerIndex(e.input(cur, cur.NextStore(), false), 0, cur)
+		next, err := BuildLayerIndex(e.input(cur, cur.NextStore(2), false), 0, cur)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,9 +169,6 @@ func TestRebuildExtendsTheStore(t *testing.T) {
 			}
 			compacted++
 		}
-		if live := st.liveEdges(piecesOf(next)); st.edges-live > live/4 {
-			t.Fatalf("edit %d: %d edges held for %d in use", edit, st.edges, live)
-		}
 		cur = next
 	}
 	if fresh < 80 || compacted < 2 {
@@ -186,17 +183,6 @@ func TestRebuildExtendsTheStore(t *testing.T) {
 	for i, p := range pts {
 		sameHits(t, first, p[0], p[1], &got[i], &want[i])
 	}
-}
-
-// piecesOf is every piece of l, as a build holds them by grid.
-func piecesOf(l *LayerIndex) [][]storedPiece {
-	var out [][]storedPiece
-	for _, s := range []*pieceSet{&l.leaves, &l.inner} {
-		for _, p := range s.pieces {
-			out = append(out, []storedPiece{{c0: p.c0, c1: p.c1}})
-		}
-	}
-	return out
 }
 
 // TestRebuildsBesideLookups rebuilds a layer over its index's store, edit
@@ -239,27 +225,125 @@ func TestRebuildsBesideLookups(t *testing.T) {
 		}()
 	}
 	rnd := rand.New(rand.NewPCG(9, 10))
-	cur := first
-	for range 40 { // past a quarter replaced: the last rebuilds copy the store afresh
+	cur, copied := first, 0
+	for range 40 { // past a quarter replaced: some rebuilds copy the store afresh
 		e.move(rnd.IntN(latticeN), rnd.IntN(latticeN/3)*3+rnd.IntN(2), (rnd.Float64()-0.5)*latticeD/2)
-		next, err := BuildLayerIndex(e.input(cur, cur.NextStore(), false), 0, cur)
+		next, err := BuildLayerIndex(e.input(cur, cur.NextStore(2), false), 0, cur)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if firstSlab(next.leaves.st) != firstSlab(cur.leaves.st) {
+			copied++
 		}
 		newest.Store(next)
 		cur = next
 	}
+	// Two builds extending one store at once, each with edits of its own.
+	var twins [2]*editedLattice
+	var built [2]*LayerIndex
+	var twinWG sync.WaitGroup
+	for k := range twins {
+		twins[k] = e.clone()
+		twins[k].move(k, 0, latticeD/(3+float64(k)))
+		twinWG.Add(1)
+		go func() {
+			defer twinWG.Done()
+			l, err := BuildLayerIndex(twins[k].input(cur, cur.NextStore(2), false), 0, cur)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			built[k] = l
+			newest.Store(l)
+		}()
+	}
+	twinWG.Wait()
 	close(stop)
 	wg.Wait()
-	if lookups.Load() == 0 {
-		t.Fatal("no lookups ran beside the rebuilds")
+	if t.Failed() {
+		return
+	}
+	if lookups.Load() == 0 || copied == 0 {
+		t.Fatalf("%d lookups ran beside the rebuilds, %d of which copied the store: want some of each", lookups.Load(), copied)
+	}
+	for k, l := range append(built[:], cur) {
+		state := e
+		if k < 2 {
+			state = twins[k]
+		}
+		whole, err := BuildLayerIndex(state.input(nil, nil, true), 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, wantNow := latticeHits(l, pts), latticeHits(whole, pts)
+		for i, p := range pts {
+			sameHits(t, l, p[0], p[1], &got[i], &wantNow[i])
+		}
+	}
+}
+
+// clone is a copy of the lattice that edits apart from it.
+func (e *editedLattice) clone() *editedLattice {
+	c := *e
+	return &c
+}
+
+// TestRebuildStartsANewStore: a rebuild cutting more than a quarter of the
+// layer's grids starts from a new store, into which the unchanged grids'
+// pieces are copied; so does one extending a store whose slabs have
+// reached half of what positions can number, though nothing it holds was
+// replaced.
+func TestRebuildStartsANewStore(t *testing.T) {
+	e := newEditedLattice()
+	first, err := BuildLayerIndex(e.input(nil, nil, true), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := 0
+	for r := range latticeN {
+		for b := range latticeN / 3 {
+			e.move(r, b*3, latticeD/4)
+			changed += 2
+		}
+	}
+	if st := first.NextStore(changed); st.base != nil || len(st.slabs) != 0 {
+		t.Fatalf("a store for %d changed grids of %d extends the old one", changed, len(first.Grids))
+	}
+	next, err := BuildLayerIndex(e.input(first, first.NextStore(changed), false), 0, first)
+	if err != nil {
+		t.Fatal(err)
 	}
 	whole, err := BuildLayerIndex(e.input(nil, nil, true), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, wantNow := latticeHits(cur, pts), latticeHits(whole, pts)
+	if v, w := next.Stats().Vertices, whole.Stats().Vertices; v != w {
+		t.Fatalf("the rebuild's new store holds %d vertices, a whole build %d", v, w)
+	}
+	pts := latticePoints(1000)
+	got, want := latticeHits(next, pts), latticeHits(whole, pts)
 	for i, p := range pts {
-		sameHits(t, cur, p[0], p[1], &got[i], &wantNow[i])
+		sameHits(t, next, p[0], p[1], &got[i], &want[i])
+	}
+
+	// Slabs past half the limit, as a thousand extensions leave them.
+	st := next.NextStore(0)
+	for len(st.slabs) <= maxSlabs/2 {
+		st.slabs = append(st.slabs, nil)
+		st.real = append(st.real, nil)
+	}
+	again, err := BuildLayerIndex(e.input(next, st, false), 0, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(again.leaves.st.slabs); n != len(next.leaves.st.slabs) || firstSlab(again.leaves.st) == firstSlab(next.leaves.st) {
+		t.Fatalf("a store of %d slabs was extended, not copied afresh: %d slabs after", maxSlabs/2+1, n)
+	}
+	if _, err := st.Cut(cell(0, 0, 1)); err == nil {
+		t.Error("the store a rebuild copied afresh took more pieces")
+	}
+	got = latticeHits(again, pts)
+	for i, p := range pts {
+		sameHits(t, again, p[0], p[1], &got[i], &want[i])
 	}
 }

@@ -135,32 +135,16 @@ func versionsOf(inputs []geo.LayerInput) map[string]int64 {
 
 // readLayers reads the current grids and people of one layer ("" for all)
 // from one snapshot of pool, so the data version matches the grids read.
-// Grids whose version cur already indexes come without geometry: the
-// rebuild reuses their pieces. With a floor, a snapshot missing a layer of
-// floor or holding one older is errReplicaBehind, found before the grids
-// are read.
+// A grid whose version cur already indexes is not read again: a version
+// never changes once stored (a newer one replaces it), so it is given as
+// cur holds it, without geometry, and the rebuild reuses its pieces; the
+// other grids are read whole and cut while they arrive. People are read
+// for every grid: a change of them moves no version. With a floor, a
+// snapshot missing a layer of floor or holding one older is
+// errReplicaBehind, found before the grids are read.
 func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.Index, floor map[string]int64) ([]geo.LayerInput, error) {
-	var known []int64
-	if cur != nil {
-		for _, li := range cur.Layers() {
-			if layer == "" || li.ID == layer {
-				for _, g := range li.Grids {
-					known = append(known, g.VersionID)
-				}
-			}
-		}
-	}
 	var out []geo.LayerInput
 	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		// The grids' rows name the versions already indexed (a province's
-		// million ids): PostgreSQL looks an id up in such a list by hash
-		// only when the list is a constant, in a plan made for it. A
-		// plan kept for the prepared statement searches the list row by
-		// row: 8 s instead of 0.7 s for 30,000 ids over 122,000 grids, and
-		// hours for a province.
-		if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
-			return err
-		}
 		// With each layer, how many grids it has and how many of them have
 		// people: the slices and the maps below are made that size, not grown (a province's million grids
 		// were copied over and over, a tenth of a reload).
@@ -188,13 +172,6 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 			in.Grids = make([]geo.GridInput, 0, grids)
 			staffed = append(staffed, withPeople)
 			byID[in.ID] = len(out)
-			// Grids the layer's index holds keep their pieces where they
-			// are; what is cut goes in beside them.
-			var prev *geo.LayerIndex
-			if cur != nil {
-				prev = cur.Layer(in.ID)
-			}
-			in.Store = prev.NextStore()
 			out = append(out, in)
 		}
 		if err := rows.Err(); err != nil {
@@ -229,9 +206,43 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		rows, err = tx.Query(ctx, `SELECT layer_id, id, code, name, level, coalesce(parent_code, ''), version,
-			CASE WHEN id = ANY($2) THEN NULL ELSE ST_AsBinary(geom) END
-			FROM grids WHERE $1 = '' OR layer_id = $1`, layer, known)
+		// A layer cur holds is read as its grids' versions first: those
+		// cur holds are given as it holds them, the others read whole
+		// below with every grid of the layers cur does not hold.
+		prevs := make([]*geo.LayerIndex, len(out))
+		indexed, whole := []string{}, []string{}
+		for i := range out {
+			if cur != nil {
+				prevs[i] = cur.Layer(out[i].ID)
+			}
+			if prevs[i] != nil {
+				indexed = append(indexed, out[i].ID)
+			} else {
+				whole = append(whole, out[i].ID)
+			}
+		}
+		changed, changes := []int64{}, make([]int, len(out))
+		if len(indexed) > 0 {
+			if changed, err = readKnownGrids(ctx, tx, indexed, byID, prevs, people, out, changes); err != nil {
+				return err
+			}
+		}
+		for i := range out {
+			// Grids prev holds keep their pieces where they are; what is
+			// cut goes in beside them (see NextStore).
+			out[i].Store = prevs[i].NextStore(changes[i])
+		}
+		// A plan kept for the statement would search the list of ids row
+		// by row; one made for the list at hand looks ids up by hash or
+		// in the primary key.
+		if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, `SELECT layer_id, id, code, name, level, coalesce(parent_code, ''), version, ST_AsBinary(geom)
+			FROM grids WHERE layer_id = ANY($1)
+			UNION ALL
+			SELECT layer_id, id, code, name, level, coalesce(parent_code, ''), version, ST_AsBinary(geom)
+			FROM grids WHERE id = ANY($2)`, whole, changed)
 		if err != nil {
 			return err
 		}
@@ -250,9 +261,7 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 			}
 			if i, ok := byID[lid]; ok {
 				g.People = people[i][g.Code]
-				if geomWKB != nil {
-					cuts.cut(i, len(out[i].Grids), out[i].Store, geomWKB)
-				}
+				cuts.cut(i, len(out[i].Grids), out[i].Store, geomWKB)
 				out[i].Grids = append(out[i].Grids, g)
 			}
 		}
@@ -265,6 +274,49 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 		return rows.Err()
 	})
 	return out, err
+}
+
+// readKnownGrids reads the ids of the current grids of the indexed layers
+// (each held by prevs[i] for out[i]) and appends to out[i].Grids, without
+// geometry, each grid whose version prevs[i] holds, as it holds it, with
+// its people. It returns the ids of the others, to be read whole, and
+// counts them by layer in changes.
+func readKnownGrids(ctx context.Context, tx pgx.Tx, indexed []string, byID map[string]int, prevs []*geo.LayerIndex,
+	people []map[string][]gridmap.Person, out []geo.LayerInput, changes []int) ([]int64, error) {
+	held := make([]map[int64]int32, len(out))
+	for i, prev := range prevs {
+		if prev != nil {
+			held[i] = make(map[int64]int32, len(prev.Grids))
+			for g := range prev.Grids {
+				held[i][prev.Grids[g].VersionID] = int32(g)
+			}
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT layer_id, id FROM grids WHERE layer_id = ANY($1)`, indexed)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	changed := []int64{}
+	var lid string
+	var id int64
+	for rows.Next() {
+		if err := rows.Scan(&lid, &id); err != nil {
+			return nil, err
+		}
+		i := byID[lid]
+		g, ok := held[i][id]
+		if !ok {
+			changed = append(changed, id)
+			changes[i]++
+			continue
+		}
+		prev := prevs[i]
+		pg := &prev.Grids[g]
+		out[i].Grids = append(out[i].Grids, geo.GridInput{Code: pg.Code, Name: pg.Name, Level: pg.Level,
+			Parent: prev.ParentCode(g), Version: pg.Version, VersionID: id, People: people[i][pg.Code]})
+	}
+	return changed, rows.Err()
 }
 
 // A cutter decodes and cuts grids into their layer's store of pieces on

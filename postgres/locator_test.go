@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -428,4 +429,101 @@ func TestLocatorPeopleByLayer(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("pb reloaded")
+}
+
+// TestLocatorReloadsChangedGridsOnly changes a layer under a loaded index
+// in every way a reload must see: a grid's new version, a grid gone, a new
+// grid that a grid already indexed names as its parent (which named no
+// grid before), and new people for a grid whose boundary stays. The
+// reload reads again only what changed, and answers every point of the
+// area exactly as an index loaded afresh.
+func TestLocatorReloadsChangedGridsOnly(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.NewDB(t)
+	layers, grids := postgres.NewLayerStore(db), postgres.NewGridStore(db)
+	if _, err := layers.PutLayer(ctx, &gridmap.Layer{ID: "rr", Kind: gridmap.KindComprehensive, Levels: []string{"street", "grid"}}); err != nil {
+		t.Fatal(err)
+	}
+	r := geo.NewFeatureReader(strings.NewReader(collection(
+		feature("S", "street", "", rect(121, 31, 121.03, 31.01)),
+		feature("G1", "grid", "S", rect(121, 31, 121.01, 31.01)),
+		feature("G2", "grid", "S", rect(121.01, 31, 121.02, 31.01)),
+		feature("G3", "grid", "S", rect(121.02, 31, 121.03, 31.01)))), geo.DefaultFieldMap)
+	if _, err := grids.Import(ctx, "rr", r, gridmap.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// A grid naming a parent the layer does not hold (as data written
+	// beside gridmap may).
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO grid_versions (layer_id, code, version, name, level, parent_code, geom)
+		VALUES ('rr', 'O', 1, 'orphan', 'grid', 'Q', ST_GeomFromText('MULTIPOLYGON(((121.05 31,121.06 31,121.06 31.01,121.05 31.01,121.05 31)))', 4326))`); err != nil {
+		t.Fatal(err)
+	}
+	if err := grids.SetPeople(ctx, "rr", "G2", []gridmap.Person{{Role: gridmap.RoleGridWorker, Name: "Zhang"}}); err != nil {
+		t.Fatal(err)
+	}
+	loc := postgres.NewLocator(db)
+	if err := loc.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if chain := loc.ChainOf("rr", "O"); len(chain) != 1 {
+		t.Fatalf("O's chain %+v before its parent exists, want O alone", chain)
+	}
+	for _, stmt := range []string{
+		// G1 shrinks to its west half, a new version.
+		`WITH old AS (UPDATE grid_versions SET valid_to = now() WHERE layer_id = 'rr' AND code = 'G1' AND valid_to IS NULL RETURNING *)
+		INSERT INTO grid_versions (layer_id, code, version, name, level, parent_code, geom)
+		SELECT layer_id, code, version + 1, name, level, parent_code,
+			ST_GeomFromText('MULTIPOLYGON(((121 31,121.005 31,121.005 31.01,121 31.01,121 31)))', 4326) FROM old`,
+		`UPDATE grid_versions SET valid_to = now() WHERE layer_id = 'rr' AND code = 'G3' AND valid_to IS NULL`,
+		`INSERT INTO grid_versions (layer_id, code, version, name, level, geom)
+		VALUES ('rr', 'Q', 1, 'found', 'street', ST_GeomFromText('MULTIPOLYGON(((121.05 31,121.06 31,121.06 31.01,121.05 31.01,121.05 31)))', 4326))`,
+	} {
+		if _, err := db.Pool.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := grids.SetPeople(ctx, "rr", "G2", []gridmap.Person{{Role: gridmap.RoleGridWorker, Name: "Li"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := loc.Reload(ctx, "rr", 0); err != nil {
+		t.Fatal(err)
+	}
+	fresh := postgres.NewLocator(db)
+	if err := fresh.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if chain := loc.ChainOf("rr", "O"); len(chain) != 2 || chain[0].Code != "Q" || chain[1].Code != "O" {
+		t.Fatalf("O's chain %+v after Q was added, want Q > O", chain)
+	}
+	if chain := loc.ChainOf("rr", "G3"); chain != nil {
+		t.Fatalf("G3 was closed and is still indexed: %+v", chain)
+	}
+	compared, tolerance := 0, 20.0
+	for x := 120.995; x < 121.065; x += 0.0013 {
+		for y := 30.995; y < 31.015; y += 0.0011 {
+			var got, want gridmap.LookupAnswer
+			q := gridmap.LookupQuery{Layer: "rr", Lon: x, Lat: y, ToleranceM: &tolerance}
+			if err := loc.Lookup(ctx, q, &got); err != nil {
+				t.Fatal(err)
+			}
+			if err := fresh.Lookup(ctx, q, &want); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("(%.4f, %.4f): reloaded %+v, loaded afresh %+v", x, y, got, want)
+			}
+			compared++
+		}
+	}
+	var ans gridmap.LookupAnswer
+	if err := loc.Lookup(ctx, gridmap.LookupQuery{Layer: "rr", Lon: 121.015, Lat: 31.005}, &ans); err != nil {
+		t.Fatal(err)
+	}
+	if p := ans.Layers[0].People; len(p) != 1 || p[0].Name != "Li" {
+		t.Fatalf("G2's people after the reload: %+v, want Li", p)
+	}
+	if ans := ans.Layers[0].Chain; len(ans) != 2 || ans[1].Code != "G2" {
+		t.Fatalf("(121.015, 31.005): chain %+v, want S > G2", ans)
+	}
+	t.Logf("%d points compared", compared)
 }

@@ -598,7 +598,7 @@ type indexStatser interface{ IndexStats() []gridmap.IndexStats }
 
 var (
 	indexGridsDesc = prometheus.NewDesc("gridmap_lookup_index_grids", "Grids in the in-memory lookup index.", []string{"layer"}, nil)
-	indexVertsDesc = prometheus.NewDesc("gridmap_lookup_index_vertices", "Vertices stored in the lookup index.", []string{"layer"}, nil)
+	indexVertsDesc = prometheus.NewDesc("gridmap_lookup_index_vertices", "Vertices the lookup index holds, those of versions edits replaced included until its store is copied afresh.", []string{"layer"}, nil)
 	indexNearDesc  = prometheus.NewDesc("gridmap_lookup_index_near_bytes", "Bytes the lookup index keeps for points outside every grid (nearest-grid lists).", []string{"layer"}, nil)
 	indexVerDesc   = prometheus.NewDesc("gridmap_lookup_index_data_version", "Data version of the layer the index holds.", []string{"layer"}, nil)
 	indexRebDesc   = prometheus.NewDesc("gridmap_lookup_index_rebuilds_total", "Rebuilds of the layer's index since start.", []string{"layer"}, nil)

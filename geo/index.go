@@ -337,6 +337,17 @@ func buildPieceSet(grids []int32, pieces [][]storedPiece, st *PieceStore) pieceS
 	return s
 }
 
+// Staffed counts the layer's grids with people.
+func (l *LayerIndex) Staffed() int {
+	n := 0
+	for i := range l.Grids {
+		if len(l.Grids[i].People) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // ParentCode is the parent code grid g was built with, whether or not it
 // names a grid of the layer.
 func (l *LayerIndex) ParentCode(g int32) string {

@@ -147,11 +147,22 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		// With each layer, how many grids it has and how many of them have
 		// people: the slices and the maps below are made that size, not grown (a province's million grids
-		// were copied over and over, a tenth of a reload).
+		// were copied over and over, a tenth of a reload). A layer cur
+		// holds is sized as it is there, not counted again (a second of a
+		// province's reload).
+		held, heldSizes := []string{}, map[string][2]int{}
+		if cur != nil {
+			for _, li := range cur.Layers() {
+				if layer == "" || li.ID == layer {
+					held = append(held, li.ID)
+					heldSizes[li.ID] = [2]int{len(li.Grids), li.Staffed()}
+				}
+			}
+		}
 		rows, err := tx.Query(ctx, `SELECT id, kind, levels, tolerance_m, data_version,
-			(SELECT count(*) FROM grids g WHERE g.layer_id = l.id),
-			(SELECT count(DISTINCT p.grid_code) FROM grid_people p WHERE p.layer_id = l.id) FROM layers l
-			WHERE $1 = '' OR id = $1 ORDER BY id`, layer)
+			CASE WHEN id = ANY($2) THEN -1 ELSE (SELECT count(*) FROM grids g WHERE g.layer_id = l.id) END,
+			CASE WHEN id = ANY($2) THEN -1 ELSE (SELECT count(DISTINCT p.grid_code) FROM grid_people p WHERE p.layer_id = l.id) END
+			FROM layers l WHERE $1 = '' OR id = $1 ORDER BY id`, layer, held)
 		if err != nil {
 			return err
 		}
@@ -168,6 +179,9 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 			}
 			for _, lv := range in.Levels {
 				levels[lv] = lv
+			}
+			if grids < 0 {
+				grids, withPeople = heldSizes[in.ID][0], heldSizes[in.ID][1]
 			}
 			in.Grids = make([]geo.GridInput, 0, grids)
 			staffed = append(staffed, withPeople)
@@ -292,31 +306,32 @@ func readKnownGrids(ctx context.Context, tx pgx.Tx, indexed []string, byID map[s
 			}
 		}
 	}
-	rows, err := tx.Query(ctx, `SELECT layer_id, id FROM grids WHERE layer_id = ANY($1)`, indexed)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	changed := []int64{}
-	var lid string
-	var id int64
-	for rows.Next() {
-		if err := rows.Scan(&lid, &id); err != nil {
+	for _, lid := range indexed {
+		i := byID[lid]
+		prev := prevs[i]
+		rows, err := tx.Query(ctx, `SELECT id FROM grids WHERE layer_id = $1`, lid)
+		if err != nil {
 			return nil, err
 		}
-		i := byID[lid]
-		g, ok := held[i][id]
-		if !ok {
-			changed = append(changed, id)
-			changes[i]++
-			continue
+		var id int64
+		_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
+			g, ok := held[i][id]
+			if !ok {
+				changed = append(changed, id)
+				changes[i]++
+				return nil
+			}
+			pg := &prev.Grids[g]
+			out[i].Grids = append(out[i].Grids, geo.GridInput{Code: pg.Code, Name: pg.Name, Level: pg.Level,
+				Parent: prev.ParentCode(g), Version: pg.Version, VersionID: id, People: people[i][pg.Code]})
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
-		prev := prevs[i]
-		pg := &prev.Grids[g]
-		out[i].Grids = append(out[i].Grids, geo.GridInput{Code: pg.Code, Name: pg.Name, Level: pg.Level,
-			Parent: prev.ParentCode(g), Version: pg.Version, VersionID: id, People: people[i][pg.Code]})
 	}
-	return changed, rows.Err()
+	return changed, nil
 }
 
 // A cutter decodes and cuts grids into their layer's store of pieces on

@@ -69,18 +69,21 @@ await browserTest('workers', async (t) => {
   const now = Date.now();
   const today = dayOf(now);
   // The worker's morning: ten points walking east a minute apart, a gap of
-  // 13 minutes (no signal), five walking north, the last four minutes ago;
-  // then a live position. Playback shows one day, so the morning lies
-  // within today: in the day's first half hour its points come closer
-  // together, with a gap just over the console's five minutes (gapAfter
-  // in static/workers.js). TestWorkers starts this script once that fits.
+  // 13 minutes (no signal), five walking north, the last 20 s ago; then a
+  // live position. Playback shows one day, so the morning lies within
+  // today: in the day's first half hour its points come closer together,
+  // with a gap just over the console's five minutes (gapAfter in
+  // static/workers.js), at least 5 s apart (the slider moves by whole
+  // seconds, the marker checks within a tenth of a step). TestWorkers
+  // starts this script once that fits, and not near midnight.
   const dayStart = Date.parse(`${today}T00:00:00+08:00`);
   const room = now - dayStart - 5_000;
-  let [step, gap, lead] = [60_000, 13 * 60_000, 4 * 60_000];
+  const lead = 20_000;
+  let [step, gap] = [60_000, 13 * 60_000];
   if (13 * step + gap + lead > room) {
-    [gap, lead] = [5.5 * 60_000, 20_000];
+    gap = 5.5 * 60_000;
     step = Math.min(60_000, Math.floor((room - gap - lead) / 13));
-    assert.ok(step >= 1_000, `the day began ${room} ms ago: too little for the morning track`);
+    assert.ok(step >= 5_000, `the day began ${room} ms ago: too little for the morning track`);
   }
   const track = [];
   const east = now - lead - 13 * step - gap;

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -173,14 +174,32 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 			l.Grids[p].Leaf = false
 		}
 	}
-	// A parent cycle in bad data would make chains endless: cut it.
+	// A parent cycle in bad data would make chains endless: each is cut
+	// at its grid of the lowest code, whatever order the grids come in (a
+	// reload lists them in another order than a load, and must answer
+	// alike), and grids hanging from it keep their parents.
+	seen := make([]uint8, len(l.Grids)) // 1: on the walk under way, 2: walked
+	var walk []int32
 	for i := range l.Grids {
-		steps := 0
-		for p := l.Grids[i].Parent; p >= 0; p = l.Grids[p].Parent {
-			if steps++; steps > len(l.Grids) {
-				l.Grids[i].Parent = -1
-				break
+		walk = walk[:0]
+		g := int32(i)
+		for g >= 0 && seen[g] == 0 {
+			seen[g] = 1
+			walk = append(walk, g)
+			g = l.Grids[g].Parent
+		}
+		if g >= 0 && seen[g] == 1 {
+			cycle := walk[slices.Index(walk, g):]
+			low := g
+			for _, c := range cycle {
+				if l.Grids[c].Code < l.Grids[low].Code {
+					low = c
+				}
 			}
+			l.Grids[low].Parent = -1
+		}
+		for _, c := range walk {
+			seen[c] = 2
 		}
 	}
 	for i, g := range in.Grids {
@@ -209,7 +228,9 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 			if reuse == nil {
 				reuse = prev.piecesByVersion()
 			}
-			if _, ok := reuse[g.VersionID]; !ok {
+			// A version cut to no pieces at all (an empty geometry) has
+			// none to reuse, but prev holds it all the same.
+			if _, ok := reuse[g.VersionID]; !ok && !prev.holds(g.Code, g.VersionID) {
 				return nil, fmt.Errorf("layer %s: grid %s has no geometry and no earlier index holds version id %d", in.ID, g.Code, g.VersionID)
 			}
 		}
@@ -335,6 +356,15 @@ func buildPieceSet(grids []int32, pieces [][]storedPiece, st *PieceStore) pieceS
 		s.pieces[i] = refs[o]
 	}
 	return s
+}
+
+// holds reports whether l indexes version id of the grid code.
+func (l *LayerIndex) holds(code string, id int64) bool {
+	if l == nil {
+		return false
+	}
+	g, ok := l.byCode[code]
+	return ok && l.Grids[g].VersionID == id
 }
 
 // Staffed counts the layer's grids with people.

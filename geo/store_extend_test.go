@@ -3,6 +3,8 @@ package geo
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -345,5 +347,73 @@ func TestRebuildStartsANewStore(t *testing.T) {
 	got = latticeHits(again, pts)
 	for i, p := range pts {
 		sameHits(t, again, p[0], p[1], &got[i], &want[i])
+	}
+}
+
+// TestParentCyclesCutAlikeInAnyOrder: a cycle of parents in bad data is
+// cut at its grid of the lowest code whatever order the grids come in (a
+// reload lists them otherwise than a load), a grid hanging from the cycle
+// keeps its parent, and the code cut away is kept for a later rebuild.
+func TestParentCyclesCutAlikeInAnyOrder(t *testing.T) {
+	grids := []GridInput{
+		{Code: "A", Level: "grid", Parent: "B", VersionID: 1, Geometry: cell(0, 0, 1)},
+		{Code: "B", Level: "grid", Parent: "C", VersionID: 2, Geometry: cell(1, 0, 1)},
+		{Code: "C", Level: "grid", Parent: "A", VersionID: 3, Geometry: cell(2, 0, 1)},
+		{Code: "D", Level: "grid", Parent: "A", VersionID: 4, Geometry: cell(3, 0, 1)},
+		{Code: "E", Level: "grid", VersionID: 5, Geometry: cell(4, 0, 1)},
+	}
+	want := map[string]string{"A": "A", "B": "A>C>B", "C": "A>C", "D": "A>D", "E": "E"}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 24 {
+		in := LayerInput{ID: "cycle", Levels: []string{"grid"}, Grids: slices.Clone(grids)}
+		rnd.Shuffle(len(in.Grids), func(i, j int) { in.Grids[i], in.Grids[j] = in.Grids[j], in.Grids[i] })
+		order := make([]string, len(in.Grids))
+		for i, g := range in.Grids {
+			order[i] = g.Code
+		}
+		l, err := BuildLayerIndex(in, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for code, chain := range want {
+			var names []string
+			for _, g := range l.Chain(l.GridByCode(code), nil) {
+				names = append(names, l.Grids[g].Code)
+			}
+			if got := strings.Join(names, ">"); got != chain {
+				t.Fatalf("grids in the order %v: %s's chain %s, want %s", order, code, got, chain)
+			}
+		}
+		if p := l.ParentCode(l.GridByCode("A")); p != "B" {
+			t.Fatalf("grids in the order %v: A's parent code kept as %q, want B", order, p)
+		}
+	}
+}
+
+// TestRebuildReusesAnEmptyGrid: a version cut to no pieces (an empty
+// geometry) has none to reuse, and a rebuild given it without geometry
+// keeps it all the same.
+func TestRebuildReusesAnEmptyGrid(t *testing.T) {
+	in := LayerInput{ID: "empty", Levels: []string{"grid"}, Grids: []GridInput{
+		{Code: "A", Level: "grid", VersionID: 1, Geometry: cell(0, 0, 1)},
+		{Code: "Z", Level: "grid", VersionID: 2, Geometry: orb.MultiPolygon{}},
+	}}
+	first, err := BuildLayerIndex(in, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := LayerInput{ID: "empty", Levels: []string{"grid"}, Store: first.NextStore(0), Grids: []GridInput{
+		{Code: "A", Level: "grid", VersionID: 1}, {Code: "Z", Level: "grid", VersionID: 2}}}
+	next, err := BuildLayerIndex(again, 0, first)
+	if err != nil {
+		t.Fatalf("a rebuild keeping an empty grid: %v", err)
+	}
+	if next.GridByCode("Z") < 0 {
+		t.Fatal("the empty grid was dropped")
+	}
+	var h Hit
+	next.Lookup(0.5, 0.5, 0, 0, &h)
+	if h.Owner != next.GridByCode("A") {
+		t.Fatalf("(0.5, 0.5): owner %d, want A", h.Owner)
 	}
 }

@@ -145,6 +145,14 @@ func versionsOf(inputs []geo.LayerInput) map[string]int64 {
 func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.Index, floor map[string]int64) ([]geo.LayerInput, error) {
 	var out []geo.LayerInput
 	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		// Each statement planned for its values: a plan kept for the
+		// statement would search a list of ids row by row where one made
+		// for the list at hand looks them up by hash or in the primary
+		// key, and read every layer's people or grids where one is asked
+		// for.
+		if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
+			return err
+		}
 		// With each layer, how many grids it has and how many of them have
 		// people: the slices and the maps below are made that size, not grown (a province's million grids
 		// were copied over and over, a tenth of a reload). A layer cur
@@ -245,12 +253,6 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 			// Grids prev holds keep their pieces where they are; what is
 			// cut goes in beside them (see NextStore).
 			out[i].Store = prevs[i].NextStore(changes[i])
-		}
-		// A plan kept for the statement would search the list of ids row
-		// by row; one made for the list at hand looks ids up by hash or
-		// in the primary key.
-		if _, err := tx.Exec(ctx, `SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
-			return err
 		}
 		rows, err = tx.Query(ctx, `SELECT layer_id, id, code, name, level, coalesce(parent_code, ''), version, ST_AsBinary(geom)
 			FROM grids WHERE layer_id = ANY($1)

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"math"
 	"math/rand/v2"
@@ -435,8 +436,11 @@ func TestLocatorPeopleByLayer(t *testing.T) {
 // in every way a reload must see: a grid's new version, a grid gone, a new
 // grid that a grid already indexed names as its parent (which named no
 // grid before), and new people for a grid whose boundary stays. The
-// reload reads again only what changed, and answers every point of the
-// area exactly as an index loaded afresh.
+// reload (over a store extending the index's: a few grids of many
+// changed) answers every point of the area exactly as an index loaded
+// afresh, and so does a load of every layer beside it with a new one. A
+// version the index holds is not read again: a name changed in place
+// (which gridmap never does; a change is a new version) stays unseen.
 func TestLocatorReloadsChangedGridsOnly(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.NewDB(t)
@@ -450,6 +454,18 @@ func TestLocatorReloadsChangedGridsOnly(t *testing.T) {
 		feature("G2", "grid", "S", rect(121.01, 31, 121.02, 31.01)),
 		feature("G3", "grid", "S", rect(121.02, 31, 121.03, 31.01)))), geo.DefaultFieldMap)
 	if _, err := grids.Import(ctx, "rr", r, gridmap.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Grids the edits leave alone, enough of them that the reload extends
+	// the index's store rather than starting one: a street of 24 north of
+	// the first.
+	var north []string
+	north = append(north, feature("N", "street", "", rect(121, 31.01, 121.03, 31.02)))
+	for i := range 24 {
+		x, y := 121+float64(i%6)*0.005, 31.01+float64(i/6)*0.0025
+		north = append(north, feature(fmt.Sprintf("N%02d", i), "grid", "N", rect(x, y, x+0.005, y+0.0025)))
+	}
+	if _, err := grids.Import(ctx, "rr", geo.NewFeatureReader(strings.NewReader(collection(north...)), geo.DefaultFieldMap), gridmap.ImportOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	// A grid naming a parent the layer does not hold (as data written
@@ -498,23 +514,28 @@ func TestLocatorReloadsChangedGridsOnly(t *testing.T) {
 	if chain := loc.ChainOf("rr", "G3"); chain != nil {
 		t.Fatalf("G3 was closed and is still indexed: %+v", chain)
 	}
-	compared, tolerance := 0, 20.0
-	for x := 120.995; x < 121.065; x += 0.0013 {
-		for y := 30.995; y < 31.015; y += 0.0011 {
-			var got, want gridmap.LookupAnswer
-			q := gridmap.LookupQuery{Layer: "rr", Lon: x, Lat: y, ToleranceM: &tolerance}
-			if err := loc.Lookup(ctx, q, &got); err != nil {
-				t.Fatal(err)
+	compared := 0
+	same := func(when string, layer string, loc, fresh *postgres.Locator) {
+		t.Helper()
+		tolerance := 20.0
+		for x := 120.995; x < 121.065; x += 0.0013 {
+			for y := 30.995; y < 31.025; y += 0.0011 {
+				var got, want gridmap.LookupAnswer
+				q := gridmap.LookupQuery{Layer: layer, Lon: x, Lat: y, ToleranceM: &tolerance}
+				if err := loc.Lookup(ctx, q, &got); err != nil {
+					t.Fatal(err)
+				}
+				if err := fresh.Lookup(ctx, q, &want); err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("%s: (%.4f, %.4f) in layer %q: %+v, loaded afresh %+v", when, x, y, layer, got, want)
+				}
+				compared++
 			}
-			if err := fresh.Lookup(ctx, q, &want); err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Fatalf("(%.4f, %.4f): reloaded %+v, loaded afresh %+v", x, y, got, want)
-			}
-			compared++
 		}
 	}
+	same("reloaded", "rr", loc, fresh)
 	var ans gridmap.LookupAnswer
 	if err := loc.Lookup(ctx, gridmap.LookupQuery{Layer: "rr", Lon: 121.015, Lat: 31.005}, &ans); err != nil {
 		t.Fatal(err)
@@ -524,6 +545,43 @@ func TestLocatorReloadsChangedGridsOnly(t *testing.T) {
 	}
 	if ans := ans.Layers[0].Chain; len(ans) != 2 || ans[1].Code != "G2" {
 		t.Fatalf("(121.015, 31.005): chain %+v, want S > G2", ans)
+	}
+
+	// Every layer loaded again over the index, with a new layer beside.
+	if _, err := layers.PutLayer(ctx, &gridmap.Layer{ID: "rr2", Kind: gridmap.KindDepartmental, Levels: []string{"beat"}}); err != nil {
+		t.Fatal(err)
+	}
+	r = geo.NewFeatureReader(strings.NewReader(collection(feature("B1", "beat", "", rect(121, 31, 121.02, 31.02)))), geo.DefaultFieldMap)
+	if _, err := grids.Import(ctx, "rr2", r, gridmap.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `WITH old AS (UPDATE grid_versions SET valid_to = now() WHERE layer_id = 'rr' AND code = 'N07' AND valid_to IS NULL RETURNING *)
+		INSERT INTO grid_versions (layer_id, code, version, name, level, parent_code, geom)
+		SELECT layer_id, code, version + 1, 'renamed', level, parent_code, geom FROM old`); err != nil {
+		t.Fatal(err)
+	}
+	if err := loc.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fresh = postgres.NewLocator(db)
+	if err := fresh.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	same("loaded over the index", "rr", loc, fresh)
+	same("loaded over the index", "rr2", loc, fresh)
+	if chain := loc.ChainOf("rr", "N07"); len(chain) != 2 || chain[1].Name != "renamed" {
+		t.Fatalf("N07's new version: %+v", chain)
+	}
+
+	// A version is read once: changed in place, it stays as read.
+	if _, err := db.Pool.Exec(ctx, `UPDATE grid_versions SET name = 'changed in place' WHERE layer_id = 'rr' AND code = 'N03' AND valid_to IS NULL`); err != nil {
+		t.Fatal(err)
+	}
+	if err := loc.Reload(ctx, "rr", 0); err != nil {
+		t.Fatal(err)
+	}
+	if chain := loc.ChainOf("rr", "N03"); len(chain) != 2 || chain[1].Name != "grid N03" {
+		t.Fatalf("N03 after a change in place: %+v, want the version as first read", chain)
 	}
 	t.Logf("%d points compared", compared)
 }

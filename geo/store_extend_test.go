@@ -119,6 +119,25 @@ func latticeHits(l *LayerIndex, pts [][2]float64) []Hit {
 	return out
 }
 
+// whole is the lattice's layer built from all its geometry.
+func (e *editedLattice) whole(t *testing.T) *LayerIndex {
+	t.Helper()
+	l, err := BuildLayerIndex(e.input(nil, nil, true), 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// answersAlike fails unless l answers every point as want does.
+func answersAlike(t *testing.T, l, want *LayerIndex, pts [][2]float64) {
+	t.Helper()
+	got, w := latticeHits(l, pts), latticeHits(want, pts)
+	for i, p := range pts {
+		sameHits(t, l, p[0], p[1], &got[i], &w[i])
+	}
+}
+
 func firstSlab(st *PieceStore) *orb.Point { return unsafe.SliceData(st.slabs[0]) }
 
 // TestRebuildExtendsTheStore rebuilds a layer edit after edit over the
@@ -129,10 +148,7 @@ func firstSlab(st *PieceStore) *orb.Point { return unsafe.SliceData(st.slabs[0])
 // use, a rebuild copies what is used into a new store.
 func TestRebuildExtendsTheStore(t *testing.T) {
 	e := newEditedLattice()
-	first, err := BuildLayerIndex(e.input(nil, nil, true), 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := e.whole(t)
 	pts := latticePoints(1500)
 	cur, fresh, compacted := first, 0, 0
 	rnd := rand.New(rand.NewPCG(7, 8))
@@ -144,14 +160,8 @@ func TestRebuildExtendsTheStore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		whole, err := BuildLayerIndex(e.input(nil, nil, true), 0, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, want := latticeHits(next, pts), latticeHits(whole, pts)
-		for i, p := range pts {
-			sameHits(t, next, p[0], p[1], &got[i], &want[i])
-		}
+		whole := e.whole(t)
+		answersAlike(t, next, whole, pts)
 		st := next.leaves.st
 		if next.inner.st != st || st.base != nil {
 			t.Fatal("the index's pieces are not in one store, or its store still refers to the one it extended")
@@ -177,14 +187,7 @@ func TestRebuildExtendsTheStore(t *testing.T) {
 		t.Fatalf("%d rebuilds kept the store, %d copied it afresh: want most kept and some copied", fresh, compacted)
 	}
 	// The first index still answers as it did: nothing it reads was written.
-	again, err := BuildLayerIndex(newEditedLattice().input(nil, nil, true), 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, want := latticeHits(first, pts), latticeHits(again, pts)
-	for i, p := range pts {
-		sameHits(t, first, p[0], p[1], &got[i], &want[i])
-	}
+	answersAlike(t, first, newEditedLattice().whole(t), pts)
 }
 
 // TestRebuildsBesideLookups rebuilds a layer over its index's store, edit
@@ -193,10 +196,7 @@ func TestRebuildExtendsTheStore(t *testing.T) {
 // its answers, and (under -race) nothing a lookup reads is written.
 func TestRebuildsBesideLookups(t *testing.T) {
 	e := newEditedLattice()
-	first, err := BuildLayerIndex(e.input(nil, nil, true), 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := e.whole(t)
 	pts := latticePoints(2000)
 	want := latticeHits(first, pts)
 	var newest atomic.Pointer[LayerIndex]
@@ -273,14 +273,7 @@ func TestRebuildsBesideLookups(t *testing.T) {
 		if k < 2 {
 			state = twins[k]
 		}
-		whole, err := BuildLayerIndex(state.input(nil, nil, true), 0, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, wantNow := latticeHits(l, pts), latticeHits(whole, pts)
-		for i, p := range pts {
-			sameHits(t, l, p[0], p[1], &got[i], &wantNow[i])
-		}
+		answersAlike(t, l, state.whole(t), pts)
 	}
 }
 
@@ -297,10 +290,7 @@ func (e *editedLattice) clone() *editedLattice {
 // replaced.
 func TestRebuildStartsANewStore(t *testing.T) {
 	e := newEditedLattice()
-	first, err := BuildLayerIndex(e.input(nil, nil, true), 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := e.whole(t)
 	changed := 0
 	for r := range latticeN {
 		for b := range latticeN / 3 {
@@ -315,18 +305,12 @@ func TestRebuildStartsANewStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	whole, err := BuildLayerIndex(e.input(nil, nil, true), 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	whole := e.whole(t)
 	if v, w := next.Stats().Vertices, whole.Stats().Vertices; v != w {
 		t.Fatalf("the rebuild's new store holds %d vertices, a whole build %d", v, w)
 	}
 	pts := latticePoints(1000)
-	got, want := latticeHits(next, pts), latticeHits(whole, pts)
-	for i, p := range pts {
-		sameHits(t, next, p[0], p[1], &got[i], &want[i])
-	}
+	answersAlike(t, next, whole, pts)
 
 	// Slabs past half the limit, as a thousand extensions leave them.
 	st := next.NextStore(0)
@@ -344,10 +328,7 @@ func TestRebuildStartsANewStore(t *testing.T) {
 	if _, err := st.Cut(cell(0, 0, 1)); err == nil {
 		t.Error("the store a rebuild copied afresh took more pieces")
 	}
-	got = latticeHits(again, pts)
-	for i, p := range pts {
-		sameHits(t, again, p[0], p[1], &got[i], &want[i])
-	}
+	answersAlike(t, again, whole, pts)
 }
 
 // TestParentCyclesCutAlikeInAnyOrder: a cycle of parents in bad data is

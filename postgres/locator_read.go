@@ -158,12 +158,11 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 		// were copied over and over, a tenth of a reload). A layer cur
 		// holds is sized as it is there, not counted again (a second of a
 		// province's reload).
-		held, heldSizes := []string{}, map[string][2]int{}
+		held := []string{}
 		if cur != nil {
 			for _, li := range cur.Layers() {
 				if layer == "" || li.ID == layer {
 					held = append(held, li.ID)
-					heldSizes[li.ID] = [2]int{len(li.Grids), li.Staffed()}
 				}
 			}
 		}
@@ -175,7 +174,8 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 			return err
 		}
 		byID := map[string]int{}
-		var staffed []int // by layer, its grids with people
+		var staffed []int           // by layer, its grids with people
+		var prevs []*geo.LayerIndex // by layer, cur's index of it or nil
 		// Every grid's level is one of a few names, kept once.
 		levels := map[string]string{}
 		for rows.Next() {
@@ -188,11 +188,16 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 			for _, lv := range in.Levels {
 				levels[lv] = lv
 			}
-			if grids < 0 {
-				grids, withPeople = heldSizes[in.ID][0], heldSizes[in.ID][1]
+			var prev *geo.LayerIndex
+			if cur != nil {
+				prev = cur.Layer(in.ID)
+			}
+			if prev != nil {
+				grids, withPeople = len(prev.Grids), prev.Staffed()
 			}
 			in.Grids = make([]geo.GridInput, 0, grids)
 			staffed = append(staffed, withPeople)
+			prevs = append(prevs, prev)
 			byID[in.ID] = len(out)
 			out = append(out, in)
 		}
@@ -231,12 +236,8 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 		// A layer cur holds is read as its grids' versions first: those
 		// cur holds are given as it holds them, the others read whole
 		// below with every grid of the layers cur does not hold.
-		prevs := make([]*geo.LayerIndex, len(out))
 		indexed, whole := []string{}, []string{}
 		for i := range out {
-			if cur != nil {
-				prevs[i] = cur.Layer(out[i].ID)
-			}
 			if prevs[i] != nil {
 				indexed = append(indexed, out[i].ID)
 			} else {
@@ -299,26 +300,21 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 // counts them by layer in changes.
 func readKnownGrids(ctx context.Context, tx pgx.Tx, indexed []string, byID map[string]int, prevs []*geo.LayerIndex,
 	people []map[string][]gridmap.Person, out []geo.LayerInput, changes []int) ([]int64, error) {
-	held := make([]map[int64]int32, len(out))
-	for i, prev := range prevs {
-		if prev != nil {
-			held[i] = make(map[int64]int32, len(prev.Grids))
-			for g := range prev.Grids {
-				held[i][prev.Grids[g].VersionID] = int32(g)
-			}
-		}
-	}
 	changed := []int64{}
 	for _, lid := range indexed {
 		i := byID[lid]
 		prev := prevs[i]
+		byVersion := make(map[int64]int32, len(prev.Grids))
+		for g := range prev.Grids {
+			byVersion[prev.Grids[g].VersionID] = int32(g)
+		}
 		rows, err := tx.Query(ctx, `SELECT id FROM grids WHERE layer_id = $1`, lid)
 		if err != nil {
 			return nil, err
 		}
 		var id int64
 		_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
-			g, ok := held[i][id]
+			g, ok := byVersion[id]
 			if !ok {
 				changed = append(changed, id)
 				changes[i]++

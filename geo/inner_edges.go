@@ -242,18 +242,24 @@ func cellKey(t *rtree) func(p orb.Point) uint64 {
 	}
 	return func(p orb.Point) uint64 {
 		x, y := cellOf(p[0], ext.minX, sx, side), cellOf(p[1], ext.minY, sy, side)
-		return interleave(uint64(x)) | interleave(uint64(y))<<1
+		return ZOrder(uint16(x), uint16(y))
 	}
 }
 
-// interleave spreads the low 16 bits of v to the even bits.
-func interleave(v uint64) uint64 {
-	v &= 0xffff
-	v = (v | v<<8) & 0x00ff00ff
-	v = (v | v<<4) & 0x0f0f0f0f
-	v = (v | v<<2) & 0x33333333
-	v = (v | v<<1) & 0x55555555
-	return v
+// ZOrder is the place of cell (x, y) along a Z-order curve: x's bits on
+// the even bits, y's on the odd.
+func ZOrder(x, y uint16) uint64 {
+	return interleave(x) | interleave(y)<<1
+}
+
+// interleave spreads the bits of v to the even bits.
+func interleave(v uint16) uint64 {
+	z := uint64(v)
+	z = (z | z<<8) & 0x00ff00ff
+	z = (z | z<<4) & 0x0f0f0f0f
+	z = (z | z<<2) & 0x33333333
+	z = (z | z<<1) & 0x55555555
+	return z
 }
 
 // splitRange splits [0, n) into at most parts contiguous ranges.

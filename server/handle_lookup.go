@@ -194,6 +194,9 @@ func (s *Server) handleLookupBatch(c echo.Context) error {
 	if req.at != nil {
 		return s.answerHistory(c, q, req, anonymous)
 	}
+	if len(req.points) >= spaceOrderFrom {
+		return s.answerInSpaceOrder(c, q, req, anonymous)
+	}
 	return s.streamBatch(c, q, req, anonymous)
 }
 
@@ -334,22 +337,30 @@ func (s *Server) answerHistory(c echo.Context, q gridmap.LookupQuery, req *batch
 
 // answerChunk appends to buf the answers to points [k*batchChunk,
 // (k+1)*batchChunk), each followed by a comma except the very last point
-// of the batch. Anonymous callers get no people.
+// of the batch.
 func (s *Server) answerChunk(ctx context.Context, q gridmap.LookupQuery, req *batchRequest, k int, ans *gridmap.LookupAnswer, anonymous bool, buf []byte) ([]byte, error) {
 	lo, hi := k*batchChunk, min((k+1)*batchChunk, len(req.points))
 	for i := lo; i < hi; i++ {
-		p := req.points[i]
-		q.Lon, q.Lat, _ = geo.ToWGS84(req.crs, p[0], p[1])
-		if err := s.deps.Locator.Lookup(ctx, q, ans); err != nil {
+		var err error
+		if buf, err = s.appendAnswer(ctx, q, req.crs, req.points[i], ans, anonymous, buf); err != nil {
 			return nil, err
 		}
-		if anonymous {
-			ans.ForgetPeople()
-		}
-		buf = AppendLookupJSON(buf, ans, p[0], p[1], req.crs)
 		if i+1 < len(req.points) {
 			buf = append(buf, ',')
 		}
 	}
 	return buf, nil
+}
+
+// appendAnswer appends to buf the answer to point p of a batch in crs.
+// Anonymous callers get no people.
+func (s *Server) appendAnswer(ctx context.Context, q gridmap.LookupQuery, crs string, p [2]float64, ans *gridmap.LookupAnswer, anonymous bool, buf []byte) ([]byte, error) {
+	q.Lon, q.Lat, _ = geo.ToWGS84(crs, p[0], p[1])
+	if err := s.deps.Locator.Lookup(ctx, q, ans); err != nil {
+		return buf, err
+	}
+	if anonymous {
+		ans.ForgetPeople()
+	}
+	return AppendLookupJSON(buf, ans, p[0], p[1], crs), nil
 }

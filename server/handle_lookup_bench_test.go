@@ -111,7 +111,18 @@ func newLookupBench(b *testing.B) *lookupBench {
 
 // BenchmarkLookupBatchHTTP posts batches of 100,000 points over loopback
 // and reports points answered per second.
-func BenchmarkLookupBatchHTTP(b *testing.B) {
+func BenchmarkLookupBatchHTTP(b *testing.B) { benchBatches(b) }
+
+// BenchmarkLookupBatchHTTPInInputOrder is its baseline: the same batches
+// answered in the order their points came in, each chunk written as it is
+// ready, as every batch was before large ones were answered in space order.
+func BenchmarkLookupBatchHTTPInInputOrder(b *testing.B) {
+	defer func(from int) { spaceOrderFrom = from }(spaceOrderFrom)
+	spaceOrderFrom = gridmap.MaxLookupPoints + 1
+	benchBatches(b)
+}
+
+func benchBatches(b *testing.B) {
 	url, pts := benchServer(b)
 	var body strings.Builder
 	body.WriteString(`{"layer":"tracts","points":[`)

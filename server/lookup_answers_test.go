@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,9 +16,9 @@ import (
 // TestLookupAnswersGetAndPost holds GET and POST /v1/lookup to the answer
 // the lookup path wrote before it was made lean: the index's answer
 // encoded by AppendLookupJSON, byte for byte, for 22,500 points inside,
-// on the edges of and outside a layer's grids (a batch large enough to be
-// read in pieces), signed in and anonymous, in WGS84 and GCJ-02, with and
-// without tolerance and accuracy.
+// on the edges of and outside a layer's grids, in no order (a batch large
+// enough to be read in pieces and answered in space order), signed in and
+// anonymous, in WGS84 and GCJ-02, with and without tolerance and accuracy.
 func TestLookupAnswersGetAndPost(t *testing.T) {
 	ts := newTestServer(t, Config{PublicRead: true})
 	lookupLayer(t, ts, "lkeq", 0.01)
@@ -37,6 +38,12 @@ func TestLookupAnswersGetAndPost(t *testing.T) {
 			lats = append(lats, strconv.FormatFloat(29.998+float64(j)*0.0001, 'f', 4, 64))
 		}
 	}
+	// In no order: a batch this large is answered in space order and
+	// written in the order it came in.
+	rand.New(rand.NewPCG(3, 4)).Shuffle(len(lons), func(i, j int) {
+		lons[i], lons[j] = lons[j], lons[i]
+		lats[i], lats[j] = lats[j], lats[i]
+	})
 	variants := []struct {
 		name, crs, tolerance, accuracy string
 		anonymous                      bool

@@ -162,15 +162,17 @@ func (l failingLocator) Lookup(ctx context.Context, q gridmap.LookupQuery, dst *
 	return l.fixedLocator.Lookup(ctx, q, dst)
 }
 
-// TestLookupBatchNeverAnswersInPart: a batch whose lookups fail once its
-// answer is streaming ends without a whole answer (the connection is
-// aborted); one that fails in its first chunk is answered as an error.
+// TestLookupBatchNeverAnswersInPart: a streamed batch whose lookups fail
+// once its answer is under way ends without a whole answer (the connection
+// is aborted); one that fails in its first chunk is answered as an error,
+// and so is a batch answered in space order wherever it fails, as nothing
+// of it is written before every point is answered.
 func TestLookupBatchNeverAnswersInPart(t *testing.T) {
 	s := New(Config{PublicRead: true}, Deps{Locator: failingLocator{}}, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(s.Handler())
 	defer hs.Close()
-	batch := func(bad int) string {
-		pts := make([]string, 20_000)
+	batch := func(n, bad int) string {
+		pts := make([]string, n)
 		for i := range pts {
 			pts[i] = "[120.005,30.005]"
 		}
@@ -188,15 +190,24 @@ func TestLookupBatchNeverAnswersInPart(t *testing.T) {
 		b, err := io.ReadAll(res.Body)
 		return res.StatusCode, b, err
 	}
-	if status, body, err := post(batch(100)); status != 404 || err != nil || !strings.Contains(string(body), "does not exist") {
-		t.Errorf("failing in the first chunk: %d %v %.200s", status, err, body)
+	streamed := spaceOrderFrom - 1
+	if status, body, err := post(batch(streamed, 100)); status != 404 || err != nil || !strings.Contains(string(body), "does not exist") {
+		t.Errorf("streamed, failing in the first chunk: %d %v %.200s", status, err, body)
 	}
-	if status, body, err := post(batch(15_000)); err == nil {
-		t.Errorf("failing in a later chunk: %d, %d bytes read without an error", status, len(body))
+	if status, body, err := post(batch(streamed, streamed-10)); err == nil {
+		t.Errorf("streamed, failing in a later chunk: %d, %d bytes read without an error", status, len(body))
+	}
+	for _, bad := range []int{0, 15_000, 19_999} {
+		if status, body, err := post(batch(20_000, bad)); status != 404 || err != nil || !strings.Contains(string(body), "does not exist") {
+			t.Errorf("in space order, failing at point %d: %d %v %.200s", bad, status, err, body)
+		}
 	}
 	if status, body, err := post(`{"layer":"demo","points":[[120.005,30.005]]}`); status != 200 || err != nil ||
 		!strings.HasPrefix(string(body), `{"results":[{"lon":120.005`) {
 		t.Errorf("after the failures: %d %v %.200s", status, err, body)
+	}
+	if n := len(s.spaceSlots); n != 0 {
+		t.Errorf("%d batches still hold a slot", n)
 	}
 }
 

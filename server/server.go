@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -162,6 +163,9 @@ type Server struct {
 	// /v1/lookup's route with it, composed once (see ServeHTTP).
 	middleware  []echo.MiddlewareFunc
 	lookupChain echo.HandlerFunc
+	// spaceSlots admits the large batch lookups answered at once, one a
+	// core (see answerInSpaceOrder).
+	spaceSlots chan struct{}
 }
 
 // New builds the server and its routes.
@@ -183,7 +187,8 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	s := &Server{echo: e, cfg: cfg, deps: deps, logger: logger, metrics: newMetrics(), rates: newLimiters(), csp: pageSecurity}
+	s := &Server{echo: e, cfg: cfg, deps: deps, logger: logger, metrics: newMetrics(), rates: newLimiters(), csp: pageSecurity,
+		spaceSlots: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	s.streams, s.endStreams = context.WithCancel(context.Background())
 	limit, err := bytes.Parse(cfg.BodyLimit)
 	if err != nil {

@@ -83,8 +83,10 @@ func TestCoverageSumsInParallelWorkers(t *testing.T) {
 	// PostgreSQL runs the plan in the leader, so try a few times.
 	for try := 0; ; try++ {
 		err := pgx.BeginFunc(ctx, db.Pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `UPDATE grid_versions SET geom = ST_Multi(ST_MakeEnvelope(0.009, 0, 0.02, 0.01, 4326))
-				WHERE layer_id = 'sound' AND code = 'S10' AND valid_to IS NULL`); err != nil {
+			if _, err := tx.Exec(ctx, `WITH old AS (UPDATE grid_versions SET valid_to = now()
+				  WHERE layer_id = 'sound' AND code = 'S10' AND valid_to IS NULL RETURNING *)
+				INSERT INTO grid_versions (layer_id, code, version, name, level, parent_code, geom)
+				SELECT layer_id, code, version + 1, name, level, parent_code, ST_Multi(ST_MakeEnvelope(0.009, 0, 0.02, 0.01, 4326)) FROM old`); err != nil {
 				return err
 			}
 			rows, err := tx.Query(ctx, `EXPLAIN (ANALYZE, VERBOSE, COSTS OFF) `+postgres.CoverageSQL["grid_versions"], "sound", parents, 1.0, false)

@@ -573,15 +573,21 @@ func TestLocatorReloadsChangedGridsOnly(t *testing.T) {
 		t.Fatalf("N07's new version: %+v", chain)
 	}
 
-	// A version is read once: changed in place, it stays as read.
-	if _, err := db.Pool.Exec(ctx, `UPDATE grid_versions SET name = 'changed in place' WHERE layer_id = 'rr' AND code = 'N03' AND valid_to IS NULL`); err != nil {
-		t.Fatal(err)
+	// A version is read once, which holds because none is changed in
+	// place: the database refuses it, and the reload reads versions it
+	// does not hold only.
+	_, err := db.Pool.Exec(ctx, `UPDATE grid_versions SET name = 'changed in place' WHERE layer_id = 'rr' AND code = 'N03' AND valid_to IS NULL`)
+	if err == nil || !strings.Contains(err.Error(), "never changed in place") {
+		t.Fatalf("a version changed in place: %v, want it refused", err)
+	}
+	if _, err := db.Pool.Exec(ctx, `UPDATE grid_versions SET valid_to = now() WHERE layer_id = 'rr' AND code = 'N03' AND valid_to IS NULL`); err != nil {
+		t.Fatalf("closing a version: %v", err)
 	}
 	if err := loc.Reload(ctx, "rr", 0); err != nil {
 		t.Fatal(err)
 	}
-	if chain := loc.ChainOf("rr", "N03"); len(chain) != 2 || chain[1].Name != "grid N03" {
-		t.Fatalf("N03 after a change in place: %+v, want the version as first read", chain)
+	if chain := loc.ChainOf("rr", "N03"); chain != nil {
+		t.Fatalf("N03 after its version was closed: %+v, want none", chain)
 	}
 	t.Logf("%d points compared", compared)
 }

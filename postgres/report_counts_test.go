@@ -63,7 +63,8 @@ func TestReportCountsFromSums(t *testing.T) {
 		 INSERT INTO report_events (report_id, action, from_status, to_status, at) SELECT id, 'reroute', status, status, now() FROM r`,
 		`DELETE FROM reports WHERE layer_id = $1 AND id % 41 = 5`,
 		// A community moved to another street.
-		`UPDATE grid_versions SET parent_code = 'RS2' WHERE layer_id = $1 AND code = 'RC4'`,
+		`WITH old AS (UPDATE grid_versions SET valid_to = now() WHERE layer_id = $1 AND code = 'RC4' AND valid_to IS NULL RETURNING *)
+		 INSERT INTO grid_versions (layer_id, code, version, name, level, parent_code, geom) SELECT layer_id, code, version + 1, name, level, 'RS2', geom FROM old`,
 	} {
 		var args []any
 		if strings.Contains(q, "$1") {

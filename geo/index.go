@@ -393,15 +393,17 @@ func (l *LayerIndex) ParentCode(g int32) string {
 // from a new store.
 const replacedShare = 4
 
-// NextStore returns the store for the layer's next build, which will cut
-// changed of its grids: one extending the index's own, which keeps its
-// pieces where they are for the grids the build leaves unchanged (see
-// BuildLayerIndex). When l is nil, or changed is more than a quarter of the
-// layer's grids, it is a new store instead, into which the build copies
-// the unchanged grids' pieces: extended, the store would soon be copied
-// afresh anyway, with the changed grids in it twice over meanwhile.
-func (l *LayerIndex) NextStore(changed int) *PieceStore {
-	if l == nil || changed > len(l.Grids)/replacedShare {
+// NextStore returns the store for the layer's next build, in which
+// replaced of the index's grids are no longer current (a new version or
+// none): one extending the index's own, which keeps its pieces where they
+// are for the grids the build leaves unchanged (see BuildLayerIndex). When
+// l is nil, or replaced is more than a quarter of the index's grids, it is
+// a new store instead, into which the build copies the unchanged grids'
+// pieces: extended, the store would soon be copied afresh anyway, with the
+// replaced grids' pieces in it meanwhile. Grids only added leave nothing
+// behind, however many.
+func (l *LayerIndex) NextStore(replaced int) *PieceStore {
+	if l == nil || replaced > len(l.Grids)/replacedShare {
 		return NewPieceStore()
 	}
 	next, err := l.leaves.st.extend()

@@ -244,16 +244,16 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 				whole = append(whole, out[i].ID)
 			}
 		}
-		changed, changes := []int64{}, make([]int, len(out))
+		changed, replaced := []int64{}, make([]int, len(out))
 		if len(indexed) > 0 {
-			if changed, err = readKnownGrids(ctx, tx, indexed, byID, prevs, people, out, changes); err != nil {
+			if changed, err = readKnownGrids(ctx, tx, indexed, byID, prevs, people, out, replaced); err != nil {
 				return err
 			}
 		}
 		for i := range out {
 			// Grids prev holds keep their pieces where they are; what is
 			// cut goes in beside them (see NextStore).
-			out[i].Store = prevs[i].NextStore(changes[i])
+			out[i].Store = prevs[i].NextStore(replaced[i])
 		}
 		rows, err = tx.Query(ctx, `SELECT layer_id, id, code, name, level, coalesce(parent_code, ''), version, ST_AsBinary(geom)
 			FROM grids WHERE layer_id = ANY($1)
@@ -297,9 +297,10 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 // (each held by prevs[i] for out[i]) and appends to out[i].Grids, without
 // geometry, each grid whose version prevs[i] holds, as it holds it, with
 // its people. It returns the ids of the others, to be read whole, and
-// counts them by layer in changes.
+// counts in replaced, by layer, the grids of prevs[i] no longer current
+// (replaced by a new version or closed).
 func readKnownGrids(ctx context.Context, tx pgx.Tx, indexed []string, byID map[string]int, prevs []*geo.LayerIndex,
-	people []map[string][]gridmap.Person, out []geo.LayerInput, changes []int) ([]int64, error) {
+	people []map[string][]gridmap.Person, out []geo.LayerInput, replaced []int) ([]int64, error) {
 	changed := []int64{}
 	for _, lid := range indexed {
 		i := byID[lid]
@@ -313,13 +314,14 @@ func readKnownGrids(ctx context.Context, tx pgx.Tx, indexed []string, byID map[s
 			return nil, err
 		}
 		var id int64
+		held := 0
 		_, err = pgx.ForEachRow(rows, []any{&id}, func() error {
 			g, ok := byVersion[id]
 			if !ok {
 				changed = append(changed, id)
-				changes[i]++
 				return nil
 			}
+			held++
 			pg := &prev.Grids[g]
 			out[i].Grids = append(out[i].Grids, geo.GridInput{Code: pg.Code, Name: pg.Name, Level: pg.Level,
 				Parent: prev.ParentCode(g), Version: pg.Version, VersionID: id, People: people[i][pg.Code]})
@@ -328,6 +330,7 @@ func readKnownGrids(ctx context.Context, tx pgx.Tx, indexed []string, byID map[s
 		if err != nil {
 			return nil, err
 		}
+		replaced[i] = len(prev.Grids) - held
 	}
 	return changed, nil
 }

@@ -439,8 +439,9 @@ func TestLocatorPeopleByLayer(t *testing.T) {
 // reload (over a store extending the index's: a few grids of many
 // changed) answers every point of the area exactly as an index loaded
 // afresh, and so does a load of every layer beside it with a new one. A
-// version the index holds is not read again: a name changed in place
-// (which gridmap never does; a change is a new version) stays unseen.
+// version is never changed in place (the database refuses it), so the
+// index does not read one it holds again. Grids only added, however many,
+// leave the store extended.
 func TestLocatorReloadsChangedGridsOnly(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.NewDB(t)
@@ -589,5 +590,37 @@ func TestLocatorReloadsChangedGridsOnly(t *testing.T) {
 	if chain := loc.ChainOf("rr", "N03"); chain != nil {
 		t.Fatalf("N03 after its version was closed: %+v, want none", chain)
 	}
+
+	// Grids only added, more than a quarter of the layer's: the reload
+	// still extends the index's store, as adding leaves nothing behind in
+	// it (the versions replaced above stay, until a copy afresh).
+	south := []string{feature("M", "street", "", rect(121, 30.99, 121.03, 31))}
+	for i := range 16 {
+		x, y := 121+float64(i%8)*0.00375, 30.99+float64(i/8)*0.005
+		south = append(south, feature(fmt.Sprintf("M%02d", i), "grid", "M", rect(x, y, x+0.00375, y+0.005)))
+	}
+	if _, err := grids.Import(ctx, "rr", geo.NewFeatureReader(strings.NewReader(collection(south...)), geo.DefaultFieldMap), gridmap.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := loc.Reload(ctx, "rr", 0); err != nil {
+		t.Fatal(err)
+	}
+	fresh = postgres.NewLocator(db)
+	if err := fresh.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	vertices := func(l *postgres.Locator) (grids, vertices int) {
+		for _, st := range l.IndexStats() {
+			if st.Layer == "rr" {
+				return st.Grids, st.Vertices
+			}
+		}
+		return 0, 0
+	}
+	g, stored := vertices(loc)
+	if _, live := vertices(fresh); g != 46 || stored <= live {
+		t.Errorf("after 17 grids were added: %d grids, %d vertices in the store against %d in use, want 46 and more", g, stored, live)
+	}
+	same("reloaded after grids were added", "rr", loc, fresh)
 	t.Logf("%d points compared", compared)
 }

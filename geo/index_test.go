@@ -349,6 +349,24 @@ func BenchmarkLookupNYCBoundingBox(b *testing.B) { benchLookup(b, false, false) 
 // lattice.
 func BenchmarkLookupNYCBoundingBoxWalk(b *testing.B) { benchLookup(b, false, true) }
 
+// BenchmarkLookupNYCBoundingBoxInSpaceOrder looks up the same points in
+// space order, 100,000 at a time, as POST /v1/lookup answers a full batch:
+// against BenchmarkLookupNYCBoundingBox, what the order saves.
+func BenchmarkLookupNYCBoundingBoxInSpaceOrder(b *testing.B) {
+	l, in := nycLayer(b)
+	pts := nycPoints(l, in, 1_000_000, false)
+	for i := 0; i < len(pts); i += 100_000 {
+		_, sorted := SpaceOrder(pts[i : i+100_000])
+		copy(pts[i:], sorted)
+	}
+	var h Hit
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p := pts[i%len(pts)]
+		l.Lookup(p[0], p[1], 30, 0, &h)
+	}
+}
+
 func benchLookup(b *testing.B, onLand, walk bool) {
 	l, in := nycLayer(b)
 	pts := nycPoints(l, in, 1_000_000, onLand)

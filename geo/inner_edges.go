@@ -242,13 +242,13 @@ func cellKey(t *rtree) func(p orb.Point) uint64 {
 	}
 	return func(p orb.Point) uint64 {
 		x, y := cellOf(p[0], ext.minX, sx, side), cellOf(p[1], ext.minY, sy, side)
-		return ZOrder(uint16(x), uint16(y))
+		return zOrder(uint16(x), uint16(y))
 	}
 }
 
-// ZOrder is the place of cell (x, y) along a Z-order curve: x's bits on
+// zOrder is the place of cell (x, y) along a Z-order curve: x's bits on
 // the even bits, y's on the odd.
-func ZOrder(x, y uint16) uint64 {
+func zOrder(x, y uint16) uint64 {
 	return interleave(x) | interleave(y)<<1
 }
 

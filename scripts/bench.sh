@@ -44,6 +44,7 @@ bench ./postgres/ 'Import' -benchtime 5x -count 3
 bench ./postgres/ 'MoveEdge|CoverageNYC' -benchtime 10x -count 3
 bench ./geo/ 'FeatureReader' -benchtime 20x -count 3
 bench ./geo/ 'LookupNYC' -benchtime 1000000x -count 3
+bench ./geo/ 'SpaceOrder' -benchtime 50x -count 3
 bench ./geo/ 'BuildNYC|RebuildNYC' -benchtime 20x -count 3
 bench ./postgres/ 'LocatorNYC$' -benchtime 300000x -count 3
 bench ./postgres/ 'LocatorNYCPostGIS' -benchtime 2000x -count 3
@@ -198,6 +199,11 @@ ratio_us "lookup, NYC tracts, points on land (one core)" BenchmarkLookupNYC Benc
 # Two thirds of these points are outside the city and get the nearest
 # tract: from the lattice's cell lists, against walking the tree.
 ratio_us "lookup over the NYC box vs nearest by tree walk" BenchmarkLookupNYCBoundingBox BenchmarkLookupNYCBoundingBoxWalk
+# A large batch is answered in space order: the same points, sorted 100,000
+# at a time, against their own order; and the sort against the standard
+# library's on the same keys.
+ratio_us "lookup over the NYC box, space order vs as they come" BenchmarkLookupNYCBoundingBoxInSpaceOrder BenchmarkLookupNYCBoundingBox
+ratio "space order of 100,000 points vs slices.Sort" BenchmarkSpaceOrder BenchmarkSpaceOrderBySort
 # After an edit the layer's index is built again; the grids left alone
 # keep their pieces from the index before it.
 ratio "index rebuild after an edit vs build, NYC tracts" BenchmarkRebuildNYC BenchmarkBuildNYC

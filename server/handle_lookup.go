@@ -135,8 +135,20 @@ func numberParam(name, v string, required bool) (float64, error) {
 // batchChunk is how many points one worker takes at a time.
 const batchChunk = 2048
 
-// chunkBuffers hold the answers of one chunk of a batch, reused.
+// chunkBuffers hold the answers of one chunk of a batch, reused; those
+// grown past maxPooledChunk (answers with many layers or co-owners) are
+// left to the collector.
 var chunkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, batchChunk*256); return &b }}
+
+const maxPooledChunk = 4 * batchChunk * 256
+
+// putChunkBuffer puts a chunk's buffer back for reuse, unless it grew
+// past maxPooledChunk.
+func putChunkBuffer(b *[]byte) {
+	if cap(*b) <= maxPooledChunk {
+		chunkBuffers.Put(b)
+	}
+}
 
 // batchBodies hold batch bodies, reused: a 100,000-point batch is a few
 // megabytes. Bodies past maxPooledBody are left to the collector.
@@ -153,8 +165,9 @@ const (
 // order: POST /v1/lookup {"points": [[lon, lat], ...], "crs", "layer",
 // "tolerance_m", "accuracy_m", "at"} -> {"results": [...]}. A bad point
 // fails the whole batch with its index; nothing is answered in part. The
-// body is read and answered on every core, and the answer streamed in
-// order as its chunks are ready.
+// body is read and answered on every core: a large batch in space order,
+// written whole once answered (answerInSpaceOrder), a smaller one streamed
+// in input order as its chunks are ready (streamBatch).
 func (s *Server) handleLookupBatch(c echo.Context) error {
 	body := batchBodies.Get().(*[]byte)
 	defer func() {
@@ -292,7 +305,7 @@ func (s *Server) streamBatch(c echo.Context, q gridmap.LookupQuery, req *batchRe
 			}
 		}
 		_, err := w.Write(*a.buf)
-		chunkBuffers.Put(a.buf)
+		putChunkBuffer(a.buf)
 		if err != nil {
 			return nil
 		}

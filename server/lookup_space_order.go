@@ -2,10 +2,14 @@ package server
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"net/http"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/geo"
@@ -24,86 +28,101 @@ import (
 // order.)
 var spaceOrderFrom = 4 * batchChunk
 
-// spaceOrder returns the positions of points in space order, along a
-// Z-order curve over the batch's box, 65,536 steps a side, and the points
-// in that order (read one after another as they are answered, not from
-// all over the batch).
-func spaceOrder(points [][2]float64) (order []int32, sorted [][2]float64) {
-	if len(points) == 0 {
-		return nil, nil
-	}
-	lo, hi := points[0], points[0]
-	for _, p := range points[1:] {
-		lo = [2]float64{min(lo[0], p[0]), min(lo[1], p[1])}
-		hi = [2]float64{max(hi[0], p[0]), max(hi[1], p[1])}
-	}
-	var scale [2]float64
-	for a := range scale {
-		if hi[a] > lo[a] {
-			scale[a] = 65535 / (hi[a] - lo[a])
-		}
-	}
-	keys := make([]uint64, len(points))
-	for i, p := range points {
-		x := uint16(min((p[0]-lo[0])*scale[0], 65535))
-		y := uint16(min((p[1]-lo[1])*scale[1], 65535))
-		keys[i] = geo.ZOrder(x, y)<<32 | uint64(i)
-	}
-	// Least significant digit first, a byte of the key a pass: stable, so
-	// each pass keeps the order of the ones before.
-	tmp := make([]uint64, len(keys))
-	for shift := 32; shift < 64; shift += 8 {
-		var count [257]int
-		for _, k := range keys {
-			count[(k>>shift)&0xff+1]++
-		}
-		for d := 1; d < len(count); d++ {
-			count[d] += count[d-1]
-		}
-		for _, k := range keys {
-			d := (k >> shift) & 0xff
-			tmp[count[d]] = k
-			count[d]++
-		}
-		keys, tmp = tmp, keys
-	}
-	order = make([]int32, len(keys))
-	sorted = make([][2]float64, len(keys))
-	for j, k := range keys {
-		order[j] = int32(uint32(k))
-		sorted[j] = points[order[j]]
-	}
-	return order, sorted
-}
-
 // answerInSpaceOrder answers a large batch from the index in space order on
-// every core, holding the answers, then writes them in input order. As no
-// byte is written before every point is answered, an error anywhere is
-// answered as such. The answers held are a few hundred bytes a point: at
-// most one batch per core is answered at once (spaceSlots), and the others
-// wait their turn, which costs them nothing in throughput as one batch
-// already keeps every core busy.
+// every core, holding the answers, then writes them in input order with
+// their length. As no byte is written before every point is answered, an
+// error anywhere is answered as such.
+//
+// The points being answered at once, over every batch, are at most
+// gridmap.MaxLookupPoints (batchPoints, first come first served): a batch
+// already keeps every core busy, so the others lose no throughput waiting
+// their turn, and the answers held while computing stay those of one full
+// batch (a few hundred bytes a point with one layer and few co-owners). A
+// batch gives its points back once answered, before it is written, so a
+// client slow to read holds nobody up; a request whose client goes away
+// while it waits ends without an answer, and one whose deadline passes is
+// told to retry.
 func (s *Server) answerInSpaceOrder(c echo.Context, q gridmap.LookupQuery, req *batchRequest, anonymous bool) error {
 	ctx := c.Request().Context()
-	select {
-	case s.spaceSlots <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	var a spaceAnswers
+	defer a.release()
+	err := s.answerAllInSpaceOrder(ctx, q, req, anonymous, &a)
+	switch {
+	case err == nil:
+	case errors.Is(ctx.Err(), context.Canceled):
+		return nil // the client went away; nothing left to tell it
+	default:
+		return err
 	}
-	defer func() { <-s.spaceSlots }()
 
-	order, points := spaceOrder(req.points)
-	chunks := make([]*[]byte, (len(order)+batchChunk-1)/batchChunk)
-	defer func() {
-		for _, b := range chunks {
-			if b != nil {
-				chunkBuffers.Put(b)
-			}
+	at := make([]int32, len(a.order)) // at[i]: the input point i's place in space order
+	for j, i := range a.order {
+		at[i] = int32(j)
+	}
+	size := len(`{"results":[]}`) + max(len(at)-1, 0)
+	for _, b := range a.chunks {
+		size += len(*b)
+	}
+	w := c.Response()
+	w.Header()[echo.HeaderContentType] = jsonContentType
+	w.Header().Set(echo.HeaderContentLength, strconv.Itoa(size))
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	_, _ = bw.WriteString(`{"results":[`)
+	for i, j := range at {
+		if i > 0 {
+			_ = bw.WriteByte(',')
 		}
-	}()
-	// ends[j] is where the answer of the j-th point in space order ends in
-	// its chunk's buffer; it starts where the one before ends.
-	ends := make([]uint32, len(order))
+		start := 0
+		if j%batchChunk != 0 {
+			start = a.ends[j-1]
+		}
+		if _, err := bw.Write((*a.chunks[j/batchChunk])[start:a.ends[j]]); err != nil {
+			return nil // the client went away; nothing left to tell it
+		}
+	}
+	_, _ = bw.WriteString(`]}`)
+	_ = bw.Flush()
+	return nil
+}
+
+// spaceAnswers are a batch's answers in space order: the j-th point in
+// space order is the input's order[j], and its answer ends at ends[j] in
+// the buffer of chunk j/batchChunk, starting where the one before it ends
+// unless it is the chunk's first.
+type spaceAnswers struct {
+	order  []int32
+	chunks []*[]byte
+	ends   []int
+}
+
+// release puts the answers' buffers back.
+func (a *spaceAnswers) release() {
+	for _, b := range a.chunks {
+		if b != nil {
+			putChunkBuffer(b)
+		}
+	}
+	a.chunks = nil
+}
+
+// answerAllInSpaceOrder waits for the batch's turn, sorts its points into
+// space order and answers them into a on every core.
+func (s *Server) answerAllInSpaceOrder(ctx context.Context, q gridmap.LookupQuery, req *batchRequest, anonymous bool, a *spaceAnswers) error {
+	if err := s.batchPoints.Acquire(ctx, int64(len(req.points))); err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return &gridmap.Error{Code: gridmap.EUNAVAILABLE, RetryAfter: time.Second,
+				Message: "large batches from other clients took every place while this one waited; retry shortly"}
+		}
+		return err
+	}
+	defer s.batchPoints.Release(int64(len(req.points)))
+
+	var points [][2]float64
+	a.order, points = geo.SpaceOrder(req.points)
+	chunks := make([]*[]byte, (len(points)+batchChunk-1)/batchChunk)
+	ends := make([]int, len(points))
+	a.chunks, a.ends = chunks, ends
 	var next atomic.Int64
 	var failed atomic.Bool
 	var firstErr error
@@ -121,9 +140,9 @@ func (s *Server) answerInSpaceOrder(c echo.Context, q gridmap.LookupQuery, req *
 				*buf = (*buf)[:0]
 				chunks[k] = buf
 				err := ctx.Err()
-				for j := k * batchChunk; j < min((k+1)*batchChunk, len(order)) && err == nil; j++ {
+				for j := k * batchChunk; j < min((k+1)*batchChunk, len(points)) && err == nil; j++ {
 					*buf, err = s.appendAnswer(ctx, q, req.crs, points[j], &ans, anonymous, *buf)
-					ends[j] = uint32(len(*buf))
+					ends[j] = len(*buf)
 				}
 				if err != nil {
 					once.Do(func() { firstErr = err })
@@ -133,32 +152,5 @@ func (s *Server) answerInSpaceOrder(c echo.Context, q gridmap.LookupQuery, req *
 		})
 	}
 	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-
-	at := make([]int32, len(order)) // at[i]: the input point i's place in space order
-	for j, i := range order {
-		at[i] = int32(j)
-	}
-	w := c.Response()
-	w.Header()[echo.HeaderContentType] = jsonContentType
-	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 64<<10)
-	_, _ = bw.WriteString(`{"results":[`)
-	for i, j := range at {
-		if i > 0 {
-			_ = bw.WriteByte(',')
-		}
-		start := uint32(0)
-		if j%batchChunk != 0 {
-			start = ends[j-1]
-		}
-		if _, err := bw.Write((*chunks[j/batchChunk])[start:ends[j]]); err != nil {
-			return nil // the client went away; nothing left to tell it
-		}
-	}
-	_, _ = bw.WriteString(`]}`)
-	_ = bw.Flush()
-	return nil
+	return firstErr
 }

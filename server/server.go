@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/semaphore"
 )
 
 // Config is what the server needs to know, read once by cmd.
@@ -163,9 +163,9 @@ type Server struct {
 	// /v1/lookup's route with it, composed once (see ServeHTTP).
 	middleware  []echo.MiddlewareFunc
 	lookupChain echo.HandlerFunc
-	// spaceSlots admits the large batch lookups answered at once, one a
-	// core (see answerInSpaceOrder).
-	spaceSlots chan struct{}
+	// batchPoints admits the points of large batch lookups answered at
+	// once, up to one full batch (see answerInSpaceOrder).
+	batchPoints *semaphore.Weighted
 }
 
 // New builds the server and its routes.
@@ -188,7 +188,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	s := &Server{echo: e, cfg: cfg, deps: deps, logger: logger, metrics: newMetrics(), rates: newLimiters(), csp: pageSecurity,
-		spaceSlots: make(chan struct{}, runtime.GOMAXPROCS(0))}
+		batchPoints: semaphore.NewWeighted(gridmap.MaxLookupPoints)}
 	s.streams, s.endStreams = context.WithCancel(context.Background())
 	limit, err := bytes.Parse(cfg.BodyLimit)
 	if err != nil {

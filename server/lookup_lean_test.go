@@ -210,6 +210,8 @@ func TestLookupBatchNeverAnswersInPart(t *testing.T) {
 	}
 	if !s.batchPoints.TryAcquire(gridmap.MaxLookupPoints) {
 		t.Errorf("the failed batches still hold their points")
+	} else {
+		s.batchPoints.Release(gridmap.MaxLookupPoints)
 	}
 }
 

@@ -112,14 +112,17 @@ func (bs *batchServer) hold(t *testing.T) <-chan string {
 		}
 		done <- fmt.Sprintf("%d %.40s", res.StatusCode, got)
 	}()
-	eventually(t, "every place taken", func() bool {
-		if bs.s.batchPoints.TryAcquire(1) {
-			bs.s.batchPoints.Release(1)
-			return false
-		}
-		return true
-	})
+	eventually(t, "every place taken", func() bool { return !bs.free(1) })
 	return done
+}
+
+// free reports whether n points could be answered at once now.
+func (bs *batchServer) free(n int64) bool {
+	if bs.s.batchPoints.TryAcquire(n) {
+		bs.s.batchPoints.Release(n)
+		return true
+	}
+	return false
 }
 
 // requests counts the request lines logged for POST /v1/lookup.
@@ -186,8 +189,10 @@ func TestBatchesFromManyClients(t *testing.T) {
 
 // TestBatchesWaitTheirTurn: while a batch holds every point large batches
 // may have at once, another waits. Its client giving up ends it at once,
-// neither answered nor logged as an error; its deadline passing answers 503
-// with Retry-After. Once the first is let go, a batch is answered again.
+// neither answered nor logged as an error (and so does a client giving up
+// while its batch is answered, which then gives its points back); its
+// deadline passing answers 503 with Retry-After. Once the first is let go,
+// a batch is answered again.
 func TestBatchesWaitTheirTurn(t *testing.T) {
 	t.Run("the client gives up", func(t *testing.T) {
 		bs := newBatchServer(t, Config{})
@@ -208,6 +213,29 @@ func TestBatchesWaitTheirTurn(t *testing.T) {
 		body, want := bs.batch(t, rand.New(rand.NewPCG(9, 10)), spaceOrderFrom+1)
 		if res, got, err := bs.post(context.Background(), body); err != nil || res.StatusCode != 200 || got != want {
 			t.Errorf("after the held batch: %v %v %.80s", res, err, got)
+		}
+		if logs := bs.logs.String(); strings.Contains(logs, `"level":"ERROR"`) {
+			t.Errorf("errors logged:\n%s", logs)
+		}
+	})
+	t.Run("the client gives up while it is answered", func(t *testing.T) {
+		bs := newBatchServer(t, Config{})
+		before := bs.requests()
+		ctx, cancel := context.WithCancel(context.Background())
+		gone := make(chan error, 1)
+		go func() {
+			_, _, err := bs.post(ctx, `{"layer":"demo","points":[[8,30]`+strings.Repeat(",[9,30]", 5*batchChunk)+`]}`)
+			gone <- err
+		}()
+		eventually(t, "the batch answering", func() bool { return !bs.free(gridmap.MaxLookupPoints) })
+		cancel()
+		if err := <-gone; err == nil {
+			t.Errorf("a batch whose client went away was answered")
+		}
+		bs.letGo()
+		eventually(t, "the request ended", func() bool { return bs.requests() == before+1 })
+		if !bs.free(gridmap.MaxLookupPoints) {
+			t.Errorf("the batch still holds its points")
 		}
 		if logs := bs.logs.String(); strings.Contains(logs, `"level":"ERROR"`) {
 			t.Errorf("errors logged:\n%s", logs)

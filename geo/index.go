@@ -389,8 +389,8 @@ func (l *LayerIndex) ParentCode(g int32) string {
 
 // replacedShare: a layer's store is copied afresh once the pieces of
 // versions edits replaced pass 1/replacedShare of those in use, and a
-// build that cuts more than 1/replacedShare of the layer's grids starts
-// from a new store.
+// build in which more than 1/replacedShare of the index's grids are
+// replaced or closed starts from a new store.
 const replacedShare = 4
 
 // NextStore returns the store for the layer's next build, in which

@@ -361,6 +361,7 @@ func BenchmarkLookupNYCBoundingBoxInSpaceOrder(b *testing.B) {
 	}
 	var h Hit
 	b.ResetTimer()
+	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		p := pts[i%len(pts)]
 		l.Lookup(p[0], p[1], 30, 0, &h)

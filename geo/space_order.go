@@ -7,6 +7,8 @@ import "math"
 // order. Looked up in that order, each point reads the cells, pieces and
 // chains the one before it read, still in the processor's caches; in
 // theirs, points scattered over a layer each read memory no cache holds.
+// Points are expected to be numbers: a NaN coordinate leaves the box, and
+// so the order, undefined along its axis.
 func SpaceOrder[P ~[2]float64](points []P) (order []int32, sorted []P) {
 	if len(points) == 0 {
 		return nil, nil

@@ -283,8 +283,8 @@ func (e *editedLattice) clone() *editedLattice {
 	return &c
 }
 
-// TestRebuildStartsANewStore: a rebuild cutting more than a quarter of the
-// layer's grids starts from a new store, into which the unchanged grids'
+// TestRebuildStartsANewStore: a rebuild replacing more than a quarter of
+// the index's grids starts from a new store, into which the unchanged grids'
 // pieces are copied; so does one extending a store whose slabs have
 // reached half of what positions can number, though nothing it holds was
 // replaced.

@@ -5,7 +5,8 @@
 -- hold, so a version changed in place was seen only after a restart. A hand
 -- edit in place is now refused, saying what to do instead. Setting
 -- valid_to is not touched. (A later migration that must rewrite versions
--- disables the trigger around its statement.)
+-- disables the trigger around its statement; one that adds a column adds
+-- it to the trigger's list, which a test compares with the table's.)
 
 -- +goose Up
 -- +goose StatementBegin
@@ -13,7 +14,7 @@ CREATE FUNCTION grid_version_unchanged() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'grid % of layer % version % is never changed in place', OLD.code, OLD.layer_id, OLD.version
         USING ERRCODE = 'restrict_violation',
-              HINT = 'close it (UPDATE grid_versions SET valid_to = now() WHERE id = ...) and insert the next version, or edit it through gridmap';
+              HINT = 'edit grids through gridmap (the editor, PUT /v1/layers/{layer}/grids/{code}, an import): it closes the version and stores the next, and refreshes the tile shapes, cached tiles and lookup indexes that rely on it';
 END
 $$;
 -- +goose StatementEnd

@@ -70,27 +70,39 @@ func BenchmarkMoveEdgeBaseline(b *testing.B) {
 		       ST_AsBinary(ag), ST_AsBinary(bg) FROM x`, a, nb).Scan(&shapes[0][0], &shapes[0][1], &shapes[1][0], &shapes[1][1]); err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
+	// Blind: past the rule that a version is never changed in place,
+	// which the database keeps with a trigger, off while this runs.
+	if _, err := db.Pool.Exec(ctx, `ALTER TABLE grid_versions DISABLE TRIGGER grid_versions_unchanged`); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if _, err := db.Pool.Exec(context.Background(), `ALTER TABLE grid_versions ENABLE TRIGGER grid_versions_unchanged`); err != nil {
+			b.Error(err)
+		}
+	})
+	write := func(shape [2][]byte) {
 		tx, err := db.Pool.Begin(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
-		// Blind: past the rule that a version is never changed in place.
-		if _, err := tx.Exec(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
-			b.Fatal(err)
-		}
 		for k, code := range []string{a, nb} {
 			if _, err := tx.Exec(ctx, `UPDATE grid_versions SET geom = ST_GeomFromWKB($2, 4326) WHERE layer_id = 'tracts' AND code = $1 AND valid_to IS NULL`,
-				code, shapes[i%2][k]); err != nil {
+				code, shape[k]); err != nil {
 				b.Fatal(err)
 			}
 		}
 		if err := tx.Commit(ctx); err != nil {
 			b.Fatal(err)
 		}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		write(shapes[i%2])
 		i++
+	}
+	if i%2 == 1 {
+		write(shapes[1]) // the tracts as they were, for the benchmarks after this one
 	}
 }
 

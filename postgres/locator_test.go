@@ -584,6 +584,20 @@ func TestLocatorReloadsChangedGridsOnly(t *testing.T) {
 	if _, err := db.Pool.Exec(ctx, `UPDATE grid_versions SET valid_to = now() WHERE layer_id = 'rr' AND code = 'N03' AND valid_to IS NULL`); err != nil {
 		t.Fatalf("closing a version: %v", err)
 	}
+	// The trigger that refuses it names every column but valid_to.
+	var missed, extra []string
+	if err := db.Pool.QueryRow(ctx, `WITH watched AS (
+			SELECT a.attname::text AS name FROM pg_trigger t JOIN pg_attribute a ON a.attrelid = t.tgrelid AND a.attnum = ANY (t.tgattr)
+			WHERE t.tgname = 'grid_versions_unchanged' AND t.tgrelid = 'grid_versions'::regclass),
+		columns AS (SELECT attname::text AS name FROM pg_attribute
+			WHERE attrelid = 'grid_versions'::regclass AND attnum > 0 AND NOT attisdropped AND attname <> 'valid_to')
+		SELECT coalesce((SELECT array_agg(name ORDER BY name) FROM columns WHERE name NOT IN (SELECT name FROM watched)), '{}'),
+		       coalesce((SELECT array_agg(name ORDER BY name) FROM watched WHERE name NOT IN (SELECT name FROM columns)), '{}')`).Scan(&missed, &extra); err != nil {
+		t.Fatal(err)
+	}
+	if len(missed) > 0 || len(extra) > 0 {
+		t.Errorf("the trigger grid_versions_unchanged leaves out columns %v of grid_versions and watches %v besides", missed, extra)
+	}
 	if err := loc.Reload(ctx, "rr", 0); err != nil {
 		t.Fatal(err)
 	}

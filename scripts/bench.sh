@@ -44,7 +44,7 @@ bench ./postgres/ 'Import' -benchtime 5x -count 3
 bench ./postgres/ 'MoveEdge|CoverageNYC' -benchtime 10x -count 3
 bench ./geo/ 'FeatureReader' -benchtime 20x -count 3
 bench ./geo/ 'LookupNYC' -benchtime 1000000x -count 3
-bench ./geo/ 'SpaceOrder' -benchtime 50x -count 3
+bench ./geo/ '^BenchmarkSpaceOrder' -benchtime 50x -count 3
 bench ./geo/ 'BuildNYC|RebuildNYC' -benchtime 20x -count 3
 bench ./postgres/ 'LocatorNYC$' -benchtime 300000x -count 3
 bench ./postgres/ 'LocatorNYCPostGIS' -benchtime 2000x -count 3

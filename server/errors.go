@@ -40,6 +40,11 @@ var codeOf = map[int]string{
 	http.StatusServiceUnavailable:    gridmap.EUNAVAILABLE,
 }
 
+// statusClientGone is the status a request is counted and logged with when
+// its client went away before it was answered (nginx's 499, "client closed
+// request"): no client reads it, and no error of the service's made it.
+const statusClientGone = 499
+
 // retryAfter is how many seconds a 503 asks clients to wait before trying
 // again: long enough for a queue for database connections to drain.
 const retryAfter = "5"
@@ -62,6 +67,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	status, body := s.problemOf(err, c)
+	if status == statusClientGone {
+		c.Response().WriteHeader(status) // counted and logged so; nobody reads a body
+		return
+	}
 	if c.Request().Method == http.MethodHead {
 		err = c.NoContent(status)
 	} else {
@@ -75,13 +84,18 @@ func (s *Server) handleError(err error, c echo.Context) {
 // problemOf decides the status and the body of an error answer, for the
 // JSON API and Open311 alike: the status of its gridmap code, 503 when the
 // request's deadline stopped the work or the database could not do it
-// (unreachable, read-only, out of disk), 500
-// with only a request id for the rest (logged). A 503 also sets
-// Retry-After.
+// (unreachable, read-only, out of disk), statusClientGone when the client
+// went away and the work stopped for it, 500 with only a request id for the
+// rest (logged). A 503 also sets Retry-After.
 func (s *Server) problemOf(err error, c echo.Context) (int, errorDetail) {
 	status, body := http.StatusInternalServerError, errorDetail{Code: gridmap.EINTERNAL, RequestID: requestID(c)}
 	var ge *gridmap.Error
 	var he *echo.HTTPError
+	if !errors.As(err, &ge) && errors.Is(c.Request().Context().Err(), context.Canceled) {
+		// The client went away and the work stopped with it, whatever
+		// error that surfaced as on the way: not the service's failing.
+		return statusClientGone, body
+	}
 	if !errors.As(err, &ge) && errors.Is(c.Request().Context().Err(), context.DeadlineExceeded) {
 		// The request's deadline stopped its work, whatever error that
 		// surfaced as on the way (the stores translate theirs).

@@ -207,7 +207,7 @@ func (s *Server) handleLookupBatch(c echo.Context) error {
 	if req.at != nil {
 		return s.answerHistory(c, q, req, anonymous)
 	}
-	if len(req.points) >= spaceOrderFrom {
+	if len(req.points) >= s.spaceOrderFrom {
 		return s.answerInSpaceOrder(c, q, req, anonymous)
 	}
 	return s.streamBatch(c, q, req, anonymous)
@@ -278,8 +278,10 @@ func (s *Server) streamBatch(c echo.Context, q gridmap.LookupQuery, req *batchRe
 					return
 				}
 				buf := chunkBuffers.Get().(*[]byte)
-				var err error
-				*buf, err = s.answerChunk(ctx, q, req, k, &ans, anonymous, (*buf)[:0])
+				err := unpanicked(func() (err error) {
+					*buf, err = s.answerChunk(ctx, q, req, k, &ans, anonymous, (*buf)[:0])
+					return err
+				})
 				out[k] <- chunkAnswer{buf, err}
 			}
 		}()

@@ -41,6 +41,7 @@ type lookupBench struct {
 	db      *postgres.DB
 	locator *postgres.Locator
 	token   string
+	server  *Server
 }
 
 // benchReportMonths is GRIDMAP_BENCH_REPORT_MONTHS: the benchmark server
@@ -106,24 +107,24 @@ func newLookupBench(b *testing.B) *lookupBench {
 	for i := range pts {
 		pts[i] = [2]float64{-74.256 + rnd.Float64()*0.556, 40.496 + rnd.Float64()*0.42}
 	}
-	return &lookupBench{url: hs.URL, pts: pts, db: db, locator: loc, token: token}
+	return &lookupBench{url: hs.URL, pts: pts, db: db, locator: loc, token: token, server: s}
 }
 
 // BenchmarkLookupBatchHTTP posts batches of 100,000 points over loopback
 // and reports points answered per second.
-func BenchmarkLookupBatchHTTP(b *testing.B) { benchBatches(b) }
+func BenchmarkLookupBatchHTTP(b *testing.B) { benchBatches(b, newLookupBench(b)) }
 
 // BenchmarkLookupBatchHTTPInInputOrder is its baseline: the same batches
 // answered in the order their points came in, each chunk written as it is
 // ready, as every batch was before large ones were answered in space order.
 func BenchmarkLookupBatchHTTPInInputOrder(b *testing.B) {
-	defer func(from int) { spaceOrderFrom = from }(spaceOrderFrom)
-	spaceOrderFrom = gridmap.MaxLookupPoints + 1
-	benchBatches(b)
+	env := newLookupBench(b)
+	env.server.spaceOrderFrom = gridmap.MaxLookupPoints + 1
+	benchBatches(b, env)
 }
 
-func benchBatches(b *testing.B) {
-	url, pts := benchServer(b)
+func benchBatches(b *testing.B, env *lookupBench) {
+	url, pts := env.url, env.pts
 	var body strings.Builder
 	body.WriteString(`{"layer":"tracts","points":[`)
 	for i, p := range pts {

@@ -171,12 +171,17 @@ func TestLookupBatchNeverAnswersInPart(t *testing.T) {
 	s := New(Config{PublicRead: true}, Deps{Locator: failingLocator{}}, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(s.Handler())
 	defer hs.Close()
-	// The bad point lies east of the others: in space order it comes
-	// last, after every other chunk is answered.
-	batch := func(n, bad int) string {
+	// The bad point, at longitude 7, lies among the others at the
+	// longitudes given in turn: east of them all it comes last in space
+	// order, after every other chunk is answered; west of them all, first,
+	// while the other chunks are answered; between them, in the middle.
+	batch := func(n, bad int, others ...string) string {
+		if len(others) == 0 {
+			others = []string{"3"}
+		}
 		pts := make([]string, n)
 		for i := range pts {
-			pts[i] = "[3,30.005]"
+			pts[i] = "[" + others[i%len(others)] + ",30.005]"
 		}
 		pts[bad] = "[7,30.005]"
 		return `{"layer":"demo","points":[` + strings.Join(pts, ",") + `]}`
@@ -192,16 +197,18 @@ func TestLookupBatchNeverAnswersInPart(t *testing.T) {
 		b, err := io.ReadAll(res.Body)
 		return res.StatusCode, b, err
 	}
-	streamed := spaceOrderFrom - 1
+	streamed := defaultSpaceOrderFrom - 1
 	if status, body, err := post(batch(streamed, 100)); status != 404 || err != nil || !strings.Contains(string(body), "does not exist") {
 		t.Errorf("streamed, failing in the first chunk: %d %v %.200s", status, err, body)
 	}
 	if status, body, err := post(batch(streamed, streamed-10)); err == nil {
 		t.Errorf("streamed, failing in a later chunk: %d, %d bytes read without an error", status, len(body))
 	}
-	for _, bad := range []int{1, 15_000, 19_999} {
-		if status, body, err := post(batch(20_000, bad)); status != 404 || err != nil || !strings.Contains(string(body), "does not exist") {
-			t.Errorf("in space order, failing at point %d: %d %v %.200s", bad, status, err, body)
+	for _, others := range [][]string{{"3"}, {"8"}, {"3", "11"}} {
+		for _, bad := range []int{1, 15_000, 19_999} {
+			if status, body, err := post(batch(20_000, bad, others...)); status != 404 || err != nil || !strings.Contains(string(body), "does not exist") {
+				t.Errorf("in space order, failing at point %d among points at longitudes %v: %d %v %.200s", bad, others, status, err, body)
+			}
 		}
 	}
 	if status, body, err := post(`{"layer":"demo","points":[[120.005,30.005]]}`); status != 200 || err != nil ||

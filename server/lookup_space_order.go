@@ -4,29 +4,28 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"runtime"
+	"runtime/debug"
 	"strconv"
-	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/geo"
 	"github.com/labstack/echo/v4"
+	"golang.org/x/sync/errgroup"
 )
 
-// spaceOrderFrom is the size from which a batch is answered in space
+// defaultSpaceOrderFrom is the size from which a batch is answered in space
 // order. A client's points come in its own order (reports as they were
 // filed, vehicles as they reported), scattered over the layer; answered in
 // that order each lookup reads cells, pieces and chains no longer in the
 // processor's caches. In space order neighbouring points follow each other
 // and read what the last one read: over New York's tracts, a batch of
 // 100,000 points a lookup took 0.57 of the time. A smaller batch holds too
-// few points a place to gain, and is streamed as it is answered. (A
-// variable only for the benchmark that measures the order against input
-// order.)
-var spaceOrderFrom = 4 * batchChunk
+// few points a place to gain, and is streamed as it is answered.
+const defaultSpaceOrderFrom = 4 * batchChunk
 
 // answerInSpaceOrder answers a large batch from the index in space order on
 // every core, holding the answers, then writes them in input order with
@@ -39,19 +38,15 @@ var spaceOrderFrom = 4 * batchChunk
 // their turn, and the answers held while computing stay those of one full
 // batch (a few hundred bytes a point with one layer and few co-owners). A
 // batch gives its points back once answered, before it is written, so a
-// client slow to read holds nobody up; a request whose client goes away
-// while it waits ends without an answer, and one whose deadline passes is
-// told to retry.
+// client slow to read holds nobody up (its answers stay held until it has
+// read them, as long as the server's write timeout allows); a request
+// whose client goes away while it waits or is answered ends there, and one
+// whose deadline passes while it waits is told to retry.
 func (s *Server) answerInSpaceOrder(c echo.Context, q gridmap.LookupQuery, req *batchRequest, anonymous bool) error {
 	ctx := c.Request().Context()
 	var a spaceAnswers
 	defer a.release()
-	err := s.answerAllInSpaceOrder(ctx, q, req, anonymous, &a)
-	switch {
-	case err == nil:
-	case errors.Is(ctx.Err(), context.Canceled):
-		return nil // the client went away; nothing left to tell it
-	default:
+	if err := s.answerAllInSpaceOrder(ctx, q, req, anonymous, &a); err != nil {
 		return err
 	}
 
@@ -111,8 +106,7 @@ func (a *spaceAnswers) release() {
 func (s *Server) answerAllInSpaceOrder(ctx context.Context, q gridmap.LookupQuery, req *batchRequest, anonymous bool, a *spaceAnswers) error {
 	if err := s.batchPoints.Acquire(ctx, int64(len(req.points))); err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return &gridmap.Error{Code: gridmap.EUNAVAILABLE, RetryAfter: time.Second,
-				Message: "large batches from other clients took every place while this one waited; retry shortly"}
+			return gridmap.Errorf(gridmap.EUNAVAILABLE, "large batches from other clients took every place while this one waited; retry shortly")
 		}
 		return err
 	}
@@ -124,33 +118,47 @@ func (s *Server) answerAllInSpaceOrder(ctx context.Context, q gridmap.LookupQuer
 	ends := make([]int, len(points))
 	a.chunks, a.ends = chunks, ends
 	var next atomic.Int64
-	var failed atomic.Bool
-	var firstErr error
-	var once sync.Once
-	var wg sync.WaitGroup
+	g, gctx := errgroup.WithContext(ctx)
 	for range min(runtime.GOMAXPROCS(0), len(chunks)) {
-		wg.Go(func() {
+		g.Go(func() error {
 			var ans gridmap.LookupAnswer
-			for !failed.Load() {
+			for {
 				k := int(next.Add(1) - 1)
 				if k >= len(chunks) {
-					return
+					return nil
+				}
+				if err := gctx.Err(); err != nil {
+					return err // a point failed, or the client went away
 				}
 				buf := chunkBuffers.Get().(*[]byte)
 				*buf = (*buf)[:0]
 				chunks[k] = buf
-				err := ctx.Err()
-				for j := k * batchChunk; j < min((k+1)*batchChunk, len(points)) && err == nil; j++ {
-					*buf, err = s.appendAnswer(ctx, q, req.crs, points[j], &ans, anonymous, *buf)
-					ends[j] = len(*buf)
-				}
+				err := unpanicked(func() (err error) {
+					for j := k * batchChunk; j < min((k+1)*batchChunk, len(points)); j++ {
+						if *buf, err = s.appendAnswer(gctx, q, req.crs, points[j], &ans, anonymous, *buf); err != nil {
+							return err
+						}
+						ends[j] = len(*buf)
+					}
+					return nil
+				})
 				if err != nil {
-					once.Do(func() { firstErr = err })
-					failed.Store(true)
+					return err
 				}
 			}
 		})
 	}
-	wg.Wait()
-	return firstErr
+	return g.Wait()
+}
+
+// unpanicked runs do on a goroutine of a batch's own, turning a panic into
+// an error: off the request's goroutine, where the server recovers, a panic
+// would end the process.
+func unpanicked(do func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("answering a batch: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return do()
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,10 +19,15 @@ import (
 )
 
 // pointLocator answers each point with a grid named after it, and holds
-// lookups of longitude 9 until hold is closed, whatever their deadline.
-type pointLocator struct{ hold chan struct{} }
+// lookups of longitude 9 until hold is closed, whatever their deadline. It
+// counts the lookups it answers.
+type pointLocator struct {
+	hold    chan struct{}
+	answers *atomic.Int64
+}
 
 func (l pointLocator) Lookup(_ context.Context, q gridmap.LookupQuery, dst *gridmap.LookupAnswer) error {
+	l.answers.Add(1)
 	if q.Lon == 9 {
 		<-l.hold
 	}
@@ -41,7 +47,7 @@ type batchServer struct {
 }
 
 func newBatchServer(t *testing.T, cfg Config) *batchServer {
-	bs := &batchServer{loc: pointLocator{hold: make(chan struct{})}, logs: &lockedBuffer{}}
+	bs := &batchServer{loc: pointLocator{hold: make(chan struct{}), answers: new(atomic.Int64)}, logs: &lockedBuffer{}}
 	cfg.PublicRead = true
 	bs.s = New(cfg, Deps{Locator: bs.loc}, slog.New(slog.NewJSONHandler(bs.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	hs := httptest.NewServer(bs.s.Handler())
@@ -158,10 +164,10 @@ func TestBatchesFromManyClients(t *testing.T) {
 		wg.Go(func() {
 			rnd := rand.New(rand.NewPCG(uint64(c), 7))
 			for round := range 3 {
-				n := spaceOrderFrom + rnd.IntN(12_000)
+				n := defaultSpaceOrderFrom + rnd.IntN(12_000)
 				switch (c + round) % 3 {
 				case 0:
-					n = 1 + rnd.IntN(spaceOrderFrom-1)
+					n = 1 + rnd.IntN(defaultSpaceOrderFrom-1)
 				case 1:
 					n = (n / batchChunk) * batchChunk
 				}
@@ -175,7 +181,7 @@ func TestBatchesFromManyClients(t *testing.T) {
 					t.Errorf("client %d, batch of %d: %v %v, answers differ from byte %d: %.120q want %.120q", c, n, res, err, i, got[i:], want[min(i, len(want)):])
 					continue
 				}
-				if large := n >= spaceOrderFrom; large != (res.ContentLength == int64(len(want))) {
+				if large := n >= defaultSpaceOrderFrom; large != (res.ContentLength == int64(len(want))) {
 					t.Errorf("client %d, batch of %d: Content-Length %d for %d bytes", c, n, res.ContentLength, len(want))
 				}
 			}
@@ -189,16 +195,16 @@ func TestBatchesFromManyClients(t *testing.T) {
 
 // TestBatchesWaitTheirTurn: while a batch holds every point large batches
 // may have at once, another waits. Its client giving up ends it at once,
-// neither answered nor logged as an error (and so does a client giving up
-// while its batch is answered, which then gives its points back); its
-// deadline passing answers 503 with Retry-After. Once the first is let go,
-// a batch is answered again.
+// counted and logged as 499, not as an error (and so does a client giving
+// up while its batch is answered, which then stops and gives its points
+// back); its deadline passing answers 503 with Retry-After. Once the first
+// is let go, a batch is answered again.
 func TestBatchesWaitTheirTurn(t *testing.T) {
 	t.Run("the client gives up", func(t *testing.T) {
 		bs := newBatchServer(t, Config{})
 		held := bs.hold(t)
 		before := bs.requests()
-		body, _ := bs.batch(t, rand.New(rand.NewPCG(9, 9)), spaceOrderFrom)
+		body, _ := bs.batch(t, rand.New(rand.NewPCG(9, 9)), defaultSpaceOrderFrom)
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
 		if res, got, err := bs.post(ctx, body); err == nil {
@@ -206,11 +212,14 @@ func TestBatchesWaitTheirTurn(t *testing.T) {
 		}
 		// The request ends while the held batch still holds its place.
 		eventually(t, "the request that waited ended", func() bool { return bs.requests() == before+1 })
+		if logs := bs.logs.String(); !strings.Contains(logs, `"status":499`) {
+			t.Errorf("a request whose client went away was not logged as 499:\n%s", logs)
+		}
 		bs.letGo()
 		if r := <-held; !strings.HasPrefix(r, `200 {"results":[{"lon":8,"lat":30`) {
 			t.Errorf("the held batch, once let go: %s", r)
 		}
-		body, want := bs.batch(t, rand.New(rand.NewPCG(9, 10)), spaceOrderFrom+1)
+		body, want := bs.batch(t, rand.New(rand.NewPCG(9, 10)), defaultSpaceOrderFrom+1)
 		if res, got, err := bs.post(context.Background(), body); err != nil || res.StatusCode != 200 || got != want {
 			t.Errorf("after the held batch: %v %v %.80s", res, err, got)
 		}
@@ -223,8 +232,9 @@ func TestBatchesWaitTheirTurn(t *testing.T) {
 		before := bs.requests()
 		ctx, cancel := context.WithCancel(context.Background())
 		gone := make(chan error, 1)
+		n := gridmap.MaxLookupPoints
 		go func() {
-			_, _, err := bs.post(ctx, `{"layer":"demo","points":[[8,30]`+strings.Repeat(",[9,30]", 5*batchChunk)+`]}`)
+			_, _, err := bs.post(ctx, `{"layer":"demo","points":[[8,30]`+strings.Repeat(",[9,30]", n-1)+`]}`)
 			gone <- err
 		}()
 		eventually(t, "the batch answering", func() bool { return !bs.free(gridmap.MaxLookupPoints) })
@@ -237,6 +247,13 @@ func TestBatchesWaitTheirTurn(t *testing.T) {
 		if !bs.free(gridmap.MaxLookupPoints) {
 			t.Errorf("the batch still holds its points")
 		}
+		// The chunks under way when the client went are finished, no more.
+		if looked := bs.loc.answers.Load(); looked > int64(n/2) {
+			t.Errorf("%d of a batch's %d points were looked up after its client went away", looked, n)
+		}
+		if logs := bs.logs.String(); !strings.Contains(logs, `"status":499`) {
+			t.Errorf("a request whose client went away was not logged as 499:\n%s", logs)
+		}
 		if logs := bs.logs.String(); strings.Contains(logs, `"level":"ERROR"`) {
 			t.Errorf("errors logged:\n%s", logs)
 		}
@@ -244,14 +261,14 @@ func TestBatchesWaitTheirTurn(t *testing.T) {
 	t.Run("its deadline passes", func(t *testing.T) {
 		bs := newBatchServer(t, Config{RequestTimeout: time.Second})
 		held := bs.hold(t)
-		body, _ := bs.batch(t, rand.New(rand.NewPCG(9, 11)), spaceOrderFrom)
+		body, _ := bs.batch(t, rand.New(rand.NewPCG(9, 11)), defaultSpaceOrderFrom)
 		res, got, err := bs.post(context.Background(), body)
-		if err != nil || res.StatusCode != 503 || res.Header.Get("Retry-After") != "1" || !strings.Contains(got, "retry shortly") {
+		if err != nil || res.StatusCode != 503 || res.Header.Get("Retry-After") != retryAfter || !strings.Contains(got, "retry shortly") {
 			t.Errorf("a batch whose deadline passed as it waited: %v %v %s", res, err, got)
 		}
 		bs.letGo()
 		<-held // answered or not: its own deadline has passed too
-		body, want := bs.batch(t, rand.New(rand.NewPCG(9, 12)), spaceOrderFrom)
+		body, want := bs.batch(t, rand.New(rand.NewPCG(9, 12)), defaultSpaceOrderFrom)
 		if res, got, err := bs.post(context.Background(), body); err != nil || res.StatusCode != 200 || got != want {
 			t.Errorf("after the held batch: %v %v %.80s", res, err, got)
 		}

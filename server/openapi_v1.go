@@ -401,7 +401,7 @@ func v1Operations(sc *oasSchemas) []v1Operation {
 			Responses: responses(200, answer("The answer", lookupAnswer))},
 			fails: []int{400, 404}},
 		{method: "POST", path: "/v1/lookup", op: &oasOperation{Summary: "Look up many points",
-			Description: "Answers in input order; one bad point fails the batch with its index. A batch of " + strconv.Itoa(spaceOrderFrom) +
+			Description: "Answers in input order; one bad point fails the batch with its index. A batch of " + strconv.Itoa(defaultSpaceOrderFrom) +
 				" points or more is written whole, with its length, once every point is answered; a smaller one is streamed, and a failure after its answer began cuts the connection.",
 			RequestBody: jsonBody(oasObject("", "points", oasArray(&oasSchema{Type: "array", Items: oasScalar("number", ""), MinItems: ptr(2), MaxItems: ptr(2)}),
 				"crs", str(""), "layer", str(""), "tolerance_m", oasScalar("number", ""), "accuracy_m", oasScalar("number", ""),

@@ -166,6 +166,10 @@ type Server struct {
 	// batchPoints admits the points of large batch lookups answered at
 	// once, up to one full batch (see answerInSpaceOrder).
 	batchPoints *semaphore.Weighted
+	// spaceOrderFrom is the size from which batches are answered in space
+	// order: defaultSpaceOrderFrom (a benchmark raises it to time input
+	// order).
+	spaceOrderFrom int
 }
 
 // New builds the server and its routes.
@@ -188,7 +192,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	s := &Server{echo: e, cfg: cfg, deps: deps, logger: logger, metrics: newMetrics(), rates: newLimiters(), csp: pageSecurity,
-		batchPoints: semaphore.NewWeighted(gridmap.MaxLookupPoints)}
+		batchPoints: semaphore.NewWeighted(gridmap.MaxLookupPoints), spaceOrderFrom: defaultSpaceOrderFrom}
 	s.streams, s.endStreams = context.WithCancel(context.Background())
 	limit, err := bytes.Parse(cfg.BodyLimit)
 	if err != nil {

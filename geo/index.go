@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/gridmap/gridmap"
 	"github.com/paulmach/orb"
@@ -46,18 +47,26 @@ type LayerInput struct {
 	Store *PieceStore
 }
 
-// IndexGrid is what the index knows of a grid besides its shape.
+// IndexGrid is what the index knows of a grid besides its shape (its
+// level and people through LayerIndex.Level and People). It is 64 bytes,
+// one cache line for a lookup to read for its grid and each ancestor, where
+// it was 104 with its level's name and its people's slice in it: 47 MB of a
+// province's 1,306 MB index.
 type IndexGrid struct {
-	Code, Name, Level string
-	Version           int
-	VersionID         int64
-	Depth             int // position of Level in the layer's levels
-	People            []gridmap.Person
-	// Parent and Leaf last, side by side: a province's million grids are
-	// 8 bytes each smaller than with them apart.
-	Parent int32 // position in LayerIndex.Grids, -1 at the top
-	Leaf   bool  // no grid names it as parent
+	Code, Name string
+	VersionID  int64
+	Version    int32
+	Parent     int32 // position in LayerIndex.Grids, -1 at the top
+	// people points at the first of the grid's nPeople, where the load
+	// put them.
+	people  *gridmap.Person
+	nPeople int32
+	level   uint16 // position in LayerIndex.levelNames
+	Leaf    bool   // no grid names it as parent
 }
+
+// maxLevelNames bounds the level names of a layer's grids (IndexGrid.level).
+const maxLevelNames = 1 << 16
 
 // LayerIndex answers point lookups for one layer from memory. It is
 // immutable once built: a changed layer is rebuilt beside it and swapped.
@@ -68,7 +77,10 @@ type LayerIndex struct {
 	ToleranceM  float64
 	DataVersion int64
 	Grids       []IndexGrid
-	byCode      map[string]int32
+	// levelNames are the layer's Levels, then any level its grids name
+	// that Levels lacks.
+	levelNames []string
+	byCode     map[string]int32
 	// leaves holds the grids with no children: each point of the layer's
 	// coverage is in one of them. inner holds the rest, asked only for
 	// points in a gap between siblings. Their pieces are in one store,
@@ -152,21 +164,33 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 	}
 	l := &LayerIndex{ID: in.ID, Kind: in.Kind, Levels: in.Levels, ToleranceM: in.ToleranceM,
 		DataVersion: in.DataVersion, Grids: make([]IndexGrid, len(in.Grids)), byCode: make(map[string]int32, len(in.Grids))}
-	depth := make(map[string]int, len(in.Levels))
+	l.levelNames = slices.Clone(in.Levels)
+	level := make(map[string]int, len(in.Levels))
 	for i, lv := range in.Levels {
-		depth[lv] = i
+		level[lv] = i
 	}
 	for i, g := range in.Grids {
 		if _, dup := l.byCode[g.Code]; dup {
 			return nil, fmt.Errorf("layer %s: grid %s is listed twice", in.ID, g.Code)
 		}
 		l.byCode[g.Code] = int32(i)
-		d, ok := depth[g.Level]
+		lv, ok := level[g.Level]
 		if !ok {
-			d = len(in.Levels)
+			if len(l.levelNames) == maxLevelNames {
+				return nil, fmt.Errorf("layer %s: its grids name more than %d levels", in.ID, maxLevelNames)
+			}
+			lv = len(l.levelNames)
+			level[g.Level] = lv
+			l.levelNames = append(l.levelNames, g.Level)
 		}
-		l.Grids[i] = IndexGrid{Code: g.Code, Name: g.Name, Level: g.Level, Version: g.Version,
-			VersionID: g.VersionID, Parent: -1, Depth: d, Leaf: true, People: g.People}
+		if g.Version > math.MaxInt32 {
+			return nil, fmt.Errorf("layer %s: grid %s: version %d is past %d", in.ID, g.Code, g.Version, math.MaxInt32)
+		}
+		l.Grids[i] = IndexGrid{Code: g.Code, Name: g.Name, Version: int32(g.Version), VersionID: g.VersionID,
+			Parent: -1, level: uint16(lv), Leaf: true}
+		if len(g.People) > 0 {
+			l.Grids[i].people, l.Grids[i].nPeople = &g.People[0], int32(len(g.People))
+		}
 	}
 	for i, g := range in.Grids {
 		if p, ok := l.byCode[g.Parent]; ok && g.Parent != "" && p != int32(i) {
@@ -371,11 +395,28 @@ func (l *LayerIndex) holds(code string, id int64) bool {
 func (l *LayerIndex) Staffed() int {
 	n := 0
 	for i := range l.Grids {
-		if len(l.Grids[i].People) > 0 {
+		if l.Grids[i].nPeople > 0 {
 			n++
 		}
 	}
 	return n
+}
+
+// Level is grid g's level.
+func (l *LayerIndex) Level(g int32) string { return l.levelNames[l.Grids[g].level] }
+
+// depth is the position of grid g's level in the layer's Levels, or
+// len(Levels) for a level they lack.
+func (l *LayerIndex) depth(g int32) int { return min(int(l.Grids[g].level), len(l.Levels)) }
+
+// People are grid g's people, as the load gave them; they are shared, not
+// to be changed.
+func (l *LayerIndex) People(g int32) []gridmap.Person {
+	x := &l.Grids[g]
+	if x.nPeople == 0 {
+		return nil
+	}
+	return unsafe.Slice(x.people, x.nPeople)
 }
 
 // ParentCode is the parent code grid g was built with, whether or not it
@@ -633,8 +674,8 @@ func (l *LayerIndex) innerOwner(x, y, kx, ky float64) int32 {
 			continue
 		}
 		g := l.inner.pieces[pi].grid
-		if owner < 0 || l.Grids[g].Depth > l.Grids[owner].Depth ||
-			(l.Grids[g].Depth == l.Grids[owner].Depth && l.Grids[g].Code < l.Grids[owner].Code) {
+		if owner < 0 || l.depth(g) > l.depth(owner) ||
+			(l.depth(g) == l.depth(owner) && l.Grids[g].Code < l.Grids[owner].Code) {
 			owner = g
 		}
 	}

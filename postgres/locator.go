@@ -343,7 +343,7 @@ func (l *Locator) answer(li *geo.LayerIndex, q gridmap.LookupQuery, sc *locatorS
 		for _, g := range sc.chain {
 			la.Chain = append(la.Chain, gridRef(li, g))
 		}
-		la.People = li.Grids[h.Owner].People
+		la.People = li.People(h.Owner)
 	} else if h.Nearest >= 0 {
 		dst.SetNearest(la, gridmap.NearestGrid{GridRef: gridRef(li, h.Nearest), DistanceM: roundCM(h.NearestM)})
 	}
@@ -354,7 +354,7 @@ func (l *Locator) answer(li *geo.LayerIndex, q gridmap.LookupQuery, sc *locatorS
 
 func gridRef(li *geo.LayerIndex, g int32) gridmap.GridRef {
 	x := &li.Grids[g]
-	return gridmap.GridRef{Code: x.Code, Name: x.Name, Level: x.Level, Version: x.Version, VersionID: x.VersionID}
+	return gridmap.GridRef{Code: x.Code, Name: x.Name, Level: li.Level(g), Version: int(x.Version), VersionID: x.VersionID}
 }
 
 // roundCM rounds a distance to centimetres: finer digits are noise.

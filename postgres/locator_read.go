@@ -323,8 +323,8 @@ func readKnownGrids(ctx context.Context, tx pgx.Tx, indexed []string, byID map[s
 			}
 			held++
 			pg := &prev.Grids[g]
-			out[i].Grids = append(out[i].Grids, geo.GridInput{Code: pg.Code, Name: pg.Name, Level: pg.Level,
-				Parent: prev.ParentCode(g), Version: pg.Version, VersionID: id, People: people[i][pg.Code]})
+			out[i].Grids = append(out[i].Grids, geo.GridInput{Code: pg.Code, Name: pg.Name, Level: prev.Level(g),
+				Parent: prev.ParentCode(g), Version: int(pg.Version), VersionID: id, People: people[i][pg.Code]})
 			return nil
 		})
 		if err != nil {

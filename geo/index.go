@@ -164,6 +164,9 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 	}
 	l := &LayerIndex{ID: in.ID, Kind: in.Kind, Levels: in.Levels, ToleranceM: in.ToleranceM,
 		DataVersion: in.DataVersion, Grids: make([]IndexGrid, len(in.Grids)), byCode: make(map[string]int32, len(in.Grids))}
+	if len(in.Levels) > maxLevelNames {
+		return nil, fmt.Errorf("layer %s: %d levels, at most %d", in.ID, len(in.Levels), maxLevelNames)
+	}
 	l.levelNames = slices.Clone(in.Levels)
 	level := make(map[string]int, len(in.Levels))
 	for i, lv := range in.Levels {
@@ -176,7 +179,7 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 		l.byCode[g.Code] = int32(i)
 		lv, ok := level[g.Level]
 		if !ok {
-			if len(l.levelNames) == maxLevelNames {
+			if len(l.levelNames) >= maxLevelNames {
 				return nil, fmt.Errorf("layer %s: its grids name more than %d levels", in.ID, maxLevelNames)
 			}
 			lv = len(l.levelNames)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,12 +81,31 @@ func (c *deadlineCtx) Err() error {
 
 // Value answers from the real context once it is made: a context derived
 // from this one then finds the timer context among the values and ties
-// itself to it directly, as it would to context.WithTimeout's.
+// itself to it directly, as it would to context.WithTimeout's. Asked for
+// clientKey, it gives the request's own context (see clientGone).
 func (c *deadlineCtx) Value(key any) any {
+	if key == (clientKey{}) {
+		return c.Context
+	}
 	if a := c.armed.Load(); a != nil && a.ctx != nil {
 		return a.ctx.Value(key)
 	}
 	return c.Context.Value(key)
+}
+
+// clientKey asks a request's context for the context of its client's
+// request, under any deadline the server gave it.
+type clientKey struct{}
+
+// clientGone reports whether the client of the request ctx belongs to went
+// away: the context of its request is cancelled. The deadline's own
+// context is cancelled by the server too, when the request is done, before
+// its error is answered.
+func clientGone(ctx context.Context) bool {
+	if client, ok := ctx.Value(clientKey{}).(context.Context); ok {
+		ctx = client
+	}
+	return errors.Is(ctx.Err(), context.Canceled)
 }
 
 // end releases the timer, if it was made. Later calls do nothing.

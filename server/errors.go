@@ -91,9 +91,10 @@ func (s *Server) problemOf(err error, c echo.Context) (int, errorDetail) {
 	status, body := http.StatusInternalServerError, errorDetail{Code: gridmap.EINTERNAL, RequestID: requestID(c)}
 	var ge *gridmap.Error
 	var he *echo.HTTPError
-	if !errors.As(err, &ge) && errors.Is(c.Request().Context().Err(), context.Canceled) {
+	if !errors.As(err, &ge) && clientGone(c.Request().Context()) {
 		// The client went away and the work stopped with it, whatever
-		// error that surfaced as on the way: not the service's failing.
+		// error that surfaced as on the way (other than one of the
+		// service's own): not the service's failing.
 		return statusClientGone, body
 	}
 	if !errors.As(err, &ge) && errors.Is(c.Request().Context().Err(), context.DeadlineExceeded) {

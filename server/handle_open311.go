@@ -41,6 +41,10 @@ func (s *Server) open311Errors(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		status, body := s.problemOf(err, c)
+		if status == statusClientGone {
+			c.Response().WriteHeader(status) // counted and logged so; nobody reads a body
+			return nil
+		}
 		if body.Code == gridmap.EINTERNAL {
 			body.Message = "internal error; request id " + body.RequestID
 		}

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,16 +21,27 @@ import (
 
 // pointLocator answers each point with a grid named after it, and holds
 // lookups of longitude 9 until hold is closed, whatever their deadline. It
-// counts the lookups it answers.
+// counts the lookups it answers, those it holds, and the held ones whose
+// context ended while they were held.
 type pointLocator struct {
-	hold    chan struct{}
-	answers *atomic.Int64
+	hold                 chan struct{}
+	answers, held, ended *atomic.Int64
 }
 
-func (l pointLocator) Lookup(_ context.Context, q gridmap.LookupQuery, dst *gridmap.LookupAnswer) error {
+func newPointLocator() pointLocator {
+	return pointLocator{hold: make(chan struct{}), answers: new(atomic.Int64), held: new(atomic.Int64), ended: new(atomic.Int64)}
+}
+
+func (l pointLocator) Lookup(ctx context.Context, q gridmap.LookupQuery, dst *gridmap.LookupAnswer) error {
 	l.answers.Add(1)
 	if q.Lon == 9 {
-		<-l.hold
+		l.held.Add(1)
+		select {
+		case <-l.hold:
+		case <-ctx.Done():
+			l.ended.Add(1)
+			<-l.hold
+		}
 	}
 	dst.Reset()
 	dst.Lon, dst.Lat = q.Lon, q.Lat
@@ -47,7 +59,7 @@ type batchServer struct {
 }
 
 func newBatchServer(t *testing.T, cfg Config) *batchServer {
-	bs := &batchServer{loc: pointLocator{hold: make(chan struct{}), answers: new(atomic.Int64)}, logs: &lockedBuffer{}}
+	bs := &batchServer{loc: newPointLocator(), logs: &lockedBuffer{}}
 	cfg.PublicRead = true
 	bs.s = New(cfg, Deps{Locator: bs.loc}, slog.New(slog.NewJSONHandler(bs.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	hs := httptest.NewServer(bs.s.Handler())
@@ -237,19 +249,24 @@ func TestBatchesWaitTheirTurn(t *testing.T) {
 			_, _, err := bs.post(ctx, `{"layer":"demo","points":[[8,30]`+strings.Repeat(",[9,30]", n-1)+`]}`)
 			gone <- err
 		}()
-		eventually(t, "the batch answering", func() bool { return !bs.free(gridmap.MaxLookupPoints) })
+		eventually(t, "the batch answering", func() bool { return bs.loc.held.Load() > 0 })
 		cancel()
 		if err := <-gone; err == nil {
 			t.Errorf("a batch whose client went away was answered")
 		}
+		// The server has seen the client go before the lookups go on.
+		eventually(t, "the held lookups' context ended", func() bool { return bs.loc.ended.Load() > 0 })
 		bs.letGo()
 		eventually(t, "the request ended", func() bool { return bs.requests() == before+1 })
 		if !bs.free(gridmap.MaxLookupPoints) {
 			t.Errorf("the batch still holds its points")
 		}
-		// The chunks under way when the client went are finished, no more.
-		if looked := bs.loc.answers.Load(); looked > int64(n/2) {
-			t.Errorf("%d of a batch's %d points were looked up after its client went away", looked, n)
+		// The chunks under way when the client went (one a worker, each
+		// held at its first point) are finished, no more; and the query's
+		// check before the batch, its first point alone.
+		chunks := (n + batchChunk - 1) / batchChunk
+		if looked, most := bs.loc.answers.Load(), int64(min(runtime.GOMAXPROCS(0), chunks)*batchChunk+1); looked > most {
+			t.Errorf("%d of a batch's %d points were looked up after its client went away, at most %d were under way", looked, n, most)
 		}
 		if logs := bs.logs.String(); !strings.Contains(logs, `"status":499`) {
 			t.Errorf("a request whose client went away was not logged as 499:\n%s", logs)

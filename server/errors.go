@@ -85,16 +85,18 @@ func (s *Server) handleError(err error, c echo.Context) {
 // JSON API and Open311 alike: the status of its gridmap code, 503 when the
 // request's deadline stopped the work or the database could not do it
 // (unreachable, read-only, out of disk), statusClientGone when the client
-// went away and the work stopped for it, 500 with only a request id for the
-// rest (logged). A 503 also sets Retry-After.
+// went away and the work stopped for it (a cancellation), 500 with only a
+// request id for the rest (logged). A 503 also sets Retry-After.
 func (s *Server) problemOf(err error, c echo.Context) (int, errorDetail) {
 	status, body := http.StatusInternalServerError, errorDetail{Code: gridmap.EINTERNAL, RequestID: requestID(c)}
 	var ge *gridmap.Error
 	var he *echo.HTTPError
-	if !errors.As(err, &ge) && clientGone(c.Request().Context()) {
-		// The client went away and the work stopped with it, whatever
-		// error that surfaced as on the way (other than one of the
-		// service's own): not the service's failing.
+	if !errors.As(err, &ge) && errors.Is(err, context.Canceled) && clientGone(c.Request().Context()) {
+		// The client went away and the work stopped with it: not the
+		// service's failing. (net/http also cancels a request whose body
+		// read timed out or whose client closed its side after sending:
+		// their errors are not the cancellation, and are answered as
+		// such.)
 		return statusClientGone, body
 	}
 	if !errors.As(err, &ge) && errors.Is(c.Request().Context().Err(), context.DeadlineExceeded) {

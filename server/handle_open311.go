@@ -42,8 +42,7 @@ func (s *Server) open311Errors(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		status, body := s.problemOf(err, c)
 		if status == statusClientGone {
-			c.Response().WriteHeader(status) // counted and logged so; nobody reads a body
-			return nil
+			return err // answered as every other route's (handleError)
 		}
 		if body.Code == gridmap.EINTERNAL {
 			body.Message = "internal error; request id " + body.RequestID

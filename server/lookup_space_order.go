@@ -151,9 +151,9 @@ func (s *Server) answerAllInSpaceOrder(ctx context.Context, q gridmap.LookupQuer
 	return g.Wait()
 }
 
-// unpanicked runs do on a goroutine of a batch's own, turning a panic into
-// an error: off the request's goroutine, where the server recovers, a panic
-// would end the process.
+// unpanicked runs do, turning a panic into an error. A batch's workers run
+// on goroutines of their own, where a panic would end the process: only
+// the request's goroutine is recovered by the server.
 func unpanicked(do func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {

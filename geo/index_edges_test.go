@@ -45,22 +45,24 @@ func TestEdgeSetKeepsTheOuterBoundary(t *testing.T) {
 	}
 	// Every edge of every leaf piece, by its position.
 	var edges []int32
+	real := map[int32]bool{}
 	for _, p := range l.leaves.pieces {
 		for _, c := range st.chainsOf(p.c0, p.c1) {
-			for i := c.start; i < c.start+c.n; i++ {
+			for i := c.start; i < c.end(); i++ {
 				edges = append(edges, i)
+				real[i] = c.isReal(i - c.start)
 			}
 		}
 	}
 	runs := map[key]int{}
 	for _, i := range edges {
-		if st.isReal(i) {
+		if real[i] {
 			runs[edge(i)]++
 		}
 	}
 	want := map[int32]bool{}
 	for _, i := range edges {
-		if !st.isReal(i) {
+		if !real[i] {
 			continue
 		}
 		if k := edge(i); runs[key{k[2], k[3], k[0], k[1]}] == 0 {

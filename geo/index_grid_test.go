@@ -1,6 +1,7 @@
 package geo
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"unsafe"
@@ -63,5 +64,93 @@ func TestIndexGridIsALine(t *testing.T) {
 			}
 			t.Errorf("(%v, %v) owned by %s, want %s", c.x, c.y, owner, c.owner)
 		}
+	}
+}
+
+// TestChainsListedAsWalked: the chain of every grid, read from its
+// parent's list of ancestors, is the walk up its parents: in a layer of
+// districts over streets over grids, with a grid nested deeper than
+// chains are listed (then walked) and a cycle in the parents (cut).
+func TestChainsListedAsWalked(t *testing.T) {
+	var grids []GridInput
+	add := func(code, parent string, x, y, d float64) {
+		grids = append(grids, GridInput{Code: code, Parent: parent, Level: "grid", Version: 1,
+			VersionID: int64(len(grids) + 1), Geometry: orb.MultiPolygon{{sq(x, y, d)}}})
+	}
+	for d := range 3 {
+		dc := fmt.Sprintf("D%d", d)
+		add(dc, "", float64(d), 0, 1)
+		for s := range 4 {
+			sc := fmt.Sprintf("%s-S%d", dc, s)
+			add(sc, dc, float64(d)+float64(s)*0.25, 0, 0.25)
+			for g := range 5 {
+				add(fmt.Sprintf("%s-G%d", sc, g), sc, float64(d)+float64(s)*0.25+float64(g)*0.05, 0, 0.05)
+			}
+		}
+	}
+	// A tower of nested grids deeper than the lists reach, under D0.
+	parent := "D0"
+	for i := range maxListedDepth + 8 {
+		code := fmt.Sprintf("T%02d", i)
+		add(code, parent, 0, 2, 1/float64(i+2))
+		parent = code
+	}
+	// A cycle: A -> B -> C -> A, and E under C.
+	add("A", "C", 5, 5, 0.1)
+	add("B", "A", 5, 5, 0.1)
+	add("C", "B", 5, 5, 0.1)
+	add("E", "C", 5, 5, 0.05)
+	l, err := BuildLayerIndex(LayerInput{ID: "t", Levels: []string{"grid"}, Grids: grids}, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	walked, listed := 0, 0
+	for g := range l.Grids {
+		var want []int32
+		for a := int32(g); a >= 0; a = l.Grids[a].Parent {
+			want = append([]int32{a}, want...)
+		}
+		got := l.Chain(int32(g), []int32{-7})
+		if got[0] != -7 || !slices.Equal(got[1:], want) {
+			t.Fatalf("chain of %s: %v, want %v after what dst held", l.Grids[g].Code, got, want)
+		}
+		if l.up[g] < 0 {
+			walked++
+		} else {
+			listed++
+		}
+	}
+	if want := 8; walked != want {
+		t.Errorf("%d chains walked, want the %d of the tower past %d ancestors", walked, want, maxListedDepth)
+	}
+	chainOf := func(code string) []string {
+		var out []string
+		for _, g := range l.Chain(l.GridByCode(code), nil) {
+			out = append(out, l.Grids[g].Code)
+		}
+		return out
+	}
+	if got, want := chainOf("D1-S2-G3"), []string{"D1", "D1-S2", "D1-S2-G3"}; !slices.Equal(got, want) {
+		t.Errorf("chain of D1-S2-G3: %v, want %v", got, want)
+	}
+	if got, want := chainOf("E"), []string{"A", "B", "C", "E"}; !slices.Equal(got, want) {
+		t.Errorf("chain of E, under a cycle cut at A: %v, want %v", got, want)
+	}
+	if got := chainOf("T39"); len(got) != maxListedDepth+9 || got[0] != "D0" || got[len(got)-1] != "T39" {
+		t.Errorf("chain of the tower's top: %v", got)
+	}
+	// Grids with children share one list: one entry and their ancestors
+	// for each of them listed, nothing for the leaves.
+	want, parents := 1, map[int32]bool{}
+	for g := range l.Grids {
+		if p := l.Grids[g].Parent; p >= 0 && !parents[p] {
+			parents[p] = true
+			if n := len(l.Chain(p, nil)); n <= maxListedDepth {
+				want += 1 + n
+			}
+		}
+	}
+	if len(l.ups) != want {
+		t.Errorf("the lists hold %d entries for %d grids with children, want %d", len(l.ups), len(parents), want)
 	}
 }

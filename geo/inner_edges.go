@@ -55,9 +55,9 @@ func edgeRoundBudget(edges int) int { return max(edges/16, 1<<19) }
 // core.
 func innerEdges(s *pieceSet, budget func(edges int) int) (inner [][]uint64, edges int) {
 	st := s.st
-	inner = make([][]uint64, len(st.real))
+	inner = make([][]uint64, len(st.slabs))
 	for k := range inner {
-		inner[k] = make([]uint64, len(st.real[k]))
+		inner[k] = make([]uint64, (len(st.slabs[k])+63)/64)
 	}
 	const buckets = 1 << edgeBucketBits
 	cell := cellKey(s.tree)
@@ -77,10 +77,10 @@ func innerEdges(s *pieceSet, budget func(edges int) int) (inner [][]uint64, edge
 			}
 			p := s.pieces[pi]
 			for _, c := range st.chainsOf(p.c0, p.c1) {
-				pts := st.run(c.start, c.n)
-				for e := range c.n {
+				pts := st.chainPoints(c)
+				for e := range int32(c.n) {
 					i := c.start + e
-					if !st.isReal(i) {
+					if !c.isReal(e) {
 						continue
 					}
 					a, b, fwd := edgeEnds(pts[e], pts[e+1])

@@ -98,8 +98,8 @@ func checkInnerEdgesInRounds(t *testing.T, far bool) {
 	for _, p := range s.pieces {
 		for _, c := range st.chainsOf(p.c0, p.c1) {
 			wantEdges += int(c.n)
-			for i := c.start; i < c.start+c.n; i++ {
-				if st.isReal(i) {
+			for i := c.start; i < c.end(); i++ {
+				if c.isReal(i - c.start) {
 					real = append(real, i)
 					runs[edge(i)]++
 				}

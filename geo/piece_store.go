@@ -32,7 +32,6 @@ import (
 type PieceStore struct {
 	mu     sync.Mutex
 	slabs  [][]orb.Point
-	real   [][]uint64 // by slab, bit i: the edge slab[i] -> slab[i+1] is on the grid's boundary
 	chains [][]chain
 	points int
 	// edges is how many edges the chains hold, with those of pieces no
@@ -193,33 +192,33 @@ func (st *PieceStore) addRing(c0 int32, n int, at func(i int) (orb.Point, bool))
 		size := max(st.nextSlab, n)
 		st.nextSlab = min(2*st.nextSlab, slabMax)
 		st.slabs = append(st.slabs, make([]orb.Point, 0, size))
-		st.real = append(st.real, make([]uint64, (size+63)/64))
 		last++
 	}
 	slab := st.slabs[last]
 	place := len(slab)
 	base := int32(last<<slabBits | place)
+	// Each chain is written as its last point is: edges [e0, i), with
+	// the bits of those on the boundary.
+	var real uint16
 	for i := range n {
-		p, real := at(i)
+		p, r := at(i)
 		slab = append(slab, p)
-		if real {
-			word, bit := bitAt(st.real, base+int32(i))
-			*word |= bit
+		if i > 0 && (i%edgesPerChain == 0 || i == n-1) {
+			e0 := (i - 1) / edgesPerChain * edgesPerChain
+			b := emptyBox()
+			for _, q := range slab[place+e0 : place+i+1] {
+				b.extend(box{q[0], q[1], q[0], q[1]})
+			}
+			st.chains[block] = append(st.chains[block], chain{start: base + int32(e0), n: uint16(i - e0), real: real, b: outward(b)})
+			real = 0
+		}
+		if r && i < n-1 {
+			real |= 1 << uint(i%edgesPerChain)
 		}
 	}
 	st.slabs[last] = slab
 	st.points += n
 	st.edges += max(n-1, 0)
-	edges := int32(n - 1)
-	for e := int32(0); e < edges; e += edgesPerChain {
-		c := chain{start: base + e, n: min(edgesPerChain, edges-e)}
-		b := emptyBox()
-		for _, q := range slab[place+int(e) : place+int(e+c.n)+1] {
-			b.extend(box{q[0], q[1], q[0], q[1]})
-		}
-		c.b = outward(b)
-		st.chains[block] = append(st.chains[block], c)
-	}
 	return nil
 }
 
@@ -234,14 +233,16 @@ func (st *PieceStore) copyPiece(from *PieceStore, p storedPiece) (storedPiece, e
 	out := storedPiece{bound: p.bound, c0: c0}
 	chains := from.chainsOf(p.c0, p.c1)
 	for k := 0; k < len(chains); {
-		start := chains[k].start
-		end := start + chains[k].n
+		// A ring's chains follow each other, edgesPerChain edges each
+		// but its last.
+		ring := k
+		start, end := chains[k].start, chains[k].end()
 		for k++; k < len(chains) && chains[k].start == end; k++ {
-			end += chains[k].n
+			end = chains[k].end()
 		}
 		pts := from.run(start, end-start)
 		if err := st.addRing(c0, len(pts), func(i int) (orb.Point, bool) {
-			return pts[i], i < len(pts)-1 && from.isReal(start+int32(i))
+			return pts[i], i < len(pts)-1 && chains[ring+i/edgesPerChain].isReal(int32(i%edgesPerChain))
 		}); err != nil {
 			return storedPiece{}, err
 		}
@@ -276,7 +277,7 @@ func (st *PieceStore) extend() (*PieceStore, error) {
 	if !st.taken || st.spoiled {
 		return nil, errors.New("only a store an index holds can be extended")
 	}
-	next := &PieceStore{slabs: make([][]orb.Point, len(st.slabs)), real: slices.Clone(st.real),
+	next := &PieceStore{slabs: make([][]orb.Point, len(st.slabs)),
 		chains: make([][]chain, len(st.chains)), points: st.points, edges: st.edges, base: st}
 	for i, s := range st.slabs {
 		next.slabs[i] = s[:len(s):len(s)]
@@ -331,9 +332,7 @@ func (st *PieceStore) take() error {
 	// index.
 	st.base = nil
 	if last := len(st.slabs) - 1; last >= 0 && cap(st.slabs[last])-len(st.slabs[last]) > cap(st.slabs[last])/4 {
-		n := len(st.slabs[last])
 		st.slabs[last] = slices.Clone(st.slabs[last])
-		st.real[last] = slices.Clone(st.real[last][:(n+63)/64])
 	}
 	if last := len(st.chains) - 1; last >= 0 && cap(st.chains[last])-len(st.chains[last]) > cap(st.chains[last])/8 {
 		st.chains[last] = slices.Clone(st.chains[last])
@@ -365,15 +364,11 @@ func (st *PieceStore) run(i, n int32) []orb.Point {
 	return st.slabs[i>>slabBits][o : o+n+1]
 }
 
-// isReal reports whether the edge from position i is on its grid's
-// boundary (not a line the grid was cut along).
-func (st *PieceStore) isReal(i int32) bool {
-	word, bit := bitAt(st.real, i)
-	return *word&bit != 0
-}
+// chainPoints is the points of chain c.
+func (st *PieceStore) chainPoints(c chain) []orb.Point { return st.run(c.start, int32(c.n)) }
 
-// bitAt is the word and bit of position i in bits kept by slab as the
-// store's boundary bits are.
+// bitAt is the word and bit of position i in bits kept by slab, a bit a
+// point.
 func bitAt(bits [][]uint64, i int32) (*uint64, uint64) {
 	o := i & slabPlace
 	return &bits[i>>slabBits][o>>6], 1 << uint(o&63)

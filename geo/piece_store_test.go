@@ -79,16 +79,16 @@ func TestPieceStoreKeepsRingsWhole(t *testing.T) {
 		var real []bool
 		for k := c0; len(got) < len(want.pts); k++ {
 			c := chains[k]
-			if k > c0 && c.start != chains[k-1].start+chains[k-1].n {
+			if k > c0 && c.start != chains[k-1].end() {
 				t.Fatalf("%s: ring at chain %d: chain %d does not continue it", name, c0, k)
 			}
-			run := st.run(c.start, c.n)
+			run := st.chainPoints(c)
 			if len(got) > 0 {
 				run = run[1:] // the chain before ended on its first point
 			}
 			got = append(got, run...)
-			for i := c.start; i < c.start+c.n; i++ {
-				real = append(real, st.isReal(i))
+			for e := range int32(c.n) {
+				real = append(real, c.isReal(e))
 			}
 		}
 		for i := range want.pts {
@@ -180,7 +180,7 @@ func TestPieceStoreTakesAPieceBeyondAChainBlock(t *testing.T) {
 				t.Fatalf("%s piece %d: %d chains, want %d", s.name, k, len(chains), len(p.rings))
 			}
 			for i, c := range chains {
-				run := s.st.run(c.start, c.n)
+				run := s.st.chainPoints(c)
 				for j, q := range p.rings[i].pts {
 					if run[j] != q {
 						t.Fatalf("%s piece %d, ring %d, point %d: %v, want %v", s.name, k, i, j, run[j], q)

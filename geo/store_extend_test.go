@@ -316,7 +316,6 @@ func TestRebuildStartsANewStore(t *testing.T) {
 	st := next.NextStore(0)
 	for len(st.slabs) <= maxSlabs/2 {
 		st.slabs = append(st.slabs, nil)
-		st.real = append(st.real, nil)
 	}
 	again, err := BuildLayerIndex(e.input(next, st, false), 0, next)
 	if err != nil {

@@ -17,6 +17,7 @@ const (
 	ETOOLARGE      = "too_large"           // 413
 	EUNAUTHORIZED  = "unauthorized"        // 401
 	EFORBIDDEN     = "forbidden"           // 403
+	ETIMEOUT       = "request_timeout"     // the body did not arrive in time: 408
 	ETOOMANY       = "too_many_requests"   // 429, with Error.RetryAfter
 	EUNAVAILABLE   = "unavailable"         // 503
 	EINTERNAL      = "internal"            // 500

@@ -3,9 +3,12 @@ package server
 import (
 	"context"
 	"errors"
+	"io"
 	"math"
 	"net/http"
+	"os"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/gridmap/gridmap"
 	"github.com/labstack/echo/v4"
@@ -21,6 +24,7 @@ var statusOf = map[string]int{
 	gridmap.ETOOLARGE:      http.StatusRequestEntityTooLarge,
 	gridmap.EUNAUTHORIZED:  http.StatusUnauthorized,
 	gridmap.EFORBIDDEN:     http.StatusForbidden,
+	gridmap.ETIMEOUT:       http.StatusRequestTimeout,
 	gridmap.ETOOMANY:       http.StatusTooManyRequests,
 	gridmap.EUNAVAILABLE:   http.StatusServiceUnavailable,
 	gridmap.EINTERNAL:      http.StatusInternalServerError,
@@ -36,6 +40,7 @@ var codeOf = map[int]string{
 	http.StatusUnsupportedMediaType:  gridmap.EINVALID,
 	http.StatusUnauthorized:          gridmap.EUNAUTHORIZED,
 	http.StatusForbidden:             gridmap.EFORBIDDEN,
+	http.StatusRequestTimeout:        gridmap.ETIMEOUT,
 	http.StatusTooManyRequests:       gridmap.ETOOMANY,
 	http.StatusServiceUnavailable:    gridmap.EUNAVAILABLE,
 }
@@ -82,7 +87,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 }
 
 // problemOf decides the status and the body of an error answer, for the
-// JSON API and Open311 alike: the status of its gridmap code, 503 when the
+// JSON API and Open311 alike: 408 when the request's body did not arrive
+// in time, whatever its handler made of that; the status of its gridmap
+// code; 503 when the
 // request's deadline stopped the work or the database could not do it
 // (unreachable, read-only, out of disk), statusClientGone when the client
 // went away and the work stopped for it (a cancellation), 500 with only a
@@ -91,7 +98,13 @@ func (s *Server) problemOf(err error, c echo.Context) (int, errorDetail) {
 	status, body := http.StatusInternalServerError, errorDetail{Code: gridmap.EINTERNAL, RequestID: requestID(c)}
 	var ge *gridmap.Error
 	var he *echo.HTTPError
-	if !errors.As(err, &ge) && errors.Is(err, context.Canceled) && clientGone(c.Request().Context()) {
+	if bodyTimedOut(c.Request()) {
+		// The client was too slow to send what the handler read (a
+		// decoder's "invalid JSON" would mislead it), and nothing was
+		// done with half a body.
+		ge = gridmap.Errorf(gridmap.ETIMEOUT, "the request's body did not all arrive in time; send it again")
+	}
+	if ge == nil && !errors.As(err, &ge) && errors.Is(err, context.Canceled) && clientGone(c.Request().Context()) {
 		// The client went away and the work stopped with it: not the
 		// service's failing. (net/http also cancels a request whose body
 		// read timed out or whose client closed its side after sending:
@@ -99,7 +112,7 @@ func (s *Server) problemOf(err error, c echo.Context) (int, errorDetail) {
 		// such.)
 		return statusClientGone, body
 	}
-	if !errors.As(err, &ge) && errors.Is(c.Request().Context().Err(), context.DeadlineExceeded) {
+	if ge == nil && !errors.As(err, &ge) && errors.Is(c.Request().Context().Err(), context.DeadlineExceeded) {
 		// The request's deadline stopped its work, whatever error that
 		// surfaced as on the way (the stores translate theirs).
 		ge = gridmap.Errorf(gridmap.EUNAVAILABLE, "the request took longer than this service allows and was stopped; try again shortly, or ask for less at once")
@@ -148,4 +161,41 @@ func (s *Server) problemOf(err error, c echo.Context) (int, errorDetail) {
 		c.Response().Header().Set("Retry-After", retryAfter)
 	}
 	return status, body
+}
+
+// watchedBody is a request's body that remembers a read of it timing out
+// (the server's ReadTimeout, or an import's own read deadline).
+type watchedBody struct {
+	io.ReadCloser
+	timedOut atomic.Bool
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		b.timedOut.Store(true)
+	}
+	return n, err
+}
+
+// watchedBodyKey is the context key of a request's watchedBody: whoever
+// reads the body may wrap it again (a limit on its size).
+type watchedBodyKey struct{}
+
+// watchBody returns r with its body, if it has one, remembering a read
+// timing out.
+func watchBody(r *http.Request) *http.Request {
+	if r.Body == nil || r.Body == http.NoBody {
+		return r
+	}
+	b := &watchedBody{ReadCloser: r.Body}
+	r = r.WithContext(context.WithValue(r.Context(), watchedBodyKey{}, b))
+	r.Body = b
+	return r
+}
+
+// bodyTimedOut reports whether a read of r's body timed out.
+func bodyTimedOut(r *http.Request) bool {
+	b, ok := r.Context().Value(watchedBodyKey{}).(*watchedBody)
+	return ok && b.timedOut.Load()
 }

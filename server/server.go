@@ -289,7 +289,7 @@ const lookupRoute = "/v1/lookup"
 // middleware in the same order around the handler the router finds.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet || r.URL.Path != lookupRoute || r.URL.RawPath != "" {
-		s.echo.ServeHTTP(w, r)
+		s.echo.ServeHTTP(w, watchBody(r))
 		return
 	}
 	c := s.echo.AcquireContext()

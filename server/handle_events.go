@@ -41,7 +41,7 @@ func (s *Server) handleEvents(c echo.Context) error {
 	defer unsubscribe()
 	after, err := resumeAfter(c)
 	if err != nil {
-		return err
+		return s.notStarted(err)
 	}
 	// Each read of the feed has a deadline of its own; the stream has none.
 	read := func(read func(context.Context) error) error {
@@ -51,7 +51,7 @@ func (s *Server) handleEvents(c echo.Context) error {
 	}
 	if after < 0 {
 		if err := read(func(ctx context.Context) (err error) { after, err = feed.Latest(ctx); return err }); err != nil {
-			return err
+			return s.notStarted(err)
 		}
 	}
 
@@ -137,6 +137,16 @@ func resumeAfter(c echo.Context) (int64, error) {
 		return 0, gridmap.Errorf(gridmap.EINVALID, "Last-Event-ID %q must be the id of an event this stream sent", last)
 	}
 	return n, nil
+}
+
+// notStarted is the error of a stream that ended before it began: 503
+// when the server's shutdown ended it (its client connects again, to
+// another instance), else err.
+func (s *Server) notStarted(err error) error {
+	if s.streams.Err() != nil {
+		return gridmap.Errorf(gridmap.EUNAVAILABLE, "this server is shutting down; connect again")
+	}
+	return err
 }
 
 // stillAllowed checks a long request's caller again: the same credentials

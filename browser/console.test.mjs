@@ -2,7 +2,8 @@
 // sign in, the map shows the grids, a report posted through the API shows
 // up in the list without a reload, the dispatcher opens and registers it, a
 // click on the map says who owns the place, the page switches to English,
-// and a street searched by name is flown to and outlined.
+// a street searched by name is flown to and outlined, and the live feed
+// comes back after the server refuses it.
 //
 // Environment (besides lib.mjs's GRIDMAP_URL, GRIDMAP_SHOTS, CHROMIUM):
 //   GRIDMAP_USER, GRIDMAP_PASSWORD  a dispatcher account
@@ -286,6 +287,36 @@ await t.step('a report filed through the API appears in the list within 2 s', as
     });
     assert.equal(await page.locator('#search-results').isHidden(), true, 'the hit list closes once chosen');
     await t.shot('street found');
+  });
+
+  await t.step('the live feed is opened again after the server refuses it', async () => {
+    // An instance shutting down answers 503, a proxy between restarts 502:
+    // EventSource gives up on either for good.
+    t.allowConsoleError(/status of 50[23]/); // the browser logs the refusals being tested
+    let refused = 0;
+    let opened = 0;
+    await page.route('**/v1/events*', (route) => {
+      if (refused < 2) {
+        refused++;
+        return route.fulfill({ status: refused === 1 ? 503 : 502, headers: { 'Retry-After': '5', 'Content-Type': 'application/json' },
+          body: '{"error":{"code":"unavailable","message":"this server is shutting down; connect again"}}' });
+      }
+      opened++;
+      return route.continue();
+    });
+    try {
+      await page.reload();
+      await eventually(async () => assert.match((await page.locator('#status').textContent()) ?? '', new RegExp(en['console.ready'])));
+      await eventually(async () => assert.equal(opened, 1, `the feed opened again after ${refused} refusals`));
+      await page.locator('#sort').selectOption('arrival'); // the newest first
+      await eventually(async () => assert.equal(await page.evaluate(() => window.gridmap.state.filters.sort), 'arrival'));
+      await page.waitForTimeout(500); // the stream's first read
+      const live = await apiCall('POST', '/v1/reports', { external_id: `console-back-${Date.now()}`, category: '0102', location: { type: 'Point', coordinates: reportAt } });
+      await eventually(async () => assert.equal(await page.locator(`li[data-report-id="${live.id}"]`).count(), 1, 'the report filed after the feed came back is listed'));
+      assert.equal(refused, 2);
+    } finally {
+      await page.unroute('**/v1/events*');
+    }
   });
 
   await t.step('fits a 1366x768 and a 1920x1080 screen', async () => {

@@ -115,21 +115,54 @@ export async function ready() {
   }
 }
 
-// events follows /v1/events; EventSource resumes with Last-Event-ID by itself.
+// events follows /v1/events. EventSource resumes by itself (with
+// Last-Event-ID) after a dropped connection, but gives up for good on an
+// answer other than 200: a 503 from an instance shutting down, a 502 from a
+// proxy while instances restart. The feed is then opened again from the
+// last event seen (?since=), after a wait that doubles up to 30 s, until the
+// session has ended (401) or close is called.
 export function events(handlers) {
-  const es = new EventSource('/v1/events');
-  for (const [name, fn] of Object.entries(handlers)) {
-    es.addEventListener(name, (e) => {
-      let data;
-      try {
-        data = JSON.parse(e.data);
-      } catch {
-        return;
-      }
-      fn(data);
+  let es;
+  let last = '';
+  let wait = 1000;
+  let timer;
+  let closed = false;
+  const open = () => {
+    es = new EventSource(last ? `/v1/events?since=${encodeURIComponent(last)}` : '/v1/events');
+    es.addEventListener('open', () => { wait = 1000; });
+    for (const [name, fn] of Object.entries(handlers)) {
+      es.addEventListener(name, (e) => {
+        if (e.lastEventId) last = e.lastEventId;
+        let data;
+        try {
+          data = JSON.parse(e.data);
+        } catch {
+          return;
+        }
+        fn(data);
+      });
+    }
+    es.addEventListener('error', () => {
+      if (closed || es.readyState !== EventSource.CLOSED) return; // EventSource retries itself
+      timer = setTimeout(async () => {
+        try {
+          if ((await fetch('/v1/session', { credentials: 'same-origin' })).status === 401) return;
+        } catch {
+          // The server is away: try the feed itself again.
+        }
+        if (!closed) open();
+      }, wait);
+      wait = Math.min(2 * wait, 30000);
     });
-  }
-  return es;
+  };
+  open();
+  return {
+    close() {
+      closed = true;
+      clearTimeout(timer);
+      es.close();
+    },
+  };
 }
 
 // The roles, weakest first.

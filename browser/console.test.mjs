@@ -289,10 +289,25 @@ await t.step('a report filed through the API appears in the list within 2 s', as
     await t.shot('street found');
   });
 
+  await t.step('fits a 1366x768 and a 1920x1080 screen', async () => {
+    for (const size of [{ width: 1366, height: 768 }, { width: 1920, height: 1080 }]) {
+      await page.setViewportSize(size);
+      await page.evaluate(() => new Promise((r) => { window.gridmap.map.resize(); window.gridmap.map.once('idle', r); window.gridmap.map.triggerRepaint(); }));
+      const map = await page.locator('#map').boundingBox();
+      const panel = await page.locator('aside.panel').boundingBox();
+      assert.ok(map.width > size.width * 0.55, `the map is ${map.width} px wide at ${size.width}`);
+      assert.ok(panel.x + panel.width <= size.width + 1, 'the panel fits');
+      assert.ok(map.y + map.height <= size.height + 1, 'the map fills the height without scrolling');
+      await t.shot(`${size.width}x${size.height}`);
+    }
+  });
+
   await t.step('the live feed is opened again after the server refuses it', async () => {
     // An instance shutting down answers 503, a proxy between restarts 502:
     // EventSource gives up on either for good.
-    t.allowConsoleError(/status of 50[23]/); // the browser logs the refusals being tested
+    // The browser logs the refusals being tested (allowed from here on: the
+    // last step).
+    t.allowConsoleError(/status of 50[23]/);
     let refused = 0;
     let opened = 0;
     await page.route('**/v1/events*', (route) => {
@@ -316,19 +331,6 @@ await t.step('a report filed through the API appears in the list within 2 s', as
       assert.equal(refused, 2);
     } finally {
       await page.unroute('**/v1/events*');
-    }
-  });
-
-  await t.step('fits a 1366x768 and a 1920x1080 screen', async () => {
-    for (const size of [{ width: 1366, height: 768 }, { width: 1920, height: 1080 }]) {
-      await page.setViewportSize(size);
-      await page.evaluate(() => new Promise((r) => { window.gridmap.map.resize(); window.gridmap.map.once('idle', r); window.gridmap.map.triggerRepaint(); }));
-      const map = await page.locator('#map').boundingBox();
-      const panel = await page.locator('aside.panel').boundingBox();
-      assert.ok(map.width > size.width * 0.55, `the map is ${map.width} px wide at ${size.width}`);
-      assert.ok(panel.x + panel.width <= size.width + 1, 'the panel fits');
-      assert.ok(map.y + map.height <= size.height + 1, 'the map fills the height without scrolling');
-      await t.shot(`${size.width}x${size.height}`);
     }
   });
 });

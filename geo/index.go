@@ -853,7 +853,8 @@ func segmentDist2(ax, ay, bx, by float64) float64 {
 	return px*px + py*py
 }
 
-// Chain appends to dst the grid g and its ancestors, root first.
+// Chain appends to dst the grid g (a position in Grids, not -1) and its
+// ancestors, root first.
 func (l *LayerIndex) Chain(g int32, dst []int32) []int32 {
 	if a := l.up[g]; a >= 0 {
 		n := l.ups[a]

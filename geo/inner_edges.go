@@ -46,8 +46,8 @@ func edgeRoundBudget(edges int) int { return max(edges/16, 1<<19) }
 
 // innerEdges finds the real edges of the set's pieces that another edge
 // runs along the other way, between the same two points: inside the
-// coverage. It returns them as bits by position, in slabs as the store's
-// boundary bits, and how many edges the set has.
+// coverage. It returns them as bits by position (a bit a point, by slab:
+// see bitAt), and how many edges the set has.
 //
 // Edges are counted by bucket first. Then, round by round, the keys of a
 // run of buckets within budget(the real edges) are made (from the pieces

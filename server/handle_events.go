@@ -41,7 +41,7 @@ func (s *Server) handleEvents(c echo.Context) error {
 	defer unsubscribe()
 	after, err := resumeAfter(c)
 	if err != nil {
-		return s.notStarted(err)
+		return err
 	}
 	// Each read of the feed has a deadline of its own; the stream has none.
 	read := func(read func(context.Context) error) error {
@@ -51,10 +51,16 @@ func (s *Server) handleEvents(c echo.Context) error {
 	}
 	if after < 0 {
 		if err := read(func(ctx context.Context) (err error) { after, err = feed.Latest(ctx); return err }); err != nil {
-			return s.notStarted(err)
+			if down := s.shuttingDown(); down != nil {
+				return down
+			}
+			return err
 		}
 	}
 
+	if err := s.shuttingDown(); err != nil {
+		return err // a resumed stream, which read nothing before
+	}
 	w := c.Response()
 	h := w.Header()
 	h.Set(echo.HeaderContentType, "text/event-stream")
@@ -139,14 +145,14 @@ func resumeAfter(c echo.Context) (int64, error) {
 	return n, nil
 }
 
-// notStarted is the error of a stream that ended before it began: 503
-// when the server's shutdown ended it (its client connects again, to
-// another instance), else err.
-func (s *Server) notStarted(err error) error {
+// shuttingDown is the error of a stream that the server's shutdown ends
+// before it began, nil before the shutdown: 503, so its client connects
+// again, to another instance.
+func (s *Server) shuttingDown() error {
 	if s.streams.Err() != nil {
 		return gridmap.Errorf(gridmap.EUNAVAILABLE, "this server is shutting down; connect again")
 	}
-	return err
+	return nil
 }
 
 // stillAllowed checks a long request's caller again: the same credentials

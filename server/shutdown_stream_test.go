@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,10 +32,11 @@ func TestShutdownAnswersStreamsStillStarting(t *testing.T) {
 	// The feed is not run: each stream's first read asks the database.
 	s := New(Config{}, Deps{Access: access, Feed: postgres.NewFeed(db), Unavailable: postgres.Unavailable},
 		slog.New(slog.NewJSONHandler(logs, nil)))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	ln := &countingListener{Listener: tcp}
 	admin := signInAsAdmin(t, access, ln.Addr().String())
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
@@ -62,11 +64,13 @@ func TestShutdownAnswersStreamsStillStarting(t *testing.T) {
 
 	const streams = 4
 	answers := make(chan *http.Response, streams)
+	accepted := ln.accepted.Load()
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	for range streams {
 		go func() {
 			req, _ := http.NewRequest("GET", "http://"+ln.Addr().String()+"/v1/events", nil)
 			req.Header.Set("Authorization", "Bearer "+admin)
-			res, err := http.DefaultClient.Do(req)
+			res, err := client.Do(req)
 			if err != nil {
 				t.Error(err)
 				answers <- nil
@@ -75,7 +79,12 @@ func TestShutdownAnswersStreamsStillStarting(t *testing.T) {
 			answers <- res
 		}()
 	}
-	time.Sleep(300 * time.Millisecond) // the streams wait for a connection
+	// The server has the streams' connections; they wait for a database
+	// connection (or are about to).
+	for ln.accepted.Load() < accepted+streams {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
 	sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
 	defer scancel()
 	if err := s.Shutdown(sctx); err != nil {
@@ -97,5 +106,47 @@ func TestShutdownAnswersStreamsStillStarting(t *testing.T) {
 	}
 	if l := logs.String(); strings.Contains(l, `"internal error"`) || strings.Contains(l, `"status":500`) {
 		t.Errorf("logged:\n%s", logs.String())
+	}
+}
+
+// countingListener counts the connections the server has accepted.
+type countingListener struct {
+	net.Listener
+	accepted atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted.Add(1)
+	}
+	return c, err
+}
+
+// TestStreamsAfterShutdownBegan: once shutdown has begun, a stream asked
+// for (new, or resuming with Last-Event-ID or ?since=) is answered 503
+// with Retry-After before anything of it is written; a malformed
+// Last-Event-ID is still a 400.
+func TestStreamsAfterShutdownBegan(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	ts.endStreams() // as Shutdown does first
+	for _, c := range []struct {
+		name, path, lastID string
+		status             int
+	}{
+		{"a new stream", "/v1/events", "", 503},
+		{"a stream resuming with Last-Event-ID", "/v1/events", "3", 503},
+		{"a stream resuming with since", "/v1/events?since=3", "", 503},
+		{"a malformed Last-Event-ID", "/v1/events", "three", 400},
+	} {
+		header := bearer(ts.admin)
+		if c.lastID != "" {
+			header = append(header, "Last-Event-ID", c.lastID)
+		}
+		r := do(t, "GET", ts.url+c.path, "", header...)
+		if r.status != c.status || strings.HasPrefix(r.header.Get("Content-Type"), "text/event-stream") ||
+			(c.status == 503) != (r.header.Get("Retry-After") != "") {
+			t.Errorf("%s: %d %s %v, want %d", c.name, r.status, r.body, r.header, c.status)
+		}
 	}
 }

@@ -142,8 +142,8 @@ export function events(handlers) {
         fn(data);
       });
     }
-    es.addEventListener('error', () => {
-      if (closed || es.readyState !== EventSource.CLOSED) return; // EventSource retries itself
+    es.addEventListener('error', (e) => {
+      if (closed || e.target.readyState !== EventSource.CLOSED) return; // EventSource retries itself
       timer = setTimeout(async () => {
         try {
           if ((await fetch('/v1/session', { credentials: 'same-origin' })).status === 401) return;

@@ -321,8 +321,12 @@ await t.step('a report filed through the API appears in the list within 2 s', as
     });
     try {
       await page.reload();
-      await eventually(async () => assert.match((await page.locator('#status').textContent()) ?? '', new RegExp(en['console.ready'])));
+      // The header says live updates are paused while the feed is refused,
+      // and ready once it is open again.
+      await eventually(async () => assert.equal(await page.locator('#status').textContent(), en['console.liveLost']));
+      await t.shot('live updates paused');
       await eventually(async () => assert.equal(opened, 1, `the feed opened again after ${refused} refusals`));
+      await eventually(async () => assert.equal(await page.locator('#status').textContent(), en['console.ready']));
       await page.locator('#sort').selectOption('arrival'); // the newest first
       await eventually(async () => assert.equal(await page.evaluate(() => window.gridmap.state.filters.sort), 'arrival'));
       await page.waitForTimeout(500); // the stream's first read

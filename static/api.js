@@ -120,8 +120,9 @@ export async function ready() {
 // answer other than 200: a 503 from an instance shutting down, a 502 from a
 // proxy while instances restart. The feed is then opened again from the
 // last event seen (?since=), after a wait that doubles up to 30 s, until the
-// session has ended (401) or close is called.
-export function events(handlers) {
+// session has ended (401) or close is called. onLive, if given, hears
+// whether events arrive: false from an error until the feed is open again.
+export function events(handlers, onLive = () => {}) {
   let es;
   let last = '';
   let wait = 1000;
@@ -129,7 +130,10 @@ export function events(handlers) {
   let closed = false;
   const open = () => {
     es = new EventSource(last ? `/v1/events?since=${encodeURIComponent(last)}` : '/v1/events');
-    es.addEventListener('open', () => { wait = 1000; });
+    es.addEventListener('open', () => {
+      wait = 1000;
+      onLive(true);
+    });
     for (const [name, fn] of Object.entries(handlers)) {
       es.addEventListener(name, (e) => {
         if (e.lastEventId) last = e.lastEventId;
@@ -143,7 +147,9 @@ export function events(handlers) {
       });
     }
     es.addEventListener('error', (e) => {
-      if (closed || e.target.readyState !== EventSource.CLOSED) return; // EventSource retries itself
+      if (closed) return;
+      onLive(false);
+      if (e.target.readyState !== EventSource.CLOSED) return; // EventSource retries itself
       timer = setTimeout(async () => {
         try {
           if ((await fetch('/v1/session', { credentials: 'same-origin' })).status === 401) return;

@@ -106,10 +106,17 @@ function highlightCodes(a) {
 // ---- header ----
 
 async function showStatus() {
-  const ok = await api.ready();
-  $('status').dataset.i18n = ok ? 'console.ready' : 'console.notReady';
-  $('status').textContent = t($('status').dataset.i18n);
-  $('status').className = 'status ' + (ok ? 'ok' : 'bad');
+  state.ready = await api.ready();
+  renderStatus();
+}
+
+// renderStatus says whether the service is ready and, when it is, whether
+// live updates arrive (the feed may be reconnecting).
+function renderStatus() {
+  const key = !state.ready ? 'console.notReady' : state.live === false ? 'console.liveLost' : 'console.ready';
+  $('status').dataset.i18n = key;
+  $('status').textContent = t(key);
+  $('status').className = 'status ' + (key === 'console.ready' ? 'ok' : 'bad');
 }
 
 function renderWho() {
@@ -951,6 +958,9 @@ function follow() {
     boundary: (d) => {
       if (state.map && (!d.layer || d.layer === state.layer?.id)) gm.refresh(state.map, gm.GRIDS);
     },
+  }, (live) => {
+    state.live = live;
+    if (state.ready !== undefined) renderStatus();
   });
 }
 

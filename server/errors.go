@@ -98,21 +98,21 @@ func (s *Server) problemOf(err error, c echo.Context) (int, errorDetail) {
 	status, body := http.StatusInternalServerError, errorDetail{Code: gridmap.EINTERNAL, RequestID: requestID(c)}
 	var ge *gridmap.Error
 	var he *echo.HTTPError
-	if bodyTimedOut(c.Request()) {
+	switch {
+	case bodyTimedOut(c.Request()):
 		// The client was too slow to send what the handler read (a
 		// decoder's "invalid JSON" would mislead it), and nothing was
 		// done with half a body.
 		ge = gridmap.Errorf(gridmap.ETIMEOUT, "the request's body did not all arrive in time; send it again")
-	}
-	if ge == nil && !errors.As(err, &ge) && errors.Is(err, context.Canceled) && clientGone(c.Request().Context()) {
+	case errors.As(err, &ge): // answered by its code
+	case errors.Is(err, context.Canceled) && clientGone(c.Request().Context()):
 		// The client went away and the work stopped with it: not the
 		// service's failing. (net/http also cancels a request whose body
 		// read timed out or whose client closed its side after sending:
 		// their errors are not the cancellation, and are answered as
 		// such.)
 		return statusClientGone, body
-	}
-	if ge == nil && !errors.As(err, &ge) && errors.Is(c.Request().Context().Err(), context.DeadlineExceeded) {
+	case errors.Is(c.Request().Context().Err(), context.DeadlineExceeded):
 		// The request's deadline stopped its work, whatever error that
 		// surfaced as on the way (the stores translate theirs).
 		ge = gridmap.Errorf(gridmap.EUNAVAILABLE, "the request took longer than this service allows and was stopped; try again shortly, or ask for less at once")

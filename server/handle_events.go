@@ -50,16 +50,15 @@ func (s *Server) handleEvents(c echo.Context) error {
 		return read(rctx)
 	}
 	if after < 0 {
-		if err := read(func(ctx context.Context) (err error) { after, err = feed.Latest(ctx); return err }); err != nil {
-			if down := s.shuttingDown(); down != nil {
-				return down
-			}
+		err := read(func(ctx context.Context) (err error) { after, err = feed.Latest(ctx); return err })
+		if err != nil && s.shuttingDown() == nil {
 			return err
 		}
 	}
-
+	// A stream the shutdown ended while it read, or before it began,
+	// writes nothing of itself.
 	if err := s.shuttingDown(); err != nil {
-		return err // a resumed stream, which read nothing before
+		return err
 	}
 	w := c.Response()
 	h := w.Header()

@@ -653,17 +653,18 @@ func TestOpen311TakesAPIKey(t *testing.T) {
 	if r := do(t, "POST", ts.url+"/open311/v2/requests.json", form(reporter), formHeader...); r.status != 201 {
 		t.Errorf("intake with a reporter's api_key: %d %s", r.status, r.body)
 	}
-	if r := do(t, "POST", ts.url+"/open311/v2/requests.json", form(viewer), formHeader...); r.status != 403 {
-		t.Errorf("intake with a viewer's api_key: %d, want 403", r.status)
-	}
-	if r := do(t, "POST", ts.url+"/open311/v2/requests.json", form("gmt_not-a-token"), formHeader...); r.status != 401 {
-		t.Errorf("intake with an unknown api_key: %d, want 401", r.status)
-	}
+	// Refusals before the Open311 handlers (the key's rights, an unknown
+	// key, none at all, a path no route has) are in GeoReport's shape too.
+	refusedOpen311(t, do(t, "POST", ts.url+"/open311/v2/requests.json", form(viewer), formHeader...), 403)
+	refusedOpen311(t, do(t, "POST", ts.url+"/open311/v2/requests.json", form("gmt_not-a-token"), formHeader...), 401)
 	if r := do(t, "GET", ts.url+"/open311/v2/requests.json?api_key="+url.QueryEscape(viewer), "", noAuth...); r.status != 200 {
 		t.Errorf("list with a viewer's api_key in the query: %d %s", r.status, r.body)
 	}
-	if r := do(t, "GET", ts.url+"/open311/v2/requests.json", "", noAuth...); r.status != 401 {
-		t.Errorf("list without a key: %d, want 401", r.status)
+	refusedOpen311(t, do(t, "GET", ts.url+"/open311/v2/requests.json", "", noAuth...), 401)
+	refusedOpen311(t, do(t, "GET", ts.url+"/open311/v2/discovery.json?api_key="+url.QueryEscape(viewer), "", noAuth...), 404)
+	// The JSON API next to it keeps its own shape.
+	if e := refused(t, do(t, "GET", ts.url+"/v1/reports", "", noAuth...), 401); e.Code != gridmap.EUNAUTHORIZED {
+		t.Errorf("GET /v1/reports without credentials: code %q, want %q", e.Code, gridmap.EUNAUTHORIZED)
 	}
 }
 
@@ -813,9 +814,7 @@ func TestOpen311FormIsBoundedBeforeSignIn(t *testing.T) {
 	ts := newTestServer(t, Config{BodyLimit: "1M"})
 	body := "api_key=x&description=" + strings.Repeat("a", 3<<20)
 	r := do(t, "POST", ts.url+"/open311/v2/requests.json", body, append([]string{"Content-Type", "application/x-www-form-urlencoded"}, noAuth...)...)
-	if r.status != 413 {
-		t.Errorf("a 3 MB form without credentials: %d %s, want 413", r.status, r.body)
-	}
+	refusedOpen311(t, r, 413)
 }
 
 // TestForwardedForOnlyFromTrustedProxies: X-Forwarded-For names the client

@@ -67,6 +67,9 @@ type errorDetail struct {
 
 // handleError is the one place errors become HTTP responses. Internal errors
 // are logged with the request id and reach the client only as that id.
+// Under the Open311 prefix every error, a refused api_key or a rate limit
+// as much as a handler's, has GeoReport v2's shape, [{"code",
+// "description"}]: Open311 clients read no other.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
@@ -76,9 +79,15 @@ func (s *Server) handleError(err error, c echo.Context) {
 		c.Response().WriteHeader(status) // counted and logged so; nobody reads a body
 		return
 	}
-	if c.Request().Method == http.MethodHead {
+	switch {
+	case c.Request().Method == http.MethodHead:
 		err = c.NoContent(status)
-	} else {
+	case underOpen311(c.Request().URL.Path):
+		if body.Code == gridmap.EINTERNAL {
+			body.Message = "internal error; request id " + body.RequestID
+		}
+		err = c.JSON(status, []open311Error{{Code: status, Description: body.Message}})
+	default:
 		err = c.JSON(status, errorBody{Error: body})
 	}
 	if err != nil {

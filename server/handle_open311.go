@@ -24,7 +24,7 @@ import (
 // Errors use the format's own shape, [{"code", "description"}].
 
 func (s *Server) open311Routes() {
-	g := s.echo.Group(open311Prefix, s.open311Errors, middleware.BodyLimit(s.cfg.BodyLimit))
+	g := s.echo.Group(open311Prefix, middleware.BodyLimit(s.cfg.BodyLimit))
 	g.GET("/services.json", s.handleOpen311Services)
 	g.GET("/services/:code", s.handleOpen311Service)
 	g.GET("/requests.json", s.handleOpen311Requests)
@@ -32,23 +32,17 @@ func (s *Server) open311Routes() {
 	g.GET("/requests/:id", s.handleOpen311Request)
 }
 
-// open311Errors answers errors as GeoReport v2 does, with the status and
-// message our error handler would choose.
-func (s *Server) open311Errors(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		err := next(c)
-		if err == nil || c.Response().Committed {
-			return err
-		}
-		status, body := s.problemOf(err, c)
-		if status == statusClientGone {
-			return err // answered as every other route's (handleError)
-		}
-		if body.Code == gridmap.EINTERNAL {
-			body.Message = "internal error; request id " + body.RequestID
-		}
-		return c.JSON(status, []map[string]any{{"code": status, "description": body.Message}})
-	}
+// open311Error is GeoReport v2's error, one of a list.
+type open311Error struct {
+	Code        int    `json:"code"`
+	Description string `json:"description"`
+}
+
+// underOpen311 tells whether a request's path is one of the Open311 routes'
+// (or would be, were it known).
+func underOpen311(path string) bool {
+	rest, ok := strings.CutPrefix(path, open311Prefix)
+	return ok && (rest == "" || rest[0] == '/')
 }
 
 type open311Service struct {

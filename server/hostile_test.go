@@ -372,9 +372,10 @@ func hostileParameters(t *testing.T, ts *testServer) {
 			t.Run(c.name+" "+f.name, func(t *testing.T) {
 				r := hostileDo(t, ts, "GET", c.path(f.value), "")
 				switch {
+				case f.unstorable && c.open311:
+					// Refused before any handler, in GeoReport's shape.
+					refusedOpen311(t, r, 400)
 				case f.unstorable:
-					// Refused before any handler, Open311's included: the
-					// standard error body.
 					refused(t, r, 400)
 				case c.empty != "":
 					if r.status != 200 || !strings.Contains(string(r.body), c.empty) {
@@ -400,9 +401,9 @@ func hostileParameters(t *testing.T, ts *testServer) {
 			}
 		})
 		t.Run("open311 api_key "+f.name, func(t *testing.T) {
-			// Refused by authentication, before the Open311 handlers: the
-			// standard error body.
-			refused(t, hostileDo(t, ts, "GET", "/open311/v2/requests.json?api_key="+q(f.value), "", noAuth...), 401)
+			// Refused by authentication, before the Open311 handlers, in
+			// GeoReport's shape all the same.
+			refusedOpen311(t, hostileDo(t, ts, "GET", "/open311/v2/requests.json?api_key="+q(f.value), "", noAuth...), 401)
 		})
 		if strings.ContainsRune(f.value, 0) {
 			continue // no HTTP client sends a NUL in a header

@@ -10,6 +10,8 @@
 //   GRIDMAP_DISPLAY_NAME            its display name (default: the username)
 //   GRIDMAP_REPORTER_TOKEN          a token with the reporter role (files the report)
 //   GRIDMAP_VIEWER_TOKEN            a token with the viewer role (a wall display)
+//   GRIDMAP_CUT_URL                 a URL that, POSTed to, closes every connection to the
+//       server (httptest's CloseClientConnections), as a proxy's restart would
 //   GRIDMAP_LAYER                   the comprehensive layer to show (default demo)
 //   GRIDMAP_REPORT_AT               lon,lat inside the district (default 120.08,30.24)
 //
@@ -26,10 +28,10 @@ const reporterToken = env('GRIDMAP_REPORTER_TOKEN');
 const layer = env('GRIDMAP_LAYER', 'demo');
 const reportAt = env('GRIDMAP_REPORT_AT', '120.08,30.24').split(',').map(Number);
 
-async function apiCall(method, path, body) {
+async function apiCall(method, path, body, token = reporterToken) {
   const res = await fetch(env('GRIDMAP_URL').replace(/\/+$/, '') + path, {
     method,
-    headers: { Authorization: `Bearer ${reporterToken}`, 'Content-Type': 'application/json' },
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
     body: body ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
@@ -310,13 +312,17 @@ await t.step('a report filed through the API appears in the list within 2 s', as
     t.allowConsoleError(/status of 50[23]/);
     let refused = 0;
     let opened = 0;
+    let refuse = 2; // how many of the next requests for the feed to refuse
+    const reopened = []; // the feed's URLs let through
     await page.route('**/v1/events*', (route) => {
-      if (refused < 2) {
+      if (refuse > 0) {
+        refuse--;
         refused++;
-        return route.fulfill({ status: refused === 1 ? 503 : 502, headers: { 'Retry-After': '5', 'Content-Type': 'application/json' },
+        return route.fulfill({ status: refused % 2 === 1 ? 503 : 502, headers: { 'Retry-After': '5', 'Content-Type': 'application/json' },
           body: '{"error":{"code":"unavailable","message":"this server is shutting down; connect again"}}' });
       }
       opened++;
+      reopened.push(new URL(route.request().url()));
       return route.continue();
     });
     try {
@@ -333,6 +339,23 @@ await t.step('a report filed through the API appears in the list within 2 s', as
       const live = await apiCall('POST', '/v1/reports', { external_id: `console-back-${Date.now()}`, category: '0102', location: { type: 'Point', coordinates: reportAt } });
       await eventually(async () => assert.equal(await page.locator(`li[data-report-id="${live.id}"]`).count(), 1, 'the report filed after the feed came back is listed'));
       assert.equal(refused, 2);
+
+      // Once events have arrived, a feed that drops and is then refused is
+      // opened again from the last event seen (?since=), and what happened
+      // while it was away arrives: the server's connections are cut,
+      // EventSource's own reconnection is refused, and a report is filed
+      // meanwhile, which only the resumed feed can bring.
+      refuse = 1;
+      t.allowConsoleError(/ERR_INCOMPLETE_CHUNKED_ENCODING/); // the stream cut
+      const cut = await fetch(env('GRIDMAP_CUT_URL'), { method: 'POST' });
+      assert.equal(cut.status, 204, 'the connections were cut');
+      const missed = await apiCall('POST', '/v1/reports', { external_id: `console-missed-${Date.now()}`, category: '0102', location: { type: 'Point', coordinates: reportAt } });
+      await eventually(async () => assert.equal(refused, 3, 'the reconnection was refused'), 20000);
+      await eventually(async () => assert.equal(opened, 2, 'the feed opened again after the refusal'), 20000);
+      const since = reopened[1].searchParams.get('since');
+      assert.ok(/^[0-9]+$/.test(since ?? ''), `the feed was opened again from the last event seen: ${reopened[1]}`);
+      await eventually(async () => assert.equal(await page.locator('#status').textContent(), en['console.ready']));
+      await eventually(async () => assert.equal(await page.locator(`li[data-report-id="${missed.id}"]`).count(), 1, 'the report filed while the feed was away is listed'));
     } finally {
       await page.unroute('**/v1/events*');
     }

@@ -37,10 +37,18 @@ func TestConsole(t *testing.T) {
 	waitForDemoLookup(t, ts)
 	user := "wang.console." + strconv.FormatInt(time.Now().UnixNano(), 36)
 	addAccount(t, ts, gridmap.Account{Username: user, DisplayName: "王调度", Role: gridmap.RoleDispatcher}, "correct horse battery")
+	// Cuts every connection to the server, the live feed's included, as a
+	// proxy's restart would.
+	cut := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ts.hs.CloseClientConnections()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(cut.Close)
 	runBrowser(t, "console.test.mjs", ts.url,
 		"GRIDMAP_USER="+user, "GRIDMAP_PASSWORD=correct horse battery", "GRIDMAP_DISPLAY_NAME=王调度",
 		"GRIDMAP_REPORTER_TOKEN="+ts.token(t, gridmap.RoleReporter, nil),
 		"GRIDMAP_VIEWER_TOKEN="+ts.token(t, gridmap.RoleViewer, nil),
+		"GRIDMAP_CUT_URL="+cut.URL,
 		"GRIDMAP_LAYER="+demo.LayerID)
 }
 

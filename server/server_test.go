@@ -64,6 +64,7 @@ var shanghai, _ = time.LoadLocation("Asia/Shanghai")
 type testServer struct {
 	*Server
 	url     string
+	hs      *httptest.Server
 	access  *postgres.AccessStore
 	admin   string // the admin token's secret
 	ready   error
@@ -108,7 +109,7 @@ func newTestServerOn(t *testing.T, cfg Config, db *postgres.DB) *testServer {
 		Patrols: postgres.NewPatrolStore(db, shanghai, 0)}, slog.New(slog.DiscardHandler))
 	hs := httptest.NewServer(ts.Handler())
 	t.Cleanup(hs.Close)
-	ts.url = hs.URL
+	ts.url, ts.hs = hs.URL, hs
 	ts.admin = signInAsAdmin(t, ts.access, hs.Listener.Addr().String())
 	return ts
 }

@@ -558,6 +558,34 @@ func buildEdgeSet(s *pieceSet) edgeSet {
 	return es
 }
 
+// touch reads, for each of the candidate pieces, what a lookup reads of
+// it next and last: its first chain and that chain's first point, which
+// its scan starts with, and its grid's record and list of ancestors, which
+// the answer's chain needs. In a province's index each of these is a
+// cache miss, and a lookup made them one after another (the cell's list,
+// then a piece, its chains, their points, its grid, its ancestors); read
+// here for every candidate at once, before the first scan, they are in
+// flight together. Alternating in one process over 400 districts, a
+// lookup with co-owners took 0.74 to 0.81 of its time without it. It
+// returns a sum of what it read, for the caller to keep: reads whose
+// values go nowhere would be dropped by the compiler.
+func (s *pieceSet) touch(l *LayerIndex, cand []int32) int32 {
+	var t int32
+	st := s.st
+	for _, pi := range cand {
+		p := &s.pieces[pi]
+		t += l.Grids[p.grid].Parent
+		if a := l.up[p.grid]; a >= 0 {
+			t += l.ups[a]
+		}
+		if p.c1 > p.c0 {
+			c := st.chains[p.c0>>chainBits][p.c0&chainPlace]
+			t += int32(math.Float64bits(st.at(c.start)[0]))
+		}
+	}
+	return t
+}
+
 // search appends to dst the pieces whose boxes meet q, from the lattice
 // when q spans a few of its cells and none of them is crowded, else from
 // the tree.
@@ -592,9 +620,10 @@ type Hit struct {
 	Nearest  int32
 	NearestM float64
 
-	cand  []int32
-	grids []gridDist
-	heap  nodeHeap
+	cand    []int32
+	grids   []gridDist
+	touched int32 // what touch read, kept so that it reads
+	heap    nodeHeap
 }
 
 type gridDist struct {
@@ -639,6 +668,7 @@ func (l *LayerIndex) Lookup(x, y, toleranceM, accuracyM float64, h *Hit) {
 	radius := math.Max(math.Max(toleranceM, accuracyM), OnBoundaryM)
 	q := box{x - radius/kx, y - radius/ky, x + radius/kx, y + radius/ky}
 	h.cand = l.leaves.search(q, h.cand[:0])
+	h.touched = l.leaves.touch(l, h.cand)
 	for _, pi := range h.cand {
 		inside, d := l.leaves.scan(pi, x, y, kx, ky, radius)
 		h.note(l.leaves.pieces[pi].grid, inside, d)

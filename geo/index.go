@@ -41,7 +41,10 @@ type LayerInput struct {
 	Levels      []string
 	ToleranceM  float64
 	DataVersion int64
-	Grids       []GridInput
+	// PeopleVersion is the version of the layer's people the grids'
+	// People were read at (see migration 00034), kept by the index.
+	PeopleVersion int64
+	Grids         []GridInput
 	// Store holds the grids' Pieces, when they were cut beforehand; the
 	// index takes it. Nil: the builder makes one.
 	Store *PieceStore
@@ -76,7 +79,10 @@ type LayerIndex struct {
 	Levels      []string
 	ToleranceM  float64
 	DataVersion int64
-	Grids       []IndexGrid
+	// PeopleVersion is LayerInput's: the version of the layer's people
+	// its grids' people were read at.
+	PeopleVersion int64
+	Grids         []IndexGrid
 	// levelNames are the layer's Levels, then any level its grids name
 	// that Levels lacks.
 	levelNames []string
@@ -184,7 +190,8 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 		return nil, fmt.Errorf("pieces need at least 8 vertices, got %d", maxVertices)
 	}
 	l := &LayerIndex{ID: in.ID, Kind: in.Kind, Levels: in.Levels, ToleranceM: in.ToleranceM,
-		DataVersion: in.DataVersion, Grids: make([]IndexGrid, len(in.Grids)), byCode: make(map[string]int32, len(in.Grids))}
+		DataVersion: in.DataVersion, PeopleVersion: in.PeopleVersion, Grids: make([]IndexGrid, len(in.Grids)),
+		byCode: make(map[string]int32, len(in.Grids))}
 	if len(in.Levels) > maxLevelNames {
 		return nil, fmt.Errorf("layer %s: %d levels, at most %d", in.ID, len(in.Levels), maxLevelNames)
 	}

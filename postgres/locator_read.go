@@ -138,8 +138,11 @@ func versionsOf(inputs []geo.LayerInput) map[string]int64 {
 // A grid whose version cur already indexes is not read again: a version
 // never changes once stored (a newer one replaces it), so it is given as
 // cur holds it, without geometry, and the rebuild reuses its pieces; the
-// other grids are read whole and cut while they arrive. People are read
-// for every grid: a change of them moves no version. With a floor, a
+// other grids are read whole and cut while they arrive. A change of people
+// moves no grid's version but the layer's people version (migration
+// 00034): when that has not moved since cur read them, cur's are kept and
+// only the grids read whole have theirs read; otherwise every grid's are
+// read again. With a floor, a
 // snapshot missing a layer of floor or holding one older is
 // errReplicaBehind, found before the grids are read.
 func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.Index, floor map[string]int64) ([]geo.LayerInput, error) {
@@ -167,6 +170,7 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 			}
 		}
 		rows, err := tx.Query(ctx, `SELECT id, kind, levels, tolerance_m, data_version,
+			coalesce((SELECT v.version FROM layer_people_versions v WHERE v.layer_id = l.id), 0),
 			CASE WHEN id = ANY($2) THEN -1 ELSE (SELECT count(*) FROM grids g WHERE g.layer_id = l.id) END,
 			CASE WHEN id = ANY($2) THEN -1 ELSE (SELECT count(DISTINCT p.grid_code) FROM grid_people p WHERE p.layer_id = l.id) END
 			FROM layers l WHERE $1 = '' OR id = $1 ORDER BY id`, layer, held)
@@ -181,7 +185,7 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 		for rows.Next() {
 			var in geo.LayerInput
 			var grids, withPeople int
-			if err := rows.Scan(&in.ID, &in.Kind, &in.Levels, &in.ToleranceM, &in.DataVersion, &grids, &withPeople); err != nil {
+			if err := rows.Scan(&in.ID, &in.Kind, &in.Levels, &in.ToleranceM, &in.DataVersion, &in.PeopleVersion, &grids, &withPeople); err != nil {
 				rows.Close() // the connection is free again for the rollback
 				return err
 			}
@@ -209,29 +213,41 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 		}
 		// People by layer, then by grid code, each map keyed by one
 		// string: one map keyed by both hashed each pair the generic way,
-		// 1.75 s of a province's load.
+		// 1.75 s of a province's load. A layer whose people have not
+		// changed since cur's index of it read them (its people version
+		// has not moved) keeps cur's: only the grids read whole below have
+		// theirs read, after readKnownGrids has found them.
 		people := make([]map[string][]gridmap.Person, len(out))
+		kept := make([]bool, len(out)) // by layer: its grids keep prev's people
+		var readPeople, keptPeople []string
 		for i := range people {
-			people[i] = make(map[string][]gridmap.Person, staffed[i])
+			if kept[i] = prevs[i] != nil && prevs[i].PeopleVersion == out[i].PeopleVersion; kept[i] {
+				people[i] = map[string][]gridmap.Person{}
+				keptPeople = append(keptPeople, out[i].ID)
+			} else {
+				people[i] = make(map[string][]gridmap.Person, staffed[i])
+				readPeople = append(readPeople, out[i].ID)
+			}
 		}
-		rows, err = tx.Query(ctx, `SELECT layer_id, grid_code, role, name, phone, department FROM grid_people
-			WHERE $1 = '' OR layer_id = $1 ORDER BY layer_id, grid_code, position, id`, layer)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var lid, code string
-			var p gridmap.Person
-			if err := rows.Scan(&lid, &code, &p.Role, &p.Name, &p.Phone, &p.Department); err != nil {
-				rows.Close()
+		addPeople := func(rows pgx.Rows, err error) error {
+			if err != nil {
 				return err
 			}
-			if i, ok := byID[lid]; ok {
-				people[i][code] = append(people[i][code], p)
-			}
-		}
-		if err := rows.Err(); err != nil {
+			var lid, code string
+			var p gridmap.Person
+			_, err = pgx.ForEachRow(rows, []any{&lid, &code, &p.Role, &p.Name, &p.Phone, &p.Department}, func() error {
+				if i, ok := byID[lid]; ok {
+					people[i][code] = append(people[i][code], p)
+				}
+				return nil
+			})
 			return err
+		}
+		if len(readPeople) > 0 {
+			if err := addPeople(tx.Query(ctx, `SELECT layer_id, grid_code, role, name, phone, department FROM grid_people
+				WHERE layer_id = ANY($1) ORDER BY layer_id, grid_code, position, id`, readPeople)); err != nil {
+				return err
+			}
 		}
 		// A layer cur holds is read as its grids' versions first: those
 		// cur holds are given as it holds them, the others read whole
@@ -246,7 +262,14 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 		}
 		changed, replaced := []int64{}, make([]int, len(out))
 		if len(indexed) > 0 {
-			if changed, err = readKnownGrids(ctx, tx, indexed, byID, prevs, people, out, replaced); err != nil {
+			if changed, err = readKnownGrids(ctx, tx, indexed, byID, prevs, people, kept, out, replaced); err != nil {
+				return err
+			}
+		}
+		if len(keptPeople) > 0 && len(changed) > 0 {
+			if err := addPeople(tx.Query(ctx, `SELECT p.layer_id, p.grid_code, p.role, p.name, p.phone, p.department
+				FROM grid_people p JOIN grids g ON g.layer_id = p.layer_id AND g.code = p.grid_code
+				WHERE g.id = ANY($1) AND p.layer_id = ANY($2) ORDER BY p.layer_id, p.grid_code, p.position, p.id`, changed, keptPeople)); err != nil {
 				return err
 			}
 		}
@@ -296,11 +319,11 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 // readKnownGrids reads the ids of the current grids of the indexed layers
 // (each held by prevs[i] for out[i]) and appends to out[i].Grids, without
 // geometry, each grid whose version prevs[i] holds, as it holds it, with
-// its people. It returns the ids of the others, to be read whole, and
+// its people: prevs[i]'s where kept[i], else people[i]'s. It returns the ids of the others, to be read whole, and
 // counts in replaced, by layer, the grids of prevs[i] no longer current
 // (replaced by a new version or closed).
 func readKnownGrids(ctx context.Context, tx pgx.Tx, indexed []string, byID map[string]int, prevs []*geo.LayerIndex,
-	people []map[string][]gridmap.Person, out []geo.LayerInput, replaced []int) ([]int64, error) {
+	people []map[string][]gridmap.Person, kept []bool, out []geo.LayerInput, replaced []int) ([]int64, error) {
 	changed := []int64{}
 	for _, lid := range indexed {
 		i := byID[lid]
@@ -323,8 +346,12 @@ func readKnownGrids(ctx context.Context, tx pgx.Tx, indexed []string, byID map[s
 			}
 			held++
 			pg := &prev.Grids[g]
+			ppl := people[i][pg.Code]
+			if kept[i] {
+				ppl = prev.People(g)
+			}
 			out[i].Grids = append(out[i].Grids, geo.GridInput{Code: pg.Code, Name: pg.Name, Level: prev.Level(g),
-				Parent: prev.ParentCode(g), Version: int(pg.Version), VersionID: id, People: people[i][pg.Code]})
+				Parent: prev.ParentCode(g), Version: int(pg.Version), VersionID: id, People: ppl})
 			return nil
 		})
 		if err != nil {

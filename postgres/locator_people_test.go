@@ -1,0 +1,248 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"unsafe"
+
+	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/geo"
+	"github.com/gridmap/gridmap/postgres"
+	"github.com/gridmap/gridmap/postgres/pgtest"
+)
+
+// TestLocatorKeepsPeopleUntilTheyChange: a reload after a boundary edit
+// keeps the index's people when the layer's people version has not moved
+// (the unchanged grids' people are the very ones the index held, not read
+// again), reads the people of the grids it reads whole (an edited grid, a
+// new grid whose people were set before it existed), and reads every
+// grid's again after any change of people, by gridmap or by hand
+// (insert, update, delete, truncate). After each step the reloaded index
+// answers as one loaded afresh.
+func TestLocatorKeepsPeopleUntilTheyChange(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.NewDB(t)
+	layers, grids := postgres.NewLayerStore(db), postgres.NewGridStore(db)
+	if _, err := layers.PutLayer(ctx, &gridmap.Layer{ID: "kp", Kind: gridmap.KindComprehensive, Levels: []string{"street", "grid"}}); err != nil {
+		t.Fatal(err)
+	}
+	r := geo.NewFeatureReader(strings.NewReader(collection(
+		feature("S", "street", "", rect(121, 31, 121.04, 31.01)),
+		feature("A", "grid", "S", rect(121, 31, 121.01, 31.01)),
+		feature("B", "grid", "S", rect(121.01, 31, 121.02, 31.01)),
+		feature("C", "grid", "S", rect(121.02, 31, 121.03, 31.01)))), geo.DefaultFieldMap)
+	if _, err := grids.Import(ctx, "kp", r, gridmap.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for code, name := range map[string]string{"A": "Wang", "B": "Zhao"} {
+		if err := grids.SetPeople(ctx, "kp", code, []gridmap.Person{{Role: gridmap.RoleGridWorker, Name: name}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loc := postgres.NewLocator(db)
+	if err := loc.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	at := map[string][2]float64{"A": {121.005, 31.005}, "B": {121.015, 31.005}, "C": {121.025, 31.005}, "D": {121.035, 31.005}}
+	people := func(l *postgres.Locator, code string) []gridmap.Person {
+		t.Helper()
+		var ans gridmap.LookupAnswer
+		p := at[code]
+		if err := l.Lookup(ctx, gridmap.LookupQuery{Layer: "kp", Lon: p[0], Lat: p[1]}, &ans); err != nil {
+			t.Fatal(err)
+		}
+		chain := ans.Layers[0].Chain
+		if len(chain) == 0 || chain[len(chain)-1].Code != code {
+			t.Fatalf("(%v) answers %+v, want grid %s", p, chain, code)
+		}
+		return ans.Layers[0].People
+	}
+	names := func(pp []gridmap.Person) string {
+		var out []string
+		for _, p := range pp {
+			out = append(out, p.Name)
+		}
+		return strings.Join(out, ",")
+	}
+	exec := func(sql string) {
+		t.Helper()
+		if _, err := db.Pool.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	// reload reloads the layer and checks it against a fresh load and the
+	// names wanted by grid.
+	reload := func(when string, want map[string]string) {
+		t.Helper()
+		if err := loc.Reload(ctx, "kp", 0); err != nil {
+			t.Fatal(err)
+		}
+		fresh := postgres.NewLocator(db)
+		if err := fresh.Load(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for code, names0 := range want {
+			if got, afresh := names(people(loc, code)), names(people(fresh, code)); got != names0 || afresh != names0 {
+				t.Errorf("%s: %s's people %q (loaded afresh %q), want %q", when, code, got, afresh, names0)
+			}
+		}
+		for x := 120.999; x < 121.042; x += 0.0007 {
+			var got, want gridmap.LookupAnswer
+			q := gridmap.LookupQuery{Layer: "kp", Lon: x, Lat: 31.005}
+			if err := loc.Lookup(ctx, q, &got); err != nil {
+				t.Fatal(err)
+			}
+			if err := fresh.Lookup(ctx, q, &want); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s: (%.4f, 31.005): %+v, loaded afresh %+v", when, x, got, want)
+			}
+		}
+	}
+	newVersion := func(code string, x0, x1 float64) {
+		exec(fmt.Sprintf(`WITH old AS (UPDATE grid_versions SET valid_to = now() WHERE layer_id = 'kp' AND code = '%s' AND valid_to IS NULL RETURNING *)
+			INSERT INTO grid_versions (layer_id, code, version, name, level, parent_code, geom)
+			SELECT layer_id, code, version + 1, name, level, parent_code,
+				ST_GeomFromText('MULTIPOLYGON(((%[2]v 31,%[3]v 31,%[3]v 31.01,%[2]v 31.01,%[2]v 31)))', 4326) FROM old`, code, x0, x1))
+	}
+
+	// A boundary edit, people untouched: A's people are the index's own,
+	// B's (edited, read whole) read for it.
+	before := unsafe.SliceData(people(loc, "A"))
+	newVersion("B", 121.01, 121.0195)
+	reload("B edited", map[string]string{"A": "Wang", "B": "Zhao", "C": ""})
+	if after := unsafe.SliceData(people(loc, "A")); after != before {
+		t.Errorf("A's people were read again though no one changed them")
+	}
+
+	// People set for D before D exists, then D added: its people come with
+	// it though the version did not move in between.
+	exec(`INSERT INTO grid_people (layer_id, grid_code, role, name) VALUES ('kp', 'D', 'grid_worker', 'Sun')`)
+	reload("D's people set", map[string]string{"A": "Wang", "B": "Zhao"})
+	exec(`INSERT INTO grid_versions (layer_id, code, version, name, level, parent_code, geom)
+		VALUES ('kp', 'D', 1, 'D', 'grid', 'S', ST_GeomFromText('MULTIPOLYGON(((121.03 31,121.04 31,121.04 31.01,121.03 31.01,121.03 31)))', 4326))`)
+	reload("D added", map[string]string{"A": "Wang", "B": "Zhao", "D": "Sun"})
+
+	// Changes by hand, each followed by a reload that must see it.
+	exec(`UPDATE grid_people SET name = 'Qian' WHERE layer_id = 'kp' AND grid_code = 'A'`)
+	reload("A's person renamed by hand", map[string]string{"A": "Qian", "B": "Zhao", "D": "Sun"})
+	exec(`INSERT INTO grid_people (layer_id, grid_code, position, role, name) VALUES ('kp', 'C', 0, 'grid_worker', 'Li'), ('kp', 'C', 1, 'grid_leader', 'Zhou')`)
+	reload("C's people added by hand", map[string]string{"A": "Qian", "C": "Li,Zhou"})
+	exec(`DELETE FROM grid_people WHERE layer_id = 'kp' AND grid_code = 'A'`)
+	reload("A's people deleted by hand", map[string]string{"A": "", "C": "Li,Zhou"})
+	newVersion("C", 121.0205, 121.03)
+	reload("C edited", map[string]string{"A": "", "B": "Zhao", "C": "Li,Zhou", "D": "Sun"})
+	exec(`TRUNCATE grid_people`)
+	reload("every person removed", map[string]string{"A": "", "B": "", "C": "", "D": ""})
+}
+
+// TestLocatorPeopleUnderConcurrentChanges: people are set (by gridmap
+// and by hand) and boundaries edited from many goroutines while the index
+// reloads over and over, on a pool of four connections; once all is done,
+// a last reload answers every grid's people as an index loaded afresh.
+func TestLocatorPeopleUnderConcurrentChanges(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.NewDBWith(t, postgres.Options{MaxConns: 4})
+	layers, grids := postgres.NewLayerStore(db), postgres.NewGridStore(db)
+	if _, err := layers.PutLayer(ctx, &gridmap.Layer{ID: "cp", Kind: gridmap.KindComprehensive, Levels: []string{"grid"}}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 12
+	var feats []string
+	for i := range n {
+		x := 121 + float64(i)*0.01
+		feats = append(feats, feature(fmt.Sprintf("G%02d", i), "grid", "", rect(x, 31, x+0.01, 31.01)))
+	}
+	if _, err := grids.Import(ctx, "cp", geo.NewFeatureReader(strings.NewReader(collection(feats...)), geo.DefaultFieldMap), gridmap.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	loc := postgres.NewLocator(db)
+	if err := loc.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rnd := rand.New(rand.NewPCG(uint64(w), 34))
+			for k := range 15 {
+				code := fmt.Sprintf("G%02d", rnd.IntN(n))
+				var err error
+				switch k % 3 {
+				case 0:
+					err = grids.SetPeople(ctx, "cp", code, []gridmap.Person{{Role: gridmap.RoleGridWorker, Name: fmt.Sprintf("w%d-%d", w, k)}})
+				case 1:
+					_, err = db.Pool.Exec(ctx, `UPDATE grid_people SET name = $2 WHERE layer_id = 'cp' AND grid_code = $1`, code, fmt.Sprintf("hand%d-%d", w, k))
+				case 2:
+					// A new version of the grid, the same outline.
+					_, err = db.Pool.Exec(ctx, `WITH old AS (UPDATE grid_versions SET valid_to = now() WHERE layer_id = 'cp' AND code = $1 AND valid_to IS NULL RETURNING *)
+						INSERT INTO grid_versions (layer_id, code, version, name, level, parent_code, geom)
+						SELECT layer_id, code, version + 1, name, level, parent_code, geom FROM old`, code)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	var reloads sync.WaitGroup
+	reloads.Add(1)
+	go func() {
+		defer reloads.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if err := loc.Reload(ctx, "cp", 0); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(done)
+	reloads.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := loc.Reload(ctx, "cp", 0); err != nil {
+		t.Fatal(err)
+	}
+	fresh := postgres.NewLocator(db)
+	if err := fresh.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	staffed := 0
+	for i := range n {
+		q := gridmap.LookupQuery{Layer: "cp", Lon: 121.005 + float64(i)*0.01, Lat: 31.005}
+		var got, want gridmap.LookupAnswer
+		if err := loc.Lookup(ctx, q, &got); err != nil {
+			t.Fatal(err)
+		}
+		if err := fresh.Lookup(ctx, q, &want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("G%02d: %+v, loaded afresh %+v", i, got, want)
+		}
+		if len(want.Layers[0].People) > 0 {
+			staffed++
+		}
+	}
+	if staffed == 0 {
+		t.Fatal("no grid has people: the test changed none")
+	}
+}

@@ -168,14 +168,10 @@ await browserTest('login', async (t) => {
     await page.goto(t.url('/'));
     await page.locator('#signout').click();
     await page.waitForURL((u) => u.pathname === '/login');
-    // Leaving the sign-in page before its dictionary has loaded aborts that
-    // fetch, which the page reports: go on once it is translated.
-    await eventually(async () => assert.equal(await heading.textContent(), zh['login.heading']));
     const who = await page.evaluate(async () => (await fetch('/v1/session')).status);
     assert.equal(who, 401, 'after signing out, GET /v1/session answers 401');
     t.allowConsoleError(/status of 401/);
     await page.goto(t.url('/'));
     await page.waitForURL((u) => u.pathname === '/login');
-    await eventually(async () => assert.equal(await heading.textContent(), zh['login.heading']));
   });
 });

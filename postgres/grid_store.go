@@ -166,6 +166,14 @@ func (s *GridStore) SetPeople(ctx context.Context, layer, code string, people []
 		return err
 	}
 	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		// The layer's row first, as every writer of people takes it: an
+		// import or a publish holds it from its start and writes people
+		// at its end, where the trigger on grid_people takes the layer's
+		// people version (migration 00034). Taken after the people, it
+		// closed a cycle with them.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM layers WHERE id = $1 FOR KEY SHARE`, layer); err != nil {
+			return err
+		}
 		var exists bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM grid_versions WHERE layer_id = $1 AND code = $2 AND valid_to IS NULL)`,
 			layer, code).Scan(&exists); err != nil {

@@ -125,19 +125,47 @@ func TestLocatorKeepsPeopleUntilTheyChange(t *testing.T) {
 	// it though the version did not move in between.
 	exec(`INSERT INTO grid_people (layer_id, grid_code, role, name) VALUES ('kp', 'D', 'grid_worker', 'Sun')`)
 	reload("D's people set", map[string]string{"A": "Wang", "B": "Zhao"})
+	before = unsafe.SliceData(people(loc, "B"))
 	exec(`INSERT INTO grid_versions (layer_id, code, version, name, level, parent_code, geom)
 		VALUES ('kp', 'D', 1, 'D', 'grid', 'S', ST_GeomFromText('MULTIPOLYGON(((121.03 31,121.04 31,121.04 31.01,121.03 31.01,121.03 31)))', 4326))`)
 	reload("D added", map[string]string{"A": "Wang", "B": "Zhao", "D": "Sun"})
+	if after := unsafe.SliceData(people(loc, "B")); after != before {
+		t.Errorf("B's people were read again when D was added")
+	}
+
+	// A change of people not yet committed is not seen, nor does it stop
+	// the reload keeping the people it has; once committed, it is.
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `UPDATE grid_people SET name = 'Feng' WHERE layer_id = 'kp' AND grid_code = 'B'`); err != nil {
+		t.Fatal(err)
+	}
+	newVersion("A", 121, 121.0095)
+	reload("A edited beside an uncommitted change of B's people", map[string]string{"A": "Wang", "B": "Zhao", "D": "Sun"})
+	if after := unsafe.SliceData(people(loc, "B")); after != before {
+		t.Errorf("B's people were read again while their change was not committed")
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reload("B's people change committed", map[string]string{"A": "Wang", "B": "Feng", "D": "Sun"})
 
 	// Changes by hand, each followed by a reload that must see it.
 	exec(`UPDATE grid_people SET name = 'Qian' WHERE layer_id = 'kp' AND grid_code = 'A'`)
-	reload("A's person renamed by hand", map[string]string{"A": "Qian", "B": "Zhao", "D": "Sun"})
+	reload("A's person renamed by hand", map[string]string{"A": "Qian", "B": "Feng", "D": "Sun"})
 	exec(`INSERT INTO grid_people (layer_id, grid_code, position, role, name) VALUES ('kp', 'C', 0, 'grid_worker', 'Li'), ('kp', 'C', 1, 'grid_leader', 'Zhou')`)
 	reload("C's people added by hand", map[string]string{"A": "Qian", "C": "Li,Zhou"})
 	exec(`DELETE FROM grid_people WHERE layer_id = 'kp' AND grid_code = 'A'`)
 	reload("A's people deleted by hand", map[string]string{"A": "", "C": "Li,Zhou"})
+	before = unsafe.SliceData(people(loc, "D"))
 	newVersion("C", 121.0205, 121.03)
-	reload("C edited", map[string]string{"A": "", "B": "Zhao", "C": "Li,Zhou", "D": "Sun"})
+	reload("C edited", map[string]string{"A": "", "B": "Feng", "C": "Li,Zhou", "D": "Sun"})
+	if after := unsafe.SliceData(people(loc, "D")); after != before {
+		t.Errorf("D's people were read again when C was edited")
+	}
 	exec(`TRUNCATE grid_people`)
 	reload("every person removed", map[string]string{"A": "", "B": "", "C": "", "D": ""})
 }
@@ -244,5 +272,132 @@ func TestLocatorPeopleUnderConcurrentChanges(t *testing.T) {
 	}
 	if staffed == 0 {
 		t.Fatal("no grid has people: the test changed none")
+	}
+}
+
+// TestLocatorPeopleOfLayersLoadedTogether: a load over an index of two
+// layers, one whose people changed and one whose did not, a grid edited
+// in each, answers every point of both as an index loaded afresh (the
+// people read for one layer's grids do not leak into the other's).
+func TestLocatorPeopleOfLayersLoadedTogether(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.NewDB(t)
+	layers, grids := postgres.NewLayerStore(db), postgres.NewGridStore(db)
+	for _, id := range []string{"two1", "two2"} {
+		if _, err := layers.PutLayer(ctx, &gridmap.Layer{ID: id, Kind: gridmap.KindDepartmental, Levels: []string{"grid"}}); err != nil {
+			t.Fatal(err)
+		}
+		r := geo.NewFeatureReader(strings.NewReader(collection(
+			feature("A", "grid", "", rect(121, 31, 121.01, 31.01)),
+			feature("B", "grid", "", rect(121.01, 31, 121.02, 31.01)))), geo.DefaultFieldMap)
+		if _, err := grids.Import(ctx, id, r, gridmap.ImportOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, code := range []string{"A", "B"} {
+			if err := grids.SetPeople(ctx, id, code, []gridmap.Person{{Role: gridmap.RoleGridWorker, Name: id + code}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	loc := postgres.NewLocator(db)
+	if err := loc.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := grids.SetPeople(ctx, "two2", "A", []gridmap.Person{{Role: gridmap.RoleGridWorker, Name: "changed"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"two1", "two2"} {
+		if _, err := db.Pool.Exec(ctx, `WITH old AS (UPDATE grid_versions SET valid_to = now() WHERE layer_id = $1 AND code = 'B' AND valid_to IS NULL RETURNING *)
+			INSERT INTO grid_versions (layer_id, code, version, name, level, parent_code, geom)
+			SELECT layer_id, code, version + 1, name, level, parent_code, geom FROM old`, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := loc.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fresh := postgres.NewLocator(db)
+	if err := fresh.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"two1", "two2"} {
+		for _, x := range []float64{121.005, 121.015} {
+			q := gridmap.LookupQuery{Layer: id, Lon: x, Lat: 31.005}
+			var got, want gridmap.LookupAnswer
+			if err := loc.Lookup(ctx, q, &got); err != nil {
+				t.Fatal(err)
+			}
+			if err := fresh.Lookup(ctx, q, &want); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) || len(got.Layers[0].People) != 1 {
+				t.Errorf("%s at %v: %+v, loaded afresh %+v", id, x, got, want)
+			}
+		}
+	}
+}
+
+// TestPeopleChangeBesideALayerWriter: a change of people waits for a
+// writer holding its layer's row (as an import or a publish does from its
+// start, writing people at its end), and both commit: the people
+// version's row is always taken after the layer's. Taken before it, the
+// writer's people and the change closed a cycle, and PostgreSQL aborted
+// one of them.
+func TestPeopleChangeBesideALayerWriter(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.NewDBWith(t, postgres.Options{MaxConns: 4})
+	layers, grids := postgres.NewLayerStore(db), postgres.NewGridStore(db)
+	if _, err := layers.PutLayer(ctx, &gridmap.Layer{ID: "lw", Kind: gridmap.KindDepartmental, Levels: []string{"grid"}}); err != nil {
+		t.Fatal(err)
+	}
+	r := geo.NewFeatureReader(strings.NewReader(collection(
+		feature("A", "grid", "", rect(121, 31, 121.01, 31.01)),
+		feature("B", "grid", "", rect(121.01, 31, 121.02, 31.01)))), geo.DefaultFieldMap)
+	if _, err := grids.Import(ctx, "lw", r, gridmap.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// A has people, so that replacing them deletes rows first.
+	if err := grids.SetPeople(ctx, "lw", "A", []gridmap.Person{{Role: gridmap.RoleGridWorker, Name: "old"}}); err != nil {
+		t.Fatal(err)
+	}
+	writer, err := db.Pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Rollback(ctx)
+	if _, err := writer.Exec(ctx, `SELECT 1 FROM layers WHERE id = 'lw' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	changed := make(chan error, 1)
+	go func() {
+		changed <- grids.SetPeople(ctx, "lw", "A", []gridmap.Person{{Role: gridmap.RoleGridWorker, Name: "new"}})
+	}()
+	// The change waits on a lock the writer holds.
+	for waiting := 0; waiting == 0; {
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-changed:
+			t.Fatalf("the change of people did not wait for the layer's writer: %v", err)
+		default:
+		}
+	}
+	if _, err := writer.Exec(ctx, `INSERT INTO grid_people (layer_id, grid_code, role, name) VALUES ('lw', 'B', 'grid_worker', 'writer')`); err != nil {
+		t.Fatalf("the writer's people: %v", err)
+	}
+	if err := writer.Commit(ctx); err != nil {
+		t.Fatalf("the writer's commit: %v", err)
+	}
+	if err := <-changed; err != nil {
+		t.Fatalf("the change of people: %v", err)
+	}
+	var names string
+	if err := db.Pool.QueryRow(ctx, `SELECT string_agg(grid_code || ':' || name, ',' ORDER BY grid_code) FROM grid_people WHERE layer_id = 'lw'`).Scan(&names); err != nil {
+		t.Fatal(err)
+	}
+	if names != "A:new,B:writer" {
+		t.Errorf("people: %s, want A:new,B:writer", names)
 	}
 }

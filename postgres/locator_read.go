@@ -244,8 +244,7 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 			return err
 		}
 		if len(readPeople) > 0 {
-			if err := addPeople(tx.Query(ctx, `SELECT layer_id, grid_code, role, name, phone, department FROM grid_people
-				WHERE layer_id = ANY($1) ORDER BY layer_id, grid_code, position, id`, readPeople)); err != nil {
+			if err := addPeople(tx.Query(ctx, peopleQuery(`p.layer_id = ANY($1)`), readPeople)); err != nil {
 				return err
 			}
 		}
@@ -267,9 +266,10 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 			}
 		}
 		if len(keptPeople) > 0 && len(changed) > 0 {
-			if err := addPeople(tx.Query(ctx, `SELECT p.layer_id, p.grid_code, p.role, p.name, p.phone, p.department
-				FROM grid_people p JOIN grids g ON g.layer_id = p.layer_id AND g.code = p.grid_code
-				WHERE g.id = ANY($1) AND p.layer_id = ANY($2) ORDER BY p.layer_id, p.grid_code, p.position, p.id`, changed, keptPeople)); err != nil {
+			// The grids read whole below of the layers that keep their
+			// people: theirs, by the grids' codes.
+			if err := addPeople(tx.Query(ctx, peopleQuery(`p.layer_id = ANY($2) AND (p.layer_id, p.grid_code) IN
+				(SELECT g.layer_id, g.code FROM grids g WHERE g.id = ANY($1))`), changed, keptPeople)); err != nil {
 				return err
 			}
 		}
@@ -316,10 +316,18 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 	return out, err
 }
 
+// peopleQuery selects the people of grid_people p where cond holds, as
+// readLayers adds them: by layer and code, in each grid's order.
+func peopleQuery(cond string) string {
+	return `SELECT p.layer_id, p.grid_code, p.role, p.name, p.phone, p.department FROM grid_people p
+		WHERE ` + cond + ` ORDER BY p.layer_id, p.grid_code, p.position, p.id`
+}
+
 // readKnownGrids reads the ids of the current grids of the indexed layers
 // (each held by prevs[i] for out[i]) and appends to out[i].Grids, without
 // geometry, each grid whose version prevs[i] holds, as it holds it, with
-// its people: prevs[i]'s where kept[i], else people[i]'s. It returns the ids of the others, to be read whole, and
+// its people: prevs[i]'s where kept[i], else people[i]'s. It returns the
+// ids of the others, to be read whole, and
 // counts in replaced, by layer, the grids of prevs[i] no longer current
 // (replaced by a new version or closed).
 func readKnownGrids(ctx context.Context, tx pgx.Tx, indexed []string, byID map[string]int, prevs []*geo.LayerIndex,

@@ -409,6 +409,12 @@ func TestRateLimitsAndHeaders(t *testing.T) {
 	if limited.status != 429 || limited.header.Get("Retry-After") == "" || limited.errorOf(t).Code != gridmap.ETOOMANY {
 		t.Fatalf("30 requests at rate 5/s: last %d %s, want 429 with Retry-After", limited.status, limited.body)
 	}
+	// Over Open311 the limit's 429 is in GeoReport's shape.
+	var open311 response
+	for i := 0; i < 30 && open311.status != 429; i++ {
+		open311 = do(t, "GET", ts.url+"/open311/v2/services.json", "", viewer...)
+	}
+	refusedOpen311(t, open311, 429)
 	// Another token has a bucket of its own.
 	if r := do(t, "GET", ts.url+"/v1/layers", "", bearer(ts.token(t, gridmap.RoleViewer, nil))...); r.status != 200 {
 		t.Errorf("another token: %d", r.status)
@@ -661,7 +667,7 @@ func TestOpen311TakesAPIKey(t *testing.T) {
 		t.Errorf("list with a viewer's api_key in the query: %d %s", r.status, r.body)
 	}
 	refusedOpen311(t, do(t, "GET", ts.url+"/open311/v2/requests.json", "", noAuth...), 401)
-	refusedOpen311(t, do(t, "GET", ts.url+"/open311/v2/discovery.json?api_key="+url.QueryEscape(viewer), "", noAuth...), 404)
+	refusedOpen311(t, do(t, "GET", ts.url+"/open311/v2/no-such-endpoint.json?api_key="+url.QueryEscape(viewer), "", noAuth...), 404)
 	// The JSON API next to it keeps its own shape.
 	if e := refused(t, do(t, "GET", ts.url+"/v1/reports", "", noAuth...), 401); e.Code != gridmap.EUNAUTHORIZED {
 		t.Errorf("GET /v1/reports without credentials: code %q, want %q", e.Code, gridmap.EUNAUTHORIZED)

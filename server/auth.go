@@ -87,7 +87,7 @@ func (s *Server) identify(c echo.Context) (caller *gridmap.Caller, csrf string, 
 		caller, err := s.deps.Access.TokenCaller(ctx, secret)
 		return caller, "", err
 	}
-	if strings.HasPrefix(c.Path(), open311Prefix) {
+	if underOpen311(req.URL.Path) {
 		key := c.QueryParam("api_key")
 		if key == "" && req.Method == http.MethodPost && strings.HasPrefix(req.Header.Get(echo.HeaderContentType), echo.MIMEApplicationForm) {
 			// The form is read here, before anyone is known: no more of it

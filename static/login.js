@@ -142,12 +142,18 @@ async function switchLanguage(event) {
 form.addEventListener('submit', signIn);
 for (const b of languageButtons) b.addEventListener('click', switchLanguage);
 
+// A fetch the browser aborts because the page is being left is no
+// failure to report.
+let leaving = false;
+addEventListener('pagehide', () => { leaving = true; });
+addEventListener('beforeunload', () => { leaving = true; });
+
 try {
   await useLanguage(chosenLanguage());
 } catch (err) {
   // Without its dictionary the page shows keys: say why where tests and
   // developers look.
-  console.error('dictionary:', err);
+  if (!leaving) console.error('dictionary:', err);
 }
 render();
 if (document.activeElement === document.body || document.activeElement === null) username.focus();

@@ -6,7 +6,7 @@
 // lives in `state`; the views render from it.
 import * as api from '/api.js';
 import { chosenLanguage, language, t, useLanguage } from '/i18n.js';
-import { el, fill } from '/dom.js';
+import { el, fill, leaving } from '/dom.js';
 import * as gm from '/map.js';
 import { createIndicators } from '/indicators.js';
 import { createWorkers } from '/workers.js';
@@ -1035,13 +1035,8 @@ async function main() {
   }, 60_000);
 }
 
-// A page being left aborts its requests: that is no error to report.
-let leaving = false;
-addEventListener('beforeunload', () => { leaving = true; });
-addEventListener('pagehide', () => { leaving = true; });
-
 main().catch((err) => {
-  if (leaving || (err instanceof api.ApiError && err.status === 401)) return;
+  if (leaving() || (err instanceof api.ApiError && err.status === 401)) return;
   console.error(err);
   $('list-message').textContent = String(err.message ?? err);
 });

@@ -22,3 +22,13 @@ export function el(tag, props = {}, ...children) {
 export function fill(root, ...children) {
   root.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
 }
+
+// leaving tells whether the page is being left (a navigation has begun or
+// the page is hidden for good): the browser then aborts the page's
+// requests, which is no failure to report.
+let left = false;
+addEventListener('beforeunload', () => { left = true; });
+addEventListener('pagehide', () => { left = true; });
+export function leaving() {
+  return left;
+}

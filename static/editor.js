@@ -13,7 +13,7 @@
 // or overlap opens.
 import * as api from '/api.js';
 import { chosenLanguage, language, t, useLanguage } from '/i18n.js';
-import { el, fill } from '/dom.js';
+import { el, fill, leaving } from '/dom.js';
 import * as gm from '/map.js';
 import { TerraDraw, TerraDrawLineStringMode, TerraDrawPolygonMode, TerraDrawRenderMode, TerraDrawSelectMode } from 'terra-draw';
 import { TerraDrawMapLibreGLAdapter } from 'terra-draw-maplibre-gl-adapter';
@@ -1293,11 +1293,8 @@ async function main() {
   });
 }
 
-let leaving = false;
-addEventListener('pagehide', () => { leaving = true; });
-
 main().catch((err) => {
-  if (leaving || (err instanceof api.ApiError && err.status === 401)) return;
+  if (leaving() || (err instanceof api.ApiError && err.status === 401)) return;
   console.error(err);
   $('draft-status').textContent = String(err.message ?? err);
 });

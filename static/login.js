@@ -1,5 +1,6 @@
 // The sign-in page: POST /v1/session with the name and password, then on
 // to the page that sent the person here (?next=), or to the start page.
+import { leaving } from '/dom.js';
 import { chosenLanguage, language, t, useLanguage } from '/i18n.js';
 
 const form = document.getElementById('login-form');
@@ -142,18 +143,12 @@ async function switchLanguage(event) {
 form.addEventListener('submit', signIn);
 for (const b of languageButtons) b.addEventListener('click', switchLanguage);
 
-// A fetch the browser aborts because the page is being left is no
-// failure to report.
-let leaving = false;
-addEventListener('pagehide', () => { leaving = true; });
-addEventListener('beforeunload', () => { leaving = true; });
-
 try {
   await useLanguage(chosenLanguage());
 } catch (err) {
   // Without its dictionary the page shows keys: say why where tests and
   // developers look.
-  if (!leaving) console.error('dictionary:', err);
+  if (!leaving()) console.error('dictionary:', err);
 }
 render();
 if (document.activeElement === document.body || document.activeElement === null) username.focus();

@@ -30,12 +30,16 @@ func box(x, y, size float64) string {
 }
 
 func feature(code, level, parent, geometry string) string {
+	return namedFeature(code, "grid "+code, level, parent, geometry)
+}
+
+func namedFeature(code, name, level, parent, geometry string) string {
 	p := "null"
 	if parent != "" {
 		p = `"` + parent + `"`
 	}
-	return fmt.Sprintf(`{"type":"Feature","properties":{"code":%q,"name":"grid %s","level":%q,"parent":%s,"owner":"test"},"geometry":%s}`,
-		code, code, level, p, geometry)
+	return fmt.Sprintf(`{"type":"Feature","properties":{"code":%q,"name":%q,"level":%q,"parent":%s,"owner":"test"},"geometry":%s}`,
+		code, name, level, p, geometry)
 }
 
 func collection(features ...string) string {

@@ -401,3 +401,71 @@ func TestPeopleChangeBesideALayerWriter(t *testing.T) {
 		t.Errorf("people: %s, want A:new,B:writer", names)
 	}
 }
+
+// TestLocatorKeepsRepeatedTextsOnce: grids of one name (第1网格 in every
+// community) and the people who stand for several grids are held by the
+// index as one copy of each text, and answer as given.
+func TestLocatorKeepsRepeatedTextsOnce(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.NewDB(t)
+	layers, grids := postgres.NewLayerStore(db), postgres.NewGridStore(db)
+	if _, err := layers.PutLayer(ctx, &gridmap.Layer{ID: "tx", Kind: gridmap.KindComprehensive, Levels: []string{"community", "grid"}}); err != nil {
+		t.Fatal(err)
+	}
+	var fs []string
+	for c := range 3 {
+		x := 121 + float64(c)*0.02
+		code := fmt.Sprintf("C%d", c)
+		fs = append(fs, feature(code, "community", "", rect(x, 31, x+0.02, 31.01)),
+			namedFeature(code+"G1", "第1网格", "grid", code, rect(x, 31, x+0.01, 31.01)),
+			namedFeature(code+"G2", "第2网格", "grid", code, rect(x+0.01, 31, x+0.02, 31.01)))
+	}
+	if _, err := grids.Import(ctx, "tx", geo.NewFeatureReader(strings.NewReader(collection(fs...)), geo.DefaultFieldMap), gridmap.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	wang := gridmap.Person{Role: gridmap.RoleGridWorker, Name: "王芳", Phone: "13800000000", Department: "综治中心"}
+	for c := range 3 {
+		for _, g := range []string{"G1", "G2"} {
+			if err := grids.SetPeople(ctx, "tx", fmt.Sprintf("C%d%s", c, g), []gridmap.Person{wang}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	loc := postgres.NewLocator(db)
+	if err := loc.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	li := loc.Index().Layer("tx")
+	names := map[string]*byte{}
+	var texts [4]*byte
+	for g := range li.Grids {
+		ig := &li.Grids[g]
+		if ig.Name == "" {
+			continue
+		}
+		if p, ok := names[ig.Name]; ok && p != unsafe.StringData(ig.Name) {
+			t.Errorf("grid %s: its name %q is a copy of its own, not the one kept", ig.Code, ig.Name)
+		}
+		names[ig.Name] = unsafe.StringData(ig.Name)
+		people := li.People(int32(g))
+		if li.Grids[g].Leaf != (len(people) == 1) {
+			t.Fatalf("grid %s has people %v", ig.Code, people)
+		}
+		if len(people) == 0 {
+			continue
+		}
+		if people[0] != wang {
+			t.Fatalf("grid %s: people %+v, want %+v", ig.Code, people[0], wang)
+		}
+		for i, s := range []string{people[0].Role, people[0].Name, people[0].Phone, people[0].Department} {
+			if texts[i] == nil {
+				texts[i] = unsafe.StringData(s)
+			} else if texts[i] != unsafe.StringData(s) {
+				t.Errorf("grid %s: its person's text %q is a copy of its own, not the one kept", ig.Code, s)
+			}
+		}
+	}
+	if len(names) != 5 { // three communities' names, 第1网格 and 第2网格
+		t.Fatalf("names %v, want five", names)
+	}
+}

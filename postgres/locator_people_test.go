@@ -403,8 +403,10 @@ func TestPeopleChangeBesideALayerWriter(t *testing.T) {
 }
 
 // TestLocatorKeepsRepeatedTextsOnce: grids of one name (第1网格 in every
-// community) and the people who stand for several grids are held by the
-// index as one copy of each text, and answer as given.
+// community) and the people's repeated texts (a leader who stands for
+// several grids, a role, a department) are held by the index as one copy
+// of each text, each grid keeping exactly the people it was given, after a
+// load and after a reload that reads the people again.
 func TestLocatorKeepsRepeatedTextsOnce(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.NewDB(t)
@@ -423,49 +425,62 @@ func TestLocatorKeepsRepeatedTextsOnce(t *testing.T) {
 	if _, err := grids.Import(ctx, "tx", geo.NewFeatureReader(strings.NewReader(collection(fs...)), geo.DefaultFieldMap), gridmap.ImportOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	wang := gridmap.Person{Role: gridmap.RoleGridWorker, Name: "王芳", Phone: "13800000000", Department: "综治中心"}
+	leader := gridmap.Person{Role: gridmap.RoleGridLeader, Name: "王芳", Phone: "13800000000", Department: "综治中心"}
+	given := map[string][]gridmap.Person{}
+	set := func(code string, people []gridmap.Person) {
+		t.Helper()
+		if err := grids.SetPeople(ctx, "tx", code, people); err != nil {
+			t.Fatal(err)
+		}
+		given[code] = people
+	}
 	for c := range 3 {
-		for _, g := range []string{"G1", "G2"} {
-			if err := grids.SetPeople(ctx, "tx", fmt.Sprintf("C%d%s", c, g), []gridmap.Person{wang}); err != nil {
-				t.Fatal(err)
-			}
+		for k, g := range []string{"G1", "G2"} {
+			// Each grid its own worker, of a name and phone of another
+			// length, beside the leader every grid shares.
+			worker := gridmap.Person{Role: gridmap.RoleGridWorker, Name: "李" + strings.Repeat("明", 1+c+k),
+				Phone: fmt.Sprintf("139%0*d", 8+c+k, c*10+k), Department: "综治中心"}
+			set(fmt.Sprintf("C%d%s", c, g), []gridmap.Person{leader, worker})
 		}
 	}
 	loc := postgres.NewLocator(db)
 	if err := loc.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	li := loc.Index().Layer("tx")
-	names := map[string]*byte{}
-	var texts [4]*byte
-	for g := range li.Grids {
-		ig := &li.Grids[g]
-		if ig.Name == "" {
-			continue
-		}
-		if p, ok := names[ig.Name]; ok && p != unsafe.StringData(ig.Name) {
-			t.Errorf("grid %s: its name %q is a copy of its own, not the one kept", ig.Code, ig.Name)
-		}
-		names[ig.Name] = unsafe.StringData(ig.Name)
-		people := li.People(int32(g))
-		if li.Grids[g].Leaf != (len(people) == 1) {
-			t.Fatalf("grid %s has people %v", ig.Code, people)
-		}
-		if len(people) == 0 {
-			continue
-		}
-		if people[0] != wang {
-			t.Fatalf("grid %s: people %+v, want %+v", ig.Code, people[0], wang)
-		}
-		for i, s := range []string{people[0].Role, people[0].Name, people[0].Phone, people[0].Department} {
-			if texts[i] == nil {
-				texts[i] = unsafe.StringData(s)
-			} else if texts[i] != unsafe.StringData(s) {
-				t.Errorf("grid %s: its person's text %q is a copy of its own, not the one kept", ig.Code, s)
+	check := func(step string) {
+		t.Helper()
+		li := loc.Index().Layer("tx")
+		names := map[string]*byte{}
+		texts := map[string]*byte{}
+		for g := range li.Grids {
+			ig := &li.Grids[g]
+			if p, ok := names[ig.Name]; ok && p != unsafe.StringData(ig.Name) {
+				t.Errorf("%s: grid %s: its name %q is a copy of its own, not the one kept", step, ig.Code, ig.Name)
+			}
+			names[ig.Name] = unsafe.StringData(ig.Name)
+			people := li.People(int32(g))
+			if !reflect.DeepEqual(people, given[ig.Code]) && (len(people) > 0 || len(given[ig.Code]) > 0) {
+				t.Fatalf("%s: grid %s has people %+v, want %+v", step, ig.Code, people, given[ig.Code])
+			}
+			for _, p := range people {
+				for _, s := range []string{p.Role, p.Name, p.Phone, p.Department} {
+					if q, ok := texts[s]; ok && q != unsafe.StringData(s) {
+						t.Errorf("%s: grid %s: its person's text %q is a copy of its own, not the one kept", step, ig.Code, s)
+					}
+					texts[s] = unsafe.StringData(s)
+				}
 			}
 		}
+		if len(names) != 5 { // three communities' names, 第1网格 and 第2网格
+			t.Fatalf("%s: names %v, want five", step, names)
+		}
 	}
-	if len(names) != 5 { // three communities' names, 第1网格 and 第2网格
-		t.Fatalf("names %v, want five", names)
+	check("load")
+	// A change of people moves the layer's people version: the reload
+	// reads every grid's people again.
+	set("C1G2", []gridmap.Person{{Role: gridmap.RoleGridWorker, Name: "王芳", Phone: "13800000000", Department: "综治中心"}})
+	if err := loc.Reload(ctx, "tx", 0); err != nil {
+		t.Fatal(err)
 	}
+	check("reload")
 }

@@ -181,8 +181,9 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 		byID := map[string]int{}
 		var staffed []int           // by layer, its grids with people
 		var prevs []*geo.LayerIndex // by layer, cur's index of it or nil
-		// Levels, grids' names and the people's texts, each kept once.
-		texts := newTexts()
+		// Levels and grids' names, and the people's texts, each kept once;
+		// two tables, so that neither crowds the other out.
+		gridTexts, peopleTexts := newTexts(), newTexts()
 		for rows.Next() {
 			var in geo.LayerInput
 			var grids, withPeople int
@@ -191,7 +192,7 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 				return err
 			}
 			for k, lv := range in.Levels {
-				in.Levels[k] = texts.of([]byte(lv))
+				in.Levels[k] = gridTexts.of([]byte(lv))
 			}
 			var prev *geo.LayerIndex
 			if cur != nil {
@@ -238,8 +239,8 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 			var role, name, phone, dept pgtype.DriverBytes
 			_, err = pgx.ForEachRow(rows, []any{&lid, &code, &role, &name, &phone, &dept}, func() error {
 				if i, ok := byID[lid]; ok {
-					people[i][code] = append(people[i][code], gridmap.Person{Role: texts.of(role), Name: texts.of(name),
-						Phone: texts.of(phone), Department: texts.of(dept)})
+					people[i][code] = append(people[i][code], gridmap.Person{Role: peopleTexts.of(role), Name: peopleTexts.of(name),
+						Phone: peopleTexts.of(phone), Department: peopleTexts.of(dept)})
 				}
 				return nil
 			})
@@ -299,7 +300,7 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 				cuts.wait()
 				return err
 			}
-			g.Name, g.Level = texts.of(name), texts.of(level)
+			g.Name, g.Level = gridTexts.of(name), gridTexts.of(level)
 			if i, ok := byID[lid]; ok {
 				g.People = people[i][g.Code]
 				cuts.cut(i, len(out[i].Grids), out[i].Store, geomWKB)
@@ -319,13 +320,15 @@ func readLayers(ctx context.Context, pool *pgxpool.Pool, layer string, cur *geo.
 }
 
 // texts keeps one copy of each text a load reads over and over: levels,
-// grids' names (第3网格 in every community) and the people's names, roles,
-// phones and departments (one person stands for many grids: a province's
-// 1.5 million people rows hold 11,000 distinct texts). Their copies were
-// 104 of a province's index's 1,264 MB, and 200 to 400 MB of its build's
-// peak. It keeps at most textsKept distinct texts,
-// so that a layer of names all different costs a map of bounded size, not
-// a second copy of every name.
+// grids' names (社区 and 网格 names repeat across a province's districts)
+// and the people's names, roles, phones and departments (a role or a
+// department is one of a few, common names repeat, and a person who stands
+// for several grids is read for each). In the generated province, whose
+// 1.5 million people rows hold about 11,000 distinct texts and whose 1.2
+// million grids 50,000 distinct names, their copies were 104 of the
+// index's 1,264 MB. A table keeps at most textsKept distinct texts, the
+// first read, so that a layer of names all different costs a map of
+// bounded size, not a second copy of every name.
 type texts struct{ kept map[string]string }
 
 const textsKept = 1 << 16
@@ -405,7 +408,7 @@ func readKnownGrids(ctx context.Context, tx pgx.Tx, indexed []string, byID map[s
 type cutter struct {
 	jobs   chan cutJob
 	done   chan []cutGrid
-	failed cutJob // the first job that failed, read once done is
+	failed cutJob // of the jobs that failed, the first by layer and grid; read once done is
 }
 
 type cutJob struct {
@@ -417,7 +420,7 @@ type cutJob struct {
 }
 
 // cutGrid is a grid cut: a province's million of them are held until the
-// last is, in 16 bytes each where whole jobs took 64.
+// last is, in 16 bytes each where whole jobs took 72.
 type cutGrid struct {
 	layer, grid int32
 	pieces      *geo.Pieces
@@ -452,7 +455,8 @@ func newCutter() *cutter {
 	go func() {
 		var all []cutGrid
 		for j := range results {
-			if j.err != nil && c.failed.err == nil {
+			if j.err != nil && (c.failed.err == nil || j.layer < c.failed.layer ||
+				j.layer == c.failed.layer && j.grid < c.failed.grid) {
 				c.failed = j
 			}
 			all = append(all, cutGrid{int32(j.layer), int32(j.grid), j.pieces})
@@ -467,8 +471,9 @@ func (c *cutter) cut(layer, grid int, store *geo.PieceStore, wkb []byte) {
 	c.jobs <- cutJob{layer: layer, grid: grid, store: store, wkb: wkb}
 }
 
-// wait returns every grid cut, once the workers are done, and the first
-// job that failed (with a nil err when none did).
+// wait returns every grid cut, once the workers are done, and of the jobs
+// that failed the first by layer and grid, the same whichever worker ended
+// first (with a nil err when none did).
 func (c *cutter) wait() ([]cutGrid, cutJob) {
 	close(c.jobs)
 	all := <-c.done

@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"testing"
 	"unsafe"
+
+	"github.com/gridmap/gridmap/geo"
+	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/encoding/wkb"
 )
 
 // TestTextsKeepOneCopy: a text read again is the copy kept the first time;
@@ -35,5 +39,41 @@ func TestTextsKeepOneCopy(t *testing.T) {
 	}
 	if s := tx.of([]byte("第3网格")); unsafe.StringData(s) != unsafe.StringData(first) {
 		t.Fatal("a text kept before the cap is no longer shared")
+	}
+}
+
+// TestCutterNamesTheFirstFailure: every grid handed to the cutter comes
+// back, and of those that failed the one named is the first by layer and
+// grid, whichever worker finished first.
+func TestCutterNamesTheFirstFailure(t *testing.T) {
+	square, err := wkb.Marshal(orb.Polygon{{{121, 31}, {121.01, 31}, {121.01, 31.01}, {121, 31.01}, {121, 31}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := map[[2]int]bool{{0, 37}: true, {0, 90}: true, {1, 3}: true}
+	for round := range 20 {
+		c := newCutter()
+		stores := []*geo.PieceStore{geo.NewPieceStore(), geo.NewPieceStore()}
+		for layer := range 2 {
+			for grid := range 100 {
+				b := square
+				if bad[[2]int{layer, grid}] {
+					b = []byte{1, 3, 0, 0}
+				}
+				c.cut(layer, grid, stores[layer], b)
+			}
+		}
+		cut, failed := c.wait()
+		if len(cut) != 200 {
+			t.Fatalf("round %d: %d grids came back of 200", round, len(cut))
+		}
+		if failed.err == nil || failed.layer != 0 || failed.grid != 37 {
+			t.Fatalf("round %d: failure named layer %d grid %d (%v), want layer 0 grid 37", round, failed.layer, failed.grid, failed.err)
+		}
+		for _, g := range cut {
+			if bad[[2]int{int(g.layer), int(g.grid)}] != (g.pieces == nil) {
+				t.Fatalf("round %d: layer %d grid %d: pieces %v", round, g.layer, g.grid, g.pieces)
+			}
+		}
 	}
 }

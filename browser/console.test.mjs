@@ -28,12 +28,25 @@ const reporterToken = env('GRIDMAP_REPORTER_TOKEN');
 const layer = env('GRIDMAP_LAYER', 'demo');
 const reportAt = env('GRIDMAP_REPORT_AT', '120.08,30.24').split(',').map(Number);
 
+// apiCall calls the API as another system would. A request sent on a kept
+// connection the server has just closed (the last step cuts them all) fails
+// before it arrives; it is sent again, as any client would: every call here
+// is a read or a report filed with an external_id, which a retry with the
+// same content answers with the same report.
 async function apiCall(method, path, body) {
-  const res = await fetch(env('GRIDMAP_URL').replace(/\/+$/, '') + path, {
-    method,
-    headers: { Authorization: `Bearer ${reporterToken}`, 'Content-Type': 'application/json' },
-    body: body ? JSON.stringify(body) : undefined,
-  });
+  let res;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      res = await fetch(env('GRIDMAP_URL').replace(/\/+$/, '') + path, {
+        method,
+        headers: { Authorization: `Bearer ${reporterToken}`, 'Content-Type': 'application/json' },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      break;
+    } catch (err) {
+      if (!(err instanceof TypeError) || attempt === 3) throw err; // fetch's network errors are TypeErrors
+    }
+  }
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
   return JSON.parse(text);

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
+
+	"github.com/paulmach/orb"
 )
 
 // AppendGeoJSON appends the GeoJSON geometry of a 2D WKB geometry (as
@@ -217,3 +220,82 @@ func appendCoordinate(dst []byte, v float64, decimals int) []byte {
 }
 
 var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// PolygonsFromWKB reads a Polygon or a MultiPolygon from 2D WKB (as
+// PostGIS's ST_AsBinary writes it) as the MultiPolygon Polygonal makes of
+// it, into mp's arrays: those of the last call's answer, reused. The
+// answer holds until the next call with it. wkb.Unmarshal makes new
+// arrays for every ring; a load's workers each read grid after grid, and
+// their rings were 730 MB of garbage in a province's load. Other
+// geometries are refused as Polygonal refuses them, and so are Z and M
+// coordinates, SRIDs and WKB cut short.
+func PolygonsFromWKB(wkb []byte, mp orb.MultiPolygon) (orb.MultiPolygon, error) {
+	mp = mp[:0]
+	r := wkbReader{b: wkb}
+	t, err := r.header()
+	if err != nil {
+		return mp, err
+	}
+	n := 1
+	switch t {
+	case 3:
+	case 6:
+		if n, err = r.count(); err != nil {
+			return mp, err
+		}
+	default:
+		return mp, fmt.Errorf("geometry is a %s; a grid needs a Polygon or MultiPolygon", geoJSONTypes[t])
+	}
+	for k := range n {
+		if t == 6 {
+			pt, err := r.header()
+			if err != nil {
+				return mp, err
+			}
+			if pt != 3 {
+				return mp, fmt.Errorf("wkb: a MultiPolygon holds a %s", geoJSONTypes[pt])
+			}
+		}
+		if k < cap(mp) {
+			mp = mp[:k+1]
+		} else {
+			mp = append(mp, nil)
+		}
+		if mp[k], err = r.polygon(mp[k][:0]); err != nil {
+			return mp[:0], err
+		}
+	}
+	if r.i != len(r.b) {
+		return mp[:0], errors.New("wkb: bytes left after the geometry")
+	}
+	return mp, nil
+}
+
+// polygon reads a polygon's rings into p's arrays.
+func (r *wkbReader) polygon(p orb.Polygon) (orb.Polygon, error) {
+	n, err := r.count()
+	if err != nil {
+		return p, err
+	}
+	for j := range n {
+		if j < cap(p) {
+			p = p[:j+1]
+		} else {
+			p = append(p, nil)
+		}
+		m, err := r.count()
+		if err != nil {
+			return p, err
+		}
+		if r.i+16*m > len(r.b) {
+			return p, errShortWKB
+		}
+		ring := slices.Grow(p[j][:0], m)[:m]
+		for i := range ring {
+			ring[i] = orb.Point{math.Float64frombits(r.order.Uint64(r.b[r.i:])), math.Float64frombits(r.order.Uint64(r.b[r.i+8:]))}
+			r.i += 16
+		}
+		p[j] = ring
+	}
+	return p, nil
+}

@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/paulmach/orb/encoding/wkb"
+	"github.com/paulmach/orb"
 )
 
 // The lookup index loads from the streaming replica when one is given
@@ -448,10 +448,10 @@ func newCutter() *cutter {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var mp orb.MultiPolygon // each grid's rings, read into the last one's arrays
 			for j := range c.jobs {
-				if g, err := wkb.Unmarshal(j.wkb); err != nil {
-					j.err = err
-				} else if mp, err := geo.Polygonal(g); err != nil {
+				var err error
+				if mp, err = geo.PolygonsFromWKB(j.wkb, mp); err != nil {
 					j.err = err
 				} else {
 					j.pieces, j.err = j.store.Cut(mp)

@@ -68,6 +68,11 @@ type IndexGrid struct {
 	Leaf    bool   // no grid names it as parent
 }
 
+// collectAfterInputs is the fewest grids for which a build collects its
+// inputs once it has let them go: a city's layer and larger, for which the
+// collection is a small part of the build.
+const collectAfterInputs = 100_000
+
 // maxLevelNames bounds the level names of a layer's grids (IndexGrid.level).
 const maxLevelNames = 1 << 16
 
@@ -336,8 +341,16 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 	}
 	// What is left of the inputs is in l.Grids and pieces: let the rest go
 	// (a province's inputs are hundreds of megabytes, and the edges below
-	// are the build's peak).
+	// are the build's peak). For a big layer, collect them now: the
+	// collector's last goal was twice what was live with them (and with
+	// the load's people and rows), and the trees and edges below would
+	// pile up to it before it collected again. A province's build peaked
+	// at 1,994 to 2,019 MiB without this collection and 1,665 to 1,694
+	// with it, in the same time (17.4 to 18.7 s).
 	in.Grids = nil
+	if len(l.Grids) >= collectAfterInputs {
+		runtime.GC()
+	}
 	if err := st.take(); err != nil {
 		return nil, fmt.Errorf("layer %s: %w", in.ID, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"sync"
@@ -341,14 +342,17 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 	}
 	// What is left of the inputs is in l.Grids and pieces: let the rest go
 	// (a province's inputs are hundreds of megabytes, and the edges below
-	// are the build's peak). For a big layer, collect them now: the
+	// are the build's peak). For a big layer, and unless a memory limit
+	// already has the collector watch the total, collect them now: the
 	// collector's last goal was twice what was live with them (and with
-	// the load's people and rows), and the trees and edges below would
-	// pile up to it before it collected again. A province's build peaked
-	// at 1,994 to 2,019 MiB without this collection and 1,665 to 1,694
-	// with it, in the same time (17.4 to 18.7 s).
+	// the load's people and rows), and the trees and edges below piled up
+	// to it before it collected again. A province's build peaked at 1,994
+	// to 2,019 MiB without this collection and 1,662 to 1,835 with it, in
+	// as long; its rebuild after an edit, when two indexes are live, at
+	// 2,204 and 2,206 MiB without and 2,012 and 2,019 with, for 8.2 and
+	// 9.6 s against 7.2 and 7.9 (2026-12-03, alternating).
 	in.Grids = nil
-	if len(l.Grids) >= collectAfterInputs {
+	if len(l.Grids) >= collectAfterInputs && debug.SetMemoryLimit(-1) == math.MaxInt64 {
 		runtime.GC()
 	}
 	if err := st.take(); err != nil {

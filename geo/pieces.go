@@ -13,7 +13,9 @@ const DefaultMaxPieceVertices = 256
 
 // cutRing is a closed ring (first point repeated last) with, for each edge
 // i -> i+1, whether it lies on the polygon's boundary (real) or on a line
-// the subdivision cut along (not real).
+// the subdivision cut along (not real). Both are read, never written: pts
+// may be the caller's ring and real a slice every ring of a polygon shares
+// (see subdividePolygon), each cut to its length so that an append copies.
 type cutRing struct {
 	pts  []orb.Point
 	real []bool
@@ -56,11 +58,12 @@ func subdividePolygon(mp orb.MultiPolygon, maxVertices int) []piecePolygon {
 			if len(r) < 4 {
 				continue
 			}
-			pts := []orb.Point(r)
+			pts := []orb.Point(r[:len(r):len(r)])
 			if pts[0] != pts[len(pts)-1] {
-				pts = append(pts[:len(pts):len(pts)], pts[0]) // a new array, not the room after r
+				pts = append(pts, pts[0]) // a new array, not the room after r
 			}
-			rings = append(rings, cutRing{pts, real[:len(pts)-1]})
+			n := len(pts) - 1
+			rings = append(rings, cutRing{pts, real[:n:n]})
 		}
 	}
 	var out []piecePolygon

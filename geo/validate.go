@@ -26,8 +26,13 @@ func Polygonal(g orb.Geometry) (orb.MultiPolygon, error) {
 	case nil:
 		return nil, fmt.Errorf("geometry is missing; a grid needs a Polygon or MultiPolygon")
 	default:
-		return nil, fmt.Errorf("geometry is a %s; a grid needs a Polygon or MultiPolygon", g.GeoJSONType())
+		return nil, notPolygonal(g.GeoJSONType())
 	}
+}
+
+// notPolygonal refuses a geometry of a kind (its GeoJSON type) for a grid.
+func notPolygonal(kind string) error {
+	return fmt.Errorf("geometry is a %s; a grid needs a Polygon or MultiPolygon", kind)
 }
 
 // Invalid describes why a geometry is not valid and, when known, where.

@@ -72,7 +72,7 @@ func (r *wkbReader) count() (int, error) {
 	}
 	n := int(r.order.Uint32(r.b[r.i:]))
 	r.i += 4
-	if n > (len(r.b)-r.i)/4 { // every element takes at least four more bytes
+	if n < 0 || n > (len(r.b)-r.i)/4 { // every element takes at least four more bytes; n < 0 where int is 32 bits
 		return 0, errShortWKB
 	}
 	return n, nil
@@ -244,7 +244,7 @@ func PolygonsFromWKB(wkb []byte, mp orb.MultiPolygon) (orb.MultiPolygon, error) 
 			return mp, err
 		}
 	default:
-		return mp, fmt.Errorf("geometry is a %s; a grid needs a Polygon or MultiPolygon", geoJSONTypes[t])
+		return mp, notPolygonal(geoJSONTypes[t])
 	}
 	for k := range n {
 		if t == 6 {

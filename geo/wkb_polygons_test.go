@@ -56,6 +56,27 @@ func TestPolygonsFromWKB(t *testing.T) {
 			}
 		}
 	}
+	// Empty forms read as empty, however PostGIS writes them.
+	for _, g := range []orb.Geometry{orb.Polygon{}, orb.Polygon{orb.Ring{}}, orb.MultiPolygon{orb.Polygon{}}} {
+		b, _ := wkb.Marshal(g)
+		got, err := PolygonsFromWKB(b, mp)
+		if err != nil {
+			t.Errorf("%v: %v", g, err)
+		}
+		for _, p := range got {
+			for _, r := range p {
+				if len(r) > 0 {
+					t.Errorf("%v read as %v", g, got)
+				}
+			}
+		}
+	}
+	// A big-endian multipolygon may hold little-endian polygons.
+	le, _ := wkb.Marshal(orb.Polygon{square(7, 7, 1)}, binary.LittleEndian)
+	mixed := append([]byte{0, 0, 0, 0, 6, 0, 0, 0, 1}, le...)
+	if got, err := PolygonsFromWKB(mixed, mp); err != nil || !reflect.DeepEqual(got, orb.MultiPolygon{{square(7, 7, 1)}}) {
+		t.Errorf("mixed byte orders: %v, %v", got, err)
+	}
 	line, _ := wkb.Marshal(orb.LineString{{0, 0}, {1, 1}})
 	inMulti, _ := wkb.Marshal(orb.MultiPolygon{{square(0, 0, 1)}})
 	whole, _ := wkb.Marshal(orb.Polygon{square(0, 0, 1)})
@@ -69,6 +90,11 @@ func TestPolygonsFromWKB(t *testing.T) {
 		{"cut short", whole[:len(whole)-3], "cut short"},
 		{"bytes left", append(whole[:len(whole):len(whole)], 0), "bytes left"},
 		{"a line in a multipolygon", append(inMulti[:9:9], line...), "holds a LineString"},
+		{"rings past the bytes", []byte{1, 3, 0, 0, 0, 0xff, 0xff, 0xff, 0xff}, "cut short"},
+		{"points past the bytes", []byte{1, 3, 0, 0, 0, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f}, "cut short"},
+		{"no byte order", append([]byte{2}, whole[1:]...), "byte order"},
+		{"a Z polygon", append([]byte{1, 0xeb, 3, 0, 0}, whole[5:]...), "only 2D"},
+		{"an SRID", append([]byte{1, 3, 0, 0, 0x20}, whole[5:]...), "only 2D"},
 	} {
 		got, err := PolygonsFromWKB(c.wkb, mp)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -101,39 +127,4 @@ func BenchmarkPolygonsFromWKB(b *testing.B) {
 			_, _ = Polygonal(g)
 		}
 	})
-}
-
-// TestSubdivideLeavesItsInputAlone: subdividePolygon reads its rings
-// where they lie and changes none of them, not even past the end of a ring
-// left open that it closes.
-func TestSubdivideLeavesItsInputAlone(t *testing.T) {
-	var wide orb.Ring
-	for i := range 1000 {
-		wide = append(wide, orb.Point{float64(i) * 0.001, float64(i%5) * 0.001})
-	}
-	wide = append(wide, orb.Point{1, 1}, orb.Point{0, 1}, wide[0])
-	open := make(orb.Ring, 4, 8) // a square left open, with room after it
-	copy(open, orb.Ring{{2, 2}, {3, 2}, {3, 3}, {2, 3}})
-	spare := open[:8]
-	spare[4] = orb.Point{-7, -7}
-	mp := orb.MultiPolygon{{wide}, {open}}
-	before := orb.Clone(mp)
-	pieces := subdividePolygon(mp, 64)
-	if len(pieces) < 16 {
-		t.Fatalf("%d pieces: the wide ring was not cut", len(pieces))
-	}
-	if !reflect.DeepEqual(mp, before) || spare[4] != (orb.Point{-7, -7}) {
-		t.Fatalf("the input changed: %v", mp[1])
-	}
-	closed := false
-	for _, p := range pieces {
-		for _, r := range p.rings {
-			if len(r.pts) == 5 && r.pts[0] == (orb.Point{2, 2}) && r.pts[4] == r.pts[0] && len(r.real) == 4 && r.real[3] {
-				closed = true
-			}
-		}
-	}
-	if !closed {
-		t.Fatal("the open square is not in a piece, closed, its edges real")
-	}
 }

@@ -424,6 +424,10 @@ type cutter struct {
 
 const wkbReused = 64 << 10
 
+// cutQueue is how many grids wait for the cutter's workers, and as many
+// again their answers: the rows are read while the workers cut.
+const cutQueue = 64
+
 type cutJob struct {
 	layer, grid int
 	store       *geo.PieceStore
@@ -441,8 +445,10 @@ type cutGrid struct {
 
 func newCutter() *cutter {
 	workers := runtime.GOMAXPROCS(0)
-	c := &cutter{jobs: make(chan cutJob, 64), done: make(chan []cutGrid, 1), free: make(chan []byte, 2*64+workers)}
-	results := make(chan cutJob, 64)
+	// At most cutQueue buffers wait in jobs, workers are being read, and
+	// one is being filled: the free list holds them all.
+	c := &cutter{jobs: make(chan cutJob, cutQueue), done: make(chan []cutGrid, 1), free: make(chan []byte, cutQueue+workers+1)}
+	results := make(chan cutJob, cutQueue)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
@@ -451,16 +457,17 @@ func newCutter() *cutter {
 			var mp orb.MultiPolygon // each grid's rings, read into the last one's arrays
 			for j := range c.jobs {
 				var err error
-				if mp, err = geo.PolygonsFromWKB(j.wkb, mp); err != nil {
-					j.err = err
-				} else {
-					j.pieces, j.err = j.store.Cut(mp)
-				}
-				if cap(j.wkb) <= wkbReused {
+				mp, err = geo.PolygonsFromWKB(j.wkb, mp)
+				if cap(j.wkb) <= wkbReused { // read: the next row may have it
 					select {
 					case c.free <- j.wkb:
 					default:
 					}
+				}
+				if err != nil {
+					j.err = err
+				} else {
+					j.pieces, j.err = j.store.Cut(mp)
 				}
 				j.wkb, j.store = nil, nil
 				results <- j

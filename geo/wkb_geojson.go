@@ -256,11 +256,7 @@ func PolygonsFromWKB(wkb []byte, mp orb.MultiPolygon) (orb.MultiPolygon, error) 
 				return mp, fmt.Errorf("wkb: a MultiPolygon holds a %s", geoJSONTypes[pt])
 			}
 		}
-		if k < cap(mp) {
-			mp = mp[:k+1]
-		} else {
-			mp = append(mp, nil)
-		}
+		mp = slices.Grow(mp, 1)[:k+1] // the polygon read here last time, when there was one
 		if mp[k], err = r.polygon(mp[k][:0]); err != nil {
 			return mp[:0], err
 		}
@@ -278,11 +274,7 @@ func (r *wkbReader) polygon(p orb.Polygon) (orb.Polygon, error) {
 		return p, err
 	}
 	for j := range n {
-		if j < cap(p) {
-			p = p[:j+1]
-		} else {
-			p = append(p, nil)
-		}
+		p = slices.Grow(p, 1)[:j+1] // the ring read here last time, when there was one
 		m, err := r.count()
 		if err != nil {
 			return p, err

@@ -56,6 +56,11 @@ func TestPolygonsFromWKB(t *testing.T) {
 			}
 		}
 	}
+	// Read again into its own arrays, a geometry allocates nothing.
+	again, _ := wkb.Marshal(geoms[1])
+	if allocs := testing.AllocsPerRun(100, func() { mp, _ = PolygonsFromWKB(again, mp) }); allocs != 0 {
+		t.Errorf("%v allocations reading a multipolygon into its own arrays", allocs)
+	}
 	// Empty forms read as empty, however PostGIS writes them.
 	for _, g := range []orb.Geometry{orb.Polygon{}, orb.Polygon{orb.Ring{}}, orb.MultiPolygon{orb.Polygon{}}} {
 		b, _ := wkb.Marshal(g)

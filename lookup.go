@@ -160,6 +160,9 @@ type IndexStats struct {
 	// NearBytes is what the index keeps for points outside every grid
 	// (the cells of its lattice that lookups have reached).
 	NearBytes int64
+	// HugePageBytes is how much of what lookups read is in 2 MB pages
+	// (a layer whose index is 32 MB or more, on Linux 6.1 and later).
+	HugePageBytes int64
 	// Rebuilds counts the rebuilds of the layer since the process started,
 	// LastRebuild is how long the latest took.
 	Rebuilds    int64

@@ -59,7 +59,7 @@ func (l *Locator) IndexStats() []gridmap.IndexStats {
 		st := li.Stats()
 		r := l.rebuilds[li.ID]
 		out = append(out, gridmap.IndexStats{Layer: li.ID, DataVersion: li.DataVersion, Grids: st.Grids, Pieces: st.Pieces,
-			Vertices: st.Vertices, NearBytes: st.NearBytes, Rebuilds: r.count, LastRebuild: r.last, FromReplica: r.fromReplica})
+			Vertices: st.Vertices, NearBytes: st.NearBytes, HugePageBytes: st.HugePageBytes, Rebuilds: r.count, LastRebuild: r.last, FromReplica: r.fromReplica})
 	}
 	return out
 }

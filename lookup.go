@@ -160,8 +160,8 @@ type IndexStats struct {
 	// NearBytes is what the index keeps for points outside every grid
 	// (the cells of its lattice that lookups have reached).
 	NearBytes int64
-	// HugePageBytes is how much of what lookups read is in 2 MB pages
-	// (a layer whose index is 32 MB or more, on Linux 6.1 and later).
+	// HugePageBytes is how many bytes of the arrays lookups read the
+	// layer's build moved into huge pages (see geo's hugePagesFrom).
 	HugePageBytes int64
 	// Rebuilds counts the rebuilds of the layer since the process started,
 	// LastRebuild is how long the latest took.

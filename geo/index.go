@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/gridmap/gridmap"
+	"github.com/gridmap/gridmap/hugepage"
 	"github.com/paulmach/orb"
 )
 
@@ -111,18 +112,22 @@ type LayerIndex struct {
 	// grid of the layer (or the grid itself, or closes a cycle), so that a
 	// later build reusing the grid without reading it gives it back.
 	lostParents map[int32]string
-	// hugeBytes is how much of what lookups read is in 2 MB pages.
+	// hugeBytes is how much of lookupMemory the build moved into huge
+	// pages.
 	hugeBytes int64
 }
 
-// hugePagesFrom is the least a layer's index reads in lookups for which
-// the build moves it into huge pages (intoHugePages): 32 MB, four times
-// what the CPU's TLB reaches in 4 KB pages. Over 400 districts (968 MB of
-// arrays), a lookup with co-owners took 0.80 and 0.82 of its time with
+// hugePagesFrom is the least a layer's index reads in lookups (its
+// lookupMemory) for which the build moves that into huge pages: 32 MB,
+// four times what the CPU's TLB reaches in 4 KB pages. In a province's
+// index (968 MB of it), most of a lookup's cache misses were TLB misses
+// too. Go asks the kernel for no huge pages, and Debian gives them only
+// to memory that asks (transparent_hugepage "madvise"). Over 400
+// districts, a lookup with co-owners took 0.80 and 0.82 of its time with
 // them, alternating round by round in one process with an index built
-// without (30 rounds of 100,000, each first once). Moving 890 to 1,060
-// MiB took 2.7 to 3.2 s of builds of 16 to 20 s, and 0.6 s of a rebuild
-// after an edit, whose slabs are already moved (2026-12-03).
+// without (30 rounds of 100,000, each first once); moving them took 2.7
+// to 3.2 s of builds of 16 to 20 s, and 0.6 s of a rebuild after an
+// edit, whose points are in huge pages already (2026-12-03).
 const hugePagesFrom = 32 << 20
 
 // edgeSet is the real (boundary) edges of a piece set in short runs, each
@@ -382,7 +387,7 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 	l.leaves = buildPieceSet(leafGrids, pieces, st)
 	l.inner = buildPieceSet(innerGrids, pieces, st)
 	l.edges = buildEdgeSet(&l.leaves)
-	l.hugeBytes = l.intoHugePages(hugePagesFrom)
+	l.hugeBytes = hugepage.Collapse(l.lookupMemory(), hugePagesFrom).Bytes
 	return l, nil
 }
 
@@ -442,6 +447,32 @@ func buildPieceSet(grids []int32, pieces [][]storedPiece, st *PieceStore) pieceS
 		s.pieces[i] = refs[o]
 	}
 	return s
+}
+
+// lookupMemory is where the arrays a lookup reads lie: the grids and
+// their ancestors, the pieces, trees and lattices, the edges, and the
+// store's points and chains.
+func (l *LayerIndex) lookupMemory() []hugepage.Range {
+	rs := []hugepage.Range{hugepage.Of(l.Grids), hugepage.Of(l.up), hugepage.Of(l.ups), hugepage.Of(l.edges.chunks)}
+	if l.edges.tree != nil {
+		rs = append(rs, hugepage.Of(l.edges.tree.boxes))
+	}
+	for _, s := range []*pieceSet{&l.leaves, &l.inner} {
+		rs = append(rs, hugepage.Of(s.pieces))
+		if s.tree != nil {
+			rs = append(rs, hugepage.Of(s.tree.boxes))
+		}
+		if s.cells != nil {
+			rs = append(rs, hugepage.Of(s.cells.start), hugepage.Of(s.cells.items))
+		}
+	}
+	for _, s := range l.leaves.st.slabs {
+		rs = append(rs, hugepage.Of(s))
+	}
+	for _, c := range l.leaves.st.chains {
+		rs = append(rs, hugepage.Of(c))
+	}
+	return rs
 }
 
 // holds reports whether l indexes version id of the grid code.
@@ -995,7 +1026,8 @@ type Stats struct {
 	// near them, in NearBytes with the lattice itself.
 	NearCells int
 	NearBytes int64
-	// HugePageBytes is how much of what lookups read is in 2 MB pages.
+	// HugePageBytes is how many bytes of the arrays lookups read the
+	// layer's build moved into huge pages.
 	HugePageBytes int64
 }
 

@@ -64,6 +64,7 @@ func BenchmarkProvince(b *testing.B) {
 			}
 			b.ReportMetric(p.indexBuild.Seconds(), "index_s")
 			b.ReportMetric(float64(p.indexHeap)/(1<<20), "index_heap_MB")
+			b.ReportMetric(float64(p.indexHuge)/(1<<20), "index_huge_pages_MB")
 			b.ReportMetric(float64(p.indexPeak)/(1<<20), "index_peak_rss_MB")
 			b.ReportMetric(float64(p.rssBefore)/(1<<20), "rss_before_index_MB")
 			b.ReportMetric(p.lookup, "lookup_us")
@@ -86,6 +87,7 @@ type provinceFigures struct {
 	generate, imported   time.Duration
 	indexBuild           time.Duration
 	indexHeap, indexPeak uint64  // bytes: the index's live heap; the process's peak resident set while building it
+	indexHuge            int64   // bytes of the index's lookup memory in huge pages
 	rssBefore            uint64  // bytes: the process's resident set before
 	lookup               float64 // us a lookup, co-owners within 10 m
 	lookupInSpaceOrder   float64 // the same points in space order, as a large batch is answered
@@ -163,8 +165,11 @@ func measureProvince(b testing.TB, n int) provinceFigures {
 	if after.HeapAlloc > before.HeapAlloc {
 		p.indexHeap = after.HeapAlloc - before.HeapAlloc
 	}
-	b.Logf("index built in %s: %.0f MB of heap, peak resident set %.0f MB (%.0f MB before)", p.indexBuild.Round(time.Millisecond),
-		float64(p.indexHeap)/(1<<20), float64(p.indexPeak)/(1<<20), float64(p.rssBefore)/(1<<20))
+	for _, st := range loc.IndexStats() {
+		p.indexHuge += st.HugePageBytes
+	}
+	b.Logf("index built in %s: %.0f MB of heap (%.0f MB of it in huge pages), peak resident set %.0f MB (%.0f MB before)", p.indexBuild.Round(time.Millisecond),
+		float64(p.indexHeap)/(1<<20), float64(p.indexHuge)/(1<<20), float64(p.indexPeak)/(1<<20), float64(p.rssBefore)/(1<<20))
 
 	p.lookup, p.lookupInSpaceOrder = provinceLookups(b, loc, layer.ID, sample)
 	p.z14Median, p.z14P95 = provinceZ14(b, db, layer.ID, sample)

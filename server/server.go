@@ -609,7 +609,7 @@ var (
 	indexGridsDesc = prometheus.NewDesc("gridmap_lookup_index_grids", "Grids in the in-memory lookup index.", []string{"layer"}, nil)
 	indexVertsDesc = prometheus.NewDesc("gridmap_lookup_index_vertices", "Vertices the lookup index holds, those of versions edits replaced included until its store is copied afresh.", []string{"layer"}, nil)
 	indexNearDesc  = prometheus.NewDesc("gridmap_lookup_index_near_bytes", "Bytes the lookup index keeps for points outside every grid (nearest-grid lists).", []string{"layer"}, nil)
-	indexHugeDesc  = prometheus.NewDesc("gridmap_lookup_index_huge_page_bytes", "Bytes of what lookups read that the lookup index holds in 2 MB pages.", []string{"layer"}, nil)
+	indexHugeDesc  = prometheus.NewDesc("gridmap_lookup_index_huge_page_bytes", "Bytes of the arrays lookups read that the layer's latest build moved into huge pages.", []string{"layer"}, nil)
 	indexVerDesc   = prometheus.NewDesc("gridmap_lookup_index_data_version", "Data version of the layer the index holds.", []string{"layer"}, nil)
 	indexRebDesc   = prometheus.NewDesc("gridmap_lookup_index_rebuilds_total", "Rebuilds of the layer's index since start.", []string{"layer"}, nil)
 	indexLastDesc  = prometheus.NewDesc("gridmap_lookup_index_last_rebuild_seconds", "Duration of the layer's latest index rebuild.", []string{"layer"}, nil)

@@ -1,0 +1,27 @@
+// Package hugepage moves memory a process reads at random into the
+// kernel's transparent huge pages (2 MB on x86-64), so that reading it
+// misses the CPU's page table cache (TLB) far less often.
+package hugepage
+
+import "unsafe"
+
+// Range is the address range of an array's elements.
+type Range struct{ From, To uintptr }
+
+// Of is the range of s's elements (its length, not its capacity).
+func Of[T any](s []T) Range {
+	if len(s) == 0 {
+		return Range{}
+	}
+	from := uintptr(unsafe.Pointer(unsafe.SliceData(s)))
+	return Range{from, from + uintptr(len(s))*unsafe.Sizeof(s[0])}
+}
+
+// Result is what Collapse did.
+type Result struct {
+	// Bytes is how much of the ranges lies in huge pages now.
+	Bytes int64
+	// Short counts the pages left as they were for want of a free huge
+	// page (or within a cgroup's limit).
+	Short int
+}

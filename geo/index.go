@@ -120,7 +120,7 @@ type LayerIndex struct {
 // hugePagesFrom is the least a layer's index reads in lookups (its
 // lookupMemory) for which the build moves that into huge pages: 32 MB,
 // four times what the CPU's TLB reaches in 4 KB pages. In a province's
-// index (968 MB of it), most of a lookup's cache misses were TLB misses
+// index (968 MiB of it), most of a lookup's cache misses were TLB misses
 // too. Go asks the kernel for no huge pages, and Debian gives them only
 // to memory that asks (transparent_hugepage "madvise"). Over 400
 // districts, a lookup with co-owners took 0.80 and 0.82 of its time with

@@ -161,8 +161,11 @@ type IndexStats struct {
 	// (the cells of its lattice that lookups have reached).
 	NearBytes int64
 	// HugePageBytes is how many bytes of the arrays lookups read the
-	// layer's build moved into huge pages (see geo's hugePagesFrom).
-	HugePageBytes int64
+	// layer's build moved into huge pages (see geo's hugePagesFrom);
+	// HugePagesShort and HugePagesRefused count the huge pages it could
+	// not move, for want of memory and because the kernel would not.
+	HugePageBytes                    int64
+	HugePagesShort, HugePagesRefused int
 	// Rebuilds counts the rebuilds of the layer since the process started,
 	// LastRebuild is how long the latest took.
 	Rebuilds    int64

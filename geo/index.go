@@ -112,17 +112,17 @@ type LayerIndex struct {
 	// grid of the layer (or the grid itself, or closes a cycle), so that a
 	// later build reusing the grid without reading it gives it back.
 	lostParents map[int32]string
-	// hugeBytes is how much of lookupMemory the build moved into huge
-	// pages.
-	hugeBytes int64
+	// huge is how much of lookupMemory the build moved into huge pages.
+	huge hugepage.Result
 }
 
 // hugePagesFrom is the least a layer's index reads in lookups (its
 // lookupMemory) for which the build moves that into huge pages: 32 MB,
 // four times what the CPU's TLB reaches in 4 KB pages. In a province's
 // index (968 MiB of it), most of a lookup's cache misses were TLB misses
-// too. Go asks the kernel for no huge pages, and Debian gives them only
-// to memory that asks (transparent_hugepage "madvise"). Over 400
+// too. Go asks the kernel for no huge pages for its heap, and this
+// machine gives them only to memory that asks (transparent_hugepage
+// "madvise", as many do). Over 400
 // districts, a lookup with co-owners took 0.80 and 0.82 of its time with
 // them, alternating round by round in one process with an index built
 // without (30 rounds of 100,000, each first once); moving them took 2.7
@@ -387,7 +387,7 @@ func BuildLayerIndex(in LayerInput, maxVertices int, prev *LayerIndex) (*LayerIn
 	l.leaves = buildPieceSet(leafGrids, pieces, st)
 	l.inner = buildPieceSet(innerGrids, pieces, st)
 	l.edges = buildEdgeSet(&l.leaves)
-	l.hugeBytes = hugepage.Collapse(l.lookupMemory(), hugePagesFrom).Bytes
+	l.huge = hugepage.Collapse(l.lookupMemory(), hugePagesFrom)
 	return l, nil
 }
 
@@ -1027,15 +1027,19 @@ type Stats struct {
 	NearCells int
 	NearBytes int64
 	// HugePageBytes is how many bytes of the arrays lookups read the
-	// layer's build moved into huge pages.
-	HugePageBytes int64
+	// layer's build moved into huge pages; HugePagesShort and
+	// HugePagesRefused count the huge pages it could not move for want of
+	// memory and because the kernel would not (see hugepage.Result).
+	HugePageBytes                    int64
+	HugePagesShort, HugePagesRefused int
 }
 
 // Stats counts the grids, pieces and stored vertices of the layer, and
 // what its lattice for points outside every grid holds so far.
 func (l *LayerIndex) Stats() Stats {
 	st := Stats{Grids: len(l.Grids), Pieces: len(l.leaves.pieces) + len(l.inner.pieces),
-		Vertices: l.leaves.st.points, NearBytes: l.edges.near.bytes(), HugePageBytes: l.hugeBytes}
+		Vertices: l.leaves.st.points, NearBytes: l.edges.near.bytes(),
+		HugePageBytes: l.huge.Bytes, HugePagesShort: l.huge.Short, HugePagesRefused: l.huge.Refused}
 	if l.edges.near != nil {
 		st.NearCells = int(l.edges.near.filled.Load())
 	}

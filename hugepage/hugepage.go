@@ -5,7 +5,9 @@ package hugepage
 
 import "unsafe"
 
-// Range is the address range of an array's elements.
+// Range is the address range of an array's elements. The array is on the
+// heap (a stack may move) and kept reachable by its owner while a Range of
+// it is in use: a Range does not keep it.
 type Range struct{ From, To uintptr }
 
 // Of is the range of s's elements (its length, not its capacity).
@@ -22,6 +24,10 @@ type Result struct {
 	// Bytes is how much of the ranges lies in huge pages now.
 	Bytes int64
 	// Short counts the pages left as they were for want of a free huge
-	// page (or within a cgroup's limit).
+	// page (ENOMEM, or EBUSY within a cgroup's limit) or because their
+	// small pages stayed busy (EAGAIN, twice).
 	Short int
+	// Refused counts the pages the kernel would not move (EINVAL: marked
+	// VM_NOHUGEPAGE, or in a state it does not collapse).
+	Refused int
 }

@@ -16,13 +16,7 @@ import (
 // process may not ask for huge pages.
 var sizes = sync.OnceValues(func() (small, huge uintptr) {
 	small = uintptr(os.Getpagesize())
-	// The administrator turned transparent huge pages off (MADV_COLLAPSE
-	// would otherwise ignore it), or Go was told to keep its heap out of
-	// them (GODEBUG=disablethp=1, which marks the heap VM_NOHUGEPAGE).
-	if b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled"); err != nil || strings.Contains(string(b), "[never]") {
-		return small, 0
-	}
-	if strings.Contains(os.Getenv("GODEBUG"), "disablethp=1") {
+	if !allowed() {
 		return small, 0
 	}
 	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")
@@ -41,27 +35,53 @@ var sizes = sync.OnceValues(func() (small, huge uintptr) {
 	return small, uintptr(n)
 })
 
+// allowed is false where transparent huge pages were turned off: by the
+// administrator (MADV_COLLAPSE would otherwise ignore it), for this
+// process (prctl PR_SET_THP_DISABLE, inherited from its parent), or for
+// Go's heap (GODEBUG=disablethp=1, which marks it VM_NOHUGEPAGE).
+func allowed() bool {
+	if b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled"); err != nil || strings.Contains(string(b), "[never]") {
+		return false
+	}
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if v, ok := strings.CutPrefix(line, "THP_enabled:"); ok && strings.TrimSpace(v) == "0" {
+				return false
+			}
+		}
+	}
+	// The runtime reads GODEBUG's settings in order, the last one kept.
+	disabled := false
+	for _, kv := range strings.Split(os.Getenv("GODEBUG"), ",") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(kv), "disablethp="); ok {
+			disabled = v == "1"
+		}
+	}
+	return !disabled
+}
+
 // Size is the size of a huge page, 0 where Collapse moves nothing.
 func Size() uintptr {
 	_, huge := sizes()
 	return huge
 }
 
-// shortRun is how many pages in a row may find no huge page free before
-// Collapse stops asking: each asks the kernel to compact memory first.
+// shortRun is how many pages in a row (of those asked) may find no huge
+// page free before Collapse stops asking: each asks the kernel to compact
+// memory first.
 const shortRun = 8
 
 // Collapse backs the ranges with huge pages, now, when they hold at least
 // minBytes in all: MADV_COLLAPSE copies each aligned block of a huge
 // page's size that they lie on, its small pages already written, into one
-// huge page. A block the ranges
-// only partly cover holds other memory too: it is moved only when every
-// small page of it is resident (mincore), so that memory never written is
-// not made resident. (The kernel may still take a page the Go runtime has
-// just released, or one mapped to its shared zero page, as resident.)
+// huge page. A block is moved only when every small page of it is
+// resident (mincore): one the ranges only partly cover holds other memory
+// too, and memory never written is not made resident. (The kernel may
+// still take a page the Go runtime has just released, or one mapped to its
+// shared zero page, as resident.) The ranges must not overlap.
 //
-// Moving a page takes the process's memory map lock for the copy: a page
-// fault anywhere in the process waits meanwhile.
+// Each copy holds the memory map: mmap and munmap anywhere in the process,
+// and page faults in the mapping copied (all of Go's heap), wait for it.
 func Collapse(ranges []Range, minBytes int) Result {
 	small, huge := sizes()
 	if huge == 0 {
@@ -70,6 +90,9 @@ func Collapse(ranges []Range, minBytes int) Result {
 	total := 0
 	var pages []uintptr
 	for _, r := range ranges {
+		if r.To <= r.From {
+			continue
+		}
 		total += int(r.To - r.From)
 		for p := r.From &^ (huge - 1); p < r.To; p += huge {
 			pages = append(pages, p)
@@ -99,14 +122,17 @@ func Collapse(ranges []Range, minBytes int) Result {
 		case 0:
 			moved = append(moved, p)
 			run = 0
+		case syscall.EINVAL:
+			// Marked VM_NOHUGEPAGE, or in a state the kernel does not
+			// collapse: the next may do.
+			res.Refused++
+			run = 0
 		case syscall.ENOMEM, syscall.EBUSY, syscall.EAGAIN:
 			res.Short++
 			if run++; run == shortRun {
 				return res.count(ranges, moved, huge)
 			}
 		}
-		// EINVAL: a page the kernel will not move (marked VM_NOHUGEPAGE,
-		// or in a state it does not collapse): the next may do.
 	}
 	return res.count(ranges, moved, huge)
 }
@@ -120,7 +146,7 @@ func collapse(p, size uintptr) syscall.Errno {
 // (sorted).
 func (res Result) count(ranges []Range, moved []uintptr, huge uintptr) Result {
 	for _, r := range ranges {
-		for p := r.From &^ (huge - 1); p < r.To; p += huge {
+		for p := r.From &^ (huge - 1); p < r.To; p += huge { // none when r is empty
 			if _, ok := slices.BinarySearch(moved, p); ok {
 				res.Bytes += int64(min(r.To, p+huge) - max(r.From, p))
 			}

@@ -30,30 +30,44 @@ func TestOf(t *testing.T) {
 	}
 }
 
-// TestCollapseMovesOnlyResidentPages maps four huge pages' worth, writes
-// one huge page of it whole and half of the next: only the whole one is
-// moved, the half never written stays out of memory, and what was written
-// reads back.
+// TestCollapseMovesOnlyResidentPages maps three huge pages' worth between
+// two it may not read (so that it joins no other mapping): one marked
+// VM_NOHUGEPAGE and written whole, one written whole, and one written
+// half. Only the second is moved: the kernel refuses the first, which
+// stops nothing; the half never written stays out of memory; and what was
+// written reads back.
 func TestCollapseMovesOnlyResidentPages(t *testing.T) {
 	small, huge := requireHugePages(t)
-	mem, err := syscall.Mmap(-1, 0, int(4*huge), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	mem, err := syscall.Mmap(-1, 0, int(6*huge), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer syscall.Munmap(mem)
 	start := uintptr(unsafe.Pointer(&mem[0]))
-	off := int((start+huge-1)&^(huge-1) - start)
-	region := mem[off : off+2*int(huge)]
-	whole, half := region[:huge], region[huge:]
-	base := uintptr(unsafe.Pointer(&region[0]))
-	// Where the system gives huge pages to all memory, the first write
-	// into the half-written page would take a whole one. (Marking it
-	// MADV_HUGEPAGE instead would have khugepaged collapse it, sparse as
-	// it is, at any moment.)
+	off := int((start+small+huge-1)&^(huge-1) - start) // at least a page in
+	if err := syscall.Mprotect(mem[:off], syscall.PROT_NONE); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mprotect(mem[off+3*int(huge):], syscall.PROT_NONE); err != nil {
+		t.Fatal(err)
+	}
+	region := mem[off : off+3*int(huge)]
+	refused, whole, half := region[:huge], region[huge:2*huge], region[2*huge:]
+	// The half-written page is kept out of huge pages: where the system
+	// gives them to all memory, its first write would take a whole one.
+	// (Marking the others MADV_HUGEPAGE instead would have khugepaged
+	// collapse it, sparse as it is, at any moment.)
+	if err := syscall.Madvise(refused, syscall.MADV_NOHUGEPAGE); err != nil {
+		t.Fatal(err)
+	}
 	if err := syscall.Madvise(half, syscall.MADV_NOHUGEPAGE); err != nil {
 		t.Fatal(err)
 	}
-	before := anonHugePages(t, base, base+2*huge)
+	base := uintptr(unsafe.Pointer(&region[0]))
+	before := anonHugePages(t, base, base+3*huge)
+	for i := range refused {
+		refused[i] = byte(i)
+	}
 	for i := range whole {
 		whole[i] = byte(i)
 	}
@@ -61,18 +75,21 @@ func TestCollapseMovesOnlyResidentPages(t *testing.T) {
 		half[i] = byte(i)
 	}
 
-	if res := Collapse([]Range{{base, base + 2*huge}}, int(4*huge)); res != (Result{}) {
+	if res := Collapse([]Range{{base, base + 3*huge}}, int(4*huge)); res != (Result{}) {
 		t.Fatalf("ranges smaller than asked: %+v", res)
 	}
-	res := Collapse([]Range{{base + 100, base + huge + 100}}, 0)
+	if res := Collapse([]Range{{base + huge, base + huge}}, 0); res != (Result{}) {
+		t.Fatalf("an empty range: %+v", res)
+	}
+	res := Collapse([]Range{{base + 100, base + 2*huge + 100}}, 0)
 	if res.Short > 0 {
 		t.Skipf("no huge page free: %+v", res)
 	}
-	if res.Bytes != int64(huge-100) {
-		t.Fatalf("%+v; want the range's %d bytes in the page written whole", res, huge-100)
+	if want := (Result{Bytes: int64(huge), Refused: 1}); res != want {
+		t.Fatalf("%+v; want %+v: the range's bytes in the page written whole, the page marked VM_NOHUGEPAGE refused", res, want)
 	}
 	resident := make([]byte, huge/small)
-	if _, _, errno := syscall.Syscall(syscall.SYS_MINCORE, base+huge, huge, uintptr(unsafe.Pointer(&resident[0]))); errno != 0 {
+	if _, _, errno := syscall.Syscall(syscall.SYS_MINCORE, base+2*huge, huge, uintptr(unsafe.Pointer(&resident[0]))); errno != 0 {
 		t.Fatal(errno)
 	}
 	for i, r := range resident {
@@ -80,12 +97,33 @@ func TestCollapseMovesOnlyResidentPages(t *testing.T) {
 			t.Fatalf("small page %d of the half-written huge page: resident %v", i, in)
 		}
 	}
-	if got := anonHugePages(t, base, base+2*huge) - before; got != int64(huge) {
+	if got := anonHugePages(t, base, base+3*huge) - before; got != int64(huge) {
 		t.Fatalf("the kernel shows %d more bytes of huge pages in the mapping; want %d", got, huge)
 	}
-	for i := range whole {
-		if whole[i] != byte(i) {
-			t.Fatalf("byte %d of the moved page is %d, was written %d", i, whole[i], byte(i))
+	for _, page := range [][]byte{refused, whole} {
+		for i := range page {
+			if page[i] != byte(i) {
+				t.Fatalf("byte %d of a page written whole is %d, was written %d", i, page[i], byte(i))
+			}
+		}
+	}
+}
+
+// TestAllowedReadsGODEBUGsLastWord turns the move off for Go's
+// disablethp=1 as the runtime reads it: the last setting kept.
+func TestAllowedReadsGODEBUGsLastWord(t *testing.T) {
+	requireHugePages(t)
+	for godebug, want := range map[string]bool{
+		"":                          true,
+		"disablethp=1":              false,
+		"gctrace=0, disablethp=1":   false,
+		"disablethp=1,disablethp=0": true,
+		"disablethp=0,disablethp=1": false,
+		"madvdontneed=1":            true,
+	} {
+		t.Setenv("GODEBUG", godebug)
+		if got := allowed(); got != want {
+			t.Errorf("GODEBUG=%q: allowed %v, want %v", godebug, got, want)
 		}
 	}
 }

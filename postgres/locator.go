@@ -59,7 +59,8 @@ func (l *Locator) IndexStats() []gridmap.IndexStats {
 		st := li.Stats()
 		r := l.rebuilds[li.ID]
 		out = append(out, gridmap.IndexStats{Layer: li.ID, DataVersion: li.DataVersion, Grids: st.Grids, Pieces: st.Pieces,
-			Vertices: st.Vertices, NearBytes: st.NearBytes, HugePageBytes: st.HugePageBytes, Rebuilds: r.count, LastRebuild: r.last, FromReplica: r.fromReplica})
+			Vertices: st.Vertices, NearBytes: st.NearBytes, HugePageBytes: st.HugePageBytes,
+			HugePagesShort: st.HugePagesShort, HugePagesRefused: st.HugePagesRefused, Rebuilds: r.count, LastRebuild: r.last, FromReplica: r.fromReplica})
 	}
 	return out
 }

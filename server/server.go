@@ -610,6 +610,7 @@ var (
 	indexVertsDesc = prometheus.NewDesc("gridmap_lookup_index_vertices", "Vertices the lookup index holds, those of versions edits replaced included until its store is copied afresh.", []string{"layer"}, nil)
 	indexNearDesc  = prometheus.NewDesc("gridmap_lookup_index_near_bytes", "Bytes the lookup index keeps for points outside every grid (nearest-grid lists).", []string{"layer"}, nil)
 	indexHugeDesc  = prometheus.NewDesc("gridmap_lookup_index_huge_page_bytes", "Bytes of the arrays lookups read that the layer's latest build moved into huge pages.", []string{"layer"}, nil)
+	indexUnmoved   = prometheus.NewDesc("gridmap_lookup_index_huge_pages_unmoved", "Huge pages of the arrays lookups read that the layer's latest build could not move: for want of memory (short) or because the kernel would not (refused).", []string{"layer", "reason"}, nil)
 	indexVerDesc   = prometheus.NewDesc("gridmap_lookup_index_data_version", "Data version of the layer the index holds.", []string{"layer"}, nil)
 	indexRebDesc   = prometheus.NewDesc("gridmap_lookup_index_rebuilds_total", "Rebuilds of the layer's index since start.", []string{"layer"}, nil)
 	indexLastDesc  = prometheus.NewDesc("gridmap_lookup_index_last_rebuild_seconds", "Duration of the layer's latest index rebuild.", []string{"layer"}, nil)
@@ -620,7 +621,7 @@ var (
 type indexCollector struct{ src indexStatser }
 
 func (c *indexCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{indexGridsDesc, indexVertsDesc, indexNearDesc, indexHugeDesc, indexVerDesc, indexRebDesc, indexLastDesc, indexFromDesc} {
+	for _, d := range []*prometheus.Desc{indexGridsDesc, indexVertsDesc, indexNearDesc, indexHugeDesc, indexUnmoved, indexVerDesc, indexRebDesc, indexLastDesc, indexFromDesc} {
 		ch <- d
 	}
 }
@@ -631,6 +632,8 @@ func (c *indexCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(indexVertsDesc, prometheus.GaugeValue, float64(st.Vertices), st.Layer)
 		ch <- prometheus.MustNewConstMetric(indexNearDesc, prometheus.GaugeValue, float64(st.NearBytes), st.Layer)
 		ch <- prometheus.MustNewConstMetric(indexHugeDesc, prometheus.GaugeValue, float64(st.HugePageBytes), st.Layer)
+		ch <- prometheus.MustNewConstMetric(indexUnmoved, prometheus.GaugeValue, float64(st.HugePagesShort), st.Layer, "short")
+		ch <- prometheus.MustNewConstMetric(indexUnmoved, prometheus.GaugeValue, float64(st.HugePagesRefused), st.Layer, "refused")
 		ch <- prometheus.MustNewConstMetric(indexVerDesc, prometheus.GaugeValue, float64(st.DataVersion), st.Layer)
 		ch <- prometheus.MustNewConstMetric(indexRebDesc, prometheus.CounterValue, float64(st.Rebuilds), st.Layer)
 		ch <- prometheus.MustNewConstMetric(indexLastDesc, prometheus.GaugeValue, st.LastRebuild.Seconds(), st.Layer)

@@ -1,6 +1,7 @@
 package hugepage
 
 import (
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -27,6 +28,11 @@ var sizes = sync.OnceValues(func() (small, huge uintptr) {
 	if err != nil || n <= uint64(small) || n&(n-1) != 0 {
 		return small, 0
 	}
+	// Since Linux 6.8 each size has a switch of its own, "inherit" by
+	// default.
+	if b, err := os.ReadFile(fmt.Sprintf("/sys/kernel/mm/transparent_hugepage/hugepages-%dkB/enabled", n>>10)); err == nil && strings.Contains(string(b), "[never]") {
+		return small, 0
+	}
 	// A kernel before 6.1 has no MADV_COLLAPSE. Asked of no memory at
 	// all, madvise checks the advice alone.
 	if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, 0, 0, unix.MADV_COLLAPSE); errno != 0 {
@@ -36,7 +42,8 @@ var sizes = sync.OnceValues(func() (small, huge uintptr) {
 })
 
 // allowed is false where transparent huge pages were turned off: by the
-// administrator (MADV_COLLAPSE would otherwise ignore it), for this
+// administrator (MADV_COLLAPSE would otherwise ignore it; the size's own
+// switch is read with the size), for this
 // process (prctl PR_SET_THP_DISABLE, inherited from its parent), or for
 // Go's heap (GODEBUG=disablethp=1, which marks it VM_NOHUGEPAGE).
 func allowed() bool {

@@ -42,10 +42,10 @@ var sizes = sync.OnceValues(func() (small, huge uintptr) {
 })
 
 // allowed is false where transparent huge pages were turned off: by the
-// administrator (MADV_COLLAPSE would otherwise ignore it; the size's own
-// switch is read with the size), for this
-// process (prctl PR_SET_THP_DISABLE, inherited from its parent), or for
-// Go's heap (GODEBUG=disablethp=1, which marks it VM_NOHUGEPAGE).
+// administrator (MADV_COLLAPSE would otherwise ignore it; the switch of
+// the size alone is read with the size), for this process (prctl
+// PR_SET_THP_DISABLE, inherited from its parent), or for Go's heap
+// (GODEBUG=disablethp=1, which marks it VM_NOHUGEPAGE).
 func allowed() bool {
 	if b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled"); err != nil || strings.Contains(string(b), "[never]") {
 		return false

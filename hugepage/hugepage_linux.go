@@ -153,7 +153,10 @@ func collapse(p, size uintptr) syscall.Errno {
 // (sorted).
 func (res Result) count(ranges []Range, moved []uintptr, huge uintptr) Result {
 	for _, r := range ranges {
-		for p := r.From &^ (huge - 1); p < r.To; p += huge { // none when r is empty
+		if r.To <= r.From {
+			continue
+		}
+		for p := r.From &^ (huge - 1); p < r.To; p += huge {
 			if _, ok := slices.BinarySearch(moved, p); ok {
 				res.Bytes += int64(min(r.To, p+huge) - max(r.From, p))
 			}

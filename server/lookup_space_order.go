@@ -27,6 +27,11 @@ import (
 // few points a place to gain, and is streamed as it is answered.
 const defaultSpaceOrderFrom = 4 * batchChunk
 
+// maxAnswersHeld bounds the bytes of large batches' answers held for
+// clients still reading them: ten full batches with one layer (about 25
+// MB each).
+const maxAnswersHeld = 256 << 20
+
 // answerInSpaceOrder answers a large batch from the index in space order on
 // every core, holding the answers, then writes them in input order with
 // their length. As no byte is written before every point is answered, an
@@ -42,6 +47,13 @@ const defaultSpaceOrderFrom = 4 * batchChunk
 // read them, as long as the server's write timeout allows); a request
 // whose client goes away while it waits or is answered ends there, and one
 // whose deadline passes while it waits is told to retry.
+//
+// The answers waiting for their clients to read them are at most
+// maxAnswersHeld bytes over every batch (answersHeld): a batch answered
+// while slow readers hold that much is told to retry, so that clients
+// which never read cannot pile answers up in memory until the write
+// timeout lets each go. A batch whose answer is larger still is answered
+// when it finds the room empty.
 func (s *Server) answerInSpaceOrder(c echo.Context, q gridmap.LookupQuery, req *batchRequest, anonymous bool) error {
 	ctx := c.Request().Context()
 	var a spaceAnswers
@@ -58,6 +70,11 @@ func (s *Server) answerInSpaceOrder(c echo.Context, q gridmap.LookupQuery, req *
 	for _, b := range a.chunks {
 		size += len(*b)
 	}
+	held := min(int64(size), s.answersHeldAtMost)
+	if !s.answersHeld.TryAcquire(held) {
+		return gridmap.Errorf(gridmap.EUNAVAILABLE, "the answers of large batches waiting for their clients to read them take all the memory they may; retry shortly")
+	}
+	defer s.answersHeld.Release(held)
 	w := c.Response()
 	w.Header()[echo.HeaderContentType] = jsonContentType
 	w.Header().Set(echo.HeaderContentLength, strconv.Itoa(size))

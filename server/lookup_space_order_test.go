@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -13,10 +14,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gridmap/gridmap"
+	"golang.org/x/sync/semaphore"
 )
 
 // pointLocator answers each point with a grid named after it, and holds
@@ -58,11 +61,15 @@ type batchServer struct {
 	logs *lockedBuffer
 }
 
-func newBatchServer(t *testing.T, cfg Config) *batchServer {
+func newBatchServer(t *testing.T, cfg Config, configure ...func(*http.Server)) *batchServer {
 	bs := &batchServer{loc: newPointLocator(), logs: &lockedBuffer{}}
 	cfg.PublicRead = true
 	bs.s = New(cfg, Deps{Locator: bs.loc}, slog.New(slog.NewJSONHandler(bs.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	hs := httptest.NewServer(bs.s.Handler())
+	hs := httptest.NewUnstartedServer(bs.s.Handler())
+	for _, c := range configure {
+		c(hs.Config)
+	}
+	hs.Start()
 	t.Cleanup(func() {
 		bs.letGo()
 		hs.Close()
@@ -290,4 +297,88 @@ func TestBatchesWaitTheirTurn(t *testing.T) {
 			t.Errorf("after the held batch: %v %v %.80s", res, err, got)
 		}
 	})
+}
+
+// TestSlowReadersHoldBoundedAnswers: a client that posts a large batch and
+// never reads its answer holds that answer; once such answers fill the
+// room large batches' answers may take, another large batch is told to
+// retry (503 with Retry-After), small ones are still answered, and when the
+// slow client goes the room is free again. A batch whose answer is larger
+// than the room is answered when it finds it empty.
+func TestSlowReadersHoldBoundedAnswers(t *testing.T) {
+	// The server's socket buffers a few pages of what it writes (it
+	// would grow to megabytes), so that writing an answer to a client
+	// that reads nothing blocks.
+	bs := newBatchServer(t, Config{}, func(hs *http.Server) {
+		hs.ConnState = func(c net.Conn, st http.ConnState) {
+			if tc, ok := c.(*net.TCPConn); ok && st == http.StateNew {
+				if err := tc.SetWriteBuffer(4096); err != nil {
+					t.Errorf("the server's send buffer: %v", err)
+				}
+			}
+		}
+	})
+	rnd := rand.New(rand.NewPCG(21, 3))
+	body, want := bs.batch(t, rnd, defaultSpaceOrderFrom)
+	bs.s.answersHeld, bs.s.answersHeldAtMost = semaphore.NewWeighted(int64(len(want))/2), int64(len(want))/2
+	if res, got, err := bs.post(context.Background(), body); err != nil || res.StatusCode != 200 || got != want {
+		t.Fatalf("a batch whose answer is larger than the room, alone: %v %v %.80s", res, err, got)
+	}
+	room := int64(len(want)) * 3 / 2
+	bs.s.answersHeld, bs.s.answersHeldAtMost = semaphore.NewWeighted(room), room
+
+	// The slow client reads nothing, through a receive buffer of a page,
+	// so the server's writes of the answer soon block.
+	dialer := net.Dialer{Control: func(network, address string, c syscall.RawConn) error {
+		var err error
+		if cerr := c.Control(func(fd uintptr) {
+			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		}); cerr != nil {
+			return cerr
+		}
+		return err
+	}}
+	conn, err := dialer.Dial("tcp", strings.TrimPrefix(bs.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := fmt.Fprintf(conn, "POST /v1/lookup HTTP/1.1\r\nHost: x\r\n%s: 1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", noAuth[0], len(body), body); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the slow client's answer held", func() bool {
+		if !bs.s.answersHeld.TryAcquire(room - int64(len(want)) + 1) {
+			return true
+		}
+		bs.s.answersHeld.Release(room - int64(len(want)) + 1)
+		return false
+	})
+	other, otherWant := bs.batch(t, rnd, defaultSpaceOrderFrom)
+	res, got, err := bs.post(context.Background(), other)
+	if err != nil || res.StatusCode != 503 || res.Header.Get("Retry-After") != retryAfter || !strings.Contains(got, "retry shortly") {
+		t.Errorf("a large batch while a slow client holds the room: %v %v %.120s", res, err, got)
+	}
+	small, smallWant := bs.batch(t, rnd, defaultSpaceOrderFrom-1)
+	if res, got, err := bs.post(context.Background(), small); err != nil || res.StatusCode != 200 || got != smallWant {
+		t.Errorf("a small batch, streamed, while a slow client holds the room: %v %v %.80s", res, err, got)
+	}
+
+	conn.Close()
+	eventually(t, "the slow client's answer let go", func() bool {
+		if bs.s.answersHeld.TryAcquire(room) {
+			bs.s.answersHeld.Release(room)
+			return true
+		}
+		return false
+	})
+	if res, got, err := bs.post(context.Background(), other); err != nil || res.StatusCode != 200 || got != otherWant {
+		t.Errorf("a large batch once the slow client went: %v %v %.80s", res, err, got)
+	}
+	// The refusal is logged as a 503, as every answer that is one; nothing
+	// else is an error.
+	for line := range strings.Lines(bs.logs.String()) {
+		if strings.Contains(line, `"level":"ERROR"`) && !strings.Contains(line, `"status":503`) {
+			t.Errorf("error logged: %s", line)
+		}
+	}
 }

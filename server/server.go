@@ -166,6 +166,11 @@ type Server struct {
 	// batchPoints admits the points of large batch lookups answered at
 	// once, up to one full batch (see answerInSpaceOrder).
 	batchPoints *semaphore.Weighted
+	// answersHeld admits the bytes of large batches' answers held until
+	// their clients have read them, up to maxAnswersHeld (see
+	// answerInSpaceOrder).
+	answersHeld       *semaphore.Weighted
+	answersHeldAtMost int64
 	// spaceOrderFrom is the size from which batches are answered in space
 	// order: defaultSpaceOrderFrom (a benchmark raises it to time input
 	// order).
@@ -192,7 +197,8 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	s := &Server{echo: e, cfg: cfg, deps: deps, logger: logger, metrics: newMetrics(), rates: newLimiters(), csp: pageSecurity,
-		batchPoints: semaphore.NewWeighted(gridmap.MaxLookupPoints), spaceOrderFrom: defaultSpaceOrderFrom}
+		batchPoints: semaphore.NewWeighted(gridmap.MaxLookupPoints), spaceOrderFrom: defaultSpaceOrderFrom,
+		answersHeld: semaphore.NewWeighted(maxAnswersHeld), answersHeldAtMost: maxAnswersHeld}
 	s.streams, s.endStreams = context.WithCancel(context.Background())
 	limit, err := bytes.Parse(cfg.BodyLimit)
 	if err != nil {

@@ -27,10 +27,15 @@ import (
 // few points a place to gain, and is streamed as it is answered.
 const defaultSpaceOrderFrom = 4 * batchChunk
 
-// maxAnswersHeld bounds the bytes of large batches' answers held for
-// clients still reading them: ten full batches with one layer (about 25
-// MB each).
+// maxAnswersHeld bounds the memory large batches hold for clients still
+// reading their answers: ten full batches with one layer (about 25 MiB of
+// buffers each).
 const maxAnswersHeld = 256 << 20
+
+// heldPerPoint is what a large batch holds a point besides its answer
+// until written: its place in space order and back (two int32), its
+// answer's end (an int) and its coordinates.
+const heldPerPoint = 4 + 4 + 8 + 16
 
 // answerInSpaceOrder answers a large batch from the index in space order on
 // every core, holding the answers, then writes them in input order with
@@ -48,12 +53,13 @@ const maxAnswersHeld = 256 << 20
 // whose client goes away while it waits or is answered ends there, and one
 // whose deadline passes while it waits is told to retry.
 //
-// The answers waiting for their clients to read them are at most
-// maxAnswersHeld bytes over every batch (answersHeld): a batch answered
-// while slow readers hold that much is told to retry, so that clients
-// which never read cannot pile answers up in memory until the write
-// timeout lets each go. A batch whose answer is larger still is answered
-// when it finds the room empty.
+// What large batches hold for clients still reading their answers (the
+// answers' buffers and a few bytes a point) is at most maxAnswersHeld
+// over every batch (answersHeld): a batch answered while slow readers hold
+// that much is told to retry, so that clients which never read cannot pile
+// answers up in memory until the write timeout lets each go. A batch that
+// holds more alone is answered when it finds the room empty. (The answer
+// is computed first: only then is its size known.)
 func (s *Server) answerInSpaceOrder(c echo.Context, q gridmap.LookupQuery, req *batchRequest, anonymous bool) error {
 	ctx := c.Request().Context()
 	var a spaceAnswers
@@ -70,7 +76,14 @@ func (s *Server) answerInSpaceOrder(c echo.Context, q gridmap.LookupQuery, req *
 	for _, b := range a.chunks {
 		size += len(*b)
 	}
-	held := min(int64(size), s.answersHeldAtMost)
+	// What stays in memory until written: the answers' buffers, as
+	// large as the pool made them, and per point its place in space
+	// order, its answer's end and its coordinates.
+	held := int64(len(a.order)) * heldPerPoint
+	for _, b := range a.chunks {
+		held += int64(cap(*b))
+	}
+	held = min(held, s.answersHeldAtMost)
 	if !s.answersHeld.TryAcquire(held) {
 		return gridmap.Errorf(gridmap.EUNAVAILABLE, "the answers of large batches waiting for their clients to read them take all the memory they may; retry shortly")
 	}

@@ -28,8 +28,8 @@ import (
 const defaultSpaceOrderFrom = 4 * batchChunk
 
 // maxAnswersHeld bounds the memory large batches hold for clients still
-// reading their answers: ten full batches with one layer (about 25 MiB of
-// buffers each).
+// reading their answers: about nine full batches with one layer (25 MiB
+// of buffers and 3 MiB for their points each).
 const maxAnswersHeld = 256 << 20
 
 // heldPerPoint is what a large batch holds a point besides its answer

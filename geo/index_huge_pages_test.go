@@ -83,14 +83,16 @@ func TestIndexInHugePages(t *testing.T) {
 		t.Fatalf("the kernel shows %d more bytes of huge pages, fewer than the %d within the arrays' own pages", after-before, within)
 	}
 	// Every kind of array a lookup reads is among those moved.
-	kinds := map[string][]any{
-		"grids": {l.Grids}, "ancestors": {l.up, l.ups}, "pieces": {l.leaves.pieces}, "tree": {l.leaves.tree.boxes},
-		"lattice": {l.leaves.cells.start, l.leaves.cells.items}, "edges": {l.edges.chunks, l.edges.tree.boxes},
-		"points": {l.leaves.st.slabs[len(l.leaves.st.slabs)-1]}, "chains": {l.leaves.st.chains[len(l.leaves.st.chains)-1]},
+	kinds := map[string][]hugepage.Range{
+		"grids": {hugepage.Of(l.Grids)}, "ancestors": {hugepage.Of(l.up), hugepage.Of(l.ups)},
+		"pieces": {hugepage.Of(l.leaves.pieces)}, "tree": {hugepage.Of(l.leaves.tree.boxes)},
+		"lattice": {hugepage.Of(l.leaves.cells.start), hugepage.Of(l.leaves.cells.items)},
+		"edges":   {hugepage.Of(l.edges.chunks), hugepage.Of(l.edges.tree.boxes)},
+		"points":  {hugepage.Of(l.leaves.st.slabs[len(l.leaves.st.slabs)-1])},
+		"chains":  {hugepage.Of(l.leaves.st.chains[len(l.leaves.st.chains)-1])},
 	}
 	for kind, arrays := range kinds {
-		for _, a := range arrays {
-			r := rangeOf(a)
+		for _, r := range arrays {
 			if r == (hugepage.Range{}) {
 				t.Fatalf("the test's layer has no %s", kind)
 			}
@@ -114,28 +116,6 @@ func TestIndexInHugePages(t *testing.T) {
 			t.Fatalf("lookup of (%v, %v), well inside %s: owner %d, co-owners %v", x, y, want, h.Owner, h.CoOwners)
 		}
 	}
-}
-
-func rangeOf(a any) hugepage.Range {
-	switch a := a.(type) {
-	case []IndexGrid:
-		return hugepage.Of(a)
-	case []int32:
-		return hugepage.Of(a)
-	case []uint32:
-		return hugepage.Of(a)
-	case []pieceRef:
-		return hugepage.Of(a)
-	case []box:
-		return hugepage.Of(a)
-	case []edgeChunk:
-		return hugepage.Of(a)
-	case []orb.Point:
-		return hugepage.Of(a)
-	case []chain:
-		return hugepage.Of(a)
-	}
-	panic(fmt.Sprintf("%T", a))
 }
 
 // smapsHugePages is the process's AnonHugePages (/proc/self/smaps_rollup).

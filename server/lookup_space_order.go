@@ -15,6 +15,7 @@ import (
 	"github.com/gridmap/gridmap/geo"
 	"github.com/labstack/echo/v4"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 )
 
 // defaultSpaceOrderFrom is the size from which a batch is answered in space
@@ -31,6 +32,23 @@ const defaultSpaceOrderFrom = 4 * batchChunk
 // reading their answers: about nine full batches with one layer (25 MiB
 // of buffers and 3 MiB for their points each).
 const maxAnswersHeld = 256 << 20
+
+// room admits up to size bytes at once, without waiting.
+type room struct {
+	taken *semaphore.Weighted
+	size  int64
+}
+
+func newRoom(size int64) room { return room{semaphore.NewWeighted(size), size} }
+
+// take takes n bytes, or all of the room when n is larger, if they are
+// free, and returns what it took, to give back.
+func (r room) take(n int64) (int64, bool) {
+	n = min(n, r.size)
+	return n, r.taken.TryAcquire(n)
+}
+
+func (r room) giveBack(n int64) { r.taken.Release(n) }
 
 // heldPerPoint is what a large batch holds a point besides its answer
 // until written: its place in space order and back (two int32), its
@@ -83,11 +101,11 @@ func (s *Server) answerInSpaceOrder(c echo.Context, q gridmap.LookupQuery, req *
 	for _, b := range a.chunks {
 		held += int64(cap(*b))
 	}
-	held = min(held, s.answersHeldAtMost)
-	if !s.answersHeld.TryAcquire(held) {
+	held, ok := s.answersHeld.take(held)
+	if !ok {
 		return gridmap.Errorf(gridmap.EUNAVAILABLE, "the answers of large batches waiting for their clients to read them take all the memory they may; retry shortly")
 	}
-	defer s.answersHeld.Release(held)
+	defer s.answersHeld.giveBack(held)
 	w := c.Response()
 	w.Header()[echo.HeaderContentType] = jsonContentType
 	w.Header().Set(echo.HeaderContentLength, strconv.Itoa(size))

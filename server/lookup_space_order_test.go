@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/gridmap/gridmap"
-	"golang.org/x/sync/semaphore"
 )
 
 // pointLocator answers each point with a grid named after it, and holds
@@ -321,7 +320,7 @@ func TestSlowReadersHoldBoundedAnswers(t *testing.T) {
 	})
 	rnd := rand.New(rand.NewPCG(21, 3))
 	body, want := bs.batch(t, rnd, defaultSpaceOrderFrom)
-	bs.s.answersHeld, bs.s.answersHeldAtMost = semaphore.NewWeighted(int64(len(want))/2), int64(len(want))/2
+	bs.s.answersHeld = newRoom(int64(len(want)) / 2)
 	// The least a batch of these points holds: its answer's buffers as
 	// the pool makes them (they may have grown), and a few bytes a point.
 	// Room for one and a half: a second is refused.
@@ -331,7 +330,7 @@ func TestSlowReadersHoldBoundedAnswers(t *testing.T) {
 		t.Fatalf("a batch whose answer is larger than the room, alone: %v %v %.80s", res, err, got)
 	}
 	room := holds * 3 / 2
-	bs.s.answersHeld, bs.s.answersHeldAtMost = semaphore.NewWeighted(room), room
+	bs.s.answersHeld = newRoom(room)
 
 	// The slow client reads nothing, through a receive buffer of a page,
 	// so the server's writes of the answer soon block.
@@ -370,11 +369,11 @@ func TestSlowReadersHoldBoundedAnswers(t *testing.T) {
 
 	conn.Close()
 	eventually(t, "the slow client's answer let go", func() bool {
-		if bs.s.answersHeld.TryAcquire(room) {
-			bs.s.answersHeld.Release(room)
-			return true
+		took, ok := bs.s.answersHeld.take(room)
+		if ok {
+			bs.s.answersHeld.giveBack(took)
 		}
-		return false
+		return ok
 	})
 	if res, got, err := bs.post(context.Background(), other); err != nil || res.StatusCode != 200 || got != otherWant {
 		t.Errorf("a large batch once the slow client went: %v %v %.80s", res, err, got)

@@ -169,8 +169,7 @@ type Server struct {
 	// answersHeld admits the bytes of large batches' answers held until
 	// their clients have read them, up to maxAnswersHeld (see
 	// answerInSpaceOrder).
-	answersHeld       *semaphore.Weighted
-	answersHeldAtMost int64
+	answersHeld room
 	// spaceOrderFrom is the size from which batches are answered in space
 	// order: defaultSpaceOrderFrom (a benchmark raises it to time input
 	// order).
@@ -198,7 +197,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 	e.HideBanner, e.HidePort = true, true
 	s := &Server{echo: e, cfg: cfg, deps: deps, logger: logger, metrics: newMetrics(), rates: newLimiters(), csp: pageSecurity,
 		batchPoints: semaphore.NewWeighted(gridmap.MaxLookupPoints), spaceOrderFrom: defaultSpaceOrderFrom,
-		answersHeld: semaphore.NewWeighted(maxAnswersHeld), answersHeldAtMost: maxAnswersHeld}
+		answersHeld: newRoom(maxAnswersHeld)}
 	s.streams, s.endStreams = context.WithCancel(context.Background())
 	limit, err := bytes.Parse(cfg.BodyLimit)
 	if err != nil {

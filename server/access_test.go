@@ -900,6 +900,32 @@ func TestEditsWhereReportsLoseTheirGrid(t *testing.T) {
 	}
 }
 
+// TestAPIAnswersCarryTheAPIPolicy: the API's answers are data, and carry
+// the short policy that lets nothing load from them or frame them,
+// answered or refused, on the lookup's own path as on echo's; the pages
+// and everything outside the API, even where no route is found, carry the
+// pages' policy.
+func TestAPIAnswersCarryTheAPIPolicy(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	walkWorld(t, ts, "policy")
+	for _, u := range []string{"/v1/lookup?layer=policy&lon=121.005&lat=31.005", "/v1/lookup?layer=nowhere&lon=0&lat=0",
+		"/v1/lookup?layer=policy&lon=200&lat=0", "/v1/layers", "/v1/layers/nowhere", "/tiles/policy/14/13699/6706.mvt", "/tiles/nowhere/0/0/0.mvt"} {
+		r := do(t, "GET", ts.url+u, "")
+		if csp := r.header.Get("Content-Security-Policy"); csp != "default-src 'none'; frame-ancestors 'none'" ||
+			r.header.Get("X-Content-Type-Options") != "nosniff" || r.header.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("%s (%d): headers %v, want the API's policy", u, r.status, r.header)
+		}
+		if want := u == "/v1/layers" || strings.Contains(u, "layer=policy&lon=121") || strings.HasPrefix(u, "/tiles/policy"); want != (r.status == 200) {
+			t.Errorf("%s: %d %s", u, r.status, r.body)
+		}
+	}
+	for _, u := range []string{"/editor", "/login", "/ogc?f=html", "/nowhere"} {
+		if csp := do(t, "GET", ts.url+u, "").header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+			t.Errorf("%s: Content-Security-Policy %q, want the pages'", u, csp)
+		}
+	}
+}
+
 // TestBasemapStyleIsAllowedAndAnnounced: a configured basemap's origin is
 // added to the Content-Security-Policy and told to the pages.
 func TestBasemapStyleIsAllowedAndAnnounced(t *testing.T) {
@@ -910,11 +936,11 @@ func TestBasemapStyleIsAllowedAndAnnounced(t *testing.T) {
 	if cfg["basemap_style"] != "https://map.example.gov.cn/styles/vec.json" || cfg["time_zone"] != "Asia/Shanghai" {
 		t.Errorf("config: %s", r.body)
 	}
-	if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self' https://map.example.gov.cn") {
+	if csp := do(t, "GET", ts.url+"/editor", "").header.Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self' https://map.example.gov.cn") {
 		t.Errorf("CSP %q does not let the pages fetch the basemap", csp)
 	}
 	plain := newTestServer(t, Config{})
-	if csp := do(t, "GET", plain.url+"/v1/config", "").header.Get("Content-Security-Policy"); strings.Contains(csp, "example") {
+	if csp := do(t, "GET", plain.url+"/editor", "").header.Get("Content-Security-Policy"); strings.Contains(csp, "example") || !strings.Contains(csp, "connect-src 'self'") {
 		t.Errorf("CSP without a basemap: %q", csp)
 	}
 }

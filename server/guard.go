@@ -3,6 +3,7 @@ package server
 import (
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,12 +12,25 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// pageSecurity is the Content-Security-Policy of every answer: scripts,
+// pageSecurity is the Content-Security-Policy of the pages: scripts,
 // styles and data only from this server (no inline script or style, no
 // eval), MapLibre's workers from blob: URLs, nobody may frame the pages.
 const pageSecurity = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
 	"font-src 'self'; connect-src 'self'; worker-src 'self' blob:; child-src 'self' blob:; object-src 'none'; " +
 	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// apiSecurity is the Content-Security-Policy of the API's answers (JSON,
+// GeoJSON, tiles, event streams), which are data, not documents: nothing
+// may load from them or frame them, also when a browser opens one as a
+// page. The pages' own policy is ten times longer and would be sent with
+// every lookup for nothing.
+const apiSecurity = "default-src 'none'; frame-ancestors 'none'"
+
+// isAPIRoute reports whether the route (echo's path template) answers
+// data rather than a page.
+func isAPIRoute(route string) bool {
+	return strings.HasPrefix(route, "/v1/") || strings.HasPrefix(route, "/tiles/")
+}
 
 // fixedHeader is a header every answer carries with the same value.
 type fixedHeader struct {
@@ -34,11 +48,16 @@ func securityHeaders(csp string) []fixedHeader {
 
 var strictTransport = []string{"max-age=31536000"}
 
-// secureHeaders sets the security headers on every answer.
+// secureHeaders sets the security headers on every answer: the pages'
+// policy, or the API's on the API's routes.
 func (s *Server) secureHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
-		for _, f := range s.securityHeaders {
+		fixed := s.securityHeaders
+		if isAPIRoute(c.Path()) {
+			fixed = s.apiSecurityHeaders
+		}
+		for _, f := range fixed {
 			h[f.key] = f.value
 		}
 		if s.secureRequest(c.Request()) {

@@ -28,9 +28,10 @@ import (
 
 // BenchmarkLookupWire sets GET /v1/lookup beside its two baselines, on the
 // same points in the same run, at 1 and at 8 connections:
-//   - bare: a net/http handler with no echo and no middleware, writing the
-//     answer bytes gridmap writes (precomputed per point): the floor for
-//     any HTTP lookup;
+//   - bare: a net/http handler with no echo and no middleware, given the
+//     same requests (the caller's token unchecked) and writing the answer
+//     bytes gridmap writes (precomputed per point): the floor for any
+//     HTTP lookup;
 //   - raw: the same bytes from a loop over the socket with no HTTP server,
 //     the floor under net/http's on this machine;
 //   - postgis: a prepared ST_Covers query from Go over the unix socket, as
@@ -55,7 +56,13 @@ func BenchmarkLookupWire(b *testing.B) {
 		}
 		return moved
 	}
-	bareURLs, rawURLs := at(bareLookupServer(b, answers)), at(rawLookupServer(b, answers))
+	// The baselines get the same requests as gridmap, the caller's token
+	// included, which they do not check.
+	sameRequests := func(base string) string {
+		adminTokens.Store(strings.TrimPrefix(base, "http://"), env.token)
+		return base
+	}
+	bareURLs, rawURLs := at(sameRequests(bareLookupServer(b, answers))), at(sameRequests(rawLookupServer(b, answers)))
 	sameAnswers(b, urls[:100], bareURLs[:100])
 	sameAnswers(b, urls[:100], rawURLs[:100])
 

@@ -141,10 +141,13 @@ type Server struct {
 	// holding up the drain.
 	streams    context.Context
 	endStreams context.CancelFunc
-	// csp is the Content-Security-Policy of every answer.
+	// csp is the Content-Security-Policy of the pages and of every answer
+	// outside the API.
 	csp string
-	// securityHeaders are the headers of every answer, csp among them.
-	securityHeaders []fixedHeader
+	// securityHeaders are the headers of every answer, csp among them;
+	// apiSecurityHeaders the same with apiSecurity for csp, on the API's
+	// routes.
+	securityHeaders, apiSecurityHeaders []fixedHeader
 	// bodyLimit is Config.BodyLimit in bytes.
 	bodyLimit int64
 	rates     *limiters
@@ -215,7 +218,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 	if maps := importMapSources(); len(maps) > 0 {
 		s.csp = strings.Replace(s.csp, "script-src 'self'", "script-src 'self' "+strings.Join(maps, " "), 1)
 	}
-	s.securityHeaders = securityHeaders(s.csp)
+	s.securityHeaders, s.apiSecurityHeaders = securityHeaders(s.csp), securityHeaders(apiSecurity)
 	s.clocks = newClockCache(cfg.TimeZone, deps.Categories)
 	if deps.Access != nil {
 		s.auditLog = newAuditWriter(deps.Access.Audit, func(err error, n int) {

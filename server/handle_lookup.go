@@ -138,9 +138,9 @@ const batchChunk = 2048
 // chunkBuffers hold the answers of one chunk of a batch, reused; those
 // grown past maxPooledChunk (answers with many layers or co-owners) are
 // left to the collector.
-var chunkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, batchChunk*256); return &b }}
+var chunkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, chunkHolds); return &b }}
 
-const maxPooledChunk = 4 * batchChunk * 256
+const maxPooledChunk = 4 * chunkHolds
 
 // putChunkBuffer puts a chunk's buffer back for reuse, unless it grew
 // past maxPooledChunk.
@@ -247,6 +247,11 @@ type chunkAnswer struct {
 // answered as such; one after the answer began (the layer deleted
 // meanwhile) aborts the connection, so that the client cannot take a cut
 // answer for a whole one.
+//
+// The chunks answered and not yet written, at most ahead's capacity, hold
+// room in answersHeld: a batch that finds none for them at the pool's size
+// is told to retry; what their buffers grew beyond is added as they are
+// answered and given back as they are written.
 func (s *Server) streamBatch(c echo.Context, q gridmap.LookupQuery, req *batchRequest, anonymous bool) error {
 	start := time.Now()
 	ctx := c.Request().Context()
@@ -256,11 +261,24 @@ func (s *Server) streamBatch(c echo.Context, q gridmap.LookupQuery, req *batchRe
 	}
 	workers := min(runtime.GOMAXPROCS(0), len(out))
 	ahead := make(chan struct{}, 4*workers)
+	room := s.answersHeld
+	least := int64(min(len(out), cap(ahead))) * chunkHolds
+	if !room.admit(least) {
+		return errNoRoom()
+	}
+	var grown atomic.Int64 // beyond least, held by chunks not yet written
+	var wg sync.WaitGroup
 	done := make(chan struct{})
-	defer close(done)
+	defer func() {
+		close(done)
+		wg.Wait()
+		room.giveBack(least + grown.Load())
+	}()
 	var next atomic.Int64
 	for range workers {
+		wg.Add(1)
 		go func() {
+			defer wg.Done()
 			var ans gridmap.LookupAnswer
 			for {
 				select {
@@ -282,6 +300,10 @@ func (s *Server) streamBatch(c echo.Context, q gridmap.LookupQuery, req *batchRe
 					*buf, err = s.answerChunk(ctx, q, req, k, &ans, anonymous, (*buf)[:0])
 					return err
 				})
+				if g := int64(cap(*buf)) - chunkHolds; g > 0 {
+					room.add(g)
+					grown.Add(g)
+				}
 				out[k] <- chunkAnswer{buf, err}
 			}
 		}()
@@ -307,6 +329,10 @@ func (s *Server) streamBatch(c echo.Context, q gridmap.LookupQuery, req *batchRe
 			}
 		}
 		_, err := w.Write(*a.buf)
+		if g := int64(cap(*a.buf)) - chunkHolds; g > 0 {
+			room.giveBack(g)
+			grown.Add(-g)
+		}
 		putChunkBuffer(a.buf)
 		if err != nil {
 			return nil
@@ -326,12 +352,23 @@ func (s *Server) streamBatch(c echo.Context, q gridmap.LookupQuery, req *batchRe
 // another, whole before its first byte is written: an error anywhere is
 // answered as such.
 func (s *Server) answerHistory(c echo.Context, q gridmap.LookupQuery, req *batchRequest, anonymous bool) error {
+	// Its answer holds room from the start, a few bytes a point at
+	// least, then as much as its buffer grows to.
+	room, held := s.answersHeld, int64(len(req.points))*heldPerPoint
+	if !room.admit(held) {
+		return errNoRoom()
+	}
+	defer func() { room.giveBack(held) }()
 	var ans gridmap.LookupAnswer
 	var body []byte
 	for k := 0; k*batchChunk < len(req.points); k++ {
 		var err error
 		if body, err = s.answerChunk(c.Request().Context(), q, req, k, &ans, anonymous, body); err != nil {
 			return err
+		}
+		if g := int64(cap(body)) - held; g > 0 {
+			room.add(g)
+			held += g
 		}
 	}
 	size := len(`{"results":[]}`) + len(body)

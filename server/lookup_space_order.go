@@ -15,7 +15,6 @@ import (
 	"github.com/gridmap/gridmap/geo"
 	"github.com/labstack/echo/v4"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sync/semaphore"
 )
 
 // defaultSpaceOrderFrom is the size from which a batch is answered in space
@@ -28,32 +27,56 @@ import (
 // few points a place to gain, and is streamed as it is answered.
 const defaultSpaceOrderFrom = 4 * batchChunk
 
-// maxAnswersHeld bounds the memory large batches hold for clients still
-// reading their answers: about nine full batches with one layer (25 MiB
-// of buffers and 3 MiB for their points each).
+// maxAnswersHeld bounds the memory batches' answers hold between being
+// computed and being read by their clients: about nine full batches with
+// one layer (25 MiB of buffers and 3 MiB for their points each).
 const maxAnswersHeld = 256 << 20
 
-// room admits up to size bytes at once, without waiting.
+// room counts the bytes batches' answers hold, up to its size: a batch is
+// admitted with what it will hold at least, and what it holds beyond that
+// once answered (buffers the pool grew) is added whether or not it fits,
+// so the count stays what is held and only new batches are refused.
 type room struct {
-	taken *semaphore.Weighted
-	size  int64
+	held atomic.Int64
+	size int64
 }
 
-func newRoom(size int64) room { return room{semaphore.NewWeighted(size), size} }
+func newRoom(size int64) *room { return &room{size: size} }
 
-// take takes n bytes, or all of the room when n is larger, if they are
-// free, and returns what it took, to give back.
-func (r room) take(n int64) (int64, bool) {
-	n = min(n, r.size)
-	return n, r.taken.TryAcquire(n)
+// admit takes n bytes if they fit, or when nothing is held (a batch
+// larger than the room alone is answered when it finds the room empty),
+// and reports whether it took them.
+func (r *room) admit(n int64) bool {
+	for {
+		held := r.held.Load()
+		if held > 0 && held+n > r.size {
+			return false
+		}
+		if r.held.CompareAndSwap(held, held+n) {
+			return true
+		}
+	}
 }
 
-func (r room) giveBack(n int64) { r.taken.Release(n) }
+// add takes n more bytes for a batch already admitted, whether or not they
+// fit.
+func (r *room) add(n int64) { r.held.Add(n) }
+
+func (r *room) giveBack(n int64) { r.held.Add(-n) }
+
+// errNoRoom is the refusal of a batch the room has no place for.
+func errNoRoom() error {
+	return gridmap.Errorf(gridmap.EUNAVAILABLE, "the answers of batches waiting for their clients to read them take all the memory they may; retry shortly")
+}
 
 // heldPerPoint is what a large batch holds a point besides its answer
 // until written: its place in space order and back (two int32), its
 // answer's end (an int) and its coordinates.
 const heldPerPoint = 4 + 4 + 8 + 16
+
+// chunkHolds is what a chunk's answers hold at least: a buffer as the
+// pool makes it.
+const chunkHolds = batchChunk * 256
 
 // answerInSpaceOrder answers a large batch from the index in space order on
 // every core, holding the answers, then writes them in input order with
@@ -71,13 +94,12 @@ const heldPerPoint = 4 + 4 + 8 + 16
 // whose client goes away while it waits or is answered ends there, and one
 // whose deadline passes while it waits is told to retry.
 //
-// What large batches hold for clients still reading their answers (the
-// answers' buffers and a few bytes a point) is at most maxAnswersHeld
-// over every batch (answersHeld): a batch answered while slow readers hold
-// that much is told to retry, so that clients which never read cannot pile
-// answers up in memory until the write timeout lets each go. A batch that
-// holds more alone is answered when it finds the room empty. (The answer
-// is computed first: only then is its size known.)
+// What batches hold for clients still reading their answers (the answers'
+// buffers and a few bytes a point) is counted in answersHeld: a batch that
+// finds no room for the least it will hold (its buffers as the pool makes
+// them) is told to retry before it is answered, so that clients which
+// never read cannot pile answers up in memory until the write timeout lets
+// each go.
 func (s *Server) answerInSpaceOrder(c echo.Context, q gridmap.LookupQuery, req *batchRequest, anonymous bool) error {
 	ctx := c.Request().Context()
 	var a spaceAnswers
@@ -94,18 +116,6 @@ func (s *Server) answerInSpaceOrder(c echo.Context, q gridmap.LookupQuery, req *
 	for _, b := range a.chunks {
 		size += len(*b)
 	}
-	// What stays in memory until written: the answers' buffers, as
-	// large as the pool made them, and per point its place in space
-	// order, its answer's end and its coordinates.
-	held := int64(len(a.order)) * heldPerPoint
-	for _, b := range a.chunks {
-		held += int64(cap(*b))
-	}
-	held, ok := s.answersHeld.take(held)
-	if !ok {
-		return gridmap.Errorf(gridmap.EUNAVAILABLE, "the answers of large batches waiting for their clients to read them take all the memory they may; retry shortly")
-	}
-	defer s.answersHeld.giveBack(held)
 	w := c.Response()
 	w.Header()[echo.HeaderContentType] = jsonContentType
 	w.Header().Set(echo.HeaderContentLength, strconv.Itoa(size))
@@ -133,13 +143,17 @@ func (s *Server) answerInSpaceOrder(c echo.Context, q gridmap.LookupQuery, req *
 // space order is the input's order[j], and its answer ends at ends[j] in
 // the buffer of chunk j/batchChunk, starting where the one before it ends
 // unless it is the chunk's first.
+//
+// They hold held bytes of room until released.
 type spaceAnswers struct {
 	order  []int32
 	chunks []*[]byte
 	ends   []int
+	room   *room
+	held   int64
 }
 
-// release puts the answers' buffers back.
+// release puts the answers' buffers back and gives back their room.
 func (a *spaceAnswers) release() {
 	for _, b := range a.chunks {
 		if b != nil {
@@ -147,10 +161,15 @@ func (a *spaceAnswers) release() {
 		}
 	}
 	a.chunks = nil
+	if a.room != nil {
+		a.room.giveBack(a.held)
+		a.room = nil
+	}
 }
 
-// answerAllInSpaceOrder waits for the batch's turn, sorts its points into
-// space order and answers them into a on every core.
+// answerAllInSpaceOrder waits for the batch's turn, takes the room its
+// answers will hold until written, sorts its points into space order and
+// answers them into a on every core.
 func (s *Server) answerAllInSpaceOrder(ctx context.Context, q gridmap.LookupQuery, req *batchRequest, anonymous bool, a *spaceAnswers) error {
 	if err := s.batchPoints.Acquire(ctx, int64(len(req.points))); err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -160,9 +179,32 @@ func (s *Server) answerAllInSpaceOrder(ctx context.Context, q gridmap.LookupQuer
 	}
 	defer s.batchPoints.Release(int64(len(req.points)))
 
+	// What stays in memory until written: the answers' buffers, and per
+	// point its place in space order, its answer's end and its
+	// coordinates. The buffers are taken at the pool's size first; what
+	// they grew beyond is added once answered.
+	chunks := make([]*[]byte, (len(req.points)+batchChunk-1)/batchChunk)
+	least := int64(len(chunks))*chunkHolds + int64(len(req.points))*heldPerPoint
+	if room := s.answersHeld; !room.admit(least) {
+		return errNoRoom()
+	} else {
+		a.room, a.held = room, least
+	}
+	defer func() {
+		grown := -int64(len(chunks)) * chunkHolds
+		for _, b := range chunks {
+			if b != nil {
+				grown += int64(cap(*b))
+			}
+		}
+		if grown > 0 {
+			a.room.add(grown)
+			a.held += grown
+		}
+	}()
+
 	var points [][2]float64
 	a.order, points = geo.SpaceOrder(req.points)
-	chunks := make([]*[]byte, (len(points)+batchChunk-1)/batchChunk)
 	ends := make([]int, len(points))
 	a.chunks, a.ends = chunks, ends
 	var next atomic.Int64

@@ -299,12 +299,14 @@ func TestBatchesWaitTheirTurn(t *testing.T) {
 	})
 }
 
-// TestSlowReadersHoldBoundedAnswers: a client that posts a large batch and
-// never reads its answer holds that answer; once such answers fill the
-// room large batches' answers may take, another large batch is told to
-// retry (503 with Retry-After), small ones are still answered, and when the
-// slow client goes the room is free again. A batch whose answer is larger
-// than the room is answered when it finds it empty.
+// TestSlowReadersHoldBoundedAnswers: a client that posts a batch and never
+// reads its answer holds that answer; once such answers fill the room
+// batches' answers may take, a batch that finds no room for the least it
+// will hold is told to retry (503 with Retry-After) before it is answered,
+// large or streamed or as of a time, and one that finds room is answered.
+// What is held shows on /metrics and is all given back when the slow
+// clients go. A batch larger than the room is answered when it finds it
+// empty.
 func TestSlowReadersHoldBoundedAnswers(t *testing.T) {
 	// The server's socket buffers a few pages of what it writes (it
 	// would grow to megabytes), so that writing an answer to a client
@@ -318,66 +320,123 @@ func TestSlowReadersHoldBoundedAnswers(t *testing.T) {
 			}
 		}
 	})
+	held := func() int64 {
+		rec := httptestGet(bs.s.MetricsHandler(), "/metrics")
+		for line := range strings.Lines(rec.Body.String()) {
+			if v, ok := strings.CutPrefix(line, "gridmap_lookup_answers_held_bytes "); ok {
+				n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err != nil {
+					t.Fatalf("%q: %v", line, err)
+				}
+				return int64(n)
+			}
+		}
+		t.Fatalf("no gridmap_lookup_answers_held_bytes in /metrics:\n%s", rec.Body)
+		return 0
+	}
+	// Buffers grown by earlier tests would be taken from the pool and
+	// counted at their size: the collector empties it.
+	runtime.GC()
+	runtime.GC()
 	rnd := rand.New(rand.NewPCG(21, 3))
 	body, want := bs.batch(t, rnd, defaultSpaceOrderFrom)
-	bs.s.answersHeld = newRoom(int64(len(want)) / 2)
-	// The least a batch of these points holds: its answer's buffers as
-	// the pool makes them (they may have grown), and a few bytes a point.
-	// Room for one and a half: a second is refused.
-	chunks := (defaultSpaceOrderFrom + batchChunk - 1) / batchChunk
-	holds := int64(chunks*cap(*chunkBuffers.New().(*[]byte))) + defaultSpaceOrderFrom*heldPerPoint
+	// The least a batch of these points holds, and holds here (its answers
+	// fit the pool's buffers): its buffers and a few bytes a point.
+	chunks := int64(defaultSpaceOrderFrom+batchChunk-1) / batchChunk
+	least := chunks*chunkHolds + defaultSpaceOrderFrom*heldPerPoint
+	bs.s.answersHeld = newRoom(least / 2)
 	if res, got, err := bs.post(context.Background(), body); err != nil || res.StatusCode != 200 || got != want {
 		t.Fatalf("a batch whose answer is larger than the room, alone: %v %v %.80s", res, err, got)
 	}
-	room := holds * 3 / 2
+	eventually(t, "the batch's room given back", func() bool { return held() == 0 })
+	// Room for one and a half: a second large batch is refused, as a
+	// streamed one of as many chunks, but not a streamed one of one chunk.
+	room := least * 3 / 2
 	bs.s.answersHeld = newRoom(room)
 
-	// The slow client reads nothing, through a receive buffer of a page,
-	// so the server's writes of the answer soon block.
-	dialer := net.Dialer{Control: func(network, address string, c syscall.RawConn) error {
-		var err error
-		if cerr := c.Control(func(fd uintptr) {
-			err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-		}); cerr != nil {
-			return cerr
+	slow := func(body string) net.Conn {
+		// The slow client reads nothing, through a receive buffer of a
+		// page, so the server's writes of the answer soon block.
+		dialer := net.Dialer{Control: func(network, address string, c syscall.RawConn) error {
+			var err error
+			if cerr := c.Control(func(fd uintptr) {
+				err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+			}); cerr != nil {
+				return cerr
+			}
+			return err
+		}}
+		conn, err := dialer.Dial("tcp", strings.TrimPrefix(bs.url, "http://"))
+		if err != nil {
+			t.Fatal(err)
 		}
-		return err
-	}}
-	conn, err := dialer.Dial("tcp", strings.TrimPrefix(bs.url, "http://"))
-	if err != nil {
-		t.Fatal(err)
+		t.Cleanup(func() { conn.Close() })
+		if _, err := fmt.Fprintf(conn, "POST /v1/lookup HTTP/1.1\r\nHost: x\r\n%s: 1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", noAuth[0], len(body), body); err != nil {
+			t.Fatal(err)
+		}
+		// Its answer's head is written only once the answer holds its
+		// room, and the answer cannot fit in the sockets' buffers: it
+		// is held.
+		status, err := bufio.NewReader(conn).ReadString('\n')
+		if err != nil || !strings.HasPrefix(status, "HTTP/1.1 200") {
+			t.Fatalf("the slow client's answer: %q %v", status, err)
+		}
+		return conn
 	}
-	defer conn.Close()
-	if _, err := fmt.Fprintf(conn, "POST /v1/lookup HTTP/1.1\r\nHost: x\r\n%s: 1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", noAuth[0], len(body), body); err != nil {
-		t.Fatal(err)
+	conn := slow(body)
+	if got := held(); got != least {
+		t.Errorf("a slow client's large batch holds %d bytes, want %d", got, least)
 	}
-	// Its answer's head is written only once the answer holds its room,
-	// and the answer cannot fit in the sockets' buffers: it is held.
-	status, err := bufio.NewReader(conn).ReadString('\n')
-	if err != nil || !strings.HasPrefix(status, "HTTP/1.1 200") {
-		t.Fatalf("the slow client's answer: %q %v", status, err)
+	refused := func(what, body string) {
+		t.Helper()
+		res, got, err := bs.post(context.Background(), body)
+		if err != nil || res.StatusCode != 503 || res.Header.Get("Retry-After") != retryAfter || !strings.Contains(got, "waiting for their clients to read them") {
+			t.Errorf("%s while a slow client holds the room: %v %v %.120s", what, res, err, got)
+		}
+	}
+	answered := func(what, body, want string) {
+		t.Helper()
+		if res, got, err := bs.post(context.Background(), body); err != nil || res.StatusCode != 200 || got != want {
+			t.Errorf("%s: %v %v %.80s", what, res, err, got)
+		}
 	}
 	other, otherWant := bs.batch(t, rnd, defaultSpaceOrderFrom)
-	res, got, err := bs.post(context.Background(), other)
-	if err != nil || res.StatusCode != 503 || res.Header.Get("Retry-After") != retryAfter || !strings.Contains(got, "waiting for their clients to read them") {
-		t.Errorf("a large batch while a slow client holds the room: %v %v %.120s", res, err, got)
+	refused("a large batch", other)
+	streamed, streamedWant := bs.batch(t, rnd, defaultSpaceOrderFrom-1)
+	refused("a streamed batch of as many chunks", streamed)
+	small, smallWant := bs.batch(t, rnd, 100)
+	answered("a streamed batch of one chunk, while a slow client holds the room", small, smallWant)
+	// As of a time, a few bytes a point are taken first: room for the
+	// small batch, whose answer then grows past it, not for a large one.
+	asOf := func(body string) string {
+		return strings.Replace(body, `{"layer":"demo",`, `{"layer":"demo","at":"2026-01-01T00:00:00Z",`, 1)
 	}
-	small, smallWant := bs.batch(t, rnd, defaultSpaceOrderFrom-1)
-	if res, got, err := bs.post(context.Background(), small); err != nil || res.StatusCode != 200 || got != smallWant {
-		t.Errorf("a small batch, streamed, while a slow client holds the room: %v %v %.80s", res, err, got)
+	answered("a batch as of a time, while a slow client holds the room", asOf(small), smallWant)
+	large, _ := bs.batch(t, rnd, int((room-least)/heldPerPoint)+1)
+	refused("a large batch as of a time", asOf(large))
+	if got := held(); got != least {
+		t.Errorf("once the others are answered or refused, %d bytes are held, want the slow client's %d", got, least)
 	}
 
 	conn.Close()
-	eventually(t, "the slow client's answer let go", func() bool {
-		took, ok := bs.s.answersHeld.take(room)
-		if ok {
-			bs.s.answersHeld.giveBack(took)
-		}
-		return ok
-	})
-	if res, got, err := bs.post(context.Background(), other); err != nil || res.StatusCode != 200 || got != otherWant {
-		t.Errorf("a large batch once the slow client went: %v %v %.80s", res, err, got)
+	eventually(t, "the slow client's answer let go", func() bool { return held() == 0 })
+	answered("a large batch once the slow client went", other, otherWant)
+	// A streamed batch held by a slow reader holds its chunks not yet
+	// written, as many as its workers answer ahead, at most.
+	conn = slow(streamed)
+	if got, want := held(), min(chunks, int64(4*runtime.GOMAXPROCS(0)))*chunkHolds; got != want {
+		t.Errorf("a slow client's streamed batch holds %d bytes, want %d", got, want)
 	}
+	conn.Close()
+	eventually(t, "the slow client's streamed answer let go", func() bool { return held() == 0 })
+	// One as of a time holds its whole answer's buffer.
+	conn = slow(asOf(other))
+	if got := held(); got < int64(len(otherWant)) {
+		t.Errorf("a slow client's batch as of a time holds %d bytes, less than its answer's %d", got, len(otherWant))
+	}
+	conn.Close()
+	eventually(t, "the slow client's answer as of a time let go", func() bool { return held() == 0 })
+	answered("a streamed batch once the slow client went", streamed, streamedWant)
 	// Nothing but the refusals (503, logged as every one is) is an error.
 	for line := range strings.Lines(bs.logs.String()) {
 		if strings.Contains(line, `"level":"ERROR"`) && !strings.Contains(line, `"status":503`) {

@@ -169,10 +169,10 @@ type Server struct {
 	// batchPoints admits the points of large batch lookups answered at
 	// once, up to one full batch (see answerInSpaceOrder).
 	batchPoints *semaphore.Weighted
-	// answersHeld admits the bytes of large batches' answers held until
-	// their clients have read them, up to maxAnswersHeld (see
-	// answerInSpaceOrder).
-	answersHeld room
+	// answersHeld counts the bytes of batches' answers held until their
+	// clients have read them, up to maxAnswersHeld (see
+	// answerInSpaceOrder, streamBatch and answerHistory).
+	answersHeld *room
 	// spaceOrderFrom is the size from which batches are answered in space
 	// order: defaultSpaceOrderFrom (a benchmark raises it to time input
 	// order).
@@ -241,6 +241,10 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 	if deps.PoolStats != nil {
 		s.metrics.registry.MustRegister(&poolCollector{deps.PoolStats})
 	}
+	s.metrics.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "gridmap_lookup_answers_held_bytes",
+		Help: "Bytes batch lookups' answers hold until their clients read them; past 256 MiB new batches are refused (503).",
+	}, func() float64 { return float64(s.answersHeld.held.Load()) }))
 	e.HTTPErrorHandler = s.handleError
 	use := func(m echo.MiddlewareFunc) { s.middleware = append(s.middleware, m) }
 	use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: newRequestIDs().next}))

@@ -3,7 +3,19 @@
 // misses the CPU's page table cache (TLB) far less often.
 package hugepage
 
-import "unsafe"
+import (
+	"sync/atomic"
+	"unsafe"
+)
+
+// off is the operator's switch (Enable).
+var off atomic.Bool
+
+// Enable(false) makes Collapse move nothing from now on, in this process,
+// and Enable(true) lets it move again, as it does by default: `gridmap
+// serve --huge-pages=false`, for an operator who wants small pages for
+// gridmap alone where the administrator's switches are the machine's.
+func Enable(on bool) { off.Store(!on) }
 
 // Range is the address range of an array's elements. The array is on the
 // heap (a stack may move) and kept reachable by its owner while a Range of

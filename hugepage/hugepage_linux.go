@@ -20,7 +20,8 @@ var sizes = sync.OnceValues(func() (small, huge uintptr) {
 	if !allowed() {
 		return small, 0
 	}
-	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")
+	const thp = "/sys/kernel/mm/transparent_hugepage/"
+	b, err := os.ReadFile(thp + "hpage_pmd_size")
 	if err != nil {
 		return small, 0
 	}
@@ -28,9 +29,12 @@ var sizes = sync.OnceValues(func() (small, huge uintptr) {
 	if err != nil || n <= uint64(small) || n&(n-1) != 0 {
 		return small, 0
 	}
-	// Since Linux 6.8 each size has a switch of its own, "inherit" by
-	// default.
-	if b, err := os.ReadFile(fmt.Sprintf("/sys/kernel/mm/transparent_hugepage/hugepages-%dkB/enabled", n>>10)); err == nil && strings.Contains(string(b), "[never]") {
+	global, err := os.ReadFile(thp + "enabled")
+	if err != nil {
+		return small, 0
+	}
+	own, _ := os.ReadFile(fmt.Sprintf(thp+"hugepages-%dkB/enabled", n>>10)) // since Linux 6.8
+	if !switchedOn(string(global), string(own)) {
 		return small, 0
 	}
 	// A kernel before 6.1 has no MADV_COLLAPSE. Asked of no memory at
@@ -41,15 +45,26 @@ var sizes = sync.OnceValues(func() (small, huge uintptr) {
 	return small, uintptr(n)
 })
 
-// allowed is false where transparent huge pages were turned off: by the
-// administrator (MADV_COLLAPSE would otherwise ignore it; the switch of
-// the size alone is read with the size), for this process (prctl
-// PR_SET_THP_DISABLE, inherited from its parent), or for Go's heap
-// (GODEBUG=disablethp=1, which marks it VM_NOHUGEPAGE).
-func allowed() bool {
-	if b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled"); err != nil || strings.Contains(string(b), "[never]") {
-		return false
+// switchedOn reports whether the administrator lets processes have huge
+// pages of a size, given the switches' files: the global one
+// (transparent_hugepage/enabled) and the size's own ("" where the kernel
+// has none, before 6.8). The size's own decides unless it says "inherit".
+// (MADV_COLLAPSE itself would ignore them.)
+func switchedOn(global, own string) bool {
+	for _, on := range []string{"[always]", "[madvise]"} {
+		if strings.Contains(own, on) {
+			return true
+		}
 	}
+	return !strings.Contains(own, "[never]") && !strings.Contains(global, "[never]") && strings.Contains(global, "[")
+}
+
+// allowed is false where transparent huge pages were turned off for this
+// process (prctl PR_SET_THP_DISABLE, inherited from its parent) or for Go's
+// heap (GODEBUG=disablethp=1, which marks it VM_NOHUGEPAGE). The
+// administrator's switches are read with the size (switchedOn), and the
+// operator's is Enable.
+func allowed() bool {
 	if b, err := os.ReadFile("/proc/self/status"); err == nil {
 		for line := range strings.Lines(string(b)) {
 			if v, ok := strings.CutPrefix(line, "THP_enabled:"); ok && strings.TrimSpace(v) == "0" {
@@ -69,6 +84,9 @@ func allowed() bool {
 
 // Size is the size of a huge page, 0 where Collapse moves nothing.
 func Size() uintptr {
+	if off.Load() {
+		return 0
+	}
 	_, huge := sizes()
 	return huge
 }
@@ -91,7 +109,7 @@ const shortRun = 8
 // and page faults in the mapping copied (all of Go's heap), wait for it.
 func Collapse(ranges []Range, minBytes int) Result {
 	small, huge := sizes()
-	if huge == 0 {
+	if huge == 0 || off.Load() {
 		return Result{}
 	}
 	total := 0

@@ -44,14 +44,14 @@ func TestCollapseMovesOnlyResidentPages(t *testing.T) {
 	}
 	defer syscall.Munmap(mem)
 	start := uintptr(unsafe.Pointer(&mem[0]))
-	off := int((start+small+huge-1)&^(huge-1) - start) // at least a page in
-	if err := syscall.Mprotect(mem[:off], syscall.PROT_NONE); err != nil {
+	lead := int((start+small+huge-1)&^(huge-1) - start) // at least a page in
+	if err := syscall.Mprotect(mem[:lead], syscall.PROT_NONE); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Mprotect(mem[off+3*int(huge):], syscall.PROT_NONE); err != nil {
+	if err := syscall.Mprotect(mem[lead+3*int(huge):], syscall.PROT_NONE); err != nil {
 		t.Fatal(err)
 	}
-	region := mem[off : off+3*int(huge)]
+	region := mem[lead : lead+3*int(huge)]
 	refused, whole, half := region[:huge], region[huge:2*huge], region[2*huge:]
 	// The half-written page is kept out of huge pages: where the system
 	// gives them to all memory, its first write would take a whole one.
@@ -81,6 +81,13 @@ func TestCollapseMovesOnlyResidentPages(t *testing.T) {
 	if res := Collapse([]Range{{base + huge, base + huge}}, 0); res != (Result{}) {
 		t.Fatalf("an empty range: %+v", res)
 	}
+	// The operator's switch moves nothing.
+	Enable(false)
+	if size, res := Size(), Collapse([]Range{{base + 100, base + 2*huge + 100}}, 0); size != 0 || res != (Result{}) {
+		Enable(true)
+		t.Fatalf("turned off: size %d, %+v", size, res)
+	}
+	Enable(true)
 	res := Collapse([]Range{{base + 100, base + 2*huge + 100}}, 0)
 	if res.Short > 0 {
 		t.Skipf("no huge page free: %+v", res)
@@ -124,6 +131,39 @@ func TestAllowedReadsGODEBUGsLastWord(t *testing.T) {
 		t.Setenv("GODEBUG", godebug)
 		if got := allowed(); got != want {
 			t.Errorf("GODEBUG=%q: allowed %v, want %v", godebug, got, want)
+		}
+	}
+}
+
+// TestSwitchedOn reads the administrator's switches as the kernel does:
+// a size's own decides unless it inherits the global one.
+func TestSwitchedOn(t *testing.T) {
+	const (
+		always  = "[always] madvise never\n"
+		madvise = "always [madvise] never\n"
+		never   = "always madvise [never]\n"
+		// A size's own switch.
+		ownAlways  = "[always] inherit madvise never\n"
+		ownInherit = "always [inherit] madvise never\n"
+		ownMadvise = "always inherit [madvise] never\n"
+		ownNever   = "always inherit madvise [never]\n"
+	)
+	for _, tc := range []struct {
+		global, own string
+		want        bool
+	}{
+		{always, "", true},
+		{madvise, "", true},
+		{never, "", false},
+		{"", "", false}, // no global switch: no transparent huge pages
+		{madvise, ownInherit, true},
+		{never, ownInherit, false},
+		{always, ownNever, false},
+		{never, ownMadvise, true},
+		{never, ownAlways, true},
+	} {
+		if got := switchedOn(tc.global, tc.own); got != tc.want {
+			t.Errorf("global %q, the size's own %q: %v, want %v", tc.global, tc.own, got, tc.want)
 		}
 	}
 }

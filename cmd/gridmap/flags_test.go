@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gridmap/gridmap/hugepage"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -101,5 +103,38 @@ func TestTrackRetentionFlag(t *testing.T) {
 	err = runServe(context.Background(), []string{"--data", t.TempDir()}, io.Discard, logger)
 	if err == nil || !strings.Contains(err.Error(), `--track-retention "forever"`) {
 		t.Errorf("serve with GRIDMAP_TRACK_RETENTION=forever: %v, want it refused naming the flag", err)
+	}
+}
+
+// TestHugePagesFlag: serve --huge-pages=false, or GRIDMAP_HUGE_PAGES=false,
+// keeps lookup indexes in small pages; by default they move where the
+// machine allows.
+func TestHugePagesFlag(t *testing.T) {
+	if hugepage.Size() == 0 {
+		t.Skip("no huge pages on request here")
+	}
+	t.Cleanup(func() { hugepage.Enable(true) })
+	logger := slog.New(slog.DiscardHandler)
+	// A time zone that does not exist stops serve before the database,
+	// with its flags read.
+	serve := func(args ...string) {
+		t.Helper()
+		err := runServe(context.Background(), append([]string{"--data", t.TempDir(), "--time-zone", "Nowhere/Never"}, args...), io.Discard, logger)
+		if err == nil || !strings.Contains(err.Error(), "Nowhere/Never") {
+			t.Fatalf("serve %q: %v, want the time zone refused", args, err)
+		}
+	}
+	serve("--huge-pages=false")
+	if hugepage.Size() != 0 {
+		t.Errorf("--huge-pages=false: huge pages of %d bytes still asked for", hugepage.Size())
+	}
+	serve()
+	if hugepage.Size() == 0 {
+		t.Errorf("by default: no huge pages asked for")
+	}
+	t.Setenv("GRIDMAP_HUGE_PAGES", "false")
+	serve()
+	if hugepage.Size() != 0 {
+		t.Errorf("GRIDMAP_HUGE_PAGES=false: huge pages of %d bytes still asked for", hugepage.Size())
 	}
 }

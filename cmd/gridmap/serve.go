@@ -15,6 +15,7 @@ import (
 	"github.com/gridmap/gridmap"
 	"github.com/gridmap/gridmap/demo"
 	"github.com/gridmap/gridmap/dispatch"
+	"github.com/gridmap/gridmap/hugepage"
 	"github.com/gridmap/gridmap/postgres"
 	"github.com/gridmap/gridmap/server"
 	"github.com/gridmap/gridmap/tiles"
@@ -38,6 +39,8 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 	replicaURL := fs.String("replica-url", envOr("GRIDMAP_REPLICA_URL", ""),
 		"a PostgreSQL streaming replica of the database, for the reads that tolerate its lag (grid tiles, OGC features) and the lookup index's loads once it has replayed their change; writes and everything else stay on the primary")
 	publicRead := fs.Bool("public-read", envOr("GRIDMAP_PUBLIC_READ", "") == "true", "let anonymous callers read tiles, lookups and layers (a trusted network only)")
+	hugePages := fs.Bool("huge-pages", envOr("GRIDMAP_HUGE_PAGES", "true") != "false",
+		"move large lookup indexes into transparent huge pages where the machine allows them (false: leave them in small pages)")
 	metricsAddr := fs.String("metrics-addr", envOr("GRIDMAP_METRICS_ADDR", ""), "also serve /metrics without credentials on this address (the monitoring network's)")
 	corsOrigins := fs.String("cors-origins", envOr("GRIDMAP_CORS_ORIGINS", ""), "comma-separated origins of other sites whose pages may call the API (none by default)")
 	trustProxy := fs.String("trust-proxy", envOr("GRIDMAP_TRUST_PROXY", ""), "comma-separated networks (CIDR) of the reverse proxies in front, whose X-Forwarded-For and X-Forwarded-Proto are believed (none by default)")
@@ -67,6 +70,8 @@ func runServe(ctx context.Context, args []string, stdout io.Writer, logger *slog
 		logger.Warn("--db-statement-timeout is shorter than --request-timeout: slow requests will stop on it first",
 			"db_statement_timeout", *statementTimeout, "request_timeout", *requestTimeout)
 	}
+
+	hugepage.Enable(*hugePages)
 
 	tz, err := time.LoadLocation(*timeZone)
 	if err != nil {

@@ -902,26 +902,41 @@ func TestEditsWhereReportsLoseTheirGrid(t *testing.T) {
 
 // TestAPIAnswersCarryTheAPIPolicy: the API's answers are data, and carry
 // the short policy that lets nothing load from them or frame them,
-// answered or refused, on the lookup's own path as on echo's; the pages
-// and everything outside the API, even where no route is found, carry the
-// pages' policy.
+// answered or refused, found or not, on the lookup's own path as on
+// echo's; the pages and everything else, OGC API's pages among them, carry
+// the pages' policy.
 func TestAPIAnswersCarryTheAPIPolicy(t *testing.T) {
 	ts := newTestServer(t, Config{})
 	walkWorld(t, ts, "policy")
-	for _, u := range []string{"/v1/lookup?layer=policy&lon=121.005&lat=31.005", "/v1/lookup?layer=nowhere&lon=0&lat=0",
-		"/v1/lookup?layer=policy&lon=200&lat=0", "/v1/layers", "/v1/layers/nowhere", "/tiles/policy/14/13699/6706.mvt", "/tiles/nowhere/0/0/0.mvt"} {
-		r := do(t, "GET", ts.url+u, "")
+	for _, c := range []struct {
+		path   string
+		status int
+	}{
+		{"/v1/lookup?layer=policy&lon=121.005&lat=31.005", 200},
+		{"/v1/lookup?layer=nowhere&lon=0&lat=0", 404},
+		{"/v1/lookup?layer=policy&lon=200&lat=0", 400},
+		{"/v1/layers", 200},
+		{"/v1/layers/nowhere", 404},
+		{"/v1/nowhere", 404},
+		{"/tiles/policy/14/13699/6706.mvt", 200},
+		{"/tiles/nowhere/0/0/0.mvt", 404},
+		{"/open311/v2/services.json", 200},
+		{"/openapi.json", 200},
+		{"/healthz", 200},
+		{"/metrics", 200},
+	} {
+		r := do(t, "GET", ts.url+c.path, "")
 		if csp := r.header.Get("Content-Security-Policy"); csp != "default-src 'none'; frame-ancestors 'none'" ||
 			r.header.Get("X-Content-Type-Options") != "nosniff" || r.header.Get("X-Frame-Options") != "DENY" {
-			t.Errorf("%s (%d): headers %v, want the API's policy", u, r.status, r.header)
+			t.Errorf("%s (%d): headers %v, want the API's policy", c.path, r.status, r.header)
 		}
-		if want := u == "/v1/layers" || strings.Contains(u, "layer=policy&lon=121") || strings.HasPrefix(u, "/tiles/policy"); want != (r.status == 200) {
-			t.Errorf("%s: %d %s", u, r.status, r.body)
+		if r.status != c.status {
+			t.Errorf("%s: %d %.200s, want %d", c.path, r.status, r.body, c.status)
 		}
 	}
-	for _, u := range []string{"/editor", "/login", "/ogc?f=html", "/nowhere"} {
-		if csp := do(t, "GET", ts.url+u, "").header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
-			t.Errorf("%s: Content-Security-Policy %q, want the pages'", u, csp)
+	for _, path := range []string{"/", "/editor", "/login", "/ogc?f=html", "/ogc/collections?f=json", "/nowhere"} {
+		if csp := do(t, "GET", ts.url+path, "").header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+			t.Errorf("%s: Content-Security-Policy %q, want the pages'", path, csp)
 		}
 	}
 }

@@ -20,16 +20,21 @@ const pageSecurity = "default-src 'self'; script-src 'self'; style-src 'self'; i
 	"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 // apiSecurity is the Content-Security-Policy of the API's answers (JSON,
-// GeoJSON, tiles, event streams), which are data, not documents: nothing
-// may load from them or frame them, also when a browser opens one as a
-// page. The pages' own policy is ten times longer and would be sent with
-// every lookup for nothing.
+// GeoJSON, XML, tiles, event streams, metrics), which are data, not
+// documents: nothing may load from them or frame them, also when a browser
+// opens one as a page. The pages' own policy is eight times longer and
+// would be sent with every lookup for nothing.
 const apiSecurity = "default-src 'none'; frame-ancestors 'none'"
 
-// isAPIRoute reports whether the route (echo's path template) answers
-// data rather than a page.
-func isAPIRoute(route string) bool {
-	return strings.HasPrefix(route, "/v1/") || strings.HasPrefix(route, "/tiles/")
+// isAPIPath reports whether a request's path is the API's, which answers
+// data and never a page, found or not. (OGC API answers pages too, as
+// ?f=html asks.)
+func isAPIPath(path string) bool {
+	switch path {
+	case "/openapi.json", "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return strings.HasPrefix(path, "/v1/") || strings.HasPrefix(path, "/tiles/") || strings.HasPrefix(path, open311Prefix+"/")
 }
 
 // fixedHeader is a header every answer carries with the same value.
@@ -54,7 +59,7 @@ func (s *Server) secureHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Response().Header()
 		fixed := s.securityHeaders
-		if isAPIRoute(c.Path()) {
+		if isAPIPath(c.Request().URL.Path) {
 			fixed = s.apiSecurityHeaders
 		}
 		for _, f := range fixed {
@@ -127,16 +132,21 @@ func (s *Server) limitRate(next echo.HandlerFunc) echo.HandlerFunc {
 		if perSecond <= 0 {
 			return next(c)
 		}
-		key := "address:" + c.RealIP()
-		if caller.Kind != gridmap.CallerAnonymous {
-			key = caller.Kind + ":" + strconv.FormatInt(caller.ID, 10)
-		}
-		if d := s.rates.wait(key, perSecond, time.Now()); d > 0 {
+		if d := s.rates.wait(callerKey(c, caller), perSecond, time.Now()); d > 0 {
 			return &gridmap.Error{Code: gridmap.ETOOMANY, RetryAfter: d,
 				Message: "too many requests from " + describeKey(caller, c) + "; slow down and try again after Retry-After seconds"}
 		}
 		return next(c)
 	}
+}
+
+// callerKey names whose share of a limit a request uses: its token's or
+// account's, or its address's when it has no credentials.
+func callerKey(c echo.Context, caller *gridmap.Caller) string {
+	if caller.Kind == gridmap.CallerAnonymous {
+		return "address:" + c.RealIP()
+	}
+	return caller.Kind + ":" + strconv.FormatInt(caller.ID, 10)
 }
 
 func describeKey(caller *gridmap.Caller, c echo.Context) string {

@@ -143,9 +143,9 @@ var chunkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, chunkHolds);
 const maxPooledChunk = 4 * chunkHolds
 
 // putChunkBuffer puts a chunk's buffer back for reuse, unless it grew
-// past maxPooledChunk.
+// past maxPooledChunk or was a small batch's.
 func putChunkBuffer(b *[]byte) {
-	if cap(*b) <= maxPooledChunk {
+	if c := cap(*b); chunkHolds <= c && c <= maxPooledChunk {
 		chunkBuffers.Put(b)
 	}
 }
@@ -235,10 +235,12 @@ func readBody(r *http.Request, b []byte) ([]byte, error) {
 	}
 }
 
-// chunkAnswer is one chunk's answers, or why it has none.
+// chunkAnswer is one chunk's answers, or why it has none, and what their
+// buffer grew beyond their least.
 type chunkAnswer struct {
-	buf *[]byte
-	err error
+	buf   *[]byte
+	grown int64
+	err   error
 }
 
 // streamBatch answers the points from the index on every core, chunk by
@@ -249,30 +251,33 @@ type chunkAnswer struct {
 // answer for a whole one.
 //
 // The chunks answered and not yet written, at most ahead's capacity, hold
-// room in answersHeld: a batch that finds none for them at the pool's size
-// is told to retry; what their buffers grew beyond is added as they are
-// answered and given back as they are written.
+// room in answersHeld: a batch without room for their least (answerHolds
+// a point) is told to retry; what their buffers grew beyond is added as
+// they are answered, room or not, and given back as they are written.
 func (s *Server) streamBatch(c echo.Context, q gridmap.LookupQuery, req *batchRequest, anonymous bool) error {
 	start := time.Now()
-	ctx := c.Request().Context()
 	out := make([]chan chunkAnswer, (len(req.points)+batchChunk-1)/batchChunk)
 	for k := range out {
 		out[k] = make(chan chunkAnswer, 1)
 	}
 	workers := min(runtime.GOMAXPROCS(0), len(out))
 	ahead := make(chan struct{}, 4*workers)
-	room := s.answersHeld
-	least := int64(min(len(out), cap(ahead))) * chunkHolds
-	if !room.admit(least) {
-		return errNoRoom()
+	room, caller := s.answersHeld.Load(), callerKey(c, callerOf(c))
+	least := int64(min(len(req.points), cap(ahead)*batchChunk)) * answerHolds
+	if err := room.take(caller, 0, least); err != nil {
+		return err
 	}
 	var grown atomic.Int64 // beyond least, held by chunks not yet written
 	var wg sync.WaitGroup
 	done := make(chan struct{})
+	// The workers stop at their chunk's next lookup once the answer ends,
+	// and give their room back with the batch's.
+	ctx, cancel := context.WithCancel(c.Request().Context())
 	defer func() {
 		close(done)
+		cancel()
 		wg.Wait()
-		room.giveBack(least + grown.Load())
+		room.giveBack(caller, least+grown.Load())
 	}()
 	var next atomic.Int64
 	for range workers {
@@ -295,16 +300,16 @@ func (s *Server) streamBatch(c echo.Context, q gridmap.LookupQuery, req *batchRe
 				if k >= len(out) {
 					return
 				}
-				buf := chunkBuffers.Get().(*[]byte)
+				n := min(batchChunk, len(req.points)-k*batchChunk)
+				buf := chunkBuffer(n)
 				err := unpanicked(func() (err error) {
-					*buf, err = s.answerChunk(ctx, q, req, k, &ans, anonymous, (*buf)[:0])
+					*buf, err = s.answerChunk(ctx, q, req, k, &ans, anonymous, *buf)
 					return err
 				})
-				if g := int64(cap(*buf)) - chunkHolds; g > 0 {
-					room.add(g)
-					grown.Add(g)
-				}
-				out[k] <- chunkAnswer{buf, err}
+				g := grownBeyond(*buf, n)
+				room.add(caller, g)
+				grown.Add(g)
+				out[k] <- chunkAnswer{buf, g, err}
 			}
 		}()
 	}
@@ -329,10 +334,8 @@ func (s *Server) streamBatch(c echo.Context, q gridmap.LookupQuery, req *batchRe
 			}
 		}
 		_, err := w.Write(*a.buf)
-		if g := int64(cap(*a.buf)) - chunkHolds; g > 0 {
-			room.giveBack(g)
-			grown.Add(-g)
-		}
+		room.giveBack(caller, a.grown)
+		grown.Add(-a.grown)
 		putChunkBuffer(a.buf)
 		if err != nil {
 			return nil
@@ -352,24 +355,25 @@ func (s *Server) streamBatch(c echo.Context, q gridmap.LookupQuery, req *batchRe
 // another, whole before its first byte is written: an error anywhere is
 // answered as such.
 func (s *Server) answerHistory(c echo.Context, q gridmap.LookupQuery, req *batchRequest, anonymous bool) error {
-	// Its answer holds room from the start, a few bytes a point at
-	// least, then as much as its buffer grows to.
-	room, held := s.answersHeld, int64(len(req.points))*heldPerPoint
-	if !room.admit(held) {
-		return errNoRoom()
+	// Its answer holds room from the start, answerHolds a point, then as
+	// much as its buffer grows to, while there is room.
+	room, caller := s.answersHeld.Load(), callerKey(c, callerOf(c))
+	held := int64(len(req.points)) * answerHolds
+	if err := room.take(caller, 0, held); err != nil {
+		return err
 	}
-	defer func() { room.giveBack(held) }()
+	defer func() { room.giveBack(caller, held) }()
 	var ans gridmap.LookupAnswer
-	var body []byte
+	body := make([]byte, 0, held)
 	for k := 0; k*batchChunk < len(req.points); k++ {
 		var err error
 		if body, err = s.answerChunk(c.Request().Context(), q, req, k, &ans, anonymous, body); err != nil {
 			return err
 		}
-		if g := int64(cap(body)) - held; g > 0 {
-			room.add(g)
-			held += g
+		if err := room.take(caller, held, int64(cap(body))-held); err != nil {
+			return err
 		}
+		held = max(held, int64(cap(body)))
 	}
 	size := len(`{"results":[]}`) + len(body)
 	h := c.Response().Header()

@@ -152,10 +152,13 @@ func BenchmarkLookupGetInProcess(b *testing.B) {
 }
 
 // failingLocator fails for points at longitude 7, as the index would for
-// a layer deleted in the middle of a batch.
+// a layer deleted in the middle of a batch, and panics at longitude 6.
 type failingLocator struct{ fixedLocator }
 
 func (l failingLocator) Lookup(ctx context.Context, q gridmap.LookupQuery, dst *gridmap.LookupAnswer) error {
+	if q.Lon == 6 {
+		panic("a lookup at longitude 6")
+	}
 	if q.Lon == 7 {
 		return gridmap.Errorf(gridmap.ENOTFOUND, `layer "demo" does not exist`)
 	}
@@ -215,11 +218,25 @@ func TestLookupBatchNeverAnswersInPart(t *testing.T) {
 		!strings.HasPrefix(string(body), `{"results":[{"lon":120.005`) {
 		t.Errorf("after the failures: %d %v %.200s", status, err, body)
 	}
+	// A lookup that panics fails its batch too, a chunk's worker being
+	// no request's goroutine.
+	panics := func(n, bad int) string {
+		return strings.Replace(batch(n, bad), "[7,30.005]", "[6,30.005]", 1)
+	}
+	for _, n := range []int{100, 20_000} {
+		if status, body, err := post(panics(n, n/2)); status != 500 || err != nil {
+			t.Errorf("%d points, one whose lookup panics: %d %v %.200s", n, status, err, body)
+		}
+	}
+	if status, body, err := post(panics(streamed, streamed-10)); err == nil {
+		t.Errorf("streamed, a lookup panicking in a later chunk: %d, %d bytes read without an error", status, len(body))
+	}
 	if !s.batchPoints.TryAcquire(gridmap.MaxLookupPoints) {
 		t.Errorf("the failed batches still hold their points")
 	} else {
 		s.batchPoints.Release(gridmap.MaxLookupPoints)
 	}
+	eventually(t, "the failed batches' answers given back", func() bool { return s.answersHeld.Load().bytes() == 0 })
 }
 
 // promising is a body that declares far more than it sends.

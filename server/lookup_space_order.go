@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/gridmap/gridmap"
@@ -29,44 +30,75 @@ const defaultSpaceOrderFrom = 4 * batchChunk
 
 // maxAnswersHeld bounds the memory batches' answers hold between being
 // computed and being read by their clients: about nine full batches with
-// one layer (25 MiB of buffers and 3 MiB for their points each).
+// one layer (25 MiB of buffers and 3 MiB for their points each). One
+// caller's batches may hold a quarter of it.
 const maxAnswersHeld = 256 << 20
 
-// room counts the bytes batches' answers hold, up to its size: a batch is
-// admitted with what it will hold at least, and what it holds beyond that
-// once answered (buffers the pool grew) is added whether or not it fits,
-// so the count stays what is held and only new batches are refused.
+// room counts the bytes batches' answers hold until their clients have
+// read them, in all and by caller. A batch is admitted with what it will
+// hold at least, if that fits in the room and in its caller's share; what
+// it holds beyond once answered is taken the same way while nothing of it
+// is written (or added regardless, by a streamed batch whose answer has
+// begun), so that the count stays what is held and the refusals fall on
+// new batches.
 type room struct {
-	held atomic.Int64
-	size int64
+	size, share int64 // in all; for one caller
+
+	mu       sync.Mutex
+	held     int64
+	byCaller map[string]int64
 }
 
-func newRoom(size int64) *room { return &room{size: size} }
+func newRoom(size int64) *room {
+	return &room{size: size, share: size / 4, byCaller: map[string]int64{}}
+}
 
-// admit takes n bytes if they fit, or when nothing is held (a batch
-// larger than the room alone is answered when it finds the room empty),
-// and reports whether it took them.
-func (r *room) admit(n int64) bool {
-	for {
-		held := r.held.Load()
-		if held > 0 && held+n > r.size {
-			return false
-		}
-		if r.held.CompareAndSwap(held, held+n) {
-			return true
-		}
+// take takes n more bytes for caller, whose batch holds mine already, if
+// they fit in the room and in the caller's share, or where they do not
+// fit when nothing but the batch is held there (a batch larger than the
+// room is answered when it finds it empty), and refuses them with a
+// message that says which is full.
+func (r *room) take(caller string, mine, n int64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	theirs := r.byCaller[caller]
+	switch {
+	case n <= 0:
+		return nil
+	case theirs > mine && theirs+n > r.share:
+		return gridmap.Errorf(gridmap.EUNAVAILABLE, "this caller's batches being answered or waiting to be read hold all the memory one caller may (%d MiB); read their answers, or retry shortly", r.share>>20)
+	case r.held > mine && r.held+n > r.size:
+		return gridmap.Errorf(gridmap.EUNAVAILABLE, "the answers of batches being answered or waiting for their clients to read them take all the memory they may; retry shortly")
 	}
+	r.held += n
+	r.byCaller[caller] = theirs + n
+	return nil
 }
 
-// add takes n more bytes for a batch already admitted, whether or not they
-// fit.
-func (r *room) add(n int64) { r.held.Add(n) }
+// add takes n more bytes for caller whether or not they fit: a streamed
+// batch's, whose answer has begun.
+func (r *room) add(caller string, n int64) {
+	r.mu.Lock()
+	r.held += n
+	r.byCaller[caller] += n
+	r.mu.Unlock()
+}
 
-func (r *room) giveBack(n int64) { r.held.Add(-n) }
+// giveBack gives back n bytes caller took.
+func (r *room) giveBack(caller string, n int64) {
+	r.mu.Lock()
+	r.held -= n
+	if r.byCaller[caller] -= n; r.byCaller[caller] == 0 {
+		delete(r.byCaller, caller)
+	}
+	r.mu.Unlock()
+}
 
-// errNoRoom is the refusal of a batch the room has no place for.
-func errNoRoom() error {
-	return gridmap.Errorf(gridmap.EUNAVAILABLE, "the answers of batches waiting for their clients to read them take all the memory they may; retry shortly")
+// bytes is what the room holds now.
+func (r *room) bytes() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.held
 }
 
 // heldPerPoint is what a large batch holds a point besides its answer
@@ -74,9 +106,30 @@ func errNoRoom() error {
 // answer's end (an int) and its coordinates.
 const heldPerPoint = 4 + 4 + 8 + 16
 
-// chunkHolds is what a chunk's answers hold at least: a buffer as the
-// pool makes it.
-const chunkHolds = batchChunk * 256
+// answerHolds is what a point's answer holds at least: one layer's answer
+// with a few co-owners is about 200 bytes. chunkHolds is a whole chunk's,
+// the size of the pool's buffers.
+const (
+	answerHolds = 256
+	chunkHolds  = batchChunk * answerHolds
+)
+
+// chunkBuffer is an empty buffer for the answers of a chunk of n points:
+// the pool's for a whole chunk, one of answerHolds a point for fewer (a
+// small batch's, which would not fill the pool's).
+func chunkBuffer(n int) *[]byte {
+	if n < batchChunk {
+		b := make([]byte, 0, n*answerHolds)
+		return &b
+	}
+	b := chunkBuffers.Get().(*[]byte)
+	*b = (*b)[:0]
+	return b
+}
+
+// grownBeyond is what buffer b holds beyond the least of the n answers it
+// was taken for.
+func grownBeyond(b []byte, n int) int64 { return max(int64(cap(b))-int64(n)*answerHolds, 0) }
 
 // answerInSpaceOrder answers a large batch from the index in space order on
 // every core, holding the answers, then writes them in input order with
@@ -94,17 +147,18 @@ const chunkHolds = batchChunk * 256
 // whose client goes away while it waits or is answered ends there, and one
 // whose deadline passes while it waits is told to retry.
 //
-// What batches hold for clients still reading their answers (the answers'
-// buffers and a few bytes a point) is counted in answersHeld: a batch that
-// finds no room for the least it will hold (its buffers as the pool makes
-// them) is told to retry before it is answered, so that clients which
-// never read cannot pile answers up in memory until the write timeout lets
-// each go.
+// What batches hold until their clients have read their answers (the
+// answers' buffers and a few bytes a point) is counted in answersHeld: a
+// batch that finds no room for the least it will hold (answerHolds and
+// heldPerPoint a point), or once answered for what its buffers grew to,
+// is told to retry before a byte is written, so that clients which never
+// read cannot pile answers up in memory until the write timeout lets each
+// go.
 func (s *Server) answerInSpaceOrder(c echo.Context, q gridmap.LookupQuery, req *batchRequest, anonymous bool) error {
 	ctx := c.Request().Context()
 	var a spaceAnswers
 	defer a.release()
-	if err := s.answerAllInSpaceOrder(ctx, q, req, anonymous, &a); err != nil {
+	if err := s.answerAllInSpaceOrder(ctx, callerKey(c, callerOf(c)), q, req, anonymous, &a); err != nil {
 		return err
 	}
 
@@ -144,12 +198,13 @@ func (s *Server) answerInSpaceOrder(c echo.Context, q gridmap.LookupQuery, req *
 // the buffer of chunk j/batchChunk, starting where the one before it ends
 // unless it is the chunk's first.
 //
-// They hold held bytes of room until released.
+// They hold held bytes of room for caller until released.
 type spaceAnswers struct {
 	order  []int32
 	chunks []*[]byte
 	ends   []int
 	room   *room
+	caller string
 	held   int64
 }
 
@@ -162,15 +217,15 @@ func (a *spaceAnswers) release() {
 	}
 	a.chunks = nil
 	if a.room != nil {
-		a.room.giveBack(a.held)
+		a.room.giveBack(a.caller, a.held)
 		a.room = nil
 	}
 }
 
-// answerAllInSpaceOrder waits for the batch's turn, takes the room its
-// answers will hold until written, sorts its points into space order and
-// answers them into a on every core.
-func (s *Server) answerAllInSpaceOrder(ctx context.Context, q gridmap.LookupQuery, req *batchRequest, anonymous bool, a *spaceAnswers) error {
+// answerAllInSpaceOrder waits for the batch's turn, takes the room for
+// caller its answers will hold until written, sorts its points into space
+// order and answers them into a on every core.
+func (s *Server) answerAllInSpaceOrder(ctx context.Context, caller string, q gridmap.LookupQuery, req *batchRequest, anonymous bool, a *spaceAnswers) error {
 	if err := s.batchPoints.Acquire(ctx, int64(len(req.points))); err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return gridmap.Errorf(gridmap.EUNAVAILABLE, "large batches from other clients took every place while this one waited; retry shortly")
@@ -181,28 +236,16 @@ func (s *Server) answerAllInSpaceOrder(ctx context.Context, q gridmap.LookupQuer
 
 	// What stays in memory until written: the answers' buffers, and per
 	// point its place in space order, its answer's end and its
-	// coordinates. The buffers are taken at the pool's size first; what
-	// they grew beyond is added once answered.
-	chunks := make([]*[]byte, (len(req.points)+batchChunk-1)/batchChunk)
-	least := int64(len(chunks))*chunkHolds + int64(len(req.points))*heldPerPoint
-	if room := s.answersHeld; !room.admit(least) {
-		return errNoRoom()
-	} else {
-		a.room, a.held = room, least
+	// coordinates.
+	a.room, a.caller = s.answersHeld.Load(), caller
+	least := int64(len(req.points)) * (answerHolds + heldPerPoint)
+	if err := a.room.take(caller, 0, least); err != nil {
+		a.room = nil
+		return err
 	}
-	defer func() {
-		grown := -int64(len(chunks)) * chunkHolds
-		for _, b := range chunks {
-			if b != nil {
-				grown += int64(cap(*b))
-			}
-		}
-		if grown > 0 {
-			a.room.add(grown)
-			a.held += grown
-		}
-	}()
+	a.held = least
 
+	chunks := make([]*[]byte, (len(req.points)+batchChunk-1)/batchChunk)
 	var points [][2]float64
 	a.order, points = geo.SpaceOrder(req.points)
 	ends := make([]int, len(points))
@@ -220,11 +263,11 @@ func (s *Server) answerAllInSpaceOrder(ctx context.Context, q gridmap.LookupQuer
 				if err := gctx.Err(); err != nil {
 					return err // a point failed, or the client went away
 				}
-				buf := chunkBuffers.Get().(*[]byte)
-				*buf = (*buf)[:0]
+				lo, hi := k*batchChunk, min((k+1)*batchChunk, len(points))
+				buf := chunkBuffer(hi - lo)
 				chunks[k] = buf
 				err := unpanicked(func() (err error) {
-					for j := k * batchChunk; j < min((k+1)*batchChunk, len(points)); j++ {
+					for j := lo; j < hi; j++ {
 						if *buf, err = s.appendAnswer(gctx, q, req.crs, points[j], &ans, anonymous, *buf); err != nil {
 							return err
 						}
@@ -238,7 +281,18 @@ func (s *Server) answerAllInSpaceOrder(ctx context.Context, q gridmap.LookupQuer
 			}
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	var grown int64
+	for k, b := range chunks {
+		grown += grownBeyond(*b, min(batchChunk, len(points)-k*batchChunk))
+	}
+	if err := a.room.take(caller, a.held, grown); err != nil {
+		return err
+	}
+	a.held += grown
+	return nil
 }
 
 // unpanicked runs do, turning a panic into an error. A batch's workers run

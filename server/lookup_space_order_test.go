@@ -22,7 +22,8 @@ import (
 	"github.com/gridmap/gridmap"
 )
 
-// pointLocator answers each point with a grid named after it, and holds
+// pointLocator answers each point with a grid named after it (a long name
+// from latitude longAnswersFrom on), and holds
 // lookups of longitude 9 until hold is closed, whatever their deadline. It
 // counts the lookups it answers, those it holds, and the held ones whose
 // context ended while they were held.
@@ -49,9 +50,17 @@ func (l pointLocator) Lookup(ctx context.Context, q gridmap.LookupQuery, dst *gr
 	dst.Reset()
 	dst.Lon, dst.Lat = q.Lon, q.Lat
 	la := dst.AddLayer("demo", 1)
-	la.Chain = append(la.Chain, gridmap.GridRef{Code: strconv.FormatFloat(q.Lon, 'f', -1, 64) + "/" + strconv.FormatFloat(q.Lat, 'f', -1, 64), Level: "grid", Version: 1})
+	code := strconv.FormatFloat(q.Lon, 'f', -1, 64) + "/" + strconv.FormatFloat(q.Lat, 'f', -1, 64)
+	if q.Lat >= longAnswersFrom {
+		code = strings.Repeat("n", 400) + code
+	}
+	la.Chain = append(la.Chain, gridmap.GridRef{Code: code, Level: "grid", Version: 1})
 	return nil
 }
+
+// longAnswersFrom is the latitude from which a pointLocator's answers are
+// longer than answerHolds, so that their buffers grow.
+const longAnswersFrom = 60
 
 // batchServer serves batch lookups from a pointLocator, logging into logs.
 type batchServer struct {
@@ -88,8 +97,17 @@ func (bs *batchServer) letGo() {
 }
 
 func (bs *batchServer) post(ctx context.Context, body string) (*http.Response, string, error) {
+	return bs.postFrom(ctx, "", body)
+}
+
+// postFrom posts as a client at address addr behind a proxy (a server
+// that trusts loopback's) when addr is not "".
+func (bs *batchServer) postFrom(ctx context.Context, addr, body string) (*http.Response, string, error) {
 	req, _ := http.NewRequestWithContext(ctx, "POST", bs.url+"/v1/lookup", strings.NewReader(body))
 	req.Header.Set(noAuth[0], "1")
+	if addr != "" {
+		req.Header.Set("X-Forwarded-For", addr)
+	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, "", err
@@ -101,12 +119,17 @@ func (bs *batchServer) post(ctx context.Context, body string) (*http.Response, s
 
 // batch is a body of n points in no order and the answer it must get.
 func (bs *batchServer) batch(t *testing.T, rnd *rand.Rand, n int) (string, string) {
+	return bs.batchAt(t, rnd, n, 30)
+}
+
+// batchAt is batch with the points between latitudes lat and lat+1.
+func (bs *batchServer) batchAt(t *testing.T, rnd *rand.Rand, n int, lat0 float64) (string, string) {
 	var body, want strings.Builder
 	body.WriteString(`{"layer":"demo","points":[`)
 	want.WriteString(`{"results":[`)
 	var ans gridmap.LookupAnswer
 	for i := range n {
-		lon, lat := 120+float64(rnd.IntN(100_000))/1e5, 30+float64(rnd.IntN(100_000))/1e5
+		lon, lat := 120+float64(rnd.IntN(100_000))/1e5, lat0+float64(rnd.IntN(100_000))/1e5
 		if i > 0 {
 			body.WriteByte(',')
 			want.WriteByte(',')
@@ -300,18 +323,21 @@ func TestBatchesWaitTheirTurn(t *testing.T) {
 }
 
 // TestSlowReadersHoldBoundedAnswers: a client that posts a batch and never
-// reads its answer holds that answer; once such answers fill the room
-// batches' answers may take, a batch that finds no room for the least it
-// will hold is told to retry (503 with Retry-After) before it is answered,
-// large or streamed or as of a time, and one that finds room is answered.
-// What is held shows on /metrics and is all given back when the slow
-// clients go. A batch larger than the room is answered when it finds it
-// empty.
+// reads its answer holds that answer. A batch that finds no room for the
+// least it will hold (in all, or in its caller's share) is told to retry
+// (503 with Retry-After) before it is answered, large or streamed or as of
+// a time, and so is a large or as-of batch whose answer, once computed,
+// grew past the room; one that finds room is answered. What is held shows
+// on /metrics, counts the buffers answers grew, and is all given back when
+// the slow clients go. A batch larger than the room is answered when it
+// finds it empty.
 func TestSlowReadersHoldBoundedAnswers(t *testing.T) {
-	// The server's socket buffers a few pages of what it writes (it
-	// would grow to megabytes), so that writing an answer to a client
-	// that reads nothing blocks.
-	bs := newBatchServer(t, Config{}, func(hs *http.Server) {
+	// Clients are told apart by the address a proxy on loopback gives.
+	// The server's socket buffers a few pages of what it writes (it would
+	// grow to megabytes), so that writing an answer to a client that reads
+	// nothing blocks.
+	_, loopback, _ := net.ParseCIDR("127.0.0.0/8")
+	bs := newBatchServer(t, Config{TrustedProxies: []*net.IPNet{loopback}}, func(hs *http.Server) {
 		hs.ConnState = func(c net.Conn, st http.ConnState) {
 			if tc, ok := c.(*net.TCPConn); ok && st == http.StateNew {
 				if err := tc.SetWriteBuffer(4096); err != nil {
@@ -334,27 +360,30 @@ func TestSlowReadersHoldBoundedAnswers(t *testing.T) {
 		t.Fatalf("no gridmap_lookup_answers_held_bytes in /metrics:\n%s", rec.Body)
 		return 0
 	}
-	// Buffers grown by earlier tests would be taken from the pool and
-	// counted at their size: the collector empties it.
+	letGo := func(conn net.Conn, what string) {
+		t.Helper()
+		conn.Close()
+		eventually(t, what+" let go", func() bool { return held() == 0 })
+	}
+	// Buffers grown before would be taken from the pool and counted at
+	// their size: the collector empties it.
 	runtime.GC()
 	runtime.GC()
 	rnd := rand.New(rand.NewPCG(21, 3))
+	const slowAddr, otherAddr = "10.0.0.1", "10.0.0.2"
 	body, want := bs.batch(t, rnd, defaultSpaceOrderFrom)
-	// The least a batch of these points holds, and holds here (its answers
-	// fit the pool's buffers): its buffers and a few bytes a point.
-	chunks := int64(defaultSpaceOrderFrom+batchChunk-1) / batchChunk
-	least := chunks*chunkHolds + defaultSpaceOrderFrom*heldPerPoint
-	bs.s.answersHeld = newRoom(least / 2)
-	if res, got, err := bs.post(context.Background(), body); err != nil || res.StatusCode != 200 || got != want {
+	// The least a batch of these points holds, and holds here (its
+	// answers are shorter than answerHolds): its answers' and a few bytes
+	// a point.
+	least := int64(defaultSpaceOrderFrom) * (answerHolds + heldPerPoint)
+	bs.s.answersHeld.Store(newRoom(least / 2))
+	if res, got, err := bs.postFrom(context.Background(), slowAddr, body); err != nil || res.StatusCode != 200 || got != want {
 		t.Fatalf("a batch whose answer is larger than the room, alone: %v %v %.80s", res, err, got)
 	}
 	eventually(t, "the batch's room given back", func() bool { return held() == 0 })
-	// Room for one and a half: a second large batch is refused, as a
-	// streamed one of as many chunks, but not a streamed one of one chunk.
-	room := least * 3 / 2
-	bs.s.answersHeld = newRoom(room)
 
-	slow := func(body string) net.Conn {
+	slow := func(addr, body string) net.Conn {
+		t.Helper()
 		// The slow client reads nothing, through a receive buffer of a
 		// page, so the server's writes of the answer soon block.
 		dialer := net.Dialer{Control: func(network, address string, c syscall.RawConn) error {
@@ -371,7 +400,8 @@ func TestSlowReadersHoldBoundedAnswers(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { conn.Close() })
-		if _, err := fmt.Fprintf(conn, "POST /v1/lookup HTTP/1.1\r\nHost: x\r\n%s: 1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", noAuth[0], len(body), body); err != nil {
+		if _, err := fmt.Fprintf(conn, "POST /v1/lookup HTTP/1.1\r\nHost: x\r\n%s: 1\r\nX-Forwarded-For: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+			noAuth[0], addr, len(body), body); err != nil {
 			t.Fatal(err)
 		}
 		// Its answer's head is written only once the answer holds its
@@ -383,60 +413,99 @@ func TestSlowReadersHoldBoundedAnswers(t *testing.T) {
 		}
 		return conn
 	}
-	conn := slow(body)
-	if got := held(); got != least {
-		t.Errorf("a slow client's large batch holds %d bytes, want %d", got, least)
-	}
-	refused := func(what, body string) {
+	// A batch refused for want of room for its least is refused before
+	// it is answered: only its first point is looked up, to check the
+	// query. One refused as it grew has been answered, in part or whole.
+	refusedAs := func(what, addr, body, why string, first bool) {
 		t.Helper()
-		res, got, err := bs.post(context.Background(), body)
-		if err != nil || res.StatusCode != 503 || res.Header.Get("Retry-After") != retryAfter || !strings.Contains(got, "waiting for their clients to read them") {
-			t.Errorf("%s while a slow client holds the room: %v %v %.120s", what, res, err, got)
+		before := bs.loc.answers.Load()
+		res, got, err := bs.postFrom(context.Background(), addr, body)
+		if err != nil || res.StatusCode != 503 || res.Header.Get("Retry-After") != retryAfter || !strings.Contains(got, why) {
+			t.Errorf("%s: %v %v %.120s, want 503 saying %q", what, res, err, got, why)
+		}
+		if n := bs.loc.answers.Load() - before; first != (n == 1) {
+			t.Errorf("%s: %d points looked up", what, n)
 		}
 	}
-	answered := func(what, body, want string) {
+	refused := func(what, addr, body, why string) { t.Helper(); refusedAs(what, addr, body, why, true) }
+	answered := func(what, addr, body, want string) {
 		t.Helper()
-		if res, got, err := bs.post(context.Background(), body); err != nil || res.StatusCode != 200 || got != want {
+		if res, got, err := bs.postFrom(context.Background(), addr, body); err != nil || res.StatusCode != 200 || got != want {
 			t.Errorf("%s: %v %v %.80s", what, res, err, got)
 		}
 	}
-	other, otherWant := bs.batch(t, rnd, defaultSpaceOrderFrom)
-	refused("a large batch", other)
-	streamed, streamedWant := bs.batch(t, rnd, defaultSpaceOrderFrom-1)
-	refused("a streamed batch of as many chunks", streamed)
-	small, smallWant := bs.batch(t, rnd, 100)
-	answered("a streamed batch of one chunk, while a slow client holds the room", small, smallWant)
-	// As of a time, a few bytes a point are taken first: room for the
-	// small batch, whose answer then grows past it, not for a large one.
 	asOf := func(body string) string {
 		return strings.Replace(body, `{"layer":"demo",`, `{"layer":"demo","at":"2026-01-01T00:00:00Z",`, 1)
 	}
-	answered("a batch as of a time, while a slow client holds the room", asOf(small), smallWant)
-	large, _ := bs.batch(t, rnd, int((room-least)/heldPerPoint)+1)
-	refused("a large batch as of a time", asOf(large))
+	const roomFull, callerFull = "waiting for their clients to read them", "this caller's batches"
+
+	// Room for one and a half such batches, a quarter of it for one
+	// caller: the slow client's batch, alone in its share, holds just its
+	// least.
+	room := least * 3 / 2
+	bs.s.answersHeld.Store(newRoom(room))
+	conn := slow(slowAddr, body)
+	if got := held(); got != least {
+		t.Errorf("a slow client's large batch holds %d bytes, want %d", got, least)
+	}
+	other, otherWant := bs.batch(t, rnd, defaultSpaceOrderFrom)
+	refused("another caller's large batch", otherAddr, other, roomFull)
+	streamed, streamedWant := bs.batch(t, rnd, defaultSpaceOrderFrom-1)
+	refused("another caller's streamed batch of as many chunks", otherAddr, streamed, roomFull)
+	small, smallWant := bs.batch(t, rnd, 100)
+	answered("another caller's streamed batch of a hundred points", otherAddr, small, smallWant)
+	answered("another caller's batch of a hundred points as of a time", otherAddr, asOf(small), smallWant)
+	large, _ := bs.batch(t, rnd, int((room-least)/answerHolds)+1)
+	refused("another caller's larger batch as of a time", otherAddr, asOf(large), roomFull)
+	refused("the slow caller's batch of a hundred points", slowAddr, small, callerFull)
+	answered("the slow caller's empty batch", slowAddr, `{"layer":"demo","points":[]}`, `{"results":[]}`)
+	answered("the slow caller's empty batch as of a time", slowAddr, asOf(`{"layer":"demo","points":[]}`), `{"results":[]}`)
 	if got := held(); got != least {
 		t.Errorf("once the others are answered or refused, %d bytes are held, want the slow client's %d", got, least)
 	}
+	letGo(conn, "the slow client's answer")
+	answered("a large batch once the slow client went", otherAddr, other, otherWant)
 
-	conn.Close()
-	eventually(t, "the slow client's answer let go", func() bool { return held() == 0 })
-	answered("a large batch once the slow client went", other, otherWant)
-	// A streamed batch held by a slow reader holds its chunks not yet
-	// written, as many as its workers answer ahead, at most.
-	conn = slow(streamed)
-	if got, want := held(), min(chunks, int64(4*runtime.GOMAXPROCS(0)))*chunkHolds; got != want {
+	// A streamed batch held by a slow reader holds its chunks answered
+	// and not yet written, as many as its workers answer ahead: here all
+	// of them.
+	conn = slow(slowAddr, streamed)
+	if got, want := held(), int64(defaultSpaceOrderFrom-1)*answerHolds; got != want {
 		t.Errorf("a slow client's streamed batch holds %d bytes, want %d", got, want)
 	}
-	conn.Close()
-	eventually(t, "the slow client's streamed answer let go", func() bool { return held() == 0 })
-	// One as of a time holds its whole answer's buffer.
-	conn = slow(asOf(other))
-	if got := held(); got < int64(len(otherWant)) {
-		t.Errorf("a slow client's batch as of a time holds %d bytes, less than its answer's %d", got, len(otherWant))
+	letGo(conn, "the slow client's streamed answer")
+	answered("a streamed batch once the slow client went", otherAddr, streamed, streamedWant)
+
+	// Answers longer than answerHolds grow their buffers: counted while
+	// held, and a large or as-of batch whose answer grew past the room is
+	// refused, its room given back.
+	long, longWant := bs.batchAt(t, rnd, defaultSpaceOrderFrom, longAnswersFrom)
+	bs.s.answersHeld.Store(newRoom(least*2 + least/5))
+	conn = slow(slowAddr, body)
+	refusedAs("a large batch whose answers grew past the room", otherAddr, long, roomFull, false)
+	refusedAs("a batch as of a time whose answers grew past the room", otherAddr, asOf(long), roomFull, false)
+	if got := held(); got != least {
+		t.Errorf("after batches refused as they grew, %d bytes are held, want the slow client's %d", got, least)
 	}
-	conn.Close()
-	eventually(t, "the slow client's answer as of a time let go", func() bool { return held() == 0 })
-	answered("a streamed batch once the slow client went", streamed, streamedWant)
+	letGo(conn, "the slow client's answer")
+	bs.s.answersHeld.Store(newRoom(100 * least))
+	conn = slow(slowAddr, long)
+	if got := held(); got < int64(len(longWant)) {
+		t.Errorf("a slow client's large batch of long answers holds %d bytes, less than the answers' %d", got, len(longWant))
+	}
+	letGo(conn, "the slow client's long answer")
+	longStreamed, longStreamedWant := bs.batchAt(t, rnd, defaultSpaceOrderFrom-1, longAnswersFrom)
+	conn = slow(slowAddr, longStreamed)
+	if got := held(); got <= int64(defaultSpaceOrderFrom-1)*answerHolds {
+		t.Errorf("a slow client's streamed batch of long answers holds %d bytes, no more than its least", got)
+	}
+	letGo(conn, "the slow client's long streamed answer")
+	answered("a streamed batch of long answers once the slow client went", otherAddr, longStreamed, longStreamedWant)
+	conn = slow(slowAddr, asOf(long))
+	if got := held(); got < int64(len(longWant)) {
+		t.Errorf("a slow client's batch of long answers as of a time holds %d bytes, less than the answers' %d", got, len(longWant))
+	}
+	letGo(conn, "the slow client's long answer as of a time")
 	// Nothing but the refusals (503, logged as every one is) is an error.
 	for line := range strings.Lines(bs.logs.String()) {
 		if strings.Contains(line, `"level":"ERROR"`) && !strings.Contains(line, `"status":503`) {

@@ -59,7 +59,9 @@ func BenchmarkLookupWire(b *testing.B) {
 	// The baselines get the same requests as gridmap, the caller's token
 	// included, which they do not check.
 	sameRequests := func(base string) string {
-		adminTokens.Store(strings.TrimPrefix(base, "http://"), env.token)
+		host := strings.TrimPrefix(base, "http://")
+		adminTokens.Store(host, env.token)
+		b.Cleanup(func() { adminTokens.Delete(host) })
 		return base
 	}
 	bareURLs, rawURLs := at(sameRequests(bareLookupServer(b, answers))), at(sameRequests(rawLookupServer(b, answers)))

@@ -402,12 +402,13 @@ func v1Operations(sc *oasSchemas) []v1Operation {
 			fails: []int{400, 404}},
 		{method: "POST", path: "/v1/lookup", op: &oasOperation{Summary: "Look up many points",
 			Description: "Answers in input order; one bad point fails the batch with its index. A batch of " + strconv.Itoa(defaultSpaceOrderFrom) +
-				" points or more is written whole, with its length, once every point is answered; a smaller one is streamed, and a failure after its answer began cuts the connection.",
+				" points or more is written whole, with its length, once every point is answered; a smaller one is streamed, and a failure after its answer began cuts the connection." +
+				" 503 with Retry-After while batches waiting for their clients to read them hold all the memory they may (or this caller's share of it).",
 			RequestBody: jsonBody(oasObject("", "points", oasArray(&oasSchema{Type: "array", Items: oasScalar("number", ""), MinItems: ptr(2), MaxItems: ptr(2)}),
 				"crs", str(""), "layer", str(""), "tolerance_m", oasScalar("number", ""), "accuracy_m", oasScalar("number", ""),
 				"at", &oasSchema{Type: "string", Format: "date-time"}), "points is required: [[lon, lat], ...]."),
 			Responses: responses(200, answer("One answer a point", oasObject("", "results", oasArray(lookupAnswer))))},
-			fails: []int{400, 404, 413}},
+			fails: []int{400, 404, 413, 503}},
 
 		{method: "POST", path: "/v1/reports", op: &oasOperation{Summary: "Take a report in",
 			Description: "201 with the report and its assignment once durable; 200 with the stored report for a retry with the same external_id and content; 409 with other content.",

@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -142,7 +143,7 @@ type Server struct {
 	streams    context.Context
 	endStreams context.CancelFunc
 	// csp is the Content-Security-Policy of the pages and of every answer
-	// outside the API.
+	// off the API's paths (isAPIPath).
 	csp string
 	// securityHeaders are the headers of every answer, csp among them;
 	// apiSecurityHeaders the same with apiSecurity for csp, on the API's
@@ -170,9 +171,9 @@ type Server struct {
 	// once, up to one full batch (see answerInSpaceOrder).
 	batchPoints *semaphore.Weighted
 	// answersHeld counts the bytes of batches' answers held until their
-	// clients have read them, up to maxAnswersHeld (see
-	// answerInSpaceOrder, streamBatch and answerHistory).
-	answersHeld *room
+	// clients have read them, admitting batches within maxAnswersHeld (see
+	// answerInSpaceOrder, streamBatch and answerHistory). Tests replace it.
+	answersHeld atomic.Pointer[room]
 	// spaceOrderFrom is the size from which batches are answered in space
 	// order: defaultSpaceOrderFrom (a benchmark raises it to time input
 	// order).
@@ -200,7 +201,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 	e.HideBanner, e.HidePort = true, true
 	s := &Server{echo: e, cfg: cfg, deps: deps, logger: logger, metrics: newMetrics(), rates: newLimiters(), csp: pageSecurity,
 		batchPoints: semaphore.NewWeighted(gridmap.MaxLookupPoints), spaceOrderFrom: defaultSpaceOrderFrom,
-		answersHeld: newRoom(maxAnswersHeld)}
+	}
 	s.streams, s.endStreams = context.WithCancel(context.Background())
 	limit, err := bytes.Parse(cfg.BodyLimit)
 	if err != nil {
@@ -241,10 +242,12 @@ func New(cfg Config, deps Deps, logger *slog.Logger) *Server {
 	if deps.PoolStats != nil {
 		s.metrics.registry.MustRegister(&poolCollector{deps.PoolStats})
 	}
+	answers := newRoom(maxAnswersHeld)
+	s.answersHeld.Store(answers)
 	s.metrics.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "gridmap_lookup_answers_held_bytes",
-		Help: "Bytes batch lookups' answers hold until their clients read them; past 256 MiB new batches are refused (503).",
-	}, func() float64 { return float64(s.answersHeld.held.Load()) }))
+		Help: fmt.Sprintf("Bytes batch lookups' answers hold until their clients read them; a batch whose least does not fit in %d MiB (%d MiB for one caller) is refused (503).", answers.size>>20, answers.share>>20),
+	}, func() float64 { return float64(s.answersHeld.Load().bytes()) }))
 	e.HTTPErrorHandler = s.handleError
 	use := func(m echo.MiddlewareFunc) { s.middleware = append(s.middleware, m) }
 	use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: newRequestIDs().next}))

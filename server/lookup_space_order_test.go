@@ -196,16 +196,18 @@ func (l *lockedBuffer) String() string {
 }
 
 // TestBatchesFromManyClients: eight clients post batches at once, large
-// ones answered in space order (some a whole number of chunks) and small
-// ones streamed, each answered in its own order, the large ones with their
-// length.
+// ones answered in space order (some a whole number of chunks), small ones
+// streamed and some as of a time, some with answers that grow their
+// buffers, each answered in its own order, the large and as-of ones with
+// their length; then nothing is held.
 func TestBatchesFromManyClients(t *testing.T) {
-	bs := newBatchServer(t, Config{})
+	_, loopback, _ := net.ParseCIDR("127.0.0.0/8")
+	bs := newBatchServer(t, Config{TrustedProxies: []*net.IPNet{loopback}})
 	var wg sync.WaitGroup
 	for c := range 8 {
 		wg.Go(func() {
 			rnd := rand.New(rand.NewPCG(uint64(c), 7))
-			for round := range 3 {
+			for round := range 4 {
 				n := defaultSpaceOrderFrom + rnd.IntN(12_000)
 				switch (c + round) % 3 {
 				case 0:
@@ -213,8 +215,17 @@ func TestBatchesFromManyClients(t *testing.T) {
 				case 1:
 					n = (n / batchChunk) * batchChunk
 				}
-				body, want := bs.batch(t, rnd, n)
-				res, got, err := bs.post(context.Background(), body)
+				// Every fourth batch has answers longer than their
+				// least, whose buffers grow; every fifth is as of a time.
+				lat := 30.0
+				if (c+round)%4 == 0 {
+					lat = longAnswersFrom
+				}
+				body, want := bs.batchAt(t, rnd, n, lat)
+				if (c+round)%5 == 0 {
+					body = strings.Replace(body, `{"layer":"demo",`, `{"layer":"demo","at":"2026-01-01T00:00:00Z",`, 1)
+				}
+				res, got, err := bs.postFrom(context.Background(), fmt.Sprintf("10.0.1.%d", c), body)
 				if err != nil || res.StatusCode != 200 || got != want {
 					i := 0
 					for i < min(len(got), len(want)) && got[i] == want[i] {
@@ -223,7 +234,7 @@ func TestBatchesFromManyClients(t *testing.T) {
 					t.Errorf("client %d, batch of %d: %v %v, answers differ from byte %d: %.120q want %.120q", c, n, res, err, i, got[i:], want[min(i, len(want)):])
 					continue
 				}
-				if large := n >= defaultSpaceOrderFrom; large != (res.ContentLength == int64(len(want))) {
+				if large := n >= defaultSpaceOrderFrom || strings.Contains(body, `"at":`); large != (res.ContentLength == int64(len(want))) {
 					t.Errorf("client %d, batch of %d: Content-Length %d for %d bytes", c, n, res.ContentLength, len(want))
 				}
 			}
@@ -233,6 +244,7 @@ func TestBatchesFromManyClients(t *testing.T) {
 	if logs := bs.logs.String(); strings.Contains(logs, `"level":"ERROR"`) {
 		t.Errorf("errors logged:\n%s", logs)
 	}
+	eventually(t, "every batch's answers given back", func() bool { return bs.s.answersHeld.Load().bytes() == 0 })
 }
 
 // TestBatchesWaitTheirTurn: while a batch holds every point large batches
